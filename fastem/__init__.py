@@ -1,0 +1,12 @@
+"""fastem: Gaussian mixture models by EM in fused, parallel Numba kernels.
+
+Importing fastem compiles nothing; kernels compile on first use and are cached
+on disk.
+"""
+
+from .datasets import load_old_faithful
+from .mixture import GaussianMixture
+
+__version__ = "0.1.0"
+
+__all__ = ["GaussianMixture", "load_old_faithful", "__version__"]

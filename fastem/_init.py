@@ -1,0 +1,190 @@
+"""Initial parameters: k-means (k-means++ seeding + Lloyd), k-means++, random,
+random_from_data.
+
+Each method yields :class:`SuffStats` that the M-step turns into weights,
+means and covariances, exactly as scikit-learn initializes from one-hot or
+random responsibilities. The hot loops are Numba kernels; nothing allocates an
+(n_samples, n_components) array.
+"""
+
+import numpy as np
+
+from ._kernels import _kmeans
+from ._parallel import chunk_rows_for, parallel_section
+from ._passes import _EMPTY_F, _EMPTY_I, array_stats
+from ._stats import KernelParams, SuffStats
+
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+_RANDOM_CHUNK = 65536
+
+
+def _chunks(n):
+    rows = chunk_rows_for(n, 0)
+    return rows, -(-n // rows)
+
+
+def _potentials(X, w, closest, cands, pots, update, n_threads):
+    rows = chunk_rows_for(X.shape[0], 0)
+    with parallel_section(n_threads) as parallel:
+        kernel = _kmeans.potentials_parallel if parallel else _kmeans.potentials_serial
+        kernel(X, w, closest, cands, rows, pots, update)
+
+
+def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
+    """Indices of ``n_clusters`` rows chosen by greedy k-means++ seeding.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    w : ndarray of shape (n_samples,) or None
+    n_clusters : int
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    indices : ndarray of shape (n_clusters,)
+    """
+    n = X.shape[0]
+    w = _EMPTY_F if w is None else w
+    rows, C = _chunks(n)
+    n_trials = 2 + int(np.log(n_clusters))
+    if w.shape[0]:
+        first = int(np.searchsorted(np.cumsum(w), rng.uniform() * w.sum(), side="right"))
+        first = min(first, n - 1)
+    else:
+        first = int(rng.randint(n))
+    indices = [first]
+    closest = np.full(n, np.inf)
+    pots = np.empty((C, 1))
+    _potentials(X, w, closest, X[[first]].astype(np.float64), pots, True, n_threads)
+    chunk_pots = pots[:, 0].copy()
+    for _ in range(1, n_clusters):
+        cum = np.cumsum(chunk_pots)
+        total = cum[-1]
+        cand = []
+        for r in rng.uniform(size=n_trials) * total:
+            c = min(int(np.searchsorted(cum, r, side="right")), C - 1)
+            before = cum[c - 1] if c else 0.0
+            r0, r1 = c * rows, min(n, (c + 1) * rows)
+            cand.append(_kmeans.pick_in_chunk(closest, w, r0, r1, r - before))
+        cands = X[cand].astype(np.float64)
+        trial_pots = np.empty((C, len(cand)))
+        _potentials(X, w, closest, cands, trial_pots, False, n_threads)
+        best = int(np.argmin(trial_pots.sum(axis=0)))
+        _potentials(X, w, closest, cands[best : best + 1], pots, True, n_threads)
+        chunk_pots = pots[:, 0].copy()
+        indices.append(cand[best])
+    return np.asarray(indices, dtype=np.int64)
+
+
+def lloyd(X, w, centers, n_threads=None, max_iter=100, tol=1e-4):
+    """Lloyd iterations from ``centers``; returns (centers, labels).
+
+    Stops when the squared centre shift falls below ``tol`` times the mean
+    feature variance (scikit-learn's criterion). Empty clusters keep their centre.
+    """
+    n = X.shape[0]
+    w = _EMPTY_F if w is None else w
+    rows, C = _chunks(n)
+    K, D = centers.shape
+    centers = np.array(centers, dtype=np.float64)
+    sums = np.empty((C, K, D))
+    counts = np.empty((C, K))
+    inertia = np.empty(C)
+    var = _mean_variance(X, w)
+    labels = np.empty(n, dtype=np.int64)
+    for _ in range(max_iter):
+        _lloyd_pass(X, w, centers, rows, sums, counts, inertia, _EMPTY_I, n_threads)
+        cnt = counts.sum(axis=0)
+        new = centers.copy()
+        nonempty = cnt > 0
+        new[nonempty] = sums.sum(axis=0)[nonempty] / cnt[nonempty, None]
+        shift = ((new - centers) ** 2).sum()
+        centers = new
+        if shift <= tol * var:
+            break
+    _lloyd_pass(X, w, centers, rows, sums, counts, inertia, labels, n_threads)
+    return centers, labels
+
+
+def _lloyd_pass(X, w, centers, rows, sums, counts, inertia, labels, n_threads):
+    with parallel_section(n_threads) as parallel:
+        kernel = _kmeans.lloyd_parallel if parallel else _kmeans.lloyd_serial
+        kernel(X, w, centers, rows, sums, counts, inertia, labels)
+
+
+def _mean_variance(X, w):
+    """Mean over features of the (weighted) variance, in chunks."""
+    n, D = X.shape
+    wsum, s1 = 0.0, np.zeros(D)
+    for r0 in range(0, n, _RANDOM_CHUNK):
+        xc = X[r0 : r0 + _RANDOM_CHUNK].astype(np.float64)
+        wc = w[r0 : r0 + _RANDOM_CHUNK] if w.shape[0] else np.ones(len(xc))
+        wsum += wc.sum()
+        s1 += wc @ xc
+    mean = s1 / max(wsum, 1e-300)
+    s2 = np.zeros(D)
+    for r0 in range(0, n, _RANDOM_CHUNK):
+        xc = X[r0 : r0 + _RANDOM_CHUNK] - mean
+        wc = w[r0 : r0 + _RANDOM_CHUNK] if w.shape[0] else np.ones(len(xc))
+        s2 += wc @ (xc * xc)
+    return float((s2 / max(wsum, 1e-300)).mean())
+
+
+def _labels_stats(X, w, labels, centers, covariance_type):
+    """Statistics of one-hot responsibilities given by ``labels`` (every row labelled)."""
+    K, D = centers.shape
+    mu = np.ascontiguousarray(centers, dtype=X.dtype)
+    if covariance_type in ("full", "tied"):
+        prec = np.broadcast_to(np.eye(D, dtype=X.dtype), (K, D, D)).copy()
+    else:
+        prec = np.ones((K, 1, D), dtype=X.dtype)
+    params = KernelParams(mu, prec, np.zeros(K), mu.astype(np.float64), covariance_type)
+    return array_stats(X, w, labels, params, None)
+
+
+def _random_stats(X, w, n_components, rng, covariance_type):
+    """Statistics of uniform random responsibilities, drawn chunk by chunk."""
+    n, D = X.shape
+    K = n_components
+    shift = X[: min(n, _RANDOM_CHUNK)].astype(np.float64).mean(axis=0)
+    nk, s1 = np.zeros(K), np.zeros((K, D))
+    s2 = np.zeros((K, D, D)) if covariance_type in ("full", "tied") else np.zeros((K, D))
+    for r0 in range(0, n, _RANDOM_CHUNK):
+        xc = X[r0 : r0 + _RANDOM_CHUNK] - shift
+        resp = rng.uniform(size=(len(xc), K))
+        resp /= resp.sum(axis=1, keepdims=True)
+        if w is not None:
+            resp *= w[r0 : r0 + _RANDOM_CHUNK, None]
+        nk += resp.sum(axis=0)
+        s1 += resp.T @ xc
+        if s2.ndim == 3:
+            s2 += np.einsum("nk,ni,nj->kij", resp, xc, xc, optimize=True)
+        else:
+            s2 += resp.T @ (xc * xc)
+    wsum = float(n if w is None else w.sum())
+    return SuffStats(nk, s1, s2, 0.0, wsum, n, np.broadcast_to(shift, (K, D)).copy())
+
+
+def _one_hot_stats(X, indices, covariance_type):
+    """Statistics of responsibilities that are one for the chosen rows only."""
+    K = len(indices)
+    D = X.shape[1]
+    s2 = np.zeros((K, D, D)) if covariance_type in ("full", "tied") else np.zeros((K, D))
+    shift = X[indices].astype(np.float64)
+    return SuffStats(np.ones(K), np.zeros((K, D)), s2, 0.0, float(K), K, shift)
+
+
+def initial_stats(X, w, n_components, init_params, covariance_type, rng, n_threads):
+    """Sufficient statistics from which the M-step gives the initial parameters."""
+    if init_params == "kmeans":
+        seeds = kmeans_plusplus(X, w, n_components, rng, n_threads)
+        centers, labels = lloyd(X, w, X[seeds], n_threads)
+        return _labels_stats(X, w, labels, centers, covariance_type)
+    if init_params == "k-means++":
+        seeds = kmeans_plusplus(X, w, n_components, rng, n_threads)
+        return _one_hot_stats(X, seeds, covariance_type)
+    if init_params == "random_from_data":
+        seeds = rng.choice(X.shape[0], size=n_components, replace=False)
+        return _one_hot_stats(X, seeds, covariance_type)
+    return _random_stats(X, w, n_components, rng, covariance_type)

@@ -1,0 +1,1 @@
+"""Numba kernels. Importing this package compiles nothing."""

@@ -1,0 +1,87 @@
+"""Passes over in-memory data: the EM statistics pass and the row-wise pass.
+
+A *data* object is what the estimator's EM loop talks to. It has
+``n_samples``, ``n_features``, ``dtype``, and two methods:
+
+* ``stats(params, n_threads) -> SuffStats``: one pass, the sufficient statistics;
+* ``rowwise(params, n_threads, logprob=, resp=, labels=)``: log p(x), resp or
+  argmax per row.
+
+:class:`ArrayData` is the in-memory case; chunked sources and Dask arrays
+provide the same two methods by mapping chunks to ``SuffStats`` and adding them.
+"""
+
+import numpy as np
+
+from ._kernels import _em
+from ._parallel import chunk_rows_for, parallel_section
+from ._stats import SuffStats
+
+_EMPTY_F = np.empty(0, dtype=np.float64)
+_EMPTY_I = np.empty(0, dtype=np.int64)
+_EMPTY_2D = np.empty((0, 0), dtype=np.float64)
+
+
+def array_stats(X, w, labels, params, n_threads, *, serial=False):
+    """Sufficient statistics of ``X`` (validated, C-contiguous) under ``params``."""
+    n = X.shape[0]
+    shape = params.stats_shape
+    K = shape[0]
+    chunk_rows = chunk_rows_for(n, 8 * int(np.prod(shape)))
+    C = -(-n // chunk_rows)
+    nk = np.zeros((C, K))
+    s1 = np.zeros((C, K, X.shape[1]))
+    s2 = np.zeros((C, *shape))
+    scal = np.zeros((C, 2))
+    w = _EMPTY_F if w is None else w
+    labels = _EMPTY_I if labels is None else labels
+    args = (X, w, labels, chunk_rows, params.mu, params.prec, params.const, nk, s1, s2, scal)
+    if serial:
+        _em.stats_serial(*args)
+    else:
+        with parallel_section(n_threads) as parallel:
+            (_em.stats_parallel if parallel else _em.stats_serial)(*args)
+    return SuffStats.from_chunks(nk, s1, s2, scal, n, params.shift)
+
+
+def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=False, serial=False):
+    """Row-wise outputs of ``X`` under ``params``; returns (logprob, resp, labels)."""
+    n = X.shape[0]
+    K = params.mu.shape[0]
+    chunk_rows = chunk_rows_for(n, 0)
+    C = -(-n // chunk_rows)
+    out_lp = np.empty(n) if logprob else _EMPTY_F
+    out_resp = np.empty((n, K)) if resp else _EMPTY_2D
+    out_lab = np.empty(n, dtype=np.int64) if labels else _EMPTY_I
+    args = (X, chunk_rows, C, params.mu, params.prec, params.const, out_lp, out_resp, out_lab)
+    if serial:
+        _em.rowwise_serial(*args)
+    else:
+        with parallel_section(n_threads) as parallel:
+            (_em.rowwise_parallel if parallel else _em.rowwise_serial)(*args)
+    return (
+        out_lp if logprob else None,
+        out_resp if resp else None,
+        out_lab if labels else None,
+    )
+
+
+class ArrayData:
+    """In-memory data: a validated C-contiguous float32/float64 array."""
+
+    def __init__(self, X, sample_weight=None, labels=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.labels = labels
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+
+    def stats(self, params, n_threads):
+        return array_stats(self.X, self.sample_weight, self.labels, params, n_threads)
+
+    def rowwise(self, params, n_threads, **what):
+        return array_rowwise(self.X, params, n_threads, **what)
+
+    def sample_for_init(self, max_rows, random_state):
+        """The data itself: in memory, initialization sees every row."""
+        return self

@@ -1,0 +1,480 @@
+"""The estimator: parameters, validation, the EM loop and the scikit-learn API."""
+
+from __future__ import annotations
+
+import warnings
+from time import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _stats
+from ._init import initial_stats
+from ._passes import ArrayData
+from ._validation import (
+    check_hyperparameters,
+    check_means_init,
+    check_precisions_init,
+    check_sample_weight,
+    check_weights_init,
+)
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture model fitted by expectation-maximization.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
+    same constructor, fitted attributes and methods, and the same answers from
+    the same initial parameters. Each EM iteration is one pass over ``X`` in a
+    fused, parallel Numba kernel that computes the log-densities, the
+    responsibilities, the log-likelihood and the sufficient statistics block
+    by block, without any (n_samples, n_components) temporary.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        The number of mixture components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        The form of the covariance matrices.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the mean log-likelihood.
+    reg_covar : float, default=1e-6
+        Non-negative regularization added to the diagonal of covariances.
+    max_iter : int, default=100
+        The number of EM iterations to perform.
+    n_init : int, default=1
+        The number of initializations; the best result is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        The method used to initialize the responsibilities.
+    weights_init : array-like of shape (n_components,), default=None
+        The user-provided initial weights.
+    means_init : array-like of shape (n_components, n_features), default=None
+        The user-provided initial means.
+    precisions_init : array-like, default=None
+        The user-provided initial precisions (inverse covariances), of shape
+        (n_components,) for 'spherical', (n_features, n_features) for 'tied',
+        (n_components, n_features) for 'diag' and
+        (n_components, n_features, n_features) for 'full'.
+    random_state : int, RandomState instance or None, default=None
+        Controls the initialization.
+    warm_start : bool, default=False
+        If True, each ``fit`` starts from the solution of the previous one.
+    verbose : int, default=0
+        Print progress: 1 per initialization, 2 also per ``verbose_interval``
+        iterations with timings.
+    verbose_interval : int, default=10
+        Iterations between two progress messages.
+    n_threads : int, default=None
+        Threads for the Numba kernels; None uses every core Numba sees. The
+        result does not depend on it.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        Shape depends on ``covariance_type`` as for ``precisions_init``.
+    precisions_ : ndarray
+    precisions_cholesky_ : ndarray
+        Cholesky factors of the precisions (upper triangular), as in scikit-learn.
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood of the training data at the last E-step of the best fit.
+    lower_bounds_ : list of float
+        ``lower_bound_`` at every iteration of the best fit.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.sort(gm.means_[:, 0])
+    array([ 1., 10.])
+    >>> sorted(gm.predict([[0, 0], [12, 3]]).tolist()) == [0, 1]
+    True
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+        n_threads: int | None = None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.n_threads = n_threads
+
+    # ------------------------------------------------------------------ data
+
+    def _validate_X(self, X, *, reset):
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2 if reset else 1,
+            reset=reset,
+        )
+        return np.ascontiguousarray(X)
+
+    def _fit_data(self, X, sample_weight):
+        X = self._validate_X(X, reset=True)
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = "
+                f"{self.n_components}, n_samples = {X.shape[0]}; pass more rows or "
+                "lower n_components."
+            )
+        return ArrayData(X, check_sample_weight(sample_weight, X.shape[0]))
+
+    def _predict_data(self, X):
+        check_is_fitted(self)
+        return ArrayData(self._validate_X(X, reset=False))
+
+    # ------------------------------------------------------------ parameters
+
+    def _initial_parameters(self, data, rng):
+        """(weights, means, precisions_cholesky, covariances) to start EM from."""
+        K, D = self.n_components, data.n_features
+        weights = means = precisions = None
+        if self.weights_init is not None:
+            weights = check_weights_init(self.weights_init, K)
+        if self.means_init is not None:
+            means = check_means_init(self.means_init, K, D)
+        if self.precisions_init is not None:
+            precisions = check_precisions_init(self.precisions_init, self.covariance_type, K, D)
+        covariances = None
+        if weights is None or means is None or precisions is None:
+            init = data.sample_for_init(None, rng)
+            stats = initial_stats(
+                init.X,
+                init.sample_weight,
+                K,
+                self.init_params,
+                self.covariance_type,
+                rng,
+                self.n_threads,
+            )
+            w0, m0, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
+            weights = w0 if weights is None else weights
+            means = m0 if means is None else means
+        if precisions is None:
+            prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
+        else:
+            prec_chol = _stats.precision_cholesky_from_precisions(precisions, self.covariance_type)
+            covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
+        return weights, means, prec_chol, covariances
+
+    def _kernel_params(self, weights, means, prec_chol, dtype):
+        return _stats.kernel_params(weights, means, prec_chol, self.covariance_type, dtype)
+
+    def _fitted_kernel_params(self, dtype):
+        return self._kernel_params(self.weights_, self.means_, self.precisions_cholesky_, dtype)
+
+    # ---------------------------------------------------------------- EM loop
+
+    def _em(self, data, params, lower_bound, init):
+        """Run EM from ``params``; return (params, lower_bound, n_iter, lower_bounds, converged)."""
+        weights, means, prec_chol, covariances = params
+        lower_bounds = []
+        converged = False
+        n_iter = 0
+        self._print_init_begin(init)
+        for n_iter in range(1, self.max_iter + 1):
+            prev = lower_bound
+            stats = data.stats(self._kernel_params(weights, means, prec_chol, data.dtype), self.n_threads)
+            if not np.isfinite(stats.loglik):
+                raise ValueError(
+                    "Some rows have zero density under every component (log-likelihood is "
+                    "-inf); the data may hold extreme values. Scale the data or increase reg_covar."
+                )
+            weights, means, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
+            prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
+            lower_bound = stats.mean_loglik
+            lower_bounds.append(lower_bound)
+            change = lower_bound - prev
+            self._print_iter_end(n_iter, change)
+            if abs(change) < self.tol:
+                converged = True
+                break
+        self._print_init_end(lower_bound, converged)
+        return (weights, means, prec_chol, covariances), lower_bound, n_iter, lower_bounds, converged
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the model parameters with the EM algorithm.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, one row per sample.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight counts like repeating the row.
+
+        Returns
+        -------
+        self : GaussianMixture
+            The fitted estimator.
+        """
+        check_hyperparameters(self)
+        previous_n_features = getattr(self, "n_features_in_", None)
+        try:
+            data = self._fit_data(X, sample_weight)
+            result = self._fit(data)
+        except BaseException:
+            if previous_n_features is None:
+                self.__dict__.pop("n_features_in_", None)
+            else:
+                self.n_features_in_ = previous_n_features
+            raise
+        self._set_result(*result)
+        return self
+
+    def _fit(self, data):
+        """All initializations and EM runs; returns the best result (no state set)."""
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        rng = check_random_state(self.random_state)
+        best = None
+        for init in range(n_init):
+            if do_init:
+                params = self._initial_parameters(data, rng)
+                lower_bound = -np.inf
+            else:
+                params = (self.weights_, self.means_, self.precisions_cholesky_, self.covariances_)
+                lower_bound = self.lower_bound_
+            if self.max_iter == 0:
+                run = (params, lower_bound, 0, [], False)
+            else:
+                run = self._em(data, params, lower_bound, init)
+            if best is None or run[1] > best[1]:
+                best = run
+        return best
+
+    def _set_result(self, params, lower_bound, n_iter, lower_bounds, converged):
+        weights, means, prec_chol, covariances = params
+        self.weights_ = weights
+        self.means_ = means
+        self.covariances_ = covariances
+        self.precisions_cholesky_ = prec_chol
+        self.precisions_ = _stats.precisions_from_cholesky(prec_chol, self.covariance_type)
+        self.converged_ = converged
+        self.n_iter_ = n_iter
+        self.lower_bound_ = lower_bound
+        self.lower_bounds_ = lower_bounds
+        if not converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init "
+                "parameters, or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------- row-wise
+
+    def _rowwise(self, data, **what):
+        params = self._fitted_kernel_params(data.dtype)
+        return data.rowwise(params, self.n_threads, **what)
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit the model and return the most probable component of every row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X, sample_weight=sample_weight).predict(X)
+
+    def predict(self, X):
+        """Most probable component of every row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self._rowwise(self._predict_data(X), labels=True)[2]
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for every row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        return self._rowwise(self._predict_data(X), resp=True)[1]
+
+    def score_samples(self, X):
+        """Log-likelihood of every row under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        return self._rowwise(self._predict_data(X), logprob=True)[0]
+
+    def score(self, X, y=None, sample_weight=None):
+        """Weighted mean log-likelihood of ``X`` under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        log_prob = self.score_samples(X)
+        w = check_sample_weight(sample_weight, log_prob.shape[0])
+        return float(np.average(log_prob, weights=w))
+
+    def bic(self, X):
+        """Bayesian information criterion for ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        bic : float
+        """
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion for ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
+        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+
+    def _n_parameters(self):
+        return _stats.n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
+
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component each sample was drawn from.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
+                "least one sample."
+            )
+        n_features = self.means_.shape[1]
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        if self.covariance_type in ("full", "tied"):
+            covs = self.covariances_
+            if self.covariance_type == "tied":
+                covs = [covs] * self.n_components
+            X = np.vstack(
+                [rng.multivariate_normal(m, c, int(s)) for m, c, s in zip(self.means_, covs, counts)]
+            )
+        else:
+            X = np.vstack(
+                [
+                    m + rng.standard_normal(size=(s, n_features)) * np.sqrt(c)
+                    for m, c, s in zip(self.means_, self.covariances_, counts)
+                ]
+            )
+        y = np.concatenate([np.full(s, j, dtype=int) for j, s in enumerate(counts)])
+        return X, y
+
+    # --------------------------------------------------------------- verbose
+
+    def _print_init_begin(self, init):
+        if self.verbose >= 1:
+            print(f"Initialization {init}")
+        self._init_prev_time = self._iter_prev_time = time()
+
+    def _print_iter_end(self, n_iter, change):
+        if self.verbose and n_iter % self.verbose_interval == 0:
+            if self.verbose == 1:
+                print(f"  Iteration {n_iter}")
+            else:
+                now = time()
+                print(
+                    f"  Iteration {n_iter}\t time lapse {now - self._iter_prev_time:.5f}s\t "
+                    f"ll change {change:.5f}"
+                )
+                self._iter_prev_time = now
+
+    def _print_init_end(self, lower_bound, converged):
+        msg = "converged" if converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {msg}.")
+        elif self.verbose >= 2:
+            t = time() - self._init_prev_time
+            print(f"Initialization {msg}. time lapse {t:.5f}s\t lower bound {lower_bound:.5f}.")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
