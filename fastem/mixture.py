@@ -148,6 +148,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return np.ascontiguousarray(X)
 
     def _fit_data(self, X, sample_weight):
+        """Wrap training input as a *data* object (see ``fastem._passes``)."""
         X = self._validate_X(X, reset=True)
         if X.shape[0] < self.n_components:
             raise ValueError(
@@ -158,6 +159,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return ArrayData(X, check_sample_weight(sample_weight, X.shape[0]))
 
     def _predict_data(self, X):
+        """Wrap input of the row-wise methods as a *data* object."""
         check_is_fitted(self)
         return ArrayData(self._validate_X(X, reset=False))
 
