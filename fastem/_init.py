@@ -188,3 +188,55 @@ def initial_stats(X, w, n_components, init_params, covariance_type, rng, n_threa
         seeds = rng.choice(X.shape[0], size=n_components, replace=False)
         return _one_hot_stats(X, seeds, covariance_type)
     return _random_stats(X, w, n_components, rng, covariance_type)
+
+
+def labelled_parameters(X, w, labels, weights, means, covariances, covariance_type, reg_covar):
+    """Initial parameters in which component j is label j.
+
+    Components with labelled rows start from those rows: their mean, and their
+    covariance when there are more labelled rows than features (otherwise the
+    covariance of the unsupervised component they replace). The other
+    components are the unsupervised ones (``weights``, ``means``,
+    ``covariances``) left over after matching each labelled component to its
+    nearest unsupervised component (optimal assignment on the means). When
+    every component is labelled, the weights are the labelled proportions.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from ._stats import m_step
+
+    known = labels >= 0
+    if not known.any():
+        return weights, means, covariances
+    K, D = means.shape
+    Xl = np.ascontiguousarray(X[known])
+    ll = np.ascontiguousarray(labels[known])
+    wl = None if w is None else np.ascontiguousarray(w[known])
+    wts = np.ones(ll.size) if wl is None else wl
+    counts = np.bincount(ll, weights=wts, minlength=K)
+    n_rows = np.bincount(ll, minlength=K)
+    have = counts > 0
+    centers = np.zeros((K, D))
+    for d in range(D):
+        centers[:, d] = np.bincount(ll, weights=wts * Xl[:, d], minlength=K)
+    centers[have] /= counts[have, None]
+    lw, lm, lc = m_step(_labels_stats(Xl, wl, ll, centers, covariance_type), covariance_type, reg_covar)
+    lab = np.flatnonzero(have)
+    cost = ((lm[lab, None, :] - means[None, :, :]) ** 2).sum(axis=2)
+    _, match = linear_sum_assignment(cost)
+    free = [u for u in range(K) if u not in set(match.tolist())]
+    source = np.empty(K, dtype=np.int64)  # unsupervised component behind each slot
+    source[lab] = match
+    source[~have] = free
+    new_w = weights[source].copy()
+    new_m = means[source].copy()
+    new_m[have] = lm[have]
+    if covariance_type == "tied":
+        new_c = lc if have.all() and n_rows.sum() > D + K else covariances
+    else:
+        new_c = covariances[source].copy()
+        enough = have & (n_rows > (D if covariance_type == "full" else 1))
+        new_c[enough] = lc[enough]
+    if have.all():
+        new_w = lw
+    return new_w / new_w.sum(), new_m, new_c

@@ -12,7 +12,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _stats
-from ._init import initial_stats
+from . import _missing
+from ._init import initial_stats, labelled_parameters
 from ._passes import ArrayData
 from ._validation import (
     check_hyperparameters,
@@ -70,6 +71,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_threads : int, default=None
         Threads for the Numba kernels; None uses every core Numba sees. The
         result does not depend on it.
+    missing : {'error', 'marginalize'}, default='error'
+        What a NaN in ``X`` means. 'error' rejects it. 'marginalize' treats it
+        as a value that was not observed (missing at random): densities are the
+        marginals over each row's observed coordinates and the M-step uses the
+        conditional expectations of the missing ones (exact EM). Rows without
+        NaN take the usual fast path. See ``docs/incomplete.md``.
 
     Attributes
     ----------
@@ -118,6 +125,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose: int = 0,
         verbose_interval: int = 10,
         n_threads: int | None = None,
+        missing: str = "error",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -134,6 +142,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
+        self.missing = missing
 
     # ------------------------------------------------------------------ data
 
@@ -144,10 +153,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             dtype=[np.float64, np.float32],
             ensure_min_samples=2 if reset else 1,
             reset=reset,
+            ensure_all_finite="allow-nan",
         )
         return np.ascontiguousarray(X)
 
-    def _fit_data(self, X, sample_weight):
+    def _wrap(self, X, sample_weight=None, labels=None):
+        """ArrayData, or MissingData when NaN are present and marginalized."""
+        _missing.check_missing_option(self.missing)
+        if not np.isfinite(X.sum(dtype=np.float64)) and np.isnan(X).any():
+            if self.missing == "error":
+                raise _missing.nan_error()
+            return _missing.MissingData(X, sample_weight, labels)
+        return ArrayData(X, sample_weight, labels)
+
+    def _fit_data(self, X, sample_weight, labels=None):
         """Wrap training input as a *data* object (see ``fastem._passes``)."""
         X = self._validate_X(X, reset=True)
         if X.shape[0] < self.n_components:
@@ -156,12 +175,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"{self.n_components}, n_samples = {X.shape[0]}; pass more rows or "
                 "lower n_components."
             )
-        return ArrayData(X, check_sample_weight(sample_weight, X.shape[0]))
+        labels = _missing.check_labels(labels, X.shape[0], self.n_components)
+        return self._wrap(X, check_sample_weight(sample_weight, X.shape[0]), labels)
 
     def _predict_data(self, X):
         """Wrap input of the row-wise methods as a *data* object."""
         check_is_fitted(self)
-        return ArrayData(self._validate_X(X, reset=False))
+        return self._wrap(self._validate_X(X, reset=False))
 
     # ------------------------------------------------------------ parameters
 
@@ -188,6 +208,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 self.n_threads,
             )
             w0, m0, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
+            if getattr(init, "labels", None) is not None:
+                w0, m0, covariances = labelled_parameters(
+                    init.X, init.sample_weight, init.labels, w0, m0, covariances,
+                    self.covariance_type, self.reg_covar,
+                )  # fmt: skip
             weights = w0 if weights is None else weights
             means = m0 if means is None else means
         if precisions is None:
@@ -232,7 +257,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._print_init_end(lower_bound, converged)
         return (weights, means, prec_chol, covariances), lower_bound, n_iter, lower_bounds, converged
 
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, labels=None):
         """Estimate the model parameters with the EM algorithm.
 
         Parameters
@@ -243,16 +268,34 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight counts like repeating the row.
+        labels : array-like of int of shape (n_samples,), default=None
+            Known components: ``labels[i] = j`` fixes row ``i`` to component
+            ``j`` in every E-step (and initialization starts component ``j``
+            from its labelled rows), ``-1`` marks a row whose component is
+            inferred. Component ``j`` is label ``j``, so ``predict`` fills in
+            the unknown labels in the same coding.
 
         Returns
         -------
         self : GaussianMixture
             The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastem import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.concatenate([rng.normal(0, 1, (100, 1)), rng.normal(5, 1, (100, 1))])
+        >>> labels = np.full(200, -1)
+        >>> labels[[0, 1, 100, 101]] = [1, 1, 0, 0]  # the user codes the high group 0
+        >>> gm = GaussianMixture(2, random_state=0).fit(X, labels=labels)
+        >>> np.round(gm.means_.ravel()).tolist()
+        [5.0, 0.0]
         """
         check_hyperparameters(self)
         previous_n_features = getattr(self, "n_features_in_", None)
         try:
-            data = self._fit_data(X, sample_weight)
+            data = self._fit_data(X, sample_weight, labels)
             result = self._fit(data)
         except BaseException:
             if previous_n_features is None:
@@ -309,7 +352,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         params = self._fitted_kernel_params(data.dtype)
         return data.rowwise(params, self.n_threads, **what)
 
-    def fit_predict(self, X, y=None, sample_weight=None):
+    def fit_predict(self, X, y=None, sample_weight=None, *, labels=None):
         """Fit the model and return the most probable component of every row.
 
         Parameters
@@ -317,12 +360,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
+        labels : array-like of int of shape (n_samples,), default=None
+            Known components, -1 where unknown (see :meth:`fit`).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self.fit(X, sample_weight=sample_weight).predict(X)
+        return self.fit(X, sample_weight=sample_weight, labels=labels).predict(X)
 
     def predict(self, X):
         """Most probable component of every row.
@@ -478,5 +523,5 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = self.missing == "marginalize"
         return tags

@@ -1,0 +1,287 @@
+"""Kernels of the missing-data path: rows with NaN, grouped by missingness pattern.
+
+Rows that hold at least one NaN are sorted by their *pattern* (the set of
+missing coordinates). For every pattern ``p`` and component ``k`` the
+``patterns_*`` kernels factor the observed block of the covariance once:
+
+* ``Linv[p, k]``: inverse of the lower Cholesky factor of ``Sigma_OO``
+  (``o x o``, zero-padded to ``D x D``);
+* ``A[p, k] = Sigma_MO Sigma_OO^-1`` (``m x o``): the regression of the missing
+  coordinates on the observed ones, so ``E[x_M - mu_M | x_O] = A (x_O - mu_O)``;
+* ``Cc[p, k] = Sigma_MM - A Sigma_OM`` (``m x m``): the conditional covariance;
+* ``cst[p, k] = log w_k - log det L - o/2 log(2 pi)``: so that
+  ``log w_k + log N(x_O | mu_O, Sigma_OO) = cst - |Linv (x_O - mu_O)|^2 / 2``.
+
+The ``stats_*`` kernels then make one pass over the sorted rows: marginal
+log-densities, responsibilities (known labels are one-hot), log-likelihood,
+and the expected sufficient statistics centred on ``mu`` (missing coordinates
+filled with their conditional means). The conditional covariance term is the
+same for every row of a pattern, so the kernel only adds ``sum w * resp`` per
+(pattern, component) into ``rsum``; :func:`add_condcov` adds
+``rsum[p, k] * Cc[p, k]`` to the missing block afterwards.
+
+As in ``_em.py``: the sorted rows are split into chunks, chunk ``c`` writes
+its own partial sums (added by the caller in a fixed order), so the parallel
+and serial drivers agree bit for bit. Kernels never raise or allocate per row.
+
+Shapes (``P`` patterns in this batch, ``K`` components, ``D`` features)::
+
+    X      (n, D)        float32 or float64 with NaN, C-contiguous
+    rows   (n_inc,) i64  indices of the rows with NaN, sorted by pattern
+    pat    (n_inc,) i64  pattern of each sorted row, relative to this batch
+    obs    (P, D) i64    observed coordinates of each pattern (first nobs[p])
+    mis    (P, D) i64    missing coordinates of each pattern (first nmis[p])
+    Sigma  (K, D, D) f64 covariances;  mu (K, D) f64 means (the shift)
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT
+
+_LOG_2PI = np.log(2 * np.pi)
+
+# --------------------------------------------------------------------------
+# per-pattern factorizations
+# --------------------------------------------------------------------------
+
+
+@njit(**JIT)
+def _pattern_one(Sigma, logw, obs, o, mis, m, k, L, Linv, A, Cc, B):
+    """Factor component ``k`` for one pattern; return (cst, ok)."""
+    for i in range(o):
+        for j in range(i + 1):
+            s = Sigma[k, obs[i], obs[j]]
+            for t in range(j):
+                s -= L[i, t] * L[j, t]
+            if i == j:
+                if not s > 0.0:
+                    return 0.0, False
+                L[i, i] = np.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+    for i in range(o):
+        for j in range(o):
+            Linv[i, j] = 0.0
+    logdet = 0.0
+    for j in range(o):
+        Linv[j, j] = 1.0 / L[j, j]
+        logdet += np.log(L[j, j])
+        for i in range(j + 1, o):
+            s = 0.0
+            for t in range(j, i):
+                s -= L[i, t] * Linv[t, j]
+            Linv[i, j] = s / L[i, i]
+    # B = Sigma_MO Linv^T, A = B Linv, Cc = Sigma_MM - B B^T
+    for a in range(m):
+        for i in range(o):
+            s = 0.0
+            for t in range(i + 1):
+                s += Sigma[k, mis[a], obs[t]] * Linv[i, t]
+            B[a, i] = s
+        for j in range(o):
+            s = 0.0
+            for i in range(j, o):
+                s += B[a, i] * Linv[i, j]
+            A[a, j] = s
+    for a in range(m):
+        for b in range(m):
+            s = Sigma[k, mis[a], mis[b]]
+            for i in range(o):
+                s -= B[a, i] * B[b, i]
+            Cc[a, b] = s
+    return logw[k] - logdet - 0.5 * o * _LOG_2PI, True
+
+
+@njit(**JIT)
+def _pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok):
+    K, D = Sigma.shape[0], Sigma.shape[1]
+    L = np.zeros((D, D))
+    B = np.zeros((D, D))
+    for q in range(q0, q1):
+        p = q // K
+        k = q - p * K
+        c, good = _pattern_one(
+            Sigma, logw, obs[p], nobs[p], mis[p], nmis[p], k, L, Linv[p, k], A[p, k], Cc[p, k], B
+        )
+        cst[p, k] = c
+        ok[p, k] = good
+
+
+@njit(parallel=True, **JIT)
+def patterns_parallel(Sigma, logw, obs, nobs, mis, nmis, Linv, A, Cc, cst, ok):
+    K = Sigma.shape[0]
+    total = obs.shape[0] * K
+    n_tasks = min(total, 64)
+    step = -(-total // n_tasks)
+    for t in prange(n_tasks):
+        q0 = t * step
+        q1 = min(total, q0 + step)
+        _pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok)
+
+
+@njit(**JIT)
+def patterns_serial(Sigma, logw, obs, nobs, mis, nmis, Linv, A, Cc, cst, ok):
+    K = Sigma.shape[0]
+    _pattern_range(Sigma, logw, obs, nobs, mis, nmis, 0, obs.shape[0] * K, Linv, A, Cc, cst, ok)
+
+
+# --------------------------------------------------------------------------
+# rows
+# --------------------------------------------------------------------------
+
+
+@njit(**JIT)
+def _row_logp(X, r, p, obs, nobs, mu, Linv, cst, dobs, logp):
+    """logp[k] = log w_k + log N(x_O | mu_O, Sigma_OO) for row ``r`` of pattern ``p``."""
+    K = mu.shape[0]
+    o = nobs[p]
+    for k in range(K):
+        for i in range(o):
+            j = obs[p, i]
+            dobs[i] = X[r, j] - mu[k, j]
+        q = 0.0
+        for i in range(o):
+            t = 0.0
+            for j in range(i + 1):
+                t += Linv[p, k, i, j] * dobs[j]
+            q += t * t
+        logp[k] = cst[p, k] - 0.5 * q
+
+
+@njit(**JIT)
+def _chunk_stats(
+    X, rows, pat, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+    nk, s1, s2, rsum, scal,
+):  # fmt: skip
+    K, D = mu.shape
+    dobs = np.empty(D)
+    diff = np.empty(D)
+    logp = np.empty(K)
+    has_w = w.shape[0] > 0
+    has_lab = labels.shape[0] > 0
+    for t in range(i0, i1):
+        r = rows[t]
+        p = pat[t]
+        _row_logp(X, r, p, obs, nobs, mu, Linv, cst, dobs, logp)
+        mx = logp[0]
+        for k in range(1, K):
+            if logp[k] > mx:
+                mx = logp[k]
+        s = 0.0
+        for k in range(K):
+            s += np.exp(logp[k] - mx)
+        lse = mx + np.log(s)
+        lab = labels[r] if has_lab else -1
+        ll = logp[lab] if lab >= 0 else lse
+        wb = w[r] if has_w else 1.0
+        scal[0] += wb * ll
+        scal[1] += wb
+        if lab < 0 and not lse > -np.inf:
+            continue  # zero density everywhere: resp 0, the caller sees ll = -inf
+        o = nobs[p]
+        mm = nmis[p]
+        for k in range(K):
+            if lab >= 0:
+                rk = wb if k == lab else 0.0
+            else:
+                rk = np.exp(logp[k] - lse) * wb
+            if rk == 0.0:
+                continue
+            for i in range(o):
+                j = obs[p, i]
+                dobs[i] = X[r, j] - mu[k, j]
+                diff[j] = dobs[i]
+            for a in range(mm):
+                acc = 0.0
+                for j in range(o):
+                    acc += A[p, k, a, j] * dobs[j]
+                diff[mis[p, a]] = acc
+            nk[k] += rk
+            rsum[p, k] += rk
+            for i in range(D):
+                rd = rk * diff[i]
+                s1[k, i] += rd
+                if full:
+                    for j in range(i, D):
+                        s2[k, i * D + j] += rd * diff[j]
+                else:
+                    s2[k, i] += rd * diff[i]
+
+
+@njit(parallel=True, **JIT)
+def stats_parallel(
+    X, rows, pat, chunk_rows, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+    nk, s1, s2, rsum, scal,
+):  # fmt: skip
+    n = rows.shape[0]
+    for c in prange(nk.shape[0]):
+        i0 = c * chunk_rows
+        i1 = min(n, i0 + chunk_rows)
+        _chunk_stats(
+            X, rows, pat, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+            nk[c], s1[c], s2[c], rsum[c], scal[c],
+        )  # fmt: skip
+
+
+@njit(**JIT)
+def stats_serial(
+    X, rows, pat, chunk_rows, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+    nk, s1, s2, rsum, scal,
+):  # fmt: skip
+    n = rows.shape[0]
+    for c in range(nk.shape[0]):
+        i0 = c * chunk_rows
+        i1 = min(n, i0 + chunk_rows)
+        _chunk_stats(
+            X, rows, pat, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+            nk[c], s1[c], s2[c], rsum[c], scal[c],
+        )  # fmt: skip
+
+
+@njit(**JIT)
+def add_condcov(rsum, Cc, mis, nmis, s2):
+    """s2[k][M_p, M_p] += rsum[p, k] * Cc[p, k]; ``s2`` is (K, D, D) or (K, D) (diagonal)."""
+    P, K = rsum.shape
+    D = Cc.shape[2]
+    full = s2.size == K * D * D
+    flat = s2.reshape(K, -1)
+    for p in range(P):
+        mm = nmis[p]
+        for k in range(K):
+            r = rsum[p, k]
+            if r == 0.0:
+                continue
+            for a in range(mm):
+                if full:
+                    for b in range(mm):
+                        flat[k, mis[p, a] * D + mis[p, b]] += r * Cc[p, k, a, b]
+                else:
+                    flat[k, mis[p, a]] += r * Cc[p, k, a, a]
+
+
+@njit(**JIT)
+def _chunk_logp(X, rows, pat, i0, i1, obs, nobs, mu, Linv, cst, out):
+    K, D = mu.shape
+    dobs = np.empty(D)
+    logp = np.empty(K)
+    for t in range(i0, i1):
+        _row_logp(X, rows[t], pat[t], obs, nobs, mu, Linv, cst, dobs, logp)
+        for k in range(K):
+            out[t, k] = logp[k]
+
+
+@njit(parallel=True, **JIT)
+def logp_parallel(X, rows, pat, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, out):
+    n = rows.shape[0]
+    for c in prange(n_chunks):
+        i0 = c * chunk_rows
+        _chunk_logp(X, rows, pat, i0, min(n, i0 + chunk_rows), obs, nobs, mu, Linv, cst, out)
+
+
+@njit(**JIT)
+def logp_serial(X, rows, pat, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, out):
+    n = rows.shape[0]
+    for c in range(n_chunks):
+        i0 = c * chunk_rows
+        _chunk_logp(X, rows, pat, i0, min(n, i0 + chunk_rows), obs, nobs, mu, Linv, cst, out)

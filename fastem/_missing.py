@@ -1,0 +1,353 @@
+"""Incomplete data: known labels for some rows, and missing feature values.
+
+Two kinds of incompleteness are handled:
+
+* **Partial labels.** ``fit(X, labels=...)`` with a component index for known
+  rows and -1 for the others. The fused kernel of ``_em.py`` takes the labels
+  as is (one-hot responsibilities, log-likelihood ``log w_j + log N(x | j)``);
+  this module only validates them (:func:`check_labels`).
+
+* **Missing values** (``missing="marginalize"``). A NaN means "not observed"
+  and the data are assumed missing at random. :class:`MissingData` splits the
+  rows into complete rows, which take the unchanged fast path
+  (:class:`~fastem._passes.ArrayData`), and rows with NaN, grouped by
+  missingness pattern. For a row with observed coordinates ``O`` and missing
+  ``M``, component ``k`` contributes its marginal density
+  ``N(x_O | mu_O, Sigma_OO)`` to the E-step, and the expected statistics
+
+  .. math::
+
+     E[x_M | x_O] = mu_M + Sigma_MO Sigma_OO^{-1} (x_O - mu_O), \\qquad
+     Cov[x_M | x_O] = Sigma_MM - Sigma_MO Sigma_OO^{-1} Sigma_OM
+
+  to the M-step: the row is filled with its conditional mean, and the
+  conditional covariance is added to the missing block of the centred second
+  moment. The statistics have the :class:`~fastem._stats.SuffStats` layout
+  (centred on the current means) and add to those of the complete rows before
+  the usual M-step: exact EM for data missing at random. Each pattern's
+  observed blocks are factored once per iteration (Numba kernels in
+  ``fastem/_kernels/_missing.py``); no ``(n_samples, n_components, n_features)``
+  temporary is allocated.
+"""
+
+import numbers
+
+import numpy as np
+
+from ._kernels import _missing as _kmis
+from ._parallel import chunk_rows_for, parallel_section
+from ._passes import _EMPTY_F, _EMPTY_I, ArrayData
+from ._stats import SuffStats
+
+MISSING_OPTIONS = ("error", "marginalize")
+_LOG_2PI = np.log(2 * np.pi)
+# Bytes of per-pattern factors (Linv, A, Cc) held at once; patterns beyond are batched.
+_FACTOR_BUDGET = 64 << 20
+
+
+def check_missing_option(missing):
+    if missing not in MISSING_OPTIONS:
+        raise ValueError(
+            f"missing must be one of {MISSING_OPTIONS}, got {missing!r}: 'error' rejects NaN, "
+            "'marginalize' treats NaN as a value that was not observed."
+        )
+
+
+def nan_error():
+    return ValueError(
+        "Input X contains NaN. GaussianMixture(missing='error') rejects missing values; pass "
+        "missing='marginalize' to treat NaN as 'not observed' (exact EM for values missing at "
+        "random), or impute or drop them first."
+    )
+
+
+def check_labels(labels, n_samples, n_components):
+    """Validated int64 labels of shape (n_samples,), or None.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,) or None
+        Component index (``0 <= j < n_components``) for rows whose component is
+        known, -1 for the others.
+    n_samples, n_components : int
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,) and dtype int64, or None
+
+    Examples
+    --------
+    >>> check_labels([0, -1, 1], 3, 2)
+    array([ 0, -1,  1])
+    >>> check_labels([0, 2], 2, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: labels must lie in [-1, n_components) = [-1, 2), got max 2; ...
+    """
+    if labels is None:
+        return None
+    arr = np.asarray(labels)
+    if arr.dtype == object and arr.size and all(isinstance(v, numbers.Integral) for v in arr.flat):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu" or arr.dtype == np.bool_:
+        hint = " (not NaN)" if arr.dtype.kind == "f" else ""
+        raise ValueError(
+            f"labels must be an integer array, got dtype {arr.dtype}; give the component index "
+            f"of each known row and -1{hint} for rows whose component is unknown."
+        )
+    if arr.ndim != 1 or arr.shape[0] != n_samples:
+        raise ValueError(
+            f"labels must have shape ({n_samples},) to match X, got {arr.shape}; pass one "
+            "label per row, -1 where unknown."
+        )
+    if arr.size and (arr.min() < -1 or arr.max() >= n_components):
+        bad = "min" if arr.min() < -1 else "max"
+        val = arr.min() if bad == "min" else arr.max()
+        raise ValueError(
+            f"labels must lie in [-1, n_components) = [-1, {n_components}), got {bad} {val}; "
+            "use -1 for unknown rows, and code the known components 0, 1, ..., "
+            "n_components - 1 (or raise n_components)."
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------
+# model parameters from the kernel layout
+# --------------------------------------------------------------------------
+
+
+def _model(params):
+    """(mu, Sigma, log w) in float64 from :class:`~fastem._stats.KernelParams`.
+
+    Recomputed from the same (dtype-rounded) parameters the complete-data
+    kernel uses, so both kinds of rows see one model.
+    """
+    mu = params.shift
+    K, D = mu.shape
+    prec = np.asarray(params.prec, dtype=np.float64)
+    if prec.shape[1] > 1:  # upper U with precision U U^T: Sigma = U^-T U^-1
+        Uinv = np.linalg.inv(prec)
+        Sigma = np.einsum("kji,kjl->kil", Uinv, Uinv)
+        Sigma = 0.5 * (Sigma + Sigma.transpose(0, 2, 1))
+        logdet = np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
+    else:
+        p = prec[:, 0, :]
+        Sigma = np.zeros((K, D, D))
+        idx = np.arange(D)
+        Sigma[:, idx, idx] = 1.0 / (p * p)
+        logdet = np.log(p).sum(axis=1)
+    logw = params.const - logdet + 0.5 * D * _LOG_2PI
+    return mu, np.ascontiguousarray(Sigma), logw
+
+
+class _Batch:
+    """Rows of a contiguous range of patterns, with their per-pattern index arrays."""
+
+    def __init__(self, rows, pat, obs, nobs, mis, nmis):
+        self.rows, self.pat = rows, pat
+        self.obs, self.nobs, self.mis, self.nmis = obs, nobs, mis, nmis
+
+    def factor(self, Sigma, logw, n_threads):
+        P, (K, D) = self.obs.shape[0], Sigma.shape[:2]
+        Linv = np.zeros((P, K, D, D))
+        A = np.zeros((P, K, D, D))
+        Cc = np.zeros((P, K, D, D))
+        cst = np.empty((P, K))
+        ok = np.ones((P, K), dtype=np.bool_)
+        args = (Sigma, logw, self.obs, self.nobs, self.mis, self.nmis, Linv, A, Cc, cst, ok)
+        with parallel_section(n_threads) as parallel:
+            (_kmis.patterns_parallel if parallel and P * K > 8 else _kmis.patterns_serial)(*args)
+        if not ok.all():
+            raise ValueError(
+                "A covariance block of the observed coordinates is not positive-definite. "
+                "Increase reg_covar or scale the data."
+            )
+        return Linv, A, Cc, cst
+
+
+class MissingData:
+    """In-memory data with NaN marking values that were not observed.
+
+    Has the *data* interface of :class:`~fastem._passes.ArrayData`
+    (``stats``, ``rowwise``, ``sample_for_init``); rows without NaN are
+    delegated to an ``ArrayData`` of the complete rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Validated float32/float64 array; NaN marks a missing value.
+    sample_weight : ndarray of shape (n_samples,) or None
+    labels : ndarray of shape (n_samples,) of int64 or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, np.nan], [3.0, 4.0]])
+    >>> data = MissingData(X)
+    >>> data.n_complete, data.n_patterns
+    (2, 2)
+    """
+
+    def __init__(self, X, sample_weight=None, labels=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.labels = labels
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+        mask = np.isnan(X)
+        row_missing = mask.any(axis=1)
+        n_obs = X.shape[1] - mask.sum(axis=1)
+        empty = np.flatnonzero(n_obs == 0)
+        if empty.size:
+            raise ValueError(
+                f"{empty.size} row(s) of X have every value missing (first: row {empty[0]}); "
+                "such a row carries no information: drop it before fitting or scoring."
+            )
+        empty_cols = np.flatnonzero(mask.all(axis=0))
+        if empty_cols.size:
+            raise ValueError(
+                f"Column {empty_cols[0]} of X has no observed value; drop it before fitting."
+            )
+        complete = np.flatnonzero(~row_missing)
+        self.complete_rows = complete
+        self.n_complete = complete.size
+        self.complete = ArrayData(
+            np.ascontiguousarray(X[complete]),
+            None if sample_weight is None else sample_weight[complete],
+            None if labels is None else labels[complete],
+        )
+        inc = np.flatnonzero(row_missing)
+        packed = np.ascontiguousarray(np.packbits(mask[inc], axis=1))
+        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        self.rows = inc[order].astype(np.int64)
+        self.pat = inverse[order].astype(np.int64)
+        pmask = mask[inc[first]]  # (P, D) True where missing
+        self.n_patterns = P = pmask.shape[0]
+        D = self.n_features
+        self.obs = np.zeros((P, D), dtype=np.int64)
+        self.mis = np.zeros((P, D), dtype=np.int64)
+        self.nobs = (~pmask).sum(axis=1).astype(np.int64)
+        self.nmis = pmask.sum(axis=1).astype(np.int64)
+        for p in range(P):
+            o, m = np.flatnonzero(~pmask[p]), np.flatnonzero(pmask[p])
+            self.obs[p, : o.size] = o
+            self.mis[p, : m.size] = m
+        self.offsets = np.searchsorted(self.pat, np.arange(P + 1))
+        self._batches = {}
+
+    def _batches_for(self, K):
+        """Split the patterns into batches whose factors fit the memory budget."""
+        if K not in self._batches:
+            D = self.n_features
+            per = max(1, _FACTOR_BUDGET // (3 * K * D * D * 8))
+            out = []
+            for p0 in range(0, self.n_patterns, per):
+                p1 = min(self.n_patterns, p0 + per)
+                t0, t1 = self.offsets[p0], self.offsets[p1]
+                out.append(
+                    _Batch(
+                        self.rows[t0:t1],
+                        self.pat[t0:t1] - p0,
+                        self.obs[p0:p1],
+                        self.nobs[p0:p1],
+                        self.mis[p0:p1],
+                        self.nmis[p0:p1],
+                    )
+                )
+            self._batches[K] = out
+        return self._batches[K]
+
+    def stats(self, params, n_threads):
+        """Expected sufficient statistics of every row under ``params``."""
+        K, D = params.shift.shape
+        shape = params.stats_shape
+        full = len(shape) == 3
+        if self.n_complete:
+            total = self.complete.stats(params, n_threads)
+        else:
+            total = SuffStats(np.zeros(K), np.zeros((K, D)), np.zeros(shape), 0.0, 0.0, 0, params.shift)
+        mu, Sigma, logw = _model(params)
+        w = _EMPTY_F if self.sample_weight is None else self.sample_weight
+        labels = _EMPTY_I if self.labels is None else self.labels
+        for batch in self._batches_for(K):
+            Linv, A, Cc, cst = batch.factor(Sigma, logw, n_threads)
+            n = batch.rows.shape[0]
+            P = batch.obs.shape[0]
+            chunk_rows = chunk_rows_for(n, 8 * (K * D * D + P * K))
+            C = -(-n // chunk_rows)
+            nk = np.zeros((C, K))
+            s1 = np.zeros((C, K, D))
+            s2 = np.zeros((C, K, D * D)) if full else np.zeros((C, K, D))
+            rsum = np.zeros((C, P, K))
+            scal = np.zeros((C, 2))
+            args = (
+                self.X, batch.rows, batch.pat, chunk_rows, w, labels, batch.obs, batch.nobs,
+                batch.mis, batch.nmis, mu, Linv, A, cst, full, nk, s1, s2, rsum, scal,
+            )  # fmt: skip
+            with parallel_section(n_threads) as parallel:
+                (_kmis.stats_parallel if parallel else _kmis.stats_serial)(*args)
+            part = SuffStats.from_chunks(
+                nk, s1, s2.reshape((C, *shape)), scal, n, params.shift
+            )
+            _kmis.add_condcov(rsum.sum(axis=0), Cc, batch.mis, batch.nmis, part.s2)
+            total = total + part
+        return total
+
+    def _incomplete_logp(self, params, n_threads):
+        """(n_incomplete, K) log w_k + marginal log N(x_O | k), in ``self.rows`` order."""
+        K = params.shift.shape[0]
+        mu, Sigma, logw = _model(params)
+        out = np.empty((self.rows.shape[0], K))
+        start = 0
+        for batch in self._batches_for(K):
+            Linv, _, _, cst = batch.factor(Sigma, logw, n_threads)
+            n = batch.rows.shape[0]
+            chunk_rows = chunk_rows_for(n, 0)
+            C = -(-n // chunk_rows)
+            view = out[start : start + n]
+            args = (self.X, batch.rows, batch.pat, chunk_rows, C, batch.obs, batch.nobs, mu, Linv, cst, view)
+            with parallel_section(n_threads) as parallel:
+                (_kmis.logp_parallel if parallel else _kmis.logp_serial)(*args)
+            start += n
+        return out
+
+    def rowwise(self, params, n_threads, *, logprob=False, resp=False, labels=False):
+        """Row-wise outputs (log p(x), resp, argmax) with marginal densities for rows with NaN."""
+        n, K = self.n_samples, params.shift.shape[0]
+        out_lp = np.empty(n) if logprob else None
+        out_resp = np.empty((n, K)) if resp else None
+        out_lab = np.empty(n, dtype=np.int64) if labels else None
+        if self.n_complete:
+            lp, rs, lb = self.complete.rowwise(params, n_threads, logprob=logprob, resp=resp, labels=labels)
+            c = self.complete_rows
+            if logprob:
+                out_lp[c] = lp
+            if resp:
+                out_resp[c] = rs
+            if labels:
+                out_lab[c] = lb
+        if self.rows.size:
+            logp = self._incomplete_logp(params, n_threads)
+            r = self.rows
+            if labels:
+                out_lab[r] = np.argmax(logp, axis=1)
+            if logprob or resp:
+                mx = logp.max(axis=1, keepdims=True)
+                with np.errstate(invalid="ignore"):
+                    lse = mx[:, 0] + np.log(np.exp(logp - mx).sum(axis=1))
+                if logprob:
+                    out_lp[r] = lse
+                if resp:
+                    out_resp[r] = np.exp(logp - lse[:, None])
+        return out_lp, out_resp, out_lab
+
+    def sample_for_init(self, max_rows, random_state):
+        """The rows with NaN replaced by the column means (initialization only)."""
+        X = self.X.copy()
+        means = np.nanmean(self.X, axis=0)
+        rows, cols = np.nonzero(np.isnan(X))
+        X[rows, cols] = means[cols]
+        return ArrayData(X, self.sample_weight, self.labels)
