@@ -1,0 +1,394 @@
+"""Incomplete data: partial labels (``fit(labels=)``) and missing values (``missing=``)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import logsumexp
+from sklearn.exceptions import ConvergenceWarning
+
+from fastem import GaussianMixture
+from fastem import _missing
+
+COV_TYPES = ["full", "tied", "diag", "spherical"]
+
+
+# --------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------
+
+HEIGHTS = dict(mean=(163.0, 176.5), sd=(6.5, 7.0), weight=(0.5, 0.5))
+
+
+def simulate_heights(n, frac_labelled, seed):
+    """Heights of two groups (0, 1); labels recorded for ``frac_labelled`` of the rows."""
+    rng = np.random.default_rng(seed)
+    g = (rng.random(n) < HEIGHTS["weight"][1]).astype(np.int64)
+    x = rng.normal(np.take(HEIGHTS["mean"], g), np.take(HEIGHTS["sd"], g))
+    labels = np.where(rng.random(n) < frac_labelled, g, -1)
+    return x[:, None], g, labels
+
+
+def bayes_rule(x):
+    """The Bayes-optimal group from the true distributions."""
+    lp = [np.log(w) + stats.norm.logpdf(x, m, s) for m, s, w in zip(*HEIGHTS.values())]
+    return (lp[1] > lp[0]).astype(np.int64)
+
+
+def blobs(n, D, K, seed, missing_rate=0.15, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 4, (K, D))
+    z = rng.integers(0, K, n)
+    A = rng.normal(0, 0.5, (K, D, D)) + np.eye(D)
+    X = centers[z] + np.einsum("nij,nj->ni", A[z], rng.normal(size=(n, D)))
+    Xm = X.copy()
+    Xm[rng.random(X.shape) < missing_rate] = np.nan
+    Xm[np.isnan(Xm).all(axis=1), 0] = X[np.isnan(Xm).all(axis=1), 0]
+    return X.astype(dtype), Xm.astype(dtype), z
+
+
+def initial(X, K, covariance_type, seed):
+    """Identical initial parameters for fastem and the reference."""
+    rng = np.random.default_rng(seed)
+    D = X.shape[1]
+    w = rng.random(K) + 0.5
+    w /= w.sum()
+    means = np.nanmean(X, axis=0) + rng.normal(0, 2, (K, D))
+    if covariance_type == "full":
+        prec = np.stack([np.eye(D) * (0.3 + 0.1 * k) for k in range(K)])
+        prec[:, 0, 1] = prec[:, 1, 0] = 0.05
+    elif covariance_type == "tied":
+        prec = np.eye(D) * 0.4
+        prec[0, 1] = prec[1, 0] = 0.05
+    elif covariance_type == "diag":
+        prec = 0.2 + rng.random((K, D))
+    else:
+        prec = 0.2 + rng.random(K)
+    return w, means, prec
+
+
+def _full_cov(prec, covariance_type, K, D):
+    if covariance_type == "full":
+        return np.linalg.inv(prec)
+    if covariance_type == "tied":
+        return np.repeat(np.linalg.inv(prec)[None], K, axis=0)
+    if covariance_type == "diag":
+        return np.stack([np.diag(1 / p) for p in prec])
+    return np.stack([np.eye(D) / p for p in prec])
+
+
+# --------------------------------------------------------------------------
+# reference EM for missing data: loops over rows and components
+# --------------------------------------------------------------------------
+
+
+def reference_em(X, w0, means0, prec0, covariance_type, n_iter, reg_covar=1e-6, sw=None, labels=None):
+    """Plain NumPy EM for a Gaussian mixture with values missing at random."""
+    n, D = X.shape
+    K = means0.shape[0]
+    sw = np.ones(n) if sw is None else sw
+    weights, means = w0.copy(), means0.copy()
+    Sigma = _full_cov(prec0, covariance_type, K, D)
+    for _ in range(n_iter):
+        nk = np.zeros(K)
+        sx = np.zeros((K, D))
+        rows = []
+        loglik = 0.0
+        for i in range(n):
+            o = ~np.isnan(X[i])
+            m = ~o
+            lp = np.empty(K)
+            xhat = np.empty((K, D))
+            ccov = np.zeros((K, D, D))
+            for k in range(K):
+                S_oo = Sigma[k][np.ix_(o, o)]
+                d = X[i, o] - means[k, o]
+                sol = np.linalg.solve(S_oo, d)
+                _, logdet = np.linalg.slogdet(S_oo)
+                lp[k] = np.log(weights[k]) - 0.5 * (o.sum() * np.log(2 * np.pi) + logdet + d @ sol)
+                xhat[k] = X[i]
+                xhat[k, m] = means[k, m] + Sigma[k][np.ix_(m, o)] @ sol
+                reg = Sigma[k][np.ix_(m, o)] @ np.linalg.solve(S_oo, Sigma[k][np.ix_(o, m)])
+                ccov[k][np.ix_(m, m)] = Sigma[k][np.ix_(m, m)] - reg
+            lse = logsumexp(lp)
+            r = np.exp(lp - lse)
+            if labels is not None and labels[i] >= 0:
+                r = np.eye(K)[labels[i]]
+                lse = lp[labels[i]]
+            loglik += sw[i] * lse
+            r = r * sw[i]
+            nk += r
+            sx += r[:, None] * xhat
+            rows.append((r, xhat, ccov))
+        nk = nk + 10 * np.finfo(float).eps
+        new_means = sx / nk[:, None]
+        cov = np.zeros((K, D, D))
+        for r, xhat, ccov in rows:
+            for k in range(K):
+                d = xhat[k] - new_means[k]
+                cov[k] += r[k] * (np.outer(d, d) + ccov[k])
+        cov /= nk[:, None, None]
+        if covariance_type == "tied":
+            cov = np.repeat(((cov * nk[:, None, None]).sum(0) / nk.sum())[None], K, axis=0)
+        cov += reg_covar * np.eye(D)
+        if covariance_type == "diag":
+            cov = np.stack([np.diag(np.diag(c)) for c in cov])
+        elif covariance_type == "spherical":
+            cov = np.stack([np.eye(D) * np.diag(c).mean() for c in cov])
+        weights, means, Sigma = nk / nk.sum(), new_means, cov
+        mean_loglik = loglik / sw.sum()
+    if covariance_type == "tied":
+        out = Sigma[0]
+    elif covariance_type == "diag":
+        out = np.diagonal(Sigma, axis1=1, axis2=2)
+    elif covariance_type == "spherical":
+        out = Sigma[:, 0, 0]
+    else:
+        out = Sigma
+    return weights, means, out, mean_loglik
+
+
+def fit_fixed(X, K, covariance_type, n_iter, init, **fit_kw):
+    w, m, p = init
+    gm = GaussianMixture(
+        K,
+        covariance_type=covariance_type,
+        weights_init=w,
+        means_init=m,
+        precisions_init=p,
+        max_iter=n_iter,
+        tol=0,
+        missing="marginalize",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return gm.fit(X, **fit_kw)
+
+
+def marginal_logpdf(gm, x):
+    """log p(x_O) of one row under the fitted mixture, with SciPy."""
+    o = ~np.isnan(x)
+    K, D = gm.means_.shape
+    covs = _full_cov(gm.precisions_, gm.covariance_type, K, D)
+    lp = [
+        np.log(gm.weights_[k])
+        + stats.multivariate_normal(gm.means_[k, o], covs[k][np.ix_(o, o)]).logpdf(x[o])
+        for k in range(K)
+    ]
+    return logsumexp(lp), np.array(lp)
+
+
+# --------------------------------------------------------------------------
+# partial labels
+# --------------------------------------------------------------------------
+
+
+def test_heights_partial_labels_match_bayes_rule():
+    x, g, labels = simulate_heights(20000, 0.10, seed=0)
+    gm = GaussianMixture(2, random_state=0).fit(x, labels=labels)
+    unknown = labels < 0
+    acc = (gm.predict(x[unknown]) == g[unknown]).mean()
+    bayes = (bayes_rule(x[unknown, 0]) == g[unknown]).mean()
+    assert abs(acc - bayes) < 0.01, (acc, bayes)
+    # component j is label j: no permutation needed
+    np.testing.assert_allclose(gm.means_[:, 0], HEIGHTS["mean"], atol=0.5)
+    np.testing.assert_allclose(np.sqrt(gm.covariances_[:, 0, 0]), HEIGHTS["sd"], atol=0.5)
+
+
+def test_label_coding_is_the_users():
+    """Swapped coding: component j follows label j, not the k-means order."""
+    x, g, labels = simulate_heights(4000, 0.10, seed=1)
+    swapped = np.where(labels >= 0, 1 - labels, -1)
+    gm = GaussianMixture(2, random_state=0).fit(x, labels=swapped)
+    assert gm.means_[0, 0] > gm.means_[1, 0]
+    assert (gm.predict(x) == 1 - g).mean() > 0.75
+
+
+def test_all_rows_labelled_is_supervised_mle():
+    _, X, z = blobs(600, 3, 3, seed=2, missing_rate=0)
+    gm = GaussianMixture(3, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(X, labels=z)
+    for k in range(3):
+        np.testing.assert_allclose(gm.means_[k], X[z == k].mean(axis=0), rtol=1e-10)
+        cov = np.cov(X[z == k].T, bias=True) + 1e-6 * np.eye(3)
+        np.testing.assert_allclose(gm.covariances_[k], cov, rtol=1e-8)
+        np.testing.assert_allclose(gm.weights_[k], (z == k).mean(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_labels_fix_responsibilities(covariance_type):
+    """Labelled rows keep their component in every E-step: compare with the reference."""
+    _, X, z = blobs(120, 2, 2, seed=3, missing_rate=0)
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.random(120) < 0.3, z, -1)
+    labels[:5] = 1 - z[:5]  # even a "wrong" label is kept
+    sw = rng.integers(1, 4, 120).astype(float)
+    init = initial(X, 2, covariance_type, seed=4)
+    gm = fit_fixed(X, 2, covariance_type, 3, init, labels=labels, sample_weight=sw)
+    w, m, c, ll = reference_em(X, *init, covariance_type, 3, sw=sw, labels=labels)
+    np.testing.assert_allclose(gm.weights_, w, rtol=1e-8)
+    np.testing.assert_allclose(gm.means_, m, rtol=1e-8)
+    np.testing.assert_allclose(gm.covariances_, c, rtol=1e-8)
+    np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-8)
+
+
+def test_labels_with_sample_weight_equal_repeated_rows():
+    _, X, z = blobs(200, 2, 2, seed=5, missing_rate=0)
+    labels = np.where(np.arange(200) % 7 == 0, z, -1)
+    sw = np.arange(200) % 3
+    kw = dict(random_state=0, tol=1e-10, max_iter=200)
+    a = GaussianMixture(2, **kw).fit(X, sample_weight=sw, labels=labels)
+    rep = np.repeat(np.arange(200), sw)
+    b = GaussianMixture(2, means_init=a.means_, **kw).fit(X[rep], labels=labels[rep])
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-6)
+    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.array([0.0, 1.0, -1.0, 0.0]), "integer array"),
+        (np.array([0, 1, -1]), r"shape \(4,\)"),
+        (np.array([0, 2, -1, 0]), r"\[-1, 2\)"),
+        (np.array([0, -2, -1, 0]), "min -2"),
+    ],
+)
+def test_labels_validation(labels, match):
+    X = np.arange(8.0).reshape(4, 2)
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2).fit(X, labels=labels)
+
+
+def test_labels_none_or_all_unknown_is_unsupervised():
+    _, X, _ = blobs(300, 2, 2, seed=6, missing_rate=0)
+    a = GaussianMixture(2, random_state=0).fit(X)
+    b = GaussianMixture(2, random_state=0).fit(X, labels=np.full(300, -1))
+    np.testing.assert_array_equal(a.means_, b.means_)
+    np.testing.assert_array_equal(a.covariances_, b.covariances_)
+
+
+# --------------------------------------------------------------------------
+# missing values
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_missing_matches_reference_em(covariance_type):
+    _, Xm, _ = blobs(150, 3, 2, seed=7)
+    init = initial(Xm, 2, covariance_type, seed=8)
+    gm = fit_fixed(Xm, 2, covariance_type, 4, init)
+    w, m, c, ll = reference_em(Xm, *init, covariance_type, 4)
+    np.testing.assert_allclose(gm.weights_, w, rtol=1e-8)
+    np.testing.assert_allclose(gm.means_, m, rtol=1e-8)
+    np.testing.assert_allclose(gm.covariances_, c, rtol=1e-8)
+    np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-8)
+
+
+def test_missing_with_labels_and_weights_matches_reference():
+    _, Xm, z = blobs(120, 3, 2, seed=9, missing_rate=0.25)
+    rng = np.random.default_rng(1)
+    labels = np.where(rng.random(120) < 0.3, z, -1)
+    sw = rng.random(120) + 0.5
+    init = initial(Xm, 2, "full", seed=10)
+    gm = fit_fixed(Xm, 2, "full", 3, init, labels=labels, sample_weight=sw)
+    w, m, c, ll = reference_em(Xm, *init, "full", 3, sw=sw, labels=labels)
+    np.testing.assert_allclose(gm.means_, m, rtol=1e-8)
+    np.testing.assert_allclose(gm.covariances_, c, rtol=1e-8)
+    np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-8)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_score_samples_is_scipy_marginal(covariance_type):
+    _, Xm, _ = blobs(400, 4, 3, seed=11)
+    gm = GaussianMixture(3, covariance_type=covariance_type, missing="marginalize", random_state=0)
+    gm.fit(Xm)
+    rows = Xm[:40]
+    lp = gm.score_samples(rows)
+    proba = gm.predict_proba(rows)
+    pred = gm.predict(rows)
+    for i, x in enumerate(rows):
+        ref, per = marginal_logpdf(gm, x)
+        np.testing.assert_allclose(lp[i], ref, rtol=1e-10)
+        np.testing.assert_allclose(proba[i], np.exp(per - ref), rtol=1e-8, atol=1e-14)
+        assert pred[i] == np.argmax(per)
+
+
+def test_no_nan_is_identical_to_complete_path():
+    X, _, _ = blobs(500, 3, 3, seed=12)
+    a = GaussianMixture(3, random_state=0).fit(X)
+    b = GaussianMixture(3, random_state=0, missing="marginalize").fit(X)
+    for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
+    assert a.lower_bound_ == b.lower_bound_
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_complete_rows_of_a_nan_input_use_the_fast_path():
+    X, Xm, _ = blobs(300, 3, 2, seed=13)
+    gm = GaussianMixture(2, random_state=0, missing="marginalize").fit(Xm)
+    complete = ~np.isnan(Xm).any(axis=1)
+    np.testing.assert_array_equal(gm.score_samples(Xm)[complete], gm.score_samples(Xm[complete]))
+
+
+def test_missing_thread_count_and_batching_do_not_matter(monkeypatch):
+    _, Xm, _ = blobs(3000, 4, 3, seed=14, missing_rate=0.3)
+    kw = dict(random_state=0, missing="marginalize", max_iter=5, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = GaussianMixture(3, n_threads=1, **kw).fit(Xm)
+        b = GaussianMixture(3, **kw).fit(Xm)
+        np.testing.assert_array_equal(a.means_, b.means_)
+        np.testing.assert_array_equal(a.covariances_, b.covariances_)
+        monkeypatch.setattr(_missing, "_FACTOR_BUDGET", 1)  # one pattern per batch
+        c = GaussianMixture(3, **kw).fit(Xm)
+    np.testing.assert_allclose(a.means_, c.means_, rtol=1e-12)
+    np.testing.assert_allclose(a.covariances_, c.covariances_, rtol=1e-12)
+    np.testing.assert_allclose(a.score_samples(Xm), c.score_samples(Xm), rtol=1e-12)
+
+
+def test_missing_float32():
+    _, Xm, _ = blobs(400, 3, 2, seed=15, dtype=np.float32)
+    gm = GaussianMixture(2, random_state=0, missing="marginalize").fit(Xm)
+    lp = gm.score_samples(Xm)
+    assert lp.dtype == np.float64 and np.all(np.isfinite(lp))
+
+
+def test_missing_recovers_means_better_than_dropping_rows():
+    """Values missing at random: marginalizing keeps the information of partial rows."""
+    X, Xm, z = blobs(4000, 3, 2, seed=16, missing_rate=0.3)
+    gm = GaussianMixture(2, random_state=0, missing="marginalize", tol=1e-8).fit(Xm)
+    full = GaussianMixture(2, random_state=0, tol=1e-8).fit(X)
+    order = np.argsort(gm.means_[:, 0])
+    np.testing.assert_allclose(gm.means_[order], full.means_[np.argsort(full.means_[:, 0])], atol=0.2)
+
+
+def test_nan_rejected_by_default():
+    _, Xm, _ = blobs(50, 2, 2, seed=17)
+    with pytest.raises(ValueError, match="missing='marginalize'"):
+        GaussianMixture(2).fit(Xm)
+    gm = GaussianMixture(2, random_state=0).fit(np.nan_to_num(Xm))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        gm.predict(Xm)
+
+
+def test_row_with_every_value_missing_is_rejected():
+    _, Xm, _ = blobs(50, 2, 2, seed=18)
+    Xm[7] = np.nan
+    with pytest.raises(ValueError, match=r"every value missing \(first: row 7\)"):
+        GaussianMixture(2, missing="marginalize").fit(Xm)
+
+
+def test_invalid_missing_option():
+    with pytest.raises(ValueError, match="missing must be one of"):
+        GaussianMixture(2, missing="drop").fit(np.arange(8.0).reshape(4, 2))
+
+
+def test_inf_still_rejected():
+    X = np.arange(8.0).reshape(4, 2)
+    X[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        GaussianMixture(2, missing="marginalize").fit(X)
