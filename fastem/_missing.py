@@ -178,6 +178,8 @@ class MissingData:
         Validated float32/float64 array; NaN marks a missing value.
     sample_weight : ndarray of shape (n_samples,) or None
     labels : ndarray of shape (n_samples,) of int64 or None
+    fitting : bool, default=False
+        Training data: also reject a column without any observed value.
 
     Examples
     --------
@@ -188,7 +190,7 @@ class MissingData:
     (2, 2)
     """
 
-    def __init__(self, X, sample_weight=None, labels=None):
+    def __init__(self, X, sample_weight=None, labels=None, *, fitting=False):
         self.X = X
         self.sample_weight = sample_weight
         self.labels = labels
@@ -203,8 +205,8 @@ class MissingData:
                 f"{empty.size} row(s) of X have every value missing (first: row {empty[0]}); "
                 "such a row carries no information: drop it before fitting or scoring."
             )
-        empty_cols = np.flatnonzero(mask.all(axis=0))
-        if empty_cols.size:
+        empty_cols = np.flatnonzero(mask.all(axis=0)) if fitting else ()
+        if len(empty_cols):
             raise ValueError(
                 f"Column {empty_cols[0]} of X has no observed value; drop it before fitting."
             )

@@ -157,13 +157,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         return np.ascontiguousarray(X)
 
-    def _wrap(self, X, sample_weight=None, labels=None):
+    def _wrap(self, X, sample_weight=None, labels=None, *, fitting=False):
         """ArrayData, or MissingData when NaN are present and marginalized."""
         _missing.check_missing_option(self.missing)
         if not np.isfinite(X.sum(dtype=np.float64)) and np.isnan(X).any():
             if self.missing == "error":
                 raise _missing.nan_error()
-            return _missing.MissingData(X, sample_weight, labels)
+            return _missing.MissingData(X, sample_weight, labels, fitting=fitting)
         return ArrayData(X, sample_weight, labels)
 
     def _fit_data(self, X, sample_weight, labels=None):
@@ -176,7 +176,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "lower n_components."
             )
         labels = _missing.check_labels(labels, X.shape[0], self.n_components)
-        return self._wrap(X, check_sample_weight(sample_weight, X.shape[0]), labels)
+        return self._wrap(X, check_sample_weight(sample_weight, X.shape[0]), labels, fitting=True)
 
     def _predict_data(self, X):
         """Wrap input of the row-wise methods as a *data* object."""

@@ -392,3 +392,14 @@ def test_inf_still_rejected():
     X[0, 0] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         GaussianMixture(2, missing="marginalize").fit(X)
+
+
+def test_column_without_observed_value():
+    _, Xm, _ = blobs(60, 3, 2, seed=19)
+    gm = GaussianMixture(2, missing="marginalize", random_state=0).fit(Xm)
+    # scoring rows that all miss column 1 is fine
+    assert np.isfinite(gm.score_samples([[0.0, np.nan, 1.0], [np.nan, np.nan, 2.0]])).all()
+    Xm[:, 1] = np.nan
+    Xm[:, 0] = np.nan_to_num(Xm[:, 0])
+    with pytest.raises(ValueError, match="Column 1 of X has no observed value"):
+        GaussianMixture(2, missing="marginalize").fit(Xm)
