@@ -79,8 +79,10 @@ def main(repeat=5):
             data.stats(params, None)
             times.append(time.perf_counter() - t)
         best[name] = min(times)
-    print(f"{N_FULL}x{D}, K={K}, {RATE:.0%} of values missing "
-          f"({missing.n_samples - missing.n_complete} rows with NaN, {missing.n_patterns} patterns)")
+    print(
+        f"{N_FULL}x{D}, K={K}, {RATE:.0%} of values missing "
+        f"({missing.n_samples - missing.n_complete} rows with NaN, {missing.n_patterns} patterns)"
+    )
     for name, t in best.items():
         print(f"  {name:9s} {t * 1e3:8.1f} ms / iteration")
     print(f"  ratio     {best['missing'] / best['complete']:8.2f}")

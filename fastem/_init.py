@@ -220,7 +220,8 @@ def labelled_parameters(X, w, labels, weights, means, covariances, covariance_ty
     for d in range(D):
         centers[:, d] = np.bincount(ll, weights=wts * Xl[:, d], minlength=K)
     centers[have] /= counts[have, None]
-    lw, lm, lc = m_step(_labels_stats(Xl, wl, ll, centers, covariance_type), covariance_type, reg_covar)
+    lab_stats = _labels_stats(Xl, wl, ll, centers, covariance_type)
+    lw, lm, lc = m_step(lab_stats, covariance_type, reg_covar)
     lab = np.flatnonzero(have)
     cost = ((lm[lab, None, :] - means[None, :, :]) ** 2).sum(axis=2)
     _, match = linear_sum_assignment(cost)

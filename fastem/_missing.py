@@ -270,7 +270,9 @@ class MissingData:
         if self.n_complete:
             total = self.complete.stats(params, n_threads)
         else:
-            total = SuffStats(np.zeros(K), np.zeros((K, D)), np.zeros(shape), 0.0, 0.0, 0, params.shift)
+            total = SuffStats(
+                np.zeros(K), np.zeros((K, D)), np.zeros(shape), 0.0, 0.0, 0, params.shift
+            )
         mu, Sigma, logw = _model(params)
         w = _EMPTY_F if self.sample_weight is None else self.sample_weight
         labels = _EMPTY_I if self.labels is None else self.labels
@@ -291,9 +293,7 @@ class MissingData:
             )  # fmt: skip
             with parallel_section(n_threads) as parallel:
                 (_kmis.stats_parallel if parallel else _kmis.stats_serial)(*args)
-            part = SuffStats.from_chunks(
-                nk, s1, s2.reshape((C, *shape)), scal, n, params.shift
-            )
+            part = SuffStats.from_chunks(nk, s1, s2.reshape((C, *shape)), scal, n, params.shift)
             _kmis.add_condcov(rsum.sum(axis=0), Cc, batch.mis, batch.nmis, part.s2)
             total = total + part
         return total
@@ -310,7 +310,19 @@ class MissingData:
             chunk_rows = chunk_rows_for(n, 0)
             C = -(-n // chunk_rows)
             view = out[start : start + n]
-            args = (self.X, batch.rows, batch.pat, chunk_rows, C, batch.obs, batch.nobs, mu, Linv, cst, view)
+            args = (
+                self.X,
+                batch.rows,
+                batch.pat,
+                chunk_rows,
+                C,
+                batch.obs,
+                batch.nobs,
+                mu,
+                Linv,
+                cst,
+                view,
+            )
             with parallel_section(n_threads) as parallel:
                 (_kmis.logp_parallel if parallel else _kmis.logp_serial)(*args)
             start += n
@@ -323,7 +335,9 @@ class MissingData:
         out_resp = np.empty((n, K)) if resp else None
         out_lab = np.empty(n, dtype=np.int64) if labels else None
         if self.n_complete:
-            lp, rs, lb = self.complete.rowwise(params, n_threads, logprob=logprob, resp=resp, labels=labels)
+            lp, rs, lb = self.complete.rowwise(
+                params, n_threads, logprob=logprob, resp=resp, labels=labels
+            )
             c = self.complete_rows
             if logprob:
                 out_lp[c] = lp

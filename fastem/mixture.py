@@ -11,8 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _stats
-from . import _missing
+from . import _missing, _stats
 from ._init import initial_stats, labelled_parameters
 from ._passes import ArrayData
 from ._validation import (

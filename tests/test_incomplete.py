@@ -8,8 +8,7 @@ from scipy import stats
 from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
-from fastem import GaussianMixture
-from fastem import _missing
+from fastem import GaussianMixture, _missing
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 
@@ -32,7 +31,7 @@ def simulate_heights(n, frac_labelled, seed):
 
 def bayes_rule(x):
     """The Bayes-optimal group from the true distributions."""
-    lp = [np.log(w) + stats.norm.logpdf(x, m, s) for m, s, w in zip(*HEIGHTS.values())]
+    lp = [np.log(w) + stats.norm.logpdf(x, m, s) for m, s, w in zip(*HEIGHTS.values(), strict=True)]
     return (lp[1] > lp[0]).astype(np.int64)
 
 
@@ -83,7 +82,9 @@ def _full_cov(prec, covariance_type, K, D):
 # --------------------------------------------------------------------------
 
 
-def reference_em(X, w0, means0, prec0, covariance_type, n_iter, reg_covar=1e-6, sw=None, labels=None):
+def reference_em(
+    X, w0, means0, prec0, covariance_type, n_iter, reg_covar=1e-6, sw=None, labels=None
+):
     """Plain NumPy EM for a Gaussian mixture with values missing at random."""
     n, D = X.shape
     K = means0.shape[0]
@@ -363,7 +364,9 @@ def test_missing_recovers_means_better_than_dropping_rows():
     gm = GaussianMixture(2, random_state=0, missing="marginalize", tol=1e-8).fit(Xm)
     full = GaussianMixture(2, random_state=0, tol=1e-8).fit(X)
     order = np.argsort(gm.means_[:, 0])
-    np.testing.assert_allclose(gm.means_[order], full.means_[np.argsort(full.means_[:, 0])], atol=0.2)
+    np.testing.assert_allclose(
+        gm.means_[order], full.means_[np.argsort(full.means_[:, 0])], atol=0.2
+    )
 
 
 def test_nan_rejected_by_default():
