@@ -145,6 +145,7 @@ class _Batch:
 
     def __init__(self, rows, pat, obs, nobs, mis, nmis):
         self.rows, self.pat = rows, pat
+        self.poff = np.searchsorted(pat, np.arange(obs.shape[0] + 1)).astype(np.int64)
         self.obs, self.nobs, self.mis, self.nmis = obs, nobs, mis, nmis
 
     def factor(self, Sigma, logw, n_threads):
@@ -288,8 +289,8 @@ class MissingData:
             rsum = np.zeros((C, P, K))
             scal = np.zeros((C, 2))
             args = (
-                self.X, batch.rows, batch.pat, chunk_rows, w, labels, batch.obs, batch.nobs,
-                batch.mis, batch.nmis, mu, Linv, A, cst, full, nk, s1, s2, rsum, scal,
+                self.X, batch.rows, batch.pat, batch.poff, chunk_rows, w, labels, batch.obs,
+                batch.nobs, batch.mis, batch.nmis, mu, Linv, A, cst, full, nk, s1, s2, rsum, scal,
             )  # fmt: skip
             with parallel_section(n_threads) as parallel:
                 (_kmis.stats_parallel if parallel else _kmis.stats_serial)(*args)
@@ -314,6 +315,7 @@ class MissingData:
                 self.X,
                 batch.rows,
                 batch.pat,
+                batch.poff,
                 chunk_rows,
                 C,
                 batch.obs,

@@ -12,7 +12,9 @@ missing coordinates). For every pattern ``p`` and component ``k`` the
 * ``cst[p, k] = log w_k - log det L - o/2 log(2 pi)``: so that
   ``log w_k + log N(x_O | mu_O, Sigma_OO) = cst - |Linv (x_O - mu_O)|^2 / 2``.
 
-The ``stats_*`` kernels then make one pass over the sorted rows: marginal
+The ``stats_*`` kernels then make one pass over the sorted rows, in blocks of
+up to ``BLOCK`` rows of one pattern transposed so that inner loops run over
+rows (as in ``_em.py``): marginal
 log-densities, responsibilities (known labels are one-hot), log-likelihood,
 and the expected sufficient statistics centred on ``mu`` (missing coordinates
 filled with their conditional means). The conditional covariance term is the
@@ -29,6 +31,7 @@ Shapes (``P`` patterns in this batch, ``K`` components, ``D`` features)::
     X      (n, D)        float32 or float64 with NaN, C-contiguous
     rows   (n_inc,) i64  indices of the rows with NaN, sorted by pattern
     pat    (n_inc,) i64  pattern of each sorted row, relative to this batch
+    poff   (P + 1,) i64  rows of pattern p are rows[poff[p]:poff[p + 1]]
     obs    (P, D) i64    observed coordinates of each pattern (first nobs[p])
     mis    (P, D) i64    missing coordinates of each pattern (first nmis[p])
     Sigma  (K, D, D) f64 covariances;  mu (K, D) f64 means (the shift)
@@ -37,7 +40,7 @@ Shapes (``P`` patterns in this batch, ``K`` components, ``D`` features)::
 import numpy as np
 from numba import njit, prange
 
-from ._config import JIT
+from ._config import BLOCK, JIT
 
 _LOG_2PI = np.log(2 * np.pi)
 
@@ -127,91 +130,161 @@ def patterns_serial(Sigma, logw, obs, nobs, mis, nmis, Linv, A, Cc, cst, ok):
 
 
 # --------------------------------------------------------------------------
-# rows
+# rows: blocks of up to BLOCK rows of one pattern, transposed so that the
+# inner loops run over rows (as in _em.py)
 # --------------------------------------------------------------------------
 
 
 @njit(**JIT)
-def _row_logp(X, r, p, obs, nobs, mu, Linv, cst, dobs, logp):
-    """logp[k] = log w_k + log N(x_O | mu_O, Sigma_OO) for row ``r`` of pattern ``p``."""
+def _load_block(X, rows, t, nb, obs_p, o, xo):
+    """xo[i, b] = X[rows[t + b], obs_p[i]] (observed coordinates, compacted)."""
+    for b in range(nb):
+        r = rows[t + b]
+        for i in range(o):
+            xo[i, b] = X[r, obs_p[i]]
+
+
+@njit(**JIT)
+def _centre_obs(xo, nb, obs_p, o, mu, k, dob):
+    for i in range(o):
+        m = mu[k, obs_p[i]]
+        for b in range(nb):
+            dob[i, b] = xo[i, b] - m
+
+
+@njit(**JIT)
+def _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, dob, y, q, logp):
+    """logp[k, b] = log w_k + log N(x_O | mu_kO, Sigma_kOO) for a block of pattern ``p``."""
     K = mu.shape[0]
     o = nobs[p]
     for k in range(K):
+        _centre_obs(xo, nb, obs[p], o, mu, k, dob)
+        for b in range(nb):
+            q[b] = 0.0
         for i in range(o):
-            j = obs[p, i]
-            dobs[i] = X[r, j] - mu[k, j]
-        q = 0.0
-        for i in range(o):
-            t = 0.0
+            for b in range(nb):
+                y[b] = 0.0
             for j in range(i + 1):
-                t += Linv[p, k, i, j] * dobs[j]
-            q += t * t
-        logp[k] = cst[p, k] - 0.5 * q
+                c = Linv[p, k, i, j]
+                for b in range(nb):
+                    y[b] += c * dob[j, b]
+            for b in range(nb):
+                q[b] += y[b] * y[b]
+        c = cst[p, k]
+        for b in range(nb):
+            logp[k, b] = c - 0.5 * q[b]
+
+
+@njit(**JIT)
+def _block_end(pat, poff, t, i1, block):
+    return min(i1, poff[pat[t] + 1], t + block)
 
 
 @njit(**JIT)
 def _chunk_stats(
-    X, rows, pat, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+    X, rows, pat, poff, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
     nk, s1, s2, rsum, scal,
 ):  # fmt: skip
     K, D = mu.shape
-    dobs = np.empty(D)
-    diff = np.empty(D)
-    logp = np.empty(K)
+    xo = np.empty((D, BLOCK))
+    dob = np.empty((D, BLOCK))
+    diff = np.empty((D, BLOCK))
+    y = np.empty(BLOCK)
+    q = np.empty(BLOCK)
+    rd = np.empty(BLOCK)
+    logp = np.empty((K, BLOCK))
+    m = np.empty(BLOCK)
+    s = np.empty(BLOCK)
     has_w = w.shape[0] > 0
     has_lab = labels.shape[0] > 0
-    for t in range(i0, i1):
-        r = rows[t]
+    t = i0
+    while t < i1:
         p = pat[t]
-        _row_logp(X, r, p, obs, nobs, mu, Linv, cst, dobs, logp)
-        mx = logp[0]
-        for k in range(1, K):
-            if logp[k] > mx:
-                mx = logp[k]
-        s = 0.0
-        for k in range(K):
-            s += np.exp(logp[k] - mx)
-        lse = mx + np.log(s)
-        lab = labels[r] if has_lab else -1
-        ll = logp[lab] if lab >= 0 else lse
-        wb = w[r] if has_w else 1.0
-        scal[0] += wb * ll
-        scal[1] += wb
-        if lab < 0 and not lse > -np.inf:
-            continue  # zero density everywhere: resp 0, the caller sees ll = -inf
+        end = _block_end(pat, poff, t, i1, BLOCK)
+        nb = end - t
         o = nobs[p]
         mm = nmis[p]
+        _load_block(X, rows, t, nb, obs[p], o, xo)
+        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, dob, y, q, logp)
+        # normalize into w * resp (known labels: one-hot)
+        for b in range(nb):
+            m[b] = logp[0, b]
+        for k in range(1, K):
+            for b in range(nb):
+                if logp[k, b] > m[b]:
+                    m[b] = logp[k, b]
+        for b in range(nb):
+            s[b] = 0.0
         for k in range(K):
-            if lab >= 0:
-                rk = wb if k == lab else 0.0
-            else:
-                rk = np.exp(logp[k] - lse) * wb
-            if rk == 0.0:
+            for b in range(nb):
+                s[b] += np.exp(logp[k, b] - m[b])
+        for b in range(nb):
+            r = rows[t + b]
+            lse = m[b] + np.log(s[b])
+            lab = labels[r] if has_lab else -1
+            wb = w[r] if has_w else 1.0
+            scal[0] += wb * (logp[lab, b] if lab >= 0 else lse)
+            scal[1] += wb
+            # -inf: zero density everywhere; resp 0, the caller sees ll = -inf
+            m[b] = lse if lse > -np.inf else np.inf
+            s[b] = wb
+        for k in range(K):
+            for b in range(nb):
+                logp[k, b] = np.exp(logp[k, b] - m[b]) * s[b]
+        if has_lab:
+            for b in range(nb):
+                lab = labels[rows[t + b]]
+                if lab >= 0:
+                    for k in range(K):
+                        logp[k, b] = s[b] if k == lab else 0.0
+        # expected statistics, centred on mu_k; missing coordinates filled
+        for k in range(K):
+            tot = 0.0
+            for b in range(nb):
+                tot += logp[k, b]
+            if tot == 0.0:
                 continue
+            nk[k] += tot
+            rsum[p, k] += tot
+            _centre_obs(xo, nb, obs[p], o, mu, k, dob)
             for i in range(o):
-                j = obs[p, i]
-                dobs[i] = X[r, j] - mu[k, j]
-                diff[j] = dobs[i]
+                jd = obs[p, i]
+                for b in range(nb):
+                    diff[jd, b] = dob[i, b]
             for a in range(mm):
-                acc = 0.0
+                for b in range(nb):
+                    y[b] = 0.0
                 for j in range(o):
-                    acc += A[p, k, a, j] * dobs[j]
-                diff[mis[p, a]] = acc
-            nk[k] += rk
-            rsum[p, k] += rk
+                    c = A[p, k, a, j]
+                    for b in range(nb):
+                        y[b] += c * dob[j, b]
+                jd = mis[p, a]
+                for b in range(nb):
+                    diff[jd, b] = y[b]
             for i in range(D):
-                rd = rk * diff[i]
-                s1[k, i] += rd
+                for b in range(nb):
+                    rd[b] = logp[k, b] * diff[i, b]
+                acc = 0.0
+                for b in range(nb):
+                    acc += rd[b]
+                s1[k, i] += acc
                 if full:
                     for j in range(i, D):
-                        s2[k, i * D + j] += rd * diff[j]
+                        acc = 0.0
+                        for b in range(nb):
+                            acc += rd[b] * diff[j, b]
+                        s2[k, i * D + j] += acc
                 else:
-                    s2[k, i] += rd * diff[i]
+                    acc = 0.0
+                    for b in range(nb):
+                        acc += rd[b] * diff[i, b]
+                    s2[k, i] += acc
+        t = end
 
 
 @njit(parallel=True, **JIT)
 def stats_parallel(
-    X, rows, pat, chunk_rows, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+    X, rows, pat, poff, chunk_rows, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
     nk, s1, s2, rsum, scal,
 ):  # fmt: skip
     n = rows.shape[0]
@@ -219,14 +292,14 @@ def stats_parallel(
         i0 = c * chunk_rows
         i1 = min(n, i0 + chunk_rows)
         _chunk_stats(
-            X, rows, pat, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+            X, rows, pat, poff, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
             nk[c], s1[c], s2[c], rsum[c], scal[c],
         )  # fmt: skip
 
 
 @njit(**JIT)
 def stats_serial(
-    X, rows, pat, chunk_rows, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+    X, rows, pat, poff, chunk_rows, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
     nk, s1, s2, rsum, scal,
 ):  # fmt: skip
     n = rows.shape[0]
@@ -234,7 +307,7 @@ def stats_serial(
         i0 = c * chunk_rows
         i1 = min(n, i0 + chunk_rows)
         _chunk_stats(
-            X, rows, pat, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+            X, rows, pat, poff, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
             nk[c], s1[c], s2[c], rsum[c], scal[c],
         )  # fmt: skip
 
@@ -261,27 +334,39 @@ def add_condcov(rsum, Cc, mis, nmis, s2):
 
 
 @njit(**JIT)
-def _chunk_logp(X, rows, pat, i0, i1, obs, nobs, mu, Linv, cst, out):
+def _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, out):
     K, D = mu.shape
-    dobs = np.empty(D)
-    logp = np.empty(K)
-    for t in range(i0, i1):
-        _row_logp(X, rows[t], pat[t], obs, nobs, mu, Linv, cst, dobs, logp)
-        for k in range(K):
-            out[t, k] = logp[k]
+    xo = np.empty((D, BLOCK))
+    dob = np.empty((D, BLOCK))
+    y = np.empty(BLOCK)
+    q = np.empty(BLOCK)
+    logp = np.empty((K, BLOCK))
+    t = i0
+    while t < i1:
+        p = pat[t]
+        end = _block_end(pat, poff, t, i1, BLOCK)
+        nb = end - t
+        _load_block(X, rows, t, nb, obs[p], nobs[p], xo)
+        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, dob, y, q, logp)
+        for b in range(nb):
+            for k in range(K):
+                out[t + b, k] = logp[k, b]
+        t = end
 
 
 @njit(parallel=True, **JIT)
-def logp_parallel(X, rows, pat, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, out):
+def logp_parallel(X, rows, pat, poff, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, out):
     n = rows.shape[0]
     for c in prange(n_chunks):
         i0 = c * chunk_rows
-        _chunk_logp(X, rows, pat, i0, min(n, i0 + chunk_rows), obs, nobs, mu, Linv, cst, out)
+        i1 = min(n, i0 + chunk_rows)
+        _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, out)
 
 
 @njit(**JIT)
-def logp_serial(X, rows, pat, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, out):
+def logp_serial(X, rows, pat, poff, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, out):
     n = rows.shape[0]
     for c in range(n_chunks):
         i0 = c * chunk_rows
-        _chunk_logp(X, rows, pat, i0, min(n, i0 + chunk_rows), obs, nobs, mu, Linv, cst, out)
+        i1 = min(n, i0 + chunk_rows)
+        _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, out)
