@@ -369,3 +369,96 @@ class MissingData:
         rows, cols = np.nonzero(np.isnan(X))
         X[rows, cols] = means[cols]
         return ArrayData(X, self.sample_weight, self.labels)
+
+
+# --------------------------------------------------------------------------
+# chunked sources
+# --------------------------------------------------------------------------
+
+
+def has_nan(X):
+    """Whether ``X`` holds a NaN (a cheap sum first; the mask only if it is not finite)."""
+    return not np.isfinite(X.sum(dtype=np.float64)) and bool(np.isnan(X).any())
+
+
+def wrap_data(X, sample_weight=None, labels=None, *, missing="error", fitting=False):
+    """The data object for in-memory rows: the whole input, or one chunk of a chunked source.
+
+    A chunked source maps each chunk to ``wrap_data(...).stats(params,
+    n_threads)`` and adds the :class:`~fastem._stats.SuffStats`; labels (a
+    parallel label source, or a column split off with
+    :func:`split_label_column`) and NaN are handled chunk by chunk, and the
+    sum equals the statistics of the whole data.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+        C-contiguous float32/float64 chunk; may hold NaN when
+        ``missing='marginalize'``.
+    sample_weight : ndarray of shape (n_rows,) or None
+    labels : ndarray of shape (n_rows,) of int64 or None
+    missing : {'error', 'marginalize'}
+    fitting : bool, default=False
+        Training data: also reject a column without any observed value.
+
+    Returns
+    -------
+    data : ArrayData or MissingData
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> chunk = np.array([[0.0, 1.0], [np.nan, 2.0]])
+    >>> type(wrap_data(chunk, missing="marginalize")).__name__
+    'MissingData'
+    >>> type(wrap_data(chunk[:1])).__name__
+    'ArrayData'
+    """
+    check_missing_option(missing)
+    if has_nan(X):
+        if missing == "error":
+            raise nan_error()
+        return MissingData(X, sample_weight, labels, fitting=fitting)
+    return ArrayData(X, sample_weight, labels)
+
+
+def split_label_column(chunk, column):
+    """Split a label column off a chunk: (features, labels).
+
+    The label column holds component indices; -1 or NaN mark unknown rows.
+
+    Parameters
+    ----------
+    chunk : ndarray of shape (n_rows, n_columns)
+    column : int
+        Index of the label column.
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, n_columns - 1), C-contiguous
+    labels : ndarray of shape (n_rows,) of int64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> chunk = np.array([[1.5, 0.0], [2.5, np.nan], [3.5, 1.0]])
+    >>> X, labels = split_label_column(chunk, -1)
+    >>> X.ravel().tolist(), labels.tolist()
+    ([1.5, 2.5, 3.5], [0, -1, 1])
+    """
+    chunk = np.asarray(chunk)
+    col = column % chunk.shape[1]
+    raw = chunk[:, col]
+    if raw.dtype.kind == "f":
+        unknown = np.isnan(raw)
+        filled = np.where(unknown, -1, raw)
+        if np.any(filled != np.round(filled)):
+            raise ValueError(
+                f"label column {column} holds non-integer values; it must hold component "
+                "indices, with -1 or NaN for unknown rows."
+            )
+        labels = filled.astype(np.int64)
+    else:
+        labels = raw.astype(np.int64)
+    X = np.ascontiguousarray(np.delete(chunk, col, axis=1))
+    return X, labels

@@ -159,11 +159,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _wrap(self, X, sample_weight=None, labels=None, *, fitting=False):
         """ArrayData, or MissingData when NaN are present and marginalized."""
         _missing.check_missing_option(self.missing)
-        if not np.isfinite(X.sum(dtype=np.float64)) and np.isnan(X).any():
-            if self.missing == "error":
-                raise _missing.nan_error()
-            return _missing.MissingData(X, sample_weight, labels, fitting=fitting)
-        return ArrayData(X, sample_weight, labels)
+        if not _missing.has_nan(X):
+            return ArrayData(X, sample_weight, labels)
+        return _missing.wrap_data(X, sample_weight, labels, missing=self.missing, fitting=fitting)
 
     def _fit_data(self, X, sample_weight, labels=None):
         """Wrap training input as a *data* object (see ``fastem._passes``)."""

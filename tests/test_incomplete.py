@@ -406,3 +406,31 @@ def test_column_without_observed_value():
     Xm[:, 0] = np.nan_to_num(Xm[:, 0])
     with pytest.raises(ValueError, match="Column 1 of X has no observed value"):
         GaussianMixture(2, missing="marginalize").fit(Xm)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_chunked_stats_add_up(covariance_type):
+    """Chunk by chunk (labels from a label column, NaN marginalized) equals the whole."""
+    from fastem import _stats
+
+    _, Xm, z = blobs(2000, 3, 3, seed=20, missing_rate=0.2)
+    labels = np.where(np.arange(2000) % 5 == 0, z, -1)
+    sw = np.random.default_rng(0).random(2000) + 0.5
+    gm = GaussianMixture(3, covariance_type=covariance_type, missing="marginalize", random_state=0)
+    gm.fit(Xm, labels=labels, sample_weight=sw)
+    params = _stats.kernel_params(
+        gm.weights_, gm.means_, gm.precisions_cholesky_, covariance_type, np.float64
+    )
+    whole = _missing.wrap_data(Xm, sw, labels, missing="marginalize").stats(params, None)
+    table = np.column_stack([Xm, np.where(labels >= 0, labels, np.nan)])
+    total = None
+    for r0 in range(0, 2000, 300):
+        X, lab = _missing.split_label_column(table[r0 : r0 + 300], -1)
+        data = _missing.wrap_data(X, sw[r0 : r0 + 300], lab, missing="marginalize")
+        part = data.stats(params, None)
+        total = part if total is None else total + part
+    for field in ("nk", "s1", "s2", "loglik", "wsum"):
+        np.testing.assert_allclose(getattr(total, field), getattr(whole, field), rtol=1e-10)
+    assert total.n_rows == 2000
+    with pytest.raises(ValueError, match="missing='marginalize'"):
+        _missing.wrap_data(Xm)
