@@ -15,7 +15,7 @@ from ._passes import _EMPTY_F, _EMPTY_I, array_stats
 from ._stats import KernelParams, SuffStats
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
-_RANDOM_CHUNK = 65536
+_RANDOM_CHUNK = 8192
 
 
 def _chunks(n):
@@ -48,11 +48,14 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
     w = _EMPTY_F if w is None else w
     rows, C = _chunks(n)
     n_trials = 2 + int(np.log(n_clusters))
+    # Draw the first centre by inverse CDF of the weights, so that an integer
+    # weight and repeated rows pick the same row from the same random number.
+    u = rng.uniform()
     if w.shape[0]:
-        first = int(np.searchsorted(np.cumsum(w), rng.uniform() * w.sum(), side="right"))
-        first = min(first, n - 1)
+        first = int(np.searchsorted(np.cumsum(w), u * w.sum(), side="right"))
     else:
-        first = int(rng.randint(n))
+        first = int(u * n)
+    first = min(first, n - 1)
     indices = [first]
     closest = np.full(n, np.inf)
     pots = np.empty((C, 1))

@@ -88,7 +88,9 @@ def check_precisions_init(precisions, covariance_type, n_components, n_features)
     p = _as_float_array(precisions, "precisions_init", shape)
     if covariance_type in ("diag", "spherical"):
         if np.any(p <= 0):
-            raise ValueError(f"precisions_init must be positive for covariance_type={covariance_type!r}.")
+            raise ValueError(
+                f"precisions_init must be positive for covariance_type={covariance_type!r}."
+            )
         return p
     for k, m in enumerate(p if covariance_type == "full" else p[None]):
         if not np.allclose(m, m.T):
@@ -109,9 +111,7 @@ def check_sample_weight(sample_weight, n_samples):
     except (TypeError, ValueError):
         raise ValueError("sample_weight must be an array of numbers.") from None
     if w.ndim != 1 or w.shape[0] != n_samples:
-        raise ValueError(
-            f"sample_weight must have shape ({n_samples},) to match X, got {w.shape}."
-        )
+        raise ValueError(f"sample_weight must have shape ({n_samples},) to match X, got {w.shape}.")
     if not np.all(np.isfinite(w)):
         raise ValueError("sample_weight contains NaN or infinity; pass finite weights.")
     if np.any(w < 0):

@@ -236,7 +236,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._print_init_begin(init)
         for n_iter in range(1, self.max_iter + 1):
             prev = lower_bound
-            stats = data.stats(self._kernel_params(weights, means, prec_chol, data.dtype), self.n_threads)
+            stats = data.stats(
+                self._kernel_params(weights, means, prec_chol, data.dtype), self.n_threads
+            )
             if not np.isfinite(stats.loglik):
                 raise ValueError(
                     "Some rows have zero density under every component (log-likelihood is "
@@ -252,7 +254,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 converged = True
                 break
         self._print_init_end(lower_bound, converged)
-        return (weights, means, prec_chol, covariances), lower_bound, n_iter, lower_bounds, converged
+        return (
+            (weights, means, prec_chol, covariances),
+            lower_bound,
+            n_iter,
+            lower_bounds,
+            converged,
+        )
 
     def fit(self, X, y=None, sample_weight=None, *, labels=None):
         """Estimate the model parameters with the EM algorithm.
@@ -479,7 +487,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if self.covariance_type == "tied":
                 covs = [covs] * self.n_components
             X = np.vstack(
-                [rng.multivariate_normal(m, c, int(s)) for m, c, s in zip(self.means_, covs, counts)]
+                [
+                    rng.multivariate_normal(m, c, int(s))
+                    for m, c, s in zip(self.means_, covs, counts)
+                ]
             )
         else:
             X = np.vstack(
