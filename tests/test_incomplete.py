@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastem import GaussianMixture, _missing
 
@@ -434,3 +435,8 @@ def test_chunked_stats_add_up(covariance_type):
     assert total.n_rows == 2000
     with pytest.raises(ValueError, match="missing='marginalize'"):
         _missing.wrap_data(Xm)
+
+
+@parametrize_with_checks([GaussianMixture(missing="marginalize")])
+def test_sklearn_compatible_with_nan_allowed(estimator, check):
+    check(estimator)
