@@ -323,6 +323,7 @@ class MissingData:
                 mu,
                 Linv,
                 cst,
+                params.prec.shape[1] > 1,
                 view,
             )
             with parallel_section(n_threads) as parallel:

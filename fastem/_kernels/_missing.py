@@ -153,7 +153,7 @@ def _centre_obs(xo, nb, obs_p, o, mu, k, dob):
 
 
 @njit(**JIT)
-def _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, dob, y, q, logp):
+def _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, q, logp):
     """logp[k, b] = log w_k + log N(x_O | mu_kO, Sigma_kOO) for a block of pattern ``p``."""
     K = mu.shape[0]
     o = nobs[p]
@@ -164,7 +164,8 @@ def _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, dob, y, q, logp):
         for i in range(o):
             for b in range(nb):
                 y[b] = 0.0
-            for j in range(i + 1):
+            # diagonal covariances: Linv is diagonal, only j = i contributes
+            for j in range(0 if full else i, i + 1):
                 c = Linv[p, k, i, j]
                 for b in range(nb):
                     y[b] += c * dob[j, b]
@@ -205,7 +206,7 @@ def _chunk_stats(
         o = nobs[p]
         mm = nmis[p]
         _load_block(X, rows, t, nb, obs[p], o, xo)
-        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, dob, y, q, logp)
+        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, q, logp)
         # normalize into w * resp (known labels: one-hot)
         for b in range(nb):
             m[b] = logp[0, b]
@@ -254,7 +255,8 @@ def _chunk_stats(
             for a in range(mm):
                 for b in range(nb):
                     y[b] = 0.0
-                for j in range(o):
+                # diagonal covariances: A = 0, the missing coordinates sit at the mean
+                for j in range(o if full else 0):
                     c = A[p, k, a, j]
                     for b in range(nb):
                         y[b] += c * dob[j, b]
@@ -334,7 +336,7 @@ def add_condcov(rsum, Cc, mis, nmis, s2):
 
 
 @njit(**JIT)
-def _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, out):
+def _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out):
     K, D = mu.shape
     xo = np.empty((D, BLOCK))
     dob = np.empty((D, BLOCK))
@@ -347,7 +349,7 @@ def _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, out):
         end = _block_end(pat, poff, t, i1, BLOCK)
         nb = end - t
         _load_block(X, rows, t, nb, obs[p], nobs[p], xo)
-        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, dob, y, q, logp)
+        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, q, logp)
         for b in range(nb):
             for k in range(K):
                 out[t + b, k] = logp[k, b]
@@ -355,18 +357,18 @@ def _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, out):
 
 
 @njit(parallel=True, **JIT)
-def logp_parallel(X, rows, pat, poff, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, out):
+def logp_parallel(X, rows, pat, poff, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, full, out):
     n = rows.shape[0]
     for c in prange(n_chunks):
         i0 = c * chunk_rows
         i1 = min(n, i0 + chunk_rows)
-        _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, out)
+        _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out)
 
 
 @njit(**JIT)
-def logp_serial(X, rows, pat, poff, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, out):
+def logp_serial(X, rows, pat, poff, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, full, out):
     n = rows.shape[0]
     for c in range(n_chunks):
         i0 = c * chunk_rows
         i1 = min(n, i0 + chunk_rows)
-        _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, out)
+        _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out)
