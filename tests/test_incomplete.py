@@ -440,3 +440,13 @@ def test_chunked_stats_add_up(covariance_type):
 @parametrize_with_checks([GaussianMixture(missing="marginalize")])
 def test_sklearn_compatible_with_nan_allowed(estimator, check):
     check(estimator)
+
+
+def test_docs_page_examples_run():
+    """docs/incomplete.md is outside testpaths: run its examples here."""
+    import doctest
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "incomplete.md"
+    result = doctest.testfile(str(path), module_relative=False, verbose=False)
+    assert result.failed == 0
