@@ -450,3 +450,30 @@ def test_docs_page_examples_run():
     path = Path(__file__).resolve().parents[1] / "docs" / "incomplete.md"
     result = doctest.testfile(str(path), module_relative=False, verbose=False)
     assert result.failed == 0
+
+
+def test_some_components_without_labels():
+    """Labels for two of three components: the third is found unsupervised."""
+    rng = np.random.default_rng(21)
+    centers = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    z = rng.integers(0, 3, 900)
+    X = centers[z] + rng.normal(size=(900, 2))
+    truth = np.array([2, 0, 1])  # the user's codes of the three groups
+    labels = np.where((rng.random(900) < 0.1) & (z < 2), truth[z], -1)
+    assert set(labels[labels >= 0]) == {0, 2}
+    gm = GaussianMixture(3, random_state=0).fit(X, labels=labels)
+    np.testing.assert_allclose(gm.means_[2], centers[0], atol=0.3)
+    np.testing.assert_allclose(gm.means_[0], centers[1], atol=0.3)
+    np.testing.assert_allclose(gm.means_[1], centers[2], atol=0.3)
+    assert (gm.predict(X) == truth[z]).mean() > 0.97
+
+
+def test_single_labelled_row_per_component():
+    """One labelled row is enough to pin a component (its covariance starts unsupervised)."""
+    x, g, _ = simulate_heights(3000, 0.0, seed=22)
+    labels = np.full(3000, -1)
+    labels[np.flatnonzero(g == 0)[0]] = 1  # user codes: group 0 -> 1, group 1 -> 0
+    labels[np.flatnonzero(g == 1)[0]] = 0
+    gm = GaussianMixture(2, random_state=0, covariance_type="diag").fit(x, labels=labels)
+    assert gm.means_[1, 0] < gm.means_[0, 0]
+    assert (gm.predict(x) == 1 - g).mean() > 0.75
