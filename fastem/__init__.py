@@ -5,8 +5,8 @@ on disk.
 """
 
 from .datasets import load_old_faithful
-from .mixture import GaussianMixture
+from .mixture import DegenerateComponentWarning, GaussianMixture
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "load_old_faithful", "__version__"]
+__all__ = ["GaussianMixture", "DegenerateComponentWarning", "load_old_faithful", "__version__"]

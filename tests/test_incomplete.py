@@ -477,3 +477,20 @@ def test_single_labelled_row_per_component():
     gm = GaussianMixture(2, random_state=0, covariance_type="diag").fit(x, labels=labels)
     assert gm.means_[1, 0] < gm.means_[0, 0]
     assert (gm.predict(x) == 1 - g).mean() > 0.75
+
+
+def test_checkpoint_with_missing_and_labels(tmp_path):
+    _, Xm, z = blobs(400, 3, 2, seed=23)
+    labels = np.where(np.arange(400) % 4 == 0, z, -1)
+    kw = dict(random_state=0, missing="marginalize")
+    path = tmp_path / "ck.npz"
+    ref = GaussianMixture(2, **kw).fit(Xm, labels=labels, checkpoint=path)
+    again = GaussianMixture(2, **kw).fit(Xm, labels=labels, checkpoint=path)
+    np.testing.assert_array_equal(again.means_, ref.means_)
+    other = np.where(labels >= 0, 1 - labels, -1)
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        GaussianMixture(2, **kw).fit(Xm, labels=other, checkpoint=path)
+    Xo = Xm.copy()
+    Xo[np.isnan(Xo)] = 0.0
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        GaussianMixture(2, **kw).fit(Xo, labels=labels, checkpoint=path)
