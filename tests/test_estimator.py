@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from fastem import GaussianMixture, load_old_faithful
@@ -302,6 +302,18 @@ def test_bad_parameters_and_predict_input():
         GaussianMixture(2).fit(X, sample_weight=np.full(60, np.nan))
     with pytest.raises(ValueError, match="shape"):
         GaussianMixture(2).fit(X, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="sums to zero"):
+        GaussianMixture(2).fit(X, sample_weight=np.zeros(60))
+    with pytest.raises(ValueError, match="tol must be"):
+        GaussianMixture(2, tol=-1).fit(X)
+    with pytest.raises(ValueError, match="n_threads must be"):
+        GaussianMixture(2, n_threads=0).fit(X)
+    with pytest.raises(ValueError, match="Found array with 1 sample"):
+        GaussianMixture(1).fit(X[:1])
+    with pytest.raises(ValueError, match="could not convert string"):
+        GaussianMixture(1).fit([["a", "b"], ["c", "d"]])
+    with pytest.raises(NotFittedError):
+        GaussianMixture(2).predict(X)
     with pytest.raises(ValueError, match="weights_init must sum to 1"):
         GaussianMixture(2, weights_init=[0.2, 0.2]).fit(X)
     with pytest.raises(ValueError, match="means_init must have shape"):
