@@ -15,11 +15,13 @@ from . import _checkpoint, _missing, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
 from ._passes import ArrayData
 from ._validation import (
+    check_all_finite,
     check_hyperparameters,
     check_means_init,
     check_precisions_init,
     check_sample_weight,
     check_weights_init,
+    precheck_array,
 )
 
 
@@ -158,15 +160,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ data
 
     def _validate_X(self, X, *, reset):
+        precheck_array(X)
         X = validate_data(
             self,
             X,
             dtype=[np.float64, np.float32],
             ensure_min_samples=2 if reset else 1,
+            ensure_all_finite=False,
             reset=reset,
             ensure_all_finite="allow-nan",
         )
-        return np.ascontiguousarray(X)
+        X = np.ascontiguousarray(X)
+        check_all_finite(X)
+        return X
 
     def _wrap(self, X, sample_weight=None, labels=None, *, fitting=False):
         """ArrayData, or MissingData when NaN are present and marginalized."""

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from fastem import GaussianMixture, load_old_faithful
@@ -271,11 +271,11 @@ def test_fit_predict_and_sample():
 BAD = [
     ("nan", lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), "NaN"),
     ("inf", lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), "infinity"),
-    ("1d", lambda X: X[:, 0], "2D array"),
-    ("3d", lambda X: X[None], "dim 3"),
+    ("1d", lambda X: X[:, 0], "must be 2-D.*Reshape your data"),
+    ("3d", lambda X: X[None], "must be 2-D.*3-D array"),
     ("strings", lambda X: X.astype(str).astype(object) + "x", "string"),
     ("empty", lambda X: X[:0], "0 sample"),
-    ("complex", lambda X: X + 1j, "Complex"),
+    ("complex", lambda X: X + 1j, "Complex data not supported.*real part"),
 ]
 
 
@@ -302,6 +302,18 @@ def test_bad_parameters_and_predict_input():
         GaussianMixture(2).fit(X, sample_weight=np.full(60, np.nan))
     with pytest.raises(ValueError, match="shape"):
         GaussianMixture(2).fit(X, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="sums to zero"):
+        GaussianMixture(2).fit(X, sample_weight=np.zeros(60))
+    with pytest.raises(ValueError, match="tol must be"):
+        GaussianMixture(2, tol=-1).fit(X)
+    with pytest.raises(ValueError, match="n_threads must be"):
+        GaussianMixture(2, n_threads=0).fit(X)
+    with pytest.raises(ValueError, match="Found array with 1 sample"):
+        GaussianMixture(1).fit(X[:1])
+    with pytest.raises(ValueError, match="could not convert string"):
+        GaussianMixture(1).fit([["a", "b"], ["c", "d"]])
+    with pytest.raises(NotFittedError):
+        GaussianMixture(2).predict(X)
     with pytest.raises(ValueError, match="weights_init must sum to 1"):
         GaussianMixture(2, weights_init=[0.2, 0.2]).fit(X)
     with pytest.raises(ValueError, match="means_init must have shape"):
@@ -311,8 +323,10 @@ def test_bad_parameters_and_predict_input():
     gm = GaussianMixture(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="features"):
         gm.predict(np.ones((3, 5)))
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="NaN at row 0, column 0"):
         gm.score_samples(np.full((3, 2), np.nan))
+    with pytest.raises(ValueError, match="infinity at row 1, column 1"):
+        gm.score_samples(np.array([[0, 0], [0, np.inf]]))
 
 
 def test_failed_fit_keeps_previous_state():
