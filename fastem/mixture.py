@@ -168,10 +168,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             ensure_min_samples=2 if reset else 1,
             ensure_all_finite=False,
             reset=reset,
-            ensure_all_finite="allow-nan",
         )
         X = np.ascontiguousarray(X)
-        check_all_finite(X)
+        if self.missing == "marginalize":
+            _missing.check_no_inf(X)  # NaN: not observed
+        else:
+            check_all_finite(X)
         return X
 
     def _wrap(self, X, sample_weight=None, labels=None, *, fitting=False):
