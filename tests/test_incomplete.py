@@ -497,3 +497,14 @@ def test_checkpoint_with_missing_and_labels(tmp_path):
     Xo[np.isnan(Xo)] = 0.0
     with pytest.raises(ValueError, match="other hyper-parameters or data"):
         GaussianMixture(2, **kw).fit(Xo, labels=labels, checkpoint=path)
+
+
+def test_model_fitted_on_complete_data_scores_rows_with_gaps():
+    X, Xm, _ = blobs(300, 3, 2, seed=24)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        gm.score_samples(Xm)
+    gm.set_params(missing="marginalize")
+    lp = gm.score_samples(Xm)
+    i = int(np.flatnonzero(np.isnan(Xm).any(axis=1))[0])
+    np.testing.assert_allclose(lp[i], marginal_logpdf(gm, Xm[i])[0], rtol=1e-10)
