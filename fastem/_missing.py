@@ -43,6 +43,7 @@ MISSING_OPTIONS = ("error", "marginalize")
 _LOG_2PI = np.log(2 * np.pi)
 # Bytes of per-pattern factors (Linv, A, Cc) held at once; patterns beyond are batched.
 _FACTOR_BUDGET = 64 << 20
+_CHUNK = 65536  # rows per chunk when scanning for NaN
 
 
 def check_missing_option(missing):
@@ -209,19 +210,29 @@ class MissingData:
         self.labels = labels
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
-        mask = np.isnan(X)
-        row_missing = mask.any(axis=1)
-        n_obs = X.shape[1] - mask.sum(axis=1)
-        empty = np.flatnonzero(n_obs == 0)
-        if empty.size:
+        n, D = X.shape
+        # one pass in chunks (no (n_samples, n_features) temporary): which rows
+        # miss values, and the packed missingness pattern of those rows
+        row_missing = np.zeros(n, dtype=np.bool_)
+        col_seen = np.zeros(D, dtype=np.bool_)
+        packed = []
+        for r0 in range(0, n, _CHUNK):
+            m = np.isnan(X[r0 : r0 + _CHUNK])
+            any_m = m.any(axis=1)
+            row_missing[r0 : r0 + _CHUNK] = any_m
+            col_seen |= ~m.all(axis=0)
+            empty = np.flatnonzero(m.all(axis=1))
+            if empty.size:
+                raise ValueError(
+                    f"Row {r0 + empty[0]} of X has every value missing; such a row carries no "
+                    "information: drop the rows where np.isnan(X).all(axis=1) before fitting "
+                    "or scoring."
+                )
+            packed.append(np.packbits(m[any_m], axis=1))
+        if fitting and not col_seen.all():
             raise ValueError(
-                f"{empty.size} row(s) of X have every value missing (first: row {empty[0]}); "
-                "such a row carries no information: drop it before fitting or scoring."
-            )
-        empty_cols = np.flatnonzero(mask.all(axis=0)) if fitting else ()
-        if len(empty_cols):
-            raise ValueError(
-                f"Column {empty_cols[0]} of X has no observed value; drop it before fitting."
+                f"Column {np.flatnonzero(~col_seen)[0]} of X has no observed value; drop it "
+                "before fitting."
             )
         complete = np.flatnonzero(~row_missing)
         self.complete_rows = complete
@@ -232,24 +243,19 @@ class MissingData:
             None if labels is None else labels[complete],
         )
         inc = np.flatnonzero(row_missing)
-        packed = np.ascontiguousarray(np.packbits(mask[inc], axis=1))
+        packed = np.ascontiguousarray(np.concatenate(packed))
         keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        inverse = inverse.ravel()
-        order = np.argsort(inverse, kind="stable")
+        order = np.argsort(inverse.ravel(), kind="stable")
         self.rows = inc[order].astype(np.int64)
-        self.pat = inverse[order].astype(np.int64)
-        pmask = mask[inc[first]]  # (P, D) True where missing
+        self.pat = inverse.ravel()[order].astype(np.int64)
+        pmask = np.unpackbits(packed[first], axis=1, count=D).astype(np.bool_)  # True: missing
         self.n_patterns = P = pmask.shape[0]
-        D = self.n_features
-        self.obs = np.zeros((P, D), dtype=np.int64)
-        self.mis = np.zeros((P, D), dtype=np.int64)
         self.nobs = (~pmask).sum(axis=1).astype(np.int64)
         self.nmis = pmask.sum(axis=1).astype(np.int64)
-        for p in range(P):
-            o, m = np.flatnonzero(~pmask[p]), np.flatnonzero(pmask[p])
-            self.obs[p, : o.size] = o
-            self.mis[p, : m.size] = m
+        # a stable sort puts the observed (False) coordinates first, in order, and vice versa
+        self.obs = np.argsort(pmask, axis=1, kind="stable").astype(np.int64)
+        self.mis = np.argsort(~pmask, axis=1, kind="stable").astype(np.int64)
         self.offsets = np.searchsorted(self.pat, np.arange(P + 1))
         self._batches = {}
 
