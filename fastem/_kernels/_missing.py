@@ -153,7 +153,7 @@ def _centre_obs(xo, nb, obs_p, o, mu, k, dob):
 
 
 @njit(**JIT)
-def _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, q, logp):
+def _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, y1, y2, y3, q, logp):
     """logp[k, b] = log w_k + log N(x_O | mu_kO, Sigma_kOO) for a block of pattern ``p``."""
     K = mu.shape[0]
     o = nobs[p]
@@ -161,7 +161,30 @@ def _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, q, logp):
         _centre_obs(xo, nb, obs[p], o, mu, k, dob)
         for b in range(nb):
             q[b] = 0.0
-        for i in range(o):
+        i = 0
+        if full:  # four rows of Linv per pass (Linv is zero above the diagonal)
+            while i + 4 <= o:
+                for b in range(nb):
+                    y[b] = 0.0
+                    y1[b] = 0.0
+                    y2[b] = 0.0
+                    y3[b] = 0.0
+                for j in range(i + 4):
+                    c0 = Linv[p, k, i, j]
+                    c1 = Linv[p, k, i + 1, j]
+                    c2 = Linv[p, k, i + 2, j]
+                    c3 = Linv[p, k, i + 3, j]
+                    for b in range(nb):
+                        d = dob[j, b]
+                        y[b] += c0 * d
+                        y1[b] += c1 * d
+                        y2[b] += c2 * d
+                        y3[b] += c3 * d
+                for b in range(nb):
+                    q[b] += y[b] * y[b] + y1[b] * y1[b] + y2[b] * y2[b] + y3[b] * y3[b]
+                i += 4
+        tiled = i
+        for i in range(tiled, o):
             for b in range(nb):
                 y[b] = 0.0
             # diagonal covariances: Linv is diagonal, only j = i contributes
@@ -174,6 +197,34 @@ def _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, q, logp):
         c = cst[p, k]
         for b in range(nb):
             logp[k, b] = c - 0.5 * q[b]
+
+
+@njit(**JIT)
+def _row_moments(rd, diff, nb, i, D, s2k):
+    """s2k[i * D + j] += sum_b rd[b] * diff[j, b] for j >= i, four columns per pass."""
+    j = i
+    while j + 4 <= D:
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        for b in range(nb):
+            r = rd[b]
+            a0 += r * diff[j, b]
+            a1 += r * diff[j + 1, b]
+            a2 += r * diff[j + 2, b]
+            a3 += r * diff[j + 3, b]
+        s2k[i * D + j] += a0
+        s2k[i * D + j + 1] += a1
+        s2k[i * D + j + 2] += a2
+        s2k[i * D + j + 3] += a3
+        j += 4
+    while j < D:
+        acc = 0.0
+        for b in range(nb):
+            acc += rd[b] * diff[j, b]
+        s2k[i * D + j] += acc
+        j += 1
 
 
 @njit(**JIT)
@@ -191,11 +242,16 @@ def _chunk_stats(
     dob = np.empty((D, BLOCK))
     diff = np.empty((D, BLOCK))
     y = np.empty(BLOCK)
+    y1 = np.empty(BLOCK)
+    y2 = np.empty(BLOCK)
+    y3 = np.empty(BLOCK)
     q = np.empty(BLOCK)
     rd = np.empty(BLOCK)
     logp = np.empty((K, BLOCK))
     m = np.empty(BLOCK)
     s = np.empty(BLOCK)
+    wv = np.empty(BLOCK)
+    lv = np.empty(BLOCK)
     has_w = w.shape[0] > 0
     has_lab = labels.shape[0] > 0
     t = i0
@@ -206,8 +262,8 @@ def _chunk_stats(
         o = nobs[p]
         mm = nmis[p]
         _load_block(X, rows, t, nb, obs[p], o, xo)
-        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, q, logp)
-        # normalize into w * resp (known labels: one-hot)
+        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, y1, y2, y3, q, logp)
+        # normalize into w * resp (known labels: one-hot), one exp per entry
         for b in range(nb):
             m[b] = logp[0, b]
         for k in range(1, K):
@@ -215,29 +271,33 @@ def _chunk_stats(
                 if logp[k, b] > m[b]:
                     m[b] = logp[k, b]
         for b in range(nb):
+            r = rows[t + b]
+            lab = labels[r] if has_lab else -1
+            wv[b] = w[r] if has_w else 1.0
+            lv[b] = logp[lab, b] if lab >= 0 else 0.0
             s[b] = 0.0
         for k in range(K):
             for b in range(nb):
-                s[b] += np.exp(logp[k, b] - m[b])
+                e = np.exp(logp[k, b] - m[b])
+                logp[k, b] = e
+                s[b] += e
         for b in range(nb):
-            r = rows[t + b]
+            wb = wv[b]
             lse = m[b] + np.log(s[b])
-            lab = labels[r] if has_lab else -1
-            wb = w[r] if has_w else 1.0
-            scal[0] += wb * (logp[lab, b] if lab >= 0 else lse)
+            lab = labels[rows[t + b]] if has_lab else -1
+            scal[0] += wb * (lv[b] if lab >= 0 else lse)
             scal[1] += wb
-            # -inf: zero density everywhere; resp 0, the caller sees ll = -inf
-            m[b] = lse if lse > -np.inf else np.inf
-            s[b] = wb
+            # -inf (or NaN): zero density everywhere; resp 0, the caller sees ll = -inf
+            m[b] = wb / s[b] if lse > -np.inf else 0.0
         for k in range(K):
             for b in range(nb):
-                logp[k, b] = np.exp(logp[k, b] - m[b]) * s[b]
+                logp[k, b] *= m[b]
         if has_lab:
             for b in range(nb):
                 lab = labels[rows[t + b]]
                 if lab >= 0:
                     for k in range(K):
-                        logp[k, b] = s[b] if k == lab else 0.0
+                        logp[k, b] = wv[b] if k == lab else 0.0
         # expected statistics, centred on mu_k; missing coordinates filled
         for k in range(K):
             tot = 0.0
@@ -271,11 +331,7 @@ def _chunk_stats(
                     acc += rd[b]
                 s1[k, i] += acc
                 if full:
-                    for j in range(i, D):
-                        acc = 0.0
-                        for b in range(nb):
-                            acc += rd[b] * diff[j, b]
-                        s2[k, i * D + j] += acc
+                    _row_moments(rd, diff, nb, i, D, s2[k])
                 else:
                     acc = 0.0
                     for b in range(nb):
@@ -341,6 +397,9 @@ def _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out)
     xo = np.empty((D, BLOCK))
     dob = np.empty((D, BLOCK))
     y = np.empty(BLOCK)
+    y1 = np.empty(BLOCK)
+    y2 = np.empty(BLOCK)
+    y3 = np.empty(BLOCK)
     q = np.empty(BLOCK)
     logp = np.empty((K, BLOCK))
     t = i0
@@ -349,7 +408,7 @@ def _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out)
         end = _block_end(pat, poff, t, i1, BLOCK)
         nb = end - t
         _load_block(X, rows, t, nb, obs[p], nobs[p], xo)
-        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, q, logp)
+        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, y1, y2, y3, q, logp)
         for b in range(nb):
             for k in range(K):
                 out[t + b, k] = logp[k, b]
