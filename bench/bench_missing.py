@@ -12,9 +12,10 @@ Run the real benchmark with::
 
 or ``PYTHONPATH=. python bench/bench_missing.py`` to print the ratio. With
 ``--benchmark-disable`` (the default ``addopts``), each case runs once on
-20 000 rows so the normal test run stays fast.
+20 000 rows so the normal test run stays fast, unless ``FASTEM_BENCH_FULL=1``.
 """
 
+import os
 import time
 
 import numpy as np
@@ -55,7 +56,8 @@ def _case(n):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("which", ["complete", "missing"])
 def test_iteration(benchmark, which):
-    n = N_SMALL if benchmark.disabled else N_FULL
+    full = not benchmark.disabled or os.environ.get("FASTEM_BENCH_FULL") == "1"
+    n = N_FULL if full else N_SMALL
     complete, missing, params = _case(n)
     data = complete if which == "complete" else missing
     data.stats(params, None)  # compile and warm up
