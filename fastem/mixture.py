@@ -25,6 +25,11 @@ from ._validation import (
 )
 
 
+def _is_dask_array(X):
+    """A ``dask.array.Array``? (checked without importing Dask)"""
+    return type(X).__module__.startswith("dask.") and hasattr(X, "__dask_graph__")
+
+
 class DegenerateComponentWarning(UserWarning):
     """A component lost all its weight during EM and was re-seeded."""
 
@@ -167,6 +172,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fit_data(self, X, sample_weight):
         """Wrap training input as a *data* object (see ``fastem._passes``)."""
+        if _is_dask_array(X):
+            from .dask import fit_data
+
+            return fit_data(self, X, sample_weight)
         X = self._validate_X(X, reset=True)
         if X.shape[0] < self.n_components:
             raise ValueError(
@@ -179,6 +188,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _predict_data(self, X):
         """Wrap input of the row-wise methods as a *data* object."""
         check_is_fitted(self)
+        if _is_dask_array(X):
+            from .dask import predict_data
+
+            return predict_data(self, X)
         return ArrayData(self._validate_X(X, reset=False))
 
     # ------------------------------------------------------------ parameters
