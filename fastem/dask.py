@@ -177,9 +177,7 @@ def _tree_sum(parts, split_every=SPLIT_EVERY):
     """Add delayed statistics in a tree of fixed shape; return one delayed."""
     add = dask.delayed(_add_stats, pure=True)
     while len(parts) > 1:
-        parts = [
-            add(*parts[i : i + split_every]) for i in range(0, len(parts), split_every)
-        ]
+        parts = [add(*parts[i : i + split_every]) for i in range(0, len(parts), split_every)]
     return parts[0]
 
 
@@ -279,7 +277,7 @@ class DaskData:
         xb = list(self.X.to_delayed().ravel())
         if self.sample_weight is None:
             return [(x, None) for x in xb]
-        return list(zip(xb, self.sample_weight.to_delayed().ravel()))
+        return list(zip(xb, self.sample_weight.to_delayed().ravel(), strict=True))
 
     # -- the data-object protocol -------------------------------------------------
 
