@@ -7,8 +7,9 @@ Dask.
 
 One EM iteration over a Dask array is the in-memory iteration, spread out:
 
-1. the kernel parameters are shared with the workers once (broadcast to every
-   worker on a ``dask.distributed`` cluster, one graph key otherwise);
+1. the kernel parameters are shared with the workers once (one graph key that
+   every block task depends on; large ones are scattered to every worker with
+   ``broadcast=True`` on a ``dask.distributed`` cluster);
 2. every block of rows is mapped to its :class:`~fastem._stats.SuffStats` by
    the serial, GIL-releasing Numba kernel (:func:`fastem._passes.array_stats`
    with ``serial=True``), the same pass as in memory;
@@ -55,10 +56,13 @@ import numpy as np
 
 from ._passes import ArrayData, array_rowwise, array_stats
 
-__all__ = ["DaskData", "is_dask_array", "INIT_SAMPLE_ROWS", "SPLIT_EVERY"]
+__all__ = ["DaskData", "is_dask_array", "INIT_SAMPLE_ROWS", "SCATTER_BYTES", "SPLIT_EVERY"]
 
 #: Rows drawn from the blocks to initialize (k-means etc.) when the array is larger.
 INIT_SAMPLE_ROWS = 500_000
+
+#: Kernel parameters larger than this are scattered (broadcast) to the workers.
+SCATTER_BYTES = 1 << 20
 
 #: Fan-in of the tree that adds the per-block statistics.
 SPLIT_EVERY = 8
@@ -160,17 +164,24 @@ def _distributed_client():
     return client if scheduler == client.get else None
 
 
-def _share(obj):
-    """``obj`` as an argument for tasks, shipped to the workers once.
+def _nbytes(params):
+    return sum(a.nbytes for a in (params.mu, params.prec, params.const, params.shift))
 
-    On a ``dask.distributed`` cluster it is scattered to every worker
-    (``broadcast=True``) and tasks receive a future; on the local schedulers it
-    becomes one key of the graph, which every task depends on.
+
+def _share(params):
+    """``params`` as an argument for tasks, shipped to the workers once per pass.
+
+    On a ``dask.distributed`` cluster, parameters larger than
+    :data:`SCATTER_BYTES` are scattered to every worker (``broadcast=True``)
+    and tasks receive a future. Smaller ones, and all parameters on the local
+    schedulers, become a single key of the graph that every block task depends
+    on: the scheduler sends it to each worker once, without the extra round
+    trip of a scatter.
     """
     client = _distributed_client()
-    if client is not None:
-        return client.scatter(obj, broadcast=True, hash=False)
-    return dask.delayed(obj, pure=False, traverse=False)
+    if client is not None and _nbytes(params) > SCATTER_BYTES:
+        return client.scatter(params, broadcast=True, hash=False)
+    return dask.delayed(params, pure=False, traverse=False)
 
 
 def _tree_sum(parts, split_every=SPLIT_EVERY):

@@ -245,11 +245,32 @@ def test_import_fastem_does_not_import_dask():
 # ------------------------------------------------------ LocalCluster of processes
 
 
-def test_cluster_is_used_and_params_are_scattered(on_cluster):
-    assert fdask._distributed_client() is on_cluster
+def _worker_state():
+    import numba
+
+    try:
+        layer = numba.threading_layer()  # raises until a parallel kernel has run
+    except ValueError:
+        layer = None
+    return layer, os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_cluster_workers_run_serial_kernels_only(on_cluster, monkeypatch):
     info = on_cluster.scheduler_info()
     assert len(info["workers"]) == 2
     assert {w["host"] for w in info["workers"].values()} == {"127.0.0.1"}
+    assert fdask._distributed_client() is on_cluster
+    X = _data()
+    dX = da.from_array(X, chunks=(450, 3))
+    a = _gm("full", **_init("full")).fit(X)
+    # force the scatter path too: parameters broadcast to both workers
+    monkeypatch.setattr(fdask, "SCATTER_BYTES", 0)
+    b = _gm("full", **_init("full")).fit(dX)
+    _assert_same_fit(a, b)
+    # no worker ever started Numba's threading layer, and BLAS is single-threaded:
+    # one core per task, no oversubscription
+    states = on_cluster.run(_worker_state)
+    assert set(states.values()) == {(None, "1", "1")}
 
 
 @pytest.mark.parametrize("cov_type", COV_TYPES)
