@@ -141,7 +141,11 @@ def _median_time(data, params, repeats):
 def main(repeats=9):
     """Print the markdown table of ``docs/dask.md`` (median seconds per iteration)."""
     import dask
+    from threadpoolctl import threadpool_limits
 
+    # The M-step's BLAS calls are on D x D matrices: one BLAS thread on the client,
+    # so that idle-spinning BLAS threads do not compete with the Numba threads.
+    threadpool_limits(1, user_api="blas")
     # from_array of a local array embeds it in the graph (once, at persist)
     warnings.filterwarnings("ignore", message=".*[Ll]arge.*graph")
     sizes = (TINY, MANY_BLOCKS, LARGE)
