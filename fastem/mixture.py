@@ -27,7 +27,7 @@ from ._validation import (
 
 def _is_dask_array(X):
     """A ``dask.array.Array``? (checked without importing Dask)"""
-    return type(X).__module__.startswith("dask.") and hasattr(X, "__dask_graph__")
+    return type(X).__module__.startswith("dask.array") and hasattr(X, "__dask_graph__")
 
 
 class DegenerateComponentWarning(UserWarning):

@@ -290,3 +290,23 @@ def test_cluster_nan_error_names_block(on_cluster):
     X[10, 0] = np.inf
     with pytest.raises(ValueError, match=r"block 0 \(rows 0:450\) of X contains NaN or infinity"):
         GaussianMixture(2).fit(da.from_array(X, chunks=(450, 3)))
+
+
+def test_n_init_warm_start_fit_predict_and_criteria():
+    X = _data()
+    dX = da.from_array(X, chunks=(500, 3))
+    a = _gm("spherical", n_init=2).fit(X)
+    b = _gm("spherical", n_init=2).fit(dX)
+    _assert_same_fit(a, b)
+    assert b.bic(dX) == pytest.approx(a.bic(X), rel=1e-9)
+    assert b.aic(dX) == pytest.approx(a.aic(X), rel=1e-9)
+    w = np.linspace(0.5, 1.5, X.shape[0])
+    assert b.score(dX, sample_weight=da.from_array(w, chunks=500)) == pytest.approx(
+        a.score(X, sample_weight=w), rel=1e-9
+    )
+    labels = _gm("spherical").fit_predict(dX)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), _gm("spherical").fit_predict(X))
+    a.set_params(warm_start=True, max_iter=3).fit(X)
+    b.set_params(warm_start=True, max_iter=3).fit(dX)
+    _assert_same_fit(a, b)
