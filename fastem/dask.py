@@ -47,6 +47,7 @@ True
 from __future__ import annotations
 
 import functools
+import hashlib
 import numbers
 import operator
 
@@ -263,6 +264,7 @@ class DaskData:
         self.X = X
         self.sample_weight = w
         self.persisted = persist
+        self._samples = {}
 
     def _weights(self, sample_weight, row_chunks):
         n = self.n_samples
@@ -353,41 +355,81 @@ class DaskData:
         Every row when ``n_samples <= max_rows`` (then the initialization is
         exactly the in-memory one), otherwise ``max_rows`` distinct rows drawn
         uniformly from all the blocks, in their order, with their weights.
+        Samples are kept, so asking again (for instance when EM re-seeds an
+        empty component) reads no block.
 
         Parameters
         ----------
         max_rows : int or None
             None means :data:`INIT_SAMPLE_ROWS`.
-        random_state : numpy.random.RandomState
+        random_state : numpy.random.RandomState or None
+            Draws the rows; None draws a fixed sample (seed 0).
 
         Returns
         -------
         ArrayData
         """
         max_rows = INIT_SAMPLE_ROWS if max_rows is None else int(max_rows)
-        n = self.n_samples
-        blocks = self._blocks()
-        if n <= max_rows:
-            picks = [(x, w, slice(None)) for x, w in blocks]
+        if self.n_samples <= max_rows:
+            key = "all"  # every row: the same sample for any random_state
+        elif random_state is None:
+            key = ("fixed", max_rows)
         else:
-            rows = np.unique(random_state.randint(0, n, size=max_rows))
-            while rows.shape[0] < max_rows:
-                more = random_state.randint(0, n, size=max_rows - rows.shape[0])
-                rows = np.unique(np.concatenate([rows, more]))
-            starts = np.cumsum((0,) + self.X.chunks[0])
-            which = np.searchsorted(starts, rows, side="right") - 1
-            picks = []
-            for b, (x, w) in enumerate(blocks):
-                local = rows[which == b] - starts[b]
-                if local.shape[0]:
-                    picks.append((x, w, local))
+            key = None  # a fresh draw (each of n_init initializations draws its own)
+        if key in self._samples:
+            return self._samples[key]
+        if key == "all":
+            picks = [(x, w, slice(None)) for x, w in self._blocks()]
+        else:
+            rng = np.random.RandomState(0) if random_state is None else random_state
+            picks = self._draw(max_rows, rng)
         take = dask.delayed(_take_rows, pure=True)
         xs = [take(x, r) for x, _, r in picks]
         ws = [take(w, r) for _, w, r in picks] if self.sample_weight is not None else []
         xs, ws = dask.compute(xs, ws)
         X = np.ascontiguousarray(np.concatenate(xs))
         w = np.ascontiguousarray(np.concatenate(ws)) if ws else None
-        return ArrayData(X, w)
+        sample = ArrayData(X, w)
+        if key is not None:
+            self._samples[key] = sample
+        return sample
+
+    def _draw(self, max_rows, rng):
+        """(block, weights block, local rows) for ``max_rows`` distinct random rows."""
+        n = self.n_samples
+        rows = np.unique(rng.randint(0, n, size=max_rows))
+        while rows.shape[0] < max_rows:
+            more = rng.randint(0, n, size=max_rows - rows.shape[0])
+            rows = np.unique(np.concatenate([rows, more]))
+        starts = np.cumsum((0,) + self.X.chunks[0])
+        which = np.searchsorted(starts, rows, side="right") - 1
+        picks = []
+        for b, (x, w) in enumerate(self._blocks()):
+            local = rows[which == b] - starts[b]
+            if local.shape[0]:
+                picks.append((x, w, local))
+        return picks
+
+    def fingerprint(self):
+        """A cheap digest of the data for checkpoints: shape, dtype, spread rows, weights.
+
+        Reads 1024 evenly spread rows (and weights) from the persisted blocks,
+        like :meth:`fastem._passes.ArrayData.fingerprint`; the chunking does
+        not enter, so the same data in other blocks resumes the same checkpoint.
+
+        Returns
+        -------
+        str
+        """
+        step = max(1, self.n_samples // 1024)
+        parts = [self.X[::step]]
+        if self.sample_weight is not None:
+            parts.append(self.sample_weight[::step])
+        values = dask.compute(*parts)
+        h = hashlib.sha256(f"dask{self.X.shape}{self.dtype}".encode())
+        for v in values:
+            h.update(np.ascontiguousarray(v).tobytes())
+        return h.hexdigest()
 
 
 def fit_data(estimator, X, sample_weight):

@@ -13,6 +13,7 @@ dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
 import fastem.dask as fdask  # noqa: E402
+import fastem.mixture as fastem_mixture  # noqa: E402
 from fastem import GaussianMixture  # noqa: E402
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
@@ -310,3 +311,35 @@ def test_n_init_warm_start_fit_predict_and_criteria():
     a.set_params(warm_start=True, max_iter=3).fit(X)
     b.set_params(warm_start=True, max_iter=3).fit(dX)
     _assert_same_fit(a, b)
+
+
+def test_empty_component_reseeded_like_in_memory():
+    X = _data()
+    means = np.array([X[0], X[700], X.mean(0) + 1e4])  # the third mean sees no data
+    kw = dict(means_init=means, max_iter=100)
+    with pytest.warns(fastem_mixture.DegenerateComponentWarning, match="re-seeded"):
+        a = _gm("full", **kw).fit(X)
+    with pytest.warns(fastem_mixture.DegenerateComponentWarning, match="re-seeded"):
+        b = _gm("full", **kw).fit(da.from_array(X, chunks=(500, 3)))
+    _assert_same_fit(a, b)
+
+
+def test_reseed_sample_of_large_array_is_fixed_and_kept():
+    X = _data(n=3000)
+    data = fdask.DaskData(da.from_array(X, chunks=(700, 3)))
+    first = data.sample_for_init(400, None)
+    assert first.X.shape == (400, 3)
+    assert data.sample_for_init(400, None) is first  # kept: no second read
+    drawn = data.sample_for_init(400, np.random.RandomState(5))
+    assert drawn is not first and not np.array_equal(drawn.X, first.X)
+
+
+def test_checkpoint_resume_on_dask(tmp_path):
+    X = _data()
+    dX = da.from_array(X, chunks=(500, 3))
+    ckpt = tmp_path / "c.npz"
+    a = _gm("diag", n_init=2).fit(dX, checkpoint=ckpt)
+    again = _gm("diag", n_init=2).fit(da.from_array(X, chunks=(300, 3)), checkpoint=ckpt)
+    np.testing.assert_array_equal(again.means_, a.means_)  # done: returned, not refitted
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        _gm("diag", n_init=2).fit(dX + 1, checkpoint=ckpt)
