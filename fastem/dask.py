@@ -94,27 +94,38 @@ def _block_name(block_info):
     return f"block {info['chunk-location'][0]} (rows {r0}:{r1})"
 
 
+def _check_finite(block, name, block_info):
+    """Raise ValueError locating the first NaN/inf of a block (global row and column)."""
+    if np.isfinite(np.sum(block, dtype=np.float64)):
+        return
+    bad = np.argwhere(~np.isfinite(block))
+    if not bad.shape[0]:  # the sum overflowed; every value is finite
+        return
+    first = tuple(bad[0])
+    row = block_info[0]["array-location"][0][0] + first[0]
+    where = f"{_block_name(block_info)} of {name} contains {{}} at row {row}"
+    if len(first) > 1:
+        where += f", column {first[1]}"
+    if np.isnan(block[first]):
+        raise ValueError(where.format("NaN") + "; remove or impute the missing values first.")
+    raise ValueError(
+        where.format("infinity") + "; infinity is not a measurement: drop or clip those rows."
+    )
+
+
 def _check_block(block, dtype, block_info=None):
     """Validate one block of ``X``: 2-D, float, finite; return it C-contiguous in ``dtype``."""
     block = np.ascontiguousarray(block, dtype=dtype)
     if block.ndim != 2:
         raise ValueError(f"{_block_name(block_info)} of X is not 2-D (shape {block.shape}).")
-    if not np.isfinite(block).all():
-        raise ValueError(
-            f"{_block_name(block_info)} of X contains NaN or infinity; fastem needs finite "
-            "input (drop or impute those rows first)."
-        )
+    _check_finite(block, "X", block_info)
     return block
 
 
 def _check_weight_block(block, block_info=None):
     """Validate one block of the sample weights: finite and non-negative, float64."""
     block = np.ascontiguousarray(block, dtype=np.float64)
-    if not np.isfinite(block).all():
-        raise ValueError(
-            f"{_block_name(block_info)} of sample_weight contains NaN or infinity; "
-            "pass finite weights."
-        )
+    _check_finite(block, "sample_weight", block_info)
     if (block < 0).any():
         raise ValueError(
             f"{_block_name(block_info)} of sample_weight contains negative values; "

@@ -195,7 +195,8 @@ def test_many_threads_serial_kernels_no_abort():
 def test_nan_block_is_named():
     X = _data()
     X[1234, 1] = np.nan
-    with pytest.raises(ValueError, match=r"block 2 \(rows 1000:1500\) of X contains NaN"):
+    msg = r"block 2 \(rows 1000:1500\) of X contains NaN at row 1234, column 1; remove or impute"
+    with pytest.raises(ValueError, match=msg):
         GaussianMixture(2).fit(da.from_array(X, chunks=(500, 3)))
     gm = GaussianMixture(2, random_state=0).fit(_data())
     with pytest.raises(ValueError, match="block 2 .* contains NaN"):
@@ -223,6 +224,9 @@ def test_invalid_weights_and_features():
     bad = -da.ones(dX.shape[0], chunks=500)
     with pytest.raises(ValueError, match="sample_weight contains negative"):
         GaussianMixture(2).fit(dX, sample_weight=bad)
+    nan_w = da.from_array(np.where(np.arange(dX.shape[0]) == 777, np.nan, 1.0), chunks=500)
+    with pytest.raises(ValueError, match="block 1 .* of sample_weight contains NaN at row 777;"):
+        GaussianMixture(2).fit(dX, sample_weight=nan_w)
     with pytest.raises(ValueError, match="sums to zero"):
         GaussianMixture(2).fit(dX, sample_weight=da.zeros(dX.shape[0], chunks=500))
     gm = GaussianMixture(2, random_state=0).fit(dX)
@@ -289,7 +293,9 @@ def test_cluster_equals_in_memory(on_cluster, cov_type):
 def test_cluster_nan_error_names_block(on_cluster):
     X = _data()
     X[10, 0] = np.inf
-    with pytest.raises(ValueError, match=r"block 0 \(rows 0:450\) of X contains NaN or infinity"):
+    with pytest.raises(
+        ValueError, match=r"block 0 \(rows 0:450\) of X contains infinity at row 10"
+    ):
         GaussianMixture(2).fit(da.from_array(X, chunks=(450, 3)))
 
 
