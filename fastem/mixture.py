@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from . import _checkpoint, _stats
 from ._init import feature_variances, initial_stats
@@ -368,7 +369,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         previous_n_features = getattr(self, "n_features_in_", None)
         try:
             data = self._fit_data(X, sample_weight)
-            result = self._fit(data, checkpoint)
+            # The M-step works on tiny (K, D, D) matrices: threaded BLAS only
+            # spins up threads that then compete with the Numba kernels.
+            with threadpool_limits(limits=1, user_api="blas"):
+                result = self._fit(data, checkpoint)
         except _Interrupted as stop:
             self._set_result(*stop.best, warn=False)
             warnings.warn(
