@@ -524,3 +524,10 @@ def test_missing_many_features_matches_reference():
     np.testing.assert_allclose(gm.means_, m, rtol=1e-8)
     np.testing.assert_allclose(gm.covariances_, c, rtol=1e-8)
     np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-8)
+
+
+def test_labels_with_dask_array_say_so():
+    da = pytest.importorskip("dask.array")
+    X = da.from_array(np.arange(40.0).reshape(20, 2), chunks=(10, 2))
+    with pytest.raises(NotImplementedError, match="labels= is not supported with a Dask"):
+        GaussianMixture(2).fit(X, labels=np.zeros(20, dtype=int))
