@@ -172,6 +172,23 @@ def _read_archive(path):
         raise FileNotFoundError(f"no such model file: {path}")
     if os.path.isdir(path):
         raise ValueError(f"{path} is a directory, not a model file.")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"\x93NUMPY"):
+        raise ValueError(
+            f"{path} holds a single .npy array, not a fastem model file (.npz written by "
+            "fastem.save())."
+        )
+    if magic[:1] == b"\x80" or magic[:1] in (b"(", b"c") and not magic.startswith(b"PK"):
+        raise ValueError(
+            f"{path} holds pickled data, which fastem refuses to load because unpickling "
+            "can run arbitrary code; model files are written by fastem.save()."
+        )
+    if not magic.startswith(b"PK"):
+        raise ValueError(
+            f"{path} is not a fastem model file: expected a .npz archive written by "
+            "fastem.save()."
+        )
     try:
         npz = np.load(path, allow_pickle=False)
     except ValueError as e:
@@ -384,6 +401,11 @@ def load(path):
     ...
     ValueError: ...evil.npz: entry 'payload' is an object array (pickled Python objects), ...
     """
+    return _load(path)[0]
+
+
+def _load(path):
+    """(model, metadata) of a model file; see :func:`load`."""
     from .mixture import GaussianMixture
 
     path = os.fspath(path)
@@ -408,4 +430,4 @@ def load(path):
     model.n_features_in_ = fitted["n_features_in_"]
     if "feature_names_in_" in arrays:
         model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
-    return model
+    return model, meta
