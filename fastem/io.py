@@ -199,7 +199,9 @@ def _read_archive(path):
             ) from None
         raise ValueError(f"{path} is not a fastem model file ({e}).") from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path} is not a readable .npz model file ({e}).") from None
+        raise ValueError(
+            f"{path} cannot be read as a .npz archive; it is truncated or corrupt ({e})."
+        ) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise ValueError(
             f"{path} holds a single .npy array, not a fastem model file (.npz written by "
