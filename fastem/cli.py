@@ -67,7 +67,9 @@ def _csv_columns(path, columns):
             known = ", ".join(names) if names else "none (the file has no header row)"
             raise ValueError(f"no column {c!r} in {path}; columns are: {known}.") from None
         if not -len(fields) <= i < len(fields):
-            raise ValueError(f"column index {i} is out of range for {path} ({len(fields)} columns).")
+            raise ValueError(
+                f"column index {i} is out of range for {path} ({len(fields)} columns)."
+            )
         idx.append(i % len(fields))
     return names, idx, skip
 
@@ -122,7 +124,9 @@ def _read_data(path, columns=None, dataset=None, chunk_rows=None):
         if X.ndim == 1:
             X = X.reshape(-1, 1)
         if X.ndim != 2:
-            raise ValueError(f"{path} holds an array of shape {X.shape}; expected 2-D rows × features.")
+            raise ValueError(
+                f"{path} holds an array of shape {X.shape}; expected 2-D rows x features."
+            )
         if columns:
             try:
                 X = X[:, [int(c) for c in columns]]
@@ -356,7 +360,10 @@ def _load_model(path):
 
 
 def _check_features(model, data, path):
-    d = _n_features(data)
+    try:
+        d = _n_features(data)
+    except (TypeError, IndexError, ValueError):  # a source that cannot say: the model checks
+        return
     if d != model.n_features_in_:
         raise ValueError(
             f"{path} has {d} columns but the model was fitted on {model.n_features_in_}; "

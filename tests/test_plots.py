@@ -41,7 +41,7 @@ def test_em_frames_increase_likelihood():
     frames = plots.em_frames(X, max_frames=8)
     ll = [f.score(X) for f in frames]
     assert frames[0].n_iter_ == 0
-    assert all(b >= a - 1e-9 for a, b in zip(ll, ll[1:]))
+    assert all(b >= a - 1e-9 for a, b in zip(ll, ll[1:], strict=False))
 
 
 def test_animation_gif(tmp_path):

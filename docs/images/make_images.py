@@ -17,7 +17,7 @@ NAMES = ("eruption duration (min)", "waiting time (min)")
 def main():
     X = fastem.load_old_faithful()
     fig, axes = plt.subplots(2, 2, figsize=(10, 8))
-    for ax, ct in zip(axes.flat, ("full", "tied", "diag", "spherical")):
+    for ax, ct in zip(axes.flat, ("full", "tied", "diag", "spherical"), strict=True):
         gm = fastem.GaussianMixture(2, covariance_type=ct, random_state=0).fit(X)
         plot_ellipses(gm, X, ax=ax, feature_names=NAMES, title=f"covariance_type={ct!r}")
     fig.tight_layout()
