@@ -90,30 +90,58 @@ def test_select_and_columns(work):
     assert fastem.load(work / "w.npz").n_features_in_ == 1
 
 
-@pytest.mark.parametrize(
-    "args, status, message",
-    [
-        (("fit", "missing.csv", "-k", "2", "-o", "m.npz"), 1, "no such file: missing.csv"),
-        (("fit", "faithful.csv", "-k", "zero", "-o", "m.npz"), 2, "expected a positive integer"),
-        (("fit", "faithful.csv", "-o", "m.npz"), 2, "required: -k"),
-        (("fit", "faithful.csv", "-k", "2", "--columns", "height", "-o", "m.npz"), 1,
-         "no column 'height'"),
-        (("info", "faithful.csv"), 1, "not a fastem model file"),
-        (("predict", "pickle.npz", "faithful.csv", "-o", "p.npy"), 1, "pickled"),
-        (("frobnicate",), 2, "invalid choice"),
-    ],
-)
+ERRORS = [
+    (("fit", "missing.csv", "-k", "2", "-o", "m.npz"), 1, "no such file: missing.csv"),
+    (("fit", "faithful.csv", "-k", "zero", "-o", "m.npz"), 2, "expected a positive integer"),
+    (("predict", "pickle.npz", "faithful.csv", "-o", "p.npy"), 1, "pickled"),
+]
+MORE_ERRORS = [
+    (("fit", "faithful.csv", "-o", "m.npz"), 2, "required: -k"),
+    (("fit", "faithful.csv", "-k", "2", "--columns", "height", "-o", "m.npz"), 1,
+     "no column 'height'"),
+    (("fit", "faithful.txt", "-k", "2", "-o", "m.npz"), 1, "unsupported format '.txt'"),
+    (("info", "faithful.csv"), 1, "not a fastem model file"),
+    (("predict", "missing.npz", "faithful.csv", "-o", "p.npy"), 1, "no such model file"),
+    (("predict", "model.npz", "faithful.csv", "-o", "nodir/p.npy"), 1, "no such directory"),
+    (("select", "faithful.csv", "--k-range", "3:1"), 2, "--k-range"),
+    (("sample", "model.npz", "-n", "-3", "-o", "s.npy"), 2, "-n"),
+    (("frobnicate",), 2, "invalid choice"),
+    ((), 2, "required: COMMAND"),
+]
+
+
+def _check_one_line(status, stdout, stderr, expected_status, message):
+    assert status == expected_status, stderr
+    assert stdout == ""
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("fastem: error: ") and message in lines[0], lines[0]
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("args, status, message", ERRORS)
 def test_errors_are_one_clean_line(work, args, status, message):
+    """The real console script: bad paths and arguments give one line, no traceback."""
     import pickle
 
     (work / "pickle.npz").write_bytes(pickle.dumps({"not": "a model"}))
     result = run(*args, cwd=work)
-    assert result.returncode == status
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("fastem: error: ") and message in lines[0]
-    assert "Traceback" not in result.stderr
+    _check_one_line(result.returncode, result.stdout, result.stderr, status, message)
+
+
+@pytest.mark.parametrize("args, status, message", MORE_ERRORS)
+def test_more_errors_in_process(work, monkeypatch, capsys, args, status, message):
+    """The same entry point in-process (fast), for more kinds of mistake."""
+    from fastem.cli import main
+
+    monkeypatch.chdir(work)
+    (work / "faithful.txt").write_text("1 2\n")
+    if not (work / "model.npz").exists():
+        fastem.save(fastem.GaussianMixture(2, random_state=0).fit(fastem.load_old_faithful()),
+                    work / "model.npz")
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    _check_one_line(code, out, err, status, message)
 
 
 def test_read_data_fallback(tmp_path):
