@@ -731,18 +731,23 @@ def main(argv=None):
     status : int
         0 on success, 1 for a failed command, 2 for a bad command line.
     """
+    progress = Progress(False)
+
     def showwarning(message, category, filename, lineno, file=None, line=None):
+        progress.close()  # a warning never lands in the middle of the progress bar
         sys.stderr.write(f"{PROG}: warning: {' '.join(str(message).split())}\n")
 
+    saved = warnings.showwarning
     warnings.showwarning = showwarning
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         if hasattr(args, "columns"):
             args.columns = _split_columns(args.columns)
-        progress = Progress(sys.stderr.isatty() and not args.json and not args.quiet)
+        progress.enabled = sys.stderr.isatty() and not args.json and not args.quiet
         return args.func(args, progress)
     except UsageError as e:
+        progress.close()
         sys.stderr.write(f"{PROG}: error: {_one_line(e)}\n")
         return 2
     except KeyboardInterrupt:
@@ -754,8 +759,12 @@ def main(argv=None):
     except Exception as e:  # noqa: BLE001 - the command line never shows a traceback
         if os.environ.get("FASTEM_TRACEBACK"):
             raise
+        progress.close()
         sys.stderr.write(f"{PROG}: error: {_one_line(e)}\n")
         return 1
+    finally:
+        progress.close()
+        warnings.showwarning = saved
 
 
 if __name__ == "__main__":

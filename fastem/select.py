@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 
 from . import _stats
-from ._init import _labels_stats, kmeans_plusplus, lloyd
+from ._init import kmeans_plusplus, lloyd
 from .mixture import GaussianMixture
 
 CRITERIA = ("bic", "aic")
@@ -84,15 +84,37 @@ def _n_rows(data):
 
 
 def _initial_parameters(X, w, labels, centers, covariance_type, reg_covar):
-    """weights_init, means_init, precisions_init from one k-means labelling."""
-    stats = _labels_stats(X, w, labels, centers, covariance_type)
-    weights, means, cov = _stats.m_step(stats, covariance_type, reg_covar)
-    if covariance_type in ("full", "tied"):
-        prec = np.linalg.inv(cov)
-        prec = 0.5 * (prec + np.swapaxes(prec, -1, -2))
+    """weights_init, means_init, precisions_init from one k-means labelling.
+
+    The M-step of one-hot responsibilities, as the estimator's own k-means
+    initialization computes it (empty clusters get ``10 * eps`` weight).
+    """
+    K, D = centers.shape
+    w = np.ones(X.shape[0]) if w is None or len(w) == 0 else np.asarray(w, dtype=np.float64)
+    nk = np.bincount(labels, weights=w, minlength=K) + 10 * np.finfo(np.float64).eps
+    means = np.zeros((K, D))
+    full = np.zeros((K, D, D))
+    for k in range(K):
+        rows = labels == k
+        if not rows.any():
+            continue
+        xk = X[rows].astype(np.float64)
+        wk = w[rows]
+        means[k] = wk @ xk / nk[k]
+        diff = xk - means[k]
+        full[k] = (diff * wk[:, None]).T @ diff / nk[k]
+    eye = np.eye(D)
+    if covariance_type == "full":
+        prec = np.linalg.inv(full + reg_covar * eye)
+    elif covariance_type == "tied":
+        prec = np.linalg.inv((full * nk[:, None, None]).sum(axis=0) / nk.sum() + reg_covar * eye)
+    elif covariance_type == "diag":
+        prec = 1.0 / (np.diagonal(full, axis1=1, axis2=2) + reg_covar)
     else:
-        prec = 1.0 / cov
-    return weights / weights.sum(), means, prec
+        prec = 1.0 / (np.diagonal(full, axis1=1, axis2=2).mean(axis=1) + reg_covar)
+    if covariance_type in ("full", "tied"):
+        prec = 0.5 * (prec + np.swapaxes(prec, -1, -2))
+    return nk / nk.sum(), means, prec
 
 
 def _check_grid(n_components, covariance_types, criterion):
