@@ -20,7 +20,10 @@ def _placeholders(text, key):
 
     def put(latex, display):
         token = f"MATHML{len(store)}X{abs(hash(key)) % 10**8}"
-        store[token] = convert(latex.strip(), display="block" if display else "inline")
+        mathml = convert(latex.strip(), display="block" if display else "inline")
+        if "\\" in mathml:  # latex2mathml passes unknown commands through as text
+            raise ValueError(f"{key}: LaTeX that latex2mathml cannot render: {latex.strip()}")
+        store[token] = mathml
         return f"\n\n<div class=\"math\">{token}</div>\n\n" if display else token
 
     text = _DISPLAY.sub(lambda m: put(m.group(1), True), text)
