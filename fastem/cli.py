@@ -488,6 +488,12 @@ def _cmd_select(args, progress):
     if args.output:
         save(best, args.output)
     if args.plot:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")  # a file, never a window
+        except ImportError:
+            pass  # plot_criterion says how to install it
         from .plots import plot_criterion
 
         fig = plot_criterion(table, criterion=("bic", "aic")).figure
