@@ -80,8 +80,10 @@ def test_fit_info_predict_score_sample(work):
 
 def test_select_and_columns(work):
     out = json.loads(_ok(run("select", "faithful.csv", "--k-range", "1:3", "--covariance-types",
-                             "full,diag", "--seed", "0", "-o", "best.npz", "--json", cwd=work)))
+                             "full,diag", "--seed", "0", "-o", "best.npz", "--plot", "bic.png", "--json",
+                             cwd=work)))
     assert len(out["table"]) == 6
+    assert (work / "bic.png").read_bytes()[:4] == b"\x89PNG"
     assert out["best"]["n_components"] == 2
     assert fastem.load(work / "best.npz").n_components == 2
     np.save(work / "waiting.npy", fastem.load_old_faithful())
