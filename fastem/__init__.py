@@ -6,13 +6,14 @@ on disk.
 
 from .datasets import load_old_faithful
 from .io import load, save
-from .mixture import GaussianMixture
+from .mixture import DegenerateComponentWarning, GaussianMixture
 from .select import select_components
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixture",
+    "DegenerateComponentWarning",
     "load_old_faithful",
     "save",
     "load",

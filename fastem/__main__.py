@@ -13,8 +13,10 @@ def main(argv=None):
     elapsed = time.perf_counter() - t0
     order = gm.means_[:, 0].argsort()
     print(f"Old Faithful: {X.shape[0]} eruptions (duration min, waiting min)")
-    print(f"2-component full-covariance Gaussian mixture, {gm.n_iter_} EM iterations, "
-          f"converged={gm.converged_}, fit in {elapsed:.2f} s (includes compilation on first run)")
+    print(
+        f"2-component full-covariance Gaussian mixture, {gm.n_iter_} EM iterations, "
+        f"converged={gm.converged_}, fit in {elapsed:.2f} s (includes compilation on first run)"
+    )
     print(f"total log-likelihood: {gm.score(X) * X.shape[0]:.3f}")
     for j, k in enumerate(order):
         print(f"component {j}: weight {gm.weights_[k]:.3f}  mean {gm.means_[k].round(3).tolist()}")

@@ -15,7 +15,7 @@ from ._passes import _EMPTY_F, _EMPTY_I, array_stats
 from ._stats import KernelParams, SuffStats
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
-_RANDOM_CHUNK = 65536
+_RANDOM_CHUNK = 8192
 
 
 def _chunks(n):
@@ -48,11 +48,14 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
     w = _EMPTY_F if w is None else w
     rows, C = _chunks(n)
     n_trials = 2 + int(np.log(n_clusters))
+    # Draw the first centre by inverse CDF of the weights, so that an integer
+    # weight and repeated rows pick the same row from the same random number.
+    u = rng.uniform()
     if w.shape[0]:
-        first = int(np.searchsorted(np.cumsum(w), rng.uniform() * w.sum(), side="right"))
-        first = min(first, n - 1)
+        first = int(np.searchsorted(np.cumsum(w), u * w.sum(), side="right"))
     else:
-        first = int(rng.randint(n))
+        first = int(u * n)
+    first = min(first, n - 1)
     indices = [first]
     closest = np.full(n, np.inf)
     pots = np.empty((C, 1))
@@ -91,7 +94,7 @@ def lloyd(X, w, centers, n_threads=None, max_iter=100, tol=1e-4):
     sums = np.empty((C, K, D))
     counts = np.empty((C, K))
     inertia = np.empty(C)
-    var = _mean_variance(X, w)
+    var = float(feature_variances(X, w).mean())
     labels = np.empty(n, dtype=np.int64)
     for _ in range(max_iter):
         _lloyd_pass(X, w, centers, rows, sums, counts, inertia, _EMPTY_I, n_threads)
@@ -113,9 +116,10 @@ def _lloyd_pass(X, w, centers, rows, sums, counts, inertia, labels, n_threads):
         kernel(X, w, centers, rows, sums, counts, inertia, labels)
 
 
-def _mean_variance(X, w):
-    """Mean over features of the (weighted) variance, in chunks."""
+def feature_variances(X, w):
+    """Per-feature (weighted) variance, computed in chunks with a centred second pass."""
     n, D = X.shape
+    w = _EMPTY_F if w is None else w
     wsum, s1 = 0.0, np.zeros(D)
     for r0 in range(0, n, _RANDOM_CHUNK):
         xc = X[r0 : r0 + _RANDOM_CHUNK].astype(np.float64)
@@ -128,7 +132,7 @@ def _mean_variance(X, w):
         xc = X[r0 : r0 + _RANDOM_CHUNK] - mean
         wc = w[r0 : r0 + _RANDOM_CHUNK] if w.shape[0] else np.ones(len(xc))
         s2 += wc @ (xc * xc)
-    return float((s2 / max(wsum, 1e-300)).mean())
+    return s2 / max(wsum, 1e-300)
 
 
 def _labels_stats(X, w, labels, centers, covariance_type):

@@ -46,7 +46,9 @@ def chunk_rows_for(n_samples, bytes_per_chunk, block=256, max_chunks=128, budget
     Enough chunks to balance many threads, but never so many that the
     per-chunk partial statistics exceed ``budget`` bytes.
     """
-    n_chunks = max(1, min(max_chunks, -(-n_samples // (4 * block)), budget // max(bytes_per_chunk, 1)))
+    n_chunks = max(
+        1, min(max_chunks, -(-n_samples // (4 * block)), budget // max(bytes_per_chunk, 1))
+    )
     rows = -(-n_samples // n_chunks)
     rows = -(-rows // block) * block
     return max(block, rows)

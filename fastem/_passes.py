@@ -11,6 +11,8 @@ A *data* object is what the estimator's EM loop talks to. It has
 provide the same two methods by mapping chunks to ``SuffStats`` and adding them.
 """
 
+import hashlib
+
 import numpy as np
 
 from ._kernels import _em
@@ -85,3 +87,12 @@ class ArrayData:
     def sample_for_init(self, max_rows, random_state):
         """The data itself: in memory, initialization sees every row."""
         return self
+
+    def fingerprint(self):
+        """A cheap digest of the data (shape, dtype, 1024 spread rows, weights)."""
+        h = hashlib.sha256(f"{self.X.shape}{self.X.dtype}".encode())
+        h.update(np.ascontiguousarray(self.X[:: max(1, self.n_samples // 1024)]).tobytes())
+        for extra in (self.sample_weight, self.labels):
+            if extra is not None:
+                h.update(np.ascontiguousarray(extra).tobytes())
+        return h.hexdigest()

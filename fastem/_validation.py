@@ -88,7 +88,9 @@ def check_precisions_init(precisions, covariance_type, n_components, n_features)
     p = _as_float_array(precisions, "precisions_init", shape)
     if covariance_type in ("diag", "spherical"):
         if np.any(p <= 0):
-            raise ValueError(f"precisions_init must be positive for covariance_type={covariance_type!r}.")
+            raise ValueError(
+                f"precisions_init must be positive for covariance_type={covariance_type!r}."
+            )
         return p
     for k, m in enumerate(p if covariance_type == "full" else p[None]):
         if not np.allclose(m, m.T):
@@ -109,9 +111,7 @@ def check_sample_weight(sample_weight, n_samples):
     except (TypeError, ValueError):
         raise ValueError("sample_weight must be an array of numbers.") from None
     if w.ndim != 1 or w.shape[0] != n_samples:
-        raise ValueError(
-            f"sample_weight must have shape ({n_samples},) to match X, got {w.shape}."
-        )
+        raise ValueError(f"sample_weight must have shape ({n_samples},) to match X, got {w.shape}.")
     if not np.all(np.isfinite(w)):
         raise ValueError("sample_weight contains NaN or infinity; pass finite weights.")
     if np.any(w < 0):
@@ -119,3 +119,52 @@ def check_sample_weight(sample_weight, n_samples):
     if not w.sum() > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
     return np.ascontiguousarray(w)
+
+
+def precheck_array(X, name="X"):
+    """Shape and kind checks with messages that say what to do (before conversion)."""
+    if isinstance(X, (list, tuple)):
+        try:
+            X = np.asarray(X)
+        except ValueError:
+            raise ValueError(
+                f"{name} is a ragged sequence; pass a 2-D array of shape (n_samples, n_features)."
+            ) from None
+    if not isinstance(X, np.ndarray):
+        return
+    if np.iscomplexobj(X):
+        raise ValueError(
+            f"Complex data not supported: {name} holds complex numbers. Pass the real part, "
+            "or the real and imaginary parts as separate features."
+        )
+    if X.ndim != 2:
+        hint = (
+            "Reshape your data: X.reshape(-1, 1) for a single feature or X.reshape(1, -1) "
+            "for a single sample"
+            if X.ndim == 1
+            else "Flatten the extra axes into features"
+        )
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got a {X.ndim}-D array of shape "
+            f"{X.shape}. {hint}."
+        )
+
+
+def check_all_finite(X, name="X", chunk=65536):
+    """Raise ValueError naming the first NaN/inf; no (n_samples, n_features) temporary."""
+    if np.isfinite(np.sum(X, dtype=np.float64)):
+        return
+    for r0 in range(0, X.shape[0], chunk):
+        bad = ~np.isfinite(X[r0 : r0 + chunk])
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            where = f"{name} contains {{}} at row {r0 + r}, column {c}."
+            if np.isnan(X[r0 + r, c]):
+                raise ValueError(
+                    where.format("NaN") + " Remove or impute the missing values, or fit with "
+                    'GaussianMixture(missing="marginalize") to treat NaN as not observed.'
+                )
+            raise ValueError(
+                where.format("infinity") + " Infinity is not a measurement: drop or clip those "
+                "rows before fitting."
+            )

@@ -11,16 +11,30 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _stats
-from ._init import initial_stats
+from . import _checkpoint, _stats
+from ._init import feature_variances, initial_stats
 from ._passes import ArrayData
 from ._validation import (
+    check_all_finite,
     check_hyperparameters,
     check_means_init,
     check_precisions_init,
     check_sample_weight,
     check_weights_init,
+    precheck_array,
 )
+
+
+class DegenerateComponentWarning(UserWarning):
+    """A component lost all its weight during EM and was re-seeded."""
+
+
+class _Interrupted(Exception):
+    """Carries the best result so far out of an interrupted fit."""
+
+    def __init__(self, best):
+        super().__init__("interrupted")
+        self.best = best
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -138,14 +152,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ data
 
     def _validate_X(self, X, *, reset):
+        precheck_array(X)
         X = validate_data(
             self,
             X,
             dtype=[np.float64, np.float32],
             ensure_min_samples=2 if reset else 1,
+            ensure_all_finite=False,
             reset=reset,
         )
-        return np.ascontiguousarray(X)
+        X = np.ascontiguousarray(X)
+        check_all_finite(X)
+        return X
 
     def _fit_data(self, X, sample_weight):
         """Wrap training input as a *data* object (see ``fastem._passes``)."""
@@ -178,6 +196,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         covariances = None
         if weights is None or means is None or precisions is None:
             init = data.sample_for_init(None, rng)
+            self._check_scale(init)
             stats = initial_stats(
                 init.X,
                 init.sample_weight,
@@ -197,6 +216,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
         return weights, means, prec_chol, covariances
 
+    def _check_scale(self, init):
+        """Refuse data whose spread reg_covar would swamp (a silently wrong fit)."""
+        var = feature_variances(init.X, init.sample_weight)
+        positive = var[var > 0]
+        if positive.size and self.reg_covar >= 0.1 * positive.min():
+            j = int(np.flatnonzero(var == positive.min())[0])
+            raise ValueError(
+                f"Feature {j} has variance {positive.min():.3g}, which reg_covar="
+                f"{self.reg_covar:g} would swamp. Scale the data (e.g. with "
+                "sklearn.preprocessing.StandardScaler) or set reg_covar below "
+                f"{0.01 * positive.min():.3g}."
+            )
+
     def _kernel_params(self, weights, means, prec_chol, dtype):
         return _stats.kernel_params(weights, means, prec_chol, self.covariance_type, dtype)
 
@@ -205,34 +237,99 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- EM loop
 
-    def _em(self, data, params, lower_bound, init):
-        """Run EM from ``params``; return (params, lower_bound, n_iter, lower_bounds, converged)."""
+    def _em(
+        self,
+        data,
+        params,
+        lower_bound,
+        init,
+        *,
+        n_iter=0,
+        lower_bounds=(),
+        converged=False,
+        on_pass=None,
+    ):
+        """Run EM from ``params`` (optionally resuming after ``n_iter`` passes).
+
+        Returns ``(params, lower_bound, n_iter, lower_bounds, converged)``.
+        ``on_pass`` is called with that tuple after every complete pass.
+        """
         weights, means, prec_chol, covariances = params
-        lower_bounds = []
-        converged = False
-        n_iter = 0
+        lower_bounds = list(lower_bounds)
         self._print_init_begin(init)
-        for n_iter in range(1, self.max_iter + 1):
+        while not converged and n_iter < self.max_iter:
+            n_iter += 1
             prev = lower_bound
-            stats = data.stats(self._kernel_params(weights, means, prec_chol, data.dtype), self.n_threads)
+            kparams = self._kernel_params(weights, means, prec_chol, data.dtype)
+            stats = data.stats(kparams, self.n_threads)
             if not np.isfinite(stats.loglik):
                 raise ValueError(
                     "Some rows have zero density under every component (log-likelihood is "
                     "-inf); the data may hold extreme values. Scale the data or increase reg_covar."
                 )
             weights, means, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
+            weights, means, covariances = self._reseed_empty(
+                stats, weights, means, covariances, data
+            )
             prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
             lower_bound = stats.mean_loglik
             lower_bounds.append(lower_bound)
-            change = lower_bound - prev
-            self._print_iter_end(n_iter, change)
-            if abs(change) < self.tol:
-                converged = True
-                break
+            self._print_iter_end(n_iter, lower_bound - prev)
+            converged = abs(lower_bound - prev) < self.tol
+            if on_pass is not None:
+                on_pass(
+                    (
+                        (weights, means, prec_chol, covariances),
+                        lower_bound,
+                        n_iter,
+                        lower_bounds,
+                        converged,
+                    )
+                )
         self._print_init_end(lower_bound, converged)
-        return (weights, means, prec_chol, covariances), lower_bound, n_iter, lower_bounds, converged
+        return (
+            (weights, means, prec_chol, covariances),
+            lower_bound,
+            n_iter,
+            lower_bounds,
+            converged,
+        )
 
-    def fit(self, X, y=None, sample_weight=None):
+    def _reseed_empty(self, stats, weights, means, covariances, data):
+        """Re-seed components that lost (almost) all their weight.
+
+        A component whose total responsibility falls below a thousandth of an
+        average row's weight is moved to the worst-explained row (lowest
+        log-likelihood under the current mixture), given the average covariance
+        of the live components and the weight of one row, with a warning.
+        """
+        dead = stats.nk < 1e-3 * stats.wsum / max(stats.n_rows, 1)
+        if not dead.any() or dead.all():
+            return weights, means, covariances
+        sample = data.sample_for_init(None, None)
+        live_w = np.where(dead, 0.0, weights)
+        live_w = live_w / live_w.sum()
+        prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
+        kp = self._kernel_params(live_w, means, prec_chol, sample.dtype)
+        log_prob = sample.rowwise(kp, self.n_threads, logprob=True)[0]
+        worst = np.argsort(log_prob, kind="stable")[: int(dead.sum())]
+        means = means.copy()
+        means[dead] = sample.X[worst]
+        if self.covariance_type != "tied":
+            covariances = covariances.copy()
+            covariances[dead] = np.average(covariances[~dead], axis=0, weights=weights[~dead])
+        weights = weights.copy()
+        weights[dead] = 1.0 / max(stats.n_rows, 1)
+        weights /= weights.sum()
+        warnings.warn(
+            f"{int(dead.sum())} component(s) lost all their weight and were re-seeded at the "
+            "worst-explained rows; consider fewer components.",
+            DegenerateComponentWarning,
+            stacklevel=4,
+        )
+        return weights, means, covariances
+
+    def fit(self, X, y=None, sample_weight=None, *, checkpoint=None):
         """Estimate the model parameters with the EM algorithm.
 
         Parameters
@@ -243,6 +340,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight counts like repeating the row.
+        checkpoint : str or path-like, default=None
+            If given, the state is written there atomically after every EM
+            pass. Calling ``fit`` again with the same data, hyper-parameters
+            and checkpoint resumes from the last complete pass and ends with
+            exactly the parameters of an uninterrupted fit.
 
         Returns
         -------
@@ -253,7 +355,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         previous_n_features = getattr(self, "n_features_in_", None)
         try:
             data = self._fit_data(X, sample_weight)
-            result = self._fit(data)
+            result = self._fit(data, checkpoint)
+        except _Interrupted as stop:
+            self._set_result(*stop.best, warn=False)
+            warnings.warn(
+                f"fit interrupted after {stop.best[2]} EM iteration(s); the estimator holds the "
+                "best parameters reached so far.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            raise KeyboardInterrupt from None
         except BaseException:
             if previous_n_features is None:
                 self.__dict__.pop("n_features_in_", None)
@@ -263,28 +374,90 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._set_result(*result)
         return self
 
-    def _fit(self, data):
+    def _fit(self, data, checkpoint=None):
         """All initializations and EM runs; returns the best result (no state set)."""
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         rng = check_random_state(self.random_state)
-        best = None
-        for init in range(n_init):
-            if do_init:
-                params = self._initial_parameters(data, rng)
-                lower_bound = -np.inf
-            else:
-                params = (self.weights_, self.means_, self.precisions_cholesky_, self.covariances_)
-                lower_bound = self.lower_bound_
-            if self.max_iter == 0:
-                run = (params, lower_bound, 0, [], False)
-            else:
-                run = self._em(data, params, lower_bound, init)
-            if best is None or run[1] > best[1]:
-                best = run
+        best, current, first_init, resume = None, None, 0, None
+        if checkpoint is not None:
+            key = _checkpoint.fingerprint(self, data)
+            state = _checkpoint.load(checkpoint, key)
+            if state is not None:
+                if state["done"]:
+                    return state["best"]
+                rng.set_state(state["rng_state"])
+                best, first_init = state["best"], state["init"]
+                if state["n_iter"] > 0:
+                    resume = state
+
+        def on_pass(run):
+            nonlocal current
+            current = run
+            if checkpoint is not None:
+                _checkpoint.save(
+                    checkpoint,
+                    fingerprint=key,
+                    init=init,
+                    n_iter=run[2],
+                    params=run[0],
+                    lower_bound=run[1],
+                    lower_bounds=run[3],
+                    converged=run[4],
+                    rng=rng,
+                    best=best,
+                    done=False,
+                )
+
+        try:
+            for init in range(first_init, n_init):
+                current = None
+                if resume is not None:
+                    params, lower_bound = resume["params"], resume["lower_bound"]
+                    kw = dict(
+                        n_iter=resume["n_iter"],
+                        lower_bounds=resume["lower_bounds"],
+                        converged=resume["converged"],
+                    )
+                    resume = None
+                elif do_init:
+                    params, lower_bound, kw = self._initial_parameters(data, rng), -np.inf, {}
+                else:
+                    params = (
+                        self.weights_,
+                        self.means_,
+                        self.precisions_cholesky_,
+                        self.covariances_,
+                    )
+                    lower_bound, kw = self.lower_bound_, {}
+                if self.max_iter == 0:
+                    run = (params, lower_bound, 0, [], False)
+                else:
+                    run = self._em(data, params, lower_bound, init, on_pass=on_pass, **kw)
+                if best is None or run[1] > best[1]:
+                    best = run
+                if checkpoint is not None:
+                    _checkpoint.save(
+                        checkpoint,
+                        fingerprint=key,
+                        init=init + 1,
+                        n_iter=0,
+                        params=run[0],
+                        lower_bound=run[1],
+                        lower_bounds=[],
+                        converged=False,
+                        rng=rng,
+                        best=best,
+                        done=init + 1 == n_init,
+                    )
+        except KeyboardInterrupt:
+            candidates = [r for r in (best, current) if r is not None]
+            if not candidates:
+                raise
+            raise _Interrupted(max(candidates, key=lambda r: r[1])) from None
         return best
 
-    def _set_result(self, params, lower_bound, n_iter, lower_bounds, converged):
+    def _set_result(self, params, lower_bound, n_iter, lower_bounds, converged, warn=True):
         weights, means, prec_chol, covariances = params
         self.weights_ = weights
         self.means_ = means
@@ -295,7 +468,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = lower_bounds
-        if not converged and self.max_iter > 0:
+        if warn and not converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
@@ -437,7 +610,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if self.covariance_type == "tied":
                 covs = [covs] * self.n_components
             X = np.vstack(
-                [rng.multivariate_normal(m, c, int(s)) for m, c, s in zip(self.means_, covs, counts)]
+                [
+                    rng.multivariate_normal(m, c, int(s))
+                    for m, c, s in zip(self.means_, covs, counts)
+                ]
             )
         else:
             X = np.vstack(

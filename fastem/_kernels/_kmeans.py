@@ -17,7 +17,6 @@ Shapes::
     labels   (n,) i64   nearest centre of each row, or an empty array
 """
 
-import numpy as np
 from numba import njit, prange
 
 from ._config import JIT

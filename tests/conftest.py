@@ -1,0 +1,39 @@
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+
+
+def blobs(n=600, d=3, k=3, offset=0.0, seed=0, dtype=np.float64):
+    """Well-separated, anisotropic Gaussian blobs, optionally far from the origin."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for j in range(k):
+        A = rng.normal(size=(d, d)) * (0.5 + j)
+        parts.append(rng.normal(size=(n // k, d)) @ A + rng.normal(size=d) * 8)
+    X = np.vstack(parts) + offset
+    return rng.permutation(X).astype(dtype)
+
+
+def sklearn_start(X, k, covariance_type, seed=0):
+    """Initial weights, means, precisions from one scikit-learn EM step."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = SkGaussianMixture(k, covariance_type=covariance_type, max_iter=1, random_state=seed)
+        sk.fit(X)
+    return dict(weights_init=sk.weights_, means_init=sk.means_, precisions_init=sk.precisions_)
+
+
+def rel_err(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+
+
+@pytest.fixture(autouse=True)
+def _quiet_convergence():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Best performing initialization")
+        yield

@@ -1,0 +1,340 @@
+"""The estimator against scikit-learn, SciPy and EM's invariants."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from fastem import GaussianMixture, load_old_faithful
+
+from .conftest import COVARIANCE_TYPES, blobs, rel_err, sklearn_start
+
+PARAMS = ["weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"]
+
+
+def _fit_both(X, k, covariance_type, n_iter=25, **kw):
+    init = sklearn_start(X, k, covariance_type)
+    common = dict(covariance_type=covariance_type, tol=0, max_iter=n_iter, **init, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = SkGaussianMixture(k, **common).fit(X)
+        fe = GaussianMixture(k, **common).fit(X)
+    return sk, fe
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("data", ["blobs3d", "blobs5d", "faithful"])
+def test_equals_sklearn_from_identical_start(covariance_type, data):
+    X, k = {
+        "blobs3d": (blobs(600, 3, 3, seed=1), 3),
+        "blobs5d": (blobs(900, 5, 4, seed=2), 4),
+        "faithful": (load_old_faithful(), 2),
+    }[data]
+    sk, fe = _fit_both(X, k, covariance_type)
+    for name in PARAMS:
+        assert rel_err(getattr(fe, name), getattr(sk, name)) < 1e-7, name
+    assert rel_err(fe.lower_bounds_, sk.lower_bounds_) < 1e-10
+    assert fe.n_iter_ == sk.n_iter_ == 25
+    X_new = blobs(50, X.shape[1], 2, seed=9)
+    np.testing.assert_allclose(fe.score_samples(X_new), sk.score_samples(X_new), rtol=1e-9)
+    np.testing.assert_allclose(fe.predict_proba(X_new), sk.predict_proba(X_new), atol=1e-9)
+    np.testing.assert_array_equal(fe.predict(X_new), sk.predict(X_new))
+    assert fe.bic(X) == pytest.approx(sk.bic(X), rel=1e-10)
+    assert fe.aic(X) == pytest.approx(sk.aic(X), rel=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_far_from_origin(covariance_type):
+    """Data offset by 1e6: compare with scikit-learn fitted on the centred data.
+
+    A Gaussian mixture is translation-equivariant, so scikit-learn on X - c
+    (where its raw-moment formulas are accurate) is an exact reference for
+    fastem on X; scikit-learn on X itself loses digits to cancellation.
+    """
+    c = 1e6
+    Xc = blobs(600, 3, 3, seed=3)
+    init = sklearn_start(Xc, 3, covariance_type)
+    common = dict(covariance_type=covariance_type, tol=0, max_iter=20)
+    sk = SkGaussianMixture(3, **common, **init).fit(Xc)
+    init["means_init"] = init["means_init"] + c
+    fe = GaussianMixture(3, **common, **init).fit(Xc + c)
+    assert rel_err(fe.means_ - c, sk.means_) < 1e-6
+    assert rel_err(fe.covariances_, sk.covariances_) < 1e-6
+    assert rel_err(fe.weights_, sk.weights_) < 1e-7
+
+
+def test_float32_accurate_far_from_origin():
+    """float32 data offset by 1e4 with a spread of 0.01: variances stay right."""
+    rng = np.random.default_rng(0)
+    X64 = np.vstack([rng.normal(0, 0.01, (2000, 2)), rng.normal(0.1, 0.01, (2000, 2))]) + 1e4
+    X = X64.astype(np.float32)
+    gm = GaussianMixture(2, covariance_type="diag", random_state=0).fit(X)
+    ref = X.astype(np.float64)
+    labels = gm.predict(X)
+    for k in range(2):
+        np.testing.assert_allclose(
+            gm.covariances_[k] - gm.reg_covar, ref[labels == k].var(axis=0), rtol=1e-3
+        )
+    assert np.all(np.abs(gm.covariances_ - 1e-4) < 2e-5)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_score_samples_equals_scipy(covariance_type):
+    X = blobs(300, 3, 3, seed=4)
+    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    covs = {
+        "full": lambda c: c,
+        "tied": lambda c: [c] * 3,
+        "diag": lambda c: [np.diag(v) for v in c],
+        "spherical": lambda c: [v * np.eye(3) for v in c],
+    }[covariance_type](gm.covariances_)
+    dens = sum(
+        w * multivariate_normal(m, c).pdf(X) for w, m, c in zip(gm.weights_, gm.means_, covs)
+    )
+    np.testing.assert_allclose(gm.score_samples(X), np.log(dens), rtol=1e-10)
+    X32 = X.astype(np.float32)
+    np.testing.assert_allclose(gm.score_samples(X32), np.log(dens), rtol=1e-4)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_likelihood_never_decreases(covariance_type, init_params):
+    X = blobs(400, 2, 4, seed=5)
+    gm = GaussianMixture(
+        4,
+        covariance_type=covariance_type,
+        init_params=init_params,
+        tol=0,
+        max_iter=40,
+        random_state=1,
+    ).fit(X)
+    lb = np.asarray(gm.lower_bounds_)
+    assert np.all(np.diff(lb) >= -1e-12 * np.abs(lb[1:]))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_thread_count_invariance(covariance_type, dtype):
+    X = blobs(30000, 4, 3, seed=6, dtype=dtype)
+    fits = [
+        GaussianMixture(
+            3, covariance_type=covariance_type, n_threads=t, tol=0, max_iter=10, random_state=0
+        ).fit(X)
+        for t in (1, 2)
+    ]
+    for name in PARAMS:
+        np.testing.assert_array_equal(getattr(fits[0], name), getattr(fits[1], name))
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+
+
+def test_serial_and_parallel_kernels_agree_bitwise():
+    from fastem._passes import array_rowwise, array_stats
+
+    X = blobs(20000, 3, 3, seed=7)
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    params = gm._fitted_kernel_params(X.dtype)
+    a = array_stats(X, None, None, params, 2)
+    b = array_stats(X, None, None, params, None, serial=True)
+    for name in ("nk", "s1", "s2"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.loglik == b.loglik
+    ra = array_rowwise(X, params, 2, resp=True)[1]
+    rb = array_rowwise(X, params, None, resp=True, serial=True)[1]
+    np.testing.assert_array_equal(ra, rb)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_integer_weights_equal_repeated_rows(covariance_type):
+    X = blobs(300, 3, 3, seed=8)
+    w = np.random.default_rng(0).integers(0, 4, size=len(X))
+    init = sklearn_start(X, 3, covariance_type)
+    kw = dict(covariance_type=covariance_type, tol=0, max_iter=15, **init)
+    a = GaussianMixture(3, **kw).fit(X, sample_weight=w)
+    b = GaussianMixture(3, **kw).fit(np.repeat(X, w, axis=0))
+    for name in PARAMS:
+        assert rel_err(getattr(a, name), getattr(b, name)) < 1e-9, name
+    assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=1e-12)
+    # with k-means initialization too, when the rows keep their order
+    a = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X, sample_weight=w)
+    b = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(np.repeat(X, w, 0))
+    assert rel_err(a.means_, b.means_) < 1e-8
+    assert a.score(X, sample_weight=w) == pytest.approx(b.score(np.repeat(X, w, 0)), rel=1e-10)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_old_faithful_mclust_loglik(init_params):
+    X = load_old_faithful()
+    gm = GaussianMixture(
+        2, init_params=init_params, n_init=3, tol=1e-10, max_iter=1000, random_state=0
+    ).fit(X)
+    assert gm.score(X) * len(X) == pytest.approx(-1130.264, abs=1e-3)
+    np.testing.assert_allclose(np.sort(gm.weights_), [0.356, 0.644], atol=1e-3)
+
+
+def test_random_inits_match_sklearn():
+    """'random' and 'random_from_data' draw exactly what scikit-learn draws."""
+    X = blobs(300, 3, 3, seed=10)
+    for init in ("random", "random_from_data"):
+        kw = dict(init_params=init, max_iter=0, random_state=3)
+        sk = SkGaussianMixture(3, **kw).fit(X)
+        fe = GaussianMixture(3, **kw).fit(X)
+        # scikit-learn divides one-hot initial weights by n_samples, so they sum
+        # to k / n_samples; fastem normalizes them (same responsibilities).
+        assert rel_err(fe.weights_, sk.weights_ / sk.weights_.sum()) < 1e-10
+        assert rel_err(fe.means_, sk.means_) < 1e-10
+        np.testing.assert_allclose(fe.covariances_, sk.covariances_, rtol=1e-6, atol=1e-20)
+
+
+def test_kmeans_init_finds_the_clusters():
+    X = blobs(3000, 2, 5, seed=11)
+    fe = GaussianMixture(5, max_iter=0, random_state=0).fit(X)
+    sk = SkGaussianMixture(5, max_iter=0, random_state=0).fit(X)
+    m_fe = fe.means_[np.lexsort(fe.means_.T)]
+    m_sk = sk.means_[np.lexsort(sk.means_.T)]
+    np.testing.assert_allclose(m_fe, m_sk, atol=0.05)
+
+
+def test_fit_allocates_no_per_row_temporaries():
+    """Peak traced memory of a fit stays far below one (n_samples, n_components) array."""
+    n, d, k = 200_000, 8, 8
+    X = blobs(n, d, k, seed=12)
+    GaussianMixture(k, max_iter=2, random_state=0).fit(X[:2000])  # compile outside the trace
+    init = dict(
+        weights_init=np.full(k, 1 / k),
+        means_init=X[:k].copy(),
+        precisions_init=np.broadcast_to(np.eye(d), (k, d, d)).copy(),
+    )
+    for X_in in (X, X.astype(np.float32)):
+        tracemalloc.start()
+        GaussianMixture(k, tol=0, max_iter=3, **init).fit(X_in)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 0.1 * n * k * 8, peak  # EM loop: chunk statistics only
+        tracemalloc.start()
+        GaussianMixture(k, tol=0, max_iter=3, random_state=0).fit(X_in)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 0.5 * n * k * 8, peak  # with k-means: a few (n_samples,) vectors
+
+
+def test_float32_is_not_upcast():
+    X = blobs(1000, 3, 3, seed=13, dtype=np.float32)
+    gm = GaussianMixture(3, random_state=0)
+    assert gm._fit_data(X, None).X is X  # no copy
+    gm.fit(X)
+    gm64 = GaussianMixture(3, random_state=0).fit(X.astype(np.float64))
+    assert rel_err(gm.means_, gm64.means_) < 1e-4
+
+
+def test_convergence_warning_and_attributes():
+    X = blobs(300, 2, 3, seed=14)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        gm = GaussianMixture(3, max_iter=2, tol=0, random_state=0).fit(X)
+    assert gm.n_iter_ == 2 and not gm.converged_ and len(gm.lower_bounds_) == 2
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    assert gm.converged_ and gm.n_features_in_ == 2
+    assert gm.lower_bound_ == gm.lower_bounds_[-1]
+    np.testing.assert_allclose(
+        gm.precisions_ @ gm.covariances_, np.broadcast_to(np.eye(2), (3, 2, 2)), atol=1e-8
+    )
+
+
+def test_warm_start_continues():
+    X = blobs(300, 2, 3, seed=15)
+    full = GaussianMixture(3, tol=0, max_iter=10, random_state=0).fit(X)
+    gm = GaussianMixture(3, tol=0, max_iter=5, random_state=0, warm_start=True)
+    gm.fit(X)
+    gm.fit(X)
+    np.testing.assert_allclose(gm.means_, full.means_, rtol=1e-12)
+
+
+def test_fit_predict_and_sample():
+    X = blobs(300, 2, 3, seed=16)
+    gm = GaussianMixture(3, random_state=0)
+    labels = gm.fit_predict(X)
+    np.testing.assert_array_equal(labels, gm.predict(X))
+    for ct in COVARIANCE_TYPES:
+        gm = GaussianMixture(3, covariance_type=ct, random_state=0).fit(X)
+        sk = SkGaussianMixture(3, covariance_type=ct, random_state=0).fit(X)
+        for name in ("weights_", "means_", "covariances_"):
+            setattr(sk, name, getattr(gm, name))
+        Xs, ys = gm.sample(500)
+        Xk, yk = sk.sample(500)
+        np.testing.assert_allclose(Xs, Xk)
+        np.testing.assert_array_equal(ys, yk)
+
+
+BAD = [
+    ("nan", lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), "NaN"),
+    ("inf", lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), "infinity"),
+    ("1d", lambda X: X[:, 0], "must be 2-D.*Reshape your data"),
+    ("3d", lambda X: X[None], "must be 2-D.*3-D array"),
+    ("strings", lambda X: X.astype(str).astype(object) + "x", "string"),
+    ("empty", lambda X: X[:0], "0 sample"),
+    ("complex", lambda X: X + 1j, "Complex data not supported.*real part"),
+]
+
+
+@pytest.mark.parametrize("name,make,match", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_raises(name, make, match):
+    X = blobs(60, 2, 3)
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2).fit(make(X))
+
+
+def test_bad_parameters_and_predict_input():
+    X = blobs(60, 2, 3)
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        GaussianMixture(61).fit(X)
+    with pytest.raises(ValueError, match="n_components must be"):
+        GaussianMixture(0).fit(X)
+    with pytest.raises(ValueError, match="covariance_type must be one of"):
+        GaussianMixture(2, covariance_type="banana").fit(X)
+    with pytest.raises(ValueError, match="init_params must be one of"):
+        GaussianMixture(2, init_params="banana").fit(X)
+    with pytest.raises(ValueError, match="negative"):
+        GaussianMixture(2).fit(X, sample_weight=-np.ones(60))
+    with pytest.raises(ValueError, match="NaN"):
+        GaussianMixture(2).fit(X, sample_weight=np.full(60, np.nan))
+    with pytest.raises(ValueError, match="shape"):
+        GaussianMixture(2).fit(X, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="sums to zero"):
+        GaussianMixture(2).fit(X, sample_weight=np.zeros(60))
+    with pytest.raises(ValueError, match="tol must be"):
+        GaussianMixture(2, tol=-1).fit(X)
+    with pytest.raises(ValueError, match="n_threads must be"):
+        GaussianMixture(2, n_threads=0).fit(X)
+    with pytest.raises(ValueError, match="Found array with 1 sample"):
+        GaussianMixture(1).fit(X[:1])
+    with pytest.raises(ValueError, match="could not convert string"):
+        GaussianMixture(1).fit([["a", "b"], ["c", "d"]])
+    with pytest.raises(NotFittedError):
+        GaussianMixture(2).predict(X)
+    with pytest.raises(ValueError, match="weights_init must sum to 1"):
+        GaussianMixture(2, weights_init=[0.2, 0.2]).fit(X)
+    with pytest.raises(ValueError, match="means_init must have shape"):
+        GaussianMixture(2, means_init=np.zeros((3, 2))).fit(X)
+    with pytest.raises(ValueError, match="positive-definite"):
+        GaussianMixture(2, precisions_init=-np.stack([np.eye(2)] * 2)).fit(X)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        gm.predict(np.ones((3, 5)))
+    with pytest.raises(ValueError, match="NaN at row 0, column 0"):
+        gm.score_samples(np.full((3, 2), np.nan))
+    with pytest.raises(ValueError, match="infinity at row 1, column 1"):
+        gm.score_samples(np.array([[0, 0], [0, np.inf]]))
+
+
+def test_failed_fit_keeps_previous_state():
+    X = blobs(60, 2, 3)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    means = gm.means_.copy()
+    with pytest.raises(ValueError):
+        gm.fit(np.full((10, 3), np.nan))
+    np.testing.assert_array_equal(gm.means_, means)
+    assert gm.n_features_in_ == 2
+    gm.predict(X)

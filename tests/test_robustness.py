@@ -1,0 +1,240 @@
+"""Hostile input, degenerate data, concurrency, and fits that survive being killed."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from fastem import DegenerateComponentWarning, GaussianMixture
+
+from .conftest import COVARIANCE_TYPES, blobs, rel_err
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# ---------------------------------------------------------------- hypothesis
+
+_dtypes = st.sampled_from(["<f8", ">f8", "<f4", ">f4", "<i4", ">i8", "u1", "?"])
+
+
+@st.composite
+def _arrays(draw):
+    dtype = draw(_dtypes)
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=12))
+    elements = None
+    if dtype[-2:] in ("f8", "f4"):
+        elements = st.floats(
+            allow_nan=True, allow_infinity=True, width=32 if dtype.endswith("4") else 64
+        )
+    arr = draw(hnp.arrays(dtype=dtype, shape=shape, elements=elements))
+    if arr.ndim == 2 and arr.shape[0] > 1 and draw(st.booleans()):
+        arr = arr[::2]  # non-contiguous
+    if arr.ndim == 2 and draw(st.booleans()):
+        arr = np.asfortranarray(arr)
+    return arr
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(X=_arrays(), k=st.integers(1, 3), ct=st.sampled_from(COVARIANCE_TYPES))
+def test_any_array_fits_or_raises_a_clear_error(X, k, ct):
+    gm = GaussianMixture(k, covariance_type=ct, max_iter=5, random_state=0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gm.fit(X)
+    except ValueError as exc:
+        assert len(str(exc)) > 20  # a sentence, not a bare code
+        return
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert np.all(np.isfinite(getattr(gm, name))), name
+    out = gm.score_samples(X)
+    assert out.shape == (X.shape[0],)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    w=hnp.arrays(np.float64, st.integers(0, 40), elements=st.floats(allow_nan=True)),
+)
+def test_any_sample_weight_fits_or_raises(w):
+    X = blobs(30, 2, 2)
+    gm = GaussianMixture(2, max_iter=3, random_state=0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gm.fit(X, sample_weight=w)
+    except ValueError as exc:
+        assert "sample_weight" in str(exc)
+        return
+    assert np.all(np.isfinite(gm.means_))
+
+
+# ------------------------------------------------------------ degenerate data
+
+_rng = np.random.default_rng(0)
+_X = _rng.normal(size=(300, 3))
+DEGENERATE = {
+    "identical rows": np.ones((50, 3)),
+    "constant column": np.c_[_X[:, :2], np.full(300, 5.0)],
+    "fewer distinct points than components": np.repeat(_X[:2], 50, axis=0),
+    "offset 1e8": _X + 1e8,
+}
+
+
+@pytest.mark.parametrize("name", list(DEGENERATE))
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_degenerate_data_fits_to_finite_parameters(name, covariance_type):
+    X = DEGENERATE[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert np.all(np.isfinite(getattr(gm, attr)))
+    if name == "offset 1e8":  # the same fit as without the offset
+        ref = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(_X)
+        assert rel_err(gm.covariances_, ref.covariances_) < 1e-5
+    if name == "constant column" and covariance_type == "diag":
+        np.testing.assert_allclose(gm.covariances_[:, 2], gm.reg_covar, rtol=1e-6)
+
+
+def test_tiny_scale_is_refused_with_remedy_or_fits_with_small_reg():
+    X = _X * 1e-8
+    with pytest.raises(ValueError, match="StandardScaler"):
+        GaussianMixture(2, random_state=0).fit(X)
+    gm = GaussianMixture(2, reg_covar=1e-22, random_state=0, covariance_type="diag").fit(X)
+    ref = GaussianMixture(2, random_state=0, covariance_type="diag").fit(_X)
+    assert rel_err(gm.covariances_ * 1e16, ref.covariances_) < 1e-3
+
+
+def test_empty_component_is_reseeded_with_a_warning():
+    X = blobs(600, 2, 3, seed=1)
+    means = np.array([X[0], X[1], X.mean(0) + 1e4])  # the third mean sees no data
+    with pytest.warns(DegenerateComponentWarning, match="re-seeded"):
+        gm = GaussianMixture(
+            3, means_init=means, random_state=0, max_iter=200, covariance_type="full"
+        ).fit(X)
+    assert np.all(np.isfinite(gm.covariances_)) and np.all(gm.weights_ > 0.05)
+    assert np.all(np.abs(gm.means_) < 1e3)
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_concurrent_fits_in_threads_match_sequential(covariance_type):
+    datasets = [blobs(20000, 3, 3, seed=s) for s in range(4)]
+
+    def job(X):
+        gm = GaussianMixture(
+            3, covariance_type=covariance_type, tol=0, max_iter=8, random_state=0
+        ).fit(X)
+        return gm.means_, gm.covariances_, gm.predict_proba(X)
+
+    sequential = [job(X) for X in datasets]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(job, datasets))
+    for a, b in zip(sequential, concurrent):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+# ------------------------------------------------------------- kill and resume
+
+_SCRIPT = textwrap.dedent(
+    """
+    import sys, numpy as np
+    from fastem import GaussianMixture
+    X = np.load(sys.argv[1])
+    GaussianMixture(4, tol=0, max_iter=60, n_init=2, random_state=0).fit(
+        X, checkpoint=sys.argv[2])
+    """
+)
+
+
+def _ckpt_iter(path):
+    import json
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            header = json.loads(f["header"].tobytes().decode())
+        return header["init"], header["n_iter"]
+    except Exception:
+        return -1, -1
+
+
+def test_sigkill_and_resume_equals_uninterrupted(tmp_path):
+    X = blobs(60000, 3, 4, seed=3)
+    np.save(tmp_path / "X.npy", X)
+    ckpt = tmp_path / "fit.ckpt.npz"
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SCRIPT, str(tmp_path / "X.npy"), str(ckpt)], env=env
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        init, n_iter = _ckpt_iter(ckpt)
+        if init == 0 and n_iter >= 5:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the fit finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = _ckpt_iter(ckpt)
+    assert killed_at[1] < 60
+
+    resumed = GaussianMixture(4, tol=0, max_iter=60, n_init=2, random_state=0)
+    resumed.fit(X, checkpoint=ckpt)
+    clean = GaussianMixture(4, tol=0, max_iter=60, n_init=2, random_state=0).fit(X)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert rel_err(getattr(resumed, name), getattr(clean, name)) < 1e-12
+    assert resumed.lower_bounds_ == clean.lower_bounds_
+    assert resumed.n_iter_ == clean.n_iter_
+
+    # a finished checkpoint returns the result without refitting
+    again = GaussianMixture(4, tol=0, max_iter=60, n_init=2, random_state=0)
+    again.fit(X, checkpoint=ckpt)
+    np.testing.assert_array_equal(again.means_, clean.means_)
+
+
+def test_checkpoint_of_another_call_is_refused(tmp_path):
+    X = blobs(300, 2, 2)
+    ckpt = tmp_path / "c.npz"
+    GaussianMixture(2, random_state=0).fit(X, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        GaussianMixture(3, random_state=0).fit(X, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        GaussianMixture(2, random_state=0).fit(X + 1, checkpoint=ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(ValueError, match="cannot be read"):
+        GaussianMixture(2, random_state=0).fit(X, checkpoint=ckpt)
+
+
+def test_keyboard_interrupt_keeps_best_parameters(monkeypatch):
+    X = blobs(3000, 2, 3, seed=4)
+    gm = GaussianMixture(3, tol=0, max_iter=50, random_state=0)
+    from fastem import _passes
+
+    calls = {"n": 0}
+    original = _passes.ArrayData.stats
+
+    def stats(self, params, n_threads):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return original(self, params, n_threads)
+
+    monkeypatch.setattr(_passes.ArrayData, "stats", stats)
+    with pytest.warns(RuntimeWarning, match="interrupted after 5"):
+        with pytest.raises(KeyboardInterrupt):
+            gm.fit(X)
+    assert gm.n_iter_ == 5 and np.all(np.isfinite(gm.means_))
+    gm.predict(X)
