@@ -112,8 +112,9 @@ def _read_data(path, columns=None, dataset=None, chunk_rows=None):
     if ext == ".csv":
         names, idx, skip = _csv_columns(path, columns)
         try:
-            X = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=idx, ndmin=2,
-                           dtype=np.float64)
+            X = np.loadtxt(
+                path, delimiter=",", skiprows=skip, usecols=idx, ndmin=2, dtype=np.float64
+            )
         except ValueError as e:
             raise ValueError(f"cannot read {path} as comma-separated numbers: {e}") from None
     elif ext == ".npy":
@@ -317,7 +318,16 @@ def _cmd_fit(args, progress):
     gm = _estimator(progress, **params)
     t0 = time.perf_counter()
     try:
-        gm.fit(data)
+        if args.checkpoint:
+            gm.fit(data, checkpoint=args.checkpoint)
+        else:
+            gm.fit(data)
+    except KeyboardInterrupt:
+        if args.checkpoint:
+            raise KeyboardInterrupt(
+                f"interrupted; run the same command again to resume from {args.checkpoint}"
+            ) from None
+        raise
     finally:
         progress.close()
     seconds = time.perf_counter() - t0
@@ -388,9 +398,8 @@ def _cmd_predict(args, progress):
         "shape": list(out.shape),
         "counts": counts,
     }
-    text = (
-        f"wrote {what} of shape {tuple(out.shape)} to {args.output}\n"
-        + "\n".join(f"  component {k}: {c} rows" for k, c in enumerate(counts))
+    text = f"wrote {what} of shape {tuple(out.shape)} to {args.output}\n" + "\n".join(
+        f"  component {k}: {c} rows" for k, c in enumerate(counts)
     )
     _emit(args, summary, text)
     return 0
@@ -418,8 +427,7 @@ def _cmd_sample(args, progress):
     X, y = model.sample(args.n)
     _save_npy(args.output, X)
     counts = np.bincount(y, minlength=model.n_components)
-    summary = {"command": "sample", "output": args.output, "shape": list(X.shape),
-               "counts": counts}
+    summary = {"command": "sample", "output": args.output, "shape": list(X.shape), "counts": counts}
     text = f"wrote {X.shape[0]} samples x {X.shape[1]} features to {args.output}\n" + "\n".join(
         f"  component {k}: {c} samples" for k, c in enumerate(counts)
     )
@@ -466,8 +474,11 @@ def _cmd_select(args, progress):
     data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
 
     def callback(done, total, row):
-        progress.update(done / total, f"fit {done}/{total}: K={row['n_components']} "
-                        f"{row['covariance_type']}", force=True)
+        progress.update(
+            done / total,
+            f"fit {done}/{total}: K={row['n_components']} {row['covariance_type']}",
+            force=True,
+        )
 
     progress.update(0.0, "fitting", force=True)
     try:
@@ -501,12 +512,17 @@ def _cmd_select(args, progress):
     summary = {
         "command": "select",
         "criterion": args.criterion,
-        "best": {"n_components": best.n_components, "covariance_type": best.covariance_type,
-                 args.criterion: float(np.nanmin(table[args.criterion]))},
+        "best": {
+            "n_components": best.n_components,
+            "covariance_type": best.covariance_type,
+            args.criterion: float(np.nanmin(table[args.criterion])),
+        },
         "model": args.output,
         "table": [
-            {c: (_finite(table[c][i]) if table[c].dtype.kind == "f" else table[c][i])
-             for c in table}
+            {
+                c: (_finite(table[c][i]) if table[c].dtype.kind == "f" else table[c][i])
+                for c in table
+            }
             for i in range(len(table["bic"]))
         ],
     }
@@ -591,11 +607,19 @@ def _cov_types(s):
 
 
 def _data_options(p):
-    p.add_argument("--columns", nargs="+", metavar="COL",
-                   help="column names (CSV header) or integer indices to use; also COL,COL")
+    p.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="COL",
+        help="column names (CSV header) or integer indices to use; also COL,COL",
+    )
     p.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 or Zarr file")
-    p.add_argument("--chunk-rows", type=_positive_int, metavar="R",
-                   help="rows per chunk when streaming from disk")
+    p.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        metavar="R",
+        help="rows per chunk when streaming from disk",
+    )
 
 
 def _common(p):
@@ -604,15 +628,35 @@ def _common(p):
 
 
 def _fit_options(p):
-    p.add_argument("--n-init", type=_positive_int, default=1, metavar="N",
-                   help="initializations; the best is kept (default 1)")
-    p.add_argument("--max-iter", type=_nonneg_int, default=100, metavar="M",
-                   help="EM iterations per initialization (default 100)")
-    p.add_argument("--tol", type=_nonneg_float, default=1e-3, metavar="X",
-                   help="convergence threshold on the mean log-likelihood (default 1e-3)")
+    p.add_argument(
+        "--n-init",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="initializations; the best is kept (default 1)",
+    )
+    p.add_argument(
+        "--max-iter",
+        type=_nonneg_int,
+        default=100,
+        metavar="M",
+        help="EM iterations per initialization (default 100)",
+    )
+    p.add_argument(
+        "--tol",
+        type=_nonneg_float,
+        default=1e-3,
+        metavar="X",
+        help="convergence threshold on the mean log-likelihood (default 1e-3)",
+    )
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed")
-    p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
-                   help="threads for the kernels (default: all cores)")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        metavar="T",
+        help="threads for the kernels (default: all cores)",
+    )
 
 
 def build_parser():
@@ -635,48 +679,88 @@ def build_parser():
         description="Gaussian mixture models fitted by EM in fast Numba kernels.",
     )
     parser.add_argument("--version", action="version", version=f"fastem {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
-                                parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
 
-    p = sub.add_parser("fit", help="fit a mixture and save it to a model file",
-                       description="Fit a Gaussian mixture to DATA and save it (.npz).")
+    p = sub.add_parser(
+        "fit",
+        help="fit a mixture and save it to a model file",
+        description="Fit a Gaussian mixture to DATA and save it (.npz).",
+    )
     p.add_argument("data", metavar="DATA", help="data file (.csv with header, .npy, ...)")
-    p.add_argument("-k", "--n-components", dest="k", type=_positive_int, required=True,
-                   metavar="K", help="number of components")
-    p.add_argument("--covariance-type", choices=_COV_TYPES, default="full", metavar="T",
-                   help="full (default), tied, diag or spherical")
-    p.add_argument("--init-params", choices=("kmeans", "k-means++", "random", "random_from_data"),
-                   default="kmeans", metavar="METHOD",
-                   help="kmeans (default), k-means++, random or random_from_data")
-    p.add_argument("--reg-covar", type=_nonneg_float, default=1e-6, metavar="X",
-                   help="added to the covariance diagonals (default 1e-6)")
+    p.add_argument(
+        "-k",
+        "--n-components",
+        dest="k",
+        type=_positive_int,
+        required=True,
+        metavar="K",
+        help="number of components",
+    )
+    p.add_argument(
+        "--covariance-type",
+        choices=_COV_TYPES,
+        default="full",
+        metavar="T",
+        help="full (default), tied, diag or spherical",
+    )
+    p.add_argument(
+        "--init-params",
+        choices=("kmeans", "k-means++", "random", "random_from_data"),
+        default="kmeans",
+        metavar="METHOD",
+        help="kmeans (default), k-means++, random or random_from_data",
+    )
+    p.add_argument(
+        "--reg-covar",
+        type=_nonneg_float,
+        default=1e-6,
+        metavar="X",
+        help="added to the covariance diagonals (default 1e-6)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="save the EM state here after every pass; rerun the same command to resume",
+    )
     _fit_options(p)
     _data_options(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL.npz", help="model file to write")
     _common(p)
     p.set_defaults(func=_cmd_fit)
 
-    p = sub.add_parser("predict", help="component labels (or probabilities) of every row",
-                       description="Predict the component of every row of DATA.")
+    p = sub.add_parser(
+        "predict",
+        help="component labels (or probabilities) of every row",
+        description="Predict the component of every row of DATA.",
+    )
     p.add_argument("model", metavar="MODEL", help="model file written by 'fastem fit'")
     p.add_argument("data", metavar="DATA", help="data file")
-    p.add_argument("--proba", action="store_true",
-                   help="write the (n_rows, K) posterior probabilities instead of labels")
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="write the (n_rows, K) posterior probabilities instead of labels",
+    )
     _data_options(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT.npy", help=".npy file to write")
     _common(p)
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("score", help="log-likelihood, BIC and AIC of data under a model",
-                       description="Score DATA under MODEL.")
+    p = sub.add_parser(
+        "score",
+        help="log-likelihood, BIC and AIC of data under a model",
+        description="Score DATA under MODEL.",
+    )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("data", metavar="DATA")
     _data_options(p)
     _common(p)
     p.set_defaults(func=_cmd_score)
 
-    p = sub.add_parser("sample", help="draw samples from a model",
-                       description="Draw N samples from MODEL.")
+    p = sub.add_parser(
+        "sample", help="draw samples from a model", description="Draw N samples from MODEL."
+    )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("-n", type=_positive_int, required=True, metavar="N", help="number of samples")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed")
@@ -689,19 +773,33 @@ def build_parser():
     _common(p)
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("select", help="choose K and the covariance type by BIC or AIC",
-                       description="Fit a grid of mixtures to DATA and keep the best.")
+    p = sub.add_parser(
+        "select",
+        help="choose K and the covariance type by BIC or AIC",
+        description="Fit a grid of mixtures to DATA and keep the best.",
+    )
     p.add_argument("data", metavar="DATA")
-    p.add_argument("--k-range", type=_k_range, default=list(range(1, 7)), metavar="LOW:HIGH",
-                   help="numbers of components, inclusive (default 1:6); or 2,3,5")
-    p.add_argument("--covariance-types", type=_cov_types, default=list(_COV_TYPES),
-                   metavar="T,T", help="comma-separated (default full,tied,diag,spherical)")
+    p.add_argument(
+        "--k-range",
+        type=_k_range,
+        default=list(range(1, 7)),
+        metavar="LOW:HIGH",
+        help="numbers of components, inclusive (default 1:6); or 2,3,5",
+    )
+    p.add_argument(
+        "--covariance-types",
+        type=_cov_types,
+        default=list(_COV_TYPES),
+        metavar="T,T",
+        help="comma-separated (default full,tied,diag,spherical)",
+    )
     p.add_argument("--criterion", choices=("bic", "aic"), default="bic")
     _fit_options(p)
     _data_options(p)
     p.add_argument("-o", "--output", metavar="BEST.npz", help="save the best model here")
-    p.add_argument("--plot", metavar="FILE.png",
-                   help="plot the criterion curves (needs the 'plot' extra)")
+    p.add_argument(
+        "--plot", metavar="FILE.png", help="plot the criterion curves (needs the 'plot' extra)"
+    )
     _common(p)
     p.set_defaults(func=_cmd_select)
     return parser
@@ -756,8 +854,9 @@ def main(argv=None):
         progress.close()
         sys.stderr.write(f"{PROG}: error: {_one_line(e)}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
+    except KeyboardInterrupt as e:
+        progress.close()
+        sys.stderr.write(f"{PROG}: {e.args[0] if e.args else 'interrupted'}\n")
         return 130
     except ImportError as e:
         sys.stderr.write(f"{PROG}: error: {_one_line(e)}\n")

@@ -31,20 +31,6 @@ FORMAT_VERSION = 1
 
 _META = "__metadata__"
 _FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
-_SCALAR_PARAMS = (
-    "n_components",
-    "covariance_type",
-    "tol",
-    "reg_covar",
-    "max_iter",
-    "n_init",
-    "init_params",
-    "random_state",
-    "warm_start",
-    "verbose",
-    "verbose_interval",
-    "n_threads",
-)
 _ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -120,12 +106,12 @@ def save(model, path):
     params = model.get_params(deep=False)
     arrays = {}
     meta_params = {}
-    for name in _SCALAR_PARAMS:
-        meta_params[name] = _json_scalar(params.get(name), name)
-    for name in _ARRAY_PARAMS:
-        value = params.get(name)
-        if value is not None:
-            arrays["param__" + name] = np.asarray(value, dtype=np.float64)
+    for name, value in params.items():
+        if name in _ARRAY_PARAMS:
+            if value is not None:
+                arrays["param__" + name] = np.asarray(value, dtype=np.float64)
+        else:
+            meta_params[name] = _json_scalar(value, name)
     for name in _FITTED:
         arrays[name] = np.asarray(getattr(model, name), dtype=np.float64)
     arrays["lower_bounds_"] = np.asarray(model.lower_bounds_, dtype=np.float64).reshape(-1)
@@ -186,8 +172,7 @@ def _read_archive(path):
         )
     if not magic.startswith(b"PK"):
         raise ValueError(
-            f"{path} is not a fastem model file: expected a .npz archive written by "
-            "fastem.save()."
+            f"{path} is not a fastem model file: expected a .npz archive written by fastem.save()."
         )
     try:
         npz = np.load(path, allow_pickle=False)
@@ -222,8 +207,7 @@ def _read_archive(path):
                 raise ValueError(f"{path}: entry {key!r} is corrupt ({e}).") from None
             except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
                 raise ValueError(
-                    f"{path}: entry {key!r} cannot be read; the file is truncated or "
-                    f"corrupt ({e})."
+                    f"{path}: entry {key!r} cannot be read; the file is truncated or corrupt ({e})."
                 ) from None
     return out
 
@@ -234,8 +218,11 @@ def _check(cond, path, msg):
 
 
 def _metadata(arrays, path):
-    _check(_META in arrays, path, "no fastem metadata; this is not a model file written by "
-           "fastem.save().")
+    _check(
+        _META in arrays,
+        path,
+        "no fastem metadata; this is not a model file written by fastem.save().",
+    )
     raw = arrays[_META]
     _check(raw.shape == () and raw.dtype.kind == "U", path, "the metadata entry is malformed.")
     try:
@@ -243,28 +230,52 @@ def _metadata(arrays, path):
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: the metadata is not valid JSON ({e}).") from None
     _check(isinstance(meta, dict), path, "the metadata is not a JSON object.")
-    _check(meta.get("format") == FORMAT_NAME, path,
-           f"format is {meta.get('format')!r}, expected {FORMAT_NAME!r}.")
+    _check(
+        meta.get("format") == FORMAT_NAME,
+        path,
+        f"format is {meta.get('format')!r}, expected {FORMAT_NAME!r}.",
+    )
     version = meta.get("format_version")
-    _check(isinstance(version, int) and not isinstance(version, bool), path,
-           f"format_version is {version!r}, expected an integer.")
+    _check(
+        isinstance(version, int) and not isinstance(version, bool),
+        path,
+        f"format_version is {version!r}, expected an integer.",
+    )
     if version > FORMAT_VERSION:
         raise ValueError(
             f"{path}: model format version {version} was written by fastem "
             f"{meta.get('fastem_version', '?')}, newer than this fastem reads "
             f"(version {FORMAT_VERSION}); upgrade fastem."
         )
-    _check(version == FORMAT_VERSION, path,
-           f"unsupported model format version {version} (this fastem reads {FORMAT_VERSION}).")
-    for key, kind in (("n_components", int), ("n_features", int), ("covariance_type", str),
-                      ("params", dict), ("fitted", dict), ("entries", list),
-                      ("array_params", list)):
-        _check(isinstance(meta.get(key), kind) and not isinstance(meta.get(key), bool), path,
-               f"metadata field {key!r} is missing or not a {kind.__name__}.")
-    _check(meta["covariance_type"] in _COVARIANCE_TYPES, path,
-           f"unknown covariance_type {meta['covariance_type']!r}.")
-    _check(meta["n_components"] >= 1 and meta["n_features"] >= 1, path,
-           "n_components and n_features must be >= 1.")
+    _check(
+        version == FORMAT_VERSION,
+        path,
+        f"unsupported model format version {version} (this fastem reads {FORMAT_VERSION}).",
+    )
+    for key, kind in (
+        ("n_components", int),
+        ("n_features", int),
+        ("covariance_type", str),
+        ("params", dict),
+        ("fitted", dict),
+        ("entries", list),
+        ("array_params", list),
+    ):
+        _check(
+            isinstance(meta.get(key), kind) and not isinstance(meta.get(key), bool),
+            path,
+            f"metadata field {key!r} is missing or not a {kind.__name__}.",
+        )
+    _check(
+        meta["covariance_type"] in _COVARIANCE_TYPES,
+        path,
+        f"unknown covariance_type {meta['covariance_type']!r}.",
+    )
+    _check(
+        meta["n_components"] >= 1 and meta["n_features"] >= 1,
+        path,
+        "n_components and n_features must be >= 1.",
+    )
     return meta
 
 
@@ -278,8 +289,11 @@ def _checked_arrays(arrays, meta, path):
     _check(not missing, path, f"missing entries {missing}; the file is incomplete.")
     unknown = sorted(present - expected - optional)
     _check(not unknown, path, f"unexpected entries {unknown}; the file was altered.")
-    _check(sorted(present) == sorted(meta["entries"]), path,
-           "the entries do not match those listed in the metadata; the file was altered.")
+    _check(
+        sorted(present) == sorted(meta["entries"]),
+        path,
+        "the entries do not match those listed in the metadata; the file was altered.",
+    )
     shapes = {
         "weights_": (K,),
         "means_": (K, D),
@@ -290,19 +304,26 @@ def _checked_arrays(arrays, meta, path):
     for name, shape in shapes.items():
         a = arrays[name]
         _check(a.dtype == np.float64, path, f"{name} has dtype {a.dtype}, expected float64.")
-        _check(a.shape == shape, path,
-               f"{name} has shape {a.shape}, expected {shape} for a {K}-component "
-               f"{ct!r} mixture of {D} features.")
+        _check(
+            a.shape == shape,
+            path,
+            f"{name} has shape {a.shape}, expected {shape} for a {K}-component "
+            f"{ct!r} mixture of {D} features.",
+        )
         _check(bool(np.all(np.isfinite(a))), path, f"{name} contains NaN or infinity.")
     lb = arrays["lower_bounds_"]
     _check(lb.dtype == np.float64 and lb.ndim == 1, path, "lower_bounds_ is malformed.")
     if "feature_names_in_" in arrays:
         names = arrays["feature_names_in_"]
-        _check(names.dtype.kind == "U" and names.shape == (D,), path,
-               "feature_names_in_ is malformed.")
+        _check(
+            names.dtype.kind == "U" and names.shape == (D,), path, "feature_names_in_ is malformed."
+        )
     w = arrays["weights_"]
-    _check(bool(np.all(w >= 0)) and abs(w.sum() - 1.0) < 1e-6, path,
-           "weights_ must be non-negative and sum to 1.")
+    _check(
+        bool(np.all(w >= 0)) and abs(w.sum() - 1.0) < 1e-6,
+        path,
+        "weights_ must be non-negative and sum to 1.",
+    )
     _check_precisions(arrays, ct, path)
     init_shapes = {
         "weights_init": (K,),
@@ -312,9 +333,12 @@ def _checked_arrays(arrays, meta, path):
     for name in meta["array_params"]:
         _check(name in init_shapes, path, f"unknown array hyper-parameter {name!r}.")
         a = arrays["param__" + name]
-        _check(a.dtype == np.float64 and a.shape == init_shapes[name], path,
-               f"{name} has dtype {a.dtype} and shape {a.shape}, expected float64 "
-               f"{init_shapes[name]}.")
+        _check(
+            a.dtype == np.float64 and a.shape == init_shapes[name],
+            path,
+            f"{name} has dtype {a.dtype} and shape {a.shape}, expected float64 "
+            f"{init_shapes[name]}.",
+        )
 
 
 def _close(a, b):
@@ -332,37 +356,68 @@ def _check_precisions(arrays, ct, path):
         _check(bool(np.all(cov > 0)), path, "covariances_ must be positive.")
     else:
         for m in cov if ct == "full" else cov[None]:
-            _check(np.allclose(m, m.T) and bool(np.all(np.linalg.eigvalsh(m) > 0)), path,
-                   "covariances_ must be symmetric positive-definite.")
+            _check(
+                np.allclose(m, m.T) and bool(np.all(np.linalg.eigvalsh(m) > 0)),
+                path,
+                "covariances_ must be symmetric positive-definite.",
+            )
     try:
         expected_chol = _stats.precision_cholesky(cov, ct)
     except ValueError:
         raise ValueError(f"{path}: covariances_ are not valid covariance matrices.") from None
-    _check(_close(chol, expected_chol), path,
-           "precisions_cholesky_ does not match covariances_; the file was altered.")
-    _check(_close(prec, _stats.precisions_from_cholesky(chol, ct)), path,
-           "precisions_ does not match precisions_cholesky_; the file was altered.")
+    _check(
+        _close(chol, expected_chol),
+        path,
+        "precisions_cholesky_ does not match covariances_; the file was altered.",
+    )
+    _check(
+        _close(prec, _stats.precisions_from_cholesky(chol, ct)),
+        path,
+        "precisions_ does not match precisions_cholesky_; the file was altered.",
+    )
 
 
 def _check_params(meta, path):
+    from .mixture import GaussianMixture
+
     params = meta["params"]
-    unknown = sorted(set(params) - set(_SCALAR_PARAMS))
+    known = set(GaussianMixture().get_params()) - set(_ARRAY_PARAMS)
+    unknown = sorted(set(params) - known)
     _check(not unknown, path, f"unknown hyper-parameters {unknown}.")
     for name in params:
         value = params[name]
-        _check(value is None or isinstance(value, (bool, int, float, str)), path,
-               f"hyper-parameter {name} has an invalid value {value!r}.")
-    _check(params.get("n_components") == meta["n_components"], path,
-           "n_components in the hyper-parameters does not match the arrays.")
-    _check(params.get("covariance_type") == meta["covariance_type"], path,
-           "covariance_type in the hyper-parameters does not match the metadata.")
+        _check(
+            value is None or isinstance(value, (bool, int, float, str)),
+            path,
+            f"hyper-parameter {name} has an invalid value {value!r}.",
+        )
+    _check(
+        params.get("n_components") == meta["n_components"],
+        path,
+        "n_components in the hyper-parameters does not match the arrays.",
+    )
+    _check(
+        params.get("covariance_type") == meta["covariance_type"],
+        path,
+        "covariance_type in the hyper-parameters does not match the metadata.",
+    )
     fitted = meta["fitted"]
-    for key, kind in (("converged_", bool), ("n_iter_", int), ("lower_bound_", (int, float)),
-                      ("n_features_in_", int)):
-        _check(key in fitted and isinstance(fitted[key], kind), path,
-               f"fitted attribute {key!r} is missing or has the wrong type.")
-    _check(fitted["n_features_in_"] == meta["n_features"], path,
-           "n_features_in_ does not match the arrays.")
+    for key, kind in (
+        ("converged_", bool),
+        ("n_iter_", int),
+        ("lower_bound_", (int, float)),
+        ("n_features_in_", int),
+    ):
+        _check(
+            key in fitted and isinstance(fitted[key], kind),
+            path,
+            f"fitted attribute {key!r} is missing or has the wrong type.",
+        )
+    _check(
+        fitted["n_features_in_"] == meta["n_features"],
+        path,
+        "n_features_in_ does not match the arrays.",
+    )
 
 
 def load(path):

@@ -12,8 +12,18 @@ import warnings
 
 import numpy as np
 
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
+_COLORS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 def _matplotlib():
@@ -96,8 +106,17 @@ def _ellipse_patches(mean, cov, n_std, color, alpha):
     return patches
 
 
-def plot_ellipses(model, X=None, *, ax=None, dims=(0, 1), n_std=(1.0, 2.0), alpha=0.2,
-                  feature_names=None, title=None):
+def plot_ellipses(
+    model,
+    X=None,
+    *,
+    ax=None,
+    dims=(0, 1),
+    n_std=(1.0, 2.0),
+    alpha=0.2,
+    feature_names=None,
+    title=None,
+):
     """Draw every component as ellipses over (optionally) the data.
 
     Each component is drawn as filled ellipses at ``n_std`` standard deviations
@@ -163,7 +182,8 @@ def plot_ellipses(model, X=None, *, ax=None, dims=(0, 1), n_std=(1.0, 2.0), alph
         ax.set_xlabel(feature_names[0])
         ax.set_ylabel(feature_names[1])
     ax.set_title(
-        title if title is not None
+        title
+        if title is not None
         else f"{model.n_components} components, covariance_type={model.covariance_type!r}"
     )
     return ax
@@ -214,8 +234,15 @@ def plot_criterion(table, criterion=("bic", "aic"), *, ax=None):
         for j, ct in enumerate(types):
             sel = np.asarray(table["covariance_type"]) == ct
             order = np.argsort(ks[sel])
-            ax.plot(ks[sel][order], values[sel][order], styles.get(c, "-"), marker="o", ms=4,
-                    color=_color(j), label=f"{c.upper()} {ct}")
+            ax.plot(
+                ks[sel][order],
+                values[sel][order],
+                styles.get(c, "-"),
+                marker="o",
+                ms=4,
+                color=_color(j),
+                label=f"{c.upper()} {ct}",
+            )
         if not np.all(np.isnan(values)):
             best = int(np.nanargmin(values))
             ax.plot(ks[best], values[best], "o", ms=14, mfc="none", mec="black", mew=1.5)
@@ -226,8 +253,16 @@ def plot_criterion(table, criterion=("bic", "aic"), *, ax=None):
     return ax
 
 
-def em_frames(X, n_components=2, *, covariance_type="full", max_frames=40, tol=1e-6,
-              means_init=None, random_state=0):
+def em_frames(
+    X,
+    n_components=2,
+    *,
+    covariance_type="full",
+    max_frames=40,
+    tol=1e-6,
+    means_init=None,
+    random_state=0,
+):
     """Fitted models after each EM iteration, starting from the initial parameters.
 
     EM starts from deliberately naive parameters (unless ``means_init`` is
@@ -306,9 +341,20 @@ def em_frames(X, n_components=2, *, covariance_type="full", max_frames=40, tol=1
     return frames
 
 
-def animate_em(X=None, path=None, *, n_components=2, covariance_type="full", max_frames=40,
-               tol=1e-6, means_init=None, random_state=0, fps=3, dpi=80,
-               feature_names=("eruption duration (min)", "waiting time (min)")):
+def animate_em(
+    X=None,
+    path=None,
+    *,
+    n_components=2,
+    covariance_type="full",
+    max_frames=40,
+    tol=1e-6,
+    means_init=None,
+    random_state=0,
+    fps=3,
+    dpi=80,
+    feature_names=("eruption duration (min)", "waiting time (min)"),
+):
     """Animate EM iteration by iteration and optionally save it as a GIF.
 
     Every frame shows the data coloured by the responsibilities (a point's
@@ -361,8 +407,15 @@ def animate_em(X=None, path=None, *, n_components=2, covariance_type="full", max
 
         X = load_old_faithful()
     X = np.asarray(X, dtype=np.float64)
-    frames = em_frames(X, n_components, covariance_type=covariance_type, max_frames=max_frames,
-                       tol=tol, means_init=means_init, random_state=random_state)
+    frames = em_frames(
+        X,
+        n_components,
+        covariance_type=covariance_type,
+        max_frames=max_frames,
+        tol=tol,
+        means_init=means_init,
+        random_state=random_state,
+    )
     rgb = np.array([matplotlib.colors.to_rgb(_color(k)) for k in range(n_components)])
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     pad = 0.08 * (X.max(axis=0) - X.min(axis=0))

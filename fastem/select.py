@@ -285,11 +285,19 @@ def select_components(
             row = {c: None for c in COLUMNS}
             row.update(n_components=K, covariance_type=ct, seconds=t_type[ct], error="")
             if gm is None:
-                row.update(bic=np.nan, aic=np.nan, log_likelihood=np.nan, converged=False,
-                           n_iter=0, n_parameters=-1, error=errors[ct])
+                row.update(
+                    bic=np.nan,
+                    aic=np.nan,
+                    log_likelihood=np.nan,
+                    converged=False,
+                    n_iter=0,
+                    n_parameters=-1,
+                    error=errors[ct],
+                )
             else:
-                gm.set_params(weights_init=None, means_init=None, precisions_init=None,
-                              random_state=seed)
+                gm.set_params(
+                    weights_init=None, means_init=None, precisions_init=None, random_state=seed
+                )
                 ll = gm.score(data)
                 p = _stats.n_parameters(ct, K, gm.means_.shape[1])
                 row.update(

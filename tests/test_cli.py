@@ -32,8 +32,14 @@ def run(*args, cwd):
     # the subprocess imports the same fastem as this test, wherever it runs
     env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.pop("FASTEM_TRACEBACK", None)
-    return subprocess.run([*_command(), *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [*_command(), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +58,26 @@ def _ok(result):
 
 def test_fit_info_predict_score_sample(work):
     X = fastem.load_old_faithful()
-    out = json.loads(_ok(run("fit", "faithful.csv", "-k", "2", "--seed", "0", "--n-init", "2",
-                             "--threads", "1", "-o", "model.npz", "--json", cwd=work)))
+    out = json.loads(
+        _ok(
+            run(
+                "fit",
+                "faithful.csv",
+                "-k",
+                "2",
+                "--seed",
+                "0",
+                "--n-init",
+                "2",
+                "--threads",
+                "1",
+                "-o",
+                "model.npz",
+                "--json",
+                cwd=work,
+            )
+        )
+    )
     assert out["command"] == "fit" and out["n_samples"] == 272 and out["converged"]
     model = fastem.load(work / "model.npz")
     assert model.n_components == 2 and model.random_state == 0 and model.n_init == 2
@@ -73,22 +97,55 @@ def test_fit_info_predict_score_sample(work):
     score = json.loads(_ok(run("score", "model.npz", "faithful.csv", "--json", cwd=work)))
     assert np.isclose(score["log_likelihood"], model.score(X))
 
-    s = json.loads(_ok(run("sample", "model.npz", "-n", "50", "--seed", "1", "-o", "s.npy",
-                           "--json", cwd=work)))
+    s = json.loads(
+        _ok(
+            run("sample", "model.npz", "-n", "50", "--seed", "1", "-o", "s.npy", "--json", cwd=work)
+        )
+    )
     assert np.load(work / "s.npy").shape == (50, 2) and sum(s["counts"]) == 50
 
 
 def test_select_and_columns(work):
-    out = json.loads(_ok(run("select", "faithful.csv", "--k-range", "1:3", "--covariance-types",
-                             "full,diag", "--seed", "0", "-o", "best.npz", "--plot", "bic.png", "--json",
-                             cwd=work)))
+    out = json.loads(
+        _ok(
+            run(
+                "select",
+                "faithful.csv",
+                "--k-range",
+                "1:3",
+                "--covariance-types",
+                "full,diag",
+                "--seed",
+                "0",
+                "-o",
+                "best.npz",
+                "--plot",
+                "bic.png",
+                "--json",
+                cwd=work,
+            )
+        )
+    )
     assert len(out["table"]) == 6
     assert (work / "bic.png").read_bytes()[:4] == b"\x89PNG"
     assert out["best"]["n_components"] == 2
     assert fastem.load(work / "best.npz").n_components == 2
     np.save(work / "waiting.npy", fastem.load_old_faithful())
-    _ok(run("fit", "waiting.npy", "--columns", "1", "-k", "2", "--covariance-type", "spherical",
-            "-o", "w.npz", cwd=work))
+    _ok(
+        run(
+            "fit",
+            "waiting.npy",
+            "--columns",
+            "1",
+            "-k",
+            "2",
+            "--covariance-type",
+            "spherical",
+            "-o",
+            "w.npz",
+            cwd=work,
+        )
+    )
     assert fastem.load(work / "w.npz").n_features_in_ == 1
 
 
@@ -99,8 +156,11 @@ ERRORS = [
 ]
 MORE_ERRORS = [
     (("fit", "faithful.csv", "-o", "m.npz"), 2, "required: -k"),
-    (("fit", "faithful.csv", "-k", "2", "--columns", "height", "-o", "m.npz"), 1,
-     "no column 'height'"),
+    (
+        ("fit", "faithful.csv", "-k", "2", "--columns", "height", "-o", "m.npz"),
+        1,
+        "no column 'height'",
+    ),
     (("fit", "faithful.txt", "-k", "2", "-o", "m.npz"), 1, "unsupported format '.txt'"),
     (("info", "faithful.csv"), 1, "not a fastem model file"),
     (("predict", "missing.npz", "faithful.csv", "-o", "p.npy"), 1, "no such model file"),
@@ -139,8 +199,10 @@ def test_more_errors_in_process(work, monkeypatch, capsys, args, status, message
     monkeypatch.chdir(work)
     (work / "faithful.txt").write_text("1 2\n")
     if not (work / "model.npz").exists():
-        fastem.save(fastem.GaussianMixture(2, random_state=0).fit(fastem.load_old_faithful()),
-                    work / "model.npz")
+        fastem.save(
+            fastem.GaussianMixture(2, random_state=0).fit(fastem.load_old_faithful()),
+            work / "model.npz",
+        )
     code = main(list(args))
     out, err = capsys.readouterr()
     _check_one_line(code, out, err, status, message)
@@ -185,3 +247,15 @@ def test_progress_bar_on_a_terminal():
     quiet = io.StringIO()
     Progress(False, quiet).update(0.5, "x", force=True)
     assert quiet.getvalue() == ""
+
+
+def test_fit_with_checkpoint_in_process(work, monkeypatch, capsys):
+    from fastem.cli import main
+
+    monkeypatch.chdir(work)
+    args = ["fit", "faithful.csv", "-k", "2", "--seed", "0", "--json"]
+    assert main([*args, "--checkpoint", "fit.ckpt", "-o", "ck.npz"]) == 0
+    assert main([*args, "-o", "plain.npz"]) == 0
+    capsys.readouterr()
+    a, b = fastem.load(work / "ck.npz"), fastem.load(work / "plain.npz")
+    assert a.means_.tobytes() == b.means_.tobytes()

@@ -50,7 +50,10 @@ def test_round_trip_bit_identical(tmp_path, ct):
     assert again.lower_bound_ == gm.lower_bound_
     assert again.lower_bounds_ == gm.lower_bounds_
     assert (again.converged_, again.n_iter_, again.n_features_in_) == (
-        gm.converged_, gm.n_iter_, gm.n_features_in_)
+        gm.converged_,
+        gm.n_iter_,
+        gm.n_features_in_,
+    )
     assert again.score_samples(X).tobytes() == gm.score_samples(X).tobytes()
     assert np.array_equal(again.sample(5)[0], gm.sample(5)[0])
 
@@ -81,8 +84,11 @@ def test_pickled_object_array_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
     gm = _fit()
     fastem.save(gm, tmp_path / "good.npz")
-    _rewrite(tmp_path / "good.npz", path,
-             lambda a: a.__setitem__("weights_", np.array([os.system], dtype=object)))
+    _rewrite(
+        tmp_path / "good.npz",
+        path,
+        lambda a: a.__setitem__("weights_", np.array([os.system], dtype=object)),
+    )
     with pytest.raises(ValueError, match="object array"):
         fastem.load(path)
 
@@ -122,6 +128,7 @@ def _version(v):
         meta = _meta(a)
         meta["format_version"] = v
         _set_meta(a, meta)
+
     return change
 
 
@@ -137,10 +144,14 @@ def _version(v):
         (lambda a: a.__setitem__("means_", a["means_"].astype(np.float32)), "dtype float32"),
         (lambda a: a["means_"].__setitem__((0, 0), np.nan), "NaN or infinity"),
         (lambda a: a.__setitem__("weights_", a["weights_"] * 2), "sum to 1"),
-        (lambda a: a.__setitem__("precisions_cholesky_", a["precisions_cholesky_"] * 1.01),
-         "precisions_cholesky_ does not match"),
-        (lambda a: a.__setitem__("precisions_", a["precisions_"] * 1.01),
-         "precisions_ does not match"),
+        (
+            lambda a: a.__setitem__("precisions_cholesky_", a["precisions_cholesky_"] * 1.01),
+            "precisions_cholesky_ does not match",
+        ),
+        (
+            lambda a: a.__setitem__("precisions_", a["precisions_"] * 1.01),
+            "precisions_ does not match",
+        ),
         (lambda a: a.__setitem__("__metadata__", np.array("{not json")), "not valid JSON"),
     ],
 )
@@ -173,3 +184,16 @@ def test_archive_is_plain_npz(tmp_path):
     assert meta["format_version"] == FORMAT_VERSION
     assert meta["fastem_version"] == fastem.__version__
     assert meta["params"]["n_components"] == 2
+
+
+def test_unknown_hyperparameter_refused(tmp_path):
+    fastem.save(_fit(), tmp_path / "m.npz")
+
+    def change(a):
+        meta = _meta(a)
+        meta["params"]["run_this"] = "os.system('rm -rf /')"
+        _set_meta(a, meta)
+
+    _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match="unknown hyper-parameters"):
+        fastem.load(tmp_path / "bad.npz")

@@ -12,14 +12,19 @@ X = fastem.load_old_faithful()
 def test_grid_table_and_best():
     calls = []
     best, table = fastem.select_components(
-        X, n_components=[1, 2, 3], covariance_types=("full", "diag", "spherical"),
-        random_state=0, callback=lambda d, t, row: calls.append((d, t)),
+        X,
+        n_components=[1, 2, 3],
+        covariance_types=("full", "diag", "spherical"),
+        random_state=0,
+        callback=lambda d, t, row: calls.append((d, t)),
     )
     assert len(table["bic"]) == 9
     assert set(table) >= {"n_components", "covariance_type", "bic", "aic", "converged"}
     i = int(np.argmin(table["bic"]))
     assert (best.n_components, best.covariance_type) == (
-        table["n_components"][i], table["covariance_type"][i])
+        table["n_components"][i],
+        table["covariance_type"][i],
+    )
     assert best.n_components == 2
     assert np.isclose(best.bic(X), table["bic"][i])
     assert np.isclose(best.aic(X), table["aic"][i])
@@ -41,8 +46,9 @@ def test_kmeans_runs_once_per_k_and_init(monkeypatch):
         return real(*args, **kw)
 
     monkeypatch.setattr(select_mod, "lloyd", counting)
-    fastem.select_components(X, [2, 3], ("full", "tied", "diag", "spherical"), n_init=2,
-                             random_state=0)
+    fastem.select_components(
+        X, [2, 3], ("full", "tied", "diag", "spherical"), n_init=2, random_state=0
+    )
     assert len(calls) == 2 * 2
 
 

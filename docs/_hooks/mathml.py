@@ -24,7 +24,7 @@ def _placeholders(text, key):
         if "\\" in mathml:  # latex2mathml passes unknown commands through as text
             raise ValueError(f"{key}: LaTeX that latex2mathml cannot render: {latex.strip()}")
         store[token] = mathml
-        return f"\n\n<div class=\"math\">{token}</div>\n\n" if display else token
+        return f'\n\n<div class="math">{token}</div>\n\n' if display else token
 
     text = _DISPLAY.sub(lambda m: put(m.group(1), True), text)
     return _INLINE.sub(lambda m: put(m.group(1), False), text)

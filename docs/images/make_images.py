@@ -31,8 +31,9 @@ def main():
     ax.figure.savefig(os.path.join(HERE, "faithful_bic.png"), dpi=70)
     plt.close(ax.figure)
 
-    animate_em(X, path=os.path.join(HERE, "faithful_em.gif"), max_frames=30, fps=3, dpi=60,
-               random_state=3)
+    animate_em(
+        X, path=os.path.join(HERE, "faithful_em.gif"), max_frames=30, fps=3, dpi=60, random_state=3
+    )
 
 
 if __name__ == "__main__":
