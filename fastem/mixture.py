@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from . import _checkpoint, _stats
 from ._init import feature_variances, initial_stats
@@ -23,6 +24,11 @@ from ._validation import (
     check_weights_init,
     precheck_array,
 )
+
+
+def _is_dask_array(X):
+    """A ``dask.array.Array``? (checked without importing Dask)"""
+    return type(X).__module__.startswith("dask.array") and hasattr(X, "__dask_graph__")
 
 
 class DegenerateComponentWarning(UserWarning):
@@ -167,6 +173,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fit_data(self, X, sample_weight):
         """Wrap training input as a *data* object (see ``fastem._passes``)."""
+        if _is_dask_array(X):
+            from .dask import fit_data
+
+            return fit_data(self, X, sample_weight)
         X = self._validate_X(X, reset=True)
         if X.shape[0] < self.n_components:
             raise ValueError(
@@ -179,6 +189,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _predict_data(self, X):
         """Wrap input of the row-wise methods as a *data* object."""
         check_is_fitted(self)
+        if _is_dask_array(X):
+            from .dask import predict_data
+
+            return predict_data(self, X)
         return ArrayData(self._validate_X(X, reset=False))
 
     # ------------------------------------------------------------ parameters
@@ -355,7 +369,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         previous_n_features = getattr(self, "n_features_in_", None)
         try:
             data = self._fit_data(X, sample_weight)
-            result = self._fit(data, checkpoint)
+            # The M-step works on tiny (K, D, D) matrices: threaded BLAS only
+            # spins up threads that then compete with the Numba kernels.
+            with threadpool_limits(limits=1, user_api="blas"):
+                result = self._fit(data, checkpoint)
         except _Interrupted as stop:
             self._set_result(*stop.best, warn=False)
             warnings.warn(

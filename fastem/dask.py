@@ -1,0 +1,467 @@
+"""Exact distributed EM on Dask arrays.
+
+:class:`GaussianMixture` accepts a :class:`dask.array.Array` wherever it
+accepts an in-memory array; this module is what it dispatches to. It is
+imported only when a Dask array is passed, so ``import fastem`` never imports
+Dask.
+
+One EM iteration over a Dask array is the in-memory iteration, spread out:
+
+1. the kernel parameters are shared with the workers once (one graph key that
+   every block task depends on; large ones are scattered to every worker with
+   ``broadcast=True`` on a ``dask.distributed`` cluster);
+2. every block of rows is mapped to its :class:`~fastem._stats.SuffStats` by
+   the serial, GIL-releasing Numba kernel (:func:`fastem._passes.array_stats`
+   with ``serial=True``), the same pass as in memory;
+3. the statistics are added in a tree of fixed shape (``split_every`` blocks
+   per node), so the result does not depend on scheduling;
+4. the client receives one ``SuffStats`` and runs the M-step.
+
+The input is validated, rechunked so that every block holds all the columns,
+and persisted once per ``fit``: later passes read the persisted blocks, never
+recompute the graph that produced them. Row-wise methods (``predict``,
+``predict_proba``, ``score_samples``) return lazy Dask arrays with the row
+chunks of the input.
+
+Concurrency: tasks only ever run the *serial* kernels, which never start
+Numba's threading layer, so any number of scheduler threads may run them at
+once, and each task uses exactly one core (the kernels call no BLAS).
+Parallelism comes from the scheduler: worker threads x 1.
+
+Examples
+--------
+>>> import numpy as np
+>>> import dask.array as da
+>>> from fastem import GaussianMixture
+>>> rng = np.random.RandomState(0)
+>>> X = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(8, 1, (200, 2))])
+>>> dX = da.from_array(X, chunks=(100, 2))
+>>> gm = GaussianMixture(n_components=2, random_state=0).fit(dX)
+>>> labels = gm.predict(dX)   # a lazy dask array
+>>> labels.chunks
+((100, 100, 100, 100),)
+>>> bool((labels.compute() == gm.fit(X).predict(X)).all())
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import numbers
+import operator
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ._passes import ArrayData, array_rowwise, array_stats
+
+__all__ = ["DaskData", "is_dask_array", "INIT_SAMPLE_ROWS", "SCATTER_BYTES", "SPLIT_EVERY"]
+
+#: Rows drawn from the blocks to initialize (k-means etc.) when the array is larger.
+INIT_SAMPLE_ROWS = 500_000
+
+#: Kernel parameters larger than this are scattered (broadcast) to the workers.
+SCATTER_BYTES = 1 << 20
+
+#: Fan-in of the tree that adds the per-block statistics.
+SPLIT_EVERY = 8
+
+
+def is_dask_array(X):
+    """True if ``X`` is a :class:`dask.array.Array`.
+
+    Parameters
+    ----------
+    X : object
+
+    Returns
+    -------
+    bool
+    """
+    return isinstance(X, da.Array)
+
+
+# ---------------------------------------------------------------------------
+# tasks: what runs on the workers, one call per block
+# ---------------------------------------------------------------------------
+
+
+def _block_name(block_info):
+    info = block_info[0]
+    r0, r1 = info["array-location"][0]
+    return f"block {info['chunk-location'][0]} (rows {r0}:{r1})"
+
+
+def _check_finite(block, name, block_info):
+    """Raise ValueError locating the first NaN/inf of a block (global row and column)."""
+    if np.isfinite(np.sum(block, dtype=np.float64)):
+        return
+    bad = np.argwhere(~np.isfinite(block))
+    if not bad.shape[0]:  # the sum overflowed; every value is finite
+        return
+    first = tuple(bad[0])
+    row = block_info[0]["array-location"][0][0] + first[0]
+    where = f"{_block_name(block_info)} of {name} contains {{}} at row {row}"
+    if len(first) > 1:
+        where += f", column {first[1]}"
+    if np.isnan(block[first]):
+        raise ValueError(where.format("NaN") + "; remove or impute the missing values first.")
+    raise ValueError(
+        where.format("infinity") + "; infinity is not a measurement: drop or clip those rows."
+    )
+
+
+def _check_block(block, dtype, block_info=None):
+    """Validate one block of ``X``: 2-D, float, finite; return it C-contiguous in ``dtype``."""
+    block = np.ascontiguousarray(block, dtype=dtype)
+    if block.ndim != 2:
+        raise ValueError(f"{_block_name(block_info)} of X is not 2-D (shape {block.shape}).")
+    _check_finite(block, "X", block_info)
+    return block
+
+
+def _check_weight_block(block, block_info=None):
+    """Validate one block of the sample weights: finite and non-negative, float64."""
+    block = np.ascontiguousarray(block, dtype=np.float64)
+    _check_finite(block, "sample_weight", block_info)
+    if (block < 0).any():
+        raise ValueError(
+            f"{_block_name(block_info)} of sample_weight contains negative values; "
+            "weights must be >= 0."
+        )
+    return block
+
+
+def _block_stats(X, w, params):
+    """Sufficient statistics of one (validated) block: the serial, GIL-releasing pass."""
+    return array_stats(X, w, None, params, 1, serial=True)
+
+
+def _add_stats(*parts):
+    """Add a group of statistics left to right (one node of the reduction tree)."""
+    return functools.reduce(operator.add, parts)
+
+
+def _block_rowwise(X, params, what, dtype, block_info=None):
+    """One of the row-wise outputs (``what``) of one block of ``X``."""
+    X = _check_block(X, dtype, block_info)
+    lp, resp, lab = array_rowwise(X, params, 1, serial=True, **{what: True})
+    return {"logprob": lp, "resp": resp, "labels": lab}[what]
+
+
+def _take_rows(block, rows):
+    return block[rows]
+
+
+# ---------------------------------------------------------------------------
+# client side
+# ---------------------------------------------------------------------------
+
+
+def _distributed_client():
+    """The ``distributed.Client`` that ``dask.compute`` would use now, or None."""
+    import sys
+
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        client = default_client()
+    except ValueError:
+        return None
+    scheduler = dask.base.get_scheduler()
+    return client if scheduler == client.get else None
+
+
+def _nbytes(params):
+    return sum(a.nbytes for a in (params.mu, params.prec, params.const, params.shift))
+
+
+def _share(params):
+    """``params`` as an argument for tasks, shipped to the workers once per pass.
+
+    On a ``dask.distributed`` cluster, parameters larger than
+    :data:`SCATTER_BYTES` are scattered to every worker (``broadcast=True``)
+    and tasks receive a future. Smaller ones, and all parameters on the local
+    schedulers, become a single key of the graph that every block task depends
+    on: the scheduler sends it to each worker once, without the extra round
+    trip of a scatter.
+    """
+    client = _distributed_client()
+    if client is not None and _nbytes(params) > SCATTER_BYTES:
+        return client.scatter(params, broadcast=True, hash=False)
+    return dask.delayed(params, pure=False, traverse=False)
+
+
+def _tree_sum(parts, split_every=SPLIT_EVERY):
+    """Add delayed statistics in a tree of fixed shape; return one delayed."""
+    add = dask.delayed(_add_stats, pure=True)
+    while len(parts) > 1:
+        parts = [add(*parts[i : i + split_every]) for i in range(0, len(parts), split_every)]
+    return parts[0]
+
+
+def _as_row_chunked(X, name):
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got {X.ndim}-D.")
+    if any(np.isnan(c) for c in X.chunks[0]) or any(np.isnan(c) for c in X.chunks[1]):
+        raise ValueError(
+            f"{name} has unknown chunk sizes; call {name}.compute_chunk_sizes() first."
+        )
+    return X.rechunk({1: -1}) if len(X.chunks[1]) > 1 else X
+
+
+def _float_dtype(X):
+    if X.dtype in (np.float32, np.float64):
+        return X.dtype
+    if X.dtype.kind in "biu":
+        return np.dtype(np.float64)
+    raise ValueError(
+        f"X must hold real numbers (float32, float64 or integers), got dtype {X.dtype}."
+    )
+
+
+class DaskData:
+    """A Dask array as a *data* object of the EM loop (see :mod:`fastem._passes`).
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        Float32 or float64 data (integers are read as float64). Rechunked so
+        that each block holds all the columns; the row chunks are kept.
+    sample_weight : dask.array.Array, array-like or None, default=None
+        Non-negative weights, rechunked to the row chunks of ``X``.
+    persist : bool, default=True
+        Validate and persist the blocks now (for ``fit``: every EM pass then
+        reads them from memory). With False, blocks are validated inside each
+        row-wise task instead (for one-pass methods such as ``predict``).
+
+    Attributes
+    ----------
+    n_samples, n_features : int
+    dtype : numpy.dtype
+        float32 or float64, the dtype the kernels read.
+    X : dask.array.Array
+        The validated (and, with ``persist=True``, persisted) array.
+    sample_weight : dask.array.Array or None
+    """
+
+    def __init__(self, X, sample_weight=None, *, persist=True):
+        X = _as_row_chunked(X, "X")
+        self.dtype = _float_dtype(X)
+        self.n_samples, self.n_features = (int(s) for s in X.shape)
+        if self.n_samples < 1 or self.n_features < 1:
+            raise ValueError(
+                f"Found array with shape {X.shape}: X needs at least one row and one column."
+            )
+        w = None
+        if sample_weight is not None:
+            w = self._weights(sample_weight, X.chunks[0])
+        if persist:
+            X = X.map_blocks(_check_block, self.dtype, dtype=self.dtype)
+            if w is not None:
+                w = w.map_blocks(_check_weight_block, dtype=np.float64)
+                X, w = dask.persist(X, w)
+                wsum = float(w.sum().compute())
+                if not wsum > 0:
+                    raise ValueError(
+                        "sample_weight sums to zero; at least one row needs a positive weight."
+                    )
+            else:
+                (X,) = dask.persist(X)
+        self.X = X
+        self.sample_weight = w
+        self.persisted = persist
+        self._samples = {}
+
+    def _weights(self, sample_weight, row_chunks):
+        n = self.n_samples
+        if isinstance(sample_weight, numbers.Number):
+            return da.full(n, float(sample_weight), chunks=(row_chunks,))
+        if not is_dask_array(sample_weight):
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.ndim != 1 or sample_weight.shape[0] != n:
+            raise ValueError(
+                f"sample_weight must have shape ({n},) to match X, got {sample_weight.shape}."
+            )
+        if is_dask_array(sample_weight):
+            if any(np.isnan(c) for c in sample_weight.chunks[0]):
+                raise ValueError(
+                    "sample_weight has unknown chunk sizes; call compute_chunk_sizes() first."
+                )
+            return sample_weight.astype(np.float64).rechunk((row_chunks,))
+        return da.from_array(sample_weight, chunks=(row_chunks,))
+
+    # -- blocks ----------------------------------------------------------------
+
+    def _blocks(self):
+        xb = list(self.X.to_delayed().ravel())
+        if self.sample_weight is None:
+            return [(x, None) for x in xb]
+        return list(zip(xb, self.sample_weight.to_delayed().ravel(), strict=True))
+
+    # -- the data-object protocol -------------------------------------------------
+
+    def stats(self, params, n_threads=None):
+        """Sufficient statistics of the whole array: map blocks, tree-add, compute.
+
+        Parameters
+        ----------
+        params : KernelParams
+            The parameters of this pass; shipped to the workers once.
+        n_threads : int or None
+            Ignored: every task runs the serial kernel on one core; the
+            scheduler supplies the parallelism.
+
+        Returns
+        -------
+        SuffStats
+        """
+        shared = _share(params)
+        block_stats = dask.delayed(_block_stats, pure=True)
+        parts = [block_stats(x, w, shared) for x, w in self._blocks()]
+        (total,) = dask.compute(_tree_sum(parts))
+        return total
+
+    def rowwise(self, params, n_threads=None, *, logprob=False, resp=False, labels=False):
+        """Row-wise outputs as lazy Dask arrays with the row chunks of ``X``.
+
+        Parameters
+        ----------
+        params : KernelParams
+        n_threads : int or None
+            Ignored (serial kernels per block).
+        logprob, resp, labels : bool
+            Which outputs to build.
+
+        Returns
+        -------
+        (logprob, resp, labels) : tuple of dask.array.Array or None
+        """
+        shared = dask.delayed(params, pure=True, traverse=False)
+        K = params.mu.shape[0]
+        out = []
+        for what, want in (("logprob", logprob), ("resp", resp), ("labels", labels)):
+            if not want:
+                out.append(None)
+                continue
+            kw = dict(dtype=np.int64 if what == "labels" else np.float64)
+            if what == "resp":
+                kw["chunks"] = (self.X.chunks[0], (K,))
+            else:
+                kw["drop_axis"] = 1
+            out.append(
+                self.X.map_blocks(
+                    _block_rowwise, shared, what, self.dtype, token=f"fastem-{what}", **kw
+                )
+            )
+        return tuple(out)
+
+    def sample_for_init(self, max_rows, random_state):
+        """An in-memory sample of rows for the initialization.
+
+        Every row when ``n_samples <= max_rows`` (then the initialization is
+        exactly the in-memory one), otherwise ``max_rows`` distinct rows drawn
+        uniformly from all the blocks, in their order, with their weights.
+        Samples are kept, so asking again (for instance when EM re-seeds an
+        empty component) reads no block.
+
+        Parameters
+        ----------
+        max_rows : int or None
+            None means :data:`INIT_SAMPLE_ROWS`.
+        random_state : numpy.random.RandomState or None
+            Draws the rows; None draws a fixed sample (seed 0).
+
+        Returns
+        -------
+        ArrayData
+        """
+        max_rows = INIT_SAMPLE_ROWS if max_rows is None else int(max_rows)
+        if self.n_samples <= max_rows:
+            key = "all"  # every row: the same sample for any random_state
+        elif random_state is None:
+            key = ("fixed", max_rows)
+        else:
+            key = None  # a fresh draw (each of n_init initializations draws its own)
+        if key in self._samples:
+            return self._samples[key]
+        if key == "all":
+            picks = [(x, w, slice(None)) for x, w in self._blocks()]
+        else:
+            rng = np.random.RandomState(0) if random_state is None else random_state
+            picks = self._draw(max_rows, rng)
+        take = dask.delayed(_take_rows, pure=True)
+        xs = [take(x, r) for x, _, r in picks]
+        ws = [take(w, r) for _, w, r in picks] if self.sample_weight is not None else []
+        xs, ws = dask.compute(xs, ws)
+        X = np.ascontiguousarray(np.concatenate(xs))
+        w = np.ascontiguousarray(np.concatenate(ws)) if ws else None
+        sample = ArrayData(X, w)
+        if key is not None:
+            self._samples[key] = sample
+        return sample
+
+    def _draw(self, max_rows, rng):
+        """(block, weights block, local rows) for ``max_rows`` distinct random rows."""
+        n = self.n_samples
+        rows = np.unique(rng.randint(0, n, size=max_rows))
+        while rows.shape[0] < max_rows:
+            more = rng.randint(0, n, size=max_rows - rows.shape[0])
+            rows = np.unique(np.concatenate([rows, more]))
+        starts = np.cumsum((0,) + self.X.chunks[0])
+        which = np.searchsorted(starts, rows, side="right") - 1
+        picks = []
+        for b, (x, w) in enumerate(self._blocks()):
+            local = rows[which == b] - starts[b]
+            if local.shape[0]:
+                picks.append((x, w, local))
+        return picks
+
+    def fingerprint(self):
+        """A cheap digest of the data for checkpoints: shape, dtype, spread rows, weights.
+
+        Reads 1024 evenly spread rows (and weights) from the persisted blocks,
+        like :meth:`fastem._passes.ArrayData.fingerprint`; the chunking does
+        not enter, so the same data in other blocks resumes the same checkpoint.
+
+        Returns
+        -------
+        str
+        """
+        step = max(1, self.n_samples // 1024)
+        parts = [self.X[::step]]
+        if self.sample_weight is not None:
+            parts.append(self.sample_weight[::step])
+        values = dask.compute(*parts)
+        h = hashlib.sha256(f"dask{self.X.shape}{self.dtype}".encode())
+        for v in values:
+            h.update(np.ascontiguousarray(v).tobytes())
+        return h.hexdigest()
+
+
+def fit_data(estimator, X, sample_weight):
+    """Wrap a Dask array for ``fit`` (sets ``n_features_in_``), as ``_fit_data`` does."""
+    data = DaskData(X, sample_weight, persist=True)
+    if data.n_samples < max(2, estimator.n_components):
+        raise ValueError(
+            f"Expected n_samples >= n_components but got n_components = "
+            f"{estimator.n_components}, n_samples = {data.n_samples}; pass more rows or "
+            "lower n_components."
+        )
+    estimator.n_features_in_ = data.n_features
+    return data
+
+
+def predict_data(estimator, X):
+    """Wrap a Dask array for the row-wise methods (checks the number of features)."""
+    data = DaskData(X, persist=False)
+    if data.n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {data.n_features} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return data

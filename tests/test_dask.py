@@ -1,0 +1,351 @@
+"""Exact distributed EM on Dask arrays: threaded scheduler and a LocalCluster of processes."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+
+import fastem.dask as fdask  # noqa: E402
+import fastem.mixture as fastem_mixture  # noqa: E402
+from fastem import GaussianMixture  # noqa: E402
+
+COV_TYPES = ["full", "tied", "diag", "spherical"]
+ROOT = str(Path(__file__).resolve().parents[1])
+RTOL = 1e-10
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """A real LocalCluster: 2 worker processes x 1 thread on 127.0.0.1, no dashboard."""
+    # Spawned workers inherit the environment: make sure they import this fastem.
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = ROOT + (os.pathsep + old if old else "")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        worker_dashboard_address=None,
+    )
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+@pytest.fixture
+def on_cluster(cluster_client):
+    """Make the cluster the scheduler of dask.compute for one test."""
+    with cluster_client.as_current(), dask.config.set(scheduler=cluster_client):
+        yield cluster_client
+
+
+def _data(n=1800, seed=0, dtype=np.float64):
+    rng = np.random.RandomState(seed)
+    X = np.vstack(
+        [
+            rng.normal(0, 1, (n // 3, 3)),
+            rng.normal(4, 1.5, (n // 3, 3)) + [0, 2, 0],
+            rng.normal(-3, 0.5, (n - 2 * (n // 3), 3)),
+        ]
+    )
+    return X.astype(dtype)
+
+
+def _init(cov_type):
+    """Fixed initial parameters for 3 components of 3 features."""
+    means = np.array([[0.5, 0.0, 0.0], [3.0, 5.0, 4.0], [-2.0, -2.0, -3.0]])
+    weights = np.array([0.3, 0.3, 0.4])
+    prec = {
+        "full": np.stack([np.eye(3) * 0.5, np.eye(3) + 0.1, np.eye(3) * 2.0]),
+        "tied": np.eye(3) * 0.7,
+        "diag": np.array([[1.0, 0.5, 2.0], [0.4, 0.4, 0.4], [2.0, 1.0, 1.0]]),
+        "spherical": np.array([1.0, 0.5, 2.0]),
+    }[cov_type]
+    return dict(weights_init=weights, means_init=means, precisions_init=prec)
+
+
+def _gm(cov_type, **kw):
+    kw = {"tol": 1e-8, "max_iter": 30, "random_state": 0, **kw}
+    return GaussianMixture(n_components=3, covariance_type=cov_type, **kw)
+
+
+def _assert_same_fit(a, b, rtol=RTOL):
+    assert a.n_iter_ == b.n_iter_
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        x, y = getattr(a, name), getattr(b, name)
+        np.testing.assert_allclose(y, x, rtol=rtol, atol=rtol * np.abs(x).max(), err_msg=name)
+    assert b.lower_bound_ == pytest.approx(a.lower_bound_, rel=rtol)
+
+
+def _check_rowwise(a, b, X, dX):
+    labels = b.predict(dX)
+    assert isinstance(labels, da.Array) and labels.chunks == (dX.chunks[0],)
+    np.testing.assert_array_equal(labels.compute(), a.predict(X))
+    proba = b.predict_proba(dX)
+    assert isinstance(proba, da.Array) and proba.chunks == (dX.chunks[0], (3,))
+    np.testing.assert_allclose(proba.compute(), a.predict_proba(X), rtol=1e-9, atol=1e-12)
+    lp = b.score_samples(dX)
+    assert isinstance(lp, da.Array)
+    np.testing.assert_allclose(lp.compute(), a.score_samples(X), rtol=1e-9)
+    assert b.score(dX) == pytest.approx(a.score(X), rel=1e-9)
+
+
+# ------------------------------------------------------------- threaded scheduler
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_threaded_equals_in_memory(cov_type):
+    X = _data()
+    dX = da.from_array(X, chunks=(500, 3))  # uneven last block
+    a = _gm(cov_type, **_init(cov_type)).fit(X)
+    with dask.config.set(scheduler="threads", num_workers=4):
+        b = _gm(cov_type, **_init(cov_type)).fit(dX)
+        _assert_same_fit(a, b)
+        _check_rowwise(a, b, X, dX)
+
+
+def test_threaded_float32_and_column_chunks():
+    X = _data(dtype=np.float32)
+    dX = da.from_array(X, chunks=(400, 2))  # blocks split columns: rechunked to all columns
+    a = _gm("full", **_init("full")).fit(X)
+    with dask.config.set(scheduler="threads"):
+        b = _gm("full", **_init("full")).fit(dX)
+    _assert_same_fit(a, b)
+    assert b.score_samples(dX).dtype == np.float64
+
+
+def test_kmeans_init_from_all_blocks_equals_in_memory():
+    """Below INIT_SAMPLE_ROWS the init sample is every row: the same fit as in memory."""
+    X = _data()
+    a = _gm("full").fit(X)
+    b = _gm("full").fit(da.from_array(X, chunks=(700, 3)))
+    _assert_same_fit(a, b)
+
+
+def test_sample_weight_threaded():
+    X = _data()
+    w = np.random.RandomState(1).uniform(0.1, 3.0, X.shape[0])
+    dX = da.from_array(X, chunks=(500, 3))
+    dw = da.from_array(w, chunks=333)  # not aligned: rechunked to X's rows
+    a = _gm("diag", **_init("diag")).fit(X, sample_weight=w)
+    b = _gm("diag", **_init("diag")).fit(dX, sample_weight=dw)
+    _assert_same_fit(a, b)
+    c = _gm("diag", **_init("diag")).fit(dX, sample_weight=w)  # numpy weights too
+    _assert_same_fit(a, c)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_blocks_are_persisted_not_recomputed():
+    X = _data()
+    calls = []
+
+    def source(block):
+        if block.shape[0]:  # not dask's meta inference
+            calls.append(block.shape[0])
+        return block
+
+    dX = da.from_array(X, chunks=(600, 3)).map_blocks(source, dtype=X.dtype)
+    with dask.config.set(scheduler="threads"):
+        gm = _gm("tied", tol=0.0, max_iter=5, **_init("tied")).fit(dX)
+    assert gm.n_iter_ == 5
+    assert len(calls) == 3  # each block produced once, for 5 passes
+
+
+def test_sample_for_init_draws_from_blocks():
+    X = _data(n=3000)
+    w = np.arange(3000, dtype=np.float64)
+    data = fdask.DaskData(da.from_array(X, chunks=(700, 3)), w)
+    init = data.sample_for_init(500, np.random.RandomState(0))
+    assert init.X.shape == (500, 3) and init.X.flags.c_contiguous
+    rows = init.sample_weight.astype(int)  # the weights are the row indices
+    assert np.unique(rows).shape[0] == 500 and np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(init.X, X[rows])
+    assert len(np.unique(rows // 700)) == 5  # every block contributes
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_many_threads_serial_kernels_no_abort():
+    """Tasks only run serial nogil kernels: concurrent threads never hit Numba's threading layer."""
+    X = _data(n=6000)
+    dX = da.from_array(X, chunks=(250, 3))
+    with dask.config.set(scheduler="threads", num_workers=8):
+        gm = _gm("full", max_iter=3, tol=0.0, **_init("full")).fit(dX)
+        labels = gm.predict(dX).compute()
+    assert labels.shape == (6000,)
+
+
+# ------------------------------------------------------------------- validation
+
+
+def test_nan_block_is_named():
+    X = _data()
+    X[1234, 1] = np.nan
+    msg = r"block 2 \(rows 1000:1500\) of X contains NaN at row 1234, column 1; remove or impute"
+    with pytest.raises(ValueError, match=msg):
+        GaussianMixture(2).fit(da.from_array(X, chunks=(500, 3)))
+    gm = GaussianMixture(2, random_state=0).fit(_data())
+    with pytest.raises(ValueError, match="block 2 .* contains NaN"):
+        gm.predict(da.from_array(X, chunks=(500, 3))).compute()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: da.ones(10, chunks=5), "2-D"),
+        (lambda: da.ones((10, 2), chunks=5, dtype=complex), "real numbers"),
+        (lambda: da.ones((10, 2), chunks=5)[da.arange(10, chunks=5) > 3], "unknown chunk"),
+        (lambda: da.ones((1, 2), chunks=5), "n_samples >= n_components"),
+    ],
+)
+def test_invalid_input(make, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2).fit(make())
+
+
+def test_invalid_weights_and_features():
+    dX = da.from_array(_data(), chunks=(500, 3))
+    with pytest.raises(ValueError, match="shape"):
+        GaussianMixture(2).fit(dX, sample_weight=da.ones(5, chunks=5))
+    bad = -da.ones(dX.shape[0], chunks=500)
+    with pytest.raises(ValueError, match="sample_weight contains negative"):
+        GaussianMixture(2).fit(dX, sample_weight=bad)
+    nan_w = da.from_array(np.where(np.arange(dX.shape[0]) == 777, np.nan, 1.0), chunks=500)
+    with pytest.raises(ValueError, match="block 1 .* of sample_weight contains NaN at row 777;"):
+        GaussianMixture(2).fit(dX, sample_weight=nan_w)
+    with pytest.raises(ValueError, match="sums to zero"):
+        GaussianMixture(2).fit(dX, sample_weight=da.zeros(dX.shape[0], chunks=500))
+    gm = GaussianMixture(2, random_state=0).fit(dX)
+    assert gm.n_features_in_ == 3
+    with pytest.raises(ValueError, match="expecting 3 features"):
+        gm.predict(da.ones((4, 2), chunks=2))
+
+
+def test_import_fastem_does_not_import_dask():
+    code = "import sys, fastem; print('dask' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        check=True,
+    )
+    assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------ LocalCluster of processes
+
+
+def _worker_state():
+    import numba
+
+    try:
+        layer = numba.threading_layer()  # raises until a parallel kernel has run
+    except ValueError:
+        layer = None
+    return layer, os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_cluster_workers_run_serial_kernels_only(on_cluster, monkeypatch):
+    info = on_cluster.scheduler_info()
+    assert len(info["workers"]) == 2
+    assert {w["host"] for w in info["workers"].values()} == {"127.0.0.1"}
+    assert fdask._distributed_client() is on_cluster
+    X = _data()
+    dX = da.from_array(X, chunks=(450, 3))
+    a = _gm("full", **_init("full")).fit(X)
+    # force the scatter path too: parameters broadcast to both workers
+    monkeypatch.setattr(fdask, "SCATTER_BYTES", 0)
+    b = _gm("full", **_init("full")).fit(dX)
+    _assert_same_fit(a, b)
+    # no worker ever started Numba's threading layer, and BLAS is single-threaded:
+    # one core per task, no oversubscription
+    states = on_cluster.run(_worker_state)
+    assert set(states.values()) == {(None, "1", "1")}
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_cluster_equals_in_memory(on_cluster, cov_type):
+    X = _data()
+    w = np.random.RandomState(2).uniform(0.5, 2.0, X.shape[0])
+    dX = da.from_array(X, chunks=(450, 3))
+    dw = da.from_array(w, chunks=450)
+    a = _gm(cov_type, **_init(cov_type)).fit(X, sample_weight=w)
+    b = _gm(cov_type, **_init(cov_type)).fit(dX, sample_weight=dw)
+    _assert_same_fit(a, b)
+    _check_rowwise(a, b, X, dX)
+
+
+def test_cluster_nan_error_names_block(on_cluster):
+    X = _data()
+    X[10, 0] = np.inf
+    with pytest.raises(
+        ValueError, match=r"block 0 \(rows 0:450\) of X contains infinity at row 10"
+    ):
+        GaussianMixture(2).fit(da.from_array(X, chunks=(450, 3)))
+
+
+def test_n_init_warm_start_fit_predict_and_criteria():
+    X = _data()
+    dX = da.from_array(X, chunks=(500, 3))
+    a = _gm("spherical", n_init=2).fit(X)
+    b = _gm("spherical", n_init=2).fit(dX)
+    _assert_same_fit(a, b)
+    assert b.bic(dX) == pytest.approx(a.bic(X), rel=1e-9)
+    assert b.aic(dX) == pytest.approx(a.aic(X), rel=1e-9)
+    w = np.linspace(0.5, 1.5, X.shape[0])
+    assert b.score(dX, sample_weight=da.from_array(w, chunks=500)) == pytest.approx(
+        a.score(X, sample_weight=w), rel=1e-9
+    )
+    labels = _gm("spherical").fit_predict(dX)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), _gm("spherical").fit_predict(X))
+    a.set_params(warm_start=True, max_iter=3).fit(X)
+    b.set_params(warm_start=True, max_iter=3).fit(dX)
+    _assert_same_fit(a, b)
+
+
+def test_empty_component_reseeded_like_in_memory():
+    X = _data()
+    means = np.array([X[0], X[700], X.mean(0) + 1e4])  # the third mean sees no data
+    kw = dict(means_init=means, max_iter=100)
+    with pytest.warns(fastem_mixture.DegenerateComponentWarning, match="re-seeded"):
+        a = _gm("full", **kw).fit(X)
+    with pytest.warns(fastem_mixture.DegenerateComponentWarning, match="re-seeded"):
+        b = _gm("full", **kw).fit(da.from_array(X, chunks=(500, 3)))
+    _assert_same_fit(a, b)
+
+
+def test_reseed_sample_of_large_array_is_fixed_and_kept():
+    X = _data(n=3000)
+    data = fdask.DaskData(da.from_array(X, chunks=(700, 3)))
+    first = data.sample_for_init(400, None)
+    assert first.X.shape == (400, 3)
+    assert data.sample_for_init(400, None) is first  # kept: no second read
+    drawn = data.sample_for_init(400, np.random.RandomState(5))
+    assert drawn is not first and not np.array_equal(drawn.X, first.X)
+
+
+def test_checkpoint_resume_on_dask(tmp_path):
+    X = _data()
+    dX = da.from_array(X, chunks=(500, 3))
+    ckpt = tmp_path / "c.npz"
+    a = _gm("diag", n_init=2).fit(dX, checkpoint=ckpt)
+    again = _gm("diag", n_init=2).fit(da.from_array(X, chunks=(300, 3)), checkpoint=ckpt)
+    np.testing.assert_array_equal(again.means_, a.means_)  # done: returned, not refitted
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        _gm("diag", n_init=2).fit(dX + 1, checkpoint=ckpt)
