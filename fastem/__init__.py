@@ -5,8 +5,18 @@ on disk.
 """
 
 from .datasets import load_old_faithful
+from .io import load, save
 from .mixture import DegenerateComponentWarning, GaussianMixture
+from .select import select_components
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "DegenerateComponentWarning", "load_old_faithful", "__version__"]
+__all__ = [
+    "GaussianMixture",
+    "DegenerateComponentWarning",
+    "load_old_faithful",
+    "save",
+    "load",
+    "select_components",
+    "__version__",
+]

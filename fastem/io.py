@@ -1,0 +1,490 @@
+"""Safe model files: arrays in ``.npz`` plus JSON metadata, never pickle.
+
+A model file is an ordinary NumPy ``.npz`` archive. It holds the fitted arrays
+(``weights_``, ``means_``, ``covariances_``, ``precisions_``,
+``precisions_cholesky_``, ``lower_bounds_``), any array-valued
+hyper-parameters (``weights_init`` ...), and one entry ``__metadata__``: a
+JSON document with the format name and version, the fastem version that wrote
+the file, the hyper-parameters and the scalar fitted attributes.
+
+:func:`load` opens the archive with ``allow_pickle=False``, so opening a model
+file can never run code, and checks everything before it builds an estimator:
+the format version, the set of entries, dtypes and shapes against the
+metadata, finite values, weights that sum to one, and that the stored
+precisions and their Cholesky factors agree with the covariances. Whatever is
+wrong is reported as a :class:`ValueError` that says what.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+FORMAT_NAME = "fastem.GaussianMixture"
+FORMAT_VERSION = 1
+
+_META = "__metadata__"
+_FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+_ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
+_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+def _cov_shape(covariance_type, K, D):
+    return {
+        "full": (K, D, D),
+        "tied": (D, D),
+        "diag": (K, D),
+        "spherical": (K,),
+    }[covariance_type]
+
+
+def _json_scalar(value, name):
+    """A JSON-safe copy of a scalar hyper-parameter."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if name == "random_state":  # a RandomState or Generator instance cannot be stored safely
+        return None
+    raise ValueError(f"cannot store hyper-parameter {name}={value!r} in a model file.")
+
+
+def save(model, path):
+    """Save a fitted :class:`~fastem.GaussianMixture` to a safe ``.npz`` model file.
+
+    The file holds only numeric arrays and a JSON document (no pickle), so
+    :func:`load` can open it with ``allow_pickle=False``. The write is atomic:
+    a crash never leaves a half-written file at ``path``.
+
+    Parameters
+    ----------
+    model : GaussianMixture
+        A fitted estimator.
+    path : str or os.PathLike
+        Where to write; the name is used as given (no suffix is added).
+
+    Returns
+    -------
+    path : str
+        The path written.
+
+    Notes
+    -----
+    A ``random_state`` that is a ``RandomState`` instance is stored as ``None``;
+    integers and ``None`` are stored as they are.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import fastem
+    >>> X = fastem.load_old_faithful()
+    >>> gm = fastem.GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> path = os.path.join(tempfile.mkdtemp(), "faithful.npz")
+    >>> _ = fastem.save(gm, path)
+    >>> again = fastem.load(path)
+    >>> bool(np.array_equal(again.means_, gm.means_))
+    True
+    >>> bool(np.array_equal(again.predict(X), gm.predict(X)))
+    True
+    """
+    from . import __version__
+    from .mixture import GaussianMixture
+
+    if not isinstance(model, GaussianMixture):
+        raise TypeError(f"save() expects a fastem.GaussianMixture, got {type(model).__name__}.")
+    if not hasattr(model, "precisions_cholesky_"):
+        raise ValueError("the model is not fitted; call fit() before save().")
+    params = model.get_params(deep=False)
+    arrays = {}
+    meta_params = {}
+    for name, value in params.items():
+        if name in _ARRAY_PARAMS:
+            if value is not None:
+                arrays["param__" + name] = np.asarray(value, dtype=np.float64)
+        else:
+            meta_params[name] = _json_scalar(value, name)
+    for name in _FITTED:
+        arrays[name] = np.asarray(getattr(model, name), dtype=np.float64)
+    arrays["lower_bounds_"] = np.asarray(model.lower_bounds_, dtype=np.float64).reshape(-1)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        arrays["feature_names_in_"] = np.asarray([str(n) for n in names], dtype=str)
+    K, D = arrays["means_"].shape
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "fastem_version": __version__,
+        "n_components": int(K),
+        "n_features": int(D),
+        "covariance_type": model.covariance_type,
+        "params": meta_params,
+        "array_params": sorted(n for n in _ARRAY_PARAMS if "param__" + n in arrays),
+        "fitted": {
+            "converged_": bool(model.converged_),
+            "n_iter_": int(model.n_iter_),
+            "lower_bound_": float(model.lower_bound_),
+            "n_features_in_": int(model.n_features_in_),
+        },
+        "entries": sorted(arrays),
+    }
+    arrays[_META] = np.array(json.dumps(meta, allow_nan=True, sort_keys=True))
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastem-", suffix=".npz.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _read_archive(path):
+    """Every entry of the archive as an array, refusing pickled objects."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such model file: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory, not a model file.")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"\x93NUMPY"):
+        raise ValueError(
+            f"{path} holds a single .npy array, not a fastem model file (.npz written by "
+            "fastem.save())."
+        )
+    if magic[:1] == b"\x80" or magic[:1] in (b"(", b"c") and not magic.startswith(b"PK"):
+        raise ValueError(
+            f"{path} holds pickled data, which fastem refuses to load because unpickling "
+            "can run arbitrary code; model files are written by fastem.save()."
+        )
+    if not magic.startswith(b"PK"):
+        raise ValueError(
+            f"{path} is not a fastem model file: expected a .npz archive written by fastem.save()."
+        )
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise ValueError(
+                f"{path} holds pickled data, which fastem refuses to load because unpickling "
+                "can run arbitrary code; model files are written by fastem.save()."
+            ) from None
+        raise ValueError(f"{path} is not a fastem model file ({e}).") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(
+            f"{path} cannot be read as a .npz archive; it is truncated or corrupt ({e})."
+        ) from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"{path} holds a single .npy array, not a fastem model file (.npz written by "
+            "fastem.save())."
+        )
+    out = {}
+    with npz:
+        for key in npz.files:
+            try:
+                out[key] = npz[key]
+            except ValueError as e:
+                if "pickle" in str(e).lower() or "object" in str(e).lower():
+                    raise ValueError(
+                        f"{path}: entry {key!r} is an object array (pickled Python objects), "
+                        "which fastem refuses to load because unpickling can run arbitrary "
+                        "code; this file was not written by fastem.save()."
+                    ) from None
+                raise ValueError(f"{path}: entry {key!r} is corrupt ({e}).") from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+                raise ValueError(
+                    f"{path}: entry {key!r} cannot be read; the file is truncated or corrupt ({e})."
+                ) from None
+    return out
+
+
+def _check(cond, path, msg):
+    if not cond:
+        raise ValueError(f"{path}: {msg}")
+
+
+def _metadata(arrays, path):
+    _check(
+        _META in arrays,
+        path,
+        "no fastem metadata; this is not a model file written by fastem.save().",
+    )
+    raw = arrays[_META]
+    _check(raw.shape == () and raw.dtype.kind == "U", path, "the metadata entry is malformed.")
+    try:
+        meta = json.loads(str(raw))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: the metadata is not valid JSON ({e}).") from None
+    _check(isinstance(meta, dict), path, "the metadata is not a JSON object.")
+    _check(
+        meta.get("format") == FORMAT_NAME,
+        path,
+        f"format is {meta.get('format')!r}, expected {FORMAT_NAME!r}.",
+    )
+    version = meta.get("format_version")
+    _check(
+        isinstance(version, int) and not isinstance(version, bool),
+        path,
+        f"format_version is {version!r}, expected an integer.",
+    )
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: model format version {version} was written by fastem "
+            f"{meta.get('fastem_version', '?')}, newer than this fastem reads "
+            f"(version {FORMAT_VERSION}); upgrade fastem."
+        )
+    _check(
+        version == FORMAT_VERSION,
+        path,
+        f"unsupported model format version {version} (this fastem reads {FORMAT_VERSION}).",
+    )
+    for key, kind in (
+        ("n_components", int),
+        ("n_features", int),
+        ("covariance_type", str),
+        ("params", dict),
+        ("fitted", dict),
+        ("entries", list),
+        ("array_params", list),
+    ):
+        _check(
+            isinstance(meta.get(key), kind) and not isinstance(meta.get(key), bool),
+            path,
+            f"metadata field {key!r} is missing or not a {kind.__name__}.",
+        )
+    _check(
+        meta["covariance_type"] in _COVARIANCE_TYPES,
+        path,
+        f"unknown covariance_type {meta['covariance_type']!r}.",
+    )
+    _check(
+        meta["n_components"] >= 1 and meta["n_features"] >= 1,
+        path,
+        "n_components and n_features must be >= 1.",
+    )
+    return meta
+
+
+def _checked_arrays(arrays, meta, path):
+    K, D, ct = meta["n_components"], meta["n_features"], meta["covariance_type"]
+    expected = set(_FITTED) | {"lower_bounds_"}
+    expected |= {"param__" + n for n in meta["array_params"]}
+    optional = {"feature_names_in_"}
+    present = set(arrays) - {_META}
+    missing = sorted(expected - present)
+    _check(not missing, path, f"missing entries {missing}; the file is incomplete.")
+    unknown = sorted(present - expected - optional)
+    _check(not unknown, path, f"unexpected entries {unknown}; the file was altered.")
+    _check(
+        sorted(present) == sorted(meta["entries"]),
+        path,
+        "the entries do not match those listed in the metadata; the file was altered.",
+    )
+    shapes = {
+        "weights_": (K,),
+        "means_": (K, D),
+        "covariances_": _cov_shape(ct, K, D),
+        "precisions_": _cov_shape(ct, K, D),
+        "precisions_cholesky_": _cov_shape(ct, K, D),
+    }
+    for name, shape in shapes.items():
+        a = arrays[name]
+        _check(a.dtype == np.float64, path, f"{name} has dtype {a.dtype}, expected float64.")
+        _check(
+            a.shape == shape,
+            path,
+            f"{name} has shape {a.shape}, expected {shape} for a {K}-component "
+            f"{ct!r} mixture of {D} features.",
+        )
+        _check(bool(np.all(np.isfinite(a))), path, f"{name} contains NaN or infinity.")
+    lb = arrays["lower_bounds_"]
+    _check(lb.dtype == np.float64 and lb.ndim == 1, path, "lower_bounds_ is malformed.")
+    if "feature_names_in_" in arrays:
+        names = arrays["feature_names_in_"]
+        _check(
+            names.dtype.kind == "U" and names.shape == (D,), path, "feature_names_in_ is malformed."
+        )
+    w = arrays["weights_"]
+    _check(
+        bool(np.all(w >= 0)) and abs(w.sum() - 1.0) < 1e-6,
+        path,
+        "weights_ must be non-negative and sum to 1.",
+    )
+    _check_precisions(arrays, ct, path)
+    init_shapes = {
+        "weights_init": (K,),
+        "means_init": (K, D),
+        "precisions_init": _cov_shape(ct, K, D),
+    }
+    for name in meta["array_params"]:
+        _check(name in init_shapes, path, f"unknown array hyper-parameter {name!r}.")
+        a = arrays["param__" + name]
+        _check(
+            a.dtype == np.float64 and a.shape == init_shapes[name],
+            path,
+            f"{name} has dtype {a.dtype} and shape {a.shape}, expected float64 "
+            f"{init_shapes[name]}.",
+        )
+
+
+def _close(a, b):
+    scale = max(float(np.max(np.abs(b), initial=0.0)), 1e-300)
+    return bool(np.allclose(a, b, rtol=1e-6, atol=1e-9 * scale))
+
+
+def _check_precisions(arrays, ct, path):
+    from . import _stats
+
+    cov = arrays["covariances_"]
+    chol = arrays["precisions_cholesky_"]
+    prec = arrays["precisions_"]
+    if ct in ("diag", "spherical"):
+        _check(bool(np.all(cov > 0)), path, "covariances_ must be positive.")
+    else:
+        for m in cov if ct == "full" else cov[None]:
+            _check(
+                np.allclose(m, m.T) and bool(np.all(np.linalg.eigvalsh(m) > 0)),
+                path,
+                "covariances_ must be symmetric positive-definite.",
+            )
+    try:
+        expected_chol = _stats.precision_cholesky(cov, ct)
+    except ValueError:
+        raise ValueError(f"{path}: covariances_ are not valid covariance matrices.") from None
+    _check(
+        _close(chol, expected_chol),
+        path,
+        "precisions_cholesky_ does not match covariances_; the file was altered.",
+    )
+    _check(
+        _close(prec, _stats.precisions_from_cholesky(chol, ct)),
+        path,
+        "precisions_ does not match precisions_cholesky_; the file was altered.",
+    )
+
+
+def _check_params(meta, path):
+    from .mixture import GaussianMixture
+
+    params = meta["params"]
+    known = set(GaussianMixture().get_params()) - set(_ARRAY_PARAMS)
+    unknown = sorted(set(params) - known)
+    _check(not unknown, path, f"unknown hyper-parameters {unknown}.")
+    for name in params:
+        value = params[name]
+        _check(
+            value is None or isinstance(value, (bool, int, float, str)),
+            path,
+            f"hyper-parameter {name} has an invalid value {value!r}.",
+        )
+    _check(
+        params.get("n_components") == meta["n_components"],
+        path,
+        "n_components in the hyper-parameters does not match the arrays.",
+    )
+    _check(
+        params.get("covariance_type") == meta["covariance_type"],
+        path,
+        "covariance_type in the hyper-parameters does not match the metadata.",
+    )
+    fitted = meta["fitted"]
+    for key, kind in (
+        ("converged_", bool),
+        ("n_iter_", int),
+        ("lower_bound_", (int, float)),
+        ("n_features_in_", int),
+    ):
+        _check(
+            key in fitted and isinstance(fitted[key], kind),
+            path,
+            f"fitted attribute {key!r} is missing or has the wrong type.",
+        )
+    _check(
+        fitted["n_features_in_"] == meta["n_features"],
+        path,
+        "n_features_in_ does not match the arrays.",
+    )
+
+
+def load(path):
+    """Load a model written by :func:`save`, safely.
+
+    The archive is opened with ``allow_pickle=False``: a file that holds
+    pickled objects is refused, so loading can never run code. Everything is
+    validated before an estimator is built.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npz`` model file written by :func:`save`.
+
+    Returns
+    -------
+    model : GaussianMixture
+        The fitted estimator, with bit-identical parameters.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a fastem model file, holds pickled objects, is
+        truncated or altered, or was written in an unsupported format version;
+        the message says what is wrong.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import fastem
+    >>> path = os.path.join(tempfile.mkdtemp(), "evil.npz")
+    >>> np.savez(path, payload=np.array([object()], dtype=object))
+    >>> fastem.load(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...evil.npz: entry 'payload' is an object array (pickled Python objects), ...
+    """
+    return _load(path)[0]
+
+
+def _load(path):
+    """(model, metadata) of a model file; see :func:`load`."""
+    from .mixture import GaussianMixture
+
+    path = os.fspath(path)
+    arrays = _read_archive(path)
+    meta = _metadata(arrays, path)
+    _check_params(meta, path)
+    _checked_arrays(arrays, meta, path)
+    params = dict(meta["params"])
+    for name in meta["array_params"]:
+        params[name] = arrays["param__" + name]
+    try:
+        model = GaussianMixture(**params)
+    except TypeError as e:
+        raise ValueError(f"{path}: invalid hyper-parameters ({e}).") from None
+    for name in _FITTED:
+        setattr(model, name, arrays[name])
+    fitted = meta["fitted"]
+    model.converged_ = fitted["converged_"]
+    model.n_iter_ = fitted["n_iter_"]
+    model.lower_bound_ = float(fitted["lower_bound_"])
+    model.lower_bounds_ = arrays["lower_bounds_"].tolist()
+    model.n_features_in_ = fitted["n_features_in_"]
+    if "feature_names_in_" in arrays:
+        model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
+    return model, meta

@@ -1,0 +1,372 @@
+"""Model selection: fit a grid of mixtures and keep the best by BIC or AIC."""
+
+from __future__ import annotations
+
+import numbers
+import time
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+
+from . import _stats
+from ._init import kmeans_plusplus, lloyd
+from .mixture import GaussianMixture
+
+CRITERIA = ("bic", "aic")
+COLUMNS = (
+    "n_components",
+    "covariance_type",
+    "bic",
+    "aic",
+    "log_likelihood",
+    "n_parameters",
+    "converged",
+    "n_iter",
+    "seconds",
+    "error",
+)
+
+
+class Selection(NamedTuple):
+    """What :func:`select_components` returns; unpacks as ``best_model, table``.
+
+    Attributes
+    ----------
+    best_model : GaussianMixture
+        The fitted model with the lowest criterion.
+    table : dict of str to ndarray
+        One entry per column, one row per fitted model, in the order fitted:
+        ``n_components``, ``covariance_type``, ``bic``, ``aic``,
+        ``log_likelihood`` (mean per row), ``n_parameters``, ``converged``,
+        ``n_iter``, ``seconds`` and ``error`` (empty unless the fit failed, in
+        which case the scores are NaN). ``pandas.DataFrame(table)`` makes a
+        data frame of it.
+    """
+
+    best_model: GaussianMixture
+    table: dict
+
+
+def _in_memory(X):
+    """(validated array, None) for array-likes, (None, X) for sources and Dask arrays."""
+    module = type(X).__module__ or ""
+    if isinstance(X, (np.ndarray, list, tuple)) or (
+        hasattr(X, "__array__") and not module.startswith("dask")
+    ):
+        arr = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        return np.ascontiguousarray(arr), None
+    return None, X
+
+
+def _init_rows(X, source, rng):
+    """Rows k-means initialization sees, or None where it cannot be shared."""
+    if X is not None:
+        return X, None
+    sampler = getattr(source, "sample_for_init", None)
+    if sampler is None:
+        return None
+    try:
+        init = sampler(None, rng)
+        return np.ascontiguousarray(init.X), getattr(init, "sample_weight", None)
+    except Exception:  # a source without in-memory sampling: each fit initializes itself
+        return None
+
+
+def _n_rows(data):
+    for name in ("n_samples", "shape"):
+        value = getattr(data, name, None)
+        if value is not None:
+            return int(value if name == "n_samples" else value[0])
+    return len(data)
+
+
+def _initial_parameters(X, w, labels, centers, covariance_type, reg_covar):
+    """weights_init, means_init, precisions_init from one k-means labelling.
+
+    The M-step of one-hot responsibilities, as the estimator's own k-means
+    initialization computes it (empty clusters get ``10 * eps`` weight).
+    """
+    K, D = centers.shape
+    w = np.ones(X.shape[0]) if w is None or len(w) == 0 else np.asarray(w, dtype=np.float64)
+    nk = np.bincount(labels, weights=w, minlength=K) + 10 * np.finfo(np.float64).eps
+    means = np.zeros((K, D))
+    full = np.zeros((K, D, D))
+    for k in range(K):
+        rows = labels == k
+        if not rows.any():
+            continue
+        xk = X[rows].astype(np.float64)
+        wk = w[rows]
+        means[k] = wk @ xk / nk[k]
+        diff = xk - means[k]
+        full[k] = (diff * wk[:, None]).T @ diff / nk[k]
+    eye = np.eye(D)
+    if covariance_type == "full":
+        prec = np.linalg.inv(full + reg_covar * eye)
+    elif covariance_type == "tied":
+        prec = np.linalg.inv((full * nk[:, None, None]).sum(axis=0) / nk.sum() + reg_covar * eye)
+    elif covariance_type == "diag":
+        prec = 1.0 / (np.diagonal(full, axis1=1, axis2=2) + reg_covar)
+    else:
+        prec = 1.0 / (np.diagonal(full, axis1=1, axis2=2).mean(axis=1) + reg_covar)
+    if covariance_type in ("full", "tied"):
+        prec = 0.5 * (prec + np.swapaxes(prec, -1, -2))
+    return nk / nk.sum(), means, prec
+
+
+def _check_grid(n_components, covariance_types, criterion):
+    if isinstance(n_components, numbers.Integral):
+        n_components = [n_components]
+    ks = [int(k) for k in n_components]
+    if not ks or any(k < 1 for k in ks):
+        raise ValueError(f"n_components must be integers >= 1, got {list(n_components)!r}.")
+    if isinstance(covariance_types, str):
+        covariance_types = (covariance_types,)
+    cts = list(covariance_types)
+    bad = [c for c in cts if c not in _stats.COVARIANCE_TYPES]
+    if not cts or bad:
+        raise ValueError(
+            f"covariance_types must be a non-empty subset of {_stats.COVARIANCE_TYPES}, "
+            f"got {cts!r}."
+        )
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}.")
+    return ks, cts
+
+
+def select_components(
+    X,
+    n_components=range(1, 7),
+    covariance_types=("full", "tied", "diag", "spherical"),
+    criterion="bic",
+    *,
+    n_init=1,
+    max_iter=100,
+    tol=1e-3,
+    reg_covar=1e-6,
+    random_state=None,
+    n_threads=None,
+    callback=None,
+):
+    """Fit a grid of Gaussian mixtures and keep the best by BIC or AIC.
+
+    Every combination of a number of components and a covariance type is
+    fitted; the model with the lowest ``criterion`` is returned together with
+    a table of the scores of all of them.
+
+    Initialization work is shared: for every number of components ``K`` and
+    every one of the ``n_init`` restarts, k-means (k-means++ seeding and Lloyd
+    iterations, the expensive part of the default ``init_params='kmeans'``) runs
+    once, and its labelling initializes the fits of *every* covariance type,
+    through the one cheap pass that turns labels into initial weights, means
+    and covariances of the given type. So a grid of ``len(n_components)`` K's
+    and four covariance types runs k-means ``len(n_components) * n_init``
+    times, not four times as often. For a data source that cannot hand out its
+    rows for initialization, each fit initializes itself.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features), or a data source
+        The data: an array, or anything :meth:`GaussianMixture.fit` accepts.
+    n_components : iterable of int or int, default=range(1, 7)
+        The numbers of components to try.
+    covariance_types : iterable of str or str, default=('full', 'tied', 'diag', 'spherical')
+        The covariance types to try.
+    criterion : {'bic', 'aic'}, default='bic'
+        The information criterion to minimize.
+    n_init : int, default=1
+        Restarts per number of components; the best by log-likelihood is kept
+        for every cell of the grid.
+    max_iter : int, default=100
+        EM iterations per fit.
+    tol : float, default=1e-3
+        Convergence threshold of every fit.
+    reg_covar : float, default=1e-6
+        Regularization added to the diagonal of the covariances.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the k-means initializations.
+    n_threads : int, default=None
+        Threads for the Numba kernels.
+    callback : callable, default=None
+        Called as ``callback(done, total, row)`` after each fit, with ``row`` a
+        dict of that fit's table row; the command line uses it for its progress
+        bar.
+
+    Returns
+    -------
+    selection : Selection
+        A named tuple ``(best_model, table)``; ``table`` is a dict of columns
+        (see :class:`~fastem.select.Selection`).
+
+    Raises
+    ------
+    ValueError
+        If the grid is empty or invalid, or if every fit failed.
+
+    Notes
+    -----
+    The returned model's ``weights_init``, ``means_init`` and
+    ``precisions_init`` are reset to ``None`` after fitting and its
+    ``random_state`` is the one given here, so refitting it starts from its own
+    k-means initialization as usual. Fits that fail (for instance more
+    components than distinct rows) are kept in the table with NaN scores and
+    the message in ``error``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastem
+    >>> X = fastem.load_old_faithful()
+    >>> best, table = fastem.select_components(
+    ...     X, n_components=range(1, 4), covariance_types=("full", "diag"), random_state=0
+    ... )
+    >>> best.n_components, best.covariance_type
+    (2, 'full')
+    >>> len(table["bic"]), bool(np.min(table["bic"]) == best.bic(X))
+    (6, True)
+    """
+    ks, cts = _check_grid(n_components, covariance_types, criterion)
+    if not isinstance(n_init, numbers.Integral) or n_init < 1:
+        raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}.")
+    arr, source = _in_memory(X)
+    data = arr if arr is not None else source
+    n = _n_rows(data)
+    rng = check_random_state(random_state)
+    seed = random_state if isinstance(random_state, numbers.Integral) else None
+    rows = {c: [] for c in COLUMNS}
+    models = []
+    total = len(ks) * len(cts)
+    done = 0
+    for K in ks:
+        best_per_type = {ct: None for ct in cts}
+        errors = {ct: "" for ct in cts}
+        t_type = {ct: 0.0 for ct in cts}
+        for _ in range(n_init):
+            t0 = time.perf_counter()
+            init = _init_rows(arr, source, rng)
+            labelling = None
+            if init is not None and init[0].shape[0] >= K:
+                Xi, wi = init
+                seeds = kmeans_plusplus(Xi, wi, K, rng, n_threads)
+                centers, labels = lloyd(Xi, wi, Xi[seeds], n_threads)
+                labelling = (Xi, wi, labels, centers)
+            t_shared = (time.perf_counter() - t0) / len(cts)
+            fit_seed = int(rng.randint(np.iinfo(np.int32).max))
+            for ct in cts:
+                t0 = time.perf_counter()
+                gm = GaussianMixture(
+                    K,
+                    covariance_type=ct,
+                    max_iter=max_iter,
+                    tol=tol,
+                    reg_covar=reg_covar,
+                    random_state=fit_seed,
+                    n_threads=n_threads,
+                )
+                try:
+                    if labelling is not None:
+                        w0, m0, p0 = _initial_parameters(*labelling, ct, reg_covar)
+                        gm.set_params(weights_init=w0, means_init=m0, precisions_init=p0)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ConvergenceWarning)
+                        gm.fit(data)
+                except ValueError as e:
+                    errors[ct] = str(e)
+                    gm = None
+                t_type[ct] += time.perf_counter() - t0 + t_shared
+                prev = best_per_type[ct]
+                if gm is not None and (prev is None or gm.lower_bound_ > prev.lower_bound_):
+                    best_per_type[ct] = gm
+        for ct in cts:
+            gm = best_per_type[ct]
+            row = {c: None for c in COLUMNS}
+            row.update(n_components=K, covariance_type=ct, seconds=t_type[ct], error="")
+            if gm is None:
+                row.update(
+                    bic=np.nan,
+                    aic=np.nan,
+                    log_likelihood=np.nan,
+                    converged=False,
+                    n_iter=0,
+                    n_parameters=-1,
+                    error=errors[ct],
+                )
+            else:
+                gm.set_params(
+                    weights_init=None, means_init=None, precisions_init=None, random_state=seed
+                )
+                ll = gm.score(data)
+                p = _stats.n_parameters(ct, K, gm.means_.shape[1])
+                row.update(
+                    bic=-2 * ll * n + p * np.log(n),
+                    aic=-2 * ll * n + 2 * p,
+                    log_likelihood=ll,
+                    n_parameters=p,
+                    converged=bool(gm.converged_),
+                    n_iter=int(gm.n_iter_),
+                )
+            for c in COLUMNS:
+                rows[c].append(row[c])
+            models.append(gm)
+            done += 1
+            if callback is not None:
+                callback(done, total, dict(row))
+    table = {
+        "n_components": np.array(rows["n_components"], dtype=np.int64),
+        "covariance_type": np.array(rows["covariance_type"], dtype=str),
+        "bic": np.array(rows["bic"], dtype=np.float64),
+        "aic": np.array(rows["aic"], dtype=np.float64),
+        "log_likelihood": np.array(rows["log_likelihood"], dtype=np.float64),
+        "n_parameters": np.array(rows["n_parameters"], dtype=np.int64),
+        "converged": np.array(rows["converged"], dtype=bool),
+        "n_iter": np.array(rows["n_iter"], dtype=np.int64),
+        "seconds": np.array(rows["seconds"], dtype=np.float64),
+        "error": np.array(rows["error"], dtype=str),
+    }
+    scores = table[criterion]
+    if np.all(np.isnan(scores)):
+        raise ValueError(f"every fit failed; the first error was: {rows['error'][0]}")
+    best = int(np.nanargmin(scores))
+    return Selection(models[best], table)
+
+
+def format_table(table, criterion="bic"):
+    """The score table as aligned text, the best row marked with ``*``.
+
+    Parameters
+    ----------
+    table : dict of str to ndarray
+        The ``table`` of a :class:`Selection`.
+    criterion : {'bic', 'aic'}, default='bic'
+        The column that decides the best row.
+
+    Returns
+    -------
+    text : str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> table = {"n_components": np.array([1, 2]), "covariance_type": np.array(["full", "full"]),
+    ...          "bic": np.array([10.0, 5.0]), "aic": np.array([9.0, 4.0]),
+    ...          "log_likelihood": np.array([-1.0, -0.5]), "converged": np.array([True, True]),
+    ...          "n_iter": np.array([2, 7])}
+    >>> print(format_table(table))
+       K  covariance         BIC         AIC  loglik/row  iter
+       1  full            10.000       9.000     -1.0000     2
+    *  2  full             5.000       4.000     -0.5000     7
+    """
+    best = int(np.nanargmin(table[criterion])) if not np.all(np.isnan(table[criterion])) else -1
+    lines = [f"  {'K':>2}  {'covariance':<10}  {'BIC':>10}  {'AIC':>10}  {'loglik/row':>10}  iter"]
+    for i in range(len(table["bic"])):
+        mark = "*" if i == best else " "
+        it = f"{int(table['n_iter'][i]):>4}" + ("" if table["converged"][i] else " (not converged)")
+        lines.append(
+            f"{mark} {int(table['n_components'][i]):>2}  {str(table['covariance_type'][i]):<10}  "
+            f"{table['bic'][i]:>10.3f}  {table['aic'][i]:>10.3f}  "
+            f"{table['log_likelihood'][i]:>10.4f}  {it}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,261 @@
+"""The ``fastem`` console script, run for real in a subprocess."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastem
+
+ROOT = str(Path(fastem.__file__).resolve().parent.parent)
+
+
+def _command():
+    """The installed console script, else ``python -m fastem.cli``."""
+    exe = Path(sys.executable).parent / ("fastem.exe" if os.name == "nt" else "fastem")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("fastem")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "fastem.cli"]
+
+
+def run(*args, cwd):
+    env = dict(os.environ)
+    # the subprocess imports the same fastem as this test, wherever it runs
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.pop("FASTEM_TRACEBACK", None)
+    return subprocess.run(
+        [*_command(), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    with resources.as_file(resources.files("fastem") / "data" / "old_faithful.csv") as src:
+        shutil.copy(src, d / "faithful.csv")
+    return d
+
+
+def _ok(result):
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr  # no progress bar when stderr is not a terminal
+    return result.stdout
+
+
+def test_fit_info_predict_score_sample(work):
+    X = fastem.load_old_faithful()
+    out = json.loads(
+        _ok(
+            run(
+                "fit",
+                "faithful.csv",
+                "-k",
+                "2",
+                "--seed",
+                "0",
+                "--n-init",
+                "2",
+                "--threads",
+                "1",
+                "-o",
+                "model.npz",
+                "--json",
+                cwd=work,
+            )
+        )
+    )
+    assert out["command"] == "fit" and out["n_samples"] == 272 and out["converged"]
+    model = fastem.load(work / "model.npz")
+    assert model.n_components == 2 and model.random_state == 0 and model.n_init == 2
+    assert np.isclose(out["bic"], model.bic(X))
+
+    info = json.loads(_ok(run("info", "model.npz", "--json", cwd=work)))
+    assert info["n_components"] == 2 and info["covariance_type"] == "full"
+    assert info["format_version"] == 1 and info["fastem_version"] == fastem.__version__
+    text = _ok(run("info", "model.npz", cwd=work))
+    assert "2-component 'full' Gaussian mixture" in text
+
+    _ok(run("predict", "model.npz", "faithful.csv", "-o", "labels.npy", cwd=work))
+    assert np.array_equal(np.load(work / "labels.npy"), model.predict(X))
+    _ok(run("predict", "model.npz", "faithful.csv", "--proba", "-o", "proba.npy", cwd=work))
+    assert np.allclose(np.load(work / "proba.npy"), model.predict_proba(X))
+
+    score = json.loads(_ok(run("score", "model.npz", "faithful.csv", "--json", cwd=work)))
+    assert np.isclose(score["log_likelihood"], model.score(X))
+
+    s = json.loads(
+        _ok(
+            run("sample", "model.npz", "-n", "50", "--seed", "1", "-o", "s.npy", "--json", cwd=work)
+        )
+    )
+    assert np.load(work / "s.npy").shape == (50, 2) and sum(s["counts"]) == 50
+
+
+def test_select_and_columns(work):
+    out = json.loads(
+        _ok(
+            run(
+                "select",
+                "faithful.csv",
+                "--k-range",
+                "1:3",
+                "--covariance-types",
+                "full,diag",
+                "--seed",
+                "0",
+                "-o",
+                "best.npz",
+                "--plot",
+                "bic.png",
+                "--json",
+                cwd=work,
+            )
+        )
+    )
+    assert len(out["table"]) == 6
+    assert (work / "bic.png").read_bytes()[:4] == b"\x89PNG"
+    assert out["best"]["n_components"] == 2
+    assert fastem.load(work / "best.npz").n_components == 2
+    np.save(work / "waiting.npy", fastem.load_old_faithful())
+    _ok(
+        run(
+            "fit",
+            "waiting.npy",
+            "--columns",
+            "1",
+            "-k",
+            "2",
+            "--covariance-type",
+            "spherical",
+            "-o",
+            "w.npz",
+            cwd=work,
+        )
+    )
+    assert fastem.load(work / "w.npz").n_features_in_ == 1
+
+
+ERRORS = [
+    (("fit", "missing.csv", "-k", "2", "-o", "m.npz"), 1, "no such file: missing.csv"),
+    (("fit", "faithful.csv", "-k", "zero", "-o", "m.npz"), 2, "expected a positive integer"),
+    (("predict", "pickle.npz", "faithful.csv", "-o", "p.npy"), 1, "pickled"),
+]
+MORE_ERRORS = [
+    (("fit", "faithful.csv", "-o", "m.npz"), 2, "required: -k"),
+    (
+        ("fit", "faithful.csv", "-k", "2", "--columns", "height", "-o", "m.npz"),
+        1,
+        "no column 'height'",
+    ),
+    (("fit", "faithful.txt", "-k", "2", "-o", "m.npz"), 1, "unsupported format '.txt'"),
+    (("info", "faithful.csv"), 1, "not a fastem model file"),
+    (("predict", "missing.npz", "faithful.csv", "-o", "p.npy"), 1, "no such model file"),
+    (("predict", "model.npz", "faithful.csv", "-o", "nodir/p.npy"), 1, "no such directory"),
+    (("select", "faithful.csv", "--k-range", "3:1"), 2, "--k-range"),
+    (("sample", "model.npz", "-n", "-3", "-o", "s.npy"), 2, "-n"),
+    (("frobnicate",), 2, "invalid choice"),
+    ((), 2, "required: COMMAND"),
+]
+
+
+def _check_one_line(status, stdout, stderr, expected_status, message):
+    assert status == expected_status, stderr
+    assert stdout == ""
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("fastem: error: ") and message in lines[0], lines[0]
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("args, status, message", ERRORS)
+def test_errors_are_one_clean_line(work, args, status, message):
+    """The real console script: bad paths and arguments give one line, no traceback."""
+    import pickle
+
+    (work / "pickle.npz").write_bytes(pickle.dumps({"not": "a model"}))
+    result = run(*args, cwd=work)
+    _check_one_line(result.returncode, result.stdout, result.stderr, status, message)
+
+
+@pytest.mark.parametrize("args, status, message", MORE_ERRORS)
+def test_more_errors_in_process(work, monkeypatch, capsys, args, status, message):
+    """The same entry point in-process (fast), for more kinds of mistake."""
+    from fastem.cli import main
+
+    monkeypatch.chdir(work)
+    (work / "faithful.txt").write_text("1 2\n")
+    if not (work / "model.npz").exists():
+        fastem.save(
+            fastem.GaussianMixture(2, random_state=0).fit(fastem.load_old_faithful()),
+            work / "model.npz",
+        )
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    _check_one_line(code, out, err, status, message)
+
+
+def test_read_data_fallback(tmp_path):
+    """Without fastem.source, CSV (header optional) and .npy are read with NumPy."""
+    from fastem.cli import _read_data
+
+    if getattr(fastem, "source", None) is not None:
+        pytest.skip("fastem.source reads the data")
+    (tmp_path / "a.csv").write_text("x,y,z\n1,2,3\n4,5,6\n")
+    assert _read_data(tmp_path / "a.csv", columns=["z", "0"]).tolist() == [[3, 1], [6, 4]]
+    (tmp_path / "b.csv").write_text("1,2\n3,4\n")
+    assert _read_data(tmp_path / "b.csv").shape == (2, 2)
+    (tmp_path / "c.parquet").write_bytes(b"")
+    with pytest.raises(ValueError, match="unsupported format '.parquet'"):
+        _read_data(tmp_path / "c.parquet")
+    with pytest.raises(ValueError, match="--dataset"):
+        _read_data(tmp_path / "a.csv", dataset="x")
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from fastem.cli import Progress, _estimator
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    progress = Progress(True, stream)
+    gm = _estimator(progress, n_components=2, random_state=0, max_iter=5, tol=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm.fit(fastem.load_old_faithful())
+    progress.close()
+    assert "EM pass" in stream.getvalue() or "init 1/1" in stream.getvalue()
+    quiet = io.StringIO()
+    Progress(False, quiet).update(0.5, "x", force=True)
+    assert quiet.getvalue() == ""
+
+
+def test_fit_with_checkpoint_in_process(work, monkeypatch, capsys):
+    from fastem.cli import main
+
+    monkeypatch.chdir(work)
+    args = ["fit", "faithful.csv", "-k", "2", "--seed", "0", "--json"]
+    assert main([*args, "--checkpoint", "fit.ckpt", "-o", "ck.npz"]) == 0
+    assert main([*args, "-o", "plain.npz"]) == 0
+    capsys.readouterr()
+    a, b = fastem.load(work / "ck.npz"), fastem.load(work / "plain.npz")
+    assert a.means_.tobytes() == b.means_.tobytes()

@@ -1,0 +1,199 @@
+"""Model files: bit-identical round trips, and refusal of anything unsafe or altered."""
+
+import io
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem.io import FORMAT_VERSION
+
+X = fastem.load_old_faithful()
+
+
+def _fit(ct="full", **kw):
+    return fastem.GaussianMixture(2, covariance_type=ct, random_state=0, **kw).fit(X)
+
+
+def _rewrite(src, dst, change):
+    """Copy model file ``src`` to ``dst`` with ``change(dict of arrays)`` applied."""
+    with np.load(src, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    change(arrays)
+    with open(dst, "wb") as out:
+        np.savez(out, **arrays)
+
+
+def _meta(arrays):
+    return json.loads(str(arrays["__metadata__"]))
+
+
+def _set_meta(arrays, meta):
+    arrays["__metadata__"] = np.array(json.dumps(meta))
+
+
+@pytest.mark.parametrize("ct", ["full", "tied", "diag", "spherical"])
+def test_round_trip_bit_identical(tmp_path, ct):
+    gm = _fit(ct)
+    path = tmp_path / "m.npz"
+    assert fastem.save(gm, path) == str(path)
+    again = fastem.load(path)
+    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        a, b = getattr(gm, name), getattr(again, name)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert a.tobytes() == b.tobytes(), name
+    assert again.get_params() == gm.get_params()
+    assert again.lower_bound_ == gm.lower_bound_
+    assert again.lower_bounds_ == gm.lower_bounds_
+    assert (again.converged_, again.n_iter_, again.n_features_in_) == (
+        gm.converged_,
+        gm.n_iter_,
+        gm.n_features_in_,
+    )
+    assert again.score_samples(X).tobytes() == gm.score_samples(X).tobytes()
+    assert np.array_equal(again.sample(5)[0], gm.sample(5)[0])
+
+
+def test_round_trip_array_hyperparameters_and_feature_names(tmp_path):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=["eruptions", "waiting"])
+    gm = fastem.GaussianMixture(2, means_init=[[2, 55], [4.5, 80]], random_state=1).fit(df)
+    fastem.save(gm, tmp_path / "m.npz")
+    again = fastem.load(tmp_path / "m.npz")
+    assert np.array_equal(again.means_init, gm.means_init)
+    assert list(again.feature_names_in_) == ["eruptions", "waiting"]
+
+
+def test_estimator_pickle_round_trips():
+    gm = _fit()
+    again = pickle.loads(pickle.dumps(gm))
+    assert again.means_.tobytes() == gm.means_.tobytes()
+    assert np.array_equal(again.predict(X), gm.predict(X))
+
+
+def test_save_refuses_unfitted(tmp_path):
+    with pytest.raises(ValueError, match="not fitted"):
+        fastem.save(fastem.GaussianMixture(2), tmp_path / "m.npz")
+
+
+def test_pickled_object_array_is_refused(tmp_path):
+    path = tmp_path / "evil.npz"
+    gm = _fit()
+    fastem.save(gm, tmp_path / "good.npz")
+    _rewrite(
+        tmp_path / "good.npz",
+        path,
+        lambda a: a.__setitem__("weights_", np.array([os.system], dtype=object)),
+    )
+    with pytest.raises(ValueError, match="object array"):
+        fastem.load(path)
+
+
+def test_plain_pickle_file_is_refused(tmp_path):
+    path = tmp_path / "model.npz"
+    path.write_bytes(pickle.dumps(_fit()))
+    with pytest.raises(ValueError, match="pickled"):
+        fastem.load(path)
+
+
+def test_truncated_file(tmp_path):
+    fastem.save(_fit(), tmp_path / "m.npz")
+    data = (tmp_path / "m.npz").read_bytes()
+    for cut in (10, len(data) // 2, len(data) - 30):
+        (tmp_path / "t.npz").write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="truncated or corrupt"):
+            fastem.load(tmp_path / "t.npz")
+
+
+def test_not_a_model_file(tmp_path):
+    (tmp_path / "a.npz").write_text("eruptions,waiting\n1,2\n")
+    with pytest.raises(ValueError, match="not a fastem model file"):
+        fastem.load(tmp_path / "a.npz")
+    np.save(tmp_path / "b.npy", np.ones(3))
+    with pytest.raises(ValueError, match="single .npy array"):
+        fastem.load(tmp_path / "b.npy")
+    np.savez(tmp_path / "c.npz", x=np.ones(3))
+    with pytest.raises(ValueError, match="no fastem metadata"):
+        fastem.load(tmp_path / "c.npz")
+    with pytest.raises(FileNotFoundError):
+        fastem.load(tmp_path / "missing.npz")
+
+
+def _version(v):
+    def change(a):
+        meta = _meta(a)
+        meta["format_version"] = v
+        _set_meta(a, meta)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_version(FORMAT_VERSION + 1), "newer than this fastem reads"),
+        (_version(0), "unsupported model format version 0"),
+        (_version("1"), "expected an integer"),
+        (lambda a: a.pop("covariances_"), "missing entries"),
+        (lambda a: a.__setitem__("extra", np.zeros(2)), "unexpected entries"),
+        (lambda a: a.__setitem__("means_", a["means_"][:1]), "means_ has shape"),
+        (lambda a: a.__setitem__("means_", a["means_"].astype(np.float32)), "dtype float32"),
+        (lambda a: a["means_"].__setitem__((0, 0), np.nan), "NaN or infinity"),
+        (lambda a: a.__setitem__("weights_", a["weights_"] * 2), "sum to 1"),
+        (
+            lambda a: a.__setitem__("precisions_cholesky_", a["precisions_cholesky_"] * 1.01),
+            "precisions_cholesky_ does not match",
+        ),
+        (
+            lambda a: a.__setitem__("precisions_", a["precisions_"] * 1.01),
+            "precisions_ does not match",
+        ),
+        (lambda a: a.__setitem__("__metadata__", np.array("{not json")), "not valid JSON"),
+    ],
+)
+def test_tampered_files(tmp_path, change, message):
+    fastem.save(_fit(), tmp_path / "m.npz")
+    _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match=message):
+        fastem.load(tmp_path / "bad.npz")
+
+
+def test_tampered_hyperparameter(tmp_path):
+    fastem.save(_fit(), tmp_path / "m.npz")
+
+    def change(a):
+        meta = _meta(a)
+        meta["params"]["n_components"] = 3
+        _set_meta(a, meta)
+
+    _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match="n_components"):
+        fastem.load(tmp_path / "bad.npz")
+
+
+def test_archive_is_plain_npz(tmp_path):
+    fastem.save(_fit(), tmp_path / "m.npz")
+    with zipfile.ZipFile(tmp_path / "m.npz") as z:
+        assert "__metadata__.npy" in z.namelist()
+        raw = z.read("__metadata__.npy")
+    meta = json.loads(str(np.load(io.BytesIO(raw), allow_pickle=False)))
+    assert meta["format_version"] == FORMAT_VERSION
+    assert meta["fastem_version"] == fastem.__version__
+    assert meta["params"]["n_components"] == 2
+
+
+def test_unknown_hyperparameter_refused(tmp_path):
+    fastem.save(_fit(), tmp_path / "m.npz")
+
+    def change(a):
+        meta = _meta(a)
+        meta["params"]["run_this"] = "os.system('rm -rf /')"
+        _set_meta(a, meta)
+
+    _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match="unknown hyper-parameters"):
+        fastem.load(tmp_path / "bad.npz")

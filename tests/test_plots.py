@@ -1,0 +1,68 @@
+"""Plots: every covariance type, the criterion curve, the EM animation, no-matplotlib import."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastem
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+
+from fastem import plots  # noqa: E402
+
+X = fastem.load_old_faithful()
+
+
+@pytest.mark.parametrize("ct", ["full", "tied", "diag", "spherical"])
+def test_ellipses_every_covariance_type(ct):
+    gm = fastem.GaussianMixture(2, covariance_type=ct, random_state=0).fit(X)
+    covs = plots.component_covariances(gm)
+    assert covs.shape == (2, 2, 2)
+    assert np.allclose(covs, covs.transpose(0, 2, 1))
+    ax = plots.plot_ellipses(gm, X)
+    assert len(ax.patches) == 4
+    ax = plots.plot_ellipses(gm)  # without data
+    assert len(ax.patches) == 4
+    matplotlib.pyplot.close("all")
+
+
+def test_criterion_curve(tmp_path):
+    result = fastem.select_components(X, [1, 2], ("full", "spherical"), random_state=0)
+    ax = plots.plot_criterion(result.table, criterion="bic")
+    ax.figure.savefig(tmp_path / "bic.png")
+    assert (tmp_path / "bic.png").stat().st_size > 0
+    matplotlib.pyplot.close("all")
+
+
+def test_em_frames_increase_likelihood():
+    frames = plots.em_frames(X, max_frames=8)
+    ll = [f.score(X) for f in frames]
+    assert frames[0].n_iter_ == 0
+    assert all(b >= a - 1e-9 for a, b in zip(ll, ll[1:], strict=False))
+
+
+def test_animation_gif(tmp_path):
+    path = tmp_path / "em.gif"
+    plots.animate_em(path=str(path), max_frames=2, dpi=30)
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.format == "GIF" and im.n_frames == 3
+
+
+def test_import_without_matplotlib():
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "import fastem.plots as p\n"
+        "try:\n"
+        "    p.plot_ellipses(None)\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "'plot' extra" in out and "pip install" in out

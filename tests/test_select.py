@@ -1,0 +1,80 @@
+"""select_components: the grid, the table, the reuse of k-means, errors."""
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem import select as select_mod
+
+X = fastem.load_old_faithful()
+
+
+def test_grid_table_and_best():
+    calls = []
+    best, table = fastem.select_components(
+        X,
+        n_components=[1, 2, 3],
+        covariance_types=("full", "diag", "spherical"),
+        random_state=0,
+        callback=lambda d, t, row: calls.append((d, t)),
+    )
+    assert len(table["bic"]) == 9
+    assert set(table) >= {"n_components", "covariance_type", "bic", "aic", "converged"}
+    i = int(np.argmin(table["bic"]))
+    assert (best.n_components, best.covariance_type) == (
+        table["n_components"][i],
+        table["covariance_type"][i],
+    )
+    assert best.n_components == 2
+    assert np.isclose(best.bic(X), table["bic"][i])
+    assert np.isclose(best.aic(X), table["aic"][i])
+    assert calls[-1] == (9, 9)
+    assert best.means_init is None and best.random_state == 0
+
+
+def test_aic_criterion_and_scalars():
+    best, table = fastem.select_components(X, 2, "tied", criterion="aic", random_state=0)
+    assert best.covariance_type == "tied" and len(table["aic"]) == 1
+
+
+def test_kmeans_runs_once_per_k_and_init(monkeypatch):
+    calls = []
+    real = select_mod.lloyd
+
+    def counting(*args, **kw):
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(select_mod, "lloyd", counting)
+    fastem.select_components(
+        X, [2, 3], ("full", "tied", "diag", "spherical"), n_init=2, random_state=0
+    )
+    assert len(calls) == 2 * 2
+
+
+def test_same_as_fitting_from_the_shared_initialization():
+    """Each cell equals a plain fit from the same k-means labelling."""
+    best, table = fastem.select_components(X, [2], ("diag",), random_state=0, tol=1e-8)
+    gm = fastem.GaussianMixture(2, covariance_type="diag", random_state=0, tol=1e-8).fit(X)
+    assert np.allclose(np.sort(best.means_, axis=0), np.sort(gm.means_, axis=0), rtol=1e-4)
+
+
+def test_failed_fits_are_recorded():
+    Y = np.repeat(X[:3], 2, axis=0)  # 6 rows, 3 distinct
+    best, table = fastem.select_components(Y, [1, 8], ("full",), random_state=0)
+    assert best.n_components == 1
+    assert np.isnan(table["bic"][1]) and table["error"][1]
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"n_components": [0, 1]}, "n_components"),
+        ({"covariance_types": ("full", "round")}, "covariance_types"),
+        ({"criterion": "dic"}, "criterion"),
+        ({"n_init": 0}, "n_init"),
+    ],
+)
+def test_bad_grid(kw, message):
+    with pytest.raises(ValueError, match=message):
+        fastem.select_components(X, **kw)
