@@ -8,15 +8,19 @@ from .datasets import load_old_faithful
 from .io import load, save
 from .mixture import DegenerateComponentWarning, GaussianMixture
 from .select import select_components
+from .sources import Source, SourceError, source
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixture",
     "DegenerateComponentWarning",
+    "Source",
+    "SourceError",
     "load_old_faithful",
     "save",
     "load",
     "select_components",
+    "source",
     "__version__",
 ]

@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _checkpoint, _missing, _stats
+from . import _checkpoint, _missing, _stats, _stream
 from ._init import feature_variances, initial_stats, labelled_parameters
 from ._passes import ArrayData
 from ._validation import (
@@ -200,6 +200,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     "into memory, or fit without labels."
                 )
             return fit_data(self, X, sample_weight)
+        if _stream.is_streamed(X):  # a path, a chunked source: read chunk by chunk
+            return _stream.fit_data(self, X, sample_weight, labels)
         X = self._validate_X(X, reset=True)
         if X.shape[0] < self.n_components:
             raise ValueError(
@@ -217,6 +219,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             from .dask import predict_data
 
             return predict_data(self, X)
+        if _stream.is_streamed(X):
+            return _stream.predict_data(self, X)
         return self._wrap(self._validate_X(X, reset=False))
 
     # ------------------------------------------------------------ parameters
@@ -377,12 +381,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, one row per sample.
+        X : array-like of shape (n_samples, n_features) or source
+            Training data, one row per sample: in memory, or a chunked source
+            read chunk by chunk in every EM iteration (a path or object accepted
+            by :func:`fastem.source`).
         y : Ignored
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight counts like repeating the row.
+            With a source, also a column name of the source or a parallel
+            one-column source.
         labels : array-like of int of shape (n_samples,), default=None
             Known components: ``labels[i] = j`` fixes row ``i`` to component
             ``j`` in every E-step (and initialization starts component ``j``
@@ -542,8 +550,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------- row-wise
 
-    def _rowwise(self, data, **what):
+    def _rowwise(self, data, out=None, **what):
         params = self._fitted_kernel_params(data.dtype)
+        if out is not None:  # written chunk by chunk (fastem._stream)
+            return _stream.rowwise_to(data, params, self.n_threads, out, **what)
         return data.rowwise(params, self.n_threads, **what)
 
     def fit_predict(self, X, y=None, sample_weight=None, *, labels=None):
@@ -563,44 +573,62 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         return self.fit(X, sample_weight=sample_weight, labels=labels).predict(X)
 
-    def predict(self, X):
+    def predict(self, X, out=None):
         """Most probable component of every row.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or source
+            In-memory data, or a chunked source (see :func:`fastem.source`).
+        out : str or writable array, default=None
+            Write the result chunk by chunk to a ``.npy`` path (returned
+            memory-mapped, read-only) or into a writable array of the result's
+            shape (an ``h5py.Dataset``, a ``zarr.Array``, a NumPy array or
+            memmap), for results that do not fit in memory.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self._rowwise(self._predict_data(X), labels=True)[2]
+        return self._rowwise(self._predict_data(X), out=out, labels=True)[2]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, out=None):
         """Posterior probability of each component for every row.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or source
+            In-memory data, or a chunked source (see :func:`fastem.source`).
+        out : str or writable array, default=None
+            Write the result chunk by chunk to a ``.npy`` path (returned
+            memory-mapped, read-only) or into a writable array of the result's
+            shape (an ``h5py.Dataset``, a ``zarr.Array``, a NumPy array or
+            memmap), for results that do not fit in memory.
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        return self._rowwise(self._predict_data(X), resp=True)[1]
+        return self._rowwise(self._predict_data(X), out=out, resp=True)[1]
 
-    def score_samples(self, X):
+    def score_samples(self, X, out=None):
         """Log-likelihood of every row under the model.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or source
+            In-memory data, or a chunked source (see :func:`fastem.source`).
+        out : str or writable array, default=None
+            Write the result chunk by chunk to a ``.npy`` path (returned
+            memory-mapped, read-only) or into a writable array of the result's
+            shape (an ``h5py.Dataset``, a ``zarr.Array``, a NumPy array or
+            memmap), for results that do not fit in memory.
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        return self._rowwise(self._predict_data(X), logprob=True)[0]
+        return self._rowwise(self._predict_data(X), out=out, logprob=True)[0]
 
     def score(self, X, y=None, sample_weight=None):
         """Weighted mean log-likelihood of ``X`` under the model.
@@ -615,6 +643,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         log_likelihood : float
         """
+        if _stream.is_streamed(X):  # one pass; sample_weight may be a column or a source
+            check_is_fitted(self)
+            return _stream.score(self, _stream.predict_data(self, X, sample_weight))
         log_prob = self.score_samples(X)
         w = check_sample_weight(sample_weight, log_prob.shape[0])
         return float(np.average(log_prob, weights=w))

@@ -1,0 +1,426 @@
+"""The streamed data object: exact EM over a chunked source, one pass per iteration.
+
+:class:`StreamData` speaks the *data* protocol of ``fastem._passes``: each
+``stats`` call is one full pass over the source, chunk by chunk; the
+:class:`~fastem._stats.SuffStats` of the chunks are added in order, so an EM
+iteration is exact EM, not a stochastic approximation. The next chunk is read
+and validated in a background thread while the kernel (which releases the GIL)
+works on the current one. Initialization runs on a seeded uniform reservoir
+sample of the rows.
+
+The estimator reaches this module through three hooks: ``fit_data`` and
+``predict_data`` (wrapping a source), ``score`` (the weighted mean
+log-likelihood of a source) and ``rowwise_to`` (row-wise results written
+chunk by chunk to ``out=``).
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+
+import numpy as np
+
+from ._passes import ArrayData, array_rowwise, array_stats
+from .sources import Progress, Source, SourceError, _err, is_source_like, prefetch, source
+
+#: Rows of the reservoir sample the initialization runs on (at most ~64 MB).
+INIT_SAMPLE_ROWS = 100_000
+_INIT_SAMPLE_BYTES = 64 << 20
+#: Chunks read ahead of the one being processed.
+PREFETCH_DEPTH = 1
+#: Rows per piece when an in-memory array's row-wise results are written to ``out=``.
+_OUT_CHUNK = 65536
+
+
+def is_streamed(X):
+    """True if ``X`` is read as a chunked source instead of an in-memory array."""
+    return is_source_like(X)
+
+
+class _WeightCutter:
+    def __init__(self, weights):
+        self.name = "sample_weight"
+        if isinstance(weights, Source):
+            self.name = weights.name
+            self._it = (w for _, w, _ in weights._chunks(None))
+        else:
+            self._it = iter([weights])
+        self._buf = np.empty(0)
+        self._pos = 0
+
+    def take(self, offset, m):
+        parts = []
+        need = m
+        while need:
+            if self._pos == len(self._buf):
+                try:
+                    nxt = next(self._it)
+                except StopIteration:
+                    raise _err(
+                        self.name, offset + m - need, "the weights end before the data"
+                    ) from None
+                self._buf = np.asarray(nxt, dtype=np.float64).reshape(-1)
+                self._pos = 0
+                if self._buf.size and self._buf.min() < 0:
+                    row = offset + m - need + int(np.argmax(self._buf < 0))
+                    raise _err(self.name, row, "negative sample weight; weights must be >= 0")
+                continue
+            k = min(need, len(self._buf) - self._pos)
+            parts.append(self._buf[self._pos : self._pos + k])
+            self._pos += k
+            need -= k
+        w = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return np.ascontiguousarray(w)
+
+    def finish(self, offset):
+        if self._pos < len(self._buf) or next(self._it, None) is not None:
+            raise _err(self.name, offset, "there are more weights than rows of data")
+
+
+class StreamData:
+    """A chunked source seen as one data set by the EM loop.
+
+    Parameters
+    ----------
+    src : Source
+        The data (its weight column, if any, gives the sample weights).
+    weights : Source or ndarray or float, default=None
+        Sample weights parallel to ``src``: a one-column source, an in-memory
+        vector, or a constant.
+    progress : bool, default=False
+        Draw a progress bar per pass on a terminal.
+    """
+
+    def __init__(self, src, weights=None, progress=False):
+        self.source = src
+        self.weights = weights
+        self.progress = progress
+        self.n_features = src.n_features
+        self.dtype = src.dtype
+        self.sample_weight = None  # weights live in the stream, never in memory
+        self._sample = None
+
+    @property
+    def n_samples(self):
+        return self.source.n_rows
+
+    # -------------------------------------------------------------- reading
+
+    def _reader(self):
+        """(offset, X, w) validated, in the reader thread."""
+        weights = self.weights
+        cutter = None
+        if isinstance(weights, (Source, np.ndarray)):
+            cutter = _WeightCutter(weights)
+        for offset, X, w in self.source._chunks(PREFETCH_DEPTH + 2):
+            if cutter is not None:
+                w = cutter.take(offset, X.shape[0])
+            elif isinstance(weights, float):
+                w = np.full(X.shape[0], weights)
+            yield offset, X, w
+        if cutter is not None:
+            cutter.finish(self.source.n_rows)
+
+    def chunks(self, label="pass"):
+        """Validated ``(offset, X, w)`` chunks, read one ahead in a background thread."""
+        bar = Progress(self.progress, self.source.n_rows, label)
+        try:
+            for item in prefetch(self._reader(), PREFETCH_DEPTH):
+                yield item
+                bar.update(item[1].shape[0], item[1].nbytes)
+        finally:
+            bar.close()
+
+    # ------------------------------------------------------------ protocol
+
+    def stats(self, params, n_threads):
+        total = None
+        for _, X, w in self.chunks("EM pass"):
+            s = array_stats(X, w, None, params, n_threads)
+            total = s if total is None else total + s
+        if total is None:
+            raise _err(self.source.name, 0, "the source holds no rows")
+        if not total.wsum > 0:
+            raise ValueError(
+                "sample_weight sums to zero; at least one row needs a positive weight."
+            )
+        return total
+
+    def iter_rowwise(self, params, n_threads, **what):
+        """Yield ``(offset, (logprob, resp, labels))`` chunk by chunk."""
+        for offset, X, _ in self.chunks("predict"):
+            yield offset, array_rowwise(X, params, n_threads, **what)
+
+    def rowwise(self, params, n_threads, **what):
+        parts = [r for _, r in self.iter_rowwise(params, n_threads, **what)]
+        return tuple(
+            None if parts[0][i] is None else np.concatenate([p[i] for p in parts])
+            for i in range(3)
+        )
+
+    def sample_for_init(self, max_rows, rng):
+        """A uniform reservoir sample of the rows (with their weights), drawn once.
+
+        Algorithm R with one uniform draw from ``rng`` per row past the first
+        ``max_rows``; the draws do not depend on the chunking, and when the
+        source has at most ``max_rows`` rows the sample is all of it, in order,
+        and ``rng`` is not used.
+        """
+        if self._sample is not None:
+            return self._sample
+        D = self.n_features
+        if max_rows is None:
+            max_rows = max(1000, min(INIT_SAMPLE_ROWS, _INIT_SAMPLE_BYTES // (8 * D)))
+        m = int(max_rows)
+        res_X = None
+        res_w = None
+        filled = seen = 0
+        for _, X, w in self.chunks("init sample"):
+            if res_X is None:
+                res_X = np.empty((m, D), dtype=X.dtype)
+                res_w = None if w is None else np.empty(m)
+            n = X.shape[0]
+            take = min(m - filled, n)
+            if take:
+                res_X[filled : filled + take] = X[:take]
+                if res_w is not None:
+                    res_w[filled : filled + take] = w[:take]
+                filled += take
+            if n > take:
+                i = np.arange(seen + take, seen + n, dtype=np.float64)
+                j = np.floor(rng.random_sample(n - take) * (i + 1)).astype(np.int64)
+                hit = np.nonzero(j < m)[0]
+                slots = j[hit]
+                # keep the last row that lands in each slot
+                uniq, first_rev = np.unique(slots[::-1], return_index=True)
+                rows = hit[len(slots) - 1 - first_rev] + take
+                res_X[uniq] = X[rows]
+                if res_w is not None:
+                    res_w[uniq] = w[rows]
+            seen += n
+        if seen == 0:
+            raise _err(self.source.name, 0, "the source holds no rows")
+        X = np.ascontiguousarray(res_X[:filled])
+        w = None if res_w is None else np.ascontiguousarray(res_w[:filled])
+        if w is not None and not w.sum() > 0:
+            raise ValueError("the sample weights of the initialization sample sum to zero.")
+        self._sample = ArrayData(X, w)
+        return self._sample
+
+
+# ----------------------------------------------------------------------------
+# hooks for the estimator
+# ----------------------------------------------------------------------------
+
+
+def _as_source(X):
+    src = source(X)
+    if src.n_features is None:
+        raise _err(src.name, 0, "could not determine the number of columns")
+    return src
+
+
+def _weights(src, sample_weight):
+    """(source, parallel weights) for ``sample_weight`` given with a source."""
+    if sample_weight is None:
+        return src, None
+    if isinstance(sample_weight, str):
+        if src.weight_column is not None:
+            raise ValueError(f"{src.name} already has the weight column {src.weight_column!r}")
+        return src._reopen(weight_column=sample_weight), None
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        value = float(sample_weight)
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(f"a constant sample_weight must be finite and > 0, got {value!r}.")
+        return src, value
+    if src.weight_column is not None:
+        raise ValueError(
+            f"{src.name} has the weight column {src.weight_column!r}; do not also pass sample_weight."
+        )
+    if isinstance(sample_weight, (Source, os.PathLike)) or is_source_like(sample_weight):
+        wsrc = source(sample_weight)
+        if wsrc.n_features != 1:
+            raise ValueError(
+                f"the sample_weight source {wsrc.name} has {wsrc.n_features} columns; it needs one."
+            )
+        if (
+            wsrc.n_rows is not None
+            and src.n_rows is not None
+            and wsrc.n_rows != src.n_rows
+        ):
+            raise ValueError(
+                f"the sample_weight source {wsrc.name} has {wsrc.n_rows} rows, "
+                f"the data {src.n_rows}."
+            )
+        return src, wsrc
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("sample_weight must be an array of numbers, a source or a column name.") from None
+    if w.ndim != 1 or (src.n_rows is not None and w.shape[0] != src.n_rows):
+        raise ValueError(f"sample_weight must have shape ({src.n_rows},) to match X, got {w.shape}.")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("sample_weight contains NaN or infinity; pass finite weights.")
+    if np.any(w < 0):
+        raise ValueError("sample_weight contains negative values; weights must be >= 0.")
+    return src, np.ascontiguousarray(w)
+
+
+def fit_data(est, X, sample_weight, labels=None):
+    """The data object for ``fit`` on a source; sets ``n_features_in_`` like validate_data."""
+    if labels is not None:
+        raise NotImplementedError(
+            "labels= is not supported with a chunked source yet; load X (and labels) into "
+            "memory, or fit without labels."
+        )
+    src, weights = _weights(_as_source(X), sample_weight)
+    if src.n_rows is not None and src.n_rows < est.n_components:
+        raise ValueError(
+            f"Expected n_samples >= n_components but got n_components = {est.n_components}, "
+            f"n_samples = {src.n_rows}; pass more rows or lower n_components."
+        )
+    est.n_features_in_ = src.n_features
+    return StreamData(src, weights, progress=est.verbose > 0)
+
+
+def predict_data(est, X, sample_weight=None):
+    """The data object for the row-wise methods and ``score`` on a source."""
+    src, weights = _weights(_as_source(X), sample_weight)
+    if src.n_features != est.n_features_in_:
+        raise ValueError(
+            f"X has {src.n_features} features, but {type(est).__name__} is expecting "
+            f"{est.n_features_in_} features as input."
+        )
+    return StreamData(src, weights, progress=est.verbose > 0)
+
+
+def score(est, data):
+    """Weighted mean log-likelihood of a streamed ``data``, in one pass."""
+    params = est._fitted_kernel_params(data.dtype)
+    total = wsum = 0.0
+    for _, X, w in data.chunks("score"):
+        lp = array_rowwise(X, params, est.n_threads, logprob=True)[0]
+        if w is None:
+            total += float(lp.sum())
+            wsum += lp.shape[0]
+        else:
+            total += float(w @ lp)
+            wsum += float(w.sum())
+    if not wsum > 0:
+        raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
+    return total / wsum
+
+
+# ----------------------------------------------------------------------------
+# out=: row-wise results written chunk by chunk
+# ----------------------------------------------------------------------------
+
+
+class _NpyWriter:
+    """Writes a ``.npy`` file row range by row range; the header is fixed at the end."""
+
+    HEADER = 128  # bytes: room for any shape
+
+    def __init__(self, path, dtype, row_shape):
+        self.path = os.fspath(path)
+        self.dtype = np.dtype(dtype)
+        self.row_shape = row_shape
+        self.n = 0
+        self.f = open(self.path, "wb")
+        self._header(0)
+
+    def _header(self, n):
+        d = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (n, *self.row_shape),
+        }
+        text = repr(d).encode("latin1")
+        pad = self.HEADER - 10 - len(text) - 1
+        self.f.seek(0)
+        self.f.write(b"\x93NUMPY\x01\x00" + (self.HEADER - 10).to_bytes(2, "little"))
+        self.f.write(text + b" " * pad + b"\n")
+
+    def write(self, offset, values):
+        assert offset == self.n
+        self.f.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+        self.n += values.shape[0]
+
+    def close(self, ok):
+        try:
+            if ok:
+                self._header(self.n)
+        finally:
+            self.f.close()
+        if ok:
+            return np.load(self.path, mmap_mode="r")
+        return None
+
+
+class _ArrayWriter:
+    def __init__(self, out, n, row_shape):
+        shape = tuple(getattr(out, "shape", ()))
+        if len(shape) != 1 + len(row_shape) or tuple(shape[1:]) != tuple(row_shape) or (
+            n is not None and shape[0] != n
+        ):
+            want = ("n_samples" if n is None else n, *row_shape)
+            raise ValueError(f"out has shape {shape}, expected {want}.")
+        self.out = out
+        self.n = shape[0]
+
+    def write(self, offset, values):
+        if offset + values.shape[0] > self.n:
+            raise ValueError(f"out has {self.n} rows, but the data has more.")
+        self.out[offset : offset + values.shape[0]] = values
+
+    def close(self, ok):
+        return self.out
+
+
+def rowwise_to(data, params, n_threads, out, **what):
+    """Row-wise results written chunk by chunk to ``out`` (a ``.npy`` path or an array).
+
+    Returns the 3-tuple of the data protocol with the requested entry being
+    ``out`` (or, for a path, the written file memory-mapped read-only).
+    """
+    (key,) = [k for k, v in what.items() if v]
+    index = {"logprob": 0, "resp": 1, "labels": 2}[key]
+    K = params.mu.shape[0]
+    row_shape = (K,) if key == "resp" else ()
+    dtype = np.int64 if key == "labels" else np.float64
+    n = data.n_samples
+    if isinstance(out, (str, os.PathLike)):
+        if not os.fspath(out).lower().endswith(".npy"):
+            raise ValueError(
+                f"out={os.fspath(out)!r}: a path must end with .npy; for other formats pass a "
+                "writable array (an h5py.Dataset, a zarr.Array, a NumPy memmap)."
+            )
+        writer = _NpyWriter(out, dtype, row_shape)
+    else:
+        writer = _ArrayWriter(out, n, row_shape)
+    ok = False
+    try:
+        if hasattr(data, "iter_rowwise"):
+            pieces = data.iter_rowwise(params, n_threads, **what)
+        elif hasattr(data, "X"):
+            X = data.X
+            pieces = (
+                (r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **what))
+                for r0 in range(0, X.shape[0], _OUT_CHUNK)
+            )
+        else:
+            pieces = [(0, data.rowwise(params, n_threads, **what))]
+        rows = 0
+        for offset, res in pieces:
+            writer.write(offset, res[index])
+            rows = offset + res[index].shape[0]
+        if isinstance(writer, _ArrayWriter) and rows != writer.n:
+            raise ValueError(f"out has {writer.n} rows, but the data has {rows}.")
+        ok = True
+    finally:
+        result = writer.close(ok)
+    return tuple(result if i == index else None for i in range(3))
+
+
+__all__ = ["StreamData", "SourceError", "fit_data", "predict_data", "rowwise_to", "score"]
