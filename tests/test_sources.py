@@ -1,0 +1,471 @@
+"""Streaming: chunked sources, exact EM chunk by chunk, validation, out=."""
+
+import io
+import os
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import fastem
+from fastem import GaussianMixture, SourceError, source
+from fastem._stream import StreamData
+from fastem.sources import Progress, prefetch
+
+N, D, K = 601, 3, 3
+CHUNK = 97  # does not divide N
+
+
+@pytest.fixture(scope="module")
+def X():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0, 0.0], [4.0, 4.0, 0.0], [0.0, 5.0, 5.0]])
+    lab = rng.integers(0, K, size=N)
+    return centres[lab] + rng.normal(size=(N, D)) * np.array([1.0, 0.5, 1.5])
+
+
+@pytest.fixture(scope="module")
+def w():
+    return np.random.default_rng(1).uniform(0.1, 2.0, size=N)
+
+
+def _init(X, covariance_type="full"):
+    """Fixed initial parameters, so in-memory and streamed fits start identically."""
+    gm = GaussianMixture(K, covariance_type=covariance_type, random_state=0, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(X[:200])
+    return dict(weights_init=gm.weights_, means_init=gm.means_, precisions_init=gm.precisions_)
+
+
+def _fit(X, sample_weight=None, **kw):
+    kw = {"n_components": K, "random_state": 0, "max_iter": 15, "tol": 0.0, **kw}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return GaussianMixture(**kw).fit(X, sample_weight=sample_weight)
+
+
+def _assert_same(a, b, rtol=1e-10):
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=rtol, atol=0, err_msg=name)
+    assert b.n_iter_ == a.n_iter_
+    assert b.converged_ == a.converged_
+    np.testing.assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=rtol, atol=0)
+
+
+# ------------------------------------------------------------------ writers
+
+
+def _write(kind, X, tmp_path, names=None):
+    """Write ``X`` in a format; return what to pass to :func:`fastem.source`."""
+    names = names or [f"c{i}" for i in range(X.shape[1])]
+    if kind == "npy":
+        path = tmp_path / "X.npy"
+        np.save(path, X)
+        return path, {}
+    if kind == "csv":
+        path = tmp_path / "X.csv"
+        np.savetxt(path, X, delimiter=",", header=",".join(names), comments="", fmt="%.17g")
+        return str(path), {}
+    if kind == "ndarray":
+        return X, {}
+    if kind == "callable":
+
+        def chunks():  # uneven chunks of its own
+            for r0 in range(0, X.shape[0], 150):
+                yield X[r0 : r0 + 150]
+
+        return chunks, {}
+    if kind in ("h5", "h5py.Dataset"):
+        h5py = pytest.importorskip("h5py")
+        path = tmp_path / "X.h5"
+        with h5py.File(path, "w") as f:
+            f.create_dataset("data/X", data=X, chunks=(64, X.shape[1]))
+            f.create_dataset("other", data=np.zeros(3))
+        if kind == "h5":
+            return path, {"dataset": "data/X"}
+        f = h5py.File(path, "r")
+        return f["data/X"], {}
+    if kind in ("zarr", "zarr.Array"):
+        zarr = pytest.importorskip("zarr")
+        path = str(tmp_path / "X.zarr")
+        z = zarr.open_array(path, mode="w", shape=X.shape, chunks=(50, X.shape[1]), dtype=X.dtype)
+        z[:] = X
+        return (path if kind == "zarr" else zarr.open_array(path, mode="r")), {}
+    if kind in ("parquet", "pyarrow.Table", "pyarrow.dataset"):
+        pa = pytest.importorskip("pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet")
+        table = pa.table({n: X[:, i] for i, n in enumerate(names)})
+        if kind == "pyarrow.Table":
+            return table, {}
+        path = tmp_path / "X.parquet"
+        pq.write_table(table, path, row_group_size=128)
+        if kind == "parquet":
+            return path, {}
+        import pyarrow.dataset as ds
+
+        return ds.dataset(path, format="parquet"), {}
+    raise AssertionError(kind)
+
+
+KINDS = [
+    "npy",
+    "csv",
+    "ndarray",
+    "callable",
+    "h5",
+    "h5py.Dataset",
+    "zarr",
+    "zarr.Array",
+    "parquet",
+    "pyarrow.Table",
+    "pyarrow.dataset",
+]
+
+
+# ------------------------------------------------------------------ exactness
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_streamed_fit_equals_in_memory(kind, X, tmp_path):
+    init = _init(X)
+    ref = _fit(X, **init)
+    obj, kw = _write(kind, X, tmp_path)
+    src = source(obj, chunk_rows=CHUNK, **kw)
+    got = _fit(src, **init)
+    _assert_same(ref, got)
+    assert got.n_features_in_ == D
+    assert src.n_rows == N
+    # row-wise methods and score on the source
+    np.testing.assert_array_equal(got.predict(src), ref.predict(X))
+    np.testing.assert_allclose(got.predict_proba(src), ref.predict_proba(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.score_samples(src), ref.score_samples(X), rtol=1e-10)
+    np.testing.assert_allclose(got.score(src), ref.score(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_covariance_types_and_float32(covariance_type, dtype, X, tmp_path):
+    Xd = X.astype(dtype)
+    init = _init(X, covariance_type)
+    ref = _fit(Xd, covariance_type=covariance_type, **init)
+    path = tmp_path / "X.npy"
+    np.save(path, Xd)
+    src = source(path, chunk_rows=CHUNK)
+    assert src.dtype == dtype
+    got = _fit(src, covariance_type=covariance_type, **init)
+    _assert_same(ref, got, rtol=1e-10 if dtype == np.float64 else 1e-5)
+
+
+def test_default_init_from_reservoir_equals_in_memory_when_sample_holds_all(X, tmp_path):
+    """At most INIT_SAMPLE_ROWS rows: the sample is the data, in order, rng untouched."""
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    for init_params in ("kmeans", "k-means++", "random", "random_from_data"):
+        kw = dict(n_init=2, init_params=init_params, max_iter=10, tol=1e-3)
+        _assert_same(_fit(X, **kw), _fit(source(path, chunk_rows=CHUNK), **kw))
+
+
+def test_tol_converges_like_in_memory(X, tmp_path):
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    kw = dict(max_iter=200, tol=1e-3, **_init(X))
+    ref, got = _fit(X, **kw), _fit(path, **kw)
+    assert ref.converged_ and got.converged_
+    _assert_same(ref, got)
+
+
+def test_convergence_warning_as_in_memory(X, tmp_path):
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    with pytest.warns(ConvergenceWarning):
+        GaussianMixture(K, max_iter=1, random_state=0).fit(source(path))
+
+
+def test_warm_start(X, tmp_path):
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    kw = dict(warm_start=True, max_iter=3, tol=0.0, **_init(X))
+    ref, got = GaussianMixture(K, **kw), GaussianMixture(K, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(2):
+            ref.fit(X)
+            got.fit(source(path, chunk_rows=CHUNK))
+    _assert_same(ref, got)
+
+
+# ------------------------------------------------------------------ reservoir
+
+
+def test_reservoir_sample_seeded_uniform_and_chunk_independent(X):
+    def sample(chunk_rows, seed):
+        data = StreamData(source(X, chunk_rows=chunk_rows))
+        return data.sample_for_init(50, np.random.RandomState(seed)).X
+
+    a = sample(CHUNK, 0)
+    assert a.shape == (50, D)
+    np.testing.assert_array_equal(a, sample(7, 0))  # same draws whatever the chunking
+    np.testing.assert_array_equal(a, sample(N, 0))
+    assert not np.array_equal(a, sample(CHUNK, 1))
+    # every sampled row is a row of X, each at most once
+    idx = [int(np.nonzero((X == r).all(axis=1))[0][0]) for r in a]
+    assert len(set(idx)) == 50
+    # uniform: the inclusion frequency of early and late rows is the same
+    ids = np.arange(1000, dtype=np.float64)[:, None]
+    counts = np.zeros(1000)
+    for seed in range(200):
+        data = StreamData(source(ids, chunk_rows=64))
+        counts[data.sample_for_init(100, np.random.RandomState(seed)).X[:, 0].astype(int)] += 1
+    assert abs(counts[:500].mean() - counts[500:].mean()) < 2.5  # expected 20 each
+
+
+def test_reservoir_fit_reproducible(X, tmp_path):
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    import fastem._stream as st
+
+    old = st.INIT_SAMPLE_ROWS
+    st.INIT_SAMPLE_ROWS = 0  # the sample has its minimum of 1000 rows, fewer than the data
+    try:
+        big = np.concatenate([X] * 3)
+        np.save(path, big)
+        a = _fit(source(path, chunk_rows=CHUNK), max_iter=5)
+        b = _fit(source(path, chunk_rows=250), max_iter=5)
+        _assert_same(a, b, rtol=1e-9)
+    finally:
+        st.INIT_SAMPLE_ROWS = old
+
+
+# ------------------------------------------------------------------ weights
+
+
+def test_sample_weight_kinds(X, w, tmp_path):
+    init = _init(X)
+    ref = _fit(X, sample_weight=w, **init)
+    # a weight column in a .npy file (by index) and in a CSV file (by name)
+    np.save(tmp_path / "Xw.npy", np.column_stack([X, w]))
+    got = _fit(source(tmp_path / "Xw.npy", chunk_rows=CHUNK, weight_column=-1), **init)
+    _assert_same(ref, got)
+    np.savetxt(tmp_path / "Xw.csv", np.column_stack([w, X]), delimiter=",",
+               header="w,a,b,c", comments="", fmt="%.17g")
+    got = _fit(source(tmp_path / "Xw.csv", chunk_rows=CHUNK), sample_weight="w", **init)
+    _assert_same(ref, got)
+    # a parallel one-column weight source, chunked differently
+    np.save(tmp_path / "w.npy", w)
+    src = source(tmp_path / "Xw.npy", columns=[0, 1, 2], chunk_rows=CHUNK)
+    got = _fit(src, sample_weight=source(tmp_path / "w.npy", chunk_rows=50), **init)
+    _assert_same(ref, got)
+    # an in-memory weight vector
+    got = _fit(src, sample_weight=w, **init)
+    _assert_same(ref, got)
+    np.testing.assert_allclose(got.score(src, sample_weight=w), ref.score(X, sample_weight=w))
+    # a weight column is not a feature when predicting
+    wsrc = source(tmp_path / "Xw.npy", chunk_rows=CHUNK, weight_column=3)
+    np.testing.assert_array_equal(got.predict(wsrc), ref.predict(X))
+    np.testing.assert_allclose(got.score(wsrc), ref.score(X, sample_weight=w), rtol=1e-10)
+
+
+def test_weight_errors(X, w, tmp_path):
+    src = source(X, chunk_rows=CHUNK)
+    with pytest.raises(ValueError, match="shape"):
+        _fit(src, sample_weight=w[:-1])
+    bad = w.copy()
+    bad[300] = -1
+    np.save(tmp_path / "w.npy", bad)
+    with pytest.raises(ValueError, match="row offset 300"):
+        _fit(src, sample_weight=tmp_path / "w.npy")
+    with pytest.raises(ValueError, match="more weights"):
+        _fit(source(X[:-5], chunk_rows=CHUNK), sample_weight=lambda: iter([w[:, None]]))
+
+
+# ------------------------------------------------------------------ out=
+
+
+def test_out_path_and_arrays(X, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    gm = _fit(X, **_init(X))
+    src = source(X, chunk_rows=CHUNK)
+    lab = gm.predict(src, out=tmp_path / "lab.npy")
+    np.testing.assert_array_equal(lab, gm.predict(X))
+    assert np.array_equal(np.load(tmp_path / "lab.npy"), gm.predict(X))
+    resp = np.empty((N, K))
+    assert gm.predict_proba(src, out=resp) is resp
+    np.testing.assert_allclose(resp, gm.predict_proba(X), rtol=1e-12, atol=1e-15)
+    with h5py.File(tmp_path / "out.h5", "w") as f:
+        ds = f.create_dataset("lp", shape=(N,), dtype="f8")
+        gm.score_samples(src, out=ds)
+        np.testing.assert_allclose(ds[:], gm.score_samples(X), rtol=1e-12)
+    # in-memory input written chunk by chunk too
+    lp = gm.score_samples(X, out=tmp_path / "lp.npy")
+    np.testing.assert_allclose(lp, gm.score_samples(X), rtol=1e-12)
+    # unknown row count (callable) to a .npy path: the header is fixed at the end
+    lab = gm.predict(lambda: iter([X[:100], X[100:]]), out=tmp_path / "lab2.npy")
+    np.testing.assert_array_equal(lab, gm.predict(X))
+    with pytest.raises(ValueError, match="shape"):
+        gm.predict_proba(src, out=np.empty((N, K + 1)))
+    with pytest.raises(ValueError, match=".npy"):
+        gm.predict(src, out=tmp_path / "lab.txt")
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_errors_name_source_and_row(X, tmp_path):
+    bad = X.copy()
+    bad[345, 1] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(ValueError, match=r"nan\.npy.*row offset 345.*NaN"):
+        _fit(source(tmp_path / "nan.npy", chunk_rows=CHUNK))
+    bad[345, 1] = np.inf
+    with pytest.raises(ValueError, match="row offset 345"):
+        _fit(lambda: iter([bad[:300], bad[300:]]))
+
+    def ragged():
+        yield X[:200]
+        yield X[200:400, :2]
+
+    with pytest.raises(ValueError, match=r"callable.*ragged.*row offset 200.*2 columns, expected 3"):
+        _fit(ragged)
+
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,x\n5,6\n")
+    with pytest.raises(ValueError, match=r"bad\.csv.*row offset 1.*non-numeric"):
+        _fit(tmp_path / "bad.csv")
+    (tmp_path / "short.csv").write_text("a,b\n1,2\n3,4\n5\n")
+    with pytest.raises(ValueError, match=r"row offset 2.*1 columns, expected 2"):
+        _fit(tmp_path / "short.csv")
+
+    np.save(tmp_path / "t.npy", X)
+    size = os.path.getsize(tmp_path / "t.npy")
+    with open(tmp_path / "t.npy", "r+b") as f:
+        f.truncate(size - 10 * 3 * 8 - 4)
+    with pytest.raises(ValueError, match=r"t\.npy.*row offset 590.*truncated"):
+        source(tmp_path / "t.npy")
+    (tmp_path / "garbage.npy").write_bytes(b"not a numpy file")
+    with pytest.raises(ValueError, match=r"garbage\.npy.*row offset 0"):
+        source(tmp_path / "garbage.npy")
+    with pytest.raises(ValueError, match=r"missing\.npy.*row offset 0"):
+        _fit(tmp_path / "missing.npy")
+    np.save(tmp_path / "s.npy", np.array([["a", "b"]]))
+    with pytest.raises(ValueError, match="non-numeric"):
+        source(tmp_path / "s.npy")
+    with pytest.raises(ValueError, match="unknown file type"):
+        source(tmp_path / "X.txt")
+    with pytest.raises(TypeError):
+        source(object())
+
+
+def test_failed_fit_keeps_previous_state(X, tmp_path):
+    gm = _fit(X)
+    before = {k: np.copy(v) for k, v in vars(gm).items() if k.endswith("_")}
+    bad = X.copy()
+    bad[500] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(ValueError, match="row offset 500"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm.fit(source(tmp_path / "nan.npy", chunk_rows=CHUNK))
+    with pytest.raises(ValueError, match="columns"):  # 2 features, then 3: fails mid-pass
+        gm.fit(lambda: iter([X[:300, :2], X[300:]]))
+    after = {k: v for k, v in vars(gm).items() if k.endswith("_")}
+    assert before.keys() == after.keys()
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k], err_msg=k)
+    with pytest.raises(ValueError, match="expecting 3 features"):
+        gm.predict(lambda: iter([X[:, :2]]))
+
+
+def test_missing_extra_names_it(monkeypatch, tmp_path):
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name.split(".")[0] in ("h5py", "zarr", "pyarrow"):
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    for ext, extra in ((".h5", "hdf5"), (".zarr", "zarr"), (".parquet", "parquet")):
+        with pytest.raises(ImportError, match=rf"fastem\[{extra}\]"):
+            source(tmp_path / f"X{ext}")
+
+
+# ------------------------------------------------------------------ machinery
+
+
+def test_source_iteration_and_shape(X, tmp_path):
+    np.save(tmp_path / "X.npy", X)
+    src = source(tmp_path / "X.npy", chunk_rows=CHUNK)
+    chunks = list(src)  # public iteration hands out fresh arrays
+    assert [len(c) for c in chunks] == [CHUNK] * 6 + [N - 6 * CHUNK]
+    np.testing.assert_array_equal(np.concatenate(chunks), X)
+    np.testing.assert_array_equal(src.read(), X)
+    assert src.shape == (N, D)
+    assert source(src) is src
+    assert source(src, columns=[2, 0]).read().tolist() == X[:, [2, 0]].tolist()
+    f = source(lambda: iter([X[:10], X[10:25]]))
+    assert f.n_rows is None and f.n_features == D
+    assert sum(len(c) for c in f) == 25 and f.n_rows == 25
+
+
+def test_prefetch_runs_ahead_and_propagates_errors():
+    seen = []
+
+    def gen():
+        for i in range(5):
+            seen.append((i, threading.current_thread().name))
+            yield i
+        raise RuntimeError("boom")
+
+    it = prefetch(gen())
+    assert next(it) == 0
+    with pytest.raises(RuntimeError, match="boom"):
+        list(it)
+    assert all(name == "fastem-prefetch" for _, name in seen)
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield 1
+        finally:
+            closed.set()
+
+    it = prefetch(endless())
+    next(it)
+    it.close()
+    assert closed.wait(2)
+
+
+def test_progress_bar_only_on_terminal(X, capsys):
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    bar = Progress(True, 100, "EM pass", stream=tty)
+    bar._last = -1e9
+    bar.update(50, 400)
+    bar.close()
+    assert "EM pass" in tty.getvalue() and "50.0%" in tty.getvalue()
+    plain = io.StringIO()
+    bar = Progress(True, 100, stream=plain)
+    bar.update(100, 800)
+    bar.close()
+    assert plain.getvalue() == ""
+    # verbose fits on a source print as in memory (no bar: stderr is not a terminal here)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        GaussianMixture(K, verbose=1, max_iter=2, random_state=0).fit(source(X))
+    out = capsys.readouterr()
+    assert "Initialization 0" in out.out
+    assert sys.stderr.isatty() or "EM pass" not in out.err
+
+
+def test_exported():
+    assert fastem.source is source
+    assert issubclass(SourceError, ValueError)
