@@ -31,6 +31,7 @@ import time
 import warnings
 
 import numpy as np
+import pytest
 
 try:
     import resource
@@ -174,7 +175,29 @@ def _rss_bytes():
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _reset_peak_rss():
+    """Reset the kernel's peak-RSS counter to the current RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _peak_rss_bytes():
+    """Peak RSS of this process: VmHWM (Linux), else ru_maxrss.
+
+    ru_maxrss is inherited across fork+exec, so in a child process it may report
+    the parent's peak; VmHWM belongs to the process's own address space.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
 
@@ -188,6 +211,7 @@ def rss_child(path, chunk_rows, k, max_iter):
         warnings.simplefilter("ignore")
         fastem.GaussianMixture(k, max_iter=2, random_state=0).fit(warm)
         del warm
+        _reset_peak_rss()
         before = _rss_bytes()
         peak_before = _peak_rss_bytes()
         t = time.perf_counter()
@@ -224,17 +248,12 @@ def measure_rss(tmp, mb=750, d=8, chunk_rows=200_000, k=4, max_iter=3):
     t = time.perf_counter()
     write_npy_in_chunks(path, n, d)
     write_s = time.perf_counter() - t
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
     code = (
-        "import json, sys; sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r});"
+        f"import json, sys; sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r});"
         "import bench_streaming as b;"
-        "print(json.dumps(b.rss_child({path!r}, {chunk_rows}, {k}, {max_iter})))"
-    ).format(
-        root=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        here=os.path.dirname(os.path.abspath(__file__)),
-        path=path,
-        chunk_rows=chunk_rows,
-        k=k,
-        max_iter=max_iter,
+        f"print(json.dumps(b.rss_child({path!r}, {chunk_rows}, {k}, {max_iter})))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
@@ -286,6 +305,15 @@ def test_streaming_bench_smoke(tmp_path):
     rows = mb_per_s(X, kinds=["npy", "callable", "csv"], k=2, chunk_rows=700, csv_rows=500)
     assert [r[0] for r in rows] == ["npy", "callable", "csv"]
     assert all(r[2] > 0 for r in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_peak_rss_750mb_npy_bounded_by_chunk(tmp_path):
+    """Fitting a 750 MB .npy in 200,000-row chunks grows peak RSS by at most 200 MB (~20 s)."""
+    r = measure_rss(str(tmp_path), mb=750, chunk_rows=200_000, max_iter=1)
+    assert r["file_mb"] >= 750
+    assert r["growth_mb"] <= 200, r
 
 
 if __name__ == "__main__":

@@ -155,8 +155,7 @@ class StreamData:
     def rowwise(self, params, n_threads, **what):
         parts = [r for _, r in self.iter_rowwise(params, n_threads, **what)]
         return tuple(
-            None if parts[0][i] is None else np.concatenate([p[i] for p in parts])
-            for i in range(3)
+            None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(3)
         )
 
     def sample_for_init(self, max_rows, rng):
@@ -236,7 +235,8 @@ def _weights(src, sample_weight):
         return src, value
     if src.weight_column is not None:
         raise ValueError(
-            f"{src.name} has the weight column {src.weight_column!r}; do not also pass sample_weight."
+            f"{src.name} has the weight column {src.weight_column!r}; "
+            "do not also pass sample_weight."
         )
     if isinstance(sample_weight, (Source, os.PathLike)) or is_source_like(sample_weight):
         wsrc = source(sample_weight)
@@ -244,11 +244,7 @@ def _weights(src, sample_weight):
             raise ValueError(
                 f"the sample_weight source {wsrc.name} has {wsrc.n_features} columns; it needs one."
             )
-        if (
-            wsrc.n_rows is not None
-            and src.n_rows is not None
-            and wsrc.n_rows != src.n_rows
-        ):
+        if wsrc.n_rows is not None and src.n_rows is not None and wsrc.n_rows != src.n_rows:
             raise ValueError(
                 f"the sample_weight source {wsrc.name} has {wsrc.n_rows} rows, "
                 f"the data {src.n_rows}."
@@ -257,9 +253,13 @@ def _weights(src, sample_weight):
     try:
         w = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError("sample_weight must be an array of numbers, a source or a column name.") from None
+        raise ValueError(
+            "sample_weight must be an array of numbers, a source or a column name."
+        ) from None
     if w.ndim != 1 or (src.n_rows is not None and w.shape[0] != src.n_rows):
-        raise ValueError(f"sample_weight must have shape ({src.n_rows},) to match X, got {w.shape}.")
+        raise ValueError(
+            f"sample_weight must have shape ({src.n_rows},) to match X, got {w.shape}."
+        )
     if not np.all(np.isfinite(w)):
         raise ValueError("sample_weight contains NaN or infinity; pass finite weights.")
     if np.any(w < 0):
@@ -361,8 +361,10 @@ class _NpyWriter:
 class _ArrayWriter:
     def __init__(self, out, n, row_shape):
         shape = tuple(getattr(out, "shape", ()))
-        if len(shape) != 1 + len(row_shape) or tuple(shape[1:]) != tuple(row_shape) or (
-            n is not None and shape[0] != n
+        if (
+            len(shape) != 1 + len(row_shape)
+            or tuple(shape[1:]) != tuple(row_shape)
+            or (n is not None and shape[0] != n)
         ):
             want = ("n_samples" if n is None else n, *row_shape)
             raise ValueError(f"out has shape {shape}, expected {want}.")

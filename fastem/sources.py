@@ -168,7 +168,9 @@ class Source:
                 return list(names).index(c)
             if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
                 if not -n_columns <= c < n_columns:
-                    raise ValueError(f"{self.name}: column {c} out of range for {n_columns} columns")
+                    raise ValueError(
+                        f"{self.name}: column {c} out of range for {n_columns} columns"
+                    )
                 return int(c) % n_columns
             raise ValueError(f"{self.name}: columns are selected by name or index, got {c!r}")
 
@@ -235,7 +237,9 @@ class Source:
                 except SourceError:
                     raise
                 except Exception as e:  # an unreadable file, a failing callable
-                    raise _err(self.name, offset, f"could not read ({type(e).__name__}: {e})") from e
+                    raise _err(
+                        self.name, offset, f"could not read ({type(e).__name__}: {e})"
+                    ) from e
                 X, w = self._finish(offset, raw)
                 if X.shape[0] == 0:
                     continue
@@ -703,13 +707,21 @@ def source(obj, *, chunk_rows=None, columns=None, dataset=None, weight_column=No
             **{
                 k: v
                 for k, v in dict(
-                    chunk_rows=chunk_rows, columns=columns, dataset=dataset, weight_column=weight_column
+                    chunk_rows=chunk_rows,
+                    columns=columns,
+                    dataset=dataset,
+                    weight_column=weight_column,
                 ).items()
                 if v is not None
             }
         )
-    args = dict(obj=obj, chunk_rows=chunk_rows, columns=columns, dataset=dataset,
-                weight_column=weight_column)
+    args = dict(
+        obj=obj,
+        chunk_rows=chunk_rows,
+        columns=columns,
+        dataset=dataset,
+        weight_column=weight_column,
+    )
     src = _make(obj, chunk_rows, columns, dataset, weight_column)
     src._args = args
     return src

@@ -50,7 +50,9 @@ def _fit(X, sample_weight=None, **kw):
 
 def _assert_same(a, b, rtol=1e-10):
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
-        np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=rtol, atol=0, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(b, name), getattr(a, name), rtol=rtol, atol=0, err_msg=name
+        )
     assert b.n_iter_ == a.n_iter_
     assert b.converged_ == a.converged_
     np.testing.assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=rtol, atol=0)
@@ -250,8 +252,14 @@ def test_sample_weight_kinds(X, w, tmp_path):
     np.save(tmp_path / "Xw.npy", np.column_stack([X, w]))
     got = _fit(source(tmp_path / "Xw.npy", chunk_rows=CHUNK, weight_column=-1), **init)
     _assert_same(ref, got)
-    np.savetxt(tmp_path / "Xw.csv", np.column_stack([w, X]), delimiter=",",
-               header="w,a,b,c", comments="", fmt="%.17g")
+    np.savetxt(
+        tmp_path / "Xw.csv",
+        np.column_stack([w, X]),
+        delimiter=",",
+        header="w,a,b,c",
+        comments="",
+        fmt="%.17g",
+    )
     got = _fit(source(tmp_path / "Xw.csv", chunk_rows=CHUNK), sample_weight="w", **init)
     _assert_same(ref, got)
     # a parallel one-column weight source, chunked differently
@@ -328,7 +336,9 @@ def test_errors_name_source_and_row(X, tmp_path):
         yield X[:200]
         yield X[200:400, :2]
 
-    with pytest.raises(ValueError, match=r"callable.*ragged.*row offset 200.*2 columns, expected 3"):
+    with pytest.raises(
+        ValueError, match=r"callable.*ragged.*row offset 200.*2 columns, expected 3"
+    ):
         _fit(ragged)
 
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,x\n5,6\n")
