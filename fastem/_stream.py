@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from contextlib import closing
 
 import numpy as np
 
@@ -92,7 +93,7 @@ class StreamData:
         Draw a progress bar per pass on a terminal.
     """
 
-    def __init__(self, src, weights=None, progress=False):
+    def __init__(self, src, weights=None, progress=False, min_rows=1):
         self.source = src
         self.weights = weights
         self.progress = progress
@@ -100,6 +101,7 @@ class StreamData:
         self.dtype = src.dtype
         self.sample_weight = None  # weights live in the stream, never in memory
         self._sample = None
+        self.min_rows = min_rows
 
     @property
     def n_samples(self):
@@ -136,9 +138,10 @@ class StreamData:
 
     def stats(self, params, n_threads):
         total = None
-        for _, X, w in self.chunks("EM pass"):
-            s = array_stats(X, w, None, params, n_threads)
-            total = s if total is None else total + s
+        with closing(self.chunks("EM pass")) as chunks:
+            for _, X, w in chunks:
+                s = array_stats(X, w, None, params, n_threads)
+                total = s if total is None else total + s
         if total is None:
             raise _err(self.source.name, 0, "the source holds no rows")
         if not total.wsum > 0:
@@ -149,8 +152,9 @@ class StreamData:
 
     def iter_rowwise(self, params, n_threads, **what):
         """Yield ``(offset, (logprob, resp, labels))`` chunk by chunk."""
-        for offset, X, _ in self.chunks("predict"):
-            yield offset, array_rowwise(X, params, n_threads, **what)
+        with closing(self.chunks("predict")) as chunks:
+            for offset, X, _ in chunks:
+                yield offset, array_rowwise(X, params, n_threads, **what)
 
     def rowwise(self, params, n_threads, **what):
         parts = [r for _, r in self.iter_rowwise(params, n_threads, **what)]
@@ -175,31 +179,35 @@ class StreamData:
         res_X = None
         res_w = None
         filled = seen = 0
-        for _, X, w in self.chunks("init sample"):
-            if res_X is None:
-                res_X = np.empty((m, D), dtype=X.dtype)
-                res_w = None if w is None else np.empty(m)
-            n = X.shape[0]
-            take = min(m - filled, n)
-            if take:
-                res_X[filled : filled + take] = X[:take]
-                if res_w is not None:
-                    res_w[filled : filled + take] = w[:take]
-                filled += take
-            if n > take:
-                i = np.arange(seen + take, seen + n, dtype=np.float64)
-                j = np.floor(rng.random_sample(n - take) * (i + 1)).astype(np.int64)
-                hit = np.nonzero(j < m)[0]
-                slots = j[hit]
-                # keep the last row that lands in each slot
-                uniq, first_rev = np.unique(slots[::-1], return_index=True)
-                rows = hit[len(slots) - 1 - first_rev] + take
-                res_X[uniq] = X[rows]
-                if res_w is not None:
-                    res_w[uniq] = w[rows]
-            seen += n
-        if seen == 0:
-            raise _err(self.source.name, 0, "the source holds no rows")
+        with closing(self.chunks("init sample")) as chunks:
+            for _, X, w in chunks:
+                if res_X is None:
+                    res_X = np.empty((m, D), dtype=X.dtype)
+                    res_w = None if w is None else np.empty(m)
+                n = X.shape[0]
+                take = min(m - filled, n)
+                if take:
+                    res_X[filled : filled + take] = X[:take]
+                    if res_w is not None:
+                        res_w[filled : filled + take] = w[:take]
+                    filled += take
+                if n > take:
+                    i = np.arange(seen + take, seen + n, dtype=np.float64)
+                    j = np.floor(rng.random_sample(n - take) * (i + 1)).astype(np.int64)
+                    hit = np.nonzero(j < m)[0]
+                    slots = j[hit]
+                    # keep the last row that lands in each slot
+                    uniq, first_rev = np.unique(slots[::-1], return_index=True)
+                    rows = hit[len(slots) - 1 - first_rev] + take
+                    res_X[uniq] = X[rows]
+                    if res_w is not None:
+                        res_w[uniq] = w[rows]
+                seen += n
+        if seen < self.min_rows:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = {self.min_rows}, "
+                f"n_samples = {seen}; pass more rows or lower n_components."
+            )
         X = np.ascontiguousarray(res_X[:filled])
         w = None if res_w is None else np.ascontiguousarray(res_w[:filled])
         if w is not None and not w.sum() > 0:
@@ -281,7 +289,7 @@ def fit_data(est, X, sample_weight, labels=None):
             f"n_samples = {src.n_rows}; pass more rows or lower n_components."
         )
     est.n_features_in_ = src.n_features
-    return StreamData(src, weights, progress=est.verbose > 0)
+    return StreamData(src, weights, progress=est.verbose > 0, min_rows=est.n_components)
 
 
 def predict_data(est, X, sample_weight=None):
@@ -299,14 +307,15 @@ def score(est, data):
     """Weighted mean log-likelihood of a streamed ``data``, in one pass."""
     params = est._fitted_kernel_params(data.dtype)
     total = wsum = 0.0
-    for _, X, w in data.chunks("score"):
-        lp = array_rowwise(X, params, est.n_threads, logprob=True)[0]
-        if w is None:
-            total += float(lp.sum())
-            wsum += lp.shape[0]
-        else:
-            total += float(w @ lp)
-            wsum += float(w.sum())
+    with closing(data.chunks("score")) as chunks:
+        for _, X, w in chunks:
+            lp = array_rowwise(X, params, est.n_threads, logprob=True)[0]
+            if w is None:
+                total += float(lp.sum())
+                wsum += lp.shape[0]
+            else:
+                total += float(w @ lp)
+                wsum += float(w.sum())
     if not wsum > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
     return total / wsum

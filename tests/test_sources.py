@@ -479,3 +479,34 @@ def test_progress_bar_only_on_terminal(X, capsys):
 def test_exported():
     assert fastem.source is source
     assert issubclass(SourceError, ValueError)
+
+
+def test_columns_and_format_errors(X, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    h5py = pytest.importorskip("h5py")
+    table = pa.table({"a": X[:, 0], "name": ["x"] * N, "b": X[:, 1].astype(np.float32)})
+    pq.write_table(table, tmp_path / "t.parquet")
+    src = source(tmp_path / "t.parquet", columns=["b", "a"], chunk_rows=CHUNK)
+    expect = np.column_stack([X[:, 1].astype(np.float32), X[:, 0]])
+    np.testing.assert_array_equal(src.read(), expect)
+    assert src.feature_names == ["b", "a"] and src.dtype == np.float64
+    with pytest.raises(ValueError, match=r"t\.parquet.*column 'name' has non-numeric type"):
+        source(tmp_path / "t.parquet")
+    with pytest.raises(ValueError, match="no column named 'zz'"):
+        source(tmp_path / "t.parquet", columns=["zz"])
+    nulls = pa.table({"a": pa.array([1.0, 2.0, None, 4.0]), "b": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match="row offset 2.*NaN"):
+        source(nulls, chunk_rows=2).read()
+    with h5py.File(tmp_path / "two.h5", "w") as f:
+        f["x"] = X
+        f["y"] = X
+    with pytest.raises(ValueError, match="dataset="):
+        source(tmp_path / "two.h5")
+    with pytest.raises(ValueError, match="no dataset 'z'"):
+        source(tmp_path / "two.h5", dataset="z")
+    (tmp_path / "junk.h5").write_bytes(b"junk" * 100)
+    with pytest.raises(ValueError, match=r"junk\.h5.*row offset 0"):
+        source(tmp_path / "junk.h5")
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        _fit(lambda: iter([X[:2]]))
