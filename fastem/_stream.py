@@ -158,6 +158,8 @@ class StreamData:
 
     def rowwise(self, params, n_threads, **what):
         parts = [r for _, r in self.iter_rowwise(params, n_threads, **what)]
+        if not parts:
+            raise _err(self.source.name, 0, "the source holds no rows")
         return tuple(
             None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(3)
         )

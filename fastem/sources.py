@@ -570,7 +570,9 @@ class CsvSource(Source):
 
     def _parse(self, lines):
         try:
-            return np.loadtxt(lines, delimiter=self.delimiter, dtype=np.float64, ndmin=2)
+            return np.loadtxt(
+                lines, delimiter=self.delimiter, dtype=np.float64, ndmin=2, quotechar='"'
+            )
         except ValueError:
             pass
         # find the offending line, so that the error names its row
@@ -579,7 +581,7 @@ class CsvSource(Source):
             if len(fields) != self._raw_width:
                 return _BadChunk(i, f"row has {len(fields)} columns, expected {self._raw_width}")
             try:
-                [float(v) for v in fields]
+                [float(v.strip().strip('"')) for v in fields]
             except ValueError:
                 return _BadChunk(i, f"non-numeric value in line {line.strip()!r}")
         return _BadChunk(0, "could not parse the chunk")
