@@ -510,3 +510,24 @@ def test_columns_and_format_errors(X, tmp_path):
         source(tmp_path / "junk.h5")
     with pytest.raises(ValueError, match="n_samples >= n_components"):
         _fit(lambda: iter([X[:2]]))
+
+
+def test_fit_reads_in_background_thread_and_draws_bar_on_terminal(X, monkeypatch):
+    threads = set()
+
+    def chunks():
+        for r0 in range(0, N, 200):
+            threads.add(threading.current_thread().name)
+            yield X[r0 : r0 + 200]
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        GaussianMixture(K, max_iter=2, verbose=1, random_state=0).fit(chunks)
+    assert "fastem-prefetch" in threads
+    assert "EM pass [" in tty.getvalue() and "100.0%" in tty.getvalue()
