@@ -16,6 +16,7 @@ chunk by chunk to ``out=``).
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 import os
 from contextlib import closing
@@ -164,6 +165,32 @@ class StreamData:
             None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(3)
         )
 
+    def fingerprint(self):
+        """A cheap digest of the data for checkpoints: its description and first chunk.
+
+        Covers the source's kind, name, shape, dtype, columns, the file's size
+        and modification time when it is a file, the weights, and every 64th row
+        of the first chunk; reading it costs one chunk.
+        """
+        src = self.source
+        h = hashlib.sha256(
+            f"{src.kind}|{src.name}|{src.shape}|{src.dtype}|{src._feat_idx}|{src._w_idx}".encode()
+        )
+        path = getattr(src, "path", None)
+        if path is not None and os.path.exists(path):
+            st = os.stat(path)
+            h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
+        w = self.weights
+        if isinstance(w, np.ndarray):
+            h.update(w.tobytes())
+        elif w is not None:
+            h.update(repr(w).encode())
+        with closing(src._chunks(None)) as chunks:
+            for _, X, _ in chunks:
+                h.update(np.ascontiguousarray(X[::64]).tobytes())
+                break
+        return h.hexdigest()
+
     def sample_for_init(self, max_rows, rng):
         """A uniform reservoir sample of the rows (with their weights), drawn once.
 
@@ -174,6 +201,8 @@ class StreamData:
         """
         if self._sample is not None:
             return self._sample
+        if rng is None:  # asked for outside initialization (re-seeding): any fixed seed
+            rng = np.random.RandomState(0)
         D = self.n_features
         if max_rows is None:
             max_rows = max(1000, min(INIT_SAMPLE_ROWS, _INIT_SAMPLE_BYTES // (8 * D)))

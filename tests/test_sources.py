@@ -531,3 +531,32 @@ def test_fit_reads_in_background_thread_and_draws_bar_on_terminal(X, monkeypatch
         GaussianMixture(K, max_iter=2, verbose=1, random_state=0).fit(chunks)
     assert "fastem-prefetch" in threads
     assert "EM pass [" in tty.getvalue() and "100.0%" in tty.getvalue()
+
+
+def test_checkpoint_and_reseed_with_a_source(X, tmp_path):
+    from fastem import DegenerateComponentWarning
+
+    np.save(tmp_path / "X.npy", X)
+    src = source(tmp_path / "X.npy", chunk_rows=CHUNK)
+    ckpt = tmp_path / "c.npz"
+    ref = _fit(X, max_iter=5)
+    got = GaussianMixture(K, random_state=0, max_iter=5, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        got.fit(src, checkpoint=ckpt)
+        _assert_same(ref, got)
+        again = GaussianMixture(K, random_state=0, max_iter=5, tol=0.0).fit(src, checkpoint=ckpt)
+    np.testing.assert_array_equal(again.means_, got.means_)
+    np.save(tmp_path / "X.npy", X + 1)  # other data: the checkpoint is refused
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        GaussianMixture(K, random_state=0, max_iter=5, tol=0.0).fit(
+            tmp_path / "X.npy", checkpoint=ckpt
+        )
+    # a component that sees no data is re-seeded from the sample, as in memory
+    means = np.array([X[0], X[1], X.mean(0) + 1e4])
+    kw = dict(means_init=means, random_state=0, max_iter=200)
+    with pytest.warns(DegenerateComponentWarning, match="re-seeded"):
+        mem = GaussianMixture(K, **kw).fit(X)
+    with pytest.warns(DegenerateComponentWarning, match="re-seeded"):
+        got = GaussianMixture(K, **kw).fit(source(X, chunk_rows=CHUNK))
+    _assert_same(mem, got, rtol=1e-8)
