@@ -366,6 +366,11 @@ class NpySource(Source):
         width = self._raw_width
         ring = []
         with open(self.path, "rb", buffering=0) as f:
+            if hasattr(os, "posix_fadvise"):  # cold reads: ask for aggressive read-ahead
+                try:
+                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                except OSError:
+                    pass
             f.seek(self._data_offset)
             for i, r0 in enumerate(range(0, n, step)):
                 m = min(step, n - r0)
