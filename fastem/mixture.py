@@ -635,9 +635,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or source
+            In-memory data, or a chunked source (see :func:`fastem.source`),
+            scored in one pass.
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
+            With a source, also a column name of the source or a parallel
+            one-column source.
 
         Returns
         -------
