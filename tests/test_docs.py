@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = ["quickstart.md", "em.md", "old_faithful.md", "cli.md"]
+PAGES = ["quickstart.md", "em.md", "old_faithful.md", "cli.md", "streaming.md"]
 
 
 def test_mkdocs_build_strict(tmp_path):
