@@ -148,8 +148,20 @@ class Source:
 
     @property
     def shape(self):
-        """``(n_rows, n_features)``; ``n_rows`` may be None before a full pass."""
+        """``(n_rows, n_features)``; counts the rows if they are not known yet.
+
+        Counting costs a pass over the lines of a CSV file, or a pass over the
+        chunks of a callable.
+        """
+        if self.n_rows is None:
+            self.n_rows = self._count_rows()
         return (self.n_rows, self.n_features)
+
+    def _count_rows(self):
+        n = 0
+        for _, X, _ in self._chunks(None):
+            n += X.shape[0]
+        return n
 
     def __repr__(self):
         rows = "?" if self.n_rows is None else self.n_rows
@@ -159,10 +171,15 @@ class Source:
         """Set ``_feat_idx`` / ``_w_idx`` from ``columns`` and ``weight_column``."""
 
         def index(c):
+            if isinstance(c, str) and (names is None or c not in names):
+                try:  # "2" from a command line: an index where it names no column
+                    c = int(c)
+                except ValueError:
+                    pass
             if isinstance(c, str):
                 if names is None or c not in names:
                     raise ValueError(
-                        f"{self.name}: no column named {c!r}"
+                        f"{self.name}: no column {c!r}"
                         + (f"; columns are {list(names)}" if names is not None else "")
                     )
                 return list(names).index(c)
@@ -564,6 +581,15 @@ class CsvSource(Source):
         if self.chunk_rows is None:
             self.chunk_rows = _default_chunk_rows(len(names), 24)
 
+    def _count_rows(self):
+        """Non-blank lines after the header, without parsing them."""
+        try:
+            with open(self.path, "rb") as f:
+                f.readline()
+                return sum(1 for line in f if line.strip())
+        except OSError as e:
+            raise _err(self.name, 0, f"could not read ({e})") from e
+
     def _raw_chunks(self, n_buffers):
         with open(self.path, newline="") as f:
             f.readline()
@@ -759,9 +785,10 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
                 ds = _optional("pyarrow.dataset", "parquet")
                 return ArrowSource(repr(path), ds.dataset(path, format="parquet"), *cw, "dataset")
             return ArrowSource(repr(path), path, *cw, "parquet")
+        ext = os.path.splitext(low)[1] or "(none)"
         raise ValueError(
-            f"{path!r}: unknown file type; fastem reads .npy, .csv, .h5/.hdf5, .zarr and "
-            ".parquet files"
+            f"{path!r}: unsupported format {ext!r}; fastem reads .npy, .csv, .h5/.hdf5, .zarr "
+            "and .parquet files"
         )
     mod = _module_of(obj)
     tname = type(obj).__name__

@@ -362,7 +362,7 @@ def test_errors_name_source_and_row(X, tmp_path):
     np.save(tmp_path / "s.npy", np.array([["a", "b"]]))
     with pytest.raises(ValueError, match="non-numeric"):
         source(tmp_path / "s.npy")
-    with pytest.raises(ValueError, match="unknown file type"):
+    with pytest.raises(ValueError, match="unsupported format '.txt'"):
         source(tmp_path / "X.txt")
     with pytest.raises(TypeError):
         source(object())
@@ -420,6 +420,13 @@ def test_source_iteration_and_shape(X, tmp_path):
     f = source(lambda: iter([X[:10], X[10:25]]))
     assert f.n_rows is None and f.n_features == D
     assert sum(len(c) for c in f) == 25 and f.n_rows == 25
+    f = source(lambda: iter([X[:10], X[10:25]]))
+    assert f.shape == (25, D)  # counted on demand
+    np.savetxt(tmp_path / "X.csv", X, delimiter=",", header="a,b,c", comments="")
+    with open(tmp_path / "X.csv", "a") as fh:
+        fh.write("\n\n")
+    c = source(tmp_path / "X.csv")
+    assert c.n_rows is None and c.shape == (N, D) and np.shape(c) == (N, D)
 
 
 def test_prefetch_runs_ahead_and_propagates_errors():
@@ -493,7 +500,7 @@ def test_columns_and_format_errors(X, tmp_path):
     assert src.feature_names == ["b", "a"] and src.dtype == np.float64
     with pytest.raises(ValueError, match=r"t\.parquet.*column 'name' has non-numeric type"):
         source(tmp_path / "t.parquet")
-    with pytest.raises(ValueError, match="no column named 'zz'"):
+    with pytest.raises(ValueError, match="no column 'zz'"):
         source(tmp_path / "t.parquet", columns=["zz"])
     nulls = pa.table({"a": pa.array([1.0, 2.0, None, 4.0]), "b": [1.0, 2.0, 3.0, 4.0]})
     with pytest.raises(ValueError, match="row offset 2.*NaN"):
@@ -560,3 +567,8 @@ def test_checkpoint_and_reseed_with_a_source(X, tmp_path):
     with pytest.warns(DegenerateComponentWarning, match="re-seeded"):
         got = GaussianMixture(K, **kw).fit(source(X, chunk_rows=CHUNK))
     _assert_same(mem, got, rtol=1e-8)
+
+
+def test_labels_with_a_source_not_supported_yet(X):
+    with pytest.raises(NotImplementedError, match="labels="):
+        GaussianMixture(K).fit(source(X), labels=np.zeros(N, dtype=int))
