@@ -23,7 +23,8 @@ from contextlib import closing
 
 import numpy as np
 
-from ._passes import ArrayData, array_rowwise, array_stats
+from . import _missing
+from ._passes import ArrayData, array_rowwise
 from .sources import Progress, Source, SourceError, _err, is_source_like, prefetch, source
 
 #: Rows of the reservoir sample the initialization runs on (at most ~64 MB).
@@ -41,8 +42,12 @@ def is_streamed(X):
 
 
 class _WeightCutter:
+    """Cuts a parallel per-row vector (in memory or a one-column source) to each chunk."""
+
+    name = "sample_weight"
+    dtype = np.float64
+
     def __init__(self, weights):
-        self.name = "sample_weight"
         if isinstance(weights, Source):
             self.name = weights.name
             self._it = (w for _, w, _ in weights._chunks(None))
@@ -50,6 +55,11 @@ class _WeightCutter:
             self._it = iter([weights])
         self._buf = np.empty(0)
         self._pos = 0
+
+    def _check(self, buf, offset):
+        if buf.size and buf.min() < 0:
+            row = offset + int(np.argmax(buf < 0))
+            raise _err(self.name, row, "negative sample weight; weights must be >= 0")
 
     def take(self, offset, m):
         parts = []
@@ -62,11 +72,10 @@ class _WeightCutter:
                     raise _err(
                         self.name, offset + m - need, "the weights end before the data"
                     ) from None
-                self._buf = np.asarray(nxt, dtype=np.float64).reshape(-1)
+                self._buf = np.asarray(nxt).reshape(-1)
                 self._pos = 0
-                if self._buf.size and self._buf.min() < 0:
-                    row = offset + m - need + int(np.argmax(self._buf < 0))
-                    raise _err(self.name, row, "negative sample weight; weights must be >= 0")
+                self._check(self._buf, offset + m - need)
+                self._buf = self._buf.astype(self.dtype, copy=False)
                 continue
             k = min(need, len(self._buf) - self._pos)
             parts.append(self._buf[self._pos : self._pos + k])
@@ -77,7 +86,36 @@ class _WeightCutter:
 
     def finish(self, offset):
         if self._pos < len(self._buf) or next(self._it, None) is not None:
-            raise _err(self.name, offset, "there are more weights than rows of data")
+            raise _err(self.name, offset, f"there are more {self.what} than rows of data")
+
+    what = "weights"
+
+
+class _LabelCutter(_WeightCutter):
+    """Cuts parallel labels (-1 or NaN: unknown) to each chunk, checking their range."""
+
+    name = "labels"
+    dtype = np.int64
+    what = "labels"
+
+    def __init__(self, labels, n_components):
+        super().__init__(labels)
+        self.n_components = n_components
+
+    def _check(self, buf, offset):
+        if buf.dtype.kind == "f":
+            buf[np.isnan(buf)] = -1
+            if np.any(buf != np.round(buf)):
+                row = offset + int(np.argmax(buf != np.round(buf)))
+                raise _err(self.name, row, "a label that is not an integer")
+        elif buf.dtype.kind not in "iu":
+            raise _err(self.name, offset, f"labels of dtype {buf.dtype}; they must be integers")
+        bad = (buf < -1) | (buf >= self.n_components)
+        if bad.any():
+            row = offset + int(np.argmax(bad))
+            raise _err(
+                self.name, row, f"label outside [-1, {self.n_components}); use -1 for unknown"
+            )
 
 
 class StreamData:
@@ -94,9 +132,22 @@ class StreamData:
         Draw a progress bar per pass on a terminal.
     """
 
-    def __init__(self, src, weights=None, progress=False, min_rows=1):
+    def __init__(
+        self,
+        src,
+        weights=None,
+        progress=False,
+        min_rows=1,
+        labels=None,
+        missing="error",
+        n_components=None,
+    ):
         self.source = src
         self.weights = weights
+        self.label_values = labels  # parallel labels: an array or a one-column source
+        self.missing = missing
+        self.n_components = n_components
+        src.allow_nan = missing == "marginalize"
         self.progress = progress
         self.n_features = src.n_features
         self.dtype = src.dtype
@@ -116,21 +167,29 @@ class StreamData:
         cutter = None
         if isinstance(weights, (Source, np.ndarray)):
             cutter = _WeightCutter(weights)
+        lab_cutter = None
+        if self.label_values is not None:
+            lab_cutter = _LabelCutter(self.label_values, self.n_components)
         for offset, X, w in self.source._chunks(PREFETCH_DEPTH + 2):
             if cutter is not None:
                 w = cutter.take(offset, X.shape[0])
             elif isinstance(weights, float):
                 w = np.full(X.shape[0], weights)
-            yield offset, X, w
+            if lab_cutter is None:
+                yield offset, X, w
+            else:
+                yield offset, X, w, lab_cutter.take(offset, X.shape[0])
         if cutter is not None:
             cutter.finish(self.source.n_rows)
+        if lab_cutter is not None:
+            lab_cutter.finish(self.source.n_rows)
 
     def chunks(self, label="pass"):
         """Validated ``(offset, X, w)`` chunks, read one ahead in a background thread."""
         bar = Progress(self.progress, self.source.n_rows, label)
         try:
             for item in prefetch(self._reader(), PREFETCH_DEPTH):
-                yield item
+                yield item if len(item) == 4 else (*item, None)
                 bar.update(item[1].shape[0], item[1].nbytes)
         finally:
             bar.close()
@@ -140,8 +199,8 @@ class StreamData:
     def stats(self, params, n_threads):
         total = None
         with closing(self.chunks("EM pass")) as chunks:
-            for _, X, w in chunks:
-                s = array_stats(X, w, None, params, n_threads)
+            for _, X, w, labels in chunks:
+                s = self._wrap(X, w, labels, fitting=True).stats(params, n_threads)
                 total = s if total is None else total + s
         if total is None:
             raise _err(self.source.name, 0, "the source holds no rows")
@@ -154,8 +213,8 @@ class StreamData:
     def iter_rowwise(self, params, n_threads, **what):
         """Yield ``(offset, (logprob, resp, labels))`` chunk by chunk."""
         with closing(self.chunks("predict")) as chunks:
-            for offset, X, _ in chunks:
-                yield offset, array_rowwise(X, params, n_threads, **what)
+            for offset, X, _, _ in chunks:
+                yield offset, self._wrap(X).rowwise(params, n_threads, **what)
 
     def rowwise(self, params, n_threads, **what):
         parts = [r for _, r in self.iter_rowwise(params, n_threads, **what)]
@@ -164,6 +223,12 @@ class StreamData:
         return tuple(
             None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(3)
         )
+
+    def _wrap(self, X, w=None, labels=None, fitting=False):
+        """The in-memory data object of one chunk (NaN handled when marginalizing)."""
+        if self.missing == "marginalize" and _missing.has_nan(X):
+            return _missing.wrap_data(X, w, labels, missing="marginalize", fitting=False)
+        return ArrayData(X, w, labels)
 
     def fingerprint(self):
         """A cheap digest of the data for checkpoints: its description and first chunk.
@@ -180,11 +245,11 @@ class StreamData:
         if path is not None and os.path.exists(path):
             st = os.stat(path)
             h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
-        w = self.weights
-        if isinstance(w, np.ndarray):
-            h.update(w.tobytes())
-        elif w is not None:
-            h.update(repr(w).encode())
+        for w in (self.weights, self.label_values):
+            if isinstance(w, np.ndarray):
+                h.update(w.tobytes())
+            elif w is not None:
+                h.update(repr(w).encode())
         with closing(src._chunks(None)) as chunks:
             for _, X, _ in chunks:
                 h.update(np.ascontiguousarray(X[::64]).tobytes())
@@ -208,19 +273,22 @@ class StreamData:
             max_rows = max(1000, min(INIT_SAMPLE_ROWS, _INIT_SAMPLE_BYTES // (8 * D)))
         m = int(max_rows)
         res_X = None
-        res_w = None
+        res_w = res_l = None
         filled = seen = 0
         with closing(self.chunks("init sample")) as chunks:
-            for _, X, w in chunks:
+            for _, X, w, lab in chunks:
                 if res_X is None:
                     res_X = np.empty((m, D), dtype=X.dtype)
                     res_w = None if w is None else np.empty(m)
+                    res_l = None if lab is None else np.empty(m, dtype=np.int64)
                 n = X.shape[0]
                 take = min(m - filled, n)
                 if take:
                     res_X[filled : filled + take] = X[:take]
                     if res_w is not None:
                         res_w[filled : filled + take] = w[:take]
+                    if res_l is not None:
+                        res_l[filled : filled + take] = lab[:take]
                     filled += take
                 if n > take:
                     i = np.arange(seen + take, seen + n, dtype=np.float64)
@@ -233,6 +301,8 @@ class StreamData:
                     res_X[uniq] = X[rows]
                     if res_w is not None:
                         res_w[uniq] = w[rows]
+                    if res_l is not None:
+                        res_l[uniq] = lab[rows]
                 seen += n
         if seen < self.min_rows:
             raise ValueError(
@@ -243,7 +313,9 @@ class StreamData:
         w = None if res_w is None else np.ascontiguousarray(res_w[:filled])
         if w is not None and not w.sum() > 0:
             raise ValueError("the sample weights of the initialization sample sum to zero.")
-        self._sample = ArrayData(X, w)
+        labels = None if res_l is None else np.ascontiguousarray(res_l[:filled])
+        # NaN (missing="marginalize"): the sample's column means fill them, as in memory
+        self._sample = self._wrap(X, w, labels, fitting=True).sample_for_init(None, None)
         return self._sample
 
 
@@ -308,19 +380,33 @@ def _weights(src, sample_weight):
 
 def fit_data(est, X, sample_weight, labels=None):
     """The data object for ``fit`` on a source; sets ``n_features_in_`` like validate_data."""
-    if labels is not None:
-        raise NotImplementedError(
-            "labels= is not supported with a chunked source yet; load X (and labels) into "
-            "memory, or fit without labels."
-        )
     src, weights = _weights(_as_source(X), sample_weight)
+    if labels is not None and not (isinstance(labels, Source) or is_source_like(labels)):
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or (src.n_rows is not None and labels.shape[0] != src.n_rows):
+            raise ValueError(
+                f"labels must have shape ({src.n_rows},) to match X, got {labels.shape}; pass "
+                "one label per row, -1 where unknown."
+            )
+    elif labels is not None:
+        labels = source(labels)
+        if labels.n_features != 1:
+            raise ValueError(f"the labels source {labels.name} must have one column.")
     if src.n_rows is not None and src.n_rows < est.n_components:
         raise ValueError(
             f"Expected n_samples >= n_components but got n_components = {est.n_components}, "
             f"n_samples = {src.n_rows}; pass more rows or lower n_components."
         )
     est.n_features_in_ = src.n_features
-    return StreamData(src, weights, progress=est.verbose > 0, min_rows=est.n_components)
+    return StreamData(
+        src,
+        weights,
+        progress=est.verbose > 0,
+        min_rows=est.n_components,
+        labels=labels,
+        missing=est.missing,
+        n_components=est.n_components,
+    )
 
 
 def predict_data(est, X, sample_weight=None):
@@ -331,7 +417,7 @@ def predict_data(est, X, sample_weight=None):
             f"X has {src.n_features} features, but {type(est).__name__} is expecting "
             f"{est.n_features_in_} features as input."
         )
-    return StreamData(src, weights, progress=est.verbose > 0)
+    return StreamData(src, weights, progress=est.verbose > 0, missing=est.missing)
 
 
 def score(est, data):
@@ -339,8 +425,8 @@ def score(est, data):
     params = est._fitted_kernel_params(data.dtype)
     total = wsum = 0.0
     with closing(data.chunks("score")) as chunks:
-        for _, X, w in chunks:
-            lp = array_rowwise(X, params, est.n_threads, logprob=True)[0]
+        for _, X, w, _ in chunks:
+            lp = data._wrap(X).rowwise(params, est.n_threads, logprob=True)[0]
             if w is None:
                 total += float(lp.sum())
                 wsum += lp.shape[0]
@@ -445,7 +531,7 @@ def rowwise_to(data, params, n_threads, out, **what):
     try:
         if hasattr(data, "iter_rowwise"):
             pieces = data.iter_rowwise(params, n_threads, **what)
-        elif hasattr(data, "X"):
+        elif type(data) is ArrayData:  # complete in-memory rows: in pieces
             X = data.X
             pieces = (
                 (r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **what))

@@ -231,7 +231,7 @@ class Source:
             w = np.ascontiguousarray(raw[:, self._w_idx], dtype=np.float64)
         X = raw if self._feat_idx is None else raw[:, self._feat_idx]
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        _check_finite(X, self.name, offset, "value")
+        _check_finite(X, self.name, offset, "value", allow_nan=getattr(self, "allow_nan", False))
         if w is not None:
             _check_weights(w, self.name, offset)
         return X, w
@@ -304,10 +304,10 @@ def _first_non_numeric(raw):
     return 0
 
 
-def _check_finite(X, name, offset, what):
+def _check_finite(X, name, offset, what, allow_nan=False):
     # fast path: a finite sum means every value is finite (no allocation)
     if X.size and not np.isfinite(X.sum()):
-        bad = ~np.isfinite(X)
+        bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
         if bad.any():
             row = int(np.argmax(bad.any(axis=1)))
             raise _err(name, offset + row, f"NaN or infinite {what}; fastem needs finite input")

@@ -569,6 +569,38 @@ def test_checkpoint_and_reseed_with_a_source(X, tmp_path):
     _assert_same(mem, got, rtol=1e-8)
 
 
-def test_labels_with_a_source_not_supported_yet(X):
-    with pytest.raises(NotImplementedError, match="labels="):
-        GaussianMixture(K).fit(source(X), labels=np.zeros(N, dtype=int))
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_partial_labels_with_a_source_equal_in_memory(X, w, tmp_path, covariance_type):
+    rng = np.random.default_rng(5)
+    labels = np.where(rng.random(N) < 0.2, rng.integers(0, K, size=N), -1)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "labels.npy", labels[:, None].astype(np.float64))
+    kw = dict(covariance_type=covariance_type, n_components=K, random_state=0, max_iter=15, tol=0.0)
+    ref = GaussianMixture(**kw).fit(X, sample_weight=w, labels=labels)
+    src = source(tmp_path / "X.npy", chunk_rows=97)
+    for lab in (labels, source(tmp_path / "labels.npy", chunk_rows=61)):
+        got = GaussianMixture(**kw).fit(src, sample_weight=w, labels=lab)
+        _assert_same(ref, got)
+    with pytest.raises(ValueError, match="label outside"):
+        GaussianMixture(**kw).fit(src, labels=np.full(N, K))
+    with pytest.raises(ValueError, match="more labels than rows|labels must have shape"):
+        GaussianMixture(**kw).fit(src, labels=np.zeros(N + 3, dtype=int))
+
+
+def test_missing_values_in_a_source_equal_in_memory(X, tmp_path):
+    rng = np.random.default_rng(6)
+    Xm = X.copy()
+    Xm[rng.random(Xm.shape) < 0.1] = np.nan
+    Xm[np.isnan(Xm).all(axis=1), 0] = 0.0
+    np.save(tmp_path / "Xm.npy", Xm)
+    kw = dict(n_components=K, random_state=0, max_iter=15, tol=0.0, missing="marginalize")
+    ref = GaussianMixture(**kw).fit(Xm)
+    got = GaussianMixture(**kw).fit(source(tmp_path / "Xm.npy", chunk_rows=97))
+    _assert_same(ref, got)
+    np.testing.assert_allclose(
+        got.score_samples(source(tmp_path / "Xm.npy", chunk_rows=97)),
+        ref.score_samples(Xm),
+        rtol=1e-12,
+    )
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        GaussianMixture(K).fit(source(tmp_path / "Xm.npy", chunk_rows=97))
