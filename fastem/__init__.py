@@ -4,9 +4,10 @@ Importing fastem compiles nothing; kernels compile on first use and are cached
 on disk.
 """
 
+from ._em_loop import DegenerateComponentWarning
 from .datasets import load_old_faithful
 from .io import load, save
-from .mixture import DegenerateComponentWarning, GaussianMixture
+from .mixture import GaussianMixture
 from .select import select_components
 from .sources import Source, SourceError, source
 

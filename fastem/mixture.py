@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from time import time
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -12,16 +11,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _checkpoint, _missing, _stats, _stream
-from ._init import feature_variances, initial_stats, labelled_parameters
+from . import _missing, _stats, _stream
+from ._em_loop import _EMLoop, _Interrupted
 from ._passes import ArrayData
 from ._validation import (
     check_all_finite,
     check_hyperparameters,
-    check_means_init,
-    check_precisions_init,
     check_sample_weight,
-    check_weights_init,
     precheck_array,
 )
 
@@ -31,19 +27,7 @@ def _is_dask_array(X):
     return type(X).__module__.startswith("dask.array") and hasattr(X, "__dask_graph__")
 
 
-class DegenerateComponentWarning(UserWarning):
-    """A component lost all its weight during EM and was re-seeded."""
-
-
-class _Interrupted(Exception):
-    """Carries the best result so far out of an interrupted fit."""
-
-    def __init__(self, best):
-        super().__init__("interrupted")
-        self.best = best
-
-
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     """Gaussian mixture model fitted by expectation-maximization.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
@@ -225,57 +209,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------ parameters
 
-    def _initial_parameters(self, data, rng):
-        """(weights, means, precisions_cholesky, covariances) to start EM from."""
-        K, D = self.n_components, data.n_features
-        weights = means = precisions = None
-        if self.weights_init is not None:
-            weights = check_weights_init(self.weights_init, K)
-        if self.means_init is not None:
-            means = check_means_init(self.means_init, K, D)
-        if self.precisions_init is not None:
-            precisions = check_precisions_init(self.precisions_init, self.covariance_type, K, D)
-        covariances = None
-        if weights is None or means is None or precisions is None:
-            init = data.sample_for_init(None, rng)
-            self._check_scale(init)
-            stats = initial_stats(
-                init.X,
-                init.sample_weight,
-                K,
-                self.init_params,
-                self.covariance_type,
-                rng,
-                self.n_threads,
-            )
-            w0, m0, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
-            if getattr(init, "labels", None) is not None:
-                w0, m0, covariances = labelled_parameters(
-                    init.X, init.sample_weight, init.labels, w0, m0, covariances,
-                    self.covariance_type, self.reg_covar,
-                )  # fmt: skip
-            weights = w0 if weights is None else weights
-            means = m0 if means is None else means
-        if precisions is None:
-            prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
-        else:
-            prec_chol = _stats.precision_cholesky_from_precisions(precisions, self.covariance_type)
-            covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
-        return weights, means, prec_chol, covariances
-
-    def _check_scale(self, init):
-        """Refuse data whose spread reg_covar would swamp (a silently wrong fit)."""
-        var = feature_variances(init.X, init.sample_weight)
-        positive = var[var > 0]
-        if positive.size and self.reg_covar >= 0.1 * positive.min():
-            j = int(np.flatnonzero(var == positive.min())[0])
-            raise ValueError(
-                f"Feature {j} has variance {positive.min():.3g}, which reg_covar="
-                f"{self.reg_covar:g} would swamp. Scale the data (e.g. with "
-                "sklearn.preprocessing.StandardScaler) or set reg_covar below "
-                f"{0.01 * positive.min():.3g}."
-            )
-
     def _kernel_params(self, weights, means, prec_chol, dtype):
         return _stats.kernel_params(weights, means, prec_chol, self.covariance_type, dtype)
 
@@ -283,98 +216,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self._kernel_params(self.weights_, self.means_, self.precisions_cholesky_, dtype)
 
     # ---------------------------------------------------------------- EM loop
-
-    def _em(
-        self,
-        data,
-        params,
-        lower_bound,
-        init,
-        *,
-        n_iter=0,
-        lower_bounds=(),
-        converged=False,
-        on_pass=None,
-    ):
-        """Run EM from ``params`` (optionally resuming after ``n_iter`` passes).
-
-        Returns ``(params, lower_bound, n_iter, lower_bounds, converged)``.
-        ``on_pass`` is called with that tuple after every complete pass.
-        """
-        weights, means, prec_chol, covariances = params
-        lower_bounds = list(lower_bounds)
-        self._print_init_begin(init)
-        while not converged and n_iter < self.max_iter:
-            n_iter += 1
-            prev = lower_bound
-            kparams = self._kernel_params(weights, means, prec_chol, data.dtype)
-            stats = data.stats(kparams, self.n_threads)
-            if not np.isfinite(stats.loglik):
-                raise ValueError(
-                    "Some rows have zero density under every component (log-likelihood is "
-                    "-inf); the data may hold extreme values. Scale the data or increase reg_covar."
-                )
-            weights, means, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
-            weights, means, covariances = self._reseed_empty(
-                stats, weights, means, covariances, data
-            )
-            prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
-            lower_bound = stats.mean_loglik
-            lower_bounds.append(lower_bound)
-            self._print_iter_end(n_iter, lower_bound - prev)
-            converged = abs(lower_bound - prev) < self.tol
-            if on_pass is not None:
-                on_pass(
-                    (
-                        (weights, means, prec_chol, covariances),
-                        lower_bound,
-                        n_iter,
-                        lower_bounds,
-                        converged,
-                    )
-                )
-        self._print_init_end(lower_bound, converged)
-        return (
-            (weights, means, prec_chol, covariances),
-            lower_bound,
-            n_iter,
-            lower_bounds,
-            converged,
-        )
-
-    def _reseed_empty(self, stats, weights, means, covariances, data):
-        """Re-seed components that lost (almost) all their weight.
-
-        A component whose total responsibility falls below a thousandth of an
-        average row's weight is moved to the worst-explained row (lowest
-        log-likelihood under the current mixture), given the average covariance
-        of the live components and the weight of one row, with a warning.
-        """
-        dead = stats.nk < 1e-3 * stats.wsum / max(stats.n_rows, 1)
-        if not dead.any() or dead.all():
-            return weights, means, covariances
-        sample = data.sample_for_init(None, None)
-        live_w = np.where(dead, 0.0, weights)
-        live_w = live_w / live_w.sum()
-        prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
-        kp = self._kernel_params(live_w, means, prec_chol, sample.dtype)
-        log_prob = sample.rowwise(kp, self.n_threads, logprob=True)[0]
-        worst = np.argsort(log_prob, kind="stable")[: int(dead.sum())]
-        means = means.copy()
-        means[dead] = sample.X[worst]
-        if self.covariance_type != "tied":
-            covariances = covariances.copy()
-            covariances[dead] = np.average(covariances[~dead], axis=0, weights=weights[~dead])
-        weights = weights.copy()
-        weights[dead] = 1.0 / max(stats.n_rows, 1)
-        weights /= weights.sum()
-        warnings.warn(
-            f"{int(dead.sum())} component(s) lost all their weight and were re-seeded at the "
-            "worst-explained rows; consider fewer components.",
-            DegenerateComponentWarning,
-            stacklevel=4,
-        )
-        return weights, means, covariances
 
     def fit(self, X, y=None, sample_weight=None, *, labels=None, checkpoint=None):
         """Estimate the model parameters with the EM algorithm.
@@ -445,89 +286,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise
         self._set_result(*result)
         return self
-
-    def _fit(self, data, checkpoint=None):
-        """All initializations and EM runs; returns the best result (no state set)."""
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
-        n_init = self.n_init if do_init else 1
-        rng = check_random_state(self.random_state)
-        best, current, first_init, resume = None, None, 0, None
-        if checkpoint is not None:
-            key = _checkpoint.fingerprint(self, data)
-            state = _checkpoint.load(checkpoint, key)
-            if state is not None:
-                if state["done"]:
-                    return state["best"]
-                rng.set_state(state["rng_state"])
-                best, first_init = state["best"], state["init"]
-                if state["n_iter"] > 0:
-                    resume = state
-
-        def on_pass(run):
-            nonlocal current
-            current = run
-            if checkpoint is not None:
-                _checkpoint.save(
-                    checkpoint,
-                    fingerprint=key,
-                    init=init,
-                    n_iter=run[2],
-                    params=run[0],
-                    lower_bound=run[1],
-                    lower_bounds=run[3],
-                    converged=run[4],
-                    rng=rng,
-                    best=best,
-                    done=False,
-                )
-
-        try:
-            for init in range(first_init, n_init):
-                current = None
-                if resume is not None:
-                    params, lower_bound = resume["params"], resume["lower_bound"]
-                    kw = dict(
-                        n_iter=resume["n_iter"],
-                        lower_bounds=resume["lower_bounds"],
-                        converged=resume["converged"],
-                    )
-                    resume = None
-                elif do_init:
-                    params, lower_bound, kw = self._initial_parameters(data, rng), -np.inf, {}
-                else:
-                    params = (
-                        self.weights_,
-                        self.means_,
-                        self.precisions_cholesky_,
-                        self.covariances_,
-                    )
-                    lower_bound, kw = self.lower_bound_, {}
-                if self.max_iter == 0:
-                    run = (params, lower_bound, 0, [], False)
-                else:
-                    run = self._em(data, params, lower_bound, init, on_pass=on_pass, **kw)
-                if best is None or run[1] > best[1]:
-                    best = run
-                if checkpoint is not None:
-                    _checkpoint.save(
-                        checkpoint,
-                        fingerprint=key,
-                        init=init + 1,
-                        n_iter=0,
-                        params=run[0],
-                        lower_bound=run[1],
-                        lower_bounds=[],
-                        converged=False,
-                        rng=rng,
-                        best=best,
-                        done=init + 1 == n_init,
-                    )
-        except KeyboardInterrupt:
-            candidates = [r for r in (best, current) if r is not None]
-            if not candidates:
-                raise
-            raise _Interrupted(max(candidates, key=lambda r: r[1])) from None
-        return best
 
     def _set_result(self, params, lower_bound, n_iter, lower_bounds, converged, warn=True):
         weights, means, prec_chol, covariances = params
@@ -727,31 +485,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return X, y
 
     # --------------------------------------------------------------- verbose
-
-    def _print_init_begin(self, init):
-        if self.verbose >= 1:
-            print(f"Initialization {init}")
-        self._init_prev_time = self._iter_prev_time = time()
-
-    def _print_iter_end(self, n_iter, change):
-        if self.verbose and n_iter % self.verbose_interval == 0:
-            if self.verbose == 1:
-                print(f"  Iteration {n_iter}")
-            else:
-                now = time()
-                print(
-                    f"  Iteration {n_iter}\t time lapse {now - self._iter_prev_time:.5f}s\t "
-                    f"ll change {change:.5f}"
-                )
-                self._iter_prev_time = now
-
-    def _print_init_end(self, lower_bound, converged):
-        msg = "converged" if converged else "did not converge"
-        if self.verbose == 1:
-            print(f"Initialization {msg}.")
-        elif self.verbose >= 2:
-            t = time() - self._init_prev_time
-            print(f"Initialization {msg}. time lapse {t:.5f}s\t lower bound {lower_bound:.5f}.")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

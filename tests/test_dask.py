@@ -13,8 +13,7 @@ dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
 import fastem.dask as fdask  # noqa: E402
-import fastem.mixture as fastem_mixture  # noqa: E402
-from fastem import GaussianMixture  # noqa: E402
+from fastem import DegenerateComponentWarning, GaussianMixture  # noqa: E402
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 ROOT = str(Path(__file__).resolve().parents[1])
@@ -323,9 +322,9 @@ def test_empty_component_reseeded_like_in_memory():
     X = _data()
     means = np.array([X[0], X[700], X.mean(0) + 1e4])  # the third mean sees no data
     kw = dict(means_init=means, max_iter=100)
-    with pytest.warns(fastem_mixture.DegenerateComponentWarning, match="re-seeded"):
+    with pytest.warns(DegenerateComponentWarning, match="re-seeded"):
         a = _gm("full", **kw).fit(X)
-    with pytest.warns(fastem_mixture.DegenerateComponentWarning, match="re-seeded"):
+    with pytest.warns(DegenerateComponentWarning, match="re-seeded"):
         b = _gm("full", **kw).fit(da.from_array(X, chunks=(500, 3)))
     _assert_same_fit(a, b)
 
