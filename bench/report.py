@@ -5,7 +5,7 @@
     PYTHONPATH=. python bench/report.py --quick         # 1/10 of the rows
 
 Both libraries run in this process, interleaved, from identical initial
-parameters with ``tol=0``. Time per iteration is ``(t(fit, N) - t(fit, 0)) / N``
+parameters with ``tol=0``. Time per iteration is ``(t(fit, 1 + N) - t(fit, 1)) / N``
 so fixed costs (validation, the initial Cholesky, scikit-learn's final E-step)
 cancel; row-wise workloads time one call. Medians over ``--repeat`` runs
 (scikit-learn: fewer, it is slow). GFLOP/s counts the arithmetic in
@@ -87,9 +87,9 @@ def measure(w, n_iter, repeat, sk_repeat, with_sklearn=True):
         reps = repeat if lib == "fastem" else sk_repeat
         m = models[lib]
         if w.kind == "fit":
-            t_n = timed(lambda lib=lib: run(lib, w, X, init, max_iter=n_iter), reps)
-            t_0 = timed(lambda lib=lib: run(lib, w, X, init, max_iter=0), reps)
-            per = max(t_n - t_0, 1e-9) / n_iter
+            t_n = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1 + n_iter), reps)
+            t_1 = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1), reps)
+            per = max(t_n - t_1, 1e-9) / n_iter
         else:
             per = timed(lambda lib=lib, m=m: run(lib, w, X, init, m), reps)
         with RssPeak() as rss:
@@ -142,7 +142,7 @@ def machine():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="*", help="workload names (default: all)")
-    ap.add_argument("--n-iter", type=int, default=3)
+    ap.add_argument("--n-iter", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sk-repeat", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="a tenth of the rows")
