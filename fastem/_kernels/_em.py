@@ -80,6 +80,49 @@ def _exp_rows(a, k0, k1, nb, poly, bits):
             a[k, b] = poly[b] * scale[b]
 
 
+_LN2 = 0.6931471805599453
+_SQRT2 = 1.4142135623730951
+_MANT = (1 << 52) - 1
+_ONE_BITS = 1023 << 52
+
+
+@njit(**JIT_ORDERED)
+def _log_into(s, nb, out, fbits, ev):
+    """out[:nb] = log(s[:nb]) for s >= 0 (0 gives -inf; NaN stays NaN).
+
+    s = 2^e f with f in [sqrt(1/2), sqrt(2)); log f = 2 atanh(u), u = (f-1)/(f+1),
+    |u| < 0.172, by its series to u^19 (truncation < 1e-17 relative).
+    Subnormal s is not handled (the kernels' s is a sum of exps >= 1).
+    """
+    sb = s.view(np.int64)
+    for b in range(nb):
+        ib = sb[b]
+        ev[b] = np.float64((ib >> 52) - 1023)
+        fbits[b] = (ib & _MANT) | _ONE_BITS
+    f64 = fbits.view(np.float64)
+    for b in range(nb):
+        f = f64[b]
+        e = ev[b]
+        big = f > _SQRT2
+        f = f * 0.5 if big else f
+        e = e + 1.0 if big else e
+        u = (f - 1.0) / (f + 1.0)
+        u2 = u * u
+        p = 1.0 / 19.0
+        p = p * u2 + 1.0 / 17.0
+        p = p * u2 + 1.0 / 15.0
+        p = p * u2 + 1.0 / 13.0
+        p = p * u2 + 1.0 / 11.0
+        p = p * u2 + 1.0 / 9.0
+        p = p * u2 + 1.0 / 7.0
+        p = p * u2 + 1.0 / 5.0
+        p = p * u2 + 1.0 / 3.0
+        p = p * u2 + 1.0
+        v = e * _LN2 + 2.0 * u * p
+        x = s[b]
+        out[b] = v if (x > 0.0 and x < np.inf) else (-np.inf if x == 0.0 else x)
+
+
 # --------------------------------------------------------------------------
 # block helpers
 # --------------------------------------------------------------------------
@@ -255,7 +298,7 @@ def _softmax(logp, nb, m, s, poly, bits):
 
 
 @njit(**JIT)
-def _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp):
+def _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev):
     """Turn logp[:, :nb] into w * resp in place; return (sum w*log p(x), sum w).
 
     Rows with a known label keep their component: resp is one-hot and the row
@@ -270,10 +313,11 @@ def _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp):
             lab = labels[start + b]
             lab_lp[b] = logp[lab, b] if lab >= 0 else 0.0
     _softmax(logp, nb, m, s, poly, bits)
+    _log_into(s, nb, poly, bits, ev)
     ll = 0.0
     wsum = 0.0
     for b in range(nb):
-        lse = m[b] + np.log(s[b])
+        lse = m[b] + poly[b]
         wb = w[start + b] if has_w else 1.0
         if has_lab and labels[start + b] >= 0:
             lse = lab_lp[b]
@@ -438,6 +482,7 @@ def _chunk_stats(X, w, labels, r0, r1, mu, prec, const, nk, s1, s2, scal):
     poly = np.empty(B, dtype=np.float64)
     bits = np.empty(B, dtype=np.int64)
     lab_lp = np.empty(B, dtype=np.float64)
+    ev = np.empty(B, dtype=np.float64)
     diff64 = np.zeros((Dp, B), dtype=np.float64)
     rd = np.zeros((Dp, B), dtype=np.float64)
     s2flat = s2.reshape((K, -1))
@@ -448,7 +493,7 @@ def _chunk_stats(X, w, labels, r0, r1, mu, prec, const, nk, s1, s2, scal):
             _logprob_full(xt, nb, mup, pp, const, diff, y, q, logp)
         else:
             _logprob_diag(xt, nb, mup, pd, const, q, logp)
-        ll, ws = _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp)
+        ll, ws = _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev)
         scal[0] += ll
         scal[1] += ws
         if full:
@@ -474,6 +519,7 @@ def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
     s = np.empty(B, dtype=np.float64)
     poly = np.empty(B, dtype=np.float64)
     bits = np.empty(B, dtype=np.int64)
+    ev = np.empty(B, dtype=np.float64)
     want_lp = out_lp.shape[0] > 0
     want_resp = out_resp.shape[0] > 0
     want_lab = out_lab.shape[0] > 0
@@ -494,8 +540,9 @@ def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
         if want_lp or want_resp:
             _softmax(logp, nb, m, s, poly, bits)
             if want_lp:
+                _log_into(s, nb, poly, bits, ev)
                 for b in range(nb):
-                    out_lp[start + b] = m[b] + np.log(s[b])
+                    out_lp[start + b] = m[b] + poly[b]
             if want_resp:
                 for b in range(nb):
                     s[b] = 1.0 / s[b] if s[b] > 0.0 else 0.0
