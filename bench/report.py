@@ -8,7 +8,9 @@ Both libraries run in this process, interleaved, from identical initial
 parameters with ``tol=0``. Time per iteration is ``(t(fit, 1 + N) - t(fit, 1)) / N``
 so fixed costs (validation, the initial Cholesky, scikit-learn's final E-step)
 cancel; row-wise workloads time one call. Medians over ``--repeat`` runs
-(scikit-learn: fewer, it is slow). GFLOP/s counts the arithmetic in
+(scikit-learn: fewer runs and iterations, it is slow). "CPU ms" is the
+process CPU time per iteration (all threads): steadier than wall time on a
+shared machine. GFLOP/s counts the arithmetic in
 ``bench/workloads.py``; "dgemm" is NumPy's float64 matmul (2000 x 2000) timed
 in this run, before and after the workloads. Memory: peak growth over the
 run of one fit (or call), as RSS sampled every 2 ms (psutil) and as
@@ -68,15 +70,18 @@ class RssPeak:
 
 
 def timed(f, repeat):
-    ts = []
+    """Median wall and CPU (all threads of this process) seconds of f()."""
+    ts, cs = [], []
     for _ in range(repeat):
+        c = time.process_time()
         t = time.perf_counter()
         f()
         ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+        cs.append(time.process_time() - c)
+    return float(np.median(ts)), float(np.median(cs))
 
 
-def measure(w, n_iter, repeat, sk_repeat, with_sklearn=True):
+def measure(w, n_iter, sk_n_iter, repeat, sk_repeat, with_sklearn=True):
     X, init = make_data(w)
     libs = ["fastem", "sklearn"] if with_sklearn else ["fastem"]
     models = {lib: fitted(lib, w, X, init) if w.kind != "fit" else None for lib in libs}
@@ -85,28 +90,33 @@ def measure(w, n_iter, repeat, sk_repeat, with_sklearn=True):
     out = {"workload": w, "input_mb": X.nbytes / 1e6}
     for lib in libs:
         reps = repeat if lib == "fastem" else sk_repeat
+        its = n_iter if lib == "fastem" else sk_n_iter
         m = models[lib]
         if w.kind == "fit":
-            t_n = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1 + n_iter), reps)
-            t_1 = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1), reps)
-            per = max(t_n - t_1, 1e-9) / n_iter
+            t_n, c_n = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1 + its), reps)
+            t_1, c_1 = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1), reps)
+            per = max(t_n - t_1, 1e-9) / its
+            cpu = max(c_n - c_1, 1e-9) / its
         else:
-            per = timed(lambda lib=lib, m=m: run(lib, w, X, init, m), reps)
+            per, cpu = timed(lambda lib=lib, m=m: run(lib, w, X, init, m), reps)
         with RssPeak() as rss:
             tracemalloc.start()
             run(lib, w, X, init, m, max_iter=2)
             traced = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-        out[lib] = dict(ms=per * 1e3, rss_mb=rss.growth / 1e6, traced_mb=traced / 1e6)
+        out[lib] = dict(
+            ms=per * 1e3, cpu_ms=cpu * 1e3, rss_mb=rss.growth / 1e6, traced_mb=traced / 1e6
+        )
     return out
 
 
 def table(rows, dgemm):
     head = (
         "| workload | fastem ms | sklearn ms | speed-up | fastem GFLOP/s | of dgemm "
-        "| fastem peak MB (RSS / traced) | sklearn peak MB (RSS / traced) | input MB |"
+        "| fastem CPU ms | fastem peak MB (RSS / traced) | sklearn peak MB (RSS / traced) "
+        "| input MB |"
     )
-    lines = [head, "|" + "---|" * 9]
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         w, f = r["workload"], r["fastem"]
         s = r.get("sklearn")
@@ -116,7 +126,8 @@ def table(rows, dgemm):
         sk_mem = f"{s['rss_mb']:.0f} / {s['traced_mb']:.0f}" if s else "-"
         lines.append(
             f"| {w.label} | {f['ms']:.1f} | {sk_ms} | {ratio} | {gf:.1f} | {gf / dgemm:.0%} "
-            f"| {f['rss_mb']:.0f} / {f['traced_mb']:.0f} | {sk_mem} | {r['input_mb']:.0f} |"
+            f"| {f['cpu_ms']:.0f} | {f['rss_mb']:.0f} / {f['traced_mb']:.0f} | {sk_mem} "
+            f"| {r['input_mb']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -142,7 +153,8 @@ def machine():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="*", help="workload names (default: all)")
-    ap.add_argument("--n-iter", type=int, default=2)
+    ap.add_argument("--n-iter", type=int, default=3, help="timed fastem iterations")
+    ap.add_argument("--sk-n-iter", type=int, default=1, help="timed scikit-learn iterations")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sk-repeat", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="a tenth of the rows")
@@ -154,7 +166,9 @@ def main(argv=None):
     g0 = dgemm_gflops()
     rows = []
     for w in ws:
-        rows.append(measure(w, args.n_iter, args.repeat, args.sk_repeat, not args.no_sklearn))
+        rows.append(
+            measure(w, args.n_iter, args.sk_n_iter, args.repeat, args.sk_repeat, not args.no_sklearn)
+        )
         print(table(rows[-1:], g0).splitlines()[-1], file=sys.stderr, flush=True)
     g1 = dgemm_gflops()
     dgemm = float(np.median([g0, g1]))
