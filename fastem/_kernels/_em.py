@@ -10,6 +10,19 @@ the current means. Rows are split into chunks of ``chunk_rows`` rows; chunk
 ``n_samples`` only, never on the thread count, so results are bit-identical for
 any number of threads, and the serial and parallel drivers agree bit for bit.
 
+Inside a block (``block_rows(D)`` rows, 64-256, a function of ``D`` only) the
+rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
+``TILE`` with zero padding, so every inner loop runs over rows and vectorizes:
+
+* full/tied log-density: ``y = U^T (x - mu)`` in 4 x 4 register tiles of the
+  upper-triangular ``U`` (diagonal tiles use their 10 non-zero products), the
+  squares summed straight into ``q`` when a column tile is complete;
+* normalization: max, one pass of a vectorizable ``exp`` (``_exp_rows``),
+  ``resp = w * e / s`` and a vectorizable ``log`` (``_log_into``) for
+  log-sum-exp: Numba's ``np.exp`` is a scalar libm call without SVML;
+* statistics: ``x - mu`` and ``resp * (x - mu)`` in float64, then the upper
+  triangle of ``(resp (x - mu))^T (x - mu)`` in 4 x 4 tiles of 16 sums.
+
 Kernels never validate, raise or allocate per row: buffers are allocated once
 per chunk. Every helper lives in this module so that Numba's on-disk cache
 (keyed on this file) is invalidated together with its callees.
