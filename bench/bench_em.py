@@ -13,7 +13,6 @@ predicts on) a small slice of the same dtype. Run the timed suite with::
 
 import numpy as np
 import pytest
-
 from workloads import BY_NAME, SMOKE_ROWS, WORKLOADS, fitted, make_data, run
 
 N_ITER = 3  # EM iterations per timed fit

@@ -37,7 +37,8 @@ def main(n=20000, D=5, K=4):
             kw = dict(covariance_type=cov, tol=0, max_iter=20, **init)
             a = FE(K, **kw).fit(X)
             b = SK(K, **kw).fit(X)
-            d = max(max_rel(getattr(a, x), getattr(b, x)) for x in ("weights_", "means_", "covariances_"))
+            attrs = ("weights_", "means_", "covariances_")
+            d = max(max_rel(getattr(a, x), getattr(b, x)) for x in attrs)
             if dtype == np.float64:
                 worst = max(worst, d)
             print(f"{np.dtype(dtype).name:8s} {cov:10s} max relative difference {d:.2e}")

@@ -93,7 +93,7 @@ def measure(w, n_iter, sk_n_iter, repeat, sk_repeat, with_sklearn=True):
         its = n_iter if lib == "fastem" else sk_n_iter
         m = models[lib]
         if w.kind == "fit":
-            t_n, c_n = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1 + its), reps)
+            t_n, c_n = timed(lambda lib=lib, its=its: run(lib, w, X, init, max_iter=1 + its), reps)
             t_1, c_1 = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1), reps)
             per = max(t_n - t_1, 1e-9) / its
             cpu = max(c_n - c_1, 1e-9) / its
@@ -166,9 +166,8 @@ def main(argv=None):
     g0 = dgemm_gflops()
     rows = []
     for w in ws:
-        rows.append(
-            measure(w, args.n_iter, args.sk_n_iter, args.repeat, args.sk_repeat, not args.no_sklearn)
-        )
+        with_sk = not args.no_sklearn
+        rows.append(measure(w, args.n_iter, args.sk_n_iter, args.repeat, args.sk_repeat, with_sk))
         print(table(rows[-1:], g0).splitlines()[-1], file=sys.stderr, flush=True)
     g1 = dgemm_gflops()
     dgemm = float(np.median([g0, g1]))

@@ -159,7 +159,7 @@ def test_serial_parallel_and_thread_counts_bit_identical(cov, dtype):
         assert st.loglik == ref.loglik
     out = [array_rowwise(X, p, t, logprob=True, resp=True, labels=True) for t in (1, 2)]
     ser = array_rowwise(X, p, 2, logprob=True, resp=True, labels=True, serial=True)
-    for a, b, c in zip(out[0], out[1], ser):
+    for a, b, c in zip(out[0], out[1], ser, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
 
@@ -169,7 +169,9 @@ def test_serial_parallel_and_thread_counts_bit_identical(cov, dtype):
 def test_estimator_thread_count_invariance(cov):
     X, _ = _problem(cov, 6000, 5, 3, np.float64, seed=7)
     fits = [
-        GaussianMixture(3, covariance_type=cov, n_threads=t, random_state=0, max_iter=5, tol=0).fit(X)
+        GaussianMixture(3, covariance_type=cov, n_threads=t, random_state=0, max_iter=5, tol=0).fit(
+            X
+        )
         for t in (1, 2)
     ]
     for attr in ("weights_", "means_", "covariances_", "lower_bound_"):

@@ -31,4 +31,3 @@ JIT_ORDERED = dict(JIT, fastmath=FASTMATH_ORDERED)
 # TILE x TILE entries per pass over a block (features are zero-padded to a
 # multiple of TILE inside the kernels).
 TILE = 4
-
