@@ -114,13 +114,19 @@ def precision_cholesky(covariances, covariance_type):
     if covariance_type in ("full", "tied"):
         covs = covariances if covariance_type == "full" else covariances[None]
         out = np.empty_like(covs)
-        eye = np.eye(covs.shape[-1])
+        # trtri (a triangular inverse) rather than solve_triangular(chol, eye):
+        # the latter goes through a threaded BLAS trsm that, for these tiny
+        # matrices, can cost milliseconds per call on a busy machine.
+        (trtri,) = linalg.get_lapack_funcs(("trtri",), (covs,))
         for k, cov in enumerate(covs):
             try:
                 chol = linalg.cholesky(cov, lower=True)
             except linalg.LinAlgError:
                 raise ValueError(_PRECISION_ERROR) from None
-            out[k] = linalg.solve_triangular(chol, eye, lower=True).T
+            inv, info = trtri(chol, lower=1)
+            if info != 0:
+                raise ValueError(_PRECISION_ERROR)
+            out[k] = inv.T
         if not np.all(np.isfinite(out)):
             raise ValueError(_PRECISION_ERROR)
         return out if covariance_type == "full" else out[0]

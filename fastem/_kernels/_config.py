@@ -8,9 +8,26 @@ cached on disk (``cache=True``), so ``import fastem`` stays cheap.
 # relies on -inf for components with zero weight.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-# Rows per block: a block of rows is transposed into a (n_features, BLOCK)
-# buffer so that the inner loops run over rows and vectorize.
+# Rows per block (at most): a block of rows is transposed into a
+# (n_features, rows) buffer so that the inner loops run over rows and
+# vectorize. The kernels use BLOCK rows, halved (down to BLOCK_MIN) while one
+# block's float64 working set exceeds BLOCK_BYTES, so wide data stays in L2.
+# Chunks are multiples of BLOCK rows. Changing any constant here: delete
+# fastem/_kernels/__pycache__ (Numba's cache is keyed on _em.py only).
 BLOCK = 256
+BLOCK_MIN = 64
+BLOCK_BYTES = 192 << 10
 
 # Common keyword arguments of every kernel.
 JIT = dict(fastmath=FASTMATH, nogil=True, cache=True, error_model="numpy")
+
+# The same without ``reassoc``, for code whose rounding is part of the
+# algorithm (the Cody-Waite argument reduction of the kernels' exp, which
+# reassociation would fold into one inexact product).
+FASTMATH_ORDERED = FASTMATH - {"reassoc"}
+JIT_ORDERED = dict(JIT, fastmath=FASTMATH_ORDERED)
+
+# Register tile: the quadratic form and the second moments are computed
+# TILE x TILE entries per pass over a block (features are zero-padded to a
+# multiple of TILE inside the kernels).
+TILE = 4

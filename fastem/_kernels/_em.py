@@ -10,6 +10,19 @@ the current means. Rows are split into chunks of ``chunk_rows`` rows; chunk
 ``n_samples`` only, never on the thread count, so results are bit-identical for
 any number of threads, and the serial and parallel drivers agree bit for bit.
 
+Inside a block (``block_rows(D)`` rows, 64-256, a function of ``D`` only) the
+rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
+``TILE`` with zero padding, so every inner loop runs over rows and vectorizes:
+
+* full/tied log-density: ``y = U^T (x - mu)`` in 4 x 4 register tiles of the
+  upper-triangular ``U`` (diagonal tiles use their 10 non-zero products), the
+  squares summed straight into ``q`` when a column tile is complete;
+* normalization: max, one pass of a vectorizable ``exp`` (``_exp_rows``),
+  ``resp = w * e / s`` and a vectorizable ``log`` (``_log_into``) for
+  log-sum-exp: Numba's ``np.exp`` is a scalar libm call without SVML;
+* statistics: ``x - mu`` and ``resp * (x - mu)`` in float64, then the upper
+  triangle of ``(resp (x - mu))^T (x - mu)`` in 4 x 4 tiles of 16 sums.
+
 Kernels never validate, raise or allocate per row: buffers are allocated once
 per chunk. Every helper lives in this module so that Numba's on-disk cache
 (keyed on this file) is invalidated together with its callees.
@@ -33,15 +46,113 @@ Shapes (``K`` components, ``D`` features, ``C`` chunks, ``B = BLOCK``)::
 import numpy as np
 from numba import njit, prange
 
-from ._config import BLOCK, JIT
+from ._config import BLOCK, BLOCK_BYTES, BLOCK_MIN, JIT, JIT_ORDERED, TILE
 
 # --------------------------------------------------------------------------
-# block helpers: fill logp[k, :nb] with log(weight_k) + log N(x_b | k)
+# elementwise exp that vectorizes
+# --------------------------------------------------------------------------
+# Numba's np.exp is a scalar libm call unless llvmlite was built with Intel
+# SVML (pip wheels are not). exp is the dominant cost at small D, so the
+# kernels use this one: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a
+# degree-12 Taylor polynomial (truncation < 2e-16 relative) and 2^n built in
+# the exponent bits. Plain arithmetic on arrays: LLVM vectorizes both loops.
+# Arguments below -708 (including -inf) give exactly 0 (no subnormals).
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693145751953125
+_LN2_LO = 1.4286068203094173e-06
+_EXP_LO = -708.0
+
+
+@njit(**JIT_ORDERED)
+def _exp_rows(a, k0, k1, nb, poly, bits):
+    """a[k, :nb] = exp(a[k, :nb]) for k0 <= k < k1 (a float64)."""
+    scale = bits.view(np.float64)
+    for k in range(k0, k1):
+        for b in range(nb):
+            x = a[k, b]
+            xc = max(x, _EXP_LO)
+            n = np.floor(xc * _LOG2E + 0.5)
+            r = (xc - n * _LN2_HI) - n * _LN2_LO
+            p = 1.0 / 479001600.0
+            p = p * r + 1.0 / 39916800.0
+            p = p * r + 1.0 / 3628800.0
+            p = p * r + 1.0 / 362880.0
+            p = p * r + 1.0 / 40320.0
+            p = p * r + 1.0 / 5040.0
+            p = p * r + 1.0 / 720.0
+            p = p * r + 1.0 / 120.0
+            p = p * r + 1.0 / 24.0
+            p = p * r + 1.0 / 6.0
+            p = p * r + 0.5
+            p = p * r + 1.0
+            p = p * r + 1.0
+            poly[b] = p if x >= _EXP_LO else 0.0
+            bits[b] = (np.int64(n) + 1023) << 52
+        for b in range(nb):
+            a[k, b] = poly[b] * scale[b]
+
+
+_LN2 = 0.6931471805599453
+_SQRT2 = 1.4142135623730951
+_MANT = (1 << 52) - 1
+_ONE_BITS = 1023 << 52
+
+
+@njit(**JIT_ORDERED)
+def _log_into(s, nb, out, fbits, ev):
+    """out[:nb] = log(s[:nb]) for s >= 0 (0 gives -inf; NaN stays NaN).
+
+    s = 2^e f with f in [sqrt(1/2), sqrt(2)); log f = 2 atanh(u), u = (f-1)/(f+1),
+    |u| < 0.172, by its series to u^19 (truncation < 1e-17 relative).
+    Subnormal s is not handled (the kernels' s is a sum of exps >= 1).
+    """
+    sb = s.view(np.int64)
+    for b in range(nb):
+        ib = sb[b]
+        ev[b] = np.float64((ib >> 52) - 1023)
+        fbits[b] = (ib & _MANT) | _ONE_BITS
+    f64 = fbits.view(np.float64)
+    for b in range(nb):
+        f = f64[b]
+        e = ev[b]
+        big = f > _SQRT2
+        f = f * 0.5 if big else f
+        e = e + 1.0 if big else e
+        u = (f - 1.0) / (f + 1.0)
+        u2 = u * u
+        p = 1.0 / 19.0
+        p = p * u2 + 1.0 / 17.0
+        p = p * u2 + 1.0 / 15.0
+        p = p * u2 + 1.0 / 13.0
+        p = p * u2 + 1.0 / 11.0
+        p = p * u2 + 1.0 / 9.0
+        p = p * u2 + 1.0 / 7.0
+        p = p * u2 + 1.0 / 5.0
+        p = p * u2 + 1.0 / 3.0
+        p = p * u2 + 1.0
+        v = e * _LN2 + 2.0 * u * p
+        x = s[b]
+        out[b] = v if (x > 0.0 and x < np.inf) else (-np.inf if x == 0.0 else x)
+
+
+# --------------------------------------------------------------------------
+# block helpers
 # --------------------------------------------------------------------------
 
 
 @njit(**JIT)
+def block_rows(n_features_padded):
+    """Rows per block: a function of the number of features only."""
+    b = BLOCK
+    while b > BLOCK_MIN and 3 * 8 * n_features_padded * b > BLOCK_BYTES:
+        b //= 2
+    return b
+
+
+@njit(**JIT)
 def _load_block(X, start, nb, xt):
+    """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero)."""
     D = X.shape[1]
     for b in range(nb):
         for d in range(D):
@@ -50,102 +161,207 @@ def _load_block(X, start, nb, xt):
 
 @njit(**JIT)
 def _centre(xt, mu, k, nb, diff):
-    D = xt.shape[0]
-    for d in range(D):
+    for d in range(mu.shape[1]):
         m = mu[k, d]
         for b in range(nb):
             diff[d, b] = xt[d, b] - m
 
 
 @njit(**JIT)
-def _logprob_full(xt, nb, mu, prec, const, diff, y, q, logp):
-    K, D = mu.shape
+def _logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
+    """logp[k, :nb] = const_k - |U_k^T (x - mu_k)|^2 / 2 for all k.
+
+    ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros;
+    y_j = sum_{i <= j} diff_i U_ij is formed TILE x TILE at a time so each
+    pass over the block does 16 multiply-adds per 4 loads.
+    """
+    K = mu.shape[0]
+    Dp = up.shape[1]
     for k in range(K):
         _centre(xt, mu, k, nb, diff)
         for b in range(nb):
             q[b] = 0
-        for j in range(D):
-            p = prec[k, 0, j]
-            for b in range(nb):
-                y[b] = diff[0, b] * p
-            for i in range(1, j + 1):
-                p = prec[k, i, j]
-                for b in range(nb):
-                    y[b] += diff[i, b] * p
-            for b in range(nb):
-                q[b] += y[b] * y[b]
+        for j0 in range(0, Dp, TILE):
+            for i0 in range(0, j0 + 1, TILE):
+                u00 = up[k, i0, j0]
+                u01 = up[k, i0, j0 + 1]
+                u02 = up[k, i0, j0 + 2]
+                u03 = up[k, i0, j0 + 3]
+                u10 = up[k, i0 + 1, j0]
+                u11 = up[k, i0 + 1, j0 + 1]
+                u12 = up[k, i0 + 1, j0 + 2]
+                u13 = up[k, i0 + 1, j0 + 3]
+                u20 = up[k, i0 + 2, j0]
+                u21 = up[k, i0 + 2, j0 + 1]
+                u22 = up[k, i0 + 2, j0 + 2]
+                u23 = up[k, i0 + 2, j0 + 3]
+                u30 = up[k, i0 + 3, j0]
+                u31 = up[k, i0 + 3, j0 + 1]
+                u32 = up[k, i0 + 3, j0 + 2]
+                u33 = up[k, i0 + 3, j0 + 3]
+                if i0 == j0 and i0 == 0:
+                    # the whole column tile in one pass, straight into q; a
+                    # diagonal tile of U is upper triangular (10 terms of 16)
+                    for b in range(nb):
+                        d0 = diff[i0, b]
+                        d1 = diff[i0 + 1, b]
+                        d2 = diff[i0 + 2, b]
+                        d3 = diff[i0 + 3, b]
+                        y0 = d0 * u00
+                        y1 = d0 * u01 + d1 * u11
+                        y2 = d0 * u02 + d1 * u12 + d2 * u22
+                        y3 = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+                        q[b] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+                elif i0 == 0:
+                    for b in range(nb):
+                        d0 = diff[i0, b]
+                        d1 = diff[i0 + 1, b]
+                        d2 = diff[i0 + 2, b]
+                        d3 = diff[i0 + 3, b]
+                        y[0, b] = d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
+                        y[1, b] = d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
+                        y[2, b] = d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
+                        y[3, b] = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+                elif i0 < j0:
+                    for b in range(nb):
+                        d0 = diff[i0, b]
+                        d1 = diff[i0 + 1, b]
+                        d2 = diff[i0 + 2, b]
+                        d3 = diff[i0 + 3, b]
+                        y[0, b] += d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
+                        y[1, b] += d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
+                        y[2, b] += d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
+                        y[3, b] += d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+                else:
+                    for b in range(nb):
+                        d0 = diff[i0, b]
+                        d1 = diff[i0 + 1, b]
+                        d2 = diff[i0 + 2, b]
+                        d3 = diff[i0 + 3, b]
+                        y0 = y[0, b] + d0 * u00
+                        y1 = y[1, b] + (d0 * u01 + d1 * u11)
+                        y2 = y[2, b] + (d0 * u02 + d1 * u12 + d2 * u22)
+                        y3 = y[3, b] + (d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33)
+                        q[b] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
         c = const[k]
         for b in range(nb):
             logp[k, b] = c - 0.5 * q[b]
 
 
 @njit(**JIT)
-def _logprob_diag(xt, nb, mu, prec, const, diff, q, logp):
-    K, D = mu.shape
+def _logprob_diag(xt, nb, mu, prec, const, q, logp):
+    """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k."""
+    K = mu.shape[0]
+    Dp = xt.shape[0]
     for k in range(K):
-        _centre(xt, mu, k, nb, diff)
         for b in range(nb):
             q[b] = 0
-        for d in range(D):
-            p = prec[k, 0, d]
+        for d0 in range(0, Dp, TILE):
+            m0 = mu[k, d0]
+            m1 = mu[k, d0 + 1]
+            m2 = mu[k, d0 + 2]
+            m3 = mu[k, d0 + 3]
+            p0 = prec[k, d0]
+            p1 = prec[k, d0 + 1]
+            p2 = prec[k, d0 + 2]
+            p3 = prec[k, d0 + 3]
             for b in range(nb):
-                t = diff[d, b] * p
-                q[b] += t * t
+                t0 = (xt[d0, b] - m0) * p0
+                t1 = (xt[d0 + 1, b] - m1) * p1
+                t2 = (xt[d0 + 2, b] - m2) * p2
+                t3 = (xt[d0 + 3, b] - m3) * p3
+                q[b] += t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3
         c = const[k]
         for b in range(nb):
             logp[k, b] = c - 0.5 * q[b]
 
 
 @njit(**JIT)
-def _normalize(logp, nb, w, labels, start, m, s):
-    """Turn logp[:, :nb] into w * resp in place; return (sum w*log p(x), sum w).
+def _logprob(xt, nb, mu, pp, full, const, diff, y, q, logp):
+    if full:
+        _logprob_full(xt, nb, mu, pp, const, diff, y, q, logp)
+    else:
+        _logprob_diag(xt, nb, mu, pp, const, q, logp)
 
-    Rows with a known label keep their component: resp is one-hot and the row
-    contributes log(weight_j) + log N(x | j).
+
+@njit(**JIT)
+def _softmax(logp, nb, m, s, poly, bits):
+    """logp[:, :nb] <- exp(logp - max); m <- max; s <- sum of the exps.
+
+    ``lse = m + log(s)``; ``resp = logp / s``. A row with every logp = -inf
+    gets m = 0, s = 0 (lse = -inf) and resp = 0 once divided safely.
     """
     K = logp.shape[0]
     for b in range(nb):
         m[b] = logp[0, b]
     for k in range(1, K):
         for b in range(nb):
-            if logp[k, b] > m[b]:
-                m[b] = logp[k, b]
+            v = logp[k, b]
+            m[b] = v if v > m[b] else m[b]
+    for b in range(nb):
+        m[b] = m[b] if m[b] > -np.inf else 0.0
+    for k in range(K):
+        for b in range(nb):
+            logp[k, b] -= m[b]
+    _exp_rows(logp, 0, K, nb, poly, bits)
     for b in range(nb):
         s[b] = 0.0
     for k in range(K):
         for b in range(nb):
-            s[b] += np.exp(logp[k, b] - m[b])
+            s[b] += logp[k, b]
+
+
+@njit(**JIT)
+def _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev):
+    """Turn logp[:, :nb] into w * resp in place; return (sum w*log p(x), sum w).
+
+    Rows with a known label keep their component: resp is one-hot and the row
+    contributes log(weight_j) + log N(x | j).
+    """
+    K = logp.shape[0]
     has_w = w.shape[0] > 0
     has_lab = labels.shape[0] > 0
+    if has_lab:
+        # the labelled rows' log-density, read before logp is overwritten
+        for b in range(nb):
+            lab = labels[start + b]
+            lab_lp[b] = logp[lab, b] if lab >= 0 else 0.0
+    _softmax(logp, nb, m, s, poly, bits)
+    _log_into(s, nb, poly, bits, ev)
     ll = 0.0
     wsum = 0.0
     for b in range(nb):
-        lse = m[b] + np.log(s[b])
-        if has_lab and labels[start + b] >= 0:
-            lse = logp[labels[start + b], b]
+        lse = m[b] + poly[b]
         wb = w[start + b] if has_w else 1.0
+        if has_lab and labels[start + b] >= 0:
+            lse = lab_lp[b]
         ll += wb * lse
         wsum += wb
         # -inf: the row has zero density everywhere; its resp becomes 0 and
         # the caller sees ll = -inf.
-        m[b] = lse if lse > -np.inf else np.inf
-        s[b] = wb
+        m[b] = wb / s[b] if s[b] > 0.0 else 0.0
     for k in range(K):
         for b in range(nb):
-            logp[k, b] = np.exp(logp[k, b] - m[b]) * s[b]
+            logp[k, b] *= m[b]
     if has_lab:
         for b in range(nb):
             lab = labels[start + b]
             if lab >= 0:
+                wb = w[start + b] if has_w else 1.0
                 for k in range(K):
-                    logp[k, b] = s[b] if k == lab else 0.0
+                    logp[k, b] = wb if k == lab else 0.0
     return ll, wsum
 
 
 @njit(**JIT)
-def _accumulate(xt, nb, mu, resp, full, diff, rd, nk, s1, s2):
-    """Add the centred, weighted statistics of one block (resp = w * resp)."""
-    K, D = mu.shape
+def _accumulate_full(xt, nb, mu64, resp, diff, rd, nk, s1, s2):
+    """Add the centred, weighted statistics of one block (resp = w * resp).
+
+    diff = x - mu_k and rd = resp_k * diff in float64, then the upper triangle
+    of rd^T diff one TILE x TILE tile at a time (16 sums per pass).
+    """
+    K, D = s1.shape
+    Dp = diff.shape[0]
     for k in range(K):
         tot = 0.0
         for b in range(nb):
@@ -153,25 +369,122 @@ def _accumulate(xt, nb, mu, resp, full, diff, rd, nk, s1, s2):
         if tot == 0.0:
             continue
         nk[k] += tot
-        _centre(xt, mu, k, nb, diff)
-        for i in range(D):
-            for b in range(nb):
-                rd[b] = resp[k, b] * diff[i, b]
+        for d in range(D):
+            m = mu64[k, d]
             acc = 0.0
             for b in range(nb):
-                acc += rd[b]
-            s1[k, i] += acc
-            if full:
-                for j in range(i, D):
-                    acc = 0.0
-                    for b in range(nb):
-                        acc += rd[b] * diff[j, b]
-                    s2[k, i * D + j] += acc
-            else:
-                acc = 0.0
+                t = xt[d, b] - m
+                diff[d, b] = t
+                r = resp[k, b] * t
+                rd[d, b] = r
+                acc += r
+            s1[k, d] += acc
+        for i0 in range(0, Dp, TILE):
+            # diagonal tile: its upper triangle only (10 sums)
+            a00 = a01 = a02 = a03 = 0.0
+            a11 = a12 = a13 = a22 = a23 = a33 = 0.0
+            for b in range(nb):
+                r0 = rd[i0, b]
+                r1 = rd[i0 + 1, b]
+                r2 = rd[i0 + 2, b]
+                r3 = rd[i0 + 3, b]
+                e0 = diff[i0, b]
+                e1 = diff[i0 + 1, b]
+                e2 = diff[i0 + 2, b]
+                e3 = diff[i0 + 3, b]
+                a00 += r0 * e0
+                a01 += r0 * e1
+                a02 += r0 * e2
+                a03 += r0 * e3
+                a11 += r1 * e1
+                a12 += r1 * e2
+                a13 += r1 * e3
+                a22 += r2 * e2
+                a23 += r2 * e3
+                a33 += r3 * e3
+            _tile_add(s2, k, D, i0, i0, a00, a01, a02, a03, 0)
+            _tile_add(s2, k, D, i0, i0, 0.0, a11, a12, a13, 1)
+            _tile_add(s2, k, D, i0, i0, 0.0, 0.0, a22, a23, 2)
+            _tile_add(s2, k, D, i0, i0, 0.0, 0.0, 0.0, a33, 3)
+            for j0 in range(i0 + TILE, Dp, TILE):
+                a00 = a01 = a02 = a03 = 0.0
+                a10 = a11 = a12 = a13 = 0.0
+                a20 = a21 = a22 = a23 = 0.0
+                a30 = a31 = a32 = a33 = 0.0
                 for b in range(nb):
-                    acc += rd[b] * diff[i, b]
-                s2[k, i] += acc
+                    r0 = rd[i0, b]
+                    r1 = rd[i0 + 1, b]
+                    r2 = rd[i0 + 2, b]
+                    r3 = rd[i0 + 3, b]
+                    e0 = diff[j0, b]
+                    e1 = diff[j0 + 1, b]
+                    e2 = diff[j0 + 2, b]
+                    e3 = diff[j0 + 3, b]
+                    a00 += r0 * e0
+                    a01 += r0 * e1
+                    a02 += r0 * e2
+                    a03 += r0 * e3
+                    a10 += r1 * e0
+                    a11 += r1 * e1
+                    a12 += r1 * e2
+                    a13 += r1 * e3
+                    a20 += r2 * e0
+                    a21 += r2 * e1
+                    a22 += r2 * e2
+                    a23 += r2 * e3
+                    a30 += r3 * e0
+                    a31 += r3 * e1
+                    a32 += r3 * e2
+                    a33 += r3 * e3
+                _tile_add(s2, k, D, i0, j0, a00, a01, a02, a03, 0)
+                _tile_add(s2, k, D, i0, j0, a10, a11, a12, a13, 1)
+                _tile_add(s2, k, D, i0, j0, a20, a21, a22, a23, 2)
+                _tile_add(s2, k, D, i0, j0, a30, a31, a32, a33, 3)
+
+
+@njit(**JIT)
+def _tile_add(s2, k, D, i0, j0, a0, a1, a2, a3, p):
+    """s2[k, i, j] += a_q for i = i0 + p, j = j0 + q, upper triangle inside D."""
+    i = i0 + p
+    if i >= D:
+        return
+    base = i * D
+    if j0 >= i and j0 < D:
+        s2[k, base + j0] += a0
+    if j0 + 1 >= i and j0 + 1 < D:
+        s2[k, base + j0 + 1] += a1
+    if j0 + 2 >= i and j0 + 2 < D:
+        s2[k, base + j0 + 2] += a2
+    if j0 + 3 >= i and j0 + 3 < D:
+        s2[k, base + j0 + 3] += a3
+
+
+@njit(**JIT)
+def _accumulate_diag(xt, nb, mu64, resp, nk, s1, s2):
+    """Diagonal statistics of one block: one fused pass per feature.
+
+    (Tiling four features per pass measured slower here: 8 reductions per
+    loop spill; see bench/NOTES.md.)
+    """
+    K, D = s1.shape
+    for k in range(K):
+        tot = 0.0
+        for b in range(nb):
+            tot += resp[k, b]
+        if tot == 0.0:
+            continue
+        nk[k] += tot
+        for d in range(D):
+            m = mu64[k, d]
+            a1 = 0.0
+            a2 = 0.0
+            for b in range(nb):
+                t = xt[d, b] - m
+                r = resp[k, b] * t
+                a1 += r
+                a2 += r * t
+            s1[k, d] += a1
+            s2[k, d] += a2
 
 
 # --------------------------------------------------------------------------
@@ -180,52 +493,87 @@ def _accumulate(xt, nb, mu, resp, full, diff, rd, nk, s1, s2):
 
 
 @njit(**JIT)
+def _padded_params(mu, prec, Dp):
+    """mu and the precision factors zero-padded to Dp features, in X's dtype."""
+    K, D = mu.shape
+    mup = np.zeros((K, Dp), dtype=mu.dtype)
+    mup[:, :D] = mu
+    if prec.shape[1] > 1:
+        pp = np.zeros((K, Dp, Dp), dtype=mu.dtype)
+        pp[:, :D, :D] = prec
+    else:
+        pp = np.zeros((K, 1, Dp), dtype=mu.dtype)
+        pp[:, :, :D] = prec
+    return mup, pp
+
+
+@njit(**JIT)
 def _chunk_stats(X, w, labels, r0, r1, mu, prec, const, nk, s1, s2, scal):
     K, D = mu.shape
     full = prec.shape[1] > 1
-    xt = np.empty((D, BLOCK), dtype=X.dtype)
-    diff = np.empty((D, BLOCK), dtype=X.dtype)
-    y = np.empty(BLOCK, dtype=X.dtype)
-    q = np.empty(BLOCK, dtype=X.dtype)
-    logp = np.empty((K, BLOCK), dtype=np.float64)
-    m = np.empty(BLOCK, dtype=np.float64)
-    s = np.empty(BLOCK, dtype=np.float64)
-    rd = np.empty(BLOCK, dtype=np.float64)
+    Dp = -(-D // TILE) * TILE
+    B = block_rows(Dp)
+    mup, pp = _padded_params(mu, prec, Dp)
+    pd = pp.reshape((K, -1))
+    mu64 = mu.astype(np.float64)
+    xt = np.zeros((Dp, B), dtype=X.dtype)
+    diff = np.zeros((Dp, B), dtype=X.dtype)
+    y = np.empty((TILE, B), dtype=X.dtype)
+    q = np.empty(B, dtype=X.dtype)
+    logp = np.empty((K, B), dtype=np.float64)
+    m = np.empty(B, dtype=np.float64)
+    s = np.empty(B, dtype=np.float64)
+    poly = np.empty(B, dtype=np.float64)
+    bits = np.empty(B, dtype=np.int64)
+    lab_lp = np.empty(B, dtype=np.float64)
+    ev = np.empty(B, dtype=np.float64)
+    diff64 = np.zeros((Dp, B), dtype=np.float64)
+    rd = np.zeros((Dp, B), dtype=np.float64)
     s2flat = s2.reshape((K, -1))
-    for start in range(r0, r1, BLOCK):
-        nb = min(BLOCK, r1 - start)
+    for start in range(r0, r1, B):
+        nb = min(B, r1 - start)
         _load_block(X, start, nb, xt)
         if full:
-            _logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
+            _logprob_full(xt, nb, mup, pp, const, diff, y, q, logp)
         else:
-            _logprob_diag(xt, nb, mu, prec, const, diff, q, logp)
-        ll, ws = _normalize(logp, nb, w, labels, start, m, s)
+            _logprob_diag(xt, nb, mup, pd, const, q, logp)
+        ll, ws = _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev)
         scal[0] += ll
         scal[1] += ws
-        _accumulate(xt, nb, mu, logp, full, diff, rd, nk, s1, s2flat)
+        if full:
+            _accumulate_full(xt, nb, mu64, logp, diff64, rd, nk, s1, s2flat)
+        else:
+            _accumulate_diag(xt, nb, mu64, logp, nk, s1, s2flat)
 
 
 @njit(**JIT)
 def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
     K, D = mu.shape
     full = prec.shape[1] > 1
-    xt = np.empty((D, BLOCK), dtype=X.dtype)
-    diff = np.empty((D, BLOCK), dtype=X.dtype)
-    y = np.empty(BLOCK, dtype=X.dtype)
-    q = np.empty(BLOCK, dtype=X.dtype)
-    logp = np.empty((K, BLOCK), dtype=np.float64)
-    m = np.empty(BLOCK, dtype=np.float64)
-    s = np.empty(BLOCK, dtype=np.float64)
+    Dp = -(-D // TILE) * TILE
+    B = block_rows(Dp)
+    mup, pp = _padded_params(mu, prec, Dp)
+    pd = pp.reshape((K, -1))
+    xt = np.zeros((Dp, B), dtype=X.dtype)
+    diff = np.zeros((Dp, B), dtype=X.dtype)
+    y = np.empty((TILE, B), dtype=X.dtype)
+    q = np.empty(B, dtype=X.dtype)
+    logp = np.empty((K, B), dtype=np.float64)
+    m = np.empty(B, dtype=np.float64)
+    s = np.empty(B, dtype=np.float64)
+    poly = np.empty(B, dtype=np.float64)
+    bits = np.empty(B, dtype=np.int64)
+    ev = np.empty(B, dtype=np.float64)
     want_lp = out_lp.shape[0] > 0
     want_resp = out_resp.shape[0] > 0
     want_lab = out_lab.shape[0] > 0
-    for start in range(r0, r1, BLOCK):
-        nb = min(BLOCK, r1 - start)
+    for start in range(r0, r1, B):
+        nb = min(B, r1 - start)
         _load_block(X, start, nb, xt)
         if full:
-            _logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
+            _logprob_full(xt, nb, mup, pp, const, diff, y, q, logp)
         else:
-            _logprob_diag(xt, nb, mu, prec, const, diff, q, logp)
+            _logprob_diag(xt, nb, mup, pd, const, q, logp)
         if want_lab:
             for b in range(nb):
                 best = 0
@@ -234,26 +582,17 @@ def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
                         best = k
                 out_lab[start + b] = best
         if want_lp or want_resp:
-            for b in range(nb):
-                m[b] = logp[0, b]
-            for k in range(1, K):
-                for b in range(nb):
-                    if logp[k, b] > m[b]:
-                        m[b] = logp[k, b]
-            for b in range(nb):
-                s[b] = 0.0
-            for k in range(K):
-                for b in range(nb):
-                    s[b] += np.exp(logp[k, b] - m[b])
-            for b in range(nb):
-                m[b] = m[b] + np.log(s[b])
+            _softmax(logp, nb, m, s, poly, bits)
             if want_lp:
+                _log_into(s, nb, poly, bits, ev)
                 for b in range(nb):
-                    out_lp[start + b] = m[b]
+                    out_lp[start + b] = m[b] + poly[b]
             if want_resp:
                 for b in range(nb):
+                    s[b] = 1.0 / s[b] if s[b] > 0.0 else 0.0
+                for b in range(nb):
                     for k in range(K):
-                        out_resp[start + b, k] = np.exp(logp[k, b] - m[b])
+                        out_resp[start + b, k] = logp[k, b] * s[b]
 
 
 # --------------------------------------------------------------------------

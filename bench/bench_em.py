@@ -1,0 +1,54 @@
+"""fastem against scikit-learn, side by side in one run (pytest-benchmark).
+
+Each workload is benchmarked for both libraries in the same benchmark group,
+from identical initial parameters and for a fixed number of EM iterations
+(``tol=0``). Compilation is excluded: every fastem benchmark first fits (or
+predicts on) a small slice of the same dtype. Run the timed suite with::
+
+    PYTHONPATH=. python -m pytest bench --benchmark-enable --benchmark-only \
+        --benchmark-group-by=group --benchmark-columns=median,iqr,rounds
+
+``bench/report.py`` prints the per-iteration table with GFLOP/s and memory.
+"""
+
+import numpy as np
+import pytest
+from workloads import BY_NAME, SMOKE_ROWS, WORKLOADS, fitted, make_data, run
+
+N_ITER = 3  # EM iterations per timed fit
+_DATA = {}
+
+
+def _data(w):
+    # one data set per workload at a time (the big ones are 64-256 MB)
+    if w.name not in _DATA:
+        _DATA.clear()
+        _DATA[w.name] = make_data(w)
+    return _DATA[w.name]
+
+
+@pytest.mark.parametrize("lib", ["fastem", "sklearn"])
+@pytest.mark.parametrize("name", [w.name for w in WORKLOADS])
+def test_em(benchmark, bench_full, name, lib):
+    w = BY_NAME[name]
+    if not bench_full:
+        w = w.scaled(SMOKE_ROWS)
+    X, init = _data(w)
+    model = None
+    if w.kind != "fit":
+        model = fitted(lib, w, X, init)
+    # warm-up: compiles fastem's kernels for this dtype and layout
+    warm = X[: min(len(X), 1000)]
+    run(lib, w, warm, init, fitted(lib, w, warm, init) if model is not None else None)
+    benchmark.group = w.label
+    benchmark.extra_info.update(
+        workload=w.name, lib=lib, n_iter=N_ITER if w.kind == "fit" else 1, gflop=w.flops() / 1e9
+    )
+    rounds = 3 if lib == "fastem" else 1
+    result = benchmark.pedantic(
+        run, args=(lib, w, X, init, model, N_ITER), rounds=rounds, iterations=1
+    )
+    if w.kind == "fit":
+        assert np.all(np.isfinite(result.means_))
+    else:
+        assert np.all(np.isfinite(result))

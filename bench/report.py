@@ -1,0 +1,180 @@
+"""Print the fastem vs scikit-learn table: ms per iteration, ratio, GFLOP/s, memory.
+
+    PYTHONPATH=. python bench/report.py                 # every workload
+    PYTHONPATH=. python bench/report.py full_1Mx8_K8    # some of them
+    PYTHONPATH=. python bench/report.py --quick         # 1/10 of the rows
+
+Both libraries run in this process, interleaved, from identical initial
+parameters with ``tol=0``. Time per iteration is ``(t(fit, 1 + N) - t(fit, 1)) / N``
+so fixed costs (validation, the initial Cholesky, scikit-learn's final E-step)
+cancel; row-wise workloads time one call. Medians over ``--repeat`` runs
+(scikit-learn: fewer runs and iterations, it is slow). "CPU ms" is the
+process CPU time per iteration (all threads): steadier than wall time on a
+shared machine. GFLOP/s counts the arithmetic in
+``bench/workloads.py``; "dgemm" is NumPy's float64 matmul (2000 x 2000) timed
+in this run, before and after the workloads. Memory: peak growth over the
+run of one fit (or call), as RSS sampled every 2 ms (psutil) and as
+tracemalloc's peak (NumPy allocations only: Numba's kernel buffers are not
+traced).
+"""
+
+import argparse
+import os
+import platform
+import sys
+import threading
+import time
+import tracemalloc
+from datetime import datetime, timezone
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from workloads import BY_NAME, WORKLOADS, fitted, make_data, run  # noqa: E402
+
+
+def dgemm_gflops(n=2000, repeat=5):
+    a = np.random.default_rng(0).random((n, n))
+    a @ a
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        a @ a
+        ts.append(time.perf_counter() - t)
+    return 2 * n**3 / np.median(ts) / 1e9
+
+
+class RssPeak:
+    """Peak RSS growth of this process while the block runs (psutil, 2 ms)."""
+
+    def __enter__(self):
+        import psutil
+
+        self.proc = psutil.Process()
+        self.base = self.peak = self.proc.memory_info().rss
+        self.stop = False
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+        return self
+
+    def _poll(self):
+        while not self.stop:
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.002)
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+        self.growth = self.peak - self.base
+
+
+def timed(f, repeat):
+    """Median wall and CPU (all threads of this process) seconds of f()."""
+    ts, cs = [], []
+    for _ in range(repeat):
+        c = time.process_time()
+        t = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t)
+        cs.append(time.process_time() - c)
+    return float(np.median(ts)), float(np.median(cs))
+
+
+def measure(w, n_iter, sk_n_iter, repeat, sk_repeat, with_sklearn=True):
+    X, init = make_data(w)
+    libs = ["fastem", "sklearn"] if with_sklearn else ["fastem"]
+    models = {lib: fitted(lib, w, X, init) if w.kind != "fit" else None for lib in libs}
+    warm = X[:1000]
+    run("fastem", w, warm, init, fitted("fastem", w, warm, init) if w.kind != "fit" else None)
+    out = {"workload": w, "input_mb": X.nbytes / 1e6}
+    for lib in libs:
+        reps = repeat if lib == "fastem" else sk_repeat
+        its = n_iter if lib == "fastem" else sk_n_iter
+        m = models[lib]
+        if w.kind == "fit":
+            t_n, c_n = timed(lambda lib=lib, its=its: run(lib, w, X, init, max_iter=1 + its), reps)
+            t_1, c_1 = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1), reps)
+            per = max(t_n - t_1, 1e-9) / its
+            cpu = max(c_n - c_1, 1e-9) / its
+        else:
+            per, cpu = timed(lambda lib=lib, m=m: run(lib, w, X, init, m), reps)
+        with RssPeak() as rss:
+            tracemalloc.start()
+            run(lib, w, X, init, m, max_iter=2)
+            traced = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        out[lib] = dict(
+            ms=per * 1e3, cpu_ms=cpu * 1e3, rss_mb=rss.growth / 1e6, traced_mb=traced / 1e6
+        )
+    return out
+
+
+def table(rows, dgemm):
+    head = (
+        "| workload | fastem ms | sklearn ms | speed-up | fastem GFLOP/s | of dgemm "
+        "| fastem CPU ms | fastem peak MB (RSS / traced) | sklearn peak MB (RSS / traced) "
+        "| input MB |"
+    )
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        w, f = r["workload"], r["fastem"]
+        s = r.get("sklearn")
+        gf = w.flops() / (f["ms"] / 1e3) / 1e9
+        sk_ms = f"{s['ms']:.0f}" if s else "-"
+        ratio = f"{s['ms'] / f['ms']:.1f}x" if s else "-"
+        sk_mem = f"{s['rss_mb']:.0f} / {s['traced_mb']:.0f}" if s else "-"
+        lines.append(
+            f"| {w.label} | {f['ms']:.1f} | {sk_ms} | {ratio} | {gf:.1f} | {gf / dgemm:.0%} "
+            f"| {f['cpu_ms']:.0f} | {f['rss_mb']:.0f} / {f['traced_mb']:.0f} | {sk_mem} "
+            f"| {r['input_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def machine():
+    import numba
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Numba {numba.__version__} "
+        f"({numba.config.NUMBA_NUM_THREADS} threads), NumPy {np.__version__}"
+    )
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("names", nargs="*", help="workload names (default: all)")
+    ap.add_argument("--n-iter", type=int, default=3, help="timed fastem iterations")
+    ap.add_argument("--sk-n-iter", type=int, default=1, help="timed scikit-learn iterations")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sk-repeat", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="a tenth of the rows")
+    ap.add_argument("--no-sklearn", action="store_true")
+    args = ap.parse_args(argv)
+    ws = [BY_NAME[n] for n in args.names] if args.names else WORKLOADS
+    if args.quick:
+        ws = [w.scaled(w.n // 10) for w in ws]
+    g0 = dgemm_gflops()
+    rows = []
+    for w in ws:
+        with_sk = not args.no_sklearn
+        rows.append(measure(w, args.n_iter, args.sk_n_iter, args.repeat, args.sk_repeat, with_sk))
+        print(table(rows[-1:], g0).splitlines()[-1], file=sys.stderr, flush=True)
+    g1 = dgemm_gflops()
+    dgemm = float(np.median([g0, g1]))
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"{stamp}; {machine()}; dgemm {dgemm:.1f} GFLOP/s (before {g0:.1f}, after {g1:.1f})")
+    print(table(rows, dgemm))
+
+
+if __name__ == "__main__":
+    main()
