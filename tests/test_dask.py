@@ -326,7 +326,10 @@ def test_empty_component_reseeded_like_in_memory():
         a = _gm("full", **kw).fit(X)
     with pytest.warns(DegenerateComponentWarning, match="re-seeded"):
         b = _gm("full", **kw).fit(da.from_array(X, chunks=(500, 3)))
-    _assert_same_fit(a, b)
+    # The re-seeded component has a tiny spread (precision Cholesky entries ~800):
+    # block-wise vs chunk-wise summation order differs in the last bits, and the
+    # M-step amplifies it to ~1e-9 relative there.
+    _assert_same_fit(a, b, rtol=1e-8)
 
 
 def test_reseed_sample_of_large_array_is_fixed_and_kept():

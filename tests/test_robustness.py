@@ -151,8 +151,14 @@ def test_concurrent_fits_in_threads_match_sequential(covariance_type):
 
 _SCRIPT = textwrap.dedent(
     """
-    import sys, numpy as np
-    from fastem import GaussianMixture
+    import sys, time, numpy as np
+    from fastem import GaussianMixture, _passes
+    # slow every pass down so the parent can kill the fit mid-way on any machine
+    original = _passes.ArrayData.stats
+    def slow_stats(self, params, n_threads):
+        time.sleep(0.05)
+        return original(self, params, n_threads)
+    _passes.ArrayData.stats = slow_stats
     X = np.load(sys.argv[1])
     GaussianMixture(4, tol=0, max_iter=60, n_init=2, random_state=0).fit(
         X, checkpoint=sys.argv[2])
