@@ -1,0 +1,255 @@
+"""The sub-commands: fit, predict, score, sample, info and select."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ._data import _n_features, _read_data
+from ._output import (
+    _components_text,
+    _emit,
+    _estimator,
+    _finite,
+    _plain,
+    _save_npy,
+    _scores,
+)
+
+
+def _cmd_fit(args, progress):
+    from ..io import save
+
+    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
+    params = dict(
+        n_components=args.k,
+        covariance_type=args.covariance_type,
+        n_init=args.n_init,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        reg_covar=args.reg_covar,
+        init_params=args.init_params,
+        random_state=args.seed,
+        n_threads=args.threads,
+    )
+    gm = _estimator(progress, **params)
+    t0 = time.perf_counter()
+    try:
+        if args.checkpoint:
+            gm.fit(data, checkpoint=args.checkpoint)
+        else:
+            gm.fit(data)
+    except KeyboardInterrupt:
+        if args.checkpoint:
+            raise KeyboardInterrupt(
+                f"interrupted; run the same command again to resume from {args.checkpoint}"
+            ) from None
+        raise
+    finally:
+        progress.close()
+    seconds = time.perf_counter() - t0
+    gm = _plain(gm)
+    save(gm, args.output)
+    scores = _scores(gm, data)
+    summary = {
+        "command": "fit",
+        "model": args.output,
+        "data": args.data,
+        "n_features": int(gm.n_features_in_),
+        "n_components": gm.n_components,
+        "covariance_type": gm.covariance_type,
+        "converged": bool(gm.converged_),
+        "n_iter": int(gm.n_iter_),
+        "lower_bound": _finite(gm.lower_bound_),
+        **scores,
+        "weights": gm.weights_,
+        "means": gm.means_,
+        "seconds": seconds,
+    }
+    conv = "converged" if gm.converged_ else "did NOT converge"
+    text = (
+        f"fitted a {gm.n_components}-component {gm.covariance_type!r} Gaussian mixture to "
+        f"{scores['n_samples']} rows x {gm.n_features_in_} features in {seconds:.2f} s\n"
+        f"EM {conv} after {gm.n_iter_} iterations (best of {gm.n_init} init); "
+        f"log-likelihood {scores['log_likelihood']:.5f} per row\n"
+        f"BIC {scores['bic']:.3f}  AIC {scores['aic']:.3f}\n"
+        f"{_components_text(gm)}\n"
+        f"saved {args.output}"
+    )
+    _emit(args, summary, text)
+    return 0
+
+
+def _load_model(path):
+    from ..io import _load
+
+    return _load(path)
+
+
+def _check_features(model, data, path):
+    try:
+        d = _n_features(data)
+    except (TypeError, IndexError, ValueError):  # a source that cannot say: the model checks
+        return
+    if d != model.n_features_in_:
+        raise ValueError(
+            f"{path} has {d} columns but the model was fitted on {model.n_features_in_}; "
+            "pick the same columns with --columns."
+        )
+
+
+def _cmd_predict(args, progress):
+    model, _ = _load_model(args.model)
+    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
+    _check_features(model, data, args.data)
+    out = model.predict_proba(data) if args.proba else model.predict(data)
+    out = np.asarray(out)
+    _save_npy(args.output, out)
+    labels = out.argmax(axis=1) if args.proba else out
+    counts = np.bincount(labels.astype(np.int64), minlength=model.n_components)
+    what = "probabilities" if args.proba else "labels"
+    summary = {
+        "command": "predict",
+        "output": args.output,
+        "kind": what,
+        "shape": list(out.shape),
+        "counts": counts,
+    }
+    text = f"wrote {what} of shape {tuple(out.shape)} to {args.output}\n" + "\n".join(
+        f"  component {k}: {c} rows" for k, c in enumerate(counts)
+    )
+    _emit(args, summary, text)
+    return 0
+
+
+def _cmd_score(args, progress):
+    model, _ = _load_model(args.model)
+    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
+    _check_features(model, data, args.data)
+    scores = _scores(model, data)
+    summary = {"command": "score", "model": args.model, "data": args.data, **scores}
+    text = (
+        f"log-likelihood {scores['log_likelihood']:.6f} per row "
+        f"({scores['total_log_likelihood']:.4f} over {scores['n_samples']} rows)\n"
+        f"BIC {scores['bic']:.3f}  AIC {scores['aic']:.3f}"
+    )
+    _emit(args, summary, text)
+    return 0
+
+
+def _cmd_sample(args, progress):
+    model, _ = _load_model(args.model)
+    if args.seed is not None:
+        model.random_state = args.seed
+    X, y = model.sample(args.n)
+    _save_npy(args.output, X)
+    counts = np.bincount(y, minlength=model.n_components)
+    summary = {"command": "sample", "output": args.output, "shape": list(X.shape), "counts": counts}
+    text = f"wrote {X.shape[0]} samples x {X.shape[1]} features to {args.output}\n" + "\n".join(
+        f"  component {k}: {c} samples" for k, c in enumerate(counts)
+    )
+    _emit(args, summary, text)
+    return 0
+
+
+def _cmd_info(args, progress):
+    model, meta = _load_model(args.model)
+    summary = {
+        "command": "info",
+        "model": args.model,
+        "format_version": meta["format_version"],
+        "fastem_version": meta["fastem_version"] if "fastem_version" in meta else None,
+        "n_components": model.n_components,
+        "n_features": int(model.n_features_in_),
+        "covariance_type": model.covariance_type,
+        "converged": bool(model.converged_),
+        "n_iter": int(model.n_iter_),
+        "lower_bound": _finite(model.lower_bound_),
+        "params": meta["params"],
+        "weights": model.weights_,
+        "means": model.means_,
+        "covariances": model.covariances_,
+    }
+    params = ", ".join(f"{k}={v!r}" for k, v in sorted(meta["params"].items()))
+    text = (
+        f"{args.model}: fastem model format {meta['format_version']} "
+        f"(written by fastem {summary['fastem_version']})\n"
+        f"{model.n_components}-component {model.covariance_type!r} Gaussian mixture of "
+        f"{model.n_features_in_} features; converged={model.converged_} after "
+        f"{model.n_iter_} iterations, lower bound {model.lower_bound_:.6f}\n"
+        f"hyper-parameters: {params}\n"
+        f"{_components_text(model)}"
+    )
+    _emit(args, summary, text)
+    return 0
+
+
+def _cmd_select(args, progress):
+    from ..io import save
+    from ..select import format_table, select_components
+
+    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
+
+    def callback(done, total, row):
+        progress.update(
+            done / total,
+            f"fit {done}/{total}: K={row['n_components']} {row['covariance_type']}",
+            force=True,
+        )
+
+    progress.update(0.0, "fitting", force=True)
+    try:
+        best, table = select_components(
+            data,
+            n_components=args.k_range,
+            covariance_types=args.covariance_types,
+            criterion=args.criterion,
+            n_init=args.n_init,
+            max_iter=args.max_iter,
+            tol=args.tol,
+            random_state=args.seed,
+            n_threads=args.threads,
+            callback=callback,
+        )
+    finally:
+        progress.close()
+    if args.output:
+        save(best, args.output)
+    if args.plot:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")  # a file, never a window
+        except ImportError:
+            pass  # plot_criterion says how to install it
+        from ..plots import plot_criterion
+
+        fig = plot_criterion(table, criterion=("bic", "aic")).figure
+        fig.savefig(args.plot)
+    summary = {
+        "command": "select",
+        "criterion": args.criterion,
+        "best": {
+            "n_components": best.n_components,
+            "covariance_type": best.covariance_type,
+            args.criterion: float(np.nanmin(table[args.criterion])),
+        },
+        "model": args.output,
+        "table": [
+            {
+                c: (_finite(table[c][i]) if table[c].dtype.kind == "f" else table[c][i])
+                for c in table
+            }
+            for i in range(len(table["bic"]))
+        ],
+    }
+    text = format_table(table, args.criterion) + (
+        f"\nbest by {args.criterion.upper()}: K={best.n_components} {best.covariance_type!r}"
+    )
+    if args.output:
+        text += f"\nsaved {args.output}"
+    if args.plot:
+        text += f"\nplotted {args.plot}"
+    _emit(args, summary, text)
+    return 0

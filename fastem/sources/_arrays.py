@@ -1,0 +1,187 @@
+"""Readers of arrays: ``.npy`` files, and anything sliced by rows (ndarray, h5py, zarr)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numpy.lib import format as npformat
+
+from ._base import (
+    _BLOCK,
+    Source,
+    _default_chunk_rows,
+    _err,
+    _is_numeric_dtype,
+    _optional,
+    _target_dtype,
+)
+
+
+class NpySource(Source):
+    """A ``.npy`` file read by explicit reads of row ranges into reusable buffers.
+
+    Unlike ``np.load(mmap_mode='r')``, resident memory does not grow with the
+    part of the file already read: only the chunk buffers are resident.
+    """
+
+    kind = "npy"
+
+    def __init__(self, path, chunk_rows, columns, weight_column):
+        super().__init__(repr(os.fspath(path)), chunk_rows, columns, weight_column)
+        self.path = os.fspath(path)
+        try:
+            with open(self.path, "rb") as f:
+                version = npformat.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = npformat.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, fortran, dtype = npformat.read_array_header_2_0(f)
+                else:
+                    shape, fortran, dtype = npformat._read_array_header(f, version)
+                self._data_offset = f.tell()
+                size = os.fstat(f.fileno()).st_size
+        except OSError as e:
+            raise _err(self.name, 0, f"could not open ({e})") from e
+        except ValueError as e:
+            raise _err(self.name, 0, f"not a valid .npy file ({e})") from e
+        if len(shape) not in (1, 2):
+            raise _err(self.name, 0, f"array has shape {shape}; a 2-D array is expected")
+        if fortran and len(shape) == 2 and shape[1] > 1:
+            raise _err(
+                self.name, 0, "array is Fortran-ordered; save it C-ordered to read it row by row"
+            )
+        if not _is_numeric_dtype(dtype):
+            raise _err(self.name, 0, f"non-numeric dtype {dtype}")
+        n_rows = int(shape[0])
+        n_cols = int(shape[1]) if len(shape) == 2 else 1
+        self._file_dtype = dtype
+        self._row_bytes = n_cols * dtype.itemsize
+        have = max(0, size - self._data_offset)
+        if have < n_rows * self._row_bytes:
+            raise _err(
+                self.name,
+                have // max(1, self._row_bytes),
+                f"file is truncated: header says {n_rows} rows of {self._row_bytes} bytes, "
+                f"but only {have} data bytes are present",
+            )
+        self._resolve_columns(None, n_cols)
+        self.n_rows = n_rows
+        self.dtype = _target_dtype([dtype])
+        if self.chunk_rows is None:
+            self.chunk_rows = _default_chunk_rows(n_cols, max(dtype.itemsize, 8))
+
+    def _raw_chunks(self, n_buffers):
+        n, step, rb = self.n_rows, self.chunk_rows, self._row_bytes
+        width = self._raw_width
+        ring = []
+        with open(self.path, "rb", buffering=0) as f:
+            if hasattr(os, "posix_fadvise"):  # cold reads: ask for aggressive read-ahead
+                try:
+                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                except OSError:
+                    pass
+            f.seek(self._data_offset)
+            for i, r0 in enumerate(range(0, n, step)):
+                m = min(step, n - r0)
+                if n_buffers:
+                    if len(ring) < n_buffers:
+                        ring.append(np.empty((min(step, n), width), dtype=self._file_dtype))
+                    buf = ring[i % n_buffers][:m]
+                else:
+                    buf = np.empty((m, width), dtype=self._file_dtype)
+                view = memoryview(buf.reshape(-1).view(np.uint8))
+                got = 0
+                while got < m * rb:
+                    k = f.readinto(view[got:])
+                    if not k:
+                        raise _err(
+                            self.name, r0 + got // rb, "file is truncated: unexpected end of file"
+                        )
+                    got += k
+                yield buf
+
+
+class SliceSource(Source):
+    """Anything with ``shape``, ``dtype`` and row slicing: ndarray, h5py, zarr."""
+
+    kind = "array"
+
+    def __init__(self, name, arr, chunk_rows, columns, weight_column, multiple=_BLOCK):
+        super().__init__(name, chunk_rows, columns, weight_column)
+        self._arr = arr
+        shape = tuple(arr.shape)
+        if len(shape) not in (1, 2):
+            raise _err(self.name, 0, f"array has shape {shape}; a 2-D array is expected")
+        dtype = np.dtype(arr.dtype)
+        if not _is_numeric_dtype(dtype):
+            raise _err(self.name, 0, f"non-numeric dtype {dtype}")
+        n_cols = shape[1] if len(shape) == 2 else 1
+        self._resolve_columns(None, n_cols)
+        self.n_rows = int(shape[0])
+        self.dtype = _target_dtype([dtype])
+        if self.chunk_rows is None:
+            self.chunk_rows = _default_chunk_rows(n_cols, 8, multiple)
+
+    def _open(self):
+        return _Nothing(self._arr)
+
+    def _raw_chunks(self, n_buffers):
+        with self._open() as arr:
+            for r0 in range(0, self.n_rows, self.chunk_rows):
+                chunk = arr[r0 : r0 + self.chunk_rows]
+                yield np.asarray(chunk)
+
+
+class _Nothing:
+    def __init__(self, value):
+        self.value = value
+
+    def __enter__(self):
+        return self.value
+
+    def __exit__(self, *exc):
+        return False
+
+
+class H5FileSource(SliceSource):
+    """A dataset of an HDF5 file, opened for each pass."""
+
+    kind = "hdf5"
+
+    def __init__(self, path, dataset, chunk_rows, columns, weight_column):
+        h5py = _optional("h5py", "hdf5")
+        self.path = os.fspath(path)
+        name = repr(self.path)
+        try:
+            with h5py.File(self.path, "r") as f:
+                if dataset is None:
+                    found = []
+                    f.visititems(
+                        lambda k, v: found.append(k) if isinstance(v, h5py.Dataset) else None
+                    )
+                    if len(found) != 1:
+                        raise ValueError(
+                            f"{name}: pass dataset= to choose one of the datasets {found}"
+                        )
+                    dataset = found[0]
+                if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
+                    raise ValueError(f"{name}: no dataset {dataset!r} in the file")
+                ds = f[dataset]
+                self.dataset = dataset
+                super().__init__(f"{name}[{dataset!r}]", ds, chunk_rows, columns, weight_column)
+        except OSError as e:
+            raise _err(name, 0, f"could not open as HDF5 ({e})") from e
+        self._arr = None
+
+    def _open(self):
+        import contextlib
+
+        import h5py
+
+        @contextlib.contextmanager
+        def opened():
+            with h5py.File(self.path, "r") as f:
+                yield f[self.dataset]
+
+        return opened()

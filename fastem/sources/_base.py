@@ -1,0 +1,276 @@
+"""The :class:`Source` base class: column selection, chunk validation, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Target size of one chunk when ``chunk_rows`` is not given.
+DEFAULT_CHUNK_BYTES = 32 << 20
+_BLOCK = 256
+
+
+class SourceError(ValueError):
+    """A chunk of a source could not be read or is not valid input.
+
+    The message names the source and the row offset at which the problem was found.
+    """
+
+
+def _err(name, offset, msg):
+    return SourceError(f"{name}, row offset {offset}: {msg}")
+
+
+def _optional(module, extra):
+    """Import an optional dependency, or say which extra provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"reading this source needs the optional dependency {module.split('.')[0]!r}; "
+            f"install it with: pip install 'fastem[{extra}]'"
+        ) from None
+
+
+def _default_chunk_rows(n_columns, itemsize=8, multiple=_BLOCK):
+    rows = max(multiple, DEFAULT_CHUNK_BYTES // max(1, n_columns * itemsize))
+    return max(multiple, rows // multiple * multiple)
+
+
+def _target_dtype(dtypes):
+    """float32 if every column is float32, else float64 (as the in-memory path)."""
+    dtypes = list(dtypes)
+    if dtypes and all(np.dtype(d) == np.float32 for d in dtypes):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _is_numeric_dtype(dtype):
+    dtype = np.dtype(dtype)
+    return dtype.fields is None and not dtype.hasobject and dtype.kind in "biuf"
+
+
+class Source:
+    """A re-iterable, chunked, validated table of numbers.
+
+    Do not instantiate directly: use :func:`source`. Each iteration is a fresh
+    pass over the data from the first row; it yields C-contiguous float32 (if
+    the data is float32) or float64 arrays of shape ``(rows, n_features)``.
+
+    Attributes
+    ----------
+    name : str
+        How error messages refer to the source.
+    n_rows : int or None
+        Number of rows; None until the first full pass when it cannot be known
+        in advance (CSV files, callables).
+    n_features : int
+        Number of feature columns (the weight column, if any, excluded).
+    dtype : numpy.dtype
+        float32 or float64, the dtype chunks are yielded in.
+    chunk_rows : int or None
+        Rows per chunk read (None for callables: their chunks are used as they come).
+    weight_column : int or str or None
+        The column holding sample weights, excluded from the features.
+    """
+
+    kind = "source"
+
+    def __init__(self, name, chunk_rows, columns, weight_column):
+        self.name = name
+        self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
+        if self.chunk_rows is not None and self.chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}.")
+        self.columns = columns
+        self.weight_column = weight_column
+        self.n_rows = None
+        self.n_features = None
+        self.dtype = np.dtype(np.float64)
+        self._feat_idx = None  # indices into the raw chunk's columns, None = all
+        self._w_idx = None  # index of the weight column in the raw chunk
+        self._raw_width = None
+        self._args = {}
+
+    # -- to be provided by readers -------------------------------------------
+
+    def _raw_chunks(self, n_buffers):
+        """Yield raw 2-D chunks in order (may reuse ``n_buffers`` buffers)."""
+        raise NotImplementedError
+
+    # -- common machinery ----------------------------------------------------
+
+    @property
+    def shape(self):
+        """``(n_rows, n_features)``; counts the rows if they are not known yet.
+
+        Counting costs a pass over the lines of a CSV file, or a pass over the
+        chunks of a callable.
+        """
+        if self.n_rows is None:
+            self.n_rows = self._count_rows()
+        return (self.n_rows, self.n_features)
+
+    def _count_rows(self):
+        n = 0
+        for _, X, _ in self._chunks(None):
+            n += X.shape[0]
+        return n
+
+    def __repr__(self):
+        rows = "?" if self.n_rows is None else self.n_rows
+        return f"<fastem {self.kind} source {self.name}: {rows} x {self.n_features} {self.dtype}>"
+
+    def _resolve_columns(self, names, n_columns):
+        """Set ``_feat_idx`` / ``_w_idx`` from ``columns`` and ``weight_column``."""
+
+        def index(c):
+            if isinstance(c, str) and (names is None or c not in names):
+                try:  # "2" from a command line: an index where it names no column
+                    c = int(c)
+                except ValueError:
+                    pass
+            if isinstance(c, str):
+                if names is None or c not in names:
+                    raise ValueError(
+                        f"{self.name}: no column {c!r}"
+                        + (f"; columns are {list(names)}" if names is not None else "")
+                    )
+                return list(names).index(c)
+            if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+                if not -n_columns <= c < n_columns:
+                    raise ValueError(
+                        f"{self.name}: column {c} out of range for {n_columns} columns"
+                    )
+                return int(c) % n_columns
+            raise ValueError(f"{self.name}: columns are selected by name or index, got {c!r}")
+
+        w = None if self.weight_column is None else index(self.weight_column)
+        if self.columns is None:
+            feat = [i for i in range(n_columns) if i != w]
+        else:
+            feat = [index(c) for c in self.columns]
+        if not feat:
+            raise ValueError(f"{self.name}: no feature columns selected")
+        self._w_idx = w
+        self._feat_idx = None if (w is None and feat == list(range(n_columns))) else feat
+        self.n_features = len(feat)
+        self._raw_width = n_columns
+
+    def _finish(self, offset, raw):
+        """Validate one raw chunk; return ``(X, w)`` (``w`` None without weight column)."""
+        if not isinstance(raw, np.ndarray):
+            try:
+                raw = np.asarray(raw)
+            except (TypeError, ValueError) as e:
+                raise _err(self.name, offset, f"chunk is not an array of numbers ({e})") from None
+        if raw.ndim == 1 and self._raw_width == 1:
+            raw = raw[:, None]
+        if raw.ndim != 2:
+            raise _err(self.name, offset, f"chunk has {raw.ndim} dimensions, expected 2")
+        if raw.shape[1] != self._raw_width:
+            raise _err(
+                self.name, offset, f"chunk has {raw.shape[1]} columns, expected {self._raw_width}"
+            )
+        if not _is_numeric_dtype(raw.dtype):
+            try:
+                raw = raw.astype(np.float64)
+            except (TypeError, ValueError):
+                bad = _first_non_numeric(raw)
+                raise _err(
+                    self.name, offset + bad, f"non-numeric value in chunk of dtype {raw.dtype}"
+                ) from None
+        w = None
+        if self._w_idx is not None:
+            w = np.ascontiguousarray(raw[:, self._w_idx], dtype=np.float64)
+        X = raw if self._feat_idx is None else raw[:, self._feat_idx]
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        _check_finite(X, self.name, offset, "value", allow_nan=getattr(self, "allow_nan", False))
+        if w is not None:
+            _check_weights(w, self.name, offset)
+        return X, w
+
+    def _chunks(self, n_buffers=None):
+        """Yield validated ``(offset, X, w)``; count the rows of a full pass.
+
+        With ``n_buffers`` a reader may reuse that many buffers in a ring, so a
+        consumer must be done with a chunk before asking for the next one after
+        ``n_buffers - 1`` more.
+        """
+        offset = 0
+        raw_iter = self._raw_chunks(n_buffers)
+        try:
+            while True:
+                try:
+                    raw = next(raw_iter)
+                except StopIteration:
+                    break
+                except SourceError:
+                    raise
+                except Exception as e:  # an unreadable file, a failing callable
+                    raise _err(
+                        self.name, offset, f"could not read ({type(e).__name__}: {e})"
+                    ) from e
+                X, w = self._finish(offset, raw)
+                if X.shape[0] == 0:
+                    continue
+                yield offset, X, w
+                offset += X.shape[0]
+        finally:
+            close = getattr(raw_iter, "close", None)
+            if close is not None:
+                close()
+        if self.n_rows is None:
+            self.n_rows = offset
+        elif offset != self.n_rows:
+            raise _err(self.name, offset, f"pass ended after {offset} rows, expected {self.n_rows}")
+
+    def __iter__(self):
+        for _, X, _ in self._chunks(None):
+            yield X
+
+    def read(self):
+        """All rows in one in-memory array (for data that fits in memory).
+
+        Returns
+        -------
+        X : ndarray of shape (n_rows, n_features)
+        """
+        parts = [X.copy() for _, X, _ in self._chunks(None)]
+        if not parts:
+            return np.empty((0, self.n_features), dtype=self.dtype)
+        return np.concatenate(parts)
+
+    def _reopen(self, **changes):
+        """The same source with some of :func:`source`'s arguments changed."""
+        args = dict(self._args)
+        args.update(changes)
+        obj = args.pop("obj")
+        from ._factory import source  # the factory imports the readers, which import this
+
+        return source(obj, **args)
+
+
+def _first_non_numeric(raw):
+    for i, row in enumerate(raw):
+        try:
+            np.asarray(row, dtype=np.float64)
+        except (TypeError, ValueError):
+            return i
+    return 0
+
+
+def _check_finite(X, name, offset, what, allow_nan=False):
+    # fast path: a finite sum means every value is finite (no allocation)
+    if X.size and not np.isfinite(X.sum()):
+        bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
+        if bad.any():
+            row = int(np.argmax(bad.any(axis=1)))
+            raise _err(name, offset + row, f"NaN or infinite {what}; fastem needs finite input")
+
+
+def _check_weights(w, name, offset):
+    _check_finite(w[:, None], name, offset, "sample weight")
+    if w.size and w.min() < 0:
+        row = int(np.argmax(w < 0))
+        raise _err(name, offset + row, "negative sample weight; weights must be >= 0")

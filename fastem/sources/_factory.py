@@ -1,0 +1,178 @@
+"""The entry point: :func:`source` picks the reader for a path or an object."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._arrays import H5FileSource, NpySource, SliceSource
+from ._base import _BLOCK, Source, _err, _optional
+from ._callable import CallableSource
+from ._tables import ArrowSource, CsvSource
+
+
+def _module_of(obj):
+    return type(obj).__module__.split(".")[0]
+
+
+def is_source_like(obj):
+    """True if ``obj`` is read chunk by chunk rather than as an in-memory array."""
+    if isinstance(obj, (Source, str, os.PathLike)):
+        return True
+    mod = _module_of(obj)
+    if mod in ("h5py", "zarr", "pyarrow"):
+        return True
+    return callable(obj) and not hasattr(obj, "__array__") and not hasattr(obj, "shape")
+
+
+def source(obj, *, chunk_rows=None, columns=None, dataset=None, weight_column=None):
+    """A re-iterable chunked source over a file or array too big for memory.
+
+    Parameters
+    ----------
+    obj : path, array-like or callable
+        A path to a ``.npy``, ``.csv`` (with a header row), ``.h5``/``.hdf5``,
+        ``.zarr`` or ``.parquet`` file; an ``h5py.Dataset``, a ``zarr.Array``, a
+        ``pyarrow.Table`` or ``pyarrow.dataset.Dataset``, a NumPy array; or a
+        callable that returns a fresh iterator of 2-D arrays on each call. A
+        :class:`Source` is returned as is.
+    chunk_rows : int, default=None
+        Rows per chunk; by default about 32 MB of data per chunk (a multiple of
+        the zarr chunking for zarr). Ignored for callables, whose chunks are
+        used as they come.
+    columns : list of str or int, default=None
+        The feature columns, by name (parquet, arrow, CSV) or index; by default
+        all columns but the weight column.
+    dataset : str, default=None
+        The dataset inside an HDF5 file or the array inside a zarr group
+        (optional when there is only one).
+    weight_column : str or int, default=None
+        A column holding the sample weights (excluded from the features).
+
+    Returns
+    -------
+    Source
+        Iterating it yields validated float32/float64 chunks of shape
+        ``(rows, n_features)``; pass it to ``GaussianMixture.fit``, ``score``,
+        ``score_samples``, ``predict`` and ``predict_proba``.
+
+    Raises
+    ------
+    SourceError
+        (a ``ValueError``) for an unreadable, truncated or non-numeric input,
+        naming the source and the row offset.
+    ImportError
+        when the format needs an optional extra that is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> import fastem
+    >>> path = os.path.join(tempfile.mkdtemp(), "X.npy")
+    >>> np.save(path, np.arange(20.0).reshape(10, 2))
+    >>> src = fastem.source(path, chunk_rows=4)
+    >>> src.shape
+    (10, 2)
+    >>> [chunk.shape[0] for chunk in src]
+    [4, 4, 2]
+    >>> src = fastem.source(lambda: iter([np.ones((3, 2)), np.zeros((2, 2))]))
+    >>> sum(len(c) for c in src), src.n_rows
+    (5, 5)
+    """
+    if isinstance(obj, Source):
+        if chunk_rows is None and columns is None and dataset is None and weight_column is None:
+            return obj
+        return obj._reopen(
+            **{
+                k: v
+                for k, v in dict(
+                    chunk_rows=chunk_rows,
+                    columns=columns,
+                    dataset=dataset,
+                    weight_column=weight_column,
+                ).items()
+                if v is not None
+            }
+        )
+    args = dict(
+        obj=obj,
+        chunk_rows=chunk_rows,
+        columns=columns,
+        dataset=dataset,
+        weight_column=weight_column,
+    )
+    src = _make(obj, chunk_rows, columns, dataset, weight_column)
+    src._args = args
+    return src
+
+
+def _make(obj, chunk_rows, columns, dataset, weight_column):
+    cw = (chunk_rows, columns, weight_column)
+    if isinstance(obj, (str, os.PathLike)):
+        path = os.fspath(obj)
+        low = path.lower().rstrip("/\\")
+        if low.endswith(".npy"):
+            return NpySource(path, *cw)
+        if low.endswith(".csv"):
+            return CsvSource(path, *cw)
+        if low.endswith((".h5", ".hdf5", ".he5")):
+            return H5FileSource(path, dataset, *cw)
+        if low.endswith(".zarr"):
+            zarr = _optional("zarr", "zarr")
+            if not os.path.exists(path):
+                raise _err(repr(path), 0, "could not open (no such file or directory)")
+            try:
+                z = zarr.open(path, mode="r")
+            except Exception as e:
+                raise _err(repr(path), 0, f"could not open as zarr ({e})") from e
+            return _zarr_source(z, repr(path), dataset, cw)
+        if low.endswith((".parquet", ".pq")):
+            if os.path.isdir(path):
+                ds = _optional("pyarrow.dataset", "parquet")
+                return ArrowSource(repr(path), ds.dataset(path, format="parquet"), *cw, "dataset")
+            return ArrowSource(repr(path), path, *cw, "parquet")
+        ext = os.path.splitext(low)[1] or "(none)"
+        raise ValueError(
+            f"{path!r}: unsupported format {ext!r}; fastem reads .npy, .csv, .h5/.hdf5, .zarr "
+            "and .parquet files"
+        )
+    mod = _module_of(obj)
+    tname = type(obj).__name__
+    if mod == "h5py":
+        h5py = _optional("h5py", "hdf5")
+        if isinstance(obj, h5py.Dataset):
+            return SliceSource(f"h5py.Dataset {obj.name!r}", obj, *cw)
+    if mod == "zarr":
+        return _zarr_source(obj, f"zarr.{tname}", dataset, cw)
+    if mod == "pyarrow":
+        pa = _optional("pyarrow", "parquet")
+        if isinstance(obj, pa.Table):
+            return ArrowSource("pyarrow.Table", obj, *cw, "table")
+        if hasattr(obj, "to_batches") and hasattr(obj, "count_rows"):
+            return ArrowSource(f"pyarrow.{tname}", obj, *cw, "dataset")
+    if isinstance(obj, np.ndarray):
+        return SliceSource(f"ndarray {obj.shape}", obj, *cw)
+    if callable(obj):
+        return CallableSource(obj, *cw)
+    raise TypeError(
+        f"cannot read {tname} as a chunked source; pass a path, an h5py.Dataset, a zarr.Array, "
+        "a pyarrow Table or dataset, a NumPy array, or a callable returning an iterator of "
+        "2-D arrays."
+    )
+
+
+def _zarr_source(z, name, dataset, cw):
+    zarr = _optional("zarr", "zarr")
+    if isinstance(z, zarr.Group):
+        names = [k for k, _ in z.arrays()]
+        if dataset is None:
+            if len(names) != 1:
+                raise ValueError(f"{name}: pass dataset= to choose one of the arrays {names}")
+            dataset = names[0]
+        if dataset not in names:
+            raise ValueError(f"{name}: no array {dataset!r}; arrays are {names}")
+        z = z[dataset]
+        name = f"{name}[{dataset!r}]"
+    multiple = int(z.chunks[0]) if getattr(z, "chunks", None) else _BLOCK
+    return SliceSource(name, z, *cw, multiple=multiple)

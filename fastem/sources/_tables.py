@@ -1,0 +1,144 @@
+"""Readers of tables: parquet files and pyarrow tables or datasets, CSV files."""
+
+from __future__ import annotations
+
+import os
+from itertools import islice
+
+import numpy as np
+
+from ._base import Source, _default_chunk_rows, _err, _optional, _target_dtype
+
+
+class ArrowSource(Source):
+    """A parquet file, a ``pyarrow.Table`` or a ``pyarrow.dataset.Dataset``, batch by batch."""
+
+    kind = "arrow"
+
+    def __init__(self, name, obj, chunk_rows, columns, weight_column, kind):
+        super().__init__(name, chunk_rows, columns, weight_column)
+        pa = _optional("pyarrow", "parquet")
+        self.kind = kind
+        self._obj = obj
+        if kind == "parquet":
+            pq = _optional("pyarrow.parquet", "parquet")
+            try:
+                pf = pq.ParquetFile(obj)
+            except (OSError, pa.ArrowException) as e:
+                raise _err(self.name, 0, f"could not open as parquet ({e})") from e
+            schema = pf.schema_arrow
+            self.n_rows = pf.metadata.num_rows
+        elif kind == "table":
+            schema = obj.schema
+            self.n_rows = obj.num_rows
+        else:
+            schema = obj.schema
+            self.n_rows = None
+        names = list(schema.names)
+        self._resolve_columns(names, len(names))
+        wanted = list(range(len(names))) if self._feat_idx is None else list(self._feat_idx)
+        if self._w_idx is not None:
+            wanted.append(self._w_idx)
+        for i in wanted:
+            t = schema.field(i).type
+            if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
+                raise _err(self.name, 0, f"column {names[i]!r} has non-numeric type {t}")
+        self._names = [names[i] for i in wanted]
+        # the raw chunk holds the selected columns only, weight column last
+        n_feat = self.n_features
+        self._raw_width = len(wanted)
+        self._feat_idx = None if self._w_idx is None else list(range(n_feat))
+        self._w_idx = None if self._w_idx is None else n_feat
+        self.dtype = _target_dtype(
+            schema.field(names.index(c)).type.to_pandas_dtype() for c in self._names[:n_feat]
+        )
+        self.feature_names = self._names[:n_feat]
+        if self.chunk_rows is None:
+            self.chunk_rows = _default_chunk_rows(self._raw_width, 8)
+
+    def _batches(self):
+        if self.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(self._obj)
+            return pf.iter_batches(batch_size=self.chunk_rows, columns=self._names)
+        if self.kind == "table":
+            return self._obj.select(self._names).to_batches(max_chunksize=self.chunk_rows)
+        return self._obj.to_batches(columns=self._names, batch_size=self.chunk_rows)
+
+    def _raw_chunks(self, n_buffers):
+        dtype = self.dtype if self._w_idx is None else np.float64
+        for batch in self._batches():
+            out = np.empty((batch.num_rows, self._raw_width), dtype=dtype)
+            for j in range(self._raw_width):
+                out[:, j] = batch.column(j).to_numpy(zero_copy_only=False)
+            yield out
+
+
+class CsvSource(Source):
+    """A CSV file with a header row, parsed ``chunk_rows`` lines at a time."""
+
+    kind = "csv"
+
+    def __init__(self, path, chunk_rows, columns, weight_column, delimiter=","):
+        self.path = os.fspath(path)
+        super().__init__(repr(self.path), chunk_rows, columns, weight_column)
+        self.delimiter = delimiter
+        try:
+            with open(self.path, newline="") as f:
+                header = f.readline()
+        except (OSError, UnicodeDecodeError) as e:
+            raise _err(self.name, 0, f"could not open ({e})") from e
+        if not header.strip():
+            raise _err(self.name, 0, "no header row")
+        names = [c.strip().strip('"').strip("'") for c in header.rstrip("\r\n").split(delimiter)]
+        self._resolve_columns(names, len(names))
+        self.feature_names = [names[i] for i in (self._feat_idx or range(len(names)))]
+        if self.chunk_rows is None:
+            self.chunk_rows = _default_chunk_rows(len(names), 24)
+
+    def _count_rows(self):
+        """Non-blank lines after the header, without parsing them."""
+        try:
+            with open(self.path, "rb") as f:
+                f.readline()
+                return sum(1 for line in f if line.strip())
+        except OSError as e:
+            raise _err(self.name, 0, f"could not read ({e})") from e
+
+    def _raw_chunks(self, n_buffers):
+        with open(self.path, newline="") as f:
+            f.readline()
+            while True:
+                lines = [ln for ln in islice(f, self.chunk_rows) if ln.strip()]
+                if not lines:
+                    return
+                yield self._parse(lines)
+
+    def _parse(self, lines):
+        try:
+            return np.loadtxt(
+                lines, delimiter=self.delimiter, dtype=np.float64, ndmin=2, quotechar='"'
+            )
+        except ValueError:
+            pass
+        # find the offending line, so that the error names its row
+        for i, line in enumerate(lines):
+            fields = line.rstrip("\r\n").split(self.delimiter)
+            if len(fields) != self._raw_width:
+                return _BadChunk(i, f"row has {len(fields)} columns, expected {self._raw_width}")
+            try:
+                [float(v.strip().strip('"')) for v in fields]
+            except ValueError:
+                return _BadChunk(i, f"non-numeric value in line {line.strip()!r}")
+        return _BadChunk(0, "could not parse the chunk")
+
+    def _finish(self, offset, raw):
+        if isinstance(raw, _BadChunk):
+            raise _err(self.name, offset + raw.row, raw.msg)
+        return super()._finish(offset, raw)
+
+
+class _BadChunk:
+    def __init__(self, row, msg):
+        self.row, self.msg = row, msg
