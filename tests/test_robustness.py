@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import fastem
 from fastem import DegenerateComponentWarning, GaussianMixture
 
 from .conftest import COVARIANCE_TYPES, blobs, rel_err
@@ -151,17 +152,17 @@ def test_concurrent_fits_in_threads_match_sequential(covariance_type):
 
 _SCRIPT = textwrap.dedent(
     """
-    import sys, time, numpy as np
-    from fastem import GaussianMixture, _passes
+    import sys, time
+    import fastem
+    from fastem import GaussianMixture, _stream
     # slow every pass down so the parent can kill the fit mid-way on any machine
-    original = _passes.ArrayData.stats
+    original = _stream.StreamData.stats
     def slow_stats(self, params, n_threads):
         time.sleep(0.05)
         return original(self, params, n_threads)
-    _passes.ArrayData.stats = slow_stats
-    X = np.load(sys.argv[1])
+    _stream.StreamData.stats = slow_stats
     GaussianMixture(4, tol=0, max_iter=60, n_init=2, random_state=0).fit(
-        X, checkpoint=sys.argv[2])
+        fastem.source(sys.argv[1], chunk_rows=7000), checkpoint=sys.argv[2])
     """
 )
 
@@ -177,7 +178,7 @@ def _ckpt_iter(path):
         return -1, -1
 
 
-def test_sigkill_and_resume_equals_uninterrupted(tmp_path):
+def test_sigkill_of_a_streamed_fit_and_resume_equals_uninterrupted(tmp_path):
     X = blobs(60000, 3, 4, seed=3)
     np.save(tmp_path / "X.npy", X)
     ckpt = tmp_path / "fit.ckpt.npz"
@@ -197,9 +198,10 @@ def test_sigkill_and_resume_equals_uninterrupted(tmp_path):
     killed_at = _ckpt_iter(ckpt)
     assert killed_at[1] < 60
 
+    src = fastem.source(tmp_path / "X.npy", chunk_rows=7000)
     resumed = GaussianMixture(4, tol=0, max_iter=60, n_init=2, random_state=0)
-    resumed.fit(X, checkpoint=ckpt)
-    clean = GaussianMixture(4, tol=0, max_iter=60, n_init=2, random_state=0).fit(X)
+    resumed.fit(src, checkpoint=ckpt)
+    clean = GaussianMixture(4, tol=0, max_iter=60, n_init=2, random_state=0).fit(src)
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
         assert rel_err(getattr(resumed, name), getattr(clean, name)) < 1e-12
     assert resumed.lower_bounds_ == clean.lower_bounds_
@@ -207,7 +209,7 @@ def test_sigkill_and_resume_equals_uninterrupted(tmp_path):
 
     # a finished checkpoint returns the result without refitting
     again = GaussianMixture(4, tol=0, max_iter=60, n_init=2, random_state=0)
-    again.fit(X, checkpoint=ckpt)
+    again.fit(src, checkpoint=ckpt)
     np.testing.assert_array_equal(again.means_, clean.means_)
 
 
