@@ -357,7 +357,7 @@ def test_errors_name_source_and_row(X, tmp_path):
     (tmp_path / "garbage.npy").write_bytes(b"not a numpy file")
     with pytest.raises(ValueError, match=r"garbage\.npy.*row offset 0"):
         source(tmp_path / "garbage.npy")
-    with pytest.raises(ValueError, match=r"missing\.npy.*row offset 0"):
+    with pytest.raises(FileNotFoundError, match=r"no such file.*missing\.npy.*check the path"):
         _fit(tmp_path / "missing.npy")
     np.save(tmp_path / "s.npy", np.array([["a", "b"]]))
     with pytest.raises(ValueError, match="non-numeric"):

@@ -266,7 +266,14 @@ def _check_finite(X, name, offset, what, allow_nan=False):
         bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
         if bad.any():
             row = int(np.argmax(bad.any(axis=1)))
-            raise _err(name, offset + row, f"NaN or infinite {what}; fastem needs finite input")
+            hint = (
+                ' (for NaN as not observed, fit with GaussianMixture(missing="marginalize"))'
+                if what == "value" and not allow_nan
+                else ""
+            )
+            raise _err(
+                name, offset + row, f"NaN or infinite {what}; fastem needs finite input{hint}"
+            )
 
 
 def _check_weights(w, name, offset):

@@ -107,14 +107,21 @@ def source(obj, *, chunk_rows=None, columns=None, dataset=None, weight_column=No
     return src
 
 
+def _must_exist(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file or directory: {path!r}; check the path.")
+
+
 def _make(obj, chunk_rows, columns, dataset, weight_column):
     cw = (chunk_rows, columns, weight_column)
     if isinstance(obj, (str, os.PathLike)):
         path = os.fspath(obj)
         low = path.lower().rstrip("/\\")
         if low.endswith(".npy"):
+            _must_exist(path)
             return NpySource(path, *cw)
         if low.endswith(".csv"):
+            _must_exist(path)
             return CsvSource(path, *cw)
         if low.endswith((".h5", ".hdf5", ".he5")):
             return H5FileSource(path, dataset, *cw)
