@@ -16,6 +16,8 @@ from ._stats import KernelParams, SuffStats
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 _RANDOM_CHUNK = 8192
+#: Rows k-means (seeding and Lloyd) runs on at most; see ``_subsample``.
+KMEANS_MAX_ROWS = 100_000
 
 
 def _chunks(n):
@@ -94,7 +96,7 @@ def lloyd(X, w, centers, n_threads=None, max_iter=100, tol=1e-4):
     sums = np.empty((C, K, D))
     counts = np.empty((C, K))
     inertia = np.empty(C)
-    var = float(feature_variances(X, w).mean())
+    var = float(feature_variances(X, w).mean()) if max_iter else 0.0
     labels = np.empty(n, dtype=np.int64)
     for _ in range(max_iter):
         _lloyd_pass(X, w, centers, rows, sums, counts, inertia, _EMPTY_I, n_threads)
@@ -179,15 +181,32 @@ def _one_hot_stats(X, indices, covariance_type):
     return SuffStats(np.ones(K), np.zeros((K, D)), s2, 0.0, float(K), K, shift)
 
 
+def _subsample(X, w, rng):
+    """Rows the k-means seeding and Lloyd iterations run on: all, or a seeded uniform sample.
+
+    Above ``KMEANS_MAX_ROWS`` rows, k-means on a sample finds the same centres
+    for the purpose of starting EM, at a fraction of the cost, so that the
+    initialization never dominates a fit; the final assignment (and so the
+    initial statistics) still uses every row.
+    """
+    n = X.shape[0]
+    if n <= KMEANS_MAX_ROWS:
+        return X, w, None
+    idx = np.sort(rng.choice(n, size=KMEANS_MAX_ROWS, replace=False))
+    return X[idx], None if w is None else w[idx], idx
+
+
 def initial_stats(X, w, n_components, init_params, covariance_type, rng, n_threads):
     """Sufficient statistics from which the M-step gives the initial parameters."""
-    if init_params == "kmeans":
-        seeds = kmeans_plusplus(X, w, n_components, rng, n_threads)
-        centers, labels = lloyd(X, w, X[seeds], n_threads)
+    if init_params in ("kmeans", "k-means++"):
+        Xs, ws, idx = _subsample(X, w, rng)
+        seeds = kmeans_plusplus(Xs, ws, n_components, rng, n_threads)
+        if init_params == "k-means++":
+            return _one_hot_stats(X, seeds if idx is None else idx[seeds], covariance_type)
+        centers, labels = lloyd(Xs, ws, Xs[seeds], n_threads)
+        if idx is not None:  # assign every row to the centres found on the sample
+            centers, labels = lloyd(X, w, centers, n_threads, max_iter=0)
         return _labels_stats(X, w, labels, centers, covariance_type)
-    if init_params == "k-means++":
-        seeds = kmeans_plusplus(X, w, n_components, rng, n_threads)
-        return _one_hot_stats(X, seeds, covariance_type)
     if init_params == "random_from_data":
         seeds = rng.choice(X.shape[0], size=n_components, replace=False)
         return _one_hot_stats(X, seeds, covariance_type)
