@@ -52,7 +52,12 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     n_init : int, default=1
         The number of initializations; the best result is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
-        The method used to initialize the responsibilities.
+        The method used to initialize the responsibilities: 'kmeans' runs
+        k-means++ seeding and Lloyd iterations (Numba kernels) and starts from
+        the hard assignment of every row; 'k-means++' starts from the seeds
+        alone. Above 100,000 rows both run on a seeded uniform sample of that
+        size (the final assignment still uses every row), so initialization
+        costs a few EM iterations at most.
     weights_init : array-like of shape (n_components,), default=None
         The user-provided initial weights.
     means_init : array-like of shape (n_components, n_features), default=None
