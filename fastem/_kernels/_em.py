@@ -597,6 +597,11 @@ def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
 
 # --------------------------------------------------------------------------
 # drivers: the same chunk function in parallel (prange) or serially
+#
+# Two small functions rather than one function jitted twice with different
+# ``parallel=`` flags: Numba's on-disk cache index is keyed on the function's
+# bytecode and signature, not on its flags, so two dispatchers of one function
+# would overwrite each other's cache entries.
 # --------------------------------------------------------------------------
 
 
