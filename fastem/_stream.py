@@ -25,7 +25,10 @@ import numpy as np
 
 from . import _missing
 from ._passes import ArrayData, array_rowwise
-from .sources import Progress, Source, SourceError, _err, is_source_like, prefetch, source
+from .sources import Source, SourceError, prefetch, source
+from .sources._base import _err
+from .sources._factory import is_source_like
+from .sources._prefetch import Progress
 
 #: Rows of the reservoir sample the initialization runs on (at most ~64 MB).
 INIT_SAMPLE_ROWS = 100_000

@@ -210,7 +210,7 @@ def test_more_errors_in_process(work, monkeypatch, capsys, args, status, message
 
 def test_read_data_fallback(tmp_path):
     """Without fastem.source, CSV (header optional) and .npy are read with NumPy."""
-    from fastem.cli import _read_data
+    from fastem.cli._data import _read_data
 
     if getattr(fastem, "source", None) is not None:
         pytest.skip("fastem.source reads the data")
@@ -228,7 +228,7 @@ def test_read_data_fallback(tmp_path):
 def test_progress_bar_on_a_terminal():
     import io
 
-    from fastem.cli import Progress, _estimator
+    from fastem.cli._output import Progress, _estimator
 
     class Tty(io.StringIO):
         def isatty(self):

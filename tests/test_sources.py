@@ -13,7 +13,8 @@ from sklearn.exceptions import ConvergenceWarning
 import fastem
 from fastem import GaussianMixture, SourceError, source
 from fastem._stream import StreamData
-from fastem.sources import Progress, prefetch
+from fastem.sources import prefetch
+from fastem.sources._prefetch import Progress
 
 N, D, K = 601, 3, 3
 CHUNK = 97  # does not divide N

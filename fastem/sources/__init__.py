@@ -31,57 +31,11 @@ items ahead: while a kernel (which releases the GIL) works on one chunk, the
 next one is read and validated.
 """
 
-from ._arrays import H5FileSource, NpySource, SliceSource, _Nothing
-from ._base import (
-    _BLOCK,  # noqa: F401 - importable from here as before the split
-    DEFAULT_CHUNK_BYTES,  # noqa: F401
-    Source,
-    SourceError,
-    _check_finite,
-    _check_weights,
-    _default_chunk_rows,
-    _err,
-    _first_non_numeric,
-    _is_numeric_dtype,
-    _optional,
-    _target_dtype,
-)
-from ._callable import CallableSource
-from ._factory import _make, _module_of, _zarr_source, is_source_like, source
-from ._prefetch import _DONE, Progress, prefetch  # noqa: F401
-from ._tables import ArrowSource, CsvSource, _BadChunk
+from ._base import Source, SourceError
+from ._factory import source
+from ._prefetch import prefetch
 
 __all__ = ["Source", "SourceError", "prefetch", "source"]
 
-# Everything above was defined in this module before it became a package: the
-# classes and functions keep ``fastem.sources`` as their module, so that their
-# names in tracebacks and reprs, and pickles of sources, stay the same.
-for _obj in (
-    H5FileSource,
-    NpySource,
-    SliceSource,
-    _Nothing,
-    Source,
-    SourceError,
-    _check_finite,
-    _check_weights,
-    _default_chunk_rows,
-    _err,
-    _first_non_numeric,
-    _is_numeric_dtype,
-    _optional,
-    _target_dtype,
-    CallableSource,
-    _make,
-    _module_of,
-    _zarr_source,
-    is_source_like,
-    source,
-    Progress,
-    prefetch,
-    ArrowSource,
-    CsvSource,
-    _BadChunk,
-):
-    _obj.__module__ = __name__
-del _obj
+# The public classes are shown as ``fastem.sources.X`` in tracebacks and reprs.
+Source.__module__ = SourceError.__module__ = __name__
