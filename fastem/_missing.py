@@ -54,18 +54,6 @@ def check_missing_option(missing):
         )
 
 
-def check_no_inf(X, name="X", chunk=65536):
-    """Raise ValueError naming the first infinity (NaN allowed); chunked, no (n, d) temporary."""
-    for r0 in range(0, X.shape[0], chunk):
-        bad = np.isinf(X[r0 : r0 + chunk])
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise ValueError(
-                f"{name} contains infinity at row {r0 + r}, column {c}. Infinity is not a "
-                "measurement: drop or clip those rows before fitting (NaN marks a missing value)."
-            )
-
-
 def nan_error():
     return ValueError(
         'X contains NaN. GaussianMixture(missing="error") rejects missing values: remove or '

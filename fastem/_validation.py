@@ -150,12 +150,17 @@ def precheck_array(X, name="X"):
         )
 
 
-def check_all_finite(X, name="X", chunk=65536):
-    """Raise ValueError naming the first NaN/inf; no (n_samples, n_features) temporary."""
+def check_all_finite(X, name="X", chunk=65536, *, allow_nan=False):
+    """Raise ValueError naming the first NaN/inf (only inf with ``allow_nan``).
+
+    A finite sum proves every value finite (no temporary); only otherwise is
+    ``X`` scanned chunk by chunk, never with an (n_samples, n_features) mask.
+    """
     if np.isfinite(np.sum(X, dtype=np.float64)):
         return
     for r0 in range(0, X.shape[0], chunk):
-        bad = ~np.isfinite(X[r0 : r0 + chunk])
+        block = X[r0 : r0 + chunk]
+        bad = np.isinf(block) if allow_nan else ~np.isfinite(block)
         if bad.any():
             r, c = np.argwhere(bad)[0]
             where = f"{name} contains {{}} at row {r0 + r}, column {c}."
@@ -166,5 +171,5 @@ def check_all_finite(X, name="X", chunk=65536):
                 )
             raise ValueError(
                 where.format("infinity") + " Infinity is not a measurement: drop or clip those "
-                "rows before fitting."
+                "rows before fitting" + (" (NaN marks a missing value)." if allow_nan else ".")
             )

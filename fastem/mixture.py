@@ -165,16 +165,14 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
             reset=reset,
         )
         X = np.ascontiguousarray(X)
-        if self.missing == "marginalize":
-            _missing.check_no_inf(X)  # NaN: not observed
-        else:
-            check_all_finite(X)
+        check_all_finite(X, allow_nan=self.missing == "marginalize")  # NaN: not observed
         return X
 
     def _wrap(self, X, sample_weight=None, labels=None, *, fitting=False):
         """ArrayData, or MissingData when NaN are present and marginalized."""
         _missing.check_missing_option(self.missing)
-        if not _missing.has_nan(X):
+        # with missing="error", _validate_X has already proved X finite
+        if self.missing != "marginalize" or not _missing.has_nan(X):
             return ArrayData(X, sample_weight, labels)
         return _missing.wrap_data(X, sample_weight, labels, missing=self.missing, fitting=fitting)
 
