@@ -25,6 +25,7 @@ import numpy as np
 
 from . import _missing
 from ._passes import ArrayData, array_rowwise
+from ._validation import check_sample_weight
 from .sources import Source, SourceError, prefetch, source
 from .sources._base import _err
 from .sources._factory import is_source_like
@@ -364,21 +365,10 @@ def _weights(src, sample_weight):
                 f"the data {src.n_rows}."
             )
         return src, wsrc
-    try:
-        w = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            "sample_weight must be an array of numbers, a source or a column name."
-        ) from None
-    if w.ndim != 1 or (src.n_rows is not None and w.shape[0] != src.n_rows):
-        raise ValueError(
-            f"sample_weight must have shape ({src.n_rows},) to match X, got {w.shape}."
-        )
-    if not np.all(np.isfinite(w)):
-        raise ValueError("sample_weight contains NaN or infinity; pass finite weights.")
-    if np.any(w < 0):
-        raise ValueError("sample_weight contains negative values; weights must be >= 0.")
-    return src, np.ascontiguousarray(w)
+    if isinstance(sample_weight, str | bytes) or np.ndim(sample_weight) != 1:
+        raise ValueError("sample_weight must be a 1-D array of numbers, a source or a column name.")
+    n = src.n_rows if src.n_rows is not None else len(sample_weight)
+    return src, check_sample_weight(sample_weight, n)
 
 
 def fit_data(est, X, sample_weight, labels=None):

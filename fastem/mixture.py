@@ -155,6 +155,7 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ data
 
     def _validate_X(self, X, *, reset):
+        _missing.check_missing_option(self.missing)
         precheck_array(X)
         X = validate_data(
             self,
@@ -170,7 +171,6 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
 
     def _wrap(self, X, sample_weight=None, labels=None, *, fitting=False):
         """ArrayData, or MissingData when NaN are present and marginalized."""
-        _missing.check_missing_option(self.missing)
         # with missing="error", _validate_X has already proved X finite
         if self.missing != "marginalize" or not _missing.has_nan(X):
             return ArrayData(X, sample_weight, labels)
