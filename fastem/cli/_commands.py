@@ -99,10 +99,16 @@ def _check_features(model, data, path):
         )
 
 
-def _cmd_predict(args, progress):
+def _model_and_data(args):
+    """The saved model and the data it is applied to, with matching widths."""
     model, _ = _load_model(args.model)
     data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
     _check_features(model, data, args.data)
+    return model, data
+
+
+def _cmd_predict(args, progress):
+    model, data = _model_and_data(args)
     out = model.predict_proba(data) if args.proba else model.predict(data)
     out = np.asarray(out)
     _save_npy(args.output, out)
@@ -124,9 +130,7 @@ def _cmd_predict(args, progress):
 
 
 def _cmd_score(args, progress):
-    model, _ = _load_model(args.model)
-    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
-    _check_features(model, data, args.data)
+    model, data = _model_and_data(args)
     scores = _scores(model, data)
     summary = {"command": "score", "model": args.model, "data": args.data, **scores}
     text = (
@@ -159,7 +163,7 @@ def _cmd_info(args, progress):
         "command": "info",
         "model": args.model,
         "format_version": meta["format_version"],
-        "fastem_version": meta["fastem_version"] if "fastem_version" in meta else None,
+        "fastem_version": meta.get("fastem_version"),
         "n_components": model.n_components,
         "n_features": int(model.n_features_in_),
         "covariance_type": model.covariance_type,
