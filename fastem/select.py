@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import time
 import warnings
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -12,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 
 from . import _stats
-from ._init import kmeans_plusplus, lloyd
+from ._init import _labels_stats, kmeans_plusplus, lloyd
 from .mixture import GaussianMixture
 
 CRITERIA = ("bic", "aic")
@@ -83,38 +84,23 @@ def _n_rows(data):
     return len(data)
 
 
-def _initial_parameters(X, w, labels, centers, covariance_type, reg_covar):
-    """weights_init, means_init, precisions_init from one k-means labelling.
+def _labelling_stats(X, w, labels, centers):
+    """Full-covariance statistics of one k-means labelling (the estimator's own init pass)."""
+    return _labels_stats(X, None if w is None or len(w) == 0 else w, labels, centers, "full")
 
-    The M-step of one-hot responsibilities, as the estimator's own k-means
-    initialization computes it (empty clusters get ``10 * eps`` weight).
+
+def _initial_parameters(stats, covariance_type, reg_covar):
+    """weights_init, means_init, precisions_init for one covariance type.
+
+    The M-step of the one-hot responsibilities, exactly as the estimator's
+    k-means initialization computes it; diag and spherical use the diagonal
+    of the full second moments.
     """
-    K, D = centers.shape
-    w = np.ones(X.shape[0]) if w is None or len(w) == 0 else np.asarray(w, dtype=np.float64)
-    nk = np.bincount(labels, weights=w, minlength=K) + 10 * np.finfo(np.float64).eps
-    means = np.zeros((K, D))
-    full = np.zeros((K, D, D))
-    for k in range(K):
-        rows = labels == k
-        if not rows.any():
-            continue
-        xk = X[rows].astype(np.float64)
-        wk = w[rows]
-        means[k] = wk @ xk / nk[k]
-        diff = xk - means[k]
-        full[k] = (diff * wk[:, None]).T @ diff / nk[k]
-    eye = np.eye(D)
-    if covariance_type == "full":
-        prec = np.linalg.inv(full + reg_covar * eye)
-    elif covariance_type == "tied":
-        prec = np.linalg.inv((full * nk[:, None, None]).sum(axis=0) / nk.sum() + reg_covar * eye)
-    elif covariance_type == "diag":
-        prec = 1.0 / (np.diagonal(full, axis1=1, axis2=2) + reg_covar)
-    else:
-        prec = 1.0 / (np.diagonal(full, axis1=1, axis2=2).mean(axis=1) + reg_covar)
-    if covariance_type in ("full", "tied"):
-        prec = 0.5 * (prec + np.swapaxes(prec, -1, -2))
-    return nk / nk.sum(), means, prec
+    if covariance_type in ("diag", "spherical"):
+        stats = replace(stats, s2=np.diagonal(stats.s2, axis1=1, axis2=2).copy())
+    weights, means, cov = _stats.m_step(stats, covariance_type, reg_covar)
+    prec_chol = _stats.precision_cholesky(cov, covariance_type)
+    return weights, means, _stats.precisions_from_cholesky(prec_chol, covariance_type)
 
 
 def _check_grid(n_components, covariance_types, criterion):
@@ -252,7 +238,7 @@ def select_components(
                 Xi, wi = init
                 seeds = kmeans_plusplus(Xi, wi, K, rng, n_threads)
                 centers, labels = lloyd(Xi, wi, Xi[seeds], n_threads)
-                labelling = (Xi, wi, labels, centers)
+                labelling = _labelling_stats(Xi, wi, labels, centers)
             t_shared = (time.perf_counter() - t0) / len(cts)
             fit_seed = int(rng.randint(np.iinfo(np.int32).max))
             for ct in cts:
@@ -268,7 +254,7 @@ def select_components(
                 )
                 try:
                     if labelling is not None:
-                        w0, m0, p0 = _initial_parameters(*labelling, ct, reg_covar)
+                        w0, m0, p0 = _initial_parameters(labelling, ct, reg_covar)
                         gm.set_params(weights_init=w0, means_init=m0, precisions_init=p0)
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
