@@ -46,7 +46,7 @@ class _EMLoop:
         covariances = None
         if weights is None or means is None or precisions is None:
             init = data.sample_for_init(None, rng)
-            self._check_scale(init)
+            var = self._check_scale(init)
             stats = initial_stats(
                 init.X,
                 init.sample_weight,
@@ -55,6 +55,7 @@ class _EMLoop:
                 self.covariance_type,
                 rng,
                 self.n_threads,
+                feature_var=var,
             )
             w0, m0, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
             if getattr(init, "labels", None) is not None:
@@ -72,7 +73,10 @@ class _EMLoop:
         return weights, means, prec_chol, covariances
 
     def _check_scale(self, init):
-        """Refuse data whose spread reg_covar would swamp (a silently wrong fit)."""
+        """Refuse data whose spread reg_covar would swamp (a silently wrong fit).
+
+        Returns the per-feature variances, which k-means reuses.
+        """
         var = feature_variances(init.X, init.sample_weight)
         positive = var[var > 0]
         if positive.size and self.reg_covar >= 0.1 * positive.min():
@@ -83,6 +87,7 @@ class _EMLoop:
                 "sklearn.preprocessing.StandardScaler) or set reg_covar below "
                 f"{0.01 * positive.min():.3g}."
             )
+        return var
 
     def _em(
         self,

@@ -82,11 +82,13 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
     return np.asarray(indices, dtype=np.int64)
 
 
-def lloyd(X, w, centers, n_threads=None, max_iter=100, tol=1e-4):
+def lloyd(X, w, centers, n_threads=None, max_iter=100, tol=1e-4, feature_var=None):
     """Lloyd iterations from ``centers``; returns (centers, labels).
 
     Stops when the squared centre shift falls below ``tol`` times the mean
-    feature variance (scikit-learn's criterion). Empty clusters keep their centre.
+    feature variance (scikit-learn's criterion; pass ``feature_var`` when the
+    caller already has the per-feature variances of ``X``). Empty clusters keep
+    their centre.
     """
     n = X.shape[0]
     w = _EMPTY_F if w is None else w
@@ -96,7 +98,9 @@ def lloyd(X, w, centers, n_threads=None, max_iter=100, tol=1e-4):
     sums = np.empty((C, K, D))
     counts = np.empty((C, K))
     inertia = np.empty(C)
-    var = float(feature_variances(X, w).mean()) if max_iter else 0.0
+    if feature_var is None and max_iter:
+        feature_var = feature_variances(X, w)
+    var = float(np.mean(feature_var)) if max_iter else 0.0
     labels = np.empty(n, dtype=np.int64)
     for _ in range(max_iter):
         _lloyd_pass(X, w, centers, rows, sums, counts, inertia, _EMPTY_I, n_threads)
@@ -196,14 +200,20 @@ def _subsample(X, w, rng):
     return X[idx], None if w is None else w[idx], idx
 
 
-def initial_stats(X, w, n_components, init_params, covariance_type, rng, n_threads):
-    """Sufficient statistics from which the M-step gives the initial parameters."""
+def initial_stats(
+    X, w, n_components, init_params, covariance_type, rng, n_threads, feature_var=None
+):
+    """Sufficient statistics from which the M-step gives the initial parameters.
+
+    ``feature_var``: the per-feature variances of ``X``, if the caller has them.
+    """
     if init_params in ("kmeans", "k-means++"):
         Xs, ws, idx = _subsample(X, w, rng)
         seeds = kmeans_plusplus(Xs, ws, n_components, rng, n_threads)
         if init_params == "k-means++":
             return _one_hot_stats(X, seeds if idx is None else idx[seeds], covariance_type)
-        centers, labels = lloyd(Xs, ws, Xs[seeds], n_threads)
+        var = feature_var if idx is None else None  # variances of the rows k-means sees
+        centers, labels = lloyd(Xs, ws, Xs[seeds], n_threads, feature_var=var)
         if idx is not None:  # assign every row to the centres found on the sample
             centers, labels = lloyd(X, w, centers, n_threads, max_iter=0)
         return _labels_stats(X, w, labels, centers, covariance_type)
