@@ -34,7 +34,15 @@ def parallel_section(n_threads):
     previous = numba.get_num_threads()
     try:
         numba.set_num_threads(n)
-        yield True
+        # Dynamic scheduling, one chunk at a time: a thread that the OS
+        # preempts (a prefetch thread, a neighbour on a shared machine) does
+        # not hold the others at the end-of-region barrier. Results do not
+        # depend on which thread runs a chunk.
+        previous_chunksize = numba.set_parallel_chunksize(1)
+        try:
+            yield True
+        finally:
+            numba.set_parallel_chunksize(previous_chunksize)
     finally:
         numba.set_num_threads(previous)
         _LOCK.release()

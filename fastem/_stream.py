@@ -27,7 +27,7 @@ from . import _missing
 from ._passes import ArrayData, array_rowwise
 from ._validation import check_sample_weight
 from .sources import Source, SourceError, prefetch, source
-from .sources._base import _err
+from .sources._base import _err, check_values
 from .sources._factory import is_source_like
 from .sources._prefetch import Progress
 
@@ -158,6 +158,9 @@ class StreamData:
         self.sample_weight = None  # weights live in the stream, never in memory
         self._sample = None
         self.min_rows = min_rows
+        # the reader's buffers, kept from pass to pass: passes of one StreamData
+        # never overlap (each joins its reader thread before returning)
+        self._ring = []
 
     @property
     def n_samples(self):
@@ -165,7 +168,7 @@ class StreamData:
 
     # -------------------------------------------------------------- reading
 
-    def _reader(self):
+    def _reader(self, check_finite=True):
         """(offset, X, w) validated, in the reader thread."""
         weights = self.weights
         cutter = None
@@ -174,7 +177,7 @@ class StreamData:
         lab_cutter = None
         if self.label_values is not None:
             lab_cutter = _LabelCutter(self.label_values, self.n_components)
-        for offset, X, w in self.source._chunks(PREFETCH_DEPTH + 2):
+        for offset, X, w in self.source._chunks(PREFETCH_DEPTH + 2, check_finite, self._ring):
             if cutter is not None:
                 w = cutter.take(offset, X.shape[0])
             elif isinstance(weights, float):
@@ -188,11 +191,11 @@ class StreamData:
         if lab_cutter is not None:
             lab_cutter.finish(self.source.n_rows)
 
-    def chunks(self, label="pass"):
+    def chunks(self, label="pass", check_finite=True):
         """Validated ``(offset, X, w)`` chunks, read one ahead in a background thread."""
         bar = Progress(self.progress, self.source.n_rows, label)
         try:
-            for item in prefetch(self._reader(), PREFETCH_DEPTH):
+            for item in prefetch(self._reader(check_finite), PREFETCH_DEPTH):
                 yield item if len(item) == 4 else (*item, None)
                 bar.update(item[1].shape[0], item[1].nbytes)
         finally:
@@ -201,10 +204,18 @@ class StreamData:
     # ------------------------------------------------------------ protocol
 
     def stats(self, params, n_threads):
+        # Without NaN marginalization the NaN/inf scan of each chunk is left to
+        # this thread, and done only for a chunk whose log-likelihood is not
+        # finite: any NaN or inf value makes it NaN or -inf. This keeps one
+        # full read of every chunk off the reader thread, which competes with
+        # the kernel's threads for the cores.
+        defer = self.missing != "marginalize"
         total = None
-        with closing(self.chunks("EM pass")) as chunks:
-            for _, X, w, labels in chunks:
+        with closing(self.chunks("EM pass", check_finite=not defer)) as chunks:
+            for offset, X, w, labels in chunks:
                 s = self._wrap(X, w, labels, fitting=True).stats(params, n_threads)
+                if defer and not np.isfinite(s.loglik):
+                    check_values(X, self.source.name, offset)
                 total = s if total is None else total + s
         if total is None:
             raise _err(self.source.name, 0, "the source holds no rows")

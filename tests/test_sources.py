@@ -605,3 +605,20 @@ def test_missing_values_in_a_source_equal_in_memory(X, tmp_path):
     )
     with pytest.raises(ValueError, match="NaN or infinite"):
         GaussianMixture(K).fit(source(tmp_path / "Xm.npy", chunk_rows=97))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_bad_value_found_by_the_em_pass(X, tmp_path, value):
+    """With every initial parameter given, the first read of the data is an EM
+    pass, whose chunks are scanned for NaN/inf only when their log-likelihood
+    is not finite: the error still names the file and the row."""
+    ref = _fit(X)
+    init = dict(weights_init=ref.weights_, means_init=ref.means_, precisions_init=ref.precisions_)
+    bad = X.copy()
+    bad[345, 1] = value
+    np.save(tmp_path / "bad.npy", bad)
+    w = np.ones(len(X))
+    w[345] = 0.0  # a zero weight does not hide the bad value
+    for sw in (None, w):
+        with pytest.raises(ValueError, match=r"bad\.npy.*row offset 345.*NaN or infinite"):
+            _fit(source(tmp_path / "bad.npy", chunk_rows=CHUNK), sample_weight=sw, **init)

@@ -17,6 +17,13 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 BLOCK = 256
 BLOCK_MIN = 64
 BLOCK_BYTES = 192 << 10
+BLOCK_DIAG = 1024
+BLOCK_DIAG_BYTES = 512 << 10
+
+# Extra columns in every (rows, block) buffer: a row stride of exactly
+# 2^k bytes maps the rows of a transposed block onto two or three L1 cache
+# sets, and the transposing load then evicts its own lines.
+PAD = 16
 
 # Common keyword arguments of every kernel.
 JIT = dict(fastmath=FASTMATH, nogil=True, cache=True, error_model="numpy")

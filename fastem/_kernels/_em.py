@@ -10,7 +10,8 @@ the current means. Rows are split into chunks of ``chunk_rows`` rows; chunk
 ``n_samples`` only, never on the thread count, so results are bit-identical for
 any number of threads, and the serial and parallel drivers agree bit for bit.
 
-Inside a block (``block_rows(D)`` rows, 64-256, a function of ``D`` only) the
+Inside a block (``block_rows``: 64-256 rows for full and tied, up to 1024 for
+diagonal and spherical; a function of the shape only) the
 rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 ``TILE`` with zero padding, so every inner loop runs over rows and vectorizes:
 
@@ -20,8 +21,16 @@ rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 * normalization: max, one pass of a vectorizable ``exp`` (``_exp_rows``),
   ``resp = w * e / s`` and a vectorizable ``log`` (``_log_into``) for
   log-sum-exp: Numba's ``np.exp`` is a scalar libm call without SVML;
-* statistics: ``x - mu`` and ``resp * (x - mu)`` in float64, then the upper
-  triangle of ``(resp (x - mu))^T (x - mu)`` in 4 x 4 tiles of 16 sums.
+* statistics: ``x - mu`` and ``resp * (x - mu)``, then the upper triangle of
+  ``(resp (x - mu))^T (x - mu)`` in 4 x 4 tiles of 16 sums (diagonal: 2
+  components x 2 features per pass).
+
+Precision. Log-densities are computed in X's dtype (as scikit-learn does).
+The statistics are always float64 and centred on the current means (never
+raw moments), whatever X's dtype: a float32 block is widened once
+(``_widen``) so that the partition of rows into blocks, chunks or Dask
+blocks changes the statistics only by float64 rounding. Normalization (exp,
+log-sum-exp) is float64.
 
 Kernels never validate, raise or allocate per row: buffers are allocated once
 per chunk. Every helper lives in this module so that Numba's on-disk cache
@@ -46,7 +55,17 @@ Shapes (``K`` components, ``D`` features, ``C`` chunks, ``B = BLOCK``)::
 import numpy as np
 from numba import njit, prange
 
-from ._config import BLOCK, BLOCK_BYTES, BLOCK_MIN, JIT, JIT_ORDERED, TILE
+from ._config import (
+    BLOCK,
+    BLOCK_BYTES,
+    BLOCK_DIAG,
+    BLOCK_DIAG_BYTES,
+    BLOCK_MIN,
+    JIT,
+    JIT_ORDERED,
+    PAD,
+    TILE,
+)
 
 # --------------------------------------------------------------------------
 # elementwise exp that vectorizes
@@ -142,19 +161,48 @@ def _log_into(s, nb, out, fbits, ev):
 
 
 @njit(**JIT)
-def block_rows(n_features_padded):
-    """Rows per block: a function of the number of features only."""
-    b = BLOCK
-    while b > BLOCK_MIN and 3 * 8 * n_features_padded * b > BLOCK_BYTES:
+def block_rows(n_features_padded, n_components, full):
+    """Rows per block: a function of the problem's shape only (never of threads).
+
+    Full and tied: ``BLOCK`` rows, halved while the float64 working set
+    (x, x - mu, resp (x - mu)) exceeds ``BLOCK_BYTES``. Diagonal and
+    spherical keep only x and the responsibilities per block, so their blocks
+    grow up to ``BLOCK_DIAG`` rows within ``BLOCK_DIAG_BYTES``: longer
+    reductions over rows per (component, feature).
+    """
+    if full:
+        b = BLOCK
+        while b > BLOCK_MIN and 3 * 8 * n_features_padded * b > BLOCK_BYTES:
+            b //= 2
+        return b
+    b = BLOCK_DIAG
+    while b > BLOCK_MIN and 8 * (n_features_padded + n_components) * b > BLOCK_DIAG_BYTES:
         b //= 2
     return b
 
 
 @njit(**JIT)
 def _load_block(X, start, nb, xt):
-    """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero)."""
+    """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero).
+
+    Four rows per pass over the features: four stores into each row of
+    ``xt`` per pass instead of one (about 1.5x faster than row by row).
+    """
     D = X.shape[1]
-    for b in range(nb):
+    b0 = 0
+    while b0 + 4 <= nb:
+        r = start + b0
+        for d in range(D):
+            a0 = X[r, d]
+            a1 = X[r + 1, d]
+            a2 = X[r + 2, d]
+            a3 = X[r + 3, d]
+            xt[d, b0] = a0
+            xt[d, b0 + 1] = a1
+            xt[d, b0 + 2] = a2
+            xt[d, b0 + 3] = a3
+        b0 += 4
+    for b in range(b0, nb):
         for d in range(D):
             xt[d, b] = X[start + b, d]
 
@@ -249,13 +297,19 @@ def _logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
 
 
 @njit(**JIT)
-def _logprob_diag(xt, nb, mu, prec, const, q, logp):
-    """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k."""
+def _logprob_diag(xt, nb, mu, prec, const, q, q2, logp):
+    """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k.
+
+    Two components per pass over the block (each load of x serves both), four
+    features at a time; an odd last component is paired with itself.
+    """
     K = mu.shape[0]
     Dp = xt.shape[0]
-    for k in range(K):
+    for k in range(0, K, 2):
+        k2 = k + 1 if k + 1 < K else k
         for b in range(nb):
             q[b] = 0
+            q2[b] = 0
         for d0 in range(0, Dp, TILE):
             m0 = mu[k, d0]
             m1 = mu[k, d0 + 1]
@@ -265,23 +319,34 @@ def _logprob_diag(xt, nb, mu, prec, const, q, logp):
             p1 = prec[k, d0 + 1]
             p2 = prec[k, d0 + 2]
             p3 = prec[k, d0 + 3]
+            n0 = mu[k2, d0]
+            n1 = mu[k2, d0 + 1]
+            n2 = mu[k2, d0 + 2]
+            n3 = mu[k2, d0 + 3]
+            o0 = prec[k2, d0]
+            o1 = prec[k2, d0 + 1]
+            o2 = prec[k2, d0 + 2]
+            o3 = prec[k2, d0 + 3]
             for b in range(nb):
-                t0 = (xt[d0, b] - m0) * p0
-                t1 = (xt[d0 + 1, b] - m1) * p1
-                t2 = (xt[d0 + 2, b] - m2) * p2
-                t3 = (xt[d0 + 3, b] - m3) * p3
+                x0 = xt[d0, b]
+                x1 = xt[d0 + 1, b]
+                x2 = xt[d0 + 2, b]
+                x3 = xt[d0 + 3, b]
+                t0 = (x0 - m0) * p0
+                t1 = (x1 - m1) * p1
+                t2 = (x2 - m2) * p2
+                t3 = (x3 - m3) * p3
+                u0 = (x0 - n0) * o0
+                u1 = (x1 - n1) * o1
+                u2 = (x2 - n2) * o2
+                u3 = (x3 - n3) * o3
                 q[b] += t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3
+                q2[b] += u0 * u0 + u1 * u1 + u2 * u2 + u3 * u3
         c = const[k]
+        c2 = const[k2]
         for b in range(nb):
             logp[k, b] = c - 0.5 * q[b]
-
-
-@njit(**JIT)
-def _logprob(xt, nb, mu, pp, full, const, diff, y, q, logp):
-    if full:
-        _logprob_full(xt, nb, mu, pp, const, diff, y, q, logp)
-    else:
-        _logprob_diag(xt, nb, mu, pp, const, q, logp)
+            logp[k2, b] = c2 - 0.5 * q2[b]
 
 
 @njit(**JIT)
@@ -312,8 +377,10 @@ def _softmax(logp, nb, m, s, poly, bits):
 
 
 @njit(**JIT)
-def _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev):
-    """Turn logp[:, :nb] into w * resp in place; return (sum w*log p(x), sum w).
+def _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev, rx):
+    """rx[:, :nb] = w * resp (in X's dtype); return (sum w*log p(x), sum w).
+
+    ``logp`` (float64) is overwritten with the unnormalized exps.
 
     Rows with a known label keep their component: resp is one-hot and the row
     contributes log(weight_j) + log N(x | j).
@@ -342,23 +409,23 @@ def _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev):
         m[b] = wb / s[b] if s[b] > 0.0 else 0.0
     for k in range(K):
         for b in range(nb):
-            logp[k, b] *= m[b]
+            rx[k, b] = logp[k, b] * m[b]
     if has_lab:
         for b in range(nb):
             lab = labels[start + b]
             if lab >= 0:
                 wb = w[start + b] if has_w else 1.0
                 for k in range(K):
-                    logp[k, b] = wb if k == lab else 0.0
+                    rx[k, b] = wb if k == lab else 0.0
     return ll, wsum
 
 
 @njit(**JIT)
-def _accumulate_full(xt, nb, mu64, resp, diff, rd, nk, s1, s2):
+def _accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
     """Add the centred, weighted statistics of one block (resp = w * resp).
 
-    diff = x - mu_k and rd = resp_k * diff in float64, then the upper triangle
-    of rd^T diff one TILE x TILE tile at a time (16 sums per pass).
+    diff = x - mu_k and rd = resp_k * diff, then the upper triangle of
+    rd^T diff one TILE x TILE tile at a time (16 sums per pass); all float64.
     """
     K, D = s1.shape
     Dp = diff.shape[0]
@@ -366,11 +433,11 @@ def _accumulate_full(xt, nb, mu64, resp, diff, rd, nk, s1, s2):
         tot = 0.0
         for b in range(nb):
             tot += resp[k, b]
-        if tot == 0.0:
+        if tot == 0:
             continue
         nk[k] += tot
         for d in range(D):
-            m = mu64[k, d]
+            m = mu[k, d]
             acc = 0.0
             for b in range(nb):
                 t = xt[d, b] - m
@@ -460,31 +527,78 @@ def _tile_add(s2, k, D, i0, j0, a0, a1, a2, a3, p):
 
 
 @njit(**JIT)
-def _accumulate_diag(xt, nb, mu64, resp, nk, s1, s2):
-    """Diagonal statistics of one block: one fused pass per feature.
+def _accumulate_diag(xt, nb, mu, resp, nk, s1, s2):
+    """Diagonal statistics of one block (float64).
 
-    (Tiling four features per pass measured slower here: 8 reductions per
-    loop spill; see bench/NOTES.md.)
+    Two components x two features per pass (8 sums): each load of x serves
+    two components and each load of resp two features. An odd last
+    component is paired with itself and added once.
     """
     K, D = s1.shape
+    Dp = xt.shape[0]
     for k in range(K):
         tot = 0.0
         for b in range(nb):
             tot += resp[k, b]
-        if tot == 0.0:
-            continue
         nk[k] += tot
-        for d in range(D):
-            m = mu64[k, d]
-            a1 = 0.0
-            a2 = 0.0
+    for k in range(0, K, 2):
+        k2 = k + 1 if k + 1 < K else k
+        for d in range(0, Dp, 2):
+            m00 = mu[k, d]
+            m01 = mu[k, d + 1]
+            m10 = mu[k2, d]
+            m11 = mu[k2, d + 1]
+            a00 = a01 = a10 = a11 = 0.0
+            c00 = c01 = c10 = c11 = 0.0
             for b in range(nb):
-                t = xt[d, b] - m
-                r = resp[k, b] * t
-                a1 += r
-                a2 += r * t
-            s1[k, d] += a1
-            s2[k, d] += a2
+                r0 = resp[k, b]
+                r1 = resp[k2, b]
+                x0 = xt[d, b]
+                x1 = xt[d + 1, b]
+                t00 = x0 - m00
+                t01 = x1 - m01
+                t10 = x0 - m10
+                t11 = x1 - m11
+                u00 = r0 * t00
+                u01 = r0 * t01
+                u10 = r1 * t10
+                u11 = r1 * t11
+                a00 += u00
+                a01 += u01
+                a10 += u10
+                a11 += u11
+                c00 += u00 * t00
+                c01 += u01 * t01
+                c10 += u10 * t10
+                c11 += u11 * t11
+            if d < D:
+                s1[k, d] += a00
+                s2[k, d] += c00
+                if k2 != k:
+                    s1[k2, d] += a10
+                    s2[k2, d] += c10
+            if d + 1 < D:
+                s1[k, d + 1] += a01
+                s2[k, d + 1] += c01
+                if k2 != k:
+                    s1[k2, d + 1] += a11
+                    s2[k2, d + 1] += c11
+
+
+@njit(**JIT)
+def _accumulate(x64, nb, mu64, resp, diff, rd, nk, s1, s2, full):
+    if full:
+        _accumulate_full(x64, nb, mu64, resp, diff, rd, nk, s1, s2)
+    else:
+        _accumulate_diag(x64, nb, mu64, resp, nk, s1, s2)
+
+
+@njit(**JIT)
+def _widen(xt, nb, x64):
+    """x64[:, :nb] = xt[:, :nb] in float64."""
+    for d in range(xt.shape[0]):
+        for b in range(nb):
+            x64[d, b] = xt[d, b]
 
 
 # --------------------------------------------------------------------------
@@ -512,23 +626,27 @@ def _chunk_stats(X, w, labels, r0, r1, mu, prec, const, nk, s1, s2, scal):
     K, D = mu.shape
     full = prec.shape[1] > 1
     Dp = -(-D // TILE) * TILE
-    B = block_rows(Dp)
+    B = block_rows(Dp, K, full)
+    Bp = B + PAD
     mup, pp = _padded_params(mu, prec, Dp)
     pd = pp.reshape((K, -1))
-    mu64 = mu.astype(np.float64)
-    xt = np.zeros((Dp, B), dtype=X.dtype)
-    diff = np.zeros((Dp, B), dtype=X.dtype)
-    y = np.empty((TILE, B), dtype=X.dtype)
+    mu64 = mup.astype(np.float64)
+    xt = np.zeros((Dp, Bp), dtype=X.dtype)
+    x64 = np.zeros((Dp, Bp), dtype=np.float64)
+    diff = np.zeros((Dp, Bp), dtype=X.dtype)
+    y = np.empty((TILE, Bp), dtype=X.dtype)
     q = np.empty(B, dtype=X.dtype)
-    logp = np.empty((K, B), dtype=np.float64)
+    q2 = np.empty(B, dtype=X.dtype)
+    logp = np.empty((K, Bp), dtype=np.float64)
+    rx = np.empty((K, Bp), dtype=np.float64)
     m = np.empty(B, dtype=np.float64)
     s = np.empty(B, dtype=np.float64)
     poly = np.empty(B, dtype=np.float64)
     bits = np.empty(B, dtype=np.int64)
     lab_lp = np.empty(B, dtype=np.float64)
     ev = np.empty(B, dtype=np.float64)
-    diff64 = np.zeros((Dp, B), dtype=np.float64)
-    rd = np.zeros((Dp, B), dtype=np.float64)
+    diff64 = np.zeros((Dp, Bp), dtype=np.float64)
+    rd = np.zeros((Dp, Bp), dtype=np.float64)
     s2flat = s2.reshape((K, -1))
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
@@ -536,14 +654,16 @@ def _chunk_stats(X, w, labels, r0, r1, mu, prec, const, nk, s1, s2, scal):
         if full:
             _logprob_full(xt, nb, mup, pp, const, diff, y, q, logp)
         else:
-            _logprob_diag(xt, nb, mup, pd, const, q, logp)
-        ll, ws = _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev)
+            _logprob_diag(xt, nb, mup, pd, const, q, q2, logp)
+        ll, ws = _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev, rx)
         scal[0] += ll
         scal[1] += ws
-        if full:
-            _accumulate_full(xt, nb, mu64, logp, diff64, rd, nk, s1, s2flat)
+        if X.itemsize == 8:
+            _accumulate(xt, nb, mu64, rx, diff64, rd, nk, s1, s2flat, full)
         else:
-            _accumulate_diag(xt, nb, mu64, logp, nk, s1, s2flat)
+            # float32: the block widened once, not once per component
+            _widen(xt, nb, x64)
+            _accumulate(x64, nb, mu64, rx, diff64, rd, nk, s1, s2flat, full)
 
 
 @njit(**JIT)
@@ -551,14 +671,16 @@ def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
     K, D = mu.shape
     full = prec.shape[1] > 1
     Dp = -(-D // TILE) * TILE
-    B = block_rows(Dp)
+    B = block_rows(Dp, K, full)
+    Bp = B + PAD
     mup, pp = _padded_params(mu, prec, Dp)
     pd = pp.reshape((K, -1))
-    xt = np.zeros((Dp, B), dtype=X.dtype)
-    diff = np.zeros((Dp, B), dtype=X.dtype)
-    y = np.empty((TILE, B), dtype=X.dtype)
+    xt = np.zeros((Dp, Bp), dtype=X.dtype)
+    diff = np.zeros((Dp, Bp), dtype=X.dtype)
+    y = np.empty((TILE, Bp), dtype=X.dtype)
     q = np.empty(B, dtype=X.dtype)
-    logp = np.empty((K, B), dtype=np.float64)
+    q2 = np.empty(B, dtype=X.dtype)
+    logp = np.empty((K, Bp), dtype=np.float64)
     m = np.empty(B, dtype=np.float64)
     s = np.empty(B, dtype=np.float64)
     poly = np.empty(B, dtype=np.float64)
@@ -573,7 +695,7 @@ def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
         if full:
             _logprob_full(xt, nb, mup, pp, const, diff, y, q, logp)
         else:
-            _logprob_diag(xt, nb, mup, pd, const, q, logp)
+            _logprob_diag(xt, nb, mup, pd, const, q, q2, logp)
         if want_lab:
             for b in range(nb):
                 best = 0

@@ -71,10 +71,13 @@ class NpySource(Source):
         if self.chunk_rows is None:
             self.chunk_rows = _default_chunk_rows(n_cols, max(dtype.itemsize, 8))
 
-    def _raw_chunks(self, n_buffers):
+    def _raw_chunks(self, n_buffers, ring=None):
         n, step, rb = self.n_rows, self.chunk_rows, self._row_bytes
         width = self._raw_width
-        ring = []
+        ring = [] if ring is None else ring
+        shape = (min(step, n), width)
+        if ring and (ring[0].shape != shape or ring[0].dtype != self._file_dtype):
+            ring.clear()
         with open(self.path, "rb", buffering=0) as f:
             if hasattr(os, "posix_fadvise"):  # cold reads: ask for aggressive read-ahead
                 try:
@@ -86,7 +89,7 @@ class NpySource(Source):
                 m = min(step, n - r0)
                 if n_buffers:
                     if len(ring) < n_buffers:
-                        ring.append(np.empty((min(step, n), width), dtype=self._file_dtype))
+                        ring.append(np.empty(shape, dtype=self._file_dtype))
                     buf = ring[i % n_buffers][:m]
                 else:
                     buf = np.empty((m, width), dtype=self._file_dtype)
@@ -126,7 +129,7 @@ class SliceSource(Source):
     def _open(self):
         return _Nothing(self._arr)
 
-    def _raw_chunks(self, n_buffers):
+    def _raw_chunks(self, n_buffers, ring=None):
         with self._open() as arr:
             for r0 in range(0, self.n_rows, self.chunk_rows):
                 chunk = arr[r0 : r0 + self.chunk_rows]

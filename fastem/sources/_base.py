@@ -94,8 +94,12 @@ class Source:
 
     # -- to be provided by readers -------------------------------------------
 
-    def _raw_chunks(self, n_buffers):
-        """Yield raw 2-D chunks in order (may reuse ``n_buffers`` buffers)."""
+    def _raw_chunks(self, n_buffers, ring=None):
+        """Yield raw 2-D chunks in order (may reuse ``n_buffers`` buffers).
+
+        ``ring``: a list in which a reader may keep those buffers from one
+        pass to the next (the caller's passes must not overlap).
+        """
         raise NotImplementedError
 
     # -- common machinery ----------------------------------------------------
@@ -157,8 +161,12 @@ class Source:
         self.n_features = len(feat)
         self._raw_width = n_columns
 
-    def _finish(self, offset, raw):
-        """Validate one raw chunk; return ``(X, w)`` (``w`` None without weight column)."""
+    def _finish(self, offset, raw, check_finite=True):
+        """Validate one raw chunk; return ``(X, w)`` (``w`` None without weight column).
+
+        ``check_finite=False`` leaves the NaN/inf scan of ``X`` to the caller
+        (the EM pass does it only when a chunk's log-likelihood is not finite).
+        """
         if not isinstance(raw, np.ndarray):
             try:
                 raw = np.asarray(raw)
@@ -185,20 +193,22 @@ class Source:
             w = np.ascontiguousarray(raw[:, self._w_idx], dtype=np.float64)
         X = raw if self._feat_idx is None else raw[:, self._feat_idx]
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        _check_finite(X, self.name, offset, "value", allow_nan=getattr(self, "allow_nan", False))
+        if check_finite:
+            check_values(X, self.name, offset, getattr(self, "allow_nan", False))
         if w is not None:
             _check_weights(w, self.name, offset)
         return X, w
 
-    def _chunks(self, n_buffers=None):
+    def _chunks(self, n_buffers=None, check_finite=True, ring=None):
         """Yield validated ``(offset, X, w)``; count the rows of a full pass.
 
         With ``n_buffers`` a reader may reuse that many buffers in a ring, so a
         consumer must be done with a chunk before asking for the next one after
-        ``n_buffers - 1`` more.
+        ``n_buffers - 1`` more; passing the same ``ring`` list to consecutive
+        passes lets it keep those buffers (no fresh pages to fault in per pass).
         """
         offset = 0
-        raw_iter = self._raw_chunks(n_buffers)
+        raw_iter = self._raw_chunks(n_buffers, ring)
         try:
             while True:
                 try:
@@ -211,7 +221,7 @@ class Source:
                     raise _err(
                         self.name, offset, f"could not read ({type(e).__name__}: {e})"
                     ) from e
-                X, w = self._finish(offset, raw)
+                X, w = self._finish(offset, raw, check_finite)
                 if X.shape[0] == 0:
                     continue
                 yield offset, X, w
@@ -258,6 +268,11 @@ def _first_non_numeric(raw):
         except (TypeError, ValueError):
             return i
     return 0
+
+
+def check_values(X, name, offset, allow_nan=False):
+    """Raise the source's error for the first row of ``X`` holding NaN or inf."""
+    _check_finite(X, name, offset, "value", allow_nan=allow_nan)
 
 
 def _check_finite(X, name, offset, what, allow_nan=False):

@@ -35,5 +35,5 @@ class CallableSource(Source):
         self._resolve_columns(None, first.shape[1])
         self.dtype = _target_dtype([first.dtype]) if _is_numeric_dtype(first.dtype) else self.dtype
 
-    def _raw_chunks(self, n_buffers):
+    def _raw_chunks(self, n_buffers, ring=None):
         yield from self._func()

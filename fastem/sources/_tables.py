@@ -66,7 +66,7 @@ class ArrowSource(Source):
             return self._obj.select(self._names).to_batches(max_chunksize=self.chunk_rows)
         return self._obj.to_batches(columns=self._names, batch_size=self.chunk_rows)
 
-    def _raw_chunks(self, n_buffers):
+    def _raw_chunks(self, n_buffers, ring=None):
         dtype = self.dtype if self._w_idx is None else np.float64
         for batch in self._batches():
             out = np.empty((batch.num_rows, self._raw_width), dtype=dtype)
@@ -106,7 +106,7 @@ class CsvSource(Source):
         except OSError as e:
             raise _err(self.name, 0, f"could not read ({e})") from e
 
-    def _raw_chunks(self, n_buffers):
+    def _raw_chunks(self, n_buffers, ring=None):
         with open(self.path, newline="") as f:
             f.readline()
             while True:
@@ -133,10 +133,10 @@ class CsvSource(Source):
                 return _BadChunk(i, f"non-numeric value in line {line.strip()!r}")
         return _BadChunk(0, "could not parse the chunk")
 
-    def _finish(self, offset, raw):
+    def _finish(self, offset, raw, check_finite=True):
         if isinstance(raw, _BadChunk):
             raise _err(self.name, offset + raw.row, raw.msg)
-        return super()._finish(offset, raw)
+        return super()._finish(offset, raw, check_finite)
 
 
 class _BadChunk:
