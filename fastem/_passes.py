@@ -16,12 +16,31 @@ import hashlib
 import numpy as np
 
 from ._kernels import _em
+from ._kernels._config import TILE
 from ._parallel import chunk_rows_for, parallel_section
 from ._stats import SuffStats
 
 _EMPTY_F = np.empty(0, dtype=np.float64)
 _EMPTY_I = np.empty(0, dtype=np.int64)
 _EMPTY_2D = np.empty((0, 0), dtype=np.float64)
+
+
+def kernel_args(params):
+    """``mu, prec, mu64, const`` as the kernels take them.
+
+    Zero-padded to a multiple of ``TILE`` features, and always fresh,
+    writeable, C-contiguous arrays: Numba compiles a separate specialization
+    (tens of seconds) for each distinct array type, and a read-only array is
+    a distinct type.
+    """
+    K, D = params.mu.shape
+    Dp = -(-D // TILE) * TILE
+    mu = np.zeros((K, Dp), dtype=params.mu.dtype)
+    mu[:, :D] = params.mu
+    rows = params.prec.shape[1]
+    prec = np.zeros((K, 1 if rows == 1 else Dp, Dp), dtype=params.prec.dtype)
+    prec[:, :rows, :D] = params.prec
+    return mu, prec, mu.astype(np.float64), np.array(params.const, dtype=np.float64)
 
 
 def array_stats(X, w, labels, params, n_threads, *, serial=False):
@@ -33,17 +52,17 @@ def array_stats(X, w, labels, params, n_threads, *, serial=False):
     C = -(-n // chunk_rows)
     nk = np.zeros((C, K))
     s1 = np.zeros((C, K, X.shape[1]))
-    s2 = np.zeros((C, *shape))
+    s2 = np.zeros((C, K, int(np.prod(shape[1:]))))
     scal = np.zeros((C, 2))
     w = _EMPTY_F if w is None else w
     labels = _EMPTY_I if labels is None else labels
-    args = (X, w, labels, chunk_rows, params.mu, params.prec, params.const, nk, s1, s2, scal)
+    args = (X, w, labels, chunk_rows, *kernel_args(params), nk, s1, s2, scal)
     if serial:
         _em.stats_serial(*args)
     else:
         with parallel_section(n_threads) as parallel:
             (_em.stats_parallel if parallel else _em.stats_serial)(*args)
-    return SuffStats.from_chunks(nk, s1, s2, scal, n, params.shift)
+    return SuffStats.from_chunks(nk, s1, s2.reshape((C, *shape)), scal, n, params.shift)
 
 
 def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=False, serial=False):
@@ -55,7 +74,8 @@ def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=Fal
     out_lp = np.empty(n) if logprob else _EMPTY_F
     out_resp = np.empty((n, K)) if resp else _EMPTY_2D
     out_lab = np.empty(n, dtype=np.int64) if labels else _EMPTY_I
-    args = (X, chunk_rows, C, params.mu, params.prec, params.const, out_lp, out_resp, out_lab)
+    mu, prec, _, const = kernel_args(params)
+    args = (X, chunk_rows, C, mu, prec, const, out_lp, out_resp, out_lab)
     if serial:
         _em.rowwise_serial(*args)
     else:

@@ -36,18 +36,24 @@ Kernels never validate, raise or allocate per row: buffers are allocated once
 per chunk. Every helper lives in this module so that Numba's on-disk cache
 (keyed on this file) is invalidated together with its callees.
 
-Shapes (``K`` components, ``D`` features, ``C`` chunks, ``B = BLOCK``)::
+Shapes (``K`` components, ``D`` features, ``Dp`` = ``D`` rounded up to ``TILE``,
+``C`` chunks). The parameters come zero-padded to ``Dp`` features and as
+fresh writeable arrays (``fastem._passes.kernel_args``), and the statistics
+of every covariance type have the same number of dimensions, so one compiled
+specialization per dtype serves all four covariance types::
 
     X      (n, D)      float32 or float64, C-contiguous
     w      (n,) f64    sample weights, or an empty array for unit weights
     labels (n,) i64    known component (>= 0) or -1, or an empty array
-    mu     (K, D)      means (shift), in X's dtype
-    prec   (K, D, D)   upper-triangular precision Cholesky factors (full, tied)
-           (K, 1, D)   diagonal precision Cholesky factors (diag, spherical)
+    mu     (K, Dp)     means (shift), in X's dtype
+    prec   (K, Dp, Dp) upper-triangular precision Cholesky factors (full, tied)
+           (K, 1, Dp)  diagonal precision Cholesky factors (diag, spherical)
+    mu64   (K, Dp) f64 mu in float64
     const  (K,) f64    log weight + log det(prec_chol) - D/2 log(2 pi)
     nk     (C, K)      sum of w * resp
     s1     (C, K, D)   sum of w * resp * (x - mu_k)
-    s2     (C, K, D, D) upper triangle of sum of w * resp * (x - mu_k)(x - mu_k)^T
+    s2     (C, K, D*D) upper triangle of sum of w * resp * (x - mu_k)(x - mu_k)^T,
+                       row-major (full, tied)
            (C, K, D)   its diagonal (diag, spherical)
     scal   (C, 2)      [sum of w * log p(x), sum of w]
 """
@@ -315,18 +321,18 @@ def _logprob_diag(xt, nb, mu, prec, const, q, q2, logp):
             m1 = mu[k, d0 + 1]
             m2 = mu[k, d0 + 2]
             m3 = mu[k, d0 + 3]
-            p0 = prec[k, d0]
-            p1 = prec[k, d0 + 1]
-            p2 = prec[k, d0 + 2]
-            p3 = prec[k, d0 + 3]
+            p0 = prec[k, 0, d0]
+            p1 = prec[k, 0, d0 + 1]
+            p2 = prec[k, 0, d0 + 2]
+            p3 = prec[k, 0, d0 + 3]
             n0 = mu[k2, d0]
             n1 = mu[k2, d0 + 1]
             n2 = mu[k2, d0 + 2]
             n3 = mu[k2, d0 + 3]
-            o0 = prec[k2, d0]
-            o1 = prec[k2, d0 + 1]
-            o2 = prec[k2, d0 + 2]
-            o3 = prec[k2, d0 + 3]
+            o0 = prec[k2, 0, d0]
+            o1 = prec[k2, 0, d0 + 1]
+            o2 = prec[k2, 0, d0 + 2]
+            o3 = prec[k2, 0, d0 + 3]
             for b in range(nb):
                 x0 = xt[d0, b]
                 x1 = xt[d0 + 1, b]
@@ -607,30 +613,11 @@ def _widen(xt, nb, x64):
 
 
 @njit(**JIT)
-def _padded_params(mu, prec, Dp):
-    """mu and the precision factors zero-padded to Dp features, in X's dtype."""
-    K, D = mu.shape
-    mup = np.zeros((K, Dp), dtype=mu.dtype)
-    mup[:, :D] = mu
-    if prec.shape[1] > 1:
-        pp = np.zeros((K, Dp, Dp), dtype=mu.dtype)
-        pp[:, :D, :D] = prec
-    else:
-        pp = np.zeros((K, 1, Dp), dtype=mu.dtype)
-        pp[:, :, :D] = prec
-    return mup, pp
-
-
-@njit(**JIT)
-def _chunk_stats(X, w, labels, r0, r1, mu, prec, const, nk, s1, s2, scal):
-    K, D = mu.shape
+def _chunk_stats(X, w, labels, r0, r1, mu, prec, mu64, const, nk, s1, s2, scal):
+    K, Dp = mu.shape
     full = prec.shape[1] > 1
-    Dp = -(-D // TILE) * TILE
     B = block_rows(Dp, K, full)
     Bp = B + PAD
-    mup, pp = _padded_params(mu, prec, Dp)
-    pd = pp.reshape((K, -1))
-    mu64 = mup.astype(np.float64)
     xt = np.zeros((Dp, Bp), dtype=X.dtype)
     x64 = np.zeros((Dp, Bp), dtype=np.float64)
     diff = np.zeros((Dp, Bp), dtype=X.dtype)
@@ -647,34 +634,30 @@ def _chunk_stats(X, w, labels, r0, r1, mu, prec, const, nk, s1, s2, scal):
     ev = np.empty(B, dtype=np.float64)
     diff64 = np.zeros((Dp, Bp), dtype=np.float64)
     rd = np.zeros((Dp, Bp), dtype=np.float64)
-    s2flat = s2.reshape((K, -1))
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         _load_block(X, start, nb, xt)
         if full:
-            _logprob_full(xt, nb, mup, pp, const, diff, y, q, logp)
+            _logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
         else:
-            _logprob_diag(xt, nb, mup, pd, const, q, q2, logp)
+            _logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
         ll, ws = _normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev, rx)
         scal[0] += ll
         scal[1] += ws
         if X.itemsize == 8:
-            _accumulate(xt, nb, mu64, rx, diff64, rd, nk, s1, s2flat, full)
+            _accumulate(xt, nb, mu64, rx, diff64, rd, nk, s1, s2, full)
         else:
             # float32: the block widened once, not once per component
             _widen(xt, nb, x64)
-            _accumulate(x64, nb, mu64, rx, diff64, rd, nk, s1, s2flat, full)
+            _accumulate(x64, nb, mu64, rx, diff64, rd, nk, s1, s2, full)
 
 
 @njit(**JIT)
 def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
-    K, D = mu.shape
+    K, Dp = mu.shape
     full = prec.shape[1] > 1
-    Dp = -(-D // TILE) * TILE
     B = block_rows(Dp, K, full)
     Bp = B + PAD
-    mup, pp = _padded_params(mu, prec, Dp)
-    pd = pp.reshape((K, -1))
     xt = np.zeros((Dp, Bp), dtype=X.dtype)
     diff = np.zeros((Dp, Bp), dtype=X.dtype)
     y = np.empty((TILE, Bp), dtype=X.dtype)
@@ -693,9 +676,9 @@ def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
         nb = min(B, r1 - start)
         _load_block(X, start, nb, xt)
         if full:
-            _logprob_full(xt, nb, mup, pp, const, diff, y, q, logp)
+            _logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
         else:
-            _logprob_diag(xt, nb, mup, pd, const, q, q2, logp)
+            _logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
         if want_lab:
             for b in range(nb):
                 best = 0
@@ -728,21 +711,21 @@ def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
 
 
 @njit(parallel=True, **JIT)
-def stats_parallel(X, w, labels, chunk_rows, mu, prec, const, nk, s1, s2, scal):
+def stats_parallel(X, w, labels, chunk_rows, mu, prec, mu64, const, nk, s1, s2, scal):
     n = X.shape[0]
     for c in prange(nk.shape[0]):
         r0 = c * chunk_rows
         r1 = min(n, r0 + chunk_rows)
-        _chunk_stats(X, w, labels, r0, r1, mu, prec, const, nk[c], s1[c], s2[c], scal[c])
+        _chunk_stats(X, w, labels, r0, r1, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
 
 
 @njit(**JIT)
-def stats_serial(X, w, labels, chunk_rows, mu, prec, const, nk, s1, s2, scal):
+def stats_serial(X, w, labels, chunk_rows, mu, prec, mu64, const, nk, s1, s2, scal):
     n = X.shape[0]
     for c in range(nk.shape[0]):
         r0 = c * chunk_rows
         r1 = min(n, r0 + chunk_rows)
-        _chunk_stats(X, w, labels, r0, r1, mu, prec, const, nk[c], s1[c], s2[c], scal[c])
+        _chunk_stats(X, w, labels, r0, r1, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
 
 
 @njit(parallel=True, **JIT)
