@@ -131,10 +131,12 @@ def test_exp_accuracy_and_edges():
         [np.linspace(-745, 0, 20001), [-np.inf, -708.5, -700.0, -1e-300, 0.0, 1.0, 5.0]]
     )
     a = x[None, :].copy()
-    _exp_rows(a, 0, 1, x.size, np.empty(x.size), np.empty(x.size, dtype=np.int64))
+    zero, s = np.zeros(x.size), np.zeros(x.size)
+    _exp_rows(a, 0, 1, x.size, zero, s, np.empty(x.size), np.empty(x.size, dtype=np.int64))
     ok = x >= -708
     np.testing.assert_allclose(a[0, ok], np.exp(x[ok]), rtol=4e-16, atol=0)
     assert np.all(a[0, ~ok] == 0.0)
+    np.testing.assert_array_equal(s, a[0])  # the running sum rides along
 
 
 def test_zero_weight_component_and_far_rows():

@@ -90,12 +90,16 @@ _EXP_LO = -708.0
 
 
 @njit(**JIT_ORDERED)
-def _exp_rows(a, k0, k1, nb, poly, bits):
-    """a[k, :nb] = exp(a[k, :nb]) for k0 <= k < k1 (a float64)."""
+def _exp_rows(a, k0, k1, nb, m, s, poly, bits):
+    """a[k, :nb] = exp(a[k, :nb] - m[:nb]) and s[:nb] += a[k, :nb], k0 <= k < k1.
+
+    ``a`` float64. The subtraction and the sum ride along the two passes
+    the exp needs anyway (no separate passes over ``a``).
+    """
     scale = bits.view(np.float64)
     for k in range(k0, k1):
         for b in range(nb):
-            x = a[k, b]
+            x = a[k, b] - m[b]
             xc = max(x, _EXP_LO)
             n = np.floor(xc * _LOG2E + 0.5)
             r = (xc - n * _LN2_HI) - n * _LN2_LO
@@ -115,7 +119,9 @@ def _exp_rows(a, k0, k1, nb, poly, bits):
             poly[b] = p if x >= _EXP_LO else 0.0
             bits[b] = (np.int64(n) + 1023) << 52
         for b in range(nb):
-            a[k, b] = poly[b] * scale[b]
+            e = poly[b] * scale[b]
+            a[k, b] = e
+            s[b] += e
 
 
 _LN2 = 0.6931471805599453
@@ -371,15 +377,8 @@ def _softmax(logp, nb, m, s, poly, bits):
             m[b] = v if v > m[b] else m[b]
     for b in range(nb):
         m[b] = m[b] if m[b] > -np.inf else 0.0
-    for k in range(K):
-        for b in range(nb):
-            logp[k, b] -= m[b]
-    _exp_rows(logp, 0, K, nb, poly, bits)
-    for b in range(nb):
         s[b] = 0.0
-    for k in range(K):
-        for b in range(nb):
-            s[b] += logp[k, b]
+    _exp_rows(logp, 0, K, nb, m, s, poly, bits)
 
 
 @njit(**JIT)
