@@ -10,7 +10,7 @@ random responsibilities. The hot loops are Numba kernels; nothing allocates an
 import numpy as np
 
 from ._kernels import _kmeans
-from ._parallel import chunk_rows_for, parallel_section
+from ._parallel import chunk_rows_for, parallel_section, readonly
 from ._passes import _EMPTY_F, _EMPTY_I, array_stats
 from ._stats import KernelParams, SuffStats
 
@@ -29,7 +29,7 @@ def _potentials(X, w, closest, cands, pots, update, n_threads):
     rows = chunk_rows_for(X.shape[0], 0)
     with parallel_section(n_threads) as parallel:
         kernel = _kmeans.potentials_parallel if parallel else _kmeans.potentials_serial
-        kernel(X, w, closest, cands, rows, pots, update)
+        kernel(readonly(X), readonly(w), closest, cands, rows, pots, update)
 
 
 def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
@@ -71,7 +71,7 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
             c = min(int(np.searchsorted(cum, r, side="right")), C - 1)
             before = cum[c - 1] if c else 0.0
             r0, r1 = c * rows, min(n, (c + 1) * rows)
-            cand.append(_kmeans.pick_in_chunk(closest, w, r0, r1, r - before))
+            cand.append(_kmeans.pick_in_chunk(closest, readonly(w), r0, r1, r - before))
         cands = X[cand].astype(np.float64)
         trial_pots = np.empty((C, len(cand)))
         _potentials(X, w, closest, cands, trial_pots, False, n_threads)
@@ -119,7 +119,7 @@ def lloyd(X, w, centers, n_threads=None, max_iter=100, tol=1e-4, feature_var=Non
 def _lloyd_pass(X, w, centers, rows, sums, counts, inertia, labels, n_threads):
     with parallel_section(n_threads) as parallel:
         kernel = _kmeans.lloyd_parallel if parallel else _kmeans.lloyd_serial
-        kernel(X, w, centers, rows, sums, counts, inertia, labels)
+        kernel(readonly(X), readonly(w), centers, rows, sums, counts, inertia, labels)
 
 
 def feature_variances(X, w):

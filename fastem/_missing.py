@@ -35,7 +35,7 @@ import numbers
 import numpy as np
 
 from ._kernels import _missing as _kmis
-from ._parallel import chunk_rows_for, parallel_section
+from ._parallel import chunk_rows_for, parallel_section, readonly
 from ._passes import _EMPTY_F, _EMPTY_I, ArrayData
 from ._stats import SuffStats
 
@@ -295,7 +295,8 @@ class MissingData:
             rsum = np.zeros((C, P, K))
             scal = np.zeros((C, 2))
             args = (
-                self.X, batch.rows, batch.pat, batch.poff, chunk_rows, w, labels, batch.obs,
+                readonly(self.X), batch.rows, batch.pat, batch.poff, chunk_rows, readonly(w),
+                readonly(labels), batch.obs,
                 batch.nobs, batch.mis, batch.nmis, mu, Linv, A, cst, full, nk, s1, s2, rsum, scal,
             )  # fmt: skip
             with parallel_section(n_threads) as parallel:
@@ -318,7 +319,7 @@ class MissingData:
             C = -(-n // chunk_rows)
             view = out[start : start + n]
             args = (
-                self.X,
+                readonly(self.X),
                 batch.rows,
                 batch.pat,
                 batch.poff,

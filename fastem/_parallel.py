@@ -60,3 +60,19 @@ def chunk_rows_for(n_samples, bytes_per_chunk, block=256, max_chunks=128, budget
     rows = -(-n_samples // n_chunks)
     rows = -(-rows // block) * block
     return max(block, rows)
+
+
+def readonly(a):
+    """``a`` itself if read-only, else a read-only view of it (no copy).
+
+    Numba compiles a separate specialization (tens of seconds for the EM pass)
+    for each distinct array type, and read-only is part of the type. Handing
+    every kernel its row data read-only means a memory map opened with
+    ``mmap_mode="r"``, a Dask block or a frozen array share the compiled code
+    of an ordinary array.
+    """
+    if not a.flags.writeable:
+        return a
+    v = a.view()
+    v.flags.writeable = False
+    return v

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._kernels import _em
 from ._kernels._config import TILE
-from ._parallel import chunk_rows_for, parallel_section
+from ._parallel import chunk_rows_for, parallel_section, readonly
 from ._stats import SuffStats
 
 _EMPTY_F = np.empty(0, dtype=np.float64)
@@ -56,6 +56,7 @@ def array_stats(X, w, labels, params, n_threads, *, serial=False):
     scal = np.zeros((C, 2))
     w = _EMPTY_F if w is None else w
     labels = _EMPTY_I if labels is None else labels
+    X, w, labels = readonly(X), readonly(w), readonly(labels)
     args = (X, w, labels, chunk_rows, *kernel_args(params), nk, s1, s2, scal)
     if serial:
         _em.stats_serial(*args)
@@ -75,7 +76,7 @@ def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=Fal
     out_resp = np.empty((n, K)) if resp else _EMPTY_2D
     out_lab = np.empty(n, dtype=np.int64) if labels else _EMPTY_I
     mu, prec, _, const = kernel_args(params)
-    args = (X, chunk_rows, C, mu, prec, const, out_lp, out_resp, out_lab)
+    args = (readonly(X), chunk_rows, C, mu, prec, const, out_lp, out_resp, out_lab)
     if serial:
         _em.rowwise_serial(*args)
     else:

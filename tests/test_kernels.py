@@ -179,3 +179,26 @@ def test_estimator_thread_count_invariance(cov):
     for attr in ("weights_", "means_", "covariances_", "lower_bound_"):
         np.testing.assert_array_equal(getattr(fits[0], attr), getattr(fits[1], attr))
     np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+
+
+def test_one_compiled_pass_for_every_covariance_type_and_read_only_input(tmp_path):
+    """Each distinct argument type costs a compilation of tens of seconds: the
+    four covariance types, read-only input (a memory map, a frozen array) and
+    read-only parameters must all reuse one specialization per dtype."""
+    from fastem import GaussianMixture
+    from fastem._kernels import _em
+
+    X = np.random.default_rng(0).normal(size=(600, 3))
+    GaussianMixture(2, random_state=0, max_iter=2).fit(X).predict(X)
+    stats, rowwise = len(_em.stats_parallel.signatures), len(_em.rowwise_parallel.signatures)
+    np.save(tmp_path / "X.npy", X)
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    means = X[:2].copy()
+    means.flags.writeable = False
+    for data in (np.load(tmp_path / "X.npy", mmap_mode="r"), frozen):
+        for cov in ("full", "tied", "diag", "spherical"):
+            gm = GaussianMixture(2, covariance_type=cov, means_init=means, max_iter=2)
+            gm.fit(data, sample_weight=np.ones(len(X))).predict(data)
+    assert len(_em.stats_parallel.signatures) == stats
+    assert len(_em.rowwise_parallel.signatures) == rowwise
