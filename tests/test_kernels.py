@@ -125,14 +125,14 @@ def test_rowwise_matches_reference(cov, dtype):
 
 def test_exp_accuracy_and_edges():
     """The kernels' exp: close to np.exp, exact 0 below -708 and for -inf."""
-    from fastem._kernels._em import _exp_rows
+    from fastem._kernels._normalize import exp_rows
 
     x = np.concatenate(
         [np.linspace(-745, 0, 20001), [-np.inf, -708.5, -700.0, -1e-300, 0.0, 1.0, 5.0]]
     )
     a = x[None, :].copy()
     zero, s = np.zeros(x.size), np.zeros(x.size)
-    _exp_rows(a, 0, 1, x.size, zero, s, np.empty(x.size), np.empty(x.size, dtype=np.int64))
+    exp_rows(a, 0, 1, x.size, zero, s, np.empty(x.size), np.empty(x.size, dtype=np.int64))
     ok = x >= -708
     np.testing.assert_allclose(a[0, ok], np.exp(x[ok]), rtol=4e-16, atol=0)
     assert np.all(a[0, ~ok] == 0.0)
@@ -202,3 +202,31 @@ def test_one_compiled_pass_for_every_covariance_type_and_read_only_input(tmp_pat
             gm.fit(data, sample_weight=np.ones(len(X))).predict(data)
     assert len(_em.stats_parallel.signatures) == stats
     assert len(_em.rowwise_parallel.signatures) == rowwise
+
+
+def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
+    """Numba keys a cached function on its own source file only, but the
+    kernels call each other across modules: every kernel's cache is stamped
+    with a digest of all kernel modules, so editing a callee (the
+    log-density, say) invalidates the drivers' cached code too."""
+    import shutil
+
+    from fastem._kernels import _cache, _em, _kmeans, _missing
+    from fastem._kernels._config import JIT
+
+    assert JIT["cache"] is True  # the locators were installed
+    for kernel in (
+        _em.stats_parallel,
+        _em.rowwise_serial,
+        _kmeans.lloyd_parallel,
+        _missing.stats_serial,
+    ):
+        locator = kernel._cache._impl.locator
+        assert isinstance(locator, _cache._PackageStamp)
+        assert locator.get_source_stamp() == _cache.source_stamp()
+    folder = tmp_path / "kernels"
+    shutil.copytree(_cache._DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    before = _cache.source_stamp(str(folder))
+    with open(folder / "_density.py", "a") as f:
+        f.write("\n# edited\n")
+    assert _cache.source_stamp(str(folder)) != before

@@ -4,6 +4,8 @@ Nothing here compiles anything: kernels are compiled lazily on first call and
 cached on disk (``cache=True``), so ``import fastem`` stays cheap.
 """
 
+from . import _cache
+
 # The one named set of fastmath flags. Never ``nnan`` or ``ninf``: log-sum-exp
 # relies on -inf for components with zero weight.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -12,8 +14,7 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # (n_features, rows) buffer so that the inner loops run over rows and
 # vectorize. The kernels use BLOCK rows, halved (down to BLOCK_MIN) while one
 # block's float64 working set exceeds BLOCK_BYTES, so wide data stays in L2.
-# Chunks are multiples of BLOCK rows. Changing any constant here: delete
-# fastem/_kernels/__pycache__ (Numba's cache is keyed on _em.py only).
+# Chunks are multiples of BLOCK rows.
 BLOCK = 256
 BLOCK_MIN = 64
 BLOCK_BYTES = 192 << 10
@@ -25,8 +26,9 @@ BLOCK_DIAG_BYTES = 512 << 10
 # sets, and the transposing load then evicts its own lines.
 PAD = 16
 
-# Common keyword arguments of every kernel.
-JIT = dict(fastmath=FASTMATH, nogil=True, cache=True, error_model="numpy")
+# Common keyword arguments of every kernel. The disk cache is invalidated as
+# one unit whenever any kernel module changes (see ``_cache``).
+JIT = dict(fastmath=FASTMATH, nogil=True, cache=_cache.install(), error_model="numpy")
 
 # The same without ``reassoc``, for code whose rounding is part of the
 # algorithm (the Cody-Waite argument reduction of the kernels' exp, which

@@ -1,0 +1,202 @@
+"""Blocks of rows and the Gaussian log-densities of a block.
+
+A block of rows is transposed into a ``(Dp, rows + PAD)`` buffer so that
+every inner loop runs over rows and vectorizes; ``block_rows`` chooses its
+length from the shape alone (never from the thread count). The log-density
+of component k is ``const_k - |U_k^T (x - mu_k)|^2 / 2``, computed in X's
+dtype: in 4 x 4 register tiles of the upper-triangular ``U`` (full, tied), or
+two components and four features per pass (diagonal, spherical).
+"""
+
+from numba import njit
+
+from ._config import BLOCK, BLOCK_BYTES, BLOCK_DIAG, BLOCK_DIAG_BYTES, BLOCK_MIN, JIT, TILE
+
+
+@njit(**JIT)
+def block_rows(n_features_padded, n_components, full):
+    """Rows per block: a function of the problem's shape only (never of threads).
+
+    Full and tied: ``BLOCK`` rows, halved while the float64 working set
+    (x, x - mu, resp (x - mu)) exceeds ``BLOCK_BYTES``. Diagonal and
+    spherical keep only x and the responsibilities per block, so their blocks
+    grow up to ``BLOCK_DIAG`` rows within ``BLOCK_DIAG_BYTES``: longer
+    reductions over rows per (component, feature).
+    """
+    if full:
+        b = BLOCK
+        while b > BLOCK_MIN and 3 * 8 * n_features_padded * b > BLOCK_BYTES:
+            b //= 2
+        return b
+    b = BLOCK_DIAG
+    while b > BLOCK_MIN and 8 * (n_features_padded + n_components) * b > BLOCK_DIAG_BYTES:
+        b //= 2
+    return b
+
+
+@njit(**JIT)
+def load_block(X, start, nb, xt):
+    """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero).
+
+    Four rows per pass over the features: four stores into each row of
+    ``xt`` per pass instead of one (about 1.5x faster than row by row).
+    """
+    D = X.shape[1]
+    b0 = 0
+    while b0 + 4 <= nb:
+        r = start + b0
+        for d in range(D):
+            a0 = X[r, d]
+            a1 = X[r + 1, d]
+            a2 = X[r + 2, d]
+            a3 = X[r + 3, d]
+            xt[d, b0] = a0
+            xt[d, b0 + 1] = a1
+            xt[d, b0 + 2] = a2
+            xt[d, b0 + 3] = a3
+        b0 += 4
+    for b in range(b0, nb):
+        for d in range(D):
+            xt[d, b] = X[start + b, d]
+
+
+@njit(**JIT)
+def _centre(xt, mu, k, nb, diff):
+    for d in range(mu.shape[1]):
+        m = mu[k, d]
+        for b in range(nb):
+            diff[d, b] = xt[d, b] - m
+
+
+@njit(**JIT)
+def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
+    """logp[k, :nb] = const_k - |U_k^T (x - mu_k)|^2 / 2 for all k.
+
+    ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros;
+    y_j = sum_{i <= j} diff_i U_ij is formed TILE x TILE at a time so each
+    pass over the block does 16 multiply-adds per 4 loads.
+    """
+    K = mu.shape[0]
+    Dp = up.shape[1]
+    for k in range(K):
+        _centre(xt, mu, k, nb, diff)
+        for b in range(nb):
+            q[b] = 0
+        for j0 in range(0, Dp, TILE):
+            for i0 in range(0, j0 + 1, TILE):
+                u00 = up[k, i0, j0]
+                u01 = up[k, i0, j0 + 1]
+                u02 = up[k, i0, j0 + 2]
+                u03 = up[k, i0, j0 + 3]
+                u10 = up[k, i0 + 1, j0]
+                u11 = up[k, i0 + 1, j0 + 1]
+                u12 = up[k, i0 + 1, j0 + 2]
+                u13 = up[k, i0 + 1, j0 + 3]
+                u20 = up[k, i0 + 2, j0]
+                u21 = up[k, i0 + 2, j0 + 1]
+                u22 = up[k, i0 + 2, j0 + 2]
+                u23 = up[k, i0 + 2, j0 + 3]
+                u30 = up[k, i0 + 3, j0]
+                u31 = up[k, i0 + 3, j0 + 1]
+                u32 = up[k, i0 + 3, j0 + 2]
+                u33 = up[k, i0 + 3, j0 + 3]
+                if i0 == j0 and i0 == 0:
+                    # the whole column tile in one pass, straight into q; a
+                    # diagonal tile of U is upper triangular (10 terms of 16)
+                    for b in range(nb):
+                        d0 = diff[i0, b]
+                        d1 = diff[i0 + 1, b]
+                        d2 = diff[i0 + 2, b]
+                        d3 = diff[i0 + 3, b]
+                        y0 = d0 * u00
+                        y1 = d0 * u01 + d1 * u11
+                        y2 = d0 * u02 + d1 * u12 + d2 * u22
+                        y3 = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+                        q[b] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+                elif i0 == 0:
+                    for b in range(nb):
+                        d0 = diff[i0, b]
+                        d1 = diff[i0 + 1, b]
+                        d2 = diff[i0 + 2, b]
+                        d3 = diff[i0 + 3, b]
+                        y[0, b] = d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
+                        y[1, b] = d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
+                        y[2, b] = d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
+                        y[3, b] = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+                elif i0 < j0:
+                    for b in range(nb):
+                        d0 = diff[i0, b]
+                        d1 = diff[i0 + 1, b]
+                        d2 = diff[i0 + 2, b]
+                        d3 = diff[i0 + 3, b]
+                        y[0, b] += d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
+                        y[1, b] += d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
+                        y[2, b] += d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
+                        y[3, b] += d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+                else:
+                    for b in range(nb):
+                        d0 = diff[i0, b]
+                        d1 = diff[i0 + 1, b]
+                        d2 = diff[i0 + 2, b]
+                        d3 = diff[i0 + 3, b]
+                        y0 = y[0, b] + d0 * u00
+                        y1 = y[1, b] + (d0 * u01 + d1 * u11)
+                        y2 = y[2, b] + (d0 * u02 + d1 * u12 + d2 * u22)
+                        y3 = y[3, b] + (d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33)
+                        q[b] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+        c = const[k]
+        for b in range(nb):
+            logp[k, b] = c - 0.5 * q[b]
+
+
+@njit(**JIT)
+def logprob_diag(xt, nb, mu, prec, const, q, q2, logp):
+    """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k.
+
+    Two components per pass over the block (each load of x serves both), four
+    features at a time; an odd last component is paired with itself.
+    """
+    K = mu.shape[0]
+    Dp = xt.shape[0]
+    for k in range(0, K, 2):
+        k2 = k + 1 if k + 1 < K else k
+        for b in range(nb):
+            q[b] = 0
+            q2[b] = 0
+        for d0 in range(0, Dp, TILE):
+            m0 = mu[k, d0]
+            m1 = mu[k, d0 + 1]
+            m2 = mu[k, d0 + 2]
+            m3 = mu[k, d0 + 3]
+            p0 = prec[k, 0, d0]
+            p1 = prec[k, 0, d0 + 1]
+            p2 = prec[k, 0, d0 + 2]
+            p3 = prec[k, 0, d0 + 3]
+            n0 = mu[k2, d0]
+            n1 = mu[k2, d0 + 1]
+            n2 = mu[k2, d0 + 2]
+            n3 = mu[k2, d0 + 3]
+            o0 = prec[k2, 0, d0]
+            o1 = prec[k2, 0, d0 + 1]
+            o2 = prec[k2, 0, d0 + 2]
+            o3 = prec[k2, 0, d0 + 3]
+            for b in range(nb):
+                x0 = xt[d0, b]
+                x1 = xt[d0 + 1, b]
+                x2 = xt[d0 + 2, b]
+                x3 = xt[d0 + 3, b]
+                t0 = (x0 - m0) * p0
+                t1 = (x1 - m1) * p1
+                t2 = (x2 - m2) * p2
+                t3 = (x3 - m3) * p3
+                u0 = (x0 - n0) * o0
+                u1 = (x1 - n1) * o1
+                u2 = (x2 - n2) * o2
+                u3 = (x3 - n3) * o3
+                q[b] += t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3
+                q2[b] += u0 * u0 + u1 * u1 + u2 * u2 + u3 * u3
+        c = const[k]
+        c2 = const[k2]
+        for b in range(nb):
+            logp[k, b] = c - 0.5 * q[b]
+            logp[k2, b] = c2 - 0.5 * q2[b]

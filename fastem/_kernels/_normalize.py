@@ -1,0 +1,174 @@
+"""Normalization of one block: log-sum-exp, responsibilities, log-likelihood.
+
+Numba's ``np.exp`` and ``np.log`` are scalar libm calls unless llvmlite was
+built with Intel SVML (pip wheels are not), and exp is the dominant cost at
+small D, so the kernels use their own vectorizable ``exp_rows`` and
+``log_into``. Arrays are ``(K, rows)`` blocks of float64 log-densities.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._config import JIT, JIT_ORDERED
+
+# --------------------------------------------------------------------------
+# elementwise exp and log that vectorize
+# --------------------------------------------------------------------------
+# Numba's np.exp is a scalar libm call unless llvmlite was built with Intel
+# SVML (pip wheels are not). exp is the dominant cost at small D, so the
+# kernels use this one: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a
+# degree-12 Taylor polynomial (truncation < 2e-16 relative) and 2^n built in
+# the exponent bits. Plain arithmetic on arrays: LLVM vectorizes both loops.
+# Arguments below -708 (including -inf) give exactly 0 (no subnormals).
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693145751953125
+_LN2_LO = 1.4286068203094173e-06
+_EXP_LO = -708.0
+
+
+@njit(**JIT_ORDERED)
+def exp_rows(a, k0, k1, nb, m, s, poly, bits):
+    """a[k, :nb] = exp(a[k, :nb] - m[:nb]) and s[:nb] += a[k, :nb], k0 <= k < k1.
+
+    ``a`` float64. The subtraction and the sum ride along the two passes
+    the exp needs anyway (no separate passes over ``a``).
+    """
+    scale = bits.view(np.float64)
+    for k in range(k0, k1):
+        for b in range(nb):
+            x = a[k, b] - m[b]
+            xc = max(x, _EXP_LO)
+            n = np.floor(xc * _LOG2E + 0.5)
+            r = (xc - n * _LN2_HI) - n * _LN2_LO
+            p = 1.0 / 479001600.0
+            p = p * r + 1.0 / 39916800.0
+            p = p * r + 1.0 / 3628800.0
+            p = p * r + 1.0 / 362880.0
+            p = p * r + 1.0 / 40320.0
+            p = p * r + 1.0 / 5040.0
+            p = p * r + 1.0 / 720.0
+            p = p * r + 1.0 / 120.0
+            p = p * r + 1.0 / 24.0
+            p = p * r + 1.0 / 6.0
+            p = p * r + 0.5
+            p = p * r + 1.0
+            p = p * r + 1.0
+            poly[b] = p if x >= _EXP_LO else 0.0
+            bits[b] = (np.int64(n) + 1023) << 52
+        for b in range(nb):
+            e = poly[b] * scale[b]
+            a[k, b] = e
+            s[b] += e
+
+
+_LN2 = 0.6931471805599453
+_SQRT2 = 1.4142135623730951
+_MANT = (1 << 52) - 1
+_ONE_BITS = 1023 << 52
+
+
+@njit(**JIT_ORDERED)
+def log_into(s, nb, out, fbits, ev):
+    """out[:nb] = log(s[:nb]) for s >= 0 (0 gives -inf; NaN stays NaN).
+
+    s = 2^e f with f in [sqrt(1/2), sqrt(2)); log f = 2 atanh(u), u = (f-1)/(f+1),
+    |u| < 0.172, by its series to u^19 (truncation < 1e-17 relative).
+    Subnormal s is not handled (the kernels' s is a sum of exps >= 1).
+    """
+    sb = s.view(np.int64)
+    for b in range(nb):
+        ib = sb[b]
+        ev[b] = np.float64((ib >> 52) - 1023)
+        fbits[b] = (ib & _MANT) | _ONE_BITS
+    f64 = fbits.view(np.float64)
+    for b in range(nb):
+        f = f64[b]
+        e = ev[b]
+        big = f > _SQRT2
+        f = f * 0.5 if big else f
+        e = e + 1.0 if big else e
+        u = (f - 1.0) / (f + 1.0)
+        u2 = u * u
+        p = 1.0 / 19.0
+        p = p * u2 + 1.0 / 17.0
+        p = p * u2 + 1.0 / 15.0
+        p = p * u2 + 1.0 / 13.0
+        p = p * u2 + 1.0 / 11.0
+        p = p * u2 + 1.0 / 9.0
+        p = p * u2 + 1.0 / 7.0
+        p = p * u2 + 1.0 / 5.0
+        p = p * u2 + 1.0 / 3.0
+        p = p * u2 + 1.0
+        v = e * _LN2 + 2.0 * u * p
+        x = s[b]
+        out[b] = v if (x > 0.0 and x < np.inf) else (-np.inf if x == 0.0 else x)
+
+
+# --------------------------------------------------------------------------
+# softmax over components
+# --------------------------------------------------------------------------
+
+
+@njit(**JIT)
+def softmax(logp, nb, m, s, poly, bits):
+    """logp[:, :nb] <- exp(logp - max); m <- max; s <- sum of the exps.
+
+    ``lse = m + log(s)``; ``resp = logp / s``. A row with every logp = -inf
+    gets m = 0, s = 0 (lse = -inf) and resp = 0 once divided safely.
+    """
+    K = logp.shape[0]
+    for b in range(nb):
+        m[b] = logp[0, b]
+    for k in range(1, K):
+        for b in range(nb):
+            v = logp[k, b]
+            m[b] = v if v > m[b] else m[b]
+    for b in range(nb):
+        m[b] = m[b] if m[b] > -np.inf else 0.0
+        s[b] = 0.0
+    exp_rows(logp, 0, K, nb, m, s, poly, bits)
+
+
+@njit(**JIT)
+def normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev, rx):
+    """rx[:, :nb] = w * resp (in X's dtype); return (sum w*log p(x), sum w).
+
+    ``logp`` (float64) is overwritten with the unnormalized exps.
+
+    Rows with a known label keep their component: resp is one-hot and the row
+    contributes log(weight_j) + log N(x | j).
+    """
+    K = logp.shape[0]
+    has_w = w.shape[0] > 0
+    has_lab = labels.shape[0] > 0
+    if has_lab:
+        # the labelled rows' log-density, read before logp is overwritten
+        for b in range(nb):
+            lab = labels[start + b]
+            lab_lp[b] = logp[lab, b] if lab >= 0 else 0.0
+    softmax(logp, nb, m, s, poly, bits)
+    log_into(s, nb, poly, bits, ev)
+    ll = 0.0
+    wsum = 0.0
+    for b in range(nb):
+        lse = m[b] + poly[b]
+        wb = w[start + b] if has_w else 1.0
+        if has_lab and labels[start + b] >= 0:
+            lse = lab_lp[b]
+        ll += wb * lse
+        wsum += wb
+        # -inf: the row has zero density everywhere; its resp becomes 0 and
+        # the caller sees ll = -inf.
+        m[b] = wb / s[b] if s[b] > 0.0 else 0.0
+    for k in range(K):
+        for b in range(nb):
+            rx[k, b] = logp[k, b] * m[b]
+    if has_lab:
+        for b in range(nb):
+            lab = labels[start + b]
+            if lab >= 0:
+                wb = w[start + b] if has_w else 1.0
+                for k in range(K):
+                    rx[k, b] = wb if k == lab else 0.0
+    return ll, wsum
