@@ -41,6 +41,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import BLOCK, JIT
+from ._normalize import normalize
 
 _LOG_2PI = np.log(2 * np.pi)
 
@@ -251,7 +252,12 @@ def _chunk_stats(
     m = np.empty(BLOCK)
     s = np.empty(BLOCK)
     wv = np.empty(BLOCK)
-    lv = np.empty(BLOCK)
+    lv = np.empty(BLOCK, dtype=np.int64)
+    rx = np.empty((K, BLOCK))
+    poly = np.empty(BLOCK)
+    bits = np.empty(BLOCK, dtype=np.int64)
+    lab_lp = np.empty(BLOCK)
+    ev = np.empty(BLOCK)
     has_w = w.shape[0] > 0
     has_lab = labels.shape[0] > 0
     t = i0
@@ -263,46 +269,25 @@ def _chunk_stats(
         mm = nmis[p]
         _load_block(X, rows, t, nb, obs[p], o, xo)
         _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, y1, y2, y3, q, logp)
-        # normalize into w * resp (known labels: one-hot), one exp per entry
-        for b in range(nb):
-            m[b] = logp[0, b]
-        for k in range(1, K):
-            for b in range(nb):
-                if logp[k, b] > m[b]:
-                    m[b] = logp[k, b]
+        # normalize into w * resp (known labels: one-hot): the complete-data
+        # kernel's step, on this block's weights and labels gathered in order
         for b in range(nb):
             r = rows[t + b]
-            lab = labels[r] if has_lab else -1
-            wv[b] = w[r] if has_w else 1.0
-            lv[b] = logp[lab, b] if lab >= 0 else 0.0
-            s[b] = 0.0
-        for k in range(K):
-            for b in range(nb):
-                e = np.exp(logp[k, b] - m[b])
-                logp[k, b] = e
-                s[b] += e
-        for b in range(nb):
-            wb = wv[b]
-            lse = m[b] + np.log(s[b])
-            lab = labels[rows[t + b]] if has_lab else -1
-            scal[0] += wb * (lv[b] if lab >= 0 else lse)
-            scal[1] += wb
-            # -inf (or NaN): zero density everywhere; resp 0, the caller sees ll = -inf
-            m[b] = wb / s[b] if lse > -np.inf else 0.0
-        for k in range(K):
-            for b in range(nb):
-                logp[k, b] *= m[b]
-        if has_lab:
-            for b in range(nb):
-                lab = labels[rows[t + b]]
-                if lab >= 0:
-                    for k in range(K):
-                        logp[k, b] = wv[b] if k == lab else 0.0
+            if has_w:
+                wv[b] = w[r]
+            if has_lab:
+                lv[b] = labels[r]
+        ll, ws = normalize(
+            logp, nb, wv if has_w else w, lv if has_lab else labels, 0, m, s, poly, bits, lab_lp,
+            ev, rx,
+        )  # fmt: skip
+        scal[0] += ll
+        scal[1] += ws
         # expected statistics, centred on mu_k; missing coordinates filled
         for k in range(K):
             tot = 0.0
             for b in range(nb):
-                tot += logp[k, b]
+                tot += rx[k, b]
             if tot == 0.0:
                 continue
             nk[k] += tot
@@ -325,7 +310,7 @@ def _chunk_stats(
                     diff[jd, b] = y[b]
             for i in range(D):
                 for b in range(nb):
-                    rd[b] = logp[k, b] * diff[i, b]
+                    rd[b] = rx[k, b] * diff[i, b]
                 acc = 0.0
                 for b in range(nb):
                     acc += rd[b]
