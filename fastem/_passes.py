@@ -13,6 +13,7 @@ provide the same two methods by mapping chunks to ``SuffStats`` and adding them.
 
 import hashlib
 
+import numba
 import numpy as np
 
 from ._kernels import _em
@@ -43,17 +44,31 @@ def kernel_args(params):
     return mu, prec, mu.astype(np.float64), np.array(params.const, dtype=np.float64)
 
 
+def stats_chunk_rows(n, params):
+    """Rows per kernel chunk of a statistics pass over ``n`` rows."""
+    return chunk_rows_for(n, 8 * int(np.prod(params.stats_shape)))
+
+
+def _partials(n, n_features, params):
+    """``chunk_rows`` and the zeroed per-chunk partial sums ``nk, s1, s2, scal``."""
+    shape = params.stats_shape
+    chunk_rows = stats_chunk_rows(n, params)
+    C = -(-n // chunk_rows)
+    nk = np.zeros((C, shape[0]))
+    s1 = np.zeros((C, shape[0], n_features))
+    s2 = np.zeros((C, shape[0], int(np.prod(shape[1:]))))
+    return chunk_rows, nk, s1, s2, np.zeros((C, 2))
+
+
+def _suffstats(n, params, nk, s1, s2, scal):
+    shape = (nk.shape[0], *params.stats_shape)
+    return SuffStats.from_chunks(nk, s1, s2.reshape(shape), scal, n, params.shift)
+
+
 def array_stats(X, w, labels, params, n_threads, *, serial=False):
     """Sufficient statistics of ``X`` (validated, C-contiguous) under ``params``."""
     n = X.shape[0]
-    shape = params.stats_shape
-    K = shape[0]
-    chunk_rows = chunk_rows_for(n, 8 * int(np.prod(shape)))
-    C = -(-n // chunk_rows)
-    nk = np.zeros((C, K))
-    s1 = np.zeros((C, K, X.shape[1]))
-    s2 = np.zeros((C, K, int(np.prod(shape[1:]))))
-    scal = np.zeros((C, 2))
+    chunk_rows, nk, s1, s2, scal = _partials(n, X.shape[1], params)
     w = _EMPTY_F if w is None else w
     labels = _EMPTY_I if labels is None else labels
     X, w, labels = readonly(X), readonly(w), readonly(labels)
@@ -63,7 +78,38 @@ def array_stats(X, w, labels, params, n_threads, *, serial=False):
     else:
         with parallel_section(n_threads) as parallel:
             (_em.stats_parallel if parallel else _em.stats_serial)(*args)
-    return SuffStats.from_chunks(nk, s1, s2.reshape((C, *shape)), scal, n, params.shift)
+    return _suffstats(n, params, nk, s1, s2, scal)
+
+
+def file_stats(fd, offset, n, bufs, w, labels, params, n_threads):
+    """Sufficient statistics of ``n`` rows read from byte ``offset`` of ``fd``.
+
+    The rows are C-ordered, in native byte order, in ``bufs``' dtype and of
+    its width; ``bufs`` has shape ``(threads, stats_chunk_rows(n, params),
+    n_features)``. The kernel chunks (and so the result) are those of
+    :func:`array_stats` on the same rows in memory. Returns the statistics and
+    ``None``, or ``None`` and ``(row, nbytes)``: the first row of a chunk
+    that could not be read whole, and the bytes read of it (-1: an error).
+    """
+    chunk_rows, nk, s1, s2, scal = _partials(n, bufs.shape[2], params)
+    if bufs.shape[1] < chunk_rows or not bufs.flags.c_contiguous:
+        # pread would write past the buffers
+        raise ValueError(f"read buffers of {bufs.shape[1]} rows; {chunk_rows} are needed")
+    status = np.zeros(nk.shape[0], dtype=np.int64)
+    w = readonly(_EMPTY_F if w is None else w)
+    labels = readonly(_EMPTY_I if labels is None else labels)
+    args = (fd, offset, n, chunk_rows, readonly(bufs), w, labels, *kernel_args(params))
+    args += (nk, s1, s2, scal, status)
+    with parallel_section(n_threads) as parallel:
+        # one buffer per thread: the parallel kernel indexes them by thread id
+        parallel = parallel and bufs.shape[0] >= numba.get_num_threads()
+        (_em.stats_file_parallel if parallel else _em.stats_file_serial)(*args)
+    row_bytes = bufs.shape[2] * bufs.itemsize
+    expected = np.minimum(chunk_rows, n - chunk_rows * np.arange(len(status))) * row_bytes
+    bad = np.flatnonzero(status != expected)
+    if bad.size:
+        return None, (int(bad[0]) * chunk_rows, int(status[bad[0]]))
+    return _suffstats(n, params, nk, s1, s2, scal), None
 
 
 def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=False, serial=False):

@@ -19,12 +19,14 @@ from __future__ import annotations
 import hashlib
 import numbers
 import os
+import sys
 from contextlib import closing
 
 import numpy as np
 
 from . import _missing
-from ._passes import ArrayData, array_rowwise
+from ._parallel import resolve_threads
+from ._passes import ArrayData, array_rowwise, file_stats, stats_chunk_rows
 from ._validation import check_sample_weight
 from .sources import Source, SourceError, prefetch, source
 from .sources._base import _err, check_values
@@ -36,6 +38,9 @@ INIT_SAMPLE_ROWS = 100_000
 _INIT_SAMPLE_BYTES = 64 << 20
 #: Chunks read ahead of the one being processed.
 PREFETCH_DEPTH = 1
+#: Let the EM pass of an uncompressed ``.npy`` file read its rows inside the
+#: kernel (``pread``; 64-bit POSIX only) instead of through a reader thread.
+DIRECT_READS = os.name == "posix" and hasattr(os, "pread") and sys.maxsize > 2**32
 #: Rows per piece when an in-memory array's row-wise results are written to ``out=``.
 _OUT_CHUNK = 65536
 
@@ -122,6 +127,15 @@ class _LabelCutter(_WeightCutter):
             )
 
 
+def _will_need(f, offset, nbytes):
+    """Ask the OS to start reading a byte range of ``f`` into the page cache."""
+    if nbytes > 0 and hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(f.fileno(), offset, nbytes, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
+
+
 class StreamData:
     """A chunked source seen as one data set by the EM loop.
 
@@ -161,6 +175,7 @@ class StreamData:
         # the reader's buffers, kept from pass to pass: passes of one StreamData
         # never overlap (each joins its reader thread before returning)
         self._ring = []
+        self._bufs = None  # the direct reads' per-thread buffers: (key, array)
 
     @property
     def n_samples(self):
@@ -168,8 +183,12 @@ class StreamData:
 
     # -------------------------------------------------------------- reading
 
-    def _reader(self, check_finite=True):
-        """(offset, X, w) validated, in the reader thread."""
+    def _row_extras(self):
+        """``take(offset, rows, w) -> (w, labels)`` and ``finish()`` for one pass.
+
+        They cut the parallel weights and labels (in memory or one-column
+        sources) to each chunk; ``w`` is the chunk's weight column, if any.
+        """
         weights = self.weights
         cutter = None
         if isinstance(weights, (Source, np.ndarray)):
@@ -177,26 +196,34 @@ class StreamData:
         lab_cutter = None
         if self.label_values is not None:
             lab_cutter = _LabelCutter(self.label_values, self.n_components)
-        for offset, X, w in self.source._chunks(PREFETCH_DEPTH + 2, check_finite, self._ring):
+
+        def take(offset, rows, w=None):
             if cutter is not None:
-                w = cutter.take(offset, X.shape[0])
+                w = cutter.take(offset, rows)
             elif isinstance(weights, float):
-                w = np.full(X.shape[0], weights)
-            if lab_cutter is None:
-                yield offset, X, w
-            else:
-                yield offset, X, w, lab_cutter.take(offset, X.shape[0])
-        if cutter is not None:
-            cutter.finish(self.source.n_rows)
-        if lab_cutter is not None:
-            lab_cutter.finish(self.source.n_rows)
+                w = np.full(rows, weights)
+            return w, None if lab_cutter is None else lab_cutter.take(offset, rows)
+
+        def finish():
+            for c in (cutter, lab_cutter):
+                if c is not None:
+                    c.finish(self.source.n_rows)
+
+        return take, finish
+
+    def _reader(self, check_finite=True):
+        """(offset, X, w, labels) validated, in the reader thread."""
+        take, finish = self._row_extras()
+        for offset, X, w in self.source._chunks(PREFETCH_DEPTH + 2, check_finite, self._ring):
+            yield offset, X, *take(offset, X.shape[0], w)
+        finish()
 
     def chunks(self, label="pass", check_finite=True):
         """Validated ``(offset, X, w)`` chunks, read one ahead in a background thread."""
         bar = Progress(self.progress, self.source.n_rows, label)
         try:
             for item in prefetch(self._reader(check_finite), PREFETCH_DEPTH):
-                yield item if len(item) == 4 else (*item, None)
+                yield item
                 bar.update(item[1].shape[0], item[1].nbytes)
         finally:
             bar.close()
@@ -210,6 +237,9 @@ class StreamData:
         # full read of every chunk off the reader thread, which competes with
         # the kernel's threads for the cores.
         defer = self.missing != "marginalize"
+        layout = self._direct_layout()
+        if layout is not None:
+            return self._checked(self._direct_stats(params, n_threads, *layout))
         total = None
         with closing(self.chunks("EM pass", check_finite=not defer)) as chunks:
             for offset, X, w, labels in chunks:
@@ -217,12 +247,75 @@ class StreamData:
                 if defer and not np.isfinite(s.loglik):
                     check_values(X, self.source.name, offset)
                 total = s if total is None else total + s
+        return self._checked(total)
+
+    def _checked(self, total):
         if total is None:
             raise _err(self.source.name, 0, "the source holds no rows")
         if not total.wsum > 0:
             raise ValueError(
                 "sample_weight sums to zero; at least one row needs a positive weight."
             )
+        return total
+
+    # ------------------------------------------------- direct reads (.npy)
+
+    def _direct_layout(self):
+        """``(path, offset)`` when the EM pass may read the file inside the kernel."""
+        layout = getattr(self.source, "direct_layout", None)
+        if not DIRECT_READS or layout is None or self.missing == "marginalize":
+            return None
+        return layout()
+
+    def _direct_stats(self, params, n_threads, path, offset):
+        """One EM pass whose kernel reads each chunk's rows itself (``_kernels._fileio``).
+
+        No reader thread and no chunk buffer: every kernel thread reads its
+        rows with ``pread`` into a small buffer and processes them while they
+        are in its cache. A chunk that cannot be read whole, or whose
+        log-likelihood is not finite, is read again here to raise the error
+        that names the row (or, after a transient failure, to compute it).
+        """
+        src = self.source
+        n, step, D = src.n_rows, src.chunk_rows, src.n_features
+        row_bytes = D * src.dtype.itemsize
+        rows = max(stats_chunk_rows(min(m, n), params) for m in (step, n % step or step))
+        key = (resolve_threads(n_threads), rows, D, src.dtype)
+        if self._bufs is None or self._bufs[0] != key:
+            self._bufs = key, np.empty(key[:3], dtype=src.dtype)
+        bufs = self._bufs[1]
+        take, finish = self._row_extras()
+        bar = Progress(self.progress, n, "EM pass")
+        total = None
+        try:
+            with open(path, "rb", buffering=0) as f:
+                have = os.fstat(f.fileno()).st_size - offset
+                if have < n * row_bytes:
+                    raise _err(src.name, have // row_bytes, "file is truncated")
+                # A file not in the page cache: the OS reads each chunk from
+                # disk in large requests, the next one while the kernel works
+                # on this one.
+                _will_need(f, offset, min(step, n) * row_bytes)
+                for r0 in range(0, n, step):
+                    m = min(step, n - r0)
+                    _will_need(f, offset + (r0 + m) * row_bytes, min(step, n - r0 - m) * row_bytes)
+                    w, labels = take(r0, m)
+                    s, failed = file_stats(
+                        f.fileno(), offset + r0 * row_bytes, m, bufs, w, labels, params, n_threads
+                    )
+                    if failed is not None or not np.isfinite(s.loglik):
+                        X = np.empty((m, D), dtype=src.dtype)
+                        src._read_rows(f, r0, X)
+                        check_values(X, src.name, r0)
+                        if failed is not None:
+                            s = ArrayData(X, w, labels).stats(params, n_threads)
+                    total = s if total is None else total + s
+                    bar.update(m, m * row_bytes)
+        except OSError as e:
+            raise _err(src.name, 0, f"could not read ({e})") from e
+        finally:
+            bar.close()
+        finish()
         return total
 
     def iter_rowwise(self, params, n_threads, **what):

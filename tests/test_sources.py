@@ -622,3 +622,163 @@ def test_bad_value_found_by_the_em_pass(X, tmp_path, value):
     for sw in (None, w):
         with pytest.raises(ValueError, match=r"bad\.npy.*row offset 345.*NaN or infinite"):
             _fit(source(tmp_path / "bad.npy", chunk_rows=CHUNK), sample_weight=sw, **init)
+
+
+# ------------------------------------------------------------ direct reads
+
+
+def _count_direct_passes(monkeypatch):
+    """Record the rows of every chunk the EM pass read inside the kernel."""
+    from fastem import _stream
+
+    rows = []
+    original = _stream.file_stats
+
+    def counting(fd, offset, n, *args):
+        rows.append(n)
+        return original(fd, offset, n, *args)
+
+    monkeypatch.setattr(_stream, "file_stats", counting)
+    return rows
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_npy_em_pass_reads_in_the_kernel_bit_for_bit(
+    X, w, tmp_path, monkeypatch, dtype, covariance_type
+):
+    """An EM pass over a plain ``.npy`` file reads its rows inside the kernel
+    (``pread``), chunk by chunk, and gives bit for bit what the reader-thread
+    pass gives, with weights and partial labels."""
+    from fastem import _stream
+
+    path = tmp_path / "X.npy"
+    np.save(path, X.astype(dtype))
+    labels = np.full(N, -1)
+    labels[:40] = np.arange(40) % K
+    kw = dict(covariance_type=covariance_type, **_init(X, covariance_type))
+
+    def fit():
+        gm = GaussianMixture(K, max_iter=6, tol=0.0, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return gm.fit(source(path, chunk_rows=CHUNK), sample_weight=w, labels=labels)
+
+    rows = _count_direct_passes(monkeypatch)
+    direct = fit()
+    assert rows and rows[: -(-N // CHUNK)] == [CHUNK] * (N // CHUNK) + [N % CHUNK]
+    monkeypatch.setattr(_stream, "DIRECT_READS", False)
+    n_calls = len(rows)
+    threaded = fit()
+    assert len(rows) == n_calls  # the reader thread this time
+    for name in ("weights_", "means_", "covariances_", "lower_bounds_"):
+        np.testing.assert_array_equal(getattr(direct, name), getattr(threaded, name))
+
+
+def test_direct_reads_only_where_the_file_is_the_rows(X, tmp_path, monkeypatch):
+    """Selected columns, a weight column or a dtype to convert go through the reader thread."""
+    rows = _count_direct_passes(monkeypatch)
+    Xw = np.column_stack([X, np.ones(N)])
+    np.save(tmp_path / "Xw.npy", Xw)
+    np.save(tmp_path / "Xi.npy", np.rint(X * 100).astype(np.int32))
+    ref = _fit(X, max_iter=3)
+    _assert_same(ref, _fit(source(tmp_path / "Xw.npy", columns=[0, 1, 2]), max_iter=3))
+    _fit(source(tmp_path / "Xw.npy", weight_column=3), max_iter=3)
+    _fit(source(tmp_path / "Xi.npy"), max_iter=3)
+    assert rows == []
+
+
+def test_file_stats_reports_a_short_read(X, tmp_path):
+    """The kernel never raises: a chunk it cannot read whole comes back as a status."""
+    from fastem._passes import array_stats, file_stats, stats_chunk_rows
+
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    gm = _fit(X, max_iter=1)
+    params = gm._kernel_params(gm.weights_, gm.means_, gm.precisions_cholesky_, X.dtype)
+    offset = os.path.getsize(path) - X.nbytes
+    rows = stats_chunk_rows(N, params)
+    bufs = np.empty((2, rows, D))
+    with open(path, "rb") as f:
+        s, failed = file_stats(f.fileno(), offset, N, bufs, None, None, params, None)
+        assert failed is None
+        ref = array_stats(X, None, None, params, None)
+        for name in ("nk", "s1", "s2", "loglik"):
+            np.testing.assert_array_equal(getattr(s, name), getattr(ref, name))
+        # ask for rows past the end of the file: the chunk holding them is reported
+        s, failed = file_stats(f.fileno(), offset + 5 * D * 8, N, bufs, None, None, params, None)
+        assert s is None
+        last = (N - 1) // rows * rows
+        assert failed == (last, (N - last - 5) * D * 8)
+        with pytest.raises(ValueError, match="read buffers"):
+            file_stats(f.fileno(), offset, N, bufs[:, :-1], None, None, params, None)
+
+
+def test_file_truncated_during_a_fit_names_the_row(X, tmp_path, monkeypatch):
+    """A file cut short after the source was opened: the error names the file and row."""
+    from fastem import _passes, _stream
+
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    src = source(path, chunk_rows=CHUNK)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size - 10 * D * 8)
+    with pytest.raises(ValueError, match=r"X\.npy.*row offset 591.*truncated"):
+        _fit(src)
+    # cut short between the size check and the kernel's read of the last chunk
+    np.save(path, X)
+    src = source(path, chunk_rows=CHUNK)
+    original = _passes.file_stats
+
+    def truncating(fd, offset, n, *args):
+        if n == N % CHUNK:
+            os.truncate(path, size - 10 * D * 8)
+        return original(fd, offset, n, *args)
+
+    monkeypatch.setattr(_stream, "file_stats", truncating)
+    with pytest.raises(ValueError, match=r"X\.npy.*row offset 591.*truncated"):
+        _fit(src)
+
+
+def test_direct_read_recovers_from_a_transient_failure(X, tmp_path, monkeypatch):
+    """A chunk the kernel could not read is read again; if that works, the fit goes on."""
+    from fastem import _passes, _stream
+
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    ref = _fit(source(path, chunk_rows=CHUNK))
+    original = _passes.file_stats
+    failures = []
+
+    def flaky(fd, offset, n, *args):
+        if len(failures) < 3:
+            failures.append(offset)
+            return None, (0, -1)
+        return original(fd, offset, n, *args)
+
+    monkeypatch.setattr(_stream, "file_stats", flaky)
+    _assert_same(ref, _fit(source(path, chunk_rows=CHUNK)), rtol=0)
+    assert len(failures) == 3
+
+
+def test_concurrent_streamed_fits_in_threads(X, tmp_path):
+    """Threads fitting ``.npy`` sources at once: one runs the parallel kernel,
+    the others the serial one, each with its own read buffers; same results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"X{i}.npy")
+        np.save(paths[-1], X[i:])
+
+    def job(path):
+        gm = _fit(source(path, chunk_rows=CHUNK), max_iter=8)
+        return gm.means_, gm.covariances_
+
+    sequential = [job(p) for p in paths]
+    with ThreadPoolExecutor(3) as pool:
+        concurrent = list(pool.map(job, paths * 2))
+    for a, b in zip(sequential * 2, concurrent):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])

@@ -60,10 +60,11 @@ specialization per dtype serves all four covariance types::
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import get_thread_id, njit, prange
 
 from ._config import JIT, PAD, TILE
 from ._density import block_rows, load_block, logprob_diag, logprob_full
+from ._fileio import read_rows
 from ._normalize import log_into, normalize, softmax
 from ._statistics import accumulate, widen
 
@@ -204,3 +205,48 @@ def rowwise_serial(X, chunk_rows, n_chunks, mu, prec, const, out_lp, out_resp, o
         r0 = c * chunk_rows
         r1 = min(n, r0 + chunk_rows)
         _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab)
+
+
+# --------------------------------------------------------------------------
+# the statistics pass over rows read from a file (``_fileio``)
+#
+# ``bufs`` holds one (chunk_rows, D) buffer per thread, in X's dtype; chunk
+# ``c`` reads its rows into its thread's buffer and processes them while they
+# are in cache. The chunks, and so the statistics, are those of
+# ``stats_parallel`` on the same rows in memory. ``status[c]`` gets the bytes
+# read; the statistics of a chunk with a short read are not computed.
+# --------------------------------------------------------------------------
+
+
+@njit(parallel=True, **JIT)
+def stats_file_parallel(
+    fd, offset, n, chunk_rows, bufs, w, labels, mu, prec, mu64, const, nk, s1, s2, scal, status
+):
+    row_bytes = bufs.shape[2] * bufs.itemsize
+    for c in prange(nk.shape[0]):
+        r0 = c * chunk_rows
+        r1 = min(n, r0 + chunk_rows)
+        buf = bufs[get_thread_id()]
+        status[c] = read_rows(fd, buf, r1 - r0, offset + r0 * row_bytes)
+        if status[c] == (r1 - r0) * row_bytes:
+            _chunk_stats(
+                buf, w[r0:r1], labels[r0:r1], 0, r1 - r0, mu, prec, mu64, const,
+                nk[c], s1[c], s2[c], scal[c],
+            )  # fmt: skip
+
+
+@njit(**JIT)
+def stats_file_serial(
+    fd, offset, n, chunk_rows, bufs, w, labels, mu, prec, mu64, const, nk, s1, s2, scal, status
+):
+    row_bytes = bufs.shape[2] * bufs.itemsize
+    for c in range(nk.shape[0]):
+        r0 = c * chunk_rows
+        r1 = min(n, r0 + chunk_rows)
+        buf = bufs[0]
+        status[c] = read_rows(fd, buf, r1 - r0, offset + r0 * row_bytes)
+        if status[c] == (r1 - r0) * row_bytes:
+            _chunk_stats(
+                buf, w[r0:r1], labels[r0:r1], 0, r1 - r0, mu, prec, mu64, const,
+                nk[c], s1[c], s2[c], scal[c],
+            )  # fmt: skip

@@ -71,8 +71,26 @@ class NpySource(Source):
         if self.chunk_rows is None:
             self.chunk_rows = _default_chunk_rows(n_cols, max(dtype.itemsize, 8))
 
+    def direct_layout(self):
+        """``(path, data offset)`` if the rows can be read straight into kernel buffers.
+
+        That is when the file holds exactly the rows the estimator sees: every
+        column a feature, no weight column, C order, and already in the target
+        dtype (float32 or float64, native byte order). Otherwise None.
+        """
+        dt = self._file_dtype
+        if (
+            self._feat_idx is None
+            and self._w_idx is None
+            and dt == self.dtype
+            and dt.isnative
+            and self._raw_width == self.n_features
+        ):
+            return self.path, self._data_offset
+        return None
+
     def _raw_chunks(self, n_buffers, ring=None):
-        n, step, rb = self.n_rows, self.chunk_rows, self._row_bytes
+        n, step = self.n_rows, self.chunk_rows
         width = self._raw_width
         ring = [] if ring is None else ring
         shape = (min(step, n), width)
@@ -84,7 +102,6 @@ class NpySource(Source):
                     os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 except OSError:
                     pass
-            f.seek(self._data_offset)
             for i, r0 in enumerate(range(0, n, step)):
                 m = min(step, n - r0)
                 if n_buffers:
@@ -93,16 +110,20 @@ class NpySource(Source):
                     buf = ring[i % n_buffers][:m]
                 else:
                     buf = np.empty((m, width), dtype=self._file_dtype)
-                view = memoryview(buf.reshape(-1).view(np.uint8))
-                got = 0
-                while got < m * rb:
-                    k = f.readinto(view[got:])
-                    if not k:
-                        raise _err(
-                            self.name, r0 + got // rb, "file is truncated: unexpected end of file"
-                        )
-                    got += k
+                self._read_rows(f, r0, buf)
                 yield buf
+
+    def _read_rows(self, f, r0, buf):
+        """Read ``len(buf)`` rows from row ``r0`` of the open file ``f`` into ``buf``."""
+        rb = self._row_bytes
+        f.seek(self._data_offset + r0 * rb)
+        view = memoryview(buf.reshape(-1).view(np.uint8))
+        got = 0
+        while got < len(buf) * rb:
+            k = f.readinto(view[got:])
+            if not k:
+                raise _err(self.name, r0 + got // rb, "file is truncated: unexpected end of file")
+            got += k
 
 
 class SliceSource(Source):
