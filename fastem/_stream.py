@@ -5,13 +5,14 @@
 :class:`~fastem._stats.SuffStats` of the chunks are added in order, so an EM
 iteration is exact EM, not a stochastic approximation. The next chunk is read
 and validated in a background thread while the kernel (which releases the GIL)
-works on the current one. Initialization runs on a seeded uniform reservoir
-sample of the rows.
+works on the current one, except in the EM pass over a plain ``.npy`` file,
+whose kernel reads the rows itself (``fastem._direct``). Initialization runs
+on a seeded uniform reservoir sample of the rows.
 
 The estimator reaches this module through three hooks: ``fit_data`` and
-``predict_data`` (wrapping a source), ``score`` (the weighted mean
-log-likelihood of a source) and ``rowwise_to`` (row-wise results written
-chunk by chunk to ``out=``).
+``predict_data`` (wrapping a source) and ``score`` (the weighted mean
+log-likelihood of a source); ``fastem._writers.rowwise_to`` writes row-wise
+results chunk by chunk to ``out=``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ from __future__ import annotations
 import hashlib
 import numbers
 import os
-import sys
 from contextlib import closing
 
 import numpy as np
 
-from . import _missing
-from ._parallel import resolve_threads
-from ._passes import ArrayData, array_rowwise, file_stats, stats_chunk_rows
+from . import _direct, _missing
+from ._passes import ArrayData
 from ._validation import check_sample_weight
 from .sources import Source, SourceError, prefetch, source
 from .sources._base import _err, check_values
@@ -38,11 +37,6 @@ INIT_SAMPLE_ROWS = 100_000
 _INIT_SAMPLE_BYTES = 64 << 20
 #: Chunks read ahead of the one being processed.
 PREFETCH_DEPTH = 1
-#: Let the EM pass of an uncompressed ``.npy`` file read its rows inside the
-#: kernel (``pread``; 64-bit POSIX only) instead of through a reader thread.
-DIRECT_READS = os.name == "posix" and hasattr(os, "pread") and sys.maxsize > 2**32
-#: Rows per piece when an in-memory array's row-wise results are written to ``out=``.
-_OUT_CHUNK = 65536
 
 
 def is_streamed(X):
@@ -125,15 +119,6 @@ class _LabelCutter(_WeightCutter):
             raise _err(
                 self.name, row, f"label outside [-1, {self.n_components}); use -1 for unknown"
             )
-
-
-def _will_need(f, offset, nbytes):
-    """Ask the OS to start reading a byte range of ``f`` into the page cache."""
-    if nbytes > 0 and hasattr(os, "posix_fadvise"):
-        try:
-            os.posix_fadvise(f.fileno(), offset, nbytes, os.POSIX_FADV_WILLNEED)
-        except OSError:
-            pass
 
 
 class StreamData:
@@ -237,9 +222,9 @@ class StreamData:
         # full read of every chunk off the reader thread, which competes with
         # the kernel's threads for the cores.
         defer = self.missing != "marginalize"
-        layout = self._direct_layout()
+        layout = _direct.layout(self)
         if layout is not None:
-            return self._checked(self._direct_stats(params, n_threads, *layout))
+            return self._checked(_direct.stats(self, params, n_threads, *layout))
         total = None
         with closing(self.chunks("EM pass", check_finite=not defer)) as chunks:
             for offset, X, w, labels in chunks:
@@ -256,66 +241,6 @@ class StreamData:
             raise ValueError(
                 "sample_weight sums to zero; at least one row needs a positive weight."
             )
-        return total
-
-    # ------------------------------------------------- direct reads (.npy)
-
-    def _direct_layout(self):
-        """``(path, offset)`` when the EM pass may read the file inside the kernel."""
-        layout = getattr(self.source, "direct_layout", None)
-        if not DIRECT_READS or layout is None or self.missing == "marginalize":
-            return None
-        return layout()
-
-    def _direct_stats(self, params, n_threads, path, offset):
-        """One EM pass whose kernel reads each chunk's rows itself (``_kernels._fileio``).
-
-        No reader thread and no chunk buffer: every kernel thread reads its
-        rows with ``pread`` into a small buffer and processes them while they
-        are in its cache. A chunk that cannot be read whole, or whose
-        log-likelihood is not finite, is read again here to raise the error
-        that names the row (or, after a transient failure, to compute it).
-        """
-        src = self.source
-        n, step, D = src.n_rows, src.chunk_rows, src.n_features
-        row_bytes = D * src.dtype.itemsize
-        rows = max(stats_chunk_rows(min(m, n), params) for m in (step, n % step or step))
-        key = (resolve_threads(n_threads), rows, D, src.dtype)
-        if self._bufs is None or self._bufs[0] != key:
-            self._bufs = key, np.empty(key[:3], dtype=src.dtype)
-        bufs = self._bufs[1]
-        take, finish = self._row_extras()
-        bar = Progress(self.progress, n, "EM pass")
-        total = None
-        try:
-            with open(path, "rb", buffering=0) as f:
-                have = os.fstat(f.fileno()).st_size - offset
-                if have < n * row_bytes:
-                    raise _err(src.name, have // row_bytes, "file is truncated")
-                # A file not in the page cache: the OS reads each chunk from
-                # disk in large requests, the next one while the kernel works
-                # on this one.
-                _will_need(f, offset, min(step, n) * row_bytes)
-                for r0 in range(0, n, step):
-                    m = min(step, n - r0)
-                    _will_need(f, offset + (r0 + m) * row_bytes, min(step, n - r0 - m) * row_bytes)
-                    w, labels = take(r0, m)
-                    s, failed = file_stats(
-                        f.fileno(), offset + r0 * row_bytes, m, bufs, w, labels, params, n_threads
-                    )
-                    if failed is not None or not np.isfinite(s.loglik):
-                        X = np.empty((m, D), dtype=src.dtype)
-                        src._read_rows(f, r0, X)
-                        check_values(X, src.name, r0)
-                        if failed is not None:
-                            s = ArrayData(X, w, labels).stats(params, n_threads)
-                    total = s if total is None else total + s
-                    bar.update(m, m * row_bytes)
-        except OSError as e:
-            raise _err(src.name, 0, f"could not read ({e})") from e
-        finally:
-            bar.close()
-        finish()
         return total
 
     def iter_rowwise(self, params, n_threads, **what):
@@ -535,117 +460,4 @@ def score(est, data):
     return total / wsum
 
 
-# ----------------------------------------------------------------------------
-# out=: row-wise results written chunk by chunk
-# ----------------------------------------------------------------------------
-
-
-class _NpyWriter:
-    """Writes a ``.npy`` file row range by row range; the header is fixed at the end."""
-
-    HEADER = 128  # bytes: room for any shape
-
-    def __init__(self, path, dtype, row_shape):
-        self.path = os.fspath(path)
-        self.dtype = np.dtype(dtype)
-        self.row_shape = row_shape
-        self.n = 0
-        self.f = open(self.path, "wb")
-        self._header(0)
-
-    def _header(self, n):
-        d = {
-            "descr": np.lib.format.dtype_to_descr(self.dtype),
-            "fortran_order": False,
-            "shape": (n, *self.row_shape),
-        }
-        text = repr(d).encode("latin1")
-        pad = self.HEADER - 10 - len(text) - 1
-        self.f.seek(0)
-        self.f.write(b"\x93NUMPY\x01\x00" + (self.HEADER - 10).to_bytes(2, "little"))
-        self.f.write(text + b" " * pad + b"\n")
-
-    def write(self, offset, values):
-        assert offset == self.n
-        self.f.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
-        self.n += values.shape[0]
-
-    def close(self, ok):
-        try:
-            if ok:
-                self._header(self.n)
-        finally:
-            self.f.close()
-        if ok:
-            return np.load(self.path, mmap_mode="r")
-        return None
-
-
-class _ArrayWriter:
-    def __init__(self, out, n, row_shape):
-        shape = tuple(getattr(out, "shape", ()))
-        if (
-            len(shape) != 1 + len(row_shape)
-            or tuple(shape[1:]) != tuple(row_shape)
-            or (n is not None and shape[0] != n)
-        ):
-            want = ("n_samples" if n is None else n, *row_shape)
-            raise ValueError(f"out has shape {shape}, expected {want}.")
-        self.out = out
-        self.n = shape[0]
-
-    def write(self, offset, values):
-        if offset + values.shape[0] > self.n:
-            raise ValueError(f"out has {self.n} rows, but the data has more.")
-        self.out[offset : offset + values.shape[0]] = values
-
-    def close(self, ok):
-        return self.out
-
-
-def rowwise_to(data, params, n_threads, out, **what):
-    """Row-wise results written chunk by chunk to ``out`` (a ``.npy`` path or an array).
-
-    Returns the 3-tuple of the data protocol with the requested entry being
-    ``out`` (or, for a path, the written file memory-mapped read-only).
-    """
-    (key,) = [k for k, v in what.items() if v]
-    index = {"logprob": 0, "resp": 1, "labels": 2}[key]
-    K = params.mu.shape[0]
-    row_shape = (K,) if key == "resp" else ()
-    dtype = np.int64 if key == "labels" else np.float64
-    n = data.n_samples
-    if isinstance(out, (str, os.PathLike)):
-        if not os.fspath(out).lower().endswith(".npy"):
-            raise ValueError(
-                f"out={os.fspath(out)!r}: a path must end with .npy; for other formats pass a "
-                "writable array (an h5py.Dataset, a zarr.Array, a NumPy memmap)."
-            )
-        writer = _NpyWriter(out, dtype, row_shape)
-    else:
-        writer = _ArrayWriter(out, n, row_shape)
-    ok = False
-    try:
-        if hasattr(data, "iter_rowwise"):
-            pieces = data.iter_rowwise(params, n_threads, **what)
-        elif type(data) is ArrayData:  # complete in-memory rows: in pieces
-            X = data.X
-            pieces = (
-                (r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **what))
-                for r0 in range(0, X.shape[0], _OUT_CHUNK)
-            )
-        else:
-            pieces = [(0, data.rowwise(params, n_threads, **what))]
-        rows = 0
-        for offset, res in pieces:
-            writer.write(offset, res[index])
-            rows = offset + res[index].shape[0]
-        if isinstance(writer, _ArrayWriter) and rows != writer.n:
-            raise ValueError(f"out has {writer.n} rows, but the data has {rows}.")
-        ok = True
-    finally:
-        result = writer.close(ok)
-    return tuple(result if i == index else None for i in range(3))
-
-
-__all__ = ["StreamData", "SourceError", "fit_data", "predict_data", "rowwise_to", "score"]
+__all__ = ["StreamData", "SourceError", "fit_data", "predict_data", "score"]

@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _missing, _stats, _stream
+from . import _missing, _stats, _stream, _writers
 from ._em_loop import _EMLoop, _Interrupted
 from ._passes import ArrayData
 from ._validation import (
@@ -314,7 +314,7 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     def _rowwise(self, data, out=None, **what):
         params = self._fitted_kernel_params(data.dtype)
         if out is not None:  # written chunk by chunk (fastem._stream)
-            return _stream.rowwise_to(data, params, self.n_threads, out, **what)
+            return _writers.rowwise_to(data, params, self.n_threads, out, **what)
         return data.rowwise(params, self.n_threads, **what)
 
     def fit_predict(self, X, y=None, sample_weight=None, *, labels=None):

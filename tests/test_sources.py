@@ -320,6 +320,23 @@ def test_out_path_and_arrays(X, tmp_path):
         gm.predict(src, out=tmp_path / "lab.txt")
 
 
+def test_failed_write_to_out_keeps_the_file_that_was_there(X, tmp_path):
+    """``out=`` a path is written to a temporary file, renamed over it only on success."""
+    gm = _fit(X, **_init(X))
+    out = tmp_path / "lab.npy"
+    np.save(out, np.arange(5))
+    before = out.read_bytes()
+    bad = X.copy()
+    bad[345, 1] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    with pytest.raises(ValueError, match="row offset 345"):
+        gm.predict(source(tmp_path / "bad.npy", chunk_rows=CHUNK), out=out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npy", "lab.npy"]
+    np.testing.assert_array_equal(gm.predict(X, out=out), gm.predict(X))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npy", "lab.npy"]
+
+
 # ------------------------------------------------------------------ errors
 
 
@@ -629,16 +646,16 @@ def test_bad_value_found_by_the_em_pass(X, tmp_path, value):
 
 def _count_direct_passes(monkeypatch):
     """Record the rows of every chunk the EM pass read inside the kernel."""
-    from fastem import _stream
+    from fastem import _direct
 
     rows = []
-    original = _stream.file_stats
+    original = _direct.file_stats
 
     def counting(fd, offset, n, *args):
         rows.append(n)
         return original(fd, offset, n, *args)
 
-    monkeypatch.setattr(_stream, "file_stats", counting)
+    monkeypatch.setattr(_direct, "file_stats", counting)
     return rows
 
 
@@ -650,7 +667,7 @@ def test_npy_em_pass_reads_in_the_kernel_bit_for_bit(
     """An EM pass over a plain ``.npy`` file reads its rows inside the kernel
     (``pread``), chunk by chunk, and gives bit for bit what the reader-thread
     pass gives, with weights and partial labels."""
-    from fastem import _stream
+    from fastem import _direct
 
     path = tmp_path / "X.npy"
     np.save(path, X.astype(dtype))
@@ -667,7 +684,7 @@ def test_npy_em_pass_reads_in_the_kernel_bit_for_bit(
     rows = _count_direct_passes(monkeypatch)
     direct = fit()
     assert rows and rows[: -(-N // CHUNK)] == [CHUNK] * (N // CHUNK) + [N % CHUNK]
-    monkeypatch.setattr(_stream, "DIRECT_READS", False)
+    monkeypatch.setattr(_direct, "DIRECT_READS", False)
     n_calls = len(rows)
     threaded = fit()
     assert len(rows) == n_calls  # the reader thread this time
@@ -716,7 +733,7 @@ def test_file_stats_reports_a_short_read(X, tmp_path):
 
 def test_file_truncated_during_a_fit_names_the_row(X, tmp_path, monkeypatch):
     """A file cut short after the source was opened: the error names the file and row."""
-    from fastem import _passes, _stream
+    from fastem import _direct, _passes
 
     path = tmp_path / "X.npy"
     np.save(path, X)
@@ -736,14 +753,14 @@ def test_file_truncated_during_a_fit_names_the_row(X, tmp_path, monkeypatch):
             os.truncate(path, size - 10 * D * 8)
         return original(fd, offset, n, *args)
 
-    monkeypatch.setattr(_stream, "file_stats", truncating)
+    monkeypatch.setattr(_direct, "file_stats", truncating)
     with pytest.raises(ValueError, match=r"X\.npy.*row offset 591.*truncated"):
         _fit(src)
 
 
 def test_direct_read_recovers_from_a_transient_failure(X, tmp_path, monkeypatch):
     """A chunk the kernel could not read is read again; if that works, the fit goes on."""
-    from fastem import _passes, _stream
+    from fastem import _direct, _passes
 
     path = tmp_path / "X.npy"
     np.save(path, X)
@@ -757,7 +774,7 @@ def test_direct_read_recovers_from_a_transient_failure(X, tmp_path, monkeypatch)
             return None, (0, -1)
         return original(fd, offset, n, *args)
 
-    monkeypatch.setattr(_stream, "file_stats", flaky)
+    monkeypatch.setattr(_direct, "file_stats", flaky)
     _assert_same(ref, _fit(source(path, chunk_rows=CHUNK)), rtol=0)
     assert len(failures) == 3
 

@@ -1,0 +1,137 @@
+"""``out=``: row-wise results written chunk by chunk, to a ``.npy`` path or an array.
+
+For results that do not fit in memory themselves (``predict_proba`` of a
+source, say). A path is written to a temporary file next to it and renamed
+over it only when every row is written: a failed run leaves what was at the
+path untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from ._passes import ArrayData, array_rowwise
+
+#: Rows per piece when an in-memory array's row-wise results are written to ``out=``.
+_OUT_CHUNK = 65536
+
+
+class _NpyWriter:
+    """Writes a ``.npy`` file row range by row range; the header is fixed at the end.
+
+    The rows go to a temporary file in the same folder, renamed over ``path``
+    when all are written and removed when the run fails.
+    """
+
+    HEADER = 128  # bytes: room for any shape
+
+    def __init__(self, path, dtype, row_shape):
+        self.path = os.fspath(path)
+        self.dtype = np.dtype(dtype)
+        self.row_shape = row_shape
+        self.n = 0
+        folder, name = os.path.split(os.path.abspath(self.path))
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
+        self.f = os.fdopen(fd, "wb")
+        self._header(0)
+
+    def _header(self, n):
+        d = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (n, *self.row_shape),
+        }
+        text = repr(d).encode("latin1")
+        pad = self.HEADER - 10 - len(text) - 1
+        self.f.seek(0)
+        self.f.write(b"\x93NUMPY\x01\x00" + (self.HEADER - 10).to_bytes(2, "little"))
+        self.f.write(text + b" " * pad + b"\n")
+
+    def write(self, offset, values):
+        assert offset == self.n
+        self.f.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+        self.n += values.shape[0]
+
+    def close(self, ok):
+        try:
+            if ok:
+                self._header(self.n)
+        finally:
+            self.f.close()
+            if ok:
+                os.replace(self.tmp, self.path)
+            else:
+                os.remove(self.tmp)
+        if ok:
+            return np.load(self.path, mmap_mode="r")
+        return None
+
+
+class _ArrayWriter:
+    def __init__(self, out, n, row_shape):
+        shape = tuple(getattr(out, "shape", ()))
+        if (
+            len(shape) != 1 + len(row_shape)
+            or tuple(shape[1:]) != tuple(row_shape)
+            or (n is not None and shape[0] != n)
+        ):
+            want = ("n_samples" if n is None else n, *row_shape)
+            raise ValueError(f"out has shape {shape}, expected {want}.")
+        self.out = out
+        self.n = shape[0]
+
+    def write(self, offset, values):
+        if offset + values.shape[0] > self.n:
+            raise ValueError(f"out has {self.n} rows, but the data has more.")
+        self.out[offset : offset + values.shape[0]] = values
+
+    def close(self, ok):
+        return self.out
+
+
+def rowwise_to(data, params, n_threads, out, **what):
+    """Row-wise results written chunk by chunk to ``out`` (a ``.npy`` path or an array).
+
+    Returns the 3-tuple of the data protocol with the requested entry being
+    ``out`` (or, for a path, the written file memory-mapped read-only).
+    """
+    (key,) = [k for k, v in what.items() if v]
+    index = {"logprob": 0, "resp": 1, "labels": 2}[key]
+    K = params.mu.shape[0]
+    row_shape = (K,) if key == "resp" else ()
+    dtype = np.int64 if key == "labels" else np.float64
+    n = data.n_samples
+    if isinstance(out, (str, os.PathLike)):
+        if not os.fspath(out).lower().endswith(".npy"):
+            raise ValueError(
+                f"out={os.fspath(out)!r}: a path must end with .npy; for other formats pass a "
+                "writable array (an h5py.Dataset, a zarr.Array, a NumPy memmap)."
+            )
+        writer = _NpyWriter(out, dtype, row_shape)
+    else:
+        writer = _ArrayWriter(out, n, row_shape)
+    ok = False
+    try:
+        if hasattr(data, "iter_rowwise"):
+            pieces = data.iter_rowwise(params, n_threads, **what)
+        elif type(data) is ArrayData:  # complete in-memory rows: in pieces
+            X = data.X
+            pieces = (
+                (r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **what))
+                for r0 in range(0, X.shape[0], _OUT_CHUNK)
+            )
+        else:
+            pieces = [(0, data.rowwise(params, n_threads, **what))]
+        rows = 0
+        for offset, res in pieces:
+            writer.write(offset, res[index])
+            rows = offset + res[index].shape[0]
+        if isinstance(writer, _ArrayWriter) and rows != writer.n:
+            raise ValueError(f"out has {writer.n} rows, but the data has {rows}.")
+        ok = True
+    finally:
+        result = writer.close(ok)
+    return tuple(result if i == index else None for i in range(3))
