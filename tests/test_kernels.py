@@ -202,6 +202,18 @@ def test_one_compiled_pass_for_every_covariance_type_and_read_only_input(tmp_pat
             gm.fit(data, sample_weight=np.ones(len(X))).predict(data)
     assert len(_em.stats_parallel.signatures) == stats
     assert len(_em.rowwise_parallel.signatures) == rowwise
+    # the EM pass that reads a .npy file in the kernel calls the same chunk
+    # function: compiled once per dtype at most (0 when the callers came from
+    # the disk cache, so this part checks a cold cache, as in CI)
+    from fastem import source
+
+    GaussianMixture(2, random_state=0, max_iter=2).fit(source(tmp_path / "X.npy"))
+
+    def float64(dispatcher, arg):
+        return [sig for sig in dispatcher.signatures if str(sig[arg].dtype) == "float64"]
+
+    assert len(float64(_em.stats_file_parallel, 4)) == 1
+    assert len(float64(_em._chunk_stats, 0)) <= 1
 
 
 def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):

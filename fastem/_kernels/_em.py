@@ -68,13 +68,20 @@ from ._fileio import read_rows
 from ._normalize import log_into, normalize, softmax
 from ._statistics import accumulate, widen
 
+# A literal 0 passed to a jitted function is typed ``Literal[int](0)``, and
+# Numba compiles a separate specialization of the callee for it: the row
+# offsets below are passed as ``ZERO(0)`` (an ordinary int64) instead, so that
+# every driver shares one compiled ``_chunk_stats``.
+ZERO = np.int64
+
 # --------------------------------------------------------------------------
 # one chunk of rows
 # --------------------------------------------------------------------------
 
 
 @njit(**JIT)
-def _chunk_stats(X, w, labels, r0, r1, mu, prec, mu64, const, nk, s1, s2, scal):
+def _chunk_stats(X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal):
+    # rows r0:r1 of X; row i of X has its weight and label at w[w0 + i], labels[w0 + i]
     K, Dp = mu.shape
     full = prec.shape[1] > 1
     B = block_rows(Dp, K, full)
@@ -102,7 +109,7 @@ def _chunk_stats(X, w, labels, r0, r1, mu, prec, mu64, const, nk, s1, s2, scal):
             logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
         else:
             logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
-        ll, ws = normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev, rx)
+        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, bits, lab_lp, ev, rx)
         scal[0] += ll
         scal[1] += ws
         if X.itemsize == 8:
@@ -168,25 +175,31 @@ def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
 # ``parallel=`` flags: Numba's on-disk cache index is keyed on the function's
 # bytecode and signature, not on its flags, so two dispatchers of one function
 # would overwrite each other's cache entries.
+#
+# A literal ``0`` passed to a jitted function is typed ``Literal[int](0)``,
+# and Numba compiles the callee again for it: the drivers pass row offsets of
+# 0 as ``np.int64(0)``, so that all four share one compiled ``_chunk_stats``.
 # --------------------------------------------------------------------------
 
 
 @njit(parallel=True, **JIT)
 def stats_parallel(X, w, labels, chunk_rows, mu, prec, mu64, const, nk, s1, s2, scal):
+    z = np.int64(0)  # not a literal 0: see the note above the drivers
     n = X.shape[0]
     for c in prange(nk.shape[0]):
         r0 = c * chunk_rows
         r1 = min(n, r0 + chunk_rows)
-        _chunk_stats(X, w, labels, r0, r1, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
+        _chunk_stats(X, w, labels, r0, r1, z, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
 
 
 @njit(**JIT)
 def stats_serial(X, w, labels, chunk_rows, mu, prec, mu64, const, nk, s1, s2, scal):
+    z = np.int64(0)  # not a literal 0: see the note above the drivers
     n = X.shape[0]
     for c in range(nk.shape[0]):
         r0 = c * chunk_rows
         r1 = min(n, r0 + chunk_rows)
-        _chunk_stats(X, w, labels, r0, r1, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
+        _chunk_stats(X, w, labels, r0, r1, z, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
 
 
 @njit(parallel=True, **JIT)
@@ -222,6 +235,7 @@ def rowwise_serial(X, chunk_rows, n_chunks, mu, prec, const, out_lp, out_resp, o
 def stats_file_parallel(
     fd, offset, n, chunk_rows, bufs, w, labels, mu, prec, mu64, const, nk, s1, s2, scal, status
 ):
+    z = np.int64(0)  # not a literal 0: see the note above the drivers
     row_bytes = bufs.shape[2] * bufs.itemsize
     for c in prange(nk.shape[0]):
         r0 = c * chunk_rows
@@ -230,15 +244,15 @@ def stats_file_parallel(
         status[c] = read_rows(fd, buf, r1 - r0, offset + r0 * row_bytes)
         if status[c] == (r1 - r0) * row_bytes:
             _chunk_stats(
-                buf, w[r0:r1], labels[r0:r1], 0, r1 - r0, mu, prec, mu64, const,
-                nk[c], s1[c], s2[c], scal[c],
-            )  # fmt: skip
+                buf, w, labels, z, r1 - r0, r0, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c]
+            )
 
 
 @njit(**JIT)
 def stats_file_serial(
     fd, offset, n, chunk_rows, bufs, w, labels, mu, prec, mu64, const, nk, s1, s2, scal, status
 ):
+    z = np.int64(0)  # not a literal 0: see the note above the drivers
     row_bytes = bufs.shape[2] * bufs.itemsize
     for c in range(nk.shape[0]):
         r0 = c * chunk_rows
@@ -247,6 +261,5 @@ def stats_file_serial(
         status[c] = read_rows(fd, buf, r1 - r0, offset + r0 * row_bytes)
         if status[c] == (r1 - r0) * row_bytes:
             _chunk_stats(
-                buf, w[r0:r1], labels[r0:r1], 0, r1 - r0, mu, prec, mu64, const,
-                nk[c], s1[c], s2[c], scal[c],
-            )  # fmt: skip
+                buf, w, labels, z, r1 - r0, r0, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c]
+            )
