@@ -9,7 +9,9 @@ extra thread and no chunk buffer. The kernel chunks are those of the in-memory
 pass over the same rows, so the statistics are bit-identical to the
 reader-thread pass (``bench/NOTES.md``, section 12).
 
-The estimator reaches this through :meth:`fastem._stream.StreamData.stats`.
+The estimator reaches this through :meth:`fastem._stream.StreamData.stats`
+(the EM pass) and :meth:`~fastem._stream.StreamData.iter_rowwise`
+(``predict``, ``predict_proba``, ``score_samples``, ``score``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import sys
 
 import numpy as np
 
-from ._parallel import resolve_threads
-from ._passes import ArrayData, file_stats, stats_chunk_rows
+from ._parallel import chunk_rows_for, resolve_threads
+from ._passes import ArrayData, array_rowwise, file_rowwise, file_stats, stats_chunk_rows
 from .sources._base import _err, check_values
 from .sources._prefetch import Progress
 
@@ -30,7 +32,7 @@ DIRECT_READS = os.name == "posix" and hasattr(os, "pread") and sys.maxsize > 2**
 
 
 def layout(data):
-    """``(path, data offset)`` if ``data``'s EM pass may read its file in the kernel.
+    """``(path, data offset)`` if ``data``'s passes may read its file in the kernel.
 
     ``data`` is a :class:`fastem._stream.StreamData`. Its source must be a
     ``.npy`` file that holds exactly the rows the estimator sees, and NaN must
@@ -60,23 +62,16 @@ def _buffers(data, n_threads, rows):
     return data._bufs[1]
 
 
-def stats(data, params, n_threads, path, offset):
-    """One EM pass over ``data`` (a ``StreamData``), each chunk read by the kernel.
+def _pass(data, path, offset, label):
+    """Yield ``(f, r0, rows)`` for each chunk of one pass over ``data``'s file.
 
-    A chunk that the kernel cannot read whole, or whose log-likelihood is not
-    finite, is read again here: that raises the error naming the row (a
-    truncated file, a NaN or infinite value), or, after a transient failure,
-    gives the rows to compute the chunk's statistics from. Returns the summed
-    :class:`~fastem._stats.SuffStats`, or None for an empty source.
+    Opens the file, checks its size, asks the OS to read ahead, draws the
+    progress bar, and turns an ``OSError`` into an error naming the source.
     """
     src = data.source
-    n, step, D = src.n_rows, src.chunk_rows, src.n_features
-    row_bytes = D * src.dtype.itemsize
-    rows = max(stats_chunk_rows(min(m, n), params) for m in (step, n % step or step))
-    bufs = _buffers(data, n_threads, rows)
-    take, finish = data._row_extras()
-    bar = Progress(data.progress, n, "EM pass")
-    total = None
+    n, step = src.n_rows, src.chunk_rows
+    row_bytes = src.n_features * src.dtype.itemsize
+    bar = Progress(data.progress, n, label)
     try:
         with open(path, "rb", buffering=0) as f:
             have = os.fstat(f.fileno()).st_size - offset
@@ -88,20 +83,71 @@ def stats(data, params, n_threads, path, offset):
             for r0 in range(0, n, step):
                 m = min(step, n - r0)
                 _will_need(f, offset + (r0 + m) * row_bytes, min(step, n - r0 - m) * row_bytes)
-                w, labels = take(r0, m)
-                fd, at = f.fileno(), offset + r0 * row_bytes
-                s, failed = file_stats(fd, at, m, bufs, w, labels, params, n_threads)
-                if failed is not None or not np.isfinite(s.loglik):
-                    X = np.empty((m, D), dtype=src.dtype)
-                    src._read_rows(f, r0, X)
-                    check_values(X, src.name, r0)
-                    if failed is not None:
-                        s = ArrayData(X, w, labels).stats(params, n_threads)
-                total = s if total is None else total + s
+                yield f, r0, m
                 bar.update(m, m * row_bytes)
     except OSError as e:
         raise _err(src.name, 0, f"could not read ({e})") from e
     finally:
         bar.close()
+
+
+def _reread(src, f, r0, rows):
+    """Rows ``r0:r0 + rows`` read in Python and validated: raises the error naming the row."""
+    X = np.empty((rows, src.n_features), dtype=src.dtype)
+    src._read_rows(f, r0, X)
+    check_values(X, src.name, r0)
+    return X
+
+
+def _rows_per_kernel_chunk(src, per_chunk):
+    n, step = src.n_rows, src.chunk_rows
+    return max(per_chunk(min(m, n)) for m in (step, n % step or step))
+
+
+def stats(data, params, n_threads, path, offset):
+    """One EM pass over ``data`` (a ``StreamData``), each chunk read by the kernel.
+
+    A chunk that the kernel cannot read whole, or whose log-likelihood is not
+    finite, is read again here: that raises the error naming the row (a
+    truncated file, a NaN or infinite value), or, after a transient failure,
+    gives the rows to compute the chunk's statistics from. Returns the summed
+    :class:`~fastem._stats.SuffStats`, or None for an empty source.
+    """
+    src = data.source
+    row_bytes = src.n_features * src.dtype.itemsize
+    rows = _rows_per_kernel_chunk(src, lambda m: stats_chunk_rows(m, params))
+    bufs = _buffers(data, n_threads, rows)
+    take, finish = data._row_extras()
+    total = None
+    for f, r0, m in _pass(data, path, offset, "EM pass"):
+        w, labels = take(r0, m)
+        at = offset + r0 * row_bytes
+        s, failed = file_stats(f.fileno(), at, m, bufs, w, labels, params, n_threads)
+        if failed is not None or not np.isfinite(s.loglik):
+            X = _reread(src, f, r0, m)
+            if failed is not None:
+                s = ArrayData(X, w, labels).stats(params, n_threads)
+        total = s if total is None else total + s
     finish()
     return total
+
+
+def iter_rowwise(data, params, n_threads, path, offset, **what):
+    """Yield ``(offset, (logprob, resp, labels))`` chunk by chunk, each read by the kernel.
+
+    The log-likelihood of every row is always computed: a NaN or infinite
+    value makes it non-finite, and such a chunk is read again here to raise
+    the error naming the row (as is a chunk that could not be read whole).
+    """
+    src = data.source
+    row_bytes = src.n_features * src.dtype.itemsize
+    bufs = _buffers(data, n_threads, _rows_per_kernel_chunk(src, lambda m: chunk_rows_for(m, 0)))
+    want = dict(what, logprob=True)
+    for f, r0, m in _pass(data, path, offset, "predict"):
+        at = offset + r0 * row_bytes
+        res, failed = file_rowwise(f.fileno(), at, m, bufs, params, n_threads, **want)
+        if failed is not None or not np.isfinite(res[0]).all():
+            X = _reread(src, f, r0, m)
+            if failed is not None:
+                res = array_rowwise(X, params, n_threads, **want)
+        yield r0, (res[0] if what.get("logprob") else None, res[1], res[2])

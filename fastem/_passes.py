@@ -92,35 +92,79 @@ def file_stats(fd, offset, n, bufs, w, labels, params, n_threads):
     that could not be read whole, and the bytes read of it (-1: an error).
     """
     chunk_rows, nk, s1, s2, scal = _partials(n, bufs.shape[2], params)
-    if bufs.shape[1] < chunk_rows or not bufs.flags.c_contiguous:
-        # pread would write past the buffers
-        raise ValueError(f"read buffers of {bufs.shape[1]} rows; {chunk_rows} are needed")
+    _check_buffers(bufs, chunk_rows)
     status = np.zeros(nk.shape[0], dtype=np.int64)
     w = readonly(_EMPTY_F if w is None else w)
     labels = readonly(_EMPTY_I if labels is None else labels)
     args = (fd, offset, n, chunk_rows, readonly(bufs), w, labels, *kernel_args(params))
     args += (nk, s1, s2, scal, status)
     with parallel_section(n_threads) as parallel:
-        # one buffer per thread: the parallel kernel indexes them by thread id
-        parallel = parallel and bufs.shape[0] >= numba.get_num_threads()
+        parallel = _parallel_reads(parallel, bufs)
         (_em.stats_file_parallel if parallel else _em.stats_file_serial)(*args)
+    failed = _short_read(status, chunk_rows, n, bufs)
+    return (None if failed else _suffstats(n, params, nk, s1, s2, scal)), failed
+
+
+def _check_buffers(bufs, chunk_rows):
+    if bufs.shape[1] < chunk_rows or not bufs.flags.c_contiguous:
+        # pread would write past the buffers
+        raise ValueError(f"read buffers of {bufs.shape[1]} rows; {chunk_rows} are needed")
+
+
+def _parallel_reads(parallel, bufs):
+    # one buffer per thread: the parallel kernels index them by thread id
+    return parallel and bufs.shape[0] >= numba.get_num_threads()
+
+
+def _short_read(status, chunk_rows, n, bufs):
+    """``(first row, bytes read)`` of the first chunk not read whole, or None."""
     row_bytes = bufs.shape[2] * bufs.itemsize
     expected = np.minimum(chunk_rows, n - chunk_rows * np.arange(len(status))) * row_bytes
     bad = np.flatnonzero(status != expected)
     if bad.size:
-        return None, (int(bad[0]) * chunk_rows, int(status[bad[0]]))
-    return _suffstats(n, params, nk, s1, s2, scal), None
+        return int(bad[0]) * chunk_rows, int(status[bad[0]])
+    return None
+
+
+def _rowwise_outputs(n, K, logprob, resp, labels):
+    return (
+        np.empty(n) if logprob else _EMPTY_F,
+        np.empty((n, K)) if resp else _EMPTY_2D,
+        np.empty(n, dtype=np.int64) if labels else _EMPTY_I,
+    )
+
+
+def file_rowwise(
+    fd, offset, n, bufs, params, n_threads, *, logprob=False, resp=False, labels=False
+):
+    """Row-wise outputs of ``n`` rows read from byte ``offset`` of ``fd``.
+
+    As :func:`array_rowwise` on the same rows (same chunks, same results),
+    with ``bufs`` of shape ``(threads, chunk_rows_for(n, 0), n_features)``.
+    Returns ``(logprob, resp, labels)`` and None, or None and the ``(row,
+    nbytes)`` of the first chunk that could not be read whole.
+    """
+    chunk_rows = chunk_rows_for(n, 0)
+    _check_buffers(bufs, chunk_rows)
+    status = np.zeros(-(-n // chunk_rows), dtype=np.int64)
+    outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
+    mu, prec, _, const = kernel_args(params)
+    args = (fd, offset, n, chunk_rows, readonly(bufs), mu, prec, const, *outs, status)
+    with parallel_section(n_threads) as parallel:
+        parallel = _parallel_reads(parallel, bufs)
+        (_em.rowwise_file_parallel if parallel else _em.rowwise_file_serial)(*args)
+    failed = _short_read(status, chunk_rows, n, bufs)
+    if failed:
+        return None, failed
+    return tuple(out if want else None for out, want in zip(outs, (logprob, resp, labels))), None
 
 
 def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=False, serial=False):
     """Row-wise outputs of ``X`` under ``params``; returns (logprob, resp, labels)."""
     n = X.shape[0]
-    K = params.mu.shape[0]
     chunk_rows = chunk_rows_for(n, 0)
     C = -(-n // chunk_rows)
-    out_lp = np.empty(n) if logprob else _EMPTY_F
-    out_resp = np.empty((n, K)) if resp else _EMPTY_2D
-    out_lab = np.empty(n, dtype=np.int64) if labels else _EMPTY_I
+    out_lp, out_resp, out_lab = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
     mu, prec, _, const = kernel_args(params)
     args = (readonly(X), chunk_rows, C, mu, prec, const, out_lp, out_resp, out_lab)
     if serial:

@@ -245,6 +245,10 @@ class StreamData:
 
     def iter_rowwise(self, params, n_threads, **what):
         """Yield ``(offset, (logprob, resp, labels))`` chunk by chunk."""
+        layout = _direct.layout(self)
+        if layout is not None:
+            yield from _direct.iter_rowwise(self, params, n_threads, *layout, **what)
+            return
         with closing(self.chunks("predict")) as chunks:
             for offset, X, _, _ in chunks:
                 yield offset, self._wrap(X).rowwise(params, n_threads, **what)
@@ -442,19 +446,30 @@ def predict_data(est, X, sample_weight=None):
     return StreamData(src, weights, progress=est.verbose > 0, missing=est.missing)
 
 
+def _logprob_and_weights(data, params, n_threads):
+    """``(log p(x), weights or None)`` of each chunk of a streamed ``data``."""
+    if _direct.layout(data) is not None:  # the kernel reads the rows; weights cut here
+        take, finish = data._row_extras()
+        for offset, (lp, _, _) in data.iter_rowwise(params, n_threads, logprob=True):
+            yield lp, take(offset, lp.shape[0])[0]
+        finish()
+        return
+    with closing(data.chunks("score")) as chunks:
+        for _, X, w, _ in chunks:
+            yield data._wrap(X).rowwise(params, n_threads, logprob=True)[0], w
+
+
 def score(est, data):
     """Weighted mean log-likelihood of a streamed ``data``, in one pass."""
     params = est._fitted_kernel_params(data.dtype)
     total = wsum = 0.0
-    with closing(data.chunks("score")) as chunks:
-        for _, X, w, _ in chunks:
-            lp = data._wrap(X).rowwise(params, est.n_threads, logprob=True)[0]
-            if w is None:
-                total += float(lp.sum())
-                wsum += lp.shape[0]
-            else:
-                total += float(w @ lp)
-                wsum += float(w.sum())
+    for lp, w in _logprob_and_weights(data, params, est.n_threads):
+        if w is None:
+            total += float(lp.sum())
+            wsum += lp.shape[0]
+        else:
+            total += float(w @ lp)
+            wsum += float(w.sum())
     if not wsum > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
     return total / wsum

@@ -692,6 +692,72 @@ def test_npy_em_pass_reads_in_the_kernel_bit_for_bit(
         np.testing.assert_array_equal(getattr(direct, name), getattr(threaded, name))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_npy_rowwise_passes_read_in_the_kernel_bit_for_bit(X, w, tmp_path, monkeypatch, dtype):
+    """predict, predict_proba, score_samples and score of a plain ``.npy`` file
+    read its rows inside the kernel, and equal the reader-thread results bit for bit."""
+    from fastem import _direct
+
+    path = tmp_path / "X.npy"
+    np.save(path, X.astype(dtype))
+    gm = _fit(X.astype(dtype), **_init(X))
+    calls = []
+    original = _direct.file_rowwise
+
+    def counting(fd, offset, n, *args, **kw):
+        calls.append(n)
+        return original(fd, offset, n, *args, **kw)
+
+    monkeypatch.setattr(_direct, "file_rowwise", counting)
+
+    def results():
+        src = source(path, chunk_rows=CHUNK)
+        return (
+            gm.predict(src),
+            gm.predict_proba(src),
+            gm.score_samples(src),
+            gm.score(src, sample_weight=w),
+            gm.predict_proba(src, out=tmp_path / "resp.npy").copy(),
+        )
+
+    direct = results()
+    assert calls[: -(-N // CHUNK)] == [CHUNK] * (N // CHUNK) + [N % CHUNK]
+    assert len(calls) == 5 * -(-N // CHUNK)
+    monkeypatch.setattr(_direct, "DIRECT_READS", False)
+    threaded = results()
+    assert len(calls) == 5 * -(-N // CHUNK)
+    for a, b in zip(direct, threaded):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(direct[0], gm.predict(X.astype(dtype)))
+
+
+def test_npy_rowwise_pass_errors_name_the_row(X, tmp_path, monkeypatch):
+    """A NaN, or a file cut short during a row-wise pass: the error names the file and row."""
+    from fastem import _direct, _passes
+
+    gm = _fit(X, **_init(X))
+    bad = X.copy()
+    bad[345, 2] = np.inf
+    np.save(tmp_path / "bad.npy", bad)
+    for method in (gm.predict, gm.predict_proba, gm.score_samples, gm.score):
+        with pytest.raises(ValueError, match=r"bad\.npy.*row offset 345.*NaN or infinite"):
+            method(source(tmp_path / "bad.npy", chunk_rows=CHUNK))
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    src = source(path, chunk_rows=CHUNK)
+    size = os.path.getsize(path)
+    original = _passes.file_rowwise
+
+    def truncating(fd, offset, n, *args, **kw):
+        if n == N % CHUNK:
+            os.truncate(path, size - 10 * D * 8)
+        return original(fd, offset, n, *args, **kw)
+
+    monkeypatch.setattr(_direct, "file_rowwise", truncating)
+    with pytest.raises(ValueError, match=r"X\.npy.*row offset 591.*truncated"):
+        gm.predict(src)
+
+
 def test_direct_reads_only_where_the_file_is_the_rows(X, tmp_path, monkeypatch):
     """Selected columns, a weight column or a dtype to convert go through the reader thread."""
     rows = _count_direct_passes(monkeypatch)

@@ -121,7 +121,8 @@ def _chunk_stats(X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, sc
 
 
 @njit(**JIT)
-def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
+def _chunk_rowwise(X, r0, r1, o0, mu, prec, const, out_lp, out_resp, out_lab):
+    # rows r0:r1 of X; row i of X has its outputs at row o0 + i of out_*
     K, Dp = mu.shape
     full = prec.shape[1] > 1
     B = block_rows(Dp, K, full)
@@ -153,19 +154,19 @@ def _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab):
                 for k in range(1, K):
                     if logp[k, b] > logp[best, b]:
                         best = k
-                out_lab[start + b] = best
+                out_lab[o0 + start + b] = best
         if want_lp or want_resp:
             softmax(logp, nb, m, s, poly, bits)
             if want_lp:
                 log_into(s, nb, poly, bits, ev)
                 for b in range(nb):
-                    out_lp[start + b] = m[b] + poly[b]
+                    out_lp[o0 + start + b] = m[b] + poly[b]
             if want_resp:
                 for b in range(nb):
                     s[b] = 1.0 / s[b] if s[b] > 0.0 else 0.0
                 for b in range(nb):
                     for k in range(K):
-                        out_resp[start + b, k] = logp[k, b] * s[b]
+                        out_resp[o0 + start + b, k] = logp[k, b] * s[b]
 
 
 # --------------------------------------------------------------------------
@@ -204,30 +205,32 @@ def stats_serial(X, w, labels, chunk_rows, mu, prec, mu64, const, nk, s1, s2, sc
 
 @njit(parallel=True, **JIT)
 def rowwise_parallel(X, chunk_rows, n_chunks, mu, prec, const, out_lp, out_resp, out_lab):
+    z = np.int64(0)  # not a literal 0: see the note above the drivers
     n = X.shape[0]
     for c in prange(n_chunks):
         r0 = c * chunk_rows
         r1 = min(n, r0 + chunk_rows)
-        _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab)
+        _chunk_rowwise(X, r0, r1, z, mu, prec, const, out_lp, out_resp, out_lab)
 
 
 @njit(**JIT)
 def rowwise_serial(X, chunk_rows, n_chunks, mu, prec, const, out_lp, out_resp, out_lab):
+    z = np.int64(0)  # not a literal 0: see the note above the drivers
     n = X.shape[0]
     for c in range(n_chunks):
         r0 = c * chunk_rows
         r1 = min(n, r0 + chunk_rows)
-        _chunk_rowwise(X, r0, r1, mu, prec, const, out_lp, out_resp, out_lab)
+        _chunk_rowwise(X, r0, r1, z, mu, prec, const, out_lp, out_resp, out_lab)
 
 
 # --------------------------------------------------------------------------
-# the statistics pass over rows read from a file (``_fileio``)
+# the statistics and row-wise passes over rows read from a file (``_fileio``)
 #
 # ``bufs`` holds one (chunk_rows, D) buffer per thread, in X's dtype; chunk
 # ``c`` reads its rows into its thread's buffer and processes them while they
-# are in cache. The chunks, and so the statistics, are those of
-# ``stats_parallel`` on the same rows in memory. ``status[c]`` gets the bytes
-# read; the statistics of a chunk with a short read are not computed.
+# are in cache. The chunks, and so the results, are those of the in-memory
+# drivers on the same rows. ``status[c]`` gets the bytes read; nothing is
+# computed for a chunk with a short read.
 # --------------------------------------------------------------------------
 
 
@@ -263,3 +266,33 @@ def stats_file_serial(
             _chunk_stats(
                 buf, w, labels, z, r1 - r0, r0, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c]
             )
+
+
+@njit(parallel=True, **JIT)
+def rowwise_file_parallel(
+    fd, offset, n, chunk_rows, bufs, mu, prec, const, out_lp, out_resp, out_lab, status
+):
+    row_bytes = bufs.shape[2] * bufs.itemsize
+    z = np.int64(0)
+    for c in prange(status.shape[0]):
+        r0 = c * chunk_rows
+        r1 = min(n, r0 + chunk_rows)
+        buf = bufs[get_thread_id()]
+        status[c] = read_rows(fd, buf, r1 - r0, offset + r0 * row_bytes)
+        if status[c] == (r1 - r0) * row_bytes:
+            _chunk_rowwise(buf, z, r1 - r0, r0, mu, prec, const, out_lp, out_resp, out_lab)
+
+
+@njit(**JIT)
+def rowwise_file_serial(
+    fd, offset, n, chunk_rows, bufs, mu, prec, const, out_lp, out_resp, out_lab, status
+):
+    row_bytes = bufs.shape[2] * bufs.itemsize
+    z = np.int64(0)
+    for c in range(status.shape[0]):
+        r0 = c * chunk_rows
+        r1 = min(n, r0 + chunk_rows)
+        buf = bufs[0]
+        status[c] = read_rows(fd, buf, r1 - r0, offset + r0 * row_bytes)
+        if status[c] == (r1 - r0) * row_bytes:
+            _chunk_rowwise(buf, z, r1 - r0, r0, mu, prec, const, out_lp, out_resp, out_lab)
