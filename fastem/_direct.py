@@ -6,8 +6,8 @@ page cache into a chunk-sized buffer. That copy is bound by memory traffic
 thread reads its own rows with ``pread`` into a small buffer of its own and
 processes them while they are in its cache (``fastem._kernels._fileio``): no
 extra thread and no chunk buffer. The kernel chunks are those of the in-memory
-pass over the same rows, so the statistics are bit-identical to the
-reader-thread pass (``bench/NOTES.md``, section 12).
+pass over the same rows, so the statistics equal those of the reader-thread
+pass (bit for bit in every run measured; ``bench/NOTES.md``, section 12).
 
 The estimator reaches this through :meth:`fastem._stream.StreamData.stats`
 (the EM pass) and :meth:`~fastem._stream.StreamData.iter_rowwise`

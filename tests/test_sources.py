@@ -661,12 +661,10 @@ def _count_direct_passes(monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
-def test_npy_em_pass_reads_in_the_kernel_bit_for_bit(
-    X, w, tmp_path, monkeypatch, dtype, covariance_type
-):
+def test_npy_em_pass_reads_in_the_kernel(X, w, tmp_path, monkeypatch, dtype, covariance_type):
     """An EM pass over a plain ``.npy`` file reads its rows inside the kernel
-    (``pread``), chunk by chunk, and gives bit for bit what the reader-thread
-    pass gives, with weights and partial labels."""
+    (``pread``), chunk by chunk, and gives what the reader-thread pass gives,
+    with weights and partial labels."""
     from fastem import _direct
 
     path = tmp_path / "X.npy"
@@ -688,14 +686,18 @@ def test_npy_em_pass_reads_in_the_kernel_bit_for_bit(
     n_calls = len(rows)
     threaded = fit()
     assert len(rows) == n_calls  # the reader thread this time
+    # the same kernel chunks: equal up to rounding (bit for bit in every run measured;
+    # two separately compiled drivers may round differently under fastmath)
     for name in ("weights_", "means_", "covariances_", "lower_bounds_"):
-        np.testing.assert_array_equal(getattr(direct, name), getattr(threaded, name))
+        np.testing.assert_allclose(
+            getattr(direct, name), getattr(threaded, name), rtol=1e-12, atol=0, err_msg=name
+        )
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_npy_rowwise_passes_read_in_the_kernel_bit_for_bit(X, w, tmp_path, monkeypatch, dtype):
+def test_npy_rowwise_passes_read_in_the_kernel(X, w, tmp_path, monkeypatch, dtype):
     """predict, predict_proba, score_samples and score of a plain ``.npy`` file
-    read its rows inside the kernel, and equal the reader-thread results bit for bit."""
+    read its rows inside the kernel, and equal the reader-thread results."""
     from fastem import _direct
 
     path = tmp_path / "X.npy"
@@ -726,8 +728,9 @@ def test_npy_rowwise_passes_read_in_the_kernel_bit_for_bit(X, w, tmp_path, monke
     monkeypatch.setattr(_direct, "DIRECT_READS", False)
     threaded = results()
     assert len(calls) == 5 * -(-N // CHUNK)
-    for a, b in zip(direct, threaded):
-        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(direct[0], threaded[0])
+    for a, b in zip(direct[1:], threaded[1:]):  # equal up to rounding (see above)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)
     np.testing.assert_array_equal(direct[0], gm.predict(X.astype(dtype)))
 
 
