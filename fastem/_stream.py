@@ -5,8 +5,8 @@
 :class:`~fastem._stats.SuffStats` of the chunks are added in order, so an EM
 iteration is exact EM, not a stochastic approximation. The next chunk is read
 and validated in a background thread while the kernel (which releases the GIL)
-works on the current one, except in the EM pass over a plain ``.npy`` file,
-whose kernel reads the rows itself (``fastem._direct``). Initialization runs
+works on the current one, except in the passes over a plain ``.npy`` file,
+whose kernels read the rows themselves (``fastem._direct``). Initialization runs
 on a seeded uniform reservoir sample of the rows.
 
 The estimator reaches this module through three hooks: ``fit_data`` and

@@ -59,14 +59,17 @@ class _NpyWriter:
         try:
             if ok:
                 self._header(self.n)
-        finally:
             self.f.close()
             if ok:
                 os.replace(self.tmp, self.path)
-            else:
+                return np.load(self.path, mmap_mode="r")
+        except BaseException:
+            ok = False
+            raise
+        finally:
+            self.f.close()
+            if not ok and os.path.exists(self.tmp):
                 os.remove(self.tmp)
-        if ok:
-            return np.load(self.path, mmap_mode="r")
         return None
 
 

@@ -3,15 +3,15 @@
 A streamed ``.npy`` pass through a background reader thread costs a copy of
 every chunk into a chunk-sized buffer (memory-bound, about 6-10 GB/s) that
 competes with the kernel's threads for the cores and the memory bus. Instead,
-each chunk of rows of the statistics pass reads its own rows with ``pread``
-into a small buffer of its thread, then processes them while they are still in
-the thread's cache: no extra thread, no chunk-sized buffer, and the reads
-spread over all the kernel's threads.
+each chunk of rows of the statistics and row-wise passes reads its own rows
+with ``pread`` into a small buffer of its thread, then processes them while
+they are still in the thread's cache: no extra thread, no chunk-sized buffer,
+and the reads spread over all the kernel's threads.
 
 ``pread`` is declared as an external C function (resolved from the C library
 when the kernel is linked, so the kernel stays cacheable). The buffer address
 is passed as an integer: the same registers as a pointer on the 64-bit POSIX
-platforms where this is used (``fastem._stream`` checks). It returns the
+platforms where this is used (``fastem._direct.DIRECT_READS``). It returns the
 number of bytes read; kernels report short reads in a status array and never
 raise.
 """
