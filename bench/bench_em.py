@@ -52,3 +52,22 @@ def test_em(benchmark, bench_full, name, lib):
         assert np.all(np.isfinite(result.means_))
     else:
         assert np.all(np.isfinite(result))
+
+
+def test_full_size_follows_the_benchmark_options(monkeypatch):
+    """``--benchmark-enable`` (over the addopts' ``--benchmark-disable``) times full sizes."""
+    from conftest import full_size
+
+    class Config:
+        def __init__(self, enable, disable):
+            self.options = {"benchmark_enable": enable, "benchmark_disable": disable}
+
+        def getoption(self, name):
+            return self.options[name]
+
+    monkeypatch.delenv("FASTEM_BENCH_FULL", raising=False)
+    assert not full_size(Config(False, True))  # the CI run: addopts only
+    assert full_size(Config(True, True))  # --benchmark-enable on the command line
+    assert full_size(Config(False, False))
+    monkeypatch.setenv("FASTEM_BENCH_FULL", "1")
+    assert full_size(Config(False, True))

@@ -347,6 +347,46 @@ def test_streaming_bench_smoke(tmp_path):
     assert all(r[2] > 0 for r in rows)
 
 
+_STREAM_DATA = {}
+
+
+def _stream_data(full, tmp_path_factory):
+    """2M x 10 (full size) or 3,000 x 10 rows, their .npy file and initial parameters."""
+    if full not in _STREAM_DATA:
+        X = make_data(2_000_000 if full else 3000, 10, 4)
+        path = str(tmp_path_factory.mktemp("stream") / "X.npy")
+        np.save(path, X)
+        _STREAM_DATA[full] = X, path, _initial(X, 4)
+    return _STREAM_DATA[full]
+
+
+@pytest.mark.parametrize(
+    "how", ["fastem in memory", "fastem npy read in the kernel", "fastem npy reader thread"]
+)
+def test_streamed_fit(benchmark, bench_full, tmp_path_factory, monkeypatch, how):
+    """Three EM iterations in memory and streamed from ``.npy`` (page cache), one group:
+    the regression gate covers both streaming paths, side by side with in-memory."""
+    import fastem
+    from fastem import _direct
+
+    X, path, init = _stream_data(bench_full, tmp_path_factory)
+    direct = how != "fastem npy reader thread" and _direct.DIRECT_READS
+    monkeypatch.setattr(_direct, "DIRECT_READS", direct)
+
+    def fit(data):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fastem.GaussianMixture(4, max_iter=3, tol=0.0, **init).fit(data)
+
+    in_memory = how == "fastem in memory"
+    data = X if in_memory else fastem.source(path)
+    fit(X[:1000] if in_memory else fastem.source(path, chunk_rows=1000))  # compile
+    benchmark.group = f"streamed fit {len(X)}x10 K=4 full, 3 iterations"
+    benchmark.extra_info.update(how=how, n_iter=3)
+    gm = benchmark.pedantic(fit, args=(data,), rounds=5 if bench_full else 1, iterations=1)
+    assert gm.n_iter_ == 3 and np.all(np.isfinite(gm.means_))
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_peak_rss_750mb_npy_bounded_by_chunk(tmp_path):

@@ -15,7 +15,10 @@ def full_size(config):
     if os.environ.get("FASTEM_BENCH_FULL") == "1":
         return True
     try:
-        return not config.getoption("benchmark_disable")
+        # --benchmark-enable on the command line overrides the --benchmark-disable
+        # of the addopts (pytest-benchmark keeps them as two separate options)
+        enabled = config.getoption("benchmark_enable")
+        return bool(enabled or not config.getoption("benchmark_disable"))
     except ValueError:  # pytest-benchmark not installed
         return False
 
