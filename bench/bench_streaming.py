@@ -127,12 +127,13 @@ def write_kind(kind, X, tmp):
         names = ",".join(f"c{i}" for i in range(X.shape[1]))
         np.savetxt(p, X, delimiter=",", header=names, comments="", fmt="%.17g")
         return p
-    if kind == "hdf5":
+    if kind in ("hdf5", "hdf5 contiguous"):
         import h5py
 
         p = os.path.join(tmp, "X.h5")
         with h5py.File(p, "w") as f:
-            f.create_dataset("X", data=X, chunks=(min(len(X), 65536), X.shape[1]))
+            chunks = None if kind == "hdf5 contiguous" else (min(len(X), 65536), X.shape[1])
+            f.create_dataset("X", data=X, chunks=chunks)
         return p
     if kind == "zarr":
         import zarr
@@ -153,7 +154,7 @@ def write_kind(kind, X, tmp):
     raise ValueError(kind)
 
 
-KINDS = ["ndarray", "npy", "hdf5", "zarr", "parquet", "callable", "csv"]
+KINDS = ["ndarray", "npy", "hdf5", "hdf5 contiguous", "zarr", "parquet", "callable", "csv"]
 
 
 def mb_per_s(X, kinds=KINDS, k=4, chunk_rows=200_000, csv_rows=200_000):

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._parallel import chunk_rows_for, resolve_threads
 from ._passes import ArrayData, array_rowwise, file_rowwise, file_stats, stats_chunk_rows
-from .sources._base import _err, check_values
+from .sources._base import _err, check_values, read_rows
 from .sources._prefetch import Progress
 
 #: Let the EM pass of a plain ``.npy`` file read its rows inside the kernel
@@ -35,8 +35,9 @@ def layout(data):
     """``(path, data offset)`` if ``data``'s passes may read its file in the kernel.
 
     ``data`` is a :class:`fastem._stream.StreamData`. Its source must be a
-    ``.npy`` file that holds exactly the rows the estimator sees, and NaN must
-    be an error (NaN marginalization has its own kernels).
+    ``.npy`` file, or a contiguous HDF5 dataset, that holds exactly the rows
+    the estimator sees, and NaN must be an error (NaN marginalization has its
+    own kernels).
     """
     direct_layout = getattr(data.source, "direct_layout", None)
     if not DIRECT_READS or direct_layout is None or data.missing == "marginalize":
@@ -91,10 +92,10 @@ def _pass(data, path, offset, label):
         bar.close()
 
 
-def _reread(src, f, r0, rows):
+def _reread(src, f, offset, r0, rows):
     """Rows ``r0:r0 + rows`` read in Python and validated: raises the error naming the row."""
     X = np.empty((rows, src.n_features), dtype=src.dtype)
-    src._read_rows(f, r0, X)
+    read_rows(f, src.name, offset, src.n_features * src.dtype.itemsize, r0, X)
     check_values(X, src.name, r0)
     return X
 
@@ -124,7 +125,7 @@ def stats(data, params, n_threads, path, offset):
         at = offset + r0 * row_bytes
         s, failed = file_stats(f.fileno(), at, m, bufs, w, labels, params, n_threads)
         if failed is not None or not np.isfinite(s.loglik):
-            X = _reread(src, f, r0, m)
+            X = _reread(src, f, offset, r0, m)
             if failed is not None:
                 s = ArrayData(X, w, labels).stats(params, n_threads)
         total = s if total is None else total + s
@@ -147,7 +148,7 @@ def iter_rowwise(data, params, n_threads, path, offset, **what):
         at = offset + r0 * row_bytes
         res, failed = file_rowwise(f.fileno(), at, m, bufs, params, n_threads, **want)
         if failed is not None or not np.isfinite(res[0]).all():
-            X = _reread(src, f, r0, m)
+            X = _reread(src, f, offset, r0, m)
             if failed is not None:
                 res = array_rowwise(X, params, n_threads, **want)
         yield r0, (res[0] if what.get("logprob") else None, res[1], res[2])

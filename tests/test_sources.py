@@ -82,13 +82,14 @@ def _write(kind, X, tmp_path, names=None):
                 yield X[r0 : r0 + 150]
 
         return chunks, {}
-    if kind in ("h5", "h5py.Dataset"):
+    if kind in ("h5", "h5 contiguous", "h5py.Dataset"):
         h5py = pytest.importorskip("h5py")
         path = tmp_path / "X.h5"
         with h5py.File(path, "w") as f:
-            f.create_dataset("data/X", data=X, chunks=(64, X.shape[1]))
             f.create_dataset("other", data=np.zeros(3))
-        if kind == "h5":
+            chunks = None if kind == "h5 contiguous" else (64, X.shape[1])
+            f.create_dataset("data/X", data=X, chunks=chunks)
+        if kind in ("h5", "h5 contiguous"):
             return path, {"dataset": "data/X"}
         f = h5py.File(path, "r")
         return f["data/X"], {}
@@ -120,6 +121,7 @@ KINDS = [
     "ndarray",
     "callable",
     "h5",
+    "h5 contiguous",
     "h5py.Dataset",
     "zarr",
     "zarr.Array",
@@ -759,6 +761,35 @@ def test_npy_rowwise_pass_errors_name_the_row(X, tmp_path, monkeypatch):
     monkeypatch.setattr(_direct, "file_rowwise", truncating)
     with pytest.raises(ValueError, match=r"X\.npy.*row offset 591.*truncated"):
         gm.predict(src)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_contiguous_hdf5_read_in_the_kernel(X, tmp_path, monkeypatch, dtype):
+    """A contiguous HDF5 dataset is read inside the kernel like a .npy file; a
+    chunked (or compressed) one, or one stored in another dtype, is not."""
+    h5py = pytest.importorskip("h5py")
+    rows = _count_direct_passes(monkeypatch)
+    path = tmp_path / "X.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["note"] = "x" * 5000  # the data does not start at a round offset
+        f.create_dataset("plain", data=X.astype(dtype))
+        f.create_dataset("chunked", data=X.astype(dtype), chunks=(64, D), compression="gzip")
+        f.create_dataset("ints", data=np.rint(X * 100).astype(np.int32))
+        bad = X.astype(dtype)
+        bad[345, 1] = np.nan
+        f.create_dataset("bad", data=bad)
+    init = _init(X)
+    ref = _fit(X.astype(dtype), **init)
+    got = _fit(source(path, dataset="plain", chunk_rows=CHUNK), **init)
+    _assert_same(ref, got, rtol=1e-10 if dtype == np.float64 else 1e-5)
+    assert rows and rows[: -(-N // CHUNK)] == [CHUNK] * (N // CHUNK) + [N % CHUNK]
+    rows.clear()
+    _fit(source(path, dataset="chunked", chunk_rows=CHUNK), max_iter=2)
+    _fit(source(path, dataset="ints", chunk_rows=CHUNK), max_iter=2)
+    assert rows == []
+    with pytest.raises(ValueError, match=r"X\.h5.*'bad'.*row offset 345.*NaN or infinite"):
+        _fit(source(path, dataset="bad", chunk_rows=CHUNK), **init)
+    assert rows  # found by the in-kernel pass
 
 
 def test_direct_reads_only_where_the_file_is_the_rows(X, tmp_path, monkeypatch):

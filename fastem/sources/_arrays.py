@@ -15,6 +15,7 @@ from ._base import (
     _is_numeric_dtype,
     _optional,
     _target_dtype,
+    read_rows,
 )
 
 
@@ -110,20 +111,8 @@ class NpySource(Source):
                     buf = ring[i % n_buffers][:m]
                 else:
                     buf = np.empty((m, width), dtype=self._file_dtype)
-                self._read_rows(f, r0, buf)
+                read_rows(f, self.name, self._data_offset, self._row_bytes, r0, buf)
                 yield buf
-
-    def _read_rows(self, f, r0, buf):
-        """Read ``len(buf)`` rows from row ``r0`` of the open file ``f`` into ``buf``."""
-        rb = self._row_bytes
-        f.seek(self._data_offset + r0 * rb)
-        view = memoryview(buf.reshape(-1).view(np.uint8))
-        got = 0
-        while got < len(buf) * rb:
-            k = f.readinto(view[got:])
-            if not k:
-                raise _err(self.name, r0 + got // rb, "file is truncated: unexpected end of file")
-            got += k
 
 
 class SliceSource(Source):
@@ -197,6 +186,36 @@ class H5FileSource(SliceSource):
         except OSError as e:
             raise _err(name, 0, f"could not open as HDF5 ({e})") from e
         self._arr = None
+
+    def direct_layout(self):
+        """``(path, data offset)`` if the dataset's rows can be read straight into kernel buffers.
+
+        That is a contiguous dataset (not chunked, so not compressed), stored in
+        this file, 2-D, every column a feature, already in the target dtype in
+        native byte order. Looked up again for every pass: the data may have
+        moved if the file was rewritten. Otherwise None.
+        """
+        if self._feat_idx is not None or self._w_idx is not None:
+            return None
+        import h5py
+
+        try:
+            with h5py.File(self.path, "r") as f:
+                ds = f[self.dataset]
+                offset = ds.id.get_offset()
+                plain = (
+                    offset is not None
+                    and ds.chunks is None
+                    and ds.external is None
+                    and not ds.is_virtual
+                    and ds.ndim == 2
+                    and ds.shape == (self.n_rows, self.n_features)
+                    and ds.dtype == self.dtype
+                    and ds.dtype.isnative
+                )
+        except (OSError, KeyError):
+            return None  # the reader path reports it
+        return (self.path, int(offset)) if plain else None
 
     def _open(self):
         import contextlib

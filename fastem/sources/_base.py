@@ -33,6 +33,22 @@ def _optional(module, extra):
         ) from None
 
 
+def read_rows(f, name, offset, row_bytes, r0, buf):
+    """Read ``len(buf)`` rows of ``row_bytes`` from row ``r0`` of a table at byte ``offset``.
+
+    ``f`` is a file opened for binary reading; raises an error naming the
+    source ``name`` and the row where the file ends early.
+    """
+    f.seek(offset + r0 * row_bytes)
+    view = memoryview(buf.reshape(-1).view(np.uint8))
+    got = 0
+    while got < len(buf) * row_bytes:
+        k = f.readinto(view[got:])
+        if not k:
+            raise _err(name, r0 + got // row_bytes, "file is truncated: unexpected end of file")
+        got += k
+
+
 def _default_chunk_rows(n_columns, itemsize=8, multiple=_BLOCK):
     rows = max(multiple, DEFAULT_CHUNK_BYTES // max(1, n_columns * itemsize))
     return max(multiple, rows // multiple * multiple)
