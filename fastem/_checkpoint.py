@@ -15,9 +15,10 @@ leaves either the previous or the new checkpoint, never a torn one.
 import hashlib
 import json
 import os
-import tempfile
 
 import numpy as np
+
+from ._files import replacing
 
 FORMAT = "fastem-checkpoint"
 VERSION = 1
@@ -97,17 +98,8 @@ def save(
     if best is not None:
         arrays.update(_params_arrays("best_", best[0]))
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastem-ckpt-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with replacing(path, suffix=".ckpt.npz", durable=True) as f:
+        np.savez(f, **arrays)
     try:
         dfd = os.open(folder, os.O_RDONLY)
         try:

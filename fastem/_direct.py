@@ -23,7 +23,7 @@ import numpy as np
 
 from ._parallel import chunk_rows_for, resolve_threads
 from ._passes import ArrayData, array_rowwise, file_rowwise, file_stats, stats_chunk_rows
-from .sources._base import _err, check_values, read_rows
+from .sources._base import _err, advise, check_values, read_rows
 from .sources._prefetch import Progress
 
 #: Let the EM pass of a plain ``.npy`` file read its rows inside the kernel
@@ -47,11 +47,8 @@ def layout(data):
 
 def _will_need(f, offset, nbytes):
     """Ask the OS to start reading a byte range of ``f`` into the page cache."""
-    if nbytes > 0 and hasattr(os, "posix_fadvise"):
-        try:
-            os.posix_fadvise(f.fileno(), offset, nbytes, os.POSIX_FADV_WILLNEED)
-        except OSError:
-            pass
+    if nbytes > 0:  # 0 would mean the whole rest of the file
+        advise(f, offset, nbytes, "POSIX_FADV_WILLNEED")
 
 
 def _buffers(data, n_threads, rows):

@@ -448,9 +448,11 @@ def predict_data(est, X, sample_weight=None):
 
 def _logprob_and_weights(data, params, n_threads):
     """``(log p(x), weights or None)`` of each chunk of a streamed ``data``."""
-    if _direct.layout(data) is not None:  # the kernel reads the rows; weights cut here
+    layout = _direct.layout(data)
+    if layout is not None:  # the kernel reads the rows; the weights are cut here
         take, finish = data._row_extras()
-        for offset, (lp, _, _) in data.iter_rowwise(params, n_threads, logprob=True):
+        chunks = _direct.iter_rowwise(data, params, n_threads, *layout, logprob=True)
+        for offset, (lp, _, _) in chunks:
             yield lp, take(offset, lp.shape[0])[0]
         finish()
         return

@@ -9,10 +9,10 @@ path untouched.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
+from ._files import replacing
 from ._passes import ArrayData, array_rowwise
 
 #: Rows per piece when an in-memory array's row-wise results are written to ``out=``.
@@ -20,22 +20,15 @@ _OUT_CHUNK = 65536
 
 
 class _NpyWriter:
-    """Writes a ``.npy`` file row range by row range; the header is fixed at the end.
-
-    The rows go to a temporary file in the same folder, renamed over ``path``
-    when all are written and removed when the run fails.
-    """
+    """Writes ``.npy`` rows range by range to the open file ``f``; ``finish`` fixes the header."""
 
     HEADER = 128  # bytes: room for any shape
 
-    def __init__(self, path, dtype, row_shape):
-        self.path = os.fspath(path)
+    def __init__(self, f, dtype, row_shape):
+        self.f = f
         self.dtype = np.dtype(dtype)
         self.row_shape = row_shape
         self.n = 0
-        folder, name = os.path.split(os.path.abspath(self.path))
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
-        self.f = os.fdopen(fd, "wb")
         self._header(0)
 
     def _header(self, n):
@@ -49,28 +42,15 @@ class _NpyWriter:
         self.f.seek(0)
         self.f.write(b"\x93NUMPY\x01\x00" + (self.HEADER - 10).to_bytes(2, "little"))
         self.f.write(text + b" " * pad + b"\n")
+        self.f.seek(0, os.SEEK_END)
 
     def write(self, offset, values):
         assert offset == self.n
         self.f.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
         self.n += values.shape[0]
 
-    def close(self, ok):
-        try:
-            if ok:
-                self._header(self.n)
-            self.f.close()
-            if ok:
-                os.replace(self.tmp, self.path)
-                return np.load(self.path, mmap_mode="r")
-        except BaseException:
-            ok = False
-            raise
-        finally:
-            self.f.close()
-            if not ok and os.path.exists(self.tmp):
-                os.remove(self.tmp)
-        return None
+    def finish(self):
+        self._header(self.n)
 
 
 class _ArrayWriter:
@@ -85,14 +65,17 @@ class _ArrayWriter:
             raise ValueError(f"out has shape {shape}, expected {want}.")
         self.out = out
         self.n = shape[0]
+        self.rows = 0
 
     def write(self, offset, values):
         if offset + values.shape[0] > self.n:
             raise ValueError(f"out has {self.n} rows, but the data has more.")
+        self.rows = offset + values.shape[0]
         self.out[offset : offset + values.shape[0]] = values
 
-    def close(self, ok):
-        return self.out
+    def finish(self):
+        if self.rows != self.n:
+            raise ValueError(f"out has {self.n} rows, but the data has {self.rows}.")
 
 
 def rowwise_to(data, params, n_threads, out, **what):
@@ -106,35 +89,32 @@ def rowwise_to(data, params, n_threads, out, **what):
     K = params.mu.shape[0]
     row_shape = (K,) if key == "resp" else ()
     dtype = np.int64 if key == "labels" else np.float64
-    n = data.n_samples
+
+    def pieces():
+        if hasattr(data, "iter_rowwise"):
+            yield from data.iter_rowwise(params, n_threads, **what)
+        elif type(data) is ArrayData:  # complete in-memory rows: in pieces
+            X = data.X
+            for r0 in range(0, X.shape[0], _OUT_CHUNK):
+                yield r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **what)
+        else:
+            yield 0, data.rowwise(params, n_threads, **what)
+
+    def write_all(writer):
+        for offset, res in pieces():
+            writer.write(offset, res[index])
+        writer.finish()
+
     if isinstance(out, (str, os.PathLike)):
         if not os.fspath(out).lower().endswith(".npy"):
             raise ValueError(
                 f"out={os.fspath(out)!r}: a path must end with .npy; for other formats pass a "
                 "writable array (an h5py.Dataset, a zarr.Array, a NumPy memmap)."
             )
-        writer = _NpyWriter(out, dtype, row_shape)
+        with replacing(out, suffix=".npy.partial") as f:  # a failed run keeps the old file
+            write_all(_NpyWriter(f, dtype, row_shape))
+        result = np.load(out, mmap_mode="r")
     else:
-        writer = _ArrayWriter(out, n, row_shape)
-    ok = False
-    try:
-        if hasattr(data, "iter_rowwise"):
-            pieces = data.iter_rowwise(params, n_threads, **what)
-        elif type(data) is ArrayData:  # complete in-memory rows: in pieces
-            X = data.X
-            pieces = (
-                (r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **what))
-                for r0 in range(0, X.shape[0], _OUT_CHUNK)
-            )
-        else:
-            pieces = [(0, data.rowwise(params, n_threads, **what))]
-        rows = 0
-        for offset, res in pieces:
-            writer.write(offset, res[index])
-            rows = offset + res[index].shape[0]
-        if isinstance(writer, _ArrayWriter) and rows != writer.n:
-            raise ValueError(f"out has {writer.n} rows, but the data has {rows}.")
-        ok = True
-    finally:
-        result = writer.close(ok)
+        write_all(_ArrayWriter(out, data.n_samples, row_shape))
+        result = out
     return tuple(result if i == index else None for i in range(3))

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
+
+from ._files import replacing
 
 FORMAT_NAME = "fastem.GaussianMixture"
 FORMAT_VERSION = 1
@@ -138,16 +139,8 @@ def save(model, path):
     }
     arrays[_META] = np.array(json.dumps(meta, allow_nan=True, sort_keys=True))
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastem-", suffix=".npz.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with replacing(path, suffix=".npz.tmp") as f:
+        np.savez(f, **arrays)
     return path
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 
+from .._files import replacing
 from ._data import _n_rows
 
 
@@ -95,15 +95,8 @@ def _save_npy(path, array):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path}: no such directory {directory}")
-    # a temporary file renamed over the path: a failed write leaves what was there
-    fd, tmp = tempfile.mkstemp(prefix=".fastem-", suffix=".npy.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    with replacing(path, suffix=".npy.tmp") as f:  # a failed write leaves what was there
+        np.save(f, array, allow_pickle=False)
 
 
 def _emit(args, summary, text):

@@ -15,6 +15,7 @@ from ._base import (
     _is_numeric_dtype,
     _optional,
     _target_dtype,
+    advise,
     read_rows,
 )
 
@@ -98,11 +99,7 @@ class NpySource(Source):
         if ring and (ring[0].shape != shape or ring[0].dtype != self._file_dtype):
             ring.clear()
         with open(self.path, "rb", buffering=0) as f:
-            if hasattr(os, "posix_fadvise"):  # cold reads: ask for aggressive read-ahead
-                try:
-                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-                except OSError:
-                    pass
+            advise(f, 0, 0, "POSIX_FADV_SEQUENTIAL")  # cold reads: aggressive read-ahead
             for i, r0 in enumerate(range(0, n, step)):
                 m = min(step, n - r0)
                 if n_buffers:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 #: Target size of one chunk when ``chunk_rows`` is not given.
@@ -31,6 +33,21 @@ def _optional(module, extra):
             f"reading this source needs the optional dependency {module.split('.')[0]!r}; "
             f"install it with: pip install 'fastem[{extra}]'"
         ) from None
+
+
+def advise(f, offset, nbytes, advice):
+    """``posix_fadvise`` of the open file ``f`` with ``os.<advice>``: a hint, never an error.
+
+    ``nbytes=0`` means to the end of the file (as for ``posix_fadvise``). Does
+    nothing where the OS has no ``posix_fadvise`` (macOS, Windows).
+    """
+    flag = getattr(os, advice, None)
+    if flag is None or not hasattr(os, "posix_fadvise"):
+        return
+    try:
+        os.posix_fadvise(f.fileno(), offset, nbytes, flag)
+    except OSError:
+        pass
 
 
 def read_rows(f, name, offset, row_bytes, r0, buf):
