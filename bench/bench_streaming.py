@@ -160,12 +160,13 @@ KINDS = ["ndarray", "npy", "hdf5", "hdf5 contiguous", "zarr", "parquet", "callab
 def mb_per_s(X, kinds=KINDS, k=4, chunk_rows=200_000, csv_rows=200_000):
     """Rows of (kind, MB, read MB/s, EM pass MB/s)."""
     import fastem
+    from fastem._passes import ArrayData
     from fastem._stream import StreamData
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gm = fastem.GaussianMixture(k, max_iter=1, random_state=0).fit(X[:20000])
-    params = gm._fitted_kernel_params(X.dtype)
+    params = gm._fitted_kernel_params(ArrayData(X))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:

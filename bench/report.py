@@ -3,6 +3,7 @@
     PYTHONPATH=. python bench/report.py                 # every workload
     PYTHONPATH=. python bench/report.py full_1Mx8_K8    # some of them
     PYTHONPATH=. python bench/report.py --quick         # 1/10 of the rows
+    PYTHONPATH=. python bench/report.py --coldstart     # and the cold-start table
 
 Both libraries run in this process, interleaved, from identical initial
 parameters with ``tol=0``. Time per iteration is ``(t(fit, 1 + N) - t(fit, 1)) / N``
@@ -159,6 +160,11 @@ def main(argv=None):
     ap.add_argument("--sk-repeat", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="a tenth of the rows")
     ap.add_argument("--no-sklearn", action="store_true")
+    ap.add_argument(
+        "--coldstart",
+        action="store_true",
+        help="also print the cold-start table (bench/coldstart.py: fresh processes, empty cache)",
+    )
     args = ap.parse_args(argv)
     ws = [BY_NAME[n] for n in args.names] if args.names else WORKLOADS
     if args.quick:
@@ -174,6 +180,11 @@ def main(argv=None):
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"{stamp}; {machine()}; dgemm {dgemm:.1f} GFLOP/s (before {g0:.1f}, after {g1:.1f})")
     print(table(rows, dgemm))
+    if args.coldstart:
+        import coldstart
+
+        print()
+        coldstart.main(["--markdown"] + (["--quick"] if args.quick else []))
 
 
 if __name__ == "__main__":

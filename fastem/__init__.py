@@ -10,6 +10,7 @@ from .io import load, save
 from .mixture import GaussianMixture
 from .select import select_components
 from .sources import Source, SourceError, source
+from .warmup import warmup
 
 __version__ = "0.1.0"
 
@@ -23,5 +24,6 @@ __all__ = [
     "load",
     "select_components",
     "source",
+    "warmup",
     "__version__",
 ]

@@ -1,13 +1,13 @@
-"""The EM pass over a plain ``.npy`` file, with the rows read inside the kernel.
+"""The EM pass over a plain ``.npy`` file, each thread reading its own rows.
 
 With a background reader thread, a streamed pass copies every chunk out of the
 page cache into a chunk-sized buffer. That copy is bound by memory traffic
-(6-10 GB/s) and takes cores away from the kernel's threads. Here each kernel
-thread reads its own rows with ``pread`` into a small buffer of its own and
-processes them while they are in its cache (``fastem._kernels._fileio``): no
-extra thread and no chunk buffer. The kernel chunks are those of the in-memory
-pass over the same rows, so the statistics equal those of the reader-thread
-pass (bit for bit in every run measured; ``bench/NOTES.md``, section 12).
+(6-10 GB/s) and takes cores away from the kernel's threads. Here each thread
+of the pass reads its own chunk's rows with ``os.preadv`` (GIL released) into
+a small buffer of its own and hands them to the kernel while they are in its
+cache (``fastem._passes.file_stats``): no extra thread and no chunk buffer.
+The kernel chunks are those of the in-memory pass over the same rows, so the
+statistics equal those of the reader-thread pass bit for bit.
 
 The estimator reaches this through :meth:`fastem._stream.StreamData.stats`
 (the EM pass) and :meth:`~fastem._stream.StreamData.iter_rowwise`

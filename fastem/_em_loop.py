@@ -112,7 +112,7 @@ class _EMLoop:
         while not converged and n_iter < self.max_iter:
             n_iter += 1
             prev = lower_bound
-            kparams = self._kernel_params(weights, means, prec_chol, data.dtype)
+            kparams = self._kernel_params(weights, means, prec_chol, data)
             stats = data.stats(kparams, self.n_threads)
             if not np.isfinite(stats.loglik):
                 raise ValueError(
@@ -162,7 +162,7 @@ class _EMLoop:
         live_w = np.where(dead, 0.0, weights)
         live_w = live_w / live_w.sum()
         prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
-        kp = self._kernel_params(live_w, means, prec_chol, sample.dtype)
+        kp = self._kernel_params(live_w, means, prec_chol, sample)
         log_prob = sample.rowwise(kp, self.n_threads, logprob=True)[0]
         worst = np.argsort(log_prob, kind="stable")[: int(dead.sum())]
         means = means.copy()

@@ -9,8 +9,8 @@ random responsibilities. The hot loops are Numba kernels; nothing allocates an
 
 import numpy as np
 
-from ._kernels import _kmeans
-from ._parallel import chunk_rows_for, parallel_section, readonly
+from . import _small
+from ._parallel import chunk_rows_for, readonly, run_chunks
 from ._passes import _EMPTY_F, _EMPTY_I, array_stats
 from ._stats import KernelParams, SuffStats
 
@@ -20,16 +20,32 @@ _RANDOM_CHUNK = 8192
 KMEANS_MAX_ROWS = 100_000
 
 
+def _kmeans():
+    """The k-means kernels, imported when first needed (small inputs never load Numba)."""
+    from ._kernels import _kmeans
+
+    return _kmeans
+
+
 def _chunks(n):
     rows = chunk_rows_for(n, 0)
     return rows, -(-n // rows)
 
 
-def _potentials(X, w, closest, cands, pots, update, n_threads):
-    rows = chunk_rows_for(X.shape[0], 0)
-    with parallel_section(n_threads) as parallel:
-        kernel = _kmeans.potentials_parallel if parallel else _kmeans.potentials_serial
-        kernel(readonly(X), readonly(w), closest, cands, rows, pots, update)
+def _potentials(X, w, closest, cands, pots, update, n_threads, small):
+    n = X.shape[0]
+    rows = chunk_rows_for(n, 0)
+    if small:
+        _small.potentials(X, w, closest, cands, np.arange(0, n, rows), pots, update)
+        return
+    X, w = readonly(X), readonly(w)
+    kernel = _kmeans().potentials
+
+    def task(c, slot):
+        r0 = c * rows
+        kernel(X, w, closest, cands, r0, min(n, r0 + rows), pots[c], update)
+
+    run_chunks(task, pots.shape[0], n_threads)
 
 
 def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
@@ -49,6 +65,8 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
     n = X.shape[0]
     w = _EMPTY_F if w is None else w
     rows, C = _chunks(n)
+    small = _small.is_small(n, n_clusters, X.shape[1])
+    pick = _small.pick_in_chunk if small else _kmeans().pick_in_chunk
     n_trials = 2 + int(np.log(n_clusters))
     # Draw the first centre by inverse CDF of the weights, so that an integer
     # weight and repeated rows pick the same row from the same random number.
@@ -61,7 +79,7 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
     indices = [first]
     closest = np.full(n, np.inf)
     pots = np.empty((C, 1))
-    _potentials(X, w, closest, X[[first]].astype(np.float64), pots, True, n_threads)
+    _potentials(X, w, closest, X[[first]].astype(np.float64), pots, True, n_threads, small)
     chunk_pots = pots[:, 0].copy()
     for _ in range(1, n_clusters):
         cum = np.cumsum(chunk_pots)
@@ -71,12 +89,12 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
             c = min(int(np.searchsorted(cum, r, side="right")), C - 1)
             before = cum[c - 1] if c else 0.0
             r0, r1 = c * rows, min(n, (c + 1) * rows)
-            cand.append(_kmeans.pick_in_chunk(closest, readonly(w), r0, r1, r - before))
+            cand.append(pick(closest, readonly(w), r0, r1, r - before))
         cands = X[cand].astype(np.float64)
         trial_pots = np.empty((C, len(cand)))
-        _potentials(X, w, closest, cands, trial_pots, False, n_threads)
+        _potentials(X, w, closest, cands, trial_pots, False, n_threads, small)
         best = int(np.argmin(trial_pots.sum(axis=0)))
-        _potentials(X, w, closest, cands[best : best + 1], pots, True, n_threads)
+        _potentials(X, w, closest, cands[best : best + 1], pots, True, n_threads, small)
         chunk_pots = pots[:, 0].copy()
         indices.append(cand[best])
     return np.asarray(indices, dtype=np.int64)
@@ -117,9 +135,19 @@ def lloyd(X, w, centers, n_threads=None, max_iter=100, tol=1e-4, feature_var=Non
 
 
 def _lloyd_pass(X, w, centers, rows, sums, counts, inertia, labels, n_threads):
-    with parallel_section(n_threads) as parallel:
-        kernel = _kmeans.lloyd_parallel if parallel else _kmeans.lloyd_serial
-        kernel(readonly(X), readonly(w), centers, rows, sums, counts, inertia, labels)
+    n = X.shape[0]
+    if _small.is_small(n, *centers.shape):
+        _small.lloyd(X, w, centers, np.arange(0, n, rows), sums, counts, inertia, labels)
+        return
+    X, w = readonly(X), readonly(w)
+    kernel = _kmeans().lloyd
+
+    def task(c, slot):
+        r0 = c * rows
+        r1 = min(n, r0 + rows)
+        inertia[c] = kernel(X, w, centers, r0, r1, sums[c], counts[c], labels)
+
+    run_chunks(task, counts.shape[0], n_threads)
 
 
 def feature_variances(X, w):
@@ -149,7 +177,8 @@ def _labels_stats(X, w, labels, centers, covariance_type):
         prec = np.broadcast_to(np.eye(D, dtype=X.dtype), (K, D, D)).copy()
     else:
         prec = np.ones((K, 1, D), dtype=X.dtype)
-    params = KernelParams(mu, prec, np.zeros(K), mu.astype(np.float64), covariance_type)
+    small = _small.is_small(X.shape[0], K, D)
+    params = KernelParams(mu, prec, np.zeros(K), mu.astype(np.float64), covariance_type, small)
     return array_stats(X, w, labels, params, None)
 
 

@@ -34,8 +34,7 @@ import numbers
 
 import numpy as np
 
-from ._kernels import _missing as _kmis
-from ._parallel import chunk_rows_for, parallel_section, readonly
+from ._parallel import chunk_rows_for, readonly, run_chunks
 from ._passes import _EMPTY_F, _EMPTY_I, ArrayData
 from ._stats import SuffStats
 
@@ -141,6 +140,13 @@ def _model(params):
     return mu, np.ascontiguousarray(Sigma), logw
 
 
+def _kmis():
+    """The missing-value kernels, imported when first needed (not at import: Numba)."""
+    from ._kernels import _missing
+
+    return _missing
+
+
 class _Batch:
     """Rows of a contiguous range of patterns, with their per-pattern index arrays."""
 
@@ -156,15 +162,34 @@ class _Batch:
         Cc = np.zeros((P, K, D, D))
         cst = np.empty((P, K))
         ok = np.ones((P, K), dtype=np.bool_)
-        args = (Sigma, logw, self.obs, self.nobs, self.mis, self.nmis, Linv, A, Cc, cst, ok)
-        with parallel_section(n_threads) as parallel:
-            (_kmis.patterns_parallel if parallel and P * K > 8 else _kmis.patterns_serial)(*args)
+        total = P * K
+        n_tasks = min(total, 64) if total > 8 else 1
+        step = -(-total // n_tasks)
+        obs, nobs, mis, nmis = self.obs, self.nobs, self.mis, self.nmis
+
+        def task(t, slot):
+            q0, q1 = t * step, min(total, (t + 1) * step)
+            _kmis().pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok)
+
+        run_chunks(task, -(-total // step), n_threads)
         if not ok.all():
             raise ValueError(
                 "A covariance block of the observed coordinates is not positive-definite. "
                 "Increase reg_covar or scale the data."
             )
         return Linv, A, Cc, cst
+
+
+def _run(kernel, args, parts, n, chunk_rows, n_threads):
+    """``kernel(X, rows, pat, poff, i0, i1, *rest, *chunk's parts)`` for every chunk."""
+    X, rows, pat, poff, *rest = args
+
+    def task(c, slot):
+        i0 = c * chunk_rows
+        i1 = min(n, i0 + chunk_rows)
+        kernel(X, rows, pat, poff, i0, i1, *rest, *(a[c] for a in parts))
+
+    run_chunks(task, -(-n // chunk_rows), n_threads)
 
 
 class MissingData:
@@ -295,14 +320,14 @@ class MissingData:
             rsum = np.zeros((C, P, K))
             scal = np.zeros((C, 2))
             args = (
-                readonly(self.X), batch.rows, batch.pat, batch.poff, chunk_rows, readonly(w),
-                readonly(labels), batch.obs,
-                batch.nobs, batch.mis, batch.nmis, mu, Linv, A, cst, full, nk, s1, s2, rsum, scal,
+                readonly(self.X), batch.rows, batch.pat, batch.poff, readonly(w),
+                readonly(labels), batch.obs, batch.nobs, batch.mis, batch.nmis, mu, Linv, A, cst,
+                full,
             )  # fmt: skip
-            with parallel_section(n_threads) as parallel:
-                (_kmis.stats_parallel if parallel else _kmis.stats_serial)(*args)
+
+            _run(_kmis().chunk_stats, args, (nk, s1, s2, rsum, scal), n, chunk_rows, n_threads)
             part = SuffStats.from_chunks(nk, s1, s2.reshape((C, *shape)), scal, n, params.shift)
-            _kmis.add_condcov(rsum.sum(axis=0), Cc, batch.mis, batch.nmis, part.s2)
+            _kmis().add_condcov(rsum.sum(axis=0), Cc, batch.mis, batch.nmis, part.s2)
             total = total + part
         return total
 
@@ -316,25 +341,10 @@ class MissingData:
             Linv, _, _, cst = batch.factor(Sigma, logw, n_threads)
             n = batch.rows.shape[0]
             chunk_rows = chunk_rows_for(n, 0)
-            C = -(-n // chunk_rows)
             view = out[start : start + n]
-            args = (
-                readonly(self.X),
-                batch.rows,
-                batch.pat,
-                batch.poff,
-                chunk_rows,
-                C,
-                batch.obs,
-                batch.nobs,
-                mu,
-                Linv,
-                cst,
-                params.prec.shape[1] > 1,
-                view,
-            )
-            with parallel_section(n_threads) as parallel:
-                (_kmis.logp_parallel if parallel else _kmis.logp_serial)(*args)
+            args = (readonly(self.X), batch.rows, batch.pat, batch.poff, batch.obs, batch.nobs)
+            args += (mu, Linv, cst, params.prec.shape[1] > 1, view)
+            _run(_kmis().chunk_logp, args, (), n, chunk_rows, n_threads)
             start += n
         return out
 

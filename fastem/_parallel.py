@@ -1,51 +1,100 @@
-"""Which kernel a call may use: parallel or serial, and with how many threads.
+"""Running a kernel over chunks of rows on several threads.
 
-Numba's default (workqueue) threading layer aborts the whole process when two
-Python threads enter parallel kernels at the same time. fastem never lets that
-happen: a process-wide lock admits one thread at a time into the parallel
-kernels; a thread that finds the lock taken runs the serial (``nogil``) variant
-of the same chunk function instead. Both variants add the same per-chunk
-partial sums in the same order, so the result does not depend on which one ran.
+Every kernel is a ``nogil`` Numba function that processes one chunk of rows
+and writes that chunk's own outputs (partial sums, or its rows of a row-wise
+result). :func:`run_chunks` calls it for every chunk from a pool of ordinary
+Python threads: the calling thread plus up to ``n_threads - 1`` pool threads,
+each taking the next chunk until none is left. The chunking is a function of
+the number of rows only and the caller adds the per-chunk partial sums in
+chunk order, so results are bit-identical for any thread count.
+
+Why Python threads and not Numba's ``prange``:
+
+* a ``parallel=True`` driver is a second compiled function per kernel (the
+  parfor wrapper: seconds of LLVM work on every new machine), and a serial
+  twin was needed beside it for callers that may not use the threading layer;
+* Numba's default (workqueue) threading layer aborts the process when two
+  Python threads enter parallel kernels at once; ``nogil`` kernels called from
+  Python threads never enter it, so many fits may run at once in one process
+  with no lock;
+* idle pool threads block on a queue; they never spin on idle cores between
+  calls, as OpenMP's threads do.
 """
 
+import itertools
+import os
 import threading
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor, wait
 
-import numba
+_POOL = None
+_MAX_POOL = 256
+_POOL_LOCK = threading.Lock()
 
-_LOCK = threading.Lock()
+
+def default_threads():
+    """Threads of a call with ``n_threads=None``: ``NUMBA_NUM_THREADS`` if set, else the cores."""
+    env = os.environ.get("NUMBA_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def resolve_threads(n_threads):
-    """Number of threads for a call: None means every thread Numba has."""
-    max_threads = numba.config.NUMBA_NUM_THREADS
+    """Number of threads for a call: None means :func:`default_threads`."""
     if n_threads is None:
-        return max_threads
-    return max(1, min(int(n_threads), max_threads))
+        return default_threads()
+    return max(1, int(n_threads))
 
 
-@contextmanager
-def parallel_section(n_threads):
-    """Yield True if the caller may run parallel kernels, False for serial ones."""
-    n = resolve_threads(n_threads)
-    if n == 1 or not _LOCK.acquire(blocking=False):
-        yield False
+def _pool():
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            # threads are started on demand, up to the most any call has asked for
+            _POOL = ThreadPoolExecutor(max_workers=_MAX_POOL, thread_name_prefix="fastem")
+        return _POOL
+
+
+def run_chunks(task, n_chunks, n_threads):
+    """Call ``task(c, slot)`` for every chunk ``c`` in ``range(n_chunks)``.
+
+    At most ``n_threads`` threads (None: all) run the calls; ``slot`` (0 to
+    threads - 1) names the thread, for per-thread buffers. Chunks are handed
+    out one at a time, so a preempted thread does not hold the others up.
+    If a call raises (or Ctrl-C interrupts the calling thread), no further
+    chunk starts, the running ones finish, and the exception propagates.
+    """
+    t = min(resolve_threads(n_threads), n_chunks, _MAX_POOL)
+    if t <= 1:
+        for c in range(n_chunks):
+            task(c, 0)
         return
-    previous = numba.get_num_threads()
+    counter = itertools.count()  # next() is atomic under the GIL
+    stop = threading.Event()
+
+    def worker(slot):
+        while not stop.is_set():
+            c = next(counter)
+            if c >= n_chunks:
+                return
+            task(c, slot)
+
+    pool = _pool()
+    futures = [pool.submit(worker, slot) for slot in range(1, t)]
     try:
-        numba.set_num_threads(n)
-        # Dynamic scheduling, one chunk at a time: a thread that the OS
-        # preempts (a prefetch thread, a neighbour on a shared machine) does
-        # not hold the others at the end-of-region barrier. Results do not
-        # depend on which thread runs a chunk.
-        previous_chunksize = numba.set_parallel_chunksize(1)
-        try:
-            yield True
-        finally:
-            numba.set_parallel_chunksize(previous_chunksize)
+        worker(0)
+    except BaseException:
+        stop.set()
+        raise
     finally:
-        numba.set_num_threads(previous)
-        _LOCK.release()
+        wait(futures)
+    for f in futures:
+        if f.exception() is not None:
+            stop.set()
+            raise f.exception()
 
 
 def chunk_rows_for(n_samples, bytes_per_chunk, block=256, max_chunks=128, budget=32 << 20):

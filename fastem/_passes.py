@@ -12,13 +12,12 @@ provide the same two methods by mapping chunks to ``SuffStats`` and adding them.
 """
 
 import hashlib
+import os
 
-import numba
 import numpy as np
 
-from ._kernels import _em
-from ._kernels._config import TILE
-from ._parallel import chunk_rows_for, parallel_section, readonly
+from . import _small
+from ._parallel import chunk_rows_for, readonly, resolve_threads, run_chunks
 from ._stats import SuffStats
 
 _EMPTY_F = np.empty(0, dtype=np.float64)
@@ -34,6 +33,8 @@ def kernel_args(params):
     (tens of seconds) for each distinct array type, and a read-only array is
     a distinct type.
     """
+    from ._kernels._config import TILE  # not at import: it loads Numba
+
     K, D = params.mu.shape
     Dp = -(-D // TILE) * TILE
     mu = np.zeros((K, Dp), dtype=params.mu.dtype)
@@ -65,20 +66,84 @@ def _suffstats(n, params, nk, s1, s2, scal):
     return SuffStats.from_chunks(nk, s1, s2.reshape(shape), scal, n, params.shift)
 
 
-def array_stats(X, w, labels, params, n_threads, *, serial=False):
+def _kernels(params, kind):
+    """The chunk kernel of ``kind`` ("stats" or "rowwise") for ``params``' family.
+
+    The kernel modules are imported here, on the first pass that needs them:
+    importing Numba takes a third of a second, and small inputs never need it.
+    """
+    from ._kernels import _em
+
+    full = params.prec.shape[1] > 1
+    if kind == "stats":
+        return _em.stats_full if full else _em.stats_diag
+    return _em.rowwise_full if full else _em.rowwise_diag
+
+
+def array_stats(X, w, labels, params, n_threads):
     """Sufficient statistics of ``X`` (validated, C-contiguous) under ``params``."""
+    if params.small:
+        return _small.stats(X, w, labels, params)
     n = X.shape[0]
     chunk_rows, nk, s1, s2, scal = _partials(n, X.shape[1], params)
-    w = _EMPTY_F if w is None else w
-    labels = _EMPTY_I if labels is None else labels
-    X, w, labels = readonly(X), readonly(w), readonly(labels)
-    args = (X, w, labels, chunk_rows, *kernel_args(params), nk, s1, s2, scal)
-    if serial:
-        _em.stats_serial(*args)
-    else:
-        with parallel_section(n_threads) as parallel:
-            (_em.stats_parallel if parallel else _em.stats_serial)(*args)
+    w = readonly(_EMPTY_F if w is None else w)
+    labels = readonly(_EMPTY_I if labels is None else labels)
+    X = readonly(X)
+    mu, prec, mu64, const = kernel_args(params)
+    kernel = _kernels(params, "stats")
+
+    def task(c, slot):
+        r0 = c * chunk_rows
+        r1 = min(n, r0 + chunk_rows)
+        kernel(X, w, labels, r0, r1, 0, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
+
+    run_chunks(task, nk.shape[0], n_threads)
     return _suffstats(n, params, nk, s1, s2, scal)
+
+
+def read_chunk(fd, buf, n_rows, offset):
+    """Read ``n_rows`` rows at byte ``offset`` of ``fd`` into ``buf``; the bytes read.
+
+    ``os.preadv`` releases the GIL, so the threads of a pass read their own
+    chunks at once, each into its own buffer that stays in its cache. Fewer
+    bytes than asked for (end of file) or -1 (an ``OSError``) tells the
+    caller the chunk could not be read whole.
+    """
+    view = memoryview(buf.reshape(-1)[: n_rows * buf.shape[1]]).cast("B")
+    want = view.nbytes
+    got = 0
+    try:
+        while got < want:
+            r = os.preadv(fd, [view[got:]], offset + got)
+            if r <= 0:
+                break
+            got += r
+    except OSError:
+        return -1
+    return got
+
+
+def _file_pass(fd, offset, n, chunk_rows, bufs, n_threads, compute):
+    """Read every chunk of ``n`` rows from ``fd`` into its thread's buffer and ``compute`` it.
+
+    ``compute(c, rows, r0)`` runs on rows ``r0:r0 + len(rows)``. Returns the
+    ``(first row, bytes read)`` of the first chunk not read whole, or None.
+    """
+    C = -(-n // chunk_rows)
+    status = np.zeros(C, dtype=np.int64)
+    row_bytes = bufs.shape[2] * bufs.itemsize
+
+    def task(c, slot):
+        r0 = c * chunk_rows
+        r1 = min(n, r0 + chunk_rows)
+        buf = bufs[slot]
+        status[c] = read_chunk(fd, buf, r1 - r0, offset + r0 * row_bytes)
+        if status[c] == (r1 - r0) * row_bytes:
+            # read-only: the same compiled kernel as for in-memory rows
+            compute(c, readonly(buf), r0, r1)
+
+    run_chunks(task, C, min(resolve_threads(n_threads), bufs.shape[0]))
+    return _short_read(status, chunk_rows, n, bufs)
 
 
 def file_stats(fd, offset, n, bufs, w, labels, params, n_threads):
@@ -93,27 +158,22 @@ def file_stats(fd, offset, n, bufs, w, labels, params, n_threads):
     """
     chunk_rows, nk, s1, s2, scal = _partials(n, bufs.shape[2], params)
     _check_buffers(bufs, chunk_rows)
-    status = np.zeros(nk.shape[0], dtype=np.int64)
     w = readonly(_EMPTY_F if w is None else w)
     labels = readonly(_EMPTY_I if labels is None else labels)
-    args = (fd, offset, n, chunk_rows, readonly(bufs), w, labels, *kernel_args(params))
-    args += (nk, s1, s2, scal, status)
-    with parallel_section(n_threads) as parallel:
-        parallel = _parallel_reads(parallel, bufs)
-        (_em.stats_file_parallel if parallel else _em.stats_file_serial)(*args)
-    failed = _short_read(status, chunk_rows, n, bufs)
+    mu, prec, mu64, const = kernel_args(params)
+    kernel = _kernels(params, "stats")
+
+    def compute(c, buf, r0, r1):
+        kernel(buf, w, labels, 0, r1 - r0, r0, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
+
+    failed = _file_pass(fd, offset, n, chunk_rows, bufs, n_threads, compute)
     return (None if failed else _suffstats(n, params, nk, s1, s2, scal)), failed
 
 
 def _check_buffers(bufs, chunk_rows):
     if bufs.shape[1] < chunk_rows or not bufs.flags.c_contiguous:
-        # pread would write past the buffers
+        # the reads would write past the buffers
         raise ValueError(f"read buffers of {bufs.shape[1]} rows; {chunk_rows} are needed")
-
-
-def _parallel_reads(parallel, bufs):
-    # one buffer per thread: the parallel kernels index them by thread id
-    return parallel and bufs.shape[0] >= numba.get_num_threads()
 
 
 def _short_read(status, chunk_rows, n, bufs):
@@ -134,6 +194,10 @@ def _rowwise_outputs(n, K, logprob, resp, labels):
     )
 
 
+def _wanted(outs, logprob, resp, labels):
+    return tuple(out if want else None for out, want in zip(outs, (logprob, resp, labels)))
+
+
 def file_rowwise(
     fd, offset, n, bufs, params, n_threads, *, logprob=False, resp=False, labels=False
 ):
@@ -146,37 +210,36 @@ def file_rowwise(
     """
     chunk_rows = chunk_rows_for(n, 0)
     _check_buffers(bufs, chunk_rows)
-    status = np.zeros(-(-n // chunk_rows), dtype=np.int64)
     outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
     mu, prec, _, const = kernel_args(params)
-    args = (fd, offset, n, chunk_rows, readonly(bufs), mu, prec, const, *outs, status)
-    with parallel_section(n_threads) as parallel:
-        parallel = _parallel_reads(parallel, bufs)
-        (_em.rowwise_file_parallel if parallel else _em.rowwise_file_serial)(*args)
-    failed = _short_read(status, chunk_rows, n, bufs)
+    kernel = _kernels(params, "rowwise")
+
+    def compute(c, buf, r0, r1):
+        kernel(buf, 0, r1 - r0, r0, mu, prec, const, *outs)
+
+    failed = _file_pass(fd, offset, n, chunk_rows, bufs, n_threads, compute)
     if failed:
         return None, failed
-    return tuple(out if want else None for out, want in zip(outs, (logprob, resp, labels))), None
+    return _wanted(outs, logprob, resp, labels), None
 
 
-def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=False, serial=False):
+def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=False):
     """Row-wise outputs of ``X`` under ``params``; returns (logprob, resp, labels)."""
+    if params.small:
+        return _small.rowwise(X, params, logprob=logprob, resp=resp, labels=labels)
     n = X.shape[0]
     chunk_rows = chunk_rows_for(n, 0)
-    C = -(-n // chunk_rows)
-    out_lp, out_resp, out_lab = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
+    outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
     mu, prec, _, const = kernel_args(params)
-    args = (readonly(X), chunk_rows, C, mu, prec, const, out_lp, out_resp, out_lab)
-    if serial:
-        _em.rowwise_serial(*args)
-    else:
-        with parallel_section(n_threads) as parallel:
-            (_em.rowwise_parallel if parallel else _em.rowwise_serial)(*args)
-    return (
-        out_lp if logprob else None,
-        out_resp if resp else None,
-        out_lab if labels else None,
-    )
+    kernel = _kernels(params, "rowwise")
+    X = readonly(X)
+
+    def task(c, slot):
+        r0 = c * chunk_rows
+        kernel(X, r0, min(n, r0 + chunk_rows), 0, mu, prec, const, *outs)
+
+    run_chunks(task, -(-n // chunk_rows), n_threads)
+    return _wanted(outs, logprob, resp, labels)
 
 
 class ArrayData:

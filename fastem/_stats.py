@@ -184,6 +184,8 @@ class KernelParams:
     const: np.ndarray  # (K,) float64
     shift: np.ndarray  # (K, D) float64 == mu as float64
     covariance_type: str
+    # the pass runs in NumPy (``fastem._small``), not in the compiled kernels
+    small: bool = False
 
     @property
     def stats_shape(self):
@@ -193,8 +195,8 @@ class KernelParams:
         return (K, D)
 
 
-def kernel_params(weights, means, prec_chol, covariance_type, dtype):
-    """Lay out the fitted parameters for the kernels."""
+def kernel_params(weights, means, prec_chol, covariance_type, dtype, small=False):
+    """Lay out the fitted parameters for the kernels (``small``: for ``fastem._small``)."""
     K, D = means.shape
     with np.errstate(divide="ignore"):
         log_w = np.log(weights)
@@ -214,6 +216,7 @@ def kernel_params(weights, means, prec_chol, covariance_type, dtype):
         const=np.ascontiguousarray(np.broadcast_to(const, (K,)), dtype=np.float64),
         shift=mu.astype(np.float64),
         covariance_type=covariance_type,
+        small=small,
     )
 
 

@@ -222,7 +222,7 @@ class StreamData:
         # full read of every chunk off the reader thread, which competes with
         # the kernel's threads for the cores.
         defer = self.missing != "marginalize"
-        layout = _direct.layout(self)
+        layout = None if params.small else _direct.layout(self)
         if layout is not None:
             return self._checked(_direct.stats(self, params, n_threads, *layout))
         total = None
@@ -245,7 +245,7 @@ class StreamData:
 
     def iter_rowwise(self, params, n_threads, **what):
         """Yield ``(offset, (logprob, resp, labels))`` chunk by chunk."""
-        layout = _direct.layout(self)
+        layout = None if params.small else _direct.layout(self)
         if layout is not None:
             yield from _direct.iter_rowwise(self, params, n_threads, *layout, **what)
             return
@@ -463,7 +463,7 @@ def _logprob_and_weights(data, params, n_threads):
 
 def score(est, data):
     """Weighted mean log-likelihood of a streamed ``data``, in one pass."""
-    params = est._fitted_kernel_params(data.dtype)
+    params = est._fitted_kernel_params(data)
     total = wsum = 0.0
     for lp, w in _logprob_and_weights(data, params, est.n_threads):
         if w is None:

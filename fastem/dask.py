@@ -11,8 +11,9 @@ One EM iteration over a Dask array is the in-memory iteration, spread out:
    every block task depends on; large ones are scattered to every worker with
    ``broadcast=True`` on a ``dask.distributed`` cluster);
 2. every block of rows is mapped to its :class:`~fastem._stats.SuffStats` by
-   the serial, GIL-releasing Numba kernel (:func:`fastem._passes.array_stats`
-   with ``serial=True``), the same pass as in memory;
+   the GIL-releasing Numba kernel on the task's own thread
+   (:func:`fastem._passes.array_stats` with one thread), the same pass as in
+   memory;
 3. the statistics are added in a tree of fixed shape (``split_every`` blocks
    per node), so the result does not depend on scheduling;
 4. the client receives one ``SuffStats`` and runs the M-step.
@@ -23,8 +24,8 @@ recompute the graph that produced them. Row-wise methods (``predict``,
 ``predict_proba``, ``score_samples``) return lazy Dask arrays with the row
 chunks of the input.
 
-Concurrency: tasks only ever run the *serial* kernels, which never start
-Numba's threading layer, so any number of scheduler threads may run them at
+Concurrency: a task runs the kernel on its own thread only (``nogil``, no
+threading layer), so any number of scheduler threads may run tasks at
 once, and each task uses exactly one core (the kernels call no BLAS).
 Parallelism comes from the scheduler: worker threads x 1.
 
@@ -135,8 +136,8 @@ def _check_weight_block(block, block_info=None):
 
 
 def _block_stats(X, w, params):
-    """Sufficient statistics of one (validated) block: the serial, GIL-releasing pass."""
-    return array_stats(X, w, None, params, 1, serial=True)
+    """Sufficient statistics of one (validated) block: the GIL-releasing pass, one thread."""
+    return array_stats(X, w, None, params, 1)
 
 
 def _add_stats(*parts):
@@ -147,7 +148,7 @@ def _add_stats(*parts):
 def _block_rowwise(X, params, what, dtype, block_info=None):
     """One of the row-wise outputs (``what``) of one block of ``X``."""
     X = _check_block(X, dtype, block_info)
-    lp, resp, lab = array_rowwise(X, params, 1, serial=True, **{what: True})
+    lp, resp, lab = array_rowwise(X, params, 1, **{what: True})
     return {"logprob": lp, "resp": resp, "labels": lab}[what]
 
 
@@ -313,7 +314,7 @@ class DaskData:
         params : KernelParams
             The parameters of this pass; shipped to the workers once.
         n_threads : int or None
-            Ignored: every task runs the serial kernel on one core; the
+            Ignored: every task runs the kernel on one core; the
             scheduler supplies the parallelism.
 
         Returns
@@ -333,7 +334,7 @@ class DaskData:
         ----------
         params : KernelParams
         n_threads : int or None
-            Ignored (serial kernels per block).
+            Ignored (one thread per block).
         logprob, resp, labels : bool
             Which outputs to build.
 

@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _missing, _stats, _stream, _writers
+from . import _missing, _small, _stats, _stream, _writers
 from ._em_loop import _EMLoop, _Interrupted
 from ._passes import ArrayData
 from ._validation import (
@@ -212,11 +212,14 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------ parameters
 
-    def _kernel_params(self, weights, means, prec_chol, dtype):
-        return _stats.kernel_params(weights, means, prec_chol, self.covariance_type, dtype)
+    def _kernel_params(self, weights, means, prec_chol, data):
+        """The parameters of a pass over ``data``, in NumPy if ``data`` is small."""
+        small = _small.is_small(data.n_samples, *means.shape)
+        cov = self.covariance_type
+        return _stats.kernel_params(weights, means, prec_chol, cov, data.dtype, small)
 
-    def _fitted_kernel_params(self, dtype):
-        return self._kernel_params(self.weights_, self.means_, self.precisions_cholesky_, dtype)
+    def _fitted_kernel_params(self, data):
+        return self._kernel_params(self.weights_, self.means_, self.precisions_cholesky_, data)
 
     # ---------------------------------------------------------------- EM loop
 
@@ -312,7 +315,7 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     # ------------------------------------------------------------- row-wise
 
     def _rowwise(self, data, out=None, **what):
-        params = self._fitted_kernel_params(data.dtype)
+        params = self._fitted_kernel_params(data)
         if out is not None:  # written chunk by chunk (fastem._stream)
             return _writers.rowwise_to(data, params, self.n_threads, out, **what)
         return data.rowwise(params, self.n_threads, **what)

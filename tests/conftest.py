@@ -37,3 +37,19 @@ def _quiet_convergence():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Best performing initialization")
         yield
+
+
+@pytest.fixture(autouse=True)
+def _compiled_kernels(request, monkeypatch):
+    """Run the compiled kernels even on the small inputs of the tests.
+
+    Users' small inputs run in NumPy (``fastem._small``: no compiler); the
+    tests use small data too, and would otherwise never reach the kernels.
+    ``tests/test_small.py`` tests the NumPy passes (marker ``numpy_passes``).
+    """
+    import fastem._small
+
+    if request.node.get_closest_marker("numpy_passes") is None:
+        monkeypatch.setattr(fastem._small, "SMALL_WORK", 0)
+        monkeypatch.setenv("FASTEM_SMALL_WORK", "0")  # and in the tests' subprocesses
+    yield

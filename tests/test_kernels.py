@@ -151,19 +151,18 @@ def test_zero_weight_component_and_far_rows():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cov", LAYOUTS)
-def test_serial_parallel_and_thread_counts_bit_identical(cov, dtype):
+def test_thread_counts_bit_identical(cov, dtype):
     X, p = _problem(cov, 5000, 7, 4, dtype, seed=5)
-    ref = array_stats(X, None, None, p, 2, serial=True)
-    for n_threads in (1, 2):
+    ref = array_stats(X, None, None, p, 1)
+    for n_threads in (2, 3, 4, 7, None):
         st = array_stats(X, None, None, p, n_threads)
         for name in ("nk", "s1", "s2"):
             np.testing.assert_array_equal(getattr(st, name), getattr(ref, name))
         assert st.loglik == ref.loglik
-    out = [array_rowwise(X, p, t, logprob=True, resp=True, labels=True) for t in (1, 2)]
-    ser = array_rowwise(X, p, 2, logprob=True, resp=True, labels=True, serial=True)
-    for a, b, c in zip(out[0], out[1], ser, strict=True):
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(a, c)
+    out = [array_rowwise(X, p, t, logprob=True, resp=True, labels=True) for t in (1, 2, 3, 4)]
+    for other in out[1:]:
+        for a, b in zip(out[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -189,8 +188,10 @@ def test_one_compiled_pass_for_every_covariance_type_and_read_only_input(tmp_pat
     from fastem._kernels import _em
 
     X = np.random.default_rng(0).normal(size=(600, 3))
-    GaussianMixture(2, random_state=0, max_iter=2).fit(X).predict(X)
-    stats, rowwise = len(_em.stats_parallel.signatures), len(_em.rowwise_parallel.signatures)
+    kernels = (_em.stats_full, _em.stats_diag, _em.rowwise_full, _em.rowwise_diag)
+    for cov in ("full", "diag"):
+        GaussianMixture(2, covariance_type=cov, random_state=0, max_iter=2).fit(X).predict(X)
+    before = [len(k.signatures) for k in kernels]
     np.save(tmp_path / "X.npy", X)
     frozen = X.copy()
     frozen.flags.writeable = False
@@ -200,20 +201,17 @@ def test_one_compiled_pass_for_every_covariance_type_and_read_only_input(tmp_pat
         for cov in ("full", "tied", "diag", "spherical"):
             gm = GaussianMixture(2, covariance_type=cov, means_init=means, max_iter=2)
             gm.fit(data, sample_weight=np.ones(len(X))).predict(data)
-    assert len(_em.stats_parallel.signatures) == stats
-    assert len(_em.rowwise_parallel.signatures) == rowwise
-    # the EM pass that reads a .npy file in the kernel calls the same chunk
-    # function: compiled once per dtype at most (0 when the callers came from
-    # the disk cache, so this part checks a cold cache, as in CI)
+    assert [len(k.signatures) for k in kernels] == before
+    # the EM pass that reads a .npy file into per-thread buffers calls the same
+    # compiled chunk functions (the buffers are handed over read-only)
     from fastem import source
 
-    GaussianMixture(2, random_state=0, max_iter=2).fit(source(tmp_path / "X.npy"))
-
-    def float64(dispatcher, arg):
-        return [sig for sig in dispatcher.signatures if str(sig[arg].dtype) == "float64"]
-
-    assert len(float64(_em.stats_file_parallel, 4)) == 1
-    assert len(float64(_em._chunk_stats, 0)) <= 1
+    for cov in ("full", "diag"):
+        gm = GaussianMixture(2, covariance_type=cov, random_state=0, max_iter=2)
+        gm.fit(source(tmp_path / "X.npy")).predict(source(tmp_path / "X.npy"))
+    assert [len(k.signatures) for k in kernels] == before
+    for k in kernels:  # one float64 specialization each, whatever ran before
+        assert sum(str(sig[0].dtype) == "float64" for sig in k.signatures) == 1, k.signatures
 
 
 def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
@@ -228,10 +226,10 @@ def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
 
     assert JIT["cache"] is True  # the locators were installed
     for kernel in (
-        _em.stats_parallel,
-        _em.rowwise_serial,
-        _kmeans.lloyd_parallel,
-        _missing.stats_serial,
+        _em.stats_full,
+        _em.rowwise_diag,
+        _kmeans.lloyd,
+        _missing.chunk_stats,
     ):
         locator = kernel._cache._impl.locator
         assert isinstance(locator, _cache._PackageStamp)
@@ -242,3 +240,18 @@ def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
     with open(folder / "_density.py", "a") as f:
         f.write("\n# edited\n")
     assert _cache.source_stamp(str(folder)) != before
+
+
+def test_idle_threads_sleep_between_calls():
+    """The pass's threads block on a queue between calls: no CPU spent while idle."""
+    import time
+
+    X, p = _problem("full", 20000, 4, 3, np.float64, seed=2)
+    for _ in range(3):
+        array_stats(X, None, None, p, 4)
+    time.sleep(0.05)
+    t0, c0 = time.perf_counter(), time.process_time()
+    time.sleep(0.5)
+    idle = time.process_time() - c0
+    assert time.perf_counter() - t0 >= 0.5
+    assert idle < 0.05, f"{idle:.3f} s of CPU while idle"

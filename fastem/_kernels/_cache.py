@@ -16,11 +16,31 @@ they are missing it returns False and the kernels are compiled without a disk
 cache (slower first calls, same results).
 Nothing is compiled or hashed at import: the digest is computed the first
 time Numba asks for a stamp.
+
+:func:`guard` makes the cache of one kernel safe to share (every kernel of
+the package is guarded, ``_config.jit``):
+
+* processes that compile the same kernels at once (Dask workers, parallel
+  test runners, ``fastem warmup``) take an exclusive ``flock`` on a lock file
+  in the cache folder while they save, and a shared one while they load.
+  Numba's save is load-index, add-entry, write-index: two processes could
+  otherwise both give their entry the same data file name, leaving an index
+  whose entry points at the other process's code;
+* a cached entry that cannot be read (a truncated, corrupt or foreign file)
+  is a cache miss, compiled again and saved over, never an exception; an
+  index that cannot be read is replaced when the next entry is saved;
+* a loaded entry whose signature is not the one asked for is a miss too.
 """
 
+import contextlib
 import functools
 import hashlib
 import os
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; Numba's own atomic renames remain
+    fcntl = None
 
 _DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -81,3 +101,63 @@ def install():
         return False
     classes[:0] = wrapped
     return True
+
+
+@contextlib.contextmanager
+def _locked(folder, exclusive):
+    """An advisory lock on ``folder``'s lock file, shared or exclusive (no-op without flock)."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        fd = os.open(os.path.join(folder, ".fastem-cache.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:  # a folder we cannot write to: Numba will not save there either
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+class _GuardedCache:
+    """A Numba ``FunctionCache`` whose loads and saves cannot hurt (see the module doc)."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    def __getattr__(self, name):
+        return getattr(self._cache, name)
+
+    def load_overload(self, sig, target_context):
+        from numba.core import sigutils
+
+        try:
+            with _locked(self._cache._cache_path, exclusive=False):
+                cres = self._cache.load_overload(sig, target_context)
+        except Exception:  # unreadable entry: compile again
+            return None
+        if cres is not None:
+            args, _ = sigutils.normalize_signature(sig)
+            if tuple(cres.signature.args) != tuple(args):
+                return None
+        return cres
+
+    def save_overload(self, sig, data):
+        with _locked(self._cache._cache_path, exclusive=True):
+            try:
+                self._cache.save_overload(sig, data)
+            except Exception:  # an unreadable index: start it afresh, once
+                with contextlib.suppress(OSError):
+                    os.remove(self._cache._cache_file._index_path)
+                with contextlib.suppress(Exception):  # the cache only saves time
+                    self._cache.save_overload(sig, data)
+
+
+def guard(dispatcher):
+    """``dispatcher`` with its disk cache guarded (unchanged if it has none)."""
+    cache = getattr(dispatcher, "_cache", None)
+    if cache is not None and hasattr(cache, "_cache_path") and not isinstance(cache, _GuardedCache):
+        dispatcher._cache = _GuardedCache(cache)
+    return dispatcher

@@ -4,6 +4,8 @@ Nothing here compiles anything: kernels are compiled lazily on first call and
 cached on disk (``cache=True``), so ``import fastem`` stays cheap.
 """
 
+from numba import njit
+
 from . import _cache
 
 # The one named set of fastmath flags. Never ``nnan`` or ``ninf``: log-sum-exp
@@ -40,3 +42,29 @@ JIT_ORDERED = dict(JIT, fastmath=FASTMATH_ORDERED)
 # TILE x TILE entries per pass over a block (features are zero-padded to a
 # multiple of TILE inside the kernels).
 TILE = 4
+
+
+def jit(fn):
+    """Compile ``fn`` as a callee of the kernels: ``JIT`` options, *not* cached on disk.
+
+    A callee loaded from the disk cache has no LLVM IR, so a kernel compiled
+    after it calls it out of line instead of inlining it, and with
+    ``reassoc`` the two builds can round differently: results would depend
+    on what happened to be cached (measured: the last bits of the means).
+    Callees are therefore always compiled in the process, next to the kernel
+    that inlines them; only the entry points (:func:`kernel`) are cached.
+    """
+    return njit(**_NO_CACHE, inline="always")(fn)
+
+
+def jit_ordered(fn):
+    """As :func:`jit`, with ``JIT_ORDERED`` (no reassociation)."""
+    return njit(**dict(JIT_ORDERED, cache=False))(fn)
+
+
+def kernel(fn):
+    """Compile ``fn`` as an entry point called from Python: cached on disk (guarded)."""
+    return _cache.guard(njit(**JIT)(fn))
+
+
+_NO_CACHE = dict(JIT, cache=False)

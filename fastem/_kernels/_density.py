@@ -8,12 +8,10 @@ dtype: in 4 x 4 register tiles of the upper-triangular ``U`` (full, tied), or
 two components and four features per pass (diagonal, spherical).
 """
 
-from numba import njit
-
-from ._config import BLOCK, BLOCK_BYTES, BLOCK_DIAG, BLOCK_DIAG_BYTES, BLOCK_MIN, JIT, TILE
+from ._config import BLOCK, BLOCK_BYTES, BLOCK_DIAG, BLOCK_DIAG_BYTES, BLOCK_MIN, TILE, jit
 
 
-@njit(**JIT)
+@jit
 def block_rows(n_features_padded, n_components, full):
     """Rows per block: a function of the problem's shape only (never of threads).
 
@@ -34,7 +32,7 @@ def block_rows(n_features_padded, n_components, full):
     return b
 
 
-@njit(**JIT)
+@jit
 def load_block(X, start, nb, xt):
     """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero).
 
@@ -60,7 +58,7 @@ def load_block(X, start, nb, xt):
             xt[d, b] = X[start + b, d]
 
 
-@njit(**JIT)
+@jit
 def _centre(xt, mu, k, nb, diff):
     for d in range(mu.shape[1]):
         m = mu[k, d]
@@ -68,7 +66,7 @@ def _centre(xt, mu, k, nb, diff):
             diff[d, b] = xt[d, b] - m
 
 
-@njit(**JIT)
+@jit
 def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
     """logp[k, :nb] = const_k - |U_k^T (x - mu_k)|^2 / 2 for all k.
 
@@ -149,7 +147,7 @@ def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
             logp[k, b] = c - 0.5 * q[b]
 
 
-@njit(**JIT)
+@jit
 def logprob_diag(xt, nb, mu, prec, const, q, q2, logp):
     """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k.
 

@@ -1,14 +1,19 @@
 """The fused EM pass and the row-wise (predict) kernels.
 
-One call of a ``stats_*`` kernel is one pass over ``X``: for every block of
-``BLOCK`` rows it computes the Gaussian log-densities of all components,
+One call of a ``stats_*`` kernel is one chunk of rows of a pass over ``X``:
+for every block of ``BLOCK`` rows it computes the Gaussian log-densities of all components,
 normalizes them into responsibilities with log-sum-exp, adds the
 log-likelihood, and accumulates the weighted sufficient statistics centred on
-the current means. Rows are split into chunks of ``chunk_rows`` rows; chunk
-``c`` writes its own partial sums into ``nk[c]``, ``s1[c]``, ``s2[c]`` and
-``scal[c]``, which the caller adds in a fixed order. The chunking depends on
-``n_samples`` only, never on the thread count, so results are bit-identical for
-any number of threads, and the serial and parallel drivers agree bit for bit.
+the current means. Rows are split into chunks of ``chunk_rows`` rows (a function of
+``n_samples`` only); the caller (:func:`fastem._parallel.run_chunks`) runs
+the chunks on a pool of Python threads, chunk ``c`` writes its own partial
+sums into ``nk[c]``, ``s1[c]``, ``s2[c]`` and ``scal[c]``, and the caller adds
+them in chunk order: results are bit-identical for any number of threads.
+
+Each covariance family has its own chunk function (``stats_full`` for full
+and tied, ``stats_diag`` for diagonal and spherical; the same for the
+row-wise ones), so a call compiles only the tiles it runs: a diagonal fit
+never compiles the full-covariance tiles. There are no ``prange`` drivers.
 
 Inside a block (``block_rows``: 64-256 rows for full and tied, up to 1024 for
 diagonal and spherical; a function of the shape only) the
@@ -28,7 +33,7 @@ rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 Precision. Log-densities are computed in X's dtype (as scikit-learn does).
 The statistics are always float64 and centred on the current means (never
 raw moments), whatever X's dtype: a float32 block is widened once
-(``widen``) so that the partition of rows into blocks, chunks or Dask
+(``as_float64``) so that the partition of rows into blocks, chunks or Dask
 blocks changes the statistics only by float64 rounding. Normalization (exp,
 log-sum-exp) is float64.
 
@@ -51,47 +56,38 @@ specialization per dtype serves all four covariance types::
            (K, 1, Dp)  diagonal precision Cholesky factors (diag, spherical)
     mu64   (K, Dp) f64 mu in float64
     const  (K,) f64    log weight + log det(prec_chol) - D/2 log(2 pi)
-    nk     (C, K)      sum of w * resp
-    s1     (C, K, D)   sum of w * resp * (x - mu_k)
-    s2     (C, K, D*D) upper triangle of sum of w * resp * (x - mu_k)(x - mu_k)^T,
+    nk     (K,)        sum of w * resp               (one chunk's row of the
+    s1     (K, D)      sum of w * resp * (x - mu_k)   caller's (C, ...) arrays)
+    s2     (K, D*D)    upper triangle of sum of w * resp * (x - mu_k)(x - mu_k)^T,
                        row-major (full, tied)
-           (C, K, D)   its diagonal (diag, spherical)
-    scal   (C, 2)      [sum of w * log p(x), sum of w]
+           (K, D)      its diagonal (diag, spherical)
+    scal   (2,)        [sum of w * log p(x), sum of w]
 """
 
 import numpy as np
-from numba import get_thread_id, njit, prange
 
-from ._config import JIT, PAD, TILE
+from ._config import PAD, TILE, jit, kernel
 from ._density import block_rows, load_block, logprob_diag, logprob_full
-from ._fileio import read_rows
 from ._normalize import log_into, normalize, softmax
-from ._statistics import accumulate, widen
-
-# A literal 0 passed to a jitted function is typed ``Literal[int](0)``, and
-# Numba compiles a separate specialization of the callee for it: the row
-# offsets below are passed as ``ZERO(0)`` (an ordinary int64) instead, so that
-# every driver shares one compiled ``_chunk_stats``.
-ZERO = np.int64
+from ._statistics import accumulate_diag, accumulate_full, as_float64
 
 # --------------------------------------------------------------------------
-# one chunk of rows
+# the statistics of one chunk: rows r0:r1 of X; row i of X has its weight
+# and label at w[w0 + i], labels[w0 + i]
 # --------------------------------------------------------------------------
 
 
-@njit(**JIT)
-def _chunk_stats(X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal):
-    # rows r0:r1 of X; row i of X has its weight and label at w[w0 + i], labels[w0 + i]
+@kernel
+def stats_full(X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal):
+    """One chunk's statistics, full or tied covariance (``prec`` (K, Dp, Dp))."""
     K, Dp = mu.shape
-    full = prec.shape[1] > 1
-    B = block_rows(Dp, K, full)
+    B = block_rows(Dp, K, True)
     Bp = B + PAD
     xt = np.zeros((Dp, Bp), dtype=X.dtype)
     x64 = np.zeros((Dp, Bp), dtype=np.float64)
     diff = np.zeros((Dp, Bp), dtype=X.dtype)
     y = np.empty((TILE, Bp), dtype=X.dtype)
     q = np.empty(B, dtype=X.dtype)
-    q2 = np.empty(B, dtype=X.dtype)
     logp = np.empty((K, Bp), dtype=np.float64)
     rx = np.empty((K, Bp), dtype=np.float64)
     m = np.empty(B, dtype=np.float64)
@@ -105,31 +101,103 @@ def _chunk_stats(X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, sc
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)
-        if full:
-            logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
-        else:
-            logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
+        logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
         ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, bits, lab_lp, ev, rx)
         scal[0] += ll
         scal[1] += ws
-        if X.itemsize == 8:
-            accumulate(xt, nb, mu64, rx, diff64, rd, nk, s1, s2, full)
-        else:
-            # float32: the block widened once, not once per component
-            widen(xt, nb, x64)
-            accumulate(x64, nb, mu64, rx, diff64, rd, nk, s1, s2, full)
+        # float32: the block widened once, not once per component
+        accumulate_full(as_float64(xt, nb, x64), nb, mu64, rx, diff64, rd, nk, s1, s2)
 
 
-@njit(**JIT)
-def _chunk_rowwise(X, r0, r1, o0, mu, prec, const, out_lp, out_resp, out_lab):
-    # rows r0:r1 of X; row i of X has its outputs at row o0 + i of out_*
+@kernel
+def stats_diag(X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal):
+    """One chunk's statistics, diagonal or spherical covariance (``prec`` (K, 1, Dp))."""
     K, Dp = mu.shape
-    full = prec.shape[1] > 1
-    B = block_rows(Dp, K, full)
+    B = block_rows(Dp, K, False)
+    Bp = B + PAD
+    xt = np.zeros((Dp, Bp), dtype=X.dtype)
+    x64 = np.zeros((Dp, Bp), dtype=np.float64)
+    q = np.empty(B, dtype=X.dtype)
+    q2 = np.empty(B, dtype=X.dtype)
+    logp = np.empty((K, Bp), dtype=np.float64)
+    rx = np.empty((K, Bp), dtype=np.float64)
+    m = np.empty(B, dtype=np.float64)
+    s = np.empty(B, dtype=np.float64)
+    poly = np.empty(B, dtype=np.float64)
+    bits = np.empty(B, dtype=np.int64)
+    lab_lp = np.empty(B, dtype=np.float64)
+    ev = np.empty(B, dtype=np.float64)
+    for start in range(r0, r1, B):
+        nb = min(B, r1 - start)
+        load_block(X, start, nb, xt)
+        logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
+        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, bits, lab_lp, ev, rx)
+        scal[0] += ll
+        scal[1] += ws
+        accumulate_diag(as_float64(xt, nb, x64), nb, mu64, rx, nk, s1, s2)
+
+
+# --------------------------------------------------------------------------
+# row-wise outputs of one chunk: rows r0:r1 of X; row i of X has its outputs
+# at row o0 + i of out_* (an empty out_* is not wanted)
+# --------------------------------------------------------------------------
+
+
+@jit
+def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, ev, out_lp, out_resp, out_lab):
+    if out_lab.shape[0] > 0:
+        for b in range(nb):
+            best = 0
+            for k in range(1, K):
+                if logp[k, b] > logp[best, b]:
+                    best = k
+            out_lab[o + b] = best
+    want_lp = out_lp.shape[0] > 0
+    want_resp = out_resp.shape[0] > 0
+    if want_lp or want_resp:
+        softmax(logp, nb, m, s, poly, bits)
+        if want_lp:
+            log_into(s, nb, poly, bits, ev)
+            for b in range(nb):
+                out_lp[o + b] = m[b] + poly[b]
+        if want_resp:
+            for b in range(nb):
+                s[b] = 1.0 / s[b] if s[b] > 0.0 else 0.0
+            for b in range(nb):
+                for k in range(K):
+                    out_resp[o + b, k] = logp[k, b] * s[b]
+
+
+@kernel
+def rowwise_full(X, r0, r1, o0, mu, prec, const, out_lp, out_resp, out_lab):
+    """One chunk's log p(x), responsibilities or labels; full or tied covariance."""
+    K, Dp = mu.shape
+    B = block_rows(Dp, K, True)
     Bp = B + PAD
     xt = np.zeros((Dp, Bp), dtype=X.dtype)
     diff = np.zeros((Dp, Bp), dtype=X.dtype)
     y = np.empty((TILE, Bp), dtype=X.dtype)
+    q = np.empty(B, dtype=X.dtype)
+    logp = np.empty((K, Bp), dtype=np.float64)
+    m = np.empty(B, dtype=np.float64)
+    s = np.empty(B, dtype=np.float64)
+    poly = np.empty(B, dtype=np.float64)
+    bits = np.empty(B, dtype=np.int64)
+    ev = np.empty(B, dtype=np.float64)
+    for start in range(r0, r1, B):
+        nb = min(B, r1 - start)
+        load_block(X, start, nb, xt)
+        logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
+        _rowwise_outputs(logp, nb, K, o0 + start, m, s, poly, bits, ev, out_lp, out_resp, out_lab)
+
+
+@kernel
+def rowwise_diag(X, r0, r1, o0, mu, prec, const, out_lp, out_resp, out_lab):
+    """One chunk's log p(x), responsibilities or labels; diagonal or spherical."""
+    K, Dp = mu.shape
+    B = block_rows(Dp, K, False)
+    Bp = B + PAD
+    xt = np.zeros((Dp, Bp), dtype=X.dtype)
     q = np.empty(B, dtype=X.dtype)
     q2 = np.empty(B, dtype=X.dtype)
     logp = np.empty((K, Bp), dtype=np.float64)
@@ -138,161 +206,8 @@ def _chunk_rowwise(X, r0, r1, o0, mu, prec, const, out_lp, out_resp, out_lab):
     poly = np.empty(B, dtype=np.float64)
     bits = np.empty(B, dtype=np.int64)
     ev = np.empty(B, dtype=np.float64)
-    want_lp = out_lp.shape[0] > 0
-    want_resp = out_resp.shape[0] > 0
-    want_lab = out_lab.shape[0] > 0
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)
-        if full:
-            logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
-        else:
-            logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
-        if want_lab:
-            for b in range(nb):
-                best = 0
-                for k in range(1, K):
-                    if logp[k, b] > logp[best, b]:
-                        best = k
-                out_lab[o0 + start + b] = best
-        if want_lp or want_resp:
-            softmax(logp, nb, m, s, poly, bits)
-            if want_lp:
-                log_into(s, nb, poly, bits, ev)
-                for b in range(nb):
-                    out_lp[o0 + start + b] = m[b] + poly[b]
-            if want_resp:
-                for b in range(nb):
-                    s[b] = 1.0 / s[b] if s[b] > 0.0 else 0.0
-                for b in range(nb):
-                    for k in range(K):
-                        out_resp[o0 + start + b, k] = logp[k, b] * s[b]
-
-
-# --------------------------------------------------------------------------
-# drivers: the same chunk function in parallel (prange) or serially
-#
-# Two small functions rather than one function jitted twice with different
-# ``parallel=`` flags: Numba's on-disk cache index is keyed on the function's
-# bytecode and signature, not on its flags, so two dispatchers of one function
-# would overwrite each other's cache entries.
-#
-# A literal ``0`` passed to a jitted function is typed ``Literal[int](0)``,
-# and Numba compiles the callee again for it: the drivers pass row offsets of
-# 0 as ``np.int64(0)``, so that all four share one compiled ``_chunk_stats``.
-# --------------------------------------------------------------------------
-
-
-@njit(parallel=True, **JIT)
-def stats_parallel(X, w, labels, chunk_rows, mu, prec, mu64, const, nk, s1, s2, scal):
-    z = np.int64(0)  # not a literal 0: see the note above the drivers
-    n = X.shape[0]
-    for c in prange(nk.shape[0]):
-        r0 = c * chunk_rows
-        r1 = min(n, r0 + chunk_rows)
-        _chunk_stats(X, w, labels, r0, r1, z, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
-
-
-@njit(**JIT)
-def stats_serial(X, w, labels, chunk_rows, mu, prec, mu64, const, nk, s1, s2, scal):
-    z = np.int64(0)  # not a literal 0: see the note above the drivers
-    n = X.shape[0]
-    for c in range(nk.shape[0]):
-        r0 = c * chunk_rows
-        r1 = min(n, r0 + chunk_rows)
-        _chunk_stats(X, w, labels, r0, r1, z, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
-
-
-@njit(parallel=True, **JIT)
-def rowwise_parallel(X, chunk_rows, n_chunks, mu, prec, const, out_lp, out_resp, out_lab):
-    z = np.int64(0)  # not a literal 0: see the note above the drivers
-    n = X.shape[0]
-    for c in prange(n_chunks):
-        r0 = c * chunk_rows
-        r1 = min(n, r0 + chunk_rows)
-        _chunk_rowwise(X, r0, r1, z, mu, prec, const, out_lp, out_resp, out_lab)
-
-
-@njit(**JIT)
-def rowwise_serial(X, chunk_rows, n_chunks, mu, prec, const, out_lp, out_resp, out_lab):
-    z = np.int64(0)  # not a literal 0: see the note above the drivers
-    n = X.shape[0]
-    for c in range(n_chunks):
-        r0 = c * chunk_rows
-        r1 = min(n, r0 + chunk_rows)
-        _chunk_rowwise(X, r0, r1, z, mu, prec, const, out_lp, out_resp, out_lab)
-
-
-# --------------------------------------------------------------------------
-# the statistics and row-wise passes over rows read from a file (``_fileio``)
-#
-# ``bufs`` holds one (chunk_rows, D) buffer per thread, in X's dtype; chunk
-# ``c`` reads its rows into its thread's buffer and processes them while they
-# are in cache. The chunks, and so the results, are those of the in-memory
-# drivers on the same rows. ``status[c]`` gets the bytes read; nothing is
-# computed for a chunk with a short read.
-# --------------------------------------------------------------------------
-
-
-@njit(parallel=True, **JIT)
-def stats_file_parallel(
-    fd, offset, n, chunk_rows, bufs, w, labels, mu, prec, mu64, const, nk, s1, s2, scal, status
-):
-    z = np.int64(0)  # not a literal 0: see the note above the drivers
-    row_bytes = bufs.shape[2] * bufs.itemsize
-    for c in prange(nk.shape[0]):
-        r0 = c * chunk_rows
-        r1 = min(n, r0 + chunk_rows)
-        buf = bufs[get_thread_id()]
-        status[c] = read_rows(fd, buf, r1 - r0, offset + r0 * row_bytes)
-        if status[c] == (r1 - r0) * row_bytes:
-            _chunk_stats(
-                buf, w, labels, z, r1 - r0, r0, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c]
-            )
-
-
-@njit(**JIT)
-def stats_file_serial(
-    fd, offset, n, chunk_rows, bufs, w, labels, mu, prec, mu64, const, nk, s1, s2, scal, status
-):
-    z = np.int64(0)  # not a literal 0: see the note above the drivers
-    row_bytes = bufs.shape[2] * bufs.itemsize
-    for c in range(nk.shape[0]):
-        r0 = c * chunk_rows
-        r1 = min(n, r0 + chunk_rows)
-        buf = bufs[0]
-        status[c] = read_rows(fd, buf, r1 - r0, offset + r0 * row_bytes)
-        if status[c] == (r1 - r0) * row_bytes:
-            _chunk_stats(
-                buf, w, labels, z, r1 - r0, r0, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c]
-            )
-
-
-@njit(parallel=True, **JIT)
-def rowwise_file_parallel(
-    fd, offset, n, chunk_rows, bufs, mu, prec, const, out_lp, out_resp, out_lab, status
-):
-    row_bytes = bufs.shape[2] * bufs.itemsize
-    z = np.int64(0)
-    for c in prange(status.shape[0]):
-        r0 = c * chunk_rows
-        r1 = min(n, r0 + chunk_rows)
-        buf = bufs[get_thread_id()]
-        status[c] = read_rows(fd, buf, r1 - r0, offset + r0 * row_bytes)
-        if status[c] == (r1 - r0) * row_bytes:
-            _chunk_rowwise(buf, z, r1 - r0, r0, mu, prec, const, out_lp, out_resp, out_lab)
-
-
-@njit(**JIT)
-def rowwise_file_serial(
-    fd, offset, n, chunk_rows, bufs, mu, prec, const, out_lp, out_resp, out_lab, status
-):
-    row_bytes = bufs.shape[2] * bufs.itemsize
-    z = np.int64(0)
-    for c in range(status.shape[0]):
-        r0 = c * chunk_rows
-        r1 = min(n, r0 + chunk_rows)
-        buf = bufs[0]
-        status[c] = read_rows(fd, buf, r1 - r0, offset + r0 * row_bytes)
-        if status[c] == (r1 - r0) * row_bytes:
-            _chunk_rowwise(buf, z, r1 - r0, r0, mu, prec, const, out_lp, out_resp, out_lab)
+        logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
+        _rowwise_outputs(logp, nb, K, o0 + start, m, s, poly, bits, ev, out_lp, out_resp, out_lab)

@@ -23,8 +23,9 @@ same for every row of a pattern, so the kernel only adds ``sum w * resp`` per
 ``rsum[p, k] * Cc[p, k]`` to the missing block afterwards.
 
 As in ``_em.py``: the sorted rows are split into chunks, chunk ``c`` writes
-its own partial sums (added by the caller in a fixed order), so the parallel
-and serial drivers agree bit for bit. Kernels never raise or allocate per row.
+its own partial sums (added by the caller in a fixed order), so results do
+not depend on the thread count (``fastem._parallel.run_chunks`` runs the
+chunks). Kernels never raise or allocate per row.
 
 Shapes (``P`` patterns in this batch, ``K`` components, ``D`` features)::
 
@@ -38,9 +39,8 @@ Shapes (``P`` patterns in this batch, ``K`` components, ``D`` features)::
 """
 
 import numpy as np
-from numba import njit, prange
 
-from ._config import BLOCK, JIT
+from ._config import BLOCK, jit, kernel
 from ._normalize import normalize
 
 _LOG_2PI = np.log(2 * np.pi)
@@ -50,7 +50,7 @@ _LOG_2PI = np.log(2 * np.pi)
 # --------------------------------------------------------------------------
 
 
-@njit(**JIT)
+@jit
 def _pattern_one(Sigma, logw, obs, o, mis, m, k, L, Linv, A, Cc, B):
     """Factor component ``k`` for one pattern; return (cst, ok)."""
     for i in range(o):
@@ -97,8 +97,8 @@ def _pattern_one(Sigma, logw, obs, o, mis, m, k, L, Linv, A, Cc, B):
     return logw[k] - logdet - 0.5 * o * _LOG_2PI, True
 
 
-@njit(**JIT)
-def _pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok):
+@kernel
+def pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok):
     K, D = Sigma.shape[0], Sigma.shape[1]
     L = np.zeros((D, D))
     B = np.zeros((D, D))
@@ -112,31 +112,13 @@ def _pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, 
         ok[p, k] = good
 
 
-@njit(parallel=True, **JIT)
-def patterns_parallel(Sigma, logw, obs, nobs, mis, nmis, Linv, A, Cc, cst, ok):
-    K = Sigma.shape[0]
-    total = obs.shape[0] * K
-    n_tasks = min(total, 64)
-    step = -(-total // n_tasks)
-    for t in prange(n_tasks):
-        q0 = t * step
-        q1 = min(total, q0 + step)
-        _pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok)
-
-
-@njit(**JIT)
-def patterns_serial(Sigma, logw, obs, nobs, mis, nmis, Linv, A, Cc, cst, ok):
-    K = Sigma.shape[0]
-    _pattern_range(Sigma, logw, obs, nobs, mis, nmis, 0, obs.shape[0] * K, Linv, A, Cc, cst, ok)
-
-
 # --------------------------------------------------------------------------
 # rows: blocks of up to BLOCK rows of one pattern, transposed so that the
 # inner loops run over rows (as in _em.py)
 # --------------------------------------------------------------------------
 
 
-@njit(**JIT)
+@jit
 def _load_block(X, rows, t, nb, obs_p, o, xo):
     """xo[i, b] = X[rows[t + b], obs_p[i]] (observed coordinates, compacted)."""
     for b in range(nb):
@@ -145,7 +127,7 @@ def _load_block(X, rows, t, nb, obs_p, o, xo):
             xo[i, b] = X[r, obs_p[i]]
 
 
-@njit(**JIT)
+@jit
 def _centre_obs(xo, nb, obs_p, o, mu, k, dob):
     for i in range(o):
         m = mu[k, obs_p[i]]
@@ -153,7 +135,7 @@ def _centre_obs(xo, nb, obs_p, o, mu, k, dob):
             dob[i, b] = xo[i, b] - m
 
 
-@njit(**JIT)
+@jit
 def _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, y1, y2, y3, q, logp):
     """logp[k, b] = log w_k + log N(x_O | mu_kO, Sigma_kOO) for a block of pattern ``p``."""
     K = mu.shape[0]
@@ -200,7 +182,7 @@ def _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, y1, y2, y3, q
             logp[k, b] = c - 0.5 * q[b]
 
 
-@njit(**JIT)
+@jit
 def _row_moments(rd, diff, nb, i, D, s2k):
     """s2k[i * D + j] += sum_b rd[b] * diff[j, b] for j >= i, four columns per pass."""
     j = i
@@ -228,13 +210,13 @@ def _row_moments(rd, diff, nb, i, D, s2k):
         j += 1
 
 
-@njit(**JIT)
+@jit
 def _block_end(pat, poff, t, i1, block):
     return min(i1, poff[pat[t] + 1], t + block)
 
 
-@njit(**JIT)
-def _chunk_stats(
+@kernel
+def chunk_stats(
     X, rows, pat, poff, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
     nk, s1, s2, rsum, scal,
 ):  # fmt: skip
@@ -325,37 +307,7 @@ def _chunk_stats(
         t = end
 
 
-@njit(parallel=True, **JIT)
-def stats_parallel(
-    X, rows, pat, poff, chunk_rows, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
-    nk, s1, s2, rsum, scal,
-):  # fmt: skip
-    n = rows.shape[0]
-    for c in prange(nk.shape[0]):
-        i0 = c * chunk_rows
-        i1 = min(n, i0 + chunk_rows)
-        _chunk_stats(
-            X, rows, pat, poff, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
-            nk[c], s1[c], s2[c], rsum[c], scal[c],
-        )  # fmt: skip
-
-
-@njit(**JIT)
-def stats_serial(
-    X, rows, pat, poff, chunk_rows, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
-    nk, s1, s2, rsum, scal,
-):  # fmt: skip
-    n = rows.shape[0]
-    for c in range(nk.shape[0]):
-        i0 = c * chunk_rows
-        i1 = min(n, i0 + chunk_rows)
-        _chunk_stats(
-            X, rows, pat, poff, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
-            nk[c], s1[c], s2[c], rsum[c], scal[c],
-        )  # fmt: skip
-
-
-@njit(**JIT)
+@kernel
 def add_condcov(rsum, Cc, mis, nmis, s2):
     """s2[k][M_p, M_p] += rsum[p, k] * Cc[p, k]; ``s2`` is (K, D, D) or (K, D) (diagonal)."""
     P, K = rsum.shape
@@ -376,8 +328,8 @@ def add_condcov(rsum, Cc, mis, nmis, s2):
                     flat[k, mis[p, a]] += r * Cc[p, k, a, a]
 
 
-@njit(**JIT)
-def _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out):
+@kernel
+def chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out):
     K, D = mu.shape
     xo = np.empty((D, BLOCK))
     dob = np.empty((D, BLOCK))
@@ -398,21 +350,3 @@ def _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out)
             for k in range(K):
                 out[t + b, k] = logp[k, b]
         t = end
-
-
-@njit(parallel=True, **JIT)
-def logp_parallel(X, rows, pat, poff, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, full, out):
-    n = rows.shape[0]
-    for c in prange(n_chunks):
-        i0 = c * chunk_rows
-        i1 = min(n, i0 + chunk_rows)
-        _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out)
-
-
-@njit(**JIT)
-def logp_serial(X, rows, pat, poff, chunk_rows, n_chunks, obs, nobs, mu, Linv, cst, full, out):
-    n = rows.shape[0]
-    for c in range(n_chunks):
-        i0 = c * chunk_rows
-        i1 = min(n, i0 + chunk_rows)
-        _chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out)

@@ -7,9 +7,8 @@ small D, so the kernels use their own vectorizable ``exp_rows`` and
 """
 
 import numpy as np
-from numba import njit
 
-from ._config import JIT, JIT_ORDERED
+from ._config import jit, jit_ordered
 
 # --------------------------------------------------------------------------
 # elementwise exp and log that vectorize
@@ -27,7 +26,7 @@ _LN2_LO = 1.4286068203094173e-06
 _EXP_LO = -708.0
 
 
-@njit(**JIT_ORDERED)
+@jit_ordered
 def exp_rows(a, k0, k1, nb, m, s, poly, bits):
     """a[k, :nb] = exp(a[k, :nb] - m[:nb]) and s[:nb] += a[k, :nb], k0 <= k < k1.
 
@@ -68,7 +67,7 @@ _MANT = (1 << 52) - 1
 _ONE_BITS = 1023 << 52
 
 
-@njit(**JIT_ORDERED)
+@jit_ordered
 def log_into(s, nb, out, fbits, ev):
     """out[:nb] = log(s[:nb]) for s >= 0 (0 gives -inf; NaN stays NaN).
 
@@ -110,7 +109,7 @@ def log_into(s, nb, out, fbits, ev):
 # --------------------------------------------------------------------------
 
 
-@njit(**JIT)
+@jit
 def softmax(logp, nb, m, s, poly, bits):
     """logp[:, :nb] <- exp(logp - max); m <- max; s <- sum of the exps.
 
@@ -130,7 +129,7 @@ def softmax(logp, nb, m, s, poly, bits):
     exp_rows(logp, 0, K, nb, m, s, poly, bits)
 
 
-@njit(**JIT)
+@jit
 def normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev, rx):
     """rx[:, :nb] = w * resp (in X's dtype); return (sum w*log p(x), sum w).
 

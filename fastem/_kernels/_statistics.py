@@ -1,19 +1,20 @@
 """The weighted sufficient statistics of one block, centred on the current means.
 
 Always float64 whatever X's dtype: a float32 block is widened once
-(``widen``), so how rows are split into blocks, chunks or Dask blocks changes
+(``as_float64``), so how rows are split into blocks, chunks or Dask blocks changes
 the statistics only by float64 rounding. Full and tied: the upper triangle of
 ``(resp (x - mu))^T (x - mu)`` in 4 x 4 register tiles; diagonal and
 spherical: two components x two features per pass.
 """
 
-from numba import njit
+from numba import types
+from numba.extending import overload
 
-from ._config import JIT, TILE
+from ._config import _NO_CACHE, TILE, jit
 
 
-@njit(**JIT)
-def _accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
+@jit
+def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
     """Add the centred, weighted statistics of one block (resp = w * resp).
 
     diff = x - mu_k and rd = resp_k * diff, then the upper triangle of
@@ -101,7 +102,7 @@ def _accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
                 _tile_add(s2, k, D, i0, j0, a30, a31, a32, a33, 3)
 
 
-@njit(**JIT)
+@jit
 def _tile_add(s2, k, D, i0, j0, a0, a1, a2, a3, p):
     """s2[k, i, j] += a_q for i = i0 + p, j = j0 + q, upper triangle inside D."""
     i = i0 + p
@@ -118,8 +119,8 @@ def _tile_add(s2, k, D, i0, j0, a0, a1, a2, a3, p):
         s2[k, base + j0 + 3] += a3
 
 
-@njit(**JIT)
-def _accumulate_diag(xt, nb, mu, resp, nk, s1, s2):
+@jit
+def accumulate_diag(xt, nb, mu, resp, nk, s1, s2):
     """Diagonal statistics of one block (float64).
 
     Two components x two features per pass (8 sums): each load of x serves
@@ -177,17 +178,23 @@ def _accumulate_diag(xt, nb, mu, resp, nk, s1, s2):
                     s2[k2, d + 1] += c11
 
 
-@njit(**JIT)
-def accumulate(x64, nb, mu64, resp, diff, rd, nk, s1, s2, full):
-    if full:
-        _accumulate_full(x64, nb, mu64, resp, diff, rd, nk, s1, s2)
-    else:
-        _accumulate_diag(x64, nb, mu64, resp, nk, s1, s2)
+def as_float64(xt, nb, x64):
+    """The block in float64: ``xt`` itself, or ``x64`` with ``xt`` widened into it (float32).
+
+    Chosen when the kernel is compiled (an ``overload``), so each kernel has
+    one inlined copy of the statistics code, not one per dtype branch.
+    """
 
 
-@njit(**JIT)
-def widen(xt, nb, x64):
-    """x64[:, :nb] = xt[:, :nb] in float64."""
-    for d in range(xt.shape[0]):
-        for b in range(nb):
-            x64[d, b] = xt[d, b]
+@overload(as_float64, inline="always", jit_options=dict(_NO_CACHE))
+def _as_float64(xt, nb, x64):
+    if xt.dtype == types.float64:
+        return lambda xt, nb, x64: xt
+
+    def widen(xt, nb, x64):
+        for d in range(xt.shape[0]):
+            for b in range(nb):
+                x64[d, b] = xt[d, b]
+        return x64
+
+    return widen

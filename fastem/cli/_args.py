@@ -6,7 +6,15 @@ import argparse
 
 import numpy as np
 
-from ._commands import _cmd_fit, _cmd_info, _cmd_predict, _cmd_sample, _cmd_score, _cmd_select
+from ._commands import (
+    _cmd_fit,
+    _cmd_info,
+    _cmd_predict,
+    _cmd_sample,
+    _cmd_score,
+    _cmd_select,
+    _cmd_warmup,
+)
 
 PROG = "fastem"
 
@@ -272,6 +280,18 @@ def build_parser():
     )
     _common(p)
     p.set_defaults(func=_cmd_select)
+
+    p = sub.add_parser(
+        "warmup",
+        help="compile every kernel for this machine (container images, CI caches)",
+        description="Compile every kernel into the Numba disk cache (NUMBA_CACHE_DIR), "
+        "in parallel processes, so that later fits load them instead of compiling.",
+    )
+    p.add_argument(
+        "-j", "--jobs", type=_positive_int, default=None, help="processes at once (default: cores)"
+    )
+    _common(p)
+    p.set_defaults(func=_cmd_warmup)
     return parser
 
 

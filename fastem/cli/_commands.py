@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -256,4 +257,14 @@ def _cmd_select(args, progress):
     if args.plot:
         text += f"\nplotted {args.plot}"
     _emit(args, summary, text)
+    return 0
+
+
+def _cmd_warmup(args, progress):
+    from ..warmup import warmup
+
+    seconds = warmup(processes=args.jobs, verbose=not (args.json or args.quiet))
+    cache = os.environ.get("NUMBA_CACHE_DIR") or "next to the package (or the user cache folder)"
+    text = f"compiled every kernel in {seconds['total']:.1f} s; cache: {cache}"
+    _emit(args, {"command": "warmup", "seconds": seconds, "cache": cache}, text)
     return 0

@@ -183,12 +183,12 @@ def test_direct_reads_only_where_the_file_is_the_rows(X, tmp_path, monkeypatch):
 
 def test_file_stats_reports_a_short_read(X, tmp_path):
     """The kernel never raises: a chunk it cannot read whole comes back as a status."""
-    from fastem._passes import array_stats, file_stats, stats_chunk_rows
+    from fastem._passes import ArrayData, array_stats, file_stats, stats_chunk_rows
 
     path = tmp_path / "X.npy"
     np.save(path, X)
     gm = _fit(X, max_iter=1)
-    params = gm._kernel_params(gm.weights_, gm.means_, gm.precisions_cholesky_, X.dtype)
+    params = gm._fitted_kernel_params(ArrayData(X))
     offset = os.path.getsize(path) - X.nbytes
     rows = stats_chunk_rows(N, params)
     bufs = np.empty((2, rows, D))

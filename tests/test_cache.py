@@ -1,0 +1,192 @@
+"""The kernels' disk cache cannot hurt (the cold-start issue, item 3).
+
+* processes that compile the same kernels at once never crash and leave a
+  complete, correct cache behind;
+* a stale or corrupt cache file is compiled again, never trusted;
+* a read-only install still gets a working cache, in the user's folder.
+
+Every case runs fresh processes with their own ``NUMBA_CACHE_DIR`` and with
+the compiled kernels forced on small data (``FASTEM_SMALL_WORK=0``).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Fits one model and prints its parameters to 17 digits, then the number of
+# kernel compilations (cache misses) and cache hits of this process.
+_FIT = """
+import sys
+import numpy as np
+import fastem
+from fastem._kernels import _em, _kmeans
+dtype, cov = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(0)
+X = np.concatenate([rng.normal(m, 1, (400, 3)) for m in (0, 5, 10)]).astype(dtype)
+gm = fastem.GaussianMixture(3, covariance_type=cov, random_state=0, max_iter=5, tol=0).fit(X)
+print(repr(gm.means_.tolist()), repr(float(gm.score(X))))
+kernels = [_em.stats_full, _em.stats_diag, _em.rowwise_full, _em.rowwise_diag,
+           _kmeans.potentials, _kmeans.lloyd, _kmeans.pick_in_chunk]
+misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
+hits = sum(sum(k.stats.cache_hits.values()) for k in kernels)
+print("misses", misses, "hits", hits)
+"""
+
+JOBS = [("float64", "full"), ("float32", "full"), ("float64", "diag"), ("float32", "diag")]
+
+
+def _env(cache=None, **extra):
+    env = dict(os.environ, FASTEM_SMALL_WORK="0", **extra)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if cache is None:
+        env.pop("NUMBA_CACHE_DIR", None)
+    else:
+        env["NUMBA_CACHE_DIR"] = str(cache)
+    return env
+
+
+def _run(job, env, prefix=(), cwd=None):
+    """Run ``_FIT`` for ``job``: its printed result, cache misses and cache hits."""
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-c", _FIT, *job],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result, counts = proc.stdout.strip().splitlines()[-2:]
+    _, misses, _, hits = counts.split()
+    return result, int(misses), int(hits)
+
+
+def _here(job, capsys):
+    """The result of ``_FIT`` computed in this process (kernels compiled or cached here)."""
+    import sys as _sys
+
+    argv = _sys.argv
+    _sys.argv = ["-c", *job]
+    try:
+        exec(_FIT, {"__name__": "__fit__"})
+    finally:
+        _sys.argv = argv
+    return capsys.readouterr().out.strip().splitlines()[-2]
+
+
+@pytest.fixture(scope="module")
+def warm_cache(tmp_path_factory):
+    """One empty cache filled by ``fastem warmup`` with all its processes at once."""
+    cache = tmp_path_factory.mktemp("warm") / "cache"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastem", "warmup", "--jobs", "6", "--quiet"],
+        env=_env(cache),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "compiled every kernel" in proc.stdout
+    return cache
+
+
+def test_processes_compiling_at_once_leave_a_complete_and_correct_cache(warm_cache, capsys):
+    """``fastem warmup`` ran six compiling processes on one empty cache: every
+    kernel a fit needs is there, and gives the bits compiled here give."""
+    for job in JOBS:
+        result, misses, hits = _run(job, _env(warm_cache))
+        assert misses == 0 and hits > 0, job
+        assert result == _here(job, capsys), job
+
+
+def test_corrupt_or_truncated_cache_files_are_compiled_again(tmp_path, warm_cache, capsys):
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache)
+    job = ("float64", "diag")
+    expected = _here(job, capsys)
+    data = sorted(cache.rglob("*stats_diag*.nbc"))
+    assert len(data) == 2  # float64 and float32
+    for path, garbage in zip(data, [b"not a pickle" * 10, data[1].read_bytes()[:40]]):
+        path.write_bytes(garbage)  # garbage, truncated
+    result, misses, _ = _run(job, _env(cache))
+    assert result == expected and misses > 0
+    for path in cache.rglob("*stats_diag*.nbi"):  # a torn index
+        path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+    result, misses, _ = _run(job, _env(cache))
+    assert result == expected and misses > 0
+    result, misses, hits = _run(job, _env(cache))  # and the cache healed
+    assert result == expected and misses == 0 and hits > 0
+
+
+def test_an_entry_with_another_signature_is_not_trusted(tmp_path, warm_cache, capsys):
+    """Two processes racing on one index could leave an entry that points at a
+    data file holding another specialization: it must be a miss, not run."""
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache)
+    files = sorted(cache.rglob("*stats_diag*.nbc"))
+    assert len(files) == 2  # float64 and float32
+    a, b = files[0].read_bytes(), files[1].read_bytes()
+    files[0].write_bytes(b)
+    files[1].write_bytes(a)
+    job = ("float64", "diag")
+    result, misses, _ = _run(job, _env(cache))
+    assert result == _here(job, capsys) and misses > 0
+
+
+def _read_only_runner(install):
+    """A command prefix under which ``install`` cannot be written, or None.
+
+    Root writes through permission bits, so for root the folder is mounted
+    read-only in a private mount namespace (``unshare -m``); other users get
+    the permission bits.
+    """
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("unshare") is None:
+        return None
+    probe = f"mount --bind -o ro {install} {install} && ! touch {install}/probe 2>/dev/null"
+    if subprocess.run(["unshare", "-m", "sh", "-c", probe], capture_output=True).returncode:
+        return None
+    return [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        f'mount --bind -o ro {install} {install} && exec "$0" "$@"',
+    ]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and mounts")
+def test_read_only_install_gets_a_cache_in_the_user_folder(tmp_path):
+    install = tmp_path / "site"
+    shutil.copytree(
+        ROOT / "fastem", install / "fastem", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _env(None, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    env["PYTHONPATH"] = str(install)
+    prefix = _read_only_runner(install)
+    if prefix is None:
+        pytest.skip("no way to make a folder read-only for root here (unshare -m)")
+    for path in [install, *install.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+    def run():  # not in the checkout (cwd): python -c puts the cwd first on sys.path
+        return _run(("float64", "diag"), env, prefix, cwd=tmp_path)
+
+    try:
+        result, misses, hits = run()
+        assert misses > 0
+        assert not list(install.rglob("*.nbi"))  # nothing written into the install
+        assert list(home.rglob("*.nbi"))  # the cache went to the user's folder
+        result2, misses, hits = run()
+        assert result2 == result and misses == 0 and hits > 0
+    finally:
+        for path in [install, *install.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
