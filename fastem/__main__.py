@@ -1,4 +1,8 @@
-"""``python -m fastem``: fit the bundled Old Faithful data and print the mixture."""
+"""``python -m fastem``: fit the bundled Old Faithful data and print the mixture.
+
+With arguments, ``python -m fastem ARGS`` is the ``fastem`` command line
+(``python -m fastem warmup``, ``python -m fastem fit data.csv -k 3``, ...).
+"""
 
 import sys
 import time
@@ -26,4 +30,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        from .cli import main as cli_main
+
+        sys.exit(cli_main(sys.argv[1:]))
     sys.exit(main())
