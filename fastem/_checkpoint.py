@@ -14,19 +14,45 @@ leaves either the previous or the new checkpoint, never a torn one.
 
 import hashlib
 import json
+import numbers
 import os
 
 import numpy as np
 
+from ._digest import data_digest
 from ._files import replacing
 
 FORMAT = "fastem-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the data digest covers every byte
 _PARAMS = ("weights", "means", "prec_chol", "covariances")
 
 
+def _normalized(value):
+    """A hyper-parameter in a canonical form: ``1e-6`` and ``np.float64(1e-6)`` hash alike."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, np.random.RandomState):
+        return "RandomState"
+    if isinstance(value, (np.ndarray, list, tuple)):
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            return repr(value)
+        return f"array{arr.shape}:{hashlib.sha256(arr.tobytes()).hexdigest()}"
+    return value
+
+
 def fingerprint(est, data):
-    """A digest of the hyper-parameters and the data that a checkpoint belongs to."""
+    """A digest of the hyper-parameters and of every byte of the data a checkpoint belongs to.
+
+    Numeric hyper-parameters are normalized first (``tol=1e-6`` and
+    ``tol=np.float64(1e-6)`` are the same call); the data digest is
+    :func:`fastem._digest.data_digest` (all rows, weights and labels).
+    """
     params = {
         k: v
         for k, v in est.get_params().items()
@@ -34,13 +60,8 @@ def fingerprint(est, data):
     }
     h = hashlib.sha256()
     for key in sorted(params):
-        value = params[key]
-        if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
-            value = np.asarray(value, dtype=np.float64).tobytes()
-        elif isinstance(value, np.random.RandomState):
-            value = "RandomState"
-        h.update(f"{key}={value!r};".encode())
-    h.update(data.fingerprint().encode())
+        h.update(f"{key}={_normalized(params[key])!r};".encode())
+    h.update(data_digest(data).encode())
     return h.hexdigest()
 
 

@@ -17,7 +17,6 @@ results chunk by chunk to ``out=``.
 
 from __future__ import annotations
 
-import hashlib
 import numbers
 import os
 from contextlib import closing
@@ -266,32 +265,6 @@ class StreamData:
         if self.missing == "marginalize" and _missing.has_nan(X):
             return _missing.wrap_data(X, w, labels, missing="marginalize", fitting=False)
         return ArrayData(X, w, labels)
-
-    def fingerprint(self):
-        """A cheap digest of the data for checkpoints: its description and first chunk.
-
-        Covers the source's kind, name, shape, dtype, columns, the file's size
-        and modification time when it is a file, the weights, and every 64th row
-        of the first chunk; reading it costs one chunk.
-        """
-        src = self.source
-        h = hashlib.sha256(
-            f"{src.kind}|{src.name}|{src.shape}|{src.dtype}|{src._feat_idx}|{src._w_idx}".encode()
-        )
-        path = getattr(src, "path", None)
-        if path is not None and os.path.exists(path):
-            st = os.stat(path)
-            h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
-        for w in (self.weights, self.label_values):
-            if isinstance(w, np.ndarray):
-                h.update(w.tobytes())
-            elif w is not None:
-                h.update(repr(w).encode())
-        with closing(src._chunks(None)) as chunks:
-            for _, X, _ in chunks:
-                h.update(np.ascontiguousarray(X[::64]).tobytes())
-                break
-        return h.hexdigest()
 
     def sample_for_init(self, max_rows, rng):
         """A uniform reservoir sample of the rows (with their weights), drawn once.
