@@ -223,7 +223,9 @@ class StreamData:
         defer = self.missing != "marginalize"
         layout = _direct.layout(self)
         if layout is not None:
-            return self._checked(_direct.stats(self, params, n_threads, *layout))
+            total = _direct.stats(self, params, n_threads, *layout)
+            self.source._check_unchanged()  # the kernel read the file: not rewritten meanwhile?
+            return self._checked(total)
         total = None
         with closing(self.chunks("EM pass", check_finite=not defer)) as chunks:
             for offset, X, w, labels in chunks:
@@ -247,6 +249,7 @@ class StreamData:
         layout = _direct.layout(self)
         if layout is not None:
             yield from _direct.iter_rowwise(self, params, n_threads, *layout, **what)
+            self.source._check_unchanged()
             return
         with closing(self.chunks("predict")) as chunks:
             for offset, X, _, _ in chunks:
@@ -335,7 +338,7 @@ class StreamData:
 
 
 def _as_source(X):
-    src = source(X)
+    src = source(X).refresh()  # a source kept across a rewrite of its file reads the new file
     if src.n_features is None:
         raise _err(src.name, 0, "could not determine the number of columns")
     return src
@@ -428,6 +431,7 @@ def _logprob_and_weights(data, params, n_threads):
         for offset, (lp, _, _) in chunks:
             yield lp, take(offset, lp.shape[0])[0]
         finish()
+        data.source._check_unchanged()
         return
     with closing(data.chunks("score")) as chunks:
         for _, X, w, _ in chunks:

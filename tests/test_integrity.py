@@ -73,3 +73,84 @@ def test_checkpoint_accepts_numpy_scalars_for_python_numbers(tmp_path):
     b = GM(2, random_state=np.int64(0), tol=np.float64(1e-6), max_iter=np.int32(4))
     b.fit(X, checkpoint=ckpt)
     np.testing.assert_array_equal(a.means_, b.means_)
+
+
+# ------------------------------------------------------------------- 2. CSV
+
+
+def test_csv_blank_line_runs_do_not_stop_reading(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,2\n\n3,4\n5,6\n7,8\n9,1\n")
+    src = fastem.source(str(path), chunk_rows=1)
+    np.testing.assert_array_equal(src.read(), [[1, 2], [3, 4], [5, 6], [7, 8], [9, 1]])
+    assert src.n_rows == 5
+
+
+def test_csv_without_header_keeps_its_first_row(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("1,2\n3,4\n5,6\n")
+    src = fastem.source(str(path))
+    assert src.shape == (3, 2)
+    np.testing.assert_array_equal(src.read(), [[1, 2], [3, 4], [5, 6]])
+
+
+def test_csv_byte_order_mark_is_dropped(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"\xef\xbb\xbfx,y\n1,2\n3,4\n")
+    src = fastem.source(str(path), columns=["x"])
+    assert src.feature_names == ["x"]
+    np.testing.assert_array_equal(src.read(), [[1], [3]])
+
+
+def test_cli_fit_counts_every_csv_row(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    np.savetxt(path, X, delimiter=",")  # no header
+    text = path.read_text().replace("\n", "\n\n\n", 3)
+    path.write_text(text)
+    assert main(["fit", str(path), "-k", "2", "-o", str(tmp_path / "m.npz")]) == 0
+    assert f"{len(X)} rows" in capsys.readouterr().out
+
+
+# ------------------------------------------------- 4. files changed under a source
+
+
+def _rewrite_npy(path, array):
+    np.save(path, array)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # coarse clocks: a visible change
+
+
+def test_reused_source_reads_the_rewritten_file_with_its_new_header(tmp_path, gm):
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    src = fastem.source(str(path))
+    assert gm.predict(src).shape == (300,)
+    big = np.concatenate([X, X])
+    _rewrite_npy(path, big)
+    np.testing.assert_array_equal(gm.predict(src), gm.predict(big))
+    _rewrite_npy(path, X.astype(np.float32))
+    assert gm.score(src) == pytest.approx(gm.score(X.astype(np.float32)), rel=1e-5)
+
+
+def test_file_rewritten_during_a_fit_is_refused(tmp_path):
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+
+    class Rewriting(GM):
+        def _print_iter_end(self, n_iter, change):
+            if n_iter == 2:
+                _rewrite_npy(path, X[:200] + 1)
+
+    with pytest.raises(ValueError, match="changed while it was being read"):
+        Rewriting(2, random_state=0, max_iter=10, tol=0).fit(str(path))
+
+
+def test_csv_rewritten_during_a_pass_is_refused(tmp_path):
+    path = tmp_path / "d.csv"
+    np.savetxt(path, X, delimiter=",", header="a,b", comments="")
+    src = fastem.source(str(path), chunk_rows=50)
+    chunks = iter(src)
+    next(chunks)
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="changed while it was being read"):
+        list(chunks)
