@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 
 from . import _checkpoint, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
+from ._paths import check_outputs
 from ._validation import check_means_init, check_precisions_init, check_weights_init
 
 
@@ -188,8 +189,9 @@ class _EMLoop:
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None
         if checkpoint is not None:
+            check_outputs([("checkpoint", checkpoint)], [data])  # never the data file
             key = _checkpoint.fingerprint(self, data)
-            state = _checkpoint.load(checkpoint, key)
+            state = _checkpoint.load(checkpoint, key, self, data.n_features)
             if state is not None:
                 if state["done"]:
                     return state["best"]

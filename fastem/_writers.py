@@ -14,6 +14,7 @@ import numpy as np
 
 from ._files import replacing
 from ._passes import ArrayData, array_rowwise
+from ._paths import check_outputs
 
 #: Rows per piece when an in-memory array's row-wise results are written to ``out=``.
 _OUT_CHUNK = 65536
@@ -111,6 +112,7 @@ def rowwise_to(data, params, n_threads, out, **what):
                 f"out={os.fspath(out)!r}: a path must end with .npy; for other formats pass a "
                 "writable array (an h5py.Dataset, a zarr.Array, a NumPy memmap)."
             )
+        check_outputs([("out=", out)], [data])  # never the data it reads
         with replacing(out, suffix=".npy.partial") as f:  # a failed run keeps the old file
             write_all(_NpyWriter(f, dtype, row_shape))
         result = np.load(out, mmap_mode="r")

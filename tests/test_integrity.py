@@ -6,8 +6,6 @@ of the same classes are in ``tests/test_integrity_properties.py``.
 
 import os
 import stat
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
@@ -154,3 +152,164 @@ def test_csv_rewritten_during_a_pass_is_refused(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="changed while it was being read"):
         list(chunks)
+
+
+# ------------------------------------------------------ 3. outputs never inputs
+
+
+@pytest.fixture
+def files(tmp_path, gm):
+    np.save(tmp_path / "X.npy", X)
+    fastem.save(gm, tmp_path / "m.npz")
+    fastem.save(gm, tmp_path / "m.txt")  # a model file under another name
+    return tmp_path
+
+
+def _unchanged(path):
+    before = path.read_bytes()
+    return lambda: path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "argv, victim",
+    [
+        (["fit", "X.npy", "-k", "2", "-o", "X.npy"], "X.npy"),
+        (["fit", "X.npy", "-k", "2", "-o", "m2.npz", "--checkpoint", "X.npy"], "X.npy"),
+        (["predict", "m.npz", "X.npy", "-o", "X.npy"], "X.npy"),
+        (["predict", "m.npz", "X.npy", "-o", "./sub/../X.npy"], "X.npy"),
+        (["sample", "m.txt", "-n", "5", "-o", "m.txt"], "m.txt"),
+        (["select", "X.npy", "--k-range", "1:2", "-o", "X.npy"], "X.npy"),
+    ],
+)
+def test_cli_refuses_output_that_is_an_input(files, argv, victim, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    (files / "sub").mkdir()
+    same = _unchanged(files / victim)
+    assert main(argv) == 1
+    assert "is the input file" in capsys.readouterr().err
+    assert same()
+
+
+def test_api_refuses_out_or_checkpoint_that_is_the_data(files, gm):
+    path = str(files / "X.npy")
+    same = _unchanged(files / "X.npy")
+    with pytest.raises(ValueError, match="is the input file"):
+        gm.score_samples(path, out=path)
+    with pytest.raises(ValueError, match="is the input file"):
+        gm.predict(np.load(path, mmap_mode="r"), out=path)
+    with pytest.raises(ValueError, match="is the input file"):
+        GM(2, random_state=0).fit(path, checkpoint=path)
+    assert same()
+
+
+def test_save_refuses_to_replace_a_file_that_is_not_a_model(files, gm):
+    same = _unchanged(files / "X.npy")
+    with pytest.raises(ValueError, match="not a fastem model file"):
+        fastem.save(gm, files / "X.npy")
+    assert same()
+    fastem.save(gm, files / "m.npz")  # replacing a model file is fine
+
+
+def test_unwritable_output_is_found_before_the_fit(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    calls = []
+    monkeypatch.setattr(GM, "fit", lambda *a, **k: calls.append(1))
+    assert main(["fit", "X.npy", "-k", "2", "-o", "no/such/folder/m.npz"]) == 1
+    err = capsys.readouterr().err
+    assert "no such directory" in err and ".fastem-" not in err
+    assert not calls
+
+
+@pytest.mark.parametrize("suffix, load", [(".txt", np.loadtxt), (".csv", None), (".npy", np.load)])
+def test_cli_output_format_follows_the_suffix(files, gm, suffix, load, monkeypatch):
+    monkeypatch.chdir(files)
+    assert main(["predict", "m.npz", "X.npy", "-o", "lab" + suffix, "-q"]) == 0
+    if load is None:
+        got = np.loadtxt(files / ("lab" + suffix), delimiter=",")
+    else:
+        got = load(files / ("lab" + suffix))
+    np.testing.assert_array_equal(got, gm.predict(X))
+
+
+def test_cli_refuses_unknown_output_suffix(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    assert main(["predict", "m.npz", "X.npy", "-o", "lab.dat"]) == 2
+    assert "unknown suffix '.dat'" in capsys.readouterr().err
+    assert not (files / "lab.dat").exists()
+
+
+# ------------------------------------------------------------ 8. file modes
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_written_files_respect_umask_and_keep_modes(files, gm):
+    old = os.umask(0o022)
+    try:
+        fastem.save(gm, files / "new.npz")
+        assert stat.S_IMODE(os.stat(files / "new.npz").st_mode) == 0o644
+        out = files / "p.npy"
+        np.save(out, np.zeros(1))
+        os.chmod(out, 0o640)
+        gm.predict(X, out=str(out))
+        assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
+        GM(2, random_state=0, max_iter=2).fit(X, checkpoint=files / "c.npz")
+        assert stat.S_IMODE(os.stat(files / "c.npz").st_mode) == 0o644
+    finally:
+        os.umask(old)
+
+
+# ----------------------------------------------------- 7. untrusted model files
+
+
+def _zip_with(path, src, extra=None, replace=None):
+    """Copy archive ``src`` to ``path``, adding ``extra`` and replacing ``replace`` entries."""
+    replace = replace or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w") as zout:
+        for info in zin.infolist():
+            data = replace.get(info.filename, zin.read(info))
+            zout.writestr(info.filename, data)
+        for name, (data, method) in (extra or {}).items():
+            zout.writestr(name, data, compress_type=method)
+
+
+def test_model_entry_of_raw_bytes_is_refused(files):
+    _zip_with(files / "bad.npz", files / "m.npz", replace={"weights_.npy": b"hello"})
+    with pytest.raises(ValueError, match="raw bytes"):
+        fastem.load(files / "bad.npz")
+
+
+def test_deeply_nested_metadata_is_refused(files):
+    deep = "[" * 100_000 + "]" * 100_000
+    arr = np.array(deep)
+    import io as _io
+
+    buf = _io.BytesIO()
+    np.lib.format.write_array(buf, arr)
+    _zip_with(files / "bad.npz", files / "m.npz", replace={"__metadata__.npy": buf.getvalue()})
+    with pytest.raises(ValueError, match="nested deeper"):
+        fastem.load(files / "bad.npz")
+
+
+def test_header_declaring_huge_array_is_refused_before_allocating(files):
+    with zipfile.ZipFile(files / "m.npz") as z:
+        raw = z.read("means_.npy")
+    huge = raw.replace(b"(2, 2)", b"(1000000, 1000000)")
+    _zip_with(files / "bad.npz", files / "m.npz", replace={"means_.npy": huge})
+    with pytest.raises(ValueError, match="means_"):
+        fastem.load(files / "bad.npz")
+
+
+def test_extra_entry_is_refused_before_decompressing(files, monkeypatch):
+    zeros = b"\0" * (50 << 20)
+    _zip_with(files / "bad.npz", files / "m.npz", extra={"big.npy": (zeros, zipfile.ZIP_DEFLATED)})
+    assert os.path.getsize(files / "bad.npz") < 1 << 20
+    opened = []
+    real_open = zipfile.ZipFile.open
+    monkeypatch.setattr(
+        zipfile.ZipFile,
+        "open",
+        lambda self, name, *a, **k: opened.append(name) or real_open(self, name, *a, **k),
+    )
+    with pytest.raises(ValueError, match="unexpected entries"):
+        fastem.load(files / "bad.npz")
+    assert not opened

@@ -13,14 +13,22 @@ from ._output import (
     _estimator,
     _finite,
     _plain,
-    _save_npy,
+    _save_table,
     _scores,
 )
+
+
+def _outputs_first(outputs, inputs):
+    """Refuse outputs that are inputs or cannot be written, before any work."""
+    from .._paths import check_outputs
+
+    check_outputs(outputs, inputs)
 
 
 def _cmd_fit(args, progress):
     from ..io import save
 
+    _outputs_first([("-o", args.output), ("--checkpoint", args.checkpoint)], [args.data])
     data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
     params = dict(
         n_components=args.k,
@@ -108,10 +116,11 @@ def _model_and_data(args):
 
 
 def _cmd_predict(args, progress):
+    _outputs_first([("-o", args.output)], [args.model, args.data])
     model, data = _model_and_data(args)
     out = model.predict_proba(data) if args.proba else model.predict(data)
     out = np.asarray(out)
-    _save_npy(args.output, out)
+    _save_table(args.output, out)
     labels = out.argmax(axis=1) if args.proba else out
     counts = np.bincount(labels.astype(np.int64), minlength=model.n_components)
     what = "probabilities" if args.proba else "labels"
@@ -143,11 +152,12 @@ def _cmd_score(args, progress):
 
 
 def _cmd_sample(args, progress):
+    _outputs_first([("-o", args.output)], [args.model])
     model, _ = _load_model(args.model)
     if args.seed is not None:
         model.random_state = args.seed
     X, y = model.sample(args.n)
-    _save_npy(args.output, X)
+    _save_table(args.output, X)
     counts = np.bincount(y, minlength=model.n_components)
     summary = {"command": "sample", "output": args.output, "shape": list(X.shape), "counts": counts}
     text = f"wrote {X.shape[0]} samples x {X.shape[1]} features to {args.output}\n" + "\n".join(
@@ -193,6 +203,7 @@ def _cmd_select(args, progress):
     from ..io import save
     from ..select import format_table, select_components
 
+    _outputs_first([("-o", args.output), ("--plot", args.plot)], [args.data])
     data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
 
     def callback(done, total, row):
