@@ -79,6 +79,16 @@ class _EMLoop:
         Returns the per-feature variances, which k-means reuses.
         """
         var = feature_variances(init.X, init.sample_weight)
+        with np.errstate(invalid="ignore"):
+            spread = np.fmax.reduce(init.X, axis=0) - np.fmin.reduce(init.X, axis=0)
+        under = (spread > 0) & ((var < 1e-280) | (spread < 1e-140))
+        if under.any():  # the variance underflows: no reg_covar check could see it
+            j = int(np.flatnonzero(under)[0])
+            raise ValueError(
+                f"Feature {j} spreads over only {spread[j]:.3g}, so its variance underflows "
+                f"float64 (computed as {var[j]:.3g}). Scale the data (e.g. with "
+                "sklearn.preprocessing.StandardScaler, or multiply it by a constant)."
+            )
         positive = var[var > 0]
         if positive.size and self.reg_covar >= 0.1 * positive.min():
             j = int(np.flatnonzero(var == positive.min())[0])
@@ -185,6 +195,12 @@ class _EMLoop:
     def _fit(self, data, checkpoint=None):
         """All initializations and EM runs; returns the best result (no state set)."""
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init and self.means_.shape[1] != data.n_features:
+            raise ValueError(
+                f"warm_start=True continues the previous fit, which had {self.means_.shape[1]} "
+                f"features, but X has {data.n_features}; fit with warm_start=False (or a new "
+                "estimator) to start afresh."
+            )
         n_init = self.n_init if do_init else 1
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None

@@ -55,7 +55,8 @@ def replacing(path, suffix=".tmp", durable=False):
         os.replace(tmp, path)
     except OSError as e:
         _remove(tmp)
-        if e.filename is not None and os.fspath(e.filename) == tmp or tmp in str(e):
+        named = [os.fspath(n) for n in (e.filename, e.filename2) if n is not None]
+        if tmp in named or tmp in str(e):
             raise type(e)(e.errno, f"cannot write {path} ({e.strerror})", path) from None
         raise
     except BaseException:

@@ -133,9 +133,7 @@ def read_entry(path, zf, info, name, max_bytes):
             count = int(np.prod(shape, dtype=object))
             nbytes = count * dtype.itemsize
             if nbytes > max_bytes:
-                raise _fail(
-                    path, f"entry {name!r} declares shape {shape}, more than it can hold."
-                )
+                raise _fail(path, f"entry {name!r} declares shape {shape}, more than it can hold.")
             if header_bytes + nbytes != size:
                 raise _fail(
                     path,

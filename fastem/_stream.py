@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _direct, _missing
 from ._passes import ArrayData
-from ._validation import check_sample_weight
+from ._validation import WEIGHT_RANGE, check_sample_weight, weight_scale_message
 from .sources import Source, SourceError, prefetch, source
 from .sources._base import _err, check_values
 from .sources._factory import is_source_like
@@ -242,6 +242,9 @@ class StreamData:
             raise ValueError(
                 "sample_weight sums to zero; at least one row needs a positive weight."
             )
+        mean = total.wsum / max(total.n_rows, 1)
+        if not (np.isfinite(total.wsum) and WEIGHT_RANGE[0] <= mean <= WEIGHT_RANGE[1]):
+            raise ValueError(weight_scale_message(mean))
         return total
 
     def iter_rowwise(self, params, n_threads, **what):
@@ -344,11 +347,24 @@ def _as_source(X):
     return src
 
 
+def _is_weight_file(src, name):
+    """Is the string ``sample_weight`` a file of weights rather than a column of ``src``?"""
+    columns = getattr(src, "feature_names", None) or []
+    if name in columns or name.lstrip("-").isdigit():
+        return False
+    return os.path.exists(name) or os.path.splitext(name)[1].lower() in _DATA_SUFFIXES
+
+
+_DATA_SUFFIXES = (".npy", ".csv", ".h5", ".hdf5", ".he5", ".zarr", ".parquet", ".pq")
+
+
 def _weights(src, sample_weight):
     """(source, parallel weights) for ``sample_weight`` given with a source."""
     if sample_weight is None:
         return src, None
-    if isinstance(sample_weight, str):
+    if isinstance(sample_weight, str) and _is_weight_file(src, sample_weight):
+        sample_weight = os.fspath(sample_weight)  # a path: a one-column source below
+    elif isinstance(sample_weight, str):
         if src.weight_column is not None:
             raise ValueError(f"{src.name} already has the weight column {src.weight_column!r}")
         return src._reopen(weight_column=sample_weight), None
@@ -363,7 +379,8 @@ def _weights(src, sample_weight):
             "do not also pass sample_weight."
         )
     if isinstance(sample_weight, (Source, os.PathLike)) or is_source_like(sample_weight):
-        wsrc = source(sample_weight)
+        wsrc = source(sample_weight).refresh()
+        wsrc.role = "sample weight"  # its NaN is a bad weight, not a missing value
         if wsrc.n_features != 1:
             raise ValueError(
                 f"the sample_weight source {wsrc.name} has {wsrc.n_features} columns; it needs one."
@@ -442,15 +459,21 @@ def score(est, data):
     """Weighted mean log-likelihood of a streamed ``data``, in one pass."""
     params = est._fitted_kernel_params(data.dtype)
     total = wsum = 0.0
+    rows = 0
     for lp, w in _logprob_and_weights(data, params, est.n_threads):
+        rows += lp.shape[0]
         if w is None:
             total += float(lp.sum())
             wsum += lp.shape[0]
         else:
             total += float(w @ lp)
             wsum += float(w.sum())
+    if not rows:
+        raise _err(data.source.name, 0, "the source holds no rows; there is nothing to score")
     if not wsum > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
+    if not (np.isfinite(wsum) and WEIGHT_RANGE[0] <= wsum / rows <= WEIGHT_RANGE[1]):
+        raise ValueError(weight_scale_message(wsum / rows))
     return total / wsum
 
 

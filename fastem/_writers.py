@@ -54,6 +54,27 @@ class _NpyWriter:
         self._header(self.n)
 
 
+def _check_out_dtype(out, dtype, n_components):
+    """Refuse an ``out`` array whose dtype cannot hold the results (ints for probabilities)."""
+    have = getattr(out, "dtype", None)
+    try:
+        have = None if have is None else np.dtype(have)
+    except TypeError:
+        have = None
+    if have is None:
+        return
+    if dtype.kind == "f":
+        ok = have.kind == "f"
+        need = "a floating-point dtype (float64)"
+    else:  # labels: any integer dtype that holds 0 .. n_components - 1, or a float dtype
+        ok = have.kind == "f" or (have.kind in "iu" and np.iinfo(have).max >= n_components - 1)
+        need = f"an integer dtype that holds {n_components - 1} (int64) or a float dtype"
+    if not ok:
+        raise ValueError(f"out has dtype {have}, which cannot hold the results; pass {need}.")
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError("out is a read-only array; pass a writable one.")
+
+
 class _ArrayWriter:
     def __init__(self, out, n, row_shape):
         shape = tuple(getattr(out, "shape", ()))
@@ -117,6 +138,7 @@ def rowwise_to(data, params, n_threads, out, **what):
             write_all(_NpyWriter(f, dtype, row_shape))
         result = np.load(out, mmap_mode="r")
     else:
+        _check_out_dtype(out, np.dtype(dtype), K)
         write_all(_ArrayWriter(out, data.n_samples, row_shape))
         result = out
     return tuple(result if i == index else None for i in range(3))

@@ -313,3 +313,128 @@ def test_extra_entry_is_refused_before_decompressing(files, monkeypatch):
     with pytest.raises(ValueError, match="unexpected entries"):
         fastem.load(files / "bad.npz")
     assert not opened
+
+
+# ------------------------------------------------------------- 5. out= dtype
+
+
+@pytest.mark.parametrize(
+    "method, out",
+    [
+        ("predict_proba", np.empty((300, 2), dtype=int)),
+        ("score_samples", np.empty(300, dtype=np.int32)),
+        ("predict", np.empty(300, dtype=bool)),
+        ("predict", np.empty(300, dtype="U5")),
+    ],
+)
+def test_out_of_the_wrong_dtype_is_refused(gm, method, out):
+    with pytest.raises(ValueError, match="out has dtype"):
+        getattr(gm, method)(X, out=out)
+
+
+def test_out_of_a_fitting_dtype_is_filled(gm):
+    out = np.empty(300, dtype=np.uint8)
+    gm.predict(X, out=out)
+    np.testing.assert_array_equal(out, gm.predict(X))
+
+
+# ------------------------------------------------ 6. overflow and underflow
+
+
+def test_row_beyond_every_component_is_not_silently_labelled(gm):
+    with pytest.raises(ValueError, match="overflow when squared"):
+        gm.predict_proba([[1e160, 0]])
+    far = GM(2, random_state=0, reg_covar=0).fit(X * 1e-100)  # tiny variances
+    with pytest.raises(ValueError, match="underflows to zero under all"):
+        far.predict_proba([[1e140, 0]])
+    with pytest.raises(ValueError, match="underflows to zero under all"):
+        far.predict([[1e140, 0]])
+    assert far.score_samples([[1e140, 0]])[0] == -np.inf  # the limit of the log-density
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_data_whose_squares_or_variances_leave_float64_is_refused(scale, recwarn):
+    with pytest.raises(ValueError, match="Rescale|Scale the data"):
+        GM(2, random_state=0).fit(X * scale)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_extreme_rows_and_weights_get_a_clear_error(recwarn):
+    Y = X.copy()
+    Y[5] = [1.7e308, -1.7e308]
+    with pytest.raises(ValueError, match="overflow when squared"):
+        GM(2, random_state=0).fit(Y)
+    for w in (np.full(300, 1e308), np.full(300, 1e-310)):
+        with pytest.raises(ValueError, match="ratios of the weights"):
+            GM(2, random_state=0).fit(X, sample_weight=w)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_source_with_huge_values_gets_the_same_error(tmp_path):
+    Y = X.copy()
+    Y[250] = 1e200
+    np.save(tmp_path / "Y.npy", Y)
+    with pytest.raises(ValueError, match="row offset 250.*overflow when squared"):
+        GM(2, random_state=0).fit(str(tmp_path / "Y.npy"))
+
+
+# ------------------------------------------------------- 9. bic/aic of sources
+
+
+def test_bic_and_aic_of_a_source_equal_those_in_memory(tmp_path, gm):
+    np.save(tmp_path / "X.npy", X)
+    path = str(tmp_path / "X.npy")
+    assert gm.bic(path) == pytest.approx(gm.bic(X), rel=1e-10)
+    assert gm.aic(fastem.source(path)) == pytest.approx(gm.aic(X), rel=1e-10)
+
+
+# --------------------------------------------------------- 10. clear messages
+
+
+def test_empty_source_score_says_it_is_empty(tmp_path, gm):
+    (tmp_path / "e.csv").write_text("a,b\n")
+    with pytest.raises(ValueError, match="holds no rows"):
+        gm.score(str(tmp_path / "e.csv"))
+
+
+def test_sample_weight_file_path_is_read_as_weights(tmp_path):
+    np.save(tmp_path / "X.npy", X)
+    w = np.linspace(0.5, 2, 300)
+    np.save(tmp_path / "w.npy", w)
+    a = GM(2, random_state=0).fit(str(tmp_path / "X.npy"), sample_weight=str(tmp_path / "w.npy"))
+    b = GM(2, random_state=0).fit(X, sample_weight=w)
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-10)
+    w[7] = np.nan
+    np.save(tmp_path / "w.npy", w)
+    with pytest.raises(ValueError, match="row offset 7: NaN or infinite sample weight") as e:
+        GM(2).fit(str(tmp_path / "X.npy"), sample_weight=str(tmp_path / "w.npy"))
+    assert "marginalize" not in str(e.value)
+
+
+def test_generator_object_gets_a_clear_error():
+    gen = (c for c in [X[:150], X[150:]])
+    with pytest.raises(TypeError, match="function that returns a fresh iterator"):
+        GM(2).fit(gen)
+
+
+def test_negative_seed_is_a_usage_error(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    assert main(["fit", "X.npy", "-k", "2", "-o", "m2.npz", "--seed", "-1"]) == 2
+    assert "--seed" in capsys.readouterr().err
+
+
+def test_warm_start_with_other_features_says_so():
+    gm = GM(2, warm_start=True, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="warm_start=True continues the previous fit"):
+        gm.fit(np.column_stack([X, X[:, 0]]))
+
+
+def test_output_errors_name_the_output_not_a_temporary_file(tmp_path, gm, monkeypatch):
+    def boom(src, dst):
+        raise OSError(28, "No space left on device", src, None, dst)
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError) as e:
+        fastem.save(gm, tmp_path / "m.npz")
+    assert ".fastem-" not in str(e.value) and "m.npz" in str(e.value)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".fastem-")]

@@ -283,8 +283,9 @@ class Source:
             w = np.ascontiguousarray(raw[:, self._w_idx], dtype=np.float64)
         X = raw if self._feat_idx is None else raw[:, self._feat_idx]
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        if check_finite:
-            check_values(X, self.name, offset, getattr(self, "allow_nan", False))
+        if check_finite:  # a weight or label source is checked as such, not as data
+            role = getattr(self, "role", "value")
+            _check_finite(X, self.name, offset, role, getattr(self, "allow_nan", False))
         if w is not None:
             _check_weights(w, self.name, offset)
         return X, w
@@ -368,8 +369,12 @@ def check_values(X, name, offset, allow_nan=False):
 
 
 def _check_finite(X, name, offset, what, allow_nan=False):
+    from .._validation import first_too_large, too_large_message
+
     # fast path: a finite sum means every value is finite (no allocation)
-    if X.size and not np.isfinite(X.sum()):
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = not X.size or np.isfinite(X.sum())
+    if not finite:
         bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
         if bad.any():
             row = int(np.argmax(bad.any(axis=1)))
@@ -381,10 +386,18 @@ def _check_finite(X, name, offset, what, allow_nan=False):
             raise _err(
                 name, offset + row, f"NaN or infinite {what}; fastem needs finite input{hint}"
             )
+    if what == "value":
+        big = first_too_large(X)
+        if big is not None:
+            raise _err(name, offset + big[0], "value " + too_large_message(big[2], X.dtype))
 
 
 def _check_weights(w, name, offset):
+    from .._validation import WEIGHT_RANGE, weight_scale_message
+
     _check_finite(w[:, None], name, offset, "sample weight")
     if w.size and w.min() < 0:
         row = int(np.argmax(w < 0))
         raise _err(name, offset + row, "negative sample weight; weights must be >= 0")
+    if w.size and w.max() > WEIGHT_RANGE[1]:
+        raise _err(name, offset + int(np.argmax(w)), weight_scale_message(w.max()))

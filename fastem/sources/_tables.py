@@ -152,9 +152,11 @@ class CsvSource(Source):
 
     def _parse(self, lines):
         try:
-            return np.loadtxt(
+            arr = np.loadtxt(
                 lines, delimiter=self.delimiter, dtype=np.float64, ndmin=2, quotechar='"'
             )
+            if arr.shape[1] == self._raw_width:
+                return arr
         except ValueError:
             pass
         # find the offending line, so that the error names its row
