@@ -234,7 +234,7 @@ def _scan_non_finite(X, name, chunk, allow_nan):
             )
 
 
-def check_densities(log_prob):
+def check_densities(log_prob, offset=0):
     """Refuse rows whose density underflows under every component (labels undefined there).
 
     ``log_prob`` is the per-row log-likelihood; ``-inf`` means every component's
@@ -248,7 +248,7 @@ def check_densities(log_prob):
     bad = np.flatnonzero(~np.isfinite(log_prob))
     if bad.size:
         raise ValueError(
-            f"row {int(bad[0])} (and {bad.size - 1} more) lies so far from every component that "
-            "its density underflows to zero under all of them, so its component is undefined. "
+            f"row {offset + int(bad[0])} (and {bad.size - 1} more in its chunk) lies so far "
+            "from every component that its density underflows to zero under all of them, so its component is undefined. "
             "Check those rows for errors, or rescale the data and fit again."
         )

@@ -15,6 +15,7 @@ import numpy as np
 from ._files import replacing
 from ._passes import ArrayData, array_rowwise
 from ._paths import check_outputs
+from ._validation import check_densities
 
 #: Rows per piece when an in-memory array's row-wise results are written to ``out=``.
 _OUT_CHUNK = 65536
@@ -112,18 +113,23 @@ def rowwise_to(data, params, n_threads, out, **what):
     row_shape = (K,) if key == "resp" else ()
     dtype = np.int64 if key == "labels" else np.float64
 
+    # labels and probabilities: the log-likelihood too, to refuse rows where it underflows
+    want = dict(what, logprob=True)
+
     def pieces():
         if hasattr(data, "iter_rowwise"):
-            yield from data.iter_rowwise(params, n_threads, **what)
+            yield from data.iter_rowwise(params, n_threads, **want)
         elif type(data) is ArrayData:  # complete in-memory rows: in pieces
             X = data.X
             for r0 in range(0, X.shape[0], _OUT_CHUNK):
-                yield r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **what)
+                yield r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **want)
         else:
-            yield 0, data.rowwise(params, n_threads, **what)
+            yield 0, data.rowwise(params, n_threads, **want)
 
     def write_all(writer):
         for offset, res in pieces():
+            if key != "logprob":
+                check_densities(res[0], offset)
             writer.write(offset, res[index])
         writer.finish()
 

@@ -438,3 +438,11 @@ def test_output_errors_name_the_output_not_a_temporary_file(tmp_path, gm, monkey
         fastem.save(gm, tmp_path / "m.npz")
     assert ".fastem-" not in str(e.value) and "m.npz" in str(e.value)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".fastem-")]
+
+
+def test_out_path_refuses_rows_whose_density_underflows(tmp_path):
+    far = GM(2, random_state=0, reg_covar=0).fit(X * 1e-100)
+    Y = np.array([[0.0, 0.0], [1e140, 0.0]])
+    with pytest.raises(ValueError, match="row 1 .*underflows to zero under all"):
+        far.predict(Y, out=str(tmp_path / "lab.npy"))
+    assert not (tmp_path / "lab.npy").exists()
