@@ -249,6 +249,7 @@ def check_densities(log_prob, offset=0):
     if bad.size:
         raise ValueError(
             f"row {offset + int(bad[0])} (and {bad.size - 1} more in its chunk) lies so far "
-            "from every component that its density underflows to zero under all of them, so its component is undefined. "
-            "Check those rows for errors, or rescale the data and fit again."
+            "from every component that its density underflows to zero under all of them, so "
+            "its component is undefined. Check those rows for errors, or rescale the data and "
+            "fit again."
         )
