@@ -26,11 +26,10 @@ def input_paths(*objs):
         if isinstance(obj, (str, os.PathLike)):
             out.append(os.fspath(obj))
             continue
-        for attr in ("path", "_obj"):  # a source reading a file
-            p = getattr(obj, attr, None)
-            if isinstance(p, (str, os.PathLike)):
+        args = getattr(obj, "_args", None) or {}
+        for p in (getattr(obj, "path", None), getattr(obj, "_obj", None), args.get("obj")):
+            if isinstance(p, (str, os.PathLike)):  # a source reading a file or folder
                 out.append(os.fspath(p))
-                break
         base = getattr(obj, "X", obj)
         while isinstance(base, np.ndarray):  # rows memory-mapped from a file
             if isinstance(base, np.memmap) and getattr(base, "filename", None):

@@ -446,3 +446,21 @@ def test_out_path_refuses_rows_whose_density_underflows(tmp_path):
     with pytest.raises(ValueError, match="row 1 .*underflows to zero under all"):
         far.predict(Y, out=str(tmp_path / "lab.npy"))
     assert not (tmp_path / "lab.npy").exists()
+
+
+def test_cli_fit_refuses_to_replace_a_non_model_before_the_fit(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    (files / "notes.txt").write_text("my notes")
+    calls = []
+    monkeypatch.setattr(GM, "fit", lambda *a, **k: calls.append(1))
+    assert main(["fit", "X.npy", "-k", "2", "-o", "notes.txt"]) == 1
+    assert "not a fastem model file" in capsys.readouterr().err
+    assert not calls and (files / "notes.txt").read_text() == "my notes"
+
+
+def test_zarr_folder_source_is_an_input_too(tmp_path, gm):
+    zarr = pytest.importorskip("zarr")
+    path = str(tmp_path / "X.zarr")
+    zarr.save(path, X)
+    with pytest.raises(ValueError, match="is the input file"):
+        gm.score_samples(fastem.source(path), out=os.path.join(path, "lp.npy"))

@@ -18,17 +18,25 @@ from ._output import (
 )
 
 
-def _outputs_first(outputs, inputs):
-    """Refuse outputs that are inputs or cannot be written, before any work."""
+def _outputs_first(outputs, inputs, model=None):
+    """Refuse outputs that are inputs or cannot be written, before any work.
+
+    ``model``: the model file to be written, which may only replace a model file.
+    """
     from .._paths import check_outputs
+    from ..io import _check_replaceable
 
     check_outputs(outputs, inputs)
+    if model:
+        _check_replaceable(model)
 
 
 def _cmd_fit(args, progress):
     from ..io import save
 
-    _outputs_first([("-o", args.output), ("--checkpoint", args.checkpoint)], [args.data])
+    _outputs_first(
+        [("-o", args.output), ("--checkpoint", args.checkpoint)], [args.data], args.output
+    )
     data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
     params = dict(
         n_components=args.k,
@@ -203,7 +211,7 @@ def _cmd_select(args, progress):
     from ..io import save
     from ..select import format_table, select_components
 
-    _outputs_first([("-o", args.output), ("--plot", args.plot)], [args.data])
+    _outputs_first([("-o", args.output), ("--plot", args.plot)], [args.data], args.output)
     data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
 
     def callback(done, total, row):
