@@ -55,8 +55,8 @@ def open_archive(path, allowed, *, required=None, what="model file"):
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        msg = f"cannot be read as a .npz archive; it is truncated or corrupt ({e})."
-        raise _fail(path, msg) from None
+        msg = f"{path} cannot be read as a .npz archive; it is truncated or corrupt ({e})."
+        raise ArchiveError(msg) from None
     infos = zf.infolist()
     names = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
     problem = None
