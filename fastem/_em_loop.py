@@ -16,7 +16,12 @@ from sklearn.utils import check_random_state
 from . import _checkpoint, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
 from ._paths import check_outputs
-from ._validation import check_means_init, check_precisions_init, check_weights_init
+from ._validation import (
+    check_means_init,
+    check_precisions_init,
+    check_variance_underflow,
+    check_weights_init,
+)
 
 
 class DegenerateComponentWarning(UserWarning):
@@ -79,16 +84,7 @@ class _EMLoop:
         Returns the per-feature variances, which k-means reuses.
         """
         var = feature_variances(init.X, init.sample_weight)
-        with np.errstate(invalid="ignore"):
-            spread = np.fmax.reduce(init.X, axis=0) - np.fmin.reduce(init.X, axis=0)
-        under = (spread > 0) & ((var < 1e-280) | (spread < 1e-140))
-        if under.any():  # the variance underflows: no reg_covar check could see it
-            j = int(np.flatnonzero(under)[0])
-            raise ValueError(
-                f"Feature {j} spreads over only {spread[j]:.3g}, so its variance underflows "
-                f"float64 (computed as {var[j]:.3g}). Scale the data (e.g. with "
-                "sklearn.preprocessing.StandardScaler, or multiply it by a constant)."
-            )
+        check_variance_underflow(init.X, var)  # a variance of 0 that is really tiny
         positive = var[var > 0]
         if positive.size and self.reg_covar >= 0.1 * positive.min():
             j = int(np.flatnonzero(var == positive.min())[0])

@@ -253,3 +253,22 @@ def check_densities(log_prob, offset=0):
             "its component is undefined. Check those rows for errors, or rescale the data and "
             "fit again."
         )
+
+
+def check_variance_underflow(X, var):
+    """Refuse features whose spread is so small that their variance underflows float64.
+
+    ``var`` holds the computed per-feature variances of ``X``. A feature whose
+    values differ but whose variance is (near) zero would be fitted as a
+    constant by any scale check that skips zero variances.
+    """
+    with np.errstate(invalid="ignore"):
+        spread = np.fmax.reduce(X, axis=0) - np.fmin.reduce(X, axis=0)
+    under = (spread > 0) & ((var < 1e-280) | (spread < 1e-140))
+    if under.any():
+        j = int(np.flatnonzero(under)[0])
+        raise ValueError(
+            f"Feature {j} spreads over only {spread[j]:.3g}, so its variance underflows "
+            f"float64 (computed as {var[j]:.3g}). Scale the data (e.g. with "
+            "sklearn.preprocessing.StandardScaler, or multiply it by a constant)."
+        )

@@ -425,7 +425,8 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or source
+            In-memory data, or a chunked source (scored in one pass).
 
         Returns
         -------
@@ -439,7 +440,8 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or source
+            In-memory data, or a chunked source (scored in one pass).
 
         Returns
         -------
