@@ -62,6 +62,8 @@ class _WeightCutter:
         if buf.size and buf.min() < 0:
             row = offset + int(np.argmax(buf < 0))
             raise _err(self.name, row, "negative sample weight; weights must be >= 0")
+        if buf.size and buf.max() > WEIGHT_RANGE[1]:
+            raise _err(self.name, offset + int(np.argmax(buf)), weight_scale_message(buf.max()))
 
     def take(self, offset, m):
         parts = []
@@ -329,6 +331,8 @@ class StreamData:
         w = None if res_w is None else np.ascontiguousarray(res_w[:filled])
         if w is not None and not w.sum() > 0:
             raise ValueError("the sample weights of the initialization sample sum to zero.")
+        if w is not None and not WEIGHT_RANGE[0] <= w.max() <= WEIGHT_RANGE[1]:
+            raise ValueError(weight_scale_message(w.max()))
         labels = None if res_l is None else np.ascontiguousarray(res_l[:filled])
         # NaN (missing="marginalize"): the sample's column means fill them, as in memory
         self._sample = self._wrap(X, w, labels, fitting=True).sample_for_init(None, None)

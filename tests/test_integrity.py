@@ -464,3 +464,13 @@ def test_zarr_folder_source_is_an_input_too(tmp_path, gm):
     zarr.save(path, X)
     with pytest.raises(ValueError, match="is the input file"):
         gm.score_samples(fastem.source(path), out=os.path.join(path, "lp.npy"))
+
+
+@pytest.mark.parametrize("scale", [1e-310, 1e308])
+def test_streamed_weights_out_of_range_are_blamed_on_the_weights(tmp_path, scale):
+    np.save(tmp_path / "Xw.npy", np.column_stack([X, np.full(300, scale)]))
+    src = fastem.source(str(tmp_path / "Xw.npy"), weight_column=-1)
+    with pytest.raises(ValueError, match="ratios of the weights"):
+        GM(2, random_state=0).fit(src)
+    with pytest.raises(ValueError, match="ratios of the weights"):
+        GM(2, random_state=0).fit(str(tmp_path / "Xw.npy"), sample_weight=np.full(300, scale))
