@@ -14,19 +14,46 @@ leaves either the previous or the new checkpoint, never a torn one.
 
 import hashlib
 import json
+import numbers
 import os
 
 import numpy as np
 
+from ._digest import data_digest
 from ._files import replacing
+from ._npz import MAX_JSON_DEPTH, json_depth, open_archive, read_entry
 
 FORMAT = "fastem-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the data digest covers every byte
 _PARAMS = ("weights", "means", "prec_chol", "covariances")
 
 
+def _normalized(value):
+    """A hyper-parameter in a canonical form: ``1e-6`` and ``np.float64(1e-6)`` hash alike."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, np.random.RandomState):
+        return "RandomState"
+    if isinstance(value, (np.ndarray, list, tuple)):
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            return repr(value)
+        return f"array{arr.shape}:{hashlib.sha256(arr.tobytes()).hexdigest()}"
+    return value
+
+
 def fingerprint(est, data):
-    """A digest of the hyper-parameters and the data that a checkpoint belongs to."""
+    """A digest of the hyper-parameters and of every byte of the data a checkpoint belongs to.
+
+    Numeric hyper-parameters are normalized first (``tol=1e-6`` and
+    ``tol=np.float64(1e-6)`` are the same call); the data digest is
+    :func:`fastem._digest.data_digest` (all rows, weights and labels).
+    """
     params = {
         k: v
         for k, v in est.get_params().items()
@@ -34,13 +61,8 @@ def fingerprint(est, data):
     }
     h = hashlib.sha256()
     for key in sorted(params):
-        value = params[key]
-        if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
-            value = np.asarray(value, dtype=np.float64).tobytes()
-        elif isinstance(value, np.random.RandomState):
-            value = "RandomState"
-        h.update(f"{key}={value!r};".encode())
-    h.update(data.fingerprint().encode())
+        h.update(f"{key}={_normalized(params[key])!r};".encode())
+    h.update(data_digest(data).encode())
     return h.hexdigest()
 
 
@@ -110,41 +132,119 @@ def save(
         pass
 
 
-def load(path, expected_fingerprint):
+#: Largest JSON header of a checkpoint read (it grows by ~25 bytes per EM iteration).
+_MAX_HEADER_BYTES = 16 << 20
+
+
+def _shapes(est, n_features):
+    """The shape of each parameter array of a checkpoint of ``est``'s fit."""
+    K, D = est.n_components, n_features
+    cov = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}
+    cov = cov.get(est.covariance_type, (K, D, D))
+    return {"weights": (K,), "means": (K, D), "prec_chol": cov, "covariances": cov}
+
+
+def _entry_limits(est, n_features):
+    """The most bytes each checkpoint entry may hold, for the call's model size."""
+    limits = {"header": _MAX_HEADER_BYTES, "rng_key": 4 * 624}
+    for prefix in ("cur_", "best_"):
+        for name, shape in _shapes(est, n_features).items():
+            limits[prefix + name] = 8 * int(np.prod(shape))
+    return limits
+
+
+def _check_shapes(state, est, n_features):
+    shapes = _shapes(est, n_features)
+    runs = [state["params"]] + ([state["best"][0]] if state["best"] is not None else [])
+    for params in runs:
+        for name, value in zip(_PARAMS, params):
+            if value is None:
+                continue
+            if value.shape != shapes[name] or not np.all(np.isfinite(value)):
+                raise ValueError(f"{name} has shape {value.shape}, expected {shapes[name]}")
+
+
+def _read(path, limits):
+    """The arrays and the JSON header of a checkpoint, with bounded memory (``fastem._npz``)."""
+    zf, entries = open_archive(path, limits.__contains__, required="header", what="checkpoint")
+    with zf:
+        raw = read_entry(path, zf, entries["header"], "header", limits["header"])
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ValueError(f"{path}: the checkpoint header is malformed.")
+        text = raw.tobytes().decode("utf8", "replace")
+        if json_depth(text) > MAX_JSON_DEPTH:
+            raise ValueError(f"{path}: the checkpoint header is nested too deeply.")
+        header = json.loads(text)
+        if not isinstance(header, dict):
+            raise ValueError(f"{path}: the checkpoint header is not a JSON object.")
+        arrays = {}
+        if header.get("format") == FORMAT and header.get("version") == VERSION:
+            for name, info in entries.items():
+                if name != "header":
+                    arrays[name] = read_entry(path, zf, info, name, limits[name])
+    return header, arrays
+
+
+def load(path, expected_fingerprint, est=None, n_features=None):
     """The saved state as a dict, or None when there is no checkpoint yet.
 
     Raises ValueError for a file that is not a fastem checkpoint, is damaged,
-    or belongs to a different call (other hyper-parameters or data).
+    or belongs to a different call (other hyper-parameters or data). The file
+    is read with bounded memory (entry names checked before anything is
+    decompressed, sizes against the model of ``est`` with ``n_features``).
     """
     if not os.path.exists(path):
         return None
+    limits = _entry_limits(est, n_features) if est is not None else None
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        header = json.loads(arrays.pop("header").tobytes().decode())
-    except Exception as exc:
+        if limits is None:
+            limits = {"header": _MAX_HEADER_BYTES, "rng_key": 4 * 624}
+            limits.update({p + k: 1 << 30 for p in ("cur_", "best_") for k in _PARAMS})
+        header, arrays = _read(path, limits)
+    except ValueError as exc:
         raise ValueError(
-            f"checkpoint {path!r} cannot be read ({exc}); delete it to start the fit afresh."
+            f"checkpoint {os.fspath(path)!r} cannot be read ({exc}); delete it to start the fit "
+            "afresh, or pass another path."
         ) from None
     if header.get("format") != FORMAT or header.get("version") != VERSION:
         raise ValueError(
-            f"{path!r} is not a fastem checkpoint of version {VERSION}; pass another path."
+            f"{os.fspath(path)!r} is not a fastem checkpoint of version {VERSION}; pass another "
+            "path (or delete it if it is an old checkpoint)."
         )
-    if header["fingerprint"] != expected_fingerprint:
+    if header.get("fingerprint") != expected_fingerprint:
         raise ValueError(
-            f"checkpoint {path!r} belongs to a fit with other hyper-parameters or data; "
+            f"checkpoint {os.fspath(path)!r} belongs to a fit with other hyper-parameters or data; "
             "pass a new checkpoint path, or delete the file to start afresh."
         )
+    try:
+        state = _state(header, arrays)
+        if est is not None:
+            _check_shapes(state, est, n_features)
+        return state
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ValueError(
+            f"checkpoint {os.fspath(path)!r} is damaged ({type(exc).__name__}: {exc}); delete it "
+            "to start the fit afresh."
+        ) from None
+
+
+def _state(header, arrays):
     kind, pos, has_gauss, cached = header["rng"]
-    header["rng_state"] = (kind, arrays.pop("rng_key"), pos, has_gauss, cached)
+    key = arrays.pop("rng_key")
+    if key.dtype != np.uint32 or key.shape != (624,):
+        raise ValueError("the random generator's state is malformed")
+    header["rng_state"] = (str(kind), key, int(pos), int(has_gauss), float(cached))
     header["params"] = _params_from(arrays, "cur_")
     if header["best"] is not None:
         b = header["best"]
         header["best"] = (
             _params_from(arrays, "best_"),
-            b["lower_bound"],
-            b["n_iter"],
-            b["lower_bounds"],
-            b["converged"],
+            float(b["lower_bound"]),
+            int(b["n_iter"]),
+            [float(v) for v in b["lower_bounds"]],
+            bool(b["converged"]),
         )
+    for name in ("init", "n_iter"):
+        header[name] = int(header[name])
+    header["lower_bounds"] = [float(v) for v in header["lower_bounds"]]
     return header

@@ -15,7 +15,13 @@ from sklearn.utils import check_random_state
 
 from . import _checkpoint, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
-from ._validation import check_means_init, check_precisions_init, check_weights_init
+from ._paths import check_outputs
+from ._validation import (
+    check_means_init,
+    check_precisions_init,
+    check_variance_underflow,
+    check_weights_init,
+)
 
 
 class DegenerateComponentWarning(UserWarning):
@@ -78,6 +84,7 @@ class _EMLoop:
         Returns the per-feature variances, which k-means reuses.
         """
         var = feature_variances(init.X, init.sample_weight)
+        check_variance_underflow(init.X, var)  # a variance of 0 that is really tiny
         positive = var[var > 0]
         if positive.size and self.reg_covar >= 0.1 * positive.min():
             j = int(np.flatnonzero(var == positive.min())[0])
@@ -184,12 +191,19 @@ class _EMLoop:
     def _fit(self, data, checkpoint=None):
         """All initializations and EM runs; returns the best result (no state set)."""
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init and self.means_.shape[1] != data.n_features:
+            raise ValueError(
+                f"warm_start=True continues the previous fit, which had {self.means_.shape[1]} "
+                f"features, but X has {data.n_features}; fit with warm_start=False (or a new "
+                "estimator) to start afresh."
+            )
         n_init = self.n_init if do_init else 1
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None
         if checkpoint is not None:
+            check_outputs([("checkpoint", checkpoint)], [data])  # never the data file
             key = _checkpoint.fingerprint(self, data)
-            state = _checkpoint.load(checkpoint, key)
+            state = _checkpoint.load(checkpoint, key, self, data.n_features)
             if state is not None:
                 if state["done"]:
                     return state["best"]

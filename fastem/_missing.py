@@ -380,10 +380,6 @@ class MissingData:
                     out_resp[r] = np.exp(logp - lse[:, None])
         return out_lp, out_resp, out_lab
 
-    def fingerprint(self):
-        """A cheap digest of the data, NaN included (see ``ArrayData.fingerprint``)."""
-        return ArrayData(self.X, self.sample_weight, self.labels).fingerprint()
-
     def sample_for_init(self, max_rows, random_state):
         """The rows with NaN replaced by the column means (initialization only)."""
         X = self.X.copy()

@@ -11,7 +11,6 @@ A *data* object is what the estimator's EM loop talks to. It has
 provide the same two methods by mapping chunks to ``SuffStats`` and adding them.
 """
 
-import hashlib
 import os
 
 import numpy as np
@@ -66,6 +65,15 @@ def _suffstats(n, params, nk, s1, s2, scal):
     return SuffStats.from_chunks(nk, s1, s2.reshape(shape), scal, n, params.shift)
 
 
+def _check_width(n_features, params):
+    """The kernels trust shapes (a wrong one writes out of bounds): one cheap check per pass."""
+    if n_features != params.mu.shape[1]:
+        raise ValueError(
+            f"X has {n_features} features, but the model has {params.mu.shape[1]}; "
+            "pass data with the features the model was fitted on."
+        )
+
+
 def _kernels(params, kind):
     """The chunk kernel of ``kind`` ("stats" or "rowwise") for ``params``' family.
 
@@ -82,6 +90,7 @@ def _kernels(params, kind):
 
 def array_stats(X, w, labels, params, n_threads):
     """Sufficient statistics of ``X`` (validated, C-contiguous) under ``params``."""
+    _check_width(X.shape[1], params)
     if params.small:
         return _small.stats(X, w, labels, params)
     n = X.shape[0]
@@ -156,6 +165,7 @@ def file_stats(fd, offset, n, bufs, w, labels, params, n_threads):
     ``None``, or ``None`` and ``(row, nbytes)``: the first row of a chunk
     that could not be read whole, and the bytes read of it (-1: an error).
     """
+    _check_width(bufs.shape[2], params)
     chunk_rows, nk, s1, s2, scal = _partials(n, bufs.shape[2], params)
     _check_buffers(bufs, chunk_rows)
     w = readonly(_EMPTY_F if w is None else w)
@@ -208,6 +218,7 @@ def file_rowwise(
     Returns ``(logprob, resp, labels)`` and None, or None and the ``(row,
     nbytes)`` of the first chunk that could not be read whole.
     """
+    _check_width(bufs.shape[2], params)
     chunk_rows = chunk_rows_for(n, 0)
     _check_buffers(bufs, chunk_rows)
     outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
@@ -225,6 +236,7 @@ def file_rowwise(
 
 def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=False):
     """Row-wise outputs of ``X`` under ``params``; returns (logprob, resp, labels)."""
+    _check_width(X.shape[1], params)
     if params.small:
         return _small.rowwise(X, params, logprob=logprob, resp=resp, labels=labels)
     n = X.shape[0]
@@ -261,12 +273,3 @@ class ArrayData:
     def sample_for_init(self, max_rows, random_state):
         """The data itself: in memory, initialization sees every row."""
         return self
-
-    def fingerprint(self):
-        """A cheap digest of the data (shape, dtype, 1024 spread rows, weights)."""
-        h = hashlib.sha256(f"{self.X.shape}{self.X.dtype}".encode())
-        h.update(np.ascontiguousarray(self.X[:: max(1, self.n_samples // 1024)]).tobytes())
-        for extra in (self.sample_weight, self.labels):
-            if extra is not None:
-                h.update(np.ascontiguousarray(extra).tobytes())
-        return h.hexdigest()

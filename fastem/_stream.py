@@ -17,7 +17,6 @@ results chunk by chunk to ``out=``.
 
 from __future__ import annotations
 
-import hashlib
 import numbers
 import os
 from contextlib import closing
@@ -26,7 +25,7 @@ import numpy as np
 
 from . import _direct, _missing
 from ._passes import ArrayData
-from ._validation import check_sample_weight
+from ._validation import WEIGHT_RANGE, check_sample_weight, weight_scale_message
 from .sources import Source, SourceError, prefetch, source
 from .sources._base import _err, check_values
 from .sources._factory import is_source_like
@@ -63,6 +62,8 @@ class _WeightCutter:
         if buf.size and buf.min() < 0:
             row = offset + int(np.argmax(buf < 0))
             raise _err(self.name, row, "negative sample weight; weights must be >= 0")
+        if buf.size and buf.max() > WEIGHT_RANGE[1]:
+            raise _err(self.name, offset + int(np.argmax(buf)), weight_scale_message(buf.max()))
 
     def take(self, offset, m):
         parts = []
@@ -224,7 +225,9 @@ class StreamData:
         defer = self.missing != "marginalize"
         layout = None if params.small else _direct.layout(self)
         if layout is not None:
-            return self._checked(_direct.stats(self, params, n_threads, *layout))
+            total = _direct.stats(self, params, n_threads, *layout)
+            self.source._check_unchanged()  # the kernel read the file: not rewritten meanwhile?
+            return self._checked(total)
         total = None
         with closing(self.chunks("EM pass", check_finite=not defer)) as chunks:
             for offset, X, w, labels in chunks:
@@ -241,6 +244,9 @@ class StreamData:
             raise ValueError(
                 "sample_weight sums to zero; at least one row needs a positive weight."
             )
+        mean = total.wsum / max(total.n_rows, 1)
+        if not (np.isfinite(total.wsum) and WEIGHT_RANGE[0] <= mean <= WEIGHT_RANGE[1]):
+            raise ValueError(weight_scale_message(mean))
         return total
 
     def iter_rowwise(self, params, n_threads, **what):
@@ -248,6 +254,7 @@ class StreamData:
         layout = None if params.small else _direct.layout(self)
         if layout is not None:
             yield from _direct.iter_rowwise(self, params, n_threads, *layout, **what)
+            self.source._check_unchanged()
             return
         with closing(self.chunks("predict")) as chunks:
             for offset, X, _, _ in chunks:
@@ -266,32 +273,6 @@ class StreamData:
         if self.missing == "marginalize" and _missing.has_nan(X):
             return _missing.wrap_data(X, w, labels, missing="marginalize", fitting=False)
         return ArrayData(X, w, labels)
-
-    def fingerprint(self):
-        """A cheap digest of the data for checkpoints: its description and first chunk.
-
-        Covers the source's kind, name, shape, dtype, columns, the file's size
-        and modification time when it is a file, the weights, and every 64th row
-        of the first chunk; reading it costs one chunk.
-        """
-        src = self.source
-        h = hashlib.sha256(
-            f"{src.kind}|{src.name}|{src.shape}|{src.dtype}|{src._feat_idx}|{src._w_idx}".encode()
-        )
-        path = getattr(src, "path", None)
-        if path is not None and os.path.exists(path):
-            st = os.stat(path)
-            h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
-        for w in (self.weights, self.label_values):
-            if isinstance(w, np.ndarray):
-                h.update(w.tobytes())
-            elif w is not None:
-                h.update(repr(w).encode())
-        with closing(src._chunks(None)) as chunks:
-            for _, X, _ in chunks:
-                h.update(np.ascontiguousarray(X[::64]).tobytes())
-                break
-        return h.hexdigest()
 
     def sample_for_init(self, max_rows, rng):
         """A uniform reservoir sample of the rows (with their weights), drawn once.
@@ -350,6 +331,8 @@ class StreamData:
         w = None if res_w is None else np.ascontiguousarray(res_w[:filled])
         if w is not None and not w.sum() > 0:
             raise ValueError("the sample weights of the initialization sample sum to zero.")
+        if w is not None and not WEIGHT_RANGE[0] <= w.max() <= WEIGHT_RANGE[1]:
+            raise ValueError(weight_scale_message(w.max()))
         labels = None if res_l is None else np.ascontiguousarray(res_l[:filled])
         # NaN (missing="marginalize"): the sample's column means fill them, as in memory
         self._sample = self._wrap(X, w, labels, fitting=True).sample_for_init(None, None)
@@ -362,17 +345,30 @@ class StreamData:
 
 
 def _as_source(X):
-    src = source(X)
+    src = source(X).refresh()  # a source kept across a rewrite of its file reads the new file
     if src.n_features is None:
         raise _err(src.name, 0, "could not determine the number of columns")
     return src
+
+
+def _is_weight_file(src, name):
+    """Is the string ``sample_weight`` a file of weights rather than a column of ``src``?"""
+    columns = getattr(src, "feature_names", None) or []
+    if name in columns or name.lstrip("-").isdigit():
+        return False
+    return os.path.exists(name) or os.path.splitext(name)[1].lower() in _DATA_SUFFIXES
+
+
+_DATA_SUFFIXES = (".npy", ".csv", ".h5", ".hdf5", ".he5", ".zarr", ".parquet", ".pq")
 
 
 def _weights(src, sample_weight):
     """(source, parallel weights) for ``sample_weight`` given with a source."""
     if sample_weight is None:
         return src, None
-    if isinstance(sample_weight, str):
+    if isinstance(sample_weight, str) and _is_weight_file(src, sample_weight):
+        sample_weight = os.fspath(sample_weight)  # a path: a one-column source below
+    elif isinstance(sample_weight, str):
         if src.weight_column is not None:
             raise ValueError(f"{src.name} already has the weight column {src.weight_column!r}")
         return src._reopen(weight_column=sample_weight), None
@@ -387,7 +383,8 @@ def _weights(src, sample_weight):
             "do not also pass sample_weight."
         )
     if isinstance(sample_weight, (Source, os.PathLike)) or is_source_like(sample_weight):
-        wsrc = source(sample_weight)
+        wsrc = source(sample_weight).refresh()
+        wsrc.role = "sample weight"  # its NaN is a bad weight, not a missing value
         if wsrc.n_features != 1:
             raise ValueError(
                 f"the sample_weight source {wsrc.name} has {wsrc.n_features} columns; it needs one."
@@ -455,6 +452,7 @@ def _logprob_and_weights(data, params, n_threads):
         for offset, (lp, _, _) in chunks:
             yield lp, take(offset, lp.shape[0])[0]
         finish()
+        data.source._check_unchanged()
         return
     with closing(data.chunks("score")) as chunks:
         for _, X, w, _ in chunks:
@@ -465,15 +463,21 @@ def score(est, data):
     """Weighted mean log-likelihood of a streamed ``data``, in one pass."""
     params = est._fitted_kernel_params(data)
     total = wsum = 0.0
+    rows = 0
     for lp, w in _logprob_and_weights(data, params, est.n_threads):
+        rows += lp.shape[0]
         if w is None:
             total += float(lp.sum())
             wsum += lp.shape[0]
         else:
             total += float(w @ lp)
             wsum += float(w.sum())
+    if not rows:
+        raise _err(data.source.name, 0, "the source holds no rows; there is nothing to score")
     if not wsum > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
+    if not (np.isfinite(wsum) and WEIGHT_RANGE[0] <= wsum / rows <= WEIGHT_RANGE[1]):
+        raise ValueError(weight_scale_message(wsum / rows))
     return total / wsum
 
 

@@ -116,9 +116,59 @@ def check_sample_weight(sample_weight, n_samples):
         raise ValueError("sample_weight contains NaN or infinity; pass finite weights.")
     if np.any(w < 0):
         raise ValueError("sample_weight contains negative values; weights must be >= 0.")
-    if not w.sum() > 0:
+    largest = w.max() if w.size else 0.0
+    if not largest > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
+    if not WEIGHT_RANGE[0] <= largest <= WEIGHT_RANGE[1]:
+        raise ValueError(weight_scale_message(largest))
     return np.ascontiguousarray(w)
+
+
+#: Positive weights must have their largest value in this range: beyond it the weighted sums
+#: overflow (or underflow to subnormal numbers). Only the ratios of the weights matter.
+WEIGHT_RANGE = (1e-100, 1e100)
+
+
+def magnitude_limit(dtype):
+    """The largest ``|x|`` accepted: squares (and Mahalanobis terms) stay far from overflow."""
+    return 1e150 if np.dtype(dtype) == np.float64 else 1e15
+
+
+def first_too_large(X):
+    """``(row, column, value)`` of the first value beyond :func:`magnitude_limit`, or None.
+
+    Uses reductions that ignore NaN (no temporary of ``X``'s size) and scans
+    only when one is found.
+    """
+    if X.size == 0 or X.dtype.kind != "f":
+        return None
+    limit = magnitude_limit(X.dtype)
+    if not (np.fmax.reduce(X, axis=None) > limit or np.fmin.reduce(X, axis=None) < -limit):
+        return None
+    for r0 in range(0, X.shape[0], 65536):
+        block = X[r0 : r0 + 65536]
+        bad = np.abs(block) > limit
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            return r0 + int(r), int(c), float(block[r, c])
+    return None
+
+
+def too_large_message(value, dtype):
+    return (
+        f"{value:.3g}: values this large (beyond {magnitude_limit(dtype):.0e} in "
+        f"{np.dtype(dtype)}) overflow when squared, so their densities cannot be computed. "
+        "Rescale the data (e.g. with sklearn.preprocessing.StandardScaler, or divide it by "
+        "a constant)."
+    )
+
+
+def weight_scale_message(largest):
+    return (
+        f"sample_weight has largest value {largest:.3g}; weights beyond [{WEIGHT_RANGE[0]:.0e}, "
+        f"{WEIGHT_RANGE[1]:.0e}] overflow or underflow in the weighted sums. Only the ratios of "
+        "the weights matter: divide them by their maximum (sample_weight / sample_weight.max())."
+    )
 
 
 def precheck_array(X, name="X"):
@@ -156,8 +206,17 @@ def check_all_finite(X, name="X", chunk=65536, *, allow_nan=False):
     A finite sum proves every value finite (no temporary); only otherwise is
     ``X`` scanned chunk by chunk, never with an (n_samples, n_features) mask.
     """
-    if np.isfinite(np.sum(X, dtype=np.float64)):
-        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(np.sum(X, dtype=np.float64))
+    if not finite:
+        _scan_non_finite(X, name, chunk, allow_nan)
+    big = first_too_large(X)
+    if big is not None:
+        r, c, v = big
+        raise ValueError(f"{name} holds, at row {r}, column {c}, " + too_large_message(v, X.dtype))
+
+
+def _scan_non_finite(X, name, chunk, allow_nan):
     for r0 in range(0, X.shape[0], chunk):
         block = X[r0 : r0 + chunk]
         bad = np.isinf(block) if allow_nan else ~np.isfinite(block)
@@ -173,3 +232,43 @@ def check_all_finite(X, name="X", chunk=65536, *, allow_nan=False):
                 where.format("infinity") + " Infinity is not a measurement: drop or clip those "
                 "rows before fitting" + (" (NaN marks a missing value)." if allow_nan else ".")
             )
+
+
+def check_densities(log_prob, offset=0):
+    """Refuse rows whose density underflows under every component (labels undefined there).
+
+    ``log_prob`` is the per-row log-likelihood; ``-inf`` means every component's
+    log-density overflowed or underflowed, so the posterior is 0/0. A lazy
+    (Dask) array is not checked.
+    """
+    if not isinstance(log_prob, np.ndarray) or not log_prob.size:
+        return
+    if np.isfinite(log_prob.sum()):
+        return
+    bad = np.flatnonzero(~np.isfinite(log_prob))
+    if bad.size:
+        raise ValueError(
+            f"row {offset + int(bad[0])} (and {bad.size - 1} more in its chunk) lies so far "
+            "from every component that its density underflows to zero under all of them, so "
+            "its component is undefined. Check those rows for errors, or rescale the data and "
+            "fit again."
+        )
+
+
+def check_variance_underflow(X, var):
+    """Refuse features whose spread is so small that their variance underflows float64.
+
+    ``var`` holds the computed per-feature variances of ``X``. A feature whose
+    values differ but whose variance is (near) zero would be fitted as a
+    constant by any scale check that skips zero variances.
+    """
+    with np.errstate(invalid="ignore"):
+        spread = np.fmax.reduce(X, axis=0) - np.fmin.reduce(X, axis=0)
+    under = (spread > 0) & ((var < 1e-280) | (spread < 1e-140))
+    if under.any():
+        j = int(np.flatnonzero(under)[0])
+        raise ValueError(
+            f"Feature {j} spreads over only {spread[j]:.3g}, so its variance underflows "
+            f"float64 (computed as {var[j]:.3g}). Scale the data (e.g. with "
+            "sklearn.preprocessing.StandardScaler, or multiply it by a constant)."
+        )

@@ -14,6 +14,8 @@ import numpy as np
 
 from ._files import replacing
 from ._passes import ArrayData, array_rowwise
+from ._paths import check_outputs
+from ._validation import check_densities
 
 #: Rows per piece when an in-memory array's row-wise results are written to ``out=``.
 _OUT_CHUNK = 65536
@@ -53,6 +55,27 @@ class _NpyWriter:
         self._header(self.n)
 
 
+def _check_out_dtype(out, dtype, n_components):
+    """Refuse an ``out`` array whose dtype cannot hold the results (ints for probabilities)."""
+    have = getattr(out, "dtype", None)
+    try:
+        have = None if have is None else np.dtype(have)
+    except TypeError:
+        have = None
+    if have is None:
+        return
+    if dtype.kind == "f":
+        ok = have.kind == "f"
+        need = "a floating-point dtype (float64)"
+    else:  # labels: any integer dtype that holds 0 .. n_components - 1, or a float dtype
+        ok = have.kind == "f" or (have.kind in "iu" and np.iinfo(have).max >= n_components - 1)
+        need = f"an integer dtype that holds {n_components - 1} (int64) or a float dtype"
+    if not ok:
+        raise ValueError(f"out has dtype {have}, which cannot hold the results; pass {need}.")
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError("out is a read-only array; pass a writable one.")
+
+
 class _ArrayWriter:
     def __init__(self, out, n, row_shape):
         shape = tuple(getattr(out, "shape", ()))
@@ -90,18 +113,23 @@ def rowwise_to(data, params, n_threads, out, **what):
     row_shape = (K,) if key == "resp" else ()
     dtype = np.int64 if key == "labels" else np.float64
 
+    # labels and probabilities: the log-likelihood too, to refuse rows where it underflows
+    want = dict(what, logprob=True)
+
     def pieces():
         if hasattr(data, "iter_rowwise"):
-            yield from data.iter_rowwise(params, n_threads, **what)
+            yield from data.iter_rowwise(params, n_threads, **want)
         elif type(data) is ArrayData:  # complete in-memory rows: in pieces
             X = data.X
             for r0 in range(0, X.shape[0], _OUT_CHUNK):
-                yield r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **what)
+                yield r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **want)
         else:
-            yield 0, data.rowwise(params, n_threads, **what)
+            yield 0, data.rowwise(params, n_threads, **want)
 
     def write_all(writer):
         for offset, res in pieces():
+            if key != "logprob":
+                check_densities(res[0], offset)
             writer.write(offset, res[index])
         writer.finish()
 
@@ -111,10 +139,12 @@ def rowwise_to(data, params, n_threads, out, **what):
                 f"out={os.fspath(out)!r}: a path must end with .npy; for other formats pass a "
                 "writable array (an h5py.Dataset, a zarr.Array, a NumPy memmap)."
             )
+        check_outputs([("out=", out)], [data])  # never the data it reads
         with replacing(out, suffix=".npy.partial") as f:  # a failed run keeps the old file
             write_all(_NpyWriter(f, dtype, row_shape))
         result = np.load(out, mmap_mode="r")
     else:
+        _check_out_dtype(out, np.dtype(dtype), K)
         write_all(_ArrayWriter(out, data.n_samples, row_shape))
         result = out
     return tuple(result if i == index else None for i in range(3))

@@ -56,7 +56,11 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ._digest import buffer_digest
 from ._passes import ArrayData, array_rowwise, array_stats
+
+#: Bytes of rows per hashed block of a checkpoint's data digest.
+_DIGEST_BYTES = 8 << 20
 
 __all__ = ["DaskData", "is_dask_array", "INIT_SAMPLE_ROWS", "SCATTER_BYTES", "SPLIT_EVERY"]
 
@@ -423,24 +427,26 @@ class DaskData:
         return picks
 
     def fingerprint(self):
-        """A cheap digest of the data for checkpoints: shape, dtype, spread rows, weights.
+        """A digest of every row (and weight) for checkpoints, computed on the workers.
 
-        Reads 1024 evenly spread rows (and weights) from the persisted blocks,
-        like :meth:`fastem._passes.ArrayData.fingerprint`; the chunking does
-        not enter, so the same data in other blocks resumes the same checkpoint.
+        The rows are cut into blocks of a fixed number of rows, each hashed
+        where it lives (``fastem._digest.buffer_digest``), and the digests are
+        hashed in order: the chunking does not enter, so the same data in
+        other blocks resumes the same checkpoint.
 
         Returns
         -------
         str
         """
-        step = max(1, self.n_samples // 1024)
-        parts = [self.X[::step]]
+        rows = max(1, _DIGEST_BYTES // (self.n_features * self.dtype.itemsize))
+        parts = [self.X.rechunk({0: rows, 1: -1})]
         if self.sample_weight is not None:
-            parts.append(self.sample_weight[::step])
-        values = dask.compute(*parts)
+            parts.append(self.sample_weight.rechunk({0: rows}))
         h = hashlib.sha256(f"dask{self.X.shape}{self.dtype}".encode())
-        for v in values:
-            h.update(np.ascontiguousarray(v).tobytes())
+        for part in parts:
+            blocks = part.to_delayed().ravel()
+            for digest in dask.compute(*[dask.delayed(buffer_digest)(b) for b in blocks]):
+                h.update(digest.encode())
         return h.hexdigest()
 
 

@@ -21,11 +21,11 @@ import json
 import numbers
 import os
 import zipfile
-import zlib
 
 import numpy as np
 
 from ._files import replacing
+from ._npz import MAX_JSON_DEPTH, json_depth, open_archive, read_entry
 
 FORMAT_NAME = "fastem.GaussianMixture"
 FORMAT_VERSION = 1
@@ -139,9 +139,26 @@ def save(model, path):
     }
     arrays[_META] = np.array(json.dumps(meta, allow_nan=True, sort_keys=True))
     path = os.fspath(path)
+    _check_replaceable(path)
     with replacing(path, suffix=".npz.tmp") as f:
         np.savez(f, **arrays)
     return path
+
+
+def _check_replaceable(path):
+    """Refuse to replace an existing file that is not a fastem model file (data, say)."""
+    if not os.path.exists(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as z:
+            ok = _META + ".npy" in z.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{path} exists and is not a fastem model file (it may be your data); refusing to "
+            "replace it. Choose another path, or delete the file first."
+        )
 
 
 def _read_archive(path):
@@ -167,42 +184,49 @@ def _read_archive(path):
         raise ValueError(
             f"{path} is not a fastem model file: expected a .npz archive written by fastem.save()."
         )
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise ValueError(
-                f"{path} holds pickled data, which fastem refuses to load because unpickling "
-                "can run arbitrary code; model files are written by fastem.save()."
-            ) from None
-        raise ValueError(f"{path} is not a fastem model file ({e}).") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(
-            f"{path} cannot be read as a .npz archive; it is truncated or corrupt ({e})."
-        ) from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(
-            f"{path} holds a single .npy array, not a fastem model file (.npz written by "
-            "fastem.save())."
-        )
-    out = {}
-    with npz:
-        for key in npz.files:
-            try:
-                out[key] = npz[key]
-            except ValueError as e:
-                if "pickle" in str(e).lower() or "object" in str(e).lower():
-                    raise ValueError(
-                        f"{path}: entry {key!r} is an object array (pickled Python objects), "
-                        "which fastem refuses to load because unpickling can run arbitrary "
-                        "code; this file was not written by fastem.save()."
-                    ) from None
-                raise ValueError(f"{path}: entry {key!r} is corrupt ({e}).") from None
-            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-                raise ValueError(
-                    f"{path}: entry {key!r} cannot be read; the file is truncated or corrupt ({e})."
-                ) from None
-    return out
+    zf, entries = open_archive(path, _allowed_entry, required=_META)
+    with zf:
+        meta_arr = read_entry(path, zf, entries[_META], _META, _MAX_META_BYTES)
+        meta = _metadata({_META: meta_arr}, path)
+        limits = _entry_bytes(meta)
+        out = {_META: meta_arr}
+        for name, info in entries.items():
+            if name != _META:
+                out[name] = read_entry(path, zf, info, name, limits.get(name, 0))
+    return out, meta
+
+
+#: Largest metadata entry read (fastem writes about 1 kB).
+_MAX_META_BYTES = 1 << 20
+
+
+def _allowed_entry(name):
+    return (
+        name in _FITTED
+        or name in (_META, "lower_bounds_", "feature_names_in_")
+        or name in ("param__" + n for n in _ARRAY_PARAMS)
+    )
+
+
+def _entry_bytes(meta):
+    """The most bytes each entry may hold, from the model the metadata declares."""
+    K, D, ct = meta["n_components"], meta["n_features"], meta["covariance_type"]
+    cov = 8 * int(np.prod(_cov_shape(ct, K, D), dtype=object))
+    n_iter = meta["fitted"].get("n_iter_")
+    n_iter = n_iter if isinstance(n_iter, int) and 0 <= n_iter < 10**8 else 0
+    limits = dict.fromkeys(_FITTED, cov)
+    limits.update(
+        {
+            "weights_": 8 * K,
+            "means_": 8 * K * D,
+            "lower_bounds_": 8 * (n_iter + 1),
+            "feature_names_in_": 4 * 1024 * D,
+            "param__weights_init": 8 * K,
+            "param__means_init": 8 * K * D,
+            "param__precisions_init": cov,
+        }
+    )
+    return limits
 
 
 def _check(cond, path, msg):
@@ -218,9 +242,16 @@ def _metadata(arrays, path):
     )
     raw = arrays[_META]
     _check(raw.shape == () and raw.dtype.kind == "U", path, "the metadata entry is malformed.")
+    text = str(raw)
+    _check(
+        json_depth(text) <= MAX_JSON_DEPTH,
+        path,
+        f"the metadata is nested deeper than {MAX_JSON_DEPTH} levels; this is not a model file "
+        "written by fastem.save().",
+    )
     try:
-        meta = json.loads(str(raw))
-    except json.JSONDecodeError as e:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"{path}: the metadata is not valid JSON ({e}).") from None
     _check(isinstance(meta, dict), path, "the metadata is not a JSON object.")
     _check(
@@ -449,7 +480,7 @@ def load(path):
     >>> fastem.load(path)
     Traceback (most recent call last):
     ...
-    ValueError: ...evil.npz: entry 'payload' is an object array (pickled Python objects), ...
+    fastem._npz.ArchiveError: ...evil.npz: no fastem metadata; this is not a model file ...
     """
     return _load(path)[0]
 
@@ -459,8 +490,7 @@ def _load(path):
     from .mixture import GaussianMixture
 
     path = os.fspath(path)
-    arrays = _read_archive(path)
-    meta = _metadata(arrays, path)
+    arrays, meta = _read_archive(path)
     _check_params(meta, path)
     _checked_arrays(arrays, meta, path)
     params = dict(meta["params"])

@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _missing, _small, _stats, _stream, _writers
+from . import _missing, _small, _stats, _stream, _validation, _writers
 from ._em_loop import _EMLoop, _Interrupted
 from ._passes import ArrayData
 from ._validation import (
@@ -318,7 +318,12 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         params = self._fitted_kernel_params(data)
         if out is not None:  # written chunk by chunk (fastem._stream)
             return _writers.rowwise_to(data, params, self.n_threads, out, **what)
-        return data.rowwise(params, self.n_threads, **what)
+        if what.get("logprob"):
+            return data.rowwise(params, self.n_threads, **what)
+        # labels and probabilities are undefined where every density underflows: check
+        result = data.rowwise(params, self.n_threads, logprob=True, **what)
+        _validation.check_densities(result[0])
+        return (None, *result[1:])
 
     def fit_predict(self, X, y=None, sample_weight=None, *, labels=None):
         """Fit the model and return the most probable component of every row.
@@ -423,27 +428,38 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or source
+            In-memory data, or a chunked source (scored in one pass).
 
         Returns
         -------
         bic : float
         """
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
+        score, n = self._score_and_rows(X)
+        return -2 * score * n + self._n_parameters() * np.log(n)
 
     def aic(self, X):
         """Akaike information criterion for ``X`` (lower is better).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or source
+            In-memory data, or a chunked source (scored in one pass).
 
         Returns
         -------
         aic : float
         """
-        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+        score, n = self._score_and_rows(X)
+        return -2 * score * n + 2 * self._n_parameters()
+
+    def _score_and_rows(self, X):
+        """``(score(X), n_samples)``, for in-memory data and sources alike (one pass)."""
+        if _stream.is_streamed(X):
+            check_is_fitted(self)
+            data = _stream.predict_data(self, X)
+            return _stream.score(self, data), data.n_samples
+        return self.score(X), np.shape(X)[0]
 
     def _n_parameters(self):
         return _stats.n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 
@@ -46,6 +47,22 @@ def _number(parse, ok, expected):
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 _nonneg_float = _number(float, lambda v: np.isfinite(v) and v >= 0, "a finite number >= 0")
+
+
+_seed = _number(int, lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")
+
+
+def _table_path(s):
+    """An output path for rows: its suffix says the format (.npy, .csv or .txt)."""
+    from ._output import TABLE_SUFFIXES
+
+    suffix = os.path.splitext(s)[1].lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"{s!r} has the unknown suffix {suffix or '(none)'!r}; "
+            "write .npy (NumPy), .csv (comma-separated) or .txt (space-separated)"
+        )
+    return s
 
 
 def _k_range(s):
@@ -127,7 +144,7 @@ def _fit_options(p):
         metavar="X",
         help="convergence threshold on the mean log-likelihood (default 1e-3)",
     )
-    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed")
+    p.add_argument("--seed", type=_seed, default=None, metavar="S", help="random seed")
     p.add_argument(
         "--threads",
         type=_positive_int,
@@ -221,7 +238,14 @@ def build_parser():
         help="write the (n_rows, K) posterior probabilities instead of labels",
     )
     _data_options(p)
-    p.add_argument("-o", "--output", required=True, metavar="OUT.npy", help=".npy file to write")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=_table_path,
+        required=True,
+        metavar="OUT.npy",
+        help="file to write: .npy, .csv or .txt",
+    )
     _common(p)
     p.set_defaults(func=_cmd_predict)
 
@@ -241,8 +265,15 @@ def build_parser():
     )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("-n", type=_positive_int, required=True, metavar="N", help="number of samples")
-    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.npy", help=".npy file to write")
+    p.add_argument("--seed", type=_seed, default=None, metavar="S", help="random seed")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=_table_path,
+        required=True,
+        metavar="OUT.npy",
+        help="file to write: .npy, .csv or .txt",
+    )
     _common(p)
     p.set_defaults(func=_cmd_sample)
 

@@ -14,14 +14,30 @@ from ._output import (
     _estimator,
     _finite,
     _plain,
-    _save_npy,
+    _save_table,
     _scores,
 )
+
+
+def _outputs_first(outputs, inputs, model=None):
+    """Refuse outputs that are inputs or cannot be written, before any work.
+
+    ``model``: the model file to be written, which may only replace a model file.
+    """
+    from .._paths import check_outputs
+    from ..io import _check_replaceable
+
+    check_outputs(outputs, inputs)
+    if model:
+        _check_replaceable(model)
 
 
 def _cmd_fit(args, progress):
     from ..io import save
 
+    _outputs_first(
+        [("-o", args.output), ("--checkpoint", args.checkpoint)], [args.data], args.output
+    )
     data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
     params = dict(
         n_components=args.k,
@@ -109,10 +125,11 @@ def _model_and_data(args):
 
 
 def _cmd_predict(args, progress):
+    _outputs_first([("-o", args.output)], [args.model, args.data])
     model, data = _model_and_data(args)
     out = model.predict_proba(data) if args.proba else model.predict(data)
     out = np.asarray(out)
-    _save_npy(args.output, out)
+    _save_table(args.output, out)
     labels = out.argmax(axis=1) if args.proba else out
     counts = np.bincount(labels.astype(np.int64), minlength=model.n_components)
     what = "probabilities" if args.proba else "labels"
@@ -144,11 +161,12 @@ def _cmd_score(args, progress):
 
 
 def _cmd_sample(args, progress):
+    _outputs_first([("-o", args.output)], [args.model])
     model, _ = _load_model(args.model)
     if args.seed is not None:
         model.random_state = args.seed
     X, y = model.sample(args.n)
-    _save_npy(args.output, X)
+    _save_table(args.output, X)
     counts = np.bincount(y, minlength=model.n_components)
     summary = {"command": "sample", "output": args.output, "shape": list(X.shape), "counts": counts}
     text = f"wrote {X.shape[0]} samples x {X.shape[1]} features to {args.output}\n" + "\n".join(
@@ -194,6 +212,7 @@ def _cmd_select(args, progress):
     from ..io import save
     from ..select import format_table, select_components
 
+    _outputs_first([("-o", args.output), ("--plot", args.plot)], [args.data], args.output)
     data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
 
     def callback(done, total, row):

@@ -91,12 +91,19 @@ def _plain(model):
     return plain
 
 
-def _save_npy(path, array):
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {path}: no such directory {directory}")
-    with replacing(path, suffix=".npy.tmp") as f:  # a failed write leaves what was there
-        np.save(f, array, allow_pickle=False)
+#: What ``-o`` of ``predict`` and ``sample`` writes, by the file's suffix.
+TABLE_SUFFIXES = {".npy": "NumPy .npy", ".csv": "comma-separated text", ".txt": "text"}
+
+
+def _save_table(path, array):
+    """Write ``array`` to ``path`` as its suffix says: ``.npy``, ``.csv`` or ``.txt``."""
+    suffix = os.path.splitext(path)[1].lower()
+    with replacing(path, suffix=suffix + ".tmp") as f:  # a failed write leaves what was there
+        if suffix == ".npy":
+            np.save(f, array, allow_pickle=False)
+        else:
+            fmt = "%d" if array.dtype.kind in "iu" else "%.17g"
+            np.savetxt(f, array, fmt=fmt, delimiter="," if suffix == ".csv" else " ")
 
 
 def _emit(args, summary, text):

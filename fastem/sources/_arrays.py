@@ -33,16 +33,7 @@ class NpySource(Source):
         super().__init__(repr(os.fspath(path)), chunk_rows, columns, weight_column)
         self.path = os.fspath(path)
         try:
-            with open(self.path, "rb") as f:
-                version = npformat.read_magic(f)
-                if version == (1, 0):
-                    shape, fortran, dtype = npformat.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    shape, fortran, dtype = npformat.read_array_header_2_0(f)
-                else:
-                    shape, fortran, dtype = npformat._read_array_header(f, version)
-                self._data_offset = f.tell()
-                size = os.fstat(f.fileno()).st_size
+            shape, fortran, dtype, self._data_offset, size = _npy_header(self.path)
         except OSError as e:
             raise _err(self.name, 0, f"could not open ({e})") from e
         except ValueError as e:
@@ -72,6 +63,10 @@ class NpySource(Source):
         self.dtype = _target_dtype([dtype])
         if self.chunk_rows is None:
             self.chunk_rows = _default_chunk_rows(n_cols, max(dtype.itemsize, 8))
+        self._ident = self._identity()
+
+    def _header_key(self):
+        return _npy_header(self.path)[:4]
 
     def direct_layout(self):
         """``(path, data offset)`` if the rows can be read straight into kernel buffers.
@@ -80,6 +75,7 @@ class NpySource(Source):
         column a feature, no weight column, C order, and already in the target
         dtype (float32 or float64, native byte order). Otherwise None.
         """
+        self._check_unchanged()  # called before every pass
         dt = self._file_dtype
         if (
             self._feat_idx is None
@@ -110,6 +106,19 @@ class NpySource(Source):
                     buf = np.empty((m, width), dtype=self._file_dtype)
                 read_rows(f, self.name, self._data_offset, self._row_bytes, r0, buf)
                 yield buf
+
+
+def _npy_header(path):
+    """``(shape, fortran_order, dtype, data offset, file size)`` of a ``.npy`` file."""
+    with open(path, "rb") as f:
+        version = npformat.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = npformat.read_array_header_2_0(f)
+        else:
+            shape, fortran, dtype = npformat._read_array_header(f, version)
+        return shape, fortran, dtype, f.tell(), os.fstat(f.fileno()).st_size
 
 
 class SliceSource(Source):
@@ -183,6 +192,7 @@ class H5FileSource(SliceSource):
         except OSError as e:
             raise _err(name, 0, f"could not open as HDF5 ({e})") from e
         self._arr = None
+        self._ident = self._identity()
 
     def direct_layout(self):
         """``(path, data offset)`` if the dataset's rows can be read straight into kernel buffers.
@@ -192,6 +202,7 @@ class H5FileSource(SliceSource):
         native byte order. Looked up again for every pass: the data may have
         moved if the file was rewritten. Otherwise None.
         """
+        self._check_unchanged()  # called before every pass
         if self._feat_idx is not None or self._w_idx is not None:
             return None
         import h5py

@@ -109,6 +109,9 @@ class Source:
     """
 
     kind = "source"
+    #: The file read, for the sources that read one (its changes are noticed).
+    path = None
+    _ident = None
 
     def __init__(self, name, chunk_rows, columns, weight_column):
         self.name = name
@@ -135,7 +138,61 @@ class Source:
         """
         raise NotImplementedError
 
+    def _header_key(self):
+        """What the header of the file says now (re-read for every pass), or None."""
+        return None
+
     # -- common machinery ----------------------------------------------------
+
+    def _identity(self):
+        """``(size, mtime_ns, inode, device, header)`` of the file read, or None."""
+        if self.path is None:
+            return None
+        try:
+            st = os.stat(self.path)
+            header = self._header_key()
+        except (OSError, ValueError, UnicodeDecodeError):
+            return ("unreadable",)
+        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, header)
+
+    def _changed(self):
+        return self._ident is not None and self._identity() != self._ident
+
+    def _check_unchanged(self):
+        """Raise if the file changed since it was opened: its rows must not be mixed."""
+        if self._changed():
+            raise _err(
+                self.name,
+                0,
+                "the file changed while it was being read (it was rewritten or modified); "
+                "its rows cannot be mixed with those read before. Run the call again once the "
+                "file is complete.",
+            )
+
+    def refresh(self):
+        """Re-open the file with its current header if it changed since it was opened.
+
+        Called at the start of every estimator call that reads the source, so a
+        source object kept across a rewrite of its file reads the new file (its
+        new number of rows, its new dtype), never the new bytes with the old
+        header. A change during a call raises :class:`SourceError` instead.
+
+        Returns
+        -------
+        self : Source
+        """
+        if self._changed():
+            if "obj" not in self._args:
+                raise _err(
+                    self.name, 0, "the file changed since the source was opened; open it again"
+                )
+            fresh = self._reopen()
+            for key in ("allow_nan", "role"):
+                if key in self.__dict__:
+                    setattr(fresh, key, self.__dict__[key])
+            self.__dict__.clear()
+            self.__dict__.update(fresh.__dict__)
+        return self
 
     @property
     def shape(self):
@@ -226,8 +283,9 @@ class Source:
             w = np.ascontiguousarray(raw[:, self._w_idx], dtype=np.float64)
         X = raw if self._feat_idx is None else raw[:, self._feat_idx]
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        if check_finite:
-            check_values(X, self.name, offset, getattr(self, "allow_nan", False))
+        if check_finite:  # a weight or label source is checked as such, not as data
+            role = getattr(self, "role", "value")
+            _check_finite(X, self.name, offset, role, getattr(self, "allow_nan", False))
         if w is not None:
             _check_weights(w, self.name, offset)
         return X, w
@@ -241,6 +299,7 @@ class Source:
         passes lets it keep those buffers (no fresh pages to fault in per pass).
         """
         offset = 0
+        self._check_unchanged()
         raw_iter = self._raw_chunks(n_buffers, ring)
         try:
             while True:
@@ -263,6 +322,7 @@ class Source:
             close = getattr(raw_iter, "close", None)
             if close is not None:
                 close()
+        self._check_unchanged()
         if self.n_rows is None:
             self.n_rows = offset
         elif offset != self.n_rows:
@@ -309,8 +369,12 @@ def check_values(X, name, offset, allow_nan=False):
 
 
 def _check_finite(X, name, offset, what, allow_nan=False):
+    from .._validation import first_too_large, too_large_message
+
     # fast path: a finite sum means every value is finite (no allocation)
-    if X.size and not np.isfinite(X.sum()):
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = not X.size or np.isfinite(X.sum())
+    if not finite:
         bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
         if bad.any():
             row = int(np.argmax(bad.any(axis=1)))
@@ -322,10 +386,18 @@ def _check_finite(X, name, offset, what, allow_nan=False):
             raise _err(
                 name, offset + row, f"NaN or infinite {what}; fastem needs finite input{hint}"
             )
+    if what == "value":
+        big = first_too_large(X)
+        if big is not None:
+            raise _err(name, offset + big[0], "value " + too_large_message(big[2], X.dtype))
 
 
 def _check_weights(w, name, offset):
+    from .._validation import WEIGHT_RANGE, weight_scale_message
+
     _check_finite(w[:, None], name, offset, "sample weight")
     if w.size and w.min() < 0:
         row = int(np.argmax(w < 0))
         raise _err(name, offset + row, "negative sample weight; weights must be >= 0")
+    if w.size and w.max() > WEIGHT_RANGE[1]:
+        raise _err(name, offset + int(np.argmax(w)), weight_scale_message(w.max()))

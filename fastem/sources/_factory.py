@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import types
 
 import numpy as np
 
@@ -18,8 +19,8 @@ def _module_of(obj):
 
 def is_source_like(obj):
     """True if ``obj`` is read chunk by chunk rather than as an in-memory array."""
-    if isinstance(obj, (Source, str, os.PathLike)):
-        return True
+    if isinstance(obj, (Source, str, os.PathLike, types.GeneratorType)):
+        return True  # a generator: refused by source() with a message saying what to pass
     mod = _module_of(obj)
     if mod in ("h5py", "zarr", "pyarrow"):
         return True
@@ -162,6 +163,14 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
         return SliceSource(f"ndarray {obj.shape}", obj, *cw)
     if callable(obj):
         return CallableSource(obj, *cw)
+    if isinstance(obj, types.GeneratorType) or (
+        hasattr(obj, "__next__") and not hasattr(obj, "__array__")
+    ):
+        raise TypeError(
+            f"got a {tname} (an iterator), which can be read only once, but EM reads the data "
+            "once per iteration. Pass a function that returns a fresh iterator of 2-D chunks "
+            "on each call, e.g. lambda: make_chunks()."
+        )
     raise TypeError(
         f"cannot read {tname} as a chunked source; pass a path, an h5py.Dataset, a zarr.Array, "
         "a pyarrow Table or dataset, a NumPy array, or a callable returning an iterator of "

@@ -55,6 +55,9 @@ class ArrowSource(Source):
         self.feature_names = self._names[:n_feat]
         if self.chunk_rows is None:
             self.chunk_rows = _default_chunk_rows(self._raw_width, 8)
+        if kind == "parquet" and isinstance(obj, (str, os.PathLike)):
+            self.path = os.fspath(obj)
+            self._ident = self._identity()
 
     def _batches(self):
         if self.kind == "parquet":
@@ -75,8 +78,22 @@ class ArrowSource(Source):
             yield out
 
 
+def _is_number(field):
+    try:
+        float(field.strip().strip('"'))
+    except ValueError:
+        return False
+    return True
+
+
 class CsvSource(Source):
-    """A CSV file with a header row, parsed ``chunk_rows`` lines at a time."""
+    """A CSV file, with or without a header row, parsed ``chunk_rows`` lines at a time.
+
+    Lines holding only white space are skipped wherever they are. The first
+    other line is the header, unless every field of it parses as a number:
+    then the file has no header and that line is the first row (columns are
+    then selected by index). A UTF-8 byte-order mark is dropped.
+    """
 
     kind = "csv"
 
@@ -85,41 +102,61 @@ class CsvSource(Source):
         super().__init__(repr(self.path), chunk_rows, columns, weight_column)
         self.delimiter = delimiter
         try:
-            with open(self.path, newline="") as f:
-                header = f.readline()
+            with self._open() as f:
+                first = next((ln for ln in f if ln.strip()), "")
         except (OSError, UnicodeDecodeError) as e:
             raise _err(self.name, 0, f"could not open ({e})") from e
-        if not header.strip():
-            raise _err(self.name, 0, "no header row")
-        names = [c.strip().strip('"').strip("'") for c in header.rstrip("\r\n").split(delimiter)]
-        self._resolve_columns(names, len(names))
+        if not first.strip():
+            raise _err(self.name, 0, "the file holds no rows (it is empty or blank)")
+        fields = first.rstrip("\r\n").split(delimiter)
+        self.has_header = not all(_is_number(v) for v in fields)
+        names = [c.strip().strip('"').strip("'") for c in fields] if self.has_header else None
+        self._resolve_columns(names, len(fields))
+        if names is None:
+            names = [str(i) for i in range(len(fields))]
         self.feature_names = [names[i] for i in (self._feat_idx or range(len(names)))]
         if self.chunk_rows is None:
-            self.chunk_rows = _default_chunk_rows(len(names), 24)
+            self.chunk_rows = _default_chunk_rows(len(fields), 24)
+        self._ident = self._identity()
+
+    def _open(self):
+        return open(self.path, newline="", encoding="utf-8-sig")
+
+    def _header_key(self):
+        with self._open() as f:
+            return next((ln for ln in f if ln.strip()), "")
+
+    def _data_lines(self, f):
+        """The non-blank lines of the open file ``f`` after the header row, if any."""
+        lines = (ln for ln in f if ln.strip())
+        if self.has_header:
+            next(lines, None)
+        return lines
 
     def _count_rows(self):
         """Non-blank lines after the header, without parsing them."""
         try:
-            with open(self.path, "rb") as f:
-                f.readline()
-                return sum(1 for line in f if line.strip())
-        except OSError as e:
+            with self._open() as f:
+                return sum(1 for _ in self._data_lines(f))
+        except (OSError, UnicodeDecodeError) as e:
             raise _err(self.name, 0, f"could not read ({e})") from e
 
     def _raw_chunks(self, n_buffers, ring=None):
-        with open(self.path, newline="") as f:
-            f.readline()
+        with self._open() as f:
+            lines = self._data_lines(f)
             while True:
-                lines = [ln for ln in islice(f, self.chunk_rows) if ln.strip()]
-                if not lines:
+                chunk = list(islice(lines, self.chunk_rows))  # blank runs never end a chunk
+                if not chunk:
                     return
-                yield self._parse(lines)
+                yield self._parse(chunk)
 
     def _parse(self, lines):
         try:
-            return np.loadtxt(
+            arr = np.loadtxt(
                 lines, delimiter=self.delimiter, dtype=np.float64, ndmin=2, quotechar='"'
             )
+            if arr.shape[1] == self._raw_width:
+                return arr
         except ValueError:
             pass
         # find the offending line, so that the error names its row
