@@ -49,6 +49,16 @@ def resolve_threads(n_threads):
     return max(1, int(n_threads))
 
 
+def _forget_pool():
+    """In a forked child: the parent's pool threads do not exist here; start afresh."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _pool():
     global _POOL
     with _POOL_LOCK:
@@ -76,24 +86,24 @@ def run_chunks(task, n_chunks, n_threads):
     stop = threading.Event()
 
     def worker(slot):
-        while not stop.is_set():
-            c = next(counter)
-            if c >= n_chunks:
-                return
-            task(c, slot)
+        try:
+            while not stop.is_set():
+                c = next(counter)
+                if c >= n_chunks:
+                    return
+                task(c, slot)
+        except BaseException:
+            stop.set()  # the other threads start no further chunk
+            raise
 
     pool = _pool()
     futures = [pool.submit(worker, slot) for slot in range(1, t)]
     try:
         worker(0)
-    except BaseException:
-        stop.set()
-        raise
     finally:
         wait(futures)
     for f in futures:
         if f.exception() is not None:
-            stop.set()
             raise f.exception()
 
 

@@ -255,3 +255,16 @@ def test_idle_threads_sleep_between_calls():
     idle = time.process_time() - c0
     assert time.perf_counter() - t0 >= 0.5
     assert idle < 0.05, f"{idle:.3f} s of CPU while idle"
+
+
+def test_a_forked_child_fits_after_its_parent_used_the_threads():
+    """The parent's pool threads do not survive a fork: the child starts its own."""
+    import multiprocessing as mp
+
+    X, p = _problem("full", 20000, 4, 3, np.float64, seed=2)
+    ref = array_stats(X, None, None, p, 2)
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        res = pool.apply_async(array_stats, (X, None, None, p, 2))
+        child = res.get(timeout=120)  # a stale pool would wait forever
+    np.testing.assert_array_equal(child.s1, ref.s1)
