@@ -64,7 +64,7 @@ X = centres[rng.integers(0, K, n)] + rng.normal(0, 1, (n, D))
 import fastem
 from fastem import GaussianMixture
 GaussianMixture(K, max_iter=3, tol=0, random_state=0).fit(X)
-d = {{}}
+d = {}
 def timed(name, f):
     t = time.perf_counter(); f(); d[name] = time.perf_counter() - t
 timed("another covariance type (diag)",
