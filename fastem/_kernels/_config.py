@@ -58,7 +58,14 @@ def jit(fn):
 
 
 def jit_ordered(fn):
-    """As :func:`jit`, with ``JIT_ORDERED`` (no reassociation)."""
+    """A callee compiled on its own (not inlined), with ``JIT_ORDERED`` (no reassociation).
+
+    For helpers whose every compiled copy computes the same bits: copies,
+    elementwise operations, comparisons, and the exp/log polynomials whose
+    rounding is part of the algorithm. Not inlining them saves Numba an
+    inlining pass and a type inference per call site (``_statistics._tile_add``
+    alone, at eight call sites, cost 1.8 s of a 7 s compile).
+    """
     return njit(**dict(JIT_ORDERED, cache=False))(fn)
 
 

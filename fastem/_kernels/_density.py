@@ -8,10 +8,19 @@ dtype: in 4 x 4 register tiles of the upper-triangular ``U`` (full, tied), or
 two components and four features per pass (diagonal, spherical).
 """
 
-from ._config import BLOCK, BLOCK_BYTES, BLOCK_DIAG, BLOCK_DIAG_BYTES, BLOCK_MIN, TILE, jit
+from ._config import (
+    BLOCK,
+    BLOCK_BYTES,
+    BLOCK_DIAG,
+    BLOCK_DIAG_BYTES,
+    BLOCK_MIN,
+    TILE,
+    jit,
+    jit_ordered,
+)
 
 
-@jit
+@jit_ordered
 def block_rows(n_features_padded, n_components, full):
     """Rows per block: a function of the problem's shape only (never of threads).
 
@@ -32,7 +41,7 @@ def block_rows(n_features_padded, n_components, full):
     return b
 
 
-@jit
+@jit_ordered
 def load_block(X, start, nb, xt):
     """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero).
 
@@ -58,7 +67,7 @@ def load_block(X, start, nb, xt):
             xt[d, b] = X[start + b, d]
 
 
-@jit
+@jit_ordered
 def _centre(xt, mu, k, nb, diff):
     for d in range(mu.shape[1]):
         m = mu[k, d]

@@ -66,7 +66,7 @@ specialization per dtype serves all four covariance types::
 
 import numpy as np
 
-from ._config import PAD, TILE, jit, kernel
+from ._config import PAD, TILE, jit_ordered, kernel
 from ._density import block_rows, load_block, logprob_diag, logprob_full
 from ._normalize import log_into, normalize, softmax
 from ._statistics import accumulate_diag, accumulate_full, as_float64
@@ -143,7 +143,7 @@ def stats_diag(X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal
 # --------------------------------------------------------------------------
 
 
-@jit
+@jit_ordered
 def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, ev, out_lp, out_resp, out_lab):
     if out_lab.shape[0] > 0:
         for b in range(nb):

@@ -109,7 +109,7 @@ def log_into(s, nb, out, fbits, ev):
 # --------------------------------------------------------------------------
 
 
-@jit
+@jit_ordered
 def softmax(logp, nb, m, s, poly, bits):
     """logp[:, :nb] <- exp(logp - max); m <- max; s <- sum of the exps.
 

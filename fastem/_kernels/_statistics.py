@@ -10,7 +10,7 @@ spherical: two components x two features per pass.
 from numba import types
 from numba.extending import overload
 
-from ._config import _NO_CACHE, TILE, jit
+from ._config import _NO_CACHE, TILE, jit, jit_ordered
 
 
 @jit
@@ -62,10 +62,10 @@ def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
                 a22 += r2 * e2
                 a23 += r2 * e3
                 a33 += r3 * e3
-            _tile_add(s2, k, D, i0, i0, a00, a01, a02, a03, 0)
-            _tile_add(s2, k, D, i0, i0, 0.0, a11, a12, a13, 1)
-            _tile_add(s2, k, D, i0, i0, 0.0, 0.0, a22, a23, 2)
-            _tile_add(s2, k, D, i0, i0, 0.0, 0.0, 0.0, a33, 3)
+            _tile_add(s2, k, D, i0, i0, a00, a01, a02, a03)
+            _tile_add(s2, k, D, i0 + 1, i0, 0.0, a11, a12, a13)
+            _tile_add(s2, k, D, i0 + 2, i0, 0.0, 0.0, a22, a23)
+            _tile_add(s2, k, D, i0 + 3, i0, 0.0, 0.0, 0.0, a33)
             for j0 in range(i0 + TILE, Dp, TILE):
                 a00 = a01 = a02 = a03 = 0.0
                 a10 = a11 = a12 = a13 = 0.0
@@ -96,16 +96,19 @@ def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
                     a31 += r3 * e1
                     a32 += r3 * e2
                     a33 += r3 * e3
-                _tile_add(s2, k, D, i0, j0, a00, a01, a02, a03, 0)
-                _tile_add(s2, k, D, i0, j0, a10, a11, a12, a13, 1)
-                _tile_add(s2, k, D, i0, j0, a20, a21, a22, a23, 2)
-                _tile_add(s2, k, D, i0, j0, a30, a31, a32, a33, 3)
+                _tile_add(s2, k, D, i0, j0, a00, a01, a02, a03)
+                _tile_add(s2, k, D, i0 + 1, j0, a10, a11, a12, a13)
+                _tile_add(s2, k, D, i0 + 2, j0, a20, a21, a22, a23)
+                _tile_add(s2, k, D, i0 + 3, j0, a30, a31, a32, a33)
 
 
-@jit
-def _tile_add(s2, k, D, i0, j0, a0, a1, a2, a3, p):
-    """s2[k, i, j] += a_q for i = i0 + p, j = j0 + q, upper triangle inside D."""
-    i = i0 + p
+@jit_ordered
+def _tile_add(s2, k, D, i, j0, a0, a1, a2, a3):
+    """s2[k, i, j] += a_q for j = j0 + q, upper triangle inside D.
+
+    Not inlined (eight call sites per kernel would each cost Numba an inlining
+    pass); four plain additions, so every compiled copy gives the same bits.
+    """
     if i >= D:
         return
     base = i * D
