@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -26,28 +26,49 @@ ROOT = Path(__file__).resolve().parents[1]
 # ---------------------------------------------------------------- hypothesis
 
 _dtypes = st.sampled_from(["<f8", ">f8", "<f4", ">f4", "<i4", ">i8", "u1", "?"])
+#: the share of examples that must reach a fitted model (the rest test the errors)
+FIT_SHARE = 0.4
 
 
 @st.composite
 def _arrays(draw):
+    """Mostly 2-D arrays a fit accepts; sometimes another rank, a NaN, an infinity or an
+    extreme value, so that every check at the boundary is reached too."""
+    # the small choices first: hypothesis gives the simplest value to draws past its buffer
     dtype = draw(_dtypes)
-    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=12))
+    special = draw(st.sampled_from([None, np.nan, np.inf, -np.inf, 1e30, 1e-40]))
+    where = draw(st.floats(0, 1, exclude_max=True))
+    strided, fortran = draw(st.booleans()), draw(st.booleans())
+    if draw(st.integers(0, 9)) < 8:
+        shape = (draw(st.integers(4, 40)), draw(st.integers(1, 4)))
+    else:  # any rank, empty sides and single rows included
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=12))
     elements = None
     if dtype[-2:] in ("f8", "f4"):
-        elements = st.floats(
-            allow_nan=True, allow_infinity=True, width=32 if dtype.endswith("4") else 64
-        )
+        elements = st.floats(-1e3, 1e3, width=32 if dtype.endswith("4") else 64)
     arr = draw(hnp.arrays(dtype=dtype, shape=shape, elements=elements))
-    if arr.ndim == 2 and arr.shape[0] > 1 and draw(st.booleans()):
+    if arr.dtype.kind == "f" and arr.size and special is not None:
+        arr.flat[int(where * arr.size)] = special
+    if arr.ndim == 2 and arr.shape[0] > 1 and strided:
         arr = arr[::2]  # non-contiguous
-    if arr.ndim == 2 and draw(st.booleans()):
+    if arr.ndim == 2 and fortran:
         arr = np.asfortranarray(arr)
     return arr
 
 
+def _outcome(counts, name):
+    event(name)  # pytest --hypothesis-show-statistics prints the shares
+    counts[name] = counts.get(name, 0) + 1
+
+
+_ARRAY_OUTCOMES = {}
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 @given(X=_arrays(), k=st.integers(1, 3), ct=st.sampled_from(COVARIANCE_TYPES))
-def test_any_array_fits_or_raises_a_clear_error(X, k, ct):
+@example(X=np.array([[0.0, 1], [2, np.nan], [4, 5], [6, 7]]), k=2, ct="full")
+@example(X=np.array([[0.0, 1], [2, 3], [-np.inf, 5], [6, 7]], ">f4"), k=2, ct="diag")
+def _any_array(X, k, ct):
     gm = GaussianMixture(k, covariance_type=ct, max_iter=5, random_state=0)
     try:
         with warnings.catch_warnings():
@@ -55,28 +76,91 @@ def test_any_array_fits_or_raises_a_clear_error(X, k, ct):
             gm.fit(X)
     except ValueError as exc:
         assert len(str(exc)) > 20  # a sentence, not a bare code
+        if "contains NaN at row" in str(exc):
+            assert X.dtype.kind == "f" and np.isnan(X).any()
+            _outcome(_ARRAY_OUTCOMES, "ValueError: NaN")
+        elif "contains infinity at row" in str(exc):
+            assert X.dtype.kind == "f" and np.isinf(X).any()
+            _outcome(_ARRAY_OUTCOMES, "ValueError: infinity")
+        else:
+            _outcome(_ARRAY_OUTCOMES, "ValueError: " + " ".join(str(exc).split()[:3]))
         return
+    assert X.ndim == 2 and np.all(np.isfinite(X.astype(float)))
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
         assert np.all(np.isfinite(getattr(gm, name))), name
     out = gm.score_samples(X)
     assert out.shape == (X.shape[0],)
+    _outcome(_ARRAY_OUTCOMES, "fit")
+
+
+def test_any_array_fits_or_raises_a_clear_error():
+    _ARRAY_OUTCOMES.clear()
+    _any_array()
+    n = sum(_ARRAY_OUTCOMES.values())
+    print("outcomes:", _ARRAY_OUTCOMES)  # shown with -s (or -rP); event() feeds hypothesis's
+    # the strategy is useful only if most examples reach a fit and the checks are reached too
+    assert _ARRAY_OUTCOMES.get("fit", 0) >= FIT_SHARE * n, _ARRAY_OUTCOMES
+    # hypothesis explores by mutating earlier examples, so one run may see many NaNs and no
+    # infinity, or the reverse: the two explicit examples check both messages in every run
+    nonfinite = _ARRAY_OUTCOMES.get("ValueError: NaN", 0) + _ARRAY_OUTCOMES.get(
+        "ValueError: infinity", 0
+    )
+    assert nonfinite >= 0.05 * n, _ARRAY_OUTCOMES
+
+
+_WEIGHT_OUTCOMES = {}
+_X30 = blobs(30, 2, 2)
+
+
+@st.composite
+def _weights(draw):
+    """Mostly valid weights of the right length; sometimes a wrong length, a negative, a NaN,
+    an infinity, or all zeros."""
+    special = draw(st.sampled_from([None] * 10 + [-1.0, np.nan, np.inf, "zeros"]))
+    where = draw(st.floats(0, 1, exclude_max=True))
+    n = 30 if draw(st.integers(0, 9)) < 8 else draw(st.integers(0, 40))
+    w = draw(hnp.arrays(np.float64, n, elements=st.floats(1e-2, 1e2)))
+    if n and special == "zeros":
+        w[:] = 0.0
+    elif n and special is not None:
+        w[int(where * n)] = special
+    return w
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(
-    w=hnp.arrays(np.float64, st.integers(0, 40), elements=st.floats(allow_nan=True)),
-)
-def test_any_sample_weight_fits_or_raises(w):
-    X = blobs(30, 2, 2)
+@given(w=_weights())
+@example(w=np.r_[np.ones(29), -1.0])
+@example(w=np.r_[np.nan, np.ones(29)])
+@example(w=np.r_[np.ones(15), np.inf, np.ones(14)])
+@example(w=np.zeros(30))
+@example(w=np.ones(29))
+def _any_sample_weight(w):
     gm = GaussianMixture(2, max_iter=3, random_state=0)
+    valid = len(w) == 30 and np.all(np.isfinite(w)) and np.all(w >= 0) and w.sum() > 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            gm.fit(X, sample_weight=w)
+            gm.fit(_X30, sample_weight=w)
     except ValueError as exc:
-        assert "sample_weight" in str(exc)
+        if not valid:
+            assert "sample_weight" in str(exc)
+            _outcome(_WEIGHT_OUTCOMES, "ValueError: sample_weight")
+        else:  # valid weights on too few rows, e.g. one row with all the weight
+            assert len(str(exc)) > 20 and np.count_nonzero(w) < 4, (str(exc), w)
+            _outcome(_WEIGHT_OUTCOMES, "ValueError: too few weighted rows")
         return
+    assert valid, w
     assert np.all(np.isfinite(gm.means_))
+    _outcome(_WEIGHT_OUTCOMES, "fit")
+
+
+def test_any_sample_weight_fits_or_raises():
+    _WEIGHT_OUTCOMES.clear()
+    _any_sample_weight()
+    n = sum(_WEIGHT_OUTCOMES.values())
+    print("outcomes:", _WEIGHT_OUTCOMES)
+    assert _WEIGHT_OUTCOMES.get("fit", 0) >= 0.3 * n, _WEIGHT_OUTCOMES
+    assert _WEIGHT_OUTCOMES.get("ValueError: sample_weight", 0) >= 0.05 * n, _WEIGHT_OUTCOMES
 
 
 # ------------------------------------------------------------ degenerate data
