@@ -177,18 +177,47 @@ DEGENERATE = {
 
 @pytest.mark.parametrize("name", list(DEGENERATE))
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_degenerate_data_fits_to_finite_parameters(name, covariance_type):
+def test_degenerate_data_fits_as_documented(name, covariance_type):
+    """The table of docs/robustness.md, row by row."""
     X = DEGENERATE[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
     for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
         assert np.all(np.isfinite(getattr(gm, attr)))
+    reg, cov = gm.reg_covar, gm.covariances_
+    if name == "identical rows":  # covariances equal reg_covar
+        full = {"full": cov, "tied": cov[None], "diag": None, "spherical": None}[covariance_type]
+        if full is None:
+            np.testing.assert_allclose(cov, reg, rtol=1e-12)
+        else:
+            np.testing.assert_allclose(
+                full, np.broadcast_to(reg * np.eye(3), full.shape), rtol=1e-12, atol=1e-300
+            )
+        np.testing.assert_allclose(gm.means_, 1.0, rtol=1e-12)
+    if name == "constant column" and covariance_type != "spherical":
+        # that feature's variance equals reg_covar, and it is uncorrelated with the others
+        var = {"full": lambda: cov[:, 2, 2], "tied": lambda: cov[2, 2], "diag": lambda: cov[:, 2]}[
+            covariance_type
+        ]()
+        np.testing.assert_allclose(var, reg, rtol=1e-9)
+        if covariance_type in ("full", "tied"):
+            np.testing.assert_allclose(cov[..., 2, :2], 0, atol=1e-12)
+        np.testing.assert_allclose(gm.means_[:, 2], 5.0, rtol=1e-12)
+    if name == "fewer distinct points than components":
+        # duplicate components share the points: every mean is one of the two points, and
+        # the components at each point carry its half of the weight together
+        points = _X[:2]
+        at = [int(np.argmin(np.abs(points - m).max(axis=1))) for m in gm.means_]
+        np.testing.assert_allclose(gm.means_, points[at], rtol=1e-12)
+        assert sorted(set(at)) == [0, 1]
+        for j in (0, 1):
+            assert gm.weights_[np.array(at) == j].sum() == pytest.approx(0.5, rel=1e-9)
     if name == "offset 1e8":  # the same fit as without the offset
         ref = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(_X)
+        # measured: 9e-7 (full) at most; the data's own rounding at 1e8 is 1.5e-8
         assert rel_err(gm.covariances_, ref.covariances_) < 1e-5
-    if name == "constant column" and covariance_type == "diag":
-        np.testing.assert_allclose(gm.covariances_[:, 2], gm.reg_covar, rtol=1e-6)
+        np.testing.assert_allclose(gm.means_ - 1e8, ref.means_, atol=1e-6)
 
 
 def test_tiny_scale_is_refused_with_remedy_or_fits_with_small_reg():
@@ -197,13 +226,32 @@ def test_tiny_scale_is_refused_with_remedy_or_fits_with_small_reg():
         GaussianMixture(2, random_state=0).fit(X)
     gm = GaussianMixture(2, reg_covar=1e-22, random_state=0, covariance_type="diag").fit(X)
     ref = GaussianMixture(2, random_state=0, covariance_type="diag").fit(_X)
-    assert rel_err(gm.covariances_ * 1e16, ref.covariances_) < 1e-3
+    assert rel_err(gm.covariances_ * 1e16, ref.covariances_) < 1e-12  # measured 1.2e-15
+    assert rel_err(gm.means_ * 1e8, ref.means_) < 1e-12
 
 
-def test_empty_component_is_reseeded_with_a_warning():
+def test_empty_component_is_reseeded_as_documented():
+    """At the worst-explained row, with the live components' average covariance and the
+    weight of one row, and a warning. One pass, so the result is the re-seeded state."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
     X = blobs(600, 2, 3, seed=1)
     means = np.array([X[0], X[1], X.mean(0) + 1e4])  # the third mean sees no data
-    with pytest.warns(DegenerateComponentWarning, match="re-seeded"):
+    with pytest.warns(DegenerateComponentWarning, match="1 component.*re-seeded"):
+        gm = GaussianMixture(
+            3, means_init=means, random_state=0, max_iter=1, covariance_type="full"
+        ).fit(X)
+    w, m, c = gm.weights_, gm.means_, gm.covariances_
+    live = w[:2] / w[:2].sum()
+    log_prob = logsumexp(
+        [np.log(live[j]) + multivariate_normal(m[j], c[j]).logpdf(X) for j in range(2)], axis=0
+    )
+    np.testing.assert_array_equal(m[2], X[np.argmin(log_prob)])
+    np.testing.assert_allclose(c[2], np.average(c[:2], axis=0, weights=w[:2]), rtol=1e-12)
+    assert w[2] == pytest.approx(1 / (len(X) + 1), rel=1e-9)
+    # and EM climbs on from there to a proper fit
+    with pytest.warns(DegenerateComponentWarning):
         gm = GaussianMixture(
             3, means_init=means, random_state=0, max_iter=200, covariance_type="full"
         ).fit(X)
