@@ -136,5 +136,7 @@ def test_files_that_are_not_our_checkpoint_are_refused(tmp_path):
     with pytest.raises(ValueError, match="cannot be read.*delete it"):
         _checkpoint.load(ckpt, key)
     _write(ckpt, h, rng_key=np.zeros(624, np.uint32))
-    with pytest.raises(ValueError, match="pass a new checkpoint path, or delete the file"):
+    with pytest.raises(
+        ValueError, match="pass a new checkpoint path, or delete the file to start afresh.$"
+    ):
         _checkpoint.load(ckpt, "another call")
