@@ -113,3 +113,18 @@ def test_sample_weight_forms():
     np.testing.assert_array_equal(a.means_, b.means_)
     with pytest.raises(ValueError, match="^sample_weight must be an array of numbers.$"):
         GM(2).fit(X, sample_weight=["a"] * 60)
+
+
+def test_small_weights_are_weights():
+    """Only a zero sum is refused: weights summing to less than one are fine."""
+    kw = dict(random_state=0, max_iter=5, tol=0)
+    gm = GM(2, **kw).fit(X, sample_weight=np.full(60, 1e-3))
+    np.testing.assert_allclose(gm.means_, GM(2, **kw).fit(X).means_, rtol=1e-12)
+
+
+def test_a_nan_past_the_first_scanned_block_is_found():
+    """check_all_finite scans 65,536 rows at a time: the row is still named exactly."""
+    Y = np.random.default_rng(1).normal(size=(70_000, 2))
+    Y[69_999, 1] = np.nan
+    with pytest.raises(ValueError, match="^X contains NaN at row 69999, column 1. Remove"):
+        GM(2).fit(Y)
