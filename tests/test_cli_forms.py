@@ -74,10 +74,15 @@ def _model(path):
     return fastem.load(path)
 
 
-def test_chunk_rows_streams_the_same_fit(work, capsys):
+def test_chunk_rows_streams_the_same_fit(work, capsys, monkeypatch):
+    opened, real_source = [], fastem.source
+    monkeypatch.setattr(
+        fastem, "source", lambda *a, **kw: opened.append(kw) or real_source(*a, **kw)
+    )
     args = ["fit", "faithful.npy", "-k", "2", "--seed", "0", "--max-iter", "20", "--tol", "0"]
     assert cli(capsys, *args, "-o", "whole.npz")[0] == 0
     assert cli(capsys, *args, "--chunk-rows", "50", "-o", "chunked.npz", "--json")[0] == 0
+    assert opened[-1].get("chunk_rows") == 50 and "chunk_rows" not in opened[0]
     a, b = _model(work / "whole.npz"), _model(work / "chunked.npz")
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-10)
     np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-10)
