@@ -85,7 +85,7 @@ def test_stopped_right_after_the_converging_pass(tmp_path, monkeypatch):
             raise KeyboardInterrupt
 
     monkeypatch.setattr(_checkpoint, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.warns(RuntimeWarning, match="interrupted"), pytest.raises(KeyboardInterrupt):
         GaussianMixture(3, **kw).fit(X, checkpoint=ckpt)
     monkeypatch.undo()
     h = header(ckpt)
