@@ -4,9 +4,11 @@ One *iteration* is what ``GaussianMixture._em`` does per step: the statistics
 pass over the data (``data.stats``), the M-step and the Cholesky factors.
 
 Under pytest (``--benchmark-disable`` by default) each benchmark runs once on
-small data, so the suite stays quick; with ``--benchmark-enable`` the sizes
-grow to :data:`LARGE`. Run the file as a script to print the table of
-``docs/dask.md``::
+:data:`SMALL` data, so the suite stays quick; with ``--benchmark-enable`` or
+``FASTEM_BENCH_FULL=1`` the sizes grow to :data:`LARGE` (``bench/conftest.py``).
+Every run checks the Dask iteration's answer against the in-memory one (relative
+1e-10, the promise of ``docs/dask.md``). Run the file as a script to print the
+table of ``docs/dask.md``::
 
     PYTHONPATH=. python bench/bench_dask.py
 """
@@ -83,11 +85,35 @@ def dask_data(X, block_rows):
 # ------------------------------------------------------------------ pytest-benchmark
 
 
+def size_for(full):
+    return LARGE if full else SMALL
+
+
+def test_size_follows_the_benchmark_options():
+    assert size_for(True) == LARGE and size_for(False) == SMALL
+
+
 @pytest.fixture(scope="module")
-def problem(request):
-    size = SMALL if request.config.getoption("benchmark_disable", True) else LARGE
+def problem(bench_full):  # --benchmark-enable or FASTEM_BENCH_FULL=1 (bench/conftest.py)
+    size = size_for(bench_full)
     X, params = make_problem(*size[:3])
     return X, params, size[3]
+
+
+def check_answer(X, params, got):
+    """A Dask iteration gives the in-memory iteration's parameters (relative 1e-10)."""
+    want = one_iteration(ArrayData(X), params)
+    assert len(got) == len(want) == 3
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_check_answer_notices_a_wrong_iteration():
+    X, params = make_problem(*TINY[:3])
+    good = one_iteration(ArrayData(X), params)
+    check_answer(X, params, good)
+    with pytest.raises(AssertionError):
+        check_answer(X, params, one_iteration(ArrayData(X[1:]), params))
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +129,8 @@ def test_iteration_in_memory(benchmark, problem):
     X, params, _ = problem
     data = ArrayData(X)
     one_iteration(data, params)  # compile
-    benchmark(one_iteration, data, params)
+    got = benchmark(one_iteration, data, params)
+    assert all(np.all(np.isfinite(g)) for g in got)
 
 
 def test_iteration_dask_threaded(benchmark, problem):
@@ -112,7 +139,8 @@ def test_iteration_dask_threaded(benchmark, problem):
     with dask.config.set(scheduler="threads", num_workers=2):
         data = dask_data(X, block_rows)
         one_iteration(data, params)
-        benchmark(one_iteration, data, params)
+        got = benchmark(one_iteration, data, params)
+    check_answer(X, params, got)
 
 
 def test_iteration_local_cluster(benchmark, problem, cluster_client):
@@ -121,7 +149,8 @@ def test_iteration_local_cluster(benchmark, problem, cluster_client):
     with cluster_client.as_current(), dask.config.set(scheduler=cluster_client):
         data = dask_data(X, block_rows)
         one_iteration(data, params)
-        benchmark(one_iteration, data, params)
+        got = benchmark(one_iteration, data, params)
+    check_answer(X, params, got)
 
 
 # ------------------------------------------------------------------ script: the table

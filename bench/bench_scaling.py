@@ -113,12 +113,38 @@ def table(rows):
     return "\n".join(lines)
 
 
+def test_thread_counts():
+    assert thread_counts(1) == [1]
+    assert thread_counts(2) == [1, 2]
+    assert thread_counts(6) == [1, 2, 4, 6]
+    assert thread_counts(16) == [1, 2, 4, 8, 16]
+
+
 def test_scaling_smoke():
-    """The script's code path on a tiny problem (the CI pass)."""
+    """The script's code path on a tiny problem (the CI pass), and the answers it times: the
+    same parameters, bit for bit, for every thread count of the table."""
+    import numba
+    import numpy as np
+
     w, rows = scaling(rows=4_000, features=4, components=3, n_iter=1, repeat=1, sklearn=True)
-    assert rows[0][0] == 1 and rows[0][2] == 1.0
-    assert all(r[1] > 0 for r in rows)
-    assert rows[0][4] is not None and "| 1 |" in table(rows)
+    counts = thread_counts(numba.config.NUMBA_NUM_THREADS)
+    assert [r[0] for r in rows] == counts
+    for t, s, up, eff, _sk in rows:
+        assert s > 0 and up == rows[0][1] / s and eff == up / t
+    assert rows[0][4] is not None and rows[-1][4] is not None
+    assert table(rows).count("\n") == len(rows) + 1
+
+    X, init = make_data(w)
+    from fastem import GaussianMixture
+
+    fits = []
+    for t in counts:
+        gm = GaussianMixture(w.K, covariance_type=w.cov, max_iter=3, tol=0, n_threads=t, **init)
+        with _quiet():
+            fits.append(gm.fit(X))
+    for gm in fits[1:]:
+        np.testing.assert_array_equal(gm.means_, fits[0].means_)
+        np.testing.assert_array_equal(gm.covariances_, fits[0].covariances_)
 
 
 def main(argv=None):

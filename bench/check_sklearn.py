@@ -5,9 +5,11 @@
 For every covariance type and both dtypes: fit scikit-learn for one iteration
 to get parameters, start both libraries from them with ``tol=0`` and
 ``max_iter=20``, and print the largest relative difference of ``weights_``,
-``means_`` and ``covariances_`` (float64 must stay below 1e-7).
+``means_`` and ``covariances_`` (float64 must stay below 1e-7). Exits with status 1
+on FAIL; under pytest, ``test_agrees_with_sklearn`` runs the same check on fewer rows.
 """
 
+import sys
 import warnings
 
 import numpy as np
@@ -21,7 +23,7 @@ def max_rel(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12 + 1e-3 * np.abs(b).max())))
 
 
-def main(n=20000, D=5, K=4):
+def main(n=20000, D=5, K=4, quiet=False):
     warnings.simplefilter("ignore", ConvergenceWarning)
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(K, D)) * 3
@@ -41,10 +43,24 @@ def main(n=20000, D=5, K=4):
             d = max(max_rel(getattr(a, x), getattr(b, x)) for x in attrs)
             if dtype == np.float64:
                 worst = max(worst, d)
-            print(f"{np.dtype(dtype).name:8s} {cov:10s} max relative difference {d:.2e}")
-    print("float64 worst", f"{worst:.2e}", "OK" if worst < 1e-7 else "FAIL")
+            if not quiet:
+                print(f"{np.dtype(dtype).name:8s} {cov:10s} max relative difference {d:.2e}")
+    if not quiet:
+        print("float64 worst", f"{worst:.2e}", "OK" if worst < TOL else "FAIL")
     return worst
 
 
+TOL = 1e-7
+
+
+def test_agrees_with_sklearn():
+    assert main(n=3000, quiet=True) < TOL
+
+
+def test_max_rel_sees_a_difference():
+    a = np.array([1.0, 2.0])
+    assert max_rel(a, a) == 0 and max_rel(a * (1 + 1e-6), a) > TOL
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(0 if main() < TOL else 1)

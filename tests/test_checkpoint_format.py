@@ -1,0 +1,142 @@
+"""The checkpoint file itself (fastem/_checkpoint.py): what its fingerprint covers, the random
+generator's state, durability, and refusing files it must not resume. Written for the mutants
+that survived the first mutation run (docs/robustness.md, "Mutation testing")."""
+
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+
+from fastem import GaussianMixture, _checkpoint
+
+from .test_resume import KW, Passes, X, header, interrupt, same_fit
+
+
+def test_a_resume_may_change_threads_and_verbosity(tmp_path, monkeypatch, capsys):
+    """n_threads, verbose and verbose_interval do not change the result: not fingerprinted."""
+    ckpt = tmp_path / "c.npz"
+    interrupt(monkeypatch, ckpt, at=6)
+    passes = Passes(monkeypatch)
+    resumed = GaussianMixture(3, **KW, n_threads=1, verbose=2, verbose_interval=3)
+    resumed.fit(X, checkpoint=ckpt)
+    assert passes.n == KW["max_iter"] - 5
+    monkeypatch.undo()
+    same_fit(resumed, GaussianMixture(3, **KW).fit(X))
+
+
+def test_array_hyper_parameters_are_fingerprinted_to_the_last_bit(tmp_path):
+    means = np.array([[0.0, 0.0], [5.0, 5.0], [-5.0, 5.0]])
+    ckpt = tmp_path / "c.npz"
+    GaussianMixture(3, **KW, means_init=means).fit(X, checkpoint=ckpt)
+    again = GaussianMixture(3, **KW, means_init=means.tolist()).fit(X, checkpoint=ckpt)
+    assert again.n_iter_ == KW["max_iter"]  # the same call (a list of the same numbers)
+    # 1e-12 is below what repr() of the array prints, but it is another call
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        GaussianMixture(3, **KW, means_init=means + 1e-12).fit(X, checkpoint=ckpt)
+
+
+def test_a_random_state_object_resumes(tmp_path, monkeypatch):
+    """A RandomState instance (whose repr holds its address) fingerprints as the same call."""
+    kw = dict(KW, random_state=None)
+    ckpt = tmp_path / "c.npz"
+    Passes(monkeypatch, interrupt_at=6)
+    with pytest.warns(RuntimeWarning), pytest.raises(KeyboardInterrupt):
+        GaussianMixture(3, **dict(kw, random_state=np.random.RandomState(0))).fit(
+            X, checkpoint=ckpt
+        )
+    monkeypatch.undo()
+    passes = Passes(monkeypatch)
+    GaussianMixture(3, **dict(kw, random_state=np.random.RandomState(0))).fit(X, checkpoint=ckpt)
+    assert passes.n == KW["max_iter"] - 5
+
+
+def test_the_generator_state_round_trips_with_a_cached_gaussian(tmp_path):
+    rng = np.random.RandomState(4)
+    rng.standard_normal(3)  # an odd count: the second value of a pair is cached
+    assert rng.get_state()[3] == 1 and 0 < rng.get_state()[4] < 1  # (not 1 when int()-ed)
+    params = (np.ones(2), np.zeros((2, 1)), np.ones((2, 1, 1)), np.ones((2, 1, 1)))
+    _checkpoint.save(
+        tmp_path / "c.npz", fingerprint="f", init=0, n_iter=1, params=params,
+        lower_bound=-1.0, lower_bounds=[-1.0], converged=False, rng=rng, best=None,
+        done=False,
+    )  # fmt: skip
+    state = _checkpoint.load(tmp_path / "c.npz", "f")
+    again = np.random.RandomState()
+    again.set_state(state["rng_state"])
+    np.testing.assert_array_equal(again.standard_normal(5), rng.standard_normal(5))
+    for got, want in zip(state["params"], params):
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, want)
+
+
+def test_stopped_right_after_the_converging_pass(tmp_path, monkeypatch):
+    """The checkpoint of the last pass says converged: the resumed fit runs no more passes."""
+    kw = dict(KW, tol=1e-3, max_iter=100)
+    clean = GaussianMixture(3, **kw).fit(X)
+    assert clean.converged_ and clean.n_iter_ < 100
+    ckpt = tmp_path / "c.npz"
+    real_save = _checkpoint.save
+
+    def save_then_stop(path, **state):
+        real_save(path, **state)
+        if state["converged"]:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_checkpoint, "save", save_then_stop)
+    with pytest.warns(RuntimeWarning, match="interrupted"), pytest.raises(KeyboardInterrupt):
+        GaussianMixture(3, **kw).fit(X, checkpoint=ckpt)
+    monkeypatch.undo()
+    h = header(ckpt)
+    assert h["converged"] and h["n_iter"] == clean.n_iter_ and not h["done"]
+    passes = Passes(monkeypatch)
+    resumed = GaussianMixture(3, **kw).fit(X, checkpoint=ckpt)
+    assert passes.n == 0
+    same_fit(resumed, clean)
+    assert resumed.converged_
+
+
+def test_the_temporary_file_is_fsynced_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append("replace") or real_replace(a, b))
+    params = (np.ones(1), np.zeros((1, 1)), np.ones((1, 1, 1)), None)
+    _checkpoint.save(
+        tmp_path / "c.npz", fingerprint="f", init=0, n_iter=1, params=params,
+        lower_bound=-1.0, lower_bounds=[-1.0], converged=False, rng=np.random.RandomState(0),
+        best=None, done=False,
+    )  # fmt: skip
+    # the file's data, then the rename, then the folder (where the file system allows it)
+    assert events[:2] == ["fsync", "replace"], events
+    assert _checkpoint.load(tmp_path / "c.npz", "f")["n_iter"] == 1
+
+
+def _write(path, header, **arrays):
+    buf = io.BytesIO()
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(buf, **arrays)
+    path.write_bytes(buf.getvalue())
+
+
+def test_files_that_are_not_our_checkpoint_are_refused(tmp_path):
+    ckpt = tmp_path / "c.npz"
+    GaussianMixture(3, **KW).fit(X, checkpoint=ckpt)
+    h = header(ckpt)
+    key = h["fingerprint"]
+    _write(ckpt, dict(h, version=2), rng_key=np.zeros(624, np.uint32))
+    with pytest.raises(ValueError, match="is not a fastem checkpoint of version 1; pass another"):
+        _checkpoint.load(ckpt, key)
+    _write(ckpt, dict(h, format="other"), rng_key=np.zeros(624, np.uint32))
+    with pytest.raises(ValueError, match="is not a fastem checkpoint"):
+        _checkpoint.load(ckpt, key)
+    # a pickled object inside is never unpickled (allow_pickle=False)
+    _write(ckpt, h, rng_key=np.zeros(624, np.uint32), evil=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="cannot be read.*delete it"):
+        _checkpoint.load(ckpt, key)
+    _write(ckpt, h, rng_key=np.zeros(624, np.uint32))
+    with pytest.raises(
+        ValueError, match="pass a new checkpoint path, or delete the file to start afresh.$"
+    ):
+        _checkpoint.load(ckpt, "another call")
