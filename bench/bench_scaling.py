@@ -8,7 +8,7 @@ Run it as a script on the machine you want the table for (issue 3 asks for
     PYTHONPATH=. python bench/bench_scaling.py --rows 400000    # a smaller problem
 
 fastem runs with ``GaussianMixture(n_threads=t)`` for t = 1, 2, 4, ... up to
-Numba's thread count (``NUMBA_NUM_THREADS``, by default the number of cores),
+The default thread count (``NUMBA_NUM_THREADS`` if set, else the number of cores),
 from the same initial parameters with ``tol=0``; time per iteration is
 ``(t(fit, 1 + N) - t(fit, 1)) / N`` as in ``bench/report.py``, median of
 ``--repeat`` runs. scikit-learn's BLAS threads are limited with threadpoolctl.
@@ -28,6 +28,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import Workload, make_data, run  # noqa: E402
+
+from fastem._parallel import default_threads  # noqa: E402
 
 
 def thread_counts(max_threads):
@@ -84,11 +86,10 @@ class _quiet:
 
 def scaling(rows=4_000_000, features=16, components=16, n_iter=3, repeat=3, sklearn=False):
     """Rows of (threads, fastem s/iter, speed-up, efficiency, sklearn s/iter or None)."""
-    import numba
 
     w = Workload("scaling", "fit", "full", rows, features, components)
     X, init = make_data(w)
-    max_threads = numba.config.NUMBA_NUM_THREADS
+    max_threads = default_threads()
     run("fastem", w, X[:1000], init)  # compile outside the timings
     out = []
     base = None
@@ -123,11 +124,10 @@ def test_thread_counts():
 def test_scaling_smoke():
     """The script's code path on a tiny problem (the CI pass), and the answers it times: the
     same parameters, bit for bit, for every thread count of the table."""
-    import numba
     import numpy as np
 
     w, rows = scaling(rows=4_000, features=4, components=3, n_iter=1, repeat=1, sklearn=True)
-    counts = thread_counts(numba.config.NUMBA_NUM_THREADS)
+    counts = thread_counts(default_threads())
     assert [r[0] for r in rows] == counts
     for t, s, up, eff, _sk in rows:
         assert s > 0 and up == rows[0][1] / s and eff == up / t
@@ -163,7 +163,7 @@ def main(argv=None):
     )
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     cpu = platform.processor() or platform.machine()
-    threads = numba.config.NUMBA_NUM_THREADS
+    threads = default_threads()
     print(
         f"{stamp}; {cpu}, {os.cpu_count()} CPUs, Numba {numba.__version__} ({threads} threads); "
         f"full covariance, {w.n:,} x {w.D}, K = {w.K}, float64"

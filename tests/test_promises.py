@@ -74,13 +74,8 @@ def test_results_are_bit_identical_for_1_2_3_4_threads(tmp_path):
 
 # ------------------------------------------------------------------ bic / aic of a source
 
-_ISSUE_18 = pytest.mark.xfail(
-    strict=True, reason="issue 18: gm.bic('X.npy') takes np.shape of a path (IndexError)"
-)
-
-
 @pytest.mark.parametrize("criterion", ["bic", "aic"])
-@pytest.mark.parametrize("form", ["source", pytest.param("path", marks=_ISSUE_18)])
+@pytest.mark.parametrize("form", ["source", "path"])
 def test_bic_and_aic_of_a_source(criterion, form, tmp_path):
     X = blobs(3000, 2, 2, seed=6)
     np.save(tmp_path / "X.npy", X)
