@@ -74,6 +74,7 @@ def test_results_are_bit_identical_for_1_2_3_4_threads(tmp_path):
 
 # ------------------------------------------------------------------ bic / aic of a source
 
+
 @pytest.mark.parametrize("criterion", ["bic", "aic"])
 @pytest.mark.parametrize("form", ["source", "path"])
 def test_bic_and_aic_of_a_source(criterion, form, tmp_path):

@@ -117,6 +117,17 @@ def _data_options(p):
     )
 
 
+def _table_output(p):
+    p.add_argument(
+        "-o",
+        "--output",
+        type=_table_path,
+        required=True,
+        metavar="OUT.npy",
+        help="file to write: .npy, .csv or .txt",
+    )
+
+
 def _common(p):
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -238,14 +249,7 @@ def build_parser():
         help="write the (n_rows, K) posterior probabilities instead of labels",
     )
     _data_options(p)
-    p.add_argument(
-        "-o",
-        "--output",
-        type=_table_path,
-        required=True,
-        metavar="OUT.npy",
-        help="file to write: .npy, .csv or .txt",
-    )
+    _table_output(p)
     _common(p)
     p.set_defaults(func=_cmd_predict)
 
@@ -266,14 +270,7 @@ def build_parser():
     p.add_argument("model", metavar="MODEL")
     p.add_argument("-n", type=_positive_int, required=True, metavar="N", help="number of samples")
     p.add_argument("--seed", type=_seed, default=None, metavar="S", help="random seed")
-    p.add_argument(
-        "-o",
-        "--output",
-        type=_table_path,
-        required=True,
-        metavar="OUT.npy",
-        help="file to write: .npy, .csv or .txt",
-    )
+    _table_output(p)
     _common(p)
     p.set_defaults(func=_cmd_sample)
 
