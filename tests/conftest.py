@@ -40,7 +40,7 @@ def _quiet_convergence():
 
 
 @pytest.fixture(autouse=True)
-def _compiled_kernels(request, monkeypatch):
+def _compiled_kernels(request):
     """Run the compiled kernels even on the small inputs of the tests.
 
     Users' small inputs run in NumPy (``fastem._small``: no compiler); the
@@ -49,7 +49,9 @@ def _compiled_kernels(request, monkeypatch):
     """
     import fastem._small
 
-    if request.node.get_closest_marker("numpy_passes") is None:
-        monkeypatch.setattr(fastem._small, "SMALL_WORK", 0)
-        monkeypatch.setenv("FASTEM_SMALL_WORK", "0")  # and in the tests' subprocesses
-    yield
+    # a MonkeyPatch of its own: a test's monkeypatch.undo() must not undo this
+    with pytest.MonkeyPatch.context() as mp:
+        if request.node.get_closest_marker("numpy_passes") is None:
+            mp.setattr(fastem._small, "SMALL_WORK", 0)
+            mp.setenv("FASTEM_SMALL_WORK", "0")  # and in the tests' subprocesses
+        yield

@@ -125,8 +125,11 @@ def test_files_that_are_not_our_checkpoint_are_refused(tmp_path):
     GaussianMixture(3, **KW).fit(X, checkpoint=ckpt)
     h = header(ckpt)
     key = h["fingerprint"]
-    _write(ckpt, dict(h, version=2), rng_key=np.zeros(624, np.uint32))
-    with pytest.raises(ValueError, match="is not a fastem checkpoint of version 1; pass another"):
+    version = _checkpoint.VERSION
+    _write(ckpt, dict(h, version=version + 1), rng_key=np.zeros(624, np.uint32))
+    with pytest.raises(
+        ValueError, match=f"is not a fastem checkpoint of version {version}; pass another"
+    ):
         _checkpoint.load(ckpt, key)
     _write(ckpt, dict(h, format="other"), rng_key=np.zeros(624, np.uint32))
     with pytest.raises(ValueError, match="is not a fastem checkpoint"):
