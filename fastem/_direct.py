@@ -27,20 +27,21 @@ from .sources._base import _err, advise, check_values, read_rows
 from .sources._prefetch import Progress
 
 #: Let the EM pass of a plain ``.npy`` file read its rows inside the kernel
-#: (``pread``: 64-bit POSIX only) instead of through a reader thread.
+#: (``os.preadv``: 64-bit POSIX only) instead of through a reader thread.
 DIRECT_READS = os.name == "posix" and hasattr(os, "pread") and sys.maxsize > 2**32
 
 
-def layout(data):
-    """``(path, data offset)`` if ``data``'s passes may read its file in the kernel.
+def layout(data, params):
+    """``(path, data offset)`` if a pass under ``params`` may read ``data``'s file in the kernel.
 
     ``data`` is a :class:`fastem._stream.StreamData`. Its source must be a
     ``.npy`` file, or a contiguous HDF5 dataset, that holds exactly the rows
-    the estimator sees, and NaN must be an error (NaN marginalization has its
-    own kernels).
+    the estimator sees, NaN must be an error (NaN marginalization has its
+    own kernels), and the pass must run in the kernels (a small input runs in
+    NumPy, ``fastem._small``, through the reader thread).
     """
     direct_layout = getattr(data.source, "direct_layout", None)
-    if not DIRECT_READS or direct_layout is None or data.missing == "marginalize":
+    if not DIRECT_READS or direct_layout is None or data.missing == "marginalize" or params.small:
         return None
     return direct_layout()
 

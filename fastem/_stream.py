@@ -223,7 +223,7 @@ class StreamData:
         # full read of every chunk off the reader thread, which competes with
         # the kernel's threads for the cores.
         defer = self.missing != "marginalize"
-        layout = None if params.small else _direct.layout(self)
+        layout = _direct.layout(self, params)
         if layout is not None:
             total = _direct.stats(self, params, n_threads, *layout)
             self.source._check_unchanged()  # the kernel read the file: not rewritten meanwhile?
@@ -251,7 +251,7 @@ class StreamData:
 
     def iter_rowwise(self, params, n_threads, **what):
         """Yield ``(offset, (logprob, resp, labels))`` chunk by chunk."""
-        layout = None if params.small else _direct.layout(self)
+        layout = _direct.layout(self, params)
         if layout is not None:
             yield from _direct.iter_rowwise(self, params, n_threads, *layout, **what)
             self.source._check_unchanged()
@@ -445,7 +445,7 @@ def predict_data(est, X, sample_weight=None):
 
 def _logprob_and_weights(data, params, n_threads):
     """``(log p(x), weights or None)`` of each chunk of a streamed ``data``."""
-    layout = _direct.layout(data)
+    layout = _direct.layout(data, params)
     if layout is not None:  # the kernel reads the rows; the weights are cut here
         take, finish = data._row_extras()
         chunks = _direct.iter_rowwise(data, params, n_threads, *layout, logprob=True)

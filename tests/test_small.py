@@ -158,3 +158,22 @@ def test_python_m_fastem_never_starts_the_compiler(tmp_path):
     assert "numba loaded: False" in out
     cached = list((tmp_path / "cache").rglob("*.nbi")) if (tmp_path / "cache").exists() else []
     assert cached == []
+
+
+@pytest.mark.numpy_passes
+def test_small_streamed_passes_never_read_in_the_kernels(tmp_path, monkeypatch):
+    """fit, score_samples and score of a small .npy source all take the NumPy path."""
+    from fastem import _direct
+
+    X = blobs(600, 3, 3, seed=8)
+    np.save(tmp_path / "X.npy", X)
+    src = fastem.source(tmp_path / "X.npy", chunk_rows=1000)
+
+    def no_kernel(*args, **kw):
+        raise AssertionError("a small input reached the in-kernel reads")
+
+    monkeypatch.setattr(_direct, "stats", no_kernel)
+    monkeypatch.setattr(_direct, "iter_rowwise", no_kernel)
+    gm = fastem.GaussianMixture(3, random_state=0).fit(src)
+    assert gm.score(src) == pytest.approx(gm.score(X), rel=1e-14)
+    np.testing.assert_allclose(gm.score_samples(src), gm.score_samples(X), rtol=1e-14)

@@ -45,14 +45,15 @@ TILE = 4
 
 
 def jit(fn):
-    """Compile ``fn`` as a callee of the kernels: ``JIT`` options, *not* cached on disk.
+    """Compile ``fn`` as a callee inlined into each kernel (Numba IR), never cached alone.
 
-    A callee loaded from the disk cache has no LLVM IR, so a kernel compiled
-    after it calls it out of line instead of inlining it, and with
-    ``reassoc`` the two builds can round differently: results would depend
-    on what happened to be cached (measured: the last bits of the means).
-    Callees are therefore always compiled in the process, next to the kernel
-    that inlines them; only the entry points (:func:`kernel`) are cached.
+    For the callees whose reductions ``reassoc`` may reorder (log-density,
+    normalization, statistics). Compiled as separate functions, they made a
+    kernel compiled in the process and the same kernel loaded from the disk
+    cache give different bits (1 ulp in the first moments, float64 full:
+    the two builds ran differently optimized copies of a callee). Inlined,
+    each kernel carries its only copy, and only the entry points
+    (:func:`kernel`) are cached (``tests/test_cache.py`` compares the bits).
     """
     return njit(**_NO_CACHE, inline="always")(fn)
 
