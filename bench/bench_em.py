@@ -13,7 +13,7 @@ predicts on) a small slice of the same dtype. Run the timed suite with::
 
 import numpy as np
 import pytest
-from workloads import BY_NAME, SMOKE_ROWS, WORKLOADS, fitted, make_data, run
+from workloads import BY_NAME, SMOKE_ROWS, WORKLOADS, fitted, make_data, run, smoke
 
 N_ITER = 3  # EM iterations per timed fit
 _DATA = {}
@@ -32,14 +32,14 @@ def _data(w):
 def test_em(benchmark, bench_full, name, lib):
     w = BY_NAME[name]
     if not bench_full:
-        w = w.scaled(SMOKE_ROWS)
+        w = smoke(w)
     X, init = _data(w)
     model = None
     if w.kind != "fit":
         model = fitted(lib, w, X, init)
-    # warm-up: compiles fastem's kernels for this dtype and layout
-    warm = X[: min(len(X), 1000)]
-    run(lib, w, warm, init, fitted(lib, w, warm, init) if model is not None else None)
+    if lib == "fastem":  # warm-up: compiles fastem's kernels for this dtype and layout
+        warm = X[: min(len(X), max(1000, 2 * w.K))]
+        run(lib, w, warm, init, fitted(lib, w, warm, init) if model is not None else None)
     benchmark.group = w.label
     benchmark.extra_info.update(
         workload=w.name, lib=lib, n_iter=N_ITER if w.kind == "fit" else 1, gflop=w.flops() / 1e9

@@ -86,7 +86,7 @@ def measure(w, n_iter, sk_n_iter, repeat, sk_repeat, with_sklearn=True):
     X, init = make_data(w)
     libs = ["fastem", "sklearn"] if with_sklearn else ["fastem"]
     models = {lib: fitted(lib, w, X, init) if w.kind != "fit" else None for lib in libs}
-    warm = X[:1000]
+    warm = X[: max(1000, 2 * w.K)]
     run("fastem", w, warm, init, fitted("fastem", w, warm, init) if w.kind != "fit" else None)
     out = {"workload": w, "input_mb": X.nbytes / 1e6}
     for lib in libs:

@@ -77,11 +77,32 @@ WORKLOADS = [
     W("full_1Mx2_K2_f32", "fit", "full", 1_000_000, 2, 2, "float32"),
     W("predict_proba_1Mx16_K16", "predict_proba", "full", 1_000_000, 16, 16),
     W("score_samples_1Mx16_K16", "score_samples", "full", 1_000_000, 16, 16),
+    # issue 17: many components, many features (speaker models, Fisher vectors,
+    # coarse quantizers, wide full covariance)
+    W("diag_200kx60_K512", "fit", "diag", 200_000, 60, 512),
+    W("diag_200kx128_K256", "fit", "diag", 200_000, 128, 256),
+    W("diag_1Mx64_K64", "fit", "diag", 1_000_000, 64, 64),
+    W("full_200kx64_K32", "fit", "full", 200_000, 64, 32),
+    W("full_50kx128_K16", "fit", "full", 50_000, 128, 16),
+    W("diag_100kx128_K1024", "fit", "diag", 100_000, 128, 1024),
+    W("full_200kx256_K4", "fit", "full", 200_000, 256, 4),
+    W("diag_200kx128_K256_f32", "fit", "diag", 200_000, 128, 256, "float32"),
+    W("full_200kx64_K32_f32", "fit", "full", 200_000, 64, 32, "float32"),
+    W("predict_proba_200kx128_K256_diag", "predict_proba", "diag", 200_000, 128, 256),
+    W("score_samples_200kx64_K32", "score_samples", "full", 200_000, 64, 32),
 ]
 BY_NAME = {w.name: w for w in WORKLOADS}
 
-# Rows used when benchmarks run once with timing disabled (the CI pass).
+# Rows used when benchmarks run once with timing disabled (the CI pass), at least
+# SMOKE_ROWS_PER_COMPONENT per component (fewer leave components empty, and fastem
+# re-seeds an empty component where scikit-learn keeps it: different answers).
 SMOKE_ROWS = 2_000
+SMOKE_ROWS_PER_COMPONENT = 16
+
+
+def smoke(w):
+    """``w`` at the size of the CI pass."""
+    return w.scaled(max(SMOKE_ROWS, SMOKE_ROWS_PER_COMPONENT * w.K))
 
 
 def make_data(w, seed=0):
