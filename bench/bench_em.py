@@ -13,7 +13,7 @@ predicts on) a small slice of the same dtype. Run the timed suite with::
 
 import numpy as np
 import pytest
-from workloads import BY_NAME, SMOKE_ROWS, WORKLOADS, fitted, make_data, run, smoke
+from workloads import BY_NAME, SMOKE_ROWS, WORKLOADS, fitted, make_data, run, smoke, warm_up
 
 N_ITER = 3  # EM iterations per timed fit
 _DATA = {}
@@ -37,9 +37,8 @@ def test_em(benchmark, bench_full, name, lib):
     model = None
     if w.kind != "fit":
         model = fitted(lib, w, X, init)
-    if lib == "fastem":  # warm-up: compiles fastem's kernels for this dtype and layout
-        warm = X[: min(len(X), max(1000, 2 * w.K))]
-        run(lib, w, warm, init, fitted(lib, w, warm, init) if model is not None else None)
+    if lib == "fastem":
+        warm_up(w, X, init)
     benchmark.group = w.label
     benchmark.extra_info.update(
         workload=w.name, lib=lib, n_iter=N_ITER if w.kind == "fit" else 1, gflop=w.flops() / 1e9

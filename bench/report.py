@@ -11,7 +11,8 @@ so fixed costs (validation, the initial Cholesky, scikit-learn's final E-step)
 cancel; row-wise workloads time one call. Medians over ``--repeat`` runs
 (scikit-learn: fewer runs and iterations, it is slow). "CPU ms" is the
 process CPU time per iteration (all threads): steadier than wall time on a
-shared machine. GFLOP/s counts the arithmetic in
+shared machine; ``--per-core`` runs both libraries and the dgemm on one thread and
+computes the rates and the speed-up from CPU time. GFLOP/s counts the arithmetic in
 ``bench/workloads.py``; "dgemm" is NumPy's float64 matmul (2000 x 2000) timed
 in this run, before and after the workloads. Memory: peak growth over the
 run of one fit (or call), as RSS sampled every 2 ms (psutil) and as
@@ -31,17 +32,22 @@ from datetime import datetime, timezone
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workloads import BY_NAME, WORKLOADS, fitted, make_data, run  # noqa: E402
+from workloads import BY_NAME, WORKLOADS, fitted, make_data, run, warm_up  # noqa: E402
 
 
-def dgemm_gflops(n=2000, repeat=5):
+def dgemm_gflops(n=2000, repeat=5, per_core=False):
+    """NumPy's dgemm rate: wall time on every core, or (``per_core``) CPU time of one thread."""
+    from threadpoolctl import threadpool_limits
+
+    clock = time.process_time if per_core else time.perf_counter
     a = np.random.default_rng(0).random((n, n))
-    a @ a
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
+    with threadpool_limits(1 if per_core else None, user_api="blas"):
         a @ a
-        ts.append(time.perf_counter() - t)
+        ts = []
+        for _ in range(repeat):
+            t = clock()
+            a @ a
+            ts.append(clock() - t)
     return 2 * n**3 / np.median(ts) / 1e9
 
 
@@ -86,8 +92,7 @@ def measure(w, n_iter, sk_n_iter, repeat, sk_repeat, with_sklearn=True):
     X, init = make_data(w)
     libs = ["fastem", "sklearn"] if with_sklearn else ["fastem"]
     models = {lib: fitted(lib, w, X, init) if w.kind != "fit" else None for lib in libs}
-    warm = X[: max(1000, 2 * w.K)]
-    run("fastem", w, warm, init, fitted("fastem", w, warm, init) if w.kind != "fit" else None)
+    warm_up(w, X, init)
     out = {"workload": w, "input_mb": X.nbytes / 1e6}
     for lib in libs:
         reps = repeat if lib == "fastem" else sk_repeat
@@ -111,9 +116,10 @@ def measure(w, n_iter, sk_n_iter, repeat, sk_repeat, with_sklearn=True):
     return out
 
 
-def table(rows, dgemm):
+def table(rows, dgemm, per_core=False):
+    sk_col = "sklearn CPU ms (1 thread)" if per_core else "sklearn ms"
     head = (
-        "| workload | fastem ms | sklearn ms | speed-up | fastem GFLOP/s | of dgemm "
+        f"| workload | fastem ms | {sk_col} | speed-up | fastem GFLOP/s | of dgemm "
         "| fastem CPU ms | fastem peak MB (RSS / traced) | sklearn peak MB (RSS / traced) "
         "| input MB |"
     )
@@ -121,9 +127,10 @@ def table(rows, dgemm):
     for r in rows:
         w, f = r["workload"], r["fastem"]
         s = r.get("sklearn")
-        gf = w.flops() / (f["ms"] / 1e3) / 1e9
-        sk_ms = f"{s['ms']:.0f}" if s else "-"
-        ratio = f"{s['ms'] / f['ms']:.1f}x" if s else "-"
+        key = "cpu_ms" if per_core else "ms"  # per core: CPU time of one thread
+        gf = w.flops() / (f[key] / 1e3) / 1e9
+        sk_ms = f"{s[key]:.0f}" if s else "-"
+        ratio = f"{s[key] / f[key]:.1f}x" if s else "-"
         sk_mem = f"{s['rss_mb']:.0f} / {s['traced_mb']:.0f}" if s else "-"
         lines.append(
             f"| {w.label} | {f['ms']:.1f} | {sk_ms} | {ratio} | {gf:.1f} | {gf / dgemm:.0%} "
@@ -161,6 +168,12 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="a tenth of the rows")
     ap.add_argument("--no-sklearn", action="store_true")
     ap.add_argument(
+        "--per-core",
+        action="store_true",
+        help="one thread each (fastem n_threads=1, BLAS 1 thread), rates from CPU time: "
+        "a per-core efficiency that other jobs on a shared machine disturb far less",
+    )
+    ap.add_argument(
         "--coldstart",
         action="store_true",
         help="also print the cold-start table (bench/coldstart.py: fresh processes, empty cache)",
@@ -169,17 +182,29 @@ def main(argv=None):
     ws = [BY_NAME[n] for n in args.names] if args.names else WORKLOADS
     if args.quick:
         ws = [w.scaled(w.n // 10) for w in ws]
-    g0 = dgemm_gflops()
+    per_core = args.per_core
+    if per_core:
+        import workloads
+        from threadpoolctl import threadpool_limits
+
+        workloads.N_THREADS = 1
+        limits = threadpool_limits(1, user_api="blas")  # scikit-learn on one core too
+    g0 = dgemm_gflops(per_core=per_core)
     rows = []
     for w in ws:
         with_sk = not args.no_sklearn
         rows.append(measure(w, args.n_iter, args.sk_n_iter, args.repeat, args.sk_repeat, with_sk))
-        print(table(rows[-1:], g0).splitlines()[-1], file=sys.stderr, flush=True)
-    g1 = dgemm_gflops()
+        print(table(rows[-1:], g0, per_core).splitlines()[-1], file=sys.stderr, flush=True)
+    g1 = dgemm_gflops(per_core=per_core)
+    if per_core:
+        limits.unregister()
     dgemm = float(np.median([g0, g1]))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"{stamp}; {machine()}; dgemm {dgemm:.1f} GFLOP/s (before {g0:.1f}, after {g1:.1f})")
-    print(table(rows, dgemm))
+    how = "one thread, CPU time" if per_core else "all cores, wall time"
+    print(
+        f"{stamp}; {machine()}; dgemm {dgemm:.1f} GFLOP/s ({how}; before {g0:.1f}, after {g1:.1f})"
+    )
+    print(table(rows, dgemm, per_core))
     if args.coldstart:
         import coldstart
 

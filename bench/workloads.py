@@ -127,15 +127,20 @@ def make_data(w, seed=0):
     return np.ascontiguousarray(X), init
 
 
+#: Threads of fastem's passes (None: every core); ``bench/report.py --per-core`` sets 1.
+N_THREADS = None
+
+
 def estimator(lib, w, init, max_iter):
     """A fastem or scikit-learn GaussianMixture for workload ``w``."""
+    kw = dict(n_components=w.K, covariance_type=w.cov, max_iter=max_iter, tol=0.0, **init)
     if lib == "fastem":
         from fastem import GaussianMixture
-    else:
-        from sklearn.mixture import GaussianMixture
-    return GaussianMixture(
-        n_components=w.K, covariance_type=w.cov, max_iter=max_iter, tol=0.0, **init
-    )
+
+        return GaussianMixture(n_threads=N_THREADS, **kw)
+    from sklearn.mixture import GaussianMixture
+
+    return GaussianMixture(**kw)
 
 
 def fitted(lib, w, X, init):
@@ -160,3 +165,19 @@ def run(lib, w, X, init, model=None, max_iter=1):
             warnings.simplefilter("ignore", ConvergenceWarning)
             return estimator(lib, w, init, max_iter).fit(X)
     return getattr(model, w.kind)(X)
+
+
+def warm_up(w, X, init):
+    """Compile fastem's kernels for ``w``'s dtype and family on a slice of ``X``.
+
+    The slice is small, and small inputs run in NumPy (``fastem._small``), so the
+    warm-up forces the compiled kernels: otherwise the first timed run compiles.
+    """
+    from fastem import _small
+
+    warm = X[: min(len(X), max(1000, 2 * w.K))]
+    saved, _small.SMALL_WORK = _small.SMALL_WORK, 0
+    try:
+        run("fastem", w, warm, init, fitted("fastem", w, warm, init) if w.kind != "fit" else None)
+    finally:
+        _small.SMALL_WORK = saved
