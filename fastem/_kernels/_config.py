@@ -55,7 +55,7 @@ def jit(fn):
     each kernel carries its only copy, and only the entry points
     (:func:`kernel`) are cached (``tests/test_cache.py`` compares the bits).
     """
-    return njit(**_NO_CACHE, inline="always")(fn)
+    return njit(**_NO_CACHE, **_CALLEE, inline="always")(fn)
 
 
 def jit_ordered(fn):
@@ -67,7 +67,7 @@ def jit_ordered(fn):
     inlining pass and a type inference per call site (``_statistics._tile_add``
     alone, at eight call sites, cost 1.8 s of a 7 s compile).
     """
-    return njit(**dict(JIT_ORDERED, cache=False))(fn)
+    return njit(**dict(JIT_ORDERED, cache=False, **_CALLEE))(fn)
 
 
 def kernel(fn):
@@ -76,3 +76,8 @@ def kernel(fn):
 
 
 _NO_CACHE = dict(JIT, cache=False)
+
+# Callees are only ever called from other kernels: no wrapper that converts Python
+# objects (each costs its own lowering and LLVM module; measured, section 16 of
+# bench/NOTES.md: ~10 % of a first fit's compile). Tests call them through an @njit shim.
+_CALLEE = dict(no_cpython_wrapper=True, no_cfunc_wrapper=True)
