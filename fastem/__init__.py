@@ -4,7 +4,7 @@ Importing fastem compiles nothing; kernels compile on first use and are cached
 on disk.
 """
 
-from ._em_loop import DegenerateComponentWarning
+from ._em_loop import DegenerateComponentWarning, RegularizationWarning
 from .datasets import load_old_faithful
 from .io import load, save
 from .mixture import GaussianMixture
@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GaussianMixture",
     "DegenerateComponentWarning",
+    "RegularizationWarning",
     "Source",
     "SourceError",
     "load_old_faithful",

@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 
 from . import _checkpoint, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
+from ._passes import ArrayData
 from ._paths import check_outputs
 from ._validation import (
     check_means_init,
@@ -26,6 +27,10 @@ from ._validation import (
 
 class DegenerateComponentWarning(UserWarning):
     """A component lost all its weight during EM and was re-seeded."""
+
+
+class RegularizationWarning(UserWarning):
+    """``reg_covar`` is large against the spread of the data: the covariances mostly reflect it."""
 
 
 class _Interrupted(Exception):
@@ -71,6 +76,8 @@ class _EMLoop:
                 )  # fmt: skip
             weights = w0 if weights is None else weights
             means = m0 if means is None else means
+        elif isinstance(data, ArrayData):  # all given: check the scale where it is cheap
+            self._check_scale(data)
         if precisions is None:
             prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
         else:
@@ -79,20 +86,24 @@ class _EMLoop:
         return weights, means, prec_chol, covariances
 
     def _check_scale(self, init):
-        """Refuse data whose spread reg_covar would swamp (a silently wrong fit).
+        """Warn when reg_covar swamps the spread of a feature (scikit-learn fits regardless).
 
-        Returns the per-feature variances, which k-means reuses.
+        A large ``reg_covar`` is a legitimate way to regularize, so this is a
+        warning, not an error. Returns the per-feature variances, which k-means reuses.
         """
         var = feature_variances(init.X, init.sample_weight)
         check_variance_underflow(init.X, var)  # a variance of 0 that is really tiny
         positive = var[var > 0]
         if positive.size and self.reg_covar >= 0.1 * positive.min():
             j = int(np.flatnonzero(var == positive.min())[0])
-            raise ValueError(
-                f"Feature {j} has variance {positive.min():.3g}, which reg_covar="
-                f"{self.reg_covar:g} would swamp. Scale the data (e.g. with "
+            warnings.warn(
+                f"reg_covar={self.reg_covar:g} is at least a tenth of the variance of feature "
+                f"{j} ({positive.min():.3g}), so the fitted covariances are dominated by the "
+                "regularization. If that is not intended, scale the data (e.g. with "
                 "sklearn.preprocessing.StandardScaler) or set reg_covar below "
-                f"{0.01 * positive.min():.3g}."
+                f"{0.01 * positive.min():.3g}.",
+                RegularizationWarning,
+                stacklevel=5,
             )
         return var
 
