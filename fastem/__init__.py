@@ -5,6 +5,7 @@ on disk.
 """
 
 from ._em_loop import DegenerateComponentWarning, RegularizationWarning
+from .bayesian import BayesianGaussianMixture
 from .datasets import load_old_faithful
 from .io import load, save
 from .mixture import GaussianMixture
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixture",
+    "BayesianGaussianMixture",
     "DegenerateComponentWarning",
     "RegularizationWarning",
     "Source",

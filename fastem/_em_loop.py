@@ -85,6 +85,10 @@ class _EMLoop:
             covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
         return weights, means, prec_chol, covariances
 
+    def _current_parameters(self):
+        """The fitted parameters, as ``_em`` takes them (warm start)."""
+        return self.weights_, self.means_, self.precisions_cholesky_, self.covariances_
+
     def _check_scale(self, init):
         """Warn when reg_covar swamps the spread of a feature (scikit-learn fits regardless).
 
@@ -255,13 +259,7 @@ class _EMLoop:
                 elif do_init:
                     params, lower_bound, kw = self._initial_parameters(data, rng), -np.inf, {}
                 else:
-                    params = (
-                        self.weights_,
-                        self.means_,
-                        self.precisions_cholesky_,
-                        self.covariances_,
-                    )
-                    lower_bound, kw = self.lower_bound_, {}
+                    params, lower_bound, kw = self._current_parameters(), self.lower_bound_, {}
                 if self.max_iter == 0:
                     run = (params, lower_bound, 0, [], False)
                 else:
