@@ -125,9 +125,9 @@ default='dirichlet_process'
     >>> from fastem import BayesianGaussianMixture
     >>> X = np.array([[1, 2], [1, 4], [1, 0], [4, 2], [12, 4], [10, 7]])
     >>> bgm = BayesianGaussianMixture(n_components=2, random_state=42).fit(X)
-    >>> np.round(bgm.means_, 1)
-    array([[ 2.5,  2.1],
-           [11. ,  5.3]])
+    >>> np.round(bgm.means_, 1)  # scikit-learn's example gives the same
+    array([[2.5, 2.3],
+           [8.5, 4.5]])
     >>> bgm.predict([[0, 0], [9, 3]])
     array([0, 1])
     """
