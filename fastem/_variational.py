@@ -224,6 +224,109 @@ def sklearn_lower_bound(state, covariance_type, prior_type, resp_log_resp):
     return float(-resp_log_resp - log_wishart - log_norm_weight - 0.5 * D * np.sum(np.log(beta)))
 
 
+def _log_wishart_b(log_det_w, dof, n_features):
+    """Bishop's (B.79) ``ln B(W, nu)``, every constant kept."""
+    D = n_features
+    i = np.arange(1, D + 1)
+    return (
+        -0.5 * dof * log_det_w
+        - 0.5 * dof * D * math.log(2.0)
+        - 0.25 * D * (D - 1) * math.log(math.pi)
+        - np.sum(gammaln(0.5 * (np.atleast_1d(dof)[:, None] + 1 - i)), axis=1)
+    )
+
+
+def full_elbo(state, prior_type, priors, stats, resp_log_resp):
+    """The evidence lower bound with every constant: Bishop's (10.70)-(10.77), 'full' only.
+
+    ``E_q[ln p(X, Z, pi, mu, Lambda)] - E_q[ln q(Z, pi, mu, Lambda)]`` for the
+    responsibilities of one pass (its statistics ``stats`` and ``sum w r ln r``)
+    and the variational parameters ``state`` that the M-step produced from
+    them; the weights' terms are those of scikit-learn's model (a Dirichlet, or
+    ``n_components`` Beta sticks). Unlike ``lower_bound_`` it is comparable
+    across numbers of components and priors. With ``reg_covar = 0`` it differs
+    from scikit-learn's ``lower_bound_`` by a constant of the data size and the
+    priors only (``tests/test_bayesian_elbo.py``).
+    """
+    wc, beta, means, dof, cov, prec_chol = state
+    K, D = means.shape
+    beta0, m0, nu0, cov0 = (
+        priors.mean_precision,
+        priors.mean,
+        priors.degrees_of_freedom,
+        np.asarray(priors.covariance, dtype=np.float64),
+    )
+    # W_k = E[Lambda_k] / nu_k: scikit-learn's precisions_ divided by the degrees of freedom
+    prec = np.einsum("kij,klj->kil", prec_chol, prec_chol)
+    W = prec / dof[:, None, None]
+    log_det_W = 2 * np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1) - D * np.log(dof)
+    log_lambda = _log_lambda(dof, D) + log_det_W  # E[ln |Lambda_k|]
+    # the statistics of the pass: N_k, the weighted mean and scatter (no reg_covar)
+    nk = stats.nk
+    safe = np.where(nk > 0, nk, 1.0)
+    delta = stats.s1 / safe[:, None]
+    xbar = stats.shift + delta
+    S = stats.s2 / safe[:, None, None] - delta[:, :, None] * delta[:, None, :]
+    d_x = xbar - means
+    d_0 = means - m0
+    tr_SW = np.einsum("kij,kji->k", S, W)
+    # (10.71)
+    e_log_px = 0.5 * np.sum(
+        nk
+        * (
+            log_lambda
+            - D / beta
+            - dof * tr_SW
+            - dof * np.einsum("ki,kij,kj->k", d_x, W, d_x)
+            - D * _LOG_2PI
+        )
+    )
+    # (10.72) and the weights' prior and posterior, (10.73) and (10.76)
+    e_log_pi = expected_log_weights(wc, prior_type)
+    e_log_pz = float(np.dot(nk, e_log_pi))
+    if prior_type == "dirichlet_process":
+        a, b = wc
+        alpha0 = priors.weight_concentration
+        e_ln_v = digamma(a) - digamma(a + b)
+        e_ln_1v = digamma(b) - digamma(a + b)
+        e_log_p_pi = np.sum(math.log(alpha0) + (alpha0 - 1) * e_ln_1v)
+        e_log_q_pi = np.sum(-betaln(a, b) + (a - 1) * e_ln_v + (b - 1) * e_ln_1v)
+    else:
+        alpha0 = np.full(K, priors.weight_concentration)
+        e_log_p_pi = _log_dirichlet_norm(alpha0) + np.sum((alpha0 - 1) * e_log_pi)
+        e_log_q_pi = _log_dirichlet_norm(wc) + np.sum((wc - 1) * e_log_pi)
+    # (10.74)
+    log_det_W0 = -np.linalg.slogdet(cov0)[1]
+    e_log_p_mu_lambda = (
+        0.5
+        * np.sum(
+            D * math.log(beta0 / (2 * math.pi))
+            + log_lambda
+            - D * beta0 / beta
+            - beta0 * dof * np.einsum("ki,kij,kj->k", d_0, W, d_0)
+        )
+        + K * float(_log_wishart_b(log_det_W0, nu0, D)[0])
+        + 0.5 * (nu0 - D - 1) * np.sum(log_lambda)
+        - 0.5 * np.sum(dof * np.einsum("ij,kji->k", cov0, W))
+    )
+    # (10.77), with the Wishart entropy (B.82)
+    entropy_lambda = (
+        -_log_wishart_b(log_det_W, dof, D) - 0.5 * (dof - D - 1) * log_lambda + 0.5 * dof * D
+    )
+    e_log_q_mu_lambda = np.sum(
+        0.5 * log_lambda + 0.5 * D * np.log(beta / (2 * math.pi)) - 0.5 * D - entropy_lambda
+    )
+    return float(
+        e_log_px
+        + e_log_pz
+        + e_log_p_pi
+        + e_log_p_mu_lambda
+        - resp_log_resp
+        - e_log_q_pi
+        - e_log_q_mu_lambda
+    )
+
+
 # ------------------------------------------------------------ data moments
 
 

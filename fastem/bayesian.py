@@ -104,6 +104,12 @@ default='dirichlet_process'
     lower_bound_ : float
         scikit-learn's lower bound of the best fit (constants dropped), at its last iteration.
     lower_bounds_ : list of float
+    elbo_ : float or None
+        The full evidence lower bound at the last iteration (Bishop's 10.70,
+        every constant kept), comparable across numbers of components and
+        priors; 'full' covariances only (None otherwise: scikit-learn's
+        'tied', 'diag' and 'spherical' updates are not the posterior of one
+        Bayesian model, so they have no ELBO of their own).
     weight_concentration_prior_ : float
     weight_concentration_ : ndarray or tuple of two ndarrays
         Dirichlet concentrations, or the two Beta parameters of each stick.
@@ -365,7 +371,9 @@ default='dirichlet_process'
     ):
         """Variational iterations from ``params`` (scikit-learn's loop, one kernel pass each).
 
-        Returns ``(state, lower_bound, n_iter, lower_bounds, converged)``.
+        Returns ``(state, lower_bound, n_iter, lower_bounds, converged)``; for 'full'
+        covariances, the state carries the full ELBO of its last iteration as a
+        seventh entry.
         """
         state = params
         lower_bounds = list(lower_bounds)
@@ -373,7 +381,7 @@ default='dirichlet_process'
         while not converged and n_iter < self.max_iter:
             n_iter += 1
             prev = lower_bound
-            kparams = self._vb_kernel_params(state, data)
+            kparams = self._vb_kernel_params(state[:6], data)
             stats = data.stats(kparams, self.n_threads)
             if not np.isfinite(stats.loglik):
                 raise ValueError(
@@ -387,6 +395,9 @@ default='dirichlet_process'
             lower_bound = _variational.sklearn_lower_bound(
                 state, self.covariance_type, prior_type, r_log_r
             )
+            if self.covariance_type == "full":  # the only type that is one Bayesian model
+                elbo = _variational.full_elbo(state, prior_type, self._priors, stats, r_log_r)
+                state = (*state, elbo)
             lower_bounds.append(lower_bound)
             self._print_iter_end(n_iter, lower_bound - prev)
             converged = abs(lower_bound - prev) < self.tol
@@ -404,7 +415,8 @@ default='dirichlet_process'
         self.mean_prior_ = priors.mean
         self.degrees_of_freedom_prior_ = priors.degrees_of_freedom
         self.covariance_prior_ = priors.covariance
-        state = tuple(state)
+        self.elbo_ = state[6] if len(state) > 6 else None
+        state = tuple(state[:6])
         self._state = state
         wc, beta, means, dof, cov, prec_chol = state
         prior_type = self.weight_concentration_prior_type
