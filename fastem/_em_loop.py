@@ -89,6 +89,16 @@ class _EMLoop:
         """The fitted parameters, as ``_em`` takes them (warm start)."""
         return self.weights_, self.means_, self.precisions_cholesky_, self.covariances_
 
+    def _checkpoint_pack(self, params):
+        """``params`` as the arrays a checkpoint stores (``_checkpoint._shapes``' order)."""
+        return params
+
+    def _checkpoint_unpack(self, arrays):
+        return arrays
+
+    def _checkpoint_pack_run(self, run):
+        return None if run is None else (self._checkpoint_pack(run[0]), *run[1:])
+
     def _check_scale(self, init):
         """Warn when reg_covar swamps the spread of a feature (scikit-learn fits regardless).
 
@@ -218,8 +228,12 @@ class _EMLoop:
         if checkpoint is not None:
             check_outputs([("checkpoint", checkpoint)], [data])  # never the data file
             key = _checkpoint.fingerprint(self, data)
+            names = tuple(_checkpoint._shapes(self, data.n_features))
             state = _checkpoint.load(checkpoint, key, self, data.n_features)
             if state is not None:
+                state["params"] = self._checkpoint_unpack(state["params"])
+                if state["best"] is not None:
+                    state["best"] = (self._checkpoint_unpack(state["best"][0]), *state["best"][1:])
                 if state["done"]:
                     return state["best"]
                 rng.set_state(state["rng_state"])
@@ -236,13 +250,14 @@ class _EMLoop:
                     fingerprint=key,
                     init=init,
                     n_iter=run[2],
-                    params=run[0],
+                    params=self._checkpoint_pack(run[0]),
                     lower_bound=run[1],
                     lower_bounds=run[3],
                     converged=run[4],
                     rng=rng,
-                    best=best,
+                    best=self._checkpoint_pack_run(best),
                     done=False,
+                    names=names,
                 )
 
         try:
@@ -272,13 +287,14 @@ class _EMLoop:
                         fingerprint=key,
                         init=init + 1,
                         n_iter=0,
-                        params=run[0],
+                        params=self._checkpoint_pack(run[0]),
                         lower_bound=run[1],
                         lower_bounds=[],
                         converged=False,
                         rng=rng,
-                        best=best,
+                        best=self._checkpoint_pack_run(best),
                         done=init + 1 == n_init,
+                        names=names,
                     )
         except KeyboardInterrupt:
             candidates = [r for r in (best, current) if r is not None]

@@ -227,8 +227,12 @@ default='dirichlet_process'
             same ``n_components`` and ``covariance_type``: fastem's or
             scikit-learn's (``weight_concentration_``, ``mean_precision_``,
             ``means_``, ``degrees_of_freedom_``, ``covariances_``).
-        checkpoint : None
-            Not supported yet for this estimator (use :class:`fastem.GaussianMixture`).
+        checkpoint : str or path-like, default=None
+            If given, the state is written there atomically after every
+            iteration; calling ``fit`` again with the same data,
+            hyper-parameters and checkpoint resumes from the last complete
+            iteration and ends with exactly the result of an uninterrupted fit.
+            Not with ``resp_init`` or ``init_from``.
 
         Returns
         -------
@@ -236,9 +240,10 @@ default='dirichlet_process'
         """
         check_hyperparameters(self)
         check_vb_options(self)
-        if checkpoint is not None:
-            raise NotImplementedError(
-                "checkpoint= is not supported by BayesianGaussianMixture yet; fit without it."
+        if checkpoint is not None and (resp_init is not None or init_from is not None):
+            raise ValueError(
+                "checkpoint= resumes a fit from its hyper-parameters and data, which do not "
+                "include resp_init or init_from; fit without one of them."
             )
         if resp_init is not None and init_from is not None:
             raise ValueError("pass resp_init or init_from, not both.")
@@ -254,7 +259,7 @@ default='dirichlet_process'
                 self._start = None
             with threadpool_limits(limits=1, user_api="blas"):
                 self._priors = self._resolve_priors(data)
-                result = self._fit(data, None)
+                result = self._fit(data, checkpoint)
         except _Interrupted as stop:
             self._set_result(*stop.best, warn=False)
             warnings.warn(
@@ -342,6 +347,32 @@ default='dirichlet_process'
                 "warm_start=False, or without prune_threshold."
             )
         return self._state
+
+    # ----------------------------------------------------------- checkpoints
+
+    _CHECKPOINT_NAMES = ("wc_a", "wc_b", "beta", "means", "dof", "covariances", "prec_chol")
+
+    def _checkpoint_shapes(self, n_features):
+        K, D, ct = self.n_components, n_features, self.covariance_type
+        cov = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}[ct]
+        dof = () if ct == "tied" else (K,)
+        shapes = (
+            (K,), (K,), (K,), (K, D), dof, cov, cov, (),
+        )  # fmt: skip
+        return dict(zip((*self._CHECKPOINT_NAMES, "elbo"), shapes))
+
+    def _checkpoint_pack(self, state):
+        wc = state[0]
+        a, b = wc if isinstance(wc, tuple) else (wc, None)
+        return (a, b, *state[1:])
+
+    def _checkpoint_unpack(self, arrays):
+        a, b, beta, means, dof, cov, prec_chol, elbo = arrays
+        wc = (a, b) if self.weight_concentration_prior_type == "dirichlet_process" else a
+        if self.covariance_type == "tied":
+            dof = float(dof)
+        state = (wc, beta, means, dof, cov, prec_chol)
+        return state if elbo is None else (*state, float(elbo))
 
     def _vb_kernel_params(self, state, data, log_weights=None):
         small = _small.is_small(data.n_samples, *state[2].shape)

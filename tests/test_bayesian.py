@@ -251,3 +251,63 @@ def test_bad_starting_points_are_refused():
     other = BGM(n_components=2, covariance_type="diag", max_iter=2).fit(X)
     with pytest.raises(ValueError, match="init_from has covariance_type='diag'"):
         BGM(n_components=2).fit(X, init_from=other)
+
+
+def test_concurrent_fits_and_predictions_equal_sequential_ones():
+    from concurrent.futures import ThreadPoolExecutor
+
+    datasets = [blobs(6000, 3, 3, seed=s) for s in range(4)]
+
+    def job(X):
+        m = BGM(n_components=4, tol=0, max_iter=6, random_state=0).fit(X)
+        return m.means_, m.covariances_, m.predict_proba(X), m.lower_bound_
+
+    sequential = [job(X) for X in datasets]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(job, datasets))
+    for a, b in zip(sequential, concurrent):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    shared = BGM(n_components=4, max_iter=6, random_state=0).fit(datasets[0])
+    with ThreadPoolExecutor(4) as pool:
+        probas = list(pool.map(shared.predict_proba, datasets))
+    for X, p in zip(datasets, probas):
+        np.testing.assert_array_equal(p, shared.predict_proba(X))
+
+
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+def test_interrupted_fit_resumes_from_its_checkpoint_exactly(tmp_path, monkeypatch, prior_type):
+    from fastem import _passes
+
+    X = blobs(3000, 3, 3, seed=10)
+    kw = dict(
+        n_components=5,
+        weight_concentration_prior_type=prior_type,
+        tol=0,
+        max_iter=12,
+        n_init=2,
+        random_state=0,
+    )
+    plain = BGM(**kw).fit(X)
+    calls = {"n": 0}
+    original = _passes.ArrayData.stats
+
+    def interrupted(self, params, n_threads):
+        calls["n"] += 1
+        if calls["n"] == 17:  # in the second initialization
+            raise KeyboardInterrupt
+        return original(self, params, n_threads)
+
+    monkeypatch.setattr(_passes.ArrayData, "stats", interrupted)
+    with pytest.raises(KeyboardInterrupt), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        BGM(**kw).fit(X, checkpoint=tmp_path / "fit.npz")
+    calls["n"] = -(10**9)  # count the passes of the resumed fit, never interrupt it
+    resumed = BGM(**kw).fit(X, checkpoint=tmp_path / "fit.npz")
+    # one pass for the priors, then the 9 iterations left of the second initialization
+    # (the first ran 12, the second 3 before the interrupt)
+    assert calls["n"] + 10**9 == 1 + 9
+    for name in (*STATE, "lower_bound_", "lower_bounds_", "n_iter_", "elbo_"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(plain, name), name)
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        BGM(**{**kw, "mean_precision_prior": 2.0}).fit(X, checkpoint=tmp_path / "fit.npz")
