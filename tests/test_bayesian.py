@@ -311,3 +311,51 @@ def test_interrupted_fit_resumes_from_its_checkpoint_exactly(tmp_path, monkeypat
         np.testing.assert_array_equal(getattr(resumed, name), getattr(plain, name), name)
     with pytest.raises(ValueError, match="other hyper-parameters or data"):
         BGM(**{**kw, "mean_precision_prior": 2.0}).fit(X, checkpoint=tmp_path / "fit.npz")
+
+
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_model_files_round_trip_without_pickle(tmp_path, prior_type, covariance_type):
+    X = blobs(900, 3, 3, seed=11)
+    kw = dict(
+        n_components=6,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=prior_type,
+        weight_concentration_prior=1e-3,
+        random_state=0,
+        max_iter=300,
+    )
+    for extra in ({}, {"prune_threshold": 0.01}):
+        model = BGM(**kw, **extra).fit(X)
+        path = fastem.save(model, tmp_path / "vb.npz")
+        with np.load(path, allow_pickle=False) as archive:  # plain arrays only
+            assert all(archive[name].dtype != object for name in archive.files)
+        back = fastem.load(path)
+        assert type(back) is BGM and back.get_params() == model.get_params()
+        for name in (*STATE, "lower_bound_", "lower_bounds_", "elbo_", "kept_components_"):
+            np.testing.assert_array_equal(getattr(back, name), getattr(model, name), name)
+        np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+        np.testing.assert_array_equal(back.score_samples(X), model.score_samples(X))
+    # continuing a loaded model is continuing the original
+    again = fastem.load(fastem.save(BGM(**{**kw, "max_iter": 3}).fit(X), tmp_path / "w.npz"))
+    original = BGM(**{**kw, "max_iter": 3}).fit(X)
+    for m in (again, original):
+        m.set_params(warm_start=True, max_iter=5).fit(X)
+    np.testing.assert_array_equal(again.means_, original.means_)
+
+
+def test_altered_model_files_are_refused(tmp_path):
+    X = blobs(300, 2, 3, seed=12)
+    path = fastem.save(BGM(n_components=3, random_state=0).fit(X), tmp_path / "vb.npz")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = dict(archive)
+    for name, change, message in [
+        ("weights_", lambda a: a * 2, "weights_ must sum to 1"),
+        ("precisions_", lambda a: a * 1.01, "precisions_ does not match"),
+        ("mean_precision_", lambda a: -a, "mean_precision_ must be positive"),
+        ("means_", lambda a: a[:1], r"means_ must be finite float64 of shape \(3, 2\)"),
+    ]:
+        bad = {**arrays, name: change(arrays[name])}
+        np.savez(tmp_path / "bad.npz", **bad)
+        with pytest.raises(ValueError, match=message):
+            fastem.load(tmp_path / "bad.npz")
