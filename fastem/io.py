@@ -494,9 +494,8 @@ def load(path):
 
 def _load(path):
     """(model, metadata) of a model file; see :func:`load`."""
-    from .mixture import GaussianMixture
-
     from . import _vb_io
+    from .mixture import GaussianMixture
 
     path = os.fspath(path)
     if os.path.isfile(path) and _vb_io.format_of(path) == _vb_io.FORMAT_NAME:
