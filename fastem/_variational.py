@@ -184,7 +184,7 @@ def weighted_log_resp_sum(stats, params):
     ``P_k = U_k U_k^T`` the precision it used: no per-row term is needed.
     """
     prec = params.prec.astype(np.float64)  # (K, D, D) full/tied, (K, 1, D) diag/spherical
-    if prec.shape[1] > 1:
+    if stats.s2.ndim == 3:  # full, tied (one feature: prec is (K, 1, 1) either way)
         P = np.einsum("kij,klj->kil", prec, prec)
         quad = np.einsum("kij,kij->k", P, stats.s2)
     else:

@@ -359,3 +359,14 @@ def test_altered_model_files_are_refused(tmp_path):
         np.savez(tmp_path / "bad.npz", **bad)
         with pytest.raises(ValueError, match=message):
             fastem.load(tmp_path / "bad.npz")
+
+
+def test_one_feature_and_verbose_output(capsys):
+    X = blobs(300, 1, 2, seed=13)
+    m = BGM(n_components=2, verbose=2, verbose_interval=1, random_state=0).fit(X)
+    out = capsys.readouterr().out
+    assert "Initialization 0" in out and "Iteration 1" in out and "lower bound" in out
+    sk = SkBGM(n_components=2, random_state=0, init_params="random_from_data").fit(X)
+    fe = BGM(n_components=2, random_state=0, init_params="random_from_data").fit(X)
+    assert m.means_.shape == (2, 1)
+    assert rel_err(fe.means_, sk.means_) < 1e-7
