@@ -109,7 +109,10 @@ def save(model, path):
 def format_of(path):
     """The ``format`` named by a model file's metadata, or None (read with bounded memory)."""
     try:
-        zf, entries = open_archive(path, lambda name: True, required=_META)
+        # an entry neither format knows is refused here, before anything is decompressed
+        zf, entries = open_archive(
+            path, lambda name: name in _ALLOWED or io._allowed_entry(name), required=_META
+        )
     except (ValueError, OSError):
         return None
     with zf:

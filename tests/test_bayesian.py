@@ -359,6 +359,9 @@ def test_altered_model_files_are_refused(tmp_path):
         np.savez(tmp_path / "bad.npz", **bad)
         with pytest.raises(ValueError, match=message):
             fastem.load(tmp_path / "bad.npz")
+    np.savez(tmp_path / "extra.npz", **arrays, payload=np.zeros(3))
+    with pytest.raises(ValueError, match="unexpected entries"):
+        fastem.load(tmp_path / "extra.npz")
 
 
 def test_one_feature_and_verbose_output(capsys):
