@@ -164,6 +164,8 @@ def test_streamed_and_dask_fits_equal_the_in_memory_fit(tmp_path, covariance_typ
         assert fe.lower_bound_ == pytest.approx(mem.lower_bound_, rel=1e-10)
     src = fastem.source(tmp_path / "x.npy", chunk_rows=1000)
     np.testing.assert_array_equal(mem.predict(src), mem.predict(X))
+    lazy = mem.predict_proba(da.from_array(X, chunks=(1500, 3)))
+    np.testing.assert_array_equal(np.asarray(lazy), mem.predict_proba(X))
 
 
 def test_thread_count_does_not_change_the_result():
