@@ -15,7 +15,6 @@ from sklearn.utils import check_random_state
 
 from . import _checkpoint, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
-from ._passes import ArrayData
 from ._paths import check_outputs
 from ._validation import (
     check_means_init,
@@ -76,8 +75,6 @@ class _EMLoop:
                 )  # fmt: skip
             weights = w0 if weights is None else weights
             means = m0 if means is None else means
-        elif isinstance(data, ArrayData):  # all given: check the scale where it is cheap
-            self._check_scale(data)
         if precisions is None:
             prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
         else:

@@ -132,10 +132,21 @@ def test_large_reg_covar_warns_and_fits_like_sklearn(covariance_type):
     init = sklearn_start(X, 2, covariance_type)
     common = dict(covariance_type=covariance_type, reg_covar=0.1, tol=0, max_iter=20, **init)
     sk = SkGaussianMixture(2, **common).fit(X)
+    fe = GaussianMixture(2, **common).fit(X)  # all given: no initialization from the data
+    # initialized from the data, the scale is checked: a warning, and scikit-learn's fit
+    kw = dict(covariance_type=covariance_type, reg_covar=0.1, random_state=0, tol=0, max_iter=5)
     with pytest.warns(fastem.RegularizationWarning, match=r"reg_covar=0\.1 .* feature \d"):
-        fe = GaussianMixture(2, **common).fit(X)
+        GaussianMixture(2, init_params="random_from_data", **kw).fit(X)
+    sk_random = SkGaussianMixture(2, init_params="random_from_data", **kw).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fastem.RegularizationWarning)
+        fe_random = GaussianMixture(2, init_params="random_from_data", **kw).fit(X)
+    if covariance_type != "tied":
+        # (for 'tied', scikit-learn's start from one-hot rows differs: its tied covariance
+        # takes X^T X over every row, as if all responsibilities summed to one)
+        assert rel_err(fe_random.means_, sk_random.means_) < 1e-7
     for name in PARAMS:
         assert rel_err(getattr(fe, name), getattr(sk, name)) < 1e-7, name
     with warnings.catch_warnings():
         warnings.simplefilter("error", fastem.RegularizationWarning)
-        GaussianMixture(2, **{**common, "reg_covar": 1e-4}).fit(X)  # no warning
+        GaussianMixture(2, **{**kw, "reg_covar": 1e-4}).fit(X)  # no warning
