@@ -118,7 +118,7 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     float64 either way. ``score_samples`` and ``predict_proba`` return float32
     when both the rows and the model are float32. A ``reg_covar`` of at least a
     tenth of a feature's variance fits as in scikit-learn, with a
-    :class:`fastem.RegularizationWarning`.
+    :class:`fastem.RegularizationWarning` (when the fit initializes from the data).
 
     Examples
     --------
