@@ -4,7 +4,8 @@ Importing fastem compiles nothing; kernels compile on first use and are cached
 on disk.
 """
 
-from ._em_loop import DegenerateComponentWarning
+from ._em_loop import DegenerateComponentWarning, RegularizationWarning
+from .bayesian import BayesianGaussianMixture
 from .datasets import load_old_faithful
 from .io import load, save
 from .mixture import GaussianMixture
@@ -16,7 +17,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixture",
+    "BayesianGaussianMixture",
     "DegenerateComponentWarning",
+    "RegularizationWarning",
     "Source",
     "SourceError",
     "load_old_faithful",

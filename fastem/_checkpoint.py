@@ -66,16 +66,16 @@ def fingerprint(est, data):
     return h.hexdigest()
 
 
-def _params_arrays(prefix, params):
+def _params_arrays(prefix, params, names=_PARAMS):
     out = {}
-    for name, value in zip(_PARAMS, params):
+    for name, value in zip(names, params):
         if value is not None:
             out[f"{prefix}{name}"] = np.asarray(value, dtype=np.float64)
     return out
 
 
-def _params_from(arrays, prefix):
-    return tuple(arrays.get(f"{prefix}{name}") for name in _PARAMS)
+def _params_from(arrays, prefix, names=_PARAMS):
+    return tuple(arrays.get(f"{prefix}{name}") for name in names)
 
 
 def save(
@@ -91,8 +91,9 @@ def save(
     rng,
     best,
     done,
+    names=_PARAMS,
 ):
-    """Atomically write the state after a complete EM pass."""
+    """Atomically write the state after a complete EM pass (``names``: of the parameters)."""
     state = rng.get_state()
     header = {
         "format": FORMAT,
@@ -116,9 +117,9 @@ def save(
     }
     arrays = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
     arrays["rng_key"] = np.asarray(state[1], dtype=np.uint32)
-    arrays.update(_params_arrays("cur_", params))
+    arrays.update(_params_arrays("cur_", params, names))
     if best is not None:
-        arrays.update(_params_arrays("best_", best[0]))
+        arrays.update(_params_arrays("best_", best[0], names))
     folder = os.path.dirname(os.path.abspath(path))
     with replacing(path, suffix=".ckpt.npz", durable=True) as f:
         np.savez(f, **arrays)
@@ -137,7 +138,10 @@ _MAX_HEADER_BYTES = 16 << 20
 
 
 def _shapes(est, n_features):
-    """The shape of each parameter array of a checkpoint of ``est``'s fit."""
+    """The shape of each parameter array of a checkpoint of ``est``'s fit (in order)."""
+    custom = getattr(est, "_checkpoint_shapes", None)
+    if custom is not None:  # an estimator with other parameters (the variational one)
+        return custom(n_features)
     K, D = est.n_components, n_features
     cov = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}
     cov = cov.get(est.covariance_type, (K, D, D))
@@ -157,7 +161,7 @@ def _check_shapes(state, est, n_features):
     shapes = _shapes(est, n_features)
     runs = [state["params"]] + ([state["best"][0]] if state["best"] is not None else [])
     for params in runs:
-        for name, value in zip(_PARAMS, params):
+        for name, value in zip(shapes, params):
             if value is None:
                 continue
             if value.shape != shapes[name] or not np.all(np.isfinite(value)):
@@ -217,7 +221,7 @@ def load(path, expected_fingerprint, est=None, n_features=None):
             "pass a new checkpoint path, or delete the file to start afresh."
         )
     try:
-        state = _state(header, arrays)
+        state = _state(header, arrays, tuple(_shapes(est, n_features)) if est else _PARAMS)
         if est is not None:
             _check_shapes(state, est, n_features)
         return state
@@ -228,17 +232,17 @@ def load(path, expected_fingerprint, est=None, n_features=None):
         ) from None
 
 
-def _state(header, arrays):
+def _state(header, arrays, names=_PARAMS):
     kind, pos, has_gauss, cached = header["rng"]
     key = arrays.pop("rng_key")
     if key.dtype != np.uint32 or key.shape != (624,):
         raise ValueError("the random generator's state is malformed")
     header["rng_state"] = (str(kind), key, int(pos), int(has_gauss), float(cached))
-    header["params"] = _params_from(arrays, "cur_")
+    header["params"] = _params_from(arrays, "cur_", names)
     if header["best"] is not None:
         b = header["best"]
         header["best"] = (
-            _params_from(arrays, "best_"),
+            _params_from(arrays, "best_", names),
             float(b["lower_bound"]),
             int(b["n_iter"]),
             [float(v) for v in b["lower_bounds"]],

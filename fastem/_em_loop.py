@@ -28,6 +28,10 @@ class DegenerateComponentWarning(UserWarning):
     """A component lost all its weight during EM and was re-seeded."""
 
 
+class RegularizationWarning(UserWarning):
+    """``reg_covar`` is large against the spread of the data: the covariances mostly reflect it."""
+
+
 class _Interrupted(Exception):
     """Carries the best result so far out of an interrupted fit."""
 
@@ -78,21 +82,39 @@ class _EMLoop:
             covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
         return weights, means, prec_chol, covariances
 
-    def _check_scale(self, init):
-        """Refuse data whose spread reg_covar would swamp (a silently wrong fit).
+    def _current_parameters(self):
+        """The fitted parameters, as ``_em`` takes them (warm start)."""
+        return self.weights_, self.means_, self.precisions_cholesky_, self.covariances_
 
-        Returns the per-feature variances, which k-means reuses.
+    def _checkpoint_pack(self, params):
+        """``params`` as the arrays a checkpoint stores (``_checkpoint._shapes``' order)."""
+        return params
+
+    def _checkpoint_unpack(self, arrays):
+        return arrays
+
+    def _checkpoint_pack_run(self, run):
+        return None if run is None else (self._checkpoint_pack(run[0]), *run[1:])
+
+    def _check_scale(self, init):
+        """Warn when reg_covar swamps the spread of a feature (scikit-learn fits regardless).
+
+        A large ``reg_covar`` is a legitimate way to regularize, so this is a
+        warning, not an error. Returns the per-feature variances, which k-means reuses.
         """
         var = feature_variances(init.X, init.sample_weight)
         check_variance_underflow(init.X, var)  # a variance of 0 that is really tiny
         positive = var[var > 0]
         if positive.size and self.reg_covar >= 0.1 * positive.min():
             j = int(np.flatnonzero(var == positive.min())[0])
-            raise ValueError(
-                f"Feature {j} has variance {positive.min():.3g}, which reg_covar="
-                f"{self.reg_covar:g} would swamp. Scale the data (e.g. with "
+            warnings.warn(
+                f"reg_covar={self.reg_covar:g} is at least a tenth of the variance of feature "
+                f"{j} ({positive.min():.3g}), so the fitted covariances are dominated by the "
+                "regularization. If that is not intended, scale the data (e.g. with "
                 "sklearn.preprocessing.StandardScaler) or set reg_covar below "
-                f"{0.01 * positive.min():.3g}."
+                f"{0.01 * positive.min():.3g}.",
+                RegularizationWarning,
+                stacklevel=5,
             )
         return var
 
@@ -203,8 +225,12 @@ class _EMLoop:
         if checkpoint is not None:
             check_outputs([("checkpoint", checkpoint)], [data])  # never the data file
             key = _checkpoint.fingerprint(self, data)
+            names = tuple(_checkpoint._shapes(self, data.n_features))
             state = _checkpoint.load(checkpoint, key, self, data.n_features)
             if state is not None:
+                state["params"] = self._checkpoint_unpack(state["params"])
+                if state["best"] is not None:
+                    state["best"] = (self._checkpoint_unpack(state["best"][0]), *state["best"][1:])
                 if state["done"]:
                     return state["best"]
                 rng.set_state(state["rng_state"])
@@ -221,13 +247,14 @@ class _EMLoop:
                     fingerprint=key,
                     init=init,
                     n_iter=run[2],
-                    params=run[0],
+                    params=self._checkpoint_pack(run[0]),
                     lower_bound=run[1],
                     lower_bounds=run[3],
                     converged=run[4],
                     rng=rng,
-                    best=best,
+                    best=self._checkpoint_pack_run(best),
                     done=False,
+                    names=names,
                 )
 
         try:
@@ -244,13 +271,7 @@ class _EMLoop:
                 elif do_init:
                     params, lower_bound, kw = self._initial_parameters(data, rng), -np.inf, {}
                 else:
-                    params = (
-                        self.weights_,
-                        self.means_,
-                        self.precisions_cholesky_,
-                        self.covariances_,
-                    )
-                    lower_bound, kw = self.lower_bound_, {}
+                    params, lower_bound, kw = self._current_parameters(), self.lower_bound_, {}
                 if self.max_iter == 0:
                     run = (params, lower_bound, 0, [], False)
                 else:
@@ -263,13 +284,14 @@ class _EMLoop:
                         fingerprint=key,
                         init=init + 1,
                         n_iter=0,
-                        params=run[0],
+                        params=self._checkpoint_pack(run[0]),
                         lower_bound=run[1],
                         lower_bounds=[],
                         converged=False,
                         rng=rng,
-                        best=best,
+                        best=self._checkpoint_pack_run(best),
                         done=init + 1 == n_init,
+                        names=names,
                     )
         except KeyboardInterrupt:
             candidates = [r for r in (best, current) if r is not None]

@@ -59,7 +59,8 @@ def _json_scalar(value, name):
 
 
 def save(model, path):
-    """Save a fitted :class:`~fastem.GaussianMixture` to a safe ``.npz`` model file.
+    """Save a fitted :class:`~fastem.GaussianMixture` (or ``BayesianGaussianMixture``) to a
+    safe ``.npz`` model file.
 
     The file holds only numeric arrays and a JSON document (no pickle), so
     :func:`load` can open it with ``allow_pickle=False``. The write is atomic:
@@ -67,7 +68,7 @@ def save(model, path):
 
     Parameters
     ----------
-    model : GaussianMixture
+    model : GaussianMixture or BayesianGaussianMixture
         A fitted estimator.
     path : str or os.PathLike
         Where to write; the name is used as given (no suffix is added).
@@ -97,11 +98,17 @@ def save(model, path):
     >>> bool(np.array_equal(again.predict(X), gm.predict(X)))
     True
     """
-    from . import __version__
+    from . import __version__, _vb_io
+    from .bayesian import BayesianGaussianMixture
     from .mixture import GaussianMixture
 
+    if isinstance(model, BayesianGaussianMixture):
+        return _vb_io.save(model, path)
     if not isinstance(model, GaussianMixture):
-        raise TypeError(f"save() expects a fastem.GaussianMixture, got {type(model).__name__}.")
+        raise TypeError(
+            "save() expects a fastem.GaussianMixture or BayesianGaussianMixture, got "
+            f"{type(model).__name__}."
+        )
     if not hasattr(model, "precisions_cholesky_"):
         raise ValueError("the model is not fitted; call fit() before save().")
     params = model.get_params(deep=False)
@@ -487,9 +494,13 @@ def load(path):
 
 def _load(path):
     """(model, metadata) of a model file; see :func:`load`."""
+    from . import _vb_io
     from .mixture import GaussianMixture
 
     path = os.fspath(path)
+    if os.path.isfile(path) and _vb_io.format_of(path) == _vb_io.FORMAT_NAME:
+        model = _vb_io.load(path)
+        return model, None
     arrays, meta = _read_archive(path)
     _check_params(meta, path)
     _checked_arrays(arrays, meta, path)

@@ -22,6 +22,13 @@ from ._validation import (
 )
 
 
+def _output(values, dtype):
+    """``values`` in the data's float dtype (float32 input gives float32, as in scikit-learn)."""
+    if values is None or np.dtype(dtype) != np.float32:
+        return values
+    return values.astype(np.float32)
+
+
 def _is_dask_array(X):
     """A ``dask.array.Array``? (checked without importing Dask)"""
     return type(X).__module__.startswith("dask.array") and hasattr(X, "__dask_graph__")
@@ -46,7 +53,8 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood.
     reg_covar : float, default=1e-6
-        Non-negative regularization added to the diagonal of covariances.
+        Non-negative regularization added to the diagonal of covariances
+        (a large value regularizes on purpose; see Notes).
     max_iter : int, default=100
         The number of EM iterations to perform.
     n_init : int, default=1
@@ -102,6 +110,15 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     lower_bounds_ : list of float
         ``lower_bound_`` at every iteration of the best fit.
     n_features_in_ : int
+
+    Notes
+    -----
+    The fitted parameters are float32 when ``X`` is float32 (and no initial
+    parameter is float64), as in scikit-learn; EM accumulates its statistics in
+    float64 either way. ``score_samples`` and ``predict_proba`` return float32
+    when both the rows and the model are float32. A ``reg_covar`` of at least a
+    tenth of a feature's variance fits as in scikit-learn, with a
+    :class:`fastem.RegularizationWarning` (when the fit initializes from the data).
 
     Examples
     --------
@@ -276,7 +293,7 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
             with threadpool_limits(limits=1, user_api="blas"):
                 result = self._fit(data, checkpoint)
         except _Interrupted as stop:
-            self._set_result(*stop.best, warn=False)
+            self._set_result(*stop.best, dtype=self._result_dtype(data), warn=False)
             warnings.warn(
                 f"fit interrupted after {stop.best[2]} EM iteration(s); the estimator holds the "
                 "best parameters reached so far.",
@@ -290,16 +307,31 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
             else:
                 self.n_features_in_ = previous_n_features
             raise
-        self._set_result(*result)
+        self._set_result(*result, dtype=self._result_dtype(data))
         return self
 
-    def _set_result(self, params, lower_bound, n_iter, lower_bounds, converged, warn=True):
+    def _result_dtype(self, data):
+        """The dtype of the fitted parameters: float32 for float32 data, unless a
+        float64 initial parameter promotes it (as in scikit-learn, where it promotes the
+        responsibilities). EM itself always runs in float64."""
+        dtype = np.dtype(data.dtype)
+        for init in (self.weights_init, self.means_init, self.precisions_init):
+            if init is not None:
+                given = getattr(init, "dtype", None)  # a list is read as float64
+                dtype = np.result_type(dtype, given if given == np.float32 else np.float64)
+        return dtype
+
+    def _set_result(
+        self, params, lower_bound, n_iter, lower_bounds, converged, *, dtype, warn=True
+    ):
+        # EM runs in float64; like scikit-learn, the fitted parameters take X's dtype
         weights, means, prec_chol, covariances = params
-        self.weights_ = weights
-        self.means_ = means
-        self.covariances_ = covariances
-        self.precisions_cholesky_ = prec_chol
-        self.precisions_ = _stats.precisions_from_cholesky(prec_chol, self.covariance_type)
+        precisions = _stats.precisions_from_cholesky(prec_chol, self.covariance_type)
+        self.weights_ = _output(weights, dtype)
+        self.means_ = _output(means, dtype)
+        self.covariances_ = _output(covariances, dtype)
+        self.precisions_cholesky_ = _output(prec_chol, dtype)
+        self.precisions_ = _output(precisions, dtype)
         self.converged_ = converged
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
@@ -319,11 +351,16 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         if out is not None:  # written chunk by chunk (fastem._stream)
             return _writers.rowwise_to(data, params, self.n_threads, out, **what)
         if what.get("logprob"):
-            return data.rowwise(params, self.n_threads, **what)
-        # labels and probabilities are undefined where every density underflows: check
-        result = data.rowwise(params, self.n_threads, logprob=True, **what)
-        _validation.check_densities(result[0])
-        return (None, *result[1:])
+            log_prob, resp, labels = data.rowwise(params, self.n_threads, **what)
+        else:
+            # labels and probabilities are undefined where every density underflows: check
+            log_prob, resp, labels = data.rowwise(params, self.n_threads, logprob=True, **what)
+            _validation.check_densities(log_prob)
+            log_prob = None
+        # the kernels write float64; as in scikit-learn, the results are float32 where both
+        # the input and the fitted parameters are
+        dtype = np.result_type(data.dtype, self.means_.dtype)
+        return _output(log_prob, dtype), _output(resp, dtype), labels
 
     def fit_predict(self, X, y=None, sample_weight=None, *, labels=None):
         """Fit the model and return the most probable component of every row.

@@ -57,12 +57,11 @@ CASES = {
     "precisions_init not positive-definite": lambda: GM(
         2, covariance_type="full", precisions_init=-np.ones((2, 2, 2))
     ).fit(X),
-    "data scaled by 1e-8 (reg_covar would swamp it)": lambda: GM(2).fit(X * 1e-8),
     "wrong n_features at predict": lambda: _fitted().predict(np.zeros((4, 5))),
     "NaN at predict": lambda: _fitted().predict(np.full((4, 2), np.nan)),
     "predict before fit": lambda: GM(2).predict(X),
 }
-DATA_DEPENDENT = {"data scaled by 1e-8 (reg_covar would swamp it)"}
+DATA_DEPENDENT: set[str] = set()  # rows whose message holds a number from the data
 _NUMBER = r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?"
 
 

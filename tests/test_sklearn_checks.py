@@ -2,12 +2,14 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastem import GaussianMixture
+from fastem import BayesianGaussianMixture, GaussianMixture
 
 ESTIMATORS = [
     GaussianMixture(),
     GaussianMixture(n_components=2, covariance_type="diag", random_state=0),
     GaussianMixture(n_components=2, covariance_type="tied", init_params="random_from_data"),
+    BayesianGaussianMixture(),
+    BayesianGaussianMixture(n_components=2, covariance_type="diag", random_state=0),
 ]
 
 

@@ -1,0 +1,286 @@
+"""Safe model files for :class:`fastem.BayesianGaussianMixture` (``fastem.save`` / ``fastem.load``).
+
+The same container as ``fastem.io``: an ``.npz`` of float64 arrays plus one JSON
+entry, opened with ``allow_pickle=False`` and with bounded memory, and every
+array checked before an estimator is built: the entries, shapes, finite
+values, positive concentrations, precisions and degrees of freedom, weights
+that sum to one, and precisions that agree with the covariances.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from . import io
+from ._npz import MAX_JSON_DEPTH, json_depth, open_archive, read_entry
+
+FORMAT_NAME = "fastem.BayesianGaussianMixture"
+FORMAT_VERSION = 1
+_META = io._META
+_ARRAY_PARAMS = ("mean_prior", "covariance_prior")
+_FITTED = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_",
+    "precisions_cholesky_",
+    "mean_precision_",
+    "degrees_of_freedom_",
+    "mean_prior_",
+    "covariance_prior_",
+    "lower_bounds_",
+    "kept_components_",
+    "log_weights",
+)
+_SCALARS = (
+    "converged_",
+    "n_iter_",
+    "lower_bound_",
+    "elbo_",
+    "n_features_in_",
+    "n_components_effective_",
+    "weight_concentration_prior_",
+    "mean_precision_prior_",
+    "degrees_of_freedom_prior_",
+)
+_ALLOWED = {
+    *_FITTED,
+    _META,
+    "feature_names_in_",
+    "weight_concentration_",
+    "weight_concentration_a_",
+    "weight_concentration_b_",
+    *("param__" + n for n in _ARRAY_PARAMS),
+}
+
+
+def save(model, path):
+    """Write a fitted BayesianGaussianMixture (see :func:`fastem.save`)."""
+    from . import __version__
+
+    if not hasattr(model, "precisions_cholesky_"):
+        raise ValueError("the model is not fitted; call fit() before save().")
+    arrays, meta_params = {}, {}
+    for name, value in model.get_params(deep=False).items():
+        if name in _ARRAY_PARAMS and value is not None and np.ndim(value) > 0:
+            arrays["param__" + name] = np.asarray(value, dtype=np.float64)
+        else:
+            meta_params[name] = io._json_scalar(value, name)
+    for name in _FITTED:
+        source = model._log_weights if name == "log_weights" else getattr(model, name)
+        arrays[name] = np.asarray(source, dtype=np.float64)
+    arrays["lower_bounds_"] = np.array([float(np.squeeze(b)) for b in model.lower_bounds_])
+    wc = model.weight_concentration_
+    if isinstance(wc, tuple):
+        arrays["weight_concentration_a_"] = np.asarray(wc[0], dtype=np.float64)
+        arrays["weight_concentration_b_"] = np.asarray(wc[1], dtype=np.float64)
+    else:
+        arrays["weight_concentration_"] = np.asarray(wc, dtype=np.float64)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        arrays["feature_names_in_"] = np.asarray([str(n) for n in names], dtype=str)
+    K, D = arrays["means_"].shape
+    fitted = {}
+    for name in _SCALARS:
+        value = getattr(model, name)
+        fitted[name] = None if value is None else io._json_scalar(value, name)
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "fastem_version": __version__,
+        "n_components_kept": int(K),
+        "n_features": int(D),
+        "covariance_type": model.covariance_type,
+        "params": meta_params,
+        "fitted": fitted,
+        "entries": sorted(arrays),
+    }
+    arrays[_META] = np.array(json.dumps(meta, allow_nan=True, sort_keys=True))
+    path = os.fspath(path)
+    io._check_replaceable(path)
+    from ._files import replacing
+
+    with replacing(path, suffix=".npz.tmp") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def format_of(path):
+    """The ``format`` named by a model file's metadata, or None (read with bounded memory)."""
+    try:
+        # an entry neither format knows is refused here, before anything is decompressed
+        zf, entries = open_archive(
+            path, lambda name: name in _ALLOWED or io._allowed_entry(name), required=_META
+        )
+    except (ValueError, OSError):
+        return None
+    with zf:
+        try:
+            raw = read_entry(path, zf, entries[_META], _META, io._MAX_META_BYTES)
+        except ValueError:
+            return None
+    text = str(raw) if raw.shape == () and raw.dtype.kind == "U" else ""
+    if not text or json_depth(text) > MAX_JSON_DEPTH:
+        return None
+    try:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    return meta.get("format") if isinstance(meta, dict) else None
+
+
+def _check(cond, path, msg):
+    io._check(cond, path, msg)
+
+
+def load(path):
+    """The BayesianGaussianMixture stored at ``path``, every array checked first."""
+    from ._variational import Priors
+    from .bayesian import BayesianGaussianMixture
+
+    path = os.fspath(path)
+    zf, entries = open_archive(path, _ALLOWED.__contains__, required=_META)
+    with zf:
+        raw = read_entry(path, zf, entries[_META], _META, io._MAX_META_BYTES)
+        meta = _metadata(raw, path)
+        K, D, ct = meta["n_components_kept"], meta["n_features"], meta["covariance_type"]
+        n_iter = meta["fitted"].get("n_iter_")
+        n_iter = n_iter if isinstance(n_iter, int) and 0 <= n_iter < 10**8 else 0
+        limit = 8 * (K * D * D + K + D * D + 16 + n_iter)
+        arrays = {
+            n: read_entry(path, zf, info, n, limit if n != "feature_names_in_" else 4096 * D)
+            for n, info in entries.items()
+            if n != _META
+        }
+    _check(sorted(arrays) == sorted(meta["entries"]), path, "the entries were altered.")
+    params = dict(meta["params"])
+    for name in _ARRAY_PARAMS:
+        if "param__" + name in arrays:
+            params[name] = arrays["param__" + name]
+    try:
+        model = BayesianGaussianMixture(**params)
+    except TypeError as e:
+        raise ValueError(f"{path}: invalid hyper-parameters ({e}).") from None
+    prior_type = model.weight_concentration_prior_type
+    cov_shape = io._cov_shape(ct, K, D)
+    shapes = {
+        "weights_": (K,),
+        "means_": (K, D),
+        "covariances_": cov_shape,
+        "precisions_": cov_shape,
+        "precisions_cholesky_": cov_shape,
+        "mean_precision_": (K,),
+        "degrees_of_freedom_": () if ct == "tied" else (K,),
+        "mean_prior_": (D,),
+        "covariance_prior_": {"full": (D, D), "tied": (D, D), "diag": (D,)}.get(ct, ()),
+        "kept_components_": (K,),
+        "log_weights": (K,),
+    }
+    if prior_type == "dirichlet_process":
+        shapes.update(weight_concentration_a_=(K,), weight_concentration_b_=(K,))
+    else:
+        shapes["weight_concentration_"] = (K,)
+    for name, shape in shapes.items():
+        _check(name in arrays, path, f"missing entry {name}; the file is incomplete.")
+        a = arrays[name]
+        _check(
+            a.dtype == np.float64 and a.shape == shape and bool(np.all(np.isfinite(a))),
+            path,
+            f"{name} must be finite float64 of shape {shape}, got {a.dtype} {a.shape}.",
+        )
+    positive = ["mean_precision_", "degrees_of_freedom_"] + [
+        n for n in shapes if n.startswith("weight_concentration")
+    ]
+    for name in positive:
+        _check(bool(np.all(arrays[name] > 0)), path, f"{name} must be positive.")
+    _check(bool(np.all(arrays["degrees_of_freedom_"] > D - 1)), path, "degrees_of_freedom_ <= D-1.")
+    _check(bool(np.all(arrays["log_weights"] <= 0)), path, "log_weights must be <= 0.")
+    kept = arrays["kept_components_"]
+    n_comp = model.n_components
+    _check(
+        bool(np.all(kept == np.round(kept)))
+        and bool(np.all(np.diff(kept) > 0))
+        and (K == 0 or (kept[0] >= 0 and kept[-1] < n_comp)),
+        path,
+        "kept_components_ must be increasing component indices.",
+    )
+    w = arrays["weights_"]
+    _check(bool(np.all(w >= 0)) and abs(w.sum() - 1.0) < 1e-6, path, "weights_ must sum to 1.")
+    io._check_precisions(arrays, ct, path)
+    fitted = meta["fitted"]
+    for name in _SCALARS:
+        _check(name in fitted, path, f"fitted attribute {name!r} is missing.")
+    _check(fitted["n_components_effective_"] == K, path, "n_components_effective_ mismatch.")
+    _check(fitted["n_features_in_"] == D, path, "n_features_in_ does not match the arrays.")
+    # build the estimator
+    for name in _FITTED:
+        if name not in ("log_weights", "kept_components_", "lower_bounds_"):
+            setattr(model, name, arrays[name])
+    if prior_type == "dirichlet_process":
+        wc = (arrays["weight_concentration_a_"], arrays["weight_concentration_b_"])
+    else:
+        wc = arrays["weight_concentration_"]
+    model.weight_concentration_ = wc
+    if ct == "tied":
+        model.degrees_of_freedom_ = float(model.degrees_of_freedom_)
+    if ct == "spherical":
+        model.covariance_prior_ = float(model.covariance_prior_)
+    model.kept_components_ = kept.astype(np.int64)
+    model.lower_bounds_ = arrays["lower_bounds_"].tolist()
+    for name in _SCALARS:
+        setattr(model, name, fitted[name])
+    model._log_weights = arrays["log_weights"]
+    state = (
+        wc,
+        model.mean_precision_,
+        model.means_,
+        model.degrees_of_freedom_,
+        model.covariances_,
+        model.precisions_cholesky_,
+    )
+    model._state = model._state_kept = state
+    model._priors = Priors(
+        model.weight_concentration_prior_,
+        model.mean_precision_prior_,
+        model.mean_prior_,
+        model.degrees_of_freedom_prior_,
+        model.covariance_prior_,
+    )
+    if "feature_names_in_" in arrays:
+        model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
+    return model
+
+
+def _metadata(raw, path):
+    _check(raw.shape == () and raw.dtype.kind == "U", path, "the metadata entry is malformed.")
+    text = str(raw)
+    _check(json_depth(text) <= MAX_JSON_DEPTH, path, "the metadata is nested too deeply.")
+    try:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{path}: the metadata is not valid JSON ({e}).") from None
+    _check(isinstance(meta, dict), path, "the metadata is not a JSON object.")
+    _check(meta.get("format") == FORMAT_NAME, path, f"format is not {FORMAT_NAME!r}.")
+    version = meta.get("format_version")
+    _check(
+        version == FORMAT_VERSION,
+        path,
+        f"unsupported model format version {version!r} (this fastem reads {FORMAT_VERSION}).",
+    )
+    for key, kind in (
+        ("n_components_kept", int),
+        ("n_features", int),
+        ("covariance_type", str),
+        ("params", dict),
+        ("fitted", dict),
+        ("entries", list),
+    ):
+        _check(
+            isinstance(meta.get(key), kind) and not isinstance(meta.get(key), bool),
+            path,
+            f"metadata field {key!r} is missing or not a {kind.__name__}.",
+        )
+    _check(meta["covariance_type"] in io._COVARIANCE_TYPES, path, "unknown covariance_type.")
+    _check(meta["n_components_kept"] >= 1 and meta["n_features"] >= 1, path, "empty model.")
+    return meta

@@ -1,0 +1,377 @@
+"""fastem.BayesianGaussianMixture against scikit-learn's from identical starting points.
+
+The reference is scikit-learn's own estimator: started from the same responsibilities (its
+private ``_initialize`` substituted for its initialization), from the same fitted state
+(its ``warm_start``), or from the same random draws (``random`` and ``random_from_data``
+initializations draw the same numbers from the same ``RandomState``). The conftest fixture
+makes every pass run in the compiled kernels.
+"""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.mixture import BayesianGaussianMixture as SkBGM
+
+import fastem
+from fastem import BayesianGaussianMixture as BGM
+
+from .conftest import COVARIANCE_TYPES, blobs, rel_err
+
+PRIOR_TYPES = ["dirichlet_process", "dirichlet_distribution"]
+STATE = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_",
+    "precisions_cholesky_",
+    "mean_precision_",
+    "degrees_of_freedom_",
+    "mean_prior_",
+    "covariance_prior_",
+)
+
+
+def _resp(n, k, seed=0):
+    r = np.random.RandomState(seed).rand(n, k)
+    return r / r.sum(axis=1, keepdims=True)
+
+
+def _sk_from_resp(resp, X, **kw):
+    sk = SkBGM(**kw)
+    # scikit-learn's own first M-step on the given responsibilities
+    sk._initialize_parameters = lambda X_, random_state, xp=None: sk._initialize(X_, resp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sk.fit(X)
+
+
+def assert_same(fe, sk, X, rtol=1e-7):
+    for name in STATE:
+        assert rel_err(getattr(fe, name), getattr(sk, name)) < rtol, name
+    wc_fe, wc_sk = fe.weight_concentration_, sk.weight_concentration_
+    if isinstance(wc_sk, tuple):
+        for a, b in zip(wc_fe, wc_sk):
+            assert rel_err(a, b) < rtol
+    else:
+        assert rel_err(wc_fe, wc_sk) < rtol
+    assert rel_err(fe.lower_bound_, sk.lower_bound_) < rtol
+    # scikit-learn's tied lower_bounds_ hold 1-element arrays
+    sk_bounds = np.array([float(np.squeeze(b)) for b in sk.lower_bounds_])
+    assert rel_err(fe.lower_bounds_, sk_bounds) < rtol
+    assert fe.n_iter_ == sk.n_iter_ and fe.converged_ == sk.converged_
+    np.testing.assert_allclose(fe.predict_proba(X), sk.predict_proba(X), rtol=0, atol=rtol)
+    assert rel_err(fe.score_samples(X), sk.score_samples(X)) < rtol
+    np.testing.assert_array_equal(fe.predict(X), sk.predict(X))
+
+
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_same_answers_as_sklearn_from_responsibilities(prior_type, covariance_type):
+    X = blobs(600, 3, 3, seed=1)
+    resp = _resp(600, 6)
+    kw = dict(
+        n_components=6,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=prior_type,
+        max_iter=30,
+        tol=0,
+    )
+    sk = _sk_from_resp(resp, X, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fe = BGM(**kw).fit(X, resp_init=resp)
+    assert_same(fe, sk, X)
+
+
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_same_answers_as_sklearn_from_its_fitted_state(prior_type, covariance_type):
+    """init_from= a scikit-learn model; scikit-learn continues the same model (warm_start)."""
+    X = blobs(900, 2, 3, seed=2)
+    kw = dict(
+        n_components=5,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=prior_type,
+        random_state=0,
+        tol=1e-4,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = SkBGM(max_iter=3, **kw).fit(X)
+        sk = copy.deepcopy(start).set_params(warm_start=True, max_iter=200).fit(X)
+        fe = BGM(max_iter=200, **kw).fit(X, init_from=start)
+    assert_same(fe, sk, X)
+
+
+@pytest.mark.parametrize("init_params", ["random", "random_from_data"])
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_default_fit_equals_sklearn_for_the_same_random_draws(init_params, covariance_type):
+    """The whole fit path (priors from the data, initialization, n_init) from one seed."""
+    X = blobs(600, 3, 3, seed=3)
+    kw = dict(
+        n_components=4,
+        covariance_type=covariance_type,
+        init_params=init_params,
+        n_init=2,
+        random_state=7,
+        max_iter=500,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = SkBGM(**kw).fit(X)
+        fe = BGM(**kw).fit(X)
+    assert_same(fe, sk, X)
+
+
+def test_sample_weight_equals_repeated_rows():
+    X = blobs(300, 2, 3, seed=4)
+    w = np.random.default_rng(0).integers(0, 4, 300)
+    kw = dict(n_components=4, tol=0, max_iter=15, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = SkBGM(**{**kw, "max_iter": 1}).fit(X)
+        weighted = BGM(**kw).fit(X, sample_weight=w, init_from=start)
+        repeated = BGM(**kw).fit(np.repeat(X, w, axis=0), init_from=start)
+    for name in STATE:
+        assert rel_err(getattr(weighted, name), getattr(repeated, name)) < 1e-10, name
+    assert weighted.lower_bound_ == pytest.approx(repeated.lower_bound_, rel=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "spherical"])
+def test_streamed_and_dask_fits_equal_the_in_memory_fit(tmp_path, covariance_type):
+    da = pytest.importorskip("dask.array")
+    X = blobs(6000, 3, 3, seed=5)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, 6000)
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "w.npy", w)
+    kw = dict(n_components=5, covariance_type=covariance_type, tol=0, max_iter=10)
+    kw["random_state"] = 0
+    mem = BGM(**kw).fit(X, sample_weight=w)
+    fits = {
+        "source": BGM(**kw).fit(
+            fastem.source(tmp_path / "x.npy", chunk_rows=1000),
+            sample_weight=fastem.source(tmp_path / "w.npy", chunk_rows=1000),
+        ),
+        "dask": BGM(**kw).fit(
+            da.from_array(X, chunks=(1500, 3)), sample_weight=da.from_array(w, chunks=1500)
+        ),
+    }
+    for how, fe in fits.items():
+        for name in STATE:
+            assert rel_err(getattr(fe, name), getattr(mem, name)) < 1e-9, (how, name)
+        assert fe.lower_bound_ == pytest.approx(mem.lower_bound_, rel=1e-10)
+    src = fastem.source(tmp_path / "x.npy", chunk_rows=1000)
+    np.testing.assert_array_equal(mem.predict(src), mem.predict(X))
+    lazy = mem.predict_proba(da.from_array(X, chunks=(1500, 3)))
+    np.testing.assert_array_equal(np.asarray(lazy), mem.predict_proba(X))
+
+
+def test_thread_count_does_not_change_the_result():
+    X = blobs(30000, 4, 3, seed=6)
+    fits = [BGM(n_components=6, n_threads=t, tol=0, max_iter=8, random_state=0).fit(X)
+            for t in (1, 2)]  # fmt: skip
+    for name in STATE:
+        np.testing.assert_array_equal(getattr(fits[0], name), getattr(fits[1], name))
+
+
+def test_float32_input_close_to_float64():
+    X = blobs(3000, 3, 3, seed=7)
+    kw = dict(n_components=4, tol=0, max_iter=20, random_state=0)
+    resp = _resp(3000, 4, seed=1)
+    f64 = BGM(**kw).fit(X, resp_init=resp)
+    f32 = BGM(**kw).fit(X.astype(np.float32), resp_init=resp)
+    for name in ("weights_", "means_", "covariances_"):
+        assert rel_err(getattr(f32, name), getattr(f64, name)) < 1e-4, name
+        assert getattr(f32, name).dtype == np.float64  # as scikit-learn's BayesianGaussianMixture
+
+
+def test_pruning_keeps_the_components_in_use():
+    """10 components on 3 clusters: the Dirichlet process leaves most near zero weight."""
+    X = blobs(1500, 2, 3, seed=8)
+    kw = dict(n_components=10, weight_concentration_prior=1e-3, random_state=0, max_iter=500)
+    full = BGM(**kw).fit(X)
+    pruned = BGM(prune_threshold=0.01, **kw).fit(X)
+    keep = np.flatnonzero(full.weights_ >= 0.01)
+    assert full.n_components_effective_ == 10
+    assert pruned.n_components_effective_ == keep.size == 3
+    np.testing.assert_array_equal(pruned.kept_components_, keep)
+    np.testing.assert_allclose(pruned.weights_, full.weights_[keep] / full.weights_[keep].sum())
+    np.testing.assert_array_equal(pruned.means_, full.means_[keep])
+    proba = pruned.predict_proba(X)
+    assert proba.shape == (1500, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # the kept components' posterior, renormalized: the same as the unpruned model's
+    ref = full.predict_proba(X)[:, keep]
+    np.testing.assert_allclose(proba, ref / ref.sum(axis=1, keepdims=True), atol=1e-12)
+    labels = pruned.predict(X)
+    assert set(np.unique(labels)) <= set(range(3))
+    np.testing.assert_array_equal(keep[labels], full.predict(X))  # pruned ones owned no row
+    with pytest.raises(ValueError, match="cannot continue a pruned fit"):
+        pruned.set_params(warm_start=True).fit(X)
+
+
+BAD = [
+    (dict(mean_prior=[0.0, 1.0]), "mean_prior must be an array of numbers of shape \\(3,\\)"),
+    (dict(covariance_prior=np.eye(2)), "covariance_prior must be a full covariance matrix of "),
+    (dict(covariance_prior=-np.eye(3)), "covariance_prior must be symmetric, positive-definite"),
+    (
+        dict(covariance_type="diag", covariance_prior=[1.0, -1.0, 1.0]),
+        "covariance_prior must be positive for covariance_type='diag'",
+    ),
+    (
+        dict(covariance_type="spherical", covariance_prior=[1.0, 2.0]),
+        "covariance_prior must be a number > 0 for covariance_type='spherical'",
+    ),
+    (dict(weight_concentration_prior=-1.0), "weight_concentration_prior must be None or a"),
+    (dict(mean_precision_prior=0.0), "mean_precision_prior must be None or a finite number > 0"),
+    (dict(degrees_of_freedom_prior=1.5), "'degrees_of_freedom_prior' should be greater than 2"),
+    (dict(weight_concentration_prior_type="beta"), "weight_concentration_prior_type must be"),
+    (dict(prune_threshold=1.5), "prune_threshold must be None or a number in \\[0, 1\\)"),
+    (dict(n_components=0), "n_components must be an integer >= 1"),
+]
+
+
+@pytest.mark.parametrize("params, message", BAD)
+def test_bad_priors_name_the_parameter_and_the_expected_shape(params, message):
+    X = blobs(60, 3, 2, seed=9)
+    est = BGM(**{"n_components": 2, **params})
+    with pytest.raises(ValueError, match=message):
+        est.fit(X)
+    assert not hasattr(est, "weights_") and not hasattr(est, "n_features_in_")
+
+
+def test_bad_starting_points_are_refused():
+    X = blobs(60, 3, 2, seed=9)
+    with pytest.raises(ValueError, match=r"resp_init must have shape .* = \(60, 2\)"):
+        BGM(n_components=2).fit(X, resp_init=np.full((60, 3), 1 / 3))
+    with pytest.raises(ValueError, match="each row of resp_init must sum to 1"):
+        BGM(n_components=2).fit(X, resp_init=np.full((60, 2), 0.6))
+    with pytest.raises(ValueError, match="init_from must be a fitted BayesianGaussianMixture"):
+        BGM(n_components=2).fit(X, init_from=fastem.GaussianMixture(2).fit(X))
+    other = BGM(n_components=2, covariance_type="diag", max_iter=2).fit(X)
+    with pytest.raises(ValueError, match="init_from has covariance_type='diag'"):
+        BGM(n_components=2).fit(X, init_from=other)
+
+
+def test_concurrent_fits_and_predictions_equal_sequential_ones():
+    from concurrent.futures import ThreadPoolExecutor
+
+    datasets = [blobs(6000, 3, 3, seed=s) for s in range(4)]
+
+    def job(X):
+        m = BGM(n_components=4, tol=0, max_iter=6, random_state=0).fit(X)
+        return m.means_, m.covariances_, m.predict_proba(X), m.lower_bound_
+
+    sequential = [job(X) for X in datasets]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(job, datasets))
+    for a, b in zip(sequential, concurrent):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    shared = BGM(n_components=4, max_iter=6, random_state=0).fit(datasets[0])
+    with ThreadPoolExecutor(4) as pool:
+        probas = list(pool.map(shared.predict_proba, datasets))
+    for X, p in zip(datasets, probas):
+        np.testing.assert_array_equal(p, shared.predict_proba(X))
+
+
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+def test_interrupted_fit_resumes_from_its_checkpoint_exactly(tmp_path, monkeypatch, prior_type):
+    from fastem import _passes
+
+    X = blobs(3000, 3, 3, seed=10)
+    kw = dict(
+        n_components=5,
+        weight_concentration_prior_type=prior_type,
+        tol=0,
+        max_iter=12,
+        n_init=2,
+        random_state=0,
+    )
+    plain = BGM(**kw).fit(X)
+    calls = {"n": 0}
+    original = _passes.ArrayData.stats
+
+    def interrupted(self, params, n_threads):
+        calls["n"] += 1
+        if calls["n"] == 17:  # in the second initialization
+            raise KeyboardInterrupt
+        return original(self, params, n_threads)
+
+    monkeypatch.setattr(_passes.ArrayData, "stats", interrupted)
+    with pytest.raises(KeyboardInterrupt), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        BGM(**kw).fit(X, checkpoint=tmp_path / "fit.npz")
+    calls["n"] = -(10**9)  # count the passes of the resumed fit, never interrupt it
+    resumed = BGM(**kw).fit(X, checkpoint=tmp_path / "fit.npz")
+    # one pass for the priors, then the 9 iterations left of the second initialization
+    # (the first ran 12, the second 3 before the interrupt)
+    assert calls["n"] + 10**9 == 1 + 9
+    for name in (*STATE, "lower_bound_", "lower_bounds_", "n_iter_", "elbo_"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(plain, name), name)
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        BGM(**{**kw, "mean_precision_prior": 2.0}).fit(X, checkpoint=tmp_path / "fit.npz")
+
+
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_model_files_round_trip_without_pickle(tmp_path, prior_type, covariance_type):
+    X = blobs(900, 3, 3, seed=11)
+    kw = dict(
+        n_components=6,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=prior_type,
+        weight_concentration_prior=1e-3,
+        random_state=0,
+        max_iter=300,
+    )
+    for extra in ({}, {"prune_threshold": 0.01}):
+        model = BGM(**kw, **extra).fit(X)
+        path = fastem.save(model, tmp_path / "vb.npz")
+        with np.load(path, allow_pickle=False) as archive:  # plain arrays only
+            assert all(archive[name].dtype != object for name in archive.files)
+        back = fastem.load(path)
+        assert type(back) is BGM and back.get_params() == model.get_params()
+        for name in (*STATE, "lower_bound_", "lower_bounds_", "elbo_", "kept_components_"):
+            np.testing.assert_array_equal(getattr(back, name), getattr(model, name), name)
+        np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+        np.testing.assert_array_equal(back.score_samples(X), model.score_samples(X))
+    # continuing a loaded model is continuing the original
+    again = fastem.load(fastem.save(BGM(**{**kw, "max_iter": 3}).fit(X), tmp_path / "w.npz"))
+    original = BGM(**{**kw, "max_iter": 3}).fit(X)
+    for m in (again, original):
+        m.set_params(warm_start=True, max_iter=5).fit(X)
+    np.testing.assert_array_equal(again.means_, original.means_)
+
+
+def test_altered_model_files_are_refused(tmp_path):
+    X = blobs(300, 2, 3, seed=12)
+    path = fastem.save(BGM(n_components=3, random_state=0).fit(X), tmp_path / "vb.npz")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = dict(archive)
+    for name, change, message in [
+        ("weights_", lambda a: a * 2, "weights_ must sum to 1"),
+        ("precisions_", lambda a: a * 1.01, "precisions_ does not match"),
+        ("mean_precision_", lambda a: -a, "mean_precision_ must be positive"),
+        ("means_", lambda a: a[:1], r"means_ must be finite float64 of shape \(3, 2\)"),
+    ]:
+        bad = {**arrays, name: change(arrays[name])}
+        np.savez(tmp_path / "bad.npz", **bad)
+        with pytest.raises(ValueError, match=message):
+            fastem.load(tmp_path / "bad.npz")
+    np.savez(tmp_path / "extra.npz", **arrays, payload=np.zeros(3))
+    with pytest.raises(ValueError, match="unexpected entries"):
+        fastem.load(tmp_path / "extra.npz")
+
+
+def test_one_feature_and_verbose_output(capsys):
+    X = blobs(300, 1, 2, seed=13)
+    m = BGM(n_components=2, verbose=2, verbose_interval=1, random_state=0).fit(X)
+    out = capsys.readouterr().out
+    assert "Initialization 0" in out and "Iteration 1" in out and "lower bound" in out
+    sk = SkBGM(n_components=2, random_state=0, init_params="random_from_data").fit(X)
+    fe = BGM(n_components=2, random_state=0, init_params="random_from_data").fit(X)
+    assert m.means_.shape == (2, 1)
+    assert rel_err(fe.means_, sk.means_) < 1e-7
