@@ -16,7 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from . import _models
+
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+#: every accepted covariance_type: scikit-learn's four and mclust's models
+ALL_COVARIANCE_TYPES = COVARIANCE_TYPES + _models.MCLUST_NAMES
+layout = _models.layout
 _LOG_2PI = np.log(2 * np.pi)
 
 _PRECISION_ERROR = (
@@ -84,15 +89,24 @@ class SuffStats:
         return self.loglik / self.wsum
 
 
-def m_step(stats, covariance_type, reg_covar):
+def m_step(stats, covariance_type, reg_covar, previous=None):
     """Weights, means and covariances from the statistics of one pass.
 
     Mirrors scikit-learn's ``_estimate_gaussian_parameters`` (``nk`` gets
     ``10 * eps`` so empty components stay finite) but from centred moments.
+    mclust's models go to ``fastem._models`` with the scatter matrices;
+    ``previous`` (the current covariances) warm-starts their iterative M-steps.
     """
     nk = stats.nk + 10 * np.finfo(np.float64).eps
     delta = stats.s1 / nk[:, None]  # new mean - shift
     means = stats.shift + delta
+    if covariance_type in _models.MODELS:
+        if stats.s2.ndim == 3:
+            scatter = stats.s2 - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        else:
+            scatter = stats.s2 - nk[:, None] * delta**2
+        cov = _models.m_step_covariances(covariance_type, nk, scatter, reg_covar, previous)
+        return nk / nk.sum(), means, cov
     if covariance_type in ("full", "tied"):
         cov = stats.s2 / nk[:, None, None] - delta[:, :, None] * delta[:, None, :]
         if covariance_type == "tied":
@@ -111,6 +125,7 @@ def m_step(stats, covariance_type, reg_covar):
 
 def precision_cholesky(covariances, covariance_type):
     """Cholesky factor of the precisions (scikit-learn's convention)."""
+    covariance_type = layout(covariance_type)
     if covariance_type in ("full", "tied"):
         covs = covariances if covariance_type == "full" else covariances[None]
         out = np.empty_like(covs)
@@ -136,6 +151,7 @@ def precision_cholesky(covariances, covariance_type):
 
 
 def precisions_from_cholesky(prec_chol, covariance_type):
+    covariance_type = layout(covariance_type)
     if covariance_type == "full":
         return prec_chol @ prec_chol.transpose(0, 2, 1)
     if covariance_type == "tied":
@@ -144,6 +160,7 @@ def precisions_from_cholesky(prec_chol, covariance_type):
 
 
 def covariances_from_precisions(precisions, covariance_type):
+    covariance_type = layout(covariance_type)
     if covariance_type == "full":
         return np.linalg.inv(precisions)
     if covariance_type == "tied":
@@ -153,6 +170,7 @@ def covariances_from_precisions(precisions, covariance_type):
 
 def precision_cholesky_from_precisions(precisions, covariance_type):
     """Upper-triangular factor U with precision = U U^T (scikit-learn's convention)."""
+    covariance_type = layout(covariance_type)
     if covariance_type in ("full", "tied"):
         precs = precisions if covariance_type == "full" else precisions[None]
         out = np.empty_like(precs)
@@ -197,6 +215,7 @@ class KernelParams:
 
 def kernel_params(weights, means, prec_chol, covariance_type, dtype, small=False):
     """Lay out the fitted parameters for the kernels (``small``: for ``fastem._small``)."""
+    covariance_type = layout(covariance_type)
     K, D = means.shape
     with np.errstate(divide="ignore"):
         log_w = np.log(weights)
@@ -221,7 +240,10 @@ def kernel_params(weights, means, prec_chol, covariance_type, dtype, small=False
 
 
 def n_parameters(covariance_type, n_components, n_features):
-    """Number of free parameters of the model."""
+    """Number of free parameters of the model (mclust's count for mclust's models)."""
+    if covariance_type in _models.MODELS:
+        cov = _models.n_covariance_parameters(covariance_type, n_components, n_features)
+        return int(cov + n_components * n_features + n_components - 1)
     if covariance_type == "full":
         cov = n_components * n_features * (n_features + 1) / 2.0
     elif covariance_type == "diag":

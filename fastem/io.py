@@ -24,6 +24,7 @@ import zipfile
 
 import numpy as np
 
+from . import _models
 from ._files import replacing
 from ._npz import MAX_JSON_DEPTH, json_depth, open_archive, read_entry
 
@@ -33,10 +34,11 @@ FORMAT_VERSION = 1
 _META = "__metadata__"
 _FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 _ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
-_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical", *_models.MCLUST_NAMES)
 
 
 def _cov_shape(covariance_type, K, D):
+    covariance_type = _models.layout(covariance_type)
     return {
         "full": (K, D, D),
         "tied": (D, D),
@@ -376,6 +378,7 @@ def _check_precisions(arrays, ct, path):
     cov = arrays["covariances_"]
     chol = arrays["precisions_cholesky_"]
     prec = arrays["precisions_"]
+    ct = _models.layout(ct)
     if ct in ("diag", "spherical"):
         _check(bool(np.all(cov > 0)), path, "covariances_ must be positive.")
     else:

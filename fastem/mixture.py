@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _missing, _small, _stats, _stream, _validation, _writers
+from . import _missing, _models, _small, _stats, _stream, _validation, _writers
 from ._em_loop import _EMLoop, _Interrupted
 from ._passes import ArrayData
 from ._validation import (
@@ -41,8 +41,14 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     ----------
     n_components : int, default=1
         The number of mixture components.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        The form of the covariance matrices.
+    covariance_type : str, default='full'
+        The form of the covariance matrices: scikit-learn's 'full', 'tied',
+        'diag', 'spherical', or one of mclust's 14 models 'EII', 'VII', 'EEI',
+        'VEI', 'EVI', 'VVI', 'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV',
+        'VVV' ('E' and 'V' for one feature), which fix or free the volume,
+        shape and orientation of the components (``docs/models.md``). The six
+        diagonal models store covariances of shape (n_components, n_features),
+        the eight others (n_components, n_features, n_features).
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood.
     reg_covar : float, default=1e-6
@@ -102,6 +108,14 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     lower_bounds_ : list of float
         ``lower_bound_`` at every iteration of the best fit.
     n_features_in_ : int
+    volumes_ : ndarray of shape (n_components,)
+        ``det(covariance) ** (1 / n_features)`` of each component (a property).
+    shapes_ : ndarray of shape (n_components, n_features)
+        Eigenvalues of each covariance over its volume (product 1), by
+        decreasing size; for the diagonal models, the diagonal in feature order.
+    orientations_ : ndarray of shape (n_components, n_features, n_features)
+        Principal axes (columns) of each covariance, matching ``shapes_``:
+        ``covariance = volume * orientation @ diag(shape) @ orientation.T``.
 
     Examples
     --------
@@ -312,6 +326,31 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
 
+    # ------------------------------------------ volume, shape, orientation
+
+    def _decomposition(self):
+        check_is_fitted(self)
+        vol, shape, orient = _models.decompose(self.covariances_, self.covariance_type)
+        K = self.n_components
+        if vol.shape[0] != K:  # tied: one matrix for all components
+            vol, shape, orient = (np.repeat(a, K, axis=0) for a in (vol, shape, orient))
+        return vol, shape, orient
+
+    @property
+    def volumes_(self) -> np.ndarray:
+        """Volume of each component, ``det(covariance) ** (1 / n_features)``."""
+        return self._decomposition()[0]
+
+    @property
+    def shapes_(self) -> np.ndarray:
+        """Shape of each component: the covariance's eigenvalues over its volume."""
+        return self._decomposition()[1]
+
+    @property
+    def orientations_(self) -> np.ndarray:
+        """Orientation of each component: the covariance's eigenvectors (columns)."""
+        return self._decomposition()[2]
+
     # ------------------------------------------------------------- row-wise
 
     def _rowwise(self, data, out=None, **what):
@@ -486,9 +525,10 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         n_features = self.means_.shape[1]
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_)
-        if self.covariance_type in ("full", "tied"):
+        kind = _stats.layout(self.covariance_type)
+        if kind in ("full", "tied"):
             covs = self.covariances_
-            if self.covariance_type == "tied":
+            if kind == "tied":
                 covs = [covs] * self.n_components
             X = np.vstack(
                 [

@@ -81,8 +81,8 @@ def _record_initializations(monkeypatch):
     drawn = []
     original = GaussianMixture._initial_parameters
 
-    def initial_parameters(self, data, rng):
-        params = original(self, data, rng)
+    def initial_parameters(self, data, rng, *args):
+        params = original(self, data, rng, *args)
         drawn.append(params[1].copy())
         return params
 
