@@ -44,8 +44,14 @@ def _cost(n, W, alpha):
 
 
 def agglomerate(Z, w, n_clusters):
-    """Labels (0..n_clusters-1, by first row) of the ``n_clusters``-group level of the tree."""
+    """Labels (0..n_clusters-1, by first row) of the ``n_clusters``-group level of the tree.
+
+    ``n_clusters`` may be a list: then a dict of labels for each of its levels
+    (one tree, cut at every level, as mclust does for a range of K).
+    """
+    levels = sorted({int(k) for k in np.atleast_1d(n_clusters)})
     n, d = Z.shape
+    cuts = {}
     w = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
     alpha = max(float(np.average(((Z - np.average(Z, axis=0, weights=w)) ** 2).sum(axis=1),
                                  weights=w)) / d, 1e-300)  # fmt: skip
@@ -65,7 +71,9 @@ def agglomerate(Z, w, n_clusters):
     parent = np.arange(n)
     row_arg = np.argmin(delta, axis=1)
     row_min = delta[np.arange(n), row_arg]
-    for _ in range(n - n_clusters):
+    if n in levels:
+        cuts[n] = np.arange(n)
+    for step in range(n - levels[0]):
         i = int(np.argmin(row_min))
         j = int(row_arg[i])
         i, j = min(i, j), max(i, j)
@@ -105,8 +113,10 @@ def agglomerate(Z, w, n_clusters):
         for r in np.flatnonzero(stale & ~better):
             row_arg[r] = np.argmin(delta[r])
             row_min[r] = delta[r, row_arg[r]]
-    roots = np.unique(parent)  # sorted: the group of the first row is 0
-    return np.searchsorted(roots, parent)
+        if n - step - 1 in levels:
+            roots = np.unique(parent)  # sorted: the group of the first row is 0
+            cuts[n - step - 1] = np.searchsorted(roots, parent)
+    return cuts if np.ndim(n_clusters) else cuts[int(n_clusters)]
 
 
 def hc_labels(X, w, n_clusters, rng):
@@ -124,9 +134,9 @@ def hc_labels(X, w, n_clusters, rng):
         rows = pick if rows is None else rows[pick]
     Xs = X if rows is None else X[rows]
     ws = None if w is None else (w if rows is None else w[rows])
-    if Xs.shape[0] < n_clusters:
+    if Xs.shape[0] < np.max(n_clusters):
         raise ValueError(
-            f"init_params='hc' needs at least n_components={n_clusters} rows with positive "
-            f"weight, got {Xs.shape[0]}."
+            f"init_params='hc' needs at least n_components={np.max(n_clusters)} rows with "
+            f"positive weight, got {Xs.shape[0]}."
         )
     return rows, agglomerate(svd_transform(Xs), ws, n_clusters)

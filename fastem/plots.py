@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from ._models import layout
+
 _COLORS = (
     "#1f77b4",
     "#d62728",
@@ -70,7 +72,7 @@ def component_covariances(model, dims=(0, 1)):
     K = model.n_components
     D = model.means_.shape[1]
     cov = np.asarray(model.covariances_)
-    ct = model.covariance_type
+    ct = layout(model.covariance_type)
     if ct == "full":
         full = cov
     elif ct == "tied":

@@ -210,7 +210,7 @@ def _cmd_info(args, progress):
 
 def _cmd_select(args, progress):
     from ..io import save
-    from ..select import format_table, select_components
+    from ..select import format_mclust, format_table, select_components
 
     _outputs_first([("-o", args.output), ("--plot", args.plot)], [args.data], args.output)
     data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
@@ -232,9 +232,11 @@ def _cmd_select(args, progress):
             n_init=args.n_init,
             max_iter=args.max_iter,
             tol=args.tol,
+            reg_covar=args.reg_covar,
             random_state=args.seed,
             n_threads=args.threads,
             callback=callback,
+            init_params=args.init_params,
         )
     finally:
         progress.close()
@@ -268,8 +270,11 @@ def _cmd_select(args, progress):
             for i in range(len(table["bic"]))
         ],
     }
-    text = format_table(table, args.criterion) + (
-        f"\nbest by {args.criterion.upper()}: K={best.n_components} {best.covariance_type!r}"
+    text = (
+        format_table(table, args.criterion)
+        + "\n\n"
+        + format_mclust(table, args.criterion)
+        + f"\nbest by {args.criterion.upper()}: K={best.n_components} {best.covariance_type!r}"
     )
     if args.output:
         text += f"\nsaved {args.output}"
