@@ -251,7 +251,9 @@ def _cmd_select(args, progress):
             pass  # plot_criterion says how to install it
         from ..plots import plot_criterion
 
-        fig = plot_criterion(table, criterion=("bic", "aic")).figure
+        mclust = any(ct.isupper() for ct in table["covariance_type"])  # mclust's models
+        crit = ("bic",) if mclust else ("bic", "aic")
+        fig = plot_criterion(table, criterion=crit, mclust_sign=mclust).figure
         fig.savefig(args.plot)
     summary = {
         "command": "select",
