@@ -68,7 +68,9 @@ class _EMLoop:
                 self.n_threads,
                 feature_var=var,
             )
-            w0, m0, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
+            w0, m0, covariances = _stats.m_step(
+                stats, self.covariance_type, self.reg_covar, prior=self._map_prior
+            )
             if getattr(init, "labels", None) is not None:
                 w0, m0, covariances = labelled_parameters(
                     init.X, init.sample_weight, init.labels, w0, m0, covariances,
@@ -132,7 +134,11 @@ class _EMLoop:
                     "-inf); the data may hold extreme values. Scale the data or increase reg_covar."
                 )
             weights, means, covariances = _stats.m_step(
-                stats, self.covariance_type, self.reg_covar, previous=covariances
+                stats,
+                self.covariance_type,
+                self.reg_covar,
+                previous=covariances,
+                prior=self._map_prior,
             )
             weights, means, covariances = self._reseed_empty(
                 stats, weights, means, covariances, data
@@ -205,6 +211,15 @@ class _EMLoop:
                 "estimator) to start afresh."
             )
         n_init = self.n_init if do_init else 1
+        self._map_prior = None
+        if getattr(self, "prior", None) is not None:  # hyper-parameters from the data, once
+            from ._prior import resolve
+
+            rows = data.sample_for_init(None, None)
+            w = getattr(rows, "sample_weight", None)
+            self._map_prior = resolve(
+                self.prior, self.covariance_type, rows.X, w, self.n_components
+            )
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None
         if checkpoint is not None:

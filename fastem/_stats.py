@@ -89,17 +89,20 @@ class SuffStats:
         return self.loglik / self.wsum
 
 
-def m_step(stats, covariance_type, reg_covar, previous=None):
+def m_step(stats, covariance_type, reg_covar, previous=None, prior=None):
     """Weights, means and covariances from the statistics of one pass.
 
     Mirrors scikit-learn's ``_estimate_gaussian_parameters`` (``nk`` gets
     ``10 * eps`` so empty components stay finite) but from centred moments.
     mclust's models go to ``fastem._models`` with the scatter matrices;
     ``previous`` (the current covariances) warm-starts their iterative M-steps.
+    ``prior`` (a resolved ``fastem._prior.Prior``): the MAP M-step instead.
     """
     nk = stats.nk + 10 * np.finfo(np.float64).eps
     delta = stats.s1 / nk[:, None]  # new mean - shift
     means = stats.shift + delta
+    if prior is not None:
+        return _map_step(stats, nk, delta, covariance_type, reg_covar, previous, prior)
     if covariance_type in _models.MODELS:
         if stats.s2.ndim == 3:
             scatter = stats.s2 - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
@@ -121,6 +124,28 @@ def m_step(stats, covariance_type, reg_covar, previous=None):
             cov = cov.mean(axis=1)
     weights = nk / nk.sum()
     return weights, means, cov
+
+
+def _map_step(stats, nk, delta, covariance_type, reg_covar, previous, prior):
+    """The M-step under the conjugate prior (``fastem._prior``), for every layout."""
+    from ._prior import map_statistics, model_name
+
+    if stats.s2.ndim == 3:
+        scatter = stats.s2 - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    else:
+        scatter = stats.s2 - nk[:, None] * delta**2
+    means, n_eff, B = map_statistics(prior, nk, stats.shift + delta, scatter)
+    kind = layout(covariance_type)
+    if previous is not None and kind == "tied":
+        previous = previous[None]
+    elif previous is not None and kind == "spherical":
+        previous = np.repeat(previous[:, None], means.shape[1], axis=1)
+    cov = _models.m_step_covariances(model_name(covariance_type), n_eff, B, reg_covar, previous)
+    if kind == "tied":
+        cov = cov[0]
+    elif kind == "spherical":
+        cov = cov[:, 0]
+    return nk / nk.sum(), means, cov
 
 
 def precision_cholesky(covariances, covariance_type):

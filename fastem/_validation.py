@@ -32,6 +32,9 @@ def check_hyperparameters(est):
             f"covariance_type must be one of {ALL_COVARIANCE_TYPES} (scikit-learn's four names "
             f"and mclust's models), got {est.covariance_type!r}."
         )
+    from ._prior import check_prior
+
+    check_prior(getattr(est, "prior", None), est.covariance_type)
     if est.init_params not in INIT_METHODS:
         raise ValueError(f"init_params must be one of {INIT_METHODS}, got {est.init_params!r}.")
     for name, low in (("tol", 0.0), ("reg_covar", 0.0)):

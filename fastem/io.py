@@ -113,6 +113,10 @@ def save(model, path):
         if name in _ARRAY_PARAMS:
             if value is not None:
                 arrays["param__" + name] = np.asarray(value, dtype=np.float64)
+        elif name == "prior" and isinstance(value, dict):  # a JSON object, kept as text
+            meta_params[name] = json.dumps(
+                {str(k): np.asarray(v, dtype=np.float64).tolist() for k, v in value.items()}
+            )
         else:
             meta_params[name] = _json_scalar(value, name)
     for name in _FITTED:
@@ -497,6 +501,11 @@ def _load(path):
     _check_params(meta, path)
     _checked_arrays(arrays, meta, path)
     params = dict(meta["params"])
+    if isinstance(params.get("prior"), str) and params["prior"].startswith("{"):
+        try:
+            params["prior"] = json.loads(params["prior"])
+        except ValueError:
+            raise ValueError(f"{path}: the prior hyper-parameter is not valid JSON.") from None
     for name in meta["array_params"]:
         params[name] = arrays["param__" + name]
     try:

@@ -91,6 +91,15 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         marginals over each row's observed coordinates and the M-step uses the
         conditional expectations of the missing ones (exact EM). Rows without
         NaN take the usual fast path. See ``docs/incomplete.md``.
+    prior : None, 'default' or dict, default=None
+        A conjugate prior (Fraley & Raftery 2007) for maximum a posteriori
+        estimation, which keeps fits finite where maximum likelihood collapses.
+        'default' uses mclust's ``priorControl()`` hyper-parameters: shrinkage
+        0.01, mean the column means of ``X``, dof ``n_features + 2``, scale
+        ``var(X) / n_components ** (2 / n_features)``; a dict overrides any of
+        ``'shrinkage'``, ``'mean'``, ``'dof'``, ``'scale'``. Available for the
+        models mclust offers it for (E, V, EII, VII, EEI, VEI, EVI, VVI, EEE,
+        EEV, VEV, VVV and scikit-learn's four names). See ``docs/models.md``.
 
     Attributes
     ----------
@@ -148,6 +157,7 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         n_threads: int | None = None,
         missing: str = "error",
+        prior: str | dict | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -165,6 +175,7 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
         self.missing = missing
+        self.prior = prior
 
     # ------------------------------------------------------------------ data
 
