@@ -13,10 +13,12 @@ diagonal models (``EII`` ... ``VVI``) need the diagonal of ``W_k`` alone and
 run the diagonal kernels; the eight others run the full-covariance kernels.
 
 Nine M-steps are closed form. ``VEI``, ``VEE``, ``VEV`` alternate between the
-volumes and the common shape (or shape and orientation), ``EVE`` and ``VVE``
-alternate with the Minorization-Maximization update of the common orientation
-of Browne & McNicholas (2014). Each step of these inner iterations lowers the
-same objective, the negative expected complete-data log-likelihood
+volumes and the common shape (or shape and orientation); ``EVE`` and ``VVE``
+alternate the closed-form volumes and shapes with sweeps of exact plane
+rotations of the common orientation (the role that the Minorization-Maximization
+update of Browne & McNicholas (2014) plays there, which measured far slower
+here). Each step of these inner iterations lowers the same objective, the
+negative expected complete-data log-likelihood
 ``sum_k n_k log det(Sigma_k) + tr(W_k Sigma_k^{-1})``, so a warm start from the
 previous EM iteration keeps EM monotone.
 """
@@ -205,18 +207,34 @@ def _orientation_start(previous, W):
     return _sym_eig(source)[1]
 
 
-def _mm_orientation(D, W, B, alpha):
-    """One MM update of the common orientation (Browne & McNicholas 2014).
+def _rotation_sweep(D, W, B):
+    """One sweep of exact plane rotations of the common orientation (Jacobi-style).
 
-    Lowers ``sum_k tr(D^T W_k D B_k^{-1})`` over orthogonal ``D``: with
-    ``alpha_k`` the largest eigenvalue of ``W_k``, the convex term gives the
-    minorizer ``tr(D^T G)``, ``G = sum_k (alpha_k I - W_k) D_0 B_k^{-1}``,
-    maximized by the polar factor of ``G``.
+    Lowers ``f(D) = sum_k tr(D^T W_k D B_k^{-1})`` over orthogonal ``D`` (``B_k``
+    diagonal, given). Rotating axes ``i`` and ``j`` by ``theta`` changes ``f`` by
+    ``P cos(2 theta) + Q sin(2 theta)`` plus a constant, whose minimum is in closed
+    form, so every rotation is the best one in its plane and ``f`` never rises.
+    The Minorization-Maximization update of Browne & McNicholas (2014) lowers the
+    same function but, measured here (8 features, 8 components), by about 1e-9 of
+    it per step: hundreds of steps per M-step, where sweeps need a handful.
     """
     d = D.shape[0]
-    G = np.einsum("kij,jl,kl->il", alpha[:, None, None] * np.eye(d) - W, D, 1.0 / B)
-    U, _, Vt = np.linalg.svd(G)
-    return U @ Vt
+    M = np.einsum("ji,kjl,lm->kim", D, W, D)  # D^T W_k D
+    inv = 1.0 / B
+    for i in range(d - 1):
+        for j in range(i + 1, d):
+            g = inv[:, i] - inv[:, j]
+            P = 0.5 * np.dot(M[:, i, i] - M[:, j, j], g)
+            Q = np.dot(M[:, i, j], g)
+            if P == 0.0 and Q == 0.0:
+                continue
+            theta = 0.5 * np.arctan2(-Q, -P)
+            c, s = np.cos(theta), np.sin(theta)
+            R = np.array([[c, -s], [s, c]])  # columns i, j -> (c d_i + s d_j, -s d_i + c d_j)
+            D[:, [i, j]] = D[:, [i, j]] @ R
+            M[:, [i, j], :] = np.einsum("ba,kbm->kam", R, M[:, [i, j], :])
+            M[:, :, [i, j]] = M[:, :, [i, j]] @ R
+    return D
 
 
 def _full_m_step(name, nk, W, previous):
@@ -275,8 +293,7 @@ def _full_m_step(name, nk, W, previous):
                 return covs
         return inner.give_up()
     # EVE and VVE: a common orientation D, alternating with the closed-form rest
-    D = _orientation_start(previous, W)
-    alpha = np.linalg.eigvalsh(W)[:, -1]
+    D = _orientation_start(previous, W).copy()
     for _ in range(INNER_MAX_ITER):
         M = np.einsum("ji,kjl,li->ki", D, W, D)  # diag(D^T W_k D)
         M = np.maximum(M, 1e-300)
@@ -291,7 +308,7 @@ def _full_m_step(name, nk, W, previous):
         covs = _compose(lam, D, A)
         if inner.done(covs):
             return covs
-        D = _mm_orientation(D, W, lam[:, None] * A, alpha)
+        D = _rotation_sweep(D, W, lam[:, None] * A)
     return inner.give_up()
 
 
