@@ -316,3 +316,41 @@ def test_inner_iteration_that_does_not_converge_warns_and_keeps_the_best(monkeyp
     lb = np.asarray(gm.lower_bounds_)
     assert np.all(np.isfinite(gm.covariances_))
     assert np.all(np.diff(lb) >= -1e-12 * np.abs(lb[1:]))
+
+
+@pytest.mark.parametrize("name", ["VEI", "VEE", "EVE", "VVE", "VEV"])
+def test_every_inner_step_lowers_the_objective(name, monkeypatch):
+    """The iterative M-steps are descent methods: warm or cold, no inner step goes up."""
+    values = []
+    original = _models._Inner.done
+
+    def spy(self, covs):
+        values.append(_models._objective(self.nk, self.W, covs, self.family))
+        return original(self, covs)
+
+    monkeypatch.setattr(_models._Inner, "done", spy)
+    K, d = 4, 5
+    nk, W = _scatter(K, d, seed=7)
+    if _models.MODELS[name].family == "diag":
+        W = np.diagonal(W, axis1=1, axis2=2).copy()
+    for previous in (None, _models.m_step_covariances("VVV" if W.ndim == 3 else "VVI", nk, W, 0)):
+        values.clear()
+        _models.m_step_covariances(name, nk, W, 0.0, previous)
+        v = np.asarray(values)
+        assert len(v) > 1 and np.all(np.diff(v) <= 1e-12 * np.abs(v[1:])), np.diff(v).max()
+
+
+def test_one_rotation_sweep_never_raises_its_objective():
+    """Every plane rotation of the common orientation is the best in its plane."""
+    for seed in range(20):
+        nk, W = _scatter(4, 5, seed)
+        rng = np.random.default_rng(seed)
+        D = np.linalg.qr(rng.normal(size=(5, 5)))[0]
+        B = rng.uniform(0.5, 3, size=(4, 5))
+
+        def f(D):
+            return np.einsum("ji,kjl,li,ki->", D, W, D, 1 / B)
+
+        D2 = _models._rotation_sweep(D.copy(), W, B)
+        np.testing.assert_allclose(D2.T @ D2, np.eye(5), atol=1e-12)
+        assert f(D2) <= f(D) * (1 + 1e-12)
