@@ -348,7 +348,7 @@ def test_one_rotation_sweep_never_raises_its_objective():
         D = np.linalg.qr(rng.normal(size=(5, 5)))[0]
         B = rng.uniform(0.5, 3, size=(4, 5))
 
-        def f(D):
+        def f(D, W=W, B=B):
             return np.einsum("ji,kjl,li,ki->", D, W, D, 1 / B)
 
         D2 = _models._rotation_sweep(D.copy(), W, B)
