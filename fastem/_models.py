@@ -230,10 +230,11 @@ def _rotation_sweep(D, W, B):
                 continue
             theta = 0.5 * np.arctan2(-Q, -P)
             c, s = np.cos(theta), np.sin(theta)
-            R = np.array([[c, -s], [s, c]])  # columns i, j -> (c d_i + s d_j, -s d_i + c d_j)
-            D[:, [i, j]] = D[:, [i, j]] @ R
-            M[:, [i, j], :] = np.einsum("ba,kbm->kam", R, M[:, [i, j], :])
-            M[:, :, [i, j]] = M[:, :, [i, j]] @ R
+            # axes i, j -> (c d_i + s d_j, -s d_i + c d_j); M -> R^T M R on rows and columns
+            for view in (D.T, M.transpose(1, 0, 2), M.transpose(2, 0, 1)):
+                vi = view[i].copy()
+                view[i] = c * vi + s * view[j]
+                view[j] = c * view[j] - s * vi
     return D
 
 
