@@ -208,6 +208,12 @@ def _cmd_info(args, progress):
     return 0
 
 
+def _has_mclust_models(table):
+    from .._models import MCLUST_NAMES
+
+    return any(str(ct) in MCLUST_NAMES for ct in table["covariance_type"])
+
+
 def _cmd_select(args, progress):
     from ..io import save
     from ..select import format_mclust, format_table, select_components
@@ -251,7 +257,7 @@ def _cmd_select(args, progress):
             pass  # plot_criterion says how to install it
         from ..plots import plot_criterion
 
-        mclust = any(ct.isupper() for ct in table["covariance_type"])  # mclust's models
+        mclust = _has_mclust_models(table)
         crit = ("bic",) if mclust else ("bic", "aic")
         fig = plot_criterion(table, criterion=crit, mclust_sign=mclust).figure
         fig.savefig(args.plot)
@@ -272,12 +278,10 @@ def _cmd_select(args, progress):
             for i in range(len(table["bic"]))
         ],
     }
-    text = (
-        format_table(table, args.criterion)
-        + "\n\n"
-        + format_mclust(table, args.criterion)
-        + f"\nbest by {args.criterion.upper()}: K={best.n_components} {best.covariance_type!r}"
-    )
+    text = format_table(table, args.criterion)
+    if _has_mclust_models(table):  # and mclust's view: its sign, K by model, the top three
+        text += "\n\n" + format_mclust(table, args.criterion)
+    text += f"\nbest by {args.criterion.upper()}: K={best.n_components} {best.covariance_type!r}"
     if args.output:
         text += f"\nsaved {args.output}"
     if args.plot:
