@@ -177,6 +177,7 @@ def select_components(
     n_threads=None,
     callback=None,
     init_params="kmeans",
+    prior=None,
 ):
     """Fit a grid of Gaussian mixtures and keep the best by BIC or AIC.
 
@@ -231,6 +232,11 @@ def select_components(
         The shared initialization: k-means, or mclust's model-based
         hierarchical clustering (one tree, cut at every K; the first restart
         only, further restarts use k-means).
+    prior : None, 'default' or dict, default=None
+        The conjugate prior of every fit (:class:`GaussianMixture`'s
+        ``prior``); as in mclust's ``mclustBIC(prior=priorControl())``, the
+        models without one (VEE, EVE, VVE, EVV) get NaN scores and the
+        reason in ``error``.
 
     Returns
     -------
@@ -311,6 +317,7 @@ def select_components(
                     reg_covar=reg_covar,
                     random_state=fit_seed,
                     init_params=init_params if restart == 0 else "kmeans",
+                    prior=prior,
                     n_threads=n_threads,
                 )
                 try:

@@ -98,3 +98,35 @@ def test_bic_plot_has_one_line_per_model(faithful_selection):
 def test_bad_grid_names_the_valid_models():
     with pytest.raises(ValueError, match="'mclust' or a non-empty subset.*'VVV'"):
         select_components(fastem.load_old_faithful(), [2], ["VVX"])
+
+
+def test_grid_with_the_prior_leaves_the_models_without_one_empty():
+    X = fastem.load_old_faithful()
+    Z = (X - X.mean(0)) / X.std(0)
+    _, table = select_components(Z, [2, 3], "mclust", init_params="hc", prior="default")
+    no_prior = np.isin(table["covariance_type"], ["VEE", "EVE", "VVE", "EVV"])
+    assert np.all(np.isnan(table["bic"][no_prior]))
+    assert all("prior is not available" in e for e in table["error"][no_prior])
+    assert np.all(np.isfinite(table["bic"][~no_prior]))
+
+
+def test_one_feature_grid_is_E_and_V():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, 200), rng.normal(5, 2, 200)])[:, None]
+    best, table = select_components(x, range(1, 4), "mclust", init_params="hc", random_state=0)
+    assert sorted(set(table["covariance_type"])) == ["E", "V"]
+    assert (best.covariance_type, best.n_components) == ("V", 2)
+
+
+def test_cli_fit_with_an_mclust_model_the_hc_start_and_the_prior(tmp_path, monkeypatch, capsys):
+    from fastem.cli import main
+
+    np.savetxt(tmp_path / "f.csv", fastem.load_old_faithful(), delimiter=",")
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "f.csv", "-k", "3", "--covariance-type", "EEV", "--init-params", "hc",
+            "--prior", "-o", "m.npz", "-q"]  # fmt: skip
+    assert main(args) == 0
+    model = fastem.load(tmp_path / "m.npz")
+    assert (model.covariance_type, model.init_params, model.prior) == ("EEV", "hc", "default")
+    direct = fastem.GaussianMixture(3, covariance_type="EEV", init_params="hc", prior="default")
+    np.testing.assert_allclose(model.means_, direct.fit(fastem.load_old_faithful()).means_)

@@ -139,6 +139,16 @@ def _common(p):
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+def _prior_option(p):
+    p.add_argument(
+        "--prior",
+        action="store_const",
+        const="default",
+        default=None,
+        help="MAP with mclust's default conjugate prior (prior='default')",
+    )
+
+
 def _fit_options(p):
     p.add_argument(
         "--n-init",
@@ -231,6 +241,7 @@ def build_parser():
         metavar="X",
         help="added to the covariance diagonals (default 1e-6)",
     )
+    _prior_option(p)
     p.add_argument(
         "--checkpoint",
         metavar="FILE",
@@ -306,6 +317,7 @@ def build_parser():
         help="comma-separated (default full,tied,diag,spherical), or mclust for its 14 models",
     )
     p.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic")
+    _prior_option(p)
     p.add_argument(
         "--init-params",
         choices=("kmeans", "hc"),

@@ -47,6 +47,7 @@ def _cmd_fit(args, progress):
         tol=args.tol,
         reg_covar=args.reg_covar,
         init_params=args.init_params,
+        prior=args.prior,
         random_state=args.seed,
         n_threads=args.threads,
     )
@@ -243,6 +244,7 @@ def _cmd_select(args, progress):
             n_threads=args.threads,
             callback=callback,
             init_params=args.init_params,
+            prior=args.prior,
         )
     finally:
         progress.close()
