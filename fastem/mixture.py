@@ -57,13 +57,16 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         The number of EM iterations to perform.
     n_init : int, default=1
         The number of initializations; the best result is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'hc'}, default='kmeans'
         The method used to initialize the responsibilities: 'kmeans' runs
         k-means++ seeding and Lloyd iterations (Numba kernels) and starts from
         the hard assignment of every row; 'k-means++' starts from the seeds
         alone. Above 100,000 rows both run on a seeded uniform sample of that
         size (the final assignment still uses every row), so initialization
-        costs a few EM iterations at most.
+        costs a few EM iterations at most. 'hc' is mclust's start: model-based
+        agglomerative hierarchical clustering (on a seeded sample of 2,000
+        rows above that size); with ``n_init > 1`` the further
+        initializations are k-means starts (``docs/models.md``).
     weights_init : array-like of shape (n_components,), default=None
         The user-provided initial weights.
     means_init : array-like of shape (n_components, n_features), default=None

@@ -94,7 +94,7 @@ def _collapsing_data():
 def test_prior_keeps_fits_finite_where_maximum_likelihood_collapses():
     X = _collapsing_data()
     means = np.array([[0.0, 0.0], [6.0, 6.0], [12.0, 12.0]])
-    kw = dict(covariance_type="VVV", reg_covar=0.0, means_init=means, max_iter=200)
+    kw = dict(covariance_type="VVV", reg_covar=0.0, means_init=means, max_iter=200, random_state=0)
     with pytest.raises(ValueError, match="ill-defined empirical covariance"):
         GaussianMixture(3, **kw).fit(X)
     gm = GaussianMixture(3, prior="default", **kw).fit(X)
