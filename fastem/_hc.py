@@ -59,12 +59,17 @@ def agglomerate(Z, w, n_clusters):
     mean = Z.copy()
     W = np.zeros((n, d, d))
     single = _cost(nk, W, alpha)
-    # merge costs of singleton pairs, in closed form: W_ij = w_i w_j / (w_i + w_j) dd^T
-    sq = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(axis=2)
-    nij = nk[:, None] + nk[None, :]
-    c = nk[:, None] * nk[None, :] / nij
-    merged = nij * ((d - 1) * np.log(alpha) + np.log(alpha + c * sq) - d * np.log(nij))
-    delta = merged - single[:, None] - single[None, :]
+    # merge costs of singleton pairs, in closed form: W_ij = w_i w_j / (w_i + w_j) dd^T,
+    # a block of rows at a time (the (n, n) matrix is the only large array)
+    delta = np.empty((n, n))
+    norms = (Z * Z).sum(axis=1)
+    for r0 in range(0, n, 256):
+        r1 = min(n, r0 + 256)
+        sq = np.maximum(norms[r0:r1, None] + norms[None, :] - 2 * Z[r0:r1] @ Z.T, 0.0)
+        nij = nk[r0:r1, None] + nk[None, :]
+        c = nk[r0:r1, None] * nk[None, :] / nij
+        merged = nij * ((d - 1) * np.log(alpha) + np.log(alpha + c * sq) - d * np.log(nij))
+        delta[r0:r1] = merged - single[r0:r1, None] - single[None, :]
     np.fill_diagonal(delta, np.inf)
     active = np.ones(n, dtype=bool)
     cost = single

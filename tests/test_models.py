@@ -354,3 +354,13 @@ def test_one_rotation_sweep_never_raises_its_objective():
         D2 = _models._rotation_sweep(D.copy(), W, B)
         np.testing.assert_allclose(D2.T @ D2, np.eye(5), atol=1e-12)
         assert f(D2) <= f(D) * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("name", ["EVI", "VVE"])
+def test_sample_draws_from_the_model(name):
+    X = _blobs(3000)
+    gm = _fit(name, X, max_iter=50)
+    Y, y = gm.sample(20000)
+    for k in range(3):
+        full = gm.covariances_[k] if gm.covariances_.ndim == 3 else np.diag(gm.covariances_[k])
+        np.testing.assert_allclose(np.cov(Y[y == k].T), full, atol=0.15 * np.abs(full).max())
