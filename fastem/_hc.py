@@ -72,6 +72,7 @@ def agglomerate(Z, w, n_clusters):
         delta[r0:r1] = merged - single[r0:r1, None] - single[None, :]
     np.fill_diagonal(delta, np.inf)
     active = np.ones(n, dtype=bool)
+    size = np.ones(n, dtype=np.int64)  # rows in each group
     cost = single
     parent = np.arange(n)
     row_arg = np.argmin(delta, axis=1)
@@ -87,6 +88,7 @@ def agglomerate(Z, w, n_clusters):
         W[i] = W[i] + W[j] + (nk[i] * nk[j] / ntot) * np.outer(dm, dm)
         mean[i] = (nk[i] * mean[i] + nk[j] * mean[j]) / ntot
         nk[i] = ntot
+        size[i] += size[j]
         cost[i] = _cost(nk[i], W[i], alpha)
         parent[parent == j] = i
         active[j] = False
@@ -98,12 +100,20 @@ def agglomerate(Z, w, n_clusters):
             dmo = mean[others] - mean[i]
             no = nk[others]
             tot = no + nk[i]
-            Wm = (
-                W[others]
-                + W[i]
-                + (no * nk[i] / tot)[:, None, None] * (dmo[:, :, None] * dmo[:, None, :])
-            )
-            new = _cost(tot, Wm, alpha) - cost[others] - cost[i]
+            cw = no * nk[i] / tot
+            logdet = np.empty(others.size)
+            # a singleton adds a rank-one term: det(A + c dd^T) = det(A) (1 + c d^T A^-1 d)
+            one = size[others] == 1
+            A = W[i] + alpha * np.eye(d)
+            chol = np.linalg.cholesky(A)
+            y = np.linalg.solve(chol, dmo[one].T)
+            logdet[one] = 2 * np.log(np.diag(chol)).sum() + np.log1p(cw[one] * (y * y).sum(0))
+            many = others[~one]
+            if many.size:
+                dm2 = dmo[~one]
+                Wm = W[many] + W[i] + cw[~one, None, None] * (dm2[:, :, None] * dm2[:, None, :])
+                logdet[~one] = np.linalg.slogdet(Wm + alpha * np.eye(d))[1]
+            new = tot * (logdet - d * np.log(tot)) - cost[others] - cost[i]
             delta[i, others] = delta[others, i] = new
         row_arg[i] = np.argmin(delta[i])
         row_min[i] = delta[i, row_arg[i]]
