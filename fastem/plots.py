@@ -191,7 +191,7 @@ def plot_ellipses(
     return ax
 
 
-def plot_criterion(table, criterion=("bic", "aic"), *, ax=None, mclust_sign=False):
+def plot_criterion(table, criterion=("bic", "aic"), *, ax=None, mclust_sign: bool = False):
     """Plot BIC and/or AIC against the number of components, one line per covariance type.
 
     The lowest point of each criterion is circled. With ``mclust_sign=True``

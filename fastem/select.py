@@ -430,7 +430,7 @@ def format_table(table, criterion="bic"):
     return "\n".join(lines)
 
 
-def format_mclust(table, criterion="bic", top=3):
+def format_mclust(table: dict, criterion: str = "bic", top: int = 3) -> str:
     """The criterion as mclust prints it: K by model, mclust's sign, and the top models.
 
     mclust's BIC (and ICL) is ``2 logL - p log n``, higher is better: the
