@@ -145,3 +145,28 @@ def test_prior_in_model_files_checkpoints_and_streams(tmp_path):
     np.save(tmp_path / "X.npy", X)
     c = GaussianMixture(3, **kw).fit(fastem.source(str(tmp_path / "X.npy"), chunk_rows=50))
     np.testing.assert_allclose(c.covariances_, a.covariances_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["VVV", "EEV", "VEI"])
+def test_em_with_the_prior_raises_the_log_posterior(name):
+    """Observed-data log-likelihood plus log-prior (SciPy densities) after 1, 2, ... passes."""
+    X = fastem.load_old_faithful()
+    X = (X - X.mean(0)) / X.std(0)
+    p = _prior.resolve("default", name, X, None, 3)
+    values = []
+    for t in range(1, 16):
+        gm = GaussianMixture(3, covariance_type=name, prior="default", max_iter=t, tol=0,
+                             random_state=0).fit(X)  # fmt: skip
+        full = (
+            gm.covariances_
+            if gm.covariances_.ndim == 3
+            else np.stack([np.diag(c) for c in gm.covariances_])
+        )
+        log_prior = sum(
+            multivariate_normal(p.mean, S / p.shrinkage).logpdf(m)
+            + invwishart(df=p.dof, scale=p.scale).logpdf(S)
+            for m, S in zip(gm.means_, full)
+        )
+        values.append(gm.score(X) * X.shape[0] + log_prior)
+    v = np.asarray(values)
+    assert np.all(np.diff(v) >= -1e-9 * np.abs(v[1:])), np.diff(v)
