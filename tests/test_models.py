@@ -364,3 +364,19 @@ def test_sample_draws_from_the_model(name):
     for k in range(3):
         full = gm.covariances_[k] if gm.covariances_.ndim == 3 else np.diag(gm.covariances_[k])
         np.testing.assert_allclose(np.cov(Y[y == k].T), full, atol=0.15 * np.abs(full).max())
+
+
+def test_hc_start_and_prior_on_dask_and_streams_equal_in_memory(tmp_path):
+    """Below the initialization sample's size every path hands hc all rows, in order."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    X = _blobs(900)
+    kw = dict(init_params="hc", prior="default", max_iter=20, tol=0)
+    a = _fit("VEV", X, **kw)
+    np.save(tmp_path / "X.npy", X)
+    b = _fit("VEV", fastem.source(str(tmp_path / "X.npy"), chunk_rows=128), **kw)
+    with dask.config.set(scheduler="threads"):
+        c = _fit("VEV", da.from_array(X, chunks=(250, 3)), **kw)
+    for other in (b, c):
+        np.testing.assert_allclose(other.covariances_, a.covariances_, rtol=1e-9, atol=1e-12)
