@@ -5,6 +5,7 @@ on disk.
 """
 
 from ._em_loop import DegenerateComponentWarning
+from ._models import InnerConvergenceWarning
 from .datasets import load_old_faithful
 from .io import load, save
 from .mixture import GaussianMixture
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GaussianMixture",
     "DegenerateComponentWarning",
+    "InnerConvergenceWarning",
     "Source",
     "SourceError",
     "load_old_faithful",

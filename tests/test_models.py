@@ -311,7 +311,7 @@ def test_EVV_with_too_few_rows_is_a_clear_error():
 def test_inner_iteration_that_does_not_converge_warns_and_keeps_the_best(monkeypatch):
     X = _blobs()
     monkeypatch.setattr(_models, "INNER_MAX_ITER", 1)
-    with pytest.warns(_models.InnerConvergenceWarning, match="EVE M-step did not converge"):
+    with pytest.warns(fastem.InnerConvergenceWarning, match="EVE M-step did not converge"):
         gm = _fit("EVE", X, max_iter=30)
     lb = np.asarray(gm.lower_bounds_)
     assert np.all(np.isfinite(gm.covariances_))
