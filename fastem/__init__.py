@@ -5,6 +5,7 @@ on disk.
 """
 
 from ._em_loop import DegenerateComponentWarning, RegularizationWarning
+from ._models import InnerConvergenceWarning
 from .bayesian import BayesianGaussianMixture
 from .datasets import load_old_faithful
 from .io import load, save
@@ -20,6 +21,7 @@ __all__ = [
     "BayesianGaussianMixture",
     "DegenerateComponentWarning",
     "RegularizationWarning",
+    "InnerConvergenceWarning",
     "Source",
     "SourceError",
     "load_old_faithful",

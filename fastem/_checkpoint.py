@@ -22,6 +22,7 @@ import numpy as np
 from ._digest import data_digest
 from ._files import replacing
 from ._npz import MAX_JSON_DEPTH, json_depth, open_archive, read_entry
+from ._stats import layout
 
 FORMAT = "fastem-checkpoint"
 VERSION = 2  # 2: the data digest covers every byte
@@ -144,7 +145,7 @@ def _shapes(est, n_features):
         return custom(n_features)
     K, D = est.n_components, n_features
     cov = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}
-    cov = cov.get(est.covariance_type, (K, D, D))
+    cov = cov.get(layout(est.covariance_type), (K, D, D))
     return {"weights": (K,), "means": (K, D), "prec_chol": cov, "covariances": cov}
 
 

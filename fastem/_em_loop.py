@@ -13,7 +13,7 @@ from time import time
 import numpy as np
 from sklearn.utils import check_random_state
 
-from . import _checkpoint, _stats
+from . import _checkpoint, _models, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
 from ._paths import check_outputs
 from ._validation import (
@@ -43,9 +43,14 @@ class _Interrupted(Exception):
 class _EMLoop:
     """Mixin with the fitting machinery; the estimator supplies the parameters."""
 
-    def _initial_parameters(self, data, rng):
-        """(weights, means, precisions_cholesky, covariances) to start EM from."""
+    def _initial_parameters(self, data, rng, init_index=0):
+        """(weights, means, precisions_cholesky, covariances) to start EM from.
+
+        With ``init_params="hc"`` only the first initialization is the
+        (deterministic) hierarchical clustering; the others are k-means starts.
+        """
         K, D = self.n_components, data.n_features
+        _models.check_model(self.covariance_type, D)
         weights = means = precisions = None
         if self.weights_init is not None:
             weights = check_weights_init(self.weights_init, K)
@@ -61,13 +66,15 @@ class _EMLoop:
                 init.X,
                 init.sample_weight,
                 K,
-                self.init_params,
-                self.covariance_type,
+                "kmeans" if self.init_params == "hc" and init_index > 0 else self.init_params,
+                _stats.layout(self.covariance_type),
                 rng,
                 self.n_threads,
                 feature_var=var,
             )
-            w0, m0, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
+            w0, m0, covariances = _stats.m_step(
+                stats, self.covariance_type, self.reg_covar, prior=self._map_prior
+            )
             if getattr(init, "labels", None) is not None:
                 w0, m0, covariances = labelled_parameters(
                     init.X, init.sample_weight, init.labels, w0, m0, covariances,
@@ -148,7 +155,13 @@ class _EMLoop:
                     "Some rows have zero density under every component (log-likelihood is "
                     "-inf); the data may hold extreme values. Scale the data or increase reg_covar."
                 )
-            weights, means, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
+            weights, means, covariances = _stats.m_step(
+                stats,
+                self.covariance_type,
+                self.reg_covar,
+                previous=covariances,
+                prior=self._map_prior,
+            )
             weights, means, covariances = self._reseed_empty(
                 stats, weights, means, covariances, data
             )
@@ -220,6 +233,15 @@ class _EMLoop:
                 "estimator) to start afresh."
             )
         n_init = self.n_init if do_init else 1
+        self._map_prior = None
+        if getattr(self, "prior", None) is not None:  # hyper-parameters from the data, once
+            from ._prior import resolve
+
+            rows = data.sample_for_init(None, None)
+            w = getattr(rows, "sample_weight", None)
+            self._map_prior = resolve(
+                self.prior, self.covariance_type, rows.X, w, self.n_components
+            )
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None
         if checkpoint is not None:
@@ -269,7 +291,7 @@ class _EMLoop:
                     )
                     resume = None
                 elif do_init:
-                    params, lower_bound, kw = self._initial_parameters(data, rng), -np.inf, {}
+                    params, lower_bound, kw = self._initial_parameters(data, rng, init), -np.inf, {}
                 else:
                     params, lower_bound, kw = self._current_parameters(), self.lower_bound_, {}
                 if self.max_iter == 0:

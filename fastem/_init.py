@@ -12,9 +12,9 @@ import numpy as np
 from . import _small
 from ._parallel import chunk_rows_for, readonly, run_chunks
 from ._passes import _EMPTY_F, _EMPTY_I, array_stats
-from ._stats import KernelParams, SuffStats
+from ._stats import KernelParams, SuffStats, layout
 
-INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
 _RANDOM_CHUNK = 8192
 #: Rows k-means (seeding and Lloyd) runs on at most; see ``_subsample``.
 KMEANS_MAX_ROWS = 100_000
@@ -172,6 +172,7 @@ def feature_variances(X, w):
 def _labels_stats(X, w, labels, centers, covariance_type):
     """Statistics of one-hot responsibilities given by ``labels`` (every row labelled)."""
     K, D = centers.shape
+    covariance_type = layout(covariance_type)  # the kernels' family
     mu = np.ascontiguousarray(centers, dtype=X.dtype)
     if covariance_type in ("full", "tied"):
         prec = np.broadcast_to(np.eye(D, dtype=X.dtype), (K, D, D)).copy()
@@ -188,7 +189,7 @@ def _random_stats(X, w, n_components, rng, covariance_type):
     K = n_components
     shift = X[: min(n, _RANDOM_CHUNK)].astype(np.float64).mean(axis=0)
     nk, s1 = np.zeros(K), np.zeros((K, D))
-    s2 = np.zeros((K, D, D)) if covariance_type in ("full", "tied") else np.zeros((K, D))
+    s2 = np.zeros((K, D, D)) if layout(covariance_type) in ("full", "tied") else np.zeros((K, D))
     for r0 in range(0, n, _RANDOM_CHUNK):
         xc = X[r0 : r0 + _RANDOM_CHUNK] - shift
         resp = rng.uniform(size=(len(xc), K))
@@ -209,9 +210,31 @@ def _one_hot_stats(X, indices, covariance_type):
     """Statistics of responsibilities that are one for the chosen rows only."""
     K = len(indices)
     D = X.shape[1]
-    s2 = np.zeros((K, D, D)) if covariance_type in ("full", "tied") else np.zeros((K, D))
+    s2 = np.zeros((K, D, D)) if layout(covariance_type) in ("full", "tied") else np.zeros((K, D))
     shift = X[indices].astype(np.float64)
     return SuffStats(np.ones(K), np.zeros((K, D)), s2, 0.0, float(K), K, shift)
+
+
+def _hc_stats(X, w, n_components, rng, covariance_type):
+    """Statistics of the groups of mclust-style hierarchical clustering (``fastem._hc``)."""
+    from ._hc import hc_labels
+
+    rows, labels = hc_labels(X, w, n_components, rng)
+    Xs = X if rows is None else np.ascontiguousarray(X[rows])
+    ws = w if rows is None or w is None else np.ascontiguousarray(w[rows])
+    wts = np.ones(Xs.shape[0]) if ws is None else ws
+    counts = np.bincount(labels, weights=wts, minlength=n_components)
+    centers = (
+        np.stack(
+            [
+                np.bincount(labels, weights=wts * Xs[:, j], minlength=n_components)
+                for j in range(X.shape[1])
+            ],
+            axis=1,
+        )
+        / counts[:, None]
+    )
+    return _labels_stats(Xs, ws, labels.astype(np.int64), centers, covariance_type)
 
 
 def _subsample(X, w, rng):
@@ -246,6 +269,8 @@ def initial_stats(
         if idx is not None:  # assign every row to the centres found on the sample
             centers, labels = lloyd(X, w, centers, n_threads, max_iter=0)
         return _labels_stats(X, w, labels, centers, covariance_type)
+    if init_params == "hc":
+        return _hc_stats(X, w, n_components, rng, covariance_type)
     if init_params == "random_from_data":
         seeds = rng.choice(X.shape[0], size=n_components, replace=False)
         return _one_hot_stats(X, seeds, covariance_type)
@@ -294,11 +319,11 @@ def labelled_parameters(X, w, labels, weights, means, covariances, covariance_ty
     new_w = weights[source].copy()
     new_m = means[source].copy()
     new_m[have] = lm[have]
-    if covariance_type == "tied":
+    if layout(covariance_type) == "tied":
         new_c = lc if have.all() and n_rows.sum() > D + K else covariances
     else:
         new_c = covariances[source].copy()
-        enough = have & (n_rows > (D if covariance_type == "full" else 1))
+        enough = have & (n_rows > (D if layout(covariance_type) == "full" else 1))
         new_c[enough] = lc[enough]
     if have.all():
         new_w = lw

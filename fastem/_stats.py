@@ -16,7 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from . import _models
+
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+#: every accepted covariance_type: scikit-learn's four and mclust's models
+ALL_COVARIANCE_TYPES = COVARIANCE_TYPES + _models.MCLUST_NAMES
+layout = _models.layout
 _LOG_2PI = np.log(2 * np.pi)
 
 _PRECISION_ERROR = (
@@ -84,15 +89,27 @@ class SuffStats:
         return self.loglik / self.wsum
 
 
-def m_step(stats, covariance_type, reg_covar):
+def m_step(stats, covariance_type, reg_covar, previous=None, prior=None):
     """Weights, means and covariances from the statistics of one pass.
 
     Mirrors scikit-learn's ``_estimate_gaussian_parameters`` (``nk`` gets
     ``10 * eps`` so empty components stay finite) but from centred moments.
+    mclust's models go to ``fastem._models`` with the scatter matrices;
+    ``previous`` (the current covariances) warm-starts their iterative M-steps.
+    ``prior`` (a resolved ``fastem._prior.Prior``): the MAP M-step instead.
     """
     nk = stats.nk + 10 * np.finfo(np.float64).eps
     delta = stats.s1 / nk[:, None]  # new mean - shift
     means = stats.shift + delta
+    if prior is not None:
+        return _map_step(stats, nk, delta, covariance_type, reg_covar, previous, prior)
+    if covariance_type in _models.MODELS:
+        if stats.s2.ndim == 3:
+            scatter = stats.s2 - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        else:
+            scatter = stats.s2 - nk[:, None] * delta**2
+        cov = _models.m_step_covariances(covariance_type, nk, scatter, reg_covar, previous)
+        return nk / nk.sum(), means, cov
     if covariance_type in ("full", "tied"):
         cov = stats.s2 / nk[:, None, None] - delta[:, :, None] * delta[:, None, :]
         if covariance_type == "tied":
@@ -109,8 +126,31 @@ def m_step(stats, covariance_type, reg_covar):
     return weights, means, cov
 
 
+def _map_step(stats, nk, delta, covariance_type, reg_covar, previous, prior):
+    """The M-step under the conjugate prior (``fastem._prior``), for every layout."""
+    from ._prior import map_statistics, model_name
+
+    if stats.s2.ndim == 3:
+        scatter = stats.s2 - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    else:
+        scatter = stats.s2 - nk[:, None] * delta**2
+    means, n_eff, B = map_statistics(prior, nk, stats.shift + delta, scatter)
+    kind = layout(covariance_type)
+    if previous is not None and kind == "tied":
+        previous = previous[None]
+    elif previous is not None and kind == "spherical":
+        previous = np.repeat(previous[:, None], means.shape[1], axis=1)
+    cov = _models.m_step_covariances(model_name(covariance_type), n_eff, B, reg_covar, previous)
+    if kind == "tied":
+        cov = cov[0]
+    elif kind == "spherical":
+        cov = cov[:, 0]
+    return nk / nk.sum(), means, cov
+
+
 def precision_cholesky(covariances, covariance_type):
     """Cholesky factor of the precisions (scikit-learn's convention)."""
+    covariance_type = layout(covariance_type)
     if covariance_type in ("full", "tied"):
         covs = covariances if covariance_type == "full" else covariances[None]
         out = np.empty_like(covs)
@@ -136,6 +176,7 @@ def precision_cholesky(covariances, covariance_type):
 
 
 def precisions_from_cholesky(prec_chol, covariance_type):
+    covariance_type = layout(covariance_type)
     if covariance_type == "full":
         return prec_chol @ prec_chol.transpose(0, 2, 1)
     if covariance_type == "tied":
@@ -144,6 +185,7 @@ def precisions_from_cholesky(prec_chol, covariance_type):
 
 
 def covariances_from_precisions(precisions, covariance_type):
+    covariance_type = layout(covariance_type)
     if covariance_type == "full":
         return np.linalg.inv(precisions)
     if covariance_type == "tied":
@@ -153,6 +195,7 @@ def covariances_from_precisions(precisions, covariance_type):
 
 def precision_cholesky_from_precisions(precisions, covariance_type):
     """Upper-triangular factor U with precision = U U^T (scikit-learn's convention)."""
+    covariance_type = layout(covariance_type)
     if covariance_type in ("full", "tied"):
         precs = precisions if covariance_type == "full" else precisions[None]
         out = np.empty_like(precs)
@@ -197,6 +240,7 @@ class KernelParams:
 
 def kernel_params(weights, means, prec_chol, covariance_type, dtype, small=False):
     """Lay out the fitted parameters for the kernels (``small``: for ``fastem._small``)."""
+    covariance_type = layout(covariance_type)
     K, D = means.shape
     with np.errstate(divide="ignore"):
         log_w = np.log(weights)
@@ -221,7 +265,10 @@ def kernel_params(weights, means, prec_chol, covariance_type, dtype, small=False
 
 
 def n_parameters(covariance_type, n_components, n_features):
-    """Number of free parameters of the model."""
+    """Number of free parameters of the model (mclust's count for mclust's models)."""
+    if covariance_type in _models.MODELS:
+        cov = _models.n_covariance_parameters(covariance_type, n_components, n_features)
+        return int(cov + n_components * n_features + n_components - 1)
     if covariance_type == "full":
         cov = n_components * n_features * (n_features + 1) / 2.0
     elif covariance_type == "diag":

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from ._init import INIT_METHODS
-from ._stats import COVARIANCE_TYPES
+from ._stats import ALL_COVARIANCE_TYPES, layout
 
 
 def _is_int(x):
@@ -27,10 +27,14 @@ def check_hyperparameters(est):
             f"n_components must be an integer >= 1, got {est.n_components!r}; "
             "pass the number of mixture components, e.g. n_components=3."
         )
-    if est.covariance_type not in COVARIANCE_TYPES:
+    if not isinstance(est.covariance_type, str) or est.covariance_type not in ALL_COVARIANCE_TYPES:
         raise ValueError(
-            f"covariance_type must be one of {COVARIANCE_TYPES}, got {est.covariance_type!r}."
+            f"covariance_type must be one of {ALL_COVARIANCE_TYPES} (scikit-learn's four names "
+            f"and mclust's models), got {est.covariance_type!r}."
         )
+    from ._prior import check_prior
+
+    check_prior(getattr(est, "prior", None), est.covariance_type)
     if est.init_params not in INIT_METHODS:
         raise ValueError(f"init_params must be one of {INIT_METHODS}, got {est.init_params!r}.")
     for name, low in (("tol", 0.0), ("reg_covar", 0.0)):
@@ -79,6 +83,7 @@ def check_means_init(means, n_components, n_features):
 
 
 def check_precisions_init(precisions, covariance_type, n_components, n_features):
+    covariance_type = layout(covariance_type)
     shape = {
         "full": (n_components, n_features, n_features),
         "tied": (n_features, n_features),

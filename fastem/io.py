@@ -24,6 +24,7 @@ import zipfile
 
 import numpy as np
 
+from . import _models
 from ._files import replacing
 from ._npz import MAX_JSON_DEPTH, json_depth, open_archive, read_entry
 
@@ -33,10 +34,11 @@ FORMAT_VERSION = 1
 _META = "__metadata__"
 _FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 _ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
-_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical", *_models.MCLUST_NAMES)
 
 
 def _cov_shape(covariance_type, K, D):
+    covariance_type = _models.layout(covariance_type)
     return {
         "full": (K, D, D),
         "tied": (D, D),
@@ -118,6 +120,10 @@ def save(model, path):
         if name in _ARRAY_PARAMS:
             if value is not None:
                 arrays["param__" + name] = np.asarray(value, dtype=np.float64)
+        elif name == "prior" and isinstance(value, dict):  # a JSON object, kept as text
+            meta_params[name] = json.dumps(
+                {str(k): np.asarray(v, dtype=np.float64).tolist() for k, v in value.items()}
+            )
         else:
             meta_params[name] = _json_scalar(value, name)
     for name in _FITTED:
@@ -383,6 +389,7 @@ def _check_precisions(arrays, ct, path):
     cov = arrays["covariances_"]
     chol = arrays["precisions_cholesky_"]
     prec = arrays["precisions_"]
+    ct = _models.layout(ct)
     if ct in ("diag", "spherical"):
         _check(bool(np.all(cov > 0)), path, "covariances_ must be positive.")
     else:
@@ -505,6 +512,11 @@ def _load(path):
     _check_params(meta, path)
     _checked_arrays(arrays, meta, path)
     params = dict(meta["params"])
+    if isinstance(params.get("prior"), str) and params["prior"].startswith("{"):
+        try:
+            params["prior"] = json.loads(params["prior"])
+        except ValueError:
+            raise ValueError(f"{path}: the prior hyper-parameter is not valid JSON.") from None
     for name in meta["array_params"]:
         params[name] = arrays["param__" + name]
     try:

@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _missing, _small, _stats, _stream, _validation, _writers
+from . import _missing, _models, _small, _stats, _stream, _validation, _writers
 from ._em_loop import _EMLoop, _Interrupted
 from ._passes import ArrayData
 from ._validation import (
@@ -48,8 +48,14 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     ----------
     n_components : int, default=1
         The number of mixture components.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        The form of the covariance matrices.
+    covariance_type : str, default='full'
+        The form of the covariance matrices: scikit-learn's 'full', 'tied',
+        'diag', 'spherical', or one of mclust's 14 models 'EII', 'VII', 'EEI',
+        'VEI', 'EVI', 'VVI', 'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV',
+        'VVV' ('E' and 'V' for one feature), which fix or free the volume,
+        shape and orientation of the components (``docs/models.md``). The six
+        diagonal models store covariances of shape (n_components, n_features),
+        the eight others (n_components, n_features, n_features).
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood.
     reg_covar : float, default=1e-6
@@ -59,13 +65,16 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         The number of EM iterations to perform.
     n_init : int, default=1
         The number of initializations; the best result is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'hc'}, default='kmeans'
         The method used to initialize the responsibilities: 'kmeans' runs
         k-means++ seeding and Lloyd iterations (Numba kernels) and starts from
         the hard assignment of every row; 'k-means++' starts from the seeds
         alone. Above 100,000 rows both run on a seeded uniform sample of that
         size (the final assignment still uses every row), so initialization
-        costs a few EM iterations at most.
+        costs a few EM iterations at most. 'hc' is mclust's start: model-based
+        agglomerative hierarchical clustering (on a seeded sample of 2,000
+        rows above that size); with ``n_init > 1`` the further
+        initializations are k-means starts (``docs/models.md``).
     weights_init : array-like of shape (n_components,), default=None
         The user-provided initial weights.
     means_init : array-like of shape (n_components, n_features), default=None
@@ -93,6 +102,15 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         marginals over each row's observed coordinates and the M-step uses the
         conditional expectations of the missing ones (exact EM). Rows without
         NaN take the usual fast path. See ``docs/incomplete.md``.
+    prior : None, 'default' or dict, default=None
+        A conjugate prior (Fraley & Raftery 2007) for maximum a posteriori
+        estimation, which keeps fits finite where maximum likelihood collapses.
+        'default' uses mclust's ``priorControl()`` hyper-parameters: shrinkage
+        0.01, mean the column means of ``X``, dof ``n_features + 2``, scale
+        ``var(X) / n_components ** (2 / n_features)``; a dict overrides any of
+        ``'shrinkage'``, ``'mean'``, ``'dof'``, ``'scale'``. Available for the
+        models mclust offers it for (E, V, EII, VII, EEI, VEI, EVI, VVI, EEE,
+        EEV, VEV, VVV and scikit-learn's four names). See ``docs/models.md``.
 
     Attributes
     ----------
@@ -110,6 +128,14 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
     lower_bounds_ : list of float
         ``lower_bound_`` at every iteration of the best fit.
     n_features_in_ : int
+    volumes_ : ndarray of shape (n_components,)
+        ``det(covariance) ** (1 / n_features)`` of each component (a property).
+    shapes_ : ndarray of shape (n_components, n_features)
+        Eigenvalues of each covariance over its volume (product 1), by
+        decreasing size; for the diagonal models, the diagonal in feature order.
+    orientations_ : ndarray of shape (n_components, n_features, n_features)
+        Principal axes (columns) of each covariance, matching ``shapes_``:
+        ``covariance = volume * orientation @ diag(shape) @ orientation.T``.
 
     Notes
     -----
@@ -151,6 +177,7 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         n_threads: int | None = None,
         missing: str = "error",
+        prior: str | dict | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -168,6 +195,7 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
         self.missing = missing
+        self.prior = prior
 
     # ------------------------------------------------------------------ data
 
@@ -343,6 +371,31 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    # ------------------------------------------ volume, shape, orientation
+
+    def _decomposition(self):
+        check_is_fitted(self)
+        vol, shape, orient = _models.decompose(self.covariances_, self.covariance_type)
+        K = self.n_components
+        if vol.shape[0] != K:  # tied: one matrix for all components
+            vol, shape, orient = (np.repeat(a, K, axis=0) for a in (vol, shape, orient))
+        return vol, shape, orient
+
+    @property
+    def volumes_(self) -> np.ndarray:
+        """Volume of each component, ``det(covariance) ** (1 / n_features)``."""
+        return self._decomposition()[0]
+
+    @property
+    def shapes_(self) -> np.ndarray:
+        """Shape of each component: the covariance's eigenvalues over its volume."""
+        return self._decomposition()[1]
+
+    @property
+    def orientations_(self) -> np.ndarray:
+        """Orientation of each component: the covariance's eigenvectors (columns)."""
+        return self._decomposition()[2]
 
     # ------------------------------------------------------------- row-wise
 
@@ -523,9 +576,10 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         n_features = self.means_.shape[1]
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_)
-        if self.covariance_type in ("full", "tied"):
+        kind = _stats.layout(self.covariance_type)
+        if kind in ("full", "tied"):
             covs = self.covariances_
-            if self.covariance_type == "tied":
+            if kind == "tied":
                 covs = [covs] * self.n_components
             X = np.vstack(
                 [

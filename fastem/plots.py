@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from ._models import layout
+
 _COLORS = (
     "#1f77b4",
     "#d62728",
@@ -70,7 +72,7 @@ def component_covariances(model, dims=(0, 1)):
     K = model.n_components
     D = model.means_.shape[1]
     cov = np.asarray(model.covariances_)
-    ct = model.covariance_type
+    ct = layout(model.covariance_type)
     if ct == "full":
         full = cov
     elif ct == "tied":
@@ -189,10 +191,12 @@ def plot_ellipses(
     return ax
 
 
-def plot_criterion(table, criterion=("bic", "aic"), *, ax=None):
+def plot_criterion(table, criterion=("bic", "aic"), *, ax=None, mclust_sign: bool = False):
     """Plot BIC and/or AIC against the number of components, one line per covariance type.
 
-    The lowest point of each criterion is circled.
+    The lowest point of each criterion is circled. With ``mclust_sign=True``
+    the criteria are negated (``2 logL - p log n``, higher is better) and the
+    highest point is circled: the picture of mclust's ``plot(mclustBIC(...))``.
 
     Parameters
     ----------
@@ -200,9 +204,11 @@ def plot_criterion(table, criterion=("bic", "aic"), *, ax=None):
         The ``table`` returned by :func:`fastem.select_components`, or the
         whole result.
     criterion : str or sequence of str, default=('bic', 'aic')
-        Which criteria to draw: ``'bic'``, ``'aic'`` or both.
+        Which criteria to draw: ``'bic'``, ``'aic'``, ``'icl'``.
     ax : matplotlib.axes.Axes, default=None
         Where to draw; a new figure by default.
+    mclust_sign : bool, default=False
+        Draw mclust's sign (higher is better) instead of scikit-learn's.
 
     Returns
     -------
@@ -228,9 +234,10 @@ def plot_criterion(table, criterion=("bic", "aic"), *, ax=None):
         _, ax = plt.subplots(figsize=(6, 4))
     ks = np.asarray(table["n_components"])
     types = list(dict.fromkeys(np.asarray(table["covariance_type"]).tolist()))
-    styles = {"bic": "-", "aic": "--"}
+    styles = {"bic": "-", "aic": "--", "icl": ":"}
+    sign = -1.0 if mclust_sign else 1.0
     for c in criteria:
-        values = np.asarray(table[c], dtype=float)
+        values = sign * np.asarray(table[c], dtype=float)
         for j, ct in enumerate(types):
             sel = np.asarray(table["covariance_type"]) == ct
             order = np.argsort(ks[sel])
@@ -244,10 +251,11 @@ def plot_criterion(table, criterion=("bic", "aic"), *, ax=None):
                 label=f"{c.upper()} {ct}",
             )
         if not np.all(np.isnan(values)):
-            best = int(np.nanargmin(values))
+            best = int(np.nanargmax(values) if mclust_sign else np.nanargmin(values))
             ax.plot(ks[best], values[best], "o", ms=14, mfc="none", mec="black", mew=1.5)
     ax.set_xlabel("number of components K")
-    ax.set_ylabel(" / ".join(c.upper() for c in criteria) + " (lower is better)")
+    better = "higher (mclust's sign)" if mclust_sign else "lower"
+    ax.set_ylabel(" / ".join(c.upper() for c in criteria) + f" ({better} is better)")
     ax.set_xticks(np.unique(ks))
     ax.legend(fontsize="small", ncol=2)
     return ax

@@ -12,16 +12,20 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 
-from . import _stats
+from . import _models, _stats
+from ._hc import hc_labels
 from ._init import _labels_stats, kmeans_plusplus, lloyd
 from .mixture import GaussianMixture
 
-CRITERIA = ("bic", "aic")
+CRITERIA = ("bic", "aic", "icl")
+#: ``covariance_types="mclust"``: mclust's 14 models (its ``mclustBIC`` default)
+MCLUST_MODELS = tuple(m for m in _models.MCLUST_NAMES if m not in ("E", "V"))
 COLUMNS = (
     "n_components",
     "covariance_type",
     "bic",
     "aic",
+    "icl",
     "log_likelihood",
     "n_parameters",
     "converged",
@@ -40,7 +44,9 @@ class Selection(NamedTuple):
         The fitted model with the lowest criterion.
     table : dict of str to ndarray
         One entry per column, one row per fitted model, in the order fitted:
-        ``n_components``, ``covariance_type``, ``bic``, ``aic``,
+        ``n_components``, ``covariance_type``, ``bic``, ``aic``, ``icl``
+        (all three lower is better: scikit-learn's sign; mclust's BIC and ICL
+        are their negatives; ``icl`` is NaN for data not in memory),
         ``log_likelihood`` (mean per row), ``n_parameters``, ``converged``,
         ``n_iter``, ``seconds`` and ``error`` (empty unless the fit failed, in
         which case the scores are NaN). ``pandas.DataFrame(table)`` makes a
@@ -89,6 +95,37 @@ def _labelling_stats(X, w, labels, centers):
     return _labels_stats(X, None if w is None or len(w) == 0 else w, labels, centers, "full")
 
 
+def _n_features(data):
+    shape = getattr(data, "shape", None)
+    if shape is not None and len(shape) == 2:
+        return int(shape[1])
+    return getattr(data, "n_features", None)
+
+
+def _hc_labelling(hc, K):
+    """Full-covariance statistics of the K-group level of the hierarchical clustering."""
+    (Xi, wi), rows, cuts = hc
+    Xs = Xi if rows is None else np.ascontiguousarray(Xi[rows])
+    ws = wi if rows is None or wi is None or len(wi) == 0 else np.ascontiguousarray(wi[rows])
+    labels = cuts[K].astype(np.int64)
+    wts = np.ones(len(labels)) if ws is None or len(ws) == 0 else ws
+    counts = np.bincount(labels, weights=wts, minlength=K)
+    centers = np.stack(
+        [np.bincount(labels, weights=wts * Xs[:, j], minlength=K) for j in range(Xs.shape[1])],
+        axis=1,
+    )
+    return _labelling_stats(Xs, ws, labels, centers / counts[:, None])
+
+
+def _classification_entropy(gm, X):
+    """``-2 sum_i log max_k resp_ik`` (ICL's penalty), NaN for data not in memory."""
+    if X is None:
+        return np.nan
+    resp = gm.predict_proba(X)
+    with np.errstate(divide="ignore"):
+        return float(-2 * np.log(resp.max(axis=1)).sum())
+
+
 def _initial_parameters(stats, covariance_type, reg_covar):
     """weights_init, means_init, precisions_init for one covariance type.
 
@@ -96,27 +133,30 @@ def _initial_parameters(stats, covariance_type, reg_covar):
     k-means initialization computes it; diag and spherical use the diagonal
     of the full second moments.
     """
-    if covariance_type in ("diag", "spherical"):
+    if _stats.layout(covariance_type) in ("diag", "spherical"):
         stats = replace(stats, s2=np.diagonal(stats.s2, axis1=1, axis2=2).copy())
     weights, means, cov = _stats.m_step(stats, covariance_type, reg_covar)
     prec_chol = _stats.precision_cholesky(cov, covariance_type)
     return weights, means, _stats.precisions_from_cholesky(prec_chol, covariance_type)
 
 
-def _check_grid(n_components, covariance_types, criterion):
+def _check_grid(n_components, covariance_types, criterion, n_features=None):
     if isinstance(n_components, numbers.Integral):
         n_components = [n_components]
     ks = [int(k) for k in n_components]
     if not ks or any(k < 1 for k in ks):
         raise ValueError(f"n_components must be integers >= 1, got {list(n_components)!r}.")
     if isinstance(covariance_types, str):
-        covariance_types = (covariance_types,)
+        if covariance_types == "mclust":
+            covariance_types = ("E", "V") if n_features == 1 else MCLUST_MODELS
+        else:
+            covariance_types = (covariance_types,)
     cts = list(covariance_types)
-    bad = [c for c in cts if c not in _stats.COVARIANCE_TYPES]
+    bad = [c for c in cts if c not in _stats.ALL_COVARIANCE_TYPES]
     if not cts or bad:
         raise ValueError(
-            f"covariance_types must be a non-empty subset of {_stats.COVARIANCE_TYPES}, "
-            f"got {cts!r}."
+            f"covariance_types must be 'mclust' or a non-empty subset of "
+            f"{_stats.ALL_COVARIANCE_TYPES}, got {cts!r}."
         )
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}.")
@@ -136,6 +176,8 @@ def select_components(
     random_state=None,
     n_threads=None,
     callback=None,
+    init_params="kmeans",
+    prior=None,
 ):
     """Fit a grid of Gaussian mixtures and keep the best by BIC or AIC.
 
@@ -160,9 +202,15 @@ def select_components(
     n_components : iterable of int or int, default=range(1, 7)
         The numbers of components to try.
     covariance_types : iterable of str or str, default=('full', 'tied', 'diag', 'spherical')
-        The covariance types to try.
-    criterion : {'bic', 'aic'}, default='bic'
-        The information criterion to minimize.
+        The covariance types to try: any of :class:`GaussianMixture`'s, or
+        ``'mclust'`` for mclust's 14 models (``'E'``, ``'V'`` for one feature),
+        the grid of mclust's ``mclustBIC``.
+    criterion : {'bic', 'aic', 'icl'}, default='bic'
+        The information criterion to minimize. All three are in scikit-learn's
+        sign (lower is better): ``bic = -2 logL + p log n``. mclust reports
+        ``2 logL - p log n`` (higher is better), the negative, and the same
+        for ICL (BIC plus twice the entropy of the hard classification:
+        ``icl = bic - 2 sum_i log max_k resp_ik``).
     n_init : int, default=1
         Restarts per number of components; the best by log-likelihood is kept
         for every cell of the grid.
@@ -180,6 +228,15 @@ def select_components(
         Called as ``callback(done, total, row)`` after each fit, with ``row`` a
         dict of that fit's table row; the command line uses it for its progress
         bar.
+    init_params : {'kmeans', 'hc'}, default='kmeans'
+        The shared initialization: k-means, or mclust's model-based
+        hierarchical clustering (one tree, cut at every K; the first restart
+        only, further restarts use k-means).
+    prior : None, 'default' or dict, default=None
+        The conjugate prior of every fit (:class:`GaussianMixture`'s
+        ``prior``); as in mclust's ``mclustBIC(prior=priorControl())``, the
+        models without one (VEE, EVE, VVE, EVV) get NaN scores and the
+        reason in ``error``.
 
     Returns
     -------
@@ -214,11 +271,13 @@ def select_components(
     >>> len(table["bic"]), bool(np.min(table["bic"]) == best.bic(X))
     (6, True)
     """
-    ks, cts = _check_grid(n_components, covariance_types, criterion)
-    if not isinstance(n_init, numbers.Integral) or n_init < 1:
-        raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}.")
     arr, source = _in_memory(X)
     data = arr if arr is not None else source
+    ks, cts = _check_grid(n_components, covariance_types, criterion, _n_features(data))
+    if not isinstance(n_init, numbers.Integral) or n_init < 1:
+        raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}.")
+    if init_params not in ("kmeans", "hc"):
+        raise ValueError(f"init_params must be 'kmeans' or 'hc', got {init_params!r}.")
     n = _n_rows(data)
     rng = check_random_state(random_state)
     seed = random_state if isinstance(random_state, numbers.Integral) else None
@@ -226,15 +285,22 @@ def select_components(
     models = []
     total = len(ks) * len(cts)
     done = 0
+    hc = None
+    if init_params == "hc":
+        init = _init_rows(arr, source, rng)
+        if init is not None and init[0].shape[0] >= max(ks):
+            hc = (init, *hc_labels(init[0], init[1], ks, rng))
     for K in ks:
         best_per_type = {ct: None for ct in cts}
         errors = {ct: "" for ct in cts}
         t_type = {ct: 0.0 for ct in cts}
-        for _ in range(n_init):
+        for restart in range(n_init):
             t0 = time.perf_counter()
-            init = _init_rows(arr, source, rng)
+            init = None if hc is not None and restart == 0 else _init_rows(arr, source, rng)
             labelling = None
-            if init is not None and init[0].shape[0] >= K:
+            if hc is not None and restart == 0:
+                labelling = _hc_labelling(hc, K)
+            elif init is not None and init[0].shape[0] >= K:
                 Xi, wi = init
                 seeds = kmeans_plusplus(Xi, wi, K, rng, n_threads)
                 centers, labels = lloyd(Xi, wi, Xi[seeds], n_threads)
@@ -250,6 +316,8 @@ def select_components(
                     tol=tol,
                     reg_covar=reg_covar,
                     random_state=fit_seed,
+                    init_params=init_params if restart == 0 else "kmeans",
+                    prior=prior,
                     n_threads=n_threads,
                 )
                 try:
@@ -274,6 +342,7 @@ def select_components(
                 row.update(
                     bic=np.nan,
                     aic=np.nan,
+                    icl=np.nan,
                     log_likelihood=np.nan,
                     converged=False,
                     n_iter=0,
@@ -286,9 +355,11 @@ def select_components(
                 )
                 ll = gm.score(data)
                 p = _stats.n_parameters(ct, K, gm.means_.shape[1])
+                bic = -2 * ll * n + p * np.log(n)
                 row.update(
-                    bic=-2 * ll * n + p * np.log(n),
+                    bic=bic,
                     aic=-2 * ll * n + 2 * p,
+                    icl=bic + _classification_entropy(gm, arr),
                     log_likelihood=ll,
                     n_parameters=p,
                     converged=bool(gm.converged_),
@@ -305,6 +376,7 @@ def select_components(
         "covariance_type": np.array(rows["covariance_type"], dtype=str),
         "bic": np.array(rows["bic"], dtype=np.float64),
         "aic": np.array(rows["aic"], dtype=np.float64),
+        "icl": np.array(rows["icl"], dtype=np.float64),
         "log_likelihood": np.array(rows["log_likelihood"], dtype=np.float64),
         "n_parameters": np.array(rows["n_parameters"], dtype=np.int64),
         "converged": np.array(rows["converged"], dtype=bool),
@@ -355,4 +427,60 @@ def format_table(table, criterion="bic"):
             f"{table['bic'][i]:>10.3f}  {table['aic'][i]:>10.3f}  "
             f"{table['log_likelihood'][i]:>10.4f}  {it}"
         )
+    return "\n".join(lines)
+
+
+def format_mclust(table: dict, criterion: str = "bic", top: int = 3) -> str:
+    """The criterion as mclust prints it: K by model, mclust's sign, and the top models.
+
+    mclust's BIC (and ICL) is ``2 logL - p log n``, higher is better: the
+    negative of the table's column.
+
+    Parameters
+    ----------
+    table : dict of str to ndarray
+        The ``table`` of a :class:`Selection`.
+    criterion : {'bic', 'aic', 'icl'}, default='bic'
+    top : int, default=3
+        How many of the best models to list under the matrix.
+
+    Returns
+    -------
+    text : str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> table = {"n_components": np.array([1, 1, 2, 2]),
+    ...          "covariance_type": np.array(["EII", "VVV", "EII", "VVV"]),
+    ...          "bic": np.array([10.0, 8.0, 9.0, np.nan])}
+    >>> print(format_mclust(table, top=2))
+    BIC (mclust's sign: 2 logL - p log n, higher is better)
+       K         EII         VVV
+       1     -10.000      -8.000
+       2      -9.000          NA
+    Top 2 models by BIC:
+      VVV,1  -8.000
+      EII,2  -9.000
+    """
+    values = -np.asarray(table[criterion], dtype=float)
+    ks = np.asarray(table["n_components"])
+    cts = np.asarray(table["covariance_type"]).astype(str)
+    models = list(dict.fromkeys(cts.tolist()))
+    name = criterion.upper()
+    lines = [f"{name} (mclust's sign: 2 logL - p log n, higher is better)"]
+    if criterion == "aic":
+        lines[0] = "AIC (negated: 2 logL - 2 p, higher is better)"
+    lines.append(f"  {'K':>2}" + "".join(f"  {m:>10}" for m in models))
+    for K in sorted(set(ks.tolist())):
+        cells = []
+        for m in models:
+            sel = (ks == K) & (cts == m)
+            v = values[sel][0] if sel.any() else np.nan
+            cells.append(f"  {'NA':>10}" if np.isnan(v) else f"  {v:>10.3f}")
+        lines.append(f"  {K:>2}" + "".join(cells))
+    order = [i for i in np.argsort(-np.where(np.isnan(values), -np.inf, values), kind="stable")]
+    order = [i for i in order if not np.isnan(values[i])][:top]
+    lines.append(f"Top {len(order)} models by {name}:")
+    lines.extend(f"  {cts[i]},{int(ks[i])}  {values[i]:.3f}" for i in order)
     return "\n".join(lines)

@@ -18,6 +18,7 @@ PAGES = [
     "streaming.md",
     "incomplete.md",
     "bayesian.md",
+    "models.md",
 ]
 
 

@@ -81,8 +81,8 @@ def _record_initializations(monkeypatch):
     drawn = []
     original = GaussianMixture._initial_parameters
 
-    def initial_parameters(self, data, rng):
-        params = original(self, data, rng)
+    def initial_parameters(self, data, rng, *args):
+        params = original(self, data, rng, *args)
         drawn.append(params[1].copy())
         return params
 
@@ -183,3 +183,17 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one(tmp_path, monkeypatch
     assert (h["init"], h["n_iter"]) == (0, 5) and ckpt.read_bytes() != before
     assert [p.name for p in tmp_path.iterdir()] == [ckpt.name]  # no temporary left behind
     same_fit(GaussianMixture(3, **KW).fit(X, checkpoint=ckpt), GaussianMixture(3, **KW).fit(X))
+
+
+@pytest.mark.parametrize(
+    "kw", [dict(covariance_type="EVE"), dict(covariance_type="VEV", prior="default")]
+)
+def test_resume_of_an_iterative_mclust_model(tmp_path, monkeypatch, kw):
+    """The iterative M-steps warm-start from the checkpoint's covariances: the same fit."""
+    ckpt = tmp_path / "fit.ckpt.npz"
+    interrupt(monkeypatch, ckpt, at=6, **kw)
+    passes = Passes(monkeypatch)
+    resumed = GaussianMixture(3, **KW, **kw).fit(X, checkpoint=ckpt)
+    assert passes.n == KW["max_iter"] - 5
+    monkeypatch.undo()
+    same_fit(resumed, GaussianMixture(3, **KW, **kw).fit(X))

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from .._models import MCLUST_NAMES as _MCLUST_NAMES
 from ._commands import (
     _cmd_fit,
     _cmd_info,
@@ -89,14 +90,19 @@ def _k_range(s):
 
 
 _COV_TYPES = ("full", "tied", "diag", "spherical")
+#: every covariance type a fit accepts: scikit-learn's four and mclust's models
+_ALL_COV_TYPES = _COV_TYPES + _MCLUST_NAMES
 
 
 def _cov_types(s):
+    if s.strip() == "mclust":
+        return "mclust"
     types = [t.strip() for t in s.split(",") if t.strip()]
-    bad = [t for t in types if t not in _COV_TYPES]
+    bad = [t for t in types if t not in _ALL_COV_TYPES]
     if not types or bad:
         raise argparse.ArgumentTypeError(
-            f"expected a comma-separated subset of {','.join(_COV_TYPES)}, got {s!r}"
+            f"expected 'mclust' or a comma-separated subset of {','.join(_ALL_COV_TYPES)}, "
+            f"got {s!r}"
         )
     return types
 
@@ -131,6 +137,16 @@ def _table_output(p):
 def _common(p):
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _prior_option(p):
+    p.add_argument(
+        "--prior",
+        action="store_const",
+        const="default",
+        default=None,
+        help="MAP with mclust's default conjugate prior (prior='default')",
+    )
 
 
 def _fit_options(p):
@@ -206,17 +222,17 @@ def build_parser():
     )
     p.add_argument(
         "--covariance-type",
-        choices=_COV_TYPES,
+        choices=_ALL_COV_TYPES,
         default="full",
         metavar="T",
-        help="full (default), tied, diag or spherical",
+        help="full (default), tied, diag, spherical, or an mclust model (EII ... VVV)",
     )
     p.add_argument(
         "--init-params",
-        choices=("kmeans", "k-means++", "random", "random_from_data"),
+        choices=("kmeans", "k-means++", "random", "random_from_data", "hc"),
         default="kmeans",
         metavar="METHOD",
-        help="kmeans (default), k-means++, random or random_from_data",
+        help="kmeans (default), k-means++, random, random_from_data or hc (mclust's start)",
     )
     p.add_argument(
         "--reg-covar",
@@ -225,6 +241,7 @@ def build_parser():
         metavar="X",
         help="added to the covariance diagonals (default 1e-6)",
     )
+    _prior_option(p)
     p.add_argument(
         "--checkpoint",
         metavar="FILE",
@@ -297,9 +314,24 @@ def build_parser():
         type=_cov_types,
         default=list(_COV_TYPES),
         metavar="T,T",
-        help="comma-separated (default full,tied,diag,spherical)",
+        help="comma-separated (default full,tied,diag,spherical), or mclust for its 14 models",
     )
-    p.add_argument("--criterion", choices=("bic", "aic"), default="bic")
+    p.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic")
+    _prior_option(p)
+    p.add_argument(
+        "--init-params",
+        choices=("kmeans", "hc"),
+        default="kmeans",
+        metavar="METHOD",
+        help="kmeans (default) or hc (mclust's hierarchical clustering start)",
+    )
+    p.add_argument(
+        "--reg-covar",
+        type=_nonneg_float,
+        default=1e-6,
+        metavar="X",
+        help="added to the covariance diagonals (default 1e-6)",
+    )
     _fit_options(p)
     _data_options(p)
     p.add_argument("-o", "--output", metavar="BEST.npz", help="save the best model here")

@@ -47,6 +47,7 @@ def _cmd_fit(args, progress):
         tol=args.tol,
         reg_covar=args.reg_covar,
         init_params=args.init_params,
+        prior=args.prior,
         random_state=args.seed,
         n_threads=args.threads,
     )
@@ -208,9 +209,15 @@ def _cmd_info(args, progress):
     return 0
 
 
+def _has_mclust_models(table):
+    from .._models import MCLUST_NAMES
+
+    return any(str(ct) in MCLUST_NAMES for ct in table["covariance_type"])
+
+
 def _cmd_select(args, progress):
     from ..io import save
-    from ..select import format_table, select_components
+    from ..select import format_mclust, format_table, select_components
 
     _outputs_first([("-o", args.output), ("--plot", args.plot)], [args.data], args.output)
     data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
@@ -232,9 +239,12 @@ def _cmd_select(args, progress):
             n_init=args.n_init,
             max_iter=args.max_iter,
             tol=args.tol,
+            reg_covar=args.reg_covar,
             random_state=args.seed,
             n_threads=args.threads,
             callback=callback,
+            init_params=args.init_params,
+            prior=args.prior,
         )
     finally:
         progress.close()
@@ -249,7 +259,9 @@ def _cmd_select(args, progress):
             pass  # plot_criterion says how to install it
         from ..plots import plot_criterion
 
-        fig = plot_criterion(table, criterion=("bic", "aic")).figure
+        mclust = _has_mclust_models(table)
+        crit = ("bic",) if mclust else ("bic", "aic")
+        fig = plot_criterion(table, criterion=crit, mclust_sign=mclust).figure
         fig.savefig(args.plot)
     summary = {
         "command": "select",
@@ -268,9 +280,10 @@ def _cmd_select(args, progress):
             for i in range(len(table["bic"]))
         ],
     }
-    text = format_table(table, args.criterion) + (
-        f"\nbest by {args.criterion.upper()}: K={best.n_components} {best.covariance_type!r}"
-    )
+    text = format_table(table, args.criterion)
+    if _has_mclust_models(table):  # and mclust's view: its sign, K by model, the top three
+        text += "\n\n" + format_mclust(table, args.criterion)
+    text += f"\nbest by {args.criterion.upper()}: K={best.n_components} {best.covariance_type!r}"
     if args.output:
         text += f"\nsaved {args.output}"
     if args.plot:

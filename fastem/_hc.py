@@ -1,0 +1,157 @@
+"""``init_params="hc"``: model-based agglomerative hierarchical clustering, mclust's start.
+
+mclust starts EM from the partition that model-based hierarchical clustering
+gives at K groups (Fraley 1998; Scrucca et al. 2016). This module does the same:
+
+1. **Transform** the rows as mclust's default ``hcUse="SVD"`` does: centre and
+   scale every feature, rotate onto the principal axes and divide each axis by
+   the square root of its singular value (``Z = X_s V diag(s^-1/2)``).
+2. **Merge** greedily, starting from singletons, the pair of groups whose union
+   raises the unconstrained (``VVV``) classification criterion
+   ``sum_k n_k log det((W_k + alpha I) / n_k)`` the least. ``W_k`` is the
+   scatter matrix of group k, and ``alpha`` (the mean variance of ``Z``) keeps
+   the criterion finite while groups have fewer rows than features, as in
+   mclust's ``hcVVV`` (whose Fortran criterion differs in its regularization,
+   so the trees agree in spirit, not bit for bit).
+3. **Bound the memory**: above ``HC_MAX_ROWS`` rows the tree is built on a
+   seeded uniform sample (mclust's ``subset`` option does the same, with the same
+   2,000 rows); the merge matrix is ``HC_MAX_ROWS ** 2`` float64 at most (32 MB).
+
+Rows with zero weight take no part; positive weights count as row weights.
+"""
+
+import numpy as np
+
+#: Rows the hierarchical clustering runs on at most (a seeded sample above).
+HC_MAX_ROWS = 2000
+
+
+def svd_transform(X):
+    """mclust's ``hcUse="SVD"`` transform of the rows of ``X`` (float64)."""
+    X = np.asarray(X, dtype=np.float64)
+    sd = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(X.shape[1])
+    Xs = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    _, s, Vt = np.linalg.svd(Xs, full_matrices=False)
+    keep = s > s[0] * 1e-12 if s.size else s > 0
+    return Xs @ Vt[keep].T / np.sqrt(s[keep])
+
+
+def _cost(n, W, alpha):
+    """``n log det((W + alpha I) / n)`` for stacked groups."""
+    d = W.shape[-1]
+    _, logdet = np.linalg.slogdet(W + alpha * np.eye(d))
+    return n * (logdet - d * np.log(n))
+
+
+def agglomerate(Z, w, n_clusters):
+    """Labels (0..n_clusters-1, by first row) of the ``n_clusters``-group level of the tree.
+
+    ``n_clusters`` may be a list: then a dict of labels for each of its levels
+    (one tree, cut at every level, as mclust does for a range of K).
+    """
+    levels = sorted({int(k) for k in np.atleast_1d(n_clusters)})
+    n, d = Z.shape
+    cuts = {}
+    w = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
+    alpha = max(float(np.average(((Z - np.average(Z, axis=0, weights=w)) ** 2).sum(axis=1),
+                                 weights=w)) / d, 1e-300)  # fmt: skip
+    nk = w.copy()
+    mean = Z.copy()
+    W = np.zeros((n, d, d))
+    single = _cost(nk, W, alpha)
+    # merge costs of singleton pairs, in closed form: W_ij = w_i w_j / (w_i + w_j) dd^T,
+    # a block of rows at a time (the (n, n) matrix is the only large array)
+    delta = np.empty((n, n))
+    norms = (Z * Z).sum(axis=1)
+    for r0 in range(0, n, 256):
+        r1 = min(n, r0 + 256)
+        sq = np.maximum(norms[r0:r1, None] + norms[None, :] - 2 * Z[r0:r1] @ Z.T, 0.0)
+        nij = nk[r0:r1, None] + nk[None, :]
+        c = nk[r0:r1, None] * nk[None, :] / nij
+        merged = nij * ((d - 1) * np.log(alpha) + np.log(alpha + c * sq) - d * np.log(nij))
+        delta[r0:r1] = merged - single[r0:r1, None] - single[None, :]
+    np.fill_diagonal(delta, np.inf)
+    active = np.ones(n, dtype=bool)
+    size = np.ones(n, dtype=np.int64)  # rows in each group
+    cost = single
+    parent = np.arange(n)
+    row_arg = np.argmin(delta, axis=1)
+    row_min = delta[np.arange(n), row_arg]
+    if n in levels:
+        cuts[n] = np.arange(n)
+    for step in range(n - levels[0]):
+        i = int(np.argmin(row_min))
+        j = int(row_arg[i])
+        i, j = min(i, j), max(i, j)
+        dm = mean[j] - mean[i]
+        ntot = nk[i] + nk[j]
+        W[i] = W[i] + W[j] + (nk[i] * nk[j] / ntot) * np.outer(dm, dm)
+        mean[i] = (nk[i] * mean[i] + nk[j] * mean[j]) / ntot
+        nk[i] = ntot
+        size[i] += size[j]
+        cost[i] = _cost(nk[i], W[i], alpha)
+        parent[parent == j] = i
+        active[j] = False
+        delta[j, :] = delta[:, j] = np.inf
+        row_min[j] = np.inf
+        others = np.flatnonzero(active)
+        others = others[others != i]
+        if others.size:
+            dmo = mean[others] - mean[i]
+            no = nk[others]
+            tot = no + nk[i]
+            cw = no * nk[i] / tot
+            logdet = np.empty(others.size)
+            # a singleton adds a rank-one term: det(A + c dd^T) = det(A) (1 + c d^T A^-1 d)
+            one = size[others] == 1
+            A = W[i] + alpha * np.eye(d)
+            chol = np.linalg.cholesky(A)
+            y = np.linalg.solve(chol, dmo[one].T)
+            logdet[one] = 2 * np.log(np.diag(chol)).sum() + np.log1p(cw[one] * (y * y).sum(0))
+            many = others[~one]
+            if many.size:
+                dm2 = dmo[~one]
+                Wm = W[many] + W[i] + cw[~one, None, None] * (dm2[:, :, None] * dm2[:, None, :])
+                logdet[~one] = np.linalg.slogdet(Wm + alpha * np.eye(d))[1]
+            new = tot * (logdet - d * np.log(tot)) - cost[others] - cost[i]
+            delta[i, others] = delta[others, i] = new
+        row_arg[i] = np.argmin(delta[i])
+        row_min[i] = delta[i, row_arg[i]]
+        # rows whose best partner was i or j, or for whom i is now better
+        stale = active & ((row_arg == i) | (row_arg == j))
+        stale[i] = False
+        better = np.zeros(n, dtype=bool)
+        if others.size:
+            better[others] = delta[others, i] < row_min[others]
+        row_arg[better] = i
+        row_min[better] = delta[better, i]
+        for r in np.flatnonzero(stale & ~better):
+            row_arg[r] = np.argmin(delta[r])
+            row_min[r] = delta[r, row_arg[r]]
+        if n - step - 1 in levels:
+            roots = np.unique(parent)  # sorted: the group of the first row is 0
+            cuts[n - step - 1] = np.searchsorted(roots, parent)
+    return cuts if np.ndim(n_clusters) else cuts[int(n_clusters)]
+
+
+def hc_labels(X, w, n_clusters, rng):
+    """``(rows, labels)``: the rows the tree was built on and their groups.
+
+    ``rows`` is None when every row took part.
+    """
+    n = X.shape[0]
+    rows = None
+    if w is not None:
+        rows = np.flatnonzero(w > 0)
+    candidates = n if rows is None else rows.size
+    if candidates > HC_MAX_ROWS:
+        pick = np.sort(rng.choice(candidates, size=HC_MAX_ROWS, replace=False))
+        rows = pick if rows is None else rows[pick]
+    Xs = X if rows is None else X[rows]
+    ws = None if w is None else (w if rows is None else w[rows])
+    if Xs.shape[0] < np.max(n_clusters):
+        raise ValueError(
+            f"init_params='hc' needs at least n_components={np.max(n_clusters)} rows with "
+            f"positive weight, got {Xs.shape[0]}."
+        )
+    return rows, agglomerate(svd_transform(Xs), ws, n_clusters)

@@ -1,0 +1,86 @@
+"""init_params='hc': mclust's SVD transform, the agglomeration against a brute-force
+reference, the memory bound on large inputs, and what the start buys (issue 14)."""
+
+import numpy as np
+import pytest
+
+from fastem import GaussianMixture, _hc
+
+
+def test_svd_transform_is_mclusts():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3)) @ rng.normal(size=(3, 3)) * [1, 10, 100] + 5
+    Z = _hc.svd_transform(X)
+    Xs = (X - X.mean(0)) / X.std(0, ddof=1)
+    s = np.linalg.svd(Xs, compute_uv=False)
+    # Z = Xs V diag(s^-1/2) = U diag(s^1/2): orthogonal columns with squared norms s
+    np.testing.assert_allclose(Z.T @ Z, np.diag(s), atol=1e-9)
+    # and the same rotation of Xs up to the signs of the axes
+    np.testing.assert_allclose(
+        np.abs(Z * np.sqrt(s)), np.abs(Xs @ np.linalg.svd(Xs)[2].T), atol=1e-9
+    )
+
+
+def _brute_force(Z, k):
+    """Merge, at every step, the pair whose union raises sum_g n_g log det((W_g + a I)/n_g)
+    the least, recomputing every candidate from the rows themselves."""
+    n, d = Z.shape
+    a = ((Z - Z.mean(0)) ** 2).sum() / n / d
+    groups = [[i] for i in range(n)]
+
+    def cost(rows):
+        Y = Z[rows]
+        W = (Y - Y.mean(0)).T @ (Y - Y.mean(0))
+        return len(rows) * np.linalg.slogdet((W + a * np.eye(d)) / len(rows))[1]
+
+    while len(groups) > k:
+        best = None
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                delta = cost(groups[i] + groups[j]) - cost(groups[i]) - cost(groups[j])
+                if best is None or delta < best[0]:
+                    best = (delta, i, j)
+        _, i, j = best
+        groups[i] = groups[i] + groups.pop(j)
+    labels = np.empty(n, dtype=int)
+    for g, rows in enumerate(sorted(groups, key=min)):
+        labels[rows] = g
+    return labels
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_agglomeration_matches_a_brute_force_reference(seed):
+    rng = np.random.default_rng(seed)
+    Z = np.vstack([rng.normal(c, s, (12, 2)) for c, s in ((0, 1), (4, 0.5), (8, 2))])
+    cuts = _hc.agglomerate(Z, None, [2, 3, 6])
+    for k in (2, 3, 6):
+        np.testing.assert_array_equal(cuts[k], _brute_force(Z, k))
+    np.testing.assert_array_equal(_hc.agglomerate(Z, None, 3), cuts[3])
+
+
+def test_integer_weights_count_like_repeated_rows():
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(20, 2))
+    w = np.ones(20)
+    w[0] = 2.0
+    doubled = np.vstack([Z[:1], Z])
+    a = _hc.agglomerate(Z, w, 4)
+    b = _hc.agglomerate(doubled, None, 4)
+    np.testing.assert_array_equal(a, b[1:])
+
+
+def test_large_inputs_build_the_tree_on_a_sample(monkeypatch):
+    monkeypatch.setattr(_hc, "HC_MAX_ROWS", 300)
+    seen = []
+    original = _hc.agglomerate
+
+    def spy(Z, w, k):
+        seen.append(Z.shape[0])
+        return original(Z, w, k)
+
+    monkeypatch.setattr(_hc, "agglomerate", spy)
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (2000, 2)), rng.normal(6, 1, (2000, 2))])
+    gm = GaussianMixture(2, init_params="hc", random_state=0).fit(X)
+    assert seen == [300]
+    np.testing.assert_allclose(np.sort(gm.means_[:, 0]), [0, 6], atol=0.1)

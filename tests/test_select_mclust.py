@@ -1,0 +1,132 @@
+"""Model selection over mclust's models: the BIC table of mclust's vignette, ICL, the
+command line's table and top three, the BIC-vs-K plot."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+import fastem
+from fastem import select_components
+from fastem.select import MCLUST_MODELS, format_mclust
+
+DIABETES = Path(__file__).parent / "data" / "diabetes.csv"
+GRID = dict(init_params="hc", reg_covar=0, tol=1e-6, max_iter=1000, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def faithful_selection():
+    return select_components(fastem.load_old_faithful(), range(1, 6), "mclust", **GRID)
+
+
+def test_vignette_best_bic_old_faithful_is_EEE_3(faithful_selection):
+    best, table = faithful_selection
+    assert (best.covariance_type, best.n_components) == ("EEE", 3)
+    assert len(table["bic"]) == 14 * 5 and set(table["covariance_type"]) == set(MCLUST_MODELS)
+    i = int(np.argmin(table["bic"]))
+    assert -table["bic"][i] == pytest.approx(-2314.316, abs=0.05)  # mclust's sign
+    # one component: every model with the same volume/shape/orientation freedom agrees
+    one = table["n_components"] == 1
+    ll = dict(zip(table["covariance_type"][one], table["log_likelihood"][one]))
+    assert ll["EEE"] == pytest.approx(ll["VVV"], rel=1e-12)
+    assert ll["EII"] == pytest.approx(ll["VII"], rel=1e-12)
+
+
+def test_vignette_best_bic_diabetes_is_VVV_3():
+    X = np.loadtxt(DIABETES, delimiter=",", skiprows=1)
+    best, table = select_components(X, range(1, 6), "mclust", **GRID)
+    assert (best.covariance_type, best.n_components) == ("VVV", 3)
+    assert -np.min(table["bic"]) == pytest.approx(-4751.316, abs=0.05)
+
+
+def test_icl_is_bic_plus_the_classification_entropy(faithful_selection):
+    best, table = faithful_selection
+    X = fastem.load_old_faithful()
+    dens = np.stack(
+        [
+            w * multivariate_normal(m, c).pdf(X)
+            for w, m, c in zip(best.weights_, best.means_, best.covariances_)
+        ],
+        axis=1,
+    )
+    z = dens / dens.sum(axis=1, keepdims=True)
+    i = int(np.argmin(table["bic"]))
+    # mclust: ICL = BIC + 2 sum_i log z_i,map(i) (its sign); ours is the negative
+    assert -table["icl"][i] == pytest.approx(-table["bic"][i] + 2 * np.log(z.max(axis=1)).sum())
+    assert np.all(table["icl"] >= table["bic"] - 1e-9)
+
+
+def test_format_mclust_prints_the_matrix_and_top_three(faithful_selection):
+    _, table = faithful_selection
+    text = format_mclust(table)
+    lines = text.splitlines()
+    assert lines[1].split() == ["K", *MCLUST_MODELS]
+    top = lines[lines.index("Top 3 models by BIC:") + 1 :]
+    assert top[0].split()[0] == "EEE,3"
+    values = [float(t.split()[1]) for t in top]
+    assert values == sorted(values, reverse=True) and values[0] == pytest.approx(-2314.3, abs=0.1)
+
+
+def test_cli_select_mclust(tmp_path, monkeypatch, capsys):
+    from fastem.cli import main
+
+    np.savetxt(tmp_path / "f.csv", fastem.load_old_faithful(), delimiter=",")
+    monkeypatch.chdir(tmp_path)
+    args = ["select", "f.csv", "--covariance-types", "mclust", "--init-params", "hc",
+            "--reg-covar", "0", "--k-range", "2:4", "--tol", "1e-6", "--max-iter", "1000",
+            "-q", "--plot", "bic.png"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Top 3 models by BIC:\n  EEE,3" in out
+    assert "best by BIC: K=3 'EEE'" in out
+    assert (tmp_path / "bic.png").stat().st_size > 0
+
+
+def test_bic_plot_has_one_line_per_model(faithful_selection):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from fastem.plots import plot_criterion
+
+    ax = plot_criterion(faithful_selection, criterion="bic", mclust_sign=True)
+    assert len(ax.get_lines()) == 14 + 1  # and the circle on the best
+    circle = ax.get_lines()[-1]
+    assert circle.get_xdata()[0] == 3 and circle.get_ydata()[0] == pytest.approx(-2314.3, abs=0.1)
+    assert "higher" in ax.get_ylabel()
+
+
+def test_bad_grid_names_the_valid_models():
+    with pytest.raises(ValueError, match="'mclust' or a non-empty subset.*'VVV'"):
+        select_components(fastem.load_old_faithful(), [2], ["VVX"])
+
+
+def test_grid_with_the_prior_leaves_the_models_without_one_empty():
+    X = fastem.load_old_faithful()
+    Z = (X - X.mean(0)) / X.std(0)
+    _, table = select_components(Z, [2, 3], "mclust", init_params="hc", prior="default")
+    no_prior = np.isin(table["covariance_type"], ["VEE", "EVE", "VVE", "EVV"])
+    assert np.all(np.isnan(table["bic"][no_prior]))
+    assert all("prior is not available" in e for e in table["error"][no_prior])
+    assert np.all(np.isfinite(table["bic"][~no_prior]))
+
+
+def test_one_feature_grid_is_E_and_V():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, 200), rng.normal(5, 2, 200)])[:, None]
+    best, table = select_components(x, range(1, 4), "mclust", init_params="hc", random_state=0)
+    assert sorted(set(table["covariance_type"])) == ["E", "V"]
+    assert (best.covariance_type, best.n_components) == ("V", 2)
+
+
+def test_cli_fit_with_an_mclust_model_the_hc_start_and_the_prior(tmp_path, monkeypatch, capsys):
+    from fastem.cli import main
+
+    np.savetxt(tmp_path / "f.csv", fastem.load_old_faithful(), delimiter=",")
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "f.csv", "-k", "3", "--covariance-type", "EEV", "--init-params", "hc",
+            "--prior", "-o", "m.npz", "-q"]  # fmt: skip
+    assert main(args) == 0
+    model = fastem.load(tmp_path / "m.npz")
+    assert (model.covariance_type, model.init_params, model.prior) == ("EEV", "hc", "default")
+    direct = fastem.GaussianMixture(3, covariance_type="EEV", init_params="hc", prior="default")
+    np.testing.assert_allclose(model.means_, direct.fit(fastem.load_old_faithful()).means_)
