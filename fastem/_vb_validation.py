@@ -20,8 +20,25 @@ def _positive_real(value):
     )
 
 
+_VB_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+_VB_INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
 def check_vb_options(est):
     """The options that do not depend on the data."""
+    # GaussianMixture also takes mclust's models and the "hc" start; the variational
+    # M-step (scikit-learn's) exists for these four covariance types and starts only
+    if est.covariance_type not in _VB_COVARIANCE_TYPES:
+        raise ValueError(
+            f"covariance_type must be one of {_VB_COVARIANCE_TYPES} for "
+            f"BayesianGaussianMixture, got {est.covariance_type!r}; mclust's models (EII ... "
+            "VVV) are fitted by fastem.GaussianMixture."
+        )
+    if est.init_params not in _VB_INIT_METHODS:
+        raise ValueError(
+            f"init_params must be one of {_VB_INIT_METHODS} for BayesianGaussianMixture, got "
+            f"{est.init_params!r}."
+        )
     if est.weight_concentration_prior_type not in PRIOR_TYPES:
         raise ValueError(
             f"weight_concentration_prior_type must be one of {PRIOR_TYPES}, got "

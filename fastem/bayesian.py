@@ -307,7 +307,9 @@ default='dirichlet_process'
 
     # ------------------------------------------------------- the EM machinery
 
-    def _initial_parameters(self, data, rng):
+    def _initial_parameters(self, data, rng, init_index=0):
+        # init_index: which of the n_init starts (GaussianMixture's "hc" uses it; the
+        # variational starts are scikit-learn's, the same for every start)
         kind, value = self._start if self._start is not None else (None, None)
         if kind == "state":
             return value

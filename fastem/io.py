@@ -147,6 +147,8 @@ def save(model, path):
             "n_iter_": int(model.n_iter_),
             "lower_bound_": float(model.lower_bound_),
             "n_features_in_": int(model.n_features_in_),
+            # stored as float64 (exact for float32); read back in the fitted dtype
+            "dtype": np.dtype(model.means_.dtype).name,
         },
         "entries": sorted(arrays),
     }
@@ -456,6 +458,11 @@ def _check_params(meta, path):
         path,
         "n_features_in_ does not match the arrays.",
     )
+    _check(
+        fitted.get("dtype", "float64") in ("float32", "float64"),
+        path,
+        "the fitted dtype is neither float32 nor float64.",
+    )
 
 
 def load(path):
@@ -523,9 +530,10 @@ def _load(path):
         model = GaussianMixture(**params)
     except TypeError as e:
         raise ValueError(f"{path}: invalid hyper-parameters ({e}).") from None
-    for name in _FITTED:
-        setattr(model, name, arrays[name])
     fitted = meta["fitted"]
+    dtype = np.dtype(fitted.get("dtype", "float64"))  # files before it was stored: float64
+    for name in _FITTED:
+        setattr(model, name, arrays[name].astype(dtype, copy=False))
     model.converged_ = fitted["converged_"]
     model.n_iter_ = fitted["n_iter_"]
     model.lower_bound_ = float(fitted["lower_bound_"])

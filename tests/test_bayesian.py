@@ -230,6 +230,9 @@ BAD = [
     (dict(weight_concentration_prior_type="beta"), "weight_concentration_prior_type must be"),
     (dict(prune_threshold=1.5), "prune_threshold must be None or a number in \\[0, 1\\)"),
     (dict(n_components=0), "n_components must be an integer >= 1"),
+    # GaussianMixture's mclust models and hc start have no variational M-step here
+    (dict(covariance_type="EVE"), "covariance_type must be one of .* for BayesianGaussian"),
+    (dict(init_params="hc"), "init_params must be one of .* for BayesianGaussianMixture"),
 ]
 
 

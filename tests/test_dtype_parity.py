@@ -110,6 +110,11 @@ def test_float32_model_round_trips_through_a_model_file(tmp_path):
     back = fastem.load(tmp_path / "m.npz")
     for name in PARAMS:
         np.testing.assert_array_equal(getattr(back, name), getattr(fe, name))
+        assert getattr(back, name).dtype == np.float32, name  # loads as it was saved
+    assert back.score_samples(X).dtype == np.float32
+    f64 = GaussianMixture(3, covariance_type="full", random_state=0).fit(X.astype(np.float64))
+    fastem.save(f64, tmp_path / "m64.npz")
+    assert fastem.load(tmp_path / "m64.npz").means_.dtype == np.float64
 
 
 def test_float32_dask_and_source_keep_float32(tmp_path):
