@@ -51,18 +51,24 @@ class _EMLoop:
             precisions = check_precisions_init(self.precisions_init, self.covariance_type, K, D)
         covariances = None
         if weights is None or means is None or precisions is None:
-            init = data.sample_for_init(None, rng)
-            var = self._check_scale(init)
-            stats = initial_stats(
-                init.X,
-                init.sample_weight,
-                K,
-                self.init_params,
-                self.covariance_type,
-                rng,
-                self.n_threads,
-                feature_var=var,
-            )
+            # a source initializes as the in-memory fit of its rows would, where it can
+            exact = getattr(data, "initial_stats", None)
+            found = None if exact is None else exact(self, rng)
+            if found is not None:
+                stats, init = found
+            else:
+                init = data.sample_for_init(None, rng)
+                var = self._check_scale(init)
+                stats = initial_stats(
+                    init.X,
+                    init.sample_weight,
+                    K,
+                    self.init_params,
+                    self.covariance_type,
+                    rng,
+                    self.n_threads,
+                    feature_var=var,
+                )
             w0, m0, covariances = _stats.m_step(stats, self.covariance_type, self.reg_covar)
             if getattr(init, "labels", None) is not None:
                 w0, m0, covariances = labelled_parameters(
