@@ -85,6 +85,19 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         marginals over each row's observed coordinates and the M-step uses the
         conditional expectations of the missing ones (exact EM). Rows without
         NaN take the usual fast path. See ``docs/incomplete.md``.
+    step_size : float in (0, 1], default=None
+        :meth:`partial_fit` only: a constant step of stepwise EM, which
+        forgets old batches geometrically (weight ``(1 - step_size) ** age``)
+        so that the model follows a drifting stream. None uses the decaying
+        step ``(t + step_offset) ** -step_decay`` of the ``t``-th update.
+    step_decay : float in (0.5, 1], default=0.6
+        :meth:`partial_fit` only: the exponent of the decaying step; stepwise
+        EM converges for values in (0.5, 1]. Smaller values forget the early
+        batches faster. See ``docs/online.md``.
+    step_offset : float >= 0, default=2.0
+        :meth:`partial_fit` only: delays the decay; the initial parameters
+        keep a share ``1 - (1 + step_offset) ** -step_decay`` after the first
+        update (0.48 by default).
 
     Attributes
     ----------
@@ -134,6 +147,9 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         n_threads: int | None = None,
         missing: str = "error",
+        step_size: float | None = None,
+        step_decay: float = 0.6,
+        step_offset: float = 2.0,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -151,6 +167,9 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
         self.missing = missing
+        self.step_size = step_size
+        self.step_decay = step_decay
+        self.step_offset = step_offset
 
     # ------------------------------------------------------------------ data
 
@@ -311,6 +330,63 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one batch of rows by stepwise (online) EM.
+
+        The first call initializes from its batch (``init_params``,
+        ``random_state``) or from ``weights_init``, ``means_init`` and
+        ``precisions_init``; after :meth:`fit` (or :func:`fastem.load`) it
+        continues from the fitted model. Each call runs one E-step on the
+        batch in the fused kernel, blends the batch's sufficient statistics
+        into running ones with the step ``g_t`` (``step_size``, or
+        ``(t + step_offset) ** -step_decay`` for the ``t``-th call), and
+        applies the M-step. On an error the estimator is left as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One batch of rows (NaN allowed with ``missing="marginalize"``).
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows within the batch; every batch gets the step
+            ``g_t`` whatever its size or total weight.
+
+        Returns
+        -------
+        self : GaussianMixture
+            ``lower_bound_`` is the weighted mean log-likelihood of the batch
+            under the parameters before the update, ``n_iter_`` the number of
+            updates since the initialization; ``converged_`` is False.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastem import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> gm = GaussianMixture(n_components=2, random_state=0)
+        >>> for _ in range(50):
+        ...     labels = rng.integers(0, 2, 500)
+        ...     batch = rng.normal(size=(500, 1)) + 6.0 * labels[:, None]
+        ...     gm = gm.partial_fit(batch)
+        >>> np.round(np.sort(gm.means_.ravel()), 1).tolist()
+        [0.0, 6.0]
+        >>> gm.n_iter_
+        50
+        """
+        from ._online import partial_fit
+
+        partial_fit(self, X, sample_weight)
+        return self
+
+    def _set_online_result(self, params, prec_chol, lower_bound, n_steps):
+        """The attributes after a ``partial_fit`` update (see ``fastem._online``)."""
+        weights, means, covariances = params
+        self._set_result(
+            (weights, means, prec_chol, covariances), lower_bound, n_steps, [lower_bound], False,
+            warn=False,
+        )  # fmt: skip
 
     # ------------------------------------------------------------- row-wise
 
