@@ -245,3 +245,59 @@ def _restore(est, name, value):
         est.__dict__.pop(name, None)
     else:
         setattr(est, name, value)
+
+
+# ----------------------------------------------------------------- model files
+
+#: The entries of a model file that hold the running statistics (``fastem.io``).
+STATE_ENTRIES = ("online__nk", "online__s1", "online__s2", "online__shift")
+
+
+def saved_state(est):
+    """``(arrays, metadata)`` of the running statistics for a model file, or ``({}, None)``.
+
+    Only a state that belongs to the estimator's current parameters is saved.
+    """
+    state = getattr(est, "_online", None)
+    if state is None or _current_state(est) is not state:
+        return {}, None
+    s = state.stats
+    arrays = dict(zip(STATE_ENTRIES, (s.nk, s.s1, s.s2, s.shift), strict=True))
+    meta = {"n_steps": int(state.n_steps), "n_rows": int(state.n_rows), "loglik": s.loglik}
+    return {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}, meta
+
+
+def state_shapes(covariance_type, n_components, n_features):
+    K, D = n_components, n_features
+    s2 = (K, D, D) if covariance_type in ("full", "tied") else (K, D)
+    return dict(zip(STATE_ENTRIES, ((K,), (K, D), s2, (K, D)), strict=True))
+
+
+def restore_state(model, arrays, meta, check):
+    """Give a loaded ``model`` the running statistics of its file; ``check(cond, msg)`` raises."""
+    K, D = model.means_.shape
+    shapes = state_shapes(model.covariance_type, K, D)
+    for name, shape in shapes.items():
+        a = arrays[name]
+        check(
+            a.dtype == np.float64 and a.shape == shape and bool(np.all(np.isfinite(a))),
+            f"{name} must be finite float64 of shape {shape}; the file was altered.",
+        )
+    check(
+        isinstance(meta, dict)
+        and all(isinstance(meta.get(k), int) and meta[k] >= 0 for k in ("n_steps", "n_rows"))
+        and isinstance(meta.get("loglik"), (int, float)),
+        "the online state's metadata is malformed.",
+    )
+    check(bool(np.all(arrays["online__nk"] >= 0)), "online__nk must be non-negative.")
+    stats = SuffStats(
+        arrays["online__nk"],
+        arrays["online__s1"],
+        arrays["online__s2"],
+        float(meta["loglik"]),
+        1.0,
+        meta["n_rows"],
+        arrays["online__shift"],
+    )
+    model._online = OnlineState(stats, meta["n_steps"], meta["n_rows"])
+    model._online_means, model._online_covariances = model.means_, model.covariances_

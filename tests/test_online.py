@@ -339,3 +339,52 @@ def test_first_batch_too_small_leaves_the_model_unfitted():
 def test_first_batch_smaller_than_k_with_initial_parameters():
     gm = _gm("diag").partial_fit(batch(np.random.default_rng(12), 2))
     assert np.all(np.isfinite(gm.means_))
+
+
+def test_model_file_carries_the_running_statistics(tmp_path):
+    import fastem
+
+    rng = np.random.default_rng(13)
+    batches = [batch(rng, 400) for _ in range(5)]
+    whole = GaussianMixture(K, covariance_type="diag", random_state=0)
+    for X in batches:
+        whole.partial_fit(X)
+    part = GaussianMixture(K, covariance_type="diag", random_state=0)
+    for X in batches[:3]:
+        part.partial_fit(X)
+    path = fastem.save(part, tmp_path / "online.npz")
+    resumed = fastem.load(path)
+    for X in batches[3:]:
+        resumed.partial_fit(X)
+    np.testing.assert_array_equal(resumed.means_, whole.means_)
+    np.testing.assert_array_equal(resumed.covariances_, whole.covariances_)
+    assert resumed.n_iter_ == 5 and resumed._online.n_rows == whole._online.n_rows
+
+
+def test_model_file_without_running_statistics_after_fit(tmp_path):
+    import fastem
+
+    X = batch(np.random.default_rng(14), 500)
+    gm = GaussianMixture(K, random_state=0).fit(X)
+    names = np.load(fastem.save(gm, tmp_path / "m.npz")).files
+    assert not [n for n in names if n.startswith("online__")]
+    gm.partial_fit(X)
+    gm.fit(X)  # the running statistics belong to older parameters: not saved
+    names = np.load(fastem.save(gm, tmp_path / "m.npz")).files
+    assert not [n for n in names if n.startswith("online__")]
+
+
+def test_altered_running_statistics_are_refused(tmp_path):
+    import json
+
+    import fastem
+
+    gm = GaussianMixture(K, random_state=0).partial_fit(batch(np.random.default_rng(15), 500))
+    path = fastem.save(gm, tmp_path / "m.npz")
+    arrays = dict(np.load(path))
+    arrays["online__s1"] = arrays["online__s1"][:, :1]
+    meta = json.loads(str(arrays["__metadata__"]))
+    arrays["__metadata__"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="online__s1"):
+        fastem.load(tmp_path / "bad.npz")
