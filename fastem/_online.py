@@ -30,9 +30,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from sklearn.utils import check_random_state
 
-from . import _small, _stats
+from . import _missing, _small, _stats
 from ._stats import SuffStats
-from ._validation import check_sample_weight
+from ._validation import check_all_finite, check_sample_weight
 
 #: A batch runs in NumPy (``fastem._small``, no compiler) only when this many times its
 #: rows would: the compile is paid once for a stream of batches, and at 10,000 rows of 8
@@ -199,7 +199,7 @@ def partial_fit(est, X, sample_weight=None):
     previous_features = est.__dict__.get("n_features_in_")
     previous_names = est.__dict__.get("feature_names_in_")
     try:
-        X = est._validate_X(X, reset=first)
+        X = _validated_batch(est, X, first)
         if first and X.shape[0] < est.n_components and _needs_rows(est):
             raise ValueError(
                 f"The first partial_fit batch has {X.shape[0]} rows, fewer than n_components = "
@@ -242,6 +242,30 @@ def partial_fit(est, X, sample_weight=None):
     est._online = OnlineState(stats, t, state.n_rows + X.shape[0])
     est._set_online_result(new, new_prec_chol, stats.loglik, t)
     est._online_means, est._online_covariances = est.means_, est.covariances_
+
+
+def _validated_batch(est, X, first):
+    """``est._validate_X(X)``, with a shortcut for the common case of a stream of batches.
+
+    A C-contiguous float32/float64 NumPy array of the fitted width, for an
+    estimator fitted without feature names, is what scikit-learn's
+    ``validate_data`` would return unchanged (its ~80 us are a tenth of the
+    pass over 10,000 rows); only the finiteness check remains to do.
+    """
+    if (
+        not first
+        and type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in (np.float64, np.float32)
+        and X.flags.c_contiguous
+        and X.shape[0] >= 1
+        and X.shape[1] == est.n_features_in_
+        and not hasattr(est, "feature_names_in_")
+    ):
+        _missing.check_missing_option(est.missing)
+        check_all_finite(X, allow_nan=est.missing == "marginalize")
+        return X
+    return est._validate_X(X, reset=first)
 
 
 def _needs_rows(est):

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 #: the pages written as doctests (``>>>``); the CLI transcripts and the other code blocks run
 #: in tests/test_doc_examples.py
-PAGES = ["quickstart.md", "em.md", "old_faithful.md", "streaming.md", "incomplete.md"]
+PAGES = ["quickstart.md", "em.md", "old_faithful.md", "streaming.md", "incomplete.md", "online.md"]
 
 
 def test_mkdocs_build_strict(tmp_path):

@@ -388,3 +388,23 @@ def test_altered_running_statistics_are_refused(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ValueError, match="online__s1"):
         fastem.load(tmp_path / "bad.npz")
+
+
+def test_batch_layouts_and_feature_names():
+    """The shortcut for C-contiguous float arrays agrees with scikit-learn's validation."""
+    import pandas as pd
+
+    rng = np.random.default_rng(16)
+    batches = [batch(rng, 300) for _ in range(3)]
+    a, b = _gm("full"), _gm("full")
+    for X in batches:
+        a.partial_fit(X)
+        b.partial_fit(np.asfortranarray(X).tolist() if X is batches[1] else np.asfortranarray(X))
+    np.testing.assert_array_equal(a.means_, b.means_)
+    with pytest.raises(ValueError, match="infinity"):
+        a.partial_fit(np.where(batches[0] > 3, np.inf, batches[0]))
+    df = _gm("full").partial_fit(pd.DataFrame(batches[0], columns=["u", "v"]))
+    with pytest.warns(UserWarning, match="feature names"):
+        df.partial_fit(batches[1])
+    with pytest.raises(ValueError, match="feature names"):
+        df.partial_fit(pd.DataFrame(batches[1], columns=["v", "u"]))
