@@ -194,6 +194,7 @@ def partial_fit(est, X, sample_weight=None):
 
     check_hyperparameters(est)
     check_step_params(est)
+    _check_in_memory(X)
     state = _current_state(est)
     first = state is None
     previous_features = est.__dict__.get("n_features_in_")
@@ -242,6 +243,18 @@ def partial_fit(est, X, sample_weight=None):
     est._online = OnlineState(stats, t, state.n_rows + X.shape[0])
     est._set_online_result(new, new_prec_chol, stats.loglik, t)
     est._online_means, est._online_covariances = est.means_, est.covariances_
+
+
+def _check_in_memory(X):
+    """A path, a source or a Dask array is not a batch: say what to call instead."""
+    from ._stream import is_streamed
+
+    lazy = type(X).__module__.startswith("dask") and hasattr(X, "__dask_graph__")
+    if is_streamed(X) or lazy:
+        raise TypeError(
+            f"partial_fit takes one in-memory batch of rows, got {type(X).__name__}; for one "
+            "pass over a file or source call fit_online(X), or pass its rows (an array)."
+        )
 
 
 def _validated_batch(est, X, first):

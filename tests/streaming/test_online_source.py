@@ -120,3 +120,24 @@ def test_other_width_with_warm_start_is_refused(X):
         gm.fit_online(np.column_stack([X, X[:, :1]]), batch_rows=1000)
     np.testing.assert_array_equal(gm.means_, before)
     assert gm.n_features_in_ == 2
+
+
+def test_partial_fit_refuses_a_source(X, tmp_path):
+    np.save(tmp_path / "x.npy", X)
+    gm = GaussianMixture(3, random_state=0)
+    for bad in (str(tmp_path / "x.npy"), fastem.source(tmp_path / "x.npy")):
+        with pytest.raises(TypeError, match="fit_online"):
+            gm.partial_fit(bad)
+    assert not hasattr(gm, "means_")
+
+
+def test_marginalized_nan_in_a_source(X, tmp_path):
+    X = X.copy()
+    X[np.random.default_rng(2).uniform(size=X.shape) < 0.05] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.0
+    np.save(tmp_path / "x.npy", X)
+    gm = GaussianMixture(3, random_state=0, missing="marginalize")
+    gm.fit_online(tmp_path / "x.npy", batch_rows=1000)
+    ref = _manual(X, 1000, missing="marginalize")
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gm.covariances_, ref.covariances_, rtol=1e-12)
