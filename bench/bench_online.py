@@ -26,7 +26,10 @@ On one data set (``--rows`` rows, 8 features, 8 overlapping components,
   default step, a constant step and the running average (``step_decay=1,
   step_offset=0``).
 
-Under pytest (``bench_*.py`` is collected) only a small smoke run executes.
+Under pytest (``bench_*.py`` is collected) only a small smoke run executes, and
+``test_batch_update`` (pytest-benchmark: ``partial_fit``, its statistics pass, and
+scikit-learn's one EM iteration on the batch, side by side) runs once on 1,000 rows;
+``--benchmark-enable`` times it on batches of 10,000 rows.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import time
 import warnings
 
 import numpy as np
+import pytest
 
 D, K = 8, 8
 
@@ -291,6 +295,80 @@ def test_online_bench_smoke(tmp_path):
         "constant step 0.05",
         "running average (1, 0)",
     }
+
+
+_BATCHES = {}
+
+
+def _batch_setup(full):
+    """Batches of 10,000 (full size) or 1,000 rows and a model updated twice (compiled)."""
+    if full not in _BATCHES:
+        from fastem import GaussianMixture
+
+        rows = 10_000 if full else 1_000
+        X, _ = make_data(12 * rows)
+        batches = [np.ascontiguousarray(X[i * rows : (i + 1) * rows]) for i in range(12)]
+        gm = GaussianMixture(K, random_state=0).partial_fit(batches[0]).partial_fit(batches[1])
+        _BATCHES[full] = batches[2:], gm
+    return _BATCHES[full]
+
+
+@pytest.mark.parametrize(
+    "how", ["fastem partial_fit", "fastem statistics pass alone", "sklearn one EM iteration"]
+)
+def test_batch_update(benchmark, bench_full, how):
+    """One update on a batch of 10,000 rows (8 features, K=8 full), side by side in one group:
+    ``partial_fit``, the statistics pass it runs (the kernel with its thread pool), and
+    scikit-learn's nearest equivalent, one EM iteration on the batch from the same parameters
+    (it has no ``partial_fit``). The ratio of the first two is partial_fit's overhead."""
+    import copy
+
+    from sklearn.mixture import GaussianMixture as SkGM
+
+    from fastem import _online, _small, _stats
+    from fastem._passes import ArrayData
+
+    batches, model = _batch_setup(bench_full)
+    gm = copy.deepcopy(model)
+    rows = batches[0].shape[0]
+    it = iter(range(10**9))
+
+    def nxt():
+        return batches[next(it) % len(batches)]
+
+    if how == "fastem partial_fit":
+
+        def run():
+            gm.partial_fit(nxt())
+
+    elif how == "fastem statistics pass alone":
+        small = _small.is_small(_online.ONLINE_SMALL_FACTOR * rows, K, D)
+        kp = _stats.kernel_params(
+            gm.weights_, gm.means_, gm.precisions_cholesky_, "full", np.dtype(np.float64), small
+        )
+
+        def run():
+            ArrayData(nxt()).stats(kp, None)
+
+    else:
+        sk = SkGM(
+            K,
+            max_iter=1,
+            tol=0.0,
+            weights_init=gm.weights_,
+            means_init=gm.means_,
+            precisions_init=gm.precisions_,
+        )
+
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sk.fit(nxt())
+
+    run()
+    benchmark.group = f"online update, batch of {rows} x {D}, K={K} full"
+    benchmark.extra_info.update(how=how, rows=rows)
+    benchmark.pedantic(run, rounds=50 if bench_full else 1, iterations=1)
 
 
 if __name__ == "__main__":
