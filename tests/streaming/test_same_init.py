@@ -90,3 +90,18 @@ def test_callable_source_falls_back_on_the_reservoir(data):
     src = fastem.source(batches)
     gm = GaussianMixture(3, random_state=0, max_iter=5).fit(src)
     assert np.all(np.isfinite(gm.means_))
+
+
+@pytest.mark.slow
+def test_issue_case_at_full_size(tmp_path):
+    """More rows than the real k-means sample and reservoir (100,000): the issue's setting."""
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(0, 1, (60_000, 2)), rng.normal(3, 1.5, (60_001, 2))])
+    X = rng.permutation(X)
+    np.save(tmp_path / "x.npy", X)
+    kw = {"n_components": 2, "random_state": 0, "max_iter": 5, "tol": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = GaussianMixture(**kw).fit(X)
+        b = GaussianMixture(**kw).fit(fastem.source(tmp_path / "x.npy"))
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-10)
