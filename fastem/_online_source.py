@@ -118,20 +118,23 @@ def fit_online(
             "checkpoint= resumes a fresh one-pass fit and counts the rows it used from the "
             "start of the source; it cannot be combined with warm_start=True."
         )
+    previous_features = est.__dict__.get("n_features_in_")
+    try:
+        data = _stream.fit_data(est, X, sample_weight)  # opens and checks the source first
+    finally:  # fit_data sets n_features_in_; the first partial_fit does that here
+        est.__dict__.pop("n_features_in_", None)
+        if previous_features is not None:
+            est.n_features_in_ = previous_features
     skip = _resume(est, checkpoint)
     if not skip and not (est.warm_start and hasattr(est, "precisions_cholesky_")):
         for name in [k for k in vars(est) if k.endswith("_") or k.startswith("_online")]:
             delattr(est, name)  # a fresh start, as fit: the first batch initializes
     fitted_features = getattr(est, "n_features_in_", None)
-    data = _stream.fit_data(est, X, sample_weight)
     if fitted_features is not None and data.n_features != fitted_features:
-        est.n_features_in_ = fitted_features
         raise ValueError(
             f"X has {data.n_features} features, but the model continued from has "
             f"{fitted_features}; pass data with the features the model was fitted on."
         )
-    if fitted_features is None:
-        del est.n_features_in_  # the first partial_fit sets it
     rows = skip
     n_batches = 0
     t0 = last = time.perf_counter()

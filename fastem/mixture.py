@@ -425,7 +425,8 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         -------
         self : GaussianMixture
             With ``n_rows_seen_``, the rows used; the other attributes as
-            after :meth:`partial_fit`.
+            after :meth:`partial_fit`. A batch that raises an error (a NaN,
+            say) stops the pass; the model keeps the updates before it.
 
         Examples
         --------

@@ -141,3 +141,12 @@ def test_marginalized_nan_in_a_source(X, tmp_path):
     ref = _manual(X, 1000, missing="marginalize")
     np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(gm.covariances_, ref.covariances_, rtol=1e-12)
+
+
+def test_a_missing_file_leaves_the_fitted_model(X, tmp_path):
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    before = gm.means_.copy()
+    with pytest.raises((FileNotFoundError, ValueError)):
+        gm.fit_online(tmp_path / "nope.npy")
+    np.testing.assert_array_equal(gm.means_, before)
+    assert gm.n_features_in_ == 2
