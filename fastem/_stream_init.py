@@ -34,6 +34,7 @@ from ._init import (
 )
 from ._passes import ArrayData
 from ._stats import SuffStats
+from ._validation import WEIGHT_RANGE, weight_scale_message
 
 
 def applies(data):
@@ -45,8 +46,11 @@ def applies(data):
     )
 
 
-def rows_at(data, index):
-    """The rows (and weights) of ``data`` at ``index`` (any order, no repeats), in one pass."""
+def rows_at(data, index, check_weights=True):
+    """The rows (and weights) of ``data`` at ``index`` (any order, no repeats), in one pass.
+
+    ``check_weights``: the weights are those of a sample to fit (not just seed rows).
+    """
     index = np.asarray(index, dtype=np.int64)
     order = np.argsort(index, kind="stable")
     wanted = index[order]
@@ -67,6 +71,11 @@ def rows_at(data, index):
     if parts_w and parts_w[0] is not None:
         w = np.empty(X.shape[0])
         w[order] = np.concatenate(parts_w)
+        # as the reservoir sample checks its weights (the whole source's are checked per pass)
+        if check_weights and not w.sum() > 0:
+            raise ValueError("the sample weights of the initialization sample sum to zero.")
+        if check_weights and not WEIGHT_RANGE[0] <= w.max() <= WEIGHT_RANGE[1]:
+            raise ValueError(weight_scale_message(w.max()))
     return ArrayData(np.ascontiguousarray(Xo), w)
 
 
@@ -84,7 +93,7 @@ def _assigned_stats(data, centers, covariance_type, n_threads):
 def _random_stats(data, n_components, rng, covariance_type):
     """``fastem._init._random_stats`` over the chunks: the same random numbers, row by row."""
     K, D = n_components, data.n_features
-    first = rows_at(data, np.arange(min(data.n_samples, _RANDOM_CHUNK)))
+    first = rows_at(data, np.arange(min(data.n_samples, _RANDOM_CHUNK)), check_weights=False)
     shift = first.X.astype(np.float64).mean(axis=0)
     nk, s1 = np.zeros(K), np.zeros((K, D))
     s2 = np.zeros((K, D, D)) if covariance_type in ("full", "tied") else np.zeros((K, D))
@@ -143,5 +152,6 @@ def stream_initial_stats(data, est, rng):
     est._check_scale(sample)
     if method == "random_from_data":
         seeds = rng.choice(n, size=K, replace=False)
-        return _one_hot_stats(rows_at(data, seeds).X, np.arange(K), cov), sample
+        seed_rows = rows_at(data, seeds, check_weights=False).X
+        return _one_hot_stats(seed_rows, np.arange(K), cov), sample
     return _random_stats(data, K, rng, cov), sample
