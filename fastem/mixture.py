@@ -87,16 +87,16 @@ class GaussianMixture(_EMLoop, _OnlineMixin, DensityMixin, BaseEstimator):
         conditional expectations of the missing ones (exact EM). Rows without
         NaN take the usual fast path. See ``docs/incomplete.md``.
     step_size : float in (0, 1], default=None
-        :meth:`partial_fit` only: a constant step of stepwise EM, which
+        Online EM only (:meth:`partial_fit`, :meth:`fit_online`): a constant step of stepwise EM, which
         forgets old batches geometrically (weight ``(1 - step_size) ** age``)
         so that the model follows a drifting stream. None uses the decaying
         step ``(t + step_offset) ** -step_decay`` of the ``t``-th update.
     step_decay : float in (0.5, 1], default=0.6
-        :meth:`partial_fit` only: the exponent of the decaying step; stepwise
+        Online EM only (:meth:`partial_fit`, :meth:`fit_online`): the exponent of the decaying step; stepwise
         EM converges for values in (0.5, 1]. Smaller values forget the early
         batches faster. See ``docs/online.md``.
     step_offset : float >= 0, default=2.0
-        :meth:`partial_fit` only: delays the decay; the initial parameters
+        Online EM only (:meth:`partial_fit`, :meth:`fit_online`): delays the decay; the initial parameters
         keep a share ``1 - (1 + step_offset) ** -step_decay`` after the first
         update (0.48 by default).
 
