@@ -87,18 +87,19 @@ class GaussianMixture(_EMLoop, _OnlineMixin, DensityMixin, BaseEstimator):
         conditional expectations of the missing ones (exact EM). Rows without
         NaN take the usual fast path. See ``docs/incomplete.md``.
     step_size : float in (0, 1], default=None
-        Online EM only (:meth:`partial_fit`, :meth:`fit_online`): a constant step of stepwise EM, which
-        forgets old batches geometrically (weight ``(1 - step_size) ** age``)
-        so that the model follows a drifting stream. None uses the decaying
-        step ``(t + step_offset) ** -step_decay`` of the ``t``-th update.
+        Online EM only (:meth:`partial_fit`, :meth:`fit_online`): a constant
+        step of stepwise EM, which forgets old batches geometrically (weight
+        ``(1 - step_size) ** age``) so that the model follows a drifting
+        stream. None uses the decaying step ``(t + step_offset) **
+        -step_decay`` of the ``t``-th update.
     step_decay : float in (0.5, 1], default=0.6
-        Online EM only (:meth:`partial_fit`, :meth:`fit_online`): the exponent of the decaying step; stepwise
-        EM converges for values in (0.5, 1]. Smaller values forget the early
+        Online EM only: the exponent of the decaying step; stepwise EM
+        converges for values in (0.5, 1]. Smaller values forget the early
         batches faster. See ``docs/online.md``.
     step_offset : float >= 0, default=2.0
-        Online EM only (:meth:`partial_fit`, :meth:`fit_online`): delays the decay; the initial parameters
-        keep a share ``1 - (1 + step_offset) ** -step_decay`` after the first
-        update (0.48 by default).
+        Online EM only: delays the decay; the initial parameters keep a share
+        ``1 - (1 + step_offset) ** -step_decay`` after the first update (0.48
+        by default).
 
     Attributes
     ----------
