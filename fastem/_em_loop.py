@@ -60,20 +60,29 @@ class _EMLoop:
             precisions = check_precisions_init(self.precisions_init, self.covariance_type, K, D)
         covariances = None
         if weights is None or means is None or precisions is None:
-            init = data.sample_for_init(None, rng)
-            var = self._check_scale(init)
-            stats = initial_stats(
-                init.X,
-                init.sample_weight,
-                K,
-                "kmeans" if self.init_params == "hc" and init_index > 0 else self.init_params,
-                _stats.layout(self.covariance_type),
-                rng,
-                self.n_threads,
-                feature_var=var,
-            )
+            # the start of this initialization: "hc" builds its tree once, restarts use k-means
+            method = "kmeans" if self.init_params == "hc" and init_index > 0 else self.init_params
+            layout = _stats.layout(self.covariance_type)
+            # a source initializes as the in-memory fit of its rows would, where it can
+            exact = getattr(data, "initial_stats", None)
+            found = None if exact is None else exact(self, rng, method, layout)
+            if found is not None:
+                stats, init = found
+            else:
+                init = data.sample_for_init(None, rng)
+                var = self._check_scale(init)
+                stats = initial_stats(
+                    init.X,
+                    init.sample_weight,
+                    K,
+                    method,
+                    layout,
+                    rng,
+                    self.n_threads,
+                    feature_var=var,
+                )
             w0, m0, covariances = _stats.m_step(
-                stats, self.covariance_type, self.reg_covar, prior=self._map_prior
+                stats, self.covariance_type, self.reg_covar, prior=getattr(self, "_map_prior", None)
             )
             if getattr(init, "labels", None) is not None:
                 w0, m0, covariances = labelled_parameters(
@@ -160,7 +169,7 @@ class _EMLoop:
                 self.covariance_type,
                 self.reg_covar,
                 previous=covariances,
-                prior=self._map_prior,
+                prior=getattr(self, "_map_prior", None),
             )
             weights, means, covariances = self._reseed_empty(
                 stats, weights, means, covariances, data

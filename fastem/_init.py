@@ -248,8 +248,13 @@ def _subsample(X, w, rng):
     n = X.shape[0]
     if n <= KMEANS_MAX_ROWS:
         return X, w, None
-    idx = np.sort(rng.choice(n, size=KMEANS_MAX_ROWS, replace=False))
+    idx = subsample_indices(n, rng)
     return X[idx], None if w is None else w[idx], idx
+
+
+def subsample_indices(n, rng):
+    """The sorted rows of :func:`_subsample` (a chunked source draws the same ones)."""
+    return np.sort(rng.choice(n, size=KMEANS_MAX_ROWS, replace=False))
 
 
 def initial_stats(

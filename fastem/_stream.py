@@ -6,8 +6,9 @@
 iteration is exact EM, not a stochastic approximation. The next chunk is read
 and validated in a background thread while the kernel (which releases the GIL)
 works on the current one, except in the passes over a plain ``.npy`` file,
-whose kernels read the rows themselves (``fastem._direct``). Initialization runs
-on a seeded uniform reservoir sample of the rows.
+whose kernels read the rows themselves (``fastem._direct``). Initialization is
+the in-memory one where the row count is known (``fastem._stream_init``), and
+otherwise runs on a seeded uniform reservoir sample of the rows.
 
 The estimator reaches this module through three hooks: ``fit_data`` and
 ``predict_data`` (wrapping a source) and ``score`` (the weighted mean
@@ -273,6 +274,16 @@ class StreamData:
         if self.missing == "marginalize" and _missing.has_nan(X):
             return _missing.wrap_data(X, w, labels, missing="marginalize", fitting=False)
         return ArrayData(X, w, labels)
+
+    def initial_stats(self, est, rng, method, covariance_type):
+        """``(stats, sample)`` of the in-memory initialization of these rows, or None.
+
+        See ``fastem._stream_init``: with the same ``random_state`` a fit on
+        a source starts where the in-memory fit of the same rows starts.
+        """
+        from ._stream_init import stream_initial_stats
+
+        return stream_initial_stats(self, est, rng, method, covariance_type)
 
     def sample_for_init(self, max_rows, rng):
         """A uniform reservoir sample of the rows (with their weights), drawn once.

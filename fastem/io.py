@@ -24,7 +24,7 @@ import zipfile
 
 import numpy as np
 
-from . import _models
+from . import _models, _online
 from ._files import replacing
 from ._npz import MAX_JSON_DEPTH, json_depth, open_archive, read_entry
 
@@ -132,6 +132,8 @@ def save(model, path):
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         arrays["feature_names_in_"] = np.asarray([str(n) for n in names], dtype=str)
+    online_arrays, online_meta = _online.saved_state(model)  # partial_fit's running statistics
+    arrays.update(online_arrays)
     K, D = arrays["means_"].shape
     meta = {
         "format": FORMAT_NAME,
@@ -152,6 +154,8 @@ def save(model, path):
         },
         "entries": sorted(arrays),
     }
+    if online_meta is not None:
+        meta["online"] = online_meta
     arrays[_META] = np.array(json.dumps(meta, allow_nan=True, sort_keys=True))
     path = os.fspath(path)
     _check_replaceable(path)
@@ -220,6 +224,7 @@ def _allowed_entry(name):
         name in _FITTED
         or name in (_META, "lower_bounds_", "feature_names_in_")
         or name in ("param__" + n for n in _ARRAY_PARAMS)
+        or name in _online.STATE_ENTRIES
     )
 
 
@@ -241,6 +246,8 @@ def _entry_bytes(meta):
             "param__precisions_init": cov,
         }
     )
+    for name, shape in _online.state_shapes(ct, K, D).items():
+        limits[name] = 8 * int(np.prod(shape, dtype=object))
     return limits
 
 
@@ -322,6 +329,8 @@ def _checked_arrays(arrays, meta, path):
     K, D, ct = meta["n_components"], meta["n_features"], meta["covariance_type"]
     expected = set(_FITTED) | {"lower_bounds_"}
     expected |= {"param__" + n for n in meta["array_params"]}
+    if "online" in meta:
+        expected |= set(_online.STATE_ENTRIES)
     optional = {"feature_names_in_"}
     present = set(arrays) - {_META}
     missing = sorted(expected - present)
@@ -541,4 +550,6 @@ def _load(path):
     model.n_features_in_ = fitted["n_features_in_"]
     if "feature_names_in_" in arrays:
         model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
+    if "online" in meta:
+        _online.restore_state(model, arrays, meta["online"], lambda c, m: _check(c, path, m))
     return model, meta

@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _missing, _models, _small, _stats, _stream, _validation, _writers
 from ._em_loop import _EMLoop, _Interrupted
+from ._online_api import _OnlineMixin
 from ._passes import ArrayData
 from ._validation import (
     check_all_finite,
@@ -34,7 +35,7 @@ def _is_dask_array(X):
     return type(X).__module__.startswith("dask.array") and hasattr(X, "__dask_graph__")
 
 
-class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
+class GaussianMixture(_EMLoop, _OnlineMixin, DensityMixin, BaseEstimator):
     """Gaussian mixture model fitted by expectation-maximization.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
@@ -111,6 +112,20 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         ``'shrinkage'``, ``'mean'``, ``'dof'``, ``'scale'``. Available for the
         models mclust offers it for (E, V, EII, VII, EEI, VEI, EVI, VVI, EEE,
         EEV, VEV, VVV and scikit-learn's four names). See ``docs/models.md``.
+    step_size : float in (0, 1], default=None
+        Online EM only (:meth:`partial_fit`, :meth:`fit_online`): a constant
+        step of stepwise EM, which forgets old batches geometrically (weight
+        ``(1 - step_size) ** age``) so that the model follows a drifting
+        stream. None uses the decaying step ``(t + step_offset) **
+        -step_decay`` of the ``t``-th update.
+    step_decay : float in (0.5, 1], default=0.6
+        Online EM only: the exponent of the decaying step; stepwise EM
+        converges for values in (0.5, 1]. Smaller values forget the early
+        batches faster. See ``docs/online.md``.
+    step_offset : float >= 0, default=2.0
+        Online EM only: delays the decay; the initial parameters keep a share
+        ``1 - (1 + step_offset) ** -step_decay`` after the first update (0.48
+        by default).
 
     Attributes
     ----------
@@ -178,6 +193,9 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         n_threads: int | None = None,
         missing: str = "error",
         prior: str | dict | None = None,
+        step_size: float | None = None,
+        step_decay: float = 0.6,
+        step_offset: float = 2.0,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -196,6 +214,9 @@ class GaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
         self.n_threads = n_threads
         self.missing = missing
         self.prior = prior
+        self.step_size = step_size
+        self.step_decay = step_decay
+        self.step_offset = step_offset
 
     # ------------------------------------------------------------------ data
 

@@ -19,6 +19,7 @@ PAGES = [
     "incomplete.md",
     "bayesian.md",
     "models.md",
+    "online.md",
 ]
 
 

@@ -1,0 +1,174 @@
+"""One pass of stepwise EM over a chunked source: ``GaussianMixture.fit_online``.
+
+The source's chunks (read one ahead in a background thread and validated, as
+in ``fit``) are cut into batches of ``batch_rows`` rows, each of which is one
+``partial_fit`` update. The pass stops at the end of the source, after
+``max_rows`` rows, or when the ``callback`` returns True (the stopping rule of
+a callable source that yields batches forever). With ``checkpoint=`` the model,
+its running statistics and the number of rows used are saved every
+``checkpoint_every`` batches; the same call resumes after the rows already used.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import closing
+
+import numpy as np
+
+from . import _online, _stream
+from .sources._base import _err
+
+#: Rows per partial_fit update by default.
+BATCH_ROWS = 10_000
+
+
+def _check_args(batch_rows, max_rows, checkpoint_every):
+    for name, value, low in (
+        ("batch_rows", batch_rows, 1),
+        ("checkpoint_every", checkpoint_every, 1),
+    ):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    if max_rows is not None and (
+        not isinstance(max_rows, (int, np.integer)) or isinstance(max_rows, bool) or max_rows < 1
+    ):
+        raise ValueError(
+            f"max_rows must be None (the whole source) or an integer >= 1, got {max_rows!r}."
+        )
+
+
+def _batches(data, batch_rows, skip):
+    """``(X, w)`` batches of ``batch_rows`` rows (the last may be shorter), after ``skip`` rows."""
+    pending_x, pending_w, n_pending = [], [], 0
+    with closing(data.chunks("online EM")) as chunks:
+        for offset, X, w, _ in chunks:
+            if offset + X.shape[0] <= skip:
+                continue
+            if offset < skip:
+                X, w = X[skip - offset :], None if w is None else w[skip - offset :]
+            r0 = 0
+            while r0 < X.shape[0]:
+                take = min(batch_rows - n_pending, X.shape[0] - r0)
+                # copies: the reader reuses its chunk buffers
+                pending_x.append(np.array(X[r0 : r0 + take]))
+                pending_w.append(None if w is None else np.array(w[r0 : r0 + take]))
+                n_pending += take
+                r0 += take
+                if n_pending == batch_rows:
+                    yield _joined(pending_x, pending_w)
+                    pending_x, pending_w, n_pending = [], [], 0
+    if n_pending:
+        yield _joined(pending_x, pending_w)
+
+
+def _joined(xs, ws):
+    X = xs[0] if len(xs) == 1 else np.concatenate(xs)
+    w = None if ws[0] is None else (ws[0] if len(ws) == 1 else np.concatenate(ws))
+    return np.ascontiguousarray(X), w
+
+
+def _resume(est, checkpoint):
+    """Rows already used by a checkpointed run of the same call, or 0 (a fresh start)."""
+    from .io import _load
+
+    if checkpoint is None or not os.path.exists(checkpoint):
+        return 0
+    model, meta = _load(checkpoint)
+    online = meta.get("online")
+    mine = {k: v for k, v in est.get_params().items() if k not in _UNCHECKED}
+    theirs = {k: v for k, v in model.get_params().items() if k not in _UNCHECKED}
+    if online is None or any(
+        not np.array_equal(np.asarray(mine[k], dtype=object), np.asarray(theirs[k], dtype=object))
+        for k in mine
+    ):
+        raise ValueError(
+            f"the checkpoint {checkpoint} was not written by fit_online with these "
+            "hyper-parameters; delete it to start afresh, or pass another path."
+        )
+    est.__dict__.update(
+        {k: v for k, v in vars(model).items() if k.endswith("_") or k.startswith("_online")}
+    )
+    return int(online["n_rows"])  # a fresh run: every row its running statistics saw
+
+
+_UNCHECKED = ("verbose", "verbose_interval", "n_threads", "random_state")
+
+
+def fit_online(
+    est,
+    X,
+    sample_weight=None,
+    *,
+    batch_rows=BATCH_ROWS,
+    max_rows=None,
+    callback=None,
+    checkpoint=None,
+    checkpoint_every=100,
+):
+    """See ``GaussianMixture.fit_online``."""
+    from .io import save
+
+    _check_args(batch_rows, max_rows, checkpoint_every)
+    _online.check_step_params(est)
+    _online.check_no_prior(est)
+    checkpoint = None if checkpoint is None else os.fspath(checkpoint)
+    if checkpoint is not None and est.warm_start:
+        raise ValueError(
+            "checkpoint= resumes a fresh one-pass fit and counts the rows it used from the "
+            "start of the source; it cannot be combined with warm_start=True."
+        )
+    previous_features = est.__dict__.get("n_features_in_")
+    try:
+        data = _stream.fit_data(est, X, sample_weight)  # opens and checks the source first
+    finally:  # fit_data sets n_features_in_; the first partial_fit does that here
+        est.__dict__.pop("n_features_in_", None)
+        if previous_features is not None:
+            est.n_features_in_ = previous_features
+    skip = _resume(est, checkpoint)
+    if not skip and not (est.warm_start and hasattr(est, "precisions_cholesky_")):
+        for name in [k for k in vars(est) if k.endswith("_") or k.startswith("_online")]:
+            delattr(est, name)  # a fresh start, as fit: the first batch initializes
+    fitted_features = getattr(est, "n_features_in_", None)
+    if fitted_features is not None and data.n_features != fitted_features:
+        raise ValueError(
+            f"X has {data.n_features} features, but the model continued from has "
+            f"{fitted_features}; pass data with the features the model was fitted on."
+        )
+    rows = skip
+    n_batches = 0
+    t0 = last = time.perf_counter()
+    for Xb, wb in _batches(data, batch_rows, skip):
+        if max_rows is not None and rows >= max_rows:
+            break
+        if max_rows is not None and rows + Xb.shape[0] > max_rows:
+            Xb = Xb[: max_rows - rows]
+            wb = None if wb is None else wb[: max_rows - rows]
+        est.partial_fit(Xb, sample_weight=wb)
+        rows += Xb.shape[0]
+        n_batches += 1
+        now = time.perf_counter()
+        if est.verbose >= 1 and n_batches % est.verbose_interval == 0:
+            print(
+                f"  Batch {n_batches}\t rows {rows}\t mean log-likelihood {est.lower_bound_:.5f}"
+                + (f"\t time lapse {now - last:.5f}s" if est.verbose >= 2 else "")
+            )
+            last = now
+        if checkpoint is not None and n_batches % checkpoint_every == 0:
+            _save_checkpoint(est, checkpoint, rows, save)
+        if callback is not None and callback(est, rows):
+            break
+    if n_batches == 0 and not hasattr(est, "precisions_cholesky_"):
+        raise _err(data.source.name, skip, "no rows to fit")
+    if checkpoint is not None and n_batches:
+        _save_checkpoint(est, checkpoint, rows, save)
+    if est.verbose >= 1:
+        print(f"Online pass done: {rows} rows in {time.perf_counter() - t0:.3f}s.")
+    est.n_rows_seen_ = rows
+    return est
+
+
+def _save_checkpoint(est, checkpoint, rows, save):
+    est.n_rows_seen_ = rows
+    save(est, checkpoint)

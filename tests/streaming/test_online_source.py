@@ -1,0 +1,152 @@
+"""GaussianMixture.fit_online: one pass of stepwise EM over a source (issue 16, item 2)."""
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem import GaussianMixture
+
+
+@pytest.fixture
+def X():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [4.0, 1.0], [0.5, 5.0]])
+    return centres[rng.integers(0, 3, 5000)] + rng.normal(size=(5000, 2))
+
+
+def _manual(X, batch_rows, w=None, **kw):
+    gm = GaussianMixture(3, random_state=0, **kw)
+    for r0 in range(0, len(X), batch_rows):
+        gm.partial_fit(
+            X[r0 : r0 + batch_rows], sample_weight=None if w is None else w[r0 : r0 + batch_rows]
+        )
+    return gm
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_one_pass_equals_partial_fit_on_the_same_batches(X, tmp_path, covariance_type):
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    np.save(tmp_path / "xw.npy", np.column_stack([X, w]))
+    src = fastem.source(tmp_path / "xw.npy", chunk_rows=333, weight_column=-1)  # 333: not 700
+    gm = GaussianMixture(3, random_state=0, covariance_type=covariance_type)
+    gm.fit_online(src, batch_rows=700)
+    ref = _manual(X, 700, w, covariance_type=covariance_type)
+    # equal up to the alignment-dependent rounding of NumPy's sums (1 ulp seen)
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gm.covariances_, ref.covariances_, rtol=1e-12)
+    assert gm.n_rows_seen_ == len(X) and gm.n_iter_ == ref.n_iter_ == 8
+
+
+def test_endless_callable_with_stopping_rules(X):
+    def forever():
+        while True:
+            yield X[:1000]
+
+    gm = GaussianMixture(3, random_state=0).fit_online(forever, batch_rows=300, max_rows=2000)
+    assert gm.n_rows_seen_ == 2000 and gm.n_iter_ == 7  # 6 x 300 + 200
+
+    seen = []
+
+    def stop(model, rows):
+        seen.append((rows, model.lower_bound_))
+        return rows >= 1500
+
+    gm = GaussianMixture(3, random_state=0).fit_online(forever, batch_rows=500, callback=stop)
+    assert [r for r, _ in seen] == [500, 1000, 1500] and gm.n_rows_seen_ == 1500
+
+
+def test_fresh_start_unless_warm_start(X):
+    a = GaussianMixture(3, random_state=0).fit_online(X, batch_rows=1000)
+    first = a.means_.copy()
+    a.fit_online(X, batch_rows=1000)
+    np.testing.assert_array_equal(a.means_, first)  # as fit: starts afresh
+    a.warm_start = True
+    a.fit_online(X, batch_rows=1000)
+    assert a.n_iter_ == 10 and not np.array_equal(a.means_, first)
+
+
+def test_checkpoint_resumes_after_the_rows_used(X, tmp_path):
+    np.save(tmp_path / "x.npy", X)
+    ck = tmp_path / "online.npz"
+    whole = GaussianMixture(3, random_state=0).fit_online(tmp_path / "x.npy", batch_rows=400)
+    stopped = GaussianMixture(3, random_state=0)
+    stopped.fit_online(
+        tmp_path / "x.npy", batch_rows=400, checkpoint=ck, checkpoint_every=1,
+        callback=lambda m, rows: rows >= 2000,
+    )  # fmt: skip
+    assert fastem.load(ck).n_iter_ == 5
+    again = GaussianMixture(3, random_state=0)
+    again.fit_online(tmp_path / "x.npy", batch_rows=400, checkpoint=ck)
+    np.testing.assert_allclose(again.means_, whole.means_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(again.covariances_, whole.covariances_, rtol=1e-12)
+    assert again.n_rows_seen_ == len(X)
+    other = GaussianMixture(3, random_state=0, step_decay=0.9)
+    with pytest.raises(ValueError, match="not written by fit_online with these"):
+        other.fit_online(tmp_path / "x.npy", batch_rows=400, checkpoint=ck)
+
+
+def test_progress_lines(X, capsys):
+    GaussianMixture(3, random_state=0, verbose=2, verbose_interval=2).fit_online(X, batch_rows=1000)
+    out = capsys.readouterr().out
+    assert "Batch 2\t rows 2000\t mean log-likelihood" in out and "time lapse" in out
+    assert "Online pass done: 5000 rows" in out
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"batch_rows": 0}, "batch_rows must be an integer >= 1"),
+        ({"max_rows": 0}, "max_rows must be None"),
+        ({"checkpoint_every": 1.5}, "checkpoint_every must be"),
+    ],
+)
+def test_bad_arguments(X, kw, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(3).fit_online(X, **kw)
+
+
+def test_nan_in_a_source_names_the_row(X, tmp_path):
+    X = X.copy()
+    X[1234, 1] = np.nan
+    np.save(tmp_path / "x.npy", X)
+    with pytest.raises(ValueError, match="1234"):
+        GaussianMixture(3, random_state=0).fit_online(tmp_path / "x.npy", batch_rows=500)
+
+
+def test_other_width_with_warm_start_is_refused(X):
+    gm = GaussianMixture(3, random_state=0, warm_start=True).fit_online(X, batch_rows=1000)
+    before = gm.means_.copy()
+    with pytest.raises(ValueError, match="3 features, but the model continued from has 2"):
+        gm.fit_online(np.column_stack([X, X[:, :1]]), batch_rows=1000)
+    np.testing.assert_array_equal(gm.means_, before)
+    assert gm.n_features_in_ == 2
+
+
+def test_partial_fit_refuses_a_source(X, tmp_path):
+    np.save(tmp_path / "x.npy", X)
+    gm = GaussianMixture(3, random_state=0)
+    for bad in (str(tmp_path / "x.npy"), fastem.source(tmp_path / "x.npy")):
+        with pytest.raises(TypeError, match="fit_online"):
+            gm.partial_fit(bad)
+    assert not hasattr(gm, "means_")
+
+
+def test_marginalized_nan_in_a_source(X, tmp_path):
+    X = X.copy()
+    X[np.random.default_rng(2).uniform(size=X.shape) < 0.05] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.0
+    np.save(tmp_path / "x.npy", X)
+    gm = GaussianMixture(3, random_state=0, missing="marginalize")
+    gm.fit_online(tmp_path / "x.npy", batch_rows=1000)
+    ref = _manual(X, 1000, missing="marginalize")
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gm.covariances_, ref.covariances_, rtol=1e-12)
+
+
+def test_a_missing_file_leaves_the_fitted_model(X, tmp_path):
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    before = gm.means_.copy()
+    with pytest.raises((FileNotFoundError, ValueError)):
+        gm.fit_online(tmp_path / "nope.npy")
+    np.testing.assert_array_equal(gm.means_, before)
+    assert gm.n_features_in_ == 2

@@ -1,0 +1,107 @@
+"""Same seed, same model, whatever the source (issue 16, item 4).
+
+A fit on a chunked source and the in-memory fit of the same rows, with the same
+``random_state``, start from the same initial parameters for every
+``init_params``; the k-means sample size is lowered so that the sampled path
+(more rows than k-means runs on) is exercised on small data.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import fastem
+import fastem._init
+import fastem._stream
+from fastem import GaussianMixture
+
+INITS = ["kmeans", "k-means++", "random", "random_from_data"]
+
+
+@pytest.fixture
+def data(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 3001
+    centres = np.array([[0.0, 0.0], [3.0, 1.0], [0.0, 4.0]])
+    X = centres[rng.integers(0, 3, n)] + rng.normal(size=(n, 2)) * [1.0, 0.7]
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    return X, rng.uniform(0.2, 2.0, n), path
+
+
+def _pair(X, w, path, **kw):
+    kw = {"n_components": 3, "random_state": 7, **kw}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = GaussianMixture(**kw).fit(X, sample_weight=w)
+        b = GaussianMixture(**kw).fit(fastem.source(path, chunk_rows=250), sample_weight=w)
+    return a, b
+
+
+def _small_reservoir(monkeypatch):
+    """As with 100,000+ rows: the old reservoir sample (1,000 rows here) is not every row."""
+    monkeypatch.setattr(fastem._stream, "INIT_SAMPLE_ROWS", 500)
+
+
+@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("sampled", [False, True], ids=["all-rows", "sampled"])
+def test_source_starts_where_memory_starts(data, init, sampled, monkeypatch):
+    X, w, path = data
+    _small_reservoir(monkeypatch)
+    if sampled:  # more rows than k-means runs on: the sampled path of both
+        monkeypatch.setattr(fastem._init, "KMEANS_MAX_ROWS", 500)
+    for cov in ("full", "diag"):
+        a, b = _pair(X, w, path, init_params=init, covariance_type=cov, max_iter=0)
+        np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(b.weights_, a.weights_, rtol=1e-12)
+
+
+def test_same_seed_same_fitted_model(data, monkeypatch):
+    """The issue's case: the fitted means used to end about 1e-3 apart."""
+    X, w, path = data
+    _small_reservoir(monkeypatch)
+    monkeypatch.setattr(fastem._init, "KMEANS_MAX_ROWS", 500)
+    a, b = _pair(X, None, path, max_iter=30, tol=0.0)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(b.lower_bound_, a.lower_bound_, rtol=1e-12)
+
+
+def test_different_seed_differs(data, monkeypatch):
+    """The comparison can fail: another seed draws another sample."""
+    X, w, path = data
+    monkeypatch.setattr(fastem._init, "KMEANS_MAX_ROWS", 500)
+    kw = {"n_components": 3, "init_params": "k-means++", "max_iter": 0}
+    a = GaussianMixture(random_state=7, **kw).fit(X)
+    b = GaussianMixture(random_state=8, **kw).fit(fastem.source(path, chunk_rows=250))
+    assert np.abs(a.means_ - b.means_).max() > 1e-3
+
+
+def test_callable_source_falls_back_on_the_reservoir(data):
+    """Without a row count before the first pass the reservoir sample is used (documented)."""
+    X, _, _ = data
+
+    def batches():
+        for r0 in range(0, X.shape[0], 700):
+            yield X[r0 : r0 + 700]
+
+    src = fastem.source(batches)
+    gm = GaussianMixture(3, random_state=0, max_iter=5).fit(src)
+    assert np.all(np.isfinite(gm.means_))
+
+
+@pytest.mark.slow
+def test_issue_case_at_full_size(tmp_path):
+    """More rows than the real k-means sample and reservoir (100,000): the issue's setting."""
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(0, 1, (60_000, 2)), rng.normal(3, 1.5, (60_001, 2))])
+    X = rng.permutation(X)
+    np.save(tmp_path / "x.npy", X)
+    kw = {"n_components": 2, "random_state": 0, "max_iter": 5, "tol": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = GaussianMixture(**kw).fit(X)
+        b = GaussianMixture(**kw).fit(fastem.source(tmp_path / "x.npy"))
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-10)
