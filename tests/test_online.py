@@ -408,3 +408,50 @@ def test_batch_layouts_and_feature_names():
         df.partial_fit(batches[1])
     with pytest.raises(ValueError, match="feature names"):
         df.partial_fit(pd.DataFrame(batches[1], columns=["v", "u"]))
+
+
+# --------------------------------------------------------------------------
+# with the other estimators' features (merged branches: mclust's models, float32
+# results, the prior)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model, sk_layout", [("EEE", "full"), ("VEV", "full"), ("VEI", "diag")])
+def test_unit_step_is_an_em_iteration_of_mclust_models(model, sk_layout):
+    """step_size=1: each call is one EM iteration of the model on its batch (its own
+    M-step, the iterative ones warm-started), as three iterations of fit() from the start."""
+    X = batch(np.random.default_rng(12), 900)
+    w0, m0, _, p0 = start(sk_layout)
+    p0 = p0 if sk_layout == "diag" else np.broadcast_to(p0, (K, D, D)).copy()
+    kw = dict(weights_init=w0, means_init=m0, precisions_init=p0)
+    online = GaussianMixture(K, covariance_type=model, step_size=1.0, **kw)
+    for _ in range(3):
+        online.partial_fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        batch_em = GaussianMixture(K, covariance_type=model, max_iter=3, tol=0.0, **kw).fit(X)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(
+            getattr(online, name), getattr(batch_em, name), rtol=1e-7, atol=1e-10
+        )
+
+
+def test_float32_batches_and_start_give_float32_parameters():
+    w, m, _, p = start("full")
+    f32 = dict(weights_init=w.astype(np.float32), means_init=m.astype(np.float32))
+    gm = GaussianMixture(K, precisions_init=p.astype(np.float32), **f32)
+    X = batch(np.random.default_rng(13), 600).astype(np.float32)
+    gm.partial_fit(X)
+    gm.partial_fit(X)
+    assert gm.means_.dtype == gm.covariances_.dtype == np.float32  # as fit() gives
+    assert gm.predict_proba(X).dtype == np.float32
+
+
+def test_prior_is_refused_online_and_the_model_stays_unfitted():
+    gm = GaussianMixture(K, prior="default", random_state=0)
+    X = batch(np.random.default_rng(14), 300)
+    with pytest.raises(ValueError, match="prior= is not supported by partial_fit"):
+        gm.partial_fit(X)
+    assert not hasattr(gm, "means_")
+    with pytest.raises(ValueError, match="prior= is not supported by partial_fit"):
+        gm.fit_online(X)
