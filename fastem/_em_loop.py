@@ -98,6 +98,35 @@ class _EMLoop:
             covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
         return weights, means, prec_chol, covariances
 
+    def _guarded_fit(self, run, apply):
+        """``apply(run(), warn=True)`` with the fit's failure rules; returns ``self``.
+
+        ``run()`` validates the data and runs EM; ``apply(result, warn)`` sets the
+        fitted attributes. Ctrl-C keeps the best parameters reached so far
+        (``apply(best, warn=False)``, a RuntimeWarning, then KeyboardInterrupt);
+        any other error leaves ``n_features_in_`` as it was before the call.
+        """
+        previous_n_features = getattr(self, "n_features_in_", None)
+        try:
+            result = run()
+        except _Interrupted as stop:
+            apply(stop.best, warn=False)
+            warnings.warn(
+                f"fit interrupted after {stop.best[2]} iteration(s); the estimator holds the "
+                "best parameters reached so far.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            raise KeyboardInterrupt from None
+        except BaseException:
+            if previous_n_features is None:
+                self.__dict__.pop("n_features_in_", None)
+            else:
+                self.n_features_in_ = previous_n_features
+            raise
+        apply(result, warn=True)
+        return self
+
     def _current_parameters(self):
         """The fitted parameters, as ``_em`` takes them (warm start)."""
         return self.weights_, self.means_, self.precisions_cholesky_, self.covariances_

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from . import _small, _stats, _variational
-from ._em_loop import _EMLoop, _Interrupted
+from ._em_loop import _EMLoop
 from ._init import initial_stats
 from ._validation import check_hyperparameters
 from ._vb_validation import check_init_from, check_priors, check_resp_init, check_vb_options
@@ -247,8 +247,8 @@ default='dirichlet_process'
             )
         if resp_init is not None and init_from is not None:
             raise ValueError("pass resp_init or init_from, not both.")
-        previous_n_features = getattr(self, "n_features_in_", None)
-        try:
+
+        def run():
             data = self._fit_data(X, sample_weight)
             if resp_init is not None:
                 resp = check_resp_init(resp_init, data, self.n_components)
@@ -259,26 +259,15 @@ default='dirichlet_process'
                 self._start = None
             with threadpool_limits(limits=1, user_api="blas"):
                 self._priors = self._resolve_priors(data)
-                result = self._fit(data, checkpoint)
-        except _Interrupted as stop:
-            self._set_result(*stop.best, warn=False)
-            warnings.warn(
-                f"fit interrupted after {stop.best[2]} iteration(s); the estimator holds the "
-                "best parameters reached so far.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            raise KeyboardInterrupt from None
-        except BaseException:
-            if previous_n_features is None:
-                self.__dict__.pop("n_features_in_", None)
-            else:
-                self.n_features_in_ = previous_n_features
-            raise
+                return self._fit(data, checkpoint)
+
+        def apply(result, warn):
+            self._set_result(*result, warn=warn)
+
+        try:
+            return self._guarded_fit(run, apply)
         finally:
             self._start = None
-        self._set_result(*result)
-        return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit the model and return the most probable component of every row.

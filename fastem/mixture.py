@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from . import _missing, _models, _small, _stats, _stream, _validation, _writers
-from ._em_loop import _EMLoop, _Interrupted
+from ._em_loop import _EMLoop
 from ._online_api import _OnlineMixin
 from ._passes import ArrayData
 from ._validation import (
@@ -334,30 +334,20 @@ class GaussianMixture(_EMLoop, _OnlineMixin, DensityMixin, BaseEstimator):
         [5.0, 0.0]
         """
         check_hyperparameters(self)
-        previous_n_features = getattr(self, "n_features_in_", None)
-        try:
+        data = None
+
+        def run():
+            nonlocal data
             data = self._fit_data(X, sample_weight, labels)
             # The M-step works on tiny (K, D, D) matrices: threaded BLAS only
             # spins up threads that then compete with the Numba kernels.
             with threadpool_limits(limits=1, user_api="blas"):
-                result = self._fit(data, checkpoint)
-        except _Interrupted as stop:
-            self._set_result(*stop.best, dtype=self._result_dtype(data), warn=False)
-            warnings.warn(
-                f"fit interrupted after {stop.best[2]} EM iteration(s); the estimator holds the "
-                "best parameters reached so far.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            raise KeyboardInterrupt from None
-        except BaseException:
-            if previous_n_features is None:
-                self.__dict__.pop("n_features_in_", None)
-            else:
-                self.n_features_in_ = previous_n_features
-            raise
-        self._set_result(*result, dtype=self._result_dtype(data))
-        return self
+                return self._fit(data, checkpoint)
+
+        def apply(result, warn):
+            self._set_result(*result, dtype=self._result_dtype(data), warn=warn)
+
+        return self._guarded_fit(run, apply)
 
     def _result_dtype(self, data):
         """The dtype of the fitted parameters: float32 for float32 data, unless a
