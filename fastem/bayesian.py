@@ -19,12 +19,12 @@ from threadpoolctl import threadpool_limits
 from . import _small, _stats, _variational
 from ._em_loop import _EMLoop
 from ._init import initial_stats
+from ._mixture_api import _MixtureAPI
 from ._validation import check_hyperparameters
 from ._vb_validation import check_init_from, check_priors, check_resp_init, check_vb_options
-from .mixture import GaussianMixture
 
 
-class BayesianGaussianMixture(_EMLoop, DensityMixin, BaseEstimator):
+class BayesianGaussianMixture(_EMLoop, _MixtureAPI, DensityMixin, BaseEstimator):
     """Variational Bayesian Gaussian mixture, fitted with fastem's fused kernels.
 
     A drop-in replacement for :class:`sklearn.mixture.BayesianGaussianMixture`:
@@ -138,7 +138,7 @@ default='dirichlet_process'
     array([0, 1])
     """
 
-    #: the NaN policy of the borrowed :class:`fastem.GaussianMixture` helpers
+    #: the NaN policy of the shared input handling (``fastem._mixture_api``): refuse NaN
     missing = "error"
 
     def __init__(
@@ -183,18 +183,6 @@ default='dirichlet_process'
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
         self.prune_threshold = prune_threshold
-
-    # the input handling and row-wise methods are GaussianMixture's
-    _validate_X = GaussianMixture._validate_X
-    _wrap = GaussianMixture._wrap
-    _fit_data = GaussianMixture._fit_data
-    _predict_data = GaussianMixture._predict_data
-    _rowwise = GaussianMixture._rowwise
-    predict = GaussianMixture.predict
-    predict_proba = GaussianMixture.predict_proba
-    score_samples = GaussianMixture.score_samples
-    score = GaussianMixture.score
-    sample = GaussianMixture.sample
 
     # ------------------------------------------------------------------ fit
 

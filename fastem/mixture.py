@@ -7,35 +7,19 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from . import _missing, _models, _small, _stats, _stream, _validation, _writers
+from . import _models, _small, _stats, _stream
 from ._em_loop import _EMLoop
+from ._mixture_api import _MixtureAPI, _output
 from ._online_api import _OnlineMixin
-from ._passes import ArrayData
 from ._validation import (
-    check_all_finite,
     check_hyperparameters,
-    check_sample_weight,
-    precheck_array,
 )
 
 
-def _output(values, dtype):
-    """``values`` in the data's float dtype (float32 input gives float32, as in scikit-learn)."""
-    if values is None or np.dtype(dtype) != np.float32:
-        return values
-    return values.astype(np.float32)
-
-
-def _is_dask_array(X):
-    """A ``dask.array.Array``? (checked without importing Dask)"""
-    return type(X).__module__.startswith("dask.array") and hasattr(X, "__dask_graph__")
-
-
-class GaussianMixture(_EMLoop, _OnlineMixin, DensityMixin, BaseEstimator):
+class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEstimator):
     """Gaussian mixture model fitted by expectation-maximization.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
@@ -220,62 +204,6 @@ class GaussianMixture(_EMLoop, _OnlineMixin, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ data
 
-    def _validate_X(self, X, *, reset):
-        _missing.check_missing_option(self.missing)
-        precheck_array(X)
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2 if reset else 1,
-            ensure_all_finite=False,
-            reset=reset,
-        )
-        X = np.ascontiguousarray(X)
-        check_all_finite(X, allow_nan=self.missing == "marginalize")  # NaN: not observed
-        return X
-
-    def _wrap(self, X, sample_weight=None, labels=None, *, fitting=False):
-        """ArrayData, or MissingData when NaN are present and marginalized."""
-        # with missing="error", _validate_X has already proved X finite
-        if self.missing != "marginalize" or not _missing.has_nan(X):
-            return ArrayData(X, sample_weight, labels)
-        return _missing.wrap_data(X, sample_weight, labels, missing=self.missing, fitting=fitting)
-
-    def _fit_data(self, X, sample_weight, labels=None):
-        """Wrap training input as a *data* object (see ``fastem._passes``)."""
-        if _is_dask_array(X):
-            from .dask import fit_data
-
-            if labels is not None:
-                raise NotImplementedError(
-                    "labels= is not supported with a Dask array yet; compute X (and labels) "
-                    "into memory, or fit without labels."
-                )
-            return fit_data(self, X, sample_weight)
-        if _stream.is_streamed(X):  # a path, a chunked source: read chunk by chunk
-            return _stream.fit_data(self, X, sample_weight, labels)
-        X = self._validate_X(X, reset=True)
-        if X.shape[0] < self.n_components:
-            raise ValueError(
-                f"Expected n_samples >= n_components but got n_components = "
-                f"{self.n_components}, n_samples = {X.shape[0]}; pass more rows or "
-                "lower n_components."
-            )
-        labels = _missing.check_labels(labels, X.shape[0], self.n_components)
-        return self._wrap(X, check_sample_weight(sample_weight, X.shape[0]), labels, fitting=True)
-
-    def _predict_data(self, X):
-        """Wrap input of the row-wise methods as a *data* object."""
-        check_is_fitted(self)
-        if _is_dask_array(X):
-            from .dask import predict_data
-
-            return predict_data(self, X)
-        if _stream.is_streamed(X):
-            return _stream.predict_data(self, X)
-        return self._wrap(self._validate_X(X, reset=False))
-
     # ------------------------------------------------------------ parameters
 
     def _kernel_params(self, weights, means, prec_chol, data):
@@ -410,22 +338,6 @@ class GaussianMixture(_EMLoop, _OnlineMixin, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------- row-wise
 
-    def _rowwise(self, data, out=None, **what):
-        params = self._fitted_kernel_params(data)
-        if out is not None:  # written chunk by chunk (fastem._stream)
-            return _writers.rowwise_to(data, params, self.n_threads, out, **what)
-        if what.get("logprob"):
-            log_prob, resp, labels = data.rowwise(params, self.n_threads, **what)
-        else:
-            # labels and probabilities are undefined where every density underflows: check
-            log_prob, resp, labels = data.rowwise(params, self.n_threads, logprob=True, **what)
-            _validation.check_densities(log_prob)
-            log_prob = None
-        # the kernels write float64; as in scikit-learn, the results are float32 where both
-        # the input and the fitted parameters are
-        dtype = np.result_type(data.dtype, self.means_.dtype)
-        return _output(log_prob, dtype), _output(resp, dtype), labels
-
     def fit_predict(self, X, y=None, sample_weight=None, *, labels=None):
         """Fit the model and return the most probable component of every row.
 
@@ -442,87 +354,6 @@ class GaussianMixture(_EMLoop, _OnlineMixin, DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         return self.fit(X, sample_weight=sample_weight, labels=labels).predict(X)
-
-    def predict(self, X, out=None):
-        """Most probable component of every row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or source
-            In-memory data, or a chunked source (see :func:`fastem.source`).
-        out : str or writable array, default=None
-            Write the result chunk by chunk to a ``.npy`` path (returned
-            memory-mapped, read-only) or into a writable array of the result's
-            shape (an ``h5py.Dataset``, a ``zarr.Array``, a NumPy array or
-            memmap), for results that do not fit in memory.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return self._rowwise(self._predict_data(X), out=out, labels=True)[2]
-
-    def predict_proba(self, X, out=None):
-        """Posterior probability of each component for every row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or source
-            In-memory data, or a chunked source (see :func:`fastem.source`).
-        out : str or writable array, default=None
-            Write the result chunk by chunk to a ``.npy`` path (returned
-            memory-mapped, read-only) or into a writable array of the result's
-            shape (an ``h5py.Dataset``, a ``zarr.Array``, a NumPy array or
-            memmap), for results that do not fit in memory.
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-        """
-        return self._rowwise(self._predict_data(X), out=out, resp=True)[1]
-
-    def score_samples(self, X, out=None):
-        """Log-likelihood of every row under the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or source
-            In-memory data, or a chunked source (see :func:`fastem.source`).
-        out : str or writable array, default=None
-            Write the result chunk by chunk to a ``.npy`` path (returned
-            memory-mapped, read-only) or into a writable array of the result's
-            shape (an ``h5py.Dataset``, a ``zarr.Array``, a NumPy array or
-            memmap), for results that do not fit in memory.
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-        """
-        return self._rowwise(self._predict_data(X), out=out, logprob=True)[0]
-
-    def score(self, X, y=None, sample_weight=None):
-        """Weighted mean log-likelihood of ``X`` under the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or source
-            In-memory data, or a chunked source (see :func:`fastem.source`),
-            scored in one pass.
-        y : Ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-            With a source, also a column name of the source or a parallel
-            one-column source.
-
-        Returns
-        -------
-        log_likelihood : float
-        """
-        if _stream.is_streamed(X):  # one pass; sample_weight may be a column or a source
-            check_is_fitted(self)
-            return _stream.score(self, _stream.predict_data(self, X, sample_weight))
-        log_prob = self.score_samples(X)
-        w = check_sample_weight(sample_weight, log_prob.shape[0])
-        return float(np.average(log_prob, weights=w))
 
     def bic(self, X):
         """Bayesian information criterion for ``X`` (lower is better).
@@ -564,49 +395,6 @@ class GaussianMixture(_EMLoop, _OnlineMixin, DensityMixin, BaseEstimator):
 
     def _n_parameters(self):
         return _stats.n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
-
-    def sample(self, n_samples=1):
-        """Draw samples from the fitted mixture.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            The component each sample was drawn from.
-        """
-        check_is_fitted(self)
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
-                "least one sample."
-            )
-        n_features = self.means_.shape[1]
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
-        kind = _stats.layout(self.covariance_type)
-        if kind in ("full", "tied"):
-            covs = self.covariances_
-            if kind == "tied":
-                covs = [covs] * self.n_components
-            X = np.vstack(
-                [
-                    rng.multivariate_normal(m, c, int(s))
-                    for m, c, s in zip(self.means_, covs, counts)
-                ]
-            )
-        else:
-            X = np.vstack(
-                [
-                    m + rng.standard_normal(size=(s, n_features)) * np.sqrt(c)
-                    for m, c, s in zip(self.means_, self.covariances_, counts)
-                ]
-            )
-        y = np.concatenate([np.full(s, j, dtype=int) for j, s in enumerate(counts)])
-        return X, y
 
     # --------------------------------------------------------------- verbose
 
