@@ -136,6 +136,11 @@ def _check(cond, path, msg):
 
 def load(path):
     """The BayesianGaussianMixture stored at ``path``, every array checked first."""
+    return load_with_metadata(path)[0]
+
+
+def load_with_metadata(path):
+    """``(model, metadata)`` of the file at ``path`` (the CLI's ``info`` prints both)."""
     from ._variational import Priors
     from .bayesian import BayesianGaussianMixture
 
@@ -249,7 +254,7 @@ def load(path):
     )
     if "feature_names_in_" in arrays:
         model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
-    return model
+    return model, meta
 
 
 def _metadata(raw, path):

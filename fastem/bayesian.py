@@ -462,7 +462,7 @@ default='dirichlet_process'
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=5,  # the caller of fit (fit -> _guarded_fit -> apply -> here)
             )
 
     def _n_parameters(self):

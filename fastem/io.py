@@ -522,8 +522,7 @@ def _load(path):
 
     path = os.fspath(path)
     if os.path.isfile(path) and _vb_io.format_of(path) == _vb_io.FORMAT_NAME:
-        model = _vb_io.load(path)
-        return model, None
+        return _vb_io.load_with_metadata(path)
     arrays, meta = _read_archive(path)
     _check_params(meta, path)
     _checked_arrays(arrays, meta, path)

@@ -308,7 +308,7 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=5,  # the caller of fit (fit -> _guarded_fit -> apply -> here)
             )
 
     # ------------------------------------------ volume, shape, orientation

@@ -258,3 +258,25 @@ def test_fit_with_checkpoint_in_process(work, monkeypatch, capsys):
     capsys.readouterr()
     a, b = fastem.load(work / "ck.npz"), fastem.load(work / "plain.npz")
     assert a.means_.tobytes() == b.means_.tobytes()
+
+
+def test_commands_read_a_variational_model_file(tmp_path, monkeypatch, capsys):
+    """info, score, predict and sample take a BayesianGaussianMixture's model file too."""
+    from fastem.cli import main
+
+    X = fastem.load_old_faithful()
+    bgm = fastem.BayesianGaussianMixture(n_components=3, max_iter=20, random_state=0).fit(X)
+    fastem.save(bgm, tmp_path / "vb.npz")
+    np.savetxt(tmp_path / "of.csv", X, delimiter=",")
+    monkeypatch.chdir(tmp_path)
+    assert main(["info", "vb.npz", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(info["weights"], bgm.weights_)
+    assert info["n_iter"] == bgm.n_iter_ and info["params"]["n_components"] == 3
+    assert main(["predict", "vb.npz", "of.csv", "-o", "labels.csv"]) == 0
+    labels = np.loadtxt(tmp_path / "labels.csv", dtype=int)
+    np.testing.assert_array_equal(labels, bgm.predict(X))
+    assert main(["score", "vb.npz", "of.csv", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["log_likelihood"] == pytest.approx(
+        bgm.score(X)
+    )

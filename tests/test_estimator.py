@@ -341,3 +341,20 @@ def test_failed_fit_keeps_previous_state():
     np.testing.assert_array_equal(gm.means_, means)
     assert gm.n_features_in_ == 2
     gm.predict(X)
+
+
+@pytest.mark.parametrize("cls", ["GaussianMixture", "BayesianGaussianMixture"])
+def test_warnings_point_at_the_callers_line(cls):
+    """The ConvergenceWarning names the user's line, as scikit-learn's does (a warning
+    located inside fastem is filtered and shown wrongly)."""
+    import fastem
+
+    X = blobs(300, 2, 2, seed=31)
+    est = getattr(fastem, cls)(n_components=2, max_iter=1, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X)
+    found = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert found and all(w.filename == __file__ for w in found), [
+        (w.filename, w.lineno) for w in found
+    ]
