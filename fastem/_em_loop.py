@@ -257,7 +257,7 @@ class _EMLoop:
             f"{int(dead.sum())} component(s) lost all their weight and were re-seeded at the "
             "worst-explained rows; consider fewer components.",
             DegenerateComponentWarning,
-            stacklevel=4,
+            stacklevel=7,  # the caller of fit (fit, _guarded_fit, run, _fit, _em, here)
         )
         return weights, means, covariances
 

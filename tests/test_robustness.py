@@ -247,10 +247,12 @@ def test_empty_component_is_reseeded_as_documented():
 
     X = blobs(600, 2, 3, seed=1)
     means = np.array([X[0], X[1], X.mean(0) + 1e4])  # the third mean sees no data
-    with pytest.warns(DegenerateComponentWarning, match="1 component.*re-seeded"):
+    with pytest.warns(DegenerateComponentWarning, match="1 component.*re-seeded") as caught:
         gm = GaussianMixture(
             3, means_init=means, random_state=0, max_iter=1, covariance_type="full"
         ).fit(X)
+    degenerate = [w for w in caught if issubclass(w.category, DegenerateComponentWarning)]
+    assert all(w.filename == __file__ for w in degenerate)  # the line that called fit
     w, m, c = gm.weights_, gm.means_, gm.covariances_
     live = w[:2] / w[:2].sum()
     log_prob = logsumexp(
