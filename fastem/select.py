@@ -46,7 +46,7 @@ class Selection(NamedTuple):
         One entry per column, one row per fitted model, in the order fitted:
         ``n_components``, ``covariance_type``, ``bic``, ``aic``, ``icl``
         (all three lower is better: scikit-learn's sign; mclust's BIC and ICL
-        are their negatives; ``icl`` is NaN for data not in memory),
+        are their negatives; ``icl`` is NaN for a Dask array),
         ``log_likelihood`` (mean per row), ``n_parameters``, ``converged``,
         ``n_iter``, ``seconds`` and ``error`` (empty unless the fit failed, in
         which case the scores are NaN). ``pandas.DataFrame(table)`` makes a
@@ -68,10 +68,33 @@ def _in_memory(X):
     return None, X
 
 
-def _init_rows(X, source, rng):
+def _held_rows(source):
+    """Every row of a chunked source small enough for k-means to hold (as in memory), or None.
+
+    With them, the shared k-means initialization of a source sees the same rows,
+    and so gives the same models, as the in-memory selection of the same data
+    (``fastem._stream_init`` does the same for ``fit``). Larger sources, and sources
+    of unknown length, sample their rows.
+    """
+    from . import _stream
+    from ._init import KMEANS_MAX_ROWS
+    from ._stream_init import applies, rows_at
+
+    if not _stream.is_streamed(source):
+        return None
+    data = GaussianMixture(1)._fit_data(source, None)
+    if not applies(data) or data.n_samples > KMEANS_MAX_ROWS:
+        return None
+    rows = rows_at(data, np.arange(data.n_samples))
+    return rows.X, rows.sample_weight
+
+
+def _init_rows(X, source, rng, held=None):
     """Rows k-means initialization sees, or None where it cannot be shared."""
     if X is not None:
         return X, None
+    if held is not None:
+        return held
     sampler = getattr(source, "sample_for_init", None)
     if sampler is None:
         return None
@@ -117,13 +140,25 @@ def _hc_labelling(hc, K):
     return _labelling_stats(Xs, ws, labels, centers / counts[:, None])
 
 
-def _classification_entropy(gm, X):
-    """``-2 sum_i log max_k resp_ik`` (ICL's penalty), NaN for data not in memory."""
-    if X is None:
-        return np.nan
-    resp = gm.predict_proba(X)
+def _classification_entropy(gm, X, source=None):
+    """``-2 sum_i log max_k resp_ik`` (ICL's penalty).
+
+    In memory from ``predict_proba``; for a chunked source in one more pass,
+    chunk by chunk (no (n_samples, n_components) array); NaN for a Dask array.
+    """
     with np.errstate(divide="ignore"):
-        return float(-2 * np.log(resp.max(axis=1)).sum())
+        if X is not None:
+            return float(-2 * np.log(gm.predict_proba(X).max(axis=1)).sum())
+        from . import _stream
+
+        if not _stream.is_streamed(source):
+            return np.nan
+        data = gm._predict_data(source)
+        params = gm._fitted_kernel_params(data)
+        total = 0.0
+        for _, (_, resp, _) in data.iter_rowwise(params, gm.n_threads, resp=True):
+            total += float(np.log(resp.max(axis=1)).sum())
+        return -2 * total
 
 
 def _initial_parameters(stats, covariance_type, reg_covar):
@@ -286,8 +321,9 @@ def select_components(
     total = len(ks) * len(cts)
     done = 0
     hc = None
+    held = _held_rows(source) if arr is None else None
     if init_params == "hc":
-        init = _init_rows(arr, source, rng)
+        init = _init_rows(arr, source, rng, held)
         if init is not None and init[0].shape[0] >= max(ks):
             hc = (init, *hc_labels(init[0], init[1], ks, rng))
     for K in ks:
@@ -296,7 +332,7 @@ def select_components(
         t_type = {ct: 0.0 for ct in cts}
         for restart in range(n_init):
             t0 = time.perf_counter()
-            init = None if hc is not None and restart == 0 else _init_rows(arr, source, rng)
+            init = None if hc is not None and restart == 0 else _init_rows(arr, source, rng, held)
             labelling = None
             if hc is not None and restart == 0:
                 labelling = _hc_labelling(hc, K)
@@ -359,7 +395,7 @@ def select_components(
                 row.update(
                     bic=bic,
                     aic=-2 * ll * n + 2 * p,
-                    icl=bic + _classification_entropy(gm, arr),
+                    icl=bic + _classification_entropy(gm, arr, source),
                     log_likelihood=ll,
                     n_parameters=p,
                     converged=bool(gm.converged_),

@@ -57,6 +57,20 @@ def test_icl_is_bic_plus_the_classification_entropy(faithful_selection):
     assert np.all(table["icl"] >= table["bic"] - 1e-9)
 
 
+def test_icl_of_a_source_equals_icl_in_memory(tmp_path):
+    """A chunked source gets its ICL column too (one more pass, chunk by chunk), equal to
+    the in-memory one: the fits start from the same rows (issue 16) and end the same."""
+    X = fastem.load_old_faithful()
+    np.save(tmp_path / "x.npy", X)
+    source = fastem.source(tmp_path / "x.npy", chunk_rows=50)
+    kw = dict(n_components=[2, 3], covariance_types=["EEE", "VVI"], random_state=0)
+    in_memory = select_components(X, **kw).table
+    streamed = select_components(source, **kw).table
+    assert np.all(np.isfinite(streamed["icl"]))
+    np.testing.assert_allclose(streamed["icl"], in_memory["icl"], rtol=1e-9)
+    np.testing.assert_allclose(streamed["bic"], in_memory["bic"], rtol=1e-9)
+
+
 def test_format_mclust_prints_the_matrix_and_top_three(faithful_selection):
     _, table = faithful_selection
     text = format_mclust(table)
