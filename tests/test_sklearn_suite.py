@@ -59,6 +59,9 @@ def run_suite(filename, tmp_path, extra_env=None):
         str(SK_TESTS / filename),
         "-p",
         "sklearn.conftest",  # scikit-learn's fixtures: global_dtype, global_random_seed
+        # ... as a plugin only: pytest 9.2 also finds it as a conftest above the test file
+        # and refuses the same module registered twice ("already registered")
+        "--noconftest",
         "-p",
         "tests._sklearn_suite_plugin",
         "-q",
