@@ -7,10 +7,10 @@ any object of the *data* protocol (``fastem._passes``): in memory, a chunked
 source, a Dask array, or rows with missing values.
 """
 
-import warnings
 from time import time
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from . import _checkpoint, _models, _stats
@@ -22,6 +22,7 @@ from ._validation import (
     check_variance_underflow,
     check_weights_init,
 )
+from ._warn import warn
 
 
 class DegenerateComponentWarning(UserWarning):
@@ -99,23 +100,24 @@ class _EMLoop:
         return weights, means, prec_chol, covariances
 
     def _guarded_fit(self, run, apply):
-        """``apply(run(), warn=True)`` with the fit's failure rules; returns ``self``.
+        """``apply(run())`` with the fit's failure rules and warnings; returns ``self``.
 
-        ``run()`` validates the data and runs EM; ``apply(result, warn)`` sets the
-        fitted attributes. Ctrl-C keeps the best parameters reached so far
-        (``apply(best, warn=False)``, a RuntimeWarning, then KeyboardInterrupt);
-        any other error leaves ``n_features_in_`` as it was before the call.
+        ``run()`` validates the data and runs EM, returning ``(params,
+        lower_bound, n_iter, lower_bounds, converged)``; ``apply(result)`` sets the
+        fitted attributes. A fit that did not converge warns (as scikit-learn).
+        Ctrl-C keeps the best parameters reached so far (``apply(best)``, a
+        RuntimeWarning, then KeyboardInterrupt); any other error leaves
+        ``n_features_in_`` as it was before the call.
         """
         previous_n_features = getattr(self, "n_features_in_", None)
         try:
             result = run()
         except _Interrupted as stop:
-            apply(stop.best, warn=False)
-            warnings.warn(
+            apply(stop.best)
+            warn(
                 f"fit interrupted after {stop.best[2]} iteration(s); the estimator holds the "
                 "best parameters reached so far.",
                 RuntimeWarning,
-                stacklevel=3,
             )
             raise KeyboardInterrupt from None
         except BaseException:
@@ -124,7 +126,13 @@ class _EMLoop:
             else:
                 self.n_features_in_ = previous_n_features
             raise
-        apply(result, warn=True)
+        apply(result)
+        if not result[4] and self.max_iter > 0:
+            warn(
+                "Best performing initialization did not converge. Try different init "
+                "parameters, or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
         return self
 
     def _current_parameters(self):
@@ -152,14 +160,13 @@ class _EMLoop:
         positive = var[var > 0]
         if positive.size and self.reg_covar >= 0.1 * positive.min():
             j = int(np.flatnonzero(var == positive.min())[0])
-            warnings.warn(
+            warn(
                 f"reg_covar={self.reg_covar:g} is at least a tenth of the variance of feature "
                 f"{j} ({positive.min():.3g}), so the fitted covariances are dominated by the "
                 "regularization. If that is not intended, scale the data (e.g. with "
                 "sklearn.preprocessing.StandardScaler) or set reg_covar below "
                 f"{0.01 * positive.min():.3g}.",
                 RegularizationWarning,
-                stacklevel=5,
             )
         return var
 
@@ -253,11 +260,10 @@ class _EMLoop:
         weights = weights.copy()
         weights[dead] = 1.0 / max(stats.n_rows, 1)
         weights /= weights.sum()
-        warnings.warn(
+        warn(
             f"{int(dead.sum())} component(s) lost all their weight and were re-seeded at the "
             "worst-explained rows; consider fewer components.",
             DegenerateComponentWarning,
-            stacklevel=7,  # the caller of fit (fit, _guarded_fit, run, _fit, _em, here)
         )
         return weights, means, covariances
 

@@ -25,11 +25,12 @@ previous EM iteration keeps EM monotone.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+
+from ._warn import warn
 
 
 @dataclass(frozen=True)
@@ -152,11 +153,10 @@ class _Inner:
         return stop
 
     def give_up(self):
-        warnings.warn(
+        warn(
             f"the {self.name} M-step did not converge in {INNER_MAX_ITER} inner iterations; "
             "EM continues from the best parameters it found.",
             InnerConvergenceWarning,
-            stacklevel=4,
         )
         return self.best
 

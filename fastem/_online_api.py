@@ -139,5 +139,5 @@ class _OnlineMixin:
         weights, means, covariances = params
         self._set_result(
             (weights, means, prec_chol, covariances), lower_bound, n_steps, [lower_bound], False,
-            dtype=dtype, warn=False,
+            dtype=dtype,
         )  # fmt: skip

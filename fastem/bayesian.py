@@ -9,11 +9,8 @@ the kernels' ``const``; the variational M-step and the bounds are
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from . import _small, _stats, _variational
@@ -249,8 +246,8 @@ default='dirichlet_process'
                 self._priors = self._resolve_priors(data)
                 return self._fit(data, checkpoint)
 
-        def apply(result, warn):
-            self._set_result(*result, warn=warn)
+        def apply(result):
+            self._set_result(*result)
 
         try:
             return self._guarded_fit(run, apply)
@@ -418,7 +415,7 @@ default='dirichlet_process'
 
     # --------------------------------------------------------------- results
 
-    def _set_result(self, state, lower_bound, n_iter, lower_bounds, converged, warn=True):
+    def _set_result(self, state, lower_bound, n_iter, lower_bounds, converged):
         priors = self._priors
         self.weight_concentration_prior_ = priors.weight_concentration
         self.mean_precision_prior_ = priors.mean_precision
@@ -457,13 +454,6 @@ default='dirichlet_process'
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = lower_bounds
-        if warn and not converged and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different init "
-                "parameters, or increase max_iter, tol, or check for degenerate data.",
-                ConvergenceWarning,
-                stacklevel=5,  # the caller of fit (fit -> _guarded_fit -> apply -> here)
-            )
 
     def _n_parameters(self):
         return _stats.n_parameters(

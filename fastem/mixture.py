@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
@@ -272,8 +269,8 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
             with threadpool_limits(limits=1, user_api="blas"):
                 return self._fit(data, checkpoint)
 
-        def apply(result, warn):
-            self._set_result(*result, dtype=self._result_dtype(data), warn=warn)
+        def apply(result):
+            self._set_result(*result, dtype=self._result_dtype(data))
 
         return self._guarded_fit(run, apply)
 
@@ -288,9 +285,7 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
                 dtype = np.result_type(dtype, given if given == np.float32 else np.float64)
         return dtype
 
-    def _set_result(
-        self, params, lower_bound, n_iter, lower_bounds, converged, *, dtype, warn=True
-    ):
+    def _set_result(self, params, lower_bound, n_iter, lower_bounds, converged, *, dtype):
         # EM runs in float64; like scikit-learn, the fitted parameters take X's dtype
         weights, means, prec_chol, covariances = params
         precisions = _stats.precisions_from_cholesky(prec_chol, self.covariance_type)
@@ -303,13 +298,6 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = lower_bounds
-        if warn and not converged and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different init "
-                "parameters, or increase max_iter, tol, or check for degenerate data.",
-                ConvergenceWarning,
-                stacklevel=5,  # the caller of fit (fit -> _guarded_fit -> apply -> here)
-            )
 
     # ------------------------------------------ volume, shape, orientation
 

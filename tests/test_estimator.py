@@ -358,3 +358,19 @@ def test_warnings_point_at_the_callers_line(cls):
     assert found and all(w.filename == __file__ for w in found), [
         (w.filename, w.lineno) for w in found
     ]
+
+
+def test_warnings_point_at_the_callers_line_from_a_source_and_for_reg_covar(tmp_path):
+    """Deeper paths too (a source adds frames; the scale check sits in the initialization)."""
+    import fastem
+
+    X = blobs(300, 2, 2, seed=31)
+    np.save(tmp_path / "x.npy", X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        GaussianMixture(2, max_iter=1, random_state=0).fit(fastem.source(tmp_path / "x.npy"))
+        GaussianMixture(2, reg_covar=1e3, random_state=0).fit(X)
+    kinds = (ConvergenceWarning, fastem.RegularizationWarning)
+    found = [w for w in caught if issubclass(w.category, kinds)]
+    assert {w.category for w in found} == set(kinds)
+    assert all(w.filename == __file__ for w in found), [(w.filename, w.lineno) for w in found]
