@@ -16,10 +16,9 @@ The CI pass (``--benchmark-disable``) runs it once on ``SMOKE_ROWS`` rows.
 import copy
 import warnings
 
-import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
-from workloads import SMOKE_ROWS, Workload, make_data
+from workloads import SMOKE_ROWS, Workload, make_data, max_rel
 
 N_ITER = 5
 WORKLOAD = Workload("vb_full_1Mx8_K16", "fit", "full", 1_000_000, 8, 16)
@@ -61,11 +60,6 @@ def run(lib, X, start, n_iter):
             tol=0.0,
         )
         return model.fit(X, init_from=start)
-
-
-def max_rel(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12 + 1e-3 * np.abs(b).max())))
 
 
 @pytest.mark.parametrize("lib", ["sklearn", "fastem"])  # sklearn first: its answer is reused

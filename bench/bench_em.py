@@ -11,9 +11,18 @@ predicts on) a small slice of the same dtype. Run the timed suite with::
 ``bench/report.py`` prints the per-iteration table with GFLOP/s and memory.
 """
 
-import numpy as np
 import pytest
-from workloads import BY_NAME, SMOKE_ROWS, WORKLOADS, fitted, make_data, run, smoke, warm_up
+from workloads import (
+    BY_NAME,
+    SMOKE_ROWS,
+    WORKLOADS,
+    fitted,
+    make_data,
+    max_rel,
+    run,
+    smoke,
+    warm_up,
+)
 
 N_ITER = 3  # EM iterations per timed fit
 _DATA = {}
@@ -55,13 +64,6 @@ def test_em(benchmark, bench_full, name, lib):
 
 #: scikit-learn's result per workload, when its benchmark ran first (full sizes: no refit)
 _ANSWERS = {}
-
-
-def max_rel(a, b):
-    """Largest difference relative to the entry, or to 1e-3 of the largest entry (as
-    bench/check_sklearn.py: a near-zero entry is compared on the scale of the others)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12 + 1e-3 * np.abs(b).max())))
 
 
 def check_answer(w, X, init, result):

@@ -15,12 +15,9 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SK
+from workloads import max_rel
 
 from fastem import GaussianMixture as FE
-
-
-def max_rel(a, b):
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12 + 1e-3 * np.abs(b).max())))
 
 
 def main(n=20000, D=5, K=4, quiet=False):

@@ -181,3 +181,10 @@ def warm_up(w, X, init):
         run("fastem", w, warm, init, fitted("fastem", w, warm, init) if w.kind != "fit" else None)
     finally:
         _small.SMALL_WORK = saved
+
+
+def max_rel(a, b):
+    """Largest difference relative to the entry, or to 1e-3 of the largest entry (a
+    near-zero entry is compared on the scale of the others), in float64."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12 + 1e-3 * np.abs(b).max())))

@@ -28,7 +28,7 @@ from .sources._prefetch import Progress
 
 #: Let the EM pass of a plain ``.npy`` file read its rows inside the kernel
 #: (``os.preadv``: 64-bit POSIX only) instead of through a reader thread.
-DIRECT_READS = os.name == "posix" and hasattr(os, "pread") and sys.maxsize > 2**32
+DIRECT_READS = os.name == "posix" and hasattr(os, "preadv") and sys.maxsize > 2**32
 
 
 def layout(data, params):
@@ -66,6 +66,8 @@ def _pass(data, path, offset, label):
 
     Opens the file, checks its size, asks the OS to read ahead, draws the
     progress bar, and turns an ``OSError`` into an error naming the source.
+    After the last chunk it checks that the file was not rewritten while the
+    pass read it (as the reader thread's chunks do, ``sources._base``).
     """
     src = data.source
     n, step = src.n_rows, src.chunk_rows
@@ -88,6 +90,7 @@ def _pass(data, path, offset, label):
         raise _err(src.name, 0, f"could not read ({e})") from e
     finally:
         bar.close()
+    src._check_unchanged()
 
 
 def _reread(src, f, offset, r0, rows):

@@ -24,7 +24,6 @@ batch's shift before they are blended (:func:`recentre`).
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,16 +31,12 @@ from sklearn.utils import check_random_state
 
 from . import _missing, _small, _stats
 from ._stats import SuffStats
-from ._validation import check_all_finite, check_sample_weight
+from ._validation import _is_real, check_all_finite, check_sample_weight
 
 #: A batch runs in NumPy (``fastem._small``, no compiler) only when this many times its
 #: rows would: the compile is paid once for a stream of batches, and at 10,000 rows of 8
 #: features with 8 full components the compiled pass is ~40x faster than NumPy.
 ONLINE_SMALL_FACTOR = 64
-
-#: Defaults of the step-size schedule (documented in ``GaussianMixture``).
-STEP_DECAY = 0.6
-STEP_OFFSET = 2.0
 
 
 @dataclass
@@ -66,10 +61,6 @@ class OnlineState:
 
 
 # --------------------------------------------------------------------------- steps
-
-
-def _is_real(x):
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def check_step_params(est):
@@ -163,10 +154,6 @@ def stats_of(weights, means, covariances, covariance_type, reg_covar):
 # ------------------------------------------------------------------- partial_fit
 
 
-def _fitted_params(est):
-    return est.weights_, est.means_, est.precisions_cholesky_, est.covariances_
-
-
 def _current_state(est):
     """The running state to continue from, or None when the model is not fitted.
 
@@ -230,7 +217,7 @@ def partial_fit(est, X, sample_weight=None):
                 stats_of(weights, means, covariances, est.covariance_type, est.reg_covar), 0, 0
             )
         else:
-            weights, means, prec_chol, covariances = _fitted_params(est)
+            weights, means, prec_chol, covariances = est._current_parameters()
         small = _small.is_small(ONLINE_SMALL_FACTOR * X.shape[0], *means.shape)
         kparams = _stats.kernel_params(
             weights, means, prec_chol, est.covariance_type, data.dtype, small

@@ -104,11 +104,9 @@ def m_step(stats, covariance_type, reg_covar, previous=None, prior=None):
     if prior is not None:
         return _map_step(stats, nk, delta, covariance_type, reg_covar, previous, prior)
     if covariance_type in _models.MODELS:
-        if stats.s2.ndim == 3:
-            scatter = stats.s2 - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
-        else:
-            scatter = stats.s2 - nk[:, None] * delta**2
-        cov = _models.m_step_covariances(covariance_type, nk, scatter, reg_covar, previous)
+        cov = _models.m_step_covariances(
+            covariance_type, nk, _scatter(stats, nk, delta), reg_covar, previous
+        )
         return nk / nk.sum(), means, cov
     if covariance_type in ("full", "tied"):
         cov = stats.s2 / nk[:, None, None] - delta[:, :, None] * delta[:, None, :]
@@ -126,15 +124,18 @@ def m_step(stats, covariance_type, reg_covar, previous=None, prior=None):
     return weights, means, cov
 
 
+def _scatter(stats, nk, delta):
+    """Per-component scatter about the new means, from moments about ``shift``."""
+    if stats.s2.ndim == 3:
+        return stats.s2 - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    return stats.s2 - nk[:, None] * delta**2
+
+
 def _map_step(stats, nk, delta, covariance_type, reg_covar, previous, prior):
     """The M-step under the conjugate prior (``fastem._prior``), for every layout."""
     from ._prior import map_statistics, model_name
 
-    if stats.s2.ndim == 3:
-        scatter = stats.s2 - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
-    else:
-        scatter = stats.s2 - nk[:, None] * delta**2
-    means, n_eff, B = map_statistics(prior, nk, stats.shift + delta, scatter)
+    means, n_eff, B = map_statistics(prior, nk, stats.shift + delta, _scatter(stats, nk, delta))
     kind = layout(covariance_type)
     if previous is not None and kind == "tied":
         previous = previous[None]

@@ -28,7 +28,7 @@ from . import _direct, _missing
 from ._passes import ArrayData
 from ._validation import WEIGHT_RANGE, check_sample_weight, weight_scale_message
 from .sources import Source, SourceError, prefetch, source
-from .sources._base import _err, check_values
+from .sources._base import _check_weights, _err, check_values
 from .sources._factory import is_source_like
 from .sources._prefetch import Progress
 
@@ -60,11 +60,7 @@ class _WeightCutter:
         self._pos = 0
 
     def _check(self, buf, offset):
-        if buf.size and buf.min() < 0:
-            row = offset + int(np.argmax(buf < 0))
-            raise _err(self.name, row, "negative sample weight; weights must be >= 0")
-        if buf.size and buf.max() > WEIGHT_RANGE[1]:
-            raise _err(self.name, offset + int(np.argmax(buf)), weight_scale_message(buf.max()))
+        _check_weights(buf, self.name, offset)
 
     def take(self, offset, m):
         parts = []
@@ -226,9 +222,7 @@ class StreamData:
         defer = self.missing != "marginalize"
         layout = _direct.layout(self, params)
         if layout is not None:
-            total = _direct.stats(self, params, n_threads, *layout)
-            self.source._check_unchanged()  # the kernel read the file: not rewritten meanwhile?
-            return self._checked(total)
+            return self._checked(_direct.stats(self, params, n_threads, *layout))
         total = None
         with closing(self.chunks("EM pass", check_finite=not defer)) as chunks:
             for offset, X, w, labels in chunks:
@@ -255,7 +249,6 @@ class StreamData:
         layout = _direct.layout(self, params)
         if layout is not None:
             yield from _direct.iter_rowwise(self, params, n_threads, *layout, **what)
-            self.source._check_unchanged()
             return
         with closing(self.chunks("predict")) as chunks:
             for offset, X, _, _ in chunks:
@@ -463,7 +456,6 @@ def _logprob_and_weights(data, params, n_threads):
         for offset, (lp, _, _) in chunks:
             yield lp, take(offset, lp.shape[0])[0]
         finish()
-        data.source._check_unchanged()
         return
     with closing(data.chunks("score")) as chunks:
         for _, X, w, _ in chunks:

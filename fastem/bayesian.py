@@ -454,8 +454,3 @@ default='dirichlet_process'
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = lower_bounds
-
-    def _n_parameters(self):
-        return _stats.n_parameters(
-            self.covariance_type, self.n_components_effective_, self.means_.shape[1]
-        )
