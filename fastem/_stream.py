@@ -447,27 +447,32 @@ def predict_data(est, X, sample_weight=None):
     return StreamData(src, weights, progress=est.verbose > 0, missing=est.missing)
 
 
-def _logprob_and_weights(data, params, n_threads):
-    """``(log p(x), weights or None)`` of each chunk of a streamed ``data``."""
+def _logprob_and_weights(data, params, n_threads, resp=False):
+    """``(log p(x), weights or None, resp or None)`` of each chunk of a streamed ``data``."""
     layout = _direct.layout(data, params)
     if layout is not None:  # the kernel reads the rows; the weights are cut here
         take, finish = data._row_extras()
-        chunks = _direct.iter_rowwise(data, params, n_threads, *layout, logprob=True)
-        for offset, (lp, _, _) in chunks:
-            yield lp, take(offset, lp.shape[0])[0]
+        chunks = _direct.iter_rowwise(data, params, n_threads, *layout, logprob=True, resp=resp)
+        for offset, (lp, r, _) in chunks:
+            yield lp, take(offset, lp.shape[0])[0], r
         finish()
         return
     with closing(data.chunks("score")) as chunks:
         for _, X, w, _ in chunks:
-            yield data._wrap(X).rowwise(params, n_threads, logprob=True)[0], w
+            lp, r, _ = data._wrap(X).rowwise(params, n_threads, logprob=True, resp=resp)
+            yield lp, w, r
 
 
-def score(est, data):
-    """Weighted mean log-likelihood of a streamed ``data``, in one pass."""
+def score(est, data, entropy=False):
+    """Weighted mean log-likelihood of a streamed ``data``, in one pass.
+
+    ``entropy``: also ``-2 sum_i log max_k resp_ik`` (ICL's penalty) from the same
+    pass, returned as a second value.
+    """
     params = est._fitted_kernel_params(data)
-    total = wsum = 0.0
+    total = wsum = penalty = 0.0
     rows = 0
-    for lp, w in _logprob_and_weights(data, params, est.n_threads):
+    for lp, w, r in _logprob_and_weights(data, params, est.n_threads, resp=entropy):
         rows += lp.shape[0]
         if w is None:
             total += float(lp.sum())
@@ -475,13 +480,16 @@ def score(est, data):
         else:
             total += float(w @ lp)
             wsum += float(w.sum())
+        if entropy:
+            with np.errstate(divide="ignore"):
+                penalty -= 2 * float(np.log(r.max(axis=1)).sum())
     if not rows:
         raise _err(data.source.name, 0, "the source holds no rows; there is nothing to score")
     if not wsum > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
     if not (np.isfinite(wsum) and WEIGHT_RANGE[0] <= wsum / rows <= WEIGHT_RANGE[1]):
         raise ValueError(weight_scale_message(wsum / rows))
-    return total / wsum
+    return (total / wsum, penalty) if entropy else total / wsum
 
 
 __all__ = ["StreamData", "SourceError", "fit_data", "predict_data", "score"]

@@ -12,9 +12,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 
-from . import _models, _stats
+from . import _models, _stats, _validation
 from ._hc import hc_labels
 from ._init import _labels_stats, kmeans_plusplus, lloyd
+from ._validation import check_sample_weight
 from .mixture import GaussianMixture
 
 CRITERIA = ("bic", "aic", "icl")
@@ -140,25 +141,20 @@ def _hc_labelling(hc, K):
     return _labelling_stats(Xs, ws, labels, centers / counts[:, None])
 
 
-def _classification_entropy(gm, X, source=None):
-    """``-2 sum_i log max_k resp_ik`` (ICL's penalty).
+def _score_and_entropy(gm, X, source):
+    """``(score, -2 sum_i log max_k resp_ik)``: the mean log-likelihood and ICL's penalty,
+    from one pass (NaN penalty for a Dask array)."""
+    from . import _stream
 
-    In memory from ``predict_proba``; for a chunked source in one more pass,
-    chunk by chunk (no (n_samples, n_components) array); NaN for a Dask array.
-    """
-    with np.errstate(divide="ignore"):
-        if X is not None:
-            return float(-2 * np.log(gm.predict_proba(X).max(axis=1)).sum())
-        from . import _stream
-
-        if not _stream.is_streamed(source):
-            return np.nan
-        data = gm._predict_data(source)
-        params = gm._fitted_kernel_params(data)
-        total = 0.0
-        for _, (_, resp, _) in data.iter_rowwise(params, gm.n_threads, resp=True):
-            total += float(np.log(resp.max(axis=1)).sum())
-        return -2 * total
+    if X is not None:
+        log_prob, resp, _ = gm._rowwise(gm._predict_data(X), logprob=True, resp=True)
+        _validation.check_densities(log_prob)  # as predict_proba
+        score = float(np.average(log_prob, weights=check_sample_weight(None, X.shape[0])))
+        with np.errstate(divide="ignore"):
+            return score, float(-2 * np.log(resp.max(axis=1)).sum())
+    if _stream.is_streamed(source):
+        return _stream.score(gm, gm._predict_data(source), entropy=True)
+    return gm.score(source), np.nan
 
 
 def _initial_parameters(stats, covariance_type, reg_covar):
@@ -389,13 +385,13 @@ def select_components(
                 gm.set_params(
                     weights_init=None, means_init=None, precisions_init=None, random_state=seed
                 )
-                ll = gm.score(data)
+                ll, penalty = _score_and_entropy(gm, arr, source)
                 p = _stats.n_parameters(ct, K, gm.means_.shape[1])
                 bic = -2 * ll * n + p * np.log(n)
                 row.update(
                     bic=bic,
                     aic=-2 * ll * n + 2 * p,
-                    icl=bic + _classification_entropy(gm, arr, source),
+                    icl=bic + penalty,
                     log_likelihood=ll,
                     n_parameters=p,
                     converged=bool(gm.converged_),
