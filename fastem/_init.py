@@ -222,19 +222,19 @@ def _hc_stats(X, w, n_components, rng, covariance_type):
     rows, labels = hc_labels(X, w, n_components, rng)
     Xs = X if rows is None else np.ascontiguousarray(X[rows])
     ws = w if rows is None or w is None else np.ascontiguousarray(w[rows])
-    wts = np.ones(Xs.shape[0]) if ws is None else ws
+    return group_stats(Xs, ws, labels.astype(np.int64), n_components, covariance_type)
+
+
+def group_stats(X, w, labels, n_components, covariance_type):
+    """Statistics of the hard groups ``labels`` (0 .. n_components - 1) about their means."""
+    wts = np.ones(X.shape[0]) if w is None else w
     counts = np.bincount(labels, weights=wts, minlength=n_components)
-    centers = (
-        np.stack(
-            [
-                np.bincount(labels, weights=wts * Xs[:, j], minlength=n_components)
-                for j in range(X.shape[1])
-            ],
-            axis=1,
-        )
-        / counts[:, None]
-    )
-    return _labels_stats(Xs, ws, labels.astype(np.int64), centers, covariance_type)
+    sums = [
+        np.bincount(labels, weights=wts * X[:, j], minlength=n_components)
+        for j in range(X.shape[1])
+    ]
+    centers = np.stack(sums, axis=1) / counts[:, None]
+    return _labels_stats(X, w, labels, centers, covariance_type)
 
 
 def _subsample(X, w, rng):

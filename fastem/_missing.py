@@ -167,9 +167,11 @@ class _Batch:
         step = -(-total // n_tasks)
         obs, nobs, mis, nmis = self.obs, self.nobs, self.mis, self.nmis
 
+        pattern_range = _kmis().pattern_range
+
         def task(t, slot):
             q0, q1 = t * step, min(total, (t + 1) * step)
-            _kmis().pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok)
+            pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok)
 
         run_chunks(task, -(-total // step), n_threads)
         if not ok.all():

@@ -56,11 +56,9 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ._digest import BLOCK as _DIGEST_BYTES  # bytes of rows per hashed block
 from ._digest import buffer_digest
 from ._passes import ArrayData, array_rowwise, array_stats
-
-#: Bytes of rows per hashed block of a checkpoint's data digest.
-_DIGEST_BYTES = 8 << 20
 
 __all__ = ["DaskData", "is_dask_array", "INIT_SAMPLE_ROWS", "SCATTER_BYTES", "SPLIT_EVERY"]
 

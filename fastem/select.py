@@ -14,7 +14,7 @@ from sklearn.utils import check_array, check_random_state
 
 from . import _models, _stats, _validation
 from ._hc import hc_labels
-from ._init import _labels_stats, kmeans_plusplus, lloyd
+from ._init import _labels_stats, group_stats, kmeans_plusplus, lloyd
 from ._validation import check_sample_weight
 from .mixture import GaussianMixture
 
@@ -129,16 +129,10 @@ def _n_features(data):
 def _hc_labelling(hc, K):
     """Full-covariance statistics of the K-group level of the hierarchical clustering."""
     (Xi, wi), rows, cuts = hc
+    wi = None if wi is None or len(wi) == 0 else wi
     Xs = Xi if rows is None else np.ascontiguousarray(Xi[rows])
-    ws = wi if rows is None or wi is None or len(wi) == 0 else np.ascontiguousarray(wi[rows])
-    labels = cuts[K].astype(np.int64)
-    wts = np.ones(len(labels)) if ws is None or len(ws) == 0 else ws
-    counts = np.bincount(labels, weights=wts, minlength=K)
-    centers = np.stack(
-        [np.bincount(labels, weights=wts * Xs[:, j], minlength=K) for j in range(Xs.shape[1])],
-        axis=1,
-    )
-    return _labelling_stats(Xs, ws, labels, centers / counts[:, None])
+    ws = wi if rows is None or wi is None else np.ascontiguousarray(wi[rows])
+    return group_stats(Xs, ws, cuts[K].astype(np.int64), K, "full")
 
 
 def _score_and_entropy(gm, X, source):
