@@ -35,7 +35,7 @@ import numbers
 import numpy as np
 
 from ._parallel import chunk_rows_for, readonly, run_chunks
-from ._passes import _EMPTY_F, _EMPTY_I, ArrayData
+from ._passes import _EMPTY_2D, _EMPTY_F, _EMPTY_I, _NO_WEIGHTS, ArrayData
 from ._stats import SuffStats
 
 MISSING_OPTIONS = ("error", "marginalize")
@@ -327,7 +327,8 @@ class MissingData:
                 full,
             )  # fmt: skip
 
-            _run(_kmis().chunk_stats, args, (nk, s1, s2, rsum, scal), n, chunk_rows, n_threads)
+            parts = (nk, s1, s2, rsum, scal)
+            _run(_kmis().chunk_stats, (*args, _EMPTY_2D), parts, n, chunk_rows, n_threads)
             part = SuffStats.from_chunks(nk, s1, s2.reshape((C, *shape)), scal, n, params.shift)
             _kmis().add_condcov(rsum.sum(axis=0), Cc, batch.mis, batch.nmis, part.s2)
             total = total + part
@@ -339,14 +340,19 @@ class MissingData:
         mu, Sigma, logw = _model(params)
         out = np.empty((self.rows.shape[0], K))
         start = 0
+        full = params.prec.shape[1] > 1
         for batch in self._batches_for(K):
-            Linv, _, _, cst = batch.factor(Sigma, logw, n_threads)
+            Linv, A, _, cst = batch.factor(Sigma, logw, n_threads)
             n = batch.rows.shape[0]
             chunk_rows = chunk_rows_for(n, 0)
             view = out[start : start + n]
-            args = (readonly(self.X), batch.rows, batch.pat, batch.poff, batch.obs, batch.nobs)
-            args += (mu, Linv, cst, params.prec.shape[1] > 1, view)
-            _run(_kmis().chunk_logp, args, (), n, chunk_rows, n_threads)
+            # the statistics kernel, its statistics not wanted (nk, s1, s2, rsum, scal empty)
+            args = (
+                readonly(self.X), batch.rows, batch.pat, batch.poff, *_NO_WEIGHTS, batch.obs,
+                batch.nobs, batch.mis, batch.nmis, mu, Linv, A, cst, full, view,
+                _EMPTY_F, _EMPTY_2D, _EMPTY_2D, _EMPTY_2D, _EMPTY_F,
+            )  # fmt: skip
+            _run(_kmis().chunk_stats, args, (), n, chunk_rows, n_threads)
             start += n
         return out
 

@@ -22,6 +22,12 @@ from ._stats import SuffStats
 _EMPTY_F = np.empty(0, dtype=np.float64)
 _EMPTY_I = np.empty(0, dtype=np.int64)
 _EMPTY_2D = np.empty((0, 0), dtype=np.float64)
+# the arguments of the pass kernels that a call does not use, typed as those it
+# does (read-only weights and labels, writeable statistics and outputs), so
+# statistics and row-wise outputs share one compiled specialization
+_NO_WEIGHTS = (readonly(_EMPTY_F), readonly(_EMPTY_I))
+_NO_STATS = (_EMPTY_F, _EMPTY_2D, _EMPTY_2D, _EMPTY_F)
+_NO_ROWS = (_EMPTY_F, _EMPTY_2D, _EMPTY_I)
 
 
 def kernel_args(params):
@@ -74,18 +80,15 @@ def _check_width(n_features, params):
         )
 
 
-def _kernels(params, kind):
-    """The chunk kernel of ``kind`` ("stats" or "rowwise") for ``params``' family.
+def _kernel(params):
+    """The chunk kernel (statistics and row-wise outputs) of ``params``' family.
 
     The kernel modules are imported here, on the first pass that needs them:
     importing Numba takes a third of a second, and small inputs never need it.
     """
     from ._kernels import _em
 
-    full = params.prec.shape[1] > 1
-    if kind == "stats":
-        return _em.stats_full if full else _em.stats_diag
-    return _em.rowwise_full if full else _em.rowwise_diag
+    return _em.pass_full if params.prec.shape[1] > 1 else _em.pass_diag
 
 
 def array_stats(X, w, labels, params, n_threads):
@@ -98,13 +101,13 @@ def array_stats(X, w, labels, params, n_threads):
     w = readonly(_EMPTY_F if w is None else w)
     labels = readonly(_EMPTY_I if labels is None else labels)
     X = readonly(X)
-    mu, prec, mu64, const = kernel_args(params)
-    kernel = _kernels(params, "stats")
+    args = kernel_args(params)
+    kernel = _kernel(params)
 
     def task(c, slot):
         r0 = c * chunk_rows
         r1 = min(n, r0 + chunk_rows)
-        kernel(X, w, labels, r0, r1, 0, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
+        kernel(X, w, labels, r0, r1, 0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS)
 
     run_chunks(task, nk.shape[0], n_threads)
     return _suffstats(n, params, nk, s1, s2, scal)
@@ -170,11 +173,11 @@ def file_stats(fd, offset, n, bufs, w, labels, params, n_threads):
     _check_buffers(bufs, chunk_rows)
     w = readonly(_EMPTY_F if w is None else w)
     labels = readonly(_EMPTY_I if labels is None else labels)
-    mu, prec, mu64, const = kernel_args(params)
-    kernel = _kernels(params, "stats")
+    args = kernel_args(params)
+    kernel = _kernel(params)
 
     def compute(c, buf, r0, r1):
-        kernel(buf, w, labels, 0, r1 - r0, r0, mu, prec, mu64, const, nk[c], s1[c], s2[c], scal[c])
+        kernel(buf, w, labels, 0, r1 - r0, r0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS)
 
     failed = _file_pass(fd, offset, n, chunk_rows, bufs, n_threads, compute)
     return (None if failed else _suffstats(n, params, nk, s1, s2, scal)), failed
@@ -222,11 +225,11 @@ def file_rowwise(
     chunk_rows = chunk_rows_for(n, 0)
     _check_buffers(bufs, chunk_rows)
     outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
-    mu, prec, _, const = kernel_args(params)
-    kernel = _kernels(params, "rowwise")
+    args = kernel_args(params)
+    kernel = _kernel(params)
 
     def compute(c, buf, r0, r1):
-        kernel(buf, 0, r1 - r0, r0, mu, prec, const, *outs)
+        kernel(buf, *_NO_WEIGHTS, 0, r1 - r0, r0, *args, *_NO_STATS, *outs)
 
     failed = _file_pass(fd, offset, n, chunk_rows, bufs, n_threads, compute)
     if failed:
@@ -242,13 +245,13 @@ def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=Fal
     n = X.shape[0]
     chunk_rows = chunk_rows_for(n, 0)
     outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
-    mu, prec, _, const = kernel_args(params)
-    kernel = _kernels(params, "rowwise")
+    args = kernel_args(params)
+    kernel = _kernel(params)
     X = readonly(X)
 
     def task(c, slot):
         r0 = c * chunk_rows
-        kernel(X, r0, min(n, r0 + chunk_rows), 0, mu, prec, const, *outs)
+        kernel(X, *_NO_WEIGHTS, r0, min(n, r0 + chunk_rows), 0, *args, *_NO_STATS, *outs)
 
     run_chunks(task, -(-n // chunk_rows), n_threads)
     return _wanted(outs, logprob, resp, labels)

@@ -194,7 +194,7 @@ def test_one_compiled_pass_for_every_covariance_type_and_read_only_input(tmp_pat
     from fastem._kernels import _em
 
     X = np.random.default_rng(0).normal(size=(600, 3))
-    kernels = (_em.stats_full, _em.stats_diag, _em.rowwise_full, _em.rowwise_diag)
+    kernels = (_em.pass_full, _em.pass_diag)
     for cov in ("full", "diag"):
         GaussianMixture(2, covariance_type=cov, random_state=0, max_iter=2).fit(X).predict(X)
     before = [len(k.signatures) for k in kernels]
@@ -220,6 +220,22 @@ def test_one_compiled_pass_for_every_covariance_type_and_read_only_input(tmp_pat
         assert sum(str(sig[0].dtype) == "float64" for sig in k.signatures) == 1, k.signatures
 
 
+def test_missing_value_fit_and_predict_share_one_compiled_kernel():
+    """The missing-value path's statistics and its row-wise log-densities are one
+    kernel: a predict after a fit must not compile a second specialization."""
+    from fastem import GaussianMixture
+    from fastem._kernels import _missing
+
+    X = np.random.default_rng(1).normal(size=(600, 3))
+    X[::5, 1] = np.nan
+    for cov in ("full", "diag"):
+        gm = GaussianMixture(2, covariance_type=cov, missing="marginalize", max_iter=2)
+        gm.fit(X).predict_proba(X)
+        gm.score_samples(X)
+    sigs = [sig for sig in _missing.chunk_stats.signatures if str(sig[0].dtype) == "float64"]
+    assert len(sigs) == 1, sigs
+
+
 def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
     """Numba keys a cached function on its own source file only, but the
     kernels call each other across modules: every kernel's cache is stamped
@@ -232,8 +248,8 @@ def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
 
     assert JIT["cache"] is True  # the locators were installed
     for kernel in (
-        _em.stats_full,
-        _em.rowwise_diag,
+        _em.pass_full,
+        _em.pass_diag,
         _kmeans.lloyd,
         _missing.chunk_stats,
     ):

@@ -1,19 +1,23 @@
-"""The fused EM pass and the row-wise (predict) kernels.
+"""The fused EM pass and the row-wise (predict) outputs: one kernel per family.
 
-One call of a ``stats_*`` kernel is one chunk of rows of a pass over ``X``:
+One call of a ``pass_*`` kernel is one chunk of rows of a pass over ``X``:
 for every block of ``BLOCK`` rows it computes the Gaussian log-densities of all components,
 normalizes them into responsibilities with log-sum-exp, adds the
 log-likelihood, and accumulates the weighted sufficient statistics centred on
-the current means. Rows are split into chunks of ``chunk_rows`` rows (a function of
-``n_samples`` only); the caller (:func:`fastem._parallel.run_chunks`) runs
-the chunks on a pool of Python threads, chunk ``c`` writes its own partial
-sums into ``nk[c]``, ``s1[c]``, ``s2[c]`` and ``scal[c]``, and the caller adds
-them in chunk order: results are bit-identical for any number of threads.
+the current means; or, when the caller hands it row-wise outputs, writes the
+rows' log p(x), responsibilities or labels instead. Rows are split into chunks
+of ``chunk_rows`` rows (a function of ``n_samples`` only); the caller
+(:func:`fastem._parallel.run_chunks`) runs the chunks on a pool of Python
+threads, chunk ``c`` writes its own partial sums into ``nk[c]``, ``s1[c]``,
+``s2[c]`` and ``scal[c]``, and the caller adds them in chunk order: results
+are bit-identical for any number of threads.
 
-Each covariance family has its own chunk function (``stats_full`` for full
-and tied, ``stats_diag`` for diagonal and spherical; the same for the
-row-wise ones), so a call compiles only the tiles it runs: a diagonal fit
-never compiles the full-covariance tiles. There are no ``prange`` drivers.
+Each covariance family has its own chunk function (``pass_full`` for full
+and tied, ``pass_diag`` for diagonal and spherical), so a call compiles only
+the tiles it runs: a diagonal fit never compiles the full-covariance tiles.
+The statistics and the row-wise outputs share one compiled kernel (the
+log-density is most of its code), so a ``predict`` after a fit compiles
+nothing. There are no ``prange`` drivers.
 
 Inside a block (``block_rows``: 64-256 rows for full and tied, up to 1024 for
 diagonal and spherical; a function of the shape only) the
@@ -62,6 +66,12 @@ specialization per dtype serves all four covariance types::
                        row-major (full, tied)
            (K, D)      its diagonal (diag, spherical)
     scal   (2,)        [sum of w * log p(x), sum of w]
+    out_lp   (n,) f64    log p(x)          (row-wise outputs: each empty
+    out_resp (n, K) f64  responsibilities   when not wanted; all empty in
+    out_lab  (n,) i64    labels             an EM pass)
+
+A row-wise call passes empty ``nk``, ``s1``, ``s2`` and ``scal`` (nothing is
+accumulated) with the types of an EM pass's, so both share one specialization.
 """
 
 import numpy as np
@@ -72,74 +82,8 @@ from ._normalize import log_into, normalize, softmax
 from ._statistics import accumulate_diag, accumulate_full, as_float64
 
 # --------------------------------------------------------------------------
-# the statistics of one chunk: rows r0:r1 of X; row i of X has its weight
-# and label at w[w0 + i], labels[w0 + i]
-# --------------------------------------------------------------------------
-
-
-@kernel
-def stats_full(X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal):
-    """One chunk's statistics, full or tied covariance (``prec`` (K, Dp, Dp))."""
-    K, Dp = mu.shape
-    B = block_rows(Dp, K, True)
-    Bp = B + PAD
-    xt = np.zeros((Dp, Bp), dtype=X.dtype)
-    x64 = np.zeros((Dp, Bp), dtype=np.float64)
-    diff = np.zeros((Dp, Bp), dtype=X.dtype)
-    y = np.empty((TILE, Bp), dtype=X.dtype)
-    q = np.empty(B, dtype=X.dtype)
-    logp = np.empty((K, Bp), dtype=np.float64)
-    rx = np.empty((K, Bp), dtype=np.float64)
-    m = np.empty(B, dtype=np.float64)
-    s = np.empty(B, dtype=np.float64)
-    poly = np.empty(B, dtype=np.float64)
-    bits = np.empty(B, dtype=np.int64)
-    lab_lp = np.empty(B, dtype=np.float64)
-    ev = np.empty(B, dtype=np.float64)
-    diff64 = np.zeros((Dp, Bp), dtype=np.float64)
-    rd = np.zeros((Dp, Bp), dtype=np.float64)
-    for start in range(r0, r1, B):
-        nb = min(B, r1 - start)
-        load_block(X, start, nb, xt)
-        logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
-        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, bits, lab_lp, ev, rx)
-        scal[0] += ll
-        scal[1] += ws
-        # float32: the block widened once, not once per component
-        accumulate_full(as_float64(xt, nb, x64), nb, mu64, rx, diff64, rd, nk, s1, s2)
-
-
-@kernel
-def stats_diag(X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal):
-    """One chunk's statistics, diagonal or spherical covariance (``prec`` (K, 1, Dp))."""
-    K, Dp = mu.shape
-    B = block_rows(Dp, K, False)
-    Bp = B + PAD
-    xt = np.zeros((Dp, Bp), dtype=X.dtype)
-    x64 = np.zeros((Dp, Bp), dtype=np.float64)
-    q = np.empty(B, dtype=X.dtype)
-    q2 = np.empty(B, dtype=X.dtype)
-    logp = np.empty((K, Bp), dtype=np.float64)
-    rx = np.empty((K, Bp), dtype=np.float64)
-    m = np.empty(B, dtype=np.float64)
-    s = np.empty(B, dtype=np.float64)
-    poly = np.empty(B, dtype=np.float64)
-    bits = np.empty(B, dtype=np.int64)
-    lab_lp = np.empty(B, dtype=np.float64)
-    ev = np.empty(B, dtype=np.float64)
-    for start in range(r0, r1, B):
-        nb = min(B, r1 - start)
-        load_block(X, start, nb, xt)
-        logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
-        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, bits, lab_lp, ev, rx)
-        scal[0] += ll
-        scal[1] += ws
-        accumulate_diag(as_float64(xt, nb, x64), nb, mu64, rx, nk, s1, s2)
-
-
-# --------------------------------------------------------------------------
-# row-wise outputs of one chunk: rows r0:r1 of X; row i of X has its outputs
-# at row o0 + i of out_* (an empty out_* is not wanted)
+# one chunk of a pass: rows r0:r1 of X; row i of X has its weight and label at
+# w[w0 + i], labels[w0 + i] and its row-wise outputs at row w0 + i of out_*
 # --------------------------------------------------------------------------
 
 
@@ -169,45 +113,84 @@ def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, ev, out_lp, out_resp, out
 
 
 @kernel
-def rowwise_full(X, r0, r1, o0, mu, prec, const, out_lp, out_resp, out_lab):
-    """One chunk's log p(x), responsibilities or labels; full or tied covariance."""
+def pass_full(
+    X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal, out_lp, out_resp, out_lab
+):
+    """One chunk of a pass, full or tied covariance (``prec`` (K, Dp, Dp)).
+
+    Its statistics, or, when any ``out_*`` is non-empty, its row-wise outputs
+    instead (one compiled kernel for both: a ``predict`` after a fit compiles
+    nothing more).
+    """
     K, Dp = mu.shape
+    rows = out_lp.shape[0] + out_resp.shape[0] + out_lab.shape[0] > 0
     B = block_rows(Dp, K, True)
     Bp = B + PAD
     xt = np.zeros((Dp, Bp), dtype=X.dtype)
+    x64 = np.zeros((Dp, Bp), dtype=np.float64)
     diff = np.zeros((Dp, Bp), dtype=X.dtype)
     y = np.empty((TILE, Bp), dtype=X.dtype)
     q = np.empty(B, dtype=X.dtype)
     logp = np.empty((K, Bp), dtype=np.float64)
+    rx = np.empty((K, Bp), dtype=np.float64)
     m = np.empty(B, dtype=np.float64)
     s = np.empty(B, dtype=np.float64)
     poly = np.empty(B, dtype=np.float64)
     bits = np.empty(B, dtype=np.int64)
+    lab_lp = np.empty(B, dtype=np.float64)
     ev = np.empty(B, dtype=np.float64)
+    diff64 = np.zeros((Dp, Bp), dtype=np.float64)
+    rd = np.zeros((Dp, Bp), dtype=np.float64)
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)
         logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
-        _rowwise_outputs(logp, nb, K, o0 + start, m, s, poly, bits, ev, out_lp, out_resp, out_lab)
+        if rows:
+            _rowwise_outputs(
+                logp, nb, K, w0 + start, m, s, poly, bits, ev, out_lp, out_resp, out_lab
+            )
+            continue
+        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, bits, lab_lp, ev, rx)
+        scal[0] += ll
+        scal[1] += ws
+        # float32: the block widened once, not once per component
+        accumulate_full(as_float64(xt, nb, x64), nb, mu64, rx, diff64, rd, nk, s1, s2)
 
 
 @kernel
-def rowwise_diag(X, r0, r1, o0, mu, prec, const, out_lp, out_resp, out_lab):
-    """One chunk's log p(x), responsibilities or labels; diagonal or spherical."""
+def pass_diag(
+    X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal, out_lp, out_resp, out_lab
+):
+    """One chunk of a pass, diagonal or spherical covariance (``prec`` (K, 1, Dp)).
+
+    Its statistics, or its row-wise outputs (as :func:`pass_full`).
+    """
     K, Dp = mu.shape
+    rows = out_lp.shape[0] + out_resp.shape[0] + out_lab.shape[0] > 0
     B = block_rows(Dp, K, False)
     Bp = B + PAD
     xt = np.zeros((Dp, Bp), dtype=X.dtype)
+    x64 = np.zeros((Dp, Bp), dtype=np.float64)
     q = np.empty(B, dtype=X.dtype)
     q2 = np.empty(B, dtype=X.dtype)
     logp = np.empty((K, Bp), dtype=np.float64)
+    rx = np.empty((K, Bp), dtype=np.float64)
     m = np.empty(B, dtype=np.float64)
     s = np.empty(B, dtype=np.float64)
     poly = np.empty(B, dtype=np.float64)
     bits = np.empty(B, dtype=np.int64)
+    lab_lp = np.empty(B, dtype=np.float64)
     ev = np.empty(B, dtype=np.float64)
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)
         logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
-        _rowwise_outputs(logp, nb, K, o0 + start, m, s, poly, bits, ev, out_lp, out_resp, out_lab)
+        if rows:
+            _rowwise_outputs(
+                logp, nb, K, w0 + start, m, s, poly, bits, ev, out_lp, out_resp, out_lab
+            )
+            continue
+        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, bits, lab_lp, ev, rx)
+        scal[0] += ll
+        scal[1] += ws
+        accumulate_diag(as_float64(xt, nb, x64), nb, mu64, rx, nk, s1, s2)

@@ -12,12 +12,13 @@ missing coordinates). For every pattern ``p`` and component ``k`` the
 * ``cst[p, k] = log w_k - log det L - o/2 log(2 pi)``: so that
   ``log w_k + log N(x_O | mu_O, Sigma_OO) = cst - |Linv (x_O - mu_O)|^2 / 2``.
 
-The ``stats_*`` kernels then make one pass over the sorted rows, in blocks of
+:func:`chunk_stats` then makes one pass over the sorted rows, in blocks of
 up to ``BLOCK`` rows of one pattern transposed so that inner loops run over
-rows (as in ``_em.py``): marginal
-log-densities, responsibilities (known labels are one-hot), log-likelihood,
-and the expected sufficient statistics centred on ``mu`` (missing coordinates
-filled with their conditional means). The conditional covariance term is the
+rows (as in ``_em.py``): marginal log-densities, responsibilities (known
+labels are one-hot), log-likelihood, and the expected sufficient statistics
+centred on ``mu`` (missing coordinates filled with their conditional means);
+or, for ``predict`` and ``score_samples``, only the marginal log-densities
+(the same compiled kernel). The conditional covariance term is the
 same for every row of a pattern, so the kernel only adds ``sum w * resp`` per
 (pattern, component) into ``rsum``; :func:`add_condcov` adds
 ``rsum[p, k] * Cc[p, k]`` to the missing block afterwards.
@@ -217,10 +218,14 @@ def _block_end(pat, poff, t, i1, block):
 
 @kernel
 def chunk_stats(
-    X, rows, pat, poff, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full,
+    X, rows, pat, poff, i0, i1, w, labels, obs, nobs, mis, nmis, mu, Linv, A, cst, full, out,
     nk, s1, s2, rsum, scal,
 ):  # fmt: skip
+    """One chunk's expected statistics; or, when ``out`` (n_rows, K) is non-empty, only
+    its rows' log w_k + marginal log-densities, written to ``out[t]`` for sorted row ``t``
+    (one compiled kernel for both: a ``predict`` after a fit compiles nothing more)."""
     K, D = mu.shape
+    logp_only = out.shape[0] > 0
     xo = np.empty((D, BLOCK))
     dob = np.empty((D, BLOCK))
     diff = np.empty((D, BLOCK))
@@ -251,6 +256,12 @@ def chunk_stats(
         mm = nmis[p]
         _load_block(X, rows, t, nb, obs[p], o, xo)
         _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, y1, y2, y3, q, logp)
+        if logp_only:
+            for b in range(nb):
+                for k in range(K):
+                    out[t + b, k] = logp[k, b]
+            t = end
+            continue
         # normalize into w * resp (known labels: one-hot): the complete-data
         # kernel's step, on this block's weights and labels gathered in order
         for b in range(nb):
@@ -326,27 +337,3 @@ def add_condcov(rsum, Cc, mis, nmis, s2):
                         flat[k, mis[p, a] * D + mis[p, b]] += r * Cc[p, k, a, b]
                 else:
                     flat[k, mis[p, a]] += r * Cc[p, k, a, a]
-
-
-@kernel
-def chunk_logp(X, rows, pat, poff, i0, i1, obs, nobs, mu, Linv, cst, full, out):
-    K, D = mu.shape
-    xo = np.empty((D, BLOCK))
-    dob = np.empty((D, BLOCK))
-    y = np.empty(BLOCK)
-    y1 = np.empty(BLOCK)
-    y2 = np.empty(BLOCK)
-    y3 = np.empty(BLOCK)
-    q = np.empty(BLOCK)
-    logp = np.empty((K, BLOCK))
-    t = i0
-    while t < i1:
-        p = pat[t]
-        end = _block_end(pat, poff, t, i1, BLOCK)
-        nb = end - t
-        _load_block(X, rows, t, nb, obs[p], nobs[p], xo)
-        _block_logp(xo, nb, p, obs, nobs, mu, Linv, cst, full, dob, y, y1, y2, y3, q, logp)
-        for b in range(nb):
-            for k in range(K):
-                out[t + b, k] = logp[k, b]
-        t = end
