@@ -17,7 +17,8 @@ a comparison counts as one operation, so the rates are a lower bound:
 
 * diag, spherical: ``3D + 2`` (log-density) ``+ 5 + 5D`` (statistics) ``= 8D + 7``;
 * ``predict_proba`` / ``score_samples``: log-density + normalize only
-  (``D(D+1) + 3D + 7`` full, ``3D + 7`` diag).
+  (``D(D+1) + 3D + 7`` full, ``3D + 7`` diag);
+* ``predict``: log-density + one comparison (``D(D+1) + 3D + 3`` full).
 
 One EM iteration of full covariance at 1M x 8, K=8 is therefore
 1e6 * 8 * 199 = 1.59 GFLOP.
@@ -31,7 +32,7 @@ import numpy as np
 @dataclass(frozen=True)
 class Workload:
     name: str
-    kind: str  # "fit", "predict_proba" or "score_samples"
+    kind: str  # "fit", "predict_proba", "score_samples" or "predict"
     cov: str
     n: int
     D: int
@@ -54,6 +55,8 @@ class Workload:
         if self.kind == "fit":
             stats = (D * (D + 1) + 3 * D) if full else 5 * D
             return K * (logdens + 5 + stats)
+        if self.kind == "predict":
+            return K * (logdens + 1)
         return K * (logdens + 5)
 
     def flops(self):
@@ -77,6 +80,7 @@ WORKLOADS = [
     W("full_1Mx2_K2_f32", "fit", "full", 1_000_000, 2, 2, "float32"),
     W("predict_proba_1Mx16_K16", "predict_proba", "full", 1_000_000, 16, 16),
     W("score_samples_1Mx16_K16", "score_samples", "full", 1_000_000, 16, 16),
+    W("predict_1Mx16_K16", "predict", "full", 1_000_000, 16, 16),
     # issue 17: many components, many features (speaker models, Fisher vectors,
     # coarse quantizers, wide full covariance)
     W("diag_200kx60_K512", "fit", "diag", 200_000, 60, 512),

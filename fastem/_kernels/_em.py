@@ -90,12 +90,17 @@ from ._statistics import accumulate_diag, accumulate_full, as_float64
 @jit_ordered
 def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, ev, out_lp, out_resp, out_lab):
     if out_lab.shape[0] > 0:
+        # the first component of largest log-density; over rows, so that it vectorizes
         for b in range(nb):
-            best = 0
-            for k in range(1, K):
-                if logp[k, b] > logp[best, b]:
-                    best = k
-            out_lab[o + b] = best
+            m[b] = logp[0, b]
+            bits[b] = 0
+        for k in range(1, K):
+            for b in range(nb):
+                if logp[k, b] > m[b]:
+                    m[b] = logp[k, b]
+                    bits[b] = k
+        for b in range(nb):
+            out_lab[o + b] = bits[b]
     want_lp = out_lp.shape[0] > 0
     want_resp = out_resp.shape[0] > 0
     if want_lp or want_resp:
