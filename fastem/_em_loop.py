@@ -63,25 +63,7 @@ class _EMLoop:
         if weights is None or means is None or precisions is None:
             # the start of this initialization: "hc" builds its tree once, restarts use k-means
             method = "kmeans" if self.init_params == "hc" and init_index > 0 else self.init_params
-            layout = _stats.layout(self.covariance_type)
-            # a source initializes as the in-memory fit of its rows would, where it can
-            exact = getattr(data, "initial_stats", None)
-            found = None if exact is None else exact(self, rng, method, layout)
-            if found is not None:
-                stats, init = found
-            else:
-                init = data.sample_for_init(None, rng)
-                var = self._check_scale(init)
-                stats = initial_stats(
-                    init.X,
-                    init.sample_weight,
-                    K,
-                    method,
-                    layout,
-                    rng,
-                    self.n_threads,
-                    feature_var=var,
-                )
+            stats, init = self._initial_stats(data, rng, method)
             w0, m0, covariances = _stats.m_step(
                 stats, self.covariance_type, self.reg_covar, prior=getattr(self, "_map_prior", None)
             )
@@ -98,6 +80,28 @@ class _EMLoop:
             prec_chol = _stats.precision_cholesky_from_precisions(precisions, self.covariance_type)
             covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
         return weights, means, prec_chol, covariances
+
+    def _initial_stats(self, data, rng, method):
+        """``(stats, sample)``: the statistics of the first M-step, and the rows they came from.
+
+        ``method`` is the start (an ``init_params`` value). A chunked source
+        initializes as the in-memory fit of its rows would, where it can
+        (``fastem._stream_init``); otherwise the statistics come from
+        ``data.sample_for_init``, which is every row in memory. Each estimator
+        runs its own M-step on them.
+        """
+        layout = _stats.layout(self.covariance_type)
+        exact = getattr(data, "initial_stats", None)
+        found = None if exact is None else exact(self, rng, method, layout)
+        if found is not None:
+            return found
+        init = data.sample_for_init(None, rng)
+        var = self._check_scale(init)
+        stats = initial_stats(
+            init.X, init.sample_weight, self.n_components, method, layout, rng, self.n_threads,
+            feature_var=var,
+        )  # fmt: skip
+        return stats, init
 
     def _guarded_fit(self, run, apply):
         """``apply(run())`` with the fit's failure rules and warnings; returns ``self``.

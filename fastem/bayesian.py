@@ -15,7 +15,6 @@ from threadpoolctl import threadpool_limits
 
 from . import _small, _stats, _variational
 from ._em_loop import _EMLoop
-from ._init import initial_stats
 from ._mixture_api import _MixtureAPI
 from ._validation import check_hyperparameters
 from ._vb_validation import check_init_from, check_priors, check_resp_init, check_vb_options
@@ -292,18 +291,7 @@ default='dirichlet_process'
                 data.X, data.sample_weight, value, self.covariance_type
             )
         else:
-            init = data.sample_for_init(None, rng)
-            var = self._check_scale(init)
-            stats = initial_stats(
-                init.X,
-                init.sample_weight,
-                self.n_components,
-                self.init_params,
-                self.covariance_type,
-                rng,
-                self.n_threads,
-                feature_var=var,
-            )
+            stats = self._initial_stats(data, rng, self.init_params)[0]
         return self._m_step(stats)
 
     def _m_step(self, stats):
