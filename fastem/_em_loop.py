@@ -174,6 +174,9 @@ class _EMLoop:
             )
         return var
 
+    #: what is -inf when a row has zero density under every component (the error says it)
+    _MINUS_INF = "log-likelihood is -inf"
+
     def _em(
         self,
         data,
@@ -188,55 +191,52 @@ class _EMLoop:
     ):
         """Run EM from ``params`` (optionally resuming after ``n_iter`` passes).
 
-        Returns ``(params, lower_bound, n_iter, lower_bounds, converged)``.
-        ``on_pass`` is called with that tuple after every complete pass.
+        Each iteration is one ``data.stats`` pass with the estimator's
+        ``_e_step_params(params, data)``, then its ``_m_step_and_bound(stats,
+        params, kparams, data)``, which returns the new parameters and the bound
+        whose change decides convergence. Returns ``(params, lower_bound, n_iter,
+        lower_bounds, converged)``; ``on_pass`` is called with that tuple after
+        every complete pass.
         """
-        weights, means, prec_chol, covariances = params
         lower_bounds = list(lower_bounds)
         self._print_init_begin(init)
         while not converged and n_iter < self.max_iter:
             n_iter += 1
             prev = lower_bound
-            kparams = self._kernel_params(weights, means, prec_chol, data)
+            kparams = self._e_step_params(params, data)
             stats = data.stats(kparams, self.n_threads)
             if not np.isfinite(stats.loglik):
                 raise ValueError(
-                    "Some rows have zero density under every component (log-likelihood is "
-                    "-inf); the data may hold extreme values. Scale the data or increase reg_covar."
+                    f"Some rows have zero density under every component ({self._MINUS_INF}); "
+                    "the data may hold extreme values. Scale the data or increase reg_covar."
                 )
-            weights, means, covariances = _stats.m_step(
-                stats,
-                self.covariance_type,
-                self.reg_covar,
-                previous=covariances,
-                prior=getattr(self, "_map_prior", None),
-            )
-            weights, means, covariances = self._reseed_empty(
-                stats, weights, means, covariances, data
-            )
-            prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
-            lower_bound = stats.mean_loglik
+            params, lower_bound = self._m_step_and_bound(stats, params, kparams, data)
             lower_bounds.append(lower_bound)
             self._print_iter_end(n_iter, lower_bound - prev)
             converged = abs(lower_bound - prev) < self.tol
             if on_pass is not None:
-                on_pass(
-                    (
-                        (weights, means, prec_chol, covariances),
-                        lower_bound,
-                        n_iter,
-                        lower_bounds,
-                        converged,
-                    )
-                )
+                on_pass((params, lower_bound, n_iter, lower_bounds, converged))
         self._print_init_end(lower_bound, converged)
-        return (
-            (weights, means, prec_chol, covariances),
-            lower_bound,
-            n_iter,
-            lower_bounds,
-            converged,
+        return params, lower_bound, n_iter, lower_bounds, converged
+
+    def _e_step_params(self, params, data):
+        """The kernel parameters of a pass over ``data`` under ``params``."""
+        weights, means, prec_chol, _ = params
+        return self._kernel_params(weights, means, prec_chol, data)
+
+    def _m_step_and_bound(self, stats, params, kparams, data):
+        """``(params, lower_bound)``: the M-step (empty components re-seeded) and the
+        mean log-likelihood of the pass."""
+        weights, means, covariances = _stats.m_step(
+            stats,
+            self.covariance_type,
+            self.reg_covar,
+            previous=params[3],
+            prior=getattr(self, "_map_prior", None),
         )
+        weights, means, covariances = self._reseed_empty(stats, weights, means, covariances, data)
+        prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
+        return (weights, means, prec_chol, covariances), stats.mean_loglik
 
     def _reseed_empty(self, stats, weights, means, covariances, data):
         """Re-seed components that lost (almost) all their weight.
