@@ -87,6 +87,24 @@ def test_bayesian_source_starts_where_memory_starts(data, init, sampled, monkeyp
         _assert_same_variational_state(a, b, rtol=1e-11)
 
 
+@pytest.mark.parametrize("estimator", [GaussianMixture, BayesianGaussianMixture])
+def test_a_csv_file_starts_where_memory_starts(data, estimator, tmp_path, monkeypatch):
+    """A CSV file's row count is unknown until a pass; its lines are counted before the
+    initialization (they used to be only for a variational fit that drew its priors from
+    the data, so a GaussianMixture, or given priors, started from the reservoir sample)."""
+    X, _, _ = data
+    _small_reservoir(monkeypatch)
+    monkeypatch.setattr(fastem._init, "KMEANS_MAX_ROWS", 500)
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",", fmt="%.17g")
+    kw = dict(n_components=3, random_state=7, max_iter=0)
+    if estimator is BayesianGaussianMixture:  # no pass for the priors before the start
+        kw.update(mean_prior=[0.0, 0.0], covariance_prior=np.eye(2))
+    a = estimator(**kw).fit(X)
+    b = estimator(**kw).fit(fastem.source(tmp_path / "x.csv", chunk_rows=250))
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-12)
+
+
 @pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
 def test_bayesian_same_seed_same_fitted_model(data, prior_type, monkeypatch):
     """Two starts (n_init) and 30 variational iterations: the same model, bound and ELBO."""
