@@ -84,9 +84,10 @@ class _EMLoop:
     def _initial_stats(self, data, rng, method):
         """``(stats, sample)``: the statistics of the first M-step, and the rows they came from.
 
-        ``method`` is the start (an ``init_params`` value). A chunked source
-        initializes as the in-memory fit of its rows would, where it can
-        (``fastem._stream_init``); otherwise the statistics come from
+        ``method`` is the start (an ``init_params`` value). A chunked source or
+        a Dask array initializes as the in-memory fit of its rows would, where
+        it can (``data.initial_stats``: ``fastem._stream_init``,
+        ``fastem._dask_init``); otherwise the statistics come from
         ``data.sample_for_init``, which is every row in memory. Each estimator
         runs its own M-step on them.
         """

@@ -1,10 +1,11 @@
 """The variational Bayesian estimator: scikit-learn's ``BayesianGaussianMixture``.
 
 The fitting machinery (initializations, ``n_init``, ``warm_start``, interrupts,
-progress) is :class:`fastem._em_loop._EMLoop`'s; the pass is the data objects'
-``stats`` (in memory, chunked sources, Dask) with the variational constants in
-the kernels' ``const``; the variational M-step and the bounds are
-:mod:`fastem._variational`'s.
+progress, the EM loop itself) is :class:`fastem._em_loop._EMLoop`'s, with this
+estimator's hooks: ``_e_step_params`` (the variational constants in the
+kernels' ``const``) and ``_m_step_and_bound`` (the variational M-step and the
+bounds, :mod:`fastem._variational`'s). The pass is the data objects' ``stats``
+(in memory, chunked sources, Dask).
 """
 
 from __future__ import annotations
@@ -352,7 +353,7 @@ default='dirichlet_process'
     def _fitted_kernel_params(self, data):
         return self._vb_kernel_params(self._state_kept, data, self._log_weights)
 
-    _MINUS_INF = "the lower bound is -inf"
+    _MINUS_INF = "the lower bound is -inf"  # the -inf error's wording (``_EMLoop._em``)
 
     def _e_step_params(self, state, data):
         return self._vb_kernel_params(state[:6], data)
