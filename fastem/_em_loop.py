@@ -284,12 +284,13 @@ class _EMLoop:
         n_init = self.n_init if do_init else 1
         self._map_prior = None
         if getattr(self, "prior", None) is not None:  # hyper-parameters from the data, once
-            from ._prior import resolve
+            from ._prior import population_moments, resolve
 
             rows = data.sample_for_init(None, None)
             w = getattr(rows, "sample_weight", None)
+            moments = population_moments(data, rows, self.n_threads)
             self._map_prior = resolve(
-                self.prior, self.covariance_type, rows.X, w, self.n_components
+                self.prior, self.covariance_type, rows.X, w, self.n_components, moments
             )
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None

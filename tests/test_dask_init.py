@@ -67,6 +67,15 @@ def test_same_seed_same_fitted_model(data, estimator, monkeypatch):
     np.testing.assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=1e-12)
 
 
+def test_default_prior_is_the_in_memory_one(data, monkeypatch):
+    """mclust's default prior from every row (one pass), not from the client sample."""
+    X, w = data
+    monkeypatch.setattr(fastem.dask, "INIT_SAMPLE_ROWS", 500)
+    a, b = _pair(GaussianMixture, X, w, prior="default", max_iter=20, tol=0.0)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-10)
+
+
 def test_rows_are_taken_from_their_blocks(data):
     """The k-means sample and the seeds: exactly the rows asked for, in the order asked."""
     from fastem._dask_init import rows_at

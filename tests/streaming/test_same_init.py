@@ -105,6 +105,17 @@ def test_a_csv_file_starts_where_memory_starts(data, estimator, tmp_path, monkey
     np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-12)
 
 
+@pytest.mark.parametrize("cov", ["VVV", "diag"])
+def test_default_prior_of_a_source_is_the_in_memory_one(data, cov, monkeypatch):
+    """mclust's default prior (the data's mean and variance) from every row, not from the
+    reservoir sample (a source of more rows than the sample used to fit another prior)."""
+    X, w, path = data
+    _small_reservoir(monkeypatch)
+    a, b = _pair(X, w, path, prior="default", covariance_type=cov, max_iter=20, tol=0.0)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-10)
+
+
 @pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
 def test_bayesian_same_seed_same_fitted_model(data, prior_type, monkeypatch):
     """Two starts (n_init) and 30 variational iterations: the same model, bound and ELBO."""
