@@ -63,25 +63,7 @@ class _EMLoop:
         if weights is None or means is None or precisions is None:
             # the start of this initialization: "hc" builds its tree once, restarts use k-means
             method = "kmeans" if self.init_params == "hc" and init_index > 0 else self.init_params
-            layout = _stats.layout(self.covariance_type)
-            # a source initializes as the in-memory fit of its rows would, where it can
-            exact = getattr(data, "initial_stats", None)
-            found = None if exact is None else exact(self, rng, method, layout)
-            if found is not None:
-                stats, init = found
-            else:
-                init = data.sample_for_init(None, rng)
-                var = self._check_scale(init)
-                stats = initial_stats(
-                    init.X,
-                    init.sample_weight,
-                    K,
-                    method,
-                    layout,
-                    rng,
-                    self.n_threads,
-                    feature_var=var,
-                )
+            stats, init = self._initial_stats(data, rng, method)
             w0, m0, covariances = _stats.m_step(
                 stats, self.covariance_type, self.reg_covar, prior=getattr(self, "_map_prior", None)
             )
@@ -98,6 +80,29 @@ class _EMLoop:
             prec_chol = _stats.precision_cholesky_from_precisions(precisions, self.covariance_type)
             covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
         return weights, means, prec_chol, covariances
+
+    def _initial_stats(self, data, rng, method):
+        """``(stats, sample)``: the statistics of the first M-step, and the rows they came from.
+
+        ``method`` is the start (an ``init_params`` value). A chunked source or
+        a Dask array initializes as the in-memory fit of its rows would, where
+        it can (``data.initial_stats``: ``fastem._stream_init``,
+        ``fastem._dask_init``); otherwise the statistics come from
+        ``data.sample_for_init``, which is every row in memory. Each estimator
+        runs its own M-step on them.
+        """
+        layout = _stats.layout(self.covariance_type)
+        exact = getattr(data, "initial_stats", None)
+        found = None if exact is None else exact(self, rng, method, layout)
+        if found is not None:
+            return found
+        init = data.sample_for_init(None, rng)
+        var = self._check_scale(init)
+        stats = initial_stats(
+            init.X, init.sample_weight, self.n_components, method, layout, rng, self.n_threads,
+            feature_var=var,
+        )  # fmt: skip
+        return stats, init
 
     def _guarded_fit(self, run, apply):
         """``apply(run())`` with the fit's failure rules and warnings; returns ``self``.
@@ -170,6 +175,9 @@ class _EMLoop:
             )
         return var
 
+    #: what is -inf when a row has zero density under every component (the error says it)
+    _MINUS_INF = "log-likelihood is -inf"
+
     def _em(
         self,
         data,
@@ -184,55 +192,52 @@ class _EMLoop:
     ):
         """Run EM from ``params`` (optionally resuming after ``n_iter`` passes).
 
-        Returns ``(params, lower_bound, n_iter, lower_bounds, converged)``.
-        ``on_pass`` is called with that tuple after every complete pass.
+        Each iteration is one ``data.stats`` pass with the estimator's
+        ``_e_step_params(params, data)``, then its ``_m_step_and_bound(stats,
+        params, kparams, data)``, which returns the new parameters and the bound
+        whose change decides convergence. Returns ``(params, lower_bound, n_iter,
+        lower_bounds, converged)``; ``on_pass`` is called with that tuple after
+        every complete pass.
         """
-        weights, means, prec_chol, covariances = params
         lower_bounds = list(lower_bounds)
         self._print_init_begin(init)
         while not converged and n_iter < self.max_iter:
             n_iter += 1
             prev = lower_bound
-            kparams = self._kernel_params(weights, means, prec_chol, data)
+            kparams = self._e_step_params(params, data)
             stats = data.stats(kparams, self.n_threads)
             if not np.isfinite(stats.loglik):
                 raise ValueError(
-                    "Some rows have zero density under every component (log-likelihood is "
-                    "-inf); the data may hold extreme values. Scale the data or increase reg_covar."
+                    f"Some rows have zero density under every component ({self._MINUS_INF}); "
+                    "the data may hold extreme values. Scale the data or increase reg_covar."
                 )
-            weights, means, covariances = _stats.m_step(
-                stats,
-                self.covariance_type,
-                self.reg_covar,
-                previous=covariances,
-                prior=getattr(self, "_map_prior", None),
-            )
-            weights, means, covariances = self._reseed_empty(
-                stats, weights, means, covariances, data
-            )
-            prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
-            lower_bound = stats.mean_loglik
+            params, lower_bound = self._m_step_and_bound(stats, params, kparams, data)
             lower_bounds.append(lower_bound)
             self._print_iter_end(n_iter, lower_bound - prev)
             converged = abs(lower_bound - prev) < self.tol
             if on_pass is not None:
-                on_pass(
-                    (
-                        (weights, means, prec_chol, covariances),
-                        lower_bound,
-                        n_iter,
-                        lower_bounds,
-                        converged,
-                    )
-                )
+                on_pass((params, lower_bound, n_iter, lower_bounds, converged))
         self._print_init_end(lower_bound, converged)
-        return (
-            (weights, means, prec_chol, covariances),
-            lower_bound,
-            n_iter,
-            lower_bounds,
-            converged,
+        return params, lower_bound, n_iter, lower_bounds, converged
+
+    def _e_step_params(self, params, data):
+        """The kernel parameters of a pass over ``data`` under ``params``."""
+        weights, means, prec_chol, _ = params
+        return self._kernel_params(weights, means, prec_chol, data)
+
+    def _m_step_and_bound(self, stats, params, kparams, data):
+        """``(params, lower_bound)``: the M-step (empty components re-seeded) and the
+        mean log-likelihood of the pass."""
+        weights, means, covariances = _stats.m_step(
+            stats,
+            self.covariance_type,
+            self.reg_covar,
+            previous=params[3],
+            prior=getattr(self, "_map_prior", None),
         )
+        weights, means, covariances = self._reseed_empty(stats, weights, means, covariances, data)
+        prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
+        return (weights, means, prec_chol, covariances), stats.mean_loglik
 
     def _reseed_empty(self, stats, weights, means, covariances, data):
         """Re-seed components that lost (almost) all their weight.
@@ -279,12 +284,13 @@ class _EMLoop:
         n_init = self.n_init if do_init else 1
         self._map_prior = None
         if getattr(self, "prior", None) is not None:  # hyper-parameters from the data, once
-            from ._prior import resolve
+            from ._prior import population_moments, resolve
 
             rows = data.sample_for_init(None, None)
             w = getattr(rows, "sample_weight", None)
+            moments = population_moments(data, rows, self.n_threads)
             self._map_prior = resolve(
-                self.prior, self.covariance_type, rows.X, w, self.n_components
+                self.prior, self.covariance_type, rows.X, w, self.n_components, moments
             )
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None

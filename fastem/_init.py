@@ -169,7 +169,7 @@ def feature_variances(X, w):
     return s2 / max(wsum, 1e-300)
 
 
-def _labels_stats(X, w, labels, centers, covariance_type):
+def _labels_stats(X, w, labels, centers, covariance_type, n_threads=None):
     """Statistics of one-hot responsibilities given by ``labels`` (every row labelled)."""
     K, D = centers.shape
     covariance_type = layout(covariance_type)  # the kernels' family
@@ -180,7 +180,7 @@ def _labels_stats(X, w, labels, centers, covariance_type):
         prec = np.ones((K, 1, D), dtype=X.dtype)
     small = _small.is_small(X.shape[0], K, D)
     params = KernelParams(mu, prec, np.zeros(K), mu.astype(np.float64), covariance_type, small)
-    return array_stats(X, w, labels, params, None)
+    return array_stats(X, w, labels, params, n_threads)
 
 
 def _random_stats(X, w, n_components, rng, covariance_type):

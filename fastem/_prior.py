@@ -80,19 +80,45 @@ def check_prior(prior, covariance_type):
         raise ValueError(f"prior['shrinkage'] must be a finite number >= 0, got {s!r}.")
 
 
-def resolve(prior, covariance_type, X, w, n_components):
-    """Hyper-parameters with mclust's defaults filled in from the data ``X`` (weights ``w``)."""
+def population_moments(data, rows, n_threads):
+    """``(mean, covariance)`` (weighted, ddof 1) of every row of ``data`` in one pass, when
+    ``rows`` (its initialization sample) is only some of them; None when it is all of them.
+
+    A source or a Dask array larger than its sample then gets the prior of the
+    in-memory fit of the same rows. Not with labels or missing values (the sample's).
+    """
+    n = data.n_samples
+    if n is None or rows.n_samples >= n or getattr(data, "label_values", None) is not None:
+        return None
+    if getattr(data, "missing", "error") == "marginalize":
+        return None
+    from ._variational import data_moments
+
+    return data_moments(data, "full", n_threads)
+
+
+def resolve(prior, covariance_type, X, w, n_components, moments=None):
+    """Hyper-parameters with mclust's defaults filled in from the data ``X`` (weights ``w``).
+
+    ``moments``: :func:`population_moments`, which replace those of ``X`` when given.
+    """
     spec = {} if isinstance(prior, str) else dict(prior)
-    X = np.asarray(X, dtype=np.float64)
-    D = X.shape[1]
-    wts = None if w is None or len(w) == 0 else np.asarray(w, dtype=np.float64)
-    complete = np.all(np.isfinite(X), axis=1)  # missing values: the complete rows
-    if not complete.all():
-        X = X[complete]
-        wts = None if wts is None else wts[complete]
-    if X.shape[0] < 2:
-        raise ValueError("the default prior needs at least 2 rows without missing values.")
-    data_mean = np.average(X, axis=0, weights=wts)
+    if moments is None:
+        X = np.asarray(X, dtype=np.float64)
+        wts = None if w is None or len(w) == 0 else np.asarray(w, dtype=np.float64)
+        complete = np.all(np.isfinite(X), axis=1)  # missing values: the complete rows
+        if not complete.all():
+            X = X[complete]
+            wts = None if wts is None else wts[complete]
+        if X.shape[0] < 2:
+            raise ValueError("the default prior needs at least 2 rows without missing values.")
+        data_mean = np.average(X, axis=0, weights=wts)
+        dev = X - data_mean
+        wsum = X.shape[0] if wts is None else wts.sum()
+        cov = (dev.T * (1.0 if wts is None else wts)) @ dev / max(wsum - 1, 1e-300)
+    else:
+        data_mean, cov = moments
+    D = data_mean.shape[0]
     if "mean" in spec:
         mean = np.array(spec["mean"], dtype=np.float64).reshape(-1)
         if mean.shape != (D,) or not np.all(np.isfinite(mean)):
@@ -119,9 +145,6 @@ def resolve(prior, covariance_type, X, w, n_components):
                 f"positive-definite ({D}, {D}) matrix, got {spec['scale']!r}."
             )
     else:
-        dev = X - data_mean
-        wsum = X.shape[0] if wts is None else wts.sum()
-        cov = (dev.T * (1.0 if wts is None else wts)) @ dev / max(wsum - 1, 1e-300)
         scale = cov / n_components ** (2.0 / D)
         if _models.layout(name) != "full":  # spherical and diagonal: the mean variance
             scale = np.trace(scale) / D * np.eye(D)

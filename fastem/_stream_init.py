@@ -13,7 +13,8 @@ taken in another order), for every ``init_params``:
 * ``'random'`` draws the responsibilities of each row from the same stream of
   random numbers, chunk by chunk, centred on the mean of the first rows.
 
-This needs the number of rows before the first pass, no label source and
+This needs the number of rows before the first pass (a CSV file's lines are
+counted first; a callable's rows are not known), no label source and
 ``missing='error'``; otherwise the estimator falls back on the reservoir
 sample of :meth:`fastem._stream.StreamData.sample_for_init`.
 """
@@ -129,6 +130,8 @@ def stream_initial_stats(data, est, rng, method, covariance_type):
     is false, or an "hc" start on more rows than k-means holds: the caller uses
     the reservoir sample instead.
     """
+    if data.source.n_rows is None and data.source.kind == "csv":
+        _ = data.source.shape  # counts the lines without parsing them, to start as in memory
     if not applies(data):
         return None
     n = data.n_samples

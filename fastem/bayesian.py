@@ -1,10 +1,11 @@
 """The variational Bayesian estimator: scikit-learn's ``BayesianGaussianMixture``.
 
 The fitting machinery (initializations, ``n_init``, ``warm_start``, interrupts,
-progress) is :class:`fastem._em_loop._EMLoop`'s; the pass is the data objects'
-``stats`` (in memory, chunked sources, Dask) with the variational constants in
-the kernels' ``const``; the variational M-step and the bounds are
-:mod:`fastem._variational`'s.
+progress, the EM loop itself) is :class:`fastem._em_loop._EMLoop`'s, with this
+estimator's hooks: ``_e_step_params`` (the variational constants in the
+kernels' ``const``) and ``_m_step_and_bound`` (the variational M-step and the
+bounds, :mod:`fastem._variational`'s). The pass is the data objects' ``stats``
+(in memory, chunked sources, Dask).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from threadpoolctl import threadpool_limits
 
 from . import _small, _stats, _variational
 from ._em_loop import _EMLoop
-from ._init import initial_stats
 from ._mixture_api import _MixtureAPI
 from ._validation import check_hyperparameters
 from ._vb_validation import check_init_from, check_priors, check_resp_init, check_vb_options
@@ -292,18 +292,7 @@ default='dirichlet_process'
                 data.X, data.sample_weight, value, self.covariance_type
             )
         else:
-            init = data.sample_for_init(None, rng)
-            var = self._check_scale(init)
-            stats = initial_stats(
-                init.X,
-                init.sample_weight,
-                self.n_components,
-                self.init_params,
-                self.covariance_type,
-                rng,
-                self.n_threads,
-                feature_var=var,
-            )
+            stats = self._initial_stats(data, rng, self.init_params)[0]
         return self._m_step(stats)
 
     def _m_step(self, stats):
@@ -364,54 +353,24 @@ default='dirichlet_process'
     def _fitted_kernel_params(self, data):
         return self._vb_kernel_params(self._state_kept, data, self._log_weights)
 
-    def _em(
-        self,
-        data,
-        params,
-        lower_bound,
-        init,
-        *,
-        n_iter=0,
-        lower_bounds=(),
-        converged=False,
-        on_pass=None,
-    ):
-        """Variational iterations from ``params`` (scikit-learn's loop, one kernel pass each).
+    _MINUS_INF = "the lower bound is -inf"  # the -inf error's wording (``_EMLoop._em``)
 
-        Returns ``(state, lower_bound, n_iter, lower_bounds, converged)``; for 'full'
-        covariances, the state carries the full ELBO of its last iteration as a
-        seventh entry.
-        """
-        state = params
-        lower_bounds = list(lower_bounds)
-        self._print_init_begin(init)
-        while not converged and n_iter < self.max_iter:
-            n_iter += 1
-            prev = lower_bound
-            kparams = self._vb_kernel_params(state[:6], data)
-            stats = data.stats(kparams, self.n_threads)
-            if not np.isfinite(stats.loglik):
-                raise ValueError(
-                    "Some rows have zero density under every component (the lower bound is "
-                    "-inf); the data may hold extreme values. Scale the data or increase "
-                    "reg_covar."
-                )
-            state = self._m_step(stats)
-            r_log_r = _variational.weighted_log_resp_sum(stats, kparams)
-            prior_type = self.weight_concentration_prior_type
-            lower_bound = _variational.sklearn_lower_bound(
-                state, self.covariance_type, prior_type, r_log_r
-            )
-            if self.covariance_type == "full":  # the only type that is one Bayesian model
-                elbo = _variational.full_elbo(state, prior_type, self._priors, stats, r_log_r)
-                state = (*state, elbo)
-            lower_bounds.append(lower_bound)
-            self._print_iter_end(n_iter, lower_bound - prev)
-            converged = abs(lower_bound - prev) < self.tol
-            if on_pass is not None:
-                on_pass((state, lower_bound, n_iter, lower_bounds, converged))
-        self._print_init_end(lower_bound, converged)
-        return state, lower_bound, n_iter, lower_bounds, converged
+    def _e_step_params(self, state, data):
+        return self._vb_kernel_params(state[:6], data)
+
+    def _m_step_and_bound(self, stats, state, kparams, data):
+        """The variational M-step and scikit-learn's lower bound; for 'full' covariances
+        the state carries the full ELBO of the pass as a seventh entry."""
+        state = self._m_step(stats)
+        r_log_r = _variational.weighted_log_resp_sum(stats, kparams)
+        prior_type = self.weight_concentration_prior_type
+        lower_bound = _variational.sklearn_lower_bound(
+            state, self.covariance_type, prior_type, r_log_r
+        )
+        if self.covariance_type == "full":  # the only type that is one Bayesian model
+            elbo = _variational.full_elbo(state, prior_type, self._priors, stats, r_log_r)
+            state = (*state, elbo)
+        return state, lower_bound
 
     # --------------------------------------------------------------- results
 

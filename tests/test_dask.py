@@ -289,6 +289,22 @@ def test_cluster_equals_in_memory(on_cluster, cov_type):
     _check_rowwise(a, b, X, dX)
 
 
+@pytest.mark.parametrize("init", ["kmeans", "random_from_data"])
+def test_cluster_start_above_the_client_sample_equals_in_memory(on_cluster, init, monkeypatch):
+    """More rows than the client sample (lowered): the worker processes take the k-means
+    sample's rows from their blocks and map the assignment (fastem._dask_init)."""
+    import fastem._init
+
+    monkeypatch.setattr(fdask, "INIT_SAMPLE_ROWS", 500)
+    monkeypatch.setattr(fastem._init, "KMEANS_MAX_ROWS", 700)
+    X = _data()
+    kw = dict(init_params=init, max_iter=0)
+    a = _gm("full", **kw).fit(X)
+    b = _gm("full", **kw).fit(da.from_array(X, chunks=(450, 3)))
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-11)
+
+
 def test_cluster_nan_error_names_block(on_cluster):
     X = _data()
     X[10, 0] = np.inf

@@ -1,9 +1,9 @@
 """Same seed, same model, whatever the source (issue 16, item 4).
 
-A fit on a chunked source and the in-memory fit of the same rows, with the same
-``random_state``, start from the same initial parameters for every
-``init_params``; the k-means sample size is lowered so that the sampled path
-(more rows than k-means runs on) is exercised on small data.
+A fit on a chunked source and the in-memory fit of the same rows (GaussianMixture and
+BayesianGaussianMixture alike), with the same ``random_state``, start from the same
+initial parameters for every ``init_params``; the k-means sample size is lowered so that
+the sampled path (more rows than k-means runs on) is exercised on small data.
 """
 
 import warnings
@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 import fastem
 import fastem._init
 import fastem._stream
-from fastem import GaussianMixture
+from fastem import BayesianGaussianMixture, GaussianMixture
 
 INITS = ["kmeans", "k-means++", "random", "random_from_data"]
 
@@ -31,12 +31,12 @@ def data(tmp_path):
     return X, rng.uniform(0.2, 2.0, n), path
 
 
-def _pair(X, w, path, **kw):
+def _pair(X, w, path, estimator=GaussianMixture, **kw):
     kw = {"n_components": 3, "random_state": 7, **kw}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a = GaussianMixture(**kw).fit(X, sample_weight=w)
-        b = GaussianMixture(**kw).fit(fastem.source(path, chunk_rows=250), sample_weight=w)
+        a = estimator(**kw).fit(X, sample_weight=w)
+        b = estimator(**kw).fit(fastem.source(path, chunk_rows=250), sample_weight=w)
     return a, b
 
 
@@ -57,6 +57,76 @@ def test_source_starts_where_memory_starts(data, init, sampled, monkeypatch):
         np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-12)
         np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(b.weights_, a.weights_, rtol=1e-12)
+
+
+#: the variational state: the expected weights, the posterior means, the Wishart and the
+#: Dirichlet (or stick-breaking Beta) parameters
+_VB_STATE = ("weights_", "means_", "covariances_", "mean_precision_", "degrees_of_freedom_")
+
+
+def _assert_same_variational_state(a, b, rtol):
+    for name in _VB_STATE:
+        np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=rtol, err_msg=name)
+    wa, wb = a.weight_concentration_, b.weight_concentration_
+    for x, y in zip(wa if isinstance(wa, tuple) else (wa,), wb if isinstance(wb, tuple) else (wb,)):
+        np.testing.assert_allclose(y, x, rtol=rtol, err_msg="weight_concentration_")
+
+
+@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("sampled", [False, True], ids=["all-rows", "sampled"])
+def test_bayesian_source_starts_where_memory_starts(data, init, sampled, monkeypatch):
+    """BayesianGaussianMixture takes GaussianMixture's initialization of a source (it used to
+    start from the reservoir sample, so a source fit ended elsewhere than the in-memory one)."""
+    X, w, path = data
+    _small_reservoir(monkeypatch)
+    if sampled:
+        monkeypatch.setattr(fastem._init, "KMEANS_MAX_ROWS", 500)
+    for cov in ("full", "diag"):
+        kw = dict(init_params=init, covariance_type=cov, max_iter=0)
+        a, b = _pair(X, w, path, BayesianGaussianMixture, **kw)
+        _assert_same_variational_state(a, b, rtol=1e-11)
+
+
+@pytest.mark.parametrize("estimator", [GaussianMixture, BayesianGaussianMixture])
+def test_a_csv_file_starts_where_memory_starts(data, estimator, tmp_path, monkeypatch):
+    """A CSV file's row count is unknown until a pass; its lines are counted before the
+    initialization (they used to be only for a variational fit that drew its priors from
+    the data, so a GaussianMixture, or given priors, started from the reservoir sample)."""
+    X, _, _ = data
+    _small_reservoir(monkeypatch)
+    monkeypatch.setattr(fastem._init, "KMEANS_MAX_ROWS", 500)
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",", fmt="%.17g")
+    kw = dict(n_components=3, random_state=7, max_iter=0)
+    if estimator is BayesianGaussianMixture:  # no pass for the priors before the start
+        kw.update(mean_prior=[0.0, 0.0], covariance_prior=np.eye(2))
+    a = estimator(**kw).fit(X)
+    b = estimator(**kw).fit(fastem.source(tmp_path / "x.csv", chunk_rows=250))
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cov", ["VVV", "diag"])
+def test_default_prior_of_a_source_is_the_in_memory_one(data, cov, monkeypatch):
+    """mclust's default prior (the data's mean and variance) from every row, not from the
+    reservoir sample (a source of more rows than the sample used to fit another prior)."""
+    X, w, path = data
+    _small_reservoir(monkeypatch)
+    a, b = _pair(X, w, path, prior="default", covariance_type=cov, max_iter=20, tol=0.0)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
+def test_bayesian_same_seed_same_fitted_model(data, prior_type, monkeypatch):
+    """Two starts (n_init) and 30 variational iterations: the same model, bound and ELBO."""
+    X, w, path = data
+    _small_reservoir(monkeypatch)
+    monkeypatch.setattr(fastem._init, "KMEANS_MAX_ROWS", 500)
+    kw = dict(weight_concentration_prior_type=prior_type, n_init=2, max_iter=30, tol=0.0)
+    a, b = _pair(X, w, path, BayesianGaussianMixture, **kw)
+    _assert_same_variational_state(a, b, rtol=1e-9)
+    np.testing.assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=1e-12)
+    assert b.elbo_ == pytest.approx(a.elbo_, rel=1e-12)
 
 
 def test_same_seed_same_fitted_model(data, monkeypatch):
@@ -93,7 +163,8 @@ def test_callable_source_falls_back_on_the_reservoir(data):
 
 
 @pytest.mark.slow
-def test_issue_case_at_full_size(tmp_path):
+@pytest.mark.parametrize("estimator", [GaussianMixture, BayesianGaussianMixture])
+def test_issue_case_at_full_size(tmp_path, estimator):
     """More rows than the real k-means sample and reservoir (100,000): the issue's setting."""
     rng = np.random.default_rng(4)
     X = np.concatenate([rng.normal(0, 1, (60_000, 2)), rng.normal(3, 1.5, (60_001, 2))])
@@ -102,6 +173,8 @@ def test_issue_case_at_full_size(tmp_path):
     kw = {"n_components": 2, "random_state": 0, "max_iter": 5, "tol": 0.0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a = GaussianMixture(**kw).fit(X)
-        b = GaussianMixture(**kw).fit(fastem.source(tmp_path / "x.npy"))
+        a = estimator(**kw).fit(X)
+        b = estimator(**kw).fit(fastem.source(tmp_path / "x.npy"))
     np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-10)
+    np.testing.assert_allclose(b.weights_, a.weights_, rtol=1e-10)

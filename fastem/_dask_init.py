@@ -1,0 +1,121 @@
+"""The initialization of a fit on a Dask array: the in-memory one, block by block.
+
+Up to :data:`fastem.dask.INIT_SAMPLE_ROWS` rows the client's initialization
+sample is every row, so the start is the in-memory one already. With more rows,
+a fit used to initialize on a random sample of that size, and so ended
+elsewhere than the in-memory fit of the same rows. Here, as for a chunked
+source (:mod:`fastem._stream_init`), it starts where the in-memory fit starts,
+from the same random numbers (same ``random_state``):
+
+* ``'kmeans'`` and ``'k-means++'``: the same :data:`~fastem._init.KMEANS_MAX_ROWS`
+  rows, taken from their blocks by tasks and gathered on the client, seeded (and
+  for ``'kmeans'`` refined by Lloyd) there; each block's statistics of the
+  assignment of its rows to the centres are computed on the workers and added
+  in the tree of the EM pass;
+* ``'random_from_data'``: the rows the in-memory draw picks;
+* ``'random'``: each row's responsibilities come from one stream of random
+  numbers, so the blocks come to the client one after the other, in order.
+
+``'hc'`` (mclust's start) still runs on the client sample.
+"""
+
+import dask
+import numpy as np
+
+from . import _init
+from ._init import (
+    _labels_stats,
+    _one_hot_stats,
+    initial_stats,
+    kmeans_plusplus,
+    lloyd,
+    subsample_indices,
+)
+from ._passes import ArrayData
+from ._stream_init import _random_stats
+
+
+def _block_assigned_stats(X, w, centers, covariance_type):
+    """Statistics of the hard assignment of one block's rows to ``centers`` (one thread)."""
+    _, labels = lloyd(X, w, centers, 1, max_iter=0)
+    return _labels_stats(X, w, labels, centers, covariance_type, n_threads=1)
+
+
+def rows_at(data, index):
+    """The rows (and weights) of ``data`` at ``index`` (any order, no repeats), as
+    ``ArrayData``: each block's rows are taken by a task, only those reach the client."""
+    from .dask import _take_rows
+
+    index = np.asarray(index, dtype=np.int64)
+    order = np.argsort(index, kind="stable")
+    wanted = index[order]
+    starts = np.cumsum((0,) + data.X.chunks[0])
+    which = np.searchsorted(starts, wanted, side="right") - 1
+    take = dask.delayed(_take_rows, pure=True)
+    xs, ws = [], []
+    for b, (x, w) in enumerate(data._blocks()):
+        local = wanted[which == b] - starts[b]
+        if local.shape[0]:
+            xs.append(take(x, local))
+            ws.append(None if w is None else take(w, local))
+    xs, ws = dask.compute(xs, ws)
+    X = np.empty((index.shape[0], data.n_features), dtype=xs[0].dtype)
+    X[order] = np.concatenate(xs)
+    w = None
+    if ws[0] is not None:
+        w = np.empty(index.shape[0])
+        w[order] = np.concatenate(ws)
+    return ArrayData(X, w)
+
+
+class _InOrder:
+    """A Dask array's blocks brought to the client one at a time, as a stream's chunks."""
+
+    def __init__(self, data):
+        self.data = data
+        self.n_samples, self.n_features = data.n_samples, data.n_features
+
+    def chunks(self, what):
+        offset = 0
+        for x, w in self.data._blocks():
+            X, w = dask.compute(x, w)
+            yield offset, X, w, None
+            offset += X.shape[0]
+
+
+def dask_initial_stats(data, est, rng, method, covariance_type):
+    """``(stats, sample)`` for the initial M-step of ``est`` on ``data``, or None.
+
+    As :func:`fastem._stream_init.stream_initial_stats`; None (the caller uses
+    the client sample) when that sample is every row, or for ``'hc'``.
+    """
+    from .dask import INIT_SAMPLE_ROWS
+
+    n, K, cov = data.n_samples, est.n_components, covariance_type
+    if n <= INIT_SAMPLE_ROWS or method == "hc":
+        return None
+    if n <= _init.KMEANS_MAX_ROWS:  # (a lowered INIT_SAMPLE_ROWS) every row, as in memory
+        sample = data.sample_for_init(n, None)
+        var = est._check_scale(sample)
+        X, w = sample.X, sample.sample_weight
+        return initial_stats(X, w, K, method, cov, rng, est.n_threads, feature_var=var), sample
+    if method in ("kmeans", "k-means++"):
+        sample = rows_at(data, subsample_indices(n, rng))
+        est._check_scale(sample)
+        Xs, ws = sample.X, sample.sample_weight
+        seeds = kmeans_plusplus(Xs, ws, K, rng, est.n_threads)
+        if method == "k-means++":
+            return _one_hot_stats(Xs, seeds, cov), sample
+        centers, _ = lloyd(Xs, ws, Xs[seeds], est.n_threads)
+        from .dask import _tree_sum
+
+        assign = dask.delayed(_block_assigned_stats, pure=True)
+        parts = [assign(x, w, centers, cov) for x, w in data._blocks()]
+        (stats,) = dask.compute(_tree_sum(parts))
+        return stats, sample
+    sample = data.sample_for_init(None, None)  # for the scale check only: rng is not used
+    est._check_scale(sample)
+    if method == "random_from_data":
+        seeds = rng.choice(n, size=K, replace=False)
+        return _one_hot_stats(rows_at(data, seeds).X, np.arange(K), cov), sample
+    return _random_stats(_InOrder(data), K, rng, cov), sample
