@@ -192,12 +192,12 @@ def _update(est, X, w):
     model fitted with feature names (scikit-learn warns on every batch without
     them) go through the public ``partial_fit``.
     """
-    if w is not None and not w.max() >= WEIGHT_RANGE[0]:
-        check_sample_weight(w, w.shape[0])  # raises the in-memory error (zero sum or scale)
     if not hasattr(est, "precisions_cholesky_") or hasattr(est, "feature_names_in_"):
         est.partial_fit(X, sample_weight=w)
-    else:
-        _online.update(est, X, w)
+        return
+    if w is not None and not w.max() >= WEIGHT_RANGE[0]:
+        check_sample_weight(w, w.shape[0])  # raises partial_fit's error (zero sum or scale)
+    _online.update(est, X, w)
 
 
 def _save_checkpoint(est, checkpoint, rows, save):
