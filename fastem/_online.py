@@ -185,8 +185,9 @@ def check_no_prior(est):
 def partial_fit(est, X, sample_weight=None):
     """One stepwise-EM update of ``est`` on the batch ``X`` (see ``GaussianMixture.partial_fit``).
 
-    Everything is computed first and assigned at the end, so an error leaves
-    the estimator as it was.
+    Validates the hyper-parameters, ``X`` and ``sample_weight``, then runs
+    :func:`_step`. Everything is computed first and assigned at the end, so an
+    error leaves the estimator as it was.
     """
     from ._validation import check_hyperparameters
 
@@ -207,41 +208,68 @@ def partial_fit(est, X, sample_weight=None):
                 "batch, or weights_init, means_init and precisions_init."
             )
         w = check_sample_weight(sample_weight, X.shape[0])
-        data = est._wrap(X, w, fitting=first)
-        if first:
-            rng = check_random_state(est.random_state)
-            est._map_prior = None  # no prior online (check_no_prior), whatever a fit left
-            params = est._initial_parameters(data, rng)
-            weights, means, prec_chol, covariances = params
-            state = OnlineState(
-                stats_of(weights, means, covariances, est.covariance_type, est.reg_covar), 0, 0
-            )
-        else:
-            weights, means, prec_chol, covariances = est._current_parameters()
-        small = _small.is_small(ONLINE_SMALL_FACTOR * X.shape[0], *means.shape)
-        kparams = _stats.kernel_params(
-            weights, means, prec_chol, est.covariance_type, data.dtype, small
-        )
-        batch = data.stats(kparams, est.n_threads)
-        if not np.isfinite(batch.loglik):
-            raise ValueError(
-                "Some rows of the batch have zero density under every component (log-likelihood "
-                "is -inf); the data may hold extreme values. Scale the data or increase reg_covar."
-            )
-        if not batch.wsum > 0:
-            raise ValueError(
-                "sample_weight sums to zero; at least one row needs a positive weight."
-            )
-        t = state.n_steps + 1
-        stats = blend(state.stats, batch, step(est, t))
-        # mclust's iterative M-steps start from the current covariances
-        new = _stats.m_step(stats, est.covariance_type, est.reg_covar, previous=covariances)
-        new_prec_chol = _stats.precision_cholesky(new[2], est.covariance_type)
+        result = _step(est, X, w, state)
     except BaseException:
         _restore(est, "n_features_in_", previous_features)
         _restore(est, "feature_names_in_", previous_names)
         raise
-    est._online = OnlineState(stats, t, state.n_rows + X.shape[0])
+    _apply(est, *result)
+
+
+def update(est, X, w):
+    """One update of a fitted ``est`` on a batch that is already valid input.
+
+    What ``fit_online`` calls for the batches after its first: the source has
+    checked every chunk (float32/float64, C-contiguous, the fitted width,
+    finite or NaN only where marginalized, no value too large, weights finite,
+    non-negative and not too large) and ``fit_online`` the hyper-parameters,
+    so none of :func:`partial_fit`'s checks is run again. An error leaves the
+    estimator as it was.
+    """
+    _apply(est, *_step(est, X, w, _current_state(est)))
+
+
+def _step(est, X, w, state):
+    """``(stats, t, n_rows, new parameters, their precision Cholesky factors, data)``.
+
+    ``X`` and ``w`` are valid input; ``state`` is the running state, or None
+    to initialize from this batch. Nothing of ``est`` is assigned but the
+    ``_map_prior`` an initialization resets.
+    """
+    data = est._wrap(X, w, fitting=state is None)
+    if state is None:
+        rng = check_random_state(est.random_state)
+        est._map_prior = None  # no prior online (check_no_prior), whatever a fit left
+        params = est._initial_parameters(data, rng)
+        weights, means, prec_chol, covariances = params
+        state = OnlineState(
+            stats_of(weights, means, covariances, est.covariance_type, est.reg_covar), 0, 0
+        )
+    else:
+        weights, means, prec_chol, covariances = est._current_parameters()
+    small = _small.is_small(ONLINE_SMALL_FACTOR * X.shape[0], *means.shape)
+    kparams = _stats.kernel_params(
+        weights, means, prec_chol, est.covariance_type, data.dtype, small
+    )
+    batch = data.stats(kparams, est.n_threads)
+    if not np.isfinite(batch.loglik):
+        raise ValueError(
+            "Some rows of the batch have zero density under every component (log-likelihood "
+            "is -inf); the data may hold extreme values. Scale the data or increase reg_covar."
+        )
+    if not batch.wsum > 0:
+        raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
+    t = state.n_steps + 1
+    stats = blend(state.stats, batch, step(est, t))
+    # mclust's iterative M-steps start from the current covariances
+    new = _stats.m_step(stats, est.covariance_type, est.reg_covar, previous=covariances)
+    new_prec_chol = _stats.precision_cholesky(new[2], est.covariance_type)
+    return stats, t, state.n_rows + X.shape[0], new, new_prec_chol, data
+
+
+def _apply(est, stats, t, n_rows, new, new_prec_chol, data):
+    """Assign the result of :func:`_step` (the estimator's new fitted attributes)."""
+    est._online = OnlineState(stats, t, n_rows)
     est._set_online_result(new, new_prec_chol, stats.loglik, t, est._result_dtype(data))
     est._online_means, est._online_covariances = est.means_, est.covariances_
 

@@ -17,7 +17,8 @@ from contextlib import closing
 
 import numpy as np
 
-from . import _online, _stream
+from . import _missing, _online, _stream
+from ._validation import WEIGHT_RANGE, check_hyperparameters, check_sample_weight
 from .sources._base import _err
 
 #: Rows per partial_fit update by default.
@@ -136,6 +137,7 @@ def fit_online(
             f"X has {data.n_features} features, but the model continued from has "
             f"{fitted_features}; pass data with the features the model was fitted on."
         )
+    _check_params(est)  # once (and after each callback): the batches skip partial_fit's checks
     rows = skip
     n_batches = 0
     t0 = last = time.perf_counter()
@@ -145,7 +147,7 @@ def fit_online(
         if max_rows is not None and rows + Xb.shape[0] > max_rows:
             Xb = Xb[: max_rows - rows]
             wb = None if wb is None else wb[: max_rows - rows]
-        est.partial_fit(Xb, sample_weight=wb)
+        _update(est, Xb, wb)
         rows += Xb.shape[0]
         n_batches += 1
         now = time.perf_counter()
@@ -157,8 +159,10 @@ def fit_online(
             last = now
         if checkpoint is not None and n_batches % checkpoint_every == 0:
             _save_checkpoint(est, checkpoint, rows, save)
-        if callback is not None and callback(est, rows):
-            break
+        if callback is not None:
+            if callback(est, rows):
+                break
+            _check_params(est)  # the callback may have changed them (set_params(step_size=...))
     if n_batches == 0 and not hasattr(est, "precisions_cholesky_"):
         raise _err(data.source.name, skip, "no rows to fit")
     if checkpoint is not None and n_batches:
@@ -167,6 +171,33 @@ def fit_online(
         print(f"Online pass done: {rows} rows in {time.perf_counter() - t0:.3f}s.")
     est.n_rows_seen_ = rows
     return est
+
+
+def _check_params(est):
+    """What ``partial_fit`` checks of the estimator before each update."""
+    check_hyperparameters(est)
+    _online.check_step_params(est)
+    _online.check_no_prior(est)
+    _missing.check_missing_option(est.missing)
+
+
+def _update(est, X, w):
+    """One stepwise-EM update on a batch of the source, validated once.
+
+    The source checked every chunk (``Source._finish``: dtype, width, finite
+    values or NaN where marginalized, magnitudes, weights finite, >= 0 and not
+    too large), so only what a chunk's checks cannot see is checked here: the
+    batch's weights must not all be zero or underflow. The first update (it
+    initializes, sets ``n_features_in_`` and needs at least two rows) and a
+    model fitted with feature names (scikit-learn warns on every batch without
+    them) go through the public ``partial_fit``.
+    """
+    if not hasattr(est, "precisions_cholesky_") or hasattr(est, "feature_names_in_"):
+        est.partial_fit(X, sample_weight=w)
+        return
+    if w is not None and not w.max() >= WEIGHT_RANGE[0]:
+        check_sample_weight(w, w.shape[0])  # raises partial_fit's error (zero sum or scale)
+    _online.update(est, X, w)
 
 
 def _save_checkpoint(est, checkpoint, rows, save):

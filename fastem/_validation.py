@@ -5,6 +5,7 @@ it does not expect. Messages say what was wrong and what to do.
 """
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -205,38 +206,80 @@ def precheck_array(X, name="X"):
         )
 
 
-def check_all_finite(X, name="X", chunk=65536, *, allow_nan=False):
-    """Raise ValueError naming the first NaN/inf (only inf with ``allow_nan``).
+class BadValue(NamedTuple):
+    """The first value of an array that fastem refuses (:func:`first_bad_value`)."""
 
-    A finite sum proves every value finite (no temporary); only otherwise is
-    ``X`` scanned chunk by chunk, never with an (n_samples, n_features) mask.
+    row: int
+    column: int
+    value: float
+    kind: str  # "nan", "inf" or "large"
+
+
+def first_bad_value(X, *, allow_nan=False, magnitude=True, chunk=65536):
+    """The first NaN or infinity of a 2-D float ``X``, else its first too-large value, or None.
+
+    The one rule for input values, in memory (:func:`check_all_finite`) and in
+    a source's chunks (``fastem.sources``): NaN (unless ``allow_nan``: NaN
+    marks a value not observed) and infinity are refused, then, with
+    ``magnitude``, any ``|x|`` beyond :func:`magnitude_limit`. A finite sum
+    proves every value finite (no temporary); only otherwise is ``X`` scanned,
+    ``chunk`` rows at a time, never with an ``(n_samples, n_features)`` mask.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = np.isfinite(np.sum(X, dtype=np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is scanned: correct
+        finite = not X.size or np.isfinite(X.sum())
     if not finite:
-        _scan_non_finite(X, name, chunk, allow_nan)
-    big = first_too_large(X)
-    if big is not None:
-        r, c, v = big
-        raise ValueError(f"{name} holds, at row {r}, column {c}, " + too_large_message(v, X.dtype))
+        for r0 in range(0, X.shape[0], chunk):
+            block = X[r0 : r0 + chunk]
+            bad = np.isinf(block) if allow_nan else ~np.isfinite(block)
+            if bad.any():
+                r, c = (int(i) for i in np.argwhere(bad)[0])
+                v = float(block[r, c])
+                return BadValue(r0 + r, c, v, "nan" if np.isnan(v) else "inf")
+    big = first_too_large(X) if magnitude else None
+    return None if big is None else BadValue(*big, "large")
 
 
-def _scan_non_finite(X, name, chunk, allow_nan):
-    for r0 in range(0, X.shape[0], chunk):
-        block = X[r0 : r0 + chunk]
-        bad = np.isinf(block) if allow_nan else ~np.isfinite(block)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            where = f"{name} contains {{}} at row {r0 + r}, column {c}."
-            if np.isnan(X[r0 + r, c]):
-                raise ValueError(
-                    where.format("NaN") + " Remove or impute the missing values, or fit with "
-                    'GaussianMixture(missing="marginalize") to treat NaN as not observed.'
-                )
-            raise ValueError(
-                where.format("infinity") + " Infinity is not a measurement: drop or clip those "
-                "rows before fitting" + (" (NaN marks a missing value)." if allow_nan else ".")
-            )
+def bad_value_message(bad, dtype, *, allow_nan=False, name=None, what="value"):
+    """What is wrong with ``bad`` (a :class:`BadValue`) and what to do about it.
+
+    With ``name`` (an in-memory argument, ``"X"``) the whole message, which
+    names the row and column; without, the message for a source's chunk, to
+    follow the source's name and the row's offset (``fastem.sources``), where
+    ``what`` says what the column holds (``"value"``, ``"sample weight"``).
+    """
+    if name is None and bad.kind == "large":
+        return "value " + too_large_message(bad.value, dtype)
+    if name is None:
+        hint = (
+            ' (for NaN as not observed, fit with GaussianMixture(missing="marginalize"))'
+            if what == "value" and not allow_nan
+            else ""
+        )
+        return f"NaN or infinite {what}; fastem needs finite input{hint}"
+    if bad.kind == "large":
+        return f"{name} holds, at row {bad.row}, column {bad.column}, " + too_large_message(
+            bad.value, dtype
+        )
+    where = f"{name} contains {{}} at row {bad.row}, column {bad.column}."
+    if bad.kind == "nan":
+        return (
+            where.format("NaN") + " Remove or impute the missing values, or fit with "
+            'GaussianMixture(missing="marginalize") to treat NaN as not observed.'
+        )
+    return (
+        where.format("infinity") + " Infinity is not a measurement: drop or clip those "
+        "rows before fitting" + (" (NaN marks a missing value)." if allow_nan else ".")
+    )
+
+
+def check_all_finite(X, name="X", chunk=65536, *, allow_nan=False):
+    """Raise ValueError naming the first NaN/inf (only inf with ``allow_nan``) or too-large value.
+
+    See :func:`first_bad_value` for the rule and :func:`bad_value_message` for the message.
+    """
+    bad = first_bad_value(X, allow_nan=allow_nan, chunk=chunk)
+    if bad is not None:
+        raise ValueError(bad_value_message(bad, X.dtype, allow_nan=allow_nan, name=name))
 
 
 def check_densities(log_prob, offset=0):

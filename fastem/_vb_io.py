@@ -7,17 +7,14 @@ values, positive concentrations, precisions and degrees of freedom, weights
 that sum to one, and precisions that agree with the covariances.
 """
 
-import json
-import os
-
 import numpy as np
 
-from . import io
-from ._npz import MAX_JSON_DEPTH, json_depth, open_archive, read_entry
+from . import _model_file, io
+from ._model_file import META as _META
+from ._model_file import check as _check
 
 FORMAT_NAME = "fastem.BayesianGaussianMixture"
 FORMAT_VERSION = 1
-_META = io._META
 _ARRAY_PARAMS = ("mean_prior", "covariance_prior")
 _FITTED = (
     "weights_",
@@ -55,18 +52,19 @@ _ALLOWED = {
 }
 
 
-def save(model, path):
-    """Write a fitted BayesianGaussianMixture (see :func:`fastem.save`)."""
-    from . import __version__
+def allowed(name):
+    """Whether a BayesianGaussianMixture model file may hold the entry ``name``."""
+    return name in _ALLOWED
 
-    if not hasattr(model, "precisions_cholesky_"):
-        raise ValueError("the model is not fitted; call fit() before save().")
+
+def contents(model):
+    """``(arrays, metadata fields)`` of a fitted BayesianGaussianMixture (see ``_model_file``)."""
     arrays, meta_params = {}, {}
     for name, value in model.get_params(deep=False).items():
         if name in _ARRAY_PARAMS and value is not None and np.ndim(value) > 0:
             arrays["param__" + name] = np.asarray(value, dtype=np.float64)
         else:
-            meta_params[name] = io._json_scalar(value, name)
+            meta_params[name] = _model_file.json_scalar(value, name)
     for name in _FITTED:
         source = model._log_weights if name == "log_weights" else getattr(model, name)
         arrays[name] = np.asarray(source, dtype=np.float64)
@@ -77,87 +75,35 @@ def save(model, path):
         arrays["weight_concentration_b_"] = np.asarray(wc[1], dtype=np.float64)
     else:
         arrays["weight_concentration_"] = np.asarray(wc, dtype=np.float64)
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        arrays["feature_names_in_"] = np.asarray([str(n) for n in names], dtype=str)
-    K, D = arrays["means_"].shape
+    _model_file.feature_names(model, arrays)
     fitted = {}
     for name in _SCALARS:
         value = getattr(model, name)
-        fitted[name] = None if value is None else io._json_scalar(value, name)
-    meta = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "fastem_version": __version__,
-        "n_components_kept": int(K),
-        "n_features": int(D),
-        "covariance_type": model.covariance_type,
+        fitted[name] = None if value is None else _model_file.json_scalar(value, name)
+    fields = {
+        "n_components_kept": int(arrays["means_"].shape[0]),
         "params": meta_params,
         "fitted": fitted,
-        "entries": sorted(arrays),
     }
-    arrays[_META] = np.array(json.dumps(meta, allow_nan=True, sort_keys=True))
-    path = os.fspath(path)
-    io._check_replaceable(path)
-    from ._files import replacing
-
-    with replacing(path, suffix=".npz.tmp") as f:
-        np.savez(f, **arrays)
-    return path
+    return arrays, fields
 
 
-def format_of(path):
-    """The ``format`` named by a model file's metadata, or None (read with bounded memory)."""
-    try:
-        # an entry neither format knows is refused here, before anything is decompressed
-        zf, entries = open_archive(
-            path, lambda name: name in _ALLOWED or io._allowed_entry(name), required=_META
-        )
-    except (ValueError, OSError):
-        return None
-    with zf:
-        try:
-            raw = read_entry(path, zf, entries[_META], _META, io._MAX_META_BYTES)
-        except ValueError:
-            return None
-    text = str(raw) if raw.shape == () and raw.dtype.kind == "U" else ""
-    if not text or json_depth(text) > MAX_JSON_DEPTH:
-        return None
-    try:
-        meta = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        return None
-    return meta.get("format") if isinstance(meta, dict) else None
+def entry_limits(meta):
+    """The most bytes each entry may hold, from the model the metadata declares."""
+    K, D = meta["n_components_kept"], meta["n_features"]
+    n_iter = meta["fitted"].get("n_iter_")
+    n_iter = n_iter if isinstance(n_iter, int) and 0 <= n_iter < 10**8 else 0
+    limits = dict.fromkeys(_ALLOWED, 8 * (K * D * D + K + D * D + 16 + n_iter))
+    limits["feature_names_in_"] = 4096 * D
+    return limits
 
 
-def _check(cond, path, msg):
-    io._check(cond, path, msg)
-
-
-def load(path):
-    """The BayesianGaussianMixture stored at ``path``, every array checked first."""
-    return load_with_metadata(path)[0]
-
-
-def load_with_metadata(path):
-    """``(model, metadata)`` of the file at ``path`` (the CLI's ``info`` prints both)."""
+def build(arrays, meta, path):
+    """The BayesianGaussianMixture of a model file's arrays and metadata, every array checked."""
     from ._variational import Priors
     from .bayesian import BayesianGaussianMixture
 
-    path = os.fspath(path)
-    zf, entries = open_archive(path, _ALLOWED.__contains__, required=_META)
-    with zf:
-        raw = read_entry(path, zf, entries[_META], _META, io._MAX_META_BYTES)
-        meta = _metadata(raw, path)
-        K, D, ct = meta["n_components_kept"], meta["n_features"], meta["covariance_type"]
-        n_iter = meta["fitted"].get("n_iter_")
-        n_iter = n_iter if isinstance(n_iter, int) and 0 <= n_iter < 10**8 else 0
-        limit = 8 * (K * D * D + K + D * D + 16 + n_iter)
-        arrays = {
-            n: read_entry(path, zf, info, n, limit if n != "feature_names_in_" else 4096 * D)
-            for n, info in entries.items()
-            if n != _META
-        }
+    K, D, ct = meta["n_components_kept"], meta["n_features"], meta["covariance_type"]
     _check(sorted(arrays) == sorted(meta["entries"]), path, "the entries were altered.")
     params = dict(meta["params"])
     for name in _ARRAY_PARAMS:
@@ -254,38 +200,28 @@ def load_with_metadata(path):
     )
     if "feature_names_in_" in arrays:
         model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
-    return model, meta
+    return model
 
 
-def _metadata(raw, path):
-    _check(raw.shape == () and raw.dtype.kind == "U", path, "the metadata entry is malformed.")
-    text = str(raw)
-    _check(json_depth(text) <= MAX_JSON_DEPTH, path, "the metadata is nested too deeply.")
-    try:
-        meta = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise ValueError(f"{path}: the metadata is not valid JSON ({e}).") from None
-    _check(isinstance(meta, dict), path, "the metadata is not a JSON object.")
-    _check(meta.get("format") == FORMAT_NAME, path, f"format is not {FORMAT_NAME!r}.")
+def check_metadata(meta, path):
+    """The fields of a BayesianGaussianMixture file's parsed metadata (``fastem._model_file``)."""
     version = meta.get("format_version")
     _check(
         version == FORMAT_VERSION,
         path,
         f"unsupported model format version {version!r} (this fastem reads {FORMAT_VERSION}).",
     )
-    for key, kind in (
-        ("n_components_kept", int),
-        ("n_features", int),
-        ("covariance_type", str),
-        ("params", dict),
-        ("fitted", dict),
-        ("entries", list),
-    ):
-        _check(
-            isinstance(meta.get(key), kind) and not isinstance(meta.get(key), bool),
-            path,
-            f"metadata field {key!r} is missing or not a {kind.__name__}.",
-        )
+    _model_file.check_fields(
+        meta,
+        path,
+        (
+            ("n_components_kept", int),
+            ("n_features", int),
+            ("covariance_type", str),
+            ("params", dict),
+            ("fitted", dict),
+            ("entries", list),
+        ),
+    )
     _check(meta["covariance_type"] in io._COVARIANCE_TYPES, path, "unknown covariance_type.")
     _check(meta["n_components_kept"] >= 1 and meta["n_features"] >= 1, path, "empty model.")
-    return meta

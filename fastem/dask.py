@@ -59,6 +59,7 @@ import numpy as np
 from ._digest import BLOCK as _DIGEST_BYTES  # bytes of rows per hashed block
 from ._digest import buffer_digest
 from ._passes import ArrayData, array_rowwise, array_stats
+from ._validation import first_bad_value, too_large_message
 
 __all__ = ["DaskData", "is_dask_array", "INIT_SAMPLE_ROWS", "SCATTER_BYTES", "SPLIT_EVERY"]
 
@@ -97,19 +98,22 @@ def _block_name(block_info):
     return f"block {info['chunk-location'][0]} (rows {r0}:{r1})"
 
 
-def _check_finite(block, name, block_info):
-    """Raise ValueError locating the first NaN/inf of a block (global row and column)."""
-    if np.isfinite(np.sum(block, dtype=np.float64)):
+def _check_finite(block, name, block_info, magnitude=False):
+    """Raise ValueError locating the first NaN/inf (or, with ``magnitude``, too-large value)
+    of a block by its global row and column: ``_validation.first_bad_value``'s rule."""
+    bad = first_bad_value(block.reshape(block.shape[0], -1), magnitude=magnitude)
+    if bad is None:
         return
-    bad = np.argwhere(~np.isfinite(block))
-    if not bad.shape[0]:  # the sum overflowed; every value is finite
-        return
-    first = tuple(bad[0])
-    row = block_info[0]["array-location"][0][0] + first[0]
+    row = block_info[0]["array-location"][0][0] + bad.row
+    if bad.kind == "large":
+        raise ValueError(
+            f"{_block_name(block_info)} of {name} holds, at row {row}, column {bad.column}, "
+            + too_large_message(bad.value, block.dtype)
+        )
     where = f"{_block_name(block_info)} of {name} contains {{}} at row {row}"
-    if len(first) > 1:
-        where += f", column {first[1]}"
-    if np.isnan(block[first]):
+    if block.ndim > 1:
+        where += f", column {bad.column}"
+    if bad.kind == "nan":
         raise ValueError(where.format("NaN") + "; remove or impute the missing values first.")
     raise ValueError(
         where.format("infinity") + "; infinity is not a measurement: drop or clip those rows."
@@ -121,7 +125,7 @@ def _check_block(block, dtype, block_info=None):
     block = np.ascontiguousarray(block, dtype=dtype)
     if block.ndim != 2:
         raise ValueError(f"{_block_name(block_info)} of X is not 2-D (shape {block.shape}).")
-    _check_finite(block, "X", block_info)
+    _check_finite(block, "X", block_info, magnitude=True)
     return block
 
 

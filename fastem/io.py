@@ -18,20 +18,19 @@ wrong is reported as a :class:`ValueError` that says what.
 from __future__ import annotations
 
 import json
-import numbers
-import os
-import zipfile
+import sys
 
 import numpy as np
 
-from . import _models, _online
-from ._files import replacing
-from ._npz import MAX_JSON_DEPTH, json_depth, open_archive, read_entry
+from . import _model_file, _models, _online
+from ._model_file import META as _META
+from ._model_file import check as _check
+from ._model_file import check_replaceable as _check_replaceable  # noqa: F401 (the CLI)
+from ._model_file import json_scalar as _json_scalar
 
 FORMAT_NAME = "fastem.GaussianMixture"
 FORMAT_VERSION = 1
 
-_META = "__metadata__"
 _FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 _ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical", *_models.MCLUST_NAMES)
@@ -45,19 +44,6 @@ def _cov_shape(covariance_type, K, D):
         "diag": (K, D),
         "spherical": (K,),
     }[covariance_type]
-
-
-def _json_scalar(value, name):
-    """A JSON-safe copy of a scalar hyper-parameter."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if name == "random_state":  # a RandomState or Generator instance cannot be stored safely
-        return None
-    raise ValueError(f"cannot store hyper-parameter {name}={value!r} in a model file.")
 
 
 def save(model, path):
@@ -100,23 +86,24 @@ def save(model, path):
     >>> bool(np.array_equal(again.predict(X), gm.predict(X)))
     True
     """
-    from . import __version__, _vb_io
+    from . import _vb_io
     from .bayesian import BayesianGaussianMixture
     from .mixture import GaussianMixture
 
     if isinstance(model, BayesianGaussianMixture):
-        return _vb_io.save(model, path)
+        return _model_file.write(_vb_io, model, path)
     if not isinstance(model, GaussianMixture):
         raise TypeError(
             "save() expects a fastem.GaussianMixture or BayesianGaussianMixture, got "
             f"{type(model).__name__}."
         )
-    if not hasattr(model, "precisions_cholesky_"):
-        raise ValueError("the model is not fitted; call fit() before save().")
-    params = model.get_params(deep=False)
-    arrays = {}
-    meta_params = {}
-    for name, value in params.items():
+    return _model_file.write(sys.modules[__name__], model, path)
+
+
+def contents(model):
+    """``(arrays, metadata fields)`` of a fitted GaussianMixture (``fastem._model_file``)."""
+    arrays, meta_params = {}, {}
+    for name, value in model.get_params(deep=False).items():
         if name in _ARRAY_PARAMS:
             if value is not None:
                 arrays["param__" + name] = np.asarray(value, dtype=np.float64)
@@ -129,19 +116,11 @@ def save(model, path):
     for name in _FITTED:
         arrays[name] = np.asarray(getattr(model, name), dtype=np.float64)
     arrays["lower_bounds_"] = np.asarray(model.lower_bounds_, dtype=np.float64).reshape(-1)
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        arrays["feature_names_in_"] = np.asarray([str(n) for n in names], dtype=str)
+    _model_file.feature_names(model, arrays)
     online_arrays, online_meta = _online.saved_state(model)  # partial_fit's running statistics
     arrays.update(online_arrays)
-    K, D = arrays["means_"].shape
-    meta = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "fastem_version": __version__,
-        "n_components": int(K),
-        "n_features": int(D),
-        "covariance_type": model.covariance_type,
+    fields = {
+        "n_components": int(arrays["means_"].shape[0]),
         "params": meta_params,
         "array_params": sorted(n for n in _ARRAY_PARAMS if "param__" + n in arrays),
         "fitted": {
@@ -152,74 +131,13 @@ def save(model, path):
             # stored as float64 (exact for float32); read back in the fitted dtype
             "dtype": np.dtype(model.means_.dtype).name,
         },
-        "entries": sorted(arrays),
     }
     if online_meta is not None:
-        meta["online"] = online_meta
-    arrays[_META] = np.array(json.dumps(meta, allow_nan=True, sort_keys=True))
-    path = os.fspath(path)
-    _check_replaceable(path)
-    with replacing(path, suffix=".npz.tmp") as f:
-        np.savez(f, **arrays)
-    return path
+        fields["online"] = online_meta
+    return arrays, fields
 
 
-def _check_replaceable(path):
-    """Refuse to replace an existing file that is not a fastem model file (data, say)."""
-    if not os.path.exists(path):
-        return
-    try:
-        with zipfile.ZipFile(path) as z:
-            ok = _META + ".npy" in z.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"{path} exists and is not a fastem model file (it may be your data); refusing to "
-            "replace it. Choose another path, or delete the file first."
-        )
-
-
-def _read_archive(path):
-    """Every entry of the archive as an array, refusing pickled objects."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such model file: {path}")
-    if os.path.isdir(path):
-        raise ValueError(f"{path} is a directory, not a model file.")
-    with open(path, "rb") as f:
-        magic = f.read(6)
-    if magic.startswith(b"\x93NUMPY"):
-        raise ValueError(
-            f"{path} holds a single .npy array, not a fastem model file (.npz written by "
-            "fastem.save())."
-        )
-    if magic[:1] == b"\x80" or magic[:1] in (b"(", b"c") and not magic.startswith(b"PK"):
-        raise ValueError(
-            f"{path} holds pickled data, which fastem refuses to load because unpickling "
-            "can run arbitrary code; model files are written by fastem.save()."
-        )
-    if not magic.startswith(b"PK"):
-        raise ValueError(
-            f"{path} is not a fastem model file: expected a .npz archive written by fastem.save()."
-        )
-    zf, entries = open_archive(path, _allowed_entry, required=_META)
-    with zf:
-        meta_arr = read_entry(path, zf, entries[_META], _META, _MAX_META_BYTES)
-        meta = _metadata({_META: meta_arr}, path)
-        limits = _entry_bytes(meta)
-        out = {_META: meta_arr}
-        for name, info in entries.items():
-            if name != _META:
-                out[name] = read_entry(path, zf, info, name, limits.get(name, 0))
-    return out, meta
-
-
-#: Largest metadata entry read (fastem writes about 1 kB).
-_MAX_META_BYTES = 1 << 20
-
-
-def _allowed_entry(name):
+def allowed(name):
     return (
         name in _FITTED
         or name in (_META, "lower_bounds_", "feature_names_in_")
@@ -228,7 +146,7 @@ def _allowed_entry(name):
     )
 
 
-def _entry_bytes(meta):
+def entry_limits(meta):
     """The most bytes each entry may hold, from the model the metadata declares."""
     K, D, ct = meta["n_components"], meta["n_features"], meta["covariance_type"]
     cov = 8 * int(np.prod(_cov_shape(ct, K, D), dtype=object))
@@ -251,31 +169,8 @@ def _entry_bytes(meta):
     return limits
 
 
-def _check(cond, path, msg):
-    if not cond:
-        raise ValueError(f"{path}: {msg}")
-
-
-def _metadata(arrays, path):
-    _check(
-        _META in arrays,
-        path,
-        "no fastem metadata; this is not a model file written by fastem.save().",
-    )
-    raw = arrays[_META]
-    _check(raw.shape == () and raw.dtype.kind == "U", path, "the metadata entry is malformed.")
-    text = str(raw)
-    _check(
-        json_depth(text) <= MAX_JSON_DEPTH,
-        path,
-        f"the metadata is nested deeper than {MAX_JSON_DEPTH} levels; this is not a model file "
-        "written by fastem.save().",
-    )
-    try:
-        meta = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise ValueError(f"{path}: the metadata is not valid JSON ({e}).") from None
-    _check(isinstance(meta, dict), path, "the metadata is not a JSON object.")
+def check_metadata(meta, path):
+    """The fields of a GaussianMixture file's parsed metadata (``fastem._model_file``)."""
     _check(
         meta.get("format") == FORMAT_NAME,
         path,
@@ -298,20 +193,19 @@ def _metadata(arrays, path):
         path,
         f"unsupported model format version {version} (this fastem reads {FORMAT_VERSION}).",
     )
-    for key, kind in (
-        ("n_components", int),
-        ("n_features", int),
-        ("covariance_type", str),
-        ("params", dict),
-        ("fitted", dict),
-        ("entries", list),
-        ("array_params", list),
-    ):
-        _check(
-            isinstance(meta.get(key), kind) and not isinstance(meta.get(key), bool),
-            path,
-            f"metadata field {key!r} is missing or not a {kind.__name__}.",
-        )
+    _model_file.check_fields(
+        meta,
+        path,
+        (
+            ("n_components", int),
+            ("n_features", int),
+            ("covariance_type", str),
+            ("params", dict),
+            ("fitted", dict),
+            ("entries", list),
+            ("array_params", list),
+        ),
+    )
     _check(
         meta["covariance_type"] in _COVARIANCE_TYPES,
         path,
@@ -322,7 +216,6 @@ def _metadata(arrays, path):
         path,
         "n_components and n_features must be >= 1.",
     )
-    return meta
 
 
 def _checked_arrays(arrays, meta, path):
@@ -516,14 +409,18 @@ def load(path):
 
 
 def _load(path):
-    """(model, metadata) of a model file; see :func:`load`."""
+    """(model, metadata) of a model file of either estimator; see :func:`load`."""
     from . import _vb_io
+
+    this = sys.modules[__name__]
+    formats = {FORMAT_NAME: this, _vb_io.FORMAT_NAME: _vb_io}
+    return _model_file.read(path, formats, default=this)
+
+
+def build(arrays, meta, path):
+    """The GaussianMixture of a model file's arrays and metadata, everything checked first."""
     from .mixture import GaussianMixture
 
-    path = os.fspath(path)
-    if os.path.isfile(path) and _vb_io.format_of(path) == _vb_io.FORMAT_NAME:
-        return _vb_io.load_with_metadata(path)
-    arrays, meta = _read_archive(path)
     _check_params(meta, path)
     _checked_arrays(arrays, meta, path)
     params = dict(meta["params"])
@@ -551,4 +448,4 @@ def _load(path):
         model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
     if "online" in meta:
         _online.restore_state(model, arrays, meta["online"], lambda c, m: _check(c, path, m))
-    return model, meta
+    return model

@@ -369,27 +369,19 @@ def check_values(X, name, offset, allow_nan=False):
 
 
 def _check_finite(X, name, offset, what, allow_nan=False):
-    from .._validation import first_too_large, too_large_message
+    """Raise the source's error for the first value of ``X`` that fastem refuses.
 
-    # fast path: a finite sum means every value is finite (no allocation)
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = not X.size or np.isfinite(X.sum())
-    if not finite:
-        bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
-        if bad.any():
-            row = int(np.argmax(bad.any(axis=1)))
-            hint = (
-                ' (for NaN as not observed, fit with GaussianMixture(missing="marginalize"))'
-                if what == "value" and not allow_nan
-                else ""
-            )
-            raise _err(
-                name, offset + row, f"NaN or infinite {what}; fastem needs finite input{hint}"
-            )
-    if what == "value":
-        big = first_too_large(X)
-        if big is not None:
-            raise _err(name, offset + big[0], "value " + too_large_message(big[2], X.dtype))
+    The rule and its explanation are ``fastem._validation``'s (the same as for an
+    in-memory ``X``); the error names the source and the row's offset in it.
+    ``what`` is what the column holds: a ``"value"`` is also checked for
+    magnitude, a ``"sample weight"`` by :func:`_check_weights`.
+    """
+    from .._validation import bad_value_message, first_bad_value
+
+    bad = first_bad_value(X, allow_nan=allow_nan, magnitude=what == "value")
+    if bad is not None:
+        msg = bad_value_message(bad, X.dtype, allow_nan=allow_nan, what=what)
+        raise _err(name, offset + bad.row, msg)
 
 
 def _check_weights(w, name, offset):
