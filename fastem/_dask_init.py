@@ -22,17 +22,9 @@ from the same random numbers (same ``random_state``):
 import dask
 import numpy as np
 
-from . import _init
-from ._init import (
-    _labels_stats,
-    _one_hot_stats,
-    initial_stats,
-    kmeans_plusplus,
-    lloyd,
-    subsample_indices,
-)
+from ._init import _labels_stats, lloyd
 from ._passes import ArrayData
-from ._stream_init import _random_stats
+from ._stream_init import exact_start
 
 
 def _block_assigned_stats(X, w, centers, covariance_type):
@@ -91,31 +83,24 @@ def dask_initial_stats(data, est, rng, method, covariance_type):
     """
     from .dask import INIT_SAMPLE_ROWS
 
-    n, K, cov = data.n_samples, est.n_components, covariance_type
+    n, cov = data.n_samples, covariance_type
     if n <= INIT_SAMPLE_ROWS or method == "hc":
         return None
-    if n <= _init.KMEANS_MAX_ROWS:  # (a lowered INIT_SAMPLE_ROWS) every row, as in memory
-        sample = data.sample_for_init(n, None)
-        var = est._check_scale(sample)
-        X, w = sample.X, sample.sample_weight
-        return initial_stats(X, w, K, method, cov, rng, est.n_threads, feature_var=var), sample
-    if method in ("kmeans", "k-means++"):
-        sample = rows_at(data, subsample_indices(n, rng))
-        est._check_scale(sample)
-        Xs, ws = sample.X, sample.sample_weight
-        seeds = kmeans_plusplus(Xs, ws, K, rng, est.n_threads)
-        if method == "k-means++":
-            return _one_hot_stats(Xs, seeds, cov), sample
-        centers, _ = lloyd(Xs, ws, Xs[seeds], est.n_threads)
-        from .dask import _tree_sum
+    return exact_start(
+        data, est, rng, method, cov,
+        every_row=lambda: data.sample_for_init(n, None),  # (a lowered INIT_SAMPLE_ROWS)
+        rows=lambda index: rows_at(data, index),
+        seed_rows=lambda index: rows_at(data, index).X,
+        assigned=lambda centers: _assigned_stats(data, centers, cov),
+        in_order=_InOrder(data),
+    )  # fmt: skip
 
-        assign = dask.delayed(_block_assigned_stats, pure=True)
-        parts = [assign(x, w, centers, cov) for x, w in data._blocks()]
-        (stats,) = dask.compute(_tree_sum(parts))
-        return stats, sample
-    sample = data.sample_for_init(None, None)  # for the scale check only: rng is not used
-    est._check_scale(sample)
-    if method == "random_from_data":
-        seeds = rng.choice(n, size=K, replace=False)
-        return _one_hot_stats(rows_at(data, seeds).X, np.arange(K), cov), sample
-    return _random_stats(_InOrder(data), K, rng, cov), sample
+
+def _assigned_stats(data, centers, covariance_type):
+    """Statistics of every row assigned to its nearest centre, block by block on the workers."""
+    from .dask import _tree_sum
+
+    assign = dask.delayed(_block_assigned_stats, pure=True)
+    parts = [assign(x, w, centers, covariance_type) for x, w in data._blocks()]
+    (stats,) = dask.compute(_tree_sum(parts))
+    return stats

@@ -134,33 +134,57 @@ def stream_initial_stats(data, est, rng, method, covariance_type):
         _ = data.source.shape  # counts the lines without parsing them, to start as in memory
     if not applies(data):
         return None
-    n = data.n_samples
-    K, cov = est.n_components, covariance_type
-    if method == "hc" and n > _init.KMEANS_MAX_ROWS:
+    cov = covariance_type
+    if method == "hc" and data.n_samples > _init.KMEANS_MAX_ROWS:
         return None
-    if n <= _init.KMEANS_MAX_ROWS:
-        # the in-memory initialization runs on every row: hold them (as k-means would)
-        sample = getattr(data, "_init_rows", None)  # kept for the next of n_init
-        if sample is None:
-            sample = data._init_rows = rows_at(data, np.arange(n))
+    return exact_start(
+        data, est, rng, method, cov,
+        every_row=lambda: _held_rows(data),
+        rows=lambda index: rows_at(data, index),
+        seed_rows=lambda index: rows_at(data, index, check_weights=False).X,
+        assigned=lambda centers: _assigned_stats(data, centers, cov, est.n_threads),
+        in_order=data,
+    )  # fmt: skip
+
+
+def _held_rows(data):
+    """Every row of ``data``, read once and kept for the next of ``n_init`` (as k-means would)."""
+    sample = getattr(data, "_init_rows", None)
+    if sample is None:
+        sample = data._init_rows = rows_at(data, np.arange(data.n_samples))
+    return sample
+
+
+def exact_start(data, est, rng, method, cov, *, every_row, rows, seed_rows, assigned, in_order):
+    """``(stats, sample)``: the in-memory start of ``est`` on the rows of ``data``.
+
+    The one algorithm of the exact starts of chunked sources (here) and Dask
+    arrays (``fastem._dask_init``), which supply how to get at their rows:
+    ``every_row()`` and ``rows(index)`` (``ArrayData``), ``seed_rows(index)``
+    (an array), ``assigned(centers)`` (the statistics of every row assigned
+    to its nearest centre) and ``in_order`` (an object whose ``chunks``
+    yields the rows in order, for ``'random'``).
+    """
+    n, K = data.n_samples, est.n_components
+    if n <= _init.KMEANS_MAX_ROWS:  # the in-memory initialization runs on every row
+        sample = every_row()
         var = est._check_scale(sample)
         stats = initial_stats(
             sample.X, sample.sample_weight, K, method, cov, rng, est.n_threads, feature_var=var
         )
         return stats, sample
     if method in ("kmeans", "k-means++"):
-        sample = rows_at(data, subsample_indices(n, rng))
+        sample = rows(subsample_indices(n, rng))
         est._check_scale(sample)
         Xs, ws = sample.X, sample.sample_weight
         seeds = kmeans_plusplus(Xs, ws, K, rng, est.n_threads)
         if method == "k-means++":
             return _one_hot_stats(Xs, seeds, cov), sample
         centers, _ = lloyd(Xs, ws, Xs[seeds], est.n_threads)
-        return _assigned_stats(data, centers, cov, est.n_threads), sample
+        return assigned(centers), sample
     sample = data.sample_for_init(None, None)  # for the scale check only: rng is not used
     est._check_scale(sample)
     if method == "random_from_data":
         seeds = rng.choice(n, size=K, replace=False)
-        seed_rows = rows_at(data, seeds, check_weights=False).X
-        return _one_hot_stats(seed_rows, np.arange(K), cov), sample
-    return _random_stats(data, K, rng, cov), sample
+        return _one_hot_stats(seed_rows(seeds), np.arange(K), cov), sample
+    return _random_stats(in_order, K, rng, cov), sample
