@@ -101,8 +101,8 @@ def _pattern_one(Sigma, logw, obs, o, mis, m, k, L, Linv, A, Cc, B):
 @kernel
 def pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok):
     K, D = Sigma.shape[0], Sigma.shape[1]
-    L = np.zeros((D, D))
-    B = np.zeros((D, D))
+    L = np.zeros((D, D), dtype=Sigma.dtype)
+    B = np.zeros((D, D), dtype=Sigma.dtype)
     for q in range(q0, q1):
         p = q // K
         k = q - p * K
@@ -226,25 +226,27 @@ def chunk_stats(
     (one compiled kernel for both: a ``predict`` after a fit compiles nothing more)."""
     K, D = mu.shape
     logp_only = out.shape[0] > 0
-    xo = np.empty((D, BLOCK))
-    dob = np.empty((D, BLOCK))
-    diff = np.empty((D, BLOCK))
-    y = np.empty(BLOCK)
-    y1 = np.empty(BLOCK)
-    y2 = np.empty(BLOCK)
-    y3 = np.empty(BLOCK)
-    q = np.empty(BLOCK)
-    rd = np.empty(BLOCK)
-    logp = np.empty((K, BLOCK))
-    m = np.empty(BLOCK)
-    s = np.empty(BLOCK)
-    wv = np.empty(BLOCK)
-    lv = np.empty(BLOCK, dtype=np.int64)
-    rx = np.empty((K, BLOCK))
-    poly = np.empty(BLOCK)
-    bits = np.empty(BLOCK, dtype=np.int64)
-    lab_lp = np.empty(BLOCK)
-    ev = np.empty(BLOCK)
+    # dtype objects and run-time sizes: the np.empty variants of the EM kernels (compiled once)
+    f8, i8, nbuf = mu.dtype, rows.dtype, min(BLOCK, max(i1 - i0, 1))
+    xo = np.empty((D, nbuf), dtype=f8)
+    dob = np.empty((D, nbuf), dtype=f8)
+    diff = np.empty((D, nbuf), dtype=f8)
+    y = np.empty(nbuf, dtype=f8)
+    y1 = np.empty(nbuf, dtype=f8)
+    y2 = np.empty(nbuf, dtype=f8)
+    y3 = np.empty(nbuf, dtype=f8)
+    q = np.empty(nbuf, dtype=f8)
+    rd = np.empty(nbuf, dtype=f8)
+    logp = np.empty((K, nbuf), dtype=f8)
+    m = np.empty(nbuf, dtype=f8)
+    s = np.empty(nbuf, dtype=f8)
+    wv = np.empty(nbuf, dtype=f8)
+    lv = np.empty(nbuf, dtype=i8)
+    rx = np.empty((K, nbuf), dtype=f8)
+    poly = np.empty(nbuf, dtype=f8)
+    bits = np.empty(nbuf, dtype=i8)
+    lab_lp = np.empty(nbuf, dtype=f8)
+    ev = np.empty(nbuf, dtype=f8)
     has_w = w.shape[0] > 0
     has_lab = labels.shape[0] > 0
     t = i0

@@ -8,6 +8,7 @@ small D, so the kernels use their own vectorizable ``exp_rows`` and
 
 import numpy as np
 
+from ._bits import bits_of_float, float_of_bits
 from ._config import jit, jit_ordered
 
 # --------------------------------------------------------------------------
@@ -33,7 +34,6 @@ def exp_rows(a, k0, k1, nb, m, s, poly, bits):
     ``a`` float64. The subtraction and the sum ride along the two passes
     the exp needs anyway (no separate passes over ``a``).
     """
-    scale = bits.view(np.float64)
     for k in range(k0, k1):
         for b in range(nb):
             x = a[k, b] - m[b]
@@ -56,7 +56,7 @@ def exp_rows(a, k0, k1, nb, m, s, poly, bits):
             poly[b] = p if x >= _EXP_LO else 0.0
             bits[b] = (np.int64(n) + 1023) << 52
         for b in range(nb):
-            e = poly[b] * scale[b]
+            e = poly[b] * float_of_bits(bits[b])
             a[k, b] = e
             s[b] += e
 
@@ -75,14 +75,12 @@ def log_into(s, nb, out, fbits, ev):
     |u| < 0.172, by its series to u^19 (truncation < 1e-17 relative).
     Subnormal s is not handled (the kernels' s is a sum of exps >= 1).
     """
-    sb = s.view(np.int64)
     for b in range(nb):
-        ib = sb[b]
+        ib = bits_of_float(s[b])
         ev[b] = np.float64((ib >> 52) - 1023)
         fbits[b] = (ib & _MANT) | _ONE_BITS
-    f64 = fbits.view(np.float64)
     for b in range(nb):
-        f = f64[b]
+        f = float_of_bits(fbits[b])
         e = ev[b]
         big = f > _SQRT2
         f = f * 0.5 if big else f
