@@ -220,6 +220,39 @@ def test_one_compiled_pass_for_every_covariance_type_and_read_only_input(tmp_pat
         assert sum(str(sig[0].dtype) == "float64" for sig in k.signatures) == 1, k.signatures
 
 
+def test_predictions_after_a_fit_compile_nothing():
+    """docs/cold_start.md: the fit's kernel writes the row-wise outputs too, so
+    predict, predict_proba and score_samples after a fit (float32 and float64,
+    both families, with missing values) start no compilation at all."""
+    from numba.core import event
+
+    from fastem import GaussianMixture
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(600, 3))
+    Xm = X.copy()
+    Xm[::5, 1] = np.nan
+    fits = []
+    for dtype in ("float64", "float32"):
+        for cov in ("full", "tied", "diag", "spherical"):
+            gm = GaussianMixture(2, covariance_type=cov, random_state=0, max_iter=2)
+            fits.append((gm.fit(X.astype(dtype)), X.astype(dtype)))
+        gm = GaussianMixture(2, missing="marginalize", random_state=0, max_iter=2)
+        fits.append((gm.fit(Xm.astype(dtype)), Xm.astype(dtype)))
+    rec = event.RecordingListener()
+    event.register("numba:compile", rec)
+    try:
+        for gm, data in fits:
+            gm.predict(data)
+            gm.predict_proba(data)
+            gm.score_samples(data)
+            gm.score(data)
+    finally:
+        event.unregister("numba:compile", rec)
+    compiled = {ev.data["dispatcher"].py_func.__name__ for _, ev in rec.buffer if ev.is_start}
+    assert not compiled, compiled
+
+
 def test_missing_value_fit_and_predict_share_one_compiled_kernel():
     """The missing-value path's statistics and its row-wise log-densities are one
     kernel: a predict after a fit must not compile a second specialization."""
