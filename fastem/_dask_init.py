@@ -79,12 +79,13 @@ def dask_initial_stats(data, est, rng, method, covariance_type):
     """``(stats, sample)`` for the initial M-step of ``est`` on ``data``, or None.
 
     As :func:`fastem._stream_init.stream_initial_stats`; None (the caller uses
-    the client sample) when that sample is every row, or for ``'hc'``.
+    the client sample) when that sample is every row, or for an ``'hc'`` start on more
+    rows than k-means holds.
     """
     from .dask import INIT_SAMPLE_ROWS
 
     n, cov = data.n_samples, covariance_type
-    if n <= INIT_SAMPLE_ROWS or method == "hc":
+    if n <= INIT_SAMPLE_ROWS:
         return None
     return exact_start(
         data, est, rng, method, cov,

@@ -288,7 +288,7 @@ class _EMLoop:
 
             rows = data.sample_for_init(None, None)
             w = getattr(rows, "sample_weight", None)
-            moments = population_moments(data, rows, self.n_threads)
+            moments = population_moments(self.prior, data, rows, self.n_threads)
             self._map_prior = resolve(
                 self.prior, self.covariance_type, rows.X, w, self.n_components, moments
             )

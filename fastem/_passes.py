@@ -200,6 +200,9 @@ def _short_read(status, chunk_rows, n, bufs):
 
 
 def _rowwise_outputs(n, K, logprob, resp, labels):
+    if not (logprob or resp or labels):
+        # the kernels take all-empty outputs for a statistics pass (into empty arrays)
+        raise ValueError("a row-wise pass needs at least one of logprob, resp or labels")
     return (
         np.empty(n) if logprob else _EMPTY_F,
         np.empty((n, K)) if resp else _EMPTY_2D,

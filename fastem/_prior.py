@@ -80,9 +80,10 @@ def check_prior(prior, covariance_type):
         raise ValueError(f"prior['shrinkage'] must be a finite number >= 0, got {s!r}.")
 
 
-def population_moments(data, rows, n_threads):
+def population_moments(prior, data, rows, n_threads):
     """``(mean, covariance)`` (weighted, ddof 1) of every row of ``data`` in one pass, when
-    ``rows`` (its initialization sample) is only some of them; None when it is all of them.
+    ``rows`` (its initialization sample) is only some of them and ``prior`` leaves one of
+    them to the data; None otherwise.
 
     A source or a Dask array larger than its sample then gets the prior of the
     in-memory fit of the same rows. Not with labels or missing values (the sample's).
@@ -90,6 +91,8 @@ def population_moments(data, rows, n_threads):
     n = data.n_samples
     if n is None or rows.n_samples >= n or getattr(data, "label_values", None) is not None:
         return None
+    if isinstance(prior, dict) and {"mean", "scale"} <= prior.keys():
+        return None  # both given: the data's moments are not used
     if getattr(data, "missing", "error") == "marginalize":
         return None
     from ._variational import data_moments

@@ -39,12 +39,17 @@ from ._validation import WEIGHT_RANGE, weight_scale_message
 
 
 def applies(data):
-    """Can the initialization of ``data`` (a ``StreamData``) follow the in-memory one?"""
-    return (
-        data.source.n_rows is not None
-        and data.label_values is None
-        and data.missing != "marginalize"
-    )
+    """Can the initialization of ``data`` (a ``StreamData``) follow the in-memory one?
+
+    A CSV file's lines are counted first (without parsing them), and only when the
+    rest allows it. Fewer rows than components: no (the reservoir sample raises
+    scikit-learn's error).
+    """
+    if data.label_values is not None or data.missing == "marginalize":
+        return False
+    if data.source.n_rows is None and data.source.kind == "csv":
+        _ = data.source.shape  # counts the lines
+    return data.source.n_rows is not None and data.n_samples >= data.min_rows
 
 
 def rows_at(data, index, check_weights=True):
@@ -130,13 +135,9 @@ def stream_initial_stats(data, est, rng, method, covariance_type):
     is false, or an "hc" start on more rows than k-means holds: the caller uses
     the reservoir sample instead.
     """
-    if data.source.n_rows is None and data.source.kind == "csv":
-        _ = data.source.shape  # counts the lines without parsing them, to start as in memory
     if not applies(data):
         return None
     cov = covariance_type
-    if method == "hc" and data.n_samples > _init.KMEANS_MAX_ROWS:
-        return None
     return exact_start(
         data, est, rng, method, cov,
         every_row=lambda: _held_rows(data),
@@ -156,7 +157,8 @@ def _held_rows(data):
 
 
 def exact_start(data, est, rng, method, cov, *, every_row, rows, seed_rows, assigned, in_order):
-    """``(stats, sample)``: the in-memory start of ``est`` on the rows of ``data``.
+    """``(stats, sample)``: the in-memory start of ``est`` on the rows of ``data``, or None
+    (an ``'hc'`` start on more rows than k-means holds).
 
     The one algorithm of the exact starts of chunked sources (here) and Dask
     arrays (``fastem._dask_init``), which supply how to get at their rows:
@@ -166,6 +168,8 @@ def exact_start(data, est, rng, method, cov, *, every_row, rows, seed_rows, assi
     yields the rows in order, for ``'random'``).
     """
     n, K = data.n_samples, est.n_components
+    if method == "hc" and n > _init.KMEANS_MAX_ROWS:
+        return None  # the caller's sample (hc holds its rows)
     if n <= _init.KMEANS_MAX_ROWS:  # the in-memory initialization runs on every row
         sample = every_row()
         var = est._check_scale(sample)

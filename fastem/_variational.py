@@ -353,10 +353,12 @@ def data_moments(data, covariance_type, n_threads):
     nk = stats.nk[0]
     delta = stats.s1[0] / nk
     mean = stats.shift[0] + delta
+    # ddof 1 on the total weight, floored as mclust's prior in memory (``_prior.resolve``)
+    ddof1 = max(nk - 1.0, 1e-300)
     if full:
-        cov = (stats.s2[0] - nk * np.outer(delta, delta)) / (nk - 1.0)
+        cov = (stats.s2[0] - nk * np.outer(delta, delta)) / ddof1
     else:
-        cov = (stats.s2[0] - nk * delta**2) / (nk - 1.0)
+        cov = (stats.s2[0] - nk * delta**2) / ddof1
     return mean, cov
 
 

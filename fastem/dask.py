@@ -101,7 +101,7 @@ def _block_name(block_info):
 def _check_finite(block, name, block_info, magnitude=False):
     """Raise ValueError locating the first NaN/inf (or, with ``magnitude``, too-large value)
     of a block by its global row and column: ``_validation.first_bad_value``'s rule."""
-    bad = first_bad_value(block.reshape(block.shape[0], -1), magnitude=magnitude)
+    bad = first_bad_value(block if block.ndim == 2 else block[:, None], magnitude=magnitude)
     if bad is None:
         return
     row = block_info[0]["array-location"][0][0] + bad.row

@@ -367,3 +367,20 @@ def test_checkpoint_resume_on_dask(tmp_path):
     np.testing.assert_array_equal(again.means_, a.means_)  # done: returned, not refitted
     with pytest.raises(ValueError, match="other hyper-parameters or data"):
         _gm("diag", n_init=2).fit(dX + 1, checkpoint=ckpt)
+
+
+def test_empty_blocks_fit_and_predict_like_in_memory():
+    """A Dask array may hold blocks of zero rows (boolean indexing, then
+    compute_chunk_sizes): they add nothing, and the fit, the predictions and
+    the weights' checks ignore them."""
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.normal(0, 1, (30, 2)), rng.normal(6, 1, (30, 2))])
+    w = rng.uniform(0.5, 2.0, 60)
+    dX = da.from_array(X, chunks=((0, 30, 0, 30), (2,)))
+    dw = da.from_array(w, chunks=((0, 30, 0, 30),))
+    kw = dict(n_components=2, random_state=0, max_iter=20)
+    ref = GaussianMixture(**kw).fit(X, sample_weight=w)
+    with dask.config.set(scheduler="synchronous"):
+        gm = GaussianMixture(**kw).fit(dX, sample_weight=dw)
+        np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12)
+        np.testing.assert_array_equal(np.asarray(gm.predict(dX)), ref.predict(X))

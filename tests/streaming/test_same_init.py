@@ -105,6 +105,16 @@ def test_a_csv_file_starts_where_memory_starts(data, estimator, tmp_path, monkey
     np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-12)
 
 
+@pytest.mark.parametrize("init", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_a_csv_file_with_fewer_rows_than_components_is_refused(init, tmp_path):
+    """As in memory: scikit-learn's error, whichever start (the line count must not let the
+    exact start skip the reservoir's row check)."""
+    np.savetxt(tmp_path / "x.csv", [[0.0, 1.0], [2.0, 3.0]], delimiter=",")
+    for X in (np.array([[0.0, 1.0], [2.0, 3.0]]), fastem.source(tmp_path / "x.csv")):
+        with pytest.raises(ValueError, match="Expected n_samples >= n_components"):
+            GaussianMixture(3, init_params=init, random_state=0).fit(X)
+
+
 @pytest.mark.parametrize("cov", ["VVV", "diag"])
 def test_default_prior_of_a_source_is_the_in_memory_one(data, cov, monkeypatch):
     """mclust's default prior (the data's mean and variance) from every row, not from the
@@ -114,6 +124,27 @@ def test_default_prior_of_a_source_is_the_in_memory_one(data, cov, monkeypatch):
     a, b = _pair(X, w, path, prior="default", covariance_type=cov, max_iter=20, tol=0.0)
     np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-10)
+
+
+def test_a_prior_with_its_mean_and_scale_reads_no_moments(data, monkeypatch):
+    """A prior that gives both its mean and its scale takes nothing from the data: no pass
+    over the source for the data's moments (it used to read every row for nothing)."""
+    X, w, path = data
+    _small_reservoir(monkeypatch)
+    prior = {"mean": X.mean(axis=0), "scale": np.cov(X.T)}
+    a, b = _pair(X, w, path, prior=prior, covariance_type="VVV", max_iter=5, tol=0.0)
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("the data's moments were computed")
+
+    monkeypatch.setattr(fastem._variational, "data_moments", no_pass)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        c = GaussianMixture(3, prior=prior, covariance_type="VVV", max_iter=5, tol=0.0,
+                            random_state=7).fit(fastem.source(path, chunk_rows=250),
+                                                sample_weight=w)  # fmt: skip
+    np.testing.assert_array_equal(c.means_, b.means_)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
