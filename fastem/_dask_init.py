@@ -20,10 +20,8 @@ from the same random numbers (same ``random_state``):
 """
 
 import dask
-import numpy as np
 
 from ._init import _labels_stats, lloyd
-from ._passes import ArrayData
 from ._stream_init import exact_start
 
 
@@ -31,48 +29,6 @@ def _block_assigned_stats(X, w, centers, covariance_type):
     """Statistics of the hard assignment of one block's rows to ``centers`` (one thread)."""
     _, labels = lloyd(X, w, centers, 1, max_iter=0)
     return _labels_stats(X, w, labels, centers, covariance_type, n_threads=1)
-
-
-def rows_at(data, index):
-    """The rows (and weights) of ``data`` at ``index`` (any order, no repeats), as
-    ``ArrayData``: each block's rows are taken by a task, only those reach the client."""
-    from .dask import _take_rows
-
-    index = np.asarray(index, dtype=np.int64)
-    order = np.argsort(index, kind="stable")
-    wanted = index[order]
-    starts = np.cumsum((0,) + data.X.chunks[0])
-    which = np.searchsorted(starts, wanted, side="right") - 1
-    take = dask.delayed(_take_rows, pure=True)
-    xs, ws = [], []
-    for b, (x, w) in enumerate(data._blocks()):
-        local = wanted[which == b] - starts[b]
-        if local.shape[0]:
-            xs.append(take(x, local))
-            ws.append(None if w is None else take(w, local))
-    xs, ws = dask.compute(xs, ws)
-    X = np.empty((index.shape[0], data.n_features), dtype=xs[0].dtype)
-    X[order] = np.concatenate(xs)
-    w = None
-    if ws[0] is not None:
-        w = np.empty(index.shape[0])
-        w[order] = np.concatenate(ws)
-    return ArrayData(X, w)
-
-
-class _InOrder:
-    """A Dask array's blocks brought to the client one at a time, as a stream's chunks."""
-
-    def __init__(self, data):
-        self.data = data
-        self.n_samples, self.n_features = data.n_samples, data.n_features
-
-    def chunks(self, what):
-        offset = 0
-        for x, w in self.data._blocks():
-            X, w = dask.compute(x, w)
-            yield offset, X, w, None
-            offset += X.shape[0]
 
 
 def dask_initial_stats(data, est, rng, method, covariance_type):
@@ -90,10 +46,10 @@ def dask_initial_stats(data, est, rng, method, covariance_type):
     return exact_start(
         data, est, rng, method, cov,
         every_row=lambda: data.sample_for_init(n, None),  # (a lowered INIT_SAMPLE_ROWS)
-        rows=lambda index: rows_at(data, index),
-        seed_rows=lambda index: rows_at(data, index).X,
+        rows=data.rows_at,
+        seed_rows=lambda index: data.rows_at(index).X,
         assigned=lambda centers: _assigned_stats(data, centers, cov),
-        in_order=_InOrder(data),
+        in_order=data,
     )  # fmt: skip
 
 

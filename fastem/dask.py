@@ -418,33 +418,66 @@ class DaskData:
             picks = [(x, w, slice(None)) for x, w in self._blocks()]
         else:
             rng = np.random.RandomState(0) if random_state is None else random_state
-            picks = self._draw(max_rows, rng)
+            picks = self._picks(self._draw(max_rows, rng))
+        sample = self._gather(picks)
+        if key is not None:
+            self._samples[key] = sample
+        return sample
+
+    def rows_at(self, index):
+        """The rows (and weights) at ``index`` (any order, no repeats), as ``ArrayData``.
+
+        Each block's rows are taken by a task on its worker; only those rows
+        reach the client.
+        """
+        index = np.asarray(index, dtype=np.int64)
+        order = np.argsort(index, kind="stable")
+        got = self._gather(self._picks(index[order]))
+        X = np.empty_like(got.X)
+        X[order] = got.X
+        w = None
+        if got.sample_weight is not None:
+            w = np.empty_like(got.sample_weight)
+            w[order] = got.sample_weight
+        return ArrayData(X, w)
+
+    def chunks(self, what=None):
+        """Every block in order, computed and brought to the client one at a time, as a
+        source's chunks: ``(first row, X, weights or None, None)``."""
+        offset = 0
+        for x, w in self._blocks():
+            X, w = dask.compute(x, w)
+            yield offset, X, w, None
+            offset += X.shape[0]
+
+    def _draw(self, max_rows, rng):
+        """``max_rows`` distinct random rows, sorted."""
+        n = self.n_samples
+        rows = _sorted_unique(rng.randint(0, n, size=max_rows))
+        while rows.shape[0] < max_rows:
+            more = rng.randint(0, n, size=max_rows - rows.shape[0])
+            rows = _sorted_unique(np.concatenate([rows, more]))
+        return rows
+
+    def _picks(self, rows):
+        """``(block, weights block, local rows)`` of the blocks that hold the sorted ``rows``."""
+        starts = np.cumsum((0,) + self.X.chunks[0])
+        lo, hi = np.searchsorted(rows, starts[:-1]), np.searchsorted(rows, starts[1:])
+        return [
+            (x, w, rows[lo[b] : hi[b]] - starts[b])
+            for b, (x, w) in enumerate(self._blocks())
+            if hi[b] > lo[b]
+        ]
+
+    def _gather(self, picks):
+        """The picked rows (and weights), taken by tasks and joined on the client."""
         take = dask.delayed(_take_rows, pure=True)
         xs = [take(x, r) for x, _, r in picks]
         ws = [take(w, r) for _, w, r in picks] if self.sample_weight is not None else []
         xs, ws = dask.compute(xs, ws)
         X = np.ascontiguousarray(np.concatenate(xs))
         w = np.ascontiguousarray(np.concatenate(ws)) if ws else None
-        sample = ArrayData(X, w)
-        if key is not None:
-            self._samples[key] = sample
-        return sample
-
-    def _draw(self, max_rows, rng):
-        """(block, weights block, local rows) for ``max_rows`` distinct random rows."""
-        n = self.n_samples
-        rows = _sorted_unique(rng.randint(0, n, size=max_rows))
-        while rows.shape[0] < max_rows:
-            more = rng.randint(0, n, size=max_rows - rows.shape[0])
-            rows = _sorted_unique(np.concatenate([rows, more]))
-        starts = np.cumsum((0,) + self.X.chunks[0])
-        which = np.searchsorted(starts, rows, side="right") - 1
-        picks = []
-        for b, (x, w) in enumerate(self._blocks()):
-            local = rows[which == b] - starts[b]
-            if local.shape[0]:
-                picks.append((x, w, local))
-        return picks
+        return ArrayData(X, w)
 
     def fingerprint(self):
         """A digest of every row (and weight) for checkpoints, computed on the workers.

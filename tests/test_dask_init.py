@@ -78,12 +78,10 @@ def test_default_prior_is_the_in_memory_one(data, monkeypatch):
 
 def test_rows_are_taken_from_their_blocks(data):
     """The k-means sample and the seeds: exactly the rows asked for, in the order asked."""
-    from fastem._dask_init import rows_at
-
     X, w = data
     dd = fastem.dask.DaskData(da.from_array(X, chunks=(400, 2)), w)
     index = np.array([2999, 5, 400, 399, 1234, 0])
-    rows = rows_at(dd, index)
+    rows = dd.rows_at(index)
     np.testing.assert_array_equal(rows.X, X[index])
     np.testing.assert_array_equal(rows.sample_weight, w[index])
 
