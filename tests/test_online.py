@@ -309,6 +309,7 @@ def _same(a, b):
     [
         ({}, np.ones((5, 3)), "3 features"),
         ({}, np.array([[1.0, np.nan]] * 5), "NaN"),
+        ({}, np.array([[1.0, 2.0], [np.inf, 0.0]] * 5), "infinity"),
         ({"step_decay": 0.5}, None, "step_decay must lie in"),
         ({"step_decay": 1.2}, None, "step_decay must lie in"),
         ({"step_size": 0.0}, None, "step_size must be"),

@@ -85,6 +85,19 @@ def test_checkpoint_resumes_after_the_rows_used(X, tmp_path):
         other.fit_online(tmp_path / "x.npy", batch_rows=400, checkpoint=ck)
 
 
+def test_checkpoint_with_warm_start_is_refused_and_changes_nothing(X, tmp_path):
+    """docs/online.md: a checkpoint resumes from the start of the source, so not with
+    warm_start=True: refused before any row is read, the fitted model kept, no file written."""
+    gm = GaussianMixture(3, random_state=0).fit_online(X, batch_rows=1000)
+    before = (gm.means_.copy(), gm.n_iter_, gm.n_rows_seen_)
+    gm.warm_start = True
+    with pytest.raises(ValueError, match="warm_start=True"):
+        gm.fit_online(X, batch_rows=1000, checkpoint=tmp_path / "online.npz")
+    np.testing.assert_array_equal(gm.means_, before[0])
+    assert (gm.n_iter_, gm.n_rows_seen_) == before[1:]
+    assert not (tmp_path / "online.npz").exists()
+
+
 def test_progress_lines(X, capsys):
     GaussianMixture(3, random_state=0, verbose=2, verbose_interval=2).fit_online(X, batch_rows=1000)
     out = capsys.readouterr().out
