@@ -21,6 +21,19 @@ def test_svd_transform_is_mclusts():
     )
 
 
+def test_weighted_svd_transform_is_that_of_repeated_rows():
+    """With sample weights the transform is the one of the rows repeated (it ignored the
+    weights: unweighted mean, scale and axes)."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 3)) * [1, 10, 100] + 5
+    w = rng.integers(1, 5, 40)
+    first = np.concatenate([[0], np.cumsum(w)[:-1]])  # each row's first copy
+    Zw = _hc.svd_transform(X, w.astype(float))
+    Zr = _hc.svd_transform(np.repeat(X, w, axis=0))[first]
+    np.testing.assert_allclose(np.abs(Zw), np.abs(Zr), atol=1e-9)  # up to the axes' signs
+    assert np.abs(Zw - _hc.svd_transform(X)).max() > 1e-3  # the weights matter
+
+
 def _brute_force(Z, k):
     """Merge, at every step, the pair whose union raises sum_g n_g log det((W_g + a I)/n_g)
     the least, recomputing every candidate from the rows themselves."""
