@@ -456,3 +456,28 @@ def test_prior_is_refused_online_and_the_model_stays_unfitted():
     assert not hasattr(gm, "means_")
     with pytest.raises(ValueError, match="prior= is not supported by partial_fit"):
         gm.fit_online(X)
+
+
+@pytest.mark.numpy_passes
+def test_partial_fit_runs_numpy_only_64_times_below_fits_small_size(monkeypatch):
+    """docs/online.md: partial_fit uses NumPy only for batches 64 times below fit's
+    small-input size (rows x components x features), so a stream of ordinary batches runs
+    in the compiled kernel even where fit would run in NumPy."""
+    import fastem._online
+    from fastem import _small
+
+    seen = []
+    original = fastem._online._stats.kernel_params
+
+    def spy(*args):
+        seen.append(args[-1])  # small: the NumPy pass
+        return original(*args)
+
+    monkeypatch.setattr(fastem._online._stats, "kernel_params", spy)
+    monkeypatch.setattr(_small, "SMALL_WORK", 64 * 1000 * 8 * 2)  # 1,000 rows at K = 8, D = 2
+    rng = np.random.default_rng(0)
+    gm = GaussianMixture(8, covariance_type="diag", random_state=0)
+    for rows, small in ((2000, False), (1000, True), (1001, False)):
+        gm.partial_fit(rng.normal(size=(rows, 2)))
+        assert seen[-1] is small, rows
+        assert _small.is_small(rows, 8, 2)  # fit would run every one of them in NumPy
