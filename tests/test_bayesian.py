@@ -228,6 +228,8 @@ def test_pruning_keeps_the_components_in_use():
     np.testing.assert_array_equal(keep[labels], full.predict(X))  # pruned ones owned no row
     with pytest.raises(ValueError, match="cannot continue a pruned fit"):
         pruned.set_params(warm_start=True).fit(X)
+    with pytest.raises(ValueError, match="whose covariances_ have shape"):
+        full.set_params(warm_start=True, n_components=4).fit(X)  # 10 fitted components
 
 
 BAD = [
