@@ -230,6 +230,11 @@ def test_pruning_keeps_the_components_in_use():
         pruned.set_params(warm_start=True).fit(X)
     with pytest.raises(ValueError, match="whose covariances_ have shape"):
         full.set_params(warm_start=True, n_components=4).fit(X)  # 10 fitted components
+    # a pruned model is a start for its kept components only (the error said n_features = 10)
+    with pytest.raises(ValueError, match="init_from holds 3 components, .* n_components=10"):
+        BGM(**kw).fit(X, init_from=pruned)
+    again = BGM(**{**kw, "n_components": 3, "max_iter": 1}).fit(X, init_from=pruned)
+    assert again.n_components_effective_ == 3
 
 
 BAD = [
