@@ -100,8 +100,11 @@ class _MixtureAPI:
 
     def _rowwise(self, data, out=None, **what):
         params = self._fitted_kernel_params(data)
+        # the kernels write float64; as in scikit-learn, the results are float32 where both
+        # the input and the fitted parameters are
+        dtype = np.result_type(data.dtype, self.means_.dtype)
         if out is not None:  # written chunk by chunk (fastem._stream)
-            return _writers.rowwise_to(data, params, self.n_threads, out, **what)
+            return _writers.rowwise_to(data, params, self.n_threads, out, dtype, **what)
         if what.get("logprob"):
             log_prob, resp, labels = data.rowwise(params, self.n_threads, **what)
         else:
@@ -109,9 +112,6 @@ class _MixtureAPI:
             log_prob, resp, labels = data.rowwise(params, self.n_threads, logprob=True, **what)
             _validation.check_densities(log_prob)
             log_prob = None
-        # the kernels write float64; as in scikit-learn, the results are float32 where both
-        # the input and the fitted parameters are
-        dtype = np.result_type(data.dtype, self.means_.dtype)
         return _output(log_prob, dtype), _output(resp, dtype), labels
 
     def predict(self, X, out=None):
