@@ -536,3 +536,9 @@ def test_nan_in_a_dask_array_with_marginalize_says_it_is_not_supported():
     ref = GaussianMixture(2, **kw).fit(X)
     got = GaussianMixture(2, missing="marginalize", **kw).fit(da.from_array(X, chunks=100))
     np.testing.assert_allclose(got.means_, ref.means_, rtol=1e-12)
+    # the row-wise methods of a marginalizing model say the same when the result is computed
+    for method in ("predict", "predict_proba", "score_samples"):
+        with pytest.raises(ValueError, match=r"row 7, column 1.*does not reach Dask arrays"):
+            getattr(got, method)(da.from_array(Xm, chunks=100)).compute()
+    np.testing.assert_array_equal(got.predict(da.from_array(X, chunks=100)).compute(),
+                                  got.predict(X))  # fmt: skip
