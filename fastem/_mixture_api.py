@@ -34,14 +34,14 @@ def _is_dask_array(X):
 class _MixtureAPI:
     """Input handling and row-wise methods of a fitted mixture (a mixin)."""
 
-    def _validate_X(self, X, *, reset):
+    def _validate_X(self, X, *, reset, min_samples=None):
         _missing.check_missing_option(self.missing)
         precheck_array(X)
         X = validate_data(
             self,
             X,
             dtype=[np.float64, np.float32],
-            ensure_min_samples=2 if reset else 1,
+            ensure_min_samples=(2 if reset else 1) if min_samples is None else min_samples,
             ensure_all_finite=False,
             reset=reset,
         )

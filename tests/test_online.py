@@ -342,6 +342,25 @@ def test_first_batch_smaller_than_k_with_initial_parameters():
     assert np.all(np.isfinite(gm.means_))
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_single_row_batches_with_initial_parameters(covariance_type):
+    """Batches of one row, the first included when all three initial parameters are given
+    (the first was refused: 'a minimum of 2 is required'), are stepwise EM's updates."""
+    rng = np.random.default_rng(13)
+    w0, m0, c0, _ = start(covariance_type)
+    ref = NumpyStepwiseEM(w0, m0, c0, covariance_type, 1e-6)
+    gm = _gm(covariance_type)
+    for t in range(1, 4):
+        X = batch(rng, 1)
+        gm.partial_fit(X)
+        ll = ref.update(X, (t + 2.0) ** -0.6, None)
+        np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-10)
+        np.testing.assert_allclose(gm.means_, ref.mu, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(gm.covariances_, ref.cov, rtol=1e-9)
+    with pytest.raises(ValueError, match="minimum of 2"):  # no initial parameters: 2 rows
+        GaussianMixture(K, means_init=m0).partial_fit(batch(rng, 1))
+
+
 def test_model_file_carries_the_running_statistics(tmp_path):
     import fastem
 
