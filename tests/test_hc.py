@@ -97,3 +97,23 @@ def test_large_inputs_build_the_tree_on_a_sample(monkeypatch):
     gm = GaussianMixture(2, init_params="hc", random_state=0).fit(X)
     assert seen == [300]
     np.testing.assert_allclose(np.sort(gm.means_[:, 0]), [0, 6], atol=0.1)
+
+
+def test_n_init_restarts_after_the_tree_are_kmeans_and_the_best_is_kept(monkeypatch):
+    """docs/models.md: the first initialization is the tree; with n_init > 1 the others are
+    k-means starts and the best fit is kept."""
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(c, 1.0, (150, 2)) for c in (0, 3, 6)])
+    kw = dict(init_params="hc", covariance_type="diag", max_iter=3, tol=0, random_state=0)
+    tree_only = GaussianMixture(3, **kw).fit(X)
+    methods = []
+    original = GaussianMixture._initial_stats
+
+    def spy(self, data, rng, method):
+        methods.append(method)
+        return original(self, data, rng, method)
+
+    monkeypatch.setattr(GaussianMixture, "_initial_stats", spy)
+    best = GaussianMixture(3, n_init=3, **kw).fit(X)
+    assert methods == ["hc", "kmeans", "kmeans"]
+    assert best.lower_bound_ >= tree_only.lower_bound_
