@@ -313,8 +313,9 @@ class _EMLoop:
             rows = data.sample_for_init(None, None)
             w = getattr(rows, "sample_weight", None)
             moments = population_moments(data, rows, self.n_threads)
+            X = getattr(rows, "raw_X", rows.X)  # not the column means put in for NaN
             self._map_prior = resolve(
-                self.prior, self.covariance_type, rows.X, w, self.n_components, moments
+                self.prior, self.covariance_type, X, w, self.n_components, moments
             )
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None
