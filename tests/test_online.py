@@ -500,3 +500,19 @@ def test_partial_fit_runs_numpy_only_64_times_below_fits_small_size(monkeypatch)
         gm.partial_fit(rng.normal(size=(rows, 2)))
         assert seen[-1] is small, rows
         assert _small.is_small(rows, 8, 2)  # fit would run every one of them in NumPy
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_updates_do_not_depend_on_the_thread_count(covariance_type):
+    """README: results do not depend on n_threads; for partial_fit too (batches of several
+    chunks, so the threads split each pass)."""
+    fits = []
+    for n_threads in (1, 2, 3):
+        rng = np.random.default_rng(14)
+        gm = _gm(covariance_type, n_threads=n_threads)
+        for _ in range(3):
+            gm.partial_fit(batch(rng, 40_000))
+        fits.append(gm)
+    for other in fits[1:]:
+        for name in ("weights_", "means_", "covariances_", "lower_bound_"):
+            np.testing.assert_array_equal(getattr(other, name), getattr(fits[0], name), name)
