@@ -272,6 +272,28 @@ class _EMLoop:
         )
         return weights, means, covariances
 
+    def _check_continuation(self, n_features):
+        """warm_start=True: the fitted parameters must have the shapes that the current
+        n_components and covariance_type need (they were silently kept, or failed in NumPy)."""
+        K, kind = self.n_components, _models.layout(self.covariance_type)
+        want = {
+            "full": (K, n_features, n_features),
+            "tied": (n_features, n_features),
+            "diag": (K, n_features),
+            "spherical": (K,),
+        }[kind]
+        got = np.shape(self.covariances_)
+        # a BayesianGaussianMixture pruned by prune_threshold says so in _current_parameters
+        pruned = getattr(self, "prune_threshold", None) is not None and (
+            getattr(self, "n_components_effective_", K) < K
+        )
+        if got != want and not pruned:
+            raise ValueError(
+                f"warm_start=True continues the previous fit, whose covariances_ have shape "
+                f"{got}, but n_components={K} and covariance_type={self.covariance_type!r} "
+                f"need {want}; fit with warm_start=False (or a new estimator) to start afresh."
+            )
+
     def _fit(self, data, checkpoint=None):
         """All initializations and EM runs; returns the best result (no state set)."""
         do_init = not (self.warm_start and hasattr(self, "converged_"))
@@ -281,6 +303,8 @@ class _EMLoop:
                 f"features, but X has {data.n_features}; fit with warm_start=False (or a new "
                 "estimator) to start afresh."
             )
+        if not do_init:
+            self._check_continuation(data.n_features)
         n_init = self.n_init if do_init else 1
         self._map_prior = None
         if getattr(self, "prior", None) is not None:  # hyper-parameters from the data, once
@@ -289,8 +313,9 @@ class _EMLoop:
             rows = data.sample_for_init(None, None)
             w = getattr(rows, "sample_weight", None)
             moments = population_moments(self.prior, data, rows, self.n_threads)
+            X = getattr(rows, "raw_X", rows.X)  # not the column means put in for NaN
             self._map_prior = resolve(
-                self.prior, self.covariance_type, rows.X, w, self.n_components, moments
+                self.prior, self.covariance_type, X, w, self.n_components, moments
             )
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None

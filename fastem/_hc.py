@@ -26,12 +26,22 @@ import numpy as np
 HC_MAX_ROWS = 2000
 
 
-def svd_transform(X):
-    """mclust's ``hcUse="SVD"`` transform of the rows of ``X`` (float64)."""
+def svd_transform(X, w=None):
+    """mclust's ``hcUse="SVD"`` transform of the rows of ``X`` (float64).
+
+    With row weights ``w`` it is the transform of the data with each row
+    repeated ``w`` times (the weighted mean, standard deviation and SVD).
+    """
     X = np.asarray(X, dtype=np.float64)
-    sd = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(X.shape[1])
-    Xs = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    _, s, Vt = np.linalg.svd(Xs, full_matrices=False)
+    w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    total = w.sum()
+    mean = w @ X / total
+    if total > 1:
+        sd = np.sqrt(w @ (X - mean) ** 2 / (total - 1))
+    else:
+        sd = np.ones(X.shape[1])
+    Xs = (X - mean) / np.where(sd > 0, sd, 1.0)
+    _, s, Vt = np.linalg.svd(np.sqrt(w)[:, None] * Xs, full_matrices=False)
     keep = s > s[0] * 1e-12 if s.size else s > 0
     return Xs @ Vt[keep].T / np.sqrt(s[keep])
 
@@ -154,4 +164,4 @@ def hc_labels(X, w, n_clusters, rng):
             f"init_params='hc' needs at least n_components={np.max(n_clusters)} rows with "
             f"positive weight, got {Xs.shape[0]}."
         )
-    return rows, agglomerate(svd_transform(Xs), ws, n_clusters)
+    return rows, agglomerate(svd_transform(Xs, ws), ws, n_clusters)

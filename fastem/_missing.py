@@ -394,7 +394,9 @@ class MissingData:
         means = np.nanmean(self.X, axis=0)
         rows, cols = np.nonzero(np.isnan(X))
         X[rows, cols] = means[cols]
-        return ArrayData(X, self.sample_weight, self.labels)
+        sample = ArrayData(X, self.sample_weight, self.labels)
+        sample.raw_X = self.X  # with its NaN: prior="default" takes the complete rows
+        return sample
 
 
 # --------------------------------------------------------------------------

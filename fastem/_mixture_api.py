@@ -34,14 +34,14 @@ def _is_dask_array(X):
 class _MixtureAPI:
     """Input handling and row-wise methods of a fitted mixture (a mixin)."""
 
-    def _validate_X(self, X, *, reset):
+    def _validate_X(self, X, *, reset, min_samples=None):
         _missing.check_missing_option(self.missing)
         precheck_array(X)
         X = validate_data(
             self,
             X,
             dtype=[np.float64, np.float32],
-            ensure_min_samples=2 if reset else 1,
+            ensure_min_samples=(2 if reset else 1) if min_samples is None else min_samples,
             ensure_all_finite=False,
             reset=reset,
         )
@@ -66,7 +66,15 @@ class _MixtureAPI:
                     "labels= is not supported with a Dask array yet; compute X (and labels) "
                     "into memory, or fit without labels."
                 )
-            return fit_data(self, X, sample_weight)
+            try:
+                return fit_data(self, X, sample_weight)
+            except ValueError as e:
+                if getattr(self, "missing", "error") != "marginalize" or "NaN" not in str(e):
+                    raise
+                raise ValueError(
+                    f'{e} missing="marginalize" does not reach Dask arrays yet: fit X in '
+                    "memory (X.compute()) or from a file (fastem.source) to marginalize NaN."
+                ) from None
         if _stream.is_streamed(X):  # a path, a chunked source: read chunk by chunk
             return _stream.fit_data(self, X, sample_weight, labels)
         X = self._validate_X(X, reset=True)
@@ -92,8 +100,11 @@ class _MixtureAPI:
 
     def _rowwise(self, data, out=None, **what):
         params = self._fitted_kernel_params(data)
+        # the kernels write float64; as in scikit-learn, the results are float32 where both
+        # the input and the fitted parameters are
+        dtype = np.result_type(data.dtype, self.means_.dtype)
         if out is not None:  # written chunk by chunk (fastem._stream)
-            return _writers.rowwise_to(data, params, self.n_threads, out, **what)
+            return _writers.rowwise_to(data, params, self.n_threads, out, dtype, **what)
         if what.get("logprob"):
             log_prob, resp, labels = data.rowwise(params, self.n_threads, **what)
         else:
@@ -101,9 +112,6 @@ class _MixtureAPI:
             log_prob, resp, labels = data.rowwise(params, self.n_threads, logprob=True, **what)
             _validation.check_densities(log_prob)
             log_prob = None
-        # the kernels write float64; as in scikit-learn, the results are float32 where both
-        # the input and the fitted parameters are
-        dtype = np.result_type(data.dtype, self.means_.dtype)
         return _output(log_prob, dtype), _output(resp, dtype), labels
 
     def predict(self, X, out=None):

@@ -307,7 +307,8 @@ def _validated_batch(est, X, first):
         _missing.check_missing_option(est.missing)
         check_all_finite(X, allow_nan=est.missing == "marginalize")
         return X
-    return est._validate_X(X, reset=first)
+    # a first batch with all three initial parameters may be a single row, as later batches
+    return est._validate_X(X, reset=first, min_samples=2 if first and _needs_rows(est) else 1)
 
 
 def _needs_rows(est):

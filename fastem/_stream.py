@@ -419,6 +419,8 @@ def fit_data(est, X, sample_weight, labels=None):
         labels = source(labels)
         if labels.n_features != 1:
             raise ValueError(f"the labels source {labels.name} must have one column.")
+        labels.role = "label"  # NaN is an unknown label (_LabelCutter), infinity an error
+        labels.allow_nan = True
     if src.n_rows is not None and src.n_rows < est.n_components:
         raise ValueError(
             f"Expected n_samples >= n_components but got n_components = {est.n_components}, "

@@ -178,6 +178,12 @@ def check_init_from(model, est, n_features):
             f"init_from has covariance_type={model.covariance_type!r}, this estimator "
             f"{ct!r}; they must match."
         )
+    held = np.shape(model.means_)[0] if np.ndim(model.means_) == 2 else None
+    if held is not None and held != K:
+        raise ValueError(
+            f"init_from holds {held} components, this estimator has n_components={K}; they "
+            "must match (a model pruned by prune_threshold holds only the components it kept)."
+        )
     wc = model.weight_concentration_
     prior_type = est.weight_concentration_prior_type
     if prior_type == "dirichlet_process":

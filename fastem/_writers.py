@@ -101,17 +101,21 @@ class _ArrayWriter:
             raise ValueError(f"out has {self.n} rows, but the data has {self.rows}.")
 
 
-def rowwise_to(data, params, n_threads, out, **what):
+def rowwise_to(data, params, n_threads, out, float_dtype=np.float64, **what):
     """Row-wise results written chunk by chunk to ``out`` (a ``.npy`` path or an array).
 
-    Returns the 3-tuple of the data protocol with the requested entry being
-    ``out`` (or, for a path, the written file memory-mapped read-only).
+    ``float_dtype``: the dtype of a ``.npy`` file of probabilities or
+    log-likelihoods, that of the in-memory results (float32 for float32 data
+    and parameters, as in scikit-learn). Returns the 3-tuple of the data
+    protocol with the requested entry being ``out`` (or, for a path, the
+    written file memory-mapped read-only).
     """
     (key,) = [k for k, v in what.items() if v]
     index = {"logprob": 0, "resp": 1, "labels": 2}[key]
     K = params.mu.shape[0]
     row_shape = (K,) if key == "resp" else ()
     dtype = np.int64 if key == "labels" else np.float64
+    file_dtype = dtype if key == "labels" else np.dtype(float_dtype)
 
     # labels and probabilities: the log-likelihood too, to refuse rows where it underflows
     want = dict(what, logprob=True)
@@ -141,7 +145,7 @@ def rowwise_to(data, params, n_threads, out, **what):
             )
         check_outputs([("out=", out)], [data])  # never the data it reads
         with replacing(out, suffix=".npy.partial") as f:  # a failed run keeps the old file
-            write_all(_NpyWriter(f, dtype, row_shape))
+            write_all(_NpyWriter(f, file_dtype, row_shape))
         result = np.load(out, mmap_mode="r")
     else:
         _check_out_dtype(out, np.dtype(dtype), K)

@@ -98,7 +98,7 @@ def _block_name(block_info):
     return f"block {info['chunk-location'][0]} (rows {r0}:{r1})"
 
 
-def _check_finite(block, name, block_info, magnitude=False):
+def _check_finite(block, name, block_info, magnitude=False, nan_hint=""):
     """Raise ValueError locating the first NaN/inf (or, with ``magnitude``, too-large value)
     of a block by its global row and column: ``_validation.first_bad_value``'s rule."""
     bad = first_bad_value(block if block.ndim == 2 else block[:, None], magnitude=magnitude)
@@ -114,18 +114,20 @@ def _check_finite(block, name, block_info, magnitude=False):
     if block.ndim > 1:
         where += f", column {bad.column}"
     if bad.kind == "nan":
-        raise ValueError(where.format("NaN") + "; remove or impute the missing values first.")
+        raise ValueError(
+            where.format("NaN") + "; remove or impute the missing values first." + nan_hint
+        )
     raise ValueError(
         where.format("infinity") + "; infinity is not a measurement: drop or clip those rows."
     )
 
 
-def _check_block(block, dtype, block_info=None):
+def _check_block(block, dtype, block_info=None, nan_hint=""):
     """Validate one block of ``X``: 2-D, float, finite; return it C-contiguous in ``dtype``."""
     block = np.ascontiguousarray(block, dtype=dtype)
     if block.ndim != 2:
         raise ValueError(f"{_block_name(block_info)} of X is not 2-D (shape {block.shape}).")
-    _check_finite(block, "X", block_info, magnitude=True)
+    _check_finite(block, "X", block_info, magnitude=True, nan_hint=nan_hint)
     return block
 
 
@@ -151,9 +153,9 @@ def _add_stats(*parts):
     return functools.reduce(operator.add, parts)
 
 
-def _block_rowwise(X, params, what, dtype, block_info=None):
+def _block_rowwise(X, params, what, dtype, nan_hint="", block_info=None):
     """One of the row-wise outputs (``what``) of one block of ``X``."""
-    X = _check_block(X, dtype, block_info)
+    X = _check_block(X, dtype, block_info, nan_hint)
     lp, resp, lab = array_rowwise(X, params, 1, **{what: True})
     return {"logprob": lp, "resp": resp, "labels": lab}[what]
 
@@ -369,7 +371,13 @@ class DaskData:
                 kw["drop_axis"] = 1
             out.append(
                 self.X.map_blocks(
-                    _block_rowwise, shared, what, self.dtype, token=f"fastem-{what}", **kw
+                    _block_rowwise,
+                    shared,
+                    what,
+                    self.dtype,
+                    getattr(self, "nan_hint", ""),
+                    token=f"fastem-{what}",
+                    **kw,
                 )
             )
         return tuple(out)
@@ -519,6 +527,11 @@ def fit_data(estimator, X, sample_weight):
 def predict_data(estimator, X):
     """Wrap a Dask array for the row-wise methods (checks the number of features)."""
     data = DaskData(X, persist=False)
+    if getattr(estimator, "missing", "error") == "marginalize":
+        data.nan_hint = (
+            ' missing="marginalize" does not reach Dask arrays yet: compute the rows into '
+            "memory (X.compute()) or read them from a file (fastem.source)."
+        )
     if data.n_features != estimator.n_features_in_:
         raise ValueError(
             f"X has {data.n_features} features, but {type(estimator).__name__} is expecting "

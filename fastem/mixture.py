@@ -303,7 +303,10 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
 
     def _decomposition(self):
         check_is_fitted(self)
-        vol, shape, orient = _models.decompose(self.covariances_, self.covariance_type)
+        cov, kind = self.covariances_, self.covariance_type
+        if kind == "spherical":  # one variance per component: shape 1 along every feature
+            cov, kind = np.repeat(cov[:, None], self.means_.shape[1], axis=1), "diag"
+        vol, shape, orient = _models.decompose(cov, kind)
         K = self.n_components
         if vol.shape[0] != K:  # tied: one matrix for all components
             vol, shape, orient = (np.repeat(a, K, axis=0) for a in (vol, shape, orient))

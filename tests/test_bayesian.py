@@ -105,6 +105,24 @@ def test_same_answers_as_sklearn_from_its_fitted_state(prior_type, covariance_ty
     assert_same(fe, sk, X)
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_warm_start_continues_like_sklearns_warm_start(covariance_type):
+    """warm_start=True continues the fitted variational state as scikit-learn's does."""
+    X = blobs(900, 3, 3, seed=11)
+    kw = dict(n_components=4, covariance_type=covariance_type, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = SkBGM(**kw).fit(X)
+        fe = BGM(**kw).fit(X, init_from=start)  # start's state, then 3 iterations
+        sk = copy.deepcopy(start).set_params(warm_start=True).fit(X)  # the same
+        sk.fit(X)  # each continues by 3 more iterations
+        fe.set_params(warm_start=True).fit(X)
+    assert rel_err(fe.means_, sk.means_) < 1e-7
+    assert rel_err(fe.covariances_, sk.covariances_) < 1e-7
+    assert rel_err(fe.lower_bound_, sk.lower_bound_) < 1e-7
+    assert fe.n_iter_ == sk.n_iter_
+
+
 @pytest.mark.parametrize("init_params", ["random", "random_from_data"])
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
 def test_default_fit_equals_sklearn_for_the_same_random_draws(init_params, covariance_type):
@@ -210,6 +228,13 @@ def test_pruning_keeps_the_components_in_use():
     np.testing.assert_array_equal(keep[labels], full.predict(X))  # pruned ones owned no row
     with pytest.raises(ValueError, match="cannot continue a pruned fit"):
         pruned.set_params(warm_start=True).fit(X)
+    with pytest.raises(ValueError, match="whose covariances_ have shape"):
+        full.set_params(warm_start=True, n_components=4).fit(X)  # 10 fitted components
+    # a pruned model is a start for its kept components only (the error said n_features = 10)
+    with pytest.raises(ValueError, match="init_from holds 3 components, .* n_components=10"):
+        BGM(**kw).fit(X, init_from=pruned)
+    again = BGM(**{**kw, "n_components": 3, "max_iter": 1}).fit(X, init_from=pruned)
+    assert again.n_components_effective_ == 3
 
 
 BAD = [

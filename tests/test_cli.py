@@ -280,3 +280,35 @@ def test_commands_read_a_variational_model_file(tmp_path, monkeypatch, capsys):
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["log_likelihood"] == pytest.approx(
         bgm.score(X)
     )
+
+
+def test_reads_a_pruned_bayesian_model_file(work, tmp_path):
+    """info, predict, score and sample read a BayesianGaussianMixture model file; a pruned one
+    has its kept components only (info failed with 'index 3 is out of bounds', predict and
+    sample listed the pruned components as empty ones)."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(c, 0.5, size=(200, 2)) for c in ([0, 0], [4, 0], [0, 4])])
+    np.save(tmp_path / "X.npy", X)
+    bgm = fastem.BayesianGaussianMixture(
+        n_components=6, weight_concentration_prior=1e-3, random_state=0, prune_threshold=0.01
+    ).fit(X)
+    assert bgm.n_components_effective_ == 3
+    fastem.save(bgm, tmp_path / "bgm.npz")
+    info = json.loads(_ok(run("info", "--json", "bgm.npz", cwd=tmp_path)))
+    assert info["n_components"] == 3
+    np.testing.assert_array_equal(info["weights"], bgm.weights_)
+    text = _ok(run("info", "bgm.npz", cwd=tmp_path))
+    assert "3-component 'full'" in text and "component 3" not in text
+    pred = json.loads(
+        _ok(run("predict", "--json", "bgm.npz", "X.npy", "-o", "y.npy", cwd=tmp_path))
+    )
+    assert pred["counts"] == np.bincount(bgm.predict(X), minlength=3).tolist()
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), bgm.predict(X))
+    score = json.loads(_ok(run("score", "--json", "bgm.npz", "X.npy", cwd=tmp_path)))
+    assert score["log_likelihood"] == pytest.approx(bgm.score(X), rel=1e-12)
+    K, D = 3, 2  # full covariances, means and weights of the kept components
+    assert score["n_parameters"] == K * D * (D + 1) // 2 + K * D + K - 1
+    sample = json.loads(
+        _ok(run("sample", "--json", "bgm.npz", "-n", "50", "-o", "s.npy", cwd=tmp_path))
+    )
+    assert len(sample["counts"]) == 3 and sum(sample["counts"]) == 50

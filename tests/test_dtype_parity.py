@@ -130,6 +130,26 @@ def test_float32_dask_and_source_keep_float32(tmp_path):
             np.testing.assert_allclose(getattr(fe, name), getattr(mem, name), rtol=1e-6)
 
 
+def test_out_files_have_the_dtype_of_the_returned_results(tmp_path):
+    """predict_proba and score_samples with out= a .npy path write what they return without
+    out= (float32 for a float32 model on float32 rows; the file was float64), for in-memory
+    rows and a source; float64 where either is float64."""
+    X = blobs(3000, 3, 3, seed=25, dtype=np.float32)
+    np.save(tmp_path / "x.npy", X)
+    f32 = GaussianMixture(3, tol=0, max_iter=5, **_start(X, "full")).fit(X)
+    f64 = GaussianMixture(3, tol=0, max_iter=5, **_start(X, "full", np.float64)).fit(X)
+    assert f32.means_.dtype == np.float32 and f64.means_.dtype == np.float64
+    for model, want in ((f32, np.float32), (f64, np.float64)):
+        for data in (X, fastem.source(tmp_path / "x.npy", chunk_rows=700)):
+            for method in ("predict_proba", "score_samples"):
+                ref = getattr(model, method)(X)
+                assert ref.dtype == want
+                got = getattr(model, method)(data, out=tmp_path / f"{method}.npy")
+                assert got.dtype == want, (method, type(data))
+                np.testing.assert_array_equal(got, ref)
+                assert np.load(tmp_path / f"{method}.npy").dtype == want
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_large_reg_covar_warns_and_fits_like_sklearn(covariance_type):
     """scikit-learn's users regularize with a large reg_covar on purpose: warn, fit the same."""

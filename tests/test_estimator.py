@@ -255,6 +255,25 @@ def test_warm_start_continues():
     np.testing.assert_allclose(gm.means_, full.means_, rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "change", [{"n_components": 4}, {"covariance_type": "diag"}, {"covariance_type": "tied"}]
+)
+def test_warm_start_with_other_shapes_is_a_clear_error(change):
+    """warm_start=True with another n_components kept the old components silently (bic then
+    counted the new n_components' parameters); another covariance layout failed inside NumPy
+    ("operands could not be broadcast"). Both are refused, and the model is kept."""
+    X = blobs(300, 2, 3, seed=15)
+    gm = GaussianMixture(3, max_iter=5, random_state=0).fit(X)
+    before = gm.means_.copy()
+    gm.set_params(warm_start=True, **change)
+    with pytest.raises(ValueError, match=r"warm_start=True continues the previous fit, whose"):
+        gm.fit(X)
+    np.testing.assert_array_equal(gm.means_, before)
+    # the same layout under another name continues (VVV is 'full')
+    gm.set_params(n_components=3, covariance_type="VVV", max_iter=2).fit(X)
+    assert gm.covariances_.shape == (3, 2, 2)
+
+
 def test_fit_predict_and_sample():
     X = blobs(300, 2, 3, seed=16)
     gm = GaussianMixture(3, random_state=0)

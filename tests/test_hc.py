@@ -21,6 +21,19 @@ def test_svd_transform_is_mclusts():
     )
 
 
+def test_weighted_svd_transform_is_that_of_repeated_rows():
+    """With sample weights the transform is the one of the rows repeated (it ignored the
+    weights: unweighted mean, scale and axes)."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 3)) * [1, 10, 100] + 5
+    w = rng.integers(1, 5, 40)
+    first = np.concatenate([[0], np.cumsum(w)[:-1]])  # each row's first copy
+    Zw = _hc.svd_transform(X, w.astype(float))
+    Zr = _hc.svd_transform(np.repeat(X, w, axis=0))[first]
+    np.testing.assert_allclose(np.abs(Zw), np.abs(Zr), atol=1e-9)  # up to the axes' signs
+    assert np.abs(Zw - _hc.svd_transform(X)).max() > 1e-3  # the weights matter
+
+
 def _brute_force(Z, k):
     """Merge, at every step, the pair whose union raises sum_g n_g log det((W_g + a I)/n_g)
     the least, recomputing every candidate from the rows themselves."""
@@ -84,3 +97,23 @@ def test_large_inputs_build_the_tree_on_a_sample(monkeypatch):
     gm = GaussianMixture(2, init_params="hc", random_state=0).fit(X)
     assert seen == [300]
     np.testing.assert_allclose(np.sort(gm.means_[:, 0]), [0, 6], atol=0.1)
+
+
+def test_n_init_restarts_after_the_tree_are_kmeans_and_the_best_is_kept(monkeypatch):
+    """docs/models.md: the first initialization is the tree; with n_init > 1 the others are
+    k-means starts and the best fit is kept."""
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(c, 1.0, (150, 2)) for c in (0, 3, 6)])
+    kw = dict(init_params="hc", covariance_type="diag", max_iter=3, tol=0, random_state=0)
+    tree_only = GaussianMixture(3, **kw).fit(X)
+    methods = []
+    original = GaussianMixture._initial_stats
+
+    def spy(self, data, rng, method):
+        methods.append(method)
+        return original(self, data, rng, method)
+
+    monkeypatch.setattr(GaussianMixture, "_initial_stats", spy)
+    best = GaussianMixture(3, n_init=3, **kw).fit(X)
+    assert methods == ["hc", "kmeans", "kmeans"]
+    assert best.lower_bound_ >= tree_only.lower_bound_

@@ -515,3 +515,30 @@ def test_labels_with_dask_array_say_so():
     X = da.from_array(np.arange(40.0).reshape(20, 2), chunks=(10, 2))
     with pytest.raises(NotImplementedError, match="labels= is not supported with a Dask"):
         GaussianMixture(2).fit(X, labels=np.zeros(20, dtype=int))
+
+
+def test_nan_in_a_dask_array_with_marginalize_says_it_is_not_supported():
+    """docs/incomplete.md: Dask arrays do not take NaN yet. With missing="marginalize" the
+    error says so (it said only 'remove or impute the missing values first'); a Dask array
+    without NaN fits as in memory under either setting."""
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(0, 1, (150, 2)), rng.normal(5, 1, (150, 2))])
+    Xm = X.copy()
+    Xm[7, 1] = np.nan
+    gm = GaussianMixture(2, missing="marginalize", random_state=0)
+    with pytest.raises(ValueError, match=r"row 7, column 1.*does not reach Dask arrays yet"):
+        gm.fit(da.from_array(Xm, chunks=100))
+    with pytest.raises(ValueError, match="remove or impute") as info:
+        GaussianMixture(2, random_state=0).fit(da.from_array(Xm, chunks=100))
+    assert "marginalize" not in str(info.value)
+    kw = dict(random_state=0, tol=0, max_iter=5)
+    ref = GaussianMixture(2, **kw).fit(X)
+    got = GaussianMixture(2, missing="marginalize", **kw).fit(da.from_array(X, chunks=100))
+    np.testing.assert_allclose(got.means_, ref.means_, rtol=1e-12)
+    # the row-wise methods of a marginalizing model say the same when the result is computed
+    for method in ("predict", "predict_proba", "score_samples"):
+        with pytest.raises(ValueError, match=r"row 7, column 1.*does not reach Dask arrays"):
+            getattr(got, method)(da.from_array(Xm, chunks=100)).compute()
+    np.testing.assert_array_equal(got.predict(da.from_array(X, chunks=100)).compute(),
+                                  got.predict(X))  # fmt: skip

@@ -175,6 +175,34 @@ def test_the_four_sklearn_names_are_the_same_models(sk, name):
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-8)
 
 
+@pytest.mark.parametrize(
+    "sk, name", [("full", "VVV"), ("tied", "EEE"), ("diag", "VVI"), ("spherical", "VII")]
+)
+def test_the_four_sklearn_names_expose_the_decomposition(sk, name):
+    """docs/models.md: every model exposes volumes_, shapes_ and orientations_, (K,), (K, D)
+    and (K, D, D), for scikit-learn's four names too (spherical had shapes of (K, 1))."""
+    X = _blobs()
+    gm = _fit(sk, X)
+    K, D = gm.n_components, X.shape[1]
+    cov = gm.covariances_
+    full = {  # each component's covariance matrix, from scikit-learn's storage
+        "full": lambda: cov,
+        "tied": lambda: np.repeat(cov[None], K, axis=0),
+        "diag": lambda: np.stack([np.diag(c) for c in cov]),
+        "spherical": lambda: np.stack([c * np.eye(D) for c in cov]),
+    }[sk]()
+    vol, shape, orient = gm.volumes_, gm.shapes_, gm.orientations_
+    assert vol.shape == (K,) and shape.shape == (K, D) and orient.shape == (K, D, D)
+    np.testing.assert_allclose(vol, np.linalg.det(full) ** (1 / D), rtol=1e-10)
+    np.testing.assert_allclose(np.prod(shape, axis=1), 1.0, rtol=1e-10)
+    rebuilt = vol[:, None, None] * np.einsum("kij,kj,klj->kil", orient, shape, orient)
+    np.testing.assert_allclose(rebuilt, full, rtol=1e-9, atol=1e-12)
+    # the same geometry as the mclust model of that name, fitted from the same start
+    other = _fit(name, X)
+    np.testing.assert_allclose(vol, other.volumes_, rtol=1e-6)
+    np.testing.assert_allclose(shape, other.shapes_, rtol=1e-6, atol=1e-9)
+
+
 def test_mclust_parameter_counts():
     # mclust's nVarParams at d = 3, G = 4 (counted from the model definitions)
     expect = dict(EII=1, VII=4, EEI=3, VEI=6, EVI=9, VVI=12, EEE=6, VEE=9, EVE=12, VVE=15,

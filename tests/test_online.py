@@ -309,6 +309,7 @@ def _same(a, b):
     [
         ({}, np.ones((5, 3)), "3 features"),
         ({}, np.array([[1.0, np.nan]] * 5), "NaN"),
+        ({}, np.array([[1.0, 2.0], [np.inf, 0.0]] * 5), "infinity"),
         ({"step_decay": 0.5}, None, "step_decay must lie in"),
         ({"step_decay": 1.2}, None, "step_decay must lie in"),
         ({"step_size": 0.0}, None, "step_size must be"),
@@ -339,6 +340,25 @@ def test_first_batch_too_small_leaves_the_model_unfitted():
 def test_first_batch_smaller_than_k_with_initial_parameters():
     gm = _gm("diag").partial_fit(batch(np.random.default_rng(12), 2))
     assert np.all(np.isfinite(gm.means_))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_single_row_batches_with_initial_parameters(covariance_type):
+    """Batches of one row, the first included when all three initial parameters are given
+    (the first was refused: 'a minimum of 2 is required'), are stepwise EM's updates."""
+    rng = np.random.default_rng(13)
+    w0, m0, c0, _ = start(covariance_type)
+    ref = NumpyStepwiseEM(w0, m0, c0, covariance_type, 1e-6)
+    gm = _gm(covariance_type)
+    for t in range(1, 4):
+        X = batch(rng, 1)
+        gm.partial_fit(X)
+        ll = ref.update(X, (t + 2.0) ** -0.6, None)
+        np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-10)
+        np.testing.assert_allclose(gm.means_, ref.mu, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(gm.covariances_, ref.cov, rtol=1e-9)
+    with pytest.raises(ValueError, match="minimum of 2"):  # no initial parameters: 2 rows
+        GaussianMixture(K, means_init=m0).partial_fit(batch(rng, 1))
 
 
 def test_model_file_carries_the_running_statistics(tmp_path):
@@ -455,3 +475,44 @@ def test_prior_is_refused_online_and_the_model_stays_unfitted():
     assert not hasattr(gm, "means_")
     with pytest.raises(ValueError, match="prior= is not supported by partial_fit"):
         gm.fit_online(X)
+
+
+@pytest.mark.numpy_passes
+def test_partial_fit_runs_numpy_only_64_times_below_fits_small_size(monkeypatch):
+    """docs/online.md: partial_fit uses NumPy only for batches 64 times below fit's
+    small-input size (rows x components x features), so a stream of ordinary batches runs
+    in the compiled kernel even where fit would run in NumPy."""
+    import fastem._online
+    from fastem import _small
+
+    seen = []
+    original = fastem._online._stats.kernel_params
+
+    def spy(*args):
+        seen.append(args[-1])  # small: the NumPy pass
+        return original(*args)
+
+    monkeypatch.setattr(fastem._online._stats, "kernel_params", spy)
+    monkeypatch.setattr(_small, "SMALL_WORK", 64 * 1000 * 8 * 2)  # 1,000 rows at K = 8, D = 2
+    rng = np.random.default_rng(0)
+    gm = GaussianMixture(8, covariance_type="diag", random_state=0)
+    for rows, small in ((2000, False), (1000, True), (1001, False)):
+        gm.partial_fit(rng.normal(size=(rows, 2)))
+        assert seen[-1] is small, rows
+        assert _small.is_small(rows, 8, 2)  # fit would run every one of them in NumPy
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_updates_do_not_depend_on_the_thread_count(covariance_type):
+    """README: results do not depend on n_threads; for partial_fit too (batches of several
+    chunks, so the threads split each pass)."""
+    fits = []
+    for n_threads in (1, 2, 3):
+        rng = np.random.default_rng(14)
+        gm = _gm(covariance_type, n_threads=n_threads)
+        for _ in range(3):
+            gm.partial_fit(batch(rng, 40_000))
+        fits.append(gm)
+    for other in fits[1:]:
+        for name in ("weights_", "means_", "covariances_", "lower_bound_"):
+            np.testing.assert_array_equal(getattr(other, name), getattr(fits[0], name), name)

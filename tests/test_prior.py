@@ -114,6 +114,28 @@ def test_default_hyperparameters_are_mclusts():
     np.testing.assert_allclose(q.scale, np.trace(np.cov(X.T)) / 2 / 3 * np.eye(2))
 
 
+@pytest.mark.parametrize("name", ["VVV", "VVI"])
+def test_default_prior_with_missing_values_is_that_of_the_complete_rows(name, tmp_path):
+    """With missing="marginalize" the default prior comes from the complete rows (as
+    _prior.resolve intends); it came from the rows with NaN replaced by the column means,
+    whose variances are too small (the mean-imputation bias of docs/incomplete.md)."""
+    rng = np.random.default_rng(7)
+    X = np.vstack([rng.normal(c, 0.8, (300, 3)) for c in ([0, 0, 0], [4, 0, 1], [0, 4, 2])])
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X = X[~np.isnan(X).all(axis=1)]
+    complete = X[~np.isnan(X).any(axis=1)]
+    cov = np.cov(complete.T) / 3 ** (2 / 3)  # mclust: var(X) / G^(2/d)
+    scale = cov if name == "VVV" else np.trace(cov) / 3 * np.eye(3)
+    explicit = {"mean": complete.mean(axis=0), "scale": scale}
+    kw = dict(covariance_type=name, missing="marginalize", random_state=0, max_iter=10, tol=0)
+    ref = GaussianMixture(3, prior=explicit, **kw).fit(X)
+    np.save(tmp_path / "x.npy", X)
+    for data in (X, fastem.source(tmp_path / "x.npy", chunk_rows=200)):
+        got = GaussianMixture(3, prior="default", **kw).fit(data)
+        np.testing.assert_allclose(got.means_, ref.means_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(got.covariances_, ref.covariances_, rtol=1e-10)
+
+
 @pytest.mark.parametrize(
     "prior, name, match",
     [

@@ -177,3 +177,22 @@ def test_small_streamed_passes_never_read_in_the_kernels(tmp_path, monkeypatch):
     gm = fastem.GaussianMixture(3, random_state=0).fit(src)
     assert gm.score(src) == pytest.approx(gm.score(X), rel=1e-14)
     np.testing.assert_allclose(gm.score_samples(src), gm.score_samples(X), rtol=1e-14)
+
+
+@pytest.mark.numpy_passes
+@pytest.mark.parametrize(("value", "work", "small"), [("0", 0, False), ("4000", 4000, True)])
+def test_fastem_small_work_moves_the_threshold(value, work, small):
+    """docs/cold_start.md: the environment variable FASTEM_SMALL_WORK moves the threshold
+    (0: always the kernels); Old Faithful (272 x 2, K = 2: 1,088) is small by default."""
+    env = dict(os.environ, FASTEM_SMALL_WORK=value)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    code = "from fastem import _small\nprint(_small.SMALL_WORK, _small.is_small(272, 2, 2))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [str(work), str(small)]
+    env.pop("FASTEM_SMALL_WORK")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [str(1 << 20), "True"]

@@ -13,6 +13,7 @@ from ._output import (
     _emit,
     _estimator,
     _finite,
+    _n_fitted,
     _plain,
     _save_table,
     _scores,
@@ -132,7 +133,7 @@ def _cmd_predict(args, progress):
     out = np.asarray(out)
     _save_table(args.output, out)
     labels = out.argmax(axis=1) if args.proba else out
-    counts = np.bincount(labels.astype(np.int64), minlength=model.n_components)
+    counts = np.bincount(labels.astype(np.int64), minlength=_n_fitted(model))
     what = "probabilities" if args.proba else "labels"
     summary = {
         "command": "predict",
@@ -168,7 +169,7 @@ def _cmd_sample(args, progress):
         model.random_state = args.seed
     X, y = model.sample(args.n)
     _save_table(args.output, X)
-    counts = np.bincount(y, minlength=model.n_components)
+    counts = np.bincount(y, minlength=_n_fitted(model))
     summary = {"command": "sample", "output": args.output, "shape": list(X.shape), "counts": counts}
     text = f"wrote {X.shape[0]} samples x {X.shape[1]} features to {args.output}\n" + "\n".join(
         f"  component {k}: {c} samples" for k, c in enumerate(counts)
@@ -184,7 +185,7 @@ def _cmd_info(args, progress):
         "model": args.model,
         "format_version": meta["format_version"],
         "fastem_version": meta.get("fastem_version"),
-        "n_components": model.n_components,
+        "n_components": _n_fitted(model),
         "n_features": int(model.n_features_in_),
         "covariance_type": model.covariance_type,
         "converged": bool(model.converged_),
@@ -199,7 +200,7 @@ def _cmd_info(args, progress):
     text = (
         f"{args.model}: fastem model format {meta['format_version']} "
         f"(written by fastem {summary['fastem_version']})\n"
-        f"{model.n_components}-component {model.covariance_type!r} Gaussian mixture of "
+        f"{_n_fitted(model)}-component {model.covariance_type!r} Gaussian mixture of "
         f"{model.n_features_in_} features; converged={model.converged_} after "
         f"{model.n_iter_} iterations, lower bound {model.lower_bound_:.6f}\n"
         f"hyper-parameters: {params}\n"

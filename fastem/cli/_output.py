@@ -126,9 +126,15 @@ def _finite(x):
     return x if np.isfinite(x) else None
 
 
+def _n_fitted(model):
+    """The components the model holds: ``n_components``, or fewer for a
+    BayesianGaussianMixture pruned by ``prune_threshold``."""
+    return len(model.weights_)
+
+
 def _components_text(model):
     lines = []
-    for k in range(model.n_components):
+    for k in range(_n_fitted(model)):
         mean = ", ".join(f"{v:.4g}" for v in model.means_[k])
         lines.append(f"  component {k}: weight {model.weights_[k]:.4f}  mean [{mean}]")
     return "\n".join(lines)
@@ -139,7 +145,7 @@ def _scores(model, data):
 
     n = _n_rows(data)
     ll = float(model.score(data))
-    p = _stats.n_parameters(model.covariance_type, model.n_components, model.means_.shape[1])
+    p = _stats.n_parameters(model.covariance_type, _n_fitted(model), model.means_.shape[1])
     return {
         "n_samples": n,
         "log_likelihood": ll,

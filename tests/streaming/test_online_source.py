@@ -85,6 +85,19 @@ def test_checkpoint_resumes_after_the_rows_used(X, tmp_path):
         other.fit_online(tmp_path / "x.npy", batch_rows=400, checkpoint=ck)
 
 
+def test_checkpoint_with_warm_start_is_refused_and_changes_nothing(X, tmp_path):
+    """docs/online.md: a checkpoint resumes from the start of the source, so not with
+    warm_start=True: refused before any row is read, the fitted model kept, no file written."""
+    gm = GaussianMixture(3, random_state=0).fit_online(X, batch_rows=1000)
+    before = (gm.means_.copy(), gm.n_iter_, gm.n_rows_seen_)
+    gm.warm_start = True
+    with pytest.raises(ValueError, match="warm_start=True"):
+        gm.fit_online(X, batch_rows=1000, checkpoint=tmp_path / "online.npz")
+    np.testing.assert_array_equal(gm.means_, before[0])
+    assert (gm.n_iter_, gm.n_rows_seen_) == before[1:]
+    assert not (tmp_path / "online.npz").exists()
+
+
 def test_progress_lines(X, capsys):
     GaussianMixture(3, random_state=0, verbose=2, verbose_interval=2).fit_online(X, batch_rows=1000)
     out = capsys.readouterr().out
@@ -111,6 +124,22 @@ def test_nan_in_a_source_names_the_row(X, tmp_path):
     np.save(tmp_path / "x.npy", X)
     with pytest.raises(ValueError, match="1234"):
         GaussianMixture(3, random_state=0).fit_online(tmp_path / "x.npy", batch_rows=500)
+    # docs/online.md: the error stops the pass and the model keeps the updates before it;
+    # n_rows_seen_ says how many rows they used (it was left unset)
+    gm = GaussianMixture(3, random_state=0)
+    with pytest.raises(ValueError, match="1234"):
+        gm.fit_online(fastem.source(tmp_path / "x.npy", chunk_rows=500), batch_rows=500)
+    ref = _manual(X[:1000], 500)
+    assert gm.n_iter_ == 2 and gm.n_rows_seen_ == 1000
+    np.testing.assert_array_equal(gm.means_, ref.means_)
+    # a pass that fails before its first update leaves a fitted model as it was (the fresh
+    # start had already deleted it): the bad row lies in the first chunk read
+    fitted = GaussianMixture(3, random_state=0).fit_online(X[:1000], batch_rows=500)
+    before = fitted.means_.copy()
+    with pytest.raises(ValueError, match="1234"):
+        fitted.fit_online(tmp_path / "x.npy", batch_rows=500)
+    np.testing.assert_array_equal(fitted.means_, before)
+    assert fitted.n_rows_seen_ == 1000 and fitted.n_iter_ == 2
 
 
 def test_other_width_with_warm_start_is_refused(X):

@@ -452,6 +452,15 @@ def test_partial_labels_with_a_source_equal_in_memory(X, w, tmp_path, covariance
     for lab in (labels, source(tmp_path / "labels.npy", chunk_rows=61)):
         got = GaussianMixture(**kw).fit(src, sample_weight=w, labels=lab)
         _assert_same(ref, got)
+    # docs/incomplete.md: a one-column labels source marks unknown rows with -1 or NaN
+    np.save(tmp_path / "nan_labels.npy", np.where(labels < 0, np.nan, labels)[:, None])
+    got = GaussianMixture(**kw).fit(
+        src, sample_weight=w, labels=source(tmp_path / "nan_labels.npy", chunk_rows=61)
+    )
+    _assert_same(ref, got)
+    np.save(tmp_path / "inf_labels.npy", np.where(labels < 0, np.inf, labels)[:, None])
+    with pytest.raises(ValueError, match="NaN or infinite label"):
+        GaussianMixture(**kw).fit(src, labels=tmp_path / "inf_labels.npy")
     with pytest.raises(ValueError, match="label outside"):
         GaussianMixture(**kw).fit(src, labels=np.full(N, K))
     with pytest.raises(ValueError, match="more labels than rows|labels must have shape"):
