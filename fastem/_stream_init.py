@@ -31,6 +31,7 @@ from ._init import (
     initial_stats,
     kmeans_plusplus,
     lloyd,
+    random_sums,
     subsample_indices,
 )
 from ._passes import ArrayData
@@ -101,28 +102,20 @@ def _random_stats(data, n_components, rng, covariance_type):
     K, D = n_components, data.n_features
     first = rows_at(data, np.arange(min(data.n_samples, _RANDOM_CHUNK)), check_weights=False)
     shift = first.X.astype(np.float64).mean(axis=0)
-    nk, s1 = np.zeros(K), np.zeros((K, D))
-    s2 = np.zeros((K, D, D)) if covariance_type in ("full", "tied") else np.zeros((K, D))
-    wsum = 0.0
-    with closing(data.chunks("init")) as chunks:
-        for _, Xc, wc, _ in chunks:
-            for r0 in range(0, Xc.shape[0], _RANDOM_CHUNK):
-                xc = Xc[r0 : r0 + _RANDOM_CHUNK] - shift
-                resp = rng.uniform(size=(len(xc), K))
-                resp /= resp.sum(axis=1, keepdims=True)
-                if wc is not None:
-                    resp *= wc[r0 : r0 + _RANDOM_CHUNK, None]
-                    wsum += float(np.sum(wc[r0 : r0 + _RANDOM_CHUNK]))
-                else:
-                    wsum += len(xc)
-                nk += resp.sum(axis=0)
-                s1 += resp.T @ xc
-                if s2.ndim == 3:
-                    s2 += np.einsum("nk,ni,nj->kij", resp, xc, xc, optimize=True)
-                else:
-                    s2 += resp.T @ (xc * xc)
+    wsum = [0.0]
+
+    def pieces():
+        with closing(data.chunks("init")) as chunks:
+            for _, Xc, wc, _ in chunks:
+                if wc is None:
+                    wsum[0] += Xc.shape[0]
+                for r0 in range(0, Xc.shape[0] if wc is not None else 0, _RANDOM_CHUNK):
+                    wsum[0] += float(np.sum(wc[r0 : r0 + _RANDOM_CHUNK]))
+                yield Xc, wc
+
+    nk, s1, s2 = random_sums(pieces(), shift, K, rng, covariance_type)
     n = data.n_samples
-    return SuffStats(nk, s1, s2, 0.0, wsum, n, np.broadcast_to(shift, (K, D)).copy())
+    return SuffStats(nk, s1, s2, 0.0, wsum[0], n, np.broadcast_to(shift, (K, D)).copy())
 
 
 def stream_initial_stats(data, est, rng, method, covariance_type):

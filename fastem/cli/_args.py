@@ -149,6 +149,16 @@ def _prior_option(p):
     )
 
 
+def _reg_covar_option(p):
+    p.add_argument(
+        "--reg-covar",
+        type=_nonneg_float,
+        default=1e-6,
+        metavar="X",
+        help="added to the covariance diagonals (default 1e-6)",
+    )
+
+
 def _fit_options(p):
     p.add_argument(
         "--n-init",
@@ -234,13 +244,7 @@ def build_parser():
         metavar="METHOD",
         help="kmeans (default), k-means++, random, random_from_data or hc (mclust's start)",
     )
-    p.add_argument(
-        "--reg-covar",
-        type=_nonneg_float,
-        default=1e-6,
-        metavar="X",
-        help="added to the covariance diagonals (default 1e-6)",
-    )
+    _reg_covar_option(p)
     _prior_option(p)
     p.add_argument(
         "--checkpoint",
@@ -325,13 +329,7 @@ def build_parser():
         metavar="METHOD",
         help="kmeans (default) or hc (mclust's hierarchical clustering start)",
     )
-    p.add_argument(
-        "--reg-covar",
-        type=_nonneg_float,
-        default=1e-6,
-        metavar="X",
-        help="added to the covariance diagonals (default 1e-6)",
-    )
+    _reg_covar_option(p)
     _fit_options(p)
     _data_options(p)
     p.add_argument("-o", "--output", metavar="BEST.npz", help="save the best model here")
