@@ -272,27 +272,31 @@ class _EMLoop:
         )
         return weights, means, covariances
 
-    def _check_continuation(self, n_features):
-        """warm_start=True: the fitted parameters must have the shapes that the current
-        n_components and covariance_type need (they were silently kept, or failed in NumPy)."""
-        K, kind = self.n_components, _models.layout(self.covariance_type)
-        want = {
-            "full": (K, n_features, n_features),
-            "tied": (n_features, n_features),
-            "diag": (K, n_features),
-            "spherical": (K,),
-        }[kind]
-        got = np.shape(self.covariances_)
-        # a BayesianGaussianMixture pruned by prune_threshold says so in _current_parameters
-        pruned = getattr(self, "prune_threshold", None) is not None and (
-            getattr(self, "n_components_effective_", K) < K
-        )
-        if got != want and not pruned:
+    #: public names of the checkpoint entries that differ (the error names the attribute)
+    _PUBLIC = {"wc_a": "weight_concentration_", "wc_b": "weight_concentration_",
+               "beta": "mean_precision_", "dof": "degrees_of_freedom_",
+               "prec_chol": "precisions_cholesky_"}  # fmt: skip
+
+    def _continued_parameters(self, what="warm_start=True continues the previous fit"):
+        """The fitted parameters to continue from (``warm_start``, ``partial_fit``), refused
+        when their shapes are not those that n_components and covariance_type now need (they
+        were kept silently, or failed inside NumPy): the shapes of the checkpoint entries."""
+        params = self._current_parameters()
+        shapes = _checkpoint._shapes(self, self.means_.shape[1])
+        wrong = [
+            (name, np.shape(value), want)
+            for (name, want), value in zip(shapes.items(), self._checkpoint_pack(params))
+            if value is not None and np.shape(value) != want
+        ]
+        if wrong:  # the covariances' shape says most; else the first that differs
+            name, got, want = next((w for w in wrong if w[0] == "covariances"), wrong[0])
             raise ValueError(
-                f"warm_start=True continues the previous fit, whose covariances_ have shape "
-                f"{got}, but n_components={K} and covariance_type={self.covariance_type!r} "
-                f"need {want}; fit with warm_start=False (or a new estimator) to start afresh."
+                f"{what}, whose {self._PUBLIC.get(name, name + '_')} have shape {got}, but "
+                f"n_components={self.n_components} and covariance_type="
+                f"{self.covariance_type!r} need {want}; fit with warm_start=False (or a new "
+                "estimator) to start afresh."
             )
+        return params
 
     def _fit(self, data, checkpoint=None):
         """All initializations and EM runs; returns the best result (no state set)."""
@@ -303,8 +307,7 @@ class _EMLoop:
                 f"features, but X has {data.n_features}; fit with warm_start=False (or a new "
                 "estimator) to start afresh."
             )
-        if not do_init:
-            self._check_continuation(data.n_features)
+        continued = None if do_init else self._continued_parameters()
         n_init = self.n_init if do_init else 1
         self._map_prior = None
         if getattr(self, "prior", None) is not None:  # hyper-parameters from the data, once
@@ -368,7 +371,7 @@ class _EMLoop:
                 elif do_init:
                     params, lower_bound, kw = self._initial_parameters(data, rng, init), -np.inf, {}
                 else:
-                    params, lower_bound, kw = self._current_parameters(), self.lower_bound_, {}
+                    params, lower_bound, kw = continued, self.lower_bound_, {}
                 if self.max_iter == 0:
                     run = (params, lower_bound, 0, [], False)
                 else:

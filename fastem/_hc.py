@@ -33,15 +33,18 @@ def svd_transform(X, w=None):
     repeated ``w`` times (the weighted mean, standard deviation and SVD).
     """
     X = np.asarray(X, dtype=np.float64)
-    w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
-    total = w.sum()
-    mean = w @ X / total
-    if total > 1:
-        sd = np.sqrt(w @ (X - mean) ** 2 / (total - 1))
+    if w is None:  # as before weights: the same bits
+        mean = X.mean(axis=0)
+        sd = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(X.shape[1])
     else:
-        sd = np.ones(X.shape[1])
+        w = np.asarray(w, dtype=np.float64)
+        total = w.sum()
+        mean = w @ X / total
+        # ddof 1 on the total weight; weights summing to 1 or less (normalized) still
+        # standardize: the tree does not depend on the scale common to all features
+        sd = np.sqrt(w @ (X - mean) ** 2 / (total - 1 if total > 1 else total))
     Xs = (X - mean) / np.where(sd > 0, sd, 1.0)
-    _, s, Vt = np.linalg.svd(np.sqrt(w)[:, None] * Xs, full_matrices=False)
+    _, s, Vt = np.linalg.svd(Xs if w is None else np.sqrt(w)[:, None] * Xs, full_matrices=False)
     keep = s > s[0] * 1e-12 if s.size else s > 0
     return Xs @ Vt[keep].T / np.sqrt(s[keep])
 

@@ -188,13 +188,12 @@ def _random_stats(X, w, n_components, rng, covariance_type):
     n, D = X.shape
     K = n_components
     shift = X[: min(n, _RANDOM_CHUNK)].astype(np.float64).mean(axis=0)
-    nk, s1, s2 = random_sums([(X, w)], shift, K, rng, covariance_type)
-    wsum = float(n if w is None else w.sum())
+    nk, s1, s2, wsum = random_sums([(X, w)], shift, K, rng, covariance_type)
     return SuffStats(nk, s1, s2, 0.0, wsum, n, np.broadcast_to(shift, (K, D)).copy())
 
 
 def random_sums(pieces, shift, n_components, rng, covariance_type):
-    """``(nk, s1, s2)`` of uniform random responsibilities of the rows of ``pieces``.
+    """``(nk, s1, s2, wsum)`` of uniform random responsibilities of the rows of ``pieces``.
 
     ``pieces`` yields ``(X, w)`` (``w`` None for unit weights) in row order (in
     memory: one piece; a source: its chunks). The rows are centred on ``shift``;
@@ -204,7 +203,9 @@ def random_sums(pieces, shift, n_components, rng, covariance_type):
     K, D = n_components, shift.shape[0]
     nk, s1 = np.zeros(K), np.zeros((K, D))
     s2 = np.zeros((K, D, D)) if layout(covariance_type) in ("full", "tied") else np.zeros((K, D))
+    wsum = 0.0
     for X, w in pieces:
+        wsum += X.shape[0] if w is None else float(w.sum())
         for r0 in range(0, X.shape[0], _RANDOM_CHUNK):
             xc = X[r0 : r0 + _RANDOM_CHUNK] - shift
             resp = rng.uniform(size=(len(xc), K))
@@ -217,7 +218,7 @@ def random_sums(pieces, shift, n_components, rng, covariance_type):
                 s2 += np.einsum("nk,ni,nj->kij", resp, xc, xc, optimize=True)
             else:
                 s2 += resp.T @ (xc * xc)
-    return nk, s1, s2
+    return nk, s1, s2, wsum
 
 
 def _one_hot_stats(X, indices, covariance_type):

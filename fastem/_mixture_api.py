@@ -66,15 +66,7 @@ class _MixtureAPI:
                     "labels= is not supported with a Dask array yet; compute X (and labels) "
                     "into memory, or fit without labels."
                 )
-            try:
-                return fit_data(self, X, sample_weight)
-            except ValueError as e:
-                if getattr(self, "missing", "error") != "marginalize" or "NaN" not in str(e):
-                    raise
-                raise ValueError(
-                    f'{e} missing="marginalize" does not reach Dask arrays yet: fit X in '
-                    "memory (X.compute()) or from a file (fastem.source) to marginalize NaN."
-                ) from None
+            return fit_data(self, X, sample_weight)
         if _stream.is_streamed(X):  # a path, a chunked source: read chunk by chunk
             return _stream.fit_data(self, X, sample_weight, labels)
         X = self._validate_X(X, reset=True)

@@ -350,13 +350,12 @@ def decompose(covariances, covariance_type):
     (K, D, D) with ``Sigma_k = volumes[k] * O_k diag(shapes[k]) O_k^T``,
     ``O_k = orientations[k]`` (columns: principal axes, by decreasing
     variance; identity for the diagonal models, whose shape is then in
-    feature order), ``prod(shapes[k]) == 1``.
+    feature order), ``prod(shapes[k]) == 1``. scikit-learn's ``'spherical'``
+    (one variance per component, shape (K,)) carries no feature count: its caller
+    passes it as ``'diag'`` with the variance repeated along every feature.
     """
     kind = layout(covariance_type)
     cov = np.asarray(covariances, dtype=np.float64)
-    if kind == "spherical":
-        cov = cov[:, None]
-        kind = "diag"
     if kind == "tied":
         cov = cov[None]
         kind = "full"

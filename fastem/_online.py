@@ -162,6 +162,7 @@ def _current_state(est):
     """
     if not hasattr(est, "precisions_cholesky_"):
         return None
+    est._continued_parameters("partial_fit continues the fitted model")  # shapes still fit
     state = getattr(est, "_online", None)
     if state is not None and getattr(est, "_online_means", None) is not None:
         if np.array_equal(est._online_means, est.means_) and np.array_equal(

@@ -124,68 +124,58 @@ def fit_online(
         est.__dict__.pop("n_features_in_", None)
         if previous_features is not None:
             est.n_features_in_ = previous_features
-    skip = _resume(est, checkpoint)
     before = dict(vars(est))  # restored if the pass fails before its first update
+    skip = _resume(est, checkpoint)
     if not skip and not (est.warm_start and hasattr(est, "precisions_cholesky_")):
         for name in [k for k in vars(est) if k.endswith("_") or k.startswith("_online")]:
             delattr(est, name)  # a fresh start, as fit: the first batch initializes
-    fitted_features = getattr(est, "n_features_in_", None)
-    if fitted_features is not None and data.n_features != fitted_features:
-        raise ValueError(
-            f"X has {data.n_features} features, but the model continued from has "
-            f"{fitted_features}; pass data with the features the model was fitted on."
-        )
-    done = [skip, 0]  # rows used and batches, kept up to date by _pass
-    t0 = time.perf_counter()
+    rows, n_batches = skip, 0
+    t0 = last = time.perf_counter()
     try:
-        _pass(est, data, batch_rows, max_rows, callback, checkpoint, checkpoint_every, done, t0)
+        fitted_features = getattr(est, "n_features_in_", None)
+        if fitted_features is not None and data.n_features != fitted_features:
+            raise ValueError(
+                f"X has {data.n_features} features, but the model continued from has "
+                f"{fitted_features}; pass data with the features the model was fitted on."
+            )
+        for Xb, wb in _batches(data, batch_rows, skip):
+            if max_rows is not None and rows >= max_rows:
+                break
+            if max_rows is not None and rows + Xb.shape[0] > max_rows:
+                Xb = Xb[: max_rows - rows]
+                wb = None if wb is None else wb[: max_rows - rows]
+            _update(est, Xb, wb)
+            rows += Xb.shape[0]
+            n_batches += 1
+            now = time.perf_counter()
+            if est.verbose >= 1 and n_batches % est.verbose_interval == 0:
+                print(
+                    f"  Batch {n_batches}\t rows {rows}\t mean log-likelihood "
+                    f"{est.lower_bound_:.5f}"
+                    + (f"\t time lapse {now - last:.5f}s" if est.verbose >= 2 else "")
+                )
+                last = now
+            if checkpoint is not None and n_batches % checkpoint_every == 0:
+                _save_checkpoint(est, checkpoint, rows)
+            if callback is not None:
+                if callback(est, rows):
+                    break
+                _check_params(est)  # the callback may have changed them (set_params(...))
+        if n_batches == 0 and not hasattr(est, "precisions_cholesky_"):
+            raise _err(data.source.name, skip, "no rows to fit")
     except BaseException:
-        if done[1] == 0:  # no update: the model as it was before the call
+        if n_batches == 0:  # no update: the model as it was before the call
             vars(est).clear()
             vars(est).update(before)
         else:  # the updates before the error are kept: n_rows_seen_ says how many rows
-            est.n_rows_seen_ = done[0]
+            est.n_rows_seen_ = rows
         raise
-    rows, n_batches = done
-    if n_batches == 0 and not hasattr(est, "precisions_cholesky_"):
-        vars(est).clear()
-        vars(est).update(before)
-        raise _err(data.source.name, skip, "no rows to fit")
     if checkpoint is not None and n_batches:
         _save_checkpoint(est, checkpoint, rows)
     if est.verbose >= 1:
         print(f"Online pass done: {rows} rows in {time.perf_counter() - t0:.3f}s.")
     est.n_rows_seen_ = rows
     return est
-
-
-def _pass(est, data, batch_rows, max_rows, callback, checkpoint, checkpoint_every, done, t0):
-    """The batches of one pass; ``done`` holds the rows used (from ``done[0]``, the rows
-    skipped) and the batches, up to date when an error stops the pass."""
-    rows, n_batches, last = done[0], 0, t0
-    for Xb, wb in _batches(data, batch_rows, rows):
-        if max_rows is not None and rows >= max_rows:
-            break
-        if max_rows is not None and rows + Xb.shape[0] > max_rows:
-            Xb = Xb[: max_rows - rows]
-            wb = None if wb is None else wb[: max_rows - rows]
-        _update(est, Xb, wb)
-        rows += Xb.shape[0]
-        n_batches += 1
-        done[:] = rows, n_batches
-        now = time.perf_counter()
-        if est.verbose >= 1 and n_batches % est.verbose_interval == 0:
-            print(
-                f"  Batch {n_batches}\t rows {rows}\t mean log-likelihood {est.lower_bound_:.5f}"
-                + (f"\t time lapse {now - last:.5f}s" if est.verbose >= 2 else "")
-            )
-            last = now
-        if checkpoint is not None and n_batches % checkpoint_every == 0:
-            _save_checkpoint(est, checkpoint, rows)
-        if callback is not None:
-            if callback(est, rows):
-                break
-            _check_params(est)  # the callback may have changed them (set_params(step_size=...))
 
 
 def _check_params(est):

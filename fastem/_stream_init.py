@@ -102,20 +102,11 @@ def _random_stats(data, n_components, rng, covariance_type):
     K, D = n_components, data.n_features
     first = rows_at(data, np.arange(min(data.n_samples, _RANDOM_CHUNK)), check_weights=False)
     shift = first.X.astype(np.float64).mean(axis=0)
-    wsum = [0.0]
-
-    def pieces():
-        with closing(data.chunks("init")) as chunks:
-            for _, Xc, wc, _ in chunks:
-                if wc is None:
-                    wsum[0] += Xc.shape[0]
-                for r0 in range(0, Xc.shape[0] if wc is not None else 0, _RANDOM_CHUNK):
-                    wsum[0] += float(np.sum(wc[r0 : r0 + _RANDOM_CHUNK]))
-                yield Xc, wc
-
-    nk, s1, s2 = random_sums(pieces(), shift, K, rng, covariance_type)
+    with closing(data.chunks("init")) as chunks:
+        pieces = ((Xc, wc) for _, Xc, wc, _ in chunks)
+        nk, s1, s2, wsum = random_sums(pieces, shift, K, rng, covariance_type)
     n = data.n_samples
-    return SuffStats(nk, s1, s2, 0.0, wsum[0], n, np.broadcast_to(shift, (K, D)).copy())
+    return SuffStats(nk, s1, s2, 0.0, wsum, n, np.broadcast_to(shift, (K, D)).copy())
 
 
 def stream_initial_stats(data, est, rng, method, covariance_type):

@@ -305,10 +305,10 @@ default='dirichlet_process'
         )
 
     def _current_parameters(self):
-        if self.n_components_effective_ != self.n_components:
+        if self.n_components_effective_ != self._state[2].shape[0]:  # fewer kept than fitted
             raise ValueError(
                 "warm_start=True cannot continue a pruned fit (prune_threshold removed "
-                f"{self.n_components - self.n_components_effective_} components); fit with "
+                f"{self._state[2].shape[0] - self.n_components_effective_} components); fit with "
                 "warm_start=False, or without prune_threshold."
             )
         return self._state

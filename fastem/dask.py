@@ -254,6 +254,9 @@ class DaskData:
         Validate and persist the blocks now (for ``fit``: every EM pass then
         reads them from memory). With False, blocks are validated inside each
         row-wise task instead (for one-pass methods such as ``predict``).
+    nan_hint : str, default=""
+        Added to the error on a NaN in ``X`` (an estimator that marginalizes NaN
+        says here that Dask arrays do not take them yet).
 
     Attributes
     ----------
@@ -265,7 +268,7 @@ class DaskData:
     sample_weight : dask.array.Array or None
     """
 
-    def __init__(self, X, sample_weight=None, *, persist=True):
+    def __init__(self, X, sample_weight=None, *, persist=True, nan_hint=""):
         X = _as_row_chunked(X, "X")
         self.dtype = _float_dtype(X)
         self.n_samples, self.n_features = (int(s) for s in X.shape)
@@ -277,7 +280,7 @@ class DaskData:
         if sample_weight is not None:
             w = self._weights(sample_weight, X.chunks[0])
         if persist:
-            X = X.map_blocks(_check_block, self.dtype, dtype=self.dtype)
+            X = X.map_blocks(_check_block, self.dtype, nan_hint=nan_hint, dtype=self.dtype)
             if w is not None:
                 w = w.map_blocks(_check_weight_block, dtype=np.float64)
                 X, w = dask.persist(X, w)
@@ -291,6 +294,7 @@ class DaskData:
         self.X = X
         self.sample_weight = w
         self.persisted = persist
+        self.nan_hint = nan_hint
         self._samples = {}
 
     def _weights(self, sample_weight, row_chunks):
@@ -375,7 +379,7 @@ class DaskData:
                     shared,
                     what,
                     self.dtype,
-                    getattr(self, "nan_hint", ""),
+                    self.nan_hint,
                     token=f"fastem-{what}",
                     **kw,
                 )
@@ -511,9 +515,19 @@ class DaskData:
         return h.hexdigest()
 
 
+def _nan_hint(estimator):
+    """What the NaN error adds for an estimator that marginalizes NaN (not on Dask yet)."""
+    if getattr(estimator, "missing", "error") != "marginalize":
+        return ""
+    return (
+        ' missing="marginalize" does not reach Dask arrays yet: compute the rows into '
+        "memory (X.compute()) or read them from a file (fastem.source)."
+    )
+
+
 def fit_data(estimator, X, sample_weight):
     """Wrap a Dask array for ``fit`` (sets ``n_features_in_``), as ``_fit_data`` does."""
-    data = DaskData(X, sample_weight, persist=True)
+    data = DaskData(X, sample_weight, persist=True, nan_hint=_nan_hint(estimator))
     if data.n_samples < max(2, estimator.n_components):
         raise ValueError(
             f"Expected n_samples >= n_components but got n_components = "
@@ -526,12 +540,7 @@ def fit_data(estimator, X, sample_weight):
 
 def predict_data(estimator, X):
     """Wrap a Dask array for the row-wise methods (checks the number of features)."""
-    data = DaskData(X, persist=False)
-    if getattr(estimator, "missing", "error") == "marginalize":
-        data.nan_hint = (
-            ' missing="marginalize" does not reach Dask arrays yet: compute the rows into '
-            "memory (X.compute()) or read them from a file (fastem.source)."
-        )
+    data = DaskData(X, persist=False, nan_hint=_nan_hint(estimator))
     if data.n_features != estimator.n_features_in_:
         raise ValueError(
             f"X has {data.n_features} features, but {type(estimator).__name__} is expecting "

@@ -230,6 +230,9 @@ def test_pruning_keeps_the_components_in_use():
         pruned.set_params(warm_start=True).fit(X)
     with pytest.raises(ValueError, match="whose covariances_ have shape"):
         full.set_params(warm_start=True, n_components=4).fit(X)  # 10 fitted components
+    # n_components set to the kept count: the state that would continue still has 10
+    with pytest.raises(ValueError, match="pruned fit .prune_threshold removed 7 components"):
+        pruned.set_params(warm_start=True, n_components=3).fit(X)
     # a pruned model is a start for its kept components only (the error said n_features = 10)
     with pytest.raises(ValueError, match="init_from holds 3 components, .* n_components=10"):
         BGM(**kw).fit(X, init_from=pruned)

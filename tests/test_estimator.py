@@ -274,6 +274,20 @@ def test_warm_start_with_other_shapes_is_a_clear_error(change):
     assert gm.covariances_.shape == (3, 2, 2)
 
 
+@pytest.mark.parametrize("change", [{"n_components": 4}, {"covariance_type": "diag"}])
+def test_partial_fit_after_a_change_of_shape_is_a_clear_error(change):
+    """partial_fit continues the fitted model as warm_start does: after a change of
+    n_components it kept updating the old components (bic counted the new ones); after a
+    change of layout it failed inside NumPy. Refused, and the model is kept."""
+    X = blobs(300, 2, 3, seed=15)
+    gm = GaussianMixture(3, max_iter=5, random_state=0).fit(X)
+    before = gm.means_.copy()
+    gm.set_params(**change)
+    with pytest.raises(ValueError, match=r"partial_fit continues the fitted model, whose"):
+        gm.partial_fit(X)
+    np.testing.assert_array_equal(gm.means_, before)
+
+
 def test_fit_predict_and_sample():
     X = blobs(300, 2, 3, seed=16)
     gm = GaussianMixture(3, random_state=0)

@@ -117,3 +117,20 @@ def test_n_init_restarts_after_the_tree_are_kmeans_and_the_best_is_kept(monkeypa
     best = GaussianMixture(3, n_init=3, **kw).fit(X)
     assert methods == ["hc", "kmeans", "kmeans"]
     assert best.lower_bound_ >= tree_only.lower_bound_
+
+
+def test_svd_transform_standardizes_for_any_total_weight():
+    """Weights that sum to 1 or less (normalized) still standardize every feature: the
+    transform is the same up to one common factor (the tree does not depend on it); and
+    without weights it is the plain transform, written here in NumPy."""
+    from fastem._hc import svd_transform
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 4)) * np.array([1.0, 10.0, 100.0, 0.1])
+    w = rng.uniform(0.5, 2.0, 400)
+    a, b = svd_transform(X, w), svd_transform(X, w / w.sum() / 10)
+    ratio = b / a
+    np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-9)
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0, ddof=1)
+    _, s, Vt = np.linalg.svd(Xs, full_matrices=False)
+    np.testing.assert_array_equal(svd_transform(X), Xs @ Vt.T / np.sqrt(s))

@@ -542,3 +542,9 @@ def test_nan_in_a_dask_array_with_marginalize_says_it_is_not_supported():
             getattr(got, method)(da.from_array(Xm, chunks=100)).compute()
     np.testing.assert_array_equal(got.predict(da.from_array(X, chunks=100)).compute(),
                                   got.predict(X))  # fmt: skip
+    # a NaN weight is not about marginalizing X: no such hint
+    w = np.ones(len(X))
+    w[3] = np.nan
+    with pytest.raises(ValueError, match="NaN") as info:
+        gm.fit(da.from_array(X, chunks=100), sample_weight=da.from_array(w, chunks=100))
+    assert "does not reach Dask arrays" not in str(info.value)

@@ -78,7 +78,7 @@ import numpy as np
 
 from ._config import PAD, TILE, jit_ordered, kernel
 from ._density import block_rows, load_block, logprob_diag, logprob_full
-from ._normalize import log_into, normalize, softmax
+from ._normalize import log_into, normalize, normalize_buffers, softmax
 from ._statistics import accumulate_diag, accumulate_full, as_float64
 
 # --------------------------------------------------------------------------
@@ -117,22 +117,6 @@ def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, ev, out_lp, out_resp, out
                     out_resp[o + b, k] = logp[k, b] * s[b]
 
 
-@jit_ordered
-def _normalize_buffers(K, Bp, B, f8, i8):
-    """The normalization's buffers of one block: ``logp`` and ``rx`` (K, Bp), then ``m``,
-    ``s``, ``poly``, ``bits`` (``i8``), ``lab_lp`` and ``ev`` (B,); the same in every kernel."""
-    return (
-        np.empty((K, Bp), dtype=f8),
-        np.empty((K, Bp), dtype=f8),
-        np.empty(B, dtype=f8),
-        np.empty(B, dtype=f8),
-        np.empty(B, dtype=f8),
-        np.empty(B, dtype=i8),
-        np.empty(B, dtype=f8),
-        np.empty(B, dtype=f8),
-    )
-
-
 @kernel
 def pass_full(
     X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal, out_lp, out_resp, out_lab
@@ -156,7 +140,7 @@ def pass_full(
     diff = np.zeros((Dp, Bp), dtype=dt)
     y = np.empty((tile, Bp), dtype=dt)
     q = np.empty(B, dtype=dt)
-    logp, rx, m, s, poly, bits, lab_lp, ev = _normalize_buffers(K, Bp, B, f8, i8)
+    logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, f8, i8)
     diff64 = np.zeros((Dp, Bp), dtype=f8)
     rd = np.zeros((Dp, Bp), dtype=f8)
     for start in range(r0, r1, B):
@@ -194,7 +178,7 @@ def pass_diag(
     x64 = np.zeros((Dp, Bp), dtype=f8)
     q = np.empty(B, dtype=dt)
     q2 = np.empty(B, dtype=dt)
-    logp, rx, m, s, poly, bits, lab_lp, ev = _normalize_buffers(K, Bp, B, f8, i8)
+    logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, f8, i8)
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)

@@ -42,7 +42,7 @@ Shapes (``P`` patterns in this batch, ``K`` components, ``D`` features)::
 import numpy as np
 
 from ._config import BLOCK, jit, kernel
-from ._normalize import normalize
+from ._normalize import normalize, normalize_buffers
 
 _LOG_2PI = np.log(2 * np.pi)
 
@@ -237,16 +237,9 @@ def chunk_stats(
     y3 = np.empty(nbuf, dtype=f8)
     q = np.empty(nbuf, dtype=f8)
     rd = np.empty(nbuf, dtype=f8)
-    logp = np.empty((K, nbuf), dtype=f8)
-    m = np.empty(nbuf, dtype=f8)
-    s = np.empty(nbuf, dtype=f8)
     wv = np.empty(nbuf, dtype=f8)
+    logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, nbuf, nbuf, f8, i8)
     lv = np.empty(nbuf, dtype=i8)
-    rx = np.empty((K, nbuf), dtype=f8)
-    poly = np.empty(nbuf, dtype=f8)
-    bits = np.empty(nbuf, dtype=i8)
-    lab_lp = np.empty(nbuf, dtype=f8)
-    ev = np.empty(nbuf, dtype=f8)
     has_w = w.shape[0] > 0
     has_lab = labels.shape[0] > 0
     t = i0

@@ -127,6 +127,23 @@ def softmax(logp, nb, m, s, poly, bits):
     exp_rows(logp, 0, K, nb, m, s, poly, bits)
 
 
+@jit_ordered
+def normalize_buffers(K, Bp, B, f8, i8):
+    """The buffers :func:`normalize` works in, for blocks of up to ``B`` rows: ``logp``
+    and ``rx`` (K, Bp), then ``m``, ``s``, ``poly``, ``bits`` (``i8``), ``lab_lp`` and
+    ``ev`` (B,). Every kernel allocates them here (one compiled allocation)."""
+    return (
+        np.empty((K, Bp), dtype=f8),
+        np.empty((K, Bp), dtype=f8),
+        np.empty(B, dtype=f8),
+        np.empty(B, dtype=f8),
+        np.empty(B, dtype=f8),
+        np.empty(B, dtype=i8),
+        np.empty(B, dtype=f8),
+        np.empty(B, dtype=f8),
+    )
+
+
 @jit
 def normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev, rx):
     """rx[:, :nb] = w * resp (in X's dtype); return (sum w*log p(x), sum w).
