@@ -269,6 +269,64 @@ def test_missing_value_fit_and_predict_share_one_compiled_kernel():
     assert len(sigs) == 1, sigs
 
 
+def test_one_compiled_normalization_serves_every_kernel():
+    """The normalization (log-sum-exp, responsibilities, log-likelihood) is one
+    compiled function shared by every kernel (``_normalize.normalize`` is a
+    non-inlined ``jit_ordered`` callee): a diagonal fit after a full one, a
+    float32 fit after a float64 one, ``labels=``, weights and missing values
+    reuse it instead of typing and optimizing their own copy. Without
+    reassociation, every compiled copy of it gives the same bits, so the kernel
+    compiled here and the one loaded from the disk cache agree."""
+    from fastem import GaussianMixture
+    from fastem._kernels import _normalize
+
+    options = _normalize.normalize.targetoptions
+    assert options.get("inline", "never") == "never", options
+    assert "reassoc" not in options["fastmath"], options
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 3))
+    Xm = X.copy()
+    Xm[::5, 1] = np.nan
+    labels = np.full(len(X), -1)
+    labels[:10] = 0
+    for dtype in ("float64", "float32"):
+        for cov in ("full", "diag"):
+            gm = GaussianMixture(2, covariance_type=cov, random_state=0, max_iter=2)
+            gm.fit(X.astype(dtype), sample_weight=np.ones(len(X)), labels=labels)
+        GaussianMixture(2, missing="marginalize", random_state=0, max_iter=2).fit(Xm)
+    # compiled in this process (the kernels not loaded from the disk cache): once
+    assert len(_normalize.normalize.signatures) <= 1, _normalize.normalize.signatures
+
+
+def test_sum_rows_is_a_fixed_order_sum():
+    """The log-likelihood's sum over a block's rows: eight partial sums added in
+    a fixed order (the same bits in every compiled copy), against NumPy."""
+    from numba import njit
+
+    from fastem._kernels._normalize import sum_rows
+
+    @njit
+    def call(a, nb):
+        return sum_rows(a, nb)
+
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=300) * 1e3
+    for nb in (0, 1, 7, 8, 9, 17, 256, 300):
+        parts = [0.0] * 8
+        full = nb - nb % 8
+        for i in range(full):
+            parts[i % 8] += a[i]
+        for i in range(full, nb):
+            parts[0] += a[i]
+        expect = ((parts[0] + parts[1]) + (parts[2] + parts[3])) + (
+            (parts[4] + parts[5]) + (parts[6] + parts[7])
+        )
+        assert call(a, nb) == pytest.approx(a[:nb].sum(), rel=1e-13, abs=1e-9)
+        assert call(a, nb) == expect
+    assert call(np.array([1.0, -np.inf, 2.0]), 3) == -np.inf
+
+
 def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
     """Numba keys a cached function on its own source file only, but the
     kernels call each other across modules: every kernel's cache is stamped

@@ -48,10 +48,12 @@ def jit(fn):
     """Compile ``fn`` as a callee inlined into each kernel (Numba IR), never cached alone.
 
     For the callees whose reductions ``reassoc`` may reorder (log-density,
-    normalization, statistics). Compiled as separate functions, they made a
-    kernel compiled in the process and the same kernel loaded from the disk
-    cache give different bits (1 ulp in the first moments, float64 full:
-    the two builds ran differently optimized copies of a callee). Inlined,
+    statistics). The normalization is not one of them: it sums in a fixed order
+    (``_normalize.sum_rows``), so one compiled copy serves every kernel.
+    Compiled as separate functions, the others made a kernel compiled in the
+    process and the same kernel loaded from the disk cache give different
+    bits (1 ulp in the first moments, float64 full: the two builds ran
+    differently optimized copies of a callee). Inlined,
     each kernel carries its only copy, and only the entry points
     (:func:`kernel`) are cached (``tests/test_cache.py`` compares the bits).
     """

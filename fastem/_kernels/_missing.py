@@ -265,9 +265,10 @@ def chunk_stats(
                 wv[b] = w[r]
             if has_lab:
                 lv[b] = labels[r]
+        # row offset 0 as a run-time int64: a literal 0 would compile a second normalize
         ll, ws = normalize(
-            logp, nb, wv if has_w else w, lv if has_lab else labels, 0, m, s, poly, bits, lab_lp,
-            ev, rx,
+            logp, nb, wv if has_w else w, lv if has_lab else labels, np.int64(0), m, s, poly,
+            bits, lab_lp, ev, rx,
         )  # fmt: skip
         scal[0] += ll
         scal[1] += ws
