@@ -104,7 +104,7 @@ def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, ev, out_lp, out_resp, out
     want_lp = out_lp.shape[0] > 0
     want_resp = out_resp.shape[0] > 0
     if want_lp or want_resp:
-        softmax(logp, nb, m, s, poly, bits)
+        softmax(logp, nb, m, s)
         if want_lp:
             log_into(s, nb, poly, bits, ev)
             for b in range(nb):

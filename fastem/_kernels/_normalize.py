@@ -18,7 +18,7 @@ from ._config import jit_ordered
 # SVML (pip wheels are not). exp is the dominant cost at small D, so the
 # kernels use this one: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a
 # degree-12 Taylor polynomial (truncation < 2e-16 relative) and 2^n built in
-# the exponent bits. Plain arithmetic on arrays: LLVM vectorizes both loops.
+# the exponent bits. Plain arithmetic on arrays: LLVM vectorizes the loop.
 # Arguments below -708 (including -inf) give exactly 0 (no subnormals).
 
 _LOG2E = 1.4426950408889634
@@ -28,11 +28,12 @@ _EXP_LO = -708.0
 
 
 @jit_ordered
-def exp_rows(a, k0, k1, nb, m, s, poly, bits):
+def exp_rows(a, k0, k1, nb, m, s):
     """a[k, :nb] = exp(a[k, :nb] - m[:nb]) and s[:nb] += a[k, :nb], k0 <= k < k1.
 
-    ``a`` float64. The subtraction and the sum ride along the two passes
-    the exp needs anyway (no separate passes over ``a``).
+    ``a`` float64. One pass over ``a``: the subtraction, the exp (its 2^n
+    made by a bit cast in registers) and the sum (3-12 % faster per EM pass
+    at D = 2-8 than two passes through row buffers; the same bits).
     """
     for k in range(k0, k1):
         for b in range(nb):
@@ -53,10 +54,7 @@ def exp_rows(a, k0, k1, nb, m, s, poly, bits):
             p = p * r + 0.5
             p = p * r + 1.0
             p = p * r + 1.0
-            poly[b] = p if x >= _EXP_LO else 0.0
-            bits[b] = (np.int64(n) + 1023) << 52
-        for b in range(nb):
-            e = poly[b] * float_of_bits(bits[b])
+            e = (p if x >= _EXP_LO else 0.0) * float_of_bits((np.int64(n) + 1023) << 52)
             a[k, b] = e
             s[b] += e
 
@@ -108,7 +106,7 @@ def log_into(s, nb, out, fbits, ev):
 
 
 @jit_ordered
-def softmax(logp, nb, m, s, poly, bits):
+def softmax(logp, nb, m, s):
     """logp[:, :nb] <- exp(logp - max); m <- max; s <- sum of the exps.
 
     ``lse = m + log(s)``; ``resp = logp / s``. A row with every logp = -inf
@@ -124,7 +122,7 @@ def softmax(logp, nb, m, s, poly, bits):
     for b in range(nb):
         m[b] = m[b] if m[b] > -np.inf else 0.0
         s[b] = 0.0
-    exp_rows(logp, 0, K, nb, m, s, poly, bits)
+    exp_rows(logp, 0, K, nb, m, s)
 
 
 @jit_ordered
@@ -192,7 +190,7 @@ def normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev, rx):
         for b in range(nb):
             lab = labels[start + b]
             lab_lp[b] = logp[lab, b] if lab >= 0 else 0.0
-    softmax(logp, nb, m, s, poly, bits)
+    softmax(logp, nb, m, s)
     log_into(s, nb, poly, bits, ev)
     for b in range(nb):
         lse = m[b] + poly[b]
