@@ -88,7 +88,7 @@ from ._statistics import accumulate_diag, accumulate_full, as_float64
 
 
 @jit_ordered
-def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, ev, out_lp, out_resp, out_lab):
+def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, out_lp, out_resp, out_lab):
     if out_lab.shape[0] > 0:
         # the first component of largest log-density; over rows, so that it vectorizes
         for b in range(nb):
@@ -106,7 +106,7 @@ def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, ev, out_lp, out_resp, out
     if want_lp or want_resp:
         softmax(logp, nb, m, s)
         if want_lp:
-            log_into(s, nb, poly, bits, ev)
+            log_into(s, nb, poly)
             for b in range(nb):
                 out_lp[o + b] = m[b] + poly[b]
         if want_resp:
@@ -148,11 +148,9 @@ def pass_full(
         load_block(X, start, nb, xt)
         logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
         if rows:
-            _rowwise_outputs(
-                logp, nb, K, w0 + start, m, s, poly, bits, ev, out_lp, out_resp, out_lab
-            )
+            _rowwise_outputs(logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
-        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, bits, lab_lp, ev, rx)
+        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx)
         scal[0] += ll
         scal[1] += ws
         # float32: the block widened once, not once per component
@@ -184,11 +182,9 @@ def pass_diag(
         load_block(X, start, nb, xt)
         logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
         if rows:
-            _rowwise_outputs(
-                logp, nb, K, w0 + start, m, s, poly, bits, ev, out_lp, out_resp, out_lab
-            )
+            _rowwise_outputs(logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
-        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, bits, lab_lp, ev, rx)
+        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx)
         scal[0] += ll
         scal[1] += ws
         accumulate_diag(as_float64(xt, nb, x64), nb, mu64, rx, nk, s1, s2)

@@ -238,7 +238,7 @@ def chunk_stats(
     q = np.empty(nbuf, dtype=f8)
     rd = np.empty(nbuf, dtype=f8)
     wv = np.empty(nbuf, dtype=f8)
-    logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, nbuf, nbuf, f8, i8)
+    logp, rx, m, s, poly, _, lab_lp, ev = normalize_buffers(K, nbuf, nbuf, f8, i8)
     lv = np.empty(nbuf, dtype=i8)
     has_w = w.shape[0] > 0
     has_lab = labels.shape[0] > 0
@@ -268,7 +268,7 @@ def chunk_stats(
         # row offset 0 as a run-time int64: a literal 0 would compile a second normalize
         ll, ws = normalize(
             logp, nb, wv if has_w else w, lv if has_lab else labels, np.int64(0), m, s, poly,
-            bits, lab_lp, ev, rx,
+            lab_lp, ev, rx,
         )  # fmt: skip
         scal[0] += ll
         scal[1] += ws

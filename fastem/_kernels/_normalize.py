@@ -66,7 +66,7 @@ _ONE_BITS = 1023 << 52
 
 
 @jit_ordered
-def log_into(s, nb, out, fbits, ev):
+def log_into(s, nb, out):
     """out[:nb] = log(s[:nb]) for s >= 0 (0 gives -inf; NaN stays NaN).
 
     s = 2^e f with f in [sqrt(1/2), sqrt(2)); log f = 2 atanh(u), u = (f-1)/(f+1),
@@ -74,12 +74,10 @@ def log_into(s, nb, out, fbits, ev):
     Subnormal s is not handled (the kernels' s is a sum of exps >= 1).
     """
     for b in range(nb):
-        ib = bits_of_float(s[b])
-        ev[b] = np.float64((ib >> 52) - 1023)
-        fbits[b] = (ib & _MANT) | _ONE_BITS
-    for b in range(nb):
-        f = float_of_bits(fbits[b])
-        e = ev[b]
+        x = s[b]
+        ib = bits_of_float(x)
+        e = np.float64((ib >> 52) - 1023)
+        f = float_of_bits((ib & _MANT) | _ONE_BITS)
         big = f > _SQRT2
         f = f * 0.5 if big else f
         e = e + 1.0 if big else e
@@ -96,7 +94,6 @@ def log_into(s, nb, out, fbits, ev):
         p = p * u2 + 1.0 / 3.0
         p = p * u2 + 1.0
         v = e * _LN2 + 2.0 * u * p
-        x = s[b]
         out[b] = v if (x > 0.0 and x < np.inf) else (-np.inf if x == 0.0 else x)
 
 
@@ -167,7 +164,7 @@ def normalize_buffers(K, Bp, B, f8, i8):
 
 
 @jit_ordered
-def normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev, rx):
+def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, rx):
     """rx[:, :nb] = w * resp (in X's dtype); return (sum w*log p(x), sum w).
 
     ``logp`` (float64) is overwritten with the unnormalized exps.
@@ -191,7 +188,7 @@ def normalize(logp, nb, w, labels, start, m, s, poly, bits, lab_lp, ev, rx):
             lab = labels[start + b]
             lab_lp[b] = logp[lab, b] if lab >= 0 else 0.0
     softmax(logp, nb, m, s)
-    log_into(s, nb, poly, bits, ev)
+    log_into(s, nb, poly)
     for b in range(nb):
         lse = m[b] + poly[b]
         wb = w[start + b] if has_w else 1.0
