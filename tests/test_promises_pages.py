@@ -1,0 +1,169 @@
+"""Promises of docs/streaming.md, docs/dask.md, docs/em.md, docs/quickstart.md, docs/index.md and
+the README that no other test proved (the audit of those pages; each test names its sentence)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+import fastem
+from fastem import GaussianMixture
+
+from .conftest import COVARIANCE_TYPES, blobs
+
+# ------------------------------------------------------------------ README / index: drop-in
+
+
+def test_constructor_arguments_and_fitted_attributes_are_scikit_learns():
+    """README: "takes scikit-learn's constructor arguments (...) plus n_threads (...), and has
+    the same fitted attributes and methods" - compared with scikit-learn's own estimator."""
+    X = blobs(300, 2, 2, seed=1)
+    sk = SkGaussianMixture(2, random_state=0).fit(X)
+    fe = GaussianMixture(2, random_state=0).fit(X)
+    assert set(sk.get_params()) <= set(fe.get_params())
+    assert "n_threads" in fe.get_params()
+    for name in sk.get_params():
+        assert fe.get_params()[name] == SkGaussianMixture().get_params()[name] or name in (
+            "n_components",
+            "random_state",
+        ), name  # the same defaults
+    fitted = {a for a in vars(sk) if a.endswith("_") and not a.startswith("_")}
+    assert fitted <= set(vars(fe)), fitted - set(vars(fe))
+    public = {m for m in dir(sk) if not m.startswith("_") and callable(getattr(sk, m))}
+    assert public <= {m for m in dir(fe) if callable(getattr(fe, m))}, public - set(dir(fe))
+
+
+# ------------------------------------------------------------------ em.md
+
+
+def test_n_init_keeps_the_start_with_the_highest_likelihood_as_scikit_learn():
+    """em.md: "n_init runs EM from that many starting points and keeps the one with the
+    highest likelihood" - scikit-learn draws the same 'random_from_data' starts."""
+    X = blobs(600, 2, 3, seed=1)
+    kw = dict(init_params="random_from_data", n_init=4, random_state=0, max_iter=200)
+    sk = SkGaussianMixture(3, **kw).fit(X)
+    fe = GaussianMixture(3, **kw).fit(X)
+    assert fe.lower_bound_ == pytest.approx(sk.lower_bound_, rel=1e-10)
+    np.testing.assert_allclose(fe.means_, sk.means_, rtol=1e-8)
+    # and it is the highest of the four single starts scikit-learn ran
+    singles = []
+    rng = np.random.RandomState(0)
+    for _ in range(4):
+        one = SkGaussianMixture(3, init_params="random_from_data", max_iter=200)
+        one.set_params(random_state=rng)  # the same stream of draws as n_init=4
+        singles.append(one.fit(X).lower_bound_)
+    assert len(set(np.round(singles, 8))) > 1  # the starts end in different optima
+    assert fe.lower_bound_ == pytest.approx(max(singles), rel=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_convergence_is_an_improvement_below_tol(covariance_type):
+    """em.md: "EM climbs until the improvement per iteration falls below tol, which is the
+    convergence test (converged_, n_iter_ and the history lower_bounds_ record it)"."""
+    X = blobs(900, 2, 3, seed=2)
+    tol = 1e-4
+    gm = GaussianMixture(3, covariance_type=covariance_type, tol=tol, random_state=0).fit(X)
+    lbs = np.asarray(gm.lower_bounds_)
+    assert gm.converged_ and len(lbs) == gm.n_iter_ and gm.lower_bound_ == lbs[-1]
+    steps = np.diff(lbs)
+    assert abs(steps[-1]) < tol
+    assert (np.abs(steps[:-1]) >= tol).all()  # it did not stop earlier, nor run on
+    assert (steps >= -1e-12 * np.abs(lbs[1:])).all()  # and never went down
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        short = GaussianMixture(
+            3, covariance_type=covariance_type, tol=tol, random_state=0, max_iter=gm.n_iter_ - 1
+        ).fit(X)
+    assert not short.converged_  # one iteration fewer is not converged
+
+
+# ------------------------------------------------------------------ streaming.md
+
+
+@pytest.mark.parametrize("dtype, n_features", [(np.float64, 5), (np.float32, 7), (np.float64, 64)])
+def test_default_chunk_is_about_32_mb(tmp_path, dtype, n_features):
+    """streaming.md: "chunk_rows defaults to about 32 MB per chunk, counted in float64 values
+    (a float32 file's chunks hold as many rows)"."""
+    np.save(tmp_path / "X.npy", np.zeros((10, n_features), dtype=dtype))
+    src = fastem.source(tmp_path / "X.npy")
+    chunk_bytes = src.chunk_rows * n_features * 8
+    assert 31 << 20 <= chunk_bytes <= 32 << 20, chunk_bytes
+    assert fastem.source(np.zeros((10, n_features), dtype=dtype)).chunk_rows == src.chunk_rows
+
+
+def test_memmap_source_and_memmap_out(tmp_path):
+    """streaming.md: a "NumPy array (or memmap)" is a source, and ``out=`` takes "a NumPy
+    array or memmap" - the same answers as the array in memory."""
+    X = blobs(900, 3, 3, seed=3)
+    np.save(tmp_path / "X.npy", X)
+    mm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    kw = dict(random_state=0, max_iter=20, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = GaussianMixture(3, **kw).fit(X)
+        got = GaussianMixture(3, **kw).fit(fastem.source(mm, chunk_rows=200))
+    np.testing.assert_allclose(got.means_, ref.means_, rtol=1e-10)
+    np.testing.assert_allclose(got.covariances_, ref.covariances_, rtol=1e-10)
+    out = np.lib.format.open_memmap(tmp_path / "resp.npy", mode="w+", shape=(900, 3))
+    ref.predict_proba(fastem.source(mm, chunk_rows=200), out=out)
+    out.flush()
+    np.testing.assert_allclose(np.load(tmp_path / "resp.npy"), ref.predict_proba(X), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ dask.md
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dask_rowwise_dtypes_are_the_in_memory_ones(dtype):
+    """dask.md: predict is int64; predict_proba and score_samples are in the model's float
+    dtype, as in memory (float32 for a model fitted to float32 rows, as in scikit-learn), and
+    the lazy arrays declare the dtype their blocks have."""
+    X = blobs(1200, 2, 3, seed=4, dtype=dtype)
+    dX = da.from_array(X, chunks=(300, 2))
+    mem = GaussianMixture(3, random_state=0).fit(X)
+    with dask.config.set(scheduler="sync"):
+        gm = GaussianMixture(3, random_state=0).fit(dX)
+        assert gm.means_.dtype == mem.means_.dtype == dtype
+        for method, want in (("predict", np.int64), ("predict_proba", dtype)):
+            lazy = getattr(gm, method)(dX)
+            assert lazy.dtype == want == getattr(mem, method)(X).dtype, method
+            assert lazy.compute().dtype == want, method
+        lazy = gm.score_samples(dX)
+        assert lazy.dtype == lazy.compute().dtype == mem.score_samples(X).dtype == dtype
+
+
+def test_dask_n_threads_does_not_change_the_passes():
+    """dask.md: "The estimator's n_threads does not affect the Dask passes" - bit for bit."""
+    X = blobs(3000, 3, 3, seed=5)
+    dX = da.from_array(X, chunks=(700, 3))
+    kw = dict(random_state=0, max_iter=6, tol=0)
+    with dask.config.set(scheduler="threads", num_workers=2), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [GaussianMixture(3, n_threads=t, **kw).fit(dX) for t in (1, 2, 3)]
+    for gm in fits[1:]:
+        np.testing.assert_array_equal(gm.means_, fits[0].means_)
+        np.testing.assert_array_equal(gm.covariances_, fits[0].covariances_)
+        assert gm.lower_bounds_ == fits[0].lower_bounds_
+
+
+@pytest.mark.parametrize("where", ["fit", "predict"])
+def test_dask_value_whose_square_overflows_is_refused_naming_the_block(where):
+    """dask.md: the block check refuses "a value whose square overflows" (the in-memory rule),
+    naming the block."""
+    X = blobs(1200, 2, 3, seed=6)
+    bad = X.copy()
+    bad[650, 1] = 1e200  # finite, but its square is not
+    with pytest.raises(ValueError) as mem_err:
+        GaussianMixture(3, random_state=0).fit(bad)
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    dX = da.from_array(bad, chunks=(300, 2))
+    with dask.config.set(scheduler="sync"), pytest.raises(ValueError, match=r"block 2 \(rows 600:900\)"):
+        if where == "fit":
+            GaussianMixture(3, random_state=0).fit(dX)
+        else:
+            gm.predict(dX).compute()
+    assert mem_err.value is not None
