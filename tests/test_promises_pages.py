@@ -254,3 +254,76 @@ def test_dask_value_whose_square_overflows_is_refused_naming_the_block(where):
             GaussianMixture(3, random_state=0).fit(dX)
         else:
             gm.predict(dX).compute()
+
+
+def _find_params(obj, depth=0):
+    """Whether ``obj`` (a task of the graph) holds the KernelParams object itself."""
+    from fastem._stats import KernelParams
+
+    if isinstance(obj, KernelParams):
+        return True
+    if depth > 6:
+        return False
+    if isinstance(obj, (list, tuple)):
+        return any(_find_params(x, depth + 1) for x in obj)
+    if isinstance(obj, dict):
+        return any(_find_params(x, depth + 1) for x in obj.values())
+    return any(
+        _find_params(getattr(obj, attr), depth + 1)
+        for attr in ("args", "kwargs", "value")
+        if hasattr(obj, attr) and not callable(getattr(obj, attr))
+    )
+
+
+def test_dask_parameters_are_one_key_every_block_task_depends_on(monkeypatch):
+    """dask.md: "The kernel parameters (...) become one key of the graph, and every block task
+    depends on it. (...) Large arrays are never embedded in every task." - the pass's graph."""
+    X = blobs(2000, 3, 2, seed=10)
+    graphs = []
+    compute = dask.compute
+
+    def spy(*args, **kwargs):
+        graphs.extend(dict(a.__dask_graph__()) for a in args if hasattr(a, "__dask_graph__"))
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(dask, "compute", spy)
+    with dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        GaussianMixture(2, max_iter=2, tol=0, random_state=0).fit(da.from_array(X, chunks=(250, 3)))
+    passes = [g for g in graphs if any(str(k).startswith("_block_stats") for k in g)]
+    assert passes
+    for graph in passes:
+        holders = [k for k, task in graph.items() if _find_params(task)]
+        assert len(holders) == 1, holders  # one key, not one copy per task
+        blocks = [t for k, t in graph.items() if str(k).startswith("_block_stats")]
+        assert len(blocks) == 8
+        assert all(holders[0] in t.dependencies for t in blocks)
+
+
+def test_dask_validated_copy_lives_only_for_the_fit(monkeypatch):
+    """dask.md: "The persisted, validated copy of X lives for the duration of fit" - no block
+    of it is held once fit returns."""
+    import gc
+    import weakref
+
+    import fastem.dask as fdask
+
+    X = blobs(2000, 3, 2, seed=11)
+    refs = []
+    check = fdask._check_block
+
+    def keep_ref(*args, **kwargs):
+        block = check(*args, **kwargs)
+        refs.append(weakref.ref(block))
+        return block
+
+    monkeypatch.setattr(fdask, "_check_block", keep_ref)
+    with dask.config.set(scheduler="threads"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = GaussianMixture(2, max_iter=3, tol=0, random_state=0).fit(
+            da.from_array(X, chunks=(250, 3))
+        )
+    gc.collect()
+    assert len(refs) >= 8
+    assert [r for r in refs if r() is not None] == []
+    assert gm.predict(X).shape == (2000,)
