@@ -198,6 +198,40 @@ def test_a_callable_is_read_once_per_pass_plus_the_start_sample():
         GaussianMixture(3, max_iter=3).fit(fastem.source(lambda: parts))
 
 
+@pytest.mark.parametrize("kind", ["reader thread", "csv", "callable"])
+def test_bad_value_found_by_the_em_pass_of_a_read_source_names_the_row(tmp_path, kind):
+    """streaming.md: "In an EM pass, the scan for NaN and infinite values runs only for a chunk
+    whose log-likelihood is not finite (...) (whatever the row's weight); the error is the
+    same" - for the sources read in Python (tests/streaming covers the kernel's .npy reads)."""
+    import fastem._direct
+
+    X = blobs(600, 3, 3, seed=12)
+    start = _fixed_start(X)  # every parameter given: the first read is an EM pass
+    bad = X.copy()
+    bad[345, 1] = np.nan
+    if kind == "reader thread":
+        np.save(tmp_path / "bad.npy", bad)
+        obj = tmp_path / "bad.npy"
+    elif kind == "csv":
+        np.savetxt(tmp_path / "bad.csv", bad, delimiter=",", fmt="%.17g")
+        obj = tmp_path / "bad.csv"
+    else:
+
+        def obj():
+            for r0 in range(0, len(bad), 100):
+                yield bad[r0 : r0 + 100]
+
+    w = np.ones(len(X))
+    w[345] = 0.0  # a zero weight does not hide it
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(fastem._direct, "DIRECT_READS", False)
+        for sw in (None, w):
+            with pytest.raises(fastem.SourceError, match=r"row offset 345: NaN or infinite"):
+                GaussianMixture(3, max_iter=3, **start).fit(
+                    fastem.source(obj, chunk_rows=128), sample_weight=sw
+                )
+
+
 # ------------------------------------------------------------------ dask.md
 
 da = pytest.importorskip("dask.array")
@@ -289,15 +323,18 @@ def test_dask_parameters_are_one_key_every_block_task_depends_on(monkeypatch):
     monkeypatch.setattr(dask, "compute", spy)
     with dask.config.set(scheduler="sync"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        GaussianMixture(2, max_iter=2, tol=0, random_state=0).fit(da.from_array(X, chunks=(250, 3)))
+        GaussianMixture(2, max_iter=2, tol=0, random_state=0).fit(da.from_array(X, chunks=(100, 3)))
     passes = [g for g in graphs if any(str(k).startswith("_block_stats") for k in g)]
     assert passes
     for graph in passes:
         holders = [k for k, task in graph.items() if _find_params(task)]
         assert len(holders) == 1, holders  # one key, not one copy per task
         blocks = [t for k, t in graph.items() if str(k).startswith("_block_stats")]
-        assert len(blocks) == 8
+        assert len(blocks) == 20
         assert all(holders[0] in t.dependencies for t in blocks)
+        # "added in a tree of fixed shape (SPLIT_EVERY = 8 inputs per node)": 20 -> 3 -> 1
+        adds = [t for k, t in graph.items() if str(k).startswith("_add_stats")]
+        assert sorted(len(t.dependencies) for t in adds) == [3, 4, 8, 8]
 
 
 def test_dask_validated_copy_lives_only_for_the_fit(monkeypatch):
