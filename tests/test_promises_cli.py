@@ -97,3 +97,77 @@ def test_a_warning_is_one_line(work, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1, err
     assert err[0].startswith("fastem: warning: ") and "did not converge" in err[0]
+
+
+def _synopsis():
+    """``{command: [options]}`` from the synopsis block at the top of docs/cli.md."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    block = text.split("```text\n", 1)[1].split("```", 1)[0]
+    options, command = {}, None
+    for line in block.splitlines():
+        words = line.split()
+        if words and words[0] == "fastem":
+            command = words[1]
+        options.setdefault(command, []).extend(re.findall(r"(?<![\w-])--?[a-z][\w-]*", line))
+    return options
+
+
+def test_every_option_of_the_synopsis_exists(capsys):
+    """cli.md's synopsis: every command and option it lists is accepted (its --help names it)."""
+    options = _synopsis()
+    assert set(options) == {"fit", "predict", "score", "sample", "info", "select"}
+    for command, opts in options.items():
+        with pytest.raises(SystemExit) as stop:
+            main([command, "--help"])
+        assert stop.value.code == 0
+        usage = capsys.readouterr().out
+        for opt in opts:
+            assert opt in usage.replace(",", " ").split() or f"{opt}," in usage, (command, opt)
+
+
+def test_python_m_fastem_cli_runs_the_command(tmp_path):
+    """cli.md: the command is "also runnable as python -m fastem.cli"."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=root)
+    done = subprocess.run(
+        [sys.executable, "-m", "fastem.cli", "info", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage: fastem info"), done
+
+
+def test_select_tries_the_four_covariance_types_by_default(work, capsys):
+    """cli.md: "with every covariance type in --covariance-types (all four by default)"."""
+    import json
+
+    assert main(["select", "faithful.csv", "--k-range", "1:2", "--seed", "0", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)["table"]
+    got = {(row["n_components"], row["covariance_type"]) for row in table}
+    assert got == {(k, t) for k in (1, 2) for t in ("full", "tied", "diag", "spherical")}
+
+
+def test_dataset_of_a_zarr_group(work, capsys):
+    """cli.md: "--dataset the dataset inside an HDF5 or Zarr file" (HDF5: test_cli_forms)."""
+    zarr = pytest.importorskip("zarr")
+    X = fastem.load_old_faithful()
+    group = zarr.open_group(str(work / "g.zarr"), mode="w")
+    make = getattr(group, "create_array", None) or group.create_dataset
+    arr = make("data", shape=X.shape, chunks=(50, 2), dtype="f8")
+    arr[:] = X
+    assert (
+        main(["fit", "g.zarr", "--dataset", "data", "-k", "2", "--seed", "0", "-o", "z.npz"]) == 0
+    )
+    ref = fastem.GaussianMixture(2, random_state=0).fit(X)
+    np.testing.assert_allclose(fastem.load(work / "z.npz").means_, ref.means_, rtol=1e-10)

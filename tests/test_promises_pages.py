@@ -255,6 +255,7 @@ def test_dask_rowwise_dtypes_are_the_in_memory_ones(dtype):
             assert lazy.compute().dtype == want, method
         lazy = gm.score_samples(dX)
         assert lazy.dtype == lazy.compute().dtype == mem.score_samples(X).dtype == dtype
+        assert type(gm.score(dX)) is float  # "gm.score(X)  # a float (computes)"
 
 
 def test_dask_n_threads_does_not_change_the_passes():
@@ -364,3 +365,49 @@ def test_dask_validated_copy_lives_only_for_the_fit(monkeypatch):
     assert len(refs) >= 8
     assert [r for r in refs if r() is not None] == []
     assert gm.predict(X).shape == (2000,)
+
+
+def test_documented_constants():
+    """The numbers the pages quote: KMEANS_MAX_ROWS = 100,000 and INIT_SAMPLE_ROWS = 100,000
+    (streaming.md), INIT_SAMPLE_ROWS = 500_000, SCATTER_BYTES (1 MiB), SPLIT_EVERY = 8
+    (dask.md), and SourceError is a ValueError."""
+    import fastem._init
+    import fastem._stream
+    import fastem.dask as fdask
+
+    assert fastem._init.KMEANS_MAX_ROWS == 100_000
+    assert fastem._stream.INIT_SAMPLE_ROWS == 100_000
+    assert fdask.INIT_SAMPLE_ROWS == 500_000 and fdask.SCATTER_BYTES == 1 << 20
+    assert fdask.SPLIT_EVERY == 8
+    assert issubclass(fastem.SourceError, ValueError)
+
+
+@pytest.mark.parametrize("covariance_type, kb", [("full", 87), ("diag", 7.7)])
+def test_dask_statistics_and_parameters_shipped_per_block(covariance_type, kb):
+    """dask.md's cost model at K = 10, D = 32: "One block's SuffStats holds nk, s1, s2, shift
+    and three scalars, about 87 KB (7.7 KB)"; the parameters "come to (...) 87 KB (7.7 KB for
+    diag)", "below the 1 MiB scatter threshold"."""
+    import pickle
+
+    import fastem.dask as fdask
+    from fastem._stats import kernel_params
+
+    X = np.random.default_rng(13).normal(size=(400, 32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = GaussianMixture(10, covariance_type=covariance_type, max_iter=1, random_state=0)
+        gm.fit(X)
+    params = kernel_params(
+        gm.weights_, gm.means_, gm.precisions_cholesky_, covariance_type, np.float64
+    )
+    stats = fdask._block_stats(X, None, params)
+    arrays = (stats.nk, stats.s1, stats.s2, stats.shift)
+    assert [f for f in vars(stats) if not isinstance(vars(stats)[f], np.ndarray)] == [
+        "loglik",
+        "wsum",
+        "n_rows",
+    ]
+    assert sum(a.nbytes for a in arrays) / 1000 == pytest.approx(kb, rel=0.03)
+    assert len(pickle.dumps(stats)) / 1000 == pytest.approx(kb, rel=0.08)
+    assert fdask._nbytes(params) / 1000 == pytest.approx(kb, rel=0.03)
+    assert fdask._nbytes(params) < fdask.SCATTER_BYTES
