@@ -109,6 +109,10 @@ def test_memmap_source_and_memmap_out(tmp_path):
     ref.predict_proba(fastem.source(mm, chunk_rows=200), out=out)
     out.flush()
     np.testing.assert_allclose(np.load(tmp_path / "resp.npy"), ref.predict_proba(X), rtol=1e-12)
+    # "a .npy path (written chunk by chunk, returned memory-mapped read-only)"
+    got = ref.predict_proba(fastem.source(mm, chunk_rows=200), out=tmp_path / "r2.npy")
+    assert isinstance(got, np.memmap) and not got.flags.writeable
+    np.testing.assert_array_equal(got, np.load(tmp_path / "resp.npy"))
 
 
 def _fixed_start(X, k=3):
