@@ -92,6 +92,16 @@ def test_default_chunk_is_about_32_mb(tmp_path, dtype, n_features):
     assert fastem.source(np.zeros((10, n_features), dtype=dtype)).chunk_rows == src.chunk_rows
 
 
+def test_default_chunk_of_a_zarr_array_is_a_multiple_of_its_chunking(tmp_path):
+    """streaming.md: a Zarr path is read in row slices, "chunk_rows a multiple of the zarr
+    chunking" (the default; about 32 MB too)."""
+    zarr = pytest.importorskip("zarr")
+    z = zarr.open_array(str(tmp_path / "X.zarr"), mode="w", shape=(1000, 3), chunks=(48, 3))
+    z[:] = 1.0
+    rows = fastem.source(str(tmp_path / "X.zarr")).chunk_rows
+    assert rows % 48 == 0 and 30 << 20 <= rows * 3 * 8 <= 34 << 20, rows
+
+
 def test_memmap_source_and_memmap_out(tmp_path):
     """streaming.md: a "NumPy array (or memmap)" is a source, and ``out=`` takes "a NumPy
     array or memmap" - the same answers as the array in memory."""
@@ -415,3 +425,18 @@ def test_dask_statistics_and_parameters_shipped_per_block(covariance_type, kb):
     assert len(pickle.dumps(stats)) / 1000 == pytest.approx(kb, rel=0.08)
     assert fdask._nbytes(params) / 1000 == pytest.approx(kb, rel=0.03)
     assert fdask._nbytes(params) < fdask.SCATTER_BYTES
+
+
+def test_a_label_column_name_gets_an_error_naming_labels(tmp_path):
+    """streaming.md: "A label *column* inside the data source is not supported; split it into
+    its own file" - a column name passed as labels= says so (it read as an unknown format)."""
+    X = blobs(300, 3, 3, seed=14)
+    np.save(tmp_path / "X.npy", np.column_stack([X, np.zeros(len(X))]))
+    src = fastem.source(tmp_path / "X.npy", columns=[0, 1, 2])
+    for labels in ("3", "label"):
+        with pytest.raises(ValueError, match=r"labels='.*' is not a file; a label column"):
+            GaussianMixture(3).fit(src, labels=labels)
+    np.save(tmp_path / "y.npy", np.full(len(X), -1.0))  # a file of labels still works
+    got = GaussianMixture(3, random_state=0).fit(src, labels=str(tmp_path / "y.npy"))
+    ref = GaussianMixture(3, random_state=0).fit(src)
+    np.testing.assert_array_equal(got.means_, ref.means_)
