@@ -440,3 +440,35 @@ def test_a_label_column_name_gets_an_error_naming_labels(tmp_path):
     got = GaussianMixture(3, random_state=0).fit(src, labels=str(tmp_path / "y.npy"))
     ref = GaussianMixture(3, random_state=0).fit(src)
     np.testing.assert_array_equal(got.means_, ref.means_)
+
+
+@pytest.mark.parametrize("change", ["columns", "weight_column", "labels"])
+def test_checkpoint_fingerprint_covers_the_columns_weights_and_labels_of_a_file(tmp_path, change):
+    """streaming.md: the checkpoint's data fingerprint covers "a file's whole content (...), the
+    weights and labels, and the columns selected" - the same file read another way is refused."""
+    X = blobs(600, 3, 2, seed=15)
+    w = np.random.default_rng(15).uniform(0.5, 2.0, len(X))
+    np.save(tmp_path / "X.npy", np.column_stack([X, w, w[::-1]]))
+    np.save(tmp_path / "y1.npy", np.full(len(X), -1.0))
+    y2 = np.full(len(X), -1.0)
+    y2[:10] = 0
+    np.save(tmp_path / "y2.npy", y2)
+    first = dict(columns=[0, 1, 2], weight_column=3)
+    then = {
+        "columns": dict(columns=[0, 1, 4], weight_column=3),
+        "weight_column": dict(columns=[0, 1, 2], weight_column=4),
+        "labels": first,
+    }[change]
+    kw = dict(random_state=0, max_iter=3, tol=0)
+    ckpt = tmp_path / "c.npz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = fastem.source(tmp_path / "X.npy", chunk_rows=128, **first)
+        done = GaussianMixture(2, **kw).fit(src, checkpoint=ckpt, labels=str(tmp_path / "y1.npy"))
+        # the same call again is a finished checkpoint: the same model, no error
+        again = GaussianMixture(2, **kw).fit(src, checkpoint=ckpt, labels=str(tmp_path / "y1.npy"))
+        np.testing.assert_array_equal(again.means_, done.means_)
+        other = fastem.source(tmp_path / "X.npy", chunk_rows=128, **then)
+        labels = tmp_path / ("y2.npy" if change == "labels" else "y1.npy")
+        with pytest.raises(ValueError, match="other hyper-parameters or data"):
+            GaussianMixture(2, **kw).fit(other, checkpoint=ckpt, labels=str(labels))
