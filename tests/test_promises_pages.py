@@ -270,6 +270,13 @@ def test_dask_rowwise_dtypes_are_the_in_memory_ones(dtype):
         lazy = gm.score_samples(dX)
         assert lazy.dtype == lazy.compute().dtype == mem.score_samples(X).dtype == dtype
         assert type(gm.score(dX)) is float  # "gm.score(X)  # a float (computes)"
+        # rows of the other dtype: float64 output, as in memory
+        other = np.float32 if dtype == np.float64 else np.float64
+        dY = da.from_array(X.astype(other), chunks=(300, 2))
+        for method in ("predict_proba", "score_samples"):
+            lazy = getattr(gm, method)(dY)
+            want = getattr(mem, method)(X.astype(other)).dtype
+            assert lazy.dtype == lazy.compute().dtype == want == np.float64, method
 
 
 def test_dask_n_threads_does_not_change_the_passes():
