@@ -479,3 +479,24 @@ def test_checkpoint_fingerprint_covers_the_columns_weights_and_labels_of_a_file(
         labels = tmp_path / ("y2.npy" if change == "labels" else "y1.npy")
         with pytest.raises(ValueError, match="other hyper-parameters or data"):
             GaussianMixture(2, **kw).fit(other, checkpoint=ckpt, labels=str(labels))
+
+
+def test_kmeans_on_a_sample_still_assigns_every_row(monkeypatch):
+    """api.md (GaussianMixture's init_params): "Above 100,000 rows both run on a seeded uniform
+    sample of that size (the final assignment still uses every row)" - with the limit lowered,
+    the start's weights and means are those of every row assigned to its nearest centre
+    (plain NumPy), not of the sample's rows."""
+    import fastem._init
+
+    monkeypatch.setattr(fastem._init, "KMEANS_MAX_ROWS", 200)
+    rng = np.random.default_rng(16)
+    sizes = (700, 500, 301)  # separated blobs: the nearest centre is the nearest mean
+    X = np.vstack([rng.normal(20.0 * j, 1.0, (m, 2)) for j, m in enumerate(sizes)])
+    X = rng.permutation(X)
+    gm = GaussianMixture(3, init_params="kmeans", max_iter=0, random_state=0).fit(X)
+    nearest = np.argmin(((X[:, None, :] - gm.means_[None]) ** 2).sum(-1), axis=1)
+    counts = np.bincount(nearest, minlength=3)
+    assert sorted(counts) == sorted(sizes)  # every one of the 1,501 rows, not 200
+    np.testing.assert_allclose(gm.weights_, counts / len(X), rtol=1e-12)
+    for k in range(3):
+        np.testing.assert_allclose(gm.means_[k], X[nearest == k].mean(axis=0), rtol=1e-10)
