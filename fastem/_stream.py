@@ -416,6 +416,12 @@ def fit_data(est, X, sample_weight, labels=None):
                 "one label per row, -1 where unknown."
             )
     elif labels is not None:
+        if isinstance(labels, str) and not os.path.exists(labels):
+            raise ValueError(
+                f"labels={labels!r} is not a file; a label column inside the data source is not "
+                "supported: pass labels as an in-memory vector or a one-column source (its own "
+                "file), -1 or NaN where unknown."
+            )
         labels = source(labels)
         if labels.n_features != 1:
             raise ValueError(f"the labels source {labels.name} must have one column.")

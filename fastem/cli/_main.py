@@ -31,7 +31,8 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 for a failed command, 2 for a bad command line.
+        0 on success, 1 for a failed command, 2 for a bad command line, 130 after
+        Ctrl-C (a checkpointed fit then resumes when the command is run again).
     """
     progress = Progress(False)
 

@@ -109,6 +109,7 @@ class Source:
     """
 
     kind = "source"
+    _short_pass_hint = ""  # what to add when a pass ends early (see CallableSource)
     #: The file read, for the sources that read one (its changes are noticed).
     path = None
     _ident = None
@@ -326,7 +327,11 @@ class Source:
         if self.n_rows is None:
             self.n_rows = offset
         elif offset != self.n_rows:
-            raise _err(self.name, offset, f"pass ended after {offset} rows, expected {self.n_rows}")
+            raise _err(
+                self.name,
+                offset,
+                f"pass ended after {offset} rows, expected {self.n_rows}{self._short_pass_hint}",
+            )
 
     def __iter__(self):
         for _, X, _ in self._chunks(None):

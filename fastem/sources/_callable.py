@@ -11,6 +11,10 @@ class CallableSource(Source):
     """A callable returning a fresh iterator of 2-D arrays on each call."""
 
     kind = "callable"
+    _short_pass_hint = (
+        "; the callable must return a fresh iterator over all the rows on each call "
+        "(EM reads them once per iteration)"
+    )
 
     def __init__(self, func, chunk_rows, columns, weight_column):
         name = getattr(func, "__qualname__", None) or type(func).__name__
