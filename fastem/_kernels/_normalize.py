@@ -32,8 +32,7 @@ def exp_rows(a, k0, k1, nb, m, s):
     """a[k, :nb] = exp(a[k, :nb] - m[:nb]) and s[:nb] += a[k, :nb], k0 <= k < k1.
 
     ``a`` float64. One pass over ``a``: the subtraction, the exp (its 2^n
-    made by a bit cast in registers) and the sum (3-12 % faster per EM pass
-    at D = 2-8 than two passes through row buffers; the same bits).
+    made by a bit cast in registers) and the sum.
     """
     for k in range(k0, k1):
         for b in range(nb):
