@@ -156,6 +156,8 @@ def test_python_m_fastem_never_starts_the_compiler(tmp_path):
     ).stdout
     assert "Old Faithful" in out and "BIC" in out
     assert "numba loaded: False" in out
+    # and its timing line says so (it claimed "includes compilation" for a NumPy fit)
+    assert "(in NumPy, nothing to compile)" in out
     cached = list((tmp_path / "cache").rglob("*.nbi")) if (tmp_path / "cache").exists() else []
     assert cached == []
 
