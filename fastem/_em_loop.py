@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 
 from . import _checkpoint, _models, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
-from ._paths import check_outputs
+from ._paths import check_outputs, check_path
 from ._validation import (
     check_means_init,
     check_precisions_init,
@@ -323,6 +323,7 @@ class _EMLoop:
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None
         if checkpoint is not None:
+            check_path(checkpoint, "checkpoint")
             check_outputs([("checkpoint", checkpoint)], [data])  # never the data file
             key = _checkpoint.fingerprint(self, data)
             names = tuple(_checkpoint._shapes(self, data.n_features))
@@ -376,7 +377,8 @@ class _EMLoop:
                     run = (params, lower_bound, 0, [], False)
                 else:
                     run = self._em(data, params, lower_bound, init, on_pass=on_pass, **kw)
-                if best is None or run[1] > best[1]:
+                # max_iter=0 keeps the last initialization, as scikit-learn does
+                if best is None or run[1] > best[1] or self.max_iter == 0:
                     best = run
                 if checkpoint is not None:
                     _checkpoint.save(

@@ -37,6 +37,9 @@ class _MixtureAPI:
     def _validate_X(self, X, *, reset, min_samples=None):
         _missing.check_missing_option(self.missing)
         precheck_array(X)
+        if not reset and isinstance(X, np.ndarray) and X.dtype == np.float16:
+            # scikit-learn predicts on float16 as given: float32 results from a float32 model
+            X = X.astype(np.float32)
         X = validate_data(
             self,
             X,
@@ -201,10 +204,12 @@ class _MixtureAPI:
             The component each sample was drawn from.
         """
         check_is_fitted(self)
+        if isinstance(n_samples, (float, np.floating)) and float(n_samples).is_integer():
+            n_samples = int(n_samples)  # 2.0, as scikit-learn accepts it
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
-                "least one sample."
+                "least one sample (a whole number >= 1)."
             )
         n_features = self.means_.shape[1]
         rng = check_random_state(self.random_state)

@@ -52,6 +52,36 @@ def check_hyperparameters(est):
         raise ValueError(
             f"n_threads must be None (all cores) or an integer >= 1, got {est.n_threads!r}."
         )
+    verbose = est.verbose
+    if not isinstance(verbose, (bool, np.bool_)) and (not _is_int(verbose) or verbose < 0):
+        raise ValueError(f"verbose must be an integer >= 0 (or a bool), got {verbose!r}.")
+    if not isinstance(est.warm_start, (bool, np.bool_)):
+        raise ValueError(f"warm_start must be True or False, got {est.warm_start!r}.")
+    check_random_state_param(est.random_state)
+
+
+def check_random_state_param(random_state):
+    """Refuse what ``sklearn.utils.check_random_state`` refuses, naming the parameter.
+
+    scikit-learn's estimators accept None, an integer in [0, 2**32 - 1] or a
+    ``numpy.random.RandomState``; anything else (a negative seed, a float, a
+    ``numpy.random.Generator``) would fail deep inside NumPy with a message
+    that does not say which argument was wrong.
+    """
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return
+    if isinstance(random_state, numbers.Integral) and 0 <= random_state < 2**32:
+        return
+    hint = (
+        " (a numpy.random.Generator cannot seed scikit-learn's RandomState; pass an integer "
+        "seed, e.g. int(generator.integers(2**32)))"
+        if isinstance(random_state, np.random.Generator)
+        else ""
+    )
+    raise ValueError(
+        "random_state must be None, an integer in [0, 2**32 - 1] or a numpy.random.RandomState "
+        f"instance, got {random_state!r}{hint}."
+    )
 
 
 def _as_float_array(value, name, shape):

@@ -279,6 +279,8 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         float64 initial parameter promotes it (as in scikit-learn, where it promotes the
         responsibilities). EM itself always runs in float64."""
         dtype = np.dtype(data.dtype)
+        if self.warm_start and hasattr(self, "converged_"):  # continued, the inits unused:
+            return np.result_type(dtype, self.means_.dtype)  # the previous parameters promote
         for init in (self.weights_init, self.means_init, self.precisions_init):
             if init is not None:
                 given = getattr(init, "dtype", None)  # a list is read as float64
@@ -359,7 +361,7 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         bic : float
         """
         score, n = self._score_and_rows(X)
-        return -2 * score * n + self._n_parameters() * np.log(n)
+        return float(-2 * score * n + self._n_parameters() * np.log(n))
 
     def aic(self, X):
         """Akaike information criterion for ``X`` (lower is better).

@@ -1,0 +1,244 @@
+"""Regressions found by the adversarial input audit (issue: bad and unusual input).
+
+Each test pins one problem the audit found: an input scikit-learn handles one way and fastem
+another (the reference is scikit-learn itself, from the same arguments), or an error that came
+from deep inside NumPy or Python without naming the argument that was wrong.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.mixture import BayesianGaussianMixture as SkBGM
+from sklearn.mixture import GaussianMixture as SkGM
+
+import fastem
+from fastem import BayesianGaussianMixture as BGM
+from fastem import GaussianMixture as GM
+
+rng = np.random.default_rng(0)
+X = np.vstack([rng.normal(0, 1, (40, 2)), rng.normal(6, 1, (40, 2))]) + rng.normal(0, 3, (80, 2))
+ESTIMATORS = [(GM, SkGM), (BGM, SkBGM)]
+PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+
+
+def _quiet(fn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn()
+
+
+# ------------------------------------------------------------ constructor arguments
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize(
+    "value",
+    [-1, 2**32, 1.5, "a", np.random.default_rng(0)],
+    ids=["-1", "2**32", "1.5", "str", "Generator"],
+)
+def test_bad_random_state_is_refused_naming_it(ours, theirs, value):
+    """NumPy's "Seed must be between 0 and 2**32 - 1" named no argument; scikit-learn refuses
+    the same values."""
+    with pytest.raises(ValueError, match="random_state"):
+        theirs(n_components=2, random_state=value).fit(X)
+    with pytest.raises(ValueError, match=r"^random_state must be None, an integer in \[0, 2\*\*32"):
+        ours(n_components=2, random_state=value).fit(X)
+
+
+@pytest.mark.parametrize("value", [None, 0, 2**32 - 1, np.int64(3), True], ids=repr)
+def test_random_states_scikit_learn_accepts_are_accepted(value):
+    ours = GM(2, random_state=value, max_iter=3).fit(X)
+    if value is None:
+        return
+    theirs = _quiet(lambda: SkGM(2, random_state=value, max_iter=3).fit(X))
+    np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-6)
+    state = np.random.RandomState(7)
+    GM(2, random_state=state, max_iter=3).fit(X)
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("verbose", "a", "verbose must be an integer >= 0 (or a bool), got 'a'."),
+        ("verbose", None, "verbose must be an integer >= 0 (or a bool), got None."),
+        ("verbose", -1, "verbose must be an integer >= 0 (or a bool), got -1."),
+        ("verbose", 1.5, "verbose must be an integer >= 0 (or a bool), got 1.5."),
+        ("warm_start", "yes", "warm_start must be True or False, got 'yes'."),
+        ("warm_start", None, "warm_start must be True or False, got None."),
+    ],
+)
+def test_verbose_and_warm_start_of_the_wrong_kind(ours, theirs, name, value, message):
+    """verbose='a' raised "'>=' not supported between instances of 'str' and 'int'"; the other
+    values were silently accepted. scikit-learn refuses every one of them."""
+    with pytest.raises(ValueError, match=name):
+        theirs(n_components=2, **{name: value}).fit(X)
+    with pytest.raises(ValueError) as exc:
+        ours(n_components=2, **{name: value}).fit(X)
+    assert str(exc.value) == message
+
+
+def test_checkpoint_that_is_not_a_path_names_the_argument():
+    """Was "expected str, bytes or os.PathLike object, not int" from deep in posixpath."""
+    message = r"^checkpoint must be a file path \(str or os.PathLike\), got 123\.$"
+    with pytest.raises(TypeError, match=message):
+        GM(2).fit(X, checkpoint=123)
+    with pytest.raises(TypeError, match=message):
+        BGM(n_components=2).fit(X, checkpoint=123)
+    with pytest.raises(TypeError, match=message):
+        GM(2).fit_online(X, checkpoint=123)
+
+
+# ------------------------------------------------------------ drop-in: same answers
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize("init_params", ["kmeans", "random", "random_from_data", "k-means++"])
+def test_max_iter_0_with_several_inits_keeps_the_last_like_scikit_learn(ours, theirs, init_params):
+    """With max_iter=0 no initialization has a lower bound; scikit-learn keeps the last one,
+    fastem kept the first: other parameters from the same random_state."""
+    kw = dict(n_components=3, max_iter=0, n_init=3, random_state=0, init_params=init_params)
+    a = ours(**kw).fit(X)
+    b = theirs(**kw).fit(X)
+    if init_params in ("kmeans", "random"):  # scikit-learn's sum to K / n for the others
+        np.testing.assert_allclose(a.weights_, b.weights_, rtol=1e-7)
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-7)
+    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-7, atol=1e-20)
+    assert a.n_iter_ == b.n_iter_ == 0
+
+
+def test_warm_start_on_float32_keeps_the_float64_parameters_like_scikit_learn():
+    """Continuing float64 parameters on float32 data gives float64 parameters in scikit-learn
+    (its responsibilities are float64); fastem cast them to float32. As for float64 initial
+    parameters (``tests/test_dtype_parity.py``), fastem's rule is uniform and the comparison
+    is where scikit-learn's is: every attribute for 'tied', 'diag', 'spherical', the weights
+    and means for 'full' (whose covariances stay float32 there by accident of its code)."""
+    X32 = X.astype(np.float32)
+    for covariance_type in ("full", "tied", "diag", "spherical"):
+        for first, second in [(X, X32), (X32, X), (X32, X32), (X, X)]:
+            kw = dict(covariance_type=covariance_type, warm_start=True, random_state=0)
+            ours, theirs = GM(2, max_iter=5, **kw), SkGM(2, max_iter=5, **kw)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # not converged in 5 iterations: the point
+                ours.fit(first).fit(second)
+                theirs.fit(first).fit(second)
+            want = np.result_type(first.dtype, second.dtype)
+            names = PARAMS[:2] if covariance_type == "full" else PARAMS
+            for name in PARAMS:
+                assert getattr(ours, name).dtype == want, (name, covariance_type, first.dtype)
+            for name in names:
+                assert getattr(theirs, name).dtype == want, (name, covariance_type, first.dtype)
+            np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-4)
+
+
+def test_float16_rows_on_a_float32_model_give_float32_like_scikit_learn():
+    ours = GM(2, random_state=0).fit(X.astype(np.float32))
+    theirs = SkGM(2, random_state=0).fit(X.astype(np.float32))
+    for rows in (X[:5].astype(np.float16), X[:5].astype(np.float32), X[:5]):
+        for method in ("predict_proba", "score_samples"):
+            got, want = getattr(ours, method)(rows), getattr(theirs, method)(rows)
+            assert got.dtype == want.dtype, (method, rows.dtype)
+            exact = getattr(ours, method)(rows.astype(np.float64))  # float16 -> 32 is exact
+            np.testing.assert_allclose(got, exact, rtol=1e-6, atol=1e-6)
+            # the two float32 models agree to float32 accuracy (tests/test_dtype_parity.py)
+            np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-3)
+
+
+def test_bic_is_a_python_float_like_aic_and_scikit_learn():
+    ours, theirs = GM(2, random_state=0).fit(X), SkGM(2, random_state=0).fit(X)
+    assert type(ours.bic(X)) is type(theirs.bic(X)) is float
+    assert type(ours.aic(X)) is type(theirs.aic(X)) is float
+    assert ours.bic(X) == pytest.approx(theirs.bic(X), rel=1e-9)
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+def test_sample_takes_a_whole_float_like_scikit_learn(ours, theirs):
+    a = ours(n_components=2, random_state=0).fit(X)
+    b = theirs(n_components=2, random_state=0).fit(X)
+    Xa, ya = a.sample(4.0)
+    Xb, yb = b.sample(4.0)
+    assert Xa.shape == Xb.shape == (4, 2) and ya.shape == (4,)
+    np.testing.assert_array_equal(Xa, a.sample(4)[0])  # the same draws as the integer
+    for bad in (2.5, float("nan"), 0.0):
+        with pytest.raises(ValueError, match=r"sampling requires at least one sample \(a whole"):
+            a.sample(bad)
+
+
+# ------------------------------------------------------------ select_components
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ([2.5], r"^n_components must be integers >= 1, got \[2.5\]\.$"),  # was silently K=2
+        ("12", r"^n_components must be an integer >= 1 or an iterable of them"),  # was K=1, 2
+        (2.5, r"^n_components must be an integer >= 1 or an iterable of them"),
+        (None, r"^n_components must be an integer >= 1 or an iterable of them"),
+        (["a"], r"^n_components must be integers >= 1, got \['a'\]\.$"),
+        ([True], r"^n_components must be integers >= 1, got \[True\]\.$"),
+    ],
+)
+def test_select_refuses_a_grid_of_non_integers(grid, message):
+    with pytest.raises(ValueError, match=message):
+        fastem.select_components(X, grid, "full", random_state=0)
+
+
+@pytest.mark.parametrize("types", [None, 1, ["full", None]])
+def test_select_refuses_covariance_types_that_are_not_names(types):
+    with pytest.raises(ValueError, match="^covariance_types must be"):
+        fastem.select_components(X, [1, 2], types, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(reg_covar=-1), "reg_covar must be a finite number >= 0.0, got -1."),
+        (dict(tol=float("nan")), "tol must be a finite number >= 0.0, got nan."),
+        (dict(max_iter=-1), "max_iter must be an integer >= 0, got -1."),
+        (dict(n_threads=0), "n_threads must be None (all cores) or an integer >= 1, got 0."),
+        (
+            dict(random_state=-1),
+            "random_state must be None, an integer in [0, 2**32 - 1] or a "
+            "numpy.random.RandomState instance, got -1.",
+        ),
+    ],
+)
+def test_select_checks_shared_settings_once_with_the_estimators_message(kw, message, monkeypatch):
+    """reg_covar=-1 was reported as "every fit failed; ... ill-defined empirical covariance",
+    random_state=-1 came from deep in NumPy: the settings are now checked before any fit."""
+    fits = []
+    monkeypatch.setattr(GM, "fit", lambda self, *a, **k: fits.append(1))
+    with pytest.raises(ValueError) as exc:
+        fastem.select_components(X, [1, 2], "full", **kw)
+    assert str(exc.value) == message
+    assert not fits
+
+
+def test_select_refuses_a_callback_that_cannot_be_called_before_fitting(monkeypatch):
+    fits = []
+    monkeypatch.setattr(GM, "fit", lambda self, *a, **k: fits.append(1))
+    with pytest.raises(TypeError, match=r"^callback must be a callable or None, got 3\.$"):
+        fastem.select_components(X, [1, 2], "full", callback=3)
+    assert not fits
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (np.where(X > 5, np.nan, X), "X contains NaN at row "),
+        (np.where(X > 5, np.inf, X), "X contains infinity at row "),
+        (X * 1e200, "values this large"),
+        (X[:, 0], "X must be 2-D (n_samples, n_features), got a 1-D array"),
+    ],
+    ids=["nan", "inf", "huge", "1-D"],
+)
+def test_select_in_memory_data_gets_the_estimators_messages(data, message):
+    """scikit-learn's "Input contains NaN." (no row, no remedy) and the wrap "every fit failed"
+    for values whose squares overflow became fastem's messages, as fit gives them."""
+    with pytest.raises(ValueError) as fit_exc:
+        GM(2).fit(data)
+    with pytest.raises(ValueError) as exc:
+        fastem.select_components(data, [1, 2], "full", random_state=0)
+    assert message in str(exc.value)
+    assert str(exc.value) == str(fit_exc.value)
