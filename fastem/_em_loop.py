@@ -161,7 +161,7 @@ class _EMLoop:
         warning, not an error. Returns the per-feature variances, which k-means reuses.
         """
         var = feature_variances(init.X, init.sample_weight)
-        check_variance_underflow(init.X, var)  # a variance of 0 that is really tiny
+        check_variance_underflow(init.X, var, init.sample_weight)  # a 0 that is really tiny
         positive = var[var > 0]
         if positive.size and self.reg_covar >= 0.1 * positive.min():
             j = int(np.flatnonzero(var == positive.min())[0])
@@ -256,6 +256,9 @@ class _EMLoop:
         prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
         kp = self._kernel_params(live_w, means, prec_chol, sample)
         log_prob = sample.rowwise(kp, self.n_threads, logprob=True)[0]
+        w = getattr(sample, "sample_weight", None)
+        if w is not None:  # a row of weight zero is not part of the data: never a seed
+            log_prob = np.where(np.asarray(w) > 0, log_prob, np.inf)
         worst = np.argsort(log_prob, kind="stable")[: int(dead.sum())]
         means = means.copy()
         means[dead] = sample.X[worst]

@@ -333,13 +333,18 @@ def check_densities(log_prob, offset=0):
         )
 
 
-def check_variance_underflow(X, var):
+def check_variance_underflow(X, var, sample_weight=None):
     """Refuse features whose spread is so small that their variance underflows float64.
 
-    ``var`` holds the computed per-feature variances of ``X``. A feature whose
-    values differ but whose variance is (near) zero would be fitted as a
-    constant by any scale check that skips zero variances.
+    ``var`` holds the computed per-feature variances of ``X`` (weighted by
+    ``sample_weight``). A feature whose values differ but whose variance is
+    (near) zero would be fitted as a constant by any scale check that skips
+    zero variances. The spread is that of the rows with positive weight: rows
+    of weight zero take no part in the variance (all the weight on one row is
+    a variance of exactly zero, not an underflow).
     """
+    if sample_weight is not None:
+        X = X[np.asarray(sample_weight) > 0]
     with np.errstate(invalid="ignore"):
         spread = np.fmax.reduce(X, axis=0) - np.fmin.reduce(X, axis=0)
     under = (spread > 0) & ((var < 1e-280) | (spread < 1e-140))

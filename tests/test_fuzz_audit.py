@@ -242,3 +242,55 @@ def test_select_in_memory_data_gets_the_estimators_messages(data, message):
         fastem.select_components(data, [1, 2], "full", random_state=0)
     assert message in str(exc.value)
     assert str(exc.value) == str(fit_exc.value)
+
+
+# ------------------------------------------------------------ degenerate and weighted data
+
+
+@pytest.mark.parametrize("point", [np.ones((10, 2)), np.zeros((5, 3)), np.full((6, 1), -2.5)])
+@pytest.mark.parametrize("n_components", [1, 2])
+def test_hc_start_on_identical_rows_fits_as_documented(point, n_components):
+    """docs/robustness.md: identical rows fit, covariances equal reg_covar. init_params='hc'
+    raised ZeroDivisionError there (the SVD transform has no axis left)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reg_covar dominates: the point here
+        gm = GM(n_components, init_params="hc", random_state=0).fit(point)
+        best, _ = fastem.select_components(point, [1, 2], "full", init_params="hc")
+    d = point.shape[1]
+    np.testing.assert_allclose(gm.means_, np.broadcast_to(point[0], (n_components, d)))
+    np.testing.assert_allclose(
+        gm.covariances_, np.broadcast_to(1e-6 * np.eye(d), (n_components, d, d))
+    )
+    np.testing.assert_allclose(best.means_[0], point[0])
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data", "hc"])
+def test_all_the_weight_on_one_row_fits_like_that_row_alone(init_params):
+    """Was refused with "Feature 0 spreads over only 9.75, so its variance underflows" (and a
+    remedy to rescale): the weighted variance is exactly 0, as for identical rows."""
+    w = np.zeros(len(X))
+    w[7] = 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = GM(1, init_params=init_params, random_state=0).fit(X, sample_weight=w)
+        ref = GM(1, random_state=0).fit(np.repeat(X[[7]], 2, axis=0))  # identical rows
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12)
+    np.testing.assert_allclose(gm.covariances_, ref.covariances_, rtol=1e-9)
+    # a real underflow is still refused, also with weights
+    with pytest.raises(ValueError, match="variance underflows"):
+        GM(1).fit(X * 1e-300, sample_weight=np.ones(len(X)))
+
+
+def test_empty_component_is_never_reseeded_at_a_row_of_weight_zero():
+    """A row of weight zero is not part of the data; the re-seed took the worst-explained row
+    among all rows, so a component ended at a far row that had weight zero."""
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    P = np.repeat(centres, 10, axis=0) + rng.normal(0, 0.1, (30, 2))
+    far = rng.normal(100, 1, (30, 2))
+    data = np.vstack([P, far])
+    w = np.r_[np.ones(30), np.zeros(30)]
+    with pytest.warns(fastem.DegenerateComponentWarning):  # the re-seed ran
+        gm = GM(5, init_params="random_from_data", random_state=0).fit(data, sample_weight=w)
+    assert np.all(np.abs(gm.means_) < 6), gm.means_
+    assert np.isfinite(gm.score(P))
