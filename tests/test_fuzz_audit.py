@@ -294,3 +294,57 @@ def test_empty_component_is_never_reseeded_at_a_row_of_weight_zero():
         gm = GM(5, init_params="random_from_data", random_state=0).fit(data, sample_weight=w)
     assert np.all(np.abs(gm.means_) < 6), gm.means_
     assert np.isfinite(gm.score(P))
+
+
+# ------------------------------------------------------------ chunked sources
+
+
+def test_streamed_labels_of_the_caller_are_not_written_to(tmp_path):
+    """NaN labels (unknown, in a source) were replaced by -1 in the caller's own array."""
+    path = str(tmp_path / "X.npy")
+    np.save(path, X)
+    labels = np.full(len(X), np.nan)
+    labels[:3] = 0
+    given = labels.copy()
+    streamed = GM(2, random_state=0).fit(path, labels=labels)
+    np.testing.assert_array_equal(labels, given)  # NaN still NaN
+    coded = np.where(np.isnan(given), -1, given).astype(int)
+    in_memory = GM(2, random_state=0).fit(X, labels=coded)
+    np.testing.assert_allclose(streamed.means_, in_memory.means_, rtol=1e-10)
+
+
+def test_streamed_labels_that_end_early_are_called_labels(tmp_path):
+    path = str(tmp_path / "X.csv")  # a CSV's length is found while reading
+    np.savetxt(path, X, delimiter=",", fmt="%.17g")
+    with pytest.raises(ValueError, match="^labels, row offset 3: the labels end before the data$"):
+        GM(2).fit(path, labels=np.full(3, -1))
+    with pytest.raises(ValueError, match="the weights end before the data$"):
+        GM(2).fit(path, sample_weight=np.ones(3))
+
+
+def test_complex_chunks_are_refused_like_complex_arrays():
+    """A callable's complex chunks were cast to float (the imaginary parts dropped, with only
+    NumPy's ComplexWarning); a complex array in memory or in a file is refused."""
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        GM(2).fit(X + 1j)
+    message = "row offset 0: complex values; pass the real part"
+    with pytest.raises(ValueError, match=message):
+        GM(2).fit(lambda: iter([X + 1j]))
+    fitted = GM(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match=message):
+        fitted.predict(lambda: iter([X[:5] + 0j]))
+
+
+def test_source_options_of_the_wrong_kind(tmp_path):
+    """chunk_rows=2.5 was read as 2 and 'a' failed in int(); columns='ab' selected columns 'a'
+    and 'b', columns=0 failed with "'int' object is not iterable"."""
+    path = str(tmp_path / "X.csv")
+    np.savetxt(path, X, delimiter=",", header="a,b", comments="", fmt="%.17g")
+    for bad in (2.5, "a", 0, True):
+        with pytest.raises(ValueError, match=r"^chunk_rows must be a positive integer, got "):
+            fastem.source(path, chunk_rows=bad)
+    fastem.source(path, chunk_rows=np.int64(7))
+    with pytest.raises(ValueError, match="no column 'ab'"):
+        GM(2).fit(fastem.source(path, columns="ab"))
+    one = GM(1, random_state=0).fit(fastem.source(path, columns=0))
+    np.testing.assert_allclose(one.means_, X[:, :1].mean(axis=0, keepdims=True), rtol=1e-12)
