@@ -355,3 +355,24 @@ def check_variance_underflow(X, var, sample_weight=None):
             f"float64 (computed as {var[j]:.3g}). Scale the data (e.g. with "
             "sklearn.preprocessing.StandardScaler, or multiply it by a constant)."
         )
+
+
+def check_fitted_layout(covariance_type, weights, means, covariances):
+    """Refuse row-wise methods when ``covariance_type`` no longer matches the fitted shapes.
+
+    ``set_params(covariance_type=...)`` after ``fit`` leaves the fitted
+    covariances of the old type; every method would then fail inside NumPy
+    (in scikit-learn as well). The number of components is the fitted one
+    (``weights``), as scikit-learn predicts with it after ``n_components``
+    changes.
+    """
+    K, D = np.shape(means)
+    want = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}
+    want = want[layout(covariance_type)]
+    got = np.shape(covariances)
+    if got != want or np.shape(weights) != (K,):
+        raise ValueError(
+            f"the fitted covariances_ have shape {got}, but covariance_type="
+            f"{covariance_type!r} needs {want}: covariance_type was changed after fit (by "
+            "set_params). Fit again, or set covariance_type back to the fitted one."
+        )

@@ -381,13 +381,13 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
     def _score_and_rows(self, X):
         """``(score(X), n_samples)``, for in-memory data and sources alike (one pass)."""
         if _stream.is_streamed(X):
-            check_is_fitted(self)
+            self._check_fitted()
             data = _stream.predict_data(self, X)
             return _stream.score(self, data), data.n_samples
         return self.score(X), np.shape(X)[0]
 
-    def _n_parameters(self):
-        return _stats.n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
+    def _n_parameters(self):  # of the fitted model (n_components may have changed since)
+        return _stats.n_parameters(self.covariance_type, *self.means_.shape)
 
     # --------------------------------------------------------------- verbose
 

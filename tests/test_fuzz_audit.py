@@ -348,3 +348,45 @@ def test_source_options_of_the_wrong_kind(tmp_path):
         GM(2).fit(fastem.source(path, columns="ab"))
     one = GM(1, random_state=0).fit(fastem.source(path, columns=0))
     np.testing.assert_allclose(one.means_, X[:, :1].mean(axis=0, keepdims=True), rtol=1e-12)
+
+
+# ------------------------------------------------------------ set_params after fit
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize("changed", ["diag", "spherical", "tied"])
+def test_covariance_type_changed_after_fit_is_named_not_a_numpy_crash(ours, theirs, changed):
+    """scikit-learn and fastem both failed inside NumPy ("input operand has more dimensions
+    than allowed by the axis remapping"); fastem now says what happened."""
+    a = ours(n_components=2, random_state=0).fit(X).set_params(covariance_type=changed)
+    b = theirs(n_components=2, random_state=0).fit(X).set_params(covariance_type=changed)
+    with pytest.raises((ValueError, IndexError)):
+        _quiet(lambda: b.predict(X))  # scikit-learn fails too, with NumPy's message
+    message = r"^the fitted covariances_ have shape \(2, 2, 2\), but covariance_type="
+    for call in (a.predict, a.predict_proba, a.score_samples, a.score, lambda X: a.sample(3)):
+        with pytest.raises(ValueError, match=message):
+            call(X)
+    a.set_params(covariance_type="full")  # set back: the fitted model works again
+    a.predict(X)
+
+
+def test_covariance_type_of_the_same_layout_still_predicts():
+    """mclust's 'VVV' is the layout of 'full': its fitted parameters serve it as they are."""
+    gm = GM(2, random_state=0).fit(X)
+    expected = gm.score_samples(X)
+    np.testing.assert_array_equal(gm.set_params(covariance_type="VVV").score_samples(X), expected)
+
+
+def test_bic_counts_the_parameters_of_the_fitted_model():
+    """set_params(n_components=3) after a 2-component fit: predictions still come from the 2
+    fitted components (as in scikit-learn), and BIC and AIC now count their parameters too
+    (scikit-learn counts those of 3 components, a deliberate difference)."""
+    gm = GM(2, random_state=0).fit(X)
+    bic, aic = gm.bic(X), gm.aic(X)
+    n = len(X)
+    p = 2 * 2 * 3 / 2 + 2 * 2 + 1  # full covariances, means, weights
+    assert bic == pytest.approx(-2 * gm.score(X) * n + p * np.log(n), rel=1e-12)
+    assert aic == pytest.approx(-2 * gm.score(X) * n + 2 * p, rel=1e-12)
+    gm.set_params(n_components=3)
+    assert gm.bic(X) == bic and gm.aic(X) == aic
+    assert gm.predict_proba(X).shape == (n, 2)
