@@ -111,6 +111,8 @@ def fit_online(
 ):
     """See ``GaussianMixture.fit_online``."""
     _check_args(batch_rows, max_rows, checkpoint_every)
+    if callback is not None and not callable(callback):  # not after the first batch
+        raise TypeError(f"callback must be a callable or None, got {callback!r}.")
     _check_params(est)  # once (and after each callback): the batches skip partial_fit's checks
     if checkpoint is not None:
         check_path(checkpoint, "checkpoint")

@@ -5,6 +5,7 @@ another (the reference is scikit-learn itself, from the same arguments), or an e
 from deep inside NumPy or Python without naming the argument that was wrong.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -218,8 +219,11 @@ def test_select_checks_shared_settings_once_with_the_estimators_message(kw, mess
 def test_select_refuses_a_callback_that_cannot_be_called_before_fitting(monkeypatch):
     fits = []
     monkeypatch.setattr(GM, "fit", lambda self, *a, **k: fits.append(1))
+    monkeypatch.setattr(GM, "partial_fit", lambda self, *a, **k: fits.append(1))
     with pytest.raises(TypeError, match=r"^callback must be a callable or None, got 3\.$"):
         fastem.select_components(X, [1, 2], "full", callback=3)
+    with pytest.raises(TypeError, match=r"^callback must be a callable or None, got 3\.$"):
+        GM(2).fit_online(X, batch_rows=20, callback=3)
     assert not fits
 
 
@@ -390,3 +394,48 @@ def test_bic_counts_the_parameters_of_the_fitted_model():
     gm.set_params(n_components=3)
     assert gm.bic(X) == bic and gm.aic(X) == aic
     assert gm.predict_proba(X).shape == (n, 2)
+
+
+# ------------------------------------------------------------ command line
+
+
+@pytest.mark.parametrize("plot", ["bic.dat", "bic"])
+def test_cli_plot_format_is_checked_before_the_selection(plot, tmp_path, monkeypatch, capsys):
+    """An unknown --plot suffix failed in matplotlib after the whole selection had run."""
+    from fastem.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    np.save("X.npy", X)
+    ran = []
+    monkeypatch.setattr(fastem.select, "select_components", lambda *a, **k: ran.append(1))
+    assert main(["select", "X.npy", "--k-range", "1:2", "--plot", plot, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastem: error: argument --plot: ") and "matplotlib cannot write" in err
+    assert len(err.strip().splitlines()) == 1 and not ran
+
+
+def test_cli_plot_that_fails_to_write_leaves_the_previous_file(tmp_path, monkeypatch, capsys):
+    """docs/cli.md: files are written to a temporary file and renamed into place; the plot was
+    written in place (a failed write left a truncated file)."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from fastem.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    np.save("X.npy", X)
+    (tmp_path / "bic.png").write_bytes(b"my old plot")
+
+    def fail(self, fname, **kw):  # a disk that fills up half-way through the image
+        if isinstance(fname, (str, os.PathLike)):
+            with open(fname, "wb") as f:
+                f.write(b"half a png")
+        else:
+            fname.write(b"half a png")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", fail)
+    argv = ["select", "X.npy", "--k-range", "1:2", "--covariance-types", "full", "-q"]
+    assert main([*argv, "--plot", "bic.png"]) == 1
+    assert (tmp_path / "bic.png").read_bytes() == b"my old plot"
+    assert sorted(os.listdir(tmp_path)) == ["X.npy", "bic.png"]  # no temporary file left
