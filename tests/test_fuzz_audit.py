@@ -439,3 +439,19 @@ def test_cli_plot_that_fails_to_write_leaves_the_previous_file(tmp_path, monkeyp
     assert main([*argv, "--plot", "bic.png"]) == 1
     assert (tmp_path / "bic.png").read_bytes() == b"my old plot"
     assert sorted(os.listdir(tmp_path)) == ["X.npy", "bic.png"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    "prior, message",
+    [
+        ({"dof": "a"}, r"^prior\['dof'\] must be greater than n_features - 1 = 1"),
+        ({"dof": [3, 4]}, r"^prior\['dof'\] must be greater than n_features - 1 = 1"),
+        ({"mean": "a"}, r"^prior\['mean'\] must be 2 finite numbers, got 'a'\.$"),
+        ({"mean": [1, "x"]}, r"^prior\['mean'\] must be 2 finite numbers"),
+        ({"scale": "a"}, r"^prior\['scale'\] must be a positive number, 2 positive numbers"),
+    ],
+)
+def test_prior_values_that_are_not_numbers_name_the_key(prior, message):
+    """Were "could not convert string to float: 'a'" (or a TypeError for a list dof)."""
+    with pytest.raises(ValueError, match=message):
+        GM(2, prior=prior, random_state=0).fit(X)
