@@ -455,3 +455,36 @@ def test_prior_values_that_are_not_numbers_name_the_key(prior, message):
     """Were "could not convert string to float: 'a'" (or a TypeError for a list dof)."""
     with pytest.raises(ValueError, match=message):
         GM(2, prior=prior, random_state=0).fit(X)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(covariance_type="diag"), "the fitted covariances_ have shape (2, 2, 2)"),
+        (dict(n_components=3), "n_components=3, but the fitted model has 2 components"),
+        (dict(means_init=np.zeros((5, 5))), "means_init must have shape (2, 2), got (5, 5)."),
+        (dict(weights_init=[0.2, 0.2]), "weights_init must sum to 1"),
+    ],
+)
+def test_save_refuses_a_model_that_load_would_refuse(change, message, tmp_path):
+    """set_params after fit, then save: the file was written (over the previous model) and
+    load refused it ("entry 'covariances_' declares shape (2, 2, 2), more than it can hold",
+    "n_components in the hyper-parameters does not match the arrays")."""
+    path = tmp_path / "m.npz"
+    gm = GM(2, random_state=0).fit(X)
+    fastem.save(gm, path)
+    before = path.read_bytes()
+    gm.set_params(**change)
+    with pytest.raises(ValueError) as exc:
+        fastem.save(gm, path)
+    assert str(exc.value).startswith("cannot save the model: ") and message in str(exc.value)
+    assert path.read_bytes() == before  # the previous model file is whole
+    np.testing.assert_array_equal(fastem.load(path).means_, gm.means_)
+
+
+def test_save_after_a_change_load_accepts_still_saves(tmp_path):
+    gm = GM(2, random_state=0).fit(X).set_params(covariance_type="VVV", tol=1e-5)
+    fastem.save(gm, tmp_path / "m.npz")
+    again = fastem.load(tmp_path / "m.npz")
+    assert again.covariance_type == "VVV" and again.tol == 1e-5
+    np.testing.assert_array_equal(again.predict(X), gm.predict(X))
