@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.mixture import BayesianGaussianMixture as SkBGM
 from sklearn.mixture import GaussianMixture as SkGM
 
@@ -488,3 +489,63 @@ def test_save_after_a_change_load_accepts_still_saves(tmp_path):
     again = fastem.load(tmp_path / "m.npz")
     assert again.covariance_type == "VVV" and again.tol == 1e-5
     np.testing.assert_array_equal(again.predict(X), gm.predict(X))
+
+
+# ------------------------------------------------------------ plots
+
+
+def test_plot_ellipses_of_a_pruned_model_draws_the_kept_components():
+    """A pruned variational model keeps fewer components than n_components: plot_ellipses
+    looped over n_components and failed with an IndexError."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fastem.plots import component_covariances, plot_ellipses
+
+    Y = np.random.default_rng(0).normal(size=(300, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bgm = BGM(n_components=8, prune_threshold=0.05, random_state=0).fit(Y)
+    kept = bgm.means_.shape[0]
+    assert bgm.n_components == 8 and kept < 8
+    assert len(plot_ellipses(bgm, Y, n_std=(1.0, 2.0)).patches) == 2 * kept
+    np.testing.assert_allclose(component_covariances(bgm), bgm.covariances_)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        ("one_feature", ValueError, r"an ellipse needs two features, and the model has one\.$"),
+        ("dims_out_of_range", ValueError, r"^dims must be two feature indices in \[0, 2\)"),
+        ("dims_float", ValueError, r"^dims must be two feature indices in \[0, 2\)"),
+        ("unfitted", NotFittedError, "is not fitted yet"),
+        ("criterion_unknown", ValueError, r"^criterion must be 'bic', 'aic', 'icl'"),
+        ("criterion_table", ValueError, r"^table has no column 'n_components'"),
+        ("frames_too_many", ValueError, r"^n_components must be an integer in \[1, n_samples=80\]"),
+        ("frames_1d", ValueError, r"^X must be 2-D \(n_samples, n_features\)"),
+        ("frames_model", ValueError, r"^covariance_type must be 'full', 'tied', 'diag' or"),
+    ],
+)
+def test_plot_arguments_get_clear_errors(call, error, message):
+    """Were IndexError, KeyError and NumPy's "Cannot take a larger sample than population"."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fastem.plots import em_frames, plot_criterion, plot_ellipses
+
+    gm = GM(2, random_state=0).fit(X)
+    calls = {
+        "one_feature": lambda: plot_ellipses(GM(2, random_state=0).fit(X[:, :1])),
+        "dims_out_of_range": lambda: plot_ellipses(gm, X, dims=(0, 5)),
+        "dims_float": lambda: plot_ellipses(gm, dims=(0.5, 1)),
+        "unfitted": lambda: plot_ellipses(GM(2)),
+        "criterion_unknown": lambda: plot_criterion({}, criterion="foo"),
+        "criterion_table": lambda: plot_criterion({}),
+        "frames_too_many": lambda: em_frames(X, 1000),
+        "frames_1d": lambda: em_frames(X[:, 0], 2),
+        "frames_model": lambda: em_frames(X, 2, covariance_type="EEV"),
+    }
+    with pytest.raises(error, match=message):
+        calls[call]()
