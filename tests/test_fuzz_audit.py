@@ -549,3 +549,42 @@ def test_plot_arguments_get_clear_errors(call, error, message):
     }
     with pytest.raises(error, match=message):
         calls[call]()
+
+
+# ------------------------------------------------------------ Ctrl-C
+
+
+@pytest.mark.parametrize("call", ["fit", "fit_online", "score"])
+def test_ctrl_c_stops_a_streamed_call_whose_source_yields_nothing(call):
+    """A callable whose iterator yields only empty chunks (or is slow): the first Ctrl-C
+    raised KeyboardInterrupt in the consumer, which then waited forever for the reader thread
+    to see the stop flag (it does so only between items). docs/robustness.md: Ctrl-C leaves
+    the best parameters and re-raises, "so scripts still stop"."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    target = {
+        "fit": "fastem.GaussianMixture(2).fit(chunks)",
+        "fit_online": "fastem.GaussianMixture(2).fit_online(chunks, max_rows=10)",
+        "score": "fastem.GaussianMixture(2).fit(np.ones((4, 2)) * [[1], [2], [3], [4]])"
+        ".score(chunks)",
+    }[call]
+    code = (
+        "import os, signal, threading\n"
+        "import numpy as np\n"
+        "import fastem\n"
+        "def chunks():\n"
+        "    while True:\n"
+        "        yield np.zeros((0, 2))\n"
+        "threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()\n" + target + "\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("Ctrl-C did not stop the call within a minute")
+    assert done.returncode != 0
+    assert done.stderr.rstrip().endswith("KeyboardInterrupt"), done.stderr[-500:]
