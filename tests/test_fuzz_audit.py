@@ -588,3 +588,24 @@ def test_ctrl_c_stops_a_streamed_call_whose_source_yields_nothing(call):
         pytest.fail("Ctrl-C did not stop the call within a minute")
     assert done.returncode != 0
     assert done.stderr.rstrip().endswith("KeyboardInterrupt"), done.stderr[-500:]
+
+
+# ------------------------------------------------------------ Dask
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+def test_dask_float16_and_longdouble_fit_like_the_same_array_in_memory(dtype):
+    """In memory they are read as float64 (as scikit-learn does); a Dask array of them was
+    refused ("X must hold real numbers (float32, float64 or integers)")."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    Y = X.astype(dtype)
+    with dask.config.set(scheduler="synchronous"):
+        lazy = GM(2, random_state=0).fit(da.from_array(Y, chunks=(20, 2)))
+        labels = np.asarray(lazy.predict(da.from_array(Y, chunks=(20, 2))))
+    eager = GM(2, random_state=0).fit(Y)
+    assert lazy.means_.dtype == eager.means_.dtype == np.float64
+    np.testing.assert_allclose(lazy.means_, eager.means_, rtol=1e-10)
+    np.testing.assert_allclose(lazy.covariances_, eager.covariances_, rtol=1e-10)
+    np.testing.assert_array_equal(labels, eager.predict(Y))
