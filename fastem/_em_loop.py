@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 
 from . import _checkpoint, _models, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
-from ._paths import check_outputs
+from ._paths import check_outputs, check_path
 from ._validation import (
     check_means_init,
     check_precisions_init,
@@ -161,7 +161,7 @@ class _EMLoop:
         warning, not an error. Returns the per-feature variances, which k-means reuses.
         """
         var = feature_variances(init.X, init.sample_weight)
-        check_variance_underflow(init.X, var)  # a variance of 0 that is really tiny
+        check_variance_underflow(init.X, var, init.sample_weight)  # a 0 that is really tiny
         positive = var[var > 0]
         if positive.size and self.reg_covar >= 0.1 * positive.min():
             j = int(np.flatnonzero(var == positive.min())[0])
@@ -256,6 +256,9 @@ class _EMLoop:
         prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
         kp = self._kernel_params(live_w, means, prec_chol, sample)
         log_prob = sample.rowwise(kp, self.n_threads, logprob=True)[0]
+        w = getattr(sample, "sample_weight", None)
+        if w is not None:  # a row of weight zero is not part of the data: never a seed
+            log_prob = np.where(np.asarray(w) > 0, log_prob, np.inf)
         worst = np.argsort(log_prob, kind="stable")[: int(dead.sum())]
         means = means.copy()
         means[dead] = sample.X[worst]
@@ -323,6 +326,7 @@ class _EMLoop:
         rng = check_random_state(self.random_state)
         best, current, first_init, resume = None, None, 0, None
         if checkpoint is not None:
+            check_path(checkpoint, "checkpoint")
             check_outputs([("checkpoint", checkpoint)], [data])  # never the data file
             key = _checkpoint.fingerprint(self, data)
             names = tuple(_checkpoint._shapes(self, data.n_features))
@@ -376,7 +380,8 @@ class _EMLoop:
                     run = (params, lower_bound, 0, [], False)
                 else:
                     run = self._em(data, params, lower_bound, init, on_pass=on_pass, **kw)
-                if best is None or run[1] > best[1]:
+                # max_iter=0 keeps the last initialization, as scikit-learn does
+                if best is None or run[1] > best[1] or self.max_iter == 0:
                     best = run
                 if checkpoint is not None:
                     _checkpoint.save(

@@ -167,4 +167,7 @@ def hc_labels(X, w, n_clusters, rng):
             f"init_params='hc' needs at least n_components={np.max(n_clusters)} rows with "
             f"positive weight, got {Xs.shape[0]}."
         )
-    return rows, agglomerate(svd_transform(Xs, ws), ws, n_clusters)
+    Z = svd_transform(Xs, ws)
+    if Z.shape[1] == 0:  # the rows are all one point: no axis to spread along, and every
+        Z = np.zeros((Z.shape[0], 1))  # grouping is as good (a zero column keeps it finite)
+    return rows, agglomerate(Z, ws, n_clusters)

@@ -37,6 +37,9 @@ class _MixtureAPI:
     def _validate_X(self, X, *, reset, min_samples=None):
         _missing.check_missing_option(self.missing)
         precheck_array(X)
+        if not reset and isinstance(X, np.ndarray) and X.dtype == np.float16:
+            # scikit-learn predicts on float16 as given: float32 results from a float32 model
+            X = X.astype(np.float32)
         X = validate_data(
             self,
             X,
@@ -79,9 +82,15 @@ class _MixtureAPI:
         labels = _missing.check_labels(labels, X.shape[0], self.n_components)
         return self._wrap(X, check_sample_weight(sample_weight, X.shape[0]), labels, fitting=True)
 
+    def _check_fitted(self):
+        check_is_fitted(self)
+        _validation.check_fitted_layout(
+            self.covariance_type, self.weights_, self.means_, self.covariances_
+        )
+
     def _predict_data(self, X):
         """Wrap input of the row-wise methods as a *data* object."""
-        check_is_fitted(self)
+        self._check_fitted()
         if _is_dask_array(X):
             from .dask import predict_data
 
@@ -181,7 +190,7 @@ class _MixtureAPI:
         log_likelihood : float
         """
         if _stream.is_streamed(X):  # one pass; sample_weight may be a column or a source
-            check_is_fitted(self)
+            self._check_fitted()
             return _stream.score(self, _stream.predict_data(self, X, sample_weight))
         log_prob = self.score_samples(X)
         w = check_sample_weight(sample_weight, log_prob.shape[0])
@@ -200,11 +209,13 @@ class _MixtureAPI:
         y : ndarray of shape (n_samples,)
             The component each sample was drawn from.
         """
-        check_is_fitted(self)
+        self._check_fitted()
+        if isinstance(n_samples, (float, np.floating)) and float(n_samples).is_integer():
+            n_samples = int(n_samples)  # 2.0, as scikit-learn accepts it
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
-                "least one sample."
+                "least one sample (a whole number >= 1)."
             )
         n_features = self.means_.shape[1]
         rng = check_random_state(self.random_state)

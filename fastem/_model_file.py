@@ -63,7 +63,13 @@ def write(fmt, model, path):
 
     if not hasattr(model, "precisions_cholesky_"):
         raise ValueError("the model is not fitted; call fit() before save().")
-    arrays, fields = fmt.contents(model)
+    from ._validation import check_fitted_layout
+
+    try:  # never write a file that load() refuses (hyper-parameters set after fit)
+        check_fitted_layout(model.covariance_type, model.weights_, model.means_, model.covariances_)
+        arrays, fields = fmt.contents(model)
+    except ValueError as e:
+        raise ValueError(f"cannot save the model: {e}") from None
     meta = {
         "format": fmt.FORMAT_NAME,
         "format_version": fmt.FORMAT_VERSION,

@@ -18,6 +18,7 @@ from contextlib import closing
 import numpy as np
 
 from . import _missing, _online, _stream
+from ._paths import check_path
 from ._validation import WEIGHT_RANGE, check_hyperparameters, check_sample_weight
 from .sources._base import _err
 
@@ -110,8 +111,12 @@ def fit_online(
 ):
     """See ``GaussianMixture.fit_online``."""
     _check_args(batch_rows, max_rows, checkpoint_every)
+    if callback is not None and not callable(callback):  # not after the first batch
+        raise TypeError(f"callback must be a callable or None, got {callback!r}.")
     _check_params(est)  # once (and after each callback): the batches skip partial_fit's checks
-    checkpoint = None if checkpoint is None else os.fspath(checkpoint)
+    if checkpoint is not None:
+        check_path(checkpoint, "checkpoint")
+        checkpoint = os.fspath(checkpoint)
     if checkpoint is not None and est.warm_start:
         raise ValueError(
             "checkpoint= resumes a fresh one-pass fit and counts the rows it used from the "

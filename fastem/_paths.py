@@ -57,6 +57,12 @@ def _inside(path, folder):
     return os.path.commonpath([real, top]) == top
 
 
+def check_path(path, what):
+    """Refuse a ``what`` (``"checkpoint"``) that is not a path, before any work."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a file path (str or os.PathLike), got {path!r}.")
+
+
 def check_writable(path, what="output"):
     """Raise ``OSError`` now if ``path`` cannot be written (its folder, a directory there)."""
     path = os.fspath(path)
@@ -100,10 +106,15 @@ def check_outputs(outputs, inputs):
             continue
         path = os.fspath(path)
         for inp in ins:
-            if _same(path, inp) or _inside(path, inp):
+            if _same(path, inp):
                 raise ValueError(
                     f"the {what} path {path} is the input file {inp}: writing it would destroy "
                     "the input. Choose another path for the output."
+                )
+            if _inside(path, inp):
+                raise ValueError(
+                    f"the {what} path {path} lies inside the input folder {inp}: writing it "
+                    "would change the input. Choose a path outside that folder."
                 )
         for other_what, other in seen:
             if _same(path, other):

@@ -123,20 +123,20 @@ def resolve(prior, covariance_type, X, w, n_components, moments=None):
         data_mean, cov = moments
     D = data_mean.shape[0]
     if "mean" in spec:
-        mean = np.array(spec["mean"], dtype=np.float64).reshape(-1)
+        mean = _floats(spec["mean"]).reshape(-1)
         if mean.shape != (D,) or not np.all(np.isfinite(mean)):
             raise ValueError(f"prior['mean'] must be {D} finite numbers, got {spec['mean']!r}.")
     else:
         mean = data_mean
-    dof = float(spec.get("dof", D + 2))
-    if not np.isfinite(dof) or dof <= D - 1:
+    dof = _floats(spec.get("dof", D + 2))
+    if dof.shape != () or not np.isfinite(dof) or dof <= D - 1:
         raise ValueError(
             f"prior['dof'] must be greater than n_features - 1 = {D - 1} (mclust's default is "
             f"n_features + 2 = {D + 2}), got {spec.get('dof')!r}."
         )
     name = model_name(covariance_type)
     if "scale" in spec:
-        scale = np.array(spec["scale"], dtype=np.float64)
+        scale = _floats(spec["scale"])
         if scale.ndim == 0:
             scale = scale * np.eye(D)
         elif scale.shape == (D,):
@@ -157,7 +157,16 @@ def resolve(prior, covariance_type, X, w, n_components, moments=None):
                 "collinear feature); drop that feature or pass prior={'scale': ...}."
             )
     shrinkage = float(spec.get("shrinkage", 0.01))
-    return Prior(shrinkage, mean, dof, scale)
+    return Prior(shrinkage, mean, float(dof), scale)
+
+
+def _floats(value):
+    """``value`` as a float64 array; NaN where it is not numbers (then refused as not finite:
+    the message names the prior's key, not "could not convert string to float")."""
+    try:
+        return np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.array(np.nan)
 
 
 def map_statistics(prior, nk, xbar, scatter):

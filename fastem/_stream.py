@@ -71,7 +71,7 @@ class _WeightCutter:
                     nxt = next(self._it)
                 except StopIteration:
                     raise _err(
-                        self.name, offset + m - need, "the weights end before the data"
+                        self.name, offset + m - need, f"the {self.what} end before the data"
                     ) from None
                 self._buf = np.asarray(nxt).reshape(-1)
                 self._pos = 0
@@ -105,7 +105,9 @@ class _LabelCutter(_WeightCutter):
 
     def _check(self, buf, offset):
         if buf.dtype.kind == "f":
-            buf[np.isnan(buf)] = -1
+            nan = np.isnan(buf)
+            if nan.any():  # NaN: unknown, as -1 (in a copy: the caller's labels stay as given)
+                buf = self._buf = np.where(nan, -1.0, buf)
             if np.any(buf != np.round(buf)):
                 row = offset + int(np.argmax(buf != np.round(buf)))
                 raise _err(self.name, row, "a label that is not an integer")

@@ -52,6 +52,36 @@ def check_hyperparameters(est):
         raise ValueError(
             f"n_threads must be None (all cores) or an integer >= 1, got {est.n_threads!r}."
         )
+    verbose = est.verbose
+    if not isinstance(verbose, (bool, np.bool_)) and (not _is_int(verbose) or verbose < 0):
+        raise ValueError(f"verbose must be an integer >= 0 (or a bool), got {verbose!r}.")
+    if not isinstance(est.warm_start, (bool, np.bool_)):
+        raise ValueError(f"warm_start must be True or False, got {est.warm_start!r}.")
+    check_random_state_param(est.random_state)
+
+
+def check_random_state_param(random_state):
+    """Refuse what ``sklearn.utils.check_random_state`` refuses, naming the parameter.
+
+    scikit-learn's estimators accept None, an integer in [0, 2**32 - 1] or a
+    ``numpy.random.RandomState``; anything else (a negative seed, a float, a
+    ``numpy.random.Generator``) would fail deep inside NumPy with a message
+    that does not say which argument was wrong.
+    """
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return
+    if isinstance(random_state, numbers.Integral) and 0 <= random_state < 2**32:
+        return
+    hint = (
+        " (a numpy.random.Generator cannot seed scikit-learn's RandomState; pass an integer "
+        "seed, e.g. int(generator.integers(2**32)))"
+        if isinstance(random_state, np.random.Generator)
+        else ""
+    )
+    raise ValueError(
+        "random_state must be None, an integer in [0, 2**32 - 1] or a numpy.random.RandomState "
+        f"instance, got {random_state!r}{hint}."
+    )
 
 
 def _as_float_array(value, name, shape):
@@ -303,13 +333,18 @@ def check_densities(log_prob, offset=0):
         )
 
 
-def check_variance_underflow(X, var):
+def check_variance_underflow(X, var, sample_weight=None):
     """Refuse features whose spread is so small that their variance underflows float64.
 
-    ``var`` holds the computed per-feature variances of ``X``. A feature whose
-    values differ but whose variance is (near) zero would be fitted as a
-    constant by any scale check that skips zero variances.
+    ``var`` holds the computed per-feature variances of ``X`` (weighted by
+    ``sample_weight``). A feature whose values differ but whose variance is
+    (near) zero would be fitted as a constant by any scale check that skips
+    zero variances. The spread is that of the rows with positive weight: rows
+    of weight zero take no part in the variance (all the weight on one row is
+    a variance of exactly zero, not an underflow).
     """
+    if sample_weight is not None:
+        X = X[np.asarray(sample_weight) > 0]
     with np.errstate(invalid="ignore"):
         spread = np.fmax.reduce(X, axis=0) - np.fmin.reduce(X, axis=0)
     under = (spread > 0) & ((var < 1e-280) | (spread < 1e-140))
@@ -319,4 +354,25 @@ def check_variance_underflow(X, var):
             f"Feature {j} spreads over only {spread[j]:.3g}, so its variance underflows "
             f"float64 (computed as {var[j]:.3g}). Scale the data (e.g. with "
             "sklearn.preprocessing.StandardScaler, or multiply it by a constant)."
+        )
+
+
+def check_fitted_layout(covariance_type, weights, means, covariances):
+    """Refuse row-wise methods when ``covariance_type`` no longer matches the fitted shapes.
+
+    ``set_params(covariance_type=...)`` after ``fit`` leaves the fitted
+    covariances of the old type; every method would then fail inside NumPy
+    (in scikit-learn as well). The number of components is the fitted one
+    (``weights``), as scikit-learn predicts with it after ``n_components``
+    changes.
+    """
+    K, D = np.shape(means)
+    want = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}
+    want = want[layout(covariance_type)]
+    got = np.shape(covariances)
+    if got != want or np.shape(weights) != (K,):
+        raise ValueError(
+            f"the fitted covariances_ have shape {got}, but covariance_type="
+            f"{covariance_type!r} needs {want}: covariance_type was changed after fit (by "
+            "set_params). Fit again, or set covariance_type back to the fitted one."
         )

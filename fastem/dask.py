@@ -233,7 +233,7 @@ def _as_row_chunked(X, name):
 def _float_dtype(X):
     if X.dtype in (np.float32, np.float64):
         return X.dtype
-    if X.dtype.kind in "biu":
+    if X.dtype.kind in "biuf":  # integers, float16, longdouble: float64, as in memory
         return np.dtype(np.float64)
     raise ValueError(
         f"X must hold real numbers (float32, float64 or integers), got dtype {X.dtype}."

@@ -102,6 +102,7 @@ def save(model, path):
 
 def contents(model):
     """``(arrays, metadata fields)`` of a fitted GaussianMixture (``fastem._model_file``)."""
+    _check_saveable(model)
     arrays, meta_params = {}, {}
     for name, value in model.get_params(deep=False).items():
         if name in _ARRAY_PARAMS:
@@ -135,6 +136,28 @@ def contents(model):
     if online_meta is not None:
         fields["online"] = online_meta
     return arrays, fields
+
+
+def _check_saveable(model):
+    """Refuse what :func:`load` would refuse: hyper-parameters set (``set_params``) after
+    ``fit`` that no longer describe the fitted arrays."""
+    from ._validation import check_means_init, check_precisions_init, check_weights_init
+
+    K, D = np.shape(model.means_)
+    if model.n_components != K:
+        raise ValueError(
+            f"n_components={model.n_components!r}, but the fitted model has {K} components: "
+            "n_components was changed after fit (by set_params). Fit again, or set it back "
+            f"to {K}."
+        )
+    ct = model.covariance_type
+    for name, check in (
+        ("weights_init", lambda v: check_weights_init(v, K)),
+        ("means_init", lambda v: check_means_init(v, K, D)),
+        ("precisions_init", lambda v: check_precisions_init(v, ct, K, D)),
+    ):
+        if getattr(model, name) is not None:
+            check(getattr(model, name))
 
 
 def allowed(name):

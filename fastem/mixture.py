@@ -279,6 +279,8 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         float64 initial parameter promotes it (as in scikit-learn, where it promotes the
         responsibilities). EM itself always runs in float64."""
         dtype = np.dtype(data.dtype)
+        if self.warm_start and hasattr(self, "converged_"):  # continued, the inits unused:
+            return np.result_type(dtype, self.means_.dtype)  # the previous parameters promote
         for init in (self.weights_init, self.means_init, self.precisions_init):
             if init is not None:
                 given = getattr(init, "dtype", None)  # a list is read as float64
@@ -359,7 +361,7 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         bic : float
         """
         score, n = self._score_and_rows(X)
-        return -2 * score * n + self._n_parameters() * np.log(n)
+        return float(-2 * score * n + self._n_parameters() * np.log(n))
 
     def aic(self, X):
         """Akaike information criterion for ``X`` (lower is better).
@@ -379,13 +381,13 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
     def _score_and_rows(self, X):
         """``(score(X), n_samples)``, for in-memory data and sources alike (one pass)."""
         if _stream.is_streamed(X):
-            check_is_fitted(self)
+            self._check_fitted()
             data = _stream.predict_data(self, X)
             return _stream.score(self, data), data.n_samples
         return self.score(X), np.shape(X)[0]
 
-    def _n_parameters(self):
-        return _stats.n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
+    def _n_parameters(self):  # of the fitted model (n_components may have changed since)
+        return _stats.n_parameters(self.covariance_type, *self.means_.shape)
 
     # --------------------------------------------------------------- verbose
 

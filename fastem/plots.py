@@ -69,8 +69,11 @@ def component_covariances(model, dims=(0, 1)):
     >>> component_covariances(gm).shape
     (2, 2, 2)
     """
-    K = model.n_components
-    D = model.means_.shape[1]
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(model)
+    K, D = np.shape(model.means_)  # the fitted components (a pruned model keeps fewer)
+    dims = _check_dims(dims, D)
     cov = np.asarray(model.covariances_)
     ct = layout(model.covariance_type)
     if ct == "full":
@@ -83,6 +86,23 @@ def component_covariances(model, dims=(0, 1)):
         full = cov[:, None, None] * np.eye(D)
     idx = np.asarray(dims)
     return np.ascontiguousarray(full[:, idx[:, None], idx[None, :]])
+
+
+def _check_dims(dims, n_features):
+    """``dims`` as two valid feature indices, or a ValueError that says what is wrong."""
+    dims = tuple(dims)
+    ok = len(dims) == 2 and all(
+        isinstance(d, (int, np.integer))
+        and not isinstance(d, bool)
+        and -n_features <= d < n_features
+        for d in dims
+    )
+    if not ok:
+        raise ValueError(
+            f"dims must be two feature indices in [0, {n_features}), got {dims!r}"
+            + ("; an ellipse needs two features, and the model has one." if n_features < 2 else ".")
+        )
+    return dims
 
 
 def _ellipse_patches(mean, cov, n_std, color, alpha):
@@ -163,15 +183,15 @@ def plot_ellipses(
     _, plt = _matplotlib()
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.5))
+    covs = component_covariances(model, dims)  # checks the model and dims first
     dims = tuple(dims)
     if X is not None:
         X = np.asarray(X)
         labels = model.predict(X)
         colors = [_color(k) for k in labels]
         ax.scatter(X[:, dims[0]], X[:, dims[1]], c=colors, s=10, alpha=0.7, linewidths=0)
-    covs = component_covariances(model, dims)
     means = np.asarray(model.means_)[:, dims]
-    for k in range(model.n_components):
+    for k in range(means.shape[0]):
         for patch in _ellipse_patches(means[k], covs[k], n_std, _color(k), alpha):
             ax.add_patch(patch)
         ax.plot(*means[k], marker="x", color="black", ms=7, mew=2)
@@ -230,6 +250,17 @@ def plot_criterion(table, criterion=("bic", "aic"), *, ax=None, mclust_sign: boo
     if hasattr(table, "table"):
         table = table.table
     criteria = (criterion,) if isinstance(criterion, str) else tuple(criterion)
+    bad = [c for c in criteria if c not in ("bic", "aic", "icl")]
+    if bad or not criteria:
+        raise ValueError(
+            f"criterion must be 'bic', 'aic', 'icl' or a list of them, got {criterion!r}."
+        )
+    missing = [c for c in ("n_components", "covariance_type", *criteria) if c not in table]
+    if missing:
+        raise ValueError(
+            f"table has no column {missing[0]!r}; pass the table (or the whole result) of "
+            "fastem.select_components."
+        )
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     ks = np.asarray(table["n_components"])
@@ -308,11 +339,22 @@ def em_frames(
     """
     from sklearn.exceptions import ConvergenceWarning
 
+    from ._validation import precheck_array
     from .mixture import GaussianMixture
 
+    precheck_array(X)
     X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}.")
     n, D = X.shape
     K = n_components
+    if not isinstance(K, (int, np.integer)) or isinstance(K, bool) or not 1 <= K <= n:
+        raise ValueError(f"n_components must be an integer in [1, n_samples={n}], got {K!r}.")
+    if covariance_type not in ("full", "tied", "diag", "spherical"):
+        raise ValueError(
+            "covariance_type must be 'full', 'tied', 'diag' or 'spherical' for em_frames, got "
+            f"{covariance_type!r}."
+        )
     rng = np.random.RandomState(random_state)
     if means_init is None:
         means_init = X[rng.choice(n, size=K, replace=False)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -64,8 +65,13 @@ def _in_memory(X):
     if isinstance(X, (np.ndarray, list, tuple)) or (
         hasattr(X, "__array__") and not module.startswith("dask")
     ):
-        arr = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        return np.ascontiguousarray(arr), None
+        _validation.precheck_array(X)  # 1-D, 3-D, complex: messages that say what to do
+        arr = check_array(
+            X, dtype=[np.float64, np.float32], ensure_min_samples=2, ensure_all_finite=False
+        )
+        arr = np.ascontiguousarray(arr)
+        _validation.check_all_finite(arr)  # the row and column of a NaN, inf or huge value
+        return arr, None
     return None, X
 
 
@@ -165,19 +171,30 @@ def _initial_parameters(stats, covariance_type, reg_covar):
     return weights, means, _stats.precisions_from_cholesky(prec_chol, covariance_type)
 
 
+def _grid_list(values, name, expected):
+    """``values`` as a list, refusing a string of digits or a scalar that is not an iterable."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{name} must be {expected}, got {values!r}.")
+    return list(values)
+
+
 def _check_grid(n_components, covariance_types, criterion, n_features=None):
-    if isinstance(n_components, numbers.Integral):
+    if _validation._is_int(n_components):
         n_components = [n_components]
-    ks = [int(k) for k in n_components]
-    if not ks or any(k < 1 for k in ks):
-        raise ValueError(f"n_components must be integers >= 1, got {list(n_components)!r}.")
+    expected = "an integer >= 1 or an iterable of them, e.g. range(1, 7)"
+    ks = _grid_list(n_components, "n_components", expected)
+    if not ks or any(not _validation._is_int(k) or k < 1 for k in ks):
+        raise ValueError(f"n_components must be integers >= 1, got {ks!r}.")
+    ks = [int(k) for k in ks]
     if isinstance(covariance_types, str):
         if covariance_types == "mclust":
             covariance_types = ("E", "V") if n_features == 1 else MCLUST_MODELS
         else:
             covariance_types = (covariance_types,)
-    cts = list(covariance_types)
-    bad = [c for c in cts if c not in _stats.ALL_COVARIANCE_TYPES]
+    cts = _grid_list(
+        covariance_types, "covariance_types", "'mclust', a covariance type or a list of them"
+    )
+    bad = [c for c in cts if not isinstance(c, str) or c not in _stats.ALL_COVARIANCE_TYPES]
     if not cts or bad:
         raise ValueError(
             f"covariance_types must be 'mclust' or a non-empty subset of "
@@ -303,6 +320,16 @@ def select_components(
         raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}.")
     if init_params not in ("kmeans", "hc"):
         raise ValueError(f"init_params must be 'kmeans' or 'hc', got {init_params!r}.")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a callable or None, got {callback!r}.")
+    # the settings every fit shares, checked once with the estimator's messages (not
+    # reported as "every fit failed"); the prior's model-by-model availability stays per fit
+    _validation.check_hyperparameters(
+        GaussianMixture(
+            ks[0], max_iter=max_iter, tol=tol, reg_covar=reg_covar, n_init=n_init,
+            random_state=random_state, n_threads=n_threads, prior=prior,
+        )
+    )  # fmt: skip
     n = _n_rows(data)
     rng = check_random_state(random_state)
     seed = random_state if isinstance(random_state, numbers.Integral) else None

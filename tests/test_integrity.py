@@ -462,7 +462,7 @@ def test_zarr_folder_source_is_an_input_too(tmp_path, gm):
     zarr = pytest.importorskip("zarr")
     path = str(tmp_path / "X.zarr")
     zarr.save(path, X)
-    with pytest.raises(ValueError, match="is the input file"):
+    with pytest.raises(ValueError, match="lies inside the input folder"):
         gm.score_samples(fastem.source(path), out=os.path.join(path, "lp.npy"))
 
 

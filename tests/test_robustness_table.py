@@ -48,6 +48,8 @@ CASES = {
     "unknown init_params": lambda: GM(2, init_params="banana").fit(X),
     "negative tol": lambda: GM(2, tol=-1).fit(X),
     "n_threads = 0": lambda: GM(2, n_threads=0).fit(X),
+    "random_state out of range": lambda: GM(2, random_state=-1).fit(X),
+    "verbose not a number": lambda: GM(2, verbose="a").fit(X),
     "negative sample_weight": lambda: GM(2).fit(X, sample_weight=np.r_[-1.0, np.ones(59)]),
     "non-finite sample_weight": lambda: GM(2).fit(X, sample_weight=np.r_[np.nan, np.ones(59)]),
     "sample_weight of wrong length": lambda: GM(2).fit(X, sample_weight=np.ones(3)),
@@ -60,6 +62,9 @@ CASES = {
     "wrong n_features at predict": lambda: _fitted().predict(np.zeros((4, 5))),
     "NaN at predict": lambda: _fitted().predict(np.full((4, 2), np.nan)),
     "predict before fit": lambda: GM(2).predict(X),
+    "covariance_type changed after fit": lambda: (
+        _fitted().set_params(covariance_type="diag").predict(X)
+    ),
 }
 DATA_DEPENDENT: set[str] = set()  # rows whose message holds a number from the data
 _NUMBER = r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?"

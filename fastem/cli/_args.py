@@ -53,6 +53,25 @@ _nonneg_float = _number(float, lambda v: np.isfinite(v) and v >= 0, "a finite nu
 _seed = _number(int, lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")
 
 
+def _plot_path(s):
+    """A --plot path: matplotlib must be installed and write the format its suffix names
+    (checked before the selection runs, not after)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise argparse.ArgumentTypeError(
+            "plotting needs matplotlib: pip install 'fastem[plot]'"
+        ) from None
+    suffix = os.path.splitext(s)[1].lower().lstrip(".")
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    if suffix not in formats:
+        raise argparse.ArgumentTypeError(
+            f"{s!r} has the suffix {('.' + suffix) if suffix else '(none)'!r}, which matplotlib "
+            f"cannot write; use one of {', '.join('.' + f for f in formats)}"
+        )
+    return s
+
+
 def _table_path(s):
     """An output path for rows: its suffix says the format (.npy, .csv or .txt)."""
     from ._output import TABLE_SUFFIXES
@@ -334,7 +353,10 @@ def build_parser():
     _data_options(p)
     p.add_argument("-o", "--output", metavar="BEST.npz", help="save the best model here")
     p.add_argument(
-        "--plot", metavar="FILE.png", help="plot the criterion curves (needs the 'plot' extra)"
+        "--plot",
+        metavar="FILE.png",
+        type=_plot_path,
+        help="plot the criterion curves (needs the 'plot' extra)",
     )
     _common(p)
     p.set_defaults(func=_cmd_select)

@@ -263,7 +263,11 @@ def _cmd_select(args, progress):
         mclust = _has_mclust_models(table)
         crit = ("bic",) if mclust else ("bic", "aic")
         fig = plot_criterion(table, criterion=crit, mclust_sign=mclust).figure
-        fig.savefig(args.plot)
+        from .._files import replacing
+
+        fmt = os.path.splitext(args.plot)[1].lstrip(".").lower()
+        with replacing(args.plot, suffix="." + fmt) as f:  # a failed write leaves what was there
+            fig.savefig(f, format=fmt)
     summary = {
         "command": "select",
         "criterion": args.criterion,

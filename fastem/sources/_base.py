@@ -116,9 +116,14 @@ class Source:
 
     def __init__(self, name, chunk_rows, columns, weight_column):
         self.name = name
-        self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
-        if self.chunk_rows is not None and self.chunk_rows < 1:
+        ok = chunk_rows is None or (
+            isinstance(chunk_rows, (int, np.integer)) and not isinstance(chunk_rows, bool)
+        )
+        if not ok or (chunk_rows is not None and chunk_rows < 1):  # not 2.5 read as 2
             raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}.")
+        self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
+        if isinstance(columns, (str, int, np.integer)):  # one column ('ab' is not 'a', 'b')
+            columns = [columns]
         self.columns = columns
         self.weight_column = weight_column
         self.n_rows = None
@@ -271,6 +276,11 @@ class Source:
             raise _err(
                 self.name, offset, f"chunk has {raw.shape[1]} columns, expected {self._raw_width}"
             )
+        if raw.dtype.kind == "c":  # a cast would drop the imaginary parts (in memory: refused)
+            raise _err(
+                self.name, offset, "complex values; pass the real part, or the real and "
+                "imaginary parts as separate columns"
+            )  # fmt: skip
         if not _is_numeric_dtype(raw.dtype):
             try:
                 raw = raw.astype(np.float64)

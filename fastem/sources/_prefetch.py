@@ -49,6 +49,7 @@ def prefetch(iterable, depth=1):
 
     thread = threading.Thread(target=work, name="fastem-prefetch", daemon=True)
     thread.start()
+    interrupted = False
     try:
         while True:
             ok, item = q.get()
@@ -58,9 +59,14 @@ def prefetch(iterable, depth=1):
                 return
             else:
                 raise item
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         stop.set()
-        thread.join()
+        # Ctrl-C is not held up by a source that is slow, or yields only empty chunks (the
+        # thread sees ``stop`` only between items): the daemon thread ends on its own
+        thread.join(timeout=1.0 if interrupted else None)
 
 
 class Progress:

@@ -1,0 +1,611 @@
+"""Regressions found by the adversarial input audit (issue: bad and unusual input).
+
+Each test pins one problem the audit found: an input scikit-learn handles one way and fastem
+another (the reference is scikit-learn itself, from the same arguments), or an error that came
+from deep inside NumPy or Python without naming the argument that was wrong.
+"""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.mixture import BayesianGaussianMixture as SkBGM
+from sklearn.mixture import GaussianMixture as SkGM
+
+import fastem
+from fastem import BayesianGaussianMixture as BGM
+from fastem import GaussianMixture as GM
+
+rng = np.random.default_rng(0)
+X = np.vstack([rng.normal(0, 1, (40, 2)), rng.normal(6, 1, (40, 2))]) + rng.normal(0, 3, (80, 2))
+ESTIMATORS = [(GM, SkGM), (BGM, SkBGM)]
+PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+
+
+def _quiet(fn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn()
+
+
+# ------------------------------------------------------------ constructor arguments
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize(
+    "value",
+    [-1, 2**32, 1.5, "a", np.random.default_rng(0)],
+    ids=["-1", "2**32", "1.5", "str", "Generator"],
+)
+def test_bad_random_state_is_refused_naming_it(ours, theirs, value):
+    """NumPy's "Seed must be between 0 and 2**32 - 1" named no argument; scikit-learn refuses
+    the same values."""
+    with pytest.raises(ValueError, match="random_state"):
+        theirs(n_components=2, random_state=value).fit(X)
+    with pytest.raises(ValueError, match=r"^random_state must be None, an integer in \[0, 2\*\*32"):
+        ours(n_components=2, random_state=value).fit(X)
+
+
+@pytest.mark.parametrize("value", [None, 0, 2**32 - 1, np.int64(3), True], ids=repr)
+def test_random_states_scikit_learn_accepts_are_accepted(value):
+    ours = GM(2, random_state=value, max_iter=3).fit(X)
+    if value is None:
+        return
+    theirs = _quiet(lambda: SkGM(2, random_state=value, max_iter=3).fit(X))
+    np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-6)
+    state = np.random.RandomState(7)
+    GM(2, random_state=state, max_iter=3).fit(X)
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("verbose", "a", "verbose must be an integer >= 0 (or a bool), got 'a'."),
+        ("verbose", None, "verbose must be an integer >= 0 (or a bool), got None."),
+        ("verbose", -1, "verbose must be an integer >= 0 (or a bool), got -1."),
+        ("verbose", 1.5, "verbose must be an integer >= 0 (or a bool), got 1.5."),
+        ("warm_start", "yes", "warm_start must be True or False, got 'yes'."),
+        ("warm_start", None, "warm_start must be True or False, got None."),
+    ],
+)
+def test_verbose_and_warm_start_of_the_wrong_kind(ours, theirs, name, value, message):
+    """verbose='a' raised "'>=' not supported between instances of 'str' and 'int'"; the other
+    values were silently accepted. scikit-learn refuses every one of them."""
+    with pytest.raises(ValueError, match=name):
+        theirs(n_components=2, **{name: value}).fit(X)
+    with pytest.raises(ValueError) as exc:
+        ours(n_components=2, **{name: value}).fit(X)
+    assert str(exc.value) == message
+
+
+def test_checkpoint_that_is_not_a_path_names_the_argument():
+    """Was "expected str, bytes or os.PathLike object, not int" from deep in posixpath."""
+    message = r"^checkpoint must be a file path \(str or os.PathLike\), got 123\.$"
+    with pytest.raises(TypeError, match=message):
+        GM(2).fit(X, checkpoint=123)
+    with pytest.raises(TypeError, match=message):
+        BGM(n_components=2).fit(X, checkpoint=123)
+    with pytest.raises(TypeError, match=message):
+        GM(2).fit_online(X, checkpoint=123)
+
+
+# ------------------------------------------------------------ drop-in: same answers
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize("init_params", ["kmeans", "random", "random_from_data", "k-means++"])
+def test_max_iter_0_with_several_inits_keeps_the_last_like_scikit_learn(ours, theirs, init_params):
+    """With max_iter=0 no initialization has a lower bound; scikit-learn keeps the last one,
+    fastem kept the first: other parameters from the same random_state."""
+    kw = dict(n_components=3, max_iter=0, n_init=3, random_state=0, init_params=init_params)
+    a = ours(**kw).fit(X)
+    b = theirs(**kw).fit(X)
+    if init_params in ("kmeans", "random"):  # scikit-learn's sum to K / n for the others
+        np.testing.assert_allclose(a.weights_, b.weights_, rtol=1e-7)
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-7)
+    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-7, atol=1e-20)
+    assert a.n_iter_ == b.n_iter_ == 0
+
+
+def test_warm_start_on_float32_keeps_the_float64_parameters_like_scikit_learn():
+    """Continuing float64 parameters on float32 data gives float64 parameters in scikit-learn
+    (its responsibilities are float64); fastem cast them to float32. As for float64 initial
+    parameters (``tests/test_dtype_parity.py``), fastem's rule is uniform and the comparison
+    is where scikit-learn's is: every attribute for 'tied', 'diag', 'spherical', the weights
+    and means for 'full' (whose covariances stay float32 there by accident of its code)."""
+    X32 = X.astype(np.float32)
+    for covariance_type in ("full", "tied", "diag", "spherical"):
+        for first, second in [(X, X32), (X32, X), (X32, X32), (X, X)]:
+            kw = dict(covariance_type=covariance_type, warm_start=True, random_state=0)
+            ours, theirs = GM(2, max_iter=5, **kw), SkGM(2, max_iter=5, **kw)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # not converged in 5 iterations: the point
+                ours.fit(first).fit(second)
+                theirs.fit(first).fit(second)
+            want = np.result_type(first.dtype, second.dtype)
+            names = PARAMS[:2] if covariance_type == "full" else PARAMS
+            for name in PARAMS:
+                assert getattr(ours, name).dtype == want, (name, covariance_type, first.dtype)
+            for name in names:
+                assert getattr(theirs, name).dtype == want, (name, covariance_type, first.dtype)
+            np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-4)
+
+
+def test_float16_rows_on_a_float32_model_give_float32_like_scikit_learn():
+    ours = GM(2, random_state=0).fit(X.astype(np.float32))
+    theirs = SkGM(2, random_state=0).fit(X.astype(np.float32))
+    for rows in (X[:5].astype(np.float16), X[:5].astype(np.float32), X[:5]):
+        for method in ("predict_proba", "score_samples"):
+            got, want = getattr(ours, method)(rows), getattr(theirs, method)(rows)
+            assert got.dtype == want.dtype, (method, rows.dtype)
+            exact = getattr(ours, method)(rows.astype(np.float64))  # float16 -> 32 is exact
+            np.testing.assert_allclose(got, exact, rtol=1e-6, atol=1e-6)
+            # the two float32 models agree to float32 accuracy (tests/test_dtype_parity.py)
+            np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-3)
+
+
+def test_bic_is_a_python_float_like_aic_and_scikit_learn():
+    ours, theirs = GM(2, random_state=0).fit(X), SkGM(2, random_state=0).fit(X)
+    assert type(ours.bic(X)) is type(theirs.bic(X)) is float
+    assert type(ours.aic(X)) is type(theirs.aic(X)) is float
+    assert ours.bic(X) == pytest.approx(theirs.bic(X), rel=1e-9)
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+def test_sample_takes_a_whole_float_like_scikit_learn(ours, theirs):
+    a = ours(n_components=2, random_state=0).fit(X)
+    b = theirs(n_components=2, random_state=0).fit(X)
+    Xa, ya = a.sample(4.0)
+    Xb, yb = b.sample(4.0)
+    assert Xa.shape == Xb.shape == (4, 2) and ya.shape == (4,)
+    np.testing.assert_array_equal(Xa, a.sample(4)[0])  # the same draws as the integer
+    for bad in (2.5, float("nan"), 0.0):
+        with pytest.raises(ValueError, match=r"sampling requires at least one sample \(a whole"):
+            a.sample(bad)
+
+
+# ------------------------------------------------------------ select_components
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ([2.5], r"^n_components must be integers >= 1, got \[2.5\]\.$"),  # was silently K=2
+        ("12", r"^n_components must be an integer >= 1 or an iterable of them"),  # was K=1, 2
+        (2.5, r"^n_components must be an integer >= 1 or an iterable of them"),
+        (None, r"^n_components must be an integer >= 1 or an iterable of them"),
+        (["a"], r"^n_components must be integers >= 1, got \['a'\]\.$"),
+        ([True], r"^n_components must be integers >= 1, got \[True\]\.$"),
+    ],
+)
+def test_select_refuses_a_grid_of_non_integers(grid, message):
+    with pytest.raises(ValueError, match=message):
+        fastem.select_components(X, grid, "full", random_state=0)
+
+
+@pytest.mark.parametrize("types", [None, 1, ["full", None]])
+def test_select_refuses_covariance_types_that_are_not_names(types):
+    with pytest.raises(ValueError, match="^covariance_types must be"):
+        fastem.select_components(X, [1, 2], types, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(reg_covar=-1), "reg_covar must be a finite number >= 0.0, got -1."),
+        (dict(tol=float("nan")), "tol must be a finite number >= 0.0, got nan."),
+        (dict(max_iter=-1), "max_iter must be an integer >= 0, got -1."),
+        (dict(n_threads=0), "n_threads must be None (all cores) or an integer >= 1, got 0."),
+        (
+            dict(random_state=-1),
+            "random_state must be None, an integer in [0, 2**32 - 1] or a "
+            "numpy.random.RandomState instance, got -1.",
+        ),
+    ],
+)
+def test_select_checks_shared_settings_once_with_the_estimators_message(kw, message, monkeypatch):
+    """reg_covar=-1 was reported as "every fit failed; ... ill-defined empirical covariance",
+    random_state=-1 came from deep in NumPy: the settings are now checked before any fit."""
+    fits = []
+    monkeypatch.setattr(GM, "fit", lambda self, *a, **k: fits.append(1))
+    with pytest.raises(ValueError) as exc:
+        fastem.select_components(X, [1, 2], "full", **kw)
+    assert str(exc.value) == message
+    assert not fits
+
+
+def test_select_refuses_a_callback_that_cannot_be_called_before_fitting(monkeypatch):
+    fits = []
+    monkeypatch.setattr(GM, "fit", lambda self, *a, **k: fits.append(1))
+    monkeypatch.setattr(GM, "partial_fit", lambda self, *a, **k: fits.append(1))
+    with pytest.raises(TypeError, match=r"^callback must be a callable or None, got 3\.$"):
+        fastem.select_components(X, [1, 2], "full", callback=3)
+    with pytest.raises(TypeError, match=r"^callback must be a callable or None, got 3\.$"):
+        GM(2).fit_online(X, batch_rows=20, callback=3)
+    assert not fits
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (np.where(X > 5, np.nan, X), "X contains NaN at row "),
+        (np.where(X > 5, np.inf, X), "X contains infinity at row "),
+        (X * 1e200, "values this large"),
+        (X[:, 0], "X must be 2-D (n_samples, n_features), got a 1-D array"),
+    ],
+    ids=["nan", "inf", "huge", "1-D"],
+)
+def test_select_in_memory_data_gets_the_estimators_messages(data, message):
+    """scikit-learn's "Input contains NaN." (no row, no remedy) and the wrap "every fit failed"
+    for values whose squares overflow became fastem's messages, as fit gives them."""
+    with pytest.raises(ValueError) as fit_exc:
+        GM(2).fit(data)
+    with pytest.raises(ValueError) as exc:
+        fastem.select_components(data, [1, 2], "full", random_state=0)
+    assert message in str(exc.value)
+    assert str(exc.value) == str(fit_exc.value)
+
+
+# ------------------------------------------------------------ degenerate and weighted data
+
+
+@pytest.mark.parametrize("point", [np.ones((10, 2)), np.zeros((5, 3)), np.full((6, 1), -2.5)])
+@pytest.mark.parametrize("n_components", [1, 2])
+def test_hc_start_on_identical_rows_fits_as_documented(point, n_components):
+    """docs/robustness.md: identical rows fit, covariances equal reg_covar. init_params='hc'
+    raised ZeroDivisionError there (the SVD transform has no axis left)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reg_covar dominates: the point here
+        gm = GM(n_components, init_params="hc", random_state=0).fit(point)
+        best, _ = fastem.select_components(point, [1, 2], "full", init_params="hc")
+    d = point.shape[1]
+    np.testing.assert_allclose(gm.means_, np.broadcast_to(point[0], (n_components, d)))
+    np.testing.assert_allclose(
+        gm.covariances_, np.broadcast_to(1e-6 * np.eye(d), (n_components, d, d))
+    )
+    np.testing.assert_allclose(best.means_[0], point[0])
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data", "hc"])
+def test_all_the_weight_on_one_row_fits_like_that_row_alone(init_params):
+    """Was refused with "Feature 0 spreads over only 9.75, so its variance underflows" (and a
+    remedy to rescale): the weighted variance is exactly 0, as for identical rows."""
+    w = np.zeros(len(X))
+    w[7] = 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = GM(1, init_params=init_params, random_state=0).fit(X, sample_weight=w)
+        ref = GM(1, random_state=0).fit(np.repeat(X[[7]], 2, axis=0))  # identical rows
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12)
+    np.testing.assert_allclose(gm.covariances_, ref.covariances_, rtol=1e-9)
+    # a real underflow is still refused, also with weights
+    with pytest.raises(ValueError, match="variance underflows"):
+        GM(1).fit(X * 1e-300, sample_weight=np.ones(len(X)))
+
+
+def test_empty_component_is_never_reseeded_at_a_row_of_weight_zero():
+    """A row of weight zero is not part of the data; the re-seed took the worst-explained row
+    among all rows, so a component ended at a far row that had weight zero."""
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    P = np.repeat(centres, 10, axis=0) + rng.normal(0, 0.1, (30, 2))
+    far = rng.normal(100, 1, (30, 2))
+    data = np.vstack([P, far])
+    w = np.r_[np.ones(30), np.zeros(30)]
+    with pytest.warns(fastem.DegenerateComponentWarning):  # the re-seed ran
+        gm = GM(5, init_params="random_from_data", random_state=0).fit(data, sample_weight=w)
+    assert np.all(np.abs(gm.means_) < 6), gm.means_
+    assert np.isfinite(gm.score(P))
+
+
+# ------------------------------------------------------------ chunked sources
+
+
+def test_streamed_labels_of_the_caller_are_not_written_to(tmp_path):
+    """NaN labels (unknown, in a source) were replaced by -1 in the caller's own array."""
+    path = str(tmp_path / "X.npy")
+    np.save(path, X)
+    labels = np.full(len(X), np.nan)
+    labels[:3] = 0
+    given = labels.copy()
+    streamed = GM(2, random_state=0).fit(path, labels=labels)
+    np.testing.assert_array_equal(labels, given)  # NaN still NaN
+    coded = np.where(np.isnan(given), -1, given).astype(int)
+    in_memory = GM(2, random_state=0).fit(X, labels=coded)
+    np.testing.assert_allclose(streamed.means_, in_memory.means_, rtol=1e-10)
+
+
+def test_streamed_labels_that_end_early_are_called_labels(tmp_path):
+    path = str(tmp_path / "X.csv")  # a CSV's length is found while reading
+    np.savetxt(path, X, delimiter=",", fmt="%.17g")
+    with pytest.raises(ValueError, match="^labels, row offset 3: the labels end before the data$"):
+        GM(2).fit(path, labels=np.full(3, -1))
+    with pytest.raises(ValueError, match="the weights end before the data$"):
+        GM(2).fit(path, sample_weight=np.ones(3))
+
+
+def test_complex_chunks_are_refused_like_complex_arrays():
+    """A callable's complex chunks were cast to float (the imaginary parts dropped, with only
+    NumPy's ComplexWarning); a complex array in memory or in a file is refused."""
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        GM(2).fit(X + 1j)
+    message = "row offset 0: complex values; pass the real part"
+    with pytest.raises(ValueError, match=message):
+        GM(2).fit(lambda: iter([X + 1j]))
+    fitted = GM(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match=message):
+        fitted.predict(lambda: iter([X[:5] + 0j]))
+
+
+def test_source_options_of_the_wrong_kind(tmp_path):
+    """chunk_rows=2.5 was read as 2 and 'a' failed in int(); columns='ab' selected columns 'a'
+    and 'b', columns=0 failed with "'int' object is not iterable"."""
+    path = str(tmp_path / "X.csv")
+    np.savetxt(path, X, delimiter=",", header="a,b", comments="", fmt="%.17g")
+    for bad in (2.5, "a", 0, True):
+        with pytest.raises(ValueError, match=r"^chunk_rows must be a positive integer, got "):
+            fastem.source(path, chunk_rows=bad)
+    fastem.source(path, chunk_rows=np.int64(7))
+    with pytest.raises(ValueError, match="no column 'ab'"):
+        GM(2).fit(fastem.source(path, columns="ab"))
+    one = GM(1, random_state=0).fit(fastem.source(path, columns=0))
+    np.testing.assert_allclose(one.means_, X[:, :1].mean(axis=0, keepdims=True), rtol=1e-12)
+
+
+# ------------------------------------------------------------ set_params after fit
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize("changed", ["diag", "spherical", "tied"])
+def test_covariance_type_changed_after_fit_is_named_not_a_numpy_crash(ours, theirs, changed):
+    """scikit-learn and fastem both failed inside NumPy ("input operand has more dimensions
+    than allowed by the axis remapping"); fastem now says what happened."""
+    a = ours(n_components=2, random_state=0).fit(X).set_params(covariance_type=changed)
+    b = theirs(n_components=2, random_state=0).fit(X).set_params(covariance_type=changed)
+    with pytest.raises((ValueError, IndexError)):
+        _quiet(lambda: b.predict(X))  # scikit-learn fails too, with NumPy's message
+    message = r"^the fitted covariances_ have shape \(2, 2, 2\), but covariance_type="
+    for call in (a.predict, a.predict_proba, a.score_samples, a.score, lambda X: a.sample(3)):
+        with pytest.raises(ValueError, match=message):
+            call(X)
+    a.set_params(covariance_type="full")  # set back: the fitted model works again
+    a.predict(X)
+
+
+def test_covariance_type_of_the_same_layout_still_predicts():
+    """mclust's 'VVV' is the layout of 'full': its fitted parameters serve it as they are."""
+    gm = GM(2, random_state=0).fit(X)
+    expected = gm.score_samples(X)
+    np.testing.assert_array_equal(gm.set_params(covariance_type="VVV").score_samples(X), expected)
+
+
+def test_bic_counts_the_parameters_of_the_fitted_model():
+    """set_params(n_components=3) after a 2-component fit: predictions still come from the 2
+    fitted components (as in scikit-learn), and BIC and AIC now count their parameters too
+    (scikit-learn counts those of 3 components, a deliberate difference)."""
+    gm = GM(2, random_state=0).fit(X)
+    bic, aic = gm.bic(X), gm.aic(X)
+    n = len(X)
+    p = 2 * 2 * 3 / 2 + 2 * 2 + 1  # full covariances, means, weights
+    assert bic == pytest.approx(-2 * gm.score(X) * n + p * np.log(n), rel=1e-12)
+    assert aic == pytest.approx(-2 * gm.score(X) * n + 2 * p, rel=1e-12)
+    gm.set_params(n_components=3)
+    assert gm.bic(X) == bic and gm.aic(X) == aic
+    assert gm.predict_proba(X).shape == (n, 2)
+
+
+# ------------------------------------------------------------ command line
+
+
+@pytest.mark.parametrize("plot", ["bic.dat", "bic"])
+def test_cli_plot_format_is_checked_before_the_selection(plot, tmp_path, monkeypatch, capsys):
+    """An unknown --plot suffix failed in matplotlib after the whole selection had run."""
+    from fastem.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    np.save("X.npy", X)
+    ran = []
+    monkeypatch.setattr(fastem.select, "select_components", lambda *a, **k: ran.append(1))
+    assert main(["select", "X.npy", "--k-range", "1:2", "--plot", plot, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastem: error: argument --plot: ") and "matplotlib cannot write" in err
+    assert len(err.strip().splitlines()) == 1 and not ran
+
+
+def test_cli_plot_that_fails_to_write_leaves_the_previous_file(tmp_path, monkeypatch, capsys):
+    """docs/cli.md: files are written to a temporary file and renamed into place; the plot was
+    written in place (a failed write left a truncated file)."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from fastem.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    np.save("X.npy", X)
+    (tmp_path / "bic.png").write_bytes(b"my old plot")
+
+    def fail(self, fname, **kw):  # a disk that fills up half-way through the image
+        if isinstance(fname, (str, os.PathLike)):
+            with open(fname, "wb") as f:
+                f.write(b"half a png")
+        else:
+            fname.write(b"half a png")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", fail)
+    argv = ["select", "X.npy", "--k-range", "1:2", "--covariance-types", "full", "-q"]
+    assert main([*argv, "--plot", "bic.png"]) == 1
+    assert (tmp_path / "bic.png").read_bytes() == b"my old plot"
+    assert sorted(os.listdir(tmp_path)) == ["X.npy", "bic.png"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    "prior, message",
+    [
+        ({"dof": "a"}, r"^prior\['dof'\] must be greater than n_features - 1 = 1"),
+        ({"dof": [3, 4]}, r"^prior\['dof'\] must be greater than n_features - 1 = 1"),
+        ({"mean": "a"}, r"^prior\['mean'\] must be 2 finite numbers, got 'a'\.$"),
+        ({"mean": [1, "x"]}, r"^prior\['mean'\] must be 2 finite numbers"),
+        ({"scale": "a"}, r"^prior\['scale'\] must be a positive number, 2 positive numbers"),
+    ],
+)
+def test_prior_values_that_are_not_numbers_name_the_key(prior, message):
+    """Were "could not convert string to float: 'a'" (or a TypeError for a list dof)."""
+    with pytest.raises(ValueError, match=message):
+        GM(2, prior=prior, random_state=0).fit(X)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(covariance_type="diag"), "the fitted covariances_ have shape (2, 2, 2)"),
+        (dict(n_components=3), "n_components=3, but the fitted model has 2 components"),
+        (dict(means_init=np.zeros((5, 5))), "means_init must have shape (2, 2), got (5, 5)."),
+        (dict(weights_init=[0.2, 0.2]), "weights_init must sum to 1"),
+    ],
+)
+def test_save_refuses_a_model_that_load_would_refuse(change, message, tmp_path):
+    """set_params after fit, then save: the file was written (over the previous model) and
+    load refused it ("entry 'covariances_' declares shape (2, 2, 2), more than it can hold",
+    "n_components in the hyper-parameters does not match the arrays")."""
+    path = tmp_path / "m.npz"
+    gm = GM(2, random_state=0).fit(X)
+    fastem.save(gm, path)
+    before = path.read_bytes()
+    gm.set_params(**change)
+    with pytest.raises(ValueError) as exc:
+        fastem.save(gm, path)
+    assert str(exc.value).startswith("cannot save the model: ") and message in str(exc.value)
+    assert path.read_bytes() == before  # the previous model file is whole
+    np.testing.assert_array_equal(fastem.load(path).means_, gm.means_)
+
+
+def test_save_after_a_change_load_accepts_still_saves(tmp_path):
+    gm = GM(2, random_state=0).fit(X).set_params(covariance_type="VVV", tol=1e-5)
+    fastem.save(gm, tmp_path / "m.npz")
+    again = fastem.load(tmp_path / "m.npz")
+    assert again.covariance_type == "VVV" and again.tol == 1e-5
+    np.testing.assert_array_equal(again.predict(X), gm.predict(X))
+
+
+# ------------------------------------------------------------ plots
+
+
+def test_plot_ellipses_of_a_pruned_model_draws_the_kept_components():
+    """A pruned variational model keeps fewer components than n_components: plot_ellipses
+    looped over n_components and failed with an IndexError."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fastem.plots import component_covariances, plot_ellipses
+
+    Y = np.random.default_rng(0).normal(size=(300, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bgm = BGM(n_components=8, prune_threshold=0.05, random_state=0).fit(Y)
+    kept = bgm.means_.shape[0]
+    assert bgm.n_components == 8 and kept < 8
+    assert len(plot_ellipses(bgm, Y, n_std=(1.0, 2.0)).patches) == 2 * kept
+    np.testing.assert_allclose(component_covariances(bgm), bgm.covariances_)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        ("one_feature", ValueError, r"an ellipse needs two features, and the model has one\.$"),
+        ("dims_out_of_range", ValueError, r"^dims must be two feature indices in \[0, 2\)"),
+        ("dims_float", ValueError, r"^dims must be two feature indices in \[0, 2\)"),
+        ("unfitted", NotFittedError, "is not fitted yet"),
+        ("criterion_unknown", ValueError, r"^criterion must be 'bic', 'aic', 'icl'"),
+        ("criterion_table", ValueError, r"^table has no column 'n_components'"),
+        ("frames_too_many", ValueError, r"^n_components must be an integer in \[1, n_samples=80\]"),
+        ("frames_1d", ValueError, r"^X must be 2-D \(n_samples, n_features\)"),
+        ("frames_model", ValueError, r"^covariance_type must be 'full', 'tied', 'diag' or"),
+    ],
+)
+def test_plot_arguments_get_clear_errors(call, error, message):
+    """Were IndexError, KeyError and NumPy's "Cannot take a larger sample than population"."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fastem.plots import em_frames, plot_criterion, plot_ellipses
+
+    gm = GM(2, random_state=0).fit(X)
+    calls = {
+        "one_feature": lambda: plot_ellipses(GM(2, random_state=0).fit(X[:, :1])),
+        "dims_out_of_range": lambda: plot_ellipses(gm, X, dims=(0, 5)),
+        "dims_float": lambda: plot_ellipses(gm, dims=(0.5, 1)),
+        "unfitted": lambda: plot_ellipses(GM(2)),
+        "criterion_unknown": lambda: plot_criterion({}, criterion="foo"),
+        "criterion_table": lambda: plot_criterion({}),
+        "frames_too_many": lambda: em_frames(X, 1000),
+        "frames_1d": lambda: em_frames(X[:, 0], 2),
+        "frames_model": lambda: em_frames(X, 2, covariance_type="EEV"),
+    }
+    with pytest.raises(error, match=message):
+        calls[call]()
+
+
+# ------------------------------------------------------------ Ctrl-C
+
+
+@pytest.mark.parametrize("call", ["fit", "fit_online", "score"])
+def test_ctrl_c_stops_a_streamed_call_whose_source_yields_nothing(call):
+    """A callable whose iterator yields only empty chunks (or is slow): the first Ctrl-C
+    raised KeyboardInterrupt in the consumer, which then waited forever for the reader thread
+    to see the stop flag (it does so only between items). docs/robustness.md: Ctrl-C leaves
+    the best parameters and re-raises, "so scripts still stop"."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    target = {
+        "fit": "fastem.GaussianMixture(2).fit(chunks)",
+        "fit_online": "fastem.GaussianMixture(2).fit_online(chunks, max_rows=10)",
+        "score": "fastem.GaussianMixture(2).fit(np.ones((4, 2)) * [[1], [2], [3], [4]])"
+        ".score(chunks)",
+    }[call]
+    code = (
+        "import os, signal, threading\n"
+        "import numpy as np\n"
+        "import fastem\n"
+        "def chunks():\n"
+        "    while True:\n"
+        "        yield np.zeros((0, 2))\n"
+        "threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()\n" + target + "\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("Ctrl-C did not stop the call within a minute")
+    assert done.returncode != 0
+    assert done.stderr.rstrip().endswith("KeyboardInterrupt"), done.stderr[-500:]
+
+
+# ------------------------------------------------------------ Dask
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+def test_dask_float16_and_longdouble_fit_like_the_same_array_in_memory(dtype):
+    """In memory they are read as float64 (as scikit-learn does); a Dask array of them was
+    refused ("X must hold real numbers (float32, float64 or integers)")."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    Y = X.astype(dtype)
+    with dask.config.set(scheduler="synchronous"):
+        lazy = GM(2, random_state=0).fit(da.from_array(Y, chunks=(20, 2)))
+        labels = np.asarray(lazy.predict(da.from_array(Y, chunks=(20, 2))))
+    eager = GM(2, random_state=0).fit(Y)
+    assert lazy.means_.dtype == eager.means_.dtype == np.float64
+    np.testing.assert_allclose(lazy.means_, eager.means_, rtol=1e-10)
+    np.testing.assert_allclose(lazy.covariances_, eager.covariances_, rtol=1e-10)
+    np.testing.assert_array_equal(labels, eager.predict(Y))
