@@ -37,9 +37,6 @@ class _MixtureAPI:
     def _validate_X(self, X, *, reset, min_samples=None):
         _missing.check_missing_option(self.missing)
         precheck_array(X)
-        if not reset and isinstance(X, np.ndarray) and X.dtype == np.float16:
-            # scikit-learn predicts on float16 as given: float32 results from a float32 model
-            X = X.astype(np.float32)
         X = validate_data(
             self,
             X,
@@ -97,6 +94,10 @@ class _MixtureAPI:
             return predict_data(self, X)
         if _stream.is_streamed(X):
             return _stream.predict_data(self, X)
+        if isinstance(X, np.ndarray) and X.dtype == np.float16:
+            # promoted with the model's dtype, as scikit-learn's arithmetic does: float32
+            # results from a float32 model, float64 from a float64 one
+            X = X.astype(np.result_type(X.dtype, self.means_.dtype))
         return self._wrap(self._validate_X(X, reset=False))
 
     def _rowwise(self, data, out=None, **what):

@@ -358,7 +358,7 @@ def _as_source(X):
 
 
 def _is_weight_file(src, name):
-    """Is the string ``sample_weight`` a file of weights rather than a column of ``src``?"""
+    """Is the string ``sample_weight`` (or ``labels``) a file rather than a column of ``src``?"""
     columns = getattr(src, "feature_names", None) or []
     if name in columns or name.lstrip("-").isdigit():
         return False
@@ -418,7 +418,7 @@ def fit_data(est, X, sample_weight, labels=None):
                 "one label per row, -1 where unknown."
             )
     elif labels is not None:
-        if isinstance(labels, str) and not os.path.exists(labels):
+        if isinstance(labels, str) and not _is_weight_file(src, labels):  # a column name
             raise ValueError(
                 f"labels={labels!r} is not a file; a label column inside the data source is not "
                 "supported: pass labels as an in-memory vector or a one-column source (its own "

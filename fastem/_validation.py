@@ -343,8 +343,8 @@ def check_variance_underflow(X, var, sample_weight=None):
     of weight zero take no part in the variance (all the weight on one row is
     a variance of exactly zero, not an underflow).
     """
-    if sample_weight is not None:
-        X = X[np.asarray(sample_weight) > 0]
+    if sample_weight is not None and not np.all(np.asarray(sample_weight) > 0):
+        X = X[np.asarray(sample_weight) > 0]  # a copy only when some weight is zero
     with np.errstate(invalid="ignore"):
         spread = np.fmax.reduce(X, axis=0) - np.fmin.reduce(X, axis=0)
     under = (spread > 0) & ((var < 1e-280) | (spread < 1e-140))

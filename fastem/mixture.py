@@ -260,6 +260,7 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         """
         check_hyperparameters(self)
         data = None
+        continued = self.warm_start and hasattr(self, "converged_")  # as _fit's do_init
 
         def run():
             nonlocal data
@@ -270,17 +271,19 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
                 return self._fit(data, checkpoint)
 
         def apply(result):
-            self._set_result(*result, dtype=self._result_dtype(data))
+            self._set_result(*result, dtype=self._result_dtype(data, continued))
 
         return self._guarded_fit(run, apply)
 
-    def _result_dtype(self, data):
+    def _result_dtype(self, data, continued=False):
         """The dtype of the fitted parameters: float32 for float32 data, unless a
         float64 initial parameter promotes it (as in scikit-learn, where it promotes the
-        responsibilities). EM itself always runs in float64."""
+        responsibilities). EM itself always runs in float64. A ``fit`` that continues
+        (``warm_start``) uses no initial parameter: the previous ones promote instead.
+        Online updates (``partial_fit``, ``fit_online``) keep the data's dtype."""
         dtype = np.dtype(data.dtype)
-        if self.warm_start and hasattr(self, "converged_"):  # continued, the inits unused:
-            return np.result_type(dtype, self.means_.dtype)  # the previous parameters promote
+        if continued:
+            return np.result_type(dtype, self.means_.dtype)
         for init in (self.weights_init, self.means_init, self.precisions_init):
             if init is not None:
                 given = getattr(init, "dtype", None)  # a list is read as float64

@@ -316,8 +316,6 @@ def select_components(
     arr, source = _in_memory(X)
     data = arr if arr is not None else source
     ks, cts = _check_grid(n_components, covariance_types, criterion, _n_features(data))
-    if not isinstance(n_init, numbers.Integral) or n_init < 1:
-        raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}.")
     if init_params not in ("kmeans", "hc"):
         raise ValueError(f"init_params must be 'kmeans' or 'hc', got {init_params!r}.")
     if callback is not None and not callable(callback):

@@ -147,6 +147,31 @@ def test_float16_rows_on_a_float32_model_give_float32_like_scikit_learn():
             np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-3)
 
 
+def test_float16_rows_on_a_float64_model_are_computed_in_float64():
+    """The float16 promotion follows the model: a float64 model scores float16 rows exactly
+    as the same rows in float64 (the first version of the fix computed them in float32),
+    and partial_fit on float16 batches keeps a float64 model float64."""
+    ours = GM(2, random_state=0).fit(X)
+    rows = X[:7].astype(np.float16)
+    for method in ("predict_proba", "score_samples"):
+        got = getattr(ours, method)(rows)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, getattr(ours, method)(rows.astype(np.float64)))
+    gm = GM(2, random_state=0).partial_fit(X[:40])
+    gm.partial_fit(X[40:].astype(np.float16))
+    assert gm.means_.dtype == np.float64
+
+
+def test_partial_fit_dtype_does_not_depend_on_warm_start():
+    """Online updates keep the batch's dtype whatever warm_start says (warm_start is about
+    fit; the first version of the warm-start dtype fix made partial_fit depend on it)."""
+    out = []
+    for warm in (False, True):
+        gm = GM(2, random_state=0, warm_start=warm).partial_fit(X[:40])
+        out.append(gm.partial_fit(X[40:].astype(np.float32)).means_.dtype)
+    assert out[0] == out[1]
+
+
 def test_bic_is_a_python_float_like_aic_and_scikit_learn():
     ours, theirs = GM(2, random_state=0).fit(X), SkGM(2, random_state=0).fit(X)
     assert type(ours.bic(X)) is type(theirs.bic(X)) is float

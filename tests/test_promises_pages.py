@@ -271,6 +271,10 @@ def test_a_label_column_name_gets_an_error_naming_labels(tmp_path):
     for labels in ("3", "label"):
         with pytest.raises(ValueError, match=r"labels='.*' is not a file; a label column"):
             GaussianMixture(3).fit(src, labels=labels)
+    typo = str(tmp_path / "lbls.npy")  # a mistyped file is a missing file, not a column
+    with pytest.raises(Exception, match="lbls.npy") as exc:
+        GaussianMixture(3).fit(src, labels=typo)
+    assert "label column" not in str(exc.value)
     np.save(tmp_path / "y.npy", np.full(len(X), -1.0))  # a file of labels still works
     got = GaussianMixture(3, random_state=0).fit(src, labels=str(tmp_path / "y.npy"))
     ref = GaussianMixture(3, random_state=0).fit(src)

@@ -252,12 +252,9 @@ def _cmd_select(args, progress):
     if args.output:
         save(best, args.output)
     if args.plot:
-        try:
-            import matplotlib
+        import matplotlib  # importable: --plot was checked when the command line was parsed
 
-            matplotlib.use("Agg")  # a file, never a window
-        except ImportError:
-            pass  # plot_criterion says how to install it
+        matplotlib.use("Agg")  # a file, never a window
         from ..plots import plot_criterion
 
         mclust = _has_mclust_models(table)
