@@ -164,7 +164,7 @@ def normalize_buffers(K, Bp, B, f8, i8):
 
 @jit_ordered
 def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, rx):
-    """rx[:, :nb] = w * resp (in X's dtype); return (sum w*log p(x), sum w).
+    """rx[:, :nb] = w * resp (float64); return (sum w*log p(x), sum w).
 
     ``logp`` (float64) is overwritten with the unnormalized exps.
 
