@@ -156,6 +156,7 @@ ERRORS = [
 ]
 MORE_ERRORS = [
     (("fit", "faithful.csv", "-o", "m.npz"), 2, "required: -k"),
+    (("fit", "faithful.csv", "-k", "2", "--dataset", "x", "-o", "m.npz"), 1, "dataset='x'"),
     (
         ("fit", "faithful.csv", "-k", "2", "--columns", "height", "-o", "m.npz"),
         1,

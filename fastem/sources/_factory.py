@@ -120,9 +120,11 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
         low = path.lower().rstrip("/\\")
         if low.endswith(".npy"):
             _must_exist(path)
+            _no_dataset(dataset, "a .npy file")
             return NpySource(path, *cw)
         if low.endswith(".csv"):
             _must_exist(path)
+            _no_dataset(dataset, "a .csv file")
             return CsvSource(path, *cw)
         if low.endswith((".h5", ".hdf5", ".he5")):
             return H5FileSource(path, dataset, *cw)
@@ -136,6 +138,7 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
                 raise _err(repr(path), 0, f"could not open as zarr ({e})") from e
             return _zarr_source(z, repr(path), dataset, cw)
         if low.endswith((".parquet", ".pq")):
+            _no_dataset(dataset, "a parquet file")
             if os.path.isdir(path):
                 ds = _optional("pyarrow.dataset", "parquet")
                 return ArrowSource(repr(path), ds.dataset(path, format="parquet"), *cw, "dataset")
@@ -150,18 +153,22 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
     if mod == "h5py":
         h5py = _optional("h5py", "hdf5")
         if isinstance(obj, h5py.Dataset):
+            _no_dataset(dataset, "an h5py.Dataset (it is one)")
             return SliceSource(f"h5py.Dataset {obj.name!r}", obj, *cw)
     if mod == "zarr":
         return _zarr_source(obj, f"zarr.{tname}", dataset, cw)
     if mod == "pyarrow":
+        _no_dataset(dataset, f"a pyarrow {tname}")
         pa = _optional("pyarrow", "parquet")
         if isinstance(obj, pa.Table):
             return ArrowSource("pyarrow.Table", obj, *cw, "table")
         if hasattr(obj, "to_batches") and hasattr(obj, "count_rows"):
             return ArrowSource(f"pyarrow.{tname}", obj, *cw, "dataset")
     if isinstance(obj, np.ndarray):
+        _no_dataset(dataset, "a NumPy array")
         return SliceSource(f"ndarray {obj.shape}", obj, *cw)
     if callable(obj):
+        _no_dataset(dataset, "a callable")
         return CallableSource(obj, *cw)
     if isinstance(obj, types.GeneratorType) or (
         hasattr(obj, "__next__") and not hasattr(obj, "__array__")
@@ -178,6 +185,15 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
     )
 
 
+def _no_dataset(dataset, what):
+    """Refuse ``dataset=`` where there is nothing to choose (it was silently ignored)."""
+    if dataset is not None:
+        raise ValueError(
+            f"dataset={dataset!r} applies to HDF5 files and zarr groups only, not to {what}; "
+            "leave it out."
+        )
+
+
 def _zarr_source(z, name, dataset, cw):
     zarr = _optional("zarr", "zarr")
     if isinstance(z, zarr.Group):
@@ -190,5 +206,7 @@ def _zarr_source(z, name, dataset, cw):
             raise ValueError(f"{name}: no array {dataset!r}; arrays are {names}")
         z = z[dataset]
         name = f"{name}[{dataset!r}]"
+    else:
+        _no_dataset(dataset, f"{name}, a zarr array (not a group)")
     multiple = int(z.chunks[0]) if getattr(z, "chunks", None) else _BLOCK
     return SliceSource(name, z, *cw, multiple=multiple)

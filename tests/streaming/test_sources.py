@@ -501,3 +501,15 @@ def test_bad_value_found_by_the_em_pass(X, tmp_path, value):
     for sw in (None, w):
         with pytest.raises(ValueError, match=r"bad\.npy.*row offset 345.*NaN or infinite"):
             _fit(source(tmp_path / "bad.npy", chunk_rows=CHUNK), sample_weight=sw, **init)
+
+
+def test_dataset_where_there_is_nothing_to_choose_is_refused(tmp_path):
+    """dataset= names an array inside an HDF5 file or a zarr group; given with anything else
+    (a .npy, .csv or parquet file, an array, a callable) it was silently ignored."""
+    X = np.arange(12.0).reshape(6, 2)
+    np.save(tmp_path / "X.npy", X)
+    np.savetxt(tmp_path / "X.csv", X, delimiter=",", header="a,b", comments="")
+    for obj in (tmp_path / "X.npy", tmp_path / "X.csv", X, lambda: iter([X])):
+        with pytest.raises(ValueError, match=r"dataset='x' applies to HDF5 files and zarr groups"):
+            source(obj, dataset="x")
+        assert source(obj).shape[1] == 2  # without it, the same input reads
