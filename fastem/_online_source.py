@@ -131,7 +131,14 @@ def fit_online(
             est.n_features_in_ = previous_features
     before = dict(vars(est))  # restored if the pass fails before its first update
     skip = _resume(est, checkpoint)
-    if not skip and not (est.warm_start and hasattr(est, "precisions_cholesky_")):
+    fresh = not skip and not (est.warm_start and hasattr(est, "precisions_cholesky_"))
+    if fresh and batch_rows < est.n_components and _online._needs_rows(est):
+        raise ValueError(  # before anything of the previous model is dropped
+            f"batch_rows={batch_rows} is smaller than n_components={est.n_components}: the "
+            "first batch initializes the model. Use batch_rows >= n_components (the default "
+            f"is {BATCH_ROWS}), or give weights_init, means_init and precisions_init."
+        )
+    if fresh:
         for name in [k for k in vars(est) if k.endswith("_") or k.startswith("_online")]:
             delattr(est, name)  # a fresh start, as fit: the first batch initializes
     rows, n_batches = skip, 0

@@ -634,3 +634,14 @@ def test_dask_float16_and_longdouble_fit_like_the_same_array_in_memory(dtype):
     np.testing.assert_allclose(lazy.means_, eager.means_, rtol=1e-10)
     np.testing.assert_allclose(lazy.covariances_, eager.covariances_, rtol=1e-10)
     np.testing.assert_array_equal(labels, eager.predict(Y))
+
+
+def test_fit_online_batch_rows_below_n_components_names_batch_rows():
+    """fit_online with batch_rows < n_components got partial_fit's "pass a larger first batch"
+    (the user passes no batch; batch_rows is the knob), and the previous model stays."""
+    gm = GM(3, random_state=0).fit(X)
+    means = gm.means_.copy()
+    with pytest.raises(ValueError, match=r"^batch_rows=2 is smaller than n_components=3"):
+        gm.fit_online(X, batch_rows=2)
+    np.testing.assert_array_equal(gm.means_, means)
+    assert GM(3, random_state=0).fit_online(X, batch_rows=3).means_.shape == (3, 2)
