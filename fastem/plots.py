@@ -90,13 +90,10 @@ def component_covariances(model, dims=(0, 1)):
 
 def _check_dims(dims, n_features):
     """``dims`` as two valid feature indices, or a ValueError that says what is wrong."""
+    from ._validation import _is_int
+
     dims = tuple(dims)
-    ok = len(dims) == 2 and all(
-        isinstance(d, (int, np.integer))
-        and not isinstance(d, bool)
-        and -n_features <= d < n_features
-        for d in dims
-    )
+    ok = len(dims) == 2 and all(_is_int(d) and -n_features <= d < n_features for d in dims)
     if not ok:
         raise ValueError(
             f"dims must be two feature indices in [0, {n_features}), got {dims!r}"
@@ -339,7 +336,7 @@ def em_frames(
     """
     from sklearn.exceptions import ConvergenceWarning
 
-    from ._validation import precheck_array
+    from ._validation import _is_int, precheck_array
     from .mixture import GaussianMixture
 
     precheck_array(X)
@@ -348,7 +345,7 @@ def em_frames(
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}.")
     n, D = X.shape
     K = n_components
-    if not isinstance(K, (int, np.integer)) or isinstance(K, bool) or not 1 <= K <= n:
+    if not _is_int(K) or not 1 <= K <= n:
         raise ValueError(f"n_components must be an integer in [1, n_samples={n}], got {K!r}.")
     if covariance_type not in ("full", "tied", "diag", "spherical"):
         raise ValueError(

@@ -150,9 +150,7 @@ def pass_full(
         if rows:
             _rowwise_outputs(logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
-        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx)
-        scal[0] += ll
-        scal[1] += ws
+        normalize(logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx, scal)
         # float32: the block widened once, not once per component
         accumulate_full(as_float64(xt, nb, x64), nb, mu64, rx, diff64, rd, nk, s1, s2)
 
@@ -184,7 +182,5 @@ def pass_diag(
         if rows:
             _rowwise_outputs(logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
-        ll, ws = normalize(logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx)
-        scal[0] += ll
-        scal[1] += ws
+        normalize(logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx, scal)
         accumulate_diag(as_float64(xt, nb, x64), nb, mu64, rx, nk, s1, s2)

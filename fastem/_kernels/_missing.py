@@ -266,12 +266,10 @@ def chunk_stats(
             if has_lab:
                 lv[b] = labels[r]
         # row offset 0 as a run-time int64: a literal 0 would compile a second normalize
-        ll, ws = normalize(
+        normalize(
             logp, nb, wv if has_w else w, lv if has_lab else labels, np.int64(0), m, s, poly,
-            lab_lp, ev, rx,
+            lab_lp, ev, rx, scal,
         )  # fmt: skip
-        scal[0] += ll
-        scal[1] += ws
         # expected statistics, centred on mu_k; missing coordinates filled
         for k in range(K):
             tot = 0.0

@@ -163,8 +163,8 @@ def normalize_buffers(K, Bp, B, f8, i8):
 
 
 @jit_ordered
-def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, rx):
-    """rx[:, :nb] = w * resp (float64); return (sum w*log p(x), sum w).
+def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, rx, scal):
+    """rx[:, :nb] = w * resp (float64); scal += (sum w*log p(x), sum w).
 
     ``logp`` (float64) is overwritten with the unnormalized exps.
 
@@ -196,10 +196,10 @@ def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, rx):
         poly[b] = wb * lse
         ev[b] = wb
         # -inf: the row has zero density everywhere; its resp becomes 0 and
-        # the caller sees ll = -inf.
+        # the log-likelihood is -inf.
         m[b] = wb / s[b] if s[b] > 0.0 else 0.0
-    ll = sum_rows(poly, nb)
-    wsum = sum_rows(ev, nb) if has_w else float(nb)
+    scal[0] += sum_rows(poly, nb)
+    scal[1] += sum_rows(ev, nb) if has_w else float(nb)
     for k in range(K):
         for b in range(nb):
             rx[k, b] = logp[k, b] * m[b]
@@ -210,4 +210,3 @@ def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, rx):
                 wb = w[start + b] if has_w else 1.0
                 for k in range(K):
                     rx[k, b] = wb if k == lab else 0.0
-    return ll, wsum
