@@ -327,6 +327,38 @@ def test_sum_rows_is_a_fixed_order_sum():
     assert call(np.array([1.0, -np.inf, 2.0]), 3) == -np.inf
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_load_block_transposes_in_both_orders(dtype):
+    """The block load copies X[start:start + nb].T into xt in either order it
+    chooses from the shape (rows per pass, features per pass): exactly, leaving
+    the padding rows and the columns past nb untouched."""
+    from numba import njit
+
+    from fastem._kernels._density import LOAD_L1_BYTES, LOAD_WIDE, load_block
+
+    @njit
+    def call(X, start, nb, xt):
+        load_block(X, start, nb, xt)
+
+    rng = np.random.default_rng(5)
+    orders = set()
+    for D, B in [(1, 64), (2, 256), (3, 1024), (7, 1024), (8, 256), (8, 1024), (13, 256),
+                 (32, 128), (64, 256), (70, 64)]:  # fmt: skip
+        X = rng.normal(size=(B + 40, D)).astype(dtype)
+        Dp = D + (-D) % 4
+        by_features = D < LOAD_WIDE and D * (B + 16) * X.itemsize > LOAD_L1_BYTES
+        orders.add(by_features)
+        for start, nb in [(0, B), (5, B - 3), (31, 1), (9, 0)]:
+            xt = np.full((Dp, B + 16), 7.0, dtype=dtype)
+            xt[D:] = 0
+            call(X, start, nb, xt)
+            expect = np.full_like(xt, 7.0)
+            expect[D:] = 0
+            expect[:D, :nb] = X[start : start + nb].T
+            np.testing.assert_array_equal(xt, expect, err_msg=f"D={D} B={B} nb={nb}")
+    assert orders == {True, False}  # both orders were exercised
+
+
 def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
     """Numba keys a cached function on its own source file only, but the
     kernels call each other across modules: every kernel's cache is stamped

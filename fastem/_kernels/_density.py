@@ -41,14 +41,46 @@ def block_rows(n_features_padded, n_components, full):
     return b
 
 
+# A transposed block larger than this (bytes) no longer sits in L1 beside its rows of X.
+LOAD_L1_BYTES = 24 << 10
+# From this many features on, one row of X spans 8+ cache lines (float64) and
+# four rows per pass over the features is the faster load at every block size.
+LOAD_WIDE = 64
+
+
 @jit_ordered
 def load_block(X, start, nb, xt):
     """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero).
 
-    Four rows per pass over the features: four stores into each row of
-    ``xt`` per pass instead of one (about 1.5x faster than row by row).
+    The order of the copy is chosen from the shape (the result is the same):
+
+    * a block whose buffer fits in L1, or wide rows (``D >= LOAD_WIDE``): four
+      rows per pass over the features, four stores into each row of ``xt``
+      per pass instead of one;
+    * otherwise four features per pass over the rows: four store streams that
+      stay in L1 (with four rows per pass, the ``D`` streams of a long block,
+      e.g. 8 features x 1024 rows, evicted one another: 1.5x slower,
+      ``bench/NOTES.md`` section 20).
     """
     D = X.shape[1]
+    if D < LOAD_WIDE and D * xt.shape[1] * X.itemsize > LOAD_L1_BYTES:
+        d = 0
+        while d + 4 <= D:
+            for b in range(nb):
+                r = start + b
+                a0 = X[r, d]
+                a1 = X[r, d + 1]
+                a2 = X[r, d + 2]
+                a3 = X[r, d + 3]
+                xt[d, b] = a0
+                xt[d + 1, b] = a1
+                xt[d + 2, b] = a2
+                xt[d + 3, b] = a3
+            d += 4
+        for dd in range(d, D):
+            for b in range(nb):
+                xt[dd, b] = X[start + b, dd]
+        return
     b0 = 0
     while b0 + 4 <= nb:
         r = start + b0
