@@ -25,17 +25,17 @@ Two kinds of incompleteness are handled:
   moment. The statistics have the :class:`~fastem._stats.SuffStats` layout
   (centred on the current means) and add to those of the complete rows before
   the usual M-step: exact EM for data missing at random. Each pattern's
-  observed blocks are factored once per iteration (Numba kernels in
-  ``fastem/_kernels/_missing.py``); no ``(n_samples, n_components, n_features)``
-  temporary is allocated.
+  observed blocks are factored once per iteration (batched NumPy), and its rows
+  run through the complete-data kernels in compact coordinates
+  (:mod:`fastem._patterns`): no kernel of their own to compile, and no
+  ``(n_samples, n_components, n_features)`` temporary.
 """
 
 import numbers
 
 import numpy as np
 
-from ._parallel import chunk_rows_for, readonly, run_chunks
-from ._passes import _EMPTY_2D, _EMPTY_F, _EMPTY_I, _NO_WEIGHTS, ArrayData
+from ._passes import ArrayData
 from ._stats import SuffStats
 
 MISSING_OPTIONS = ("error", "marginalize")
@@ -43,6 +43,15 @@ _LOG_2PI = np.log(2 * np.pi)
 # Bytes of per-pattern factors (Linv, A, Cc) held at once; patterns beyond are batched.
 _FACTOR_BUDGET = 64 << 20
 _CHUNK = 65536  # rows per chunk when scanning for NaN
+# Which path the rows with NaN take (``MissingData._rows_with_nan``; a function of the data
+# alone). In compact coordinates through the complete-data kernels (``fastem._patterns``):
+# nothing of their own to compile, and each row costs less, but each pattern costs ~50-150 us
+# of NumPy per pass. So that path runs for few patterns (at most COMPACT_PATTERNS: a few ms
+# per pass at most, against the 3.5-4 s compile of the other path) or for many rows per
+# pattern (COMPACT_ROWS or more on average, where it is the faster path: bench/NOTES.md
+# section 20); otherwise the missing-value kernels run (``fastem._pattern_kernels``).
+COMPACT_PATTERNS = 64
+COMPACT_ROWS = 1000
 
 
 def check_missing_option(missing):
@@ -140,60 +149,6 @@ def _model(params):
     return mu, np.ascontiguousarray(Sigma), logw
 
 
-def _kmis():
-    """The missing-value kernels, imported when first needed (not at import: Numba)."""
-    from ._kernels import _missing
-
-    return _missing
-
-
-class _Batch:
-    """Rows of a contiguous range of patterns, with their per-pattern index arrays."""
-
-    def __init__(self, rows, pat, obs, nobs, mis, nmis):
-        self.rows, self.pat = rows, pat
-        self.poff = np.searchsorted(pat, np.arange(obs.shape[0] + 1)).astype(np.int64)
-        self.obs, self.nobs, self.mis, self.nmis = obs, nobs, mis, nmis
-
-    def factor(self, Sigma, logw, n_threads):
-        P, (K, D) = self.obs.shape[0], Sigma.shape[:2]
-        Linv = np.zeros((P, K, D, D))
-        A = np.zeros((P, K, D, D))
-        Cc = np.zeros((P, K, D, D))
-        cst = np.empty((P, K))
-        ok = np.ones((P, K), dtype=np.bool_)
-        total = P * K
-        n_tasks = min(total, 64) if total > 8 else 1
-        step = -(-total // n_tasks)
-        obs, nobs, mis, nmis = self.obs, self.nobs, self.mis, self.nmis
-
-        pattern_range = _kmis().pattern_range
-
-        def task(t, slot):
-            q0, q1 = t * step, min(total, (t + 1) * step)
-            pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok)
-
-        run_chunks(task, -(-total // step), n_threads)
-        if not ok.all():
-            raise ValueError(
-                "A covariance block of the observed coordinates is not positive-definite. "
-                "Increase reg_covar or scale the data."
-            )
-        return Linv, A, Cc, cst
-
-
-def _run(kernel, args, parts, n, chunk_rows, n_threads):
-    """``kernel(X, rows, pat, poff, i0, i1, *rest, *chunk's parts)`` for every chunk."""
-    X, rows, pat, poff, *rest = args
-
-    def task(c, slot):
-        i0 = c * chunk_rows
-        i1 = min(n, i0 + chunk_rows)
-        kernel(X, rows, pat, poff, i0, i1, *rest, *(a[c] for a in parts))
-
-    run_chunks(task, -(-n // chunk_rows), n_threads)
-
-
 class MissingData:
     """In-memory data with NaN marking values that were not observed.
 
@@ -273,120 +228,53 @@ class MissingData:
         self.mis = np.argsort(~pmask, axis=1, kind="stable").astype(np.int64)
         self.offsets = np.searchsorted(self.pat, np.arange(P + 1))
         self._batches = {}
+        self._incomplete = {}
 
-    def _batches_for(self, K):
-        """Split the patterns into batches whose factors fit the memory budget."""
-        if K not in self._batches:
-            D = self.n_features
-            per = max(1, _FACTOR_BUDGET // (3 * K * D * D * 8))
-            out = []
-            for p0 in range(0, self.n_patterns, per):
-                p1 = min(self.n_patterns, p0 + per)
-                t0, t1 = self.offsets[p0], self.offsets[p1]
-                out.append(
-                    _Batch(
-                        self.rows[t0:t1],
-                        self.pat[t0:t1] - p0,
-                        self.obs[p0:p1],
-                        self.nobs[p0:p1],
-                        self.mis[p0:p1],
-                        self.nmis[p0:p1],
-                    )
-                )
-            self._batches[K] = out
-        return self._batches[K]
+    def _rows_with_nan(self, params):
+        """The handler of the rows with NaN: compact coordinates through the complete-data
+        kernels (few patterns, or small inputs in NumPy), or the missing-value kernels (many
+        patterns of few rows). A function of the data alone, like ``params.small``."""
+        P = self.n_patterns
+        compact = params.small or P <= COMPACT_PATTERNS or self.rows.size >= COMPACT_ROWS * P
+        if compact not in self._incomplete:
+            from ._pattern_kernels import PatternKernels
+            from ._patterns import CompactRows
+
+            make = CompactRows if compact else PatternKernels
+            self._incomplete[compact] = make(self, _FACTOR_BUDGET)
+        return self._incomplete[compact]
 
     def stats(self, params, n_threads):
         """Expected sufficient statistics of every row under ``params``."""
         K, D = params.shift.shape
-        shape = params.stats_shape
-        full = len(shape) == 3
         if self.n_complete:
             total = self.complete.stats(params, n_threads)
         else:
             total = SuffStats(
-                np.zeros(K), np.zeros((K, D)), np.zeros(shape), 0.0, 0.0, 0, params.shift
-            )
-        mu, Sigma, logw = _model(params)
-        w = _EMPTY_F if self.sample_weight is None else self.sample_weight
-        labels = _EMPTY_I if self.labels is None else self.labels
-        for batch in self._batches_for(K):
-            Linv, A, Cc, cst = batch.factor(Sigma, logw, n_threads)
-            n = batch.rows.shape[0]
-            P = batch.obs.shape[0]
-            chunk_rows = chunk_rows_for(n, 8 * (K * D * D + P * K))
-            C = -(-n // chunk_rows)
-            nk = np.zeros((C, K))
-            s1 = np.zeros((C, K, D))
-            s2 = np.zeros((C, K, D * D)) if full else np.zeros((C, K, D))
-            rsum = np.zeros((C, P, K))
-            scal = np.zeros((C, 2))
-            args = (
-                readonly(self.X), batch.rows, batch.pat, batch.poff, readonly(w),
-                readonly(labels), batch.obs, batch.nobs, batch.mis, batch.nmis, mu, Linv, A, cst,
-                full,
+                np.zeros(K), np.zeros((K, D)), np.zeros(params.stats_shape), 0.0, 0.0, 0,
+                params.shift,
             )  # fmt: skip
-
-            parts = (nk, s1, s2, rsum, scal)
-            _run(_kmis().chunk_stats, (*args, _EMPTY_2D), parts, n, chunk_rows, n_threads)
-            part = SuffStats.from_chunks(nk, s1, s2.reshape((C, *shape)), scal, n, params.shift)
-            _kmis().add_condcov(rsum.sum(axis=0), Cc, batch.mis, batch.nmis, part.s2)
-            total = total + part
+        if self.rows.size:
+            total = total + self._rows_with_nan(params).stats(params, _model(params), n_threads)
         return total
-
-    def _incomplete_logp(self, params, n_threads):
-        """(n_incomplete, K) log w_k + marginal log N(x_O | k), in ``self.rows`` order."""
-        K = params.shift.shape[0]
-        mu, Sigma, logw = _model(params)
-        out = np.empty((self.rows.shape[0], K))
-        start = 0
-        full = params.prec.shape[1] > 1
-        for batch in self._batches_for(K):
-            Linv, A, _, cst = batch.factor(Sigma, logw, n_threads)
-            n = batch.rows.shape[0]
-            chunk_rows = chunk_rows_for(n, 0)
-            view = out[start : start + n]
-            # the statistics kernel, its statistics not wanted (nk, s1, s2, rsum, scal empty)
-            args = (
-                readonly(self.X), batch.rows, batch.pat, batch.poff, *_NO_WEIGHTS, batch.obs,
-                batch.nobs, batch.mis, batch.nmis, mu, Linv, A, cst, full, view,
-                _EMPTY_F, _EMPTY_2D, _EMPTY_2D, _EMPTY_2D, _EMPTY_F,
-            )  # fmt: skip
-            _run(_kmis().chunk_stats, args, (), n, chunk_rows, n_threads)
-            start += n
-        return out
 
     def rowwise(self, params, n_threads, *, logprob=False, resp=False, labels=False):
         """Row-wise outputs (log p(x), resp, argmax) with marginal densities for rows with NaN."""
+        what = dict(logprob=logprob, resp=resp, labels=labels)
         n, K = self.n_samples, params.shift.shape[0]
-        out_lp = np.empty(n) if logprob else None
-        out_resp = np.empty((n, K)) if resp else None
-        out_lab = np.empty(n, dtype=np.int64) if labels else None
+        outs = [np.empty(n) if logprob else None, np.empty((n, K)) if resp else None,
+                np.empty(n, dtype=np.int64) if labels else None]  # fmt: skip
+        parts = []
         if self.n_complete:
-            lp, rs, lb = self.complete.rowwise(
-                params, n_threads, logprob=logprob, resp=resp, labels=labels
-            )
-            c = self.complete_rows
-            if logprob:
-                out_lp[c] = lp
-            if resp:
-                out_resp[c] = rs
-            if labels:
-                out_lab[c] = lb
+            parts.append((self.complete_rows, self.complete.rowwise(params, n_threads, **what)))
         if self.rows.size:
-            logp = self._incomplete_logp(params, n_threads)
-            r = self.rows
-            if labels:
-                out_lab[r] = np.argmax(logp, axis=1)
-            if logprob or resp:
-                mx = logp.max(axis=1, keepdims=True)
-                with np.errstate(invalid="ignore"):
-                    lse = mx[:, 0] + np.log(np.exp(logp - mx).sum(axis=1))
-                if logprob:
-                    out_lp[r] = lse
-                if resp:
-                    out_resp[r] = np.exp(logp - lse[:, None])
-        return out_lp, out_resp, out_lab
+            handler = self._rows_with_nan(params)
+            parts.append((self.rows, handler.rowwise(params, _model(params), n_threads, **what)))
+        for rows, got in parts:
+            for out, g in zip(outs, got):
+                if out is not None:
+                    out[rows] = g
+        return tuple(outs)
 
     def sample_for_init(self, max_rows, random_state):
         """The rows with NaN replaced by the column means (initialization only)."""

@@ -48,6 +48,15 @@ def blobs(n, D, K, seed, missing_rate=0.15, dtype=np.float64):
     return X.astype(dtype), Xm.astype(dtype), z
 
 
+@pytest.fixture(params=["compact", "kernels"])
+def missing_path(request, monkeypatch):
+    """Both paths of the rows with NaN (``MissingData._rows_with_nan``), forced."""
+    compact = request.param == "compact"
+    monkeypatch.setattr(_missing, "COMPACT_PATTERNS", 10**9 if compact else -1)
+    monkeypatch.setattr(_missing, "COMPACT_ROWS", 0 if compact else 10**18)
+    return request.param
+
+
 def initial(X, K, covariance_type, seed):
     """Identical initial parameters for fastem and the reference."""
     rng = np.random.default_rng(seed)
@@ -278,7 +287,7 @@ def test_labels_none_or_all_unknown_is_unsupervised():
 
 
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
-def test_missing_matches_reference_em(covariance_type):
+def test_missing_matches_reference_em(covariance_type, missing_path):
     _, Xm, _ = blobs(150, 3, 2, seed=7)
     init = initial(Xm, 2, covariance_type, seed=8)
     gm = fit_fixed(Xm, 2, covariance_type, 4, init)
@@ -290,7 +299,7 @@ def test_missing_matches_reference_em(covariance_type):
 
 
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
-def test_missing_with_labels_and_weights_matches_reference(covariance_type):
+def test_missing_with_labels_and_weights_matches_reference(covariance_type, missing_path):
     _, Xm, z = blobs(120, 3, 2, seed=9, missing_rate=0.25)
     rng = np.random.default_rng(1)
     labels = np.where(rng.random(120) < 0.3, z, -1)
@@ -305,7 +314,7 @@ def test_missing_with_labels_and_weights_matches_reference(covariance_type):
 
 
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
-def test_score_samples_is_scipy_marginal(covariance_type):
+def test_score_samples_is_scipy_marginal(covariance_type, missing_path):
     _, Xm, _ = blobs(400, 4, 3, seed=11)
     gm = GaussianMixture(3, covariance_type=covariance_type, missing="marginalize", random_state=0)
     gm.fit(Xm)
@@ -338,7 +347,7 @@ def test_complete_rows_of_a_nan_input_use_the_fast_path():
     np.testing.assert_array_equal(gm.score_samples(Xm)[complete], gm.score_samples(Xm[complete]))
 
 
-def test_missing_thread_count_and_batching_do_not_matter(monkeypatch):
+def test_missing_thread_count_and_batching_do_not_matter(monkeypatch, missing_path):
     _, Xm, _ = blobs(3000, 4, 3, seed=14, missing_rate=0.3)
     kw = dict(random_state=0, missing="marginalize", max_iter=5, tol=0)
     with warnings.catch_warnings():
@@ -397,7 +406,7 @@ def test_column_without_observed_value():
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
-def test_chunked_stats_add_up(covariance_type):
+def test_chunked_stats_add_up(covariance_type, missing_path):
     """Chunk by chunk (labels from a label column, NaN marginalized) equals the whole."""
     from fastem import _stats
 
@@ -494,7 +503,7 @@ def test_model_fitted_on_complete_data_scores_rows_with_gaps():
     np.testing.assert_allclose(lp[i], marginal_logpdf(gm, Xm[i])[0], rtol=1e-10)
 
 
-def test_missing_many_features_matches_reference():
+def test_missing_many_features_matches_reference(missing_path):
     """More than 8 features: patterns span two packed bytes."""
     _, Xm, _ = blobs(80, 10, 2, seed=25, missing_rate=0.3)
     data = _missing.MissingData(Xm)
@@ -548,3 +557,127 @@ def test_nan_in_a_dask_array_with_marginalize_says_it_is_not_supported():
     with pytest.raises(ValueError, match="NaN") as info:
         gm.fit(da.from_array(X, chunks=100), sample_weight=da.from_array(w, chunks=100))
     assert "does not reach Dask arrays" not in str(info.value)
+
+
+# --------------------------------------------------------------------------
+# rows with NaN as complete rows in compact coordinates (fastem._patterns)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.numpy_passes
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_missing_in_numpy_matches_reference_and_scipy(covariance_type):
+    """Small inputs with NaN run in NumPy (no compiler), with the same answers."""
+    from fastem import _small
+
+    _, Xm, z = blobs(120, 3, 2, seed=31, missing_rate=0.25)
+    assert _small.is_small(120, 2, 3)
+    rng = np.random.default_rng(2)
+    labels = np.where(rng.random(120) < 0.3, z, -1)
+    sw = rng.random(120) + 0.5
+    init = initial(Xm, 2, covariance_type, seed=32)
+    gm = fit_fixed(Xm, 2, covariance_type, 3, init, labels=labels, sample_weight=sw)
+    w, m, c, ll = reference_em(Xm, *init, covariance_type, 3, sw=sw, labels=labels)
+    np.testing.assert_allclose(gm.weights_, w, rtol=1e-8)
+    np.testing.assert_allclose(gm.means_, m, rtol=1e-8)
+    np.testing.assert_allclose(gm.covariances_, c, rtol=1e-8)
+    np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-8)
+    rows = Xm[:30]
+    lp, proba, pred = gm.score_samples(rows), gm.predict_proba(rows), gm.predict(rows)
+    for i, x in enumerate(rows):
+        ref, per = marginal_logpdf(gm, x)
+        np.testing.assert_allclose(lp[i], ref, rtol=1e-10)
+        np.testing.assert_allclose(proba[i], np.exp(per - ref), rtol=1e-8, atol=1e-14)
+        assert pred[i] == np.argmax(per)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_missing_float32_follows_float64(covariance_type, missing_path):
+    """float32 rows with NaN: densities in float32 as for complete rows, statistics in
+    float64; the same model as from float64 rows, to float32's precision."""
+    _, Xm, _ = blobs(400, 4, 3, seed=33, missing_rate=0.2)
+    init = initial(Xm, 3, covariance_type, seed=34)
+    g64 = fit_fixed(Xm, 3, covariance_type, 3, init)
+    g32 = fit_fixed(Xm.astype(np.float32), 3, covariance_type, 3, init)
+    np.testing.assert_allclose(g32.means_, g64.means_, rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(g32.covariances_, g64.covariances_, rtol=2e-3, atol=2e-4)
+    lp32 = g32.score_samples(Xm.astype(np.float32))
+    np.testing.assert_allclose(lp32, g64.score_samples(Xm), rtol=1e-3, atol=1e-3)
+
+
+def test_many_patterns_of_one_row_each(missing_path):
+    """Random gaps in 12 features: almost every row its own pattern (and batch)."""
+    _, Xm, _ = blobs(300, 12, 2, seed=35, missing_rate=0.3)
+    data = _missing.MissingData(Xm)
+    assert data.n_patterns > 150
+    init = initial(Xm, 2, "full", seed=36)
+    gm = fit_fixed(Xm, 2, "full", 2, init)
+    w, m, c, ll = reference_em(Xm, *init, "full", 2)
+    np.testing.assert_allclose(gm.means_, m, rtol=1e-8)
+    np.testing.assert_allclose(gm.covariances_, c, rtol=1e-8)
+    np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-8)
+
+
+def test_compact_coordinates_and_the_observed_block_check():
+    from fastem import _patterns, _stats
+    from fastem._kernels import _config
+
+    assert _patterns.TILE == _config.TILE  # the padding the kernels expect
+    X = np.array([[1.0, np.nan, 3.0], [np.nan, 5.0, 6.0], [7.0, 8.0, 9.0]])
+    perm = np.array([[0, 2, 1], [1, 2, 0]])
+    out = np.empty((2, 3))
+    _patterns.compact_rows(X, np.array([0, 1]), perm, out)
+    np.testing.assert_array_equal(out, [[1.0, 3.0, 0.0], [5.0, 6.0, 0.0]])
+    # a covariance whose observed block is singular is refused, not factored into NaN
+    prec = np.eye(3)[None]
+    params = _stats.kernel_params(np.ones(1), np.zeros((1, 3)), prec, "full", np.float64)
+    Sigma = np.zeros((1, 3, 3))
+    Sigma[0, 1, 1] = Sigma[0, 2, 2] = 1.0  # feature 0 has variance 0
+    with pytest.raises(ValueError, match="not positive-definite. Increase reg_covar"):
+        _patterns.Factors(params, Sigma, np.zeros(1), perm, np.array([2, 2]))
+
+
+def test_the_path_of_rows_with_nan_follows_the_data(missing_path):
+    """Few patterns or many rows per pattern: compact coordinates; many patterns of few
+    rows: the missing-value kernels. Either gives the same statistics."""
+    from fastem import _stats
+    from fastem._pattern_kernels import PatternKernels
+    from fastem._patterns import CompactRows
+
+    _, Xm, _ = blobs(2000, 6, 3, seed=41, missing_rate=0.2)
+    gm = GaussianMixture(3, random_state=0, max_iter=3, missing="marginalize").fit(Xm)
+    args = (gm.weights_, gm.means_, gm.precisions_cholesky_, "full", np.float64)
+    params = _stats.kernel_params(*args)
+    data = _missing.MissingData(Xm)
+    handler = data._rows_with_nan(params)
+    assert isinstance(handler, CompactRows if missing_path == "compact" else PatternKernels)
+    other = PatternKernels if missing_path == "compact" else CompactRows
+    a = data.stats(params, None)
+    model = _missing._model(params)
+    b = other(data, _missing._FACTOR_BUDGET).stats(params, model, None)
+    b = b + data.complete.stats(params, None)
+    for x, y in zip((a.nk, a.s1, a.s2, a.loglik), (b.nk, b.s1, b.s2, b.loglik)):
+        np.testing.assert_allclose(x, y, rtol=1e-11, atol=1e-9)
+
+
+def test_default_choice_of_path():
+    from fastem import _stats
+    from fastem._pattern_kernels import PatternKernels
+    from fastem._patterns import CompactRows
+
+    params = _stats.kernel_params(np.ones(1), np.zeros((1, 6)), np.eye(6)[None], "full", np.float64)
+    one = np.random.default_rng(0).normal(size=(3000, 6))
+    one[::3, 2] = np.nan  # one pattern: compact
+    assert isinstance(_missing.MissingData(one)._rows_with_nan(params), CompactRows)
+    _, many, _ = blobs(3000, 6, 2, seed=42, missing_rate=0.3)  # ~60 patterns of ~40 rows
+    data = _missing.MissingData(many)
+    expect = CompactRows if data.n_patterns <= _missing.COMPACT_PATTERNS else PatternKernels
+    assert isinstance(data._rows_with_nan(params), expect)
+    _, many, _ = blobs(3000, 10, 2, seed=43, missing_rate=0.3)  # hundreds of patterns
+    data = _missing.MissingData(many)
+    assert data.n_patterns > _missing.COMPACT_PATTERNS
+    assert isinstance(data._rows_with_nan(params), PatternKernels)
+    # small inputs run in NumPy whatever their patterns: compact
+    small = _stats.kernel_params(np.ones(1), np.zeros((1, 10)), np.eye(10)[None], "full",
+                                 np.float64, small=True)  # fmt: skip
+    assert isinstance(data._rows_with_nan(small), CompactRows)
