@@ -44,13 +44,15 @@ _LOG_2PI = np.log(2 * np.pi)
 _FACTOR_BUDGET = 64 << 20
 _CHUNK = 65536  # rows per chunk when scanning for NaN
 # Which path the rows with NaN take (``MissingData._rows_with_nan``; a function of the data
-# alone). In compact coordinates through the complete-data kernels (``fastem._patterns``):
-# nothing of their own to compile, and each row costs less, but each pattern costs ~50-150 us
-# of NumPy per pass. So that path runs for few patterns (at most COMPACT_PATTERNS: a few ms
-# per pass at most, against the 3.5-4 s compile of the other path) or for many rows per
-# pattern (COMPACT_ROWS or more on average, where it is the faster path: bench/NOTES.md
-# section 20); otherwise the missing-value kernels run (``fastem._pattern_kernels``).
-COMPACT_PATTERNS = 64
+# and the model's size alone). In compact coordinates through the complete-data kernels
+# (``fastem._patterns``), nothing of their own compiles and each row costs less, but each
+# pattern costs NumPy calls on every pass: about 40 us x (K / 8) x (D / 8)^2. That path runs
+# when this per-pattern work is at most COMPACT_WORK = n_patterns x K x D^2 (about 35 ms per
+# pass at most, so that a hundred passes cost no more than compiling the other path's kernels,
+# 3.5-4 s), or when there are COMPACT_ROWS or more rows with NaN per pattern (where it is the
+# faster path; bench/NOTES.md section 20). Otherwise the missing-value kernels run
+# (``fastem._pattern_kernels``).
+COMPACT_WORK = 1 << 19
 COMPACT_ROWS = 1000
 
 
@@ -234,8 +236,9 @@ class MissingData:
         """The handler of the rows with NaN: compact coordinates through the complete-data
         kernels (few patterns, or small inputs in NumPy), or the missing-value kernels (many
         patterns of few rows). A function of the data alone, like ``params.small``."""
-        P = self.n_patterns
-        compact = params.small or P <= COMPACT_PATTERNS or self.rows.size >= COMPACT_ROWS * P
+        P, (K, D) = self.n_patterns, params.shift.shape
+        little = P * K * D * D <= COMPACT_WORK
+        compact = params.small or little or self.rows.size >= COMPACT_ROWS * P
         if compact not in self._incomplete:
             from ._pattern_kernels import PatternKernels
             from ._patterns import CompactRows

@@ -49,7 +49,7 @@ def _job(dtype, kind):
             # run the missing-value kernels (``fastem._pattern_kernels``), forced here
             from . import _missing
 
-            _missing.COMPACT_PATTERNS, _missing.COMPACT_ROWS = -1, 1 << 62
+            _missing.COMPACT_WORK, _missing.COMPACT_ROWS = -1, 1 << 62
             X[::7, 1] = np.nan
             for cov in ("full", "diag"):
                 gm = GaussianMixture(2, covariance_type=cov, missing="marginalize", **kw).fit(X)

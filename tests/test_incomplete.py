@@ -52,7 +52,7 @@ def blobs(n, D, K, seed, missing_rate=0.15, dtype=np.float64):
 def missing_path(request, monkeypatch):
     """Both paths of the rows with NaN (``MissingData._rows_with_nan``), forced."""
     compact = request.param == "compact"
-    monkeypatch.setattr(_missing, "COMPACT_PATTERNS", 10**9 if compact else -1)
+    monkeypatch.setattr(_missing, "COMPACT_WORK", 10**18 if compact else -1)
     monkeypatch.setattr(_missing, "COMPACT_ROWS", 0 if compact else 10**18)
     return request.param
 
@@ -661,23 +661,23 @@ def test_the_path_of_rows_with_nan_follows_the_data(missing_path):
 
 
 def test_default_choice_of_path():
+    """Little per-pattern work (patterns x K x D^2) or many rows per pattern: compact
+    coordinates; many patterns of few rows: the missing-value kernels; small inputs: compact
+    (NumPy) whatever their patterns."""
     from fastem import _stats
     from fastem._pattern_kernels import PatternKernels
     from fastem._patterns import CompactRows
 
-    params = _stats.kernel_params(np.ones(1), np.zeros((1, 6)), np.eye(6)[None], "full", np.float64)
+    def params(D, small=False):
+        args = (np.full(2, 0.5), np.zeros((2, D)), np.eye(D)[None].repeat(2, 0), "full")
+        return _stats.kernel_params(*args, np.float64, small=small)
+
     one = np.random.default_rng(0).normal(size=(3000, 6))
-    one[::3, 2] = np.nan  # one pattern: compact
-    assert isinstance(_missing.MissingData(one)._rows_with_nan(params), CompactRows)
-    _, many, _ = blobs(3000, 6, 2, seed=42, missing_rate=0.3)  # ~60 patterns of ~40 rows
+    one[::3, 2] = np.nan  # one pattern
+    assert isinstance(_missing.MissingData(one)._rows_with_nan(params(6)), CompactRows)
+    _, many, _ = blobs(6000, 16, 2, seed=43, missing_rate=0.3)  # thousands of patterns
     data = _missing.MissingData(many)
-    expect = CompactRows if data.n_patterns <= _missing.COMPACT_PATTERNS else PatternKernels
-    assert isinstance(data._rows_with_nan(params), expect)
-    _, many, _ = blobs(3000, 10, 2, seed=43, missing_rate=0.3)  # hundreds of patterns
-    data = _missing.MissingData(many)
-    assert data.n_patterns > _missing.COMPACT_PATTERNS
-    assert isinstance(data._rows_with_nan(params), PatternKernels)
-    # small inputs run in NumPy whatever their patterns: compact
-    small = _stats.kernel_params(np.ones(1), np.zeros((1, 10)), np.eye(10)[None], "full",
-                                 np.float64, small=True)  # fmt: skip
-    assert isinstance(data._rows_with_nan(small), CompactRows)
+    assert data.n_patterns * 2 * 16 * 16 > _missing.COMPACT_WORK
+    assert data.rows.size < _missing.COMPACT_ROWS * data.n_patterns
+    assert isinstance(data._rows_with_nan(params(16)), PatternKernels)
+    assert isinstance(data._rows_with_nan(params(16, small=True)), CompactRows)
