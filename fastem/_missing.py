@@ -25,10 +25,12 @@ Two kinds of incompleteness are handled:
   moment. The statistics have the :class:`~fastem._stats.SuffStats` layout
   (centred on the current means) and add to those of the complete rows before
   the usual M-step: exact EM for data missing at random. Each pattern's
-  observed blocks are factored once per iteration (batched NumPy), and its rows
-  run through the complete-data kernels in compact coordinates
-  (:mod:`fastem._patterns`): no kernel of their own to compile, and no
-  ``(n_samples, n_components, n_features)`` temporary.
+  observed blocks are factored once per iteration. With little per-pattern work
+  (or many rows per pattern) that is batched NumPy, and the rows run through the
+  complete-data kernels in compact coordinates (:mod:`fastem._patterns`): no
+  kernel of their own to compile. With many patterns of few rows, the
+  missing-value kernels do both (:mod:`fastem._pattern_kernels`). No
+  ``(n_samples, n_components, n_features)`` temporary either way.
 """
 
 import numbers
@@ -229,16 +231,15 @@ class MissingData:
         self.obs = np.argsort(pmask, axis=1, kind="stable").astype(np.int64)
         self.mis = np.argsort(~pmask, axis=1, kind="stable").astype(np.int64)
         self.offsets = np.searchsorted(self.pat, np.arange(P + 1))
-        self._batches = {}
         self._incomplete = {}
 
     def _rows_with_nan(self, params):
         """The handler of the rows with NaN: compact coordinates through the complete-data
-        kernels (few patterns, or small inputs in NumPy), or the missing-value kernels (many
-        patterns of few rows). A function of the data alone, like ``params.small``."""
+        kernels (in NumPy for small inputs), or the missing-value kernels (many patterns of
+        few rows). A function of the data and the model's size alone, like ``params.small``."""
         P, (K, D) = self.n_patterns, params.shift.shape
-        little = P * K * D * D <= COMPACT_WORK
-        compact = params.small or little or self.rows.size >= COMPACT_ROWS * P
+        # small inputs too: a pass in NumPy over thousands of patterns costs seconds
+        compact = P * K * D * D <= COMPACT_WORK or self.rows.size >= COMPACT_ROWS * P
         if compact not in self._incomplete:
             from ._pattern_kernels import PatternKernels
             from ._patterns import CompactRows

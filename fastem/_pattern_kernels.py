@@ -8,7 +8,9 @@ would then spend its time in per-pattern NumPy calls; this path factors every
 pass over the sorted rows with the missing-value kernel
 (``fastem/_kernels/_missing.py``), which computes the marginal densities and
 the filled statistics directly. :class:`fastem._missing.MissingData` chooses
-between the two from the data alone (``fastem._missing.COMPACT_ROWS``).
+between the two from the data and the model's size alone
+(``fastem._missing.COMPACT_WORK`` and ``COMPACT_ROWS``). This path forms the
+densities in float64 whatever the data's dtype.
 """
 
 import numpy as np

@@ -46,6 +46,7 @@ from ._passes import (
     _kernel,
     _rowwise_outputs,
     _wanted,
+    stats_chunk_rows,
 )
 from ._stats import KernelParams, SuffStats
 
@@ -86,7 +87,7 @@ class Factors:
         P, D = perm.shape
         K = Sigma.shape[0]
         self.full = params.prec.shape[1] > 1
-        self.perm, self.nobs = perm, nobs
+        self.perm = perm
         obs = np.arange(D)[None, :] < nobs[:, None]  # (P, D): observed, in compact coordinates
         self.obs = obs
         # Sigma in compact coordinates: Sc[p, k] = Sigma[k][perm[p]][:, perm[p]]
@@ -221,9 +222,9 @@ class CompactRows:
         self.labels = None if md.labels is None else md.labels[md.rows]
         self._batches = {}
 
-    def _factors(self, params, model):
+    def _batches_for(self, K):
         md = self.md
-        K, D = params.shift.shape
+        D = md.n_features
         if K not in self._batches:
             # about ten (patterns, K, D, D) float64 arrays live while a batch is factored
             per = max(1, self.budget // (10 * K * D * D * 8))
@@ -235,8 +236,11 @@ class CompactRows:
                 )  # fmt: skip
                 for p0 in range(0, md.n_patterns, per)
             ]
+        return self._batches[K]
+
+    def _factors(self, params, model):
         _, Sigma, logw = model
-        for batch in self._batches[K]:
+        for batch in self._batches_for(params.shift.shape[0]):
             yield batch, Factors(params, Sigma, logw, batch.perm, batch.nobs)
 
     def stats(self, params, model, n_threads):
@@ -268,7 +272,7 @@ class CompactRows:
             s2 = np.stack([s.s2 for s in parts])
             scal = np.array([[s.loglik, s.wsum] for s in parts])
             return pattern_stats(nk, s1, s2, scal, batch.n, f, params.shift)
-        chunk_rows = chunk_rows_for(batch.n, 8 * int(np.prod(params.stats_shape)))
+        chunk_rows = stats_chunk_rows(batch.n, params)
         tp, r0, r1, first = batch.tasks(chunk_rows)
         T = tp.size
         nk = np.zeros((T, K))

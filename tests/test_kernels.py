@@ -286,6 +286,25 @@ def test_missing_values_compile_nothing_after_a_complete_fit():
         assert sum(str(sig[0].dtype) == "float64" for sig in k.signatures) == 1, k.signatures
 
 
+def test_missing_value_kernels_fit_and_predict_share_one_specialization(monkeypatch):
+    """Many patterns of few rows run the missing-value kernels (forced here): their
+    statistics and their row-wise log-densities are one compiled specialization, so a
+    predict after a fit compiles nothing more."""
+    from fastem import GaussianMixture, _missing
+    from fastem._kernels import _missing as kmis
+
+    monkeypatch.setattr(_missing, "COMPACT_WORK", -1)
+    monkeypatch.setattr(_missing, "COMPACT_ROWS", 10**18)
+    X = np.random.default_rng(1).normal(size=(600, 3))
+    X[::5, 1] = np.nan
+    for cov in ("full", "diag"):
+        gm = GaussianMixture(2, covariance_type=cov, missing="marginalize", max_iter=2)
+        gm.fit(X).predict_proba(X)
+        gm.score_samples(X)
+    sigs = [sig for sig in kmis.chunk_stats.signatures if str(sig[0].dtype) == "float64"]
+    assert len(sigs) == 1, sigs
+
+
 def test_one_compiled_normalization_serves_every_kernel():
     """The normalization (log-sum-exp, responsibilities, log-likelihood) is one
     compiled function shared by every kernel (``_normalize.normalize`` is a
@@ -383,7 +402,7 @@ def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
     log-density, say) invalidates the drivers' cached code too."""
     import shutil
 
-    from fastem._kernels import _cache, _em, _kmeans
+    from fastem._kernels import _cache, _em, _kmeans, _missing
     from fastem._kernels._config import JIT
 
     assert JIT["cache"] is True  # the locators were installed
@@ -391,6 +410,7 @@ def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
         _em.pass_full,
         _em.pass_diag,
         _kmeans.lloyd,
+        _missing.chunk_stats,
     ):
         locator = kernel._cache._impl.locator
         assert isinstance(locator, _cache._PackageStamp)
