@@ -78,50 +78,32 @@ class Factors:
         Covariances in float64 (diagonal for 'diag' and 'spherical').
     logw : ndarray of shape (K,)
         Log weights, so that ``const = logw - log det L - o/2 log 2 pi``.
-    perm : ndarray of shape (P, D) of int64
-        Observed coordinates of each pattern, then its missing ones.
-    nobs : ndarray of shape (P,) of int64
+    batch : _Batch
+        The patterns: ``perm`` (observed coordinates, then missing ones) and the
+        masks of compact coordinates that depend on the data only.
     """
 
-    def __init__(self, params, Sigma, logw, perm, nobs):
+    def __init__(self, params, Sigma, logw, batch):
+        perm, obs = batch.perm, batch.obs
         P, D = perm.shape
         K = Sigma.shape[0]
         self.full = params.prec.shape[1] > 1
-        self.perm = perm
-        obs = np.arange(D)[None, :] < nobs[:, None]  # (P, D): observed, in compact coordinates
-        self.obs = obs
-        # Sigma in compact coordinates: Sc[p, k] = Sigma[k][perm[p]][:, perm[p]]
-        Sc = Sigma[:, perm[:, :, None], perm[:, None, :]].transpose(1, 0, 2, 3)
-        oo = (obs[:, :, None] & obs[:, None, :])[:, None]
-        mm = (~obs[:, :, None] & ~obs[:, None, :])[:, None]
-        eye = np.eye(D, dtype=bool)
-        # the observed block, with the identity where the missing block was
-        S_oo = np.where(oo, Sc, np.where(eye, 1.0, 0.0))
-        try:
-            L = np.linalg.cholesky(S_oo)
-        except np.linalg.LinAlgError:
-            L = None
-        diag = None if L is None else np.diagonal(L, axis1=2, axis2=3)
-        if diag is None or not (np.isfinite(L).all() and (diag > 0).all()):
-            raise ValueError(
-                "A covariance block of the observed coordinates is not positive-definite. "
-                "Increase reg_covar or scale the data."
-            )
-        Linv = np.linalg.inv(L)
-        Linv = np.where(oo & np.tri(D, dtype=bool), Linv, 0.0)  # L_OO^-1, zero elsewhere
-        self.const = logw[None, :] - np.log(diag).sum(axis=2) - 0.5 * nobs[:, None] * _LOG_2PI
-        # regression of the missing coordinates on the observed ones, and the
-        # conditional covariance (zero outside the missing rows / block)
-        S_mo = np.where((~obs[:, :, None] & obs[:, None, :])[:, None], Sc, 0.0)
-        B = S_mo @ Linv.transpose(0, 1, 3, 2)
-        self.A = B @ Linv
-        self.Cc = np.where(mm, Sc, 0.0) - B @ B.transpose(0, 1, 3, 2)
+        self.batch = batch
+        if self.full:
+            Linv, logdet = self._factor(Sigma, batch)
+        else:  # diagonal: every factor is elementwise (no regression: A = 0)
+            var = np.diagonal(Sigma, axis1=1, axis2=2)[:, perm].transpose(1, 0, 2)  # (P, K, D)
+            if not (var > 0).all():
+                raise _not_positive_definite()
+            self.cc_diag = np.where(obs[:, None, :], 0.0, var)
+            sd = np.sqrt(np.where(obs[:, None, :], var, 1.0))
+            logdet = np.log(sd).sum(axis=2)
+        self.const = logw[None, :] - logdet - 0.5 * batch.nobs[:, None] * _LOG_2PI
         # the kernels' layout (``fastem._passes.kernel_args``), one per pattern
         Dp = -(-D // TILE) * TILE
         dt = params.mu.dtype
-        mu64 = np.zeros((P, K, Dp))
-        mu64[:, :, :D] = np.where(obs[:, None, :], params.shift[:, perm].transpose(1, 0, 2), 0.0)
-        self.mu64 = mu64
+        self.mu64 = np.zeros((P, K, Dp))
+        self.mu64[:, :, :D] = np.where(obs[:, None, :], params.shift[:, perm].transpose(1, 0, 2), 0)
         self.mu = np.zeros((P, K, Dp), dtype=dt)
         self.mu[:, :, :D] = np.where(obs[:, None, :], params.mu[:, perm].transpose(1, 0, 2), 0)
         if self.full:
@@ -129,12 +111,34 @@ class Factors:
             self.prec[:, :, :D, :D] = Linv.transpose(0, 1, 3, 2)
         else:
             self.prec = np.zeros((P, K, 1, Dp), dtype=dt)
-            self.prec[:, :, 0, :D] = np.where(obs[:, None, :], 1.0 / np.sqrt(diag_of(S_oo)), 0)
+            self.prec[:, :, 0, :D] = np.where(obs[:, None, :], 1.0 / sd, 0)
         self.covariance_type = params.covariance_type
+
+    def _factor(self, Sigma, batch):
+        """``L_OO^-1`` (zero elsewhere) and ``log det L_OO``; sets ``A`` and ``Cc``."""
+        perm = batch.perm
+        # Sigma in compact coordinates: Sc[p, k] = Sigma[k][perm[p]][:, perm[p]]
+        Sc = Sigma[:, perm[:, :, None], perm[:, None, :]].transpose(1, 0, 2, 3)
+        # the observed block, with the identity where the missing block was
+        S_oo = np.where(batch.oo, Sc, batch.eye_mm)
+        try:
+            L = np.linalg.cholesky(S_oo)
+        except np.linalg.LinAlgError:
+            raise _not_positive_definite() from None
+        diag = np.diagonal(L, axis1=2, axis2=3)
+        if not (np.isfinite(L).all() and (diag > 0).all()):
+            raise _not_positive_definite()
+        Linv = np.where(batch.lower_oo, np.linalg.inv(L), 0.0)  # L_OO^-1, zero elsewhere
+        # regression of the missing coordinates on the observed ones, and the
+        # conditional covariance (zero outside the missing rows / block)
+        B = np.where(batch.mo, Sc, 0.0) @ Linv.transpose(0, 1, 3, 2)
+        self.A = B @ Linv
+        self.Cc = np.where(batch.mm, Sc, 0.0) - B @ B.transpose(0, 1, 3, 2)
+        return Linv, np.log(diag).sum(axis=2)
 
     def params_of(self, p, small):
         """``KernelParams`` of pattern ``p`` (compact coordinates), for ``fastem._small``."""
-        D = self.perm.shape[1]
+        D = self.batch.perm.shape[1]
         return KernelParams(
             mu=self.mu[p, :, :D],
             prec=self.prec[p, :, :D, :D] if self.full else self.prec[p, :, :, :D],
@@ -155,25 +159,26 @@ class Factors:
         are each pattern's complete-data statistics of its compact rows,
         centred on ``mu_O``; the result is centred on ``mu``.
         """
-        P, K, D = s1.shape
-        inv = np.argsort(self.perm, axis=1)
+        inv = self.batch.inv
         if self.full:
-            T = self.A + np.where(np.eye(D, dtype=bool) & self.obs[:, None, :, None], 1.0, 0.0)
+            T = self.A + self.batch.eye_oo
             c1 = (T @ s1[..., None])[..., 0]
             c2 = T @ s2 @ T.transpose(0, 1, 3, 2) + nk[:, :, None, None] * self.Cc
             c2 = np.take_along_axis(c2, inv[:, None, :, None], axis=2)
             c2 = np.take_along_axis(c2, inv[:, None, None, :], axis=3)
         else:
             c1 = s1  # A = 0: the missing coordinates sit at their means
-            c2 = s2 + nk[:, :, None] * diag_of(self.Cc)
+            c2 = s2 + nk[:, :, None] * self.cc_diag
             c2 = np.take_along_axis(c2, inv[:, None, :], axis=2)
         c1 = np.take_along_axis(c1, inv[:, None, :], axis=2)
         return c1.sum(axis=0), c2.sum(axis=0)
 
 
-def diag_of(a):
-    """The diagonals of a stack of square matrices, as a new array."""
-    return np.diagonal(a, axis1=-2, axis2=-1).copy()
+def _not_positive_definite():
+    return ValueError(
+        "A covariance block of the observed coordinates is not positive-definite. "
+        "Increase reg_covar or scale the data."
+    )
 
 
 def pattern_stats(nk, s1, s2, scal, n_rows, factors, shift):
@@ -190,18 +195,36 @@ class _Batch:
         self.perm, self.nobs = perm, nobs
         self.offsets = offsets  # rows of pattern p: Xc[offsets[p]:offsets[p + 1]]
         self.n = int(offsets[-1] - offsets[0])
+        self._tasks = {}
+        if perm is None:
+            return
+        # what depends on the patterns only, built once (compact coordinates: observed first)
+        D = perm.shape[1]
+        obs = np.arange(D)[None, :] < nobs[:, None]  # (P, D)
+        self.obs = obs
+        self.inv = np.argsort(perm, axis=1)  # compact coordinate of each data coordinate
+        rows, cols = obs[:, :, None], obs[:, None, :]
+        self.oo = (rows & cols)[:, None]  # (P, 1, D, D): the observed block
+        self.mo = (~rows & cols)[:, None]  # missing rows, observed columns
+        self.mm = (~rows & ~cols)[:, None]  # the missing block
+        self.lower_oo = self.oo & np.tri(D, dtype=bool)
+        eye = np.eye(D, dtype=bool)
+        self.eye_mm = np.where(self.mm & eye, 1.0, 0.0)  # identity on the missing block
+        self.eye_oo = np.where(self.oo & eye, 1.0, 0.0)  # identity on the observed block
 
     def tasks(self, chunk_rows):
         """(pattern, first row, end row) of each kernel call, and each pattern's first call.
 
         Every call covers rows of one pattern; the split depends on the data only.
         """
-        off = self.offsets
-        counts = -(-np.diff(off) // chunk_rows)
-        first = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        p = np.repeat(np.arange(counts.size), counts)
-        r0 = off[p] + (np.arange(p.size) - first[p]) * chunk_rows
-        return p, r0, np.minimum(r0 + chunk_rows, off[p + 1]), first
+        if chunk_rows not in self._tasks:
+            off = self.offsets
+            counts = -(-np.diff(off) // chunk_rows)
+            first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            p = np.repeat(np.arange(counts.size), counts)
+            r0 = off[p] + (np.arange(p.size) - first[p]) * chunk_rows
+            self._tasks[chunk_rows] = p, r0, np.minimum(r0 + chunk_rows, off[p + 1]), first
+        return self._tasks[chunk_rows]
 
 
 class CompactRows:
@@ -241,7 +264,7 @@ class CompactRows:
     def _factors(self, params, model):
         _, Sigma, logw = model
         for batch in self._batches_for(params.shift.shape[0]):
-            yield batch, Factors(params, Sigma, logw, batch.perm, batch.nobs)
+            yield batch, Factors(params, Sigma, logw, batch)
 
     def stats(self, params, model, n_threads):
         """Expected statistics of the rows with NaN (``model``: mu, Sigma, log w in float64)."""

@@ -635,7 +635,12 @@ def test_compact_coordinates_and_the_observed_block_check():
     Sigma = np.zeros((1, 3, 3))
     Sigma[0, 1, 1] = Sigma[0, 2, 2] = 1.0  # feature 0 has variance 0
     with pytest.raises(ValueError, match="not positive-definite. Increase reg_covar"):
-        _patterns.Factors(params, Sigma, np.zeros(1), perm, np.array([2, 2]))
+        _patterns.Factors(
+            params,
+            Sigma,
+            np.zeros(1),
+            _patterns._Batch(perm, np.array([2, 2]), np.array([0, 1, 2])),
+        )
 
 
 def test_the_path_of_rows_with_nan_follows_the_data(missing_path):
