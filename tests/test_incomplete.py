@@ -48,12 +48,17 @@ def blobs(n, D, K, seed, missing_rate=0.15, dtype=np.float64):
     return X.astype(dtype), Xm.astype(dtype), z
 
 
-@pytest.fixture(params=["compact", "kernels"])
+@pytest.fixture(params=["compact", "kernels", "numpy"])
 def missing_path(request, monkeypatch):
-    """Both paths of the rows with NaN (``MissingData._rows_with_nan``), forced."""
-    compact = request.param == "compact"
+    """Each path of the rows with NaN (``MissingData._rows_with_nan``), forced: compact
+    coordinates through the kernels, the missing-value kernels, compact in NumPy (small)."""
+    from fastem import _small
+
+    compact = request.param != "kernels"
     monkeypatch.setattr(_missing, "COMPACT_WORK", 10**18 if compact else -1)
     monkeypatch.setattr(_missing, "COMPACT_ROWS", 0 if compact else 10**18)
+    if request.param == "numpy":
+        monkeypatch.setattr(_small, "SMALL_WORK", 10**12)
     return request.param
 
 
@@ -564,33 +569,6 @@ def test_nan_in_a_dask_array_with_marginalize_says_it_is_not_supported():
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.numpy_passes
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
-def test_missing_in_numpy_matches_reference_and_scipy(covariance_type):
-    """Small inputs with NaN run in NumPy (no compiler), with the same answers."""
-    from fastem import _small
-
-    _, Xm, z = blobs(120, 3, 2, seed=31, missing_rate=0.25)
-    assert _small.is_small(120, 2, 3)
-    rng = np.random.default_rng(2)
-    labels = np.where(rng.random(120) < 0.3, z, -1)
-    sw = rng.random(120) + 0.5
-    init = initial(Xm, 2, covariance_type, seed=32)
-    gm = fit_fixed(Xm, 2, covariance_type, 3, init, labels=labels, sample_weight=sw)
-    w, m, c, ll = reference_em(Xm, *init, covariance_type, 3, sw=sw, labels=labels)
-    np.testing.assert_allclose(gm.weights_, w, rtol=1e-8)
-    np.testing.assert_allclose(gm.means_, m, rtol=1e-8)
-    np.testing.assert_allclose(gm.covariances_, c, rtol=1e-8)
-    np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-8)
-    rows = Xm[:30]
-    lp, proba, pred = gm.score_samples(rows), gm.predict_proba(rows), gm.predict(rows)
-    for i, x in enumerate(rows):
-        ref, per = marginal_logpdf(gm, x)
-        np.testing.assert_allclose(lp[i], ref, rtol=1e-10)
-        np.testing.assert_allclose(proba[i], np.exp(per - ref), rtol=1e-8, atol=1e-14)
-        assert pred[i] == np.argmax(per)
-
-
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
 def test_missing_float32_follows_float64(covariance_type, missing_path):
     """float32 rows with NaN: densities in float32 as for complete rows, statistics in
@@ -653,11 +631,13 @@ def test_the_path_of_rows_with_nan_follows_the_data(missing_path):
     _, Xm, _ = blobs(2000, 6, 3, seed=41, missing_rate=0.2)
     gm = GaussianMixture(3, random_state=0, max_iter=3, missing="marginalize").fit(Xm)
     args = (gm.weights_, gm.means_, gm.precisions_cholesky_, "full", np.float64)
-    params = _stats.kernel_params(*args)
+    small = missing_path == "numpy"
+    params = _stats.kernel_params(*args, small=small)
     data = _missing.MissingData(Xm)
     handler = data._rows_with_nan(params)
-    assert isinstance(handler, CompactRows if missing_path == "compact" else PatternKernels)
-    other = PatternKernels if missing_path == "compact" else CompactRows
+    compact = missing_path != "kernels"
+    assert isinstance(handler, CompactRows if compact else PatternKernels)
+    other = PatternKernels if compact else CompactRows
     a = data.stats(params, None)
     model = _missing._model(params)
     b = other(data, _missing._FACTOR_BUDGET).stats(params, model, None)
@@ -666,7 +646,7 @@ def test_the_path_of_rows_with_nan_follows_the_data(missing_path):
         np.testing.assert_allclose(x, y, rtol=1e-11, atol=1e-9)
     # float32 rows: the compact path forms densities in float32, the kernels in float64
     X32 = Xm.astype(np.float32)
-    p32 = _stats.kernel_params(*args[:4], np.float32)
+    p32 = _stats.kernel_params(*args[:4], np.float32, small=small)
     d32 = _missing.MissingData(X32)
     c = d32.stats(p32, None)
     d = other(d32, _missing._FACTOR_BUDGET).stats(p32, _missing._model(p32), None)
