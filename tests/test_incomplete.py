@@ -508,10 +508,15 @@ def test_model_fitted_on_complete_data_scores_rows_with_gaps():
     np.testing.assert_allclose(lp[i], marginal_logpdf(gm, Xm[i])[0], rtol=1e-10)
 
 
-def test_missing_many_features_matches_reference(missing_path):
-    """More than 8 features: patterns span two packed bytes."""
-    _, Xm, _ = blobs(80, 10, 2, seed=25, missing_rate=0.3)
+@pytest.mark.parametrize("n, D, budget", [(80, 10, None), (300, 12, 100_000)])
+def test_missing_many_features_matches_reference(n, D, budget, missing_path, monkeypatch):
+    """More than 8 features: patterns span two packed bytes. With 12, almost every row is
+    its own pattern, a few patterns per batch."""
+    if budget:
+        monkeypatch.setattr(_missing, "_FACTOR_BUDGET", budget)
+    _, Xm, _ = blobs(n, D, 2, seed=25, missing_rate=0.3)
     data = _missing.MissingData(Xm)
+    assert data.n_patterns > n // 2
     for t, r in enumerate(data.rows):
         p = data.pat[t]
         np.testing.assert_array_equal(data.obs[p, : data.nobs[p]], np.flatnonzero(~np.isnan(Xm[r])))
@@ -581,20 +586,6 @@ def test_missing_float32_follows_float64(covariance_type, missing_path):
     np.testing.assert_allclose(g32.covariances_, g64.covariances_, rtol=2e-3, atol=2e-4)
     lp32 = g32.score_samples(Xm.astype(np.float32))
     np.testing.assert_allclose(lp32, g64.score_samples(Xm), rtol=1e-3, atol=1e-3)
-
-
-def test_many_patterns_of_one_row_each(missing_path, monkeypatch):
-    """Random gaps in 12 features: almost every row its own pattern, a few per batch."""
-    monkeypatch.setattr(_missing, "_FACTOR_BUDGET", 100_000)
-    _, Xm, _ = blobs(300, 12, 2, seed=35, missing_rate=0.3)
-    data = _missing.MissingData(Xm)
-    assert data.n_patterns > 150
-    init = initial(Xm, 2, "full", seed=36)
-    gm = fit_fixed(Xm, 2, "full", 2, init)
-    w, m, c, ll = reference_em(Xm, *init, "full", 2)
-    np.testing.assert_allclose(gm.means_, m, rtol=1e-8)
-    np.testing.assert_allclose(gm.covariances_, c, rtol=1e-8)
-    np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-8)
 
 
 def test_compact_coordinates_and_the_observed_block_check():
