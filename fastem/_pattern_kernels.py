@@ -15,6 +15,7 @@ densities in float64 whatever the data's dtype.
 
 import numpy as np
 
+from . import _small
 from ._parallel import chunk_rows_for, readonly, run_chunks
 from ._passes import _EMPTY_2D, _EMPTY_F, _EMPTY_I, _NO_WEIGHTS, _rowwise_outputs, _wanted
 from ._stats import SuffStats
@@ -165,11 +166,12 @@ class PatternKernels:
         if what["labels"]:
             lab[:] = np.argmax(logp, axis=1)
         if what["logprob"] or what["resp"]:
-            mx = logp.max(axis=1, keepdims=True)
-            with np.errstate(invalid="ignore"):
-                lse = mx[:, 0] + np.log(np.exp(logp - mx).sum(axis=1))
+            # as the kernels and the NumPy pass do: a row of zero density (every log-density
+            # -inf, e.g. overflowed far from the model) gets log p = -inf and resp 0, not NaN
+            m, e, s = _small._softmax(logp)
             if what["logprob"]:
-                lp[:] = lse
+                with np.errstate(divide="ignore"):
+                    lp[:] = m + np.log(s)
             if what["resp"]:
-                resp[:] = np.exp(logp - lse[:, None])
+                resp[:] = e * np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), 0.0)[:, None]
         return _wanted((lp, resp, lab), **what)
