@@ -56,7 +56,8 @@ def make_case(seed, *, max_rows=None):
     miss = np.zeros((n, D), dtype=bool)
     if mode == "one":  # a single pattern
         mask = rng.random(D) < 0.5
-        mask[rng.integers(D)] = False
+        keep = rng.integers(D)
+        mask[(keep + 1) % D], mask[keep] = True, False  # one observed, one missing at least
         miss[rng.random(n) < 0.4] = mask
     elif mode == "few":
         masks = rng.random((4, D)) < 0.4
@@ -87,7 +88,9 @@ def make_case(seed, *, max_rows=None):
         miss[miss.all(axis=1), 0] = False
     else:
         miss[: K + D] = False  # some complete rows
-    miss[:, miss.all(axis=0)] = False  # every column observed somewhere
+    for j in np.flatnonzero(miss.all(axis=0)):  # every column observed somewhere
+        miss[::2, j] = False
+    assert miss.any() and not miss.all(axis=0).any() and not miss.all(axis=1).any()
     Xm = X.copy()
     Xm[miss] = np.nan
     sw = None
