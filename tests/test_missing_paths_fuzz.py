@@ -435,3 +435,50 @@ def test_nan_in_sample_weight_is_named():
     sw[3] = np.nan
     with pytest.raises(ValueError, match=r"sample_weight contains NaN or infinity"):
         GaussianMixture(2, missing="marginalize").fit(X, sample_weight=sw)
+
+
+# --------------------------------------------------------------------------
+# found by this fuzz (not fixed here): reproductions, expected to fail until fixed
+# --------------------------------------------------------------------------
+
+
+def _force(monkeypatch, route):
+    compact = route == "compact"
+    monkeypatch.setattr(_missing, "COMPACT_WORK", 10**18 if compact else -1)
+    monkeypatch.setattr(_missing, "COMPACT_ROWS", 0 if compact else 10**18)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="missing-value kernels: a row with NaN whose Mahalanobis term overflows to inf "
+    "scores NaN (complete rows and the compact route: -inf, zero density)",
+)
+def test_overflowing_row_with_nan_scores_minus_inf_on_both_routes(monkeypatch):
+    X = np.random.default_rng(0).normal(size=(50, 2)) * 1e-5
+    gm = GaussianMixture(1, covariance_type="spherical", reg_covar=1e-14, random_state=0)
+    gm.set_params(missing="marginalize").fit(X)  # variance ~9e-11: precision factor ~1e5
+    Q = np.array([[9e149, np.nan], [9e149, 0.0]])  # below the 1e150 cap; (9e154)^2 overflows
+    for route in ("compact", "kernels"):
+        _force(monkeypatch, route)
+        np.testing.assert_array_equal(gm.score_samples(Q), [-np.inf, -np.inf], err_msg=route)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="float32: the compact route (densities in float32, like complete rows) finds a far "
+    "row with NaN of zero density and predict raises; the missing-value kernels (float64) "
+    "predict a component for it while score_samples says -inf",
+)
+def test_far_float32_row_with_nan_is_predicted_alike_on_both_routes(monkeypatch):
+    X = (np.random.default_rng(0).normal(size=(50, 2)) * 1e-5).astype(np.float32)
+    gm = GaussianMixture(1, covariance_type="spherical", reg_covar=1e-14, random_state=0)
+    gm.set_params(missing="marginalize").fit(X)  # precision factor ~1e5
+    Q = np.array([[9e14, np.nan]], dtype=np.float32)  # below the float32 cap of 1e15
+    outcomes = []
+    for route in ("compact", "kernels"):
+        _force(monkeypatch, route)
+        try:
+            outcomes.append(("predicted", gm.predict(Q).tolist()))
+        except ValueError as e:
+            outcomes.append(("refused", str(e)[:40]))
+    assert outcomes[0] == outcomes[1], outcomes
