@@ -37,13 +37,13 @@ N_FIT_CASES = 24
 # --------------------------------------------------------------------------
 
 
-def make_case(seed, *, max_rows=None):
+def make_case(seed, *, max_rows=None, n_features=None):
     """Data, weights, labels and a random model for configuration ``seed``."""
     rng = np.random.default_rng(1000 + seed)
     cov = COV_TYPES[seed % 4]
     dtype = np.float32 if seed % 3 == 2 else np.float64
     mode = MODES[(seed // 4) % len(MODES)]
-    D = int(rng.integers(2, 10))
+    D = int(rng.integers(2, 10)) if n_features is None else n_features
     K = int(rng.integers(1, 5))
     n = 2600 if mode == "big" else int(rng.integers(20, 400))
     if mode == "many" and seed % 2:  # nearly one pattern per row
@@ -88,7 +88,7 @@ def make_case(seed, *, max_rows=None):
             miss[i, rng.integers(D)] = D > 1
         miss[miss.all(axis=1), 0] = False
     else:
-        miss[: K + D] = False  # some complete rows
+        miss[: min(K + D, n // 4)] = False  # some complete rows
     for j in np.flatnonzero(miss.all(axis=0)):  # every column observed somewhere
         miss[::2, j] = False
     assert miss.any() and not miss.all(axis=0).any() and not miss.all(axis=1).any()
