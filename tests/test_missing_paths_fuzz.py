@@ -454,12 +454,8 @@ def _force(monkeypatch, route):
     monkeypatch.setattr(_missing, "COMPACT_ROWS", 0 if compact else 10**18)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="missing-value kernels: a row with NaN whose Mahalanobis term overflows to inf "
-    "scores NaN (complete rows and the compact route: -inf, zero density)",
-)
 def test_overflowing_row_with_nan_scores_minus_inf_on_both_routes(monkeypatch):
+    """Found by this fuzz: the missing-value kernels' route scored NaN here (fixed)."""
     X = np.random.default_rng(0).normal(size=(50, 2)) * 1e-5
     gm = GaussianMixture(1, covariance_type="spherical", reg_covar=1e-14, random_state=0)
     gm.set_params(missing="marginalize").fit(X)  # variance ~9e-11: precision factor ~1e5
@@ -471,9 +467,9 @@ def test_overflowing_row_with_nan_scores_minus_inf_on_both_routes(monkeypatch):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="float32: the compact route (densities in float32, like complete rows) finds a far "
-    "row with NaN of zero density and predict raises; the missing-value kernels (float64) "
-    "predict a component for it while score_samples says -inf",
+    reason="known, documented (docs/incomplete.md): float32 densities on the compact route "
+    "(like complete rows) overflow to zero density and predict refuses; the missing-value "
+    "kernels form them in float64 and predict",
 )
 def test_far_float32_row_with_nan_is_predicted_alike_on_both_routes(monkeypatch):
     X = (np.random.default_rng(0).normal(size=(50, 2)) * 1e-5).astype(np.float32)
