@@ -55,3 +55,24 @@ def _compiled_kernels(request):
             mp.setattr(fastem._small, "SMALL_WORK", 0)
             mp.setenv("FASTEM_SMALL_WORK", "0")  # and in the tests' subprocesses
         yield
+
+
+def force_missing_path(mp, path):
+    """Force one path of the rows with NaN (``fastem._missing.MissingData._rows_with_nan``):
+    "compact" (compact coordinates through the kernels), "numpy" (the same in NumPy, as for
+    small inputs) or "kernels" (the missing-value kernels)."""
+    import fastem._missing
+    import fastem._small
+
+    compact = path != "kernels"
+    mp.setattr(fastem._missing, "COMPACT_WORK", 10**18 if compact else -1)
+    mp.setattr(fastem._missing, "COMPACT_ROWS", 0 if compact else 10**18)
+    if path == "numpy":
+        mp.setattr(fastem._small, "SMALL_WORK", 10**15)
+
+
+@pytest.fixture(params=["compact", "kernels", "numpy"])
+def missing_path(request, monkeypatch):
+    """Each path of the rows with NaN, forced (``force_missing_path``)."""
+    force_missing_path(monkeypatch, request.param)
+    return request.param

@@ -48,20 +48,6 @@ def blobs(n, D, K, seed, missing_rate=0.15, dtype=np.float64):
     return X.astype(dtype), Xm.astype(dtype), z
 
 
-@pytest.fixture(params=["compact", "kernels", "numpy"])
-def missing_path(request, monkeypatch):
-    """Each path of the rows with NaN (``MissingData._rows_with_nan``), forced: compact
-    coordinates through the kernels, the missing-value kernels, compact in NumPy (small)."""
-    from fastem import _small
-
-    compact = request.param != "kernels"
-    monkeypatch.setattr(_missing, "COMPACT_WORK", 10**18 if compact else -1)
-    monkeypatch.setattr(_missing, "COMPACT_ROWS", 0 if compact else 10**18)
-    if request.param == "numpy":
-        monkeypatch.setattr(_small, "SMALL_WORK", 10**12)
-    return request.param
-
-
 def initial(X, K, covariance_type, seed):
     """Identical initial parameters for fastem and the reference."""
     rng = np.random.default_rng(seed)

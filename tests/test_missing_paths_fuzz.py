@@ -24,6 +24,7 @@ from fastem import GaussianMixture, _missing, _small, _stats
 from fastem._pattern_kernels import PatternKernels
 from fastem._patterns import CompactRows
 
+from .conftest import force_missing_path
 from .test_incomplete import initial, marginal_logpdf, reference_em
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
@@ -234,15 +235,10 @@ def _model_as_estimator(case):
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["compact", "numpy", "kernels"])
-def route(request, monkeypatch):
-    """Force one route of the rows with NaN for the whole estimator."""
-    compact = request.param != "kernels"
-    monkeypatch.setattr(_missing, "COMPACT_WORK", 10**18 if compact else -1)
-    monkeypatch.setattr(_missing, "COMPACT_ROWS", 0 if compact else 10**18)
-    if request.param == "numpy":
-        monkeypatch.setattr(_small, "SMALL_WORK", 10**15)
-    return request.param
+@pytest.fixture
+def route(missing_path):
+    """One route of the rows with NaN for the whole estimator (``conftest.missing_path``)."""
+    return missing_path
 
 
 def _fit(X, case, n_iter, init, **kw):
@@ -448,12 +444,6 @@ def test_nan_in_sample_weight_is_named():
 # --------------------------------------------------------------------------
 
 
-def _force(monkeypatch, route):
-    compact = route == "compact"
-    monkeypatch.setattr(_missing, "COMPACT_WORK", 10**18 if compact else -1)
-    monkeypatch.setattr(_missing, "COMPACT_ROWS", 0 if compact else 10**18)
-
-
 def test_overflowing_row_with_nan_scores_minus_inf_on_both_routes(monkeypatch):
     """Found by this fuzz: the missing-value kernels' route scored NaN here (fixed)."""
     X = np.random.default_rng(0).normal(size=(50, 2)) * 1e-5
@@ -461,7 +451,7 @@ def test_overflowing_row_with_nan_scores_minus_inf_on_both_routes(monkeypatch):
     gm.set_params(missing="marginalize").fit(X)  # variance ~9e-11: precision factor ~1e5
     Q = np.array([[9e149, np.nan], [9e149, 0.0]])  # below the 1e150 cap; (9e154)^2 overflows
     for route in ("compact", "kernels"):
-        _force(monkeypatch, route)
+        force_missing_path(monkeypatch, route)
         np.testing.assert_array_equal(gm.score_samples(Q), [-np.inf, -np.inf], err_msg=route)
 
 
@@ -478,7 +468,7 @@ def test_far_float32_row_with_nan_is_predicted_alike_on_both_routes(monkeypatch)
     Q = np.array([[9e14, np.nan]], dtype=np.float32)  # below the float32 cap of 1e15
     outcomes = []
     for route in ("compact", "kernels"):
-        _force(monkeypatch, route)
+        force_missing_path(monkeypatch, route)
         try:
             outcomes.append(("predicted", gm.predict(Q).tolist()))
         except ValueError as e:
