@@ -6,7 +6,7 @@ import pytest
 
 from fastem import GaussianMixture
 
-from .test_incomplete import blobs, fit_fixed, initial, reference_em
+from ._incomplete_ref import blobs, fit_fixed, initial, reference_em
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])

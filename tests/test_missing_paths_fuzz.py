@@ -24,8 +24,8 @@ from fastem import GaussianMixture, _missing, _small, _stats
 from fastem._pattern_kernels import PatternKernels
 from fastem._patterns import CompactRows
 
+from ._incomplete_ref import initial, marginal_logpdf, reference_em
 from .conftest import force_missing_path
-from .test_incomplete import initial, marginal_logpdf, reference_em
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 MODES = ["one", "few", "many", "single_obs", "one_row", "big"]

@@ -1,0 +1,145 @@
+"""Partial labels (``fit(labels=)``): Bayes' rule, the user's coding, supervised limits,
+weights, validation; against the NumPy reference EM."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from fastem import GaussianMixture
+
+from ._incomplete_ref import (
+    COV_TYPES,
+    HEIGHTS,
+    bayes_rule,
+    blobs,
+    fit_fixed,
+    initial,
+    reference_em,
+    simulate_heights,
+)
+
+# --------------------------------------------------------------------------
+# partial labels
+# --------------------------------------------------------------------------
+
+
+def test_heights_partial_labels_match_bayes_rule():
+    x, g, labels = simulate_heights(20000, 0.10, seed=0)
+    gm = GaussianMixture(2, random_state=0).fit(x, labels=labels)
+    unknown = labels < 0
+    acc = (gm.predict(x[unknown]) == g[unknown]).mean()
+    bayes = (bayes_rule(x[unknown, 0]) == g[unknown]).mean()
+    assert abs(acc - bayes) < 0.01, (acc, bayes)
+    # component j is label j: no permutation needed
+    np.testing.assert_allclose(gm.means_[:, 0], HEIGHTS["mean"], atol=0.5)
+    np.testing.assert_allclose(np.sqrt(gm.covariances_[:, 0, 0]), HEIGHTS["sd"], atol=0.5)
+
+
+def test_label_coding_is_the_users():
+    """Swapped coding: component j follows label j, not the k-means order."""
+    x, g, labels = simulate_heights(4000, 0.10, seed=1)
+    swapped = np.where(labels >= 0, 1 - labels, -1)
+    gm = GaussianMixture(2, random_state=0).fit(x, labels=swapped)
+    assert gm.means_[0, 0] > gm.means_[1, 0]
+    assert (gm.predict(x) == 1 - g).mean() > 0.75
+
+
+def test_all_rows_labelled_is_supervised_mle():
+    _, X, z = blobs(600, 3, 3, seed=2, missing_rate=0)
+    gm = GaussianMixture(3, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(X, labels=z)
+    for k in range(3):
+        np.testing.assert_allclose(gm.means_[k], X[z == k].mean(axis=0), rtol=1e-10)
+        cov = np.cov(X[z == k].T, bias=True) + 1e-6 * np.eye(3)
+        np.testing.assert_allclose(gm.covariances_[k], cov, rtol=1e-8)
+        np.testing.assert_allclose(gm.weights_[k], (z == k).mean(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_labels_fix_responsibilities(covariance_type):
+    """Labelled rows keep their component in every E-step: compare with the reference."""
+    _, X, z = blobs(120, 2, 2, seed=3, missing_rate=0)
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.random(120) < 0.3, z, -1)
+    labels[:5] = 1 - z[:5]  # even a "wrong" label is kept
+    sw = rng.integers(1, 4, 120).astype(float)
+    init = initial(X, 2, covariance_type, seed=4)
+    gm = fit_fixed(X, 2, covariance_type, 3, init, labels=labels, sample_weight=sw)
+    w, m, c, ll = reference_em(X, *init, covariance_type, 3, sw=sw, labels=labels)
+    np.testing.assert_allclose(gm.weights_, w, rtol=1e-8)
+    np.testing.assert_allclose(gm.means_, m, rtol=1e-8)
+    np.testing.assert_allclose(gm.covariances_, c, rtol=1e-8)
+    np.testing.assert_allclose(gm.lower_bound_, ll, rtol=1e-8)
+
+
+def test_labels_with_sample_weight_equal_repeated_rows():
+    _, X, z = blobs(200, 2, 2, seed=5, missing_rate=0)
+    labels = np.where(np.arange(200) % 7 == 0, z, -1)
+    sw = np.arange(200) % 3
+    kw = dict(random_state=0, tol=1e-10, max_iter=200)
+    a = GaussianMixture(2, **kw).fit(X, sample_weight=sw, labels=labels)
+    rep = np.repeat(np.arange(200), sw)
+    b = GaussianMixture(2, means_init=a.means_, **kw).fit(X[rep], labels=labels[rep])
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-6)
+    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.array([0.0, 1.0, -1.0, 0.0]), "integer array"),
+        (np.array([0, 1, -1]), r"shape \(4,\)"),
+        (np.array([0, 2, -1, 0]), r"\[-1, 2\)"),
+        (np.array([0, -2, -1, 0]), "min -2"),
+    ],
+)
+def test_labels_validation(labels, match):
+    X = np.arange(8.0).reshape(4, 2)
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2).fit(X, labels=labels)
+
+
+def test_labels_none_or_all_unknown_is_unsupervised():
+    _, X, _ = blobs(300, 2, 2, seed=6, missing_rate=0)
+    a = GaussianMixture(2, random_state=0).fit(X)
+    b = GaussianMixture(2, random_state=0).fit(X, labels=np.full(300, -1))
+    np.testing.assert_array_equal(a.means_, b.means_)
+    np.testing.assert_array_equal(a.covariances_, b.covariances_)
+
+
+def test_some_components_without_labels():
+    """Labels for two of three components: the third is found unsupervised."""
+    rng = np.random.default_rng(21)
+    centers = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    z = rng.integers(0, 3, 900)
+    X = centers[z] + rng.normal(size=(900, 2))
+    truth = np.array([2, 0, 1])  # the user's codes of the three groups
+    labels = np.where((rng.random(900) < 0.1) & (z < 2), truth[z], -1)
+    assert set(labels[labels >= 0]) == {0, 2}
+    gm = GaussianMixture(3, random_state=0).fit(X, labels=labels)
+    np.testing.assert_allclose(gm.means_[2], centers[0], atol=0.3)
+    np.testing.assert_allclose(gm.means_[0], centers[1], atol=0.3)
+    np.testing.assert_allclose(gm.means_[1], centers[2], atol=0.3)
+    assert (gm.predict(X) == truth[z]).mean() > 0.97
+
+
+def test_single_labelled_row_per_component():
+    """One labelled row is enough to pin a component (its covariance starts unsupervised)."""
+    x, g, _ = simulate_heights(3000, 0.0, seed=22)
+    labels = np.full(3000, -1)
+    labels[np.flatnonzero(g == 0)[0]] = 1  # user codes: group 0 -> 1, group 1 -> 0
+    labels[np.flatnonzero(g == 1)[0]] = 0
+    gm = GaussianMixture(2, random_state=0, covariance_type="diag").fit(x, labels=labels)
+    assert gm.means_[1, 0] < gm.means_[0, 0]
+    assert (gm.predict(x) == 1 - g).mean() > 0.75
+
+
+def test_labels_with_dask_array_say_so():
+    da = pytest.importorskip("dask.array")
+    X = da.from_array(np.arange(40.0).reshape(20, 2), chunks=(10, 2))
+    with pytest.raises(NotImplementedError, match="labels= is not supported with a Dask"):
+        GaussianMixture(2).fit(X, labels=np.zeros(20, dtype=int))
