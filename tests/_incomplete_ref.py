@@ -150,6 +150,12 @@ def reference_em(
     return weights, means, out, mean_loglik
 
 
+def assert_like_reference(gm, ref, rtol=1e-8):
+    """The fitted weights, means, covariances and lower bound equal ``reference_em``'s."""
+    for got, want in zip((gm.weights_, gm.means_, gm.covariances_, gm.lower_bound_), ref):
+        np.testing.assert_allclose(got, want, rtol=rtol)
+
+
 def fit_fixed(X, K, covariance_type, n_iter, init, **fit_kw):
     w, m, p = init
     gm = GaussianMixture(
