@@ -250,14 +250,10 @@ class MissingData:
 
     def stats(self, params, n_threads):
         """Expected sufficient statistics of every row under ``params``."""
-        K, D = params.shift.shape
         if self.n_complete:
             total = self.complete.stats(params, n_threads)
         else:
-            total = SuffStats(
-                np.zeros(K), np.zeros((K, D)), np.zeros(params.stats_shape), 0.0, 0.0, 0,
-                params.shift,
-            )  # fmt: skip
+            total = SuffStats.zeros(params)
         if self.rows.size:
             total = total + self._rows_with_nan(params).stats(params, _model(params), n_threads)
         return total

@@ -18,6 +18,7 @@ import numpy as np
 from . import _small
 from ._parallel import chunk_rows_for, readonly, run_chunks
 from ._passes import _EMPTY_2D, _EMPTY_F, _EMPTY_I, _NO_WEIGHTS, _rowwise_outputs, _wanted
+from ._patterns import patterns_per_batch
 from ._stats import SuffStats
 
 
@@ -86,7 +87,7 @@ class PatternKernels:
     def _batches_for(self, K):
         if K not in self._batches:
             md = self.md
-            per = max(1, self.budget // (3 * K * md.n_features**2 * 8))
+            per = patterns_per_batch(self.budget, 3, K, md.n_features)  # Linv, A, Cc
             out = []
             for p0 in range(0, md.n_patterns, per):
                 p1 = min(md.n_patterns, p0 + per)
@@ -110,7 +111,7 @@ class PatternKernels:
         K, D = params.shift.shape
         shape = params.stats_shape
         full = len(shape) == 3
-        total = SuffStats(np.zeros(K), np.zeros((K, D)), np.zeros(shape), 0.0, 0.0, 0, params.shift)
+        total = SuffStats.zeros(params)
         mu, Sigma, logw = model
         w = _EMPTY_F if md.sample_weight is None else md.sample_weight
         labels = _EMPTY_I if md.labels is None else md.labels

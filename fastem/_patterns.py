@@ -48,7 +48,7 @@ from ._passes import (
     _wanted,
     stats_chunk_rows,
 )
-from ._stats import KernelParams, SuffStats
+from ._stats import KernelParams, SuffStats, fill_lower
 
 _LOG_2PI = np.log(2 * np.pi)
 # ``fastem._kernels._config.TILE`` (not imported: that loads Numba, which small inputs never
@@ -188,6 +188,11 @@ def pattern_stats(nk, s1, s2, scal, n_rows, factors, shift):
     return SuffStats(nk.sum(axis=0), c1, c2, float(tot[0]), float(tot[1]), n_rows, shift)
 
 
+def patterns_per_batch(budget, n_arrays, K, D):
+    """Patterns whose ``n_arrays`` (patterns, K, D, D) float64 arrays fit in ``budget`` bytes."""
+    return max(1, budget // (n_arrays * K * D * D * 8))
+
+
 class _Batch:
     """A contiguous range of patterns, whose factors are held at once."""
 
@@ -250,7 +255,7 @@ class CompactRows:
         D = md.n_features
         if K not in self._batches:
             # about ten (patterns, K, D, D) float64 arrays live while a batch is factored
-            per = max(1, self.budget // (10 * K * D * D * 8))
+            per = patterns_per_batch(self.budget, 10, K, D)
             self._batches[K] = [
                 _Batch(
                     md.obs[p0 : p0 + per],
@@ -268,9 +273,7 @@ class CompactRows:
 
     def stats(self, params, model, n_threads):
         """Expected statistics of the rows with NaN (``model``: mu, Sigma, log w in float64)."""
-        K, D = params.shift.shape
-        total = SuffStats(np.zeros(K), np.zeros((K, D)), np.zeros(params.stats_shape), 0.0, 0.0,
-                          0, params.shift)  # fmt: skip
+        total = SuffStats.zeros(params)
         for batch, f in self._factors(params, model):
             total = total + self._batch_stats(batch, f, params, n_threads)
         return total
@@ -316,8 +319,7 @@ class CompactRows:
         # each pattern's calls added in order (np.add.reduceat runs left to right)
         nk, s1, s2 = (np.add.reduceat(a, first, axis=0) for a in (nk, s1, s2))
         if f.full:
-            s2 = s2.reshape(-1, K, D, D)
-            s2 = np.triu(s2) + np.triu(s2, 1).transpose(0, 1, 3, 2)
+            s2 = fill_lower(s2.reshape(-1, K, D, D))
         return pattern_stats(nk, s1, s2, scal, batch.n, f, params.shift)
 
     def rowwise(self, params, model, n_threads, **what):

@@ -31,6 +31,11 @@ _PRECISION_ERROR = (
 )
 
 
+def fill_lower(s2):
+    """Symmetric matrices (stacked on the leading axes) from their upper triangles."""
+    return np.triu(s2) + np.swapaxes(np.triu(s2, 1), -1, -2)
+
+
 @dataclass
 class SuffStats:
     """Mergeable sufficient statistics of one pass.
@@ -76,11 +81,18 @@ class SuffStats:
         )
 
     @classmethod
+    def zeros(cls, params):
+        """No rows: the statistics of ``params``' layout, centred on its shift."""
+        K, D = params.shift.shape
+        return cls(np.zeros(K), np.zeros((K, D)), np.zeros(params.stats_shape), 0.0, 0.0, 0,
+                   params.shift)  # fmt: skip
+
+    @classmethod
     def from_chunks(cls, nk, s1, s2, scal, n_rows, shift):
         """Add per-chunk partial sums (leading axis) in a fixed order."""
         s2 = s2.sum(axis=0)
         if s2.ndim == 3:  # kernels fill the upper triangle only
-            s2 = np.triu(s2) + np.triu(s2, 1).transpose(0, 2, 1)
+            s2 = fill_lower(s2)
         tot = scal.sum(axis=0)
         return cls(nk.sum(axis=0), s1.sum(axis=0), s2, float(tot[0]), float(tot[1]), n_rows, shift)
 
