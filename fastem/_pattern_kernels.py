@@ -18,7 +18,7 @@ import numpy as np
 from . import _small
 from ._parallel import chunk_rows_for, readonly, run_chunks
 from ._passes import _EMPTY_2D, _EMPTY_F, _EMPTY_I, _NO_WEIGHTS, _rowwise_outputs, _wanted
-from ._patterns import patterns_per_batch
+from ._patterns import not_positive_definite, patterns_per_batch
 from ._stats import SuffStats
 
 
@@ -57,10 +57,7 @@ class _Batch:
 
         run_chunks(task, -(-total // step), n_threads)
         if not ok.all():
-            raise ValueError(
-                "A covariance block of the observed coordinates is not positive-definite. "
-                "Increase reg_covar or scale the data."
-            )
+            raise not_positive_definite()
         return Linv, A, Cc, cst
 
 

@@ -52,7 +52,7 @@ from ._stats import KernelParams, SuffStats, fill_lower
 
 _LOG_2PI = np.log(2 * np.pi)
 # ``fastem._kernels._config.TILE`` (not imported: that loads Numba, which small inputs never
-# need; ``tests/test_incomplete.py`` checks that the two agree)
+# need; ``tests/test_missing_paths.py`` checks that the two agree)
 TILE = 4
 
 
@@ -94,7 +94,7 @@ class Factors:
         else:  # diagonal: every factor is elementwise (no regression: A = 0)
             var = np.diagonal(Sigma, axis1=1, axis2=2)[:, perm].transpose(1, 0, 2)  # (P, K, D)
             if not (var > 0).all():
-                raise _not_positive_definite()
+                raise not_positive_definite()
             self.cc_diag = np.where(obs[:, None, :], 0.0, var)
             sd = np.sqrt(np.where(obs[:, None, :], var, 1.0))
             logdet = np.log(sd).sum(axis=2)
@@ -124,10 +124,10 @@ class Factors:
         try:
             L = np.linalg.cholesky(S_oo)
         except np.linalg.LinAlgError:
-            raise _not_positive_definite() from None
+            raise not_positive_definite() from None
         diag = np.diagonal(L, axis1=2, axis2=3)
         if not (np.isfinite(L).all() and (diag > 0).all()):
-            raise _not_positive_definite()
+            raise not_positive_definite()
         Linv = np.where(batch.lower_oo, np.linalg.inv(L), 0.0)  # L_OO^-1, zero elsewhere
         # regression of the missing coordinates on the observed ones, and the
         # conditional covariance (zero outside the missing rows / block)
@@ -136,7 +136,7 @@ class Factors:
         self.Cc = np.where(batch.mm, Sc, 0.0) - B @ B.transpose(0, 1, 3, 2)
         return Linv, np.log(diag).sum(axis=2)
 
-    def params_of(self, p, small):
+    def params_of(self, p):
         """``KernelParams`` of pattern ``p`` (compact coordinates), for ``fastem._small``."""
         D = self.batch.perm.shape[1]
         return KernelParams(
@@ -145,7 +145,7 @@ class Factors:
             const=self.const[p],
             shift=self.mu64[p, :, :D],
             covariance_type=self.covariance_type,
-            small=small,
+            small=True,
         )
 
     def kernel_args(self, p):
@@ -174,7 +174,7 @@ class Factors:
         return c1.sum(axis=0), c2.sum(axis=0)
 
 
-def _not_positive_definite():
+def not_positive_definite():
     return ValueError(
         "A covariance block of the observed coordinates is not positive-definite. "
         "Increase reg_covar or scale the data."
@@ -289,7 +289,7 @@ class CompactRows:
                     self.Xc[a:b],
                     None if w is None else w[a:b],
                     None if lab is None else lab[a:b],
-                    f.params_of(p, True),
+                    f.params_of(p),
                 )  # fmt: skip
                 for p, (a, b) in enumerate(zip(off[:-1], off[1:]))
             ]
@@ -331,7 +331,7 @@ class CompactRows:
             off = batch.offsets
             if params.small:
                 for p, (a, b) in enumerate(zip(off[:-1], off[1:])):
-                    got = _small.rowwise(self.Xc[a:b], f.params_of(p, True), **what)
+                    got = _small.rowwise(self.Xc[a:b], f.params_of(p), **what)
                     for out, g in zip(outs, got):
                         if g is not None:
                             out[a:b] = g
