@@ -27,6 +27,19 @@ def _kmeans():
     return _kmeans
 
 
+def rows64(X, r0, r1):
+    """``(rows, x0)``: rows ``r0:r1`` of ``X`` for the k-means kernels, which read row i at
+    ``rows[i - x0]``.
+
+    float64: ``X`` itself (``x0 = 0``). float32: a float64 copy of the chunk (``x0 = r0``),
+    so float32 input compiles no k-means kernel of its own (0.46 s of its first use) and
+    gives the same bits: the kernels widen every value to float64 anyway.
+    """
+    if X.dtype == np.float64:
+        return X, 0
+    return readonly(X[r0:r1].astype(np.float64)), r0
+
+
 def _chunks(n):
     rows = chunk_rows_for(n, 0)
     return rows, -(-n // rows)
@@ -43,7 +56,8 @@ def _potentials(X, w, closest, cands, pots, update, n_threads, small):
 
     def task(c, slot):
         r0 = c * rows
-        kernel(X, w, closest, cands, r0, min(n, r0 + rows), pots[c], update)
+        r1 = min(n, r0 + rows)
+        kernel(*rows64(X, r0, r1), w, closest, cands, r0, r1, pots[c], update)
 
     run_chunks(task, pots.shape[0], n_threads)
 
@@ -145,7 +159,7 @@ def _lloyd_pass(X, w, centers, rows, sums, counts, inertia, labels, n_threads):
     def task(c, slot):
         r0 = c * rows
         r1 = min(n, r0 + rows)
-        inertia[c] = kernel(X, w, centers, r0, r1, sums[c], counts[c], labels)
+        inertia[c] = kernel(*rows64(X, r0, r1), w, centers, r0, r1, sums[c], counts[c], labels)
 
     run_chunks(task, counts.shape[0], n_threads)
 

@@ -81,14 +81,15 @@ def _check_width(n_features, params):
 
 
 def _kernel(params):
-    """The chunk kernel (statistics and row-wise outputs) of ``params``' family.
+    """``(kernel, fns)``: the chunk kernel (statistics and row-wise outputs) of
+    ``params``' family, and its last argument (the addresses of its shared callees).
 
     The kernel modules are imported here, on the first pass that needs them:
     importing Numba takes a third of a second, and small inputs never need it.
     """
     from ._kernels import _em
 
-    return _em.pass_full if params.prec.shape[1] > 1 else _em.pass_diag
+    return _em.chunk_kernel(params.prec.shape[1] > 1)
 
 
 def array_stats(X, w, labels, params, n_threads):
@@ -102,12 +103,12 @@ def array_stats(X, w, labels, params, n_threads):
     labels = readonly(_EMPTY_I if labels is None else labels)
     X = readonly(X)
     args = kernel_args(params)
-    kernel = _kernel(params)
+    kernel, fns = _kernel(params)
 
     def task(c, slot):
         r0 = c * chunk_rows
         r1 = min(n, r0 + chunk_rows)
-        kernel(X, w, labels, r0, r1, 0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS)
+        kernel(X, w, labels, r0, r1, 0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS, fns)
 
     run_chunks(task, nk.shape[0], n_threads)
     return _suffstats(n, params, nk, s1, s2, scal)
@@ -174,10 +175,10 @@ def file_stats(fd, offset, n, bufs, w, labels, params, n_threads):
     w = readonly(_EMPTY_F if w is None else w)
     labels = readonly(_EMPTY_I if labels is None else labels)
     args = kernel_args(params)
-    kernel = _kernel(params)
+    kernel, fns = _kernel(params)
 
     def compute(c, buf, r0, r1):
-        kernel(buf, w, labels, 0, r1 - r0, r0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS)
+        kernel(buf, w, labels, 0, r1 - r0, r0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS, fns)
 
     failed = _file_pass(fd, offset, n, chunk_rows, bufs, n_threads, compute)
     return (None if failed else _suffstats(n, params, nk, s1, s2, scal)), failed
@@ -229,10 +230,10 @@ def file_rowwise(
     _check_buffers(bufs, chunk_rows)
     outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
     args = kernel_args(params)
-    kernel = _kernel(params)
+    kernel, fns = _kernel(params)
 
     def compute(c, buf, r0, r1):
-        kernel(buf, *_NO_WEIGHTS, 0, r1 - r0, r0, *args, *_NO_STATS, *outs)
+        kernel(buf, *_NO_WEIGHTS, 0, r1 - r0, r0, *args, *_NO_STATS, *outs, fns)
 
     failed = _file_pass(fd, offset, n, chunk_rows, bufs, n_threads, compute)
     if failed:
@@ -249,12 +250,12 @@ def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=Fal
     chunk_rows = chunk_rows_for(n, 0)
     outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
     args = kernel_args(params)
-    kernel = _kernel(params)
+    kernel, fns = _kernel(params)
     X = readonly(X)
 
     def task(c, slot):
         r0 = c * chunk_rows
-        kernel(X, *_NO_WEIGHTS, r0, min(n, r0 + chunk_rows), 0, *args, *_NO_STATS, *outs)
+        kernel(X, *_NO_WEIGHTS, r0, min(n, r0 + chunk_rows), 0, *args, *_NO_STATS, *outs, fns)
 
     run_chunks(task, -(-n // chunk_rows), n_threads)
     return _wanted(outs, logprob, resp, labels)

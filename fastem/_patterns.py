@@ -305,14 +305,14 @@ class CompactRows:
         s1 = np.zeros((T, K, D))
         s2 = np.zeros((T, K, D * D if f.full else D))
         scal = np.zeros((T, 2))
-        kernel = _kernel(params)
+        kernel, fns = _kernel(params)
         w = readonly(_EMPTY_F if w is None else w)
         lab = readonly(_EMPTY_I if lab is None else lab)
 
         def task(t, slot):
             kernel(
                 self.Xc, w, lab, int(r0[t]), int(r1[t]), 0, *f.kernel_args(tp[t]), nk[t],
-                s1[t], s2[t], scal[t], *_NO_ROWS,
+                s1[t], s2[t], scal[t], *_NO_ROWS, fns,
             )  # fmt: skip
 
         run_chunks(task, T, n_threads)
@@ -326,7 +326,7 @@ class CompactRows:
         """Row-wise outputs of the rows with NaN (marginal densities), in row order."""
         K = params.shift.shape[0]
         outs = _rowwise_outputs(self.Xc.shape[0], K, **what)
-        kernel = None if params.small else _kernel(params)
+        kernel, fns = (None, ()) if params.small else _kernel(params)
         for batch, f in self._factors(params, model):
             off = batch.offsets
             if params.small:
@@ -341,7 +341,7 @@ class CompactRows:
             def task(t, slot, f=f, tp=tp, r0=r0, r1=r1):
                 kernel(
                     self.Xc, *_NO_WEIGHTS, int(r0[t]), int(r1[t]), 0, *f.kernel_args(tp[t]),
-                    *_NO_STATS, *outs,
+                    *_NO_STATS, *outs, fns,
                 )  # fmt: skip
 
             run_chunks(task, tp.size, n_threads)

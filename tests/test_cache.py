@@ -25,14 +25,15 @@ _FIT = """
 import sys
 import numpy as np
 import fastem
-from fastem._kernels import _em, _kmeans
+from fastem._kernels import _em, _kmeans, _statistics
 dtype, cov = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(0)
 X = np.concatenate([rng.normal(m, 1, (400, 3)) for m in (0, 5, 10)]).astype(dtype)
 gm = fastem.GaussianMixture(3, covariance_type=cov, random_state=0, max_iter=5, tol=0).fit(X)
 print(repr(gm.means_.tolist()), repr(float(gm.score(X))))
 kernels = [_em.pass_full, _em.pass_diag,
-           _kmeans.potentials, _kmeans.lloyd, _kmeans.pick_in_chunk]
+           _kmeans.potentials, _kmeans.lloyd, _kmeans.pick_in_chunk,
+           _statistics.full_stats.dispatcher, _statistics.diag_stats.dispatcher]
 misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
 hits = sum(sum(k.stats.cache_hits.values()) for k in kernels)
 print("misses", misses, "hits", hits)
@@ -124,6 +125,11 @@ def test_corrupt_or_truncated_cache_files_are_compiled_again(tmp_path, warm_cach
     assert len(data) == 2  # float64 and float32
     for path, garbage in zip(data, [b"not a pickle" * 10, data[1].read_bytes()[:40]]):
         path.write_bytes(garbage)  # garbage, truncated
+    result, misses, _ = _run(job, _env(cache))
+    assert result == expected and misses > 0
+    # the statistics, compiled once for both dtypes and called by address (one file)
+    (shared,) = cache.rglob("*accumulate_diag*.nbc")
+    shared.write_bytes(b"not a pickle" * 10)
     result, misses, _ = _run(job, _env(cache))
     assert result == expected and misses > 0
     for path in cache.rglob("*pass_diag*.nbi"):  # a torn index

@@ -46,6 +46,13 @@ per chunk. The block helpers live in ``_density`` (load, log-densities),
 ``normalize`` (exp, log-sum-exp, responsibilities) and ``_statistics``;
 ``_cache`` keeps Numba's disk cache consistent across these modules.
 
+What does not depend on X's dtype (the normalization, the row-wise outputs and
+each family's statistics, all float64) is compiled once per process and called
+by address (``_shared``; the kernels' last argument ``fns``, from
+:func:`chunk_kernel`): a float32 kernel and a diagonal kernel compile only their
+own load and log-density. float32 scratch buffers are float64 allocations read
+as float32 (``_bits.as_dtype_of``), so no float32 allocation is compiled either.
+
 Shapes (``K`` components, ``D`` features, ``Dp`` = ``D`` rounded up to ``TILE``,
 ``C`` chunks). The parameters come zero-padded to ``Dp`` features and as
 fresh writeable arrays (``fastem._passes.kernel_args``), and the statistics
@@ -69,6 +76,7 @@ specialization per dtype serves all four covariance types::
     out_lp   (n,) f64    log p(x)          (row-wise outputs: each empty
     out_resp (n, K) f64  responsibilities   when not wanted; all empty in
     out_lab  (n,) i64    labels             an EM pass)
+    fns    (3,) int64  addresses of the shared normalization, row-wise outputs, statistics
 
 A row-wise call passes empty ``nk``, ``s1``, ``s2`` and ``scal`` (nothing is
 accumulated) with the types of an EM pass's, so both share one specialization.
@@ -76,10 +84,12 @@ accumulated) with the types of an EM pass's, so both share one specialization.
 
 import numpy as np
 
-from ._config import PAD, TILE, jit_ordered, kernel
+from ._bits import as_dtype_of
+from ._config import PAD, TILE, kernel
 from ._density import block_rows, load_block, logprob_diag, logprob_full
-from ._normalize import log_into, normalize, normalize_buffers, softmax
-from ._statistics import accumulate_diag, accumulate_full, as_float64
+from ._normalize import log_into, normalize_buffers, shared_normalize, softmax
+from ._shared import F1, F2, I1, I8, Shared
+from ._statistics import as_float64, diag_stats, full_stats
 
 # --------------------------------------------------------------------------
 # one chunk of a pass: rows r0:r1 of X; row i of X has its weight and label at
@@ -87,7 +97,6 @@ from ._statistics import accumulate_diag, accumulate_full, as_float64
 # --------------------------------------------------------------------------
 
 
-@jit_ordered
 def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, out_lp, out_resp, out_lab):
     if out_lab.shape[0] > 0:
         # the first component of largest log-density; over rows, so that it vectorizes
@@ -117,9 +126,47 @@ def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, out_lp, out_resp, out_lab
                     out_resp[o + b, k] = logp[k, b] * s[b]
 
 
+rowwise_outputs = Shared(_rowwise_outputs, (F2, I8, I8, I8, F1, F1, F1, I1, F1, F2, I1), True)
+
+# the intrinsics that call them by address (``_shared``)
+_normalize = shared_normalize.call
+_rowwise = rowwise_outputs.call
+_full_stats = full_stats.call
+_diag_stats = diag_stats.call
+
+
+def chunk_kernel(full):
+    """``(kernel, fns)``: a family's chunk kernel and its last argument, the addresses of
+    the normalization, the row-wise outputs and the family's statistics.
+
+    Those three are compiled once per process, for both dtypes, and the kernels call
+    them through these addresses (``_shared``).
+    """
+    stats = full_stats if full else diag_stats
+    fns = (shared_normalize.address(), rowwise_outputs.address(), stats.address())
+    return (pass_full if full else pass_diag), fns
+
+
 @kernel
 def pass_full(
-    X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal, out_lp, out_resp, out_lab
+    X,
+    w,
+    labels,
+    r0,
+    r1,
+    w0,
+    mu,
+    prec,
+    mu64,
+    const,
+    nk,
+    s1,
+    s2,
+    scal,
+    out_lp,
+    out_resp,
+    out_lab,
+    fns,
 ):
     """One chunk of a pass, full or tied covariance (``prec`` (K, Dp, Dp)).
 
@@ -132,14 +179,15 @@ def pass_full(
     B = block_rows(Dp, K, True)
     Bp = B + PAD
     # every buffer's dtype as a dtype *object* and every shape as run-time ints:
-    # np.empty/np.zeros compile once per argument type (7 variants were 0.6 s)
-    dt, f8, i8 = X.dtype, mu64.dtype, labels.dtype
+    # np.empty/np.zeros compile once per argument type (7 variants were 0.6 s);
+    # X's dtype's buffers are float64 ones read as that dtype (``as_dtype_of``)
+    f8, i8 = mu64.dtype, labels.dtype
     tile = min(TILE, Dp)
-    xt = np.zeros((Dp, Bp), dtype=dt)
+    xt = as_dtype_of(np.zeros((Dp, Bp), dtype=f8), X)
     x64 = np.zeros((Dp, Bp), dtype=f8)
-    diff = np.zeros((Dp, Bp), dtype=dt)
-    y = np.empty((tile, Bp), dtype=dt)
-    q = np.empty(B, dtype=dt)
+    diff = as_dtype_of(np.zeros((Dp, Bp), dtype=f8), X)
+    y = as_dtype_of(np.empty((tile, Bp), dtype=f8), X)
+    q = as_dtype_of(np.empty((1, B), dtype=f8), X)[0]
     logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, f8, i8)
     diff64 = np.zeros((Dp, Bp), dtype=f8)
     rd = np.zeros((Dp, Bp), dtype=f8)
@@ -148,16 +196,33 @@ def pass_full(
         load_block(X, start, nb, xt)
         logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
         if rows:
-            _rowwise_outputs(logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
+            _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
-        normalize(logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx, scal)
+        _normalize(fns[0], logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx, scal)
         # float32: the block widened once, not once per component
-        accumulate_full(as_float64(xt, nb, x64), nb, mu64, rx, diff64, rd, nk, s1, s2)
+        _full_stats(fns[2], as_float64(xt, nb, x64), nb, mu64, rx, diff64, rd, nk, s1, s2)
 
 
 @kernel
 def pass_diag(
-    X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal, out_lp, out_resp, out_lab
+    X,
+    w,
+    labels,
+    r0,
+    r1,
+    w0,
+    mu,
+    prec,
+    mu64,
+    const,
+    nk,
+    s1,
+    s2,
+    scal,
+    out_lp,
+    out_resp,
+    out_lab,
+    fns,
 ):
     """One chunk of a pass, diagonal or spherical covariance (``prec`` (K, 1, Dp)).
 
@@ -167,20 +232,19 @@ def pass_diag(
     rows = out_lp.shape[0] + out_resp.shape[0] + out_lab.shape[0] > 0
     B = block_rows(Dp, K, False)
     Bp = B + PAD
-    # every buffer's dtype as a dtype *object* and every shape as run-time ints:
-    # np.empty/np.zeros compile once per argument type (7 variants were 0.6 s)
-    dt, f8, i8 = X.dtype, mu64.dtype, labels.dtype
-    xt = np.zeros((Dp, Bp), dtype=dt)
+    # as in pass_full: float64 allocations, X's dtype's buffers read as that dtype
+    f8, i8 = mu64.dtype, labels.dtype
+    xt = as_dtype_of(np.zeros((Dp, Bp), dtype=f8), X)
     x64 = np.zeros((Dp, Bp), dtype=f8)
-    q = np.empty(B, dtype=dt)
-    q2 = np.empty(B, dtype=dt)
+    q = as_dtype_of(np.empty((1, B), dtype=f8), X)[0]
+    q2 = as_dtype_of(np.empty((1, B), dtype=f8), X)[0]
     logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, f8, i8)
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)
         logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
         if rows:
-            _rowwise_outputs(logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
+            _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
-        normalize(logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx, scal)
-        accumulate_diag(as_float64(xt, nb, x64), nb, mu64, rx, nk, s1, s2)
+        _normalize(fns[0], logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx, scal)
+        _diag_stats(fns[2], as_float64(xt, nb, x64), nb, mu64, rx, nk, s1, s2)

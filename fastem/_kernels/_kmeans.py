@@ -4,9 +4,14 @@ Like the EM pass, each kernel processes one chunk of rows (the chunks depend
 on ``n_samples`` only) and writes that chunk's own partial sums, which the
 caller adds in order; :func:`fastem._parallel.run_chunks` runs the chunks.
 
+One compiled specialization serves both dtypes: the arithmetic is float64
+either way, so a float32 ``X`` is handed over chunk by chunk, widened to
+float64 (the same bits; :func:`fastem._init.rows64`), with ``x0`` the row of
+``X`` that the chunk's first row is.
+
 Shapes::
 
-    X        (n, D)     float32 or float64, C-contiguous
+    X        (n, D) f64 C-contiguous (rows r0 - x0 : r1 - x0 of the data: row i is X[i - x0])
     w        (n,) f64   sample weights, or an empty array for unit weights
     closest  (n,) f64   squared distance of each row to its nearest chosen centre
     cands    (T, D) f64 candidate centres
@@ -30,7 +35,7 @@ def _sqdist(X, i, c, centers):
 
 
 @kernel
-def potentials(X, w, closest, cands, r0, r1, pots, update):
+def potentials(X, x0, w, closest, cands, r0, r1, pots, update):
     """pots[t] = sum over rows r0:r1 of w * min(closest, |x - cands[t]|^2).
 
     With ``update`` (one candidate), ``closest`` is lowered in place.
@@ -39,7 +44,7 @@ def potentials(X, w, closest, cands, r0, r1, pots, update):
     for t in range(cands.shape[0]):
         acc = 0.0
         for i in range(r0, r1):
-            dist = min(closest[i], _sqdist(X, i, t, cands))
+            dist = min(closest[i], _sqdist(X, i - x0, t, cands))
             if update:
                 closest[i] = dist
             acc += dist * (w[i] if has_w else 1.0)
@@ -47,7 +52,7 @@ def potentials(X, w, closest, cands, r0, r1, pots, update):
 
 
 @kernel
-def lloyd(X, w, centers, r0, r1, sums, counts, labels):
+def lloyd(X, x0, w, centers, r0, r1, sums, counts, labels):
     """Assign rows r0:r1 to their nearest centre; weighted sums and counts; the inertia."""
     K, D = centers.shape
     has_w = w.shape[0] > 0
@@ -59,16 +64,16 @@ def lloyd(X, w, centers, r0, r1, sums, counts, labels):
     acc = 0.0
     for i in range(r0, r1):
         best = 0
-        bestd = _sqdist(X, i, 0, centers)
+        bestd = _sqdist(X, i - x0, 0, centers)
         for k in range(1, K):
-            dist = _sqdist(X, i, k, centers)
+            dist = _sqdist(X, i - x0, k, centers)
             if dist < bestd:
                 bestd = dist
                 best = k
         wi = w[i] if has_w else 1.0
         counts[best] += wi
         for d in range(D):
-            sums[best, d] += wi * X[i, d]
+            sums[best, d] += wi * X[i - x0, d]
         acc += wi * bestd
         if want_lab:
             labels[i] = best

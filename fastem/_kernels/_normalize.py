@@ -10,6 +10,7 @@ import numpy as np
 
 from ._bits import bits_of_float, float_of_bits
 from ._config import jit_ordered
+from ._shared import F1, F2, I8, L, Shared, W
 
 # --------------------------------------------------------------------------
 # elementwise exp and log that vectorize
@@ -210,3 +211,10 @@ def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, rx, scal):
                 wb = w[start + b] if has_w else 1.0
                 for k in range(K):
                     rx[k, b] = wb if k == lab else 0.0
+
+
+#: :func:`normalize` for the complete-data kernels: compiled once, called by address
+#: (``_shared``), so no kernel links and optimizes a copy of it again
+shared_normalize = Shared(
+    normalize.py_func, (F2, I8, W, L, I8, F1, F1, F1, F1, F1, F2, F1), ordered=True
+)

@@ -10,10 +10,10 @@ spherical: two components x two features per pass.
 from numba import types
 from numba.extending import overload
 
-from ._config import _NO_CACHE, TILE, jit, jit_ordered
+from ._config import _NO_CACHE, TILE, jit_ordered
+from ._shared import F1, F2, I8, Shared
 
 
-@jit
 def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
     """Add the centred, weighted statistics of one block (resp = w * resp).
 
@@ -122,7 +122,6 @@ def _tile_add(s2, k, D, i, j0, a0, a1, a2, a3):
         s2[k, base + j0 + 3] += a3
 
 
-@jit
 def accumulate_diag(xt, nb, mu, resp, nk, s1, s2):
     """Diagonal statistics of one block (float64).
 
@@ -181,11 +180,16 @@ def accumulate_diag(xt, nb, mu, resp, nk, s1, s2):
                     s2[k2, d + 1] += c11
 
 
+# compiled once per process, called by address from both dtypes' kernels (``_shared``)
+full_stats = Shared(accumulate_full, (F2, I8, F2, F2, F2, F2, F1, F2, F2))
+diag_stats = Shared(accumulate_diag, (F2, I8, F2, F2, F1, F2, F2))
+
+
 def as_float64(xt, nb, x64):
     """The block in float64: ``xt`` itself, or ``x64`` with ``xt`` widened into it (float32).
 
-    Chosen when the kernel is compiled (an ``overload``), so each kernel has
-    one inlined copy of the statistics code, not one per dtype branch.
+    Chosen when the kernel is compiled (an ``overload``): a float64 kernel has no
+    widening loop.
     """
 
 
