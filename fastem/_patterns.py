@@ -81,16 +81,19 @@ class Factors:
     batch : _Batch
         The patterns: ``perm`` (observed coordinates, then missing ones) and the
         masks of compact coordinates that depend on the data only.
+    regression : bool, default=True
+        Also the maps back to data coordinates (``A``, ``Cc``): the statistics need
+        them, the row-wise outputs (marginal densities) do not.
     """
 
-    def __init__(self, params, Sigma, logw, batch):
+    def __init__(self, params, Sigma, logw, batch, regression=True):
         perm, obs = batch.perm, batch.obs
         P, D = perm.shape
         K = Sigma.shape[0]
         self.full = params.prec.shape[1] > 1
         self.batch = batch
         if self.full:
-            Linv, logdet = self._factor(Sigma, batch)
+            Linv, logdet = self._factor(Sigma, batch, regression)
         else:  # diagonal: every factor is elementwise (no regression: A = 0)
             var = np.diagonal(Sigma, axis1=1, axis2=2)[:, perm].transpose(1, 0, 2)  # (P, K, D)
             if not (var > 0).all():
@@ -114,8 +117,8 @@ class Factors:
             self.prec[:, :, 0, :D] = np.where(obs[:, None, :], 1.0 / sd, 0)
         self.covariance_type = params.covariance_type
 
-    def _factor(self, Sigma, batch):
-        """``L_OO^-1`` (zero elsewhere) and ``log det L_OO``; sets ``A`` and ``Cc``."""
+    def _factor(self, Sigma, batch, regression):
+        """``L_OO^-1`` (zero elsewhere), ``log det L_OO``; with ``regression``, ``A`` and ``Cc``."""
         perm = batch.perm
         # Sigma in compact coordinates: Sc[p, k] = Sigma[k][perm[p]][:, perm[p]]
         Sc = Sigma[:, perm[:, :, None], perm[:, None, :]].transpose(1, 0, 2, 3)
@@ -129,6 +132,8 @@ class Factors:
         if not (np.isfinite(L).all() and (diag > 0).all()):
             raise not_positive_definite()
         Linv = np.where(batch.lower_oo, np.linalg.inv(L), 0.0)  # L_OO^-1, zero elsewhere
+        if not regression:
+            return Linv, np.log(diag).sum(axis=2)
         # regression of the missing coordinates on the observed ones, and the
         # conditional covariance (zero outside the missing rows / block)
         B = np.where(batch.mo, Sc, 0.0) @ Linv.transpose(0, 1, 3, 2)
@@ -266,10 +271,10 @@ class CompactRows:
             ]
         return self._batches[K]
 
-    def _factors(self, params, model):
+    def _factors(self, params, model, regression=True):
         _, Sigma, logw = model
         for batch in self._batches_for(params.shift.shape[0]):
-            yield batch, Factors(params, Sigma, logw, batch)
+            yield batch, Factors(params, Sigma, logw, batch, regression)
 
     def stats(self, params, model, n_threads):
         """Expected statistics of the rows with NaN (``model``: mu, Sigma, log w in float64)."""
@@ -327,7 +332,7 @@ class CompactRows:
         K = params.shift.shape[0]
         outs = _rowwise_outputs(self.Xc.shape[0], K, **what)
         kernel, fns = (None, ()) if params.small else _kernel(params)
-        for batch, f in self._factors(params, model):
+        for batch, f in self._factors(params, model, regression=False):
             off = batch.offsets
             if params.small:
                 for p, (a, b) in enumerate(zip(off[:-1], off[1:])):
