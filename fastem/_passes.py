@@ -89,7 +89,7 @@ def _kernel(params):
     """
     from ._kernels import _em
 
-    return _em.chunk_kernel(params.prec.shape[1] > 1)
+    return _em.chunk_kernel(params.prec.shape[1] > 1, params.mu.dtype)
 
 
 def array_stats(X, w, labels, params, n_threads):

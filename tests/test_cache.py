@@ -25,7 +25,7 @@ _FIT = """
 import sys
 import numpy as np
 import fastem
-from fastem._kernels import _em, _kmeans, _statistics
+from fastem._kernels import _density, _em, _kmeans, _normalize, _statistics
 dtype, cov = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(0)
 X = np.concatenate([rng.normal(m, 1, (400, 3)) for m in (0, 5, 10)]).astype(dtype)
@@ -33,7 +33,9 @@ gm = fastem.GaussianMixture(3, covariance_type=cov, random_state=0, max_iter=5, 
 print(repr(gm.means_.tolist()), repr(float(gm.score(X))))
 kernels = [_em.pass_full, _em.pass_diag,
            _kmeans.potentials, _kmeans.lloyd, _kmeans.pick_in_chunk,
-           _statistics.full_stats.dispatcher, _statistics.diag_stats.dispatcher]
+           _statistics.full_stats.dispatcher, _statistics.diag_stats.dispatcher,
+           _density.full_logprob.dispatcher, _density.diag_logprob.dispatcher,
+           _normalize.shared_normalize.dispatcher, _em.rowwise_outputs.dispatcher]
 misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
 hits = sum(sum(k.stats.cache_hits.values()) for k in kernels)
 print("misses", misses, "hits", hits)

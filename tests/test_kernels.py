@@ -306,8 +306,9 @@ def test_missing_value_kernels_fit_and_predict_share_one_specialization(monkeypa
 
 
 def test_shared_callees_are_compiled_once_for_every_kernel():
-    """The normalization, the row-wise outputs and each family's statistics are
-    compiled once per process and called by address (``fastem/_kernels/_shared.py``):
+    """The normalization, the row-wise outputs, each family's statistics and (once per
+    dtype) its log-density are compiled once per process and called by address
+    (``fastem/_kernels/_shared.py``):
     a diagonal fit after a full one, a float32 fit after a float64 one, ``labels=``,
     weights and missing values reuse them instead of typing and optimizing their own
     copies (a float32 first use compiled 1.5 s less). The k-means kernels are
@@ -315,13 +316,15 @@ def test_shared_callees_are_compiled_once_for_every_kernel():
     The normalization is compiled without reassociation, so its copy here and the
     missing-value kernels' own copy give the same bits."""
     from fastem import GaussianMixture
-    from fastem._kernels import _em, _kmeans, _normalize, _statistics
+    from fastem._kernels import _density, _em, _kmeans, _normalize, _statistics
 
     shared = {
         "normalize": _normalize.shared_normalize,
         "rowwise": _em.rowwise_outputs,
         "full": _statistics.full_stats,
         "diag": _statistics.diag_stats,
+        "full log-density": _density.full_logprob,  # one per dtype
+        "diag log-density": _density.diag_logprob,
     }
     for name in ("normalize", "rowwise"):
         assert "reassoc" not in shared[name].dispatcher.targetoptions["fastmath"], name
@@ -340,7 +343,9 @@ def test_shared_callees_are_compiled_once_for_every_kernel():
             gm.predict_proba(X.astype(dtype))
         GaussianMixture(2, missing="marginalize", random_state=0, max_iter=2).fit(Xm)
     for name, callee in shared.items():
-        assert callee.dispatcher.signatures == [callee.argtypes], name
+        assert sorted(map(str, callee.dispatcher.signatures)) == sorted(
+            map(str, callee.signatures)
+        ), name
     for k in (_kmeans.lloyd, _kmeans.potentials):
         assert [str(sig[0].dtype) for sig in k.signatures] == ["float64"], k.signatures
     # both dtypes' pass kernels ran: each has a float32 and a float64 specialization

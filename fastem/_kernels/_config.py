@@ -47,10 +47,11 @@ TILE = 4
 def jit(fn):
     """Compile ``fn`` as a callee inlined into each kernel (Numba IR), never cached alone.
 
-    For the callees whose reductions ``reassoc`` may reorder (the log-density).
-    The statistics, also reassociated, are compiled once and called by address
-    instead (``_shared``); the normalization sums in a fixed order
-    (``_normalize.sum_rows``), so any compiled copy of it gives the same bits.
+    For the callees whose reductions ``reassoc`` may reorder, in the k-means and
+    missing-value kernels. The pass kernels' log-densities and statistics, also
+    reassociated, are compiled once and called by address instead (``_shared``);
+    the normalization sums in a fixed order (``_normalize.sum_rows``), so any
+    compiled copy of it gives the same bits.
     Compiled as separate functions, the others made a kernel compiled in the
     process and the same kernel loaded from the disk cache give different
     bits (1 ulp in the first moments, float64 full: the two builds ran

@@ -15,9 +15,9 @@ from ._config import (
     BLOCK_DIAG_BYTES,
     BLOCK_MIN,
     TILE,
-    jit,
     jit_ordered,
 )
+from ._shared import Shared, dtype_signatures
 
 
 @jit_ordered
@@ -107,7 +107,6 @@ def _centre(xt, mu, k, nb, diff):
             diff[d, b] = xt[d, b] - m
 
 
-@jit
 def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
     """logp[k, :nb] = const_k - |U_k^T (x - mu_k)|^2 / 2 for all k.
 
@@ -188,7 +187,6 @@ def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
             logp[k, b] = c - 0.5 * q[b]
 
 
-@jit
 def logprob_diag(xt, nb, mu, prec, const, q, q2, logp):
     """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k.
 
@@ -239,3 +237,9 @@ def logprob_diag(xt, nb, mu, prec, const, q, q2, logp):
         for b in range(nb):
             logp[k, b] = c - 0.5 * q[b]
             logp[k2, b] = c2 - 0.5 * q2[b]
+
+
+#: the log-densities compiled once per dtype and called by address (``_shared``): a
+#: kernel does not inline, type and optimize them again
+full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
+diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A1 A1 F2"))

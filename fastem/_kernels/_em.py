@@ -46,12 +46,14 @@ per chunk. The block helpers live in ``_density`` (load, log-densities),
 ``normalize`` (exp, log-sum-exp, responsibilities) and ``_statistics``;
 ``_cache`` keeps Numba's disk cache consistent across these modules.
 
-What does not depend on X's dtype (the normalization, the row-wise outputs and
-each family's statistics, all float64) is compiled once per process and called
-by address (``_shared``; the kernels' last argument ``fns``, from
-:func:`chunk_kernel`): a float32 kernel and a diagonal kernel compile only their
-own load and log-density. float32 scratch buffers are float64 allocations read
-as float32 (``_bits.as_dtype_of``), so no float32 allocation is compiled either.
+The block functions are compiled once per process each and called by address
+(``_shared``; the kernels' last argument ``fns``, from :func:`chunk_kernel`):
+the normalization, the row-wise outputs and each family's statistics (all
+float64) serve both dtypes, and each family's log-density is compiled once per
+dtype. A kernel itself is the loop over blocks: it inlines, types and optimizes
+none of them again, and a float32 kernel compiles only its own load and
+log-density. float32 scratch buffers are float64 allocations read as float32
+(``_bits.as_dtype_of``), so no float32 allocation is compiled either.
 
 Shapes (``K`` components, ``D`` features, ``Dp`` = ``D`` rounded up to ``TILE``,
 ``C`` chunks). The parameters come zero-padded to ``Dp`` features and as
@@ -76,7 +78,7 @@ specialization per dtype serves all four covariance types::
     out_lp   (n,) f64    log p(x)          (row-wise outputs: each empty
     out_resp (n, K) f64  responsibilities   when not wanted; all empty in
     out_lab  (n,) i64    labels             an EM pass)
-    fns    (3,) int64  addresses of the shared normalization, row-wise outputs, statistics
+    fns    (4,) int64  addresses: normalization, row-wise outputs, statistics, log-density
 
 A row-wise call passes empty ``nk``, ``s1``, ``s2`` and ``scal`` (nothing is
 accumulated) with the types of an EM pass's, so both share one specialization.
@@ -86,7 +88,7 @@ import numpy as np
 
 from ._bits import as_dtype_of
 from ._config import PAD, TILE, kernel
-from ._density import block_rows, load_block, logprob_diag, logprob_full
+from ._density import block_rows, diag_logprob, full_logprob, load_block
 from ._normalize import log_into, normalize_buffers, shared_normalize, softmax
 from ._shared import F1, F2, I1, I8, Shared
 from ._statistics import as_float64, diag_stats, full_stats
@@ -132,18 +134,23 @@ rowwise_outputs = Shared(_rowwise_outputs, (F2, I8, I8, I8, F1, F1, F1, I1, F1, 
 _normalize = shared_normalize.call
 _rowwise = rowwise_outputs.call
 _full_stats = full_stats.call
+_logprob_full = full_logprob.call
+_logprob_diag = diag_logprob.call
 _diag_stats = diag_stats.call
 
 
-def chunk_kernel(full):
+def chunk_kernel(full, dtype):
     """``(kernel, fns)``: a family's chunk kernel and its last argument, the addresses of
-    the normalization, the row-wise outputs and the family's statistics.
+    the normalization, the row-wise outputs, the family's statistics and its
+    log-density in ``dtype`` (X's, float32 or float64).
 
-    Those three are compiled once per process, for both dtypes, and the kernels call
-    them through these addresses (``_shared``).
+    Each is compiled once per process (the first three for both dtypes), and the
+    kernels call them through these addresses (``_shared``).
     """
     stats = full_stats if full else diag_stats
-    fns = (shared_normalize.address(), rowwise_outputs.address(), stats.address())
+    i = 0 if dtype == np.float64 else 1
+    logprob = (full_logprob if full else diag_logprob).address(i)
+    fns = (shared_normalize.address(), rowwise_outputs.address(), stats.address(), logprob)
     return (pass_full if full else pass_diag), fns
 
 
@@ -194,7 +201,7 @@ def pass_full(
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)
-        logprob_full(xt, nb, mu, prec, const, diff, y, q, logp)
+        _logprob_full(fns[3], xt, nb, mu, prec, const, diff, y, q, logp)
         if rows:
             _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
@@ -242,7 +249,7 @@ def pass_diag(
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)
-        logprob_diag(xt, nb, mu, prec, const, q, q2, logp)
+        _logprob_diag(fns[3], xt, nb, mu, prec, const, q, q2, logp)
         if rows:
             _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue

@@ -1,23 +1,27 @@
-"""Callees compiled once per process and called by address: statistics, normalization.
+"""Block functions compiled once per process and called by address.
 
-A float32 kernel and a float64 kernel compute their log-densities in their own
-dtype, but their statistics are the same float64 code on the same float64
-buffers. Inlined (``_config.jit``), each kernel typed, inlined and optimized
-its own copy: 0.9 s of a float32 first use (bench/NOTES.md section 21).
+The pass kernels (``_em``) are loops over blocks of rows. What they do to a block
+(the log-density, the normalization, the row-wise outputs, the statistics) was
+inlined into each kernel (``_config.jit``), so each kernel typed, inlined and
+optimized its own copy of everything: a float32 kernel compiled the float64
+statistics again, and a diagonal kernel the normalization (bench/NOTES.md
+section 21: a float32 first use compiled 3.4-3.7 s, now 1.5 s).
 
-A :class:`Shared` callee is compiled on its own, for one fixed signature, with
-the kernels' fastmath flags (reassociation included) and its own disk cache
-entry. A kernel does not link it: it takes the callee's machine-code address as
-an ``int64`` argument (:meth:`Shared.address`, from Python) and calls it through
-that pointer with Numba's native calling convention (:meth:`Shared.call`, an
-intrinsic). So every kernel of the process runs the one compiled copy, whether
-that copy was compiled here or loaded from the cache: a cold and a warm process
-compute the same bits (``tests/test_cache.py``), which is why a reassociated
-callee may not simply be linked (``_config.jit``).
+A :class:`Shared` function is compiled on its own, for fixed signatures (one, or
+one per dtype), with the kernels' fastmath flags (reassociation included, except
+where ``ordered``) and its own disk cache entry. A kernel does not link it: it
+takes the function's machine-code address as an ``int64`` argument
+(:meth:`Shared.address`, from Python) and calls it through that pointer with
+Numba's native calling convention (:meth:`Shared.call`, an intrinsic). So every
+kernel of the process runs the one compiled copy, whether that copy was compiled
+here or loaded from the cache: a cold and a warm process compute the same bits
+(``tests/test_cache.py``). That is why a reassociated function may not simply be
+linked: a linked copy is optimized again inside each kernel, and the kernel
+loaded from the cache and the one compiled in the process could run differently
+optimized copies (bench/NOTES.md section 13).
 
-The callee's argument types are fixed (:class:`Shared` ``argtypes``); a kernel
-that passes others fails to compile (a ``TypingError`` naming both), never
-calls code compiled for other types.
+A kernel that passes other argument types than a signature's fails to compile (a
+``TypingError`` naming both); it never calls code compiled for other types.
 """
 
 import threading
@@ -33,18 +37,19 @@ from ._config import _CALLEE, JIT, JIT_ORDERED
 _LOCK = threading.Lock()
 
 
-def _caller(name, argtypes):
-    """An intrinsic ``call(address, *args)`` calling a ``None``-returning native function."""
-    argtypes = tuple(argtypes)
+def _caller(name, signatures):
+    """An intrinsic ``call(address, *args)`` calling a ``None``-returning native function
+    compiled for one of ``signatures`` (the one ``args`` have)."""
 
     @intrinsic
     def call(typingctx, address, *args):
         if address != types.int64:
             return None
-        if tuple(args) != argtypes:
+        argtypes = tuple(args)
+        if argtypes not in signatures:
             raise TypingError(
-                f"{name} is compiled for {argtypes}, and a kernel passes {tuple(args)}: "
-                "allocate the kernel's buffers with those types."
+                f"{name} is compiled for {' or '.join(map(str, signatures))}, and a kernel "
+                f"passes {argtypes}: allocate the kernel's buffers with those types."
             )
 
         def codegen(context, builder, signature, llargs):
@@ -60,29 +65,34 @@ def _caller(name, argtypes):
 
 
 class Shared:
-    """``fn`` compiled once for ``argtypes``, called by the kernels through its address.
+    """``fn`` compiled once per signature, called by the kernels through its address.
 
+    ``signatures``: the argument types, one tuple or a list of them (one per dtype);
     ``ordered``: compiled without reassociation (``_config.JIT_ORDERED``), for code whose
     rounding is part of the algorithm (the normalization's exp and log).
     """
 
-    def __init__(self, fn, argtypes, ordered=False):
-        self.argtypes = tuple(argtypes)
+    def __init__(self, fn, signatures, ordered=False):
+        if not isinstance(signatures, list):
+            signatures = [signatures]
+        self.signatures = [tuple(sig) for sig in signatures]
         options = JIT_ORDERED if ordered else JIT
         self.dispatcher = _cache.guard(njit(**options, **_CALLEE)(fn))
-        self.call = _caller(fn.__name__, self.argtypes)
-        self._address = 0
+        self.call = _caller(fn.__name__, self.signatures)
+        self._address = {}
 
-    def address(self):
-        """The compiled callee's address (compiled, or loaded from the cache, on first use)."""
-        if not self._address:
+    def address(self, i=0):
+        """The address of the callee compiled for signature ``i`` (compiled, or loaded
+        from the cache, on first use)."""
+        if i not in self._address:
             with _LOCK:
-                if not self._address:
-                    self.dispatcher.compile(self.argtypes)
-                    cres = self.dispatcher.overloads[self.argtypes]
+                if i not in self._address:
+                    sig = self.signatures[i]
+                    self.dispatcher.compile(sig)
+                    cres = self.dispatcher.overloads[sig]
                     name = cres.fndesc.llvm_func_name
-                    self._address = cres.library.get_pointer_to_function(name)
-        return self._address
+                    self._address[i] = cres.library.get_pointer_to_function(name)
+        return self._address[i]
 
 
 # the argument types the kernels pass (see ``_em``'s shapes): float64 and int64
@@ -91,3 +101,14 @@ F1, F2 = types.float64[::1], types.float64[:, ::1]
 I1, I8 = types.int64[::1], types.int64
 W = types.Array(types.float64, 1, "C", readonly=True)
 L = types.Array(types.int64, 1, "C", readonly=True)
+
+
+def dtype_signatures(spec):
+    """One signature per dtype (float64, then float32) from ``spec``: ``A1``, ``A2``,
+    ``A3`` are C-contiguous arrays of that dtype, the other names those above."""
+    sigs = []
+    for dt in (types.float64, types.float32):
+        names = dict(F1=F1, F2=F2, I1=I1, I8=I8, W=W, L=L)
+        names.update(A1=dt[::1], A2=dt[:, ::1], A3=dt[:, :, ::1])
+        sigs.append(tuple(names[word] for word in spec.split()))
+    return sigs
