@@ -1,4 +1,4 @@
-"""Bit casts between float64 and int64 for the kernels' exp and log; float64 buffers as float32.
+"""Bit casts between float64 and int64 for the kernels' exp and log; scratch buffers.
 
 ``ndarray.view`` does the same on whole arrays, but each of its two uses
 compiles Numba's generic view implementation (0.3 s of a first fit, for two
@@ -9,8 +9,9 @@ the same way.
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.core.imputils import impl_ret_borrowed
+from numba.core.imputils import impl_ret_new_ref
 from numba.extending import intrinsic
+from numba.np.arrayobj import _empty_nd_impl
 
 
 @intrinsic
@@ -37,45 +38,34 @@ def bits_of_float(typingctx, x):
     return types.int64(types.float64), codegen
 
 
-@intrinsic
-def as_dtype_of(typingctx, buf, X):
-    """The float64 C-contiguous 2-D ``buf`` as an array of ``X``'s dtype, same shape, same memory.
+def _scratch(zero):
+    @intrinsic
+    def alloc(typingctx, rows, cols, like):
+        if not (
+            isinstance(rows, types.Integer)
+            and isinstance(cols, types.Integer)
+            and isinstance(like, types.Array)
+            and like.dtype in (types.float32, types.float64, types.int64)
+        ):
+            return None
+        retty = types.Array(like.dtype, 2, "C")
 
-    ``buf`` itself for float64 ``X``; for float32, its first half of bytes read as float32
-    (all zeros stays all zeros). A float32 kernel then allocates its scratch buffers with
-    the float64 allocation every kernel has already compiled: ``np.zeros`` and
-    ``np.empty`` of float32 compiled 0.3 s of a float32 first use.
-    """
-    ok = (
-        isinstance(buf, types.Array)
-        and buf.dtype == types.float64
-        and buf.ndim == 2
-        and buf.layout == "C"
-        and isinstance(X, types.Array)
-        and X.dtype in (types.float32, types.float64)
-    )
-    if not ok:
-        return None
-    retty = buf.copy(dtype=X.dtype)
+        def codegen(context, builder, signature, args):
+            shape = [context.cast(builder, v, t, types.intp) for v, t in zip(args, (rows, cols))]
+            ary = _empty_nd_impl(context, builder, retty, shape)
+            if zero:
+                cgutils.memset(builder, ary.data, builder.mul(ary.itemsize, ary.nitems), 0)
+            return impl_ret_new_ref(context, builder, retty, ary._getvalue())
 
-    def codegen(context, builder, signature, args):
-        src = context.make_array(buf)(context, builder, args[0])
-        if X.dtype == types.float64:
-            return impl_ret_borrowed(context, builder, retty, args[0])
-        dst = context.make_array(retty)(context, builder)
-        size = context.get_abi_sizeof(context.get_data_type(X.dtype))
-        itemsize = context.get_constant(types.intp, size)
-        rows, cols = cgutils.unpack_tuple(builder, src.shape, 2)
-        strides = cgutils.pack_array(builder, [builder.mul(cols, itemsize), itemsize])
-        context.populate_array(
-            dst,
-            data=builder.bitcast(src.data, dst.data.type),
-            shape=src.shape,
-            strides=strides,
-            itemsize=itemsize,
-            meminfo=src.meminfo,
-            parent=src.parent,
-        )
-        return impl_ret_borrowed(context, builder, retty, dst._getvalue())
+        return retty(rows, cols, like), codegen
 
-    return retty(buf, X), codegen
+    return alloc
+
+
+#: ``empty(rows, cols, like)`` and ``zeros(rows, cols, like)``: a new C-contiguous
+#: (rows, cols) array of ``like``'s dtype (float32, float64 or int64), uninitialized or
+#: zero-filled. What ``np.empty`` and ``np.zeros`` do, lowered straight to Numba's
+#: allocation: their generic overloads (shape tuples, dtype objects) compiled 0.5 s of
+#: a first fit, and again for each dtype. A 1-D buffer is row 0 of a (1, n) one.
+empty = _scratch(False)
+zeros = _scratch(True)

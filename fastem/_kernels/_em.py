@@ -52,8 +52,8 @@ the normalization, the row-wise outputs and each family's statistics (all
 float64) serve both dtypes, and each family's log-density is compiled once per
 dtype. A kernel itself is the loop over blocks: it inlines, types and optimizes
 none of them again, and a float32 kernel compiles only its own load and
-log-density. float32 scratch buffers are float64 allocations read as float32
-(``_bits.as_dtype_of``), so no float32 allocation is compiled either.
+log-density. Scratch buffers come from ``_bits.zeros`` / ``_bits.empty``, which
+compile no allocation overload for either dtype.
 
 Shapes (``K`` components, ``D`` features, ``Dp`` = ``D`` rounded up to ``TILE``,
 ``C`` chunks). The parameters come zero-padded to ``Dp`` features and as
@@ -86,7 +86,7 @@ accumulated) with the types of an EM pass's, so both share one specialization.
 
 import numpy as np
 
-from ._bits import as_dtype_of
+from ._bits import empty, zeros
 from ._config import PAD, TILE, kernel
 from ._density import block_rows, diag_logprob, full_logprob, load_block
 from ._normalize import log_into, normalize_buffers, shared_normalize, softmax
@@ -185,19 +185,16 @@ def pass_full(
     rows = out_lp.shape[0] + out_resp.shape[0] + out_lab.shape[0] > 0
     B = block_rows(Dp, K, True)
     Bp = B + PAD
-    # every buffer's dtype as a dtype *object* and every shape as run-time ints:
-    # np.empty/np.zeros compile once per argument type (7 variants were 0.6 s);
-    # X's dtype's buffers are float64 ones read as that dtype (``as_dtype_of``)
-    f8, i8 = mu64.dtype, labels.dtype
-    tile = min(TILE, Dp)
-    xt = as_dtype_of(np.zeros((Dp, Bp), dtype=f8), X)
-    x64 = np.zeros((Dp, Bp), dtype=f8)
-    diff = as_dtype_of(np.zeros((Dp, Bp), dtype=f8), X)
-    y = as_dtype_of(np.empty((tile, Bp), dtype=f8), X)
-    q = as_dtype_of(np.empty((1, B), dtype=f8), X)[0]
-    logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, f8, i8)
-    diff64 = np.zeros((Dp, Bp), dtype=f8)
-    rd = np.zeros((Dp, Bp), dtype=f8)
+    # buffers in X's dtype (like X) or float64 (like mu64), from ``_bits.zeros`` /
+    # ``_bits.empty``: no np.zeros / np.empty overload to compile, for either dtype
+    xt = zeros(Dp, Bp, X)
+    x64 = zeros(Dp, Bp, mu64)
+    diff = zeros(Dp, Bp, X)
+    y = empty(min(TILE, Dp), Bp, X)
+    q = empty(1, B, X)[0]
+    logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
+    diff64 = zeros(Dp, Bp, mu64)
+    rd = zeros(Dp, Bp, mu64)
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)
@@ -239,13 +236,12 @@ def pass_diag(
     rows = out_lp.shape[0] + out_resp.shape[0] + out_lab.shape[0] > 0
     B = block_rows(Dp, K, False)
     Bp = B + PAD
-    # as in pass_full: float64 allocations, X's dtype's buffers read as that dtype
-    f8, i8 = mu64.dtype, labels.dtype
-    xt = as_dtype_of(np.zeros((Dp, Bp), dtype=f8), X)
-    x64 = np.zeros((Dp, Bp), dtype=f8)
-    q = as_dtype_of(np.empty((1, B), dtype=f8), X)[0]
-    q2 = as_dtype_of(np.empty((1, B), dtype=f8), X)[0]
-    logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, f8, i8)
+    # as in pass_full
+    xt = zeros(Dp, Bp, X)
+    x64 = zeros(Dp, Bp, mu64)
+    q = empty(1, B, X)[0]
+    q2 = empty(1, B, X)[0]
+    logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)

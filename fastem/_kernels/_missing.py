@@ -41,6 +41,7 @@ Shapes (``P`` patterns in this batch, ``K`` components, ``D`` features)::
 
 import numpy as np
 
+from ._bits import empty, zeros
 from ._config import BLOCK, jit, kernel
 from ._normalize import normalize, normalize_buffers
 
@@ -101,8 +102,8 @@ def _pattern_one(Sigma, logw, obs, o, mis, m, k, L, Linv, A, Cc, B):
 @kernel
 def pattern_range(Sigma, logw, obs, nobs, mis, nmis, q0, q1, Linv, A, Cc, cst, ok):
     K, D = Sigma.shape[0], Sigma.shape[1]
-    L = np.zeros((D, D), dtype=Sigma.dtype)
-    B = np.zeros((D, D), dtype=Sigma.dtype)
+    L = zeros(D, D, Sigma)
+    B = zeros(D, D, Sigma)
     for q in range(q0, q1):
         p = q // K
         k = q - p * K
@@ -226,20 +227,20 @@ def chunk_stats(
     (one compiled kernel for both: a ``predict`` after a fit compiles nothing more)."""
     K, D = mu.shape
     logp_only = out.shape[0] > 0
-    # dtype objects and run-time sizes: the np.empty variants of the EM kernels (compiled once)
-    f8, i8, nbuf = mu.dtype, rows.dtype, min(BLOCK, max(i1 - i0, 1))
-    xo = np.empty((D, nbuf), dtype=f8)
-    dob = np.empty((D, nbuf), dtype=f8)
-    diff = np.empty((D, nbuf), dtype=f8)
-    y = np.empty(nbuf, dtype=f8)
-    y1 = np.empty(nbuf, dtype=f8)
-    y2 = np.empty(nbuf, dtype=f8)
-    y3 = np.empty(nbuf, dtype=f8)
-    q = np.empty(nbuf, dtype=f8)
-    rd = np.empty(nbuf, dtype=f8)
-    wv = np.empty(nbuf, dtype=f8)
-    logp, rx, m, s, poly, _, lab_lp, ev = normalize_buffers(K, nbuf, nbuf, f8, i8)
-    lv = np.empty(nbuf, dtype=i8)
+    # float64 buffers like mu, int64 like rows (``_bits.empty``: nothing to compile)
+    nbuf = min(BLOCK, max(i1 - i0, 1))
+    xo = empty(D, nbuf, mu)
+    dob = empty(D, nbuf, mu)
+    diff = empty(D, nbuf, mu)
+    y = empty(1, nbuf, mu)[0]
+    y1 = empty(1, nbuf, mu)[0]
+    y2 = empty(1, nbuf, mu)[0]
+    y3 = empty(1, nbuf, mu)[0]
+    q = empty(1, nbuf, mu)[0]
+    rd = empty(1, nbuf, mu)[0]
+    wv = empty(1, nbuf, mu)[0]
+    logp, rx, m, s, poly, _, lab_lp, ev = normalize_buffers(K, nbuf, nbuf, mu, rows)
+    lv = empty(1, nbuf, rows)[0]
     has_w = w.shape[0] > 0
     has_lab = labels.shape[0] > 0
     t = i0

@@ -8,7 +8,7 @@ small D, so the kernels use their own vectorizable ``exp_rows`` and
 
 import numpy as np
 
-from ._bits import bits_of_float, float_of_bits
+from ._bits import bits_of_float, empty, float_of_bits
 from ._config import jit_ordered
 from ._shared import F1, F2, I8, L, Shared, W
 
@@ -149,17 +149,18 @@ def sum_rows(a, nb):
 @jit_ordered
 def normalize_buffers(K, Bp, B, f8, i8):
     """The buffers :func:`normalize` works in, for blocks of up to ``B`` rows: ``logp``
-    and ``rx`` (K, Bp), then ``m``, ``s``, ``poly``, ``bits`` (``i8``), ``lab_lp`` and
-    ``ev`` (B,). Every kernel allocates them here (one compiled allocation)."""
+    and ``rx`` (K, Bp), then ``m``, ``s``, ``poly``, ``bits`` (int64), ``lab_lp`` and
+    ``ev`` (B,). ``f8`` and ``i8`` are any float64 and int64 arrays (their dtypes).
+    Every kernel allocates them here (one compiled allocation)."""
     return (
-        np.empty((K, Bp), dtype=f8),
-        np.empty((K, Bp), dtype=f8),
-        np.empty(B, dtype=f8),
-        np.empty(B, dtype=f8),
-        np.empty(B, dtype=f8),
-        np.empty(B, dtype=i8),
-        np.empty(B, dtype=f8),
-        np.empty(B, dtype=f8),
+        empty(K, Bp, f8),
+        empty(K, Bp, f8),
+        empty(1, B, f8)[0],
+        empty(1, B, f8)[0],
+        empty(1, B, f8)[0],
+        empty(1, B, i8)[0],
+        empty(1, B, f8)[0],
+        empty(1, B, f8)[0],
     )
 
 
