@@ -513,3 +513,60 @@ def test_a_forked_child_fits_after_its_parent_used_the_threads():
         res = pool.apply_async(array_stats, (X, None, None, p, 2))
         child = res.get(timeout=120)  # a stale pool would wait forever
     np.testing.assert_array_equal(child.s1, ref.s1)
+
+
+_FIRST_USES = """
+import sys, warnings
+import numpy as np
+from numba.core import event
+from fastem import GaussianMixture
+warnings.simplefilter("ignore")
+X = np.random.default_rng(0).normal(size=(600, 3))
+def compiled(f):
+    rec = event.RecordingListener()
+    event.register("numba:compile", rec)
+    try:
+        f()
+    finally:
+        event.unregister("numba:compile", rec)
+    return [(ev.data["dispatcher"].py_func.__qualname__, str(ev.data["args"]))
+            for _, ev in rec.buffer if ev.is_start]
+fit = lambda cov, dt: GaussianMixture(2, covariance_type=cov, random_state=0,
+                                      max_iter=2).fit(X.astype(dt)).predict_proba(X.astype(dt))
+print(repr(compiled(lambda: fit("full", "float64"))))
+print(repr(compiled(lambda: fit("diag", "float64"))))
+print(repr(compiled(lambda: fit("full", "float32"))))
+print(repr(compiled(lambda: fit("diag", "float32"))))
+"""
+
+
+def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
+    """docs/cold_start.md: in a fresh process on an empty cache, float32 fits after
+    float64 ones compile only code that handles float32 values (the load, the
+    log-density and the kernel that loops over blocks); the normalization, the
+    statistics and k-means are float64 code compiled once. A diagonal fit after a full
+    one compiles no normalization or row-wise outputs again. No kernel compiles
+    NumPy's generic ``np.empty`` / ``np.zeros`` (``_bits.empty`` / ``zeros`` instead)."""
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_USES], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()[-4:]
+    first, diag, f32, diag32 = (ast.literal_eval(line) for line in lines)
+    names = {name for name, _ in first}
+    assert {"pass_full", "logprob_full", "accumulate_full", "normalize", "lloyd"} <= names
+    for name, _ in first + diag + f32 + diag32:
+        assert "ol_np_empty" not in name and "ol_np_zeros" not in name, name
+    diag_names = {name for name, _ in diag}
+    assert {"pass_diag", "logprob_diag", "accumulate_diag"} <= diag_names
+    assert not diag_names & {"normalize", "_rowwise_outputs", "lloyd", "potentials"}
+    for name, args in f32 + diag32:
+        assert "float32" in args, (name, args)
+    assert {"pass_full", "logprob_full"} <= {name for name, _ in f32}
+    assert {"pass_diag", "logprob_diag"} <= {name for name, _ in diag32}
