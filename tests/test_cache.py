@@ -31,7 +31,7 @@ rng = np.random.default_rng(0)
 X = np.concatenate([rng.normal(m, 1, (400, 3)) for m in (0, 5, 10)]).astype(dtype)
 gm = fastem.GaussianMixture(3, covariance_type=cov, random_state=0, max_iter=5, tol=0).fit(X)
 print(repr(gm.means_.tolist()), repr(float(gm.score(X))))
-kernels = [_em.pass_full, _em.pass_diag,
+kernels = [_em.pass_chunk,
            _kmeans.potentials, _kmeans.lloyd, _kmeans.pick_in_chunk,
            _statistics.full_stats.dispatcher, _statistics.diag_stats.dispatcher,
            _density.full_logprob.dispatcher, _density.diag_logprob.dispatcher,
@@ -123,7 +123,7 @@ def test_corrupt_or_truncated_cache_files_are_compiled_again(tmp_path, warm_cach
     shutil.copytree(warm_cache, cache)
     job = ("float64", "diag")
     expected = _here(job, capsys)
-    data = sorted(cache.rglob("*pass_diag*.nbc"))
+    data = sorted(cache.rglob("*pass_chunk*.nbc"))
     assert len(data) == 2  # float64 and float32
     for path, garbage in zip(data, [b"not a pickle" * 10, data[1].read_bytes()[:40]]):
         path.write_bytes(garbage)  # garbage, truncated
@@ -134,7 +134,7 @@ def test_corrupt_or_truncated_cache_files_are_compiled_again(tmp_path, warm_cach
     shared.write_bytes(b"not a pickle" * 10)
     result, misses, _ = _run(job, _env(cache))
     assert result == expected and misses > 0
-    for path in cache.rglob("*pass_diag*.nbi"):  # a torn index
+    for path in cache.rglob("*pass_chunk*.nbi"):  # a torn index
         path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
     result, misses, _ = _run(job, _env(cache))
     assert result == expected and misses > 0
@@ -147,7 +147,7 @@ def test_an_entry_with_another_signature_is_not_trusted(tmp_path, warm_cache, ca
     data file holding another specialization: it must be a miss, not run."""
     cache = tmp_path / "cache"
     shutil.copytree(warm_cache, cache)
-    files = sorted(cache.rglob("*pass_diag*.nbc"))
+    files = sorted(cache.rglob("*pass_chunk*.nbc"))
     assert len(files) == 2  # float64 and float32
     a, b = files[0].read_bytes(), files[1].read_bytes()
     files[0].write_bytes(b)

@@ -194,7 +194,7 @@ def test_one_compiled_pass_for_every_covariance_type_and_read_only_input(tmp_pat
     from fastem._kernels import _em
 
     X = np.random.default_rng(0).normal(size=(600, 3))
-    kernels = (_em.pass_full, _em.pass_diag)
+    kernels = (_em.pass_chunk,)
     for cov in ("full", "diag"):
         GaussianMixture(2, covariance_type=cov, random_state=0, max_iter=2).fit(X).predict(X)
     before = [len(k.signatures) for k in kernels]
@@ -282,7 +282,7 @@ def test_missing_values_compile_nothing_after_a_complete_fit():
     compiled = {ev.data["dispatcher"].py_func.__name__ for _, ev in rec.buffer if ev.is_start}
     assert not compiled, compiled
     # and nothing compiled earlier in this process either: one specialization per dtype
-    for k in (_em.pass_full, _em.pass_diag):
+    for k in (_em.pass_chunk,):
         assert sum(str(sig[0].dtype) == "float64" for sig in k.signatures) == 1, k.signatures
 
 
@@ -348,9 +348,9 @@ def test_shared_callees_are_compiled_once_for_every_kernel():
         ), name
     for k in (_kmeans.lloyd, _kmeans.potentials):
         assert [str(sig[0].dtype) for sig in k.signatures] == ["float64"], k.signatures
-    # both dtypes' pass kernels ran: each has a float32 and a float64 specialization
-    for k in (_em.pass_full, _em.pass_diag):
-        assert sorted(str(sig[0].dtype) for sig in k.signatures) == ["float32", "float64"]
+    # one pass kernel per dtype, for every family
+    sigs = _em.pass_chunk.signatures
+    assert sorted(str(sig[0].dtype) for sig in sigs) == ["float32", "float64"]
 
 
 def test_a_shared_callee_refuses_other_argument_types():
@@ -366,7 +366,7 @@ def test_a_shared_callee_refuses_other_argument_types():
 
     @njit
     def wrong(address, xt, resp):
-        call(address, xt, 4, xt, resp, resp[0], resp, resp)
+        call(address, xt, 4, xt, resp, resp, resp, resp[0], resp, resp)
 
     xt = np.zeros((4, 8), dtype=np.float32)
     with pytest.raises(TypingError, match="accumulate_diag is compiled for"):
@@ -384,7 +384,8 @@ def test_a_shared_callee_called_by_address_computes_what_it_computes_alone():
 
     @njit
     def by_address(address, xt, nb, mu, resp, nk, s1, s2):
-        call(address, xt, nb, mu, resp, nk, s1, s2)
+        unused = np.zeros((0, 40))  # diff and rd: the full family's buffers
+        call(address, xt, nb, mu, resp, unused, unused, nk, s1, s2)
 
     rng = np.random.default_rng(0)
     K, D, nb = 3, 4, 37
@@ -392,7 +393,7 @@ def test_a_shared_callee_called_by_address_computes_what_it_computes_alone():
     got = [np.zeros(K), np.zeros((K, D)), np.zeros((K, D))]
     want = [np.zeros(K), np.zeros((K, D)), np.zeros((K, D))]
     by_address(diag_stats.address(), xt, nb, mu, resp, *got)
-    accumulate_diag(xt, nb, mu, resp, *want)
+    accumulate_diag(xt, nb, mu, resp, None, None, *want)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-13)
     np.testing.assert_allclose(want[1], resp[:, :nb] @ xt[:, :nb].T - want[0][:, None] * mu)
@@ -470,8 +471,7 @@ def test_disk_cache_is_invalidated_by_any_kernel_module(tmp_path):
 
     assert JIT["cache"] is True  # the locators were installed
     for kernel in (
-        _em.pass_full,
-        _em.pass_diag,
+        _em.pass_chunk,
         _kmeans.lloyd,
         _missing.chunk_stats,
         _statistics.full_stats.dispatcher,
@@ -545,7 +545,8 @@ def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
     float64 ones compile only code that handles float32 values (the load, the
     log-density and the kernel that loops over blocks); the normalization, the
     statistics and k-means are float64 code compiled once. A diagonal fit after a full
-    one compiles no normalization or row-wise outputs again. No kernel compiles
+    one compiles its log-density and statistics only (one pass kernel for every
+    family). No kernel compiles
     NumPy's generic ``np.empty`` / ``np.zeros`` (``_bits.empty`` / ``zeros`` instead)."""
     import ast
     import os
@@ -560,13 +561,13 @@ def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
     lines = out.stdout.splitlines()[-4:]
     first, diag, f32, diag32 = (ast.literal_eval(line) for line in lines)
     names = {name for name, _ in first}
-    assert {"pass_full", "logprob_full", "accumulate_full", "normalize", "lloyd"} <= names
+    assert {"pass_chunk", "logprob_full", "accumulate_full", "normalize", "lloyd"} <= names
     for name, _ in first + diag + f32 + diag32:
         assert "ol_np_empty" not in name and "ol_np_zeros" not in name, name
     diag_names = {name for name, _ in diag}
-    assert {"pass_diag", "logprob_diag", "accumulate_diag"} <= diag_names
-    assert not diag_names & {"normalize", "_rowwise_outputs", "lloyd", "potentials"}
+    assert {"logprob_diag", "accumulate_diag"} <= diag_names
+    assert not diag_names & {"pass_chunk", "normalize", "_rowwise_outputs", "lloyd", "potentials"}
     for name, args in f32 + diag32:
         assert "float32" in args, (name, args)
-    assert {"pass_full", "logprob_full"} <= {name for name, _ in f32}
-    assert {"pass_diag", "logprob_diag"} <= {name for name, _ in diag32}
+    assert {"pass_chunk", "logprob_full"} <= {name for name, _ in f32}
+    assert {name for name, _ in diag32} == {"logprob_diag"}  # its load: compiled with f32

@@ -187,12 +187,15 @@ def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
             logp[k, b] = c - 0.5 * q[b]
 
 
-def logprob_diag(xt, nb, mu, prec, const, q, q2, logp):
+def logprob_diag(xt, nb, mu, prec, const, diff, y, q, logp):
     """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k.
 
     Two components per pass over the block (each load of x serves both), four
-    features at a time; an odd last component is paired with itself.
+    features at a time; an odd last component is paired with itself. The
+    arguments of :func:`logprob_full` (one kernel calls either): ``diff`` unused,
+    ``y[0]`` a second row buffer.
     """
+    q2 = y[0]
     K = mu.shape[0]
     Dp = xt.shape[0]
     for k in range(0, K, 2):
@@ -242,4 +245,4 @@ def logprob_diag(xt, nb, mu, prec, const, q, q2, logp):
 #: the log-densities compiled once per dtype and called by address (``_shared``): a
 #: kernel does not inline, type and optimize them again
 full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
-diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A1 A1 F2"))
+diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))

@@ -1,6 +1,6 @@
-"""The fused EM pass and the row-wise (predict) outputs: one kernel per family.
+"""The fused EM pass and the row-wise (predict) outputs: one kernel per dtype.
 
-One call of a ``pass_*`` kernel is one chunk of rows of a pass over ``X``:
+One call of :func:`pass_chunk` is one chunk of rows of a pass over ``X``:
 for every block of ``BLOCK`` rows it computes the Gaussian log-densities of all components,
 normalizes them into responsibilities with log-sum-exp, adds the
 log-likelihood, and accumulates the weighted sufficient statistics centred on
@@ -12,12 +12,12 @@ threads, chunk ``c`` writes its own partial sums into ``nk[c]``, ``s1[c]``,
 ``s2[c]`` and ``scal[c]``, and the caller adds them in chunk order: results
 are bit-identical for any number of threads.
 
-Each covariance family has its own chunk function (``pass_full`` for full
-and tied, ``pass_diag`` for diagonal and spherical), so a call compiles only
-the tiles it runs: a diagonal fit never compiles the full-covariance tiles.
-The statistics and the row-wise outputs share one compiled kernel (the
-log-density is most of its code), so a ``predict`` after a fit compiles
-nothing. There are no ``prange`` drivers.
+Each covariance family has its own block functions (log-density and statistics:
+full and tied, diagonal and spherical), called by address (below), so a call
+compiles only the tiles it runs: a diagonal fit never compiles the
+full-covariance tiles. The kernel itself, the loop over blocks, is one per
+dtype for every family. The statistics and the row-wise outputs share it, so a
+``predict`` after a fit compiles nothing. There are no ``prange`` drivers.
 
 Inside a block (``block_rows``: 64-256 rows for full and tied, up to 1024 for
 diagonal and spherical; a function of the shape only) the
@@ -133,10 +133,8 @@ rowwise_outputs = Shared(_rowwise_outputs, (F2, I8, I8, I8, F1, F1, F1, I1, F1, 
 # the intrinsics that call them by address (``_shared``)
 _normalize = shared_normalize.call
 _rowwise = rowwise_outputs.call
-_full_stats = full_stats.call
-_logprob_full = full_logprob.call
-_logprob_diag = diag_logprob.call
-_diag_stats = diag_stats.call
+_stats = full_stats.call  # either family's: the same signature
+_logprob = full_logprob.call  # either family's, in X's dtype
 
 
 def chunk_kernel(full, dtype):
@@ -151,103 +149,49 @@ def chunk_kernel(full, dtype):
     i = 0 if dtype == np.float64 else 1
     logprob = (full_logprob if full else diag_logprob).address(i)
     fns = (shared_normalize.address(), rowwise_outputs.address(), stats.address(), logprob)
-    return (pass_full if full else pass_diag), fns
+    return pass_chunk, fns
 
 
 @kernel
-def pass_full(
-    X,
-    w,
-    labels,
-    r0,
-    r1,
-    w0,
-    mu,
-    prec,
-    mu64,
-    const,
-    nk,
-    s1,
-    s2,
-    scal,
-    out_lp,
-    out_resp,
-    out_lab,
-    fns,
-):
-    """One chunk of a pass, full or tied covariance (``prec`` (K, Dp, Dp)).
+def pass_chunk(
+    X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal,
+    out_lp, out_resp, out_lab, fns,
+):  # fmt: skip
+    """One chunk of a pass: its statistics, or, when any ``out_*`` is non-empty, its
+    row-wise outputs instead (one compiled kernel for both: a ``predict`` after a fit
+    compiles nothing more).
 
-    Its statistics, or, when any ``out_*`` is non-empty, its row-wise outputs
-    instead (one compiled kernel for both: a ``predict`` after a fit compiles
-    nothing more).
+    One kernel for every covariance family: the family is ``prec``'s shape ((K, Dp, Dp)
+    full and tied, (K, 1, Dp) diagonal and spherical) and the functions whose addresses
+    ``fns`` holds (its log-density and statistics, :func:`chunk_kernel`). The two
+    families' block functions take the same arguments (the diagonal ones ignore
+    ``diff`` and ``rd``), so a second family compiles its own block functions only.
     """
     K, Dp = mu.shape
+    full = prec.shape[1] > 1
     rows = out_lp.shape[0] + out_resp.shape[0] + out_lab.shape[0] > 0
-    B = block_rows(Dp, K, True)
+    B = block_rows(Dp, K, full)
     Bp = B + PAD
     # buffers in X's dtype (like X) or float64 (like mu64), from ``_bits.zeros`` /
-    # ``_bits.empty``: no np.zeros / np.empty overload to compile, for either dtype
+    # ``_bits.empty``: no np.zeros / np.empty overload to compile, for either dtype;
+    # the full family's x - mu (``diff``, ``diff64``) and resp (x - mu) (``rd``) are
+    # empty for the diagonal one
+    Df = Dp if full else 0
     xt = zeros(Dp, Bp, X)
     x64 = zeros(Dp, Bp, mu64)
-    diff = zeros(Dp, Bp, X)
+    diff = zeros(Df, Bp, X)
     y = empty(min(TILE, Dp), Bp, X)
     q = empty(1, B, X)[0]
     logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
-    diff64 = zeros(Dp, Bp, mu64)
-    rd = zeros(Dp, Bp, mu64)
+    diff64 = zeros(Df, Bp, mu64)
+    rd = zeros(Df, Bp, mu64)
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         load_block(X, start, nb, xt)
-        _logprob_full(fns[3], xt, nb, mu, prec, const, diff, y, q, logp)
+        _logprob(fns[3], xt, nb, mu, prec, const, diff, y, q, logp)
         if rows:
             _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
         _normalize(fns[0], logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx, scal)
         # float32: the block widened once, not once per component
-        _full_stats(fns[2], as_float64(xt, nb, x64), nb, mu64, rx, diff64, rd, nk, s1, s2)
-
-
-@kernel
-def pass_diag(
-    X,
-    w,
-    labels,
-    r0,
-    r1,
-    w0,
-    mu,
-    prec,
-    mu64,
-    const,
-    nk,
-    s1,
-    s2,
-    scal,
-    out_lp,
-    out_resp,
-    out_lab,
-    fns,
-):
-    """One chunk of a pass, diagonal or spherical covariance (``prec`` (K, 1, Dp)).
-
-    Its statistics, or its row-wise outputs (as :func:`pass_full`).
-    """
-    K, Dp = mu.shape
-    rows = out_lp.shape[0] + out_resp.shape[0] + out_lab.shape[0] > 0
-    B = block_rows(Dp, K, False)
-    Bp = B + PAD
-    # as in pass_full
-    xt = zeros(Dp, Bp, X)
-    x64 = zeros(Dp, Bp, mu64)
-    q = empty(1, B, X)[0]
-    q2 = empty(1, B, X)[0]
-    logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
-    for start in range(r0, r1, B):
-        nb = min(B, r1 - start)
-        load_block(X, start, nb, xt)
-        _logprob_diag(fns[3], xt, nb, mu, prec, const, q, q2, logp)
-        if rows:
-            _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
-            continue
-        _normalize(fns[0], logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx, scal)
-        _diag_stats(fns[2], as_float64(xt, nb, x64), nb, mu64, rx, nk, s1, s2)
+        _stats(fns[2], as_float64(xt, nb, x64), nb, mu64, rx, diff64, rd, nk, s1, s2)

@@ -122,12 +122,13 @@ def _tile_add(s2, k, D, i, j0, a0, a1, a2, a3):
         s2[k, base + j0 + 3] += a3
 
 
-def accumulate_diag(xt, nb, mu, resp, nk, s1, s2):
+def accumulate_diag(xt, nb, mu, resp, diff, rd, nk, s1, s2):
     """Diagonal statistics of one block (float64).
 
     Two components x two features per pass (8 sums): each load of x serves
     two components and each load of resp two features. An odd last
-    component is paired with itself and added once.
+    component is paired with itself and added once. The arguments of
+    :func:`accumulate_full` (one kernel calls either): ``diff`` and ``rd`` unused.
     """
     K, D = s1.shape
     Dp = xt.shape[0]
@@ -182,7 +183,7 @@ def accumulate_diag(xt, nb, mu, resp, nk, s1, s2):
 
 # compiled once per process, called by address from both dtypes' kernels (``_shared``)
 full_stats = Shared(accumulate_full, (F2, I8, F2, F2, F2, F2, F1, F2, F2))
-diag_stats = Shared(accumulate_diag, (F2, I8, F2, F2, F1, F2, F2))
+diag_stats = Shared(accumulate_diag, (F2, I8, F2, F2, F2, F2, F1, F2, F2))
 
 
 def as_float64(xt, nb, x64):
