@@ -80,16 +80,18 @@ def _check_width(n_features, params):
         )
 
 
-def _kernel(params):
-    """``(kernel, fns)``: the chunk kernel (statistics and row-wise outputs) of
-    ``params``' family, and its last argument (the addresses of its shared callees).
+def _kernel(params, outs=None):
+    """``(kernel, fns)``: the chunk kernel (statistics and row-wise outputs) and its last
+    argument, the addresses of ``params``' family's block functions for a statistics
+    pass, or for a row-wise pass into ``outs`` (``_kernels._em.chunk_kernel``).
 
     The kernel modules are imported here, on the first pass that needs them:
     importing Numba takes a third of a second, and small inputs never need it.
     """
     from ._kernels import _em
 
-    return _em.chunk_kernel(params.prec.shape[1] > 1, params.mu.dtype)
+    rows = outs is not None and sum(out.shape[0] for out in outs) > 0  # the kernel's test
+    return _em.chunk_kernel(params.prec.shape[1] > 1, params.mu.dtype, rows)
 
 
 def array_stats(X, w, labels, params, n_threads):
@@ -230,7 +232,7 @@ def file_rowwise(
     _check_buffers(bufs, chunk_rows)
     outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
     args = kernel_args(params)
-    kernel, fns = _kernel(params)
+    kernel, fns = _kernel(params, outs)
 
     def compute(c, buf, r0, r1):
         kernel(buf, *_NO_WEIGHTS, 0, r1 - r0, r0, *args, *_NO_STATS, *outs, fns)
@@ -250,7 +252,7 @@ def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=Fal
     chunk_rows = chunk_rows_for(n, 0)
     outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
     args = kernel_args(params)
-    kernel, fns = _kernel(params)
+    kernel, fns = _kernel(params, outs)
     X = readonly(X)
 
     def task(c, slot):

@@ -331,7 +331,7 @@ class CompactRows:
         """Row-wise outputs of the rows with NaN (marginal densities), in row order."""
         K = params.shift.shape[0]
         outs = _rowwise_outputs(self.Xc.shape[0], K, **what)
-        kernel, fns = (None, ()) if params.small else _kernel(params)
+        kernel, fns = (None, ()) if params.small else _kernel(params, outs)
         for batch, f in self._factors(params, model, regression=False):
             off = batch.offsets
             if params.small:

@@ -533,7 +533,9 @@ def compiled(f):
             for _, ev in rec.buffer if ev.is_start]
 fit = lambda cov, dt: GaussianMixture(2, covariance_type=cov, random_state=0,
                                       max_iter=2).fit(X.astype(dt)).predict_proba(X.astype(dt))
-print(repr(compiled(lambda: fit("full", "float64"))))
+gm = GaussianMixture(2, random_state=0, max_iter=2)
+print(repr(compiled(lambda: gm.fit(X))))
+print(repr(compiled(lambda: gm.predict_proba(X))))
 print(repr(compiled(lambda: fit("diag", "float64"))))
 print(repr(compiled(lambda: fit("full", "float32"))))
 print(repr(compiled(lambda: fit("diag", "float32"))))
@@ -546,7 +548,8 @@ def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
     log-density and the kernel that loops over blocks); the normalization, the
     statistics and k-means are float64 code compiled once. A diagonal fit after a full
     one compiles its log-density and statistics only (one pass kernel for every
-    family). No kernel compiles
+    family). A fit compiles no row-wise outputs, and its first ``predict_proba``
+    nothing else. No kernel compiles
     NumPy's generic ``np.empty`` / ``np.zeros`` (``_bits.empty`` / ``zeros`` instead)."""
     import ast
     import os
@@ -558,10 +561,14 @@ def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
         [sys.executable, "-c", _FIRST_USES], env=env, capture_output=True, text=True, timeout=600
     )
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()[-4:]
-    first, diag, f32, diag32 = (ast.literal_eval(line) for line in lines)
+    lines = out.stdout.splitlines()[-5:]
+    first, proba, diag, f32, diag32 = (ast.literal_eval(line) for line in lines)
     names = {name for name, _ in first}
     assert {"pass_chunk", "logprob_full", "accumulate_full", "normalize", "lloyd"} <= names
+    # a fit compiles no row-wise outputs; its first predict_proba those only
+    assert "_rowwise_outputs" not in names
+    assert {name for name, _ in proba} == {"_rowwise_outputs"}
+    first = first + proba
     for name, _ in first + diag + f32 + diag32:
         assert "ol_np_empty" not in name and "ol_np_zeros" not in name, name
     diag_names = {name for name, _ in diag}

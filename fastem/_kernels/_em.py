@@ -137,18 +137,25 @@ _stats = full_stats.call  # either family's: the same signature
 _logprob = full_logprob.call  # either family's, in X's dtype
 
 
-def chunk_kernel(full, dtype):
-    """``(kernel, fns)``: a family's chunk kernel and its last argument, the addresses of
-    the normalization, the row-wise outputs, the family's statistics and its
-    log-density in ``dtype`` (X's, float32 or float64).
+def chunk_kernel(full, dtype, rows=False):
+    """``(kernel, fns)``: the chunk kernel and its last argument, the addresses of the
+    normalization, the row-wise outputs, the family's statistics and its log-density in
+    ``dtype`` (X's, float32 or float64).
 
-    Each is compiled once per process (the first three for both dtypes), and the
-    kernels call them through these addresses (``_shared``).
+    Each is compiled once per process (the first three for both dtypes), and the kernel
+    calls them through these addresses (``_shared``). Only what the call runs is
+    compiled: ``rows`` (row-wise outputs wanted: the kernel's own test, some ``out_*``
+    non-empty) needs the row-wise outputs, a statistics pass the normalization and the
+    statistics; the others' addresses are 0 and never called. So a fit compiles no
+    row-wise outputs, and a ``predict`` with a loaded model no statistics.
     """
-    stats = full_stats if full else diag_stats
     i = 0 if dtype == np.float64 else 1
     logprob = (full_logprob if full else diag_logprob).address(i)
-    fns = (shared_normalize.address(), rowwise_outputs.address(), stats.address(), logprob)
+    if rows:
+        fns = (0, rowwise_outputs.address(), 0, logprob)
+    else:
+        stats = full_stats if full else diag_stats
+        fns = (shared_normalize.address(), 0, stats.address(), logprob)
     return pass_chunk, fns
 
 
