@@ -27,17 +27,25 @@ def _kmeans():
     return _kmeans
 
 
-def rows64(X, r0, r1):
-    """``(rows, x0)``: rows ``r0:r1`` of ``X`` for the k-means kernels, which read row i at
-    ``rows[i - x0]``.
+#: Rows of a float32 chunk widened at a time for the k-means kernels (see ``rows64``).
+WIDEN_ROWS = 4096
 
-    float64: ``X`` itself (``x0 = 0``). float32: a float64 copy of the chunk (``x0 = r0``),
-    so float32 input compiles no k-means kernel of its own (0.46 s of its first use) and
-    gives the same bits: the kernels widen every value to float64 anyway.
+
+def rows64(X, r0, r1):
+    """The pieces ``(rows, x0, s0, s1)`` of rows ``r0:r1`` of ``X`` for the k-means
+    kernels, which read row i (``s0 <= i < s1``) at ``rows[i - x0]``.
+
+    float64: ``X`` itself, in one piece. float32: float64 copies of ``WIDEN_ROWS`` rows
+    at a time (memory bounded whatever the chunk), so float32 input compiles no k-means
+    kernel of its own (0.46 s of its first use) and gives the same bits: the kernels
+    widen every value to float64 anyway, and add the pieces in row order.
     """
     if X.dtype == np.float64:
-        return X, 0
-    return readonly(X[r0:r1].astype(np.float64)), r0
+        yield X, 0, r0, r1
+        return
+    for s0 in range(r0, r1, WIDEN_ROWS):
+        s1 = min(r1, s0 + WIDEN_ROWS)
+        yield readonly(X[s0:s1].astype(np.float64)), s0, s0, s1
 
 
 def _chunks(n):
@@ -56,8 +64,9 @@ def _potentials(X, w, closest, cands, pots, update, n_threads, small):
 
     def task(c, slot):
         r0 = c * rows
-        r1 = min(n, r0 + rows)
-        kernel(*rows64(X, r0, r1), w, closest, cands, r0, r1, pots[c], update)
+        pots[c] = 0.0
+        for part, x0, s0, s1 in rows64(X, r0, min(n, r0 + rows)):
+            kernel(part, x0, w, closest, cands, s0, s1, pots[c], update)
 
     run_chunks(task, pots.shape[0], n_threads)
 
@@ -159,7 +168,10 @@ def _lloyd_pass(X, w, centers, rows, sums, counts, inertia, labels, n_threads):
     def task(c, slot):
         r0 = c * rows
         r1 = min(n, r0 + rows)
-        inertia[c] = kernel(*rows64(X, r0, r1), w, centers, r0, r1, sums[c], counts[c], labels)
+        sums[c], counts[c], acc = 0.0, 0.0, 0.0
+        for part, x0, s0, s1 in rows64(X, r0, r1):
+            acc = kernel(part, x0, w, centers, s0, s1, sums[c], counts[c], labels, acc)
+        inertia[c] = acc
 
     run_chunks(task, counts.shape[0], n_threads)
 

@@ -515,7 +515,7 @@ def test_a_forked_child_fits_after_its_parent_used_the_threads():
     np.testing.assert_array_equal(child.s1, ref.s1)
 
 
-_FIRST_USES = """
+_FIRST_USES = r"""
 import sys, warnings
 import numpy as np
 from numba.core import event
@@ -539,6 +539,11 @@ print(repr(compiled(lambda: gm.predict_proba(X))))
 print(repr(compiled(lambda: fit("diag", "float64"))))
 print(repr(compiled(lambda: fit("full", "float32"))))
 print(repr(compiled(lambda: fit("diag", "float32"))))
+import re
+from fastem._kernels import _em
+ir = _em.pass_chunk.inspect_llvm(_em.pass_chunk.signatures[0])
+defined = re.findall(r"^define[^@]*@(\S+)\(", ir, re.M)
+print(repr((len(re.findall(r"= inttoptr i64", ir)), defined)))
 """
 
 
@@ -561,8 +566,14 @@ def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
         [sys.executable, "-c", _FIRST_USES], env=env, capture_output=True, text=True, timeout=600
     )
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()[-5:]
-    first, proba, diag, f32, diag32 = (ast.literal_eval(line) for line in lines)
+    lines = out.stdout.splitlines()[-6:]
+    first, proba, diag, f32, diag32, (calls, defined) = map(ast.literal_eval, lines)
+    # the pass kernel calls its four block functions through their addresses and holds
+    # no copy of them (an inlined copy would be optimized again in every kernel)
+    assert calls == 4, calls
+    for name in defined:
+        for block in ("accumulate_", "logprob_", "normalizeB", "_rowwise_outputs"):
+            assert block not in name, name
     names = {name for name, _ in first}
     assert {"pass_chunk", "logprob_full", "accumulate_full", "normalize", "lloyd"} <= names
     # a fit compiles no row-wise outputs; its first predict_proba those only

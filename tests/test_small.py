@@ -198,3 +198,23 @@ def test_fastem_small_work_moves_the_threshold(value, work, small):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == [str(1 << 20), "True"]
+
+
+@pytest.mark.parametrize("widen_rows", [7, 4096])
+def test_kmeans_kernels_on_float32_rows_equal_their_float64_copy(widen_rows, monkeypatch):
+    """The k-means kernels are float64 only: float32 rows reach them widened, a few
+    thousand at a time (``_init.rows64``: memory bounded). Widening is exact and the
+    pieces are added in row order, so the seeds, centres and labels are those of the
+    float64 copy of the same data, bit for bit, however the rows are cut."""
+    X = blobs(3000, 5, 4, seed=7).astype(np.float32)
+    w = np.random.default_rng(1).uniform(0.5, 2, len(X))
+    monkeypatch.setattr(_small, "SMALL_WORK", 0)
+    monkeypatch.setattr(_init, "WIDEN_ROWS", widen_rows)
+    results = []
+    for data in (X, X.astype(np.float64)):
+        rng = np.random.RandomState(0)
+        seeds = _init.kmeans_plusplus(data, w, 4, rng, 2)
+        centers, labels = _init.lloyd(data, w, data[seeds].astype(np.float64), 2)
+        results.append((seeds, centers, labels))
+    for got, want in zip(results[0], results[1]):
+        np.testing.assert_array_equal(got, want)

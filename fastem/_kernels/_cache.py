@@ -17,8 +17,9 @@ cache (slower first calls, same results).
 Nothing is compiled or hashed at import: the digest is computed the first
 time Numba asks for a stamp.
 
-:func:`guard` makes the cache of one kernel safe to share (every kernel of
-the package is guarded, ``_config.jit``):
+:func:`guard` makes the cache of one kernel safe to share (every cached
+function of the package is guarded: the kernels, ``_config.kernel``, and the
+block functions called by address, ``_shared.Shared``):
 
 * processes that compile the same kernels at once (Dask workers, parallel
   test runners, ``fastem warmup``) take an exclusive ``flock`` on a lock file

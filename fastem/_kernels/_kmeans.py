@@ -5,9 +5,11 @@ on ``n_samples`` only) and writes that chunk's own partial sums, which the
 caller adds in order; :func:`fastem._parallel.run_chunks` runs the chunks.
 
 One compiled specialization serves both dtypes: the arithmetic is float64
-either way, so a float32 ``X`` is handed over chunk by chunk, widened to
-float64 (the same bits; :func:`fastem._init.rows64`), with ``x0`` the row of
-``X`` that the chunk's first row is.
+either way, so a float32 ``X`` is handed over a few thousand rows at a time,
+widened to float64 (the same bits; :func:`fastem._init.rows64`), with ``x0`` the
+row of the data that the piece's first row is. The kernels add to ``pots``,
+``sums``, ``counts`` and the inertia they are given (the caller zeroes them once
+per chunk), so a chunk handed over in pieces is summed in the same order.
 
 Shapes::
 
@@ -36,13 +38,13 @@ def _sqdist(X, i, c, centers):
 
 @kernel
 def potentials(X, x0, w, closest, cands, r0, r1, pots, update):
-    """pots[t] = sum over rows r0:r1 of w * min(closest, |x - cands[t]|^2).
+    """pots[t] += sum over rows r0:r1 of w * min(closest, |x - cands[t]|^2).
 
     With ``update`` (one candidate), ``closest`` is lowered in place.
     """
     has_w = w.shape[0] > 0
     for t in range(cands.shape[0]):
-        acc = 0.0
+        acc = pots[t]
         for i in range(r0, r1):
             dist = min(closest[i], _sqdist(X, i - x0, t, cands))
             if update:
@@ -52,16 +54,13 @@ def potentials(X, x0, w, closest, cands, r0, r1, pots, update):
 
 
 @kernel
-def lloyd(X, x0, w, centers, r0, r1, sums, counts, labels):
-    """Assign rows r0:r1 to their nearest centre; weighted sums and counts; the inertia."""
+def lloyd(X, x0, w, centers, r0, r1, sums, counts, labels, inertia):
+    """Assign rows r0:r1 to their nearest centre; add their weighted sums and counts;
+    return ``inertia`` plus theirs."""
     K, D = centers.shape
     has_w = w.shape[0] > 0
     want_lab = labels.shape[0] > 0
-    for k in range(K):
-        counts[k] = 0.0
-        for d in range(D):
-            sums[k, d] = 0.0
-    acc = 0.0
+    acc = inertia
     for i in range(r0, r1):
         best = 0
         bestd = _sqdist(X, i - x0, 0, centers)

@@ -173,12 +173,11 @@ def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, rx, scal):
     Rows with a known label keep their component: resp is one-hot and the row
     contributes log(weight_j) + log N(x | j).
 
-    Compiled once and called by every kernel (both families, both dtypes, the
-    missing-value kernel): not inlined, and with no reassociation, its sums
-    over rows written as fixed-order partial sums (:func:`sum_rows`), so every
-    copy of a kernel, compiled here or loaded from the disk cache, computes
-    the same bits. A second family or dtype does not type and optimize it again
-    (about 0.4 s of a diagonal fit's first compile after a full one).
+    With no reassociation: its sums over rows are fixed-order partial sums
+    (:func:`sum_rows`), so every compiled copy computes the same bits. The pass
+    kernel calls one copy, compiled once for both families and dtypes and called
+    by address (:data:`shared_normalize`); the missing-value kernel links its own
+    (``jit_ordered``), which gives the same bits.
     """
     K = logp.shape[0]
     has_w = w.shape[0] > 0

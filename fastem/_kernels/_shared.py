@@ -90,6 +90,8 @@ class Shared:
                     sig = self.signatures[i]
                     self.dispatcher.compile(sig)
                     cres = self.dispatcher.overloads[sig]
+                    # the intrinsic calls it as a function returning nothing
+                    assert cres.signature.return_type == types.none, cres.signature
                     name = cres.fndesc.llvm_func_name
                     self._address[i] = cres.library.get_pointer_to_function(name)
         return self._address[i]
