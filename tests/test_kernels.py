@@ -325,6 +325,7 @@ def test_shared_callees_are_compiled_once_for_every_kernel():
         "diag": _statistics.diag_stats,
         "full log-density": _density.full_logprob,  # one per dtype
         "diag log-density": _density.diag_logprob,
+        "block load": _density.shared_load,
     }
     for name in ("normalize", "rowwise"):
         assert "reassoc" not in shared[name].dispatcher.targetoptions["fastmath"], name
@@ -434,11 +435,15 @@ def test_load_block_transposes_in_both_orders(dtype):
     the padding rows and the columns past nb untouched."""
     from numba import njit
 
-    from fastem._kernels._density import LOAD_L1_BYTES, LOAD_WIDE, load_block
+    from fastem._kernels._density import LOAD_L1_BYTES, LOAD_WIDE, shared_load
+
+    load = shared_load.call  # the copy the pass kernel calls, by address
 
     @njit
-    def call(X, start, nb, xt):
-        load_block(X, start, nb, xt)
+    def call(address, X, start, nb, xt):
+        load(address, X, start, nb, xt)
+
+    address = shared_load.address(0 if dtype == np.float64 else 1)
 
     rng = np.random.default_rng(5)
     orders = set()
@@ -451,7 +456,9 @@ def test_load_block_transposes_in_both_orders(dtype):
         for start, nb in [(0, B), (5, B - 3), (31, 1), (9, 0)]:
             xt = np.full((Dp, B + 16), 7.0, dtype=dtype)
             xt[D:] = 0
-            call(X, start, nb, xt)
+            X.flags.writeable = False  # as the passes hand it over
+            call(address, X, start, nb, xt)
+            X.flags.writeable = True
             expect = np.full_like(xt, 7.0)
             expect[D:] = 0
             expect[:D, :nb] = X[start : start + nb].T
@@ -568,11 +575,11 @@ def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()[-6:]
     first, proba, diag, f32, diag32, (calls, defined) = map(ast.literal_eval, lines)
-    # the pass kernel calls its four block functions through their addresses and holds
+    # the pass kernel calls its five block functions through their addresses and holds
     # no copy of them (an inlined copy would be optimized again in every kernel)
-    assert calls == 4, calls
+    assert calls == 5, calls
     for name in defined:
-        for block in ("accumulate_", "logprob_", "normalizeB", "_rowwise_outputs"):
+        for block in ("accumulate_", "logprob_", "normalizeB", "_rowwise_outputs", "load_block"):
             assert block not in name, name
     names = {name for name, _ in first}
     assert {"pass_chunk", "logprob_full", "accumulate_full", "normalize", "lloyd"} <= names

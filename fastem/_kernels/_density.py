@@ -48,7 +48,6 @@ LOAD_L1_BYTES = 24 << 10
 LOAD_WIDE = 64
 
 
-@jit_ordered
 def load_block(X, start, nb, xt):
     """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero).
 
@@ -246,3 +245,6 @@ def logprob_diag(xt, nb, mu, prec, const, diff, y, q, logp):
 #: kernel does not inline, type and optimize them again
 full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
 diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
+#: :func:`load_block` for the pass kernel, once per dtype, called by address (a linked
+#: copy was optimized again inside the kernel: 0.1 s of its compile)
+shared_load = Shared(load_block, dtype_signatures("R2 I8 I8 A2"), ordered=True)

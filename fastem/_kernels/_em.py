@@ -78,7 +78,8 @@ specialization per dtype serves all four covariance types::
     out_lp   (n,) f64    log p(x)          (row-wise outputs: each empty
     out_resp (n, K) f64  responsibilities   when not wanted; all empty in
     out_lab  (n,) i64    labels             an EM pass)
-    fns    (4,) int64  addresses: normalization, row-wise outputs, statistics, log-density
+    fns    (5,) int64  addresses: normalization, row-wise outputs, statistics, log-density,
+                       block load
 
 A row-wise call passes empty ``nk``, ``s1``, ``s2`` and ``scal`` (nothing is
 accumulated) with the types of an EM pass's, so both share one specialization.
@@ -88,7 +89,7 @@ import numpy as np
 
 from ._bits import empty, zeros
 from ._config import PAD, TILE, kernel
-from ._density import block_rows, diag_logprob, full_logprob, load_block
+from ._density import block_rows, diag_logprob, full_logprob, shared_load
 from ._normalize import log_into, normalize_buffers, shared_normalize, softmax
 from ._shared import F1, F2, I1, I8, Shared
 from ._statistics import as_float64, diag_stats, full_stats
@@ -135,15 +136,17 @@ _normalize = shared_normalize.call
 _rowwise = rowwise_outputs.call
 _stats = full_stats.call  # either family's: the same signature
 _logprob = full_logprob.call  # either family's, in X's dtype
+_load = shared_load.call
 
 
 def chunk_kernel(full, dtype, rows=False):
     """``(kernel, fns)``: the chunk kernel and its last argument, the addresses of the
-    normalization, the row-wise outputs, the family's statistics and its log-density in
-    ``dtype`` (X's, float32 or float64).
+    normalization, the row-wise outputs, the family's statistics, its log-density in
+    ``dtype`` (X's, float32 or float64) and the block load in that dtype.
 
     Each is compiled once per process (the first three for both dtypes), and the kernel
-    calls them through these addresses (``_shared``). Only what the call runs is
+    calls them through these addresses (``_shared``): its own module holds none of them,
+    so it does not optimize them again. Only what the call runs is
     compiled: ``rows`` (row-wise outputs wanted: the kernel's own test, some ``out_*``
     non-empty) needs the row-wise outputs, a statistics pass the normalization and the
     statistics; the others' addresses are 0 and never called. So a fit compiles no
@@ -152,10 +155,10 @@ def chunk_kernel(full, dtype, rows=False):
     i = 0 if dtype == np.float64 else 1
     logprob = (full_logprob if full else diag_logprob).address(i)
     if rows:
-        fns = (0, rowwise_outputs.address(), 0, logprob)
+        fns = (0, rowwise_outputs.address(), 0, logprob, shared_load.address(i))
     else:
         stats = full_stats if full else diag_stats
-        fns = (shared_normalize.address(), 0, stats.address(), logprob)
+        fns = (shared_normalize.address(), 0, stats.address(), logprob, shared_load.address(i))
     return pass_chunk, fns
 
 
@@ -194,7 +197,7 @@ def pass_chunk(
     rd = zeros(Df, Bp, mu64)
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
-        load_block(X, start, nb, xt)
+        _load(fns[4], X, start, nb, xt)
         _logprob(fns[3], xt, nb, mu, prec, const, diff, y, q, logp)
         if rows:
             _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)

@@ -107,10 +107,12 @@ L = types.Array(types.int64, 1, "C", readonly=True)
 
 def dtype_signatures(spec):
     """One signature per dtype (float64, then float32) from ``spec``: ``A1``, ``A2``,
-    ``A3`` are C-contiguous arrays of that dtype, the other names those above."""
+    ``A3`` are C-contiguous arrays of that dtype, ``R2`` a read-only 2-D one, the other
+    names those above."""
     sigs = []
     for dt in (types.float64, types.float32):
         names = dict(F1=F1, F2=F2, I1=I1, I8=I8, W=W, L=L)
         names.update(A1=dt[::1], A2=dt[:, ::1], A3=dt[:, :, ::1])
+        names.update(R2=types.Array(dt, 2, "C", readonly=True))
         sigs.append(tuple(names[word] for word in spec.split()))
     return sigs
