@@ -89,7 +89,9 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
     w = _EMPTY_F if w is None else w
     rows, C = _chunks(n)
     small = _small.is_small(n, n_clusters, X.shape[1])
-    pick = _small.pick_in_chunk if small else _kmeans().pick_in_chunk
+    # one running sum over one chunk per candidate: NumPy (np.cumsum adds in row order, as
+    # the loop it replaced did), so no kernel is compiled for it
+    pick = _small.pick_in_chunk
     n_trials = 2 + int(np.log(n_clusters))
     # Draw the first centre by inverse CDF of the weights, so that an integer
     # weight and repeated rows pick the same row from the same random number.

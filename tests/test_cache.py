@@ -32,7 +32,7 @@ X = np.concatenate([rng.normal(m, 1, (400, 3)) for m in (0, 5, 10)]).astype(dtyp
 gm = fastem.GaussianMixture(3, covariance_type=cov, random_state=0, max_iter=5, tol=0).fit(X)
 print(repr(gm.means_.tolist()), repr(float(gm.score(X))))
 kernels = [_em.pass_chunk,
-           _kmeans.potentials, _kmeans.lloyd, _kmeans.pick_in_chunk,
+           _kmeans.potentials, _kmeans.lloyd,
            _statistics.full_stats.dispatcher, _statistics.diag_stats.dispatcher,
            _density.full_logprob.dispatcher, _density.diag_logprob.dispatcher,
            _density.shared_load.dispatcher,

@@ -77,15 +77,3 @@ def lloyd(X, x0, w, centers, r0, r1, sums, counts, labels, inertia):
         if want_lab:
             labels[i] = best
     return acc
-
-
-@kernel
-def pick_in_chunk(closest, w, r0, r1, target):
-    """First row in [r0, r1) where the running sum of w * closest exceeds target."""
-    has_w = w.shape[0] > 0
-    acc = 0.0
-    for i in range(r0, r1):
-        acc += closest[i] * (w[i] if has_w else 1.0)
-        if acc > target:
-            return i
-    return r1 - 1
