@@ -89,9 +89,6 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
     w = _EMPTY_F if w is None else w
     rows, C = _chunks(n)
     small = _small.is_small(n, n_clusters, X.shape[1])
-    # one running sum over one chunk per candidate: NumPy (np.cumsum adds in row order, as
-    # the loop it replaced did), so no kernel is compiled for it
-    pick = _small.pick_in_chunk
     n_trials = 2 + int(np.log(n_clusters))
     # Draw the first centre by inverse CDF of the weights, so that an integer
     # weight and repeated rows pick the same row from the same random number.
@@ -114,7 +111,8 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_threads=None):
             c = min(int(np.searchsorted(cum, r, side="right")), C - 1)
             before = cum[c - 1] if c else 0.0
             r0, r1 = c * rows, min(n, (c + 1) * rows)
-            cand.append(pick(closest, readonly(w), r0, r1, r - before))
+            # one running sum over one chunk: NumPy (np.cumsum adds in row order), no kernel
+            cand.append(_small.pick_in_chunk(closest, readonly(w), r0, r1, r - before))
         cands = X[cand].astype(np.float64)
         trial_pots = np.empty((C, len(cand)))
         _potentials(X, w, closest, cands, trial_pots, False, n_threads, small)
@@ -140,13 +138,12 @@ def lloyd(X, w, centers, n_threads=None, max_iter=100, tol=1e-4, feature_var=Non
     centers = np.array(centers, dtype=np.float64)
     sums = np.empty((C, K, D))
     counts = np.empty((C, K))
-    inertia = np.empty(C)
     if feature_var is None and max_iter:
         feature_var = feature_variances(X, w)
     var = float(np.mean(feature_var)) if max_iter else 0.0
     labels = np.empty(n, dtype=np.int64)
     for _ in range(max_iter):
-        _lloyd_pass(X, w, centers, rows, sums, counts, inertia, _EMPTY_I, n_threads)
+        _lloyd_pass(X, w, centers, rows, sums, counts, _EMPTY_I, n_threads)
         cnt = counts.sum(axis=0)
         new = centers.copy()
         nonempty = cnt > 0
@@ -155,14 +152,14 @@ def lloyd(X, w, centers, n_threads=None, max_iter=100, tol=1e-4, feature_var=Non
         centers = new
         if shift <= tol * var:
             break
-    _lloyd_pass(X, w, centers, rows, sums, counts, inertia, labels, n_threads)
+    _lloyd_pass(X, w, centers, rows, sums, counts, labels, n_threads)
     return centers, labels
 
 
-def _lloyd_pass(X, w, centers, rows, sums, counts, inertia, labels, n_threads):
+def _lloyd_pass(X, w, centers, rows, sums, counts, labels, n_threads):
     n = X.shape[0]
     if _small.is_small(n, *centers.shape):
-        _small.lloyd(X, w, centers, np.arange(0, n, rows), sums, counts, inertia, labels)
+        _small.lloyd(X, w, centers, np.arange(0, n, rows), sums, counts, labels)
         return
     X, w = readonly(X), readonly(w)
     kernel = _kmeans().lloyd
@@ -170,10 +167,9 @@ def _lloyd_pass(X, w, centers, rows, sums, counts, inertia, labels, n_threads):
     def task(c, slot):
         r0 = c * rows
         r1 = min(n, r0 + rows)
-        sums[c], counts[c], acc = 0.0, 0.0, 0.0
+        sums[c], counts[c] = 0.0, 0.0
         for part, x0, s0, s1 in rows64(X, r0, r1):
-            acc = kernel(part, x0, w, centers, s0, s1, sums[c], counts[c], labels, acc)
-        inertia[c] = acc
+            kernel(part, x0, w, centers, s0, s1, sums[c], counts[c], labels)
 
     run_chunks(task, counts.shape[0], n_threads)
 

@@ -130,8 +130,8 @@ def pick_in_chunk(closest, w, r0, r1, target):
     return r0 + min(i, r1 - r0 - 1)
 
 
-def lloyd(X, w, centers, starts, sums, counts, inertia, labels):
-    """One assignment pass: per-chunk weighted sums, counts and inertia; labels if asked."""
+def lloyd(X, w, centers, starts, sums, counts, labels):
+    """One assignment pass: per-chunk weighted sums and counts; labels if asked."""
     n = X.shape[0]
     dist = _sqdist(X, centers)
     best = np.argmin(dist, axis=1)
@@ -142,6 +142,5 @@ def lloyd(X, w, centers, starts, sums, counts, inertia, labels):
         counts[c] = np.bincount(b, weights=wv[r0:r1], minlength=centers.shape[0])
         for d in range(X.shape[1]):
             sums[c, :, d] = np.bincount(b, weights=wv[r0:r1] * X[r0:r1, d], minlength=len(sums[c]))
-        inertia[c] = wv[r0:r1] @ dist[np.arange(r0, r1), b]
     if labels.shape[0]:
         labels[:] = best

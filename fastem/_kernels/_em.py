@@ -129,7 +129,9 @@ def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, out_lp, out_resp, out_lab
                     out_resp[o + b, k] = logp[k, b] * s[b]
 
 
-rowwise_outputs = Shared(_rowwise_outputs, (F2, I8, I8, I8, F1, F1, F1, I1, F1, F2, I1), True)
+rowwise_outputs = Shared(
+    _rowwise_outputs, (F2, I8, I8, I8, F1, F1, F1, I1, F1, F2, I1), ordered=True
+)
 
 # the intrinsics that call them by address (``_shared``)
 _normalize = shared_normalize.call
@@ -153,13 +155,13 @@ def chunk_kernel(full, dtype, rows=False):
     row-wise outputs, and a ``predict`` with a loaded model no statistics.
     """
     i = 0 if dtype == np.float64 else 1
-    logprob = (full_logprob if full else diag_logprob).address(i)
     if rows:
-        fns = (0, rowwise_outputs.address(), 0, logprob, shared_load.address(i))
+        norm, rowwise, stats = 0, rowwise_outputs.address(), 0
     else:
-        stats = full_stats if full else diag_stats
-        fns = (shared_normalize.address(), 0, stats.address(), logprob, shared_load.address(i))
-    return pass_chunk, fns
+        norm, rowwise = shared_normalize.address(), 0
+        stats = (full_stats if full else diag_stats).address()
+    logprob = (full_logprob if full else diag_logprob).address(i)
+    return pass_chunk, (norm, rowwise, stats, logprob, shared_load.address(i))
 
 
 @kernel

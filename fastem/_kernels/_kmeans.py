@@ -8,8 +8,8 @@ One compiled specialization serves both dtypes: the arithmetic is float64
 either way, so a float32 ``X`` is handed over a few thousand rows at a time,
 widened to float64 (the same bits; :func:`fastem._init.rows64`), with ``x0`` the
 row of the data that the piece's first row is. The kernels add to ``pots``,
-``sums``, ``counts`` and the inertia they are given (the caller zeroes them once
-per chunk), so a chunk handed over in pieces is summed in the same order.
+``sums`` and ``counts`` (the caller zeroes them once per chunk), so a chunk
+handed over in pieces is summed in the same order.
 
 Shapes::
 
@@ -54,13 +54,11 @@ def potentials(X, x0, w, closest, cands, r0, r1, pots, update):
 
 
 @kernel
-def lloyd(X, x0, w, centers, r0, r1, sums, counts, labels, inertia):
-    """Assign rows r0:r1 to their nearest centre; add their weighted sums and counts;
-    return ``inertia`` plus theirs."""
+def lloyd(X, x0, w, centers, r0, r1, sums, counts, labels):
+    """Assign rows r0:r1 to their nearest centre; add their weighted sums and counts."""
     K, D = centers.shape
     has_w = w.shape[0] > 0
     want_lab = labels.shape[0] > 0
-    acc = inertia
     for i in range(r0, r1):
         best = 0
         bestd = _sqdist(X, i - x0, 0, centers)
@@ -73,7 +71,5 @@ def lloyd(X, x0, w, centers, r0, r1, sums, counts, labels, inertia):
         counts[best] += wi
         for d in range(D):
             sums[best, d] += wi * X[i - x0, d]
-        acc += wi * bestd
         if want_lab:
             labels[i] = best
-    return acc

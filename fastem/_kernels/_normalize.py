@@ -147,20 +147,21 @@ def sum_rows(a, nb):
 
 
 @jit_ordered
-def normalize_buffers(K, Bp, B, f8, i8):
+def normalize_buffers(K, Bp, B, like_f8, like_i8):
     """The buffers :func:`normalize` works in, for blocks of up to ``B`` rows: ``logp``
     and ``rx`` (K, Bp), then ``m``, ``s``, ``poly``, ``bits`` (int64), ``lab_lp`` and
-    ``ev`` (B,). ``f8`` and ``i8`` are any float64 and int64 arrays (their dtypes).
-    Every kernel allocates them here (one compiled allocation)."""
+    ``ev`` (B,). ``like_f8`` and ``like_i8`` are any float64 and int64 arrays (they give
+    the dtypes, ``_bits.empty``). Every kernel allocates them here (one compiled
+    allocation)."""
     return (
-        empty(K, Bp, f8),
-        empty(K, Bp, f8),
-        empty(1, B, f8)[0],
-        empty(1, B, f8)[0],
-        empty(1, B, f8)[0],
-        empty(1, B, i8)[0],
-        empty(1, B, f8)[0],
-        empty(1, B, f8)[0],
+        empty(K, Bp, like_f8),
+        empty(K, Bp, like_f8),
+        empty(1, B, like_f8)[0],
+        empty(1, B, like_f8)[0],
+        empty(1, B, like_f8)[0],
+        empty(1, B, like_i8)[0],
+        empty(1, B, like_f8)[0],
+        empty(1, B, like_f8)[0],
     )
 
 
