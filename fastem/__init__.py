@@ -1,20 +1,35 @@
 """fastem: Gaussian mixture models by EM in fused, parallel Numba kernels.
 
-Importing fastem compiles nothing; kernels compile on first use and are cached
-on disk.
+Importing fastem compiles nothing and imports nothing heavy: each public name
+is imported on first use (PEP 562), so a process that needs only the kernels
+(the helper of ``fastem._kernels._ahead``, ``fastem warmup``'s jobs) does not
+pay for scikit-learn's import. Kernels compile on first use and are cached on
+disk.
 """
 
-from ._em_loop import DegenerateComponentWarning, RegularizationWarning
-from ._models import InnerConvergenceWarning
-from .bayesian import BayesianGaussianMixture
-from .datasets import load_old_faithful
-from .io import load, save
-from .mixture import GaussianMixture
-from .select import select_components
-from .sources import Source, SourceError, source
-from .warmup import warmup
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it
+_PUBLIC = {
+    "GaussianMixture": "mixture",
+    "BayesianGaussianMixture": "bayesian",
+    "DegenerateComponentWarning": "_em_loop",
+    "RegularizationWarning": "_em_loop",
+    "InnerConvergenceWarning": "_models",
+    "Source": "sources",
+    "SourceError": "sources",
+    "load_old_faithful": "datasets",
+    "save": "io",
+    "load": "io",
+    "select_components": "select",
+    "source": "sources",
+    "warmup": "warmup",
+}
 
 __all__ = [
     "GaussianMixture",
@@ -32,3 +47,34 @@ __all__ = [
     "warmup",
     "__version__",
 ]
+
+if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
+    from ._em_loop import DegenerateComponentWarning, RegularizationWarning
+    from ._models import InnerConvergenceWarning
+    from .bayesian import BayesianGaussianMixture
+    from .datasets import load_old_faithful
+    from .io import load, save
+    from .mixture import GaussianMixture
+    from .select import select_components
+    from .sources import Source, SourceError, source
+    from .warmup import warmup
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    elif not name.startswith("__"):  # a submodule, as ``fastem.mixture`` was before
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_PUBLIC])

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from . import _checkpoint, _models, _stats
+from . import _checkpoint, _models, _small, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
 from ._paths import check_outputs, check_path
 from ._validation import (
@@ -80,6 +80,16 @@ class _EMLoop:
             prec_chol = _stats.precision_cholesky_from_precisions(precisions, self.covariance_type)
             covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
         return weights, means, prec_chol, covariances
+
+    def _compile_ahead(self, data):
+        """On an empty cache, a helper process compiles the statistics pass's block
+        functions while this one initializes (``_kernels._ahead``): for data whose passes
+        run the pass kernel here, too many rows for NumPy (``_small``)."""
+        K, D = self.n_components, data.n_features
+        if getattr(data, "kernels_here", False) and not _small.is_small(data.n_samples, K, D):
+            from ._kernels import _ahead
+
+            _ahead.start(self.covariance_type in ("full", "tied"), data.dtype)
 
     def _initial_stats(self, data, rng, method):
         """``(stats, sample)``: the statistics of the first M-step, and the rows they came from.
@@ -311,6 +321,7 @@ class _EMLoop:
                 "estimator) to start afresh."
             )
         continued = None if do_init else self._continued_parameters()
+        self._compile_ahead(data)
         n_init = self.n_init if do_init else 1
         self._map_prior = None
         if getattr(self, "prior", None) is not None:  # hyper-parameters from the data, once

@@ -80,10 +80,11 @@ def _check_width(n_features, params):
         )
 
 
-def _kernel(params, outs=None):
+def _kernel(params, outs=None, args=None):
     """``(kernel, fns)``: the chunk kernel (statistics and row-wise outputs) and its last
     argument, the addresses of ``params``' family's block functions for a statistics
-    pass, or for a row-wise pass into ``outs`` (``_kernels._em.chunk_kernel``).
+    pass, or for a row-wise pass into ``outs`` (``_kernels._em.chunk_kernel``; ``args``:
+    a statistics pass's kernel arguments but ``fns``, for a first pass, see there).
 
     The kernel modules are imported here, on the first pass that needs them:
     importing Numba takes a third of a second, and small inputs never need it.
@@ -91,7 +92,15 @@ def _kernel(params, outs=None):
     from ._kernels import _em
 
     rows = outs is not None and sum(out.shape[0] for out in outs) > 0  # the kernel's test
-    return _em.chunk_kernel(params.prec.shape[1] > 1, params.mu.dtype, rows)
+    return _em.chunk_kernel(params.prec.shape[1] > 1, params.mu.dtype, rows, args)
+
+
+def _first_args(X, w, labels, args, nk, s1, s2, scal):
+    """The arguments of a statistics pass's first kernel call but ``fns`` (``_kernel``
+    compiles the kernel for their types early); None for a pass of no chunk."""
+    if nk.shape[0] == 0:
+        return None
+    return (X, w, labels, 0, 0, 0, *args, nk[0], s1[0], s2[0], scal[0], *_NO_ROWS)
 
 
 def array_stats(X, w, labels, params, n_threads):
@@ -105,7 +114,7 @@ def array_stats(X, w, labels, params, n_threads):
     labels = readonly(_EMPTY_I if labels is None else labels)
     X = readonly(X)
     args = kernel_args(params)
-    kernel, fns = _kernel(params)
+    kernel, fns = _kernel(params, args=_first_args(X, w, labels, args, nk, s1, s2, scal))
 
     def task(c, slot):
         r0 = c * chunk_rows
@@ -177,7 +186,8 @@ def file_stats(fd, offset, n, bufs, w, labels, params, n_threads):
     w = readonly(_EMPTY_F if w is None else w)
     labels = readonly(_EMPTY_I if labels is None else labels)
     args = kernel_args(params)
-    kernel, fns = _kernel(params)
+    first = _first_args(readonly(bufs[0]), w, labels, args, nk, s1, s2, scal)
+    kernel, fns = _kernel(params, args=first)
 
     def compute(c, buf, r0, r1):
         kernel(buf, w, labels, 0, r1 - r0, r0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS, fns)
@@ -265,6 +275,9 @@ def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=Fal
 
 class ArrayData:
     """In-memory data: a validated C-contiguous float32/float64 array."""
+
+    #: its passes run the complete-data pass kernel in this process (``_kernels._ahead``)
+    kernels_here = True
 
     def __init__(self, X, sample_weight=None, labels=None):
         self.X = X

@@ -135,6 +135,9 @@ class StreamData:
         Draw a progress bar per pass on a terminal.
     """
 
+    #: its passes run the complete-data pass kernel in this process (``_kernels._ahead``)
+    kernels_here = True
+
     def __init__(
         self,
         src,

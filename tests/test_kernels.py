@@ -562,13 +562,17 @@ def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
     one compiles its log-density and statistics only (one pass kernel for every
     family). A fit compiles no row-wise outputs, and its first ``predict_proba``
     nothing else. No kernel compiles
-    NumPy's generic ``np.empty`` / ``np.zeros`` (``_bits.empty`` / ``zeros`` instead)."""
+    NumPy's generic ``np.empty`` / ``np.zeros`` (``_bits.empty`` / ``zeros`` instead).
+    Without the first fit's helper process (``_kernels._ahead``), which would compile
+    some of them elsewhere."""
     import ast
     import os
     import subprocess
     import sys
 
-    env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(tmp_path))
+    env = dict(
+        os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(tmp_path), FASTEM_COMPILE_AHEAD="0"
+    )
     out = subprocess.run(
         [sys.executable, "-c", _FIRST_USES], env=env, capture_output=True, text=True, timeout=600
     )

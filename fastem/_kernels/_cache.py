@@ -156,6 +156,20 @@ class _GuardedCache:
                     self._cache.save_overload(sig, data)
 
 
+def cached(dispatcher, sig):
+    """Whether ``dispatcher``'s disk cache holds a current entry for ``sig`` (a tuple of
+    argument types): True or False, or None where it cannot tell (no disk cache, or
+    Numba internals other than ``Cache._index_key`` and ``_CacheFile._load_index``).
+    Reads the index only, never the code."""
+    cache = getattr(dispatcher, "_cache", None)
+    cache = getattr(cache, "_cache", cache)  # under the guard
+    try:
+        key = cache._index_key(sig, dispatcher.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:
+        return None
+
+
 def guard(dispatcher):
     """``dispatcher`` with its disk cache guarded (unchanged if it has none)."""
     cache = getattr(dispatcher, "_cache", None)

@@ -141,7 +141,7 @@ _logprob = full_logprob.call  # either family's, in X's dtype
 _load = shared_load.call
 
 
-def chunk_kernel(full, dtype, rows=False):
+def chunk_kernel(full, dtype, rows=False, args=None):
     """``(kernel, fns)``: the chunk kernel and its last argument, the addresses of the
     normalization, the row-wise outputs, the family's statistics, its log-density in
     ``dtype`` (X's, float32 or float64) and the block load in that dtype.
@@ -153,15 +153,28 @@ def chunk_kernel(full, dtype, rows=False):
     non-empty) needs the row-wise outputs, a statistics pass the normalization and the
     statistics; the others' addresses are 0 and never called. So a fit compiles no
     row-wise outputs, and a ``predict`` with a loaded model no statistics.
+
+    ``args``, a statistics pass's kernel arguments but ``fns``: the kernel is compiled
+    for their types between the log-density and the others, which a helper process
+    may still be compiling (``_ahead``), instead of at its first call.
     """
     i = 0 if dtype == np.float64 else 1
-    if rows:
-        norm, rowwise, stats = 0, rowwise_outputs.address(), 0
-    else:
-        norm, rowwise = shared_normalize.address(), 0
-        stats = (full_stats if full else diag_stats).address()
     logprob = (full_logprob if full else diag_logprob).address(i)
+    if args is not None:
+        pass_chunk.compile(tuple(map(pass_chunk.typeof_pyval, (*args, (0,) * 5))))
+    norm = rowwise = stats = 0
+    if rows:
+        rowwise = rowwise_outputs.address()
+    else:
+        norm, stats, _ = (fn.address(j) for fn, j in statistics_functions(full, dtype))
     return pass_chunk, (norm, rowwise, stats, logprob, shared_load.address(i))
+
+
+def statistics_functions(full, dtype):
+    """The ``(Shared function, signature index)`` pairs of a statistics pass that
+    :func:`chunk_kernel` compiles after the log-density (a helper's share, ``_ahead``)."""
+    i = 0 if dtype == np.float64 else 1
+    return [(shared_normalize, 0), (full_stats if full else diag_stats, 0), (shared_load, i)]
 
 
 @kernel

@@ -36,6 +36,10 @@ from ._config import _CALLEE, JIT, JIT_ORDERED
 
 _LOCK = threading.Lock()
 
+#: every :class:`Shared` function, by :attr:`Shared.key` (the helper process of ``_ahead``
+#: finds them here)
+SHARED = {}
+
 
 def _caller(name, signatures):
     """An intrinsic ``call(address, *args)`` calling a ``None``-returning native function
@@ -80,6 +84,15 @@ class Shared:
         self.dispatcher = _cache.guard(njit(**options, **_CALLEE)(fn))
         self.call = _caller(fn.__name__, self.signatures)
         self._address = {}
+        self.key = f"{fn.__module__}.{fn.__qualname__}"
+        SHARED[self.key] = self
+
+    def ready(self, i=0):
+        """Whether signature ``i`` needs no compiling here: compiled in this process
+        (True), in the disk cache (True) or not (False); None where the cache cannot tell."""
+        if i in self._address or self.signatures[i] in self.dispatcher.overloads:
+            return True
+        return _cache.cached(self.dispatcher, self.signatures[i])
 
     def address(self, i=0):
         """The address of the callee compiled for signature ``i`` (compiled, or loaded
@@ -87,6 +100,9 @@ class Shared:
         if i not in self._address:
             with _LOCK:
                 if i not in self._address:
+                    from . import _ahead
+
+                    _ahead.wait(self.key, i)  # for a helper compiling it (cold cache)
                     sig = self.signatures[i]
                     self.dispatcher.compile(sig)
                     cres = self.dispatcher.overloads[sig]

@@ -1,0 +1,149 @@
+"""A first fit's block functions compiled by a helper process (``fastem._kernels._ahead``).
+
+Each case runs a fresh process on its own empty ``NUMBA_CACHE_DIR``, fitting with the
+compiled kernels (``FASTEM_SMALL_WORK=0``). The helper must change no result, must
+end (or be stopped) before the fit returns, and must not run where it cannot pay.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastem._kernels import _ahead, _cache
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Fits one float64 full model; prints JSON: the result to 17 digits, whether a helper
+# started and its exit status after the fit, the helpers still awaited, and for each
+# of the helper's functions whether this process loaded it from the cache (True) or
+# compiled it (False).
+_FIT = """
+import json, sys
+import numpy as np
+from fastem._kernels import _ahead
+mode = sys.argv[1]
+if mode == "fails":
+    _ahead._command = lambda items: [sys.executable, "-c", "raise SystemExit(3)"]
+if mode == "hangs":
+    _ahead.WAIT = 1.0
+    _ahead._command = lambda items: [sys.executable, "-c", "import time; time.sleep(300)"]
+helpers = []
+start = _ahead.start
+_ahead.start = lambda *args: helpers.append(start(*args)) or helpers[-1]
+import fastem
+from fastem._kernels import _em
+rng = np.random.default_rng(0)
+X = np.concatenate([rng.normal(m, 1, (500, 3)) for m in (0, 4, 8)])
+gm = fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)
+loaded = [fn.dispatcher.stats.cache_hits[fn.signatures[i]] > 0
+          for fn, i in _em.statistics_functions(True, np.float64)]
+print(json.dumps(dict(
+    result=repr((gm.means_.tolist(), gm.covariances_.tolist(), gm.score_samples(X).tolist())),
+    helpers=[None if p is None else p.poll() for p in helpers],
+    pending=len(_ahead._PENDING), loaded=loaded)))
+"""
+
+
+def _fit(mode, cache, **env):
+    env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(cache), **env)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIT, mode], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """The fit with no helper (``FASTEM_COMPILE_AHEAD=0``), on an empty cache."""
+    out = _fit("plain", tmp_path_factory.mktemp("alone"), FASTEM_COMPILE_AHEAD="0")
+    assert out["helpers"] == [None] and out["loaded"] == [False] * 3
+    return out["result"]
+
+
+@pytest.mark.skipif(not _ahead.enabled(), reason="one usable core: no helper runs")
+def test_a_helper_compiles_the_first_fits_block_functions_and_changes_no_result(tmp_path, alone):
+    cache = tmp_path / "cache"
+    out = _fit("plain", cache)
+    assert out["helpers"] == [0]  # started, and ended before the fit returned
+    assert out["pending"] == 0
+    assert out["loaded"] == [True] * 3  # its work was used, not redone
+    assert out["result"] == alone
+    # a second process finds them in the cache: no helper
+    again = _fit("plain", cache)
+    assert again["helpers"] == [None] and again["result"] == alone
+
+
+@pytest.mark.skipif(not _ahead.enabled(), reason="one usable core: no helper runs")
+@pytest.mark.parametrize("mode", ["fails", "hangs"])
+def test_a_failed_or_hung_helper_is_replaced_by_this_process(tmp_path, alone, mode):
+    out = _fit(mode, tmp_path / "cache")
+    (status,) = out["helpers"]
+    assert status == 3 if mode == "fails" else status is not None and status < 0  # killed
+    assert out["pending"] == 0 and out["loaded"] == [False] * 3  # compiled here
+    assert out["result"] == alone
+
+
+def test_no_helper_where_it_cannot_pay(monkeypatch):
+    monkeypatch.setenv("FASTEM_COMPILE_AHEAD", "0")
+    assert not _ahead.enabled() and _ahead.start(True, np.float64) is None
+    monkeypatch.delenv("FASTEM_COMPILE_AHEAD")
+    if hasattr(os, "sched_getaffinity"):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+        assert not _ahead.enabled() and _ahead.start(True, np.float64) is None
+
+
+def test_small_inputs_start_no_helper(monkeypatch):
+    """The NumPy passes (``_small``) need no kernel: a small fit starts nothing."""
+    calls = []
+    monkeypatch.setattr(_ahead, "start", lambda *args: calls.append(args))
+    monkeypatch.setattr("fastem._small.SMALL_WORK", 1 << 20)
+    import fastem
+
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    fastem.GaussianMixture(2, random_state=0).fit(X)
+    assert calls == []
+    monkeypatch.setattr("fastem._small.SMALL_WORK", 0)
+    fastem.GaussianMixture(2, covariance_type="diag", random_state=0).fit(X.astype(np.float32))
+    assert calls == [(False, np.float32)]
+
+
+def test_the_cache_probe_reads_the_index():
+    """``_cache.cached``: False for a signature never compiled, True once saved, None for a
+    function without a disk cache."""
+    from numba import njit, types
+
+    from fastem._kernels import _statistics
+
+    fn = _statistics.full_stats
+    fn.address()  # compiled (or loaded) and in the cache
+    assert _cache.cached(fn.dispatcher, fn.signatures[0]) is True
+    other = (types.float32[:, ::1],) + fn.signatures[0][1:]
+    assert _cache.cached(fn.dispatcher, other) is False
+    assert _cache.cached(njit(lambda x: x), (types.int64,)) is None
+
+
+def test_the_helper_imports_the_kernels_only():
+    """``import fastem`` imports each public name on first use (PEP 562), so the helper's
+    ``import fastem._kernels._ahead`` does not pay for scikit-learn's import (a second).
+    The public names still resolve, as do submodules, ``dir`` and ``import *``."""
+    code = (
+        "import sys, fastem._kernels._em; assert 'sklearn' not in sys.modules, 'sklearn'\n"
+        "import fastem; assert 'sklearn' not in sys.modules\n"
+        "from fastem import *\n"
+        "names = [n for n in fastem.__all__ if n != '__version__']\n"
+        "assert all(getattr(fastem, n) is globals()[n] for n in names)\n"
+        "assert set(names) <= set(dir(fastem))\n"
+        "assert fastem.mixture.GaussianMixture is GaussianMixture\n"
+        "try:\n    fastem.no_such_name\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "has no attribute 'no_such_name'" in proc.stdout
