@@ -2,15 +2,16 @@
 
 Importing fastem compiles nothing and imports nothing heavy: each public name
 is imported on first use (PEP 562), so a process that needs only the kernels
-(the helper of ``fastem._kernels._ahead``, ``fastem warmup``'s jobs) does not
-pay for scikit-learn's import. Kernels compile on first use and are cached on
-disk.
+(the helper of ``fastem._kernels._ahead``) does not pay for scikit-learn's
+import. ``warmup`` is imported at once (the standard library only): its name is
+also its module's, which an import of the submodule would otherwise put in its
+place. Kernels compile on first use and are cached on disk.
 """
-
-from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
+
+from .warmup import warmup
 
 __version__ = "0.1.0"
 
@@ -28,7 +29,6 @@ _PUBLIC = {
     "load": "io",
     "select_components": "select",
     "source": "sources",
-    "warmup": "warmup",
 }
 
 __all__ = [
@@ -57,7 +57,6 @@ if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
     from .mixture import GaussianMixture
     from .select import select_components
     from .sources import Source, SourceError, source
-    from .warmup import warmup
 
 
 def __getattr__(name):

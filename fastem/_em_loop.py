@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 
 from . import _checkpoint, _models, _small, _stats
 from ._init import feature_variances, initial_stats, labelled_parameters
+from ._kernels import _ahead
 from ._paths import check_outputs, check_path
 from ._validation import (
     check_means_init,
@@ -87,8 +88,6 @@ class _EMLoop:
         run the pass kernel here, too many rows for NumPy (``_small``)."""
         K, D = self.n_components, data.n_features
         if getattr(data, "kernels_here", False) and not _small.is_small(data.n_samples, K, D):
-            from ._kernels import _ahead
-
             _ahead.start(self.covariance_type in ("full", "tied"), data.dtype)
 
     def _initial_stats(self, data, rng, method):

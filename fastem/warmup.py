@@ -65,7 +65,8 @@ def _job(dtype, kind):
 def _run_job(job):
     code = f"from fastem.warmup import _job; _job{job!r}"
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    env = dict(os.environ, FASTEM_COMPILE_AHEAD="0")  # the jobs are the parallelism
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if proc.returncode:
         raise RuntimeError(f"warm-up job {job} failed:\n{proc.stderr[-2000:]}")
     return time.perf_counter() - t

@@ -29,6 +29,10 @@ from fastem._kernels import _ahead
 mode = sys.argv[1]
 if mode == "fails":
     _ahead._command = lambda items: [sys.executable, "-c", "raise SystemExit(3)"]
+if mode == "slow":  # a helper that finishes after this process asks for its functions
+    command = _ahead._command
+    _ahead._command = lambda items: [
+        *command(items)[:-1], "import time; time.sleep(3); " + command(items)[-1]]
 if mode == "hangs":
     _ahead.WAIT = 1.0
     _ahead._command = lambda items: [sys.executable, "-c", "import time; time.sleep(300)"]
@@ -81,6 +85,15 @@ def test_a_helper_compiles_the_first_fits_block_functions_and_changes_no_result(
 
 
 @pytest.mark.skipif(not _ahead.enabled(), reason="one usable core: no helper runs")
+def test_the_fit_waits_for_a_slow_helper(tmp_path, alone):
+    """A helper still compiling when the pass needs its functions is waited for: they
+    are loaded from the cache, not compiled again here."""
+    out = _fit("slow", tmp_path / "cache")
+    assert out["helpers"] == [0] and out["loaded"] == [True] * 3
+    assert out["result"] == alone
+
+
+@pytest.mark.skipif(not _ahead.enabled(), reason="one usable core: no helper runs")
 @pytest.mark.parametrize("mode", ["fails", "hangs"])
 def test_a_failed_or_hung_helper_is_replaced_by_this_process(tmp_path, alone, mode):
     out = _fit(mode, tmp_path / "cache")
@@ -97,6 +110,15 @@ def test_no_helper_where_it_cannot_pay(monkeypatch):
     if hasattr(os, "sched_getaffinity"):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
         assert not _ahead.enabled() and _ahead.start(True, np.float64) is None
+
+
+def test_a_cpu_quota_counts_as_cores(tmp_path):
+    """``docker --cpus=1`` (cgroup v2 ``cpu.max``) leaves one core, whatever the affinity."""
+    path = tmp_path / "cpu.max"
+    for text, cores in [("100000 100000\n", 1.0), ("250000 100000\n", 2.5), ("max 100000\n", None)]:
+        path.write_text(text)
+        assert _ahead._quota(str(path)) == (float("inf") if cores is None else cores)
+    assert _ahead._quota(str(tmp_path / "absent")) == float("inf")
 
 
 def test_small_inputs_start_no_helper(monkeypatch):
@@ -147,3 +169,38 @@ def test_the_helper_imports_the_kernels_only():
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "has no attribute 'no_such_name'" in proc.stdout
+    # ``warmup`` is also a submodule's name: importing the submodule first keeps the function
+    code = "import fastem.warmup, fastem; assert callable(fastem.warmup), fastem.warmup"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    import fastem
+
+    assert set(fastem.__all__) == {*fastem._PUBLIC, "warmup", "__version__"}
+
+
+@pytest.mark.skipif(
+    not _ahead.enabled() or not os.path.isdir("/proc/self"), reason="no helper, or no /proc"
+)
+def test_a_helper_of_a_failed_fit_is_reaped(tmp_path):
+    """A fit that fails before its first pass never asks for the helper's functions; the
+    helper still ends and is reaped (no zombie process left behind)."""
+    code = (
+        "import os, time, numpy as np, fastem\n"
+        "from fastem import _em_loop\n"
+        "from fastem._kernels import _ahead\n"
+        "def fail(*args, **kwargs):\n    raise KeyboardInterrupt\n"
+        "_em_loop._EMLoop._initial_stats = fail\n"
+        "try:\n"
+        "    fastem.GaussianMixture(3).fit(np.random.default_rng(0).normal(size=(3000, 4)))\n"
+        "except KeyboardInterrupt:\n    pass\n"
+        "(proc,) = set(_ahead._PENDING.values())\n"
+        "for _ in range(600):\n"
+        "    time.sleep(0.1)\n"
+        "    if not os.path.exists(f'/proc/{proc.pid}'):\n"
+        "        print('reaped', proc.returncode)\n        break\n"
+    )
+    env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(tmp_path))
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "reaped 0"

@@ -3,21 +3,25 @@
 Numba compiles one function at a time in a process (its compiler lock). A first
 fit on a new machine (an empty cache) compiles, one after the other, the k-means
 kernels, the family's log-density, the normalization, the statistics, the block
-load and the pass kernel: 3.2 s of its 4.3 s at 1M x 8, full (bench/NOTES.md
-section 22). With a second core, :func:`start` hands the normalization, the
-statistics and the block load (the :class:`~._shared.Shared` functions a
-statistics pass needs besides the log-density) to one helper process
-(``python -c``, importing the kernels only), which compiles them into the disk
-cache while this process compiles and runs k-means and compiles the
-log-density. When the pass asks for one of them (:meth:`~._shared.Shared.address`),
-this process waits for the helper (:func:`wait`) and loads it from the cache.
+load and the pass kernel: 3.2 s of the fit's 4.3 s (5.2 s with the import) at
+1M x 8, full (bench/NOTES.md section 22). With a second core, :func:`start` hands
+the normalization, the statistics and the block load (the
+:class:`~._shared.Shared` functions a statistics pass needs besides the
+log-density) to one helper process (``python -c``, importing the kernels only),
+which compiles them into the disk cache while this process compiles and runs
+k-means and compiles the log-density and the pass kernel. When the pass asks for
+one of them (:meth:`~._shared.Shared.address`), this process waits for the
+helper (:func:`wait`) and loads it from the cache. The helper's output is
+discarded: a helper that fails costs only time.
 
 It changes no result: a :class:`~._shared.Shared` function runs the same code
 whether compiled here or loaded from the cache (``tests/test_cache.py``), and one
 whose helper failed, or outlived :data:`WAIT`, is compiled here. The helper runs
-only where it can pay: at least two usable cores, a writable Numba disk cache that
-does not hold the functions yet (:func:`._cache.cached`), at least
-:data:`MIN_FUNCTIONS` to compile, and ``FASTEM_COMPILE_AHEAD`` not ``0``.
+only where it can pay: at least two usable cores, a Python interpreter to run it (not a
+frozen or embedded one), a Numba disk cache (Numba uses a folder it can write to) that
+does not hold the functions yet (:func:`._cache.cached`), at least :data:`MIN_FUNCTIONS`
+to compile, and ``FASTEM_COMPILE_AHEAD`` not ``0``; for in-memory and streamed fits
+of inputs too large for NumPy (``_em_loop``), not for Dask or the missing-value kernels.
 """
 
 import os
@@ -38,7 +42,7 @@ _LOCK = threading.Lock()
 
 def enabled():
     """Whether a helper may run: ``FASTEM_COMPILE_AHEAD`` not ``0``, a Python interpreter
-    to run it, two usable cores."""
+    to run it, two usable cores (CPU affinity and a cgroup CPU quota counted)."""
     if os.environ.get("FASTEM_COMPILE_AHEAD", "1").strip() == "0":
         return False
     # a frozen or embedded interpreter's executable may not run ``-c``: no helper
@@ -49,7 +53,22 @@ def enabled():
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return cores >= 2
+    return min(cores, _quota()) >= 2
+
+
+def _quota(path="/sys/fs/cgroup/cpu.max"):
+    """The cgroup (v2) CPU quota in cores (``docker --cpus``); infinite where there is none."""
+    try:
+        with open(path) as f:
+            quota, period = f.read().split()[:2]
+        return float("inf") if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return float("inf")
+
+
+def pending():
+    """Whether a helper's functions are still awaited."""
+    return bool(_PENDING)
 
 
 def start(full, dtype):
@@ -72,12 +91,15 @@ def start(full, dtype):
         try:
             proc = subprocess.Popen(
                 _command(todo),
+                env=_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         except OSError:  # no process to be had: this process compiles them
             return None
+        # reaped as soon as it ends, even if no pass asks for its functions (a failed fit)
+        threading.Thread(target=proc.wait, daemon=True).start()
         for item in todo:
             _PENDING[item] = proc
     return proc
@@ -88,12 +110,26 @@ def _command(items):
     return [sys.executable, "-c", f"from fastem._kernels._ahead import _helper; _helper({items!r})"]
 
 
+def _environment():
+    """This process's environment, with its copy of fastem first on the path and its Numba
+    cache folder (either may have been set in this process after start-up): the helper
+    must compile this fastem into this cache, or its work is lost."""
+    import numba
+
+    env = dict(os.environ, FASTEM_COMPILE_AHEAD="0")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    if numba.config.CACHE_DIR:
+        env["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR
+    return env
+
+
 def wait(key, i):
     """Before signature ``i`` of the function ``key`` is compiled here: wait (at most
     :data:`WAIT` seconds) for the helper compiling it, if one is; a helper that overruns
-    is stopped. Either way, what follows loads the function from the cache, or compiles it."""
-    with _LOCK:
-        proc = _PENDING.pop((key, i), None)
+    is stopped. Either way, what follows loads the function from the cache, or compiles it.
+    Threads that need the same function wait together."""
+    proc = _PENDING.get((key, i))
     if proc is None:
         return
     try:
@@ -101,6 +137,8 @@ def wait(key, i):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    with _LOCK:
+        _PENDING.pop((key, i), None)
 
 
 def _helper(items):

@@ -87,6 +87,7 @@ accumulated) with the types of an EM pass's, so both share one specialization.
 
 import numpy as np
 
+from . import _ahead
 from ._bits import empty, zeros
 from ._config import PAD, TILE, kernel
 from ._density import block_rows, diag_logprob, full_logprob, shared_load
@@ -154,14 +155,16 @@ def chunk_kernel(full, dtype, rows=False, args=None):
     statistics; the others' addresses are 0 and never called. So a fit compiles no
     row-wise outputs, and a ``predict`` with a loaded model no statistics.
 
-    ``args``, a statistics pass's kernel arguments but ``fns``: the kernel is compiled
-    for their types between the log-density and the others, which a helper process
-    may still be compiling (``_ahead``), instead of at its first call.
+    ``args``, a statistics pass's kernel arguments but ``fns``: while a helper process
+    compiles the others (``_ahead``), the kernel is compiled for their types between the
+    log-density and the others, instead of at its first call.
     """
     i = 0 if dtype == np.float64 else 1
     logprob = (full_logprob if full else diag_logprob).address(i)
-    if args is not None:
-        pass_chunk.compile(tuple(map(pass_chunk.typeof_pyval, (*args, (0,) * 5))))
+    if args is not None and _ahead.pending():
+        sig = tuple(map(pass_chunk.typeof_pyval, (*args, (0,) * 5)))
+        if sig not in pass_chunk.overloads:  # (compile takes Numba's lock, even if compiled)
+            pass_chunk.compile(sig)
     norm = rowwise = stats = 0
     if rows:
         rowwise = rowwise_outputs.address()

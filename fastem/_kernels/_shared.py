@@ -98,11 +98,11 @@ class Shared:
         """The address of the callee compiled for signature ``i`` (compiled, or loaded
         from the cache, on first use)."""
         if i not in self._address:
+            from . import _ahead
+
+            _ahead.wait(self.key, i)  # for a helper compiling it (cold cache)
             with _LOCK:
                 if i not in self._address:
-                    from . import _ahead
-
-                    _ahead.wait(self.key, i)  # for a helper compiling it (cold cache)
                     sig = self.signatures[i]
                     self.dispatcher.compile(sig)
                     cres = self.dispatcher.overloads[sig]
