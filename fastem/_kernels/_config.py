@@ -22,6 +22,11 @@ BLOCK_MIN = 64
 BLOCK_BYTES = 192 << 10
 BLOCK_DIAG = 1024
 BLOCK_DIAG_BYTES = 512 << 10
+# Diagonal blocks stop halving here, even past BLOCK_DIAG_BYTES (large K): each
+# (component, feature) pair's sums over a block's rows end in a horizontal
+# reduction, which at 64 rows cost more than the L2 misses of longer blocks
+# (bench/NOTES.md section 22: 100k x 128, K = 1024, 2 threads 937 -> 733 ms).
+BLOCK_DIAG_MIN = 256
 
 # Extra columns in every (rows, block) buffer: a row stride of exactly
 # 2^k bytes maps the rows of a transposed block onto two or three L1 cache

@@ -13,6 +13,7 @@ from ._config import (
     BLOCK_BYTES,
     BLOCK_DIAG,
     BLOCK_DIAG_BYTES,
+    BLOCK_DIAG_MIN,
     BLOCK_MIN,
     TILE,
     jit_ordered,
@@ -28,7 +29,8 @@ def block_rows(n_features_padded, n_components, full):
     (x, x - mu, resp (x - mu)) exceeds ``BLOCK_BYTES``. Diagonal and
     spherical keep only x and the responsibilities per block, so their blocks
     grow up to ``BLOCK_DIAG`` rows within ``BLOCK_DIAG_BYTES``: longer
-    reductions over rows per (component, feature).
+    reductions over rows per (component, feature); never below
+    ``BLOCK_DIAG_MIN`` rows (large K).
     """
     if full:
         b = BLOCK
@@ -36,7 +38,7 @@ def block_rows(n_features_padded, n_components, full):
             b //= 2
         return b
     b = BLOCK_DIAG
-    while b > BLOCK_MIN and 8 * (n_features_padded + n_components) * b > BLOCK_DIAG_BYTES:
+    while b > BLOCK_DIAG_MIN and 8 * (n_features_padded + n_components) * b > BLOCK_DIAG_BYTES:
         b //= 2
     return b
 

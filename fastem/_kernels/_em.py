@@ -19,7 +19,7 @@ full-covariance tiles. The kernel itself, the loop over blocks, is one per
 dtype for every family. The statistics and the row-wise outputs share it, so a
 ``predict`` after a fit compiles nothing. There are no ``prange`` drivers.
 
-Inside a block (``block_rows``: 64-256 rows for full and tied, up to 1024 for
+Inside a block (``block_rows``: 64-256 rows for full and tied, 256-1024 for
 diagonal and spherical; a function of the shape only) the
 rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 ``TILE`` with zero padding, so every inner loop runs over rows and vectorizes:
