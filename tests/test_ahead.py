@@ -193,7 +193,7 @@ def test_a_helper_of_a_failed_fit_is_reaped(tmp_path):
         "try:\n"
         "    fastem.GaussianMixture(3).fit(np.random.default_rng(0).normal(size=(3000, 4)))\n"
         "except KeyboardInterrupt:\n    pass\n"
-        "(proc,) = set(_ahead._PENDING.values())\n"
+        "((proc, ended),) = set(_ahead._PENDING.values())\n"
         "for _ in range(600):\n"
         "    time.sleep(0.1)\n"
         "    if not os.path.exists(f'/proc/{proc.pid}'):\n"
