@@ -204,3 +204,31 @@ def test_a_helper_of_a_failed_fit_is_reaped(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "reaped 0"
+
+
+@pytest.mark.skipif(not _ahead.enabled(), reason="one usable core: no helper runs")
+def test_the_helper_compiles_the_copy_of_fastem_this_process_runs(tmp_path):
+    """A copy found through ``sys.path`` (a source checkout, not the installed package) is
+    the one the helper compiles: its functions are loaded here, not compiled again."""
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "fastem", src / "fastem", ignore=shutil.ignore_patterns("__pycache__"))
+    code = (
+        f"import sys; sys.path.insert(0, {str(src)!r})\n"
+        "import numpy as np, fastem\n"
+        "from fastem._kernels import _em\n"
+        f"assert fastem.__file__.startswith({str(src)!r}), fastem.__file__\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = np.concatenate([rng.normal(m, 1, (500, 3)) for m in (0, 4, 8)])\n"
+        "fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)\n"
+        "print([fn.dispatcher.stats.cache_hits[fn.signatures[i]] > 0\n"
+        "       for fn, i in _em.statistics_functions(True, np.float64)])\n"
+    )
+    env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[True, True, True]"

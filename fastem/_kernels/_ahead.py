@@ -113,19 +113,26 @@ def _reap(proc, ended):
 
 
 def _command(items):
-    """The helper's command line, compiling ``items`` (``(key, i)`` pairs)."""
-    return [sys.executable, "-c", f"from fastem._kernels._ahead import _helper; _helper({items!r})"]
+    """The helper's command line, compiling ``items`` (``(key, i)`` pairs) of this copy of
+    fastem: its folder goes first on the helper's path unless already on it (a source
+    checkout this process found through ``sys.path``; never an installed package's
+    ``site-packages`` ahead of the standard library)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = (
+        f"import sys; root = {root!r}\n"
+        "if root not in sys.path: sys.path.insert(0, root)\n"
+        f"from fastem._kernels._ahead import _helper; _helper({items!r})"
+    )
+    return [sys.executable, "-c", code]
 
 
 def _environment():
-    """This process's environment, with its copy of fastem first on the path and its Numba
-    cache folder (either may have been set in this process after start-up): the helper
-    must compile this fastem into this cache, or its work is lost."""
+    """This process's environment with its Numba cache folder (which may have been set in
+    this process after start-up): the helper must compile into this cache, or its work
+    is lost."""
     import numba
 
     env = dict(os.environ, FASTEM_COMPILE_AHEAD="0")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     if numba.config.CACHE_DIR:
         env["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR
     return env
