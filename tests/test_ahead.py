@@ -194,41 +194,89 @@ def test_a_helper_of_a_failed_fit_is_reaped(tmp_path):
         "    fastem.GaussianMixture(3).fit(np.random.default_rng(0).normal(size=(3000, 4)))\n"
         "except KeyboardInterrupt:\n    pass\n"
         "((proc, ended),) = set(_ahead._PENDING.values())\n"
-        "for _ in range(600):\n"
-        "    time.sleep(0.1)\n"
-        "    if not os.path.exists(f'/proc/{proc.pid}'):\n"
-        "        print('reaped', proc.returncode)\n        break\n"
+        "ended.wait(60)\n"
+        "print('reaped', proc.returncode, os.path.exists(f'/proc/{proc.pid}'))\n"
     )
     env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(tmp_path))
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "reaped 0"
+    assert proc.stdout.strip() == "reaped 0 False"
 
 
 @pytest.mark.skipif(not _ahead.enabled(), reason="one usable core: no helper runs")
 def test_the_helper_compiles_the_copy_of_fastem_this_process_runs(tmp_path):
-    """A copy found through ``sys.path`` (a source checkout, not the installed package) is
-    the one the helper compiles: its functions are loaded here, not compiled again."""
+    """The helper imports with this process's ``sys.path``: a copy of fastem this process
+    found on ``PYTHONPATH``, or inserted into ``sys.path``, is the one the helper compiles
+    (its functions are loaded here, not compiled again), even with another ``fastem``
+    folder in the working folder (first on a ``python -c``'s own path)."""
     import shutil
 
-    src = tmp_path / "src"
-    shutil.copytree(ROOT / "fastem", src / "fastem", ignore=shutil.ignore_patterns("__pycache__"))
+    for where in ("PYTHONPATH", "sys.path"):
+        base = tmp_path / where
+        src = base / "src"
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / "fastem", src / "fastem", ignore=ignore)
+        (base / "cwd" / "fastem").mkdir(parents=True)
+        (base / "cwd" / "fastem" / "__init__.py").write_text("raise ImportError('wrong copy')")
+        script = base / "fit.py"
+        script.write_text(
+            ("" if where == "PYTHONPATH" else f"import sys; sys.path.insert(0, {str(src)!r})\n")
+            + "import numpy as np, fastem\n"
+            "from fastem._kernels import _em\n"
+            f"assert fastem.__file__.startswith({str(src)!r}), fastem.__file__\n"
+            "rng = np.random.default_rng(0)\n"
+            "X = np.concatenate([rng.normal(m, 1, (500, 3)) for m in (0, 4, 8)])\n"
+            "fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)\n"
+            "print([fn.dispatcher.stats.cache_hits[fn.signatures[i]] > 0\n"
+            "       for fn, i in _em.statistics_functions(True, np.float64)])\n"
+        )
+        env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(base / "cache"))
+        env.pop("PYTHONPATH", None)
+        if where == "PYTHONPATH":
+            env["PYTHONPATH"] = str(src)
+        proc = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, cwd=base / "cwd"
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip().splitlines()[-1] == "[True, True, True]", where
+
+
+@pytest.mark.skipif(not _ahead.enabled() or not hasattr(os, "fork"), reason="no helper, or no fork")
+def test_a_forked_child_does_not_wait_for_its_parents_helper(tmp_path):
+    """A process forked while a helper runs (a fork-start multiprocessing pool) inherits
+    no helper to wait for, or to stop: its own first fit compiles or loads, and ends, and
+    the parent's helper runs to its end."""
     code = (
-        f"import sys; sys.path.insert(0, {str(src)!r})\n"
-        "import numpy as np, fastem\n"
-        "from fastem._kernels import _em\n"
-        f"assert fastem.__file__.startswith({str(src)!r}), fastem.__file__\n"
-        "rng = np.random.default_rng(0)\n"
-        "X = np.concatenate([rng.normal(m, 1, (500, 3)) for m in (0, 4, 8)])\n"
-        "fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)\n"
-        "print([fn.dispatcher.stats.cache_hits[fn.signatures[i]] > 0\n"
-        "       for fn, i in _em.statistics_functions(True, np.float64)])\n"
+        "import os, time, numpy as np, fastem\n"
+        "from fastem._kernels import _ahead\n"
+        "helper = _ahead.start(False, np.float64)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    if _ahead._PENDING:  # inherited: it would wait for a helper it cannot reap\n"
+        "        os._exit(2)\n"
+        "    _ahead.WAIT = 3.0\n"
+        "    X = np.random.default_rng(0).normal(size=(4000, 3))\n"
+        "    fastem.GaussianMixture(3, covariance_type='diag', max_iter=3).fit(X)\n"
+        "    os._exit(0 if not _ahead._PENDING else 1)\n"
+        "for _ in range(1200):\n"
+        "    done, status = os.waitpid(pid, os.WNOHANG)\n"
+        "    if done:\n"
+        "        print('child', os.waitstatus_to_exitcode(status), 'helper', helper.wait())\n"
+        "        break\n"
+        "    time.sleep(0.1)\n"
+        "else:\n"
+        "    os.kill(pid, 9)\n"
+        "    print('child hung')\n"
     )
-    env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(tmp_path / "cache"))
-    env.pop("PYTHONPATH", None)
+    env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(tmp_path))
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-W", "ignore", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "[True, True, True]"
+    assert proc.stdout.strip().splitlines()[-1] == "child 0 helper 0"  # not killed by the child

@@ -40,6 +40,15 @@ _PENDING = {}  # (Shared.key, signature index) -> (the helper's Popen, its end: 
 _LOCK = threading.Lock()
 
 
+def _forget():
+    # a forked child has no reaper thread and the helper is not its child: never wait
+    _PENDING.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget)
+
+
 def enabled():
     """Whether a helper may run: ``FASTEM_COMPILE_AHEAD`` not ``0``, a Python interpreter
     to run it, two usable cores (CPU affinity and a cgroup CPU quota counted)."""
@@ -108,19 +117,19 @@ def start(full, dtype):
 
 
 def _reap(proc, ended):
-    proc.wait()
-    ended.set()
+    try:
+        proc.wait()
+    finally:
+        ended.set()
 
 
 def _command(items):
-    """The helper's command line, compiling ``items`` (``(key, i)`` pairs) of this copy of
-    fastem: its folder goes first on the helper's path unless already on it (a source
-    checkout this process found through ``sys.path``; never an installed package's
-    ``site-packages`` ahead of the standard library)."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    """The helper's command line, compiling ``items`` (``(key, i)`` pairs) of the copy of
+    fastem this process runs: the helper imports with this process's ``sys.path`` (not
+    its own, which starts with its working folder)."""
+    path = [entry for entry in sys.path if isinstance(entry, str)]
     code = (
-        f"import sys; root = {root!r}\n"
-        "if root not in sys.path: sys.path.insert(0, root)\n"
+        f"import sys; sys.path[:] = {path!r}\n"
         f"from fastem._kernels._ahead import _helper; _helper({items!r})"
     )
     return [sys.executable, "-c", code]
@@ -149,7 +158,7 @@ def wait(key, i):
     proc, ended = helper
     if not ended.wait(WAIT):
         proc.kill()
-        ended.wait()
+        ended.wait(WAIT)
     with _LOCK:
         _PENDING.pop((key, i), None)
 
