@@ -53,14 +53,24 @@ print(json.dumps(dict(
 """
 
 
-def _fit(mode, cache, **env):
+def _run(code, cache, *args, **env):
+    """The last line ``python -c code *args`` prints (which must succeed): this checkout's
+    fastem, the kernels on small data, ``cache`` as the Numba cache folder."""
     env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(cache), **env)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, "-c", _FIT, mode], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-W", "ignore", "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def _fit(mode, cache, **env):
+    return json.loads(_run(_FIT, cache, mode, **env))
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +161,7 @@ def test_the_cache_probe_reads_the_index():
     assert _cache.cached(njit(lambda x: x), (types.int64,)) is None
 
 
-def test_the_helper_imports_the_kernels_only():
+def test_the_helper_imports_the_kernels_only(tmp_path):
     """``import fastem`` imports each public name on first use (PEP 562), so the helper's
     ``import fastem._kernels._ahead`` does not pay for scikit-learn's import (a second).
     The public names still resolve, as do submodules, ``dir`` and ``import *``."""
@@ -165,14 +175,10 @@ def test_the_helper_imports_the_kernels_only():
         "assert fastem.mixture.GaussianMixture is GaussianMixture\n"
         "try:\n    fastem.no_such_name\nexcept AttributeError as e:\n    print(e)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert "has no attribute 'no_such_name'" in proc.stdout
+    assert "has no attribute 'no_such_name'" in _run(code, tmp_path)
     # ``warmup`` is also a submodule's name: importing the submodule first keeps the function
-    code = "import fastem.warmup, fastem; assert callable(fastem.warmup), fastem.warmup"
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    code = "import fastem.warmup, fastem; print(callable(fastem.warmup))"
+    assert _run(code, tmp_path) == "True"
     import fastem
 
     assert set(fastem.__all__) == {*fastem._PUBLIC, "warmup", "__version__"}
@@ -197,11 +203,7 @@ def test_a_helper_of_a_failed_fit_is_reaped(tmp_path):
         "ended.wait(60)\n"
         "print('reaped', proc.returncode, os.path.exists(f'/proc/{proc.pid}'))\n"
     )
-    env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(tmp_path))
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "reaped 0 False"
+    assert _run(code, tmp_path) == "reaped 0 False"
 
 
 @pytest.mark.skipif(not _ahead.enabled(), reason="one usable core: no helper runs")
@@ -269,14 +271,4 @@ def test_a_forked_child_does_not_wait_for_its_parents_helper(tmp_path):
         "    os.kill(pid, 9)\n"
         "    print('child hung')\n"
     )
-    env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(tmp_path))
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "child 0 helper 0"  # not killed by the child
+    assert _run(code, tmp_path) == "child 0 helper 0"  # the helper not stopped by the child
