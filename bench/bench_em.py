@@ -107,3 +107,28 @@ def test_full_size_follows_the_benchmark_options(monkeypatch):
     assert full_size(Config(False, False))
     monkeypatch.setenv("FASTEM_BENCH_FULL", "1")
     assert full_size(Config(False, True))
+
+
+def test_report_never_prints_a_zero_time_for_an_unmeasurable_difference(monkeypatch):
+    """``report.measure`` times ``(t(fit, 1 + N) - t(fit, 1)) / N``. A difference at or
+    below zero (one slow single run) is measured again, and printed as n/a if it
+    persists: never a time of zero and a speed-up of 0.0x."""
+    import numpy as np
+    import report
+
+    w = BY_NAME["spherical_1Mx8_K8"]
+    monkeypatch.setattr(report, "make_data", lambda w: (np.zeros((8, 8)), None))
+    monkeypatch.setattr(report, "warm_up", lambda *a: None)
+    monkeypatch.setattr(report, "run", lambda *a, **k: None)
+    for times, want_ms in [
+        ([(2.0, 2.0), (3.0, 3.0), (3.0, 3.0), (1.0, 1.0)], 2000.0),  # remeasured once
+        ([(1.0, 1.0), (2.0, 2.0)] * 3, None),  # t(1 + N) < t(1) three times: n/a
+    ]:
+        clock = iter(times)
+        monkeypatch.setattr(report, "timed", lambda f, reps, clock=clock: next(clock))
+        out = report.measure(w, 1, 1, 1, 1, with_sklearn=False)
+        if want_ms is None:
+            assert np.isnan(out["fastem"]["ms"])
+            assert "| n/a |" in report.table([out], 100.0)
+        else:
+            assert out["fastem"]["ms"] == want_ms

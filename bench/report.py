@@ -99,10 +99,17 @@ def measure(w, n_iter, sk_n_iter, repeat, sk_repeat, with_sklearn=True):
         its = n_iter if lib == "fastem" else sk_n_iter
         m = models[lib]
         if w.kind == "fit":
-            t_n, c_n = timed(lambda lib=lib, its=its: run(lib, w, X, init, max_iter=1 + its), reps)
-            t_1, c_1 = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1), reps)
-            per = max(t_n - t_1, 1e-9) / its
-            cpu = max(c_n - c_1, 1e-9) / its
+            # t(1 + N) <= t(1) is noise (one slow run of a single repetition): measure
+            # again, and report "n/a", never a time of zero, if it persists
+            for _ in range(3):
+                t_n, c_n = timed(
+                    lambda lib=lib, its=its: run(lib, w, X, init, max_iter=1 + its), reps
+                )
+                t_1, c_1 = timed(lambda lib=lib: run(lib, w, X, init, max_iter=1), reps)
+                if t_n > t_1 and c_n > c_1:
+                    break
+            per = (t_n - t_1) / its if t_n > t_1 else float("nan")
+            cpu = (c_n - c_1) / its if c_n > c_1 else float("nan")
         else:
             per, cpu = timed(lambda lib=lib, m=m: run(lib, w, X, init, m), reps)
         with RssPeak() as rss:
@@ -114,6 +121,11 @@ def measure(w, n_iter, sk_n_iter, repeat, sk_repeat, with_sklearn=True):
             ms=per * 1e3, cpu_ms=cpu * 1e3, rss_mb=rss.growth / 1e6, traced_mb=traced / 1e6
         )
     return out
+
+
+def _num(value, spec, unit=""):
+    """``value`` formatted, or ``n/a`` for a time that could not be measured (NaN)."""
+    return "n/a" if np.isnan(value) else f"{value:{spec}}{unit}"
 
 
 def table(rows, dgemm, per_core=False):
@@ -128,14 +140,14 @@ def table(rows, dgemm, per_core=False):
         w, f = r["workload"], r["fastem"]
         s = r.get("sklearn")
         key = "cpu_ms" if per_core else "ms"  # per core: CPU time of one thread
-        gf = w.flops() / (f[key] / 1e3) / 1e9
-        sk_ms = f"{s[key]:.0f}" if s else "-"
-        ratio = f"{s[key] / f[key]:.1f}x" if s else "-"
+        gf = w.flops() / (f[key] / 1e3) / 1e9  # NaN: not measured (see ``measure``)
+        sk_ms = _num(s[key], ".0f") if s else "-"
+        ratio = _num(s[key] / f[key], ".1f", "x") if s else "-"
         sk_mem = f"{s['rss_mb']:.0f} / {s['traced_mb']:.0f}" if s else "-"
         lines.append(
-            f"| {w.label} | {f['ms']:.1f} | {sk_ms} | {ratio} | {gf:.1f} | {gf / dgemm:.0%} "
-            f"| {f['cpu_ms']:.0f} | {f['rss_mb']:.0f} / {f['traced_mb']:.0f} | {sk_mem} "
-            f"| {r['input_mb']:.0f} |"
+            f"| {w.label} | {_num(f['ms'], '.1f')} | {sk_ms} | {ratio} | {_num(gf, '.1f')} "
+            f"| {_num(gf / dgemm, '.0%')} | {_num(f['cpu_ms'], '.0f')} "
+            f"| {f['rss_mb']:.0f} / {f['traced_mb']:.0f} | {sk_mem} | {r['input_mb']:.0f} |"
         )
     return "\n".join(lines)
 
