@@ -88,7 +88,7 @@ class _EMLoop:
         run the pass kernel here, too many rows for NumPy (``_small``)."""
         K, D = self.n_components, data.n_features
         if getattr(data, "kernels_here", False) and not _small.is_small(data.n_samples, K, D):
-            _ahead.start(self.covariance_type in ("full", "tied"), data.dtype)
+            _ahead.start(_models.layout(self.covariance_type) in ("full", "tied"), data.dtype)
 
     def _initial_stats(self, data, rng, method):
         """``(stats, sample)``: the statistics of the first M-step, and the rows they came from.

@@ -84,7 +84,8 @@ def _kernel(params, outs=None, args=None):
     """``(kernel, fns)``: the chunk kernel (statistics and row-wise outputs) and its last
     argument, the addresses of ``params``' family's block functions for a statistics
     pass, or for a row-wise pass into ``outs`` (``_kernels._em.chunk_kernel``; ``args``:
-    a statistics pass's kernel arguments but ``fns``, for a first pass, see there).
+    a statistics pass's first kernel arguments but ``fns``, for an early compile, see
+    there).
 
     The kernel modules are imported here, on the first pass that needs them:
     importing Numba takes a third of a second, and small inputs never need it.
@@ -93,14 +94,6 @@ def _kernel(params, outs=None, args=None):
 
     rows = outs is not None and sum(out.shape[0] for out in outs) > 0  # the kernel's test
     return _em.chunk_kernel(params.prec.shape[1] > 1, params.mu.dtype, rows, args)
-
-
-def _first_args(X, w, labels, args, nk, s1, s2, scal):
-    """The arguments of a statistics pass's first kernel call but ``fns`` (``_kernel``
-    compiles the kernel for their types early); None for a pass of no chunk."""
-    if nk.shape[0] == 0:
-        return None
-    return (X, w, labels, 0, 0, 0, *args, nk[0], s1[0], s2[0], scal[0], *_NO_ROWS)
 
 
 def array_stats(X, w, labels, params, n_threads):
@@ -114,12 +107,16 @@ def array_stats(X, w, labels, params, n_threads):
     labels = readonly(_EMPTY_I if labels is None else labels)
     X = readonly(X)
     args = kernel_args(params)
-    kernel, fns = _kernel(params, args=_first_args(X, w, labels, args, nk, s1, s2, scal))
+
+    def call(c, r0, r1):  # chunk c's kernel arguments but ``fns``
+        return (X, w, labels, r0, r1, 0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS)
+
+    # (``args=``: the first call's types, for an early compile: ``_kernel``)
+    kernel, fns = _kernel(params, args=call(0, 0, 0) if len(nk) else None)
 
     def task(c, slot):
         r0 = c * chunk_rows
-        r1 = min(n, r0 + chunk_rows)
-        kernel(X, w, labels, r0, r1, 0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS, fns)
+        kernel(*call(c, r0, min(n, r0 + chunk_rows)), fns)
 
     run_chunks(task, nk.shape[0], n_threads)
     return _suffstats(n, params, nk, s1, s2, scal)
@@ -186,11 +183,14 @@ def file_stats(fd, offset, n, bufs, w, labels, params, n_threads):
     w = readonly(_EMPTY_F if w is None else w)
     labels = readonly(_EMPTY_I if labels is None else labels)
     args = kernel_args(params)
-    first = _first_args(readonly(bufs[0]), w, labels, args, nk, s1, s2, scal)
-    kernel, fns = _kernel(params, args=first)
+
+    def call(c, buf, r0, r1):  # chunk c's kernel arguments but ``fns``
+        return (buf, w, labels, 0, r1 - r0, r0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS)
+
+    kernel, fns = _kernel(params, args=call(0, readonly(bufs[0]), 0, 0) if len(nk) else None)
 
     def compute(c, buf, r0, r1):
-        kernel(buf, w, labels, 0, r1 - r0, r0, *args, nk[c], s1[c], s2[c], scal[c], *_NO_ROWS, fns)
+        kernel(*call(c, buf, r0, r1), fns)
 
     failed = _file_pass(fd, offset, n, chunk_rows, bufs, n_threads, compute)
     return (None if failed else _suffstats(n, params, nk, s1, s2, scal)), failed

@@ -143,7 +143,10 @@ def test_small_inputs_start_no_helper(monkeypatch):
     assert calls == []
     monkeypatch.setattr("fastem._small.SMALL_WORK", 0)
     fastem.GaussianMixture(2, covariance_type="diag", random_state=0).fit(X.astype(np.float32))
-    assert calls == [(False, np.float32)]
+    # mclust's names: the family of their layout (VVV full, VVI diagonal)
+    fastem.GaussianMixture(2, covariance_type="VVV", random_state=0).fit(X)
+    fastem.GaussianMixture(2, covariance_type="VVI", random_state=0).fit(X)
+    assert calls == [(False, np.float32), (True, np.float64), (False, np.float64)]
 
 
 def test_the_cache_probe_reads_the_index():

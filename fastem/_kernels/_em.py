@@ -165,12 +165,12 @@ def chunk_kernel(full, dtype, rows=False, args=None):
         sig = tuple(map(pass_chunk.typeof_pyval, (*args, (0,) * 5)))
         if sig not in pass_chunk.overloads:  # (compile takes Numba's lock, even if compiled)
             pass_chunk.compile(sig)
-    norm = rowwise = stats = 0
     if rows:
-        rowwise = rowwise_outputs.address()
+        norm, rowwise, stats, load = 0, rowwise_outputs.address(), 0, shared_load.address(i)
     else:
-        norm, stats, _ = (fn.address(j) for fn, j in statistics_functions(full, dtype))
-    return pass_chunk, (norm, rowwise, stats, logprob, shared_load.address(i))
+        rowwise = 0
+        norm, stats, load = (fn.address(j) for fn, j in statistics_functions(full, dtype))
+    return pass_chunk, (norm, rowwise, stats, logprob, load)
 
 
 def statistics_functions(full, dtype):

@@ -232,13 +232,8 @@ def chunk_stats(
     xo = empty(D, nbuf, mu)
     dob = empty(D, nbuf, mu)
     diff = empty(D, nbuf, mu)
-    y = empty(1, nbuf, mu)[0]
-    y1 = empty(1, nbuf, mu)[0]
-    y2 = empty(1, nbuf, mu)[0]
-    y3 = empty(1, nbuf, mu)[0]
-    q = empty(1, nbuf, mu)[0]
-    rd = empty(1, nbuf, mu)[0]
-    wv = empty(1, nbuf, mu)[0]
+    vecs = empty(7, nbuf, mu)  # seven row buffers, one allocation
+    y, y1, y2, y3, q, rd, wv = vecs[0], vecs[1], vecs[2], vecs[3], vecs[4], vecs[5], vecs[6]
     logp, rx, m, s, poly, _, lab_lp, ev = normalize_buffers(K, nbuf, nbuf, mu, rows)
     lv = empty(1, nbuf, rows)[0]
     has_w = w.shape[0] > 0

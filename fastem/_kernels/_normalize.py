@@ -153,15 +153,16 @@ def normalize_buffers(K, Bp, B, like_f8, like_i8):
     ``ev`` (B,). ``like_f8`` and ``like_i8`` are any float64 and int64 arrays (they give
     the dtypes, ``_bits.empty``). Every kernel allocates them here (one compiled
     allocation)."""
+    vecs = empty(5, B, like_f8)  # the five float64 row buffers, one allocation
     return (
         empty(K, Bp, like_f8),
         empty(K, Bp, like_f8),
-        empty(1, B, like_f8)[0],
-        empty(1, B, like_f8)[0],
-        empty(1, B, like_f8)[0],
+        vecs[0],
+        vecs[1],
+        vecs[2],
         empty(1, B, like_i8)[0],
-        empty(1, B, like_f8)[0],
-        empty(1, B, like_f8)[0],
+        vecs[3],
+        vecs[4],
     )
 
 

@@ -31,7 +31,7 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-from . import _cache
+from . import _ahead, _cache
 from ._config import _CALLEE, JIT, JIT_ORDERED
 
 _LOCK = threading.Lock()
@@ -98,8 +98,6 @@ class Shared:
         """The address of the callee compiled for signature ``i`` (compiled, or loaded
         from the cache, on first use)."""
         if i not in self._address:
-            from . import _ahead
-
             _ahead.wait(self.key, i)  # for a helper compiling it (cold cache)
             with _LOCK:
                 if i not in self._address:
