@@ -195,6 +195,9 @@ def test_ctrl_c_stops_a_streamed_call_whose_source_yields_nothing(call):
     }[call]
     code = (
         "import os, signal, threading\n"
+        # a parent started in the background (``&``, nohup, some CI runners) hands its
+        # children SIGINT ignored: Ctrl-C's default handler, as in a terminal
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "import numpy as np\n"
         "import fastem\n"
         "def chunks():\n"
