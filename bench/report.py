@@ -4,6 +4,7 @@
     PYTHONPATH=. python bench/report.py full_1Mx8_K8    # some of them
     PYTHONPATH=. python bench/report.py --quick         # 1/10 of the rows
     PYTHONPATH=. python bench/report.py --coldstart     # and the cold-start table
+    PYTHONPATH=. python bench/report.py --suite b08f1b3 # and the test suite's time
 
 Both libraries run in this process, interleaved, from identical initial
 parameters with ``tol=0``. Time per iteration is ``(t(fit, 1 + N) - t(fit, 1)) / N``
@@ -190,6 +191,12 @@ def main(argv=None):
         action="store_true",
         help="also print the cold-start table (bench/coldstart.py: fresh processes, empty cache)",
     )
+    ap.add_argument(
+        "--suite",
+        metavar="BASE",
+        help="also time the test suite on an empty cache, beside the same tests at the commit "
+        "BASE (bench/suite_time.py; minutes)",
+    )
     args = ap.parse_args(argv)
     ws = [BY_NAME[n] for n in args.names] if args.names else WORKLOADS
     if args.quick:
@@ -222,6 +229,11 @@ def main(argv=None):
 
         print()
         coldstart.main(["--markdown"] + (["--quick"] if args.quick else []))
+    if args.suite:
+        import suite_time
+
+        print()
+        suite_time.main(["--base", args.suite])
 
 
 if __name__ == "__main__":
