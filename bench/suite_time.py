@@ -60,7 +60,7 @@ def main(argv=None):
     if args.base:
         tree = tempfile.mkdtemp(prefix="fastem-base-")
         git = ["git", "-C", ROOT, "worktree"]
-        subprocess.run([*git, "add", "-f", "--detach", tree, args.base], check=True)
+        subprocess.run([*git, "add", "--quiet", "-f", "--detach", tree, args.base], check=True)
         try:
             # the base's fastem ahead of this checkout's (an editable install's finder
             # comes after PYTHONPATH)
