@@ -1,5 +1,6 @@
 """``bench/suite_time.py`` on a toy repository: the rows it prints are the runs it names."""
 
+import os
 import shutil
 import subprocess
 
@@ -10,6 +11,9 @@ import pytest
 def test_suite_time_runs_the_base_and_the_same_ids_here(tmp_path, monkeypatch, capsys):
     import suite_time
 
+    # no global or system git configuration (commit signing, hooks) reaches the toy
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     repo = tmp_path / "repo"
     (repo / "fastem").mkdir(parents=True)
     (repo / "fastem" / "__init__.py").write_text("")

@@ -27,17 +27,23 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(args, cwd, env=None):
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True)
+def _run(args, tree, cache=None):
+    """``python *args`` in the checkout ``tree``, importing its ``fastem`` (PYTHONPATH comes
+    before an installed or editable fastem, also in the tests' own child processes)."""
+    env = dict(os.environ, PYTHONPATH=tree + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if cache is not None:
+        env["NUMBA_CACHE_DIR"] = cache
+    return subprocess.run(
+        [sys.executable, *args], cwd=tree, env=env, capture_output=True, text=True
+    )
 
 
-def _timed(args, cwd, extra=None):
-    """Wall seconds of ``python *args`` in ``cwd`` on an empty Numba cache, and the last line
-    it printed (pytest's summary)."""
+def _timed(args, tree):
+    """Wall seconds of ``python *args`` in ``tree`` on an empty Numba cache, and the last
+    line it printed (pytest's summary)."""
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache, **(extra or {}))
         t0 = time.perf_counter()
-        proc = _run(args, cwd, env)
+        proc = _run(args, tree, cache)
         seconds = time.perf_counter() - t0
     if proc.returncode:  # what failed, for the reader of the table
         sys.stderr.write(proc.stdout[-20000:] + proc.stderr[-2000:])
@@ -45,10 +51,15 @@ def _timed(args, cwd, extra=None):
     return seconds, lines[-1] if lines else proc.stderr.strip()[-300:]
 
 
-def collect(cwd, extra=None):
-    """The test ids ``pytest --collect-only`` finds in ``cwd``."""
-    env = dict(os.environ, **(extra or {}))
-    proc = _run(["-m", "pytest", "-q", "--collect-only", "-n", "0"], cwd, env)
+def collect(tree):
+    """The test ids ``pytest --collect-only`` finds in ``tree``; an error if any module
+    fails to collect (a partial set would change what is compared)."""
+    found = _run(["-c", "import fastem; print(fastem.__file__)"], tree)
+    if not os.path.realpath(found.stdout.strip()).startswith(os.path.realpath(tree)):
+        raise SystemExit(f"{tree}: imports another fastem: {found.stdout}{found.stderr}")
+    proc = _run(["-m", "pytest", "-q", "--collect-only", "-n", "0"], tree)
+    if proc.returncode:
+        raise SystemExit(f"{tree}: pytest could not collect its tests:\n{proc.stdout[-3000:]}")
     return {line for line in proc.stdout.splitlines() if "::" in line}
 
 
@@ -60,23 +71,28 @@ def main(argv=None):
     if args.base:
         tree = tempfile.mkdtemp(prefix="fastem-base-")
         git = ["git", "-C", ROOT, "worktree"]
-        subprocess.run([*git, "add", "--quiet", "-f", "--detach", tree, args.base], check=True)
         try:
-            # the base's fastem ahead of this checkout's (an editable install's finder
-            # comes after PYTHONPATH)
-            extra = {"PYTHONPATH": tree}
-            found = _run(["-c", "import fastem; print(fastem.__file__)"], tree, extra)
-            assert found.stdout.startswith(tree), found.stdout + found.stderr
-            old = collect(tree, extra)
-            seconds, summary = _timed(["-m", "pytest", "-q"], tree, extra)
+            subprocess.run([*git, "add", "--quiet", "-f", "--detach", tree, args.base], check=True)
+            old = collect(tree)
+            seconds, summary = _timed(["-m", "pytest", "-q"], tree)
             rows.append((f"whole suite at {args.base}, its settings", len(old), seconds, summary))
         finally:
-            subprocess.run([*git, "remove", "--force", tree], check=False)
+            subprocess.run([*git, "remove", "--force", tree], check=False, capture_output=True)
             shutil.rmtree(tree, ignore_errors=True)
         same = sorted(old & collect(ROOT))
-        # ids hold spaces and brackets: through pytest.main, not a command line
-        script = f"import sys, pytest\nsys.exit(pytest.main(['-q'] + {same!r}))"
-        seconds, summary = _timed(["-c", script], ROOT)
+        if not same:
+            raise SystemExit(f"no test id of {args.base} exists here: nothing to compare")
+        with tempfile.TemporaryDirectory() as folder:
+            # ids hold spaces and brackets, and all of them exceed one argument's limit:
+            # from a file, through pytest.main
+            ids = os.path.join(folder, "ids.txt")
+            with open(ids, "w") as f:
+                f.write("\n".join(same))
+            script = (
+                "import sys, pytest\n"
+                f"sys.exit(pytest.main(['-q'] + open({ids!r}).read().splitlines()))"
+            )
+            seconds, summary = _timed(["-c", script], ROOT)
         rows.append(("the same test ids on this checkout", len(same), seconds, summary))
     now = collect(ROOT)
     seconds, summary = _timed(["-m", "pytest", "-q"], ROOT)
