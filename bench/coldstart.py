@@ -96,13 +96,20 @@ print(__import__("json").dumps(d))
 """
 
 
-def _run(code, cache, module=None):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+def env(cache=None, root=ROOT):
+    """This environment with ``root``'s fastem first on the path (ahead of an installed
+    or editable one, also in the child's children) and ``cache`` as the Numba cache."""
+    out = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if cache is not None:
+        out["NUMBA_CACHE_DIR"] = cache
+    return out
+
+
+def _run(code, cache):
     wrapped = code + "\nprint('@@', __import__('json').dumps(time.perf_counter() - t0))\n"
     t = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", wrapped], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", wrapped], env=env(cache), capture_output=True, text=True, check=True
     ).stdout
     wall = time.perf_counter() - t
     inner = json.loads(out.split("@@")[-1]) if "@@" in out else None
@@ -110,8 +117,6 @@ def _run(code, cache, module=None):
 
 
 def _fastem_main(cache):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     code = "import time; t0 = time.perf_counter()\nfrom fastem.__main__ import main\nmain()\n"
     return _run(code, cache)
 
@@ -136,10 +141,8 @@ def big(cache):
 
 
 def later(cache):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run(
-        [sys.executable, "-c", _LATER], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", _LATER], env=env(cache), capture_output=True, text=True, check=True
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 

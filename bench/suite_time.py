@@ -24,17 +24,16 @@ import sys
 import tempfile
 import time
 
+from coldstart import env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(args, tree, cache=None):
     """``python *args`` in the checkout ``tree``, importing its ``fastem`` (PYTHONPATH comes
     before an installed or editable fastem, also in the tests' own child processes)."""
-    env = dict(os.environ, PYTHONPATH=tree + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    if cache is not None:
-        env["NUMBA_CACHE_DIR"] = cache
     return subprocess.run(
-        [sys.executable, *args], cwd=tree, env=env, capture_output=True, text=True
+        [sys.executable, *args], cwd=tree, env=env(cache, tree), capture_output=True, text=True
     )
 
 

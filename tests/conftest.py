@@ -1,10 +1,27 @@
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def checkout_env(cache=None, **extra):
+    """The environment of a child process that runs this checkout's fastem, compiles the
+    kernels even on small data (``FASTEM_SMALL_WORK=0``) and uses ``cache`` as its Numba
+    cache folder (None: Numba's default folder); ``extra`` set on top."""
+    env = dict(os.environ, FASTEM_SMALL_WORK="0", **extra)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if cache is None:
+        env.pop("NUMBA_CACHE_DIR", None)
+    else:
+        env["NUMBA_CACHE_DIR"] = str(cache)
+    return env
 
 
 def blobs(n=600, d=3, k=3, offset=0.0, seed=0, dtype=np.float64):

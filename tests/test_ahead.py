@@ -9,14 +9,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fastem._kernels import _ahead, _cache
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import ROOT, checkout_env
 
 # Fits one float64 full model; prints JSON: the result to 17 digits, whether a helper
 # started and its exit status after the fit, the helpers still awaited, and for each
@@ -56,11 +55,9 @@ print(json.dumps(dict(
 def _run(code, cache, *args, **env):
     """The last line ``python -c code *args`` prints (which must succeed): this checkout's
     fastem, the kernels on small data, ``cache`` as the Numba cache folder."""
-    env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(cache), **env)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", code, *args],
-        env=env,
+        env=checkout_env(cache, **env),
         capture_output=True,
         text=True,
         timeout=600,

@@ -13,11 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import ROOT, checkout_env
 
 # Fits one model and prints its parameters to 17 digits, then the number of
 # kernel compilations (cache misses) and cache hits of this process.
@@ -43,16 +42,6 @@ print("misses", misses, "hits", hits)
 """
 
 JOBS = [("float64", "full"), ("float32", "full"), ("float64", "diag"), ("float32", "diag")]
-
-
-def _env(cache=None, **extra):
-    env = dict(os.environ, FASTEM_SMALL_WORK="0", **extra)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    if cache is None:
-        env.pop("NUMBA_CACHE_DIR", None)
-    else:
-        env["NUMBA_CACHE_DIR"] = str(cache)
-    return env
 
 
 def _run(job, env, prefix=(), cwd=None):
@@ -92,14 +81,14 @@ def warm_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("warm") / "cache"
     rival = subprocess.Popen(
         [sys.executable, "-c", _FIT, "float64", "full"],
-        env=_env(cache),
+        env=checkout_env(cache),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     proc = subprocess.run(
         [sys.executable, "-m", "fastem", "warmup", "--jobs", "6", "--quiet"],
-        env=_env(cache),
+        env=checkout_env(cache),
         capture_output=True,
         text=True,
     )
@@ -114,7 +103,7 @@ def test_processes_compiling_at_once_leave_a_complete_and_correct_cache(warm_cac
     """``fastem warmup`` ran six compiling processes (and a rival) on one empty cache: every
     kernel a fit needs is there, and gives the bits compiled here give."""
     for job in JOBS:
-        result, misses, hits = _run(job, _env(warm_cache))
+        result, misses, hits = _run(job, checkout_env(warm_cache))
         assert misses == 0 and hits > 0, job
         assert result == _here(job, capsys), job
 
@@ -128,18 +117,18 @@ def test_corrupt_or_truncated_cache_files_are_compiled_again(tmp_path, warm_cach
     assert len(data) == 2  # float64 and float32
     for path, garbage in zip(data, [b"not a pickle" * 10, data[1].read_bytes()[:40]]):
         path.write_bytes(garbage)  # garbage, truncated
-    result, misses, _ = _run(job, _env(cache))
+    result, misses, _ = _run(job, checkout_env(cache))
     assert result == expected and misses > 0
     # the statistics, compiled once for both dtypes and called by address (one file)
     (shared,) = cache.rglob("*accumulate_diag*.nbc")
     shared.write_bytes(b"not a pickle" * 10)
-    result, misses, _ = _run(job, _env(cache))
+    result, misses, _ = _run(job, checkout_env(cache))
     assert result == expected and misses > 0
     for path in cache.rglob("*pass_chunk*.nbi"):  # a torn index
         path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
-    result, misses, _ = _run(job, _env(cache))
+    result, misses, _ = _run(job, checkout_env(cache))
     assert result == expected and misses > 0
-    result, misses, hits = _run(job, _env(cache))  # and the cache healed
+    result, misses, hits = _run(job, checkout_env(cache))  # and the cache healed
     assert result == expected and misses == 0 and hits > 0
 
 
@@ -154,7 +143,7 @@ def test_an_entry_with_another_signature_is_not_trusted(tmp_path, warm_cache, ca
     files[0].write_bytes(b)
     files[1].write_bytes(a)
     job = ("float64", "diag")
-    result, misses, _ = _run(job, _env(cache))
+    result, misses, _ = _run(job, checkout_env(cache))
     assert result == _here(job, capsys) and misses > 0
 
 
@@ -189,7 +178,7 @@ def test_read_only_install_gets_a_cache_in_the_user_folder(tmp_path):
     )
     home = tmp_path / "home"
     home.mkdir()
-    env = _env(None, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    env = checkout_env(None, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
     env["PYTHONPATH"] = str(install)
     prefix = _read_only_runner(install)
     if prefix is None:
