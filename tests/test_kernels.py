@@ -612,3 +612,59 @@ def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
         assert "float32" in args, (name, args)
     assert {"pass_chunk", "logprob_full"} <= {name for name, _ in f32}
     assert {name for name, _ in diag32} == {"logprob_diag"}  # its load: compiled with f32
+
+
+def test_full_blocks_grow_with_the_l2_cache(tmp_path):
+    """The full family's block budget is three eighths of the L2 (today's 192 KB below a
+    512 KB L2 or where it is unknown, at most 768 KB), and the block length follows it."""
+    from numba import njit
+
+    from fastem._kernels import _config
+    from fastem._kernels._density import block_rows
+
+    for l2, budget in [(0, 192), (256, 192), (512, 192), (1024, 384), (1280, 480), (2048, 768)]:
+        assert _config.full_block_bytes(l2 << 10) == budget << 10
+    assert _config.full_block_bytes(32 << 20) == 768 << 10
+
+    index = tmp_path / "index2"
+    index.mkdir()
+    (index / "level").write_text("2\n")
+    (index / "size").write_text("2048K\n")
+    (tmp_path / "index0").mkdir()
+    (tmp_path / "index0" / "level").write_text("1\n")
+    (tmp_path / "index0" / "size").write_text("48K\n")
+    assert _config.l2_bytes(tmp_path) == 2 << 20
+    (index / "size").write_text("1M\n")
+    assert _config.l2_bytes(tmp_path) == 1 << 20
+    assert _config.l2_bytes(tmp_path / "absent") == 0
+    (index / "size").write_text("unknown\n")
+    assert _config.l2_bytes(tmp_path) == 0
+
+    rows = njit(lambda Dp, K, full, budget: block_rows(Dp, K, full, budget))
+    # (Dp, budget in KB) -> rows: 3 * 8 * Dp * rows <= budget, within [64, 256]
+    cases = [(8, 192, 256), (64, 192, 128), (64, 384, 256), (128, 384, 128)]
+    cases += [(128, 768, 256), (256, 768, 128), (256, 192, 64), (512, 192, 64)]
+    for Dp, kb, want in cases:
+        assert rows(Dp, 4, True, kb << 10) == want, (Dp, kb)
+    # the diagonal family's blocks do not depend on it
+    assert rows(64, 512, False, 192 << 10) == rows(64, 512, False, 768 << 10) == 256
+
+
+@pytest.mark.parametrize("cov", ["full", "tied"])
+def test_every_full_block_budget_gives_the_reference_statistics(cov, monkeypatch):
+    """At D = 64 the budgets give 64-, 128- and 256-row blocks: each pass matches the
+    naive reference, and the budgets' answers differ only by rounding."""
+    from fastem._kernels import _em
+
+    X, p = _problem(cov, 700, 64, 3, np.float64, seed=11)
+    _, lse, _, nk, s1, s2 = _reference(X, p)
+    answers = []
+    for kb in (96, 192, 768):
+        monkeypatch.setattr(_em, "full_block_bytes", lambda kb=kb: kb << 10)
+        st = array_stats(X, None, None, p, 2)
+        np.testing.assert_allclose(st.nk, nk, rtol=1e-10)
+        np.testing.assert_allclose(st.s1, s1, rtol=1e-10, atol=1e-10 * 700)
+        np.testing.assert_allclose(st.s2, s2, rtol=1e-10, atol=1e-10 * 700)
+        np.testing.assert_allclose(st.loglik, lse.sum(), rtol=1e-12)
+        answers.append(st.s2)
+    np.testing.assert_allclose(answers[0], answers[2], rtol=1e-12, atol=1e-9)

@@ -4,6 +4,9 @@ Nothing here compiles anything: kernels are compiled lazily on first call and
 cached on disk (``cache=True``), so ``import fastem`` stays cheap.
 """
 
+import functools
+import pathlib
+
 from numba import njit
 
 from . import _cache
@@ -15,11 +18,13 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # Rows per block (at most): a block of rows is transposed into a
 # (n_features, rows) buffer so that the inner loops run over rows and
 # vectorize. The kernels use BLOCK rows, halved (down to BLOCK_MIN) while one
-# block's float64 working set exceeds BLOCK_BYTES, so wide data stays in L2.
+# block's float64 working set exceeds a budget (``full_block_bytes``: from
+# BLOCK_BYTES to BLOCK_BYTES_MAX with the L2 cache), so wide data stays in L2.
 # Chunks are multiples of BLOCK rows.
 BLOCK = 256
 BLOCK_MIN = 64
 BLOCK_BYTES = 192 << 10
+BLOCK_BYTES_MAX = 768 << 10
 BLOCK_DIAG = 1024
 BLOCK_DIAG_BYTES = 512 << 10
 # Diagonal blocks stop halving here, even past BLOCK_DIAG_BYTES (large K): each
@@ -47,6 +52,33 @@ JIT_ORDERED = dict(JIT, fastmath=FASTMATH_ORDERED)
 # TILE x TILE entries per pass over a block (features are zero-padded to a
 # multiple of TILE inside the kernels).
 TILE = 4
+
+
+def l2_bytes(root="/sys/devices/system/cpu/cpu0/cache"):
+    """This machine's per-core L2 cache in bytes (Linux's sysfs), 0 where unknown."""
+    root = pathlib.Path(root)
+    try:
+        for index in sorted(root.glob("index*")):
+            if (index / "level").read_text().strip() == "2":
+                size = (index / "size").read_text().strip().upper()
+                scale = {"K": 1 << 10, "M": 1 << 20}.get(size[-1:], 1)
+                return int(size.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+@functools.cache
+def full_block_bytes(l2=None):
+    """The budget of a full or tied block, in the units of ``_density.block_rows``
+    (``3 * 8 * Dp * rows`` bytes): three eighths of the L2 cache, so that the four
+    ``(Dp, rows)`` buffers a float64 block touches take about half of it, within
+    ``[BLOCK_BYTES, BLOCK_BYTES_MAX]``; ``BLOCK_BYTES`` (a 512 KB L2) where the L2 is
+    unknown. A function of the machine, never of the thread count or the chunking
+    (``bench/NOTES.md`` section 24: 50k x 128, K = 16 1.2-1.4x faster on a 2 MB L2).
+    """
+    l2 = l2_bytes() if l2 is None else l2
+    return min(max(BLOCK_BYTES, l2 * 3 // 8), BLOCK_BYTES_MAX)
 
 
 def jit(fn):

@@ -2,7 +2,7 @@
 
 A block of rows is transposed into a ``(Dp, rows + PAD)`` buffer so that
 every inner loop runs over rows and vectorizes; ``block_rows`` chooses its
-length from the shape alone (never from the thread count). The log-density
+length from the shape and the L2 cache's size (never from the thread count). The log-density
 of component k is ``const_k - |U_k^T (x - mu_k)|^2 / 2``, computed in X's
 dtype: in 4 x 4 register tiles of the upper-triangular ``U`` (full, tied), or
 two components and four features per pass (diagonal, spherical).
@@ -10,7 +10,6 @@ two components and four features per pass (diagonal, spherical).
 
 from ._config import (
     BLOCK,
-    BLOCK_BYTES,
     BLOCK_DIAG,
     BLOCK_DIAG_BYTES,
     BLOCK_DIAG_MIN,
@@ -22,11 +21,12 @@ from ._shared import Shared, dtype_signatures
 
 
 @jit_ordered
-def block_rows(n_features_padded, n_components, full):
-    """Rows per block: a function of the problem's shape only (never of threads).
+def block_rows(n_features_padded, n_components, full, budget):
+    """Rows per block: a function of the problem's shape and of ``budget`` (bytes,
+    ``_config.full_block_bytes``: the machine's L2 cache), never of threads.
 
     Full and tied: ``BLOCK`` rows, halved while the float64 working set
-    (x, x - mu, resp (x - mu)) exceeds ``BLOCK_BYTES``. Diagonal and
+    (x, x - mu, resp (x - mu)) exceeds ``budget``. Diagonal and
     spherical keep only x and the responsibilities per block, so their blocks
     grow up to ``BLOCK_DIAG`` rows within ``BLOCK_DIAG_BYTES``: longer
     reductions over rows per (component, feature); never below
@@ -34,7 +34,7 @@ def block_rows(n_features_padded, n_components, full):
     """
     if full:
         b = BLOCK
-        while b > BLOCK_MIN and 3 * 8 * n_features_padded * b > BLOCK_BYTES:
+        while b > BLOCK_MIN and 3 * 8 * n_features_padded * b > budget:
             b //= 2
         return b
     b = BLOCK_DIAG

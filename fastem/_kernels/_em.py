@@ -20,7 +20,7 @@ dtype for every family. The statistics and the row-wise outputs share it, so a
 ``predict`` after a fit compiles nothing. There are no ``prange`` drivers.
 
 Inside a block (``block_rows``: 64-256 rows for full and tied, 256-1024 for
-diagonal and spherical; a function of the shape only) the
+diagonal and spherical; a function of the shape and the L2 cache's size) the
 rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 ``TILE`` with zero padding, so every inner loop runs over rows and vectorizes:
 
@@ -89,7 +89,7 @@ import numpy as np
 
 from . import _ahead
 from ._bits import empty, zeros
-from ._config import PAD, TILE, kernel
+from ._config import PAD, TILE, full_block_bytes, kernel
 from ._density import block_rows, diag_logprob, full_logprob, shared_load
 from ._normalize import log_into, normalize_buffers, shared_normalize, softmax
 from ._shared import F1, F2, I1, I8, Shared
@@ -145,7 +145,8 @@ _load = shared_load.call
 def chunk_kernel(full, dtype, rows=False, args=None):
     """``(kernel, fns)``: the chunk kernel and its last argument, the addresses of the
     normalization, the row-wise outputs, the family's statistics, its log-density in
-    ``dtype`` (X's, float32 or float64) and the block load in that dtype.
+    ``dtype`` (X's, float32 or float64) and the block load in that dtype, then the
+    block budget of the full family (``_config.full_block_bytes``, from the L2 cache).
 
     Each is compiled once per process (the first three for both dtypes), and the kernel
     calls them through these addresses (``_shared``): its own module holds none of them,
@@ -162,7 +163,7 @@ def chunk_kernel(full, dtype, rows=False, args=None):
     i = 0 if dtype == np.float64 else 1
     logprob = (full_logprob if full else diag_logprob).address(i)
     if args is not None and _ahead.pending():
-        sig = tuple(map(pass_chunk.typeof_pyval, (*args, (0,) * 5)))
+        sig = tuple(map(pass_chunk.typeof_pyval, (*args, (0,) * 6)))
         if sig not in pass_chunk.overloads:  # (compile takes Numba's lock, even if compiled)
             pass_chunk.compile(sig)
     if rows:
@@ -170,7 +171,7 @@ def chunk_kernel(full, dtype, rows=False, args=None):
     else:
         rowwise = 0
         norm, stats, load = (fn.address(j) for fn, j in statistics_functions(full, dtype))
-    return pass_chunk, (norm, rowwise, stats, logprob, load)
+    return pass_chunk, (norm, rowwise, stats, logprob, load, full_block_bytes())
 
 
 def statistics_functions(full, dtype):
@@ -198,7 +199,7 @@ def pass_chunk(
     K, Dp = mu.shape
     full = prec.shape[1] > 1
     rows = out_lp.shape[0] + out_resp.shape[0] + out_lab.shape[0] > 0
-    B = block_rows(Dp, K, full)
+    B = block_rows(Dp, K, full, fns[5])
     Bp = B + PAD
     # buffers in X's dtype (like X) or float64 (like mu64), from ``_bits.zeros`` /
     # ``_bits.empty``: no np.zeros / np.empty overload to compile, for either dtype;
