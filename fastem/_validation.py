@@ -198,12 +198,15 @@ def within_limit(X):
     or an overflow makes the test fail; False sends the caller to the exact scans.
     ``einsum``, not BLAS's dot: BLAS threads that spin after the call would take the cores
     from the pass that follows."""
-    if not X.size or X.dtype.kind != "f" or not (X.flags.c_contiguous or X.flags.f_contiguous):
+    X = np.asarray(X)  # (np.matrix stays 2-D when raveled)
+    if X.dtype not in (np.float32, np.float64) or not X.size:
+        return False  # (float16 cannot hold the limit's square: the exact scans decide)
+    if not (X.flags.c_contiguous or X.flags.f_contiguous):
         return False
     flat = X.ravel(order="K")
     with np.errstate(over="ignore", invalid="ignore"):
-        squares = np.einsum("i,i->", flat, flat)
-    return bool(squares <= 0.5 * magnitude_limit(X.dtype) ** 2)
+        squares = float(np.einsum("i,i->", flat, flat))
+    return squares <= 0.5 * magnitude_limit(X.dtype) ** 2
 
 
 def too_large_message(value, dtype):
@@ -267,8 +270,9 @@ def first_bad_value(X, *, allow_nan=False, magnitude=True, chunk=65536):
     The one rule for input values, in memory (:func:`check_all_finite`) and in
     a source's chunks (``fastem.sources``): NaN (unless ``allow_nan``: NaN
     marks a value not observed) and infinity are refused, then, with
-    ``magnitude``, any ``|x|`` beyond :func:`magnitude_limit`. A finite sum
-    proves every value finite (no temporary); only otherwise is ``X`` scanned,
+    ``magnitude``, any ``|x|`` beyond :func:`magnitude_limit`. With ``magnitude``, one
+    sum of squares first proves the common case (:func:`within_limit`); otherwise a finite
+    sum proves every value finite (no temporary); only otherwise is ``X`` scanned,
     ``chunk`` rows at a time, never with an ``(n_samples, n_features)`` mask.
     """
     if magnitude and within_limit(X):

@@ -96,9 +96,9 @@ def test_a_dask_block_refuses_a_value_too_large_to_square():
 @pytest.mark.parametrize("order", ["C", "F", "strided"])
 def test_the_one_pass_proof_refuses_just_beyond_the_limit(dtype, order):
     """The one-pass sum of squares (``within_limit``) accepts only what the exact rule
-    accepts: a value 1 % beyond the limit among 200,000 small ones is refused at its row
-    and column; the limit itself, or many values each within it whose squares sum past
-    the test, are accepted."""
+    accepts: a value 1 % beyond the limit, or the next float beyond it, among 400,000
+    small ones is refused at its row and column; the limit itself, or many values each
+    within it whose squares sum past the test, are accepted."""
     from fastem._validation import within_limit
 
     limit = magnitude_limit(dtype)
@@ -110,12 +110,13 @@ def test_the_one_pass_proof_refuses_just_beyond_the_limit(dtype, order):
             return np.asfortranarray(X)
         return np.repeat(X, 2, axis=1)[:, ::2] if order == "strided" else X
 
-    X = base.copy()
-    X[77_777, 2] = dtype(-limit * 1.01)
-    X = shaped(X)
-    assert not within_limit(X)
-    with pytest.raises(ValueError, match="at row 77777, column 2"):
-        check_all_finite(X)
+    for beyond in (dtype(-limit * 1.01), np.nextafter(dtype(limit), dtype(np.inf))):
+        X = base.copy()
+        X[77_777, 2] = beyond
+        X = shaped(X)
+        assert not within_limit(X)
+        with pytest.raises(ValueError, match="at row 77777, column 2"):
+            check_all_finite(X)
     X = base.copy()
     X[5, 1] = dtype(-limit * 0.6)
     assert within_limit(shaped(X)) == (order != "strided")  # (strided: never proved so)
@@ -130,3 +131,17 @@ def test_the_one_pass_proof_refuses_just_beyond_the_limit(dtype, order):
         X = base.copy()
         X[99_999, 0] = value
         assert not within_limit(shaped(X))
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.asmatrix
+def test_the_one_pass_proof_leaves_other_dtypes_and_matrices_to_the_exact_rule():
+    """float16 cannot hold the limit's square (an infinity would pass a comparison with
+    an infinite bound): it is never proved in one pass; an ``np.matrix`` is read as an
+    array."""
+    from fastem._validation import first_bad_value, within_limit
+
+    X = np.ones((10, 3), np.float16)
+    X[4, 1] = np.inf
+    assert not within_limit(X)
+    assert first_bad_value(X)[:2] == (4, 1)
+    assert within_limit(np.asmatrix(np.ones((4, 2))))

@@ -55,17 +55,31 @@ TILE = 4
 
 
 def l2_bytes(root="/sys/devices/system/cpu/cpu0/cache"):
-    """This machine's per-core L2 cache in bytes (Linux's sysfs), 0 where unknown."""
-    root = pathlib.Path(root)
-    try:
-        for index in sorted(root.glob("index*")):
-            if (index / "level").read_text().strip() == "2":
-                size = (index / "size").read_text().strip().upper()
-                scale = {"K": 1 << 10, "M": 1 << 20}.get(size[-1:], 1)
-                return int(size.rstrip("KM")) * scale
-    except (OSError, ValueError):
-        pass
+    """The L2 cache of one CPU in bytes (Linux's sysfs): its size divided by the number of
+    CPUs that share it (hyperthreads, clusters of cores); 0 where unknown."""
+    for index in sorted(pathlib.Path(root).glob("index*")):
+        try:
+            if (index / "level").read_text().strip() != "2":
+                continue
+            size = (index / "size").read_text().strip().upper()
+            scale = {"K": 1 << 10, "M": 1 << 20}.get(size[-1:], 1)
+            return int(size.rstrip("KM")) * scale // _count_cpus(index / "shared_cpu_list")
+        except (OSError, ValueError):
+            continue
     return 0
+
+
+def _count_cpus(path):
+    """The number of CPUs in a sysfs list such as ``0-1,4`` (1 where it cannot be read)."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return 1
+    count = 0
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return max(count, 1)
 
 
 @functools.cache

@@ -78,8 +78,8 @@ specialization per dtype serves all four covariance types::
     out_lp   (n,) f64    log p(x)          (row-wise outputs: each empty
     out_resp (n, K) f64  responsibilities   when not wanted; all empty in
     out_lab  (n,) i64    labels             an EM pass)
-    fns    (5,) int64  addresses: normalization, row-wise outputs, statistics, log-density,
-                       block load
+    fns    (6,) int64  addresses: normalization, row-wise outputs, statistics, log-density,
+                       block load; then the full family's block budget in bytes
 
 A row-wise call passes empty ``nk``, ``s1``, ``s2`` and ``scal`` (nothing is
 accumulated) with the types of an EM pass's, so both share one specialization.
