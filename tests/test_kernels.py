@@ -678,3 +678,48 @@ def test_every_full_block_budget_gives_the_reference_statistics(cov, monkeypatch
         answers.append(st.s2)
     np.testing.assert_allclose(answers[0], answers[2], rtol=1e-12, atol=1e-9)
     assert not np.array_equal(answers[0], answers[2])
+
+
+def test_vector_registers_follow_the_compiled_features():
+    from fastem._kernels._config import vector_registers
+
+    assert vector_registers("+avx,+avx2,+fma,-avx512f,-avx512vl") == 16
+    assert vector_registers("+avx2,+avx512f,+avx512vl") == 32
+    assert vector_registers("") == 16
+    assert vector_registers() in (16, 32)
+
+
+@pytest.mark.parametrize("narrow", [False, True])
+@pytest.mark.parametrize("D", [5, 12, 21])
+def test_both_full_statistics_tiles_match_the_reference(narrow, D, monkeypatch):
+    """The full statistics' off-diagonal tiles as 4 x 4 (32 vector registers) and as two
+    4 x 2 halves (16, AVX2): whichever this machine compiles, the other is compiled here
+    too (a fresh dispatcher reads ``NARROW`` when it compiles) and both give the centred
+    second moments of a NumPy reference."""
+    from numba import njit
+
+    from fastem._kernels import _config, _statistics
+
+    monkeypatch.setattr(_statistics, "NARROW", narrow)
+    acc = njit(**_config._NO_CACHE)(_statistics.accumulate_full)
+    rng = np.random.default_rng(D)
+    nb, K, Dp = 150, 3, (D + 3) // 4 * 4
+    x = rng.normal(size=(nb, D)) + 5.0
+    mu = rng.normal(size=(K, D)) + 5.0
+    resp = rng.dirichlet(np.ones(K), size=nb).T.copy()
+    xt = np.zeros((Dp, nb + 16))
+    xt[:D, :nb] = x.T
+    mup = np.zeros((K, Dp))
+    mup[:, :D] = mu
+    respp = np.zeros((K, nb + 16))
+    respp[:, :nb] = resp
+    nk, s1, s2 = np.zeros(K), np.zeros((K, D)), np.zeros((K, D * D))
+    acc(xt, nb, mup, respp, np.zeros((Dp, nb + 16)), np.zeros((Dp, nb + 16)), nk, s1, s2)
+    for k in range(K):
+        d = x - mu[k]
+        want = (resp[k, :, None] * d).T @ d
+        got = s2[k].reshape(D, D)
+        iu = np.triu_indices(D)
+        np.testing.assert_allclose(got[iu], want[iu], rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(s1[k], resp[k] @ d, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(nk, resp.sum(axis=1), rtol=1e-12)

@@ -82,6 +82,20 @@ def _count_cpus(path):
     return max(count, 1)
 
 
+def vector_registers(features=None):
+    """How many vector registers the kernels are compiled for: 32 where Numba targets
+    AVX-512 (``+avx512f`` in its CPU features: the host's, or ``NUMBA_CPU_FEATURES``), else
+    16 (AVX2, SSE). Decided from the same features as the disk cache's key, so a cached
+    kernel always matches it."""
+    if features is None:
+        from numba.core import codegen, config
+
+        features = config.CPU_FEATURES
+        if features is None:
+            features = codegen.get_host_cpu_features()
+    return 32 if "+avx512f" in features.split(",") else 16
+
+
 @functools.cache
 def full_block_bytes(l2=None):
     """The budget of a full or tied block, in the units of ``_density.block_rows``

@@ -10,7 +10,7 @@ spherical: two components x two features per pass.
 from numba import types
 from numba.extending import overload
 
-from ._config import _NO_CACHE, TILE, jit_ordered
+from ._config import _NO_CACHE, TILE, jit, jit_ordered, vector_registers
 from ._shared import F1, F2, I8, Shared
 
 
@@ -67,6 +67,9 @@ def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
             _tile_add(s2, k, D, i0 + 2, i0, 0.0, 0.0, a22, a23)
             _tile_add(s2, k, D, i0 + 3, i0, 0.0, 0.0, 0.0, a33)
             for j0 in range(i0 + TILE, Dp, TILE):
+                if NARROW:
+                    _tile_pairs(rd, diff, nb, i0, j0, s2, k, D)
+                    continue
                 a00 = a01 = a02 = a03 = 0.0
                 a10 = a11 = a12 = a13 = 0.0
                 a20 = a21 = a22 = a23 = 0.0
@@ -102,12 +105,47 @@ def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
                 _tile_add(s2, k, D, i0 + 3, j0, a30, a31, a32, a33)
 
 
+#: 16 vector registers (AVX2): a 4 x 4 tile's 16 sums and their 8 operands do not fit, and
+#: LLVM kept 5 of the sums on the stack (a load and a store each per pass); the tile is then
+#: summed as two 4 x 2 halves (8 sums, 6 operands). Fixed when the module is imported, from
+#: the features Numba compiles for (``_config.vector_registers``); bench/NOTES.md section 24.
+NARROW = vector_registers() < 32
+
+
+@jit
+def _tile_pairs(rd, diff, nb, i0, j0, s2, k, D):
+    """The off-diagonal tile (rows i0.., columns j0..) of accumulate_full as two 4 x 2 halves
+    (inlined: its sums over rows are reassociated and vectorized like the 4 x 4 tile's)."""
+    for h in range(j0, j0 + TILE, 2):
+        a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = 0.0
+        for b in range(nb):
+            r0 = rd[i0, b]
+            r1 = rd[i0 + 1, b]
+            r2 = rd[i0 + 2, b]
+            r3 = rd[i0 + 3, b]
+            e0 = diff[h, b]
+            e1 = diff[h + 1, b]
+            a00 += r0 * e0
+            a01 += r0 * e1
+            a10 += r1 * e0
+            a11 += r1 * e1
+            a20 += r2 * e0
+            a21 += r2 * e1
+            a30 += r3 * e0
+            a31 += r3 * e1
+        # (adding 0.0 to the two other columns leaves them as they are)
+        _tile_add(s2, k, D, i0, h, a00, a01, 0.0, 0.0)
+        _tile_add(s2, k, D, i0 + 1, h, a10, a11, 0.0, 0.0)
+        _tile_add(s2, k, D, i0 + 2, h, a20, a21, 0.0, 0.0)
+        _tile_add(s2, k, D, i0 + 3, h, a30, a31, 0.0, 0.0)
+
+
 @jit_ordered
 def _tile_add(s2, k, D, i, j0, a0, a1, a2, a3):
     """s2[k, i, j] += a_q for j = j0 + q, upper triangle inside D.
 
-    Not inlined (eight call sites per kernel would each cost Numba an inlining
-    pass); four plain additions, so every compiled copy gives the same bits.
+    Not inlined (each of its call sites would cost Numba an inlining pass); four
+    plain additions, so every compiled copy gives the same bits.
     """
     if i >= D:
         return
