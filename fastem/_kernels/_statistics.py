@@ -3,7 +3,8 @@
 Always float64 whatever X's dtype: a float32 block is widened once
 (``as_float64``), so how rows are split into blocks, chunks or Dask blocks changes
 the statistics only by float64 rounding. Full and tied: the upper triangle of
-``(resp (x - mu))^T (x - mu)`` in 4 x 4 register tiles; diagonal and
+``(resp (x - mu))^T (x - mu)`` in 4 x 4 register tiles (as two 4 x 2 halves where
+the kernels are compiled for 16 vector registers: ``NARROW``); diagonal and
 spherical: two components x two features per pass.
 """
 
