@@ -190,23 +190,33 @@ def first_too_large(X):
     return None
 
 
-def within_limit(X):
-    """Whether one pass proves every value of a float ``X`` finite and within
-    :func:`magnitude_limit`: True when the sum of squares (one pass, contiguous ``X`` only, no
-    temporary) is at most half the limit's square. A sum of squares is never below its
-    largest square (each rounded addition of a square is monotone), and a NaN, an infinity
-    or an overflow makes the test fail; False sends the caller to the exact scans.
+def sum_of_squares(X):
+    """The sum of squares of a float32 or float64 ``X`` in one pass (``einsum``, contiguous
+    ``X`` only, no temporary), or None where it is not computed. Never below the largest
+    square (each rounded addition of a non-negative term is monotone); NaN exactly when
+    ``X`` holds a NaN; infinite when ``X`` holds an infinity or the sum overflows.
     ``einsum``, not BLAS's dot: BLAS threads that spin after the call would take the cores
     from the pass that follows."""
     X = np.asarray(X)  # (np.matrix stays 2-D when raveled)
     if X.dtype not in (np.float32, np.float64) or not X.size:
-        return False  # (float16 cannot hold the limit's square: the exact scans decide)
+        return None  # (float16 cannot hold the limit's square: the exact scans decide)
     if not (X.flags.c_contiguous or X.flags.f_contiguous):
-        return False
+        return None
     flat = X.ravel(order="K")
     with np.errstate(over="ignore", invalid="ignore"):
-        squares = float(np.einsum("i,i->", flat, flat))
-    return squares <= 0.5 * magnitude_limit(X.dtype) ** 2
+        return float(np.einsum("i,i->", flat, flat))
+
+
+def _proves_within(squares, dtype):
+    """A sum of squares at most half the limit's square: every value finite and within
+    :func:`magnitude_limit` (NaN and infinity compare False)."""
+    return squares is not None and squares <= 0.5 * magnitude_limit(dtype) ** 2
+
+
+def within_limit(X):
+    """Whether one pass (:func:`sum_of_squares`) proves every value of a float ``X``
+    finite and within :func:`magnitude_limit`; False sends the caller to the exact scans."""
+    return _proves_within(sum_of_squares(X), X.dtype)
 
 
 def too_large_message(value, dtype):
@@ -271,14 +281,19 @@ def first_bad_value(X, *, allow_nan=False, magnitude=True, chunk=65536):
     a source's chunks (``fastem.sources``): NaN (unless ``allow_nan``: NaN
     marks a value not observed) and infinity are refused, then, with
     ``magnitude``, any ``|x|`` beyond :func:`magnitude_limit`. With ``magnitude``, one
-    sum of squares first proves the common case (:func:`within_limit`); otherwise a finite
-    sum proves every value finite (no temporary); only otherwise is ``X`` scanned,
+    sum of squares (:func:`sum_of_squares`) proves the common case, and otherwise says
+    whether every value is finite (finite sum) or some is NaN, unless it is infinite; then a
+    finite plain sum proves every value finite (no temporary); only otherwise is ``X`` scanned,
     ``chunk`` rows at a time, never with an ``(n_samples, n_features)`` mask.
     """
-    if magnitude and within_limit(X):
+    squares = sum_of_squares(X) if magnitude else None
+    if _proves_within(squares, X.dtype):
         return None
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is scanned: correct
-        finite = not X.size or np.isfinite(X.sum())
+    if squares is not None and not np.isinf(squares):
+        finite = not np.isnan(squares)  # (finite squares: finite values; NaN: a NaN)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflowing sums are scanned
+            finite = not X.size or np.isfinite(X.sum())
     if not finite:
         for r0 in range(0, X.shape[0], chunk):
             block = X[r0 : r0 + chunk]
