@@ -327,3 +327,68 @@ def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
         assert "float32" in args, (name, args)
     assert {"pass_chunk", "logprob_full"} <= {name for name, _ in f32}
     assert {name for name, _ in diag32} == {"logprob_diag"}  # its load: compiled with f32
+
+
+def _compiled_alone(fn, signature, what):
+    """``fn`` compiled here without the disk cache (whose code cannot be inspected): its
+    LLVM IR (``what="llvm"``) or assembly."""
+    from numba import njit
+
+    from fastem._kernels import _config
+
+    dispatcher = njit(**_config._NO_CACHE, **_config._CALLEE)(fn)
+    dispatcher.compile(signature)
+    inspect = dispatcher.inspect_llvm if what == "llvm" else dispatcher.inspect_asm
+    return inspect(signature)
+
+
+def _wide_and_narrow():
+    """The block functions compiled for 512-bit vectors on AVX-512 and those that are not,
+    with a float64 signature each."""
+    from fastem._kernels import _density, _normalize, _statistics
+    from fastem._kernels._shared import F1, F2, I8
+
+    wide = [
+        (_statistics.accumulate_diag, _statistics.diag_stats.signatures[0]),
+        (_density.logprob_diag, _density.diag_logprob.signatures[0]),
+    ]
+    narrow = [
+        (_normalize.exp_rows.py_func, (F2, I8, I8, I8, F1, F1)),
+        (_statistics.accumulate_full, _statistics.full_stats.signatures[0]),
+        (_density.logprob_full, _density.full_logprob.signatures[0]),
+    ]
+    return wide, narrow
+
+
+@pytest.mark.parametrize("registers", [16, 32])
+def test_diagonal_blocks_ask_for_512_bit_vectors_only_on_avx512(registers, monkeypatch):
+    """The diagonal log-density and statistics carry LLVM's ``prefer-vector-width=512``
+    where the kernels are compiled for AVX-512 (32 registers), and nothing else does: the
+    full family's tiles and ``exp`` stay 256-bit, and on AVX2 nothing changes. Checked
+    in the IR, so on any host."""
+    from fastem._kernels import _config
+
+    monkeypatch.setattr(_config, "vector_registers", lambda: registers)
+    wide, narrow = _wide_and_narrow()
+    for fn, signature in wide + narrow:
+        ir = _compiled_alone(fn, signature, "llvm").splitlines()
+        # the function's definition names its attribute group: "define ... #3 {"
+        groups = {line.split()[1]: line for line in ir if line.startswith("attributes #")}
+        defines = [line for line in ir if line.startswith("define") and fn.__name__ in line]
+        marked = [d for d in defines if _config.PREFER_512 in groups.get(d.split()[-2], "")]
+        expected = registers == 32 and (fn, signature) in wide
+        assert bool(marked) == expected, (fn.__name__, registers)
+
+
+def test_avx512_hosts_run_the_diagonal_blocks_in_zmm_registers():
+    """On an AVX-512 host the attribute takes effect: the diagonal block functions'
+    machine code uses 512-bit (zmm) registers, the others' does not."""
+    from fastem._kernels._config import vector_registers
+
+    if vector_registers() != 32:
+        pytest.skip("the kernels are not compiled for AVX-512 here")
+    wide, narrow = _wide_and_narrow()
+    for fn, signature in wide:
+        assert "zmm" in _compiled_alone(fn, signature, "asm"), fn.__name__
+    for fn, signature in narrow:
+        assert "zmm" not in _compiled_alone(fn, signature, "asm"), fn.__name__

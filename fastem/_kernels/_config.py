@@ -7,7 +7,8 @@ cached on disk (``cache=True``), so ``import fastem`` stays cheap.
 import functools
 import pathlib
 
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic, overload
 
 from . import _cache
 
@@ -107,6 +108,48 @@ def full_block_bytes(l2=None):
     """
     l2 = l2_bytes() if l2 is None else l2
     return min(max(BLOCK_BYTES, l2 * 3 // 8), BLOCK_BYTES_MAX)
+
+
+#: LLVM's per-function vector width (a string attribute of the function's definition)
+PREFER_512 = '"prefer-vector-width"="512"'
+
+
+def wide_vectors():
+    """Compile the function that calls this for 512-bit vectors (zmm) where Numba targets
+    AVX-512; nothing elsewhere. Called first in a block function's body;
+    in pure Python it does nothing.
+
+    LLVM tunes most AVX-512 CPUs to prefer 256-bit vectors, and Numba sets that for the
+    whole process. A loop bound by its vector instructions does twice the lanes per
+    instruction in zmm, but many Intel CPUs then lower the core's clock, for the code
+    around it too. The diagonal log-density and statistics gain (bench/NOTES.md
+    section 25: their block functions 1.1-1.2x per core; a 2-thread pass at K = 512
+    1.06-1.08x); the full family's register tiles do not, and ``exp`` in zmm made a
+    full 1M x 8, K = 8 pass 5 % slower, so they keep 256-bit vectors. llvmlite's IR
+    builder admits only the attribute names it knows, so the attribute goes into the
+    function's set directly; were that set ever not a ``set``, the function is
+    compiled as before (``tests/test_kernel_compile.py`` checks the zmm code on
+    AVX-512 hosts).
+    """
+
+
+@intrinsic
+def _prefer_512(typingctx):
+    def codegen(context, builder, signature, args):
+        if vector_registers() == 32:
+            try:
+                set.add(builder.function.attributes, PREFER_512)
+            except TypeError:
+                pass
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@overload(wide_vectors, inline="always", jit_options=dict(fastmath=FASTMATH, cache=False))
+def _wide_vectors():
+    # inlined into the caller (Numba IR), so the intrinsic marks the caller's function
+    return lambda: _prefer_512()
 
 
 def jit(fn):

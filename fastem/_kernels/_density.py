@@ -16,6 +16,7 @@ from ._config import (
     BLOCK_MIN,
     TILE,
     jit_ordered,
+    wide_vectors,
 )
 from ._shared import Shared, dtype_signatures
 
@@ -196,6 +197,7 @@ def logprob_diag(xt, nb, mu, prec, const, diff, y, q, logp):
     arguments of :func:`logprob_full` (one kernel calls either): ``diff`` unused,
     ``y[0]`` a second row buffer.
     """
+    wide_vectors()
     q2 = y[0]
     K = mu.shape[0]
     Dp = xt.shape[0]

@@ -11,7 +11,7 @@ spherical: two components x two features per pass.
 from numba import types
 from numba.extending import overload
 
-from ._config import _NO_CACHE, TILE, jit, jit_ordered, vector_registers
+from ._config import _NO_CACHE, TILE, jit, jit_ordered, vector_registers, wide_vectors
 from ._shared import F1, F2, I8, Shared
 
 
@@ -169,6 +169,7 @@ def accumulate_diag(xt, nb, mu, resp, diff, rd, nk, s1, s2):
     component is paired with itself and added once. The arguments of
     :func:`accumulate_full` (one kernel calls either): ``diff`` and ``rd`` unused.
     """
+    wide_vectors()
     K, D = s1.shape
     Dp = xt.shape[0]
     for k in range(K):
