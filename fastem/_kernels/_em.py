@@ -211,7 +211,7 @@ def pass_chunk(
     diff = zeros(Df, Bp, X)
     y = empty(min(TILE, Dp), Bp, X)
     q = empty(1, B, X)[0]
-    logp, rx, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
+    logp, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
     diff64 = zeros(Df, Bp, mu64)
     rd = zeros(Df, Bp, mu64)
     for start in range(r0, r1, B):
@@ -221,6 +221,7 @@ def pass_chunk(
         if rows:
             _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
-        _normalize(fns[0], logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, rx, scal)
+        # logp becomes w * resp (in place)
+        _normalize(fns[0], logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, scal)
         # float32: the block widened once, not once per component
-        _stats(fns[2], as_float64(xt, nb, x64), nb, mu64, rx, diff64, rd, nk, s1, s2)
+        _stats(fns[2], as_float64(xt, nb, x64), nb, mu64, logp, diff64, rd, nk, s1, s2)

@@ -234,7 +234,7 @@ def chunk_stats(
     diff = empty(D, nbuf, mu)
     vecs = empty(7, nbuf, mu)  # seven row buffers, one allocation
     y, y1, y2, y3, q, rd, wv = vecs[0], vecs[1], vecs[2], vecs[3], vecs[4], vecs[5], vecs[6]
-    logp, rx, m, s, poly, _, lab_lp, ev = normalize_buffers(K, nbuf, nbuf, mu, rows)
+    logp, m, s, poly, _, lab_lp, ev = normalize_buffers(K, nbuf, nbuf, mu, rows)
     lv = empty(1, nbuf, rows)[0]
     has_w = w.shape[0] > 0
     has_lab = labels.shape[0] > 0
@@ -264,8 +264,9 @@ def chunk_stats(
         # row offset 0 as a run-time int64: a literal 0 would compile a second normalize
         normalize(
             logp, nb, wv if has_w else w, lv if has_lab else labels, np.int64(0), m, s, poly,
-            lab_lp, ev, rx, scal,
+            lab_lp, ev, scal,
         )  # fmt: skip
+        rx = logp  # w * resp, in place
         # expected statistics, centred on mu_k; missing coordinates filled
         for k in range(K):
             tot = 0.0

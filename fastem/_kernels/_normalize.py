@@ -149,13 +149,12 @@ def sum_rows(a, nb):
 @jit_ordered
 def normalize_buffers(K, Bp, B, like_f8, like_i8):
     """The buffers :func:`normalize` works in, for blocks of up to ``B`` rows: ``logp``
-    and ``rx`` (K, Bp), then ``m``, ``s``, ``poly``, ``bits`` (int64), ``lab_lp`` and
+    (K, Bp), then ``m``, ``s``, ``poly``, ``bits`` (int64), ``lab_lp`` and
     ``ev`` (B,). ``like_f8`` and ``like_i8`` are any float64 and int64 arrays (they give
     the dtypes, ``_bits.empty``). Every kernel allocates them here (one compiled
     allocation)."""
     vecs = empty(5, B, like_f8)  # the five float64 row buffers, one allocation
     return (
-        empty(K, Bp, like_f8),
         empty(K, Bp, like_f8),
         vecs[0],
         vecs[1],
@@ -167,10 +166,11 @@ def normalize_buffers(K, Bp, B, like_f8, like_i8):
 
 
 @jit_ordered
-def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, rx, scal):
-    """rx[:, :nb] = w * resp (float64); scal += (sum w*log p(x), sum w).
+def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, scal):
+    """logp[:, :nb] <- w * resp (float64, in place); scal += (sum w*log p(x), sum w).
 
-    ``logp`` (float64) is overwritten with the unnormalized exps.
+    In place: a separate (K, rows) output was one more buffer of a block's working set
+    (at K = 512, 1.1 MB that pushed the block out of a 2 MB L2; bench/NOTES.md section 25).
 
     Rows with a known label keep their component: resp is one-hot and the row
     contributes log(weight_j) + log N(x | j).
@@ -205,18 +205,18 @@ def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, rx, scal):
     scal[1] += sum_rows(ev, nb) if has_w else float(nb)
     for k in range(K):
         for b in range(nb):
-            rx[k, b] = logp[k, b] * m[b]
+            logp[k, b] *= m[b]
     if has_lab:
         for b in range(nb):
             lab = labels[start + b]
             if lab >= 0:
                 wb = w[start + b] if has_w else 1.0
                 for k in range(K):
-                    rx[k, b] = wb if k == lab else 0.0
+                    logp[k, b] = wb if k == lab else 0.0
 
 
 #: :func:`normalize` for the complete-data kernels: compiled once, called by address
 #: (``_shared``), so no kernel links and optimizes a copy of it again
 shared_normalize = Shared(
-    normalize.py_func, (F2, I8, W, L, I8, F1, F1, F1, F1, F1, F2, F1), ordered=True
+    normalize.py_func, (F2, I8, W, L, I8, F1, F1, F1, F1, F1, F1), ordered=True
 )
