@@ -169,8 +169,8 @@ def normalize_buffers(K, Bp, B, like_f8, like_i8):
 def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, scal):
     """logp[:, :nb] <- w * resp (float64, in place); scal += (sum w*log p(x), sum w).
 
-    In place: a separate (K, rows) output was one more buffer of a block's working set
-    (at K = 512, 1.1 MB that pushed the block out of a 2 MB L2; bench/NOTES.md section 25).
+    In place: a separate (K, rows) output was one more buffer per thread (1.1 MB at
+    K = 512; bench/NOTES.md section 25).
 
     Rows with a known label keep their component: resp is one-hot and the row
     contributes log(weight_j) + log N(x | j).
