@@ -266,12 +266,12 @@ def chunk_stats(
             logp, nb, wv if has_w else w, lv if has_lab else labels, np.int64(0), m, s, poly,
             lab_lp, ev, scal,
         )  # fmt: skip
-        rx = logp  # w * resp, in place
+        # logp is now w * resp (in place)
         # expected statistics, centred on mu_k; missing coordinates filled
         for k in range(K):
             tot = 0.0
             for b in range(nb):
-                tot += rx[k, b]
+                tot += logp[k, b]
             if tot == 0.0:
                 continue
             nk[k] += tot
@@ -294,7 +294,7 @@ def chunk_stats(
                     diff[jd, b] = y[b]
             for i in range(D):
                 for b in range(nb):
-                    rd[b] = rx[k, b] * diff[i, b]
+                    rd[b] = logp[k, b] * diff[i, b]
                 acc = 0.0
                 for b in range(nb):
                     acc += rd[b]
