@@ -30,12 +30,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._parallel import default_threads
+
 #: Bytes per hashed block (the unit of the parallel tree hash).
 BLOCK = 8 << 20
 
 
 def _threads():
-    return max(1, min(8, os.cpu_count() or 1))
+    return max(1, min(8, default_threads()))
 
 
 def _tree(n_blocks, hash_block):

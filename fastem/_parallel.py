@@ -22,6 +22,7 @@ Why Python threads and not Numba's ``prange``:
 """
 
 import itertools
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -31,15 +32,46 @@ _MAX_POOL = 256
 _POOL_LOCK = threading.Lock()
 
 
+#: The cgroup files of a CPU quota (``docker --cpus``, a Kubernetes CPU limit): v2's
+#: ``cpu.max`` ("quota period" or "max period"), else v1's quota and period (-1: none).
+CGROUP_V2 = "/sys/fs/cgroup/cpu.max"
+CGROUP_V1 = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+
+
+def cpu_quota(v2=CGROUP_V2, v1=CGROUP_V1):
+    """The cgroup CPU quota in cores (2.5 for ``docker --cpus=2.5``); infinite where none is set
+    or the files cannot be read."""
+    try:
+        with open(v2) as f:
+            quota, period = f.read().split()[:2]
+        return float("inf") if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(v1[0]) as f, open(v1[1]) as g:
+            quota, period = int(f.read()), int(g.read())
+        return float("inf") if quota <= 0 or period <= 0 else quota / period
+    except (OSError, ValueError):
+        return float("inf")
+
+
+def cpu_budget():
+    """The cores this process may use: its CPU affinity, lowered to a cgroup CPU quota where
+    one is set (a container sees every core of its host but runs on its quota's worth)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return min(float(cores), cpu_quota())
+
+
 def default_threads():
-    """Threads of a call with ``n_threads=None``: ``NUMBA_NUM_THREADS`` if set, else the cores."""
+    """Threads of a call with ``n_threads=None``: ``NUMBA_NUM_THREADS`` if set, else the
+    usable cores (:func:`cpu_budget`, rounded up: a quota of 2.5 cores runs 3 threads)."""
     env = os.environ.get("NUMBA_NUM_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return max(1, math.ceil(cpu_budget()))
 
 
 def resolve_threads(n_threads):

@@ -78,7 +78,8 @@ default='dirichlet_process'
     verbose_interval : int, default=10
         Iterations between two progress messages.
     n_threads : int, default=None
-        Threads for the kernels; None uses every core. The result does not depend on it.
+        Threads for the kernels; None as in :class:`fastem.GaussianMixture` (the usable
+        cores). The result does not depend on it.
     prune_threshold : float, default=None
         If given, components whose expected weight (``weights_``) ends below it
         are removed from the fitted model, so that ``predict``,

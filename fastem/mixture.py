@@ -76,8 +76,9 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
     verbose_interval : int, default=10
         Iterations between two progress messages.
     n_threads : int, default=None
-        Threads for the Numba kernels; None uses every core Numba sees. The
-        result does not depend on it.
+        Threads for the Numba kernels; None uses ``NUMBA_NUM_THREADS`` if set,
+        else every usable core (the CPU affinity, lowered to a container's CPU
+        quota). The result does not depend on it.
     missing : {'error', 'marginalize'}, default='error'
         What a NaN in ``X`` means. 'error' rejects it. 'marginalize' treats it
         as a value that was not observed (missing at random): densities are the

@@ -18,6 +18,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ._parallel import default_threads
+
 #: One job per process: the kernels that one kind of call compiles.
 JOBS = (
     ("float64", "full"),
@@ -78,7 +80,8 @@ def warmup(processes=None, verbose=False):
     Parameters
     ----------
     processes : int, default=None
-        Processes at once; None means one per core.
+        Processes at once; None means one per usable core (CPU affinity and a
+        cgroup CPU quota counted; ``NUMBA_NUM_THREADS`` where set).
     verbose : bool, default=False
         Print each job's time as it ends.
 
@@ -93,7 +96,7 @@ def warmup(processes=None, verbose=False):
     >>> import fastem
     >>> times = fastem.warmup()  # doctest: +SKIP
     """
-    n = processes or os.cpu_count() or 1
+    n = processes or default_threads()
     t0 = time.perf_counter()
     out = {}
     with ThreadPoolExecutor(max_workers=max(1, int(n))) as pool:

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from fastem import _digest, _parallel
 from fastem._kernels import _ahead, _cache
 
 from .conftest import ROOT, checkout_env
@@ -119,13 +120,39 @@ def test_no_helper_where_it_cannot_pay(monkeypatch):
         assert not _ahead.enabled() and _ahead.start(True, np.float64) is None
 
 
-def test_a_cpu_quota_counts_as_cores(tmp_path):
-    """``docker --cpus=1`` (cgroup v2 ``cpu.max``) leaves one core, whatever the affinity."""
-    path = tmp_path / "cpu.max"
-    for text, cores in [("100000 100000\n", 1.0), ("250000 100000\n", 2.5), ("max 100000\n", None)]:
-        path.write_text(text)
-        assert _ahead._quota(str(path)) == (float("inf") if cores is None else cores)
-    assert _ahead._quota(str(tmp_path / "absent")) == float("inf")
+def test_a_cpu_quota_counts_as_cores(tmp_path, monkeypatch):
+    """``docker --cpus=2.5`` (cgroup v2 ``cpu.max``, or v1's quota and period) leaves 2.5
+    cores whatever the affinity: the default thread count rounds it up, the helper needs 2."""
+    inf = float("inf")
+    absent = str(tmp_path / "absent")
+    v2 = tmp_path / "cpu.max"
+    for text, cores in [("100000 100000\n", 1.0), ("250000 100000\n", 2.5), ("max 100000\n", inf)]:
+        v2.write_text(text)
+        assert _parallel.cpu_quota(str(v2), (absent, absent)) == cores
+    quota, period = tmp_path / "cpu.cfs_quota_us", tmp_path / "cpu.cfs_period_us"
+    period.write_text("100000\n")
+    for text, cores in [("150000\n", 1.5), ("-1\n", inf)]:
+        quota.write_text(text)
+        assert _parallel.cpu_quota(absent, (str(quota), str(period))) == cores
+    assert _parallel.cpu_quota(absent, (absent, absent)) == inf
+
+    # what reads it: the threads of n_threads=None, the compile helper, the digest's threads
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    monkeypatch.setenv("FASTEM_COMPILE_AHEAD", "1")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    cases = [(inf, 64, True), (2.5, 3, True), (1.5, 2, False), (0.5, 1, False)]
+    for cores, threads, helper in cases:
+        monkeypatch.setattr(_parallel, "cpu_quota", lambda cores=cores: cores)
+        assert _parallel.default_threads() == threads
+        assert _ahead.enabled() == helper or not _python_named_interpreter()
+        assert _digest._threads() == min(threads, 8)
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "5")  # the user's setting wins
+    assert _parallel.default_threads() == 5
+
+
+def _python_named_interpreter():
+    name = os.path.basename(sys.executable or "").lower()
+    return not getattr(sys, "frozen", False) and ("python" in name or "pypy" in name)
 
 
 def test_small_inputs_start_no_helper(monkeypatch):

@@ -29,6 +29,8 @@ import subprocess
 import sys
 import threading
 
+from .._parallel import cpu_budget
+
 #: seconds a pass waits for the helper before compiling the function itself
 WAIT = 60.0
 
@@ -58,21 +60,7 @@ def enabled():
     name = os.path.basename(sys.executable or "").lower()
     if getattr(sys, "frozen", False) or not ("python" in name or "pypy" in name):
         return False
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return min(cores, _quota()) >= 2
-
-
-def _quota(path="/sys/fs/cgroup/cpu.max"):
-    """The cgroup (v2) CPU quota in cores (``docker --cpus``); infinite where there is none."""
-    try:
-        with open(path) as f:
-            quota, period = f.read().split()[:2]
-        return float("inf") if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        return float("inf")
+    return cpu_budget() >= 2
 
 
 def pending():
