@@ -82,12 +82,14 @@ class _EMLoop:
             covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
         return weights, means, prec_chol, covariances
 
-    def _compile_ahead(self, data):
+    def _compile_ahead(self, data, rows=None):
         """On an empty cache, a helper process compiles the statistics pass's block
         functions while this one initializes (``_kernels._ahead``): for data whose passes
-        run the pass kernel here, too many rows for NumPy (``_small``)."""
+        run the pass kernel here, too many rows for NumPy (``_small``; ``rows``, the rows
+        that rule weighs, is ``data.n_samples`` unless given: ``_online._step``)."""
         K, D = self.n_components, data.n_features
-        if getattr(data, "kernels_here", False) and not _small.is_small(data.n_samples, K, D):
+        rows = data.n_samples if rows is None else rows
+        if getattr(data, "kernels_here", False) and not _small.is_small(rows, K, D):
             _ahead.start(_models.layout(self.covariance_type) in ("full", "tied"), data.dtype)
 
     def _initial_stats(self, data, rng, method):

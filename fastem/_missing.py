@@ -178,6 +178,11 @@ class MissingData:
     (2, 2)
     """
 
+    #: its complete rows, and rows with NaN in few patterns (in compact coordinates), run the
+    #: complete-data pass kernel in this process, so a fit may start the compile helper
+    #: (``_kernels._ahead``); with many patterns of few rows its functions may go unused
+    kernels_here = True
+
     def __init__(self, X, sample_weight=None, labels=None, *, fitting=False):
         self.X = X
         self.sample_weight = sample_weight

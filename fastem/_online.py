@@ -239,6 +239,9 @@ def _step(est, X, w, state):
     """
     data = est._wrap(X, w, fitting=state is None)
     if state is None:
+        # the first batch: on an empty cache a helper compiles the pass's block functions
+        # while this process initializes, as for fit (the batch weighed as below)
+        est._compile_ahead(data, ONLINE_SMALL_FACTOR * X.shape[0])
         rng = check_random_state(est.random_state)
         est._map_prior = None  # no prior online (check_no_prior), whatever a fit left
         params = est._initial_parameters(data, rng)

@@ -173,6 +173,32 @@ def test_small_inputs_start_no_helper(monkeypatch):
     assert calls == [(False, np.float32), (True, np.float64), (False, np.float64)]
 
 
+def test_online_and_missing_value_fits_start_the_helper_like_fit(monkeypatch):
+    """A first ``partial_fit`` (and so ``fit_online``'s first batch) and a fit with NaN
+    marginalized run the pass kernel too: each starts the helper once, weighed by the same
+    size rule as its passes (an online batch as ``ONLINE_SMALL_FACTOR`` times its rows)."""
+    import fastem
+    from fastem import _online
+
+    calls = []
+    monkeypatch.setattr(_ahead, "start", lambda *args: calls.append(args))
+    monkeypatch.setattr("fastem._small.SMALL_WORK", 100_000)
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(m, 1, (300, 4)) for m in (0, 5)])  # 600 x 4, K = 2
+    assert 600 * 2 * 4 <= 100_000 < _online.ONLINE_SMALL_FACTOR * 600 * 2 * 4
+    gm = fastem.GaussianMixture(2, covariance_type="diag", random_state=0)
+    gm.partial_fit(X)
+    gm.partial_fit(X)  # not a first batch: nothing more
+    assert calls == [(False, np.float64)]
+    calls.clear()
+    fastem.GaussianMixture(2, random_state=0).partial_fit(X[:10])  # NumPy even x 64
+    assert calls == []
+    monkeypatch.setattr("fastem._small.SMALL_WORK", 0)
+    X[::3, 1] = np.nan
+    fastem.GaussianMixture(2, random_state=0, missing="marginalize").fit(X.astype(np.float32))
+    assert calls == [(True, np.float32)]
+
+
 def test_the_cache_probe_reads_the_index():
     """``_cache.cached``: False for a signature never compiled, True once saved, None for a
     function without a disk cache."""

@@ -21,7 +21,8 @@ only where it can pay: at least two usable cores, a Python interpreter to run it
 frozen or embedded one), a Numba disk cache (Numba uses a folder it can write to) that
 does not hold the functions yet (:func:`._cache.cached`), at least :data:`MIN_FUNCTIONS`
 to compile, and ``FASTEM_COMPILE_AHEAD`` not ``0``; for in-memory and streamed fits
-of inputs too large for NumPy (``_em_loop``), not for Dask or the missing-value kernels.
+of inputs too large for NumPy (``_em_loop``), a first online batch (``_online._step``) and
+fits with NaN marginalized (their complete rows run the same pass), not for Dask.
 """
 
 import os
