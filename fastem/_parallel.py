@@ -21,6 +21,7 @@ Why Python threads and not Numba's ``prange``:
   calls, as OpenMP's threads do.
 """
 
+import functools
 import itertools
 import math
 import os
@@ -55,6 +56,12 @@ def cpu_quota(v2=CGROUP_V2, v1=CGROUP_V1):
         return float("inf")
 
 
+@functools.cache
+def process_quota():
+    """:func:`cpu_quota`, read once per process: every pass asks for its thread count."""
+    return cpu_quota()
+
+
 def cpu_budget():
     """The cores this process may use: its CPU affinity, lowered to a cgroup CPU quota where
     one is set (a container sees every core of its host but runs on its quota's worth)."""
@@ -62,7 +69,7 @@ def cpu_budget():
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return min(float(cores), cpu_quota())
+    return min(float(cores), process_quota())
 
 
 def default_threads():

@@ -84,8 +84,7 @@ def _kernel(params, outs=None, args=None):
     """``(kernel, fns)``: the chunk kernel (statistics and row-wise outputs) and its last
     argument, the addresses of ``params``' family's block functions for a statistics
     pass, or for a row-wise pass into ``outs`` (``_kernels._em.chunk_kernel``; ``args``:
-    a statistics pass's first kernel arguments but ``fns``, for an early compile, see
-    there).
+    the pass's first kernel arguments but ``fns``, for an early compile, see there).
 
     The kernel modules are imported here, on the first pass that needs them:
     importing Numba takes a third of a second, and small inputs never need it.
@@ -258,16 +257,25 @@ def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=Fal
     _check_width(X.shape[1], params)
     if params.small:
         return _small.rowwise(X, params, logprob=logprob, resp=resp, labels=labels)
+    from ._kernels import _ahead
+
+    # on an empty cache (a loaded model's first predict), a helper compiles the row-wise
+    # outputs and the block load while this process compiles the log-density and the kernel
+    _ahead.start(params.prec.shape[1] > 1, params.mu.dtype, True)
     n = X.shape[0]
     chunk_rows = chunk_rows_for(n, 0)
     outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)
     args = kernel_args(params)
-    kernel, fns = _kernel(params, outs)
     X = readonly(X)
+
+    def call(r0, r1):  # the kernel's arguments but ``fns``
+        return (X, *_NO_WEIGHTS, r0, r1, 0, *args, *_NO_STATS, *outs)
+
+    kernel, fns = _kernel(params, outs, args=call(0, 0))  # (``args=``: an early compile)
 
     def task(c, slot):
         r0 = c * chunk_rows
-        kernel(X, *_NO_WEIGHTS, r0, min(n, r0 + chunk_rows), 0, *args, *_NO_STATS, *outs, fns)
+        kernel(*call(r0, min(n, r0 + chunk_rows)), fns)
 
     run_chunks(task, -(-n // chunk_rows), n_threads)
     return _wanted(outs, logprob, resp, labels)

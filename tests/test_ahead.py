@@ -36,19 +36,30 @@ if mode == "slow":  # a helper that finishes after this process asks for its fun
 if mode == "hangs":
     _ahead.WAIT = 1.0
     _ahead._command = lambda items: [sys.executable, "-c", "import time; time.sleep(300)"]
-helpers = []
+helpers, row_helpers = [], []
 start = _ahead.start
-_ahead.start = lambda *args: helpers.append(start(*args)) or helpers[-1]
+def recorded(full, dtype, rows=False):
+    (row_helpers if rows else helpers).append(start(full, dtype, rows))
+    return (row_helpers if rows else helpers)[-1]
+_ahead.start = recorded
 import fastem
 from fastem._kernels import _em
 rng = np.random.default_rng(0)
 X = np.concatenate([rng.normal(m, 1, (500, 3)) for m in (0, 4, 8)])
-gm = fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)
-loaded = [fn.dispatcher.stats.cache_hits[fn.signatures[i]] > 0
-          for fn, i in _em.statistics_functions(True, np.float64)]
+if mode == "predict":  # a model fitted in NumPy (compiles nothing): its first predict
+    fastem._small.SMALL_WORK = 1 << 40
+    gm = fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)
+    fastem._small.SMALL_WORK = 0
+    result = repr(gm.predict_proba(X).tolist())
+    functions = _em.rowwise_functions(np.float64)
+else:
+    gm = fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)
+    result = repr((gm.means_.tolist(), gm.covariances_.tolist(), gm.score_samples(X).tolist()))
+    functions = _em.statistics_functions(True, np.float64)
+loaded = [fn.dispatcher.stats.cache_hits[fn.signatures[i]] > 0 for fn, i in functions]
 print(json.dumps(dict(
-    result=repr((gm.means_.tolist(), gm.covariances_.tolist(), gm.score_samples(X).tolist())),
-    helpers=[None if p is None else p.poll() for p in helpers],
+    result=result, helpers=[None if p is None else p.poll() for p in helpers],
+    row_helpers=[None if p is None else p.poll() for p in row_helpers],
     pending=len(_ahead._PENDING), loaded=loaded)))
 """
 
@@ -87,9 +98,24 @@ def test_a_helper_compiles_the_first_fits_block_functions_and_changes_no_result(
     assert out["pending"] == 0
     assert out["loaded"] == [True] * 3  # its work was used, not redone
     assert out["result"] == alone
+    # score_samples after the fit: one row-wise function left to compile, no helper
+    assert out["row_helpers"] == [None]
     # a second process finds them in the cache: no helper
     again = _fit("plain", cache)
     assert again["helpers"] == [None] and again["result"] == alone
+
+
+@pytest.mark.skipif(not _ahead.enabled(), reason="one usable core: no helper runs")
+def test_a_helper_compiles_a_first_predicts_row_functions_and_changes_no_result(tmp_path):
+    """A loaded model's first ``predict_proba`` on an empty cache: the helper compiles the
+    row-wise outputs and the block load while this process compiles the log-density and
+    the kernel; the same probabilities as with no helper."""
+    alone = _fit("predict", tmp_path / "alone", FASTEM_COMPILE_AHEAD="0")
+    assert alone["row_helpers"] == [None] and alone["loaded"] == [False] * 2
+    out = _fit("predict", tmp_path / "cache")
+    assert out["helpers"] == [] and out["row_helpers"] == [0] and out["pending"] == 0
+    assert out["loaded"] == [True] * 2  # its work was used, not redone
+    assert out["result"] == alone["result"]
 
 
 @pytest.mark.skipif(not _ahead.enabled(), reason="one usable core: no helper runs")
@@ -142,7 +168,7 @@ def test_a_cpu_quota_counts_as_cores(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     cases = [(inf, 64, True), (2.5, 3, True), (1.5, 2, False), (0.5, 1, False)]
     for cores, threads, helper in cases:
-        monkeypatch.setattr(_parallel, "cpu_quota", lambda cores=cores: cores)
+        monkeypatch.setattr(_parallel, "process_quota", lambda cores=cores: cores)
         assert _parallel.default_threads() == threads
         assert _ahead.enabled() == helper or not _python_named_interpreter()
         assert _digest._threads() == min(threads, 8)

@@ -21,8 +21,9 @@ only where it can pay: at least two usable cores, a Python interpreter to run it
 frozen or embedded one), a Numba disk cache (Numba uses a folder it can write to) that
 does not hold the functions yet (:func:`._cache.cached`), at least :data:`MIN_FUNCTIONS`
 to compile, and ``FASTEM_COMPILE_AHEAD`` not ``0``; for in-memory and streamed fits
-of inputs too large for NumPy (``_em_loop``), a first online batch (``_online._step``) and
-fits with NaN marginalized (their complete rows run the same pass), not for Dask.
+of inputs too large for NumPy (``_em_loop``), a first online batch (``_online._step``),
+fits with NaN marginalized (their complete rows run the same pass) and in-memory row-wise
+passes (``_passes.array_rowwise``: a loaded model's first ``predict``), not for Dask.
 """
 
 import os
@@ -69,19 +70,20 @@ def pending():
     return bool(_PENDING)
 
 
-def start(full, dtype):
-    """Start a helper compiling the statistics pass's block functions for ``full`` (the
-    full and tied family, else diagonal and spherical) and ``dtype`` (X's) that are
-    neither compiled in this process nor in the disk cache; returns its ``Popen``, or
-    None where no helper runs."""
-    if not enabled():
-        return None
-    from ._em import statistics_functions
+def start(full, dtype, rows=False):
+    """Start a helper compiling the block functions of a statistics pass (or of a row-wise
+    pass: ``rows``) for ``full`` (the full and tied family, else diagonal and spherical)
+    and ``dtype`` (X's) that are neither compiled in this process nor in the disk cache;
+    returns its ``Popen``, or None where no helper runs."""
+    from ._em import rowwise_functions, statistics_functions
 
+    functions = rowwise_functions(dtype) if rows else statistics_functions(full, dtype)
+    if all(fn.ready(i) for fn, i in functions) or not enabled():  # (ready: compiled here?)
+        return None
     with _LOCK:
         todo = [
             (fn.key, i)
-            for fn, i in statistics_functions(full, dtype)
+            for fn, i in functions
             if (fn.key, i) not in _PENDING and fn.ready(i) is False
         ]
         if len(todo) < MIN_FUNCTIONS:

@@ -156,9 +156,10 @@ def chunk_kernel(full, dtype, rows=False, args=None):
     statistics; the others' addresses are 0 and never called. So a fit compiles no
     row-wise outputs, and a ``predict`` with a loaded model no statistics.
 
-    ``args``, a statistics pass's kernel arguments but ``fns``: while a helper process
-    compiles the others (``_ahead``), the kernel is compiled for their types between the
-    log-density and the others, instead of at its first call.
+    ``args``, the pass's kernel arguments but ``fns``: while a helper process compiles the
+    others (``_ahead``: a fit's first pass, a loaded model's first ``predict``), the kernel
+    is compiled for their types between the log-density and the others, instead of at its
+    first call.
     """
     i = 0 if dtype == np.float64 else 1
     logprob = (full_logprob if full else diag_logprob).address(i)
@@ -167,11 +168,18 @@ def chunk_kernel(full, dtype, rows=False, args=None):
         if sig not in pass_chunk.overloads:  # (compile takes Numba's lock, even if compiled)
             pass_chunk.compile(sig)
     if rows:
-        norm, rowwise, stats, load = 0, rowwise_outputs.address(), 0, shared_load.address(i)
+        norm, stats = 0, 0
+        rowwise, load = (fn.address(j) for fn, j in rowwise_functions(dtype))
     else:
         rowwise = 0
         norm, stats, load = (fn.address(j) for fn, j in statistics_functions(full, dtype))
     return pass_chunk, (norm, rowwise, stats, logprob, load, full_block_bytes())
+
+
+def rowwise_functions(dtype):
+    """The ``(Shared function, signature index)`` pairs of a row-wise pass that
+    :func:`chunk_kernel` compiles after the log-density (a helper's share, ``_ahead``)."""
+    return [(rowwise_outputs, 0), (shared_load, 0 if dtype == np.float64 else 1)]
 
 
 def statistics_functions(full, dtype):
