@@ -268,6 +268,21 @@ class DaskData:
     sample_weight : dask.array.Array or None
     """
 
+    @property
+    def kernels_here(self):
+        """Whether the blocks' passes run the pass kernel in this process (Dask's threaded or
+        synchronous scheduler, no ``distributed`` client): a fit may then start the compile
+        helper (``_kernels._ahead``), as for an in-memory fit."""
+        import dask.local
+        import dask.threaded
+
+        if _distributed_client() is not None:
+            return False
+        return dask.base.get_scheduler(collections=[self.X]) in (
+            dask.threaded.get,
+            dask.local.get_sync,
+        )
+
     def __init__(self, X, sample_weight=None, *, persist=True, nan_hint=""):
         X = _as_row_chunked(X, "X")
         self.dtype = _float_dtype(X)

@@ -225,6 +225,29 @@ def test_online_and_missing_value_fits_start_the_helper_like_fit(monkeypatch):
     assert calls == [(True, np.float32)]
 
 
+def test_a_dask_fit_on_the_local_threads_starts_the_helper(monkeypatch):
+    """Dask's threaded (default) or synchronous scheduler runs the blocks' passes in this
+    process: a fit starts the helper as an in-memory one does; with worker processes (or a
+    ``distributed`` client) they compile where they run, and none is started here."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    import fastem
+    from fastem.dask import DaskData
+
+    calls = []
+    monkeypatch.setattr(_ahead, "start", lambda *args: calls.append(args))
+    monkeypatch.setattr("fastem._small.SMALL_WORK", 0)
+    X = np.random.default_rng(0).normal(size=(600, 3))
+    Xd = da.from_array(X, chunks=200)
+    fastem.GaussianMixture(2, covariance_type="diag", max_iter=2, random_state=0).fit(Xd)
+    assert calls == [(False, np.float64)]
+    with dask.config.set(scheduler="sync"):
+        assert DaskData(Xd, persist=False).kernels_here
+    with dask.config.set(scheduler="processes"):
+        assert not DaskData(Xd, persist=False).kernels_here
+
+
 def test_the_cache_probe_reads_the_index():
     """``_cache.cached``: False for a signature never compiled, True once saved, None for a
     function without a disk cache."""

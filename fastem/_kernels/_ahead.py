@@ -23,7 +23,8 @@ does not hold the functions yet (:func:`._cache.cached`), at least :data:`MIN_FU
 to compile, and ``FASTEM_COMPILE_AHEAD`` not ``0``; for in-memory and streamed fits
 of inputs too large for NumPy (``_em_loop``), a first online batch (``_online._step``),
 fits with NaN marginalized (their complete rows run the same pass) and in-memory row-wise
-passes (``_passes.array_rowwise``: a loaded model's first ``predict``), not for Dask.
+passes (``_passes.array_rowwise``: a loaded model's first ``predict``), and Dask fits
+on the local threads (``DaskData.kernels_here``), not on worker processes or clusters.
 """
 
 import os
