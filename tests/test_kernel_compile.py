@@ -351,21 +351,24 @@ def _wide_and_narrow():
     wide = [
         (_statistics.accumulate_diag, _statistics.diag_stats.signatures[0]),
         (_density.logprob_diag, _density.diag_logprob.signatures[0]),
+        # float64: its register tile (``_tri_rows``) holds 16 sums in zmm
+        (_density.logprob_full, _density.full_logprob.signatures[0]),
     ]
     narrow = [
         (_normalize.exp_rows.py_func, (F2, I8, I8, I8, F1, F1)),
         (_statistics.accumulate_full, _statistics.full_stats.signatures[0]),
-        (_density.logprob_full, _density.full_logprob.signatures[0]),
+        (_density.logprob_full, _density.full_logprob.signatures[1]),  # float32: 4 x 4 tiles
     ]
     return wide, narrow
 
 
 @pytest.mark.parametrize("registers", [16, 32])
 def test_diagonal_blocks_ask_for_512_bit_vectors_only_on_avx512(registers, monkeypatch):
-    """The diagonal log-density and statistics carry LLVM's ``prefer-vector-width=512``
-    where the kernels are compiled for AVX-512 (32 registers), and nothing else does: the
-    full family's tiles and ``exp`` stay 256-bit, and on AVX2 nothing changes. Checked
-    in the IR, so on any host."""
+    """The diagonal log-density and statistics and the float64 full log-density carry
+    LLVM's ``prefer-vector-width=512`` where the kernels are compiled for AVX-512 (32
+    registers), and nothing else does: the full statistics' tiles, the float32 full
+    log-density and ``exp`` stay 256-bit, and on AVX2 nothing changes. Checked in the IR,
+    so on any host."""
     from fastem._kernels import _config
 
     monkeypatch.setattr(_config, "vector_registers", lambda: registers)
@@ -381,8 +384,9 @@ def test_diagonal_blocks_ask_for_512_bit_vectors_only_on_avx512(registers, monke
 
 
 def test_avx512_hosts_run_the_diagonal_blocks_in_zmm_registers():
-    """On an AVX-512 host the attribute takes effect: the diagonal block functions'
-    machine code uses 512-bit (zmm) registers, the others' does not."""
+    """On an AVX-512 host the attribute takes effect: the diagonal block functions' and the
+    float64 full log-density's machine code uses 512-bit (zmm) registers, the others' does
+    not."""
     from fastem._kernels._config import vector_registers
 
     if vector_registers() != 32:

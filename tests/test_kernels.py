@@ -401,3 +401,42 @@ def test_both_full_statistics_tiles_match_the_reference(narrow, D, monkeypatch):
         np.testing.assert_allclose(got[iu], want[iu], rtol=1e-12, atol=1e-10)
         np.testing.assert_allclose(s1[k], resp[k] @ d, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(nk, resp.sum(axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("lanes, cols", [(8, 8), (4, 4)])
+@pytest.mark.parametrize("D", [3, 8, 10, 20, 33])
+@pytest.mark.parametrize("nb", [1, 17, 150])
+def test_both_full_log_density_tiles_match_the_reference(lanes, cols, D, nb, monkeypatch):
+    """The float64 full log-density's register tile (``_density._tri_rows``) in both shapes,
+    whichever this machine compiles: AVX-512's two vectors of 8 rows x 8 columns of U (then
+    one of 4 columns where Dp is not a multiple of 8), AVX2's two of 4 rows x 4 columns. Each
+    gives |U^T (x - mu)|^2 of a NumPy reference for every row of a block, rows past a whole
+    tile included (the buffers' PAD columns hold the vectors' spare rows)."""
+    from numba import njit
+
+    from fastem._kernels import _config, _density
+
+    monkeypatch.setattr(_density, "TRI_LANES", lanes)
+    monkeypatch.setattr(_density, "TRI_COLS", cols)
+    rows = 2 * lanes
+    tri = _density._tri_rows
+
+    @njit(**_config._NO_CACHE)
+    def squares(diff, up, k, nb, q):
+        for b0 in range(0, nb, rows):
+            tri(diff, up, k, b0, q)
+
+    rng = np.random.default_rng(D * nb)
+    K, Dp = 2, (D + 3) // 4 * 4
+    d = rng.normal(size=(nb, D))
+    diff = rng.normal(size=(Dp, nb + 16)) * 1e3  # spare rows: finite, and not used
+    diff[:, :nb] = 0.0
+    diff[:D, :nb] = d.T
+    up = np.zeros((K, Dp, Dp))
+    for k in range(K):
+        up[k, :D, :D] = np.triu(rng.normal(size=(D, D)))
+    q = np.zeros(-(-nb // rows) * rows)
+    for k in range(K):
+        squares(diff, up, k, nb, q)
+        want = ((d @ up[k, :D, :D]) ** 2).sum(axis=1)
+        np.testing.assert_allclose(q[:nb], want, rtol=1e-13)

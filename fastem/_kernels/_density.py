@@ -8,7 +8,13 @@ dtype: in 4 x 4 register tiles of the upper-triangular ``U`` (full, tied), or
 two components and four features per pass (diagonal, spherical).
 """
 
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
 from ._config import (
+    _NO_CACHE,
     BLOCK,
     BLOCK_DIAG,
     BLOCK_DIAG_BYTES,
@@ -16,6 +22,7 @@ from ._config import (
     BLOCK_MIN,
     TILE,
     jit_ordered,
+    vector_registers,
     wide_vectors,
 )
 from ._shared import Shared, dtype_signatures
@@ -109,17 +116,111 @@ def _centre(xt, mu, k, nb, diff):
             diff[d, b] = xt[d, b] - m
 
 
-def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
-    """logp[k, :nb] = const_k - |U_k^T (x - mu_k)|^2 / 2 for all k.
+#: The float64 full log-density's register tile (:func:`_tri_rows`): a block's rows in two
+#: vectors (16 rows in zmm, 8 in ymm) x ``TRI_COLS`` columns of U, their sums held in
+#: registers over the whole contraction: 16 of the 32 AVX-512 registers, 8 of AVX2's 16.
+TRI_LANES = 8 if vector_registers() == 32 else 4
+TRI_COLS = 8 if vector_registers() == 32 else 4
+TRI_ROWS = 2 * TRI_LANES
 
-    ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros;
-    y_j = sum_{i <= j} diff_i U_ij is formed TILE x TILE at a time so each
-    pass over the block does 16 multiply-adds per 4 loads.
-    """
-    K = mu.shape[0]
-    Dp = up.shape[1]
-    for k in range(K):
-        _centre(xt, mu, k, nb, diff)
+
+@intrinsic
+def _tri_rows(typingctx, diff, up, k, b0, q):
+    """q[b0:b0 + TRI_ROWS] = |U_k^T diff[:, b]|^2 for those rows (float64).
+
+    For each ``TRI_COLS`` (then 4) columns j of U, y_j = sum_{i <= j} diff_i U_ij with the
+    rows in vectors and U's entries broadcast, the sums held in registers for the whole
+    contraction, then added squared. GEMM's micro-kernel written as LLVM vector IR: LLVM's
+    vectorizers keep such sums in registers only along the loop's own index
+    (``bench/NOTES.md`` section 26)."""
+    sig = types.void(diff, up, k, b0, q)
+
+    def codegen(context, builder, signature, args):
+        f64, i64, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
+        vt = ir.VectorType(f64, TRI_LANES)
+        vptr = vt.as_pointer()
+        a_d, a_u, a_q = (
+            context.make_array(signature.args[i])(context, builder, args[i]) for i in (0, 1, 4)
+        )
+        kv, b0v = args[2], args[3]
+
+        def stride(a, i):
+            return builder.sdiv(builder.extract_value(a.strides, i), ir.Constant(i64, 8))
+
+        fmuladd = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vt, [vt, vt, vt]), f"llvm.fmuladd.v{TRI_LANES}f64"
+        )
+        zero = ir.Constant(vt, [0.0] * TRI_LANES)
+        mask = ir.Constant(ir.VectorType(i32, TRI_LANES), [0] * TRI_LANES)
+        dp = builder.extract_value(a_d.shape, 0)
+        s_d = stride(a_d, 0)
+        s_u0, s_u1 = stride(a_u, 0), stride(a_u, 1)
+        ubase = builder.gep(a_u.data, [builder.mul(kv, s_u0)])
+        qacc = [cgutils.alloca_once_value(builder, zero) for _ in range(2)]
+        sums = [cgutils.alloca_once_value(builder, zero) for _ in range(2 * TRI_COLS)]
+
+        def step(i, j0, columns):
+            """The products of row i of U (its ``columns`` of the tile at j0) and diff's row i."""
+            row = builder.add(builder.mul(i, s_d), b0v)
+            xs = []
+            for v in range(2):
+                at = builder.gep(a_d.data, [builder.add(row, ir.Constant(i64, v * TRI_LANES))])
+                xs.append(builder.load(builder.bitcast(at, vptr), align=8))
+            urow = builder.gep(ubase, [builder.add(builder.mul(i, s_u1), j0)])
+            for jj in columns:
+                u = builder.load(builder.gep(urow, [ir.Constant(i64, jj)]))
+                u = builder.insert_element(ir.Constant(vt, ir.Undefined), u, ir.Constant(i32, 0))
+                u = builder.shuffle_vector(u, ir.Constant(vt, ir.Undefined), mask)
+                for v in range(2):
+                    acc = sums[2 * jj + v]
+                    builder.store(builder.call(fmuladd, [u, xs[v], builder.load(acc)]), acc)
+
+        def tile(j0, width):
+            """Columns j0 .. j0 + width of U: rows i < j0 whole, then the tile's own upper
+            triangle (U is zero below its diagonal) unrolled."""
+            for acc in sums[: 2 * width]:
+                builder.store(zero, acc)
+            with cgutils.for_range(builder, j0) as loop:
+                step(loop.index, j0, range(width))
+            for ii in range(width):
+                step(builder.add(j0, ir.Constant(i64, ii)), j0, range(ii, width))
+            for jj in range(width):
+                for v in range(2):
+                    y = builder.load(sums[2 * jj + v])
+                    builder.store(builder.call(fmuladd, [y, y, builder.load(qacc[v])]), qacc[v])
+
+        cols = ir.Constant(i64, TRI_COLS)
+        with cgutils.for_range(builder, builder.udiv(dp, cols)) as loop:
+            tile(builder.mul(loop.index, cols), TRI_COLS)
+        if TRI_COLS == 8:  # Dp is a multiple of TILE = 4: at most one 4-column tile left
+            rest = builder.urem(dp, cols)
+            with builder.if_then(builder.icmp_unsigned("!=", rest, ir.Constant(i64, 0))):
+                tile(builder.sub(dp, ir.Constant(i64, 4)), 4)
+        for v in range(2):
+            ptr = builder.gep(a_q.data, [builder.add(b0v, ir.Constant(i64, v * TRI_LANES))])
+            builder.store(builder.load(qacc[v]), builder.bitcast(ptr, vptr), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _full_rows(diff, nb, up, k, y, q):
+    """q[:nb] = |U_k^T diff|^2 for the block's rows (compiled: :func:`_full_rows_impl`)."""
+
+
+@overload(_full_rows, inline="always", jit_options=dict(_NO_CACHE))
+def _full_rows_impl(diff, nb, up, k, y, q):
+    if diff.dtype == types.float64:
+
+        def rows64(diff, nb, up, k, y, q):
+            wide_vectors()
+            for b0 in range(0, nb, TRI_ROWS):
+                _tri_rows(diff, up, k, b0, q)
+
+        return rows64
+
+    def rows32(diff, nb, up, k, y, q):
+        Dp = up.shape[1]
         for b in range(nb):
             q[b] = 0
         for j0 in range(0, Dp, TILE):
@@ -184,6 +285,24 @@ def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
                         y2 = y[2, b] + (d0 * u02 + d1 * u12 + d2 * u22)
                         y3 = y[3, b] + (d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33)
                         q[b] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+
+    return rows32
+
+
+def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
+    """logp[k, :nb] = const_k - |U_k^T (x - mu_k)|^2 / 2 for all k.
+
+    ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros. float64: the rows
+    of ``diff = x - mu_k`` sixteen (AVX-512; eight on AVX2) at a time against eight columns
+    of U, the sums in registers (:func:`_tri_rows`); float32: y_j = sum_{i <= j} diff_i U_ij
+    formed TILE x TILE at a time so each pass over the block does 16 multiply-adds per 4
+    loads. The block's buffers have ``PAD`` spare columns, so its last rows' vectors stay
+    in them (rows past ``nb`` are computed and ignored).
+    """
+    K = mu.shape[0]
+    for k in range(K):
+        _centre(xt, mu, k, nb, diff)
+        _full_rows(diff, nb, up, k, y, q)
         c = const[k]
         for b in range(nb):
             logp[k, b] = c - 0.5 * q[b]
