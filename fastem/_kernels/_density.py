@@ -4,8 +4,9 @@ A block of rows is transposed into a ``(Dp, rows + PAD)`` buffer so that
 every inner loop runs over rows and vectorizes; ``block_rows`` chooses its
 length from the shape and the L2 cache's size (never from the thread count). The log-density
 of component k is ``const_k - |U_k^T (x - mu_k)|^2 / 2``, computed in X's
-dtype: in 4 x 4 register tiles of the upper-triangular ``U`` (full, tied), or
-two components and four features per pass (diagonal, spherical).
+dtype: for the upper-triangular ``U`` (full, tied) by a register micro-kernel in
+LLVM vector IR (float64, :func:`_tri_rows`) or in 4 x 4 tiles (float32); two
+components and four features per pass (diagonal, spherical).
 """
 
 from llvmlite import ir
