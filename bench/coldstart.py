@@ -58,12 +58,18 @@ gm = GaussianMixture(n_components=K, covariance_type="full", max_iter=20, tol=0,
                      random_state=0).fit(X)
 """
 
-_LATER = """
+# The data of the later first uses and the other first calls (200k x 8, K = 8 blobs).
+_DATA_200K = """
 import numpy as np, time
 rng = np.random.default_rng(0)
 K, D, n = 8, 8, 200_000
 centres = rng.normal(0, 4, (K, D))
 X = centres[rng.integers(0, K, n)] + rng.normal(0, 1, (n, D))
+"""
+
+_LATER = (
+    _DATA_200K
+    + """
 import fastem
 from fastem import GaussianMixture
 GaussianMixture(K, max_iter=3, tol=0, random_state=0).fit(X)
@@ -97,17 +103,15 @@ except ImportError:
     pass
 print(__import__("json").dumps(d))
 """
+)
 
 
 # Other first calls, each in a fresh process on an empty cache, import included (the data
 # are made before the clock starts; the model file of "predict of a loaded model" is saved
 # by :func:`_model_file`): the compile helper (``fastem._kernels._ahead``) serves each.
-_FIRST = """
-import time, numpy as np
-rng = np.random.default_rng(0)
-K, D, n = 8, 8, 200_000
-centres = rng.normal(0, 4, (K, D))
-X = centres[rng.integers(0, K, n)] + rng.normal(0, 1, (n, D))
+_FIRST = (
+    _DATA_200K
+    + """
 kind, path = {kind!r}, {model!r}
 if kind == "missing='marginalize' fit":
     X[rng.random(X.shape) < 0.05] = np.nan
@@ -124,6 +128,7 @@ elif kind == "Dask fit (local threads)":
     fastem.GaussianMixture(K, max_iter=3, tol=0, random_state=0).fit(
         da.from_array(X, chunks=50_000))
 """
+)
 FIRSTS = (
     "predict of a loaded model",
     "partial_fit",

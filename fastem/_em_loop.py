@@ -82,14 +82,14 @@ class _EMLoop:
             covariances = _stats.covariances_from_precisions(precisions, self.covariance_type)
         return weights, means, prec_chol, covariances
 
-    def _compile_ahead(self, data, rows=None):
+    def _compile_ahead(self, data, n_rows=None):
         """On an empty cache, a helper process compiles the statistics pass's block
         functions while this one initializes (``_kernels._ahead``): for data whose passes
-        run the pass kernel here, too many rows for NumPy (``_small``; ``rows``, the rows
+        run the pass kernel here, too many rows for NumPy (``_small``; ``n_rows``, the rows
         that rule weighs, is ``data.n_samples`` unless given: ``_online._step``)."""
         K, D = self.n_components, data.n_features
-        rows = data.n_samples if rows is None else rows
-        if getattr(data, "kernels_here", False) and not _small.is_small(rows, K, D):
+        n_rows = data.n_samples if n_rows is None else n_rows
+        if getattr(data, "kernels_here", False) and not _small.is_small(n_rows, K, D):
             _ahead.start(_models.layout(self.covariance_type) in ("full", "tied"), data.dtype)
 
     def _initial_stats(self, data, rng, method):

@@ -257,11 +257,6 @@ def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=Fal
     _check_width(X.shape[1], params)
     if params.small:
         return _small.rowwise(X, params, logprob=logprob, resp=resp, labels=labels)
-    from ._kernels import _ahead
-
-    # on an empty cache (a loaded model's first predict), a helper compiles the row-wise
-    # outputs and the block load while this process compiles the log-density and the kernel
-    _ahead.start(params.prec.shape[1] > 1, params.mu.dtype, True)
     n = X.shape[0]
     chunk_rows = chunk_rows_for(n, 0)
     outs = _rowwise_outputs(n, params.mu.shape[0], logprob, resp, labels)

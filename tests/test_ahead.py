@@ -170,15 +170,10 @@ def test_a_cpu_quota_counts_as_cores(tmp_path, monkeypatch):
     for cores, threads, helper in cases:
         monkeypatch.setattr(_parallel, "process_quota", lambda cores=cores: cores)
         assert _parallel.default_threads() == threads
-        assert _ahead.enabled() == helper or not _python_named_interpreter()
+        assert _ahead.enabled() == helper or not _ahead.runs_code()
         assert _digest._threads() == min(threads, 8)
     monkeypatch.setenv("NUMBA_NUM_THREADS", "5")  # the user's setting wins
     assert _parallel.default_threads() == 5
-
-
-def _python_named_interpreter():
-    name = os.path.basename(sys.executable or "").lower()
-    return not getattr(sys, "frozen", False) and ("python" in name or "pypy" in name)
 
 
 def test_small_inputs_start_no_helper(monkeypatch):

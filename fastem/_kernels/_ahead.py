@@ -22,9 +22,10 @@ frozen or embedded one), a Numba disk cache (Numba uses a folder it can write to
 does not hold the functions yet (:func:`._cache.cached`), at least :data:`MIN_FUNCTIONS`
 to compile, and ``FASTEM_COMPILE_AHEAD`` not ``0``; for in-memory and streamed fits
 of inputs too large for NumPy (``_em_loop``), a first online batch (``_online._step``),
-fits with NaN marginalized (their complete rows run the same pass) and in-memory row-wise
-passes (``_passes.array_rowwise``: a loaded model's first ``predict``), and Dask fits
-on the local threads (``DaskData.kernels_here``), not on worker processes or clusters.
+fits with NaN marginalized (their complete rows run the same pass), Dask fits on the
+local threads (``DaskData.kernels_here``; not on worker processes or clusters), and the
+first row-wise pass compiled in a process (``_em.chunk_kernel``: a loaded model's first
+``predict``).
 """
 
 import os
@@ -59,11 +60,14 @@ def enabled():
     to run it, two usable cores (CPU affinity and a cgroup CPU quota counted)."""
     if os.environ.get("FASTEM_COMPILE_AHEAD", "1").strip() == "0":
         return False
-    # a frozen or embedded interpreter's executable may not run ``-c``: no helper
+    return runs_code() and cpu_budget() >= 2
+
+
+def runs_code():
+    """Whether this interpreter can run a helper (``python -c``): a frozen or embedded
+    interpreter's executable may not."""
     name = os.path.basename(sys.executable or "").lower()
-    if getattr(sys, "frozen", False) or not ("python" in name or "pypy" in name):
-        return False
-    return cpu_budget() >= 2
+    return not getattr(sys, "frozen", False) and ("python" in name or "pypy" in name)
 
 
 def pending():
@@ -79,14 +83,13 @@ def start(full, dtype, rows=False):
     from ._em import rowwise_functions, statistics_functions
 
     functions = rowwise_functions(dtype) if rows else statistics_functions(full, dtype)
-    if all(fn.ready(i) for fn, i in functions) or not enabled():  # (ready: compiled here?)
+    # each probed once (compiled here: a dict lookup; else the cache's index), and the CPU
+    # budget read only when there is something to compile
+    missing = [(fn.key, i) for fn, i in functions if fn.ready(i) is False]
+    if len(missing) < MIN_FUNCTIONS or not enabled():
         return None
     with _LOCK:
-        todo = [
-            (fn.key, i)
-            for fn, i in functions
-            if (fn.key, i) not in _PENDING and fn.ready(i) is False
-        ]
+        todo = [item for item in missing if item not in _PENDING]
         if len(todo) < MIN_FUNCTIONS:
             return None
         try:

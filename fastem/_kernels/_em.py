@@ -162,6 +162,9 @@ def chunk_kernel(full, dtype, rows=False, args=None):
     first call.
     """
     i = 0 if dtype == np.float64 else 1
+    if rows:  # on an empty cache (a loaded model's first predict), a helper compiles the
+        # row-wise outputs and the block load while this process compiles the rest
+        _ahead.start(full, dtype, True)
     logprob = (full_logprob if full else diag_logprob).address(i)
     if args is not None and _ahead.pending():
         sig = tuple(map(pass_chunk.typeof_pyval, (*args, (0,) * 6)))
