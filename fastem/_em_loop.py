@@ -90,7 +90,8 @@ class _EMLoop:
         K, D = self.n_components, data.n_features
         n_rows = data.n_samples if n_rows is None else n_rows
         if getattr(data, "kernels_here", False) and not _small.is_small(n_rows, K, D):
-            _ahead.start(_models.layout(self.covariance_type) in ("full", "tied"), data.dtype)
+            full = _models.layout(self.covariance_type) in ("full", "tied")
+            _ahead.start(full, data.dtype, D)
 
     def _initial_stats(self, data, rng, method):
         """``(stats, sample)``: the statistics of the first M-step, and the rows they came from.

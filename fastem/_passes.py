@@ -92,7 +92,8 @@ def _kernel(params, outs=None, args=None):
     from ._kernels import _em
 
     rows = outs is not None and sum(out.shape[0] for out in outs) > 0  # the kernel's test
-    return _em.chunk_kernel(params.prec.shape[1] > 1, params.mu.dtype, rows, args)
+    full = params.prec.shape[1] > 1
+    return _em.chunk_kernel(full, params.mu.dtype, params.mu.shape[1], rows, args)
 
 
 def array_stats(X, w, labels, params, n_threads):

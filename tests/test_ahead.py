@@ -38,8 +38,8 @@ if mode == "hangs":
     _ahead._command = lambda items: [sys.executable, "-c", "import time; time.sleep(300)"]
 helpers, row_helpers = [], []
 start = _ahead.start
-def recorded(full, dtype, rows=False):
-    (row_helpers if rows else helpers).append(start(full, dtype, rows))
+def recorded(full, dtype, n_features, rows=False):
+    (row_helpers if rows else helpers).append(start(full, dtype, n_features, rows))
     return (row_helpers if rows else helpers)[-1]
 _ahead.start = recorded
 import fastem
@@ -55,7 +55,7 @@ if mode == "predict":  # a model fitted in NumPy (compiles nothing): its first p
 else:
     gm = fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)
     result = repr((gm.means_.tolist(), gm.covariances_.tolist(), gm.score_samples(X).tolist()))
-    functions = _em.statistics_functions(True, np.float64)
+    functions = _em.statistics_functions(True, np.float64, 3)
 loaded = [fn.dispatcher.stats.cache_hits[fn.signatures[i]] > 0 for fn, i in functions]
 print(json.dumps(dict(
     result=result, helpers=[None if p is None else p.poll() for p in helpers],
@@ -139,11 +139,11 @@ def test_a_failed_or_hung_helper_is_replaced_by_this_process(tmp_path, alone, mo
 
 def test_no_helper_where_it_cannot_pay(monkeypatch):
     monkeypatch.setenv("FASTEM_COMPILE_AHEAD", "0")
-    assert not _ahead.enabled() and _ahead.start(True, np.float64) is None
+    assert not _ahead.enabled() and _ahead.start(True, np.float64, 3) is None
     monkeypatch.delenv("FASTEM_COMPILE_AHEAD")
     if hasattr(os, "sched_getaffinity"):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-        assert not _ahead.enabled() and _ahead.start(True, np.float64) is None
+        assert not _ahead.enabled() and _ahead.start(True, np.float64, 3) is None
 
 
 def test_a_cpu_quota_counts_as_cores(tmp_path, monkeypatch):
@@ -191,7 +191,7 @@ def test_small_inputs_start_no_helper(monkeypatch):
     # mclust's names: the family of their layout (VVV full, VVI diagonal)
     fastem.GaussianMixture(2, covariance_type="VVV", random_state=0).fit(X)
     fastem.GaussianMixture(2, covariance_type="VVI", random_state=0).fit(X)
-    assert calls == [(False, np.float32), (True, np.float64), (False, np.float64)]
+    assert calls == [(False, np.float32, 2), (True, np.float64, 2), (False, np.float64, 2)]
 
 
 def test_online_and_missing_value_fits_start_the_helper_like_fit(monkeypatch):
@@ -210,14 +210,14 @@ def test_online_and_missing_value_fits_start_the_helper_like_fit(monkeypatch):
     gm = fastem.GaussianMixture(2, covariance_type="diag", random_state=0)
     gm.partial_fit(X)
     gm.partial_fit(X)  # not a first batch: nothing more
-    assert calls == [(False, np.float64)]
+    assert calls == [(False, np.float64, 4)]
     calls.clear()
     fastem.GaussianMixture(2, random_state=0).partial_fit(X[:10])  # NumPy even x 64
     assert calls == []
     monkeypatch.setattr("fastem._small.SMALL_WORK", 0)
     X[::3, 1] = np.nan
     fastem.GaussianMixture(2, random_state=0, missing="marginalize").fit(X.astype(np.float32))
-    assert calls == [(True, np.float32)]
+    assert calls == [(True, np.float32, 4)]
 
 
 def test_a_dask_fit_on_the_local_threads_starts_the_helper(monkeypatch):
@@ -236,7 +236,7 @@ def test_a_dask_fit_on_the_local_threads_starts_the_helper(monkeypatch):
     X = np.random.default_rng(0).normal(size=(600, 3))
     Xd = da.from_array(X, chunks=200)
     fastem.GaussianMixture(2, covariance_type="diag", max_iter=2, random_state=0).fit(Xd)
-    assert calls == [(False, np.float64)]
+    assert calls == [(False, np.float64, 3)]
     with dask.config.set(scheduler="sync"):
         assert DaskData(Xd, persist=False).kernels_here
     with dask.config.set(scheduler="processes"):
@@ -328,7 +328,7 @@ def test_the_helper_compiles_the_copy_of_fastem_this_process_runs(tmp_path):
             "X = np.concatenate([rng.normal(m, 1, (500, 3)) for m in (0, 4, 8)])\n"
             "fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)\n"
             "print([fn.dispatcher.stats.cache_hits[fn.signatures[i]] > 0\n"
-            "       for fn, i in _em.statistics_functions(True, np.float64)])\n"
+            "       for fn, i in _em.statistics_functions(True, np.float64, 3)])\n"
         )
         env = dict(os.environ, FASTEM_SMALL_WORK="0", NUMBA_CACHE_DIR=str(base / "cache"))
         env.pop("PYTHONPATH", None)
@@ -349,7 +349,7 @@ def test_a_forked_child_does_not_wait_for_its_parents_helper(tmp_path):
     code = (
         "import os, time, numpy as np, fastem\n"
         "from fastem._kernels import _ahead\n"
-        "helper = _ahead.start(False, np.float64)\n"
+        "helper = _ahead.start(False, np.float64, 3)\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"
         "    if _ahead._PENDING:  # inherited: it would wait for a helper it cannot reap\n"

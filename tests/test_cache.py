@@ -26,13 +26,15 @@ import numpy as np
 import fastem
 from fastem._kernels import _density, _em, _kmeans, _normalize, _statistics
 dtype, cov = sys.argv[1], sys.argv[2]
+D = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 rng = np.random.default_rng(0)
-X = np.concatenate([rng.normal(m, 1, (400, 3)) for m in (0, 5, 10)]).astype(dtype)
+X = np.concatenate([rng.normal(m, 1, (400, D)) for m in (0, 5, 10)]).astype(dtype)
 gm = fastem.GaussianMixture(3, covariance_type=cov, random_state=0, max_iter=5, tol=0).fit(X)
 print(repr(gm.means_.tolist()), repr(float(gm.score(X))))
 kernels = [_em.pass_chunk,
            _kmeans.potentials, _kmeans.lloyd,
-           _statistics.full_stats.dispatcher, _statistics.diag_stats.dispatcher,
+           _statistics.full_stats.dispatcher, _statistics.tiled_stats.dispatcher,
+           _statistics.diag_stats.dispatcher,
            _density.full_logprob.dispatcher, _density.diag_logprob.dispatcher,
            _density.shared_load.dispatcher,
            _normalize.shared_normalize.dispatcher, _em.rowwise_outputs.dispatcher]
@@ -41,7 +43,14 @@ hits = sum(sum(k.stats.cache_hits.values()) for k in kernels)
 print("misses", misses, "hits", hits)
 """
 
-JOBS = [("float64", "full"), ("float32", "full"), ("float64", "diag"), ("float32", "diag")]
+# (16 features: the full statistics' register tiles)
+JOBS = [
+    ("float64", "full"),
+    ("float32", "full"),
+    ("float64", "diag"),
+    ("float32", "diag"),
+    ("float64", "full", "16"),
+]
 
 
 def _run(job, env, prefix=(), cwd=None):

@@ -143,6 +143,7 @@ def test_shared_callees_are_compiled_once_for_every_kernel():
         "normalize": _normalize.shared_normalize,
         "rowwise": _em.rowwise_outputs,
         "full": _statistics.full_stats,
+        "tiled": _statistics.tiled_stats,
         "diag": _statistics.diag_stats,
         "full log-density": _density.full_logprob,  # one per dtype
         "diag log-density": _density.diag_logprob,
@@ -164,6 +165,9 @@ def test_shared_callees_are_compiled_once_for_every_kernel():
             gm.fit(X.astype(dtype), sample_weight=np.ones(len(X)), labels=labels)
             gm.predict_proba(X.astype(dtype))
         GaussianMixture(2, missing="marginalize", random_state=0, max_iter=2).fit(Xm)
+        # 16 features: the full statistics in register tiles, the same copy for both dtypes
+        wide = np.repeat(X, 6, axis=1)[:, :16] + rng.normal(size=(len(X), 16))
+        GaussianMixture(2, random_state=0, max_iter=2).fit(wide.astype(dtype))
     for name, callee in shared.items():
         assert sorted(map(str, callee.dispatcher.signatures)) == sorted(
             map(str, callee.signatures)
@@ -343,8 +347,9 @@ def _compiled_alone(fn, signature, what):
 
 
 def _wide_and_narrow():
-    """The block functions compiled for 512-bit vectors on AVX-512 and those that are not,
-    with a float64 signature each."""
+    """The block functions compiled for 512-bit vectors on AVX-512, those that are not, and
+    those that are not but whose register tiles are written as 512-bit IR vectors, with a
+    float64 signature each."""
     from fastem._kernels import _density, _normalize, _statistics
     from fastem._kernels._shared import F1, F2, I8
 
@@ -359,21 +364,25 @@ def _wide_and_narrow():
         (_statistics.accumulate_full, _statistics.full_stats.signatures[0]),
         (_density.logprob_full, _density.full_logprob.signatures[1]),  # float32: 4 x 4 tiles
     ]
-    return wide, narrow
+    # its register tiles (``_outer_tile``) are IR vectors of 8 lanes, which LLVM's
+    # preference does not split
+    tiles = [(_statistics.accumulate_tiled, _statistics.tiled_stats.signatures[0])]
+    return wide, narrow, tiles
 
 
 @pytest.mark.parametrize("registers", [16, 32])
 def test_diagonal_blocks_ask_for_512_bit_vectors_only_on_avx512(registers, monkeypatch):
     """The diagonal log-density and statistics and the float64 full log-density carry
     LLVM's ``prefer-vector-width=512`` where the kernels are compiled for AVX-512 (32
-    registers), and nothing else does: the full statistics' tiles, the float32 full
-    log-density and ``exp`` stay 256-bit, and on AVX2 nothing changes. Checked in the IR,
-    so on any host."""
+    registers), and nothing else does: the full statistics (both kinds), the float32 full
+    log-density and ``exp`` stay 256-bit, and on AVX2 nothing changes. Checked
+    in the IR, so on any host."""
     from fastem._kernels import _config
 
+    # imported first: the modules' tile shapes are read from the registers at import
+    wide, narrow, tiles = _wide_and_narrow()
     monkeypatch.setattr(_config, "vector_registers", lambda: registers)
-    wide, narrow = _wide_and_narrow()
-    for fn, signature in wide + narrow:
+    for fn, signature in wide + narrow + tiles:
         ir = _compiled_alone(fn, signature, "llvm").splitlines()
         # the function's definition names its attribute group: "define ... #3 {"
         groups = {line.split()[1]: line for line in ir if line.startswith("attributes #")}
@@ -386,13 +395,13 @@ def test_diagonal_blocks_ask_for_512_bit_vectors_only_on_avx512(registers, monke
 def test_avx512_hosts_run_the_diagonal_blocks_in_zmm_registers():
     """On an AVX-512 host the attribute takes effect: the diagonal block functions' and the
     float64 full log-density's machine code uses 512-bit (zmm) registers, the others' does
-    not."""
+    not, except the full statistics' register tiles, 512-bit IR vectors without it."""
     from fastem._kernels._config import vector_registers
 
     if vector_registers() != 32:
         pytest.skip("the kernels are not compiled for AVX-512 here")
-    wide, narrow = _wide_and_narrow()
-    for fn, signature in wide:
+    wide, narrow, tiles = _wide_and_narrow()
+    for fn, signature in wide + tiles:
         assert "zmm" in _compiled_alone(fn, signature, "asm"), fn.__name__
     for fn, signature in narrow:
         assert "zmm" not in _compiled_alone(fn, signature, "asm"), fn.__name__

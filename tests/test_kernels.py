@@ -341,7 +341,7 @@ def test_every_full_block_budget_gives_the_reference_statistics(cov, monkeypatch
     budget reaches the kernel, which passes this machine's)."""
     from fastem._kernels import _config, _em
 
-    assert _em.chunk_kernel(cov == "full", np.float64)[1][5] == _config.full_block_bytes()
+    assert _em.chunk_kernel(cov == "full", np.float64, 64)[1][5] == _config.full_block_bytes()
 
     X, p = _problem(cov, 700, 64, 3, np.float64, seed=11)
     _, lse, _, nk, s1, s2 = _reference(X, p)
@@ -367,21 +367,12 @@ def test_vector_registers_follow_the_compiled_features():
     assert vector_registers() in (16, 32)
 
 
-@pytest.mark.parametrize("narrow", [False, True])
-@pytest.mark.parametrize("D", [5, 12, 21])
-def test_both_full_statistics_tiles_match_the_reference(narrow, D, monkeypatch):
-    """The full statistics' off-diagonal tiles as 4 x 4 (32 vector registers) and as two
-    4 x 2 halves (16, AVX2): whichever this machine compiles, the other is compiled here
-    too (a fresh dispatcher reads ``NARROW`` when it compiles) and both give the centred
-    second moments of a NumPy reference."""
-    from numba import njit
-
-    from fastem._kernels import _config, _statistics
-
-    monkeypatch.setattr(_statistics, "NARROW", narrow)
-    acc = njit(**_config._NO_CACHE)(_statistics.accumulate_full)
-    rng = np.random.default_rng(D)
-    nb, K, Dp = 150, 3, (D + 3) // 4 * 4
+def _full_statistics_case(D, nb, K=3):
+    """A block of ``nb`` rows of ``D`` features, transposed and padded as the kernels hold it,
+    means, responsibilities, and a function giving the NumPy reference's nk, s1 and the
+    upper triangle of s2 for each component."""
+    rng = np.random.default_rng(D * nb)
+    Dp = (D + 3) // 4 * 4
     x = rng.normal(size=(nb, D)) + 5.0
     mu = rng.normal(size=(K, D)) + 5.0
     resp = rng.dirichlet(np.ones(K), size=nb).T.copy()
@@ -391,16 +382,82 @@ def test_both_full_statistics_tiles_match_the_reference(narrow, D, monkeypatch):
     mup[:, :D] = mu
     respp = np.zeros((K, nb + 16))
     respp[:, :nb] = resp
-    nk, s1, s2 = np.zeros(K), np.zeros((K, D)), np.zeros((K, D * D))
-    acc(xt, nb, mup, respp, np.zeros((Dp, nb + 16)), np.zeros((Dp, nb + 16)), nk, s1, s2)
-    for k in range(K):
-        d = x - mu[k]
-        want = (resp[k, :, None] * d).T @ d
-        got = s2[k].reshape(D, D)
+
+    def check(nk, s1, s2):
         iu = np.triu_indices(D)
-        np.testing.assert_allclose(got[iu], want[iu], rtol=1e-12, atol=1e-10)
-        np.testing.assert_allclose(s1[k], resp[k] @ d, rtol=1e-12, atol=1e-10)
-    np.testing.assert_allclose(nk, resp.sum(axis=1), rtol=1e-12)
+        for k in range(K):
+            d = x - mu[k]
+            want = (resp[k, :, None] * d).T @ d
+            np.testing.assert_allclose(s2[k].reshape(D, D)[iu], want[iu], rtol=1e-12, atol=1e-10)
+            assert not np.tril(s2[k].reshape(D, D), -1).any()  # the upper triangle only
+            np.testing.assert_allclose(s1[k], resp[k] @ d, rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(nk, resp.sum(axis=1), rtol=1e-12)
+
+    return (xt, nb, mup, respp), check
+
+
+def _full_statistics(tiled):
+    """``run(xt, nb, mu, resp, nk, s1, s2)``: add a block's statistics with
+    ``accumulate_tiled`` (``tiled``) or ``accumulate_full`` compiled here (reading the tile
+    constants as they are now), its buffers of the shapes ``full_buffers`` gives for them
+    (called in Python: its compiled copy keeps the constants it was compiled with)."""
+    from numba import njit
+
+    from fastem._kernels import _config, _statistics
+
+    fn = _statistics.accumulate_tiled if tiled else _statistics.accumulate_full
+    acc = njit(**_config._NO_CACHE)(fn)
+
+    def run(xt, nb, mu, resp, nk, s1, s2):
+        n1, m1, n2, m2 = _statistics.full_buffers(*xt.shape)
+        acc(xt, nb, mu, resp, np.zeros((n1, m1)), np.zeros((n2, m2)), nk, s1, s2)
+
+    return run
+
+
+@pytest.mark.parametrize("narrow", [False, True])
+@pytest.mark.parametrize("D", [5, 12, 19])
+def test_both_full_statistics_tiles_match_the_reference(narrow, D, monkeypatch):
+    """The full statistics of few features (``_accumulate_small``): off-diagonal tiles as
+    4 x 4 (32 vector registers) and as two 4 x 2 halves (16, AVX2). Whichever this machine
+    compiles, the other is compiled here too (a fresh dispatcher reads ``NARROW`` when it
+    compiles), and both give the centred second moments of a NumPy reference."""
+    from fastem._kernels import _statistics
+
+    monkeypatch.setattr(_statistics, "NARROW", narrow)
+    args, check = _full_statistics_case(D, 150)
+    K = args[2].shape[0]
+    nk, s1, s2 = np.zeros(K), np.zeros((K, D)), np.zeros((K, D * D))
+    assert not _statistics.register_tiles(D)
+    _full_statistics(False)(*args, nk, s1, s2)
+    check(nk, s1, s2)
+
+
+@pytest.mark.parametrize("lanes, cols", [(8, 8), (4, 4)])
+def test_both_full_statistics_register_tiles_match_the_reference(lanes, cols, monkeypatch):
+    """The full statistics' register tiles (``_statistics._outer_tile``) in both shapes,
+    whichever this machine compiles: AVX-512's two vectors of 8 features x 8 broadcast
+    features, AVX2's two of 4 x 4. One- and two-vector tiles, the triangle's diagonal, the
+    features past D in the last vector and tile (D = 45, 50, 70), blocks of 1, 17 and 150
+    rows: every case gives the NumPy reference, and writes nothing past s2's end (the
+    tiles' masked adds)."""
+    from fastem._kernels import _statistics
+
+    monkeypatch.setattr(_statistics, "OUTER_LANES", lanes)
+    monkeypatch.setattr(_statistics, "OUTER_COLS", cols)
+    monkeypatch.setattr(_statistics, "OUTER_WIDTH", 2 * lanes)
+    run = _full_statistics(True)
+    for D in (16, 21, 24, 45, 50, 64, 70):
+        for nb in (1, 17, 150):
+            args, check = _full_statistics_case(D, nb)
+            K = args[2].shape[0]
+            # s2 followed by -0.0: a masked-off lane written (+0.0 added) would flip its sign
+            after = np.full(K * D * D + 64, -0.0)
+            nk, s1, s2 = np.zeros(K), np.zeros((K, D)), after[: K * D * D].reshape(K, D * D)
+            s2[:] = 0.0
+            run(*args, nk, s1, s2)
+            check(nk, s1, s2)
+            assert np.signbit(after[K * D * D :]).all(), D
 
 
 @pytest.mark.parametrize("lanes, cols", [(8, 8), (4, 4)])
@@ -440,3 +497,19 @@ def test_both_full_log_density_tiles_match_the_reference(lanes, cols, D, nb, mon
         squares(diff, up, k, nb, q)
         want = ((d @ up[k, :D, :D]) ** 2).sum(axis=1)
         np.testing.assert_allclose(q[:nb], want, rtol=1e-13)
+
+
+def test_the_full_statistics_run_in_register_tiles_from_16_whole_features():
+    """A pass compiles the full statistics it runs: register tiles from 16 padded features
+    that fill 8-feature tiles and from 48 on (``_statistics.register_tiles``), the 4 x 4
+    tiles below (bench/NOTES.md section 27 measured both)."""
+    from fastem._kernels import _em, _statistics
+
+    def stats(D):
+        return _em.statistics_functions(True, np.float64, D)[1][0]
+
+    for D in (13, 16, 21, 24, 32, 45, 48, 50, 64, 256):
+        assert stats(D) is _statistics.tiled_stats, D
+    for D in (1, 8, 12, 17, 20, 28, 36, 44):
+        assert stats(D) is _statistics.full_stats, D
+    assert _em.statistics_functions(False, np.float64, 64)[1][0] is _statistics.diag_stats

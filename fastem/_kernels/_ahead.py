@@ -75,14 +75,17 @@ def pending():
     return bool(_PENDING)
 
 
-def start(full, dtype, rows=False):
+def start(full, dtype, n_features, rows=False):
     """Start a helper compiling the block functions of a statistics pass (or of a row-wise
-    pass: ``rows``) for ``full`` (the full and tied family, else diagonal and spherical)
-    and ``dtype`` (X's) that are neither compiled in this process nor in the disk cache;
-    returns its ``Popen``, or None where no helper runs."""
+    pass: ``rows``) for ``full`` (the full and tied family, else diagonal and spherical),
+    ``dtype`` (X's) and ``n_features`` that are neither compiled in this process nor in the
+    disk cache; returns its ``Popen``, or None where no helper runs."""
     from ._em import rowwise_functions, statistics_functions
 
-    functions = rowwise_functions(dtype) if rows else statistics_functions(full, dtype)
+    if rows:
+        functions = rowwise_functions(dtype)
+    else:
+        functions = statistics_functions(full, dtype, n_features)
     # each probed once (compiled here: a dict lookup; else the cache's index), and the CPU
     # budget read only when there is something to compile
     missing = [(fn.key, i) for fn, i in functions if fn.ready(i) is False]

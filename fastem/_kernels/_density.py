@@ -9,11 +9,11 @@ LLVM vector IR (float64, :func:`_tri_rows`) or in 4 x 4 tiles (float32); two
 components and four features per pass (diagonal, spherical).
 """
 
-from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from . import _ir
 from ._config import (
     _NO_CACHE,
     BLOCK,
@@ -120,8 +120,7 @@ def _centre(xt, mu, k, nb, diff):
 #: The float64 full log-density's register tile (:func:`_tri_rows`): a block's rows in two
 #: vectors (16 rows in zmm, 8 in ymm) x ``TRI_COLS`` columns of U, their sums held in
 #: registers over the whole contraction: 16 of the 32 AVX-512 registers, 8 of AVX2's 16.
-TRI_LANES = 8 if vector_registers() == 32 else 4
-TRI_COLS = 8 if vector_registers() == 32 else 4
+TRI_LANES, TRI_COLS = _ir.register_tile(vector_registers())
 TRI_ROWS = 2 * TRI_LANES
 
 
@@ -131,75 +130,55 @@ def _tri_rows(typingctx, diff, up, k, b0, q):
 
     For each ``TRI_COLS`` (then 4) columns j of U, y_j = sum_{i <= j} diff_i U_ij with the
     rows in vectors and U's entries broadcast, the sums held in registers for the whole
-    contraction, then added squared. GEMM's micro-kernel written as LLVM vector IR: LLVM's
-    vectorizers keep such sums in registers only along the loop's own index
-    (``bench/NOTES.md`` section 26)."""
+    contraction, then added squared. GEMM's micro-kernel written as LLVM vector IR
+    (``_ir``)."""
     sig = types.void(diff, up, k, b0, q)
 
     def codegen(context, builder, signature, args):
-        f64, i64, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
-        vt = ir.VectorType(f64, TRI_LANES)
-        vptr = vt.as_pointer()
-        a_d, a_u, a_q = (
-            context.make_array(signature.args[i])(context, builder, args[i]) for i in (0, 1, 4)
-        )
+        vec = _ir.Vectors(builder, TRI_LANES)
+        a_d, a_u, a_q = (_ir.data(context, builder, signature, args, i) for i in (0, 1, 4))
         kv, b0v = args[2], args[3]
-
-        def stride(a, i):
-            return builder.sdiv(builder.extract_value(a.strides, i), ir.Constant(i64, 8))
-
-        fmuladd = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vt, [vt, vt, vt]), f"llvm.fmuladd.v{TRI_LANES}f64"
-        )
-        zero = ir.Constant(vt, [0.0] * TRI_LANES)
-        mask = ir.Constant(ir.VectorType(i32, TRI_LANES), [0] * TRI_LANES)
         dp = builder.extract_value(a_d.shape, 0)
-        s_d = stride(a_d, 0)
-        s_u0, s_u1 = stride(a_u, 0), stride(a_u, 1)
-        ubase = builder.gep(a_u.data, [builder.mul(kv, s_u0)])
-        qacc = [cgutils.alloca_once_value(builder, zero) for _ in range(2)]
-        sums = [cgutils.alloca_once_value(builder, zero) for _ in range(2 * TRI_COLS)]
+        s_d = _ir.stride(builder, a_d, 0)
+        s_u1 = _ir.stride(builder, a_u, 1)
+        ubase = vec.at(a_u.data, builder.mul(kv, _ir.stride(builder, a_u, 0)))
+        qacc = vec.sums(2)
+        sums = vec.sums(2 * TRI_COLS)
 
         def step(i, j0, columns):
             """The products of row i of U (its ``columns`` of the tile at j0) and diff's row i."""
-            row = builder.add(builder.mul(i, s_d), b0v)
-            xs = []
-            for v in range(2):
-                at = builder.gep(a_d.data, [builder.add(row, ir.Constant(i64, v * TRI_LANES))])
-                xs.append(builder.load(builder.bitcast(at, vptr), align=8))
-            urow = builder.gep(ubase, [builder.add(builder.mul(i, s_u1), j0)])
+            row = vec.at(a_d.data, builder.add(builder.mul(i, s_d), b0v))
+            xs = [vec.load(vec.at(row, v * TRI_LANES)) for v in range(2)]
+            urow = vec.at(ubase, builder.add(builder.mul(i, s_u1), j0))
             for jj in columns:
-                u = builder.load(builder.gep(urow, [ir.Constant(i64, jj)]))
-                u = builder.insert_element(ir.Constant(vt, ir.Undefined), u, ir.Constant(i32, 0))
-                u = builder.shuffle_vector(u, ir.Constant(vt, ir.Undefined), mask)
+                u = vec.splat(vec.at(urow, jj))
                 for v in range(2):
-                    acc = sums[2 * jj + v]
-                    builder.store(builder.call(fmuladd, [u, xs[v], builder.load(acc)]), acc)
+                    vec.add_product(sums[2 * jj + v], u, xs[v])
 
         def tile(j0, width):
             """Columns j0 .. j0 + width of U: rows i < j0 whole, then the tile's own upper
             triangle (U is zero below its diagonal) unrolled."""
             for acc in sums[: 2 * width]:
-                builder.store(zero, acc)
+                builder.store(vec.zero, acc)
             with cgutils.for_range(builder, j0) as loop:
                 step(loop.index, j0, range(width))
             for ii in range(width):
-                step(builder.add(j0, ir.Constant(i64, ii)), j0, range(ii, width))
+                step(builder.add(j0, _ir.const(ii)), j0, range(ii, width))
             for jj in range(width):
                 for v in range(2):
                     y = builder.load(sums[2 * jj + v])
-                    builder.store(builder.call(fmuladd, [y, y, builder.load(qacc[v])]), qacc[v])
+                    vec.add_product(qacc[v], y, y)
 
-        cols = ir.Constant(i64, TRI_COLS)
+        cols = _ir.const(TRI_COLS)
         with cgutils.for_range(builder, builder.udiv(dp, cols)) as loop:
             tile(builder.mul(loop.index, cols), TRI_COLS)
         if TRI_COLS == 8:  # Dp is a multiple of TILE = 4: at most one 4-column tile left
             rest = builder.urem(dp, cols)
-            with builder.if_then(builder.icmp_unsigned("!=", rest, ir.Constant(i64, 0))):
-                tile(builder.sub(dp, ir.Constant(i64, 4)), 4)
+            with builder.if_then(builder.icmp_unsigned("!=", rest, _ir.const(0))):
+                tile(builder.sub(dp, _ir.const(4)), 4)
         for v in range(2):
-            ptr = builder.gep(a_q.data, [builder.add(b0v, ir.Constant(i64, v * TRI_LANES))])
-            builder.store(builder.load(qacc[v]), builder.bitcast(ptr, vptr), align=8)
+            at = vec.at(a_q.data, builder.add(b0v, _ir.const(v * TRI_LANES)))
+            vec.store(builder.load(qacc[v]), at)
         return context.get_dummy_value()
 
     return sig, codegen

@@ -93,7 +93,14 @@ from ._config import PAD, TILE, full_block_bytes, kernel
 from ._density import block_rows, diag_logprob, full_logprob, shared_load
 from ._normalize import log_into, normalize_buffers, shared_normalize, softmax
 from ._shared import F1, F2, I1, I8, Shared
-from ._statistics import as_float64, diag_stats, full_stats
+from ._statistics import (
+    as_float64,
+    diag_stats,
+    full_buffers,
+    full_stats,
+    register_tiles,
+    tiled_stats,
+)
 
 # --------------------------------------------------------------------------
 # one chunk of a pass: rows r0:r1 of X; row i of X has its weight and label at
@@ -142,11 +149,12 @@ _logprob = full_logprob.call  # either family's, in X's dtype
 _load = shared_load.call
 
 
-def chunk_kernel(full, dtype, rows=False, args=None):
+def chunk_kernel(full, dtype, n_features, rows=False, args=None):
     """``(kernel, fns)``: the chunk kernel and its last argument, the addresses of the
-    normalization, the row-wise outputs, the family's statistics, its log-density in
-    ``dtype`` (X's, float32 or float64) and the block load in that dtype, then the
-    block budget of the full family (``_config.full_block_bytes``, from the L2 cache).
+    normalization, the row-wise outputs, the family's statistics (for ``n_features``:
+    :func:`statistics_functions`), its log-density in ``dtype`` (X's, float32 or float64)
+    and the block load in that dtype, then the block budget of the full family
+    (``_config.full_block_bytes``, from the L2 cache).
 
     Each is compiled once per process (the first three for both dtypes), and the kernel
     calls them through these addresses (``_shared``): its own module holds none of them,
@@ -164,7 +172,7 @@ def chunk_kernel(full, dtype, rows=False, args=None):
     i = 0 if dtype == np.float64 else 1
     if rows:  # on an empty cache (a loaded model's first predict), a helper compiles the
         # row-wise outputs and the block load while this process compiles the rest
-        _ahead.start(full, dtype, True)
+        _ahead.start(full, dtype, n_features, True)
     logprob = (full_logprob if full else diag_logprob).address(i)
     if args is not None and _ahead.pending():
         sig = tuple(map(pass_chunk.typeof_pyval, (*args, (0,) * 6)))
@@ -175,7 +183,8 @@ def chunk_kernel(full, dtype, rows=False, args=None):
         rowwise, load = (fn.address(j) for fn, j in rowwise_functions(dtype))
     else:
         rowwise = 0
-        norm, stats, load = (fn.address(j) for fn, j in statistics_functions(full, dtype))
+        functions = statistics_functions(full, dtype, n_features)
+        norm, stats, load = (fn.address(j) for fn, j in functions)
     return pass_chunk, (norm, rowwise, stats, logprob, load, full_block_bytes())
 
 
@@ -185,11 +194,17 @@ def rowwise_functions(dtype):
     return [(rowwise_outputs, 0), (shared_load, 0 if dtype == np.float64 else 1)]
 
 
-def statistics_functions(full, dtype):
+def statistics_functions(full, dtype, n_features):
     """The ``(Shared function, signature index)`` pairs of a statistics pass that
-    :func:`chunk_kernel` compiles after the log-density (a helper's share, ``_ahead``)."""
+    :func:`chunk_kernel` compiles after the log-density (a helper's share, ``_ahead``).
+    The full family's statistics of ``n_features`` features: register tiles or not
+    (``_statistics.register_tiles``, the rule the kernel's buffers follow too)."""
     i = 0 if dtype == np.float64 else 1
-    return [(shared_normalize, 0), (full_stats if full else diag_stats, 0), (shared_load, i)]
+    if not full:
+        stats = diag_stats
+    else:
+        stats = tiled_stats if register_tiles(n_features) else full_stats
+    return [(shared_normalize, 0), (stats, 0), (shared_load, i)]
 
 
 @kernel
@@ -214,8 +229,8 @@ def pass_chunk(
     Bp = B + PAD
     # buffers in X's dtype (like X) or float64 (like mu64), from ``_bits.zeros`` /
     # ``_bits.empty``: no np.zeros / np.empty overload to compile, for either dtype;
-    # the full family's x - mu (``diff``, ``diff64``) and resp (x - mu) (``rd``) are
-    # empty for the diagonal one
+    # the full family's x - mu (``diff``) and the statistics' buffers (``diff64``, ``rd``:
+    # ``_statistics.full_buffers``) are empty for the diagonal one
     Df = Dp if full else 0
     xt = zeros(Dp, Bp, X)
     x64 = zeros(Dp, Bp, mu64)
@@ -223,8 +238,9 @@ def pass_chunk(
     y = empty(min(TILE, Dp), Bp, X)
     q = empty(1, B, X)[0]
     logp, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
-    diff64 = zeros(Df, Bp, mu64)
-    rd = zeros(Df, Bp, mu64)
+    n1, m1, n2, m2 = full_buffers(Dp, Bp) if full else (0, Bp, 0, Bp)
+    diff64 = zeros(n1, m1, mu64)
+    rd = zeros(n2, m2, mu64)
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         _load(fns[4], X, start, nb, xt)

@@ -3,23 +3,31 @@
 Always float64 whatever X's dtype: a float32 block is widened once
 (``as_float64``), so how rows are split into blocks, chunks or Dask blocks changes
 the statistics only by float64 rounding. Full and tied: the upper triangle of
-``(resp (x - mu))^T (x - mu)`` in 4 x 4 register tiles (as two 4 x 2 halves where
-the kernels are compiled for 16 vector registers: ``NARROW``); diagonal and
-spherical: two components x two features per pass.
+``(resp (x - mu))^T (x - mu)``, from 16 features on (``register_tiles``) in GEMM's
+register tiles written as LLVM vector IR (``accumulate_tiled``: two vectors of
+features x 8 broadcast ones, the sums in registers over the block's rows), below in
+4 x 4 tiles over rows (``accumulate_full``; as two 4 x 2 halves where the kernels are
+compiled for 16 vector registers: ``NARROW``); diagonal and spherical: two
+components x two features per pass.
 """
 
 from numba import types
-from numba.extending import overload
+from numba.core import cgutils
+from numba.extending import intrinsic, overload, register_jitable
 
+from . import _ir
 from ._config import _NO_CACHE, TILE, jit, jit_ordered, vector_registers, wide_vectors
 from ._shared import F1, F2, I8, Shared
 
 
 def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
-    """Add the centred, weighted statistics of one block (resp = w * resp).
+    """Add the centred, weighted statistics of one block (resp = w * resp), all float64:
+    a block of few features (:func:`register_tiles` false; the others:
+    :func:`accumulate_tiled`).
 
-    diff = x - mu_k and rd = resp_k * diff, then the upper triangle of
-    rd^T diff one TILE x TILE tile at a time (16 sums per pass); all float64.
+    diff = x - mu_k and rd = resp_k * diff, both ``(Dp, rows)``, then the upper triangle
+    of rd^T diff one TILE x TILE tile at a time (16 sums per pass, reassociated into
+    vectors over rows).
     """
     K, D = s1.shape
     Dp = diff.shape[0]
@@ -104,6 +112,148 @@ def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
                 _tile_add(s2, k, D, i0 + 1, j0, a10, a11, a12, a13)
                 _tile_add(s2, k, D, i0 + 2, j0, a20, a21, a22, a23)
                 _tile_add(s2, k, D, i0 + 3, j0, a30, a31, a32, a33)
+
+
+#: The register tile of :func:`_outer_tile`: two vectors of x - mu's features (16 in zmm, 8
+#: in ymm) x ``OUTER_COLS`` features of resp (x - mu), broadcast; 16 of AVX-512's 32
+#: registers, 8 of AVX2's 16. Its IR vectors are zmm on AVX-512 whatever LLVM's preferred
+#: width: that preference only steers LLVM's own vectorizers.
+OUTER_LANES, OUTER_COLS = _ir.register_tile(vector_registers())
+OUTER_WIDTH = 2 * OUTER_LANES
+#: From this many (padded) features on, the statistics run in register tiles; from
+#: ``OUTER_MIN_EVEN`` on where they fill whole 8-feature tiles. Below, the tiles' zero
+#: padding costs more than they gain (bench/NOTES.md section 27).
+OUTER_MIN = 48
+OUTER_MIN_EVEN = 16
+
+
+@register_jitable
+def register_tiles(n_features):
+    """Whether the full statistics of ``n_features`` features (padded to TILE, or not) run
+    in register tiles (:func:`accumulate_tiled`), else :func:`accumulate_full`. The
+    kernel's buffers (:func:`full_buffers`) and the function ``_em.chunk_kernel`` passes
+    it follow this one rule."""
+    Dp = (n_features + TILE - 1) // TILE * TILE
+    return Dp >= OUTER_MIN or (Dp >= OUTER_MIN_EVEN and Dp % 8 == 0)
+
+
+@register_jitable
+def full_buffers(n_features_padded, rows_padded):
+    """``(rows, columns)`` of the full statistics' two float64 buffers for a block of
+    ``rows_padded`` rows.
+
+    Register tiles: the block row-major (one row per block row, then one for mu_k),
+    ``Dv`` = Dp rounded up to a vector (``OUTER_LANES``) plus a spare cache line where
+    that makes a row a whole multiple of two lines (rows a power of two apart share L1
+    sets); then ``OUTER_COLS`` rows of resp (x - mu).
+    Else: x - mu and resp (x - mu), ``(Dp, rows)`` each.
+    """
+    Dp = n_features_padded
+    if not register_tiles(Dp):
+        return Dp, rows_padded, Dp, rows_padded
+    Dv = (Dp + OUTER_LANES - 1) // OUTER_LANES * OUTER_LANES
+    if (Dv + 7) // 8 % 2 == 0:
+        Dv += 8
+    return rows_padded + 1, Dv, OUTER_COLS, rows_padded
+
+
+def _tile_factory(nvec):
+    @intrinsic
+    def outer_tile(typingctx, xr, rd, i0, nb, s2, k, j0, D):
+        """s2[k, (j0 + j) D + i] += sum_{b < nb} rd[j, b] (x_b - mu)[i] for the tile's
+        ``OUTER_COLS`` features j0 + j and its ``nvec`` vectors of features i from i0, where
+        j0 + j <= i < D (the upper triangle of a D x D matrix: masked adds); x row-major in
+        ``xr``, mu in its last row."""
+        sig = types.void(xr, rd, i0, nb, s2, k, j0, D)
+
+        def codegen(context, builder, signature, args):
+            vec = _ir.Vectors(builder, OUTER_LANES)
+            a_x, a_r, a_s = (_ir.data(context, builder, signature, args, i) for i in (0, 1, 4))
+            i0v, nbv, kv, j0v, dv = args[2], args[3], args[5], args[6], args[7]
+            s_x, s_r = _ir.stride(builder, a_x, 0), _ir.stride(builder, a_r, 0)
+            xbase = vec.at(a_x.data, i0v)
+            last = builder.sub(builder.extract_value(a_x.shape, 0), _ir.const(1))
+            mrow = vec.at(xbase, builder.mul(last, s_x))
+            mus = [vec.load(vec.at(mrow, v * OUTER_LANES)) for v in range(nvec)]
+            rrows = [vec.at(a_r.data, builder.mul(_ir.const(j), s_r)) for j in range(OUTER_COLS)]
+            sums = vec.sums(nvec * OUTER_COLS)
+            with cgutils.for_range(builder, nbv) as loop:
+                b = loop.index
+                xrow = vec.at(xbase, builder.mul(b, s_x))
+                xs = [
+                    builder.fsub(vec.load(vec.at(xrow, v * OUTER_LANES)), mus[v])
+                    for v in range(nvec)
+                ]
+                for j in range(OUTER_COLS):
+                    u = vec.splat(vec.at(rrows[j], b))
+                    for v in range(nvec):
+                        vec.add_product(sums[j * nvec + v], u, xs[v])
+            sbase = vec.at(a_s.data, builder.mul(kv, _ir.stride(builder, a_s, 0)))
+            below = builder.icmp_signed
+            for v in range(nvec):
+                first = builder.add(i0v, _ir.const(v * OUTER_LANES))
+                cols = vec.lanes_from(first)
+                inside = below("<", cols, vec.splat_int(dv))
+                for j in range(OUTER_COLS):
+                    row = builder.add(j0v, _ir.const(j))
+                    mask = builder.and_(inside, below(">=", cols, vec.splat_int(row)))
+                    at = vec.at(sbase, builder.add(builder.mul(row, dv), first))
+                    vec.add_masked(builder.load(sums[j * nvec + v]), at, mask)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return outer_tile
+
+
+#: Tiles of two vectors of features, and of one (the last, where one is left).
+_outer_tile1, _outer_tile2 = _tile_factory(1), _tile_factory(2)
+
+
+def accumulate_tiled(xt, nb, mu, resp, xr, rd, nk, s1, s2):
+    """Add the centred, weighted statistics of one block (resp = w * resp), all float64, in
+    register tiles (:func:`_outer_tile`): blocks of :func:`register_tiles` features.
+
+    The block is copied row-major into ``xr`` once. For each component, per
+    ``OUTER_COLS`` features j: rd_j = resp (x_j - mu_j) (and s1), then the tiles of
+    sum_b rd_j (x_b - mu) over the features i >= j0, ``OUTER_WIDTH`` at a time (the last
+    one vector where one is left), added to the upper triangle of s2.
+    """
+    K, D = s1.shape
+    Dp = xt.shape[0]
+    Dv = (Dp + OUTER_LANES - 1) // OUTER_LANES * OUTER_LANES
+    for d in range(D):
+        for b in range(nb):
+            xr[b, d] = xt[d, b]
+    last = xr.shape[0] - 1
+    for k in range(K):
+        tot = 0.0
+        for b in range(nb):
+            tot += resp[k, b]
+        if tot == 0:
+            continue
+        nk[k] += tot
+        for d in range(D):
+            xr[last, d] = mu[k, d]
+        for j0 in range(0, Dv, OUTER_COLS):
+            for j in range(OUTER_COLS):
+                d = j0 + j
+                acc = 0.0
+                if d < D:
+                    m = mu[k, d]
+                    for b in range(nb):
+                        r = resp[k, b] * (xt[d, b] - m)
+                        rd[j, b] = r
+                        acc += r
+                    s1[k, d] += acc
+                else:
+                    for b in range(nb):
+                        rd[j, b] = 0.0
+            for i0 in range(j0, Dv, OUTER_WIDTH):
+                if i0 + OUTER_WIDTH > Dv:
+                    _outer_tile1(xr, rd, i0, nb, s2, k, j0, D)
+                else:
+                    _outer_tile2(xr, rd, i0, nb, s2, k, j0, D)
 
 
 #: 16 vector registers (AVX2): a 4 x 4 tile's 16 sums and their 8 operands do not fit, and
@@ -221,8 +371,10 @@ def accumulate_diag(xt, nb, mu, resp, diff, rd, nk, s1, s2):
                     s2[k2, d + 1] += c11
 
 
-# compiled once per process, called by address from both dtypes' kernels (``_shared``)
+# compiled once per process, called by address from both dtypes' kernels (``_shared``);
+# a pass compiles the one of the two full ones its features need (``_em.chunk_kernel``)
 full_stats = Shared(accumulate_full, (F2, I8, F2, F2, F2, F2, F1, F2, F2))
+tiled_stats = Shared(accumulate_tiled, (F2, I8, F2, F2, F2, F2, F1, F2, F2))
 diag_stats = Shared(accumulate_diag, (F2, I8, F2, F2, F2, F2, F1, F2, F2))
 
 

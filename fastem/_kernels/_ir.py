@@ -1,0 +1,110 @@
+"""LLVM vector IR for the float64 register tiles of the full family.
+
+The full log-density (``_density._tri_rows``) and the full statistics
+(``_statistics._outer_tile``) are GEMM's micro-kernel: two vectors x a few broadcast
+scalars, their sums held in registers over a whole contraction. LLVM's vectorizers keep
+sums in registers only along the loop's own index, so these tiles are written as vector
+IR inside Numba intrinsics (``bench/NOTES.md`` sections 26 and 27). This module holds
+what both write: the vector type, loads, stores, broadcasts and multiply-adds.
+"""
+
+from llvmlite import ir
+from numba.core import cgutils
+
+F64, I64, I32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
+
+
+def register_tile(registers):
+    """``(lanes, columns)`` of a register tile for ``registers`` vector registers: two
+    vectors x ``columns`` broadcast columns of sums, 16 of AVX-512's 32 registers (8 lanes
+    x 8 columns, zmm) or 8 of AVX2's 16 (4 x 4, ymm), the rest for the operands."""
+    return (8, 8) if registers == 32 else (4, 4)
+
+
+def const(i):
+    """An int64 constant."""
+    return ir.Constant(I64, i)
+
+
+class Vectors:
+    """float64 vectors of ``lanes`` lanes in the function ``builder`` writes."""
+
+    def __init__(self, builder, lanes):
+        self.builder = builder
+        self.lanes = lanes
+        self.type = ir.VectorType(F64, lanes)
+        self.zero = ir.Constant(self.type, [0.0] * lanes)
+        self._mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
+        self._fmuladd = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(self.type, [self.type] * 3),
+            f"llvm.fmuladd.v{lanes}f64",
+        )
+
+    def at(self, ptr, offset):
+        """The element pointer ``ptr + offset`` (offset: an int or an int64 value)."""
+        if isinstance(offset, int):
+            offset = const(offset)
+        return self.builder.gep(ptr, [offset])
+
+    def load(self, ptr):
+        """The vector at the element pointer ``ptr`` (8-byte aligned)."""
+        b = self.builder
+        return b.load(b.bitcast(ptr, self.type.as_pointer()), align=8)
+
+    def store(self, value, ptr):
+        b = self.builder
+        b.store(value, b.bitcast(ptr, self.type.as_pointer()), align=8)
+
+    def splat(self, ptr):
+        """The scalar at ``ptr`` in every lane."""
+        b = self.builder
+        u = b.insert_element(ir.Constant(self.type, ir.Undefined), b.load(ptr), ir.Constant(I32, 0))
+        return b.shuffle_vector(u, ir.Constant(self.type, ir.Undefined), self._mask)
+
+    def sums(self, n):
+        """``n`` zeroed vector slots (allocas that LLVM keeps in registers)."""
+        return [cgutils.alloca_once_value(self.builder, self.zero) for _ in range(n)]
+
+    def lanes_from(self, start):
+        """The int64 vector ``start, start + 1, ...`` (``start``: an int64 value)."""
+        steps = ir.Constant(ir.VectorType(I64, self.lanes), list(range(self.lanes)))
+        return self.builder.add(self.splat_int(start), steps)
+
+    def splat_int(self, x):
+        """The int64 value ``x`` in every lane."""
+        b = self.builder
+        it = ir.VectorType(I64, self.lanes)
+        x = b.insert_element(ir.Constant(it, ir.Undefined), x, ir.Constant(I32, 0))
+        return b.shuffle_vector(x, ir.Constant(it, ir.Undefined), self._mask)
+
+    def add_masked(self, value, ptr, mask):
+        """``ptr[l] += value[l]`` where ``mask[l]`` (an i1 vector); the other lanes are not
+        read or written, wherever ``ptr + l`` points."""
+        b = self.builder
+        mt, pt, align = mask.type, self.type.as_pointer(), ir.Constant(I32, 8)
+        name = f"llvm.masked.%s.v{self.lanes}f64.p0"
+        load_type = ir.FunctionType(self.type, [pt, I32, mt, self.type])
+        store_type = ir.FunctionType(ir.VoidType(), [self.type, pt, I32, mt])
+        load = cgutils.get_or_insert_function(b.module, load_type, name % "load")
+        store = cgutils.get_or_insert_function(b.module, store_type, name % "store")
+        ptr = b.bitcast(ptr, pt)
+        old = b.call(load, [ptr, align, mask, self.zero])
+        b.call(store, [b.fadd(old, value), ptr, align, mask])
+
+    def fma(self, a, b, c):
+        return self.builder.call(self._fmuladd, [a, b, c])
+
+    def add_product(self, slot, a, b):
+        """``slot += a * b``."""
+        self.builder.store(self.fma(a, b, self.builder.load(slot)), slot)
+
+
+def data(context, builder, signature, args, i):
+    """Argument ``i``'s array structure."""
+    return context.make_array(signature.args[i])(context, builder, args[i])
+
+
+def stride(builder, array, axis):
+    """Array ``array``'s stride along ``axis``, in float64 elements."""
+    return builder.sdiv(builder.extract_value(array.strides, axis), const(8))
