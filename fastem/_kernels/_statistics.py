@@ -3,7 +3,7 @@
 Always float64 whatever X's dtype: a float32 block is widened once
 (``as_float64``), so how rows are split into blocks, chunks or Dask blocks changes
 the statistics only by float64 rounding. Full and tied: the upper triangle of
-``(resp (x - mu))^T (x - mu)``, from 16 features on (``register_tiles``) in GEMM's
+``(resp (x - mu))^T (x - mu)``, from 13 features on (``register_tiles``) in GEMM's
 register tiles written as LLVM vector IR (``accumulate_tiled``: two vectors of
 features x 8 broadcast ones, the sums in registers over the block's rows), below in
 4 x 4 tiles over rows (``accumulate_full``; as two 4 x 2 halves where the kernels are
@@ -120,11 +120,10 @@ def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
 #: width: that preference only steers LLVM's own vectorizers.
 OUTER_LANES, OUTER_COLS = _ir.register_tile(vector_registers())
 OUTER_WIDTH = 2 * OUTER_LANES
-#: From this many (padded) features on, the statistics run in register tiles; from
-#: ``OUTER_MIN_EVEN`` on where they fill whole 8-feature tiles. Below, the tiles' zero
-#: padding costs more than they gain (bench/NOTES.md section 27).
-OUTER_MIN = 48
-OUTER_MIN_EVEN = 16
+#: From this many (padded) features on, the full statistics run in register tiles. Below,
+#: the tiles' zero padding (8 x 8 where 4 x 4 is wanted) costs more than they gain
+#: (bench/NOTES.md section 27).
+OUTER_MIN = 16
 
 
 @register_jitable
@@ -133,8 +132,7 @@ def register_tiles(n_features):
     in register tiles (:func:`accumulate_tiled`), else :func:`accumulate_full`. The
     kernel's buffers (:func:`full_buffers`) and the function ``_em.chunk_kernel`` passes
     it follow this one rule."""
-    Dp = (n_features + TILE - 1) // TILE * TILE
-    return Dp >= OUTER_MIN or (Dp >= OUTER_MIN_EVEN and Dp % 8 == 0)
+    return (n_features + TILE - 1) // TILE * TILE >= OUTER_MIN
 
 
 @register_jitable
