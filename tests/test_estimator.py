@@ -132,10 +132,11 @@ def test_thread_count_invariance(covariance_type, dtype):
     np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
 
 
-def test_one_and_two_threads_agree_bitwise():
+@pytest.mark.parametrize("D", [3, 20])  # 20: the full statistics in register tiles
+def test_one_and_two_threads_agree_bitwise(D):
     from fastem._passes import ArrayData, array_rowwise, array_stats
 
-    X = blobs(20000, 3, 3, seed=7)
+    X = blobs(20000, D, 3, seed=7)
     gm = GaussianMixture(3, random_state=0).fit(X)
     params = gm._fitted_kernel_params(ArrayData(X))
     a = array_stats(X, None, None, params, 2)

@@ -24,15 +24,17 @@ diagonal and spherical; a function of the shape and the L2 cache's size) the
 rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 ``TILE`` with zero padding, so every inner loop runs over rows and vectorizes:
 
-* full/tied log-density: ``y = U^T (x - mu)`` in 4 x 4 register tiles of the
-  upper-triangular ``U`` (diagonal tiles use their 10 non-zero products), the
-  squares summed straight into ``q`` when a column tile is complete;
+* full/tied log-density: ``y = U^T (x - mu)`` for 16 rows x 8 columns of the
+  upper-triangular ``U`` at a time, the sums in registers (float64: LLVM vector IR,
+  ``_density._tri_rows``; float32: 4 x 4 tiles), the squares summed into ``q``;
 * normalization: max, one pass of a vectorizable ``exp`` (``exp_rows``),
   ``resp = w * e / s`` and a vectorizable ``log`` (``log_into``) for
   log-sum-exp: Numba's ``np.exp`` is a scalar libm call without SVML;
-* statistics: ``x - mu`` and ``resp * (x - mu)``, then the upper triangle of
-  ``(resp (x - mu))^T (x - mu)`` in 4 x 4 tiles of 16 sums (diagonal: 2
-  components x 2 features per pass).
+* statistics: the upper triangle of ``(resp (x - mu))^T (x - mu)``, from 16
+  padded features on in register tiles over a row-major copy of the block (two
+  vectors of features x 8 broadcast ones, LLVM vector IR,
+  ``_statistics.accumulate_tiled``), below in 4 x 4 tiles of 16 sums over rows
+  (diagonal: 2 components x 2 features per pass).
 
 Precision. Log-densities are computed in X's dtype (as scikit-learn does).
 The statistics are always float64 and centred on the current means (never
