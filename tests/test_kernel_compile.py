@@ -362,7 +362,7 @@ def _wide_and_narrow():
     narrow = [
         (_normalize.exp_rows.py_func, (F2, I8, I8, I8, F1, F1)),
         (_statistics.accumulate_full, _statistics.full_stats.signatures[0]),
-        (_density.logprob_full, _density.full_logprob.signatures[1]),  # float32: 4 x 4 tiles
+        (_density.logprob_full, _density.full_logprob.signatures[1]),  # float32: 256-bit IR tiles
     ]
     # its register tiles (``_outer_tile``) are IR vectors of 8 lanes, which LLVM's
     # preference does not split

@@ -460,20 +460,26 @@ def test_both_full_statistics_register_tiles_match_the_reference(lanes, cols, mo
             assert np.signbit(after[K * D * D :]).all(), D
 
 
-@pytest.mark.parametrize("lanes, cols", [(8, 8), (4, 4)])
+@pytest.mark.parametrize(
+    "lanes, cols, dtype",
+    [(8, 8, np.float64), (4, 4, np.float64), (8, 8, np.float32), (8, 4, np.float32)],
+)
 @pytest.mark.parametrize("D", [3, 8, 10, 20, 33])
 @pytest.mark.parametrize("nb", [1, 17, 150])
-def test_both_full_log_density_tiles_match_the_reference(lanes, cols, D, nb, monkeypatch):
-    """The float64 full log-density's register tile (``_density._tri_rows``) in both shapes,
-    whichever this machine compiles: AVX-512's two vectors of 8 rows x 8 columns of U (then
-    one of 4 columns where Dp is not a multiple of 8), AVX2's two of 4 rows x 4 columns. Each
-    gives |U^T (x - mu)|^2 of a NumPy reference for every row of a block, rows past a whole
-    tile included (the buffers' PAD columns hold the vectors' spare rows)."""
+def test_both_full_log_density_tiles_match_the_reference(lanes, cols, dtype, D, nb, monkeypatch):
+    """The full log-density's register tile (``_density._tri_rows``) in every shape,
+    whichever this machine compiles: float64 on AVX-512, two vectors of 8 rows x 8 columns
+    of U (then one of 4 columns where Dp is not a multiple of 8), on AVX2 two of 4 rows x 4
+    columns; float32, two vectors of 8 rows x 8 or 4 columns. Each gives |U^T (x - mu)|^2 of
+    a NumPy reference for every row of a block, rows past a whole tile included (the
+    buffers' PAD columns hold the vectors' spare rows)."""
     from numba import njit
 
     from fastem._kernels import _config, _density
 
-    monkeypatch.setattr(_density, "TRI_LANES", lanes)
+    if dtype == np.float64:
+        monkeypatch.setattr(_density, "TRI_LANES", lanes)
+    assert dtype == np.float64 or _density.TRI_LANES32 == lanes
     monkeypatch.setattr(_density, "TRI_COLS", cols)
     rows = 2 * lanes
     tri = _density._tri_rows
@@ -485,18 +491,18 @@ def test_both_full_log_density_tiles_match_the_reference(lanes, cols, D, nb, mon
 
     rng = np.random.default_rng(D * nb)
     K, Dp = 2, (D + 3) // 4 * 4
-    d = rng.normal(size=(nb, D))
-    diff = rng.normal(size=(Dp, nb + 16)) * 1e3  # spare rows: finite, and not used
+    d = rng.normal(size=(nb, D)).astype(dtype)
+    diff = (rng.normal(size=(Dp, nb + 16)) * 1e3).astype(dtype)  # spare rows: not used
     diff[:, :nb] = 0.0
     diff[:D, :nb] = d.T
-    up = np.zeros((K, Dp, Dp))
+    up = np.zeros((K, Dp, Dp), dtype)
     for k in range(K):
         up[k, :D, :D] = np.triu(rng.normal(size=(D, D)))
-    q = np.zeros(-(-nb // rows) * rows)
+    q = np.zeros(-(-nb // rows) * rows, dtype)
     for k in range(K):
         squares(diff, up, k, nb, q)
-        want = ((d @ up[k, :D, :D]) ** 2).sum(axis=1)
-        np.testing.assert_allclose(q[:nb], want, rtol=1e-13)
+        want = ((d.astype(np.float64) @ up[k, :D, :D].astype(np.float64)) ** 2).sum(axis=1)
+        np.testing.assert_allclose(q[:nb], want, rtol=1e-13 if dtype == np.float64 else 2e-5)
 
 
 def test_the_full_statistics_run_in_register_tiles_from_16_padded_features():

@@ -5,7 +5,7 @@ every inner loop runs over rows and vectorizes; ``block_rows`` chooses its
 length from the shape and the L2 cache's size (never from the thread count). The log-density
 of component k is ``const_k - |U_k^T (x - mu_k)|^2 / 2``, computed in X's
 dtype: for the upper-triangular ``U`` (full, tied) by a register micro-kernel in
-LLVM vector IR (float64, :func:`_tri_rows`) or in 4 x 4 tiles (float32); two
+LLVM vector IR (:func:`_tri_rows`, float64 and float32); two
 components and four features per pass (diagonal, spherical).
 """
 
@@ -122,11 +122,16 @@ def _centre(xt, mu, k, nb, diff):
 #: registers over the whole contraction: 16 of the 32 AVX-512 registers, 8 of AVX2's 16.
 TRI_LANES, TRI_COLS = _ir.register_tile(vector_registers())
 TRI_ROWS = 2 * TRI_LANES
+#: float32: two vectors of 8 rows (ymm) on either instruction set, so the 16 rows per call
+#: stay within the buffers' ``PAD`` spare columns as float64's do.
+TRI_LANES32 = 8
+TRI_ROWS32 = 2 * TRI_LANES32
 
 
 @intrinsic
 def _tri_rows(typingctx, diff, up, k, b0, q):
-    """q[b0:b0 + TRI_ROWS] = |U_k^T diff[:, b]|^2 for those rows (float64).
+    """q[b0:b0 + TRI_ROWS] = |U_k^T diff[:, b]|^2 for those rows (float64; float32:
+    ``TRI_ROWS32`` rows, in vectors of ``TRI_LANES32``).
 
     For each ``TRI_COLS`` (then 4) columns j of U, y_j = sum_{i <= j} diff_i U_ij with the
     rows in vectors and U's entries broadcast, the sums held in registers for the whole
@@ -135,20 +140,24 @@ def _tri_rows(typingctx, diff, up, k, b0, q):
     sig = types.void(diff, up, k, b0, q)
 
     def codegen(context, builder, signature, args):
-        vec = _ir.Vectors(builder, TRI_LANES)
+        # (the constants read here, when the caller is compiled, not when it is typed)
+        single = signature.args[0].dtype == types.float32
+        lanes = TRI_LANES32 if single else TRI_LANES
+        vec = _ir.Vectors(builder, lanes, _ir.F32 if single else _ir.F64)
+        size = 4 if single else 8
         a_d, a_u, a_q = (_ir.data(context, builder, signature, args, i) for i in (0, 1, 4))
         kv, b0v = args[2], args[3]
         dp = builder.extract_value(a_d.shape, 0)
-        s_d = _ir.stride(builder, a_d, 0)
-        s_u1 = _ir.stride(builder, a_u, 1)
-        ubase = vec.at(a_u.data, builder.mul(kv, _ir.stride(builder, a_u, 0)))
+        s_d = _ir.stride(builder, a_d, 0, size)
+        s_u1 = _ir.stride(builder, a_u, 1, size)
+        ubase = vec.at(a_u.data, builder.mul(kv, _ir.stride(builder, a_u, 0, size)))
         qacc = vec.sums(2)
         sums = vec.sums(2 * TRI_COLS)
 
         def step(i, j0, columns):
             """The products of row i of U (its ``columns`` of the tile at j0) and diff's row i."""
             row = vec.at(a_d.data, builder.add(builder.mul(i, s_d), b0v))
-            xs = [vec.load(vec.at(row, v * TRI_LANES)) for v in range(2)]
+            xs = [vec.load(vec.at(row, v * lanes)) for v in range(2)]
             urow = vec.at(ubase, builder.add(builder.mul(i, s_u1), j0))
             for jj in columns:
                 u = vec.splat(vec.at(urow, jj))
@@ -177,7 +186,7 @@ def _tri_rows(typingctx, diff, up, k, b0, q):
             with builder.if_then(builder.icmp_unsigned("!=", rest, _ir.const(0))):
                 tile(builder.sub(dp, _ir.const(4)), 4)
         for v in range(2):
-            at = vec.at(a_q.data, builder.add(b0v, _ir.const(v * TRI_LANES)))
+            at = vec.at(a_q.data, builder.add(b0v, _ir.const(v * lanes)))
             vec.store(builder.load(qacc[v]), at)
         return context.get_dummy_value()
 
@@ -199,72 +208,9 @@ def _full_rows_impl(diff, nb, up, k, y, q):
 
         return rows64
 
-    def rows32(diff, nb, up, k, y, q):
-        Dp = up.shape[1]
-        for b in range(nb):
-            q[b] = 0
-        for j0 in range(0, Dp, TILE):
-            for i0 in range(0, j0 + 1, TILE):
-                u00 = up[k, i0, j0]
-                u01 = up[k, i0, j0 + 1]
-                u02 = up[k, i0, j0 + 2]
-                u03 = up[k, i0, j0 + 3]
-                u10 = up[k, i0 + 1, j0]
-                u11 = up[k, i0 + 1, j0 + 1]
-                u12 = up[k, i0 + 1, j0 + 2]
-                u13 = up[k, i0 + 1, j0 + 3]
-                u20 = up[k, i0 + 2, j0]
-                u21 = up[k, i0 + 2, j0 + 1]
-                u22 = up[k, i0 + 2, j0 + 2]
-                u23 = up[k, i0 + 2, j0 + 3]
-                u30 = up[k, i0 + 3, j0]
-                u31 = up[k, i0 + 3, j0 + 1]
-                u32 = up[k, i0 + 3, j0 + 2]
-                u33 = up[k, i0 + 3, j0 + 3]
-                if i0 == j0 and i0 == 0:
-                    # the whole column tile in one pass, straight into q; a
-                    # diagonal tile of U is upper triangular (10 terms of 16)
-                    for b in range(nb):
-                        d0 = diff[i0, b]
-                        d1 = diff[i0 + 1, b]
-                        d2 = diff[i0 + 2, b]
-                        d3 = diff[i0 + 3, b]
-                        y0 = d0 * u00
-                        y1 = d0 * u01 + d1 * u11
-                        y2 = d0 * u02 + d1 * u12 + d2 * u22
-                        y3 = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
-                        q[b] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
-                elif i0 == 0:
-                    for b in range(nb):
-                        d0 = diff[i0, b]
-                        d1 = diff[i0 + 1, b]
-                        d2 = diff[i0 + 2, b]
-                        d3 = diff[i0 + 3, b]
-                        y[0, b] = d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
-                        y[1, b] = d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
-                        y[2, b] = d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
-                        y[3, b] = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
-                elif i0 < j0:
-                    for b in range(nb):
-                        d0 = diff[i0, b]
-                        d1 = diff[i0 + 1, b]
-                        d2 = diff[i0 + 2, b]
-                        d3 = diff[i0 + 3, b]
-                        y[0, b] += d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
-                        y[1, b] += d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
-                        y[2, b] += d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
-                        y[3, b] += d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
-                else:
-                    for b in range(nb):
-                        d0 = diff[i0, b]
-                        d1 = diff[i0 + 1, b]
-                        d2 = diff[i0 + 2, b]
-                        d3 = diff[i0 + 3, b]
-                        y0 = y[0, b] + d0 * u00
-                        y1 = y[1, b] + (d0 * u01 + d1 * u11)
-                        y2 = y[2, b] + (d0 * u02 + d1 * u12 + d2 * u22)
-                        y3 = y[3, b] + (d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33)
-                        q[b] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+    def rows32(diff, nb, up, k, y, q):  # 256-bit vectors: the rest of the function too
+        for b0 in range(0, nb, TRI_ROWS32):
+            _tri_rows(diff, up, k, b0, q)
 
     return rows32
 
@@ -272,12 +218,11 @@ def _full_rows_impl(diff, nb, up, k, y, q):
 def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
     """logp[k, :nb] = const_k - |U_k^T (x - mu_k)|^2 / 2 for all k.
 
-    ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros. float64: the rows
-    of ``diff = x - mu_k`` sixteen (AVX-512; eight on AVX2) at a time against eight columns
-    of U, the sums in registers (:func:`_tri_rows`); float32: y_j = sum_{i <= j} diff_i U_ij
-    formed TILE x TILE at a time so each pass over the block does 16 multiply-adds per 4
-    loads. The block's buffers have ``PAD`` spare columns, so its last rows' vectors stay
-    in them (rows past ``nb`` are computed and ignored).
+    ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros. The rows of
+    ``diff = x - mu_k`` sixteen at a time (float64 on AVX2: eight) against eight columns of
+    U (AVX2: four), the sums in registers (:func:`_tri_rows`). The block's buffers have
+    ``PAD`` spare columns, so its last rows' vectors stay in them (rows past ``nb`` are
+    computed and ignored).
     """
     K = mu.shape[0]
     for k in range(K):

@@ -25,8 +25,8 @@ rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 ``TILE`` with zero padding, so every inner loop runs over rows and vectorizes:
 
 * full/tied log-density: ``y = U^T (x - mu)`` for 16 rows x 8 columns of the
-  upper-triangular ``U`` at a time, the sums in registers (float64: LLVM vector IR,
-  ``_density._tri_rows``; float32: 4 x 4 tiles), the squares summed into ``q``;
+  upper-triangular ``U`` at a time, the sums in registers (LLVM vector IR,
+  ``_density._tri_rows``), the squares summed into ``q``;
 * normalization: max, one pass of a vectorizable ``exp`` (``exp_rows``),
   ``resp = w * e / s`` and a vectorizable ``log`` (``log_into``) for
   log-sum-exp: Numba's ``np.exp`` is a scalar libm call without SVML;

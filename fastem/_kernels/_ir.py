@@ -5,13 +5,14 @@ The full log-density (``_density._tri_rows``) and the full statistics
 scalars, their sums held in registers over a whole contraction. LLVM's vectorizers keep
 sums in registers only along the loop's own index, so these tiles are written as vector
 IR inside Numba intrinsics (``bench/NOTES.md`` sections 26 and 27). This module holds
-what both write: the vector type, loads, stores, broadcasts and multiply-adds.
+what both write: the vector type (float64, or float32 for the float32 log-density), loads, stores,
+broadcasts, multiply-adds and masked adds.
 """
 
 from llvmlite import ir
 from numba.core import cgutils
 
-F64, I64, I32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
+F64, F32, I64, I32 = ir.DoubleType(), ir.FloatType(), ir.IntType(64), ir.IntType(32)
 
 
 def register_tile(registers):
@@ -27,18 +28,21 @@ def const(i):
 
 
 class Vectors:
-    """float64 vectors of ``lanes`` lanes in the function ``builder`` writes."""
+    """Vectors of ``lanes`` float64 (or ``element`` = ``F32``: float32) lanes in the
+    function ``builder`` writes."""
 
-    def __init__(self, builder, lanes):
+    def __init__(self, builder, lanes, element=F64):
         self.builder = builder
         self.lanes = lanes
-        self.type = ir.VectorType(F64, lanes)
+        self.type = ir.VectorType(element, lanes)
+        self._suffix = f"v{lanes}{'f32' if element == F32 else 'f64'}"
+        self._align = 4 if element == F32 else 8
         self.zero = ir.Constant(self.type, [0.0] * lanes)
         self._mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
         self._fmuladd = cgutils.get_or_insert_function(
             builder.module,
             ir.FunctionType(self.type, [self.type] * 3),
-            f"llvm.fmuladd.v{lanes}f64",
+            f"llvm.fmuladd.{self._suffix}",
         )
 
     def at(self, ptr, offset):
@@ -48,13 +52,13 @@ class Vectors:
         return self.builder.gep(ptr, [offset])
 
     def load(self, ptr):
-        """The vector at the element pointer ``ptr`` (8-byte aligned)."""
+        """The vector at the element pointer ``ptr`` (aligned to its element)."""
         b = self.builder
-        return b.load(b.bitcast(ptr, self.type.as_pointer()), align=8)
+        return b.load(b.bitcast(ptr, self.type.as_pointer()), align=self._align)
 
     def store(self, value, ptr):
         b = self.builder
-        b.store(value, b.bitcast(ptr, self.type.as_pointer()), align=8)
+        b.store(value, b.bitcast(ptr, self.type.as_pointer()), align=self._align)
 
     def splat(self, ptr):
         """The scalar at ``ptr`` in every lane."""
@@ -82,8 +86,8 @@ class Vectors:
         """``ptr[l] += value[l]`` where ``mask[l]`` (an i1 vector); the other lanes are not
         read or written, wherever ``ptr + l`` points."""
         b = self.builder
-        mt, pt, align = mask.type, self.type.as_pointer(), ir.Constant(I32, 8)
-        name = f"llvm.masked.%s.v{self.lanes}f64.p0"
+        mt, pt, align = mask.type, self.type.as_pointer(), ir.Constant(I32, self._align)
+        name = f"llvm.masked.%s.{self._suffix}.p0"
         load_type = ir.FunctionType(self.type, [pt, I32, mt, self.type])
         store_type = ir.FunctionType(ir.VoidType(), [self.type, pt, I32, mt])
         load = cgutils.get_or_insert_function(b.module, load_type, name % "load")
@@ -105,6 +109,6 @@ def data(context, builder, signature, args, i):
     return context.make_array(signature.args[i])(context, builder, args[i])
 
 
-def stride(builder, array, axis):
-    """Array ``array``'s stride along ``axis``, in float64 elements."""
-    return builder.sdiv(builder.extract_value(array.strides, axis), const(8))
+def stride(builder, array, axis, itemsize=8):
+    """Array ``array``'s stride along ``axis``, in elements of ``itemsize`` bytes."""
+    return builder.sdiv(builder.extract_value(array.strides, axis), const(itemsize))

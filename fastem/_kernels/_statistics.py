@@ -187,14 +187,14 @@ def _tile_factory(nvec):
                     for v in range(nvec):
                         vec.add_product(sums[j * nvec + v], u, xs[v])
             sbase = vec.at(a_s.data, builder.mul(kv, _ir.stride(builder, a_s, 0)))
-            below = builder.icmp_signed
+            compare = builder.icmp_signed
             for v in range(nvec):
                 first = builder.add(i0v, _ir.const(v * OUTER_LANES))
                 cols = vec.lanes_from(first)
-                inside = below("<", cols, vec.splat_int(dv))
+                inside = compare("<", cols, vec.splat_int(dv))
                 for j in range(OUTER_COLS):
                     row = builder.add(j0v, _ir.const(j))
-                    mask = builder.and_(inside, below(">=", cols, vec.splat_int(row)))
+                    mask = builder.and_(inside, compare(">=", cols, vec.splat_int(row)))
                     at = vec.at(sbase, builder.add(builder.mul(row, dv), first))
                     vec.add_masked(builder.load(sums[j * nvec + v]), at, mask)
             return context.get_dummy_value()
@@ -219,6 +219,8 @@ def accumulate_tiled(xt, nb, mu, resp, xr, rd, nk, s1, s2):
     """
     K, D = s1.shape
     Dp = xt.shape[0]
+    # (written out, as in full_buffers: a compiled helper would keep the constants of its
+    # first compile, which the tests set to the other tile's)
     Dv = (Dp + OUTER_LANES - 1) // OUTER_LANES * OUTER_LANES
     for d in range(D):
         for b in range(nb):
