@@ -193,22 +193,22 @@ def _tri_rows(typingctx, diff, up, k, b0, q):
     return sig, codegen
 
 
-def _full_rows(diff, nb, up, k, y, q):
+def _full_rows(diff, nb, up, k, q):
     """q[:nb] = |U_k^T diff|^2 for the block's rows (compiled: :func:`_full_rows_impl`)."""
 
 
 @overload(_full_rows, inline="always", jit_options=dict(_NO_CACHE))
-def _full_rows_impl(diff, nb, up, k, y, q):
+def _full_rows_impl(diff, nb, up, k, q):
     if diff.dtype == types.float64:
 
-        def rows64(diff, nb, up, k, y, q):
+        def rows64(diff, nb, up, k, q):
             wide_vectors()
             for b0 in range(0, nb, TRI_ROWS):
                 _tri_rows(diff, up, k, b0, q)
 
         return rows64
 
-    def rows32(diff, nb, up, k, y, q):  # 256-bit vectors: the rest of the function too
+    def rows32(diff, nb, up, k, q):  # 256-bit vectors: the rest of the function too
         for b0 in range(0, nb, TRI_ROWS32):
             _tri_rows(diff, up, k, b0, q)
 
@@ -222,12 +222,13 @@ def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
     ``diff = x - mu_k`` sixteen at a time (float64 on AVX2: eight) against eight columns of
     U (AVX2: four), the sums in registers (:func:`_tri_rows`). The block's buffers have
     ``PAD`` spare columns, so its last rows' vectors stay in them (rows past ``nb`` are
-    computed and ignored).
+    computed and ignored). ``y``: unused (the diagonal log-density's row buffer; one
+    signature for both families).
     """
     K = mu.shape[0]
     for k in range(K):
         _centre(xt, mu, k, nb, diff)
-        _full_rows(diff, nb, up, k, y, q)
+        _full_rows(diff, nb, up, k, q)
         c = const[k]
         for b in range(nb):
             logp[k, b] = c - 0.5 * q[b]

@@ -91,7 +91,7 @@ import numpy as np
 
 from . import _ahead
 from ._bits import empty, zeros
-from ._config import PAD, TILE, full_block_bytes, kernel
+from ._config import PAD, full_block_bytes, kernel
 from ._density import block_rows, diag_logprob, full_logprob, shared_load
 from ._normalize import log_into, normalize_buffers, shared_normalize, softmax
 from ._shared import F1, F2, I1, I8, Shared
@@ -237,7 +237,7 @@ def pass_chunk(
     xt = zeros(Dp, Bp, X)
     x64 = zeros(Dp, Bp, mu64)
     diff = zeros(Df, Bp, X)
-    y = empty(min(TILE, Dp), Bp, X)
+    y = empty(1, Bp, X)  # the diagonal log-density's second row
     q = empty(1, B, X)[0]
     logp, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
     n1, m1, n2, m2 = full_buffers(Dp, Bp) if full else (0, Bp, 0, Bp)

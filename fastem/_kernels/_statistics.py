@@ -32,12 +32,8 @@ def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
     K, D = s1.shape
     Dp = diff.shape[0]
     for k in range(K):
-        tot = 0.0
-        for b in range(nb):
-            tot += resp[k, b]
-        if tot == 0:
+        if _add_weight(resp, k, nb, nk) == 0:
             continue
-        nk[k] += tot
         for d in range(D):
             m = mu[k, d]
             acc = 0.0
@@ -227,12 +223,8 @@ def accumulate_tiled(xt, nb, mu, resp, xr, rd, nk, s1, s2):
             xr[b, d] = xt[d, b]
     last = xr.shape[0] - 1
     for k in range(K):
-        tot = 0.0
-        for b in range(nb):
-            tot += resp[k, b]
-        if tot == 0:
+        if _add_weight(resp, k, nb, nk) == 0:
             continue
-        nk[k] += tot
         for d in range(D):
             xr[last, d] = mu[k, d]
         for j0 in range(0, Dv, OUTER_COLS):
@@ -254,6 +246,17 @@ def accumulate_tiled(xt, nb, mu, resp, xr, rd, nk, s1, s2):
                     _outer_tile1(xr, rd, i0, nb, s2, k, j0, D)
                 else:
                     _outer_tile2(xr, rd, i0, nb, s2, k, j0, D)
+
+
+@jit
+def _add_weight(resp, k, nb, nk):
+    """nk[k] += component k's weight in the block (sum of its ``resp`` over the rows); that
+    weight (0: the block adds nothing to its statistics)."""
+    tot = 0.0
+    for b in range(nb):
+        tot += resp[k, b]
+    nk[k] += tot
+    return tot
 
 
 #: 16 vector registers (AVX2): a 4 x 4 tile's 16 sums and their 8 operands do not fit, and
