@@ -505,6 +505,63 @@ def test_both_full_log_density_tiles_match_the_reference(lanes, cols, dtype, D, 
         np.testing.assert_allclose(q[:nb], want, rtol=1e-13 if dtype == np.float64 else 2e-5)
 
 
+@pytest.mark.parametrize(
+    "lanes, cols, dtype",
+    [(8, 8, np.float64), (4, 4, np.float64), (16, 8, np.float32), (8, 4, np.float32)],
+)
+@pytest.mark.parametrize("K", [1, 2, 3, 7, 8, 13, 20])
+@pytest.mark.parametrize("D, nb", [(4, 1), (8, 17), (60, 150), (3, 33), (12, 32)])
+def test_both_diagonal_log_density_tiles_match_the_reference(
+    lanes, cols, dtype, K, D, nb, monkeypatch
+):
+    """The diagonal log-density's register tile (``_density._diag_rows``) in every shape,
+    whichever this machine compiles: float64 two vectors of 8 rows x 8 components on
+    AVX-512, 4 x 4 on AVX2; float32 16 x 8 and 8 x 4. Every component count (whole tiles,
+    then one of each narrower width), rows past a whole vector computed in the spare
+    columns, which must hold: nothing is written past the buffer's last row, and a row's
+    spare lanes never reach the next component's row (its width is the rows rounded up
+    to whole tiles, as small as the kernel's ``PAD`` allows)."""
+    from numba import njit
+
+    from fastem._kernels import _config, _density
+
+    monkeypatch.setattr(_density, "DIAG_COLS", cols)
+    if dtype == np.float64:
+        monkeypatch.setattr(_density, "DIAG_LANES", lanes)
+    else:
+        monkeypatch.setattr(_density, "DIAG_LANES32", lanes)
+    rows = 2 * lanes
+    assert rows <= _config.PAD
+    tile = _density._diag_rows
+
+    @njit(**_config._NO_CACHE)
+    def logdens(xt, nb, prec, npm, const, logp):
+        tile(xt, nb, prec, npm, const, logp)
+
+    rng = np.random.default_rng(K * D + nb)
+    Dp = (D + 3) // 4 * 4
+    width = -(-nb // rows) * rows
+    x = (rng.normal(size=(nb, D)) * 3).astype(dtype).astype(np.float64)
+    xt = np.full((Dp, width + 5), 1e3, dtype)  # spare rows: not used
+    xt[:, :nb] = 0.0
+    xt[:D, :nb] = x.T
+    mu = np.zeros((K, Dp), dtype)
+    prec = np.zeros((K, 1, Dp), dtype)
+    mu[:, :D] = rng.normal(size=(K, D))
+    prec[:, 0, :D] = rng.uniform(0.3, 3.0, size=(K, D))
+    npm = -(mu * prec[:, 0])
+    const = rng.normal(size=K)
+    after = np.full(K * width + 64, -7.0)
+    logp = after[: K * width].reshape(K, width)
+    logdens(xt, nb, prec, npm, const, logp)
+    p64, m64 = prec[:, 0, :D].astype(np.float64), mu[:, :D].astype(np.float64)
+    q = (((x[None] - m64[:, None]) * p64[:, None]) ** 2).sum(axis=2)
+    tol = 1e-14 if dtype == np.float64 else 3e-6  # of the terms' size
+    err = np.abs(logp[:, :nb] - (const[:, None] - 0.5 * q))
+    assert (err <= tol * (np.abs(const)[:, None] + q)).all(), err.max()
+    assert (after[K * width :] == -7.0).all()
+
+
 def test_the_full_statistics_run_in_register_tiles_from_16_padded_features():
     """A pass compiles the full statistics it runs: register tiles from 16 padded features
     (``_statistics.register_tiles``), the 4 x 4 tiles below (bench/NOTES.md section 27

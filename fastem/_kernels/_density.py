@@ -4,9 +4,9 @@ A block of rows is transposed into a ``(Dp, rows + PAD)`` buffer so that
 every inner loop runs over rows and vectorizes; ``block_rows`` chooses its
 length from the shape and the L2 cache's size (never from the thread count). The log-density
 of component k is ``const_k - |U_k^T (x - mu_k)|^2 / 2``, computed in X's
-dtype: for the upper-triangular ``U`` (full, tied) by a register micro-kernel in
-LLVM vector IR (:func:`_tri_rows`, float64 and float32); two
-components and four features per pass (diagonal, spherical).
+dtype, by register micro-kernels in LLVM vector IR: for the upper-triangular ``U``
+(full, tied: :func:`_tri_rows`), or for the diagonal ``p`` (diagonal, spherical:
+:func:`_diag_rows`, ``(x - mu) p`` as one multiply-add), float64 and float32.
 """
 
 from numba import types
@@ -21,7 +21,6 @@ from ._config import (
     BLOCK_DIAG_BYTES,
     BLOCK_DIAG_MIN,
     BLOCK_MIN,
-    TILE,
     jit_ordered,
     vector_registers,
     wide_vectors,
@@ -193,6 +192,99 @@ def _tri_rows(typingctx, diff, up, k, b0, q):
     return sig, codegen
 
 
+#: The diagonal log-density's register tile (:func:`_diag_rows`): two vectors of rows x
+#: ``DIAG_COLS`` components, their sums held in registers over all features: 16 float64
+#: rows (32 float32) x 8 components in zmm, 8 (16) x 4 in ymm. Read when a caller is
+#: compiled (tests set them).
+DIAG_LANES, DIAG_COLS = _ir.register_tile(vector_registers())
+DIAG_LANES32 = 2 * DIAG_LANES
+
+
+@intrinsic
+def _diag_rows(typingctx, xt, nb, prec, npm, const, logp):
+    """logp[k, b] = const_k - sum_d (x_db p_kd + npm_kd)^2 / 2 for every component k and
+    the block's rows b (``npm`` = -mu p), in whole vectors of rows (the last ones run in the
+    buffers' ``PAD`` spare columns: those rows are computed and ignored).
+
+    Components ``DIAG_COLS`` at a time (then 4, 2, 1 for the rest), for each two vectors of
+    rows: the ``2 x DIAG_COLS`` sums of squares held in registers over all features, each
+    feature's row of x loaded once for the tile and each ``p``, ``npm`` broadcast once for
+    its two vectors: GEMM's micro-kernel (two multiply-adds per row, component and feature),
+    LLVM vector IR (``_ir``). The sums (float32 for float32 blocks) are widened and
+    written as float64."""
+    sig = types.void(xt, nb, prec, npm, const, logp)
+
+    def codegen(context, builder, signature, args):
+        single = signature.args[0].dtype == types.float32
+        lanes = DIAG_LANES32 if single else DIAG_LANES
+        vec = _ir.Vectors(builder, lanes, _ir.F32 if single else _ir.F64)
+        out = _ir.Vectors(builder, lanes)
+        size = 4 if single else 8
+        a_x, a_p, a_n, a_c, a_l = (
+            _ir.data(context, builder, signature, args, i) for i in (0, 2, 3, 4, 5)
+        )
+        nbv = args[1]
+        dp = builder.extract_value(a_x.shape, 0)
+        kk = builder.extract_value(a_n.shape, 0)
+        s_x = _ir.stride(builder, a_x, 0, size)
+        s_p = _ir.stride(builder, a_p, 0, size)
+        s_n = _ir.stride(builder, a_n, 0, size)
+        s_l = _ir.stride(builder, a_l, 0)
+        rows = _ir.const(2 * lanes)
+        sums = vec.sums(2 * DIAG_COLS)
+        half = out.constant(-0.5)
+
+        def tile(k0, b0, comps):
+            """Components k0 .. k0 + comps x rows b0 .. b0 + 2 lanes."""
+            for acc in sums[: 2 * comps]:
+                builder.store(vec.zero, acc)
+            ks = [builder.add(k0, _ir.const(c)) for c in range(comps)]
+            pbase = [vec.at(a_p.data, builder.mul(k, s_p)) for k in ks]
+            nbase = [vec.at(a_n.data, builder.mul(k, s_n)) for k in ks]
+            xbase = vec.at(a_x.data, b0)
+            with cgutils.for_range(builder, dp) as loop:
+                d = loop.index
+                row = vec.at(xbase, builder.mul(d, s_x))
+                xs = [vec.load(vec.at(row, v * lanes)) for v in range(2)]
+                for c in range(comps):
+                    p = vec.splat(vec.at(pbase[c], d))
+                    n = vec.splat(vec.at(nbase[c], d))
+                    for v in range(2):
+                        t = vec.fma(xs[v], p, n)
+                        vec.add_product(sums[2 * c + v], t, t)
+            for c in range(comps):
+                cv = out.splat(out.at(a_c.data, ks[c]))
+                lrow = out.at(a_l.data, builder.add(builder.mul(ks[c], s_l), b0))
+                for v in range(2):
+                    q = builder.load(sums[2 * c + v])
+                    if single:
+                        q = builder.fpext(q, out.type)
+                    out.store(out.fma(q, half, cv), out.at(lrow, v * lanes))
+
+        def tiles(k0, comps):
+            """Components k0 .. k0 + comps for every vector of rows."""
+            nvec = builder.udiv(builder.add(nbv, _ir.const(2 * lanes - 1)), rows)
+            with cgutils.for_range(builder, nvec) as loop:
+                tile(k0, builder.mul(loop.index, rows), comps)
+
+        cols = _ir.const(DIAG_COLS)
+        with cgutils.for_range(builder, builder.udiv(kk, cols)) as loop:
+            tiles(builder.mul(loop.index, cols), DIAG_COLS)
+        rest = builder.urem(kk, cols)
+        k0 = builder.sub(kk, rest)
+        width = DIAG_COLS // 2
+        while width:  # the rest: at most one tile of each narrower width
+            w = _ir.const(width)
+            has = builder.icmp_unsigned("!=", builder.and_(rest, w), _ir.const(0))
+            with builder.if_then(has):
+                tiles(k0, width)
+            k0 = builder.add(k0, builder.and_(rest, w))
+            width //= 2
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def _full_rows(diff, nb, up, k, q):
     """q[:nb] = |U_k^T diff|^2 for the block's rows (compiled: :func:`_full_rows_impl`)."""
 
@@ -215,15 +307,14 @@ def _full_rows_impl(diff, nb, up, k, q):
     return rows32
 
 
-def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
+def logprob_full(xt, nb, mu, up, const, diff, q, logp):
     """logp[k, :nb] = const_k - |U_k^T (x - mu_k)|^2 / 2 for all k.
 
     ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros. The rows of
     ``diff = x - mu_k`` sixteen at a time (float64 on AVX2: eight) against eight columns of
     U (AVX2: four), the sums in registers (:func:`_tri_rows`). The block's buffers have
     ``PAD`` spare columns, so its last rows' vectors stay in them (rows past ``nb`` are
-    computed and ignored). ``y``: unused (the diagonal log-density's row buffer; one
-    signature for both families).
+    computed and ignored).
     """
     K = mu.shape[0]
     for k in range(K):
@@ -234,66 +325,26 @@ def logprob_full(xt, nb, mu, up, const, diff, y, q, logp):
             logp[k, b] = c - 0.5 * q[b]
 
 
-def logprob_diag(xt, nb, mu, prec, const, diff, y, q, logp):
+def logprob_diag(xt, nb, mu, prec, const, diff, q, logp):
     """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k.
 
-    Two components per pass over the block (each load of x serves both), four
-    features at a time; an odd last component is paired with itself. The
-    arguments of :func:`logprob_full` (one kernel calls either): ``diff`` unused,
-    ``y[0]`` a second row buffer.
+    Each ``(x_d - mu_kd) p_kd`` is one multiply-add, ``x_d p_kd - mu_kd p_kd``, with
+    ``-mu p`` computed once per block into ``diff`` (a (K, Dp) buffer for this family),
+    then the sums of squares in register tiles (:func:`_diag_rows`). The arguments of
+    :func:`logprob_full` (one kernel calls either): ``q`` unused.
     """
     wide_vectors()
-    q2 = y[0]
-    K = mu.shape[0]
-    Dp = xt.shape[0]
-    for k in range(0, K, 2):
-        k2 = k + 1 if k + 1 < K else k
-        for b in range(nb):
-            q[b] = 0
-            q2[b] = 0
-        for d0 in range(0, Dp, TILE):
-            m0 = mu[k, d0]
-            m1 = mu[k, d0 + 1]
-            m2 = mu[k, d0 + 2]
-            m3 = mu[k, d0 + 3]
-            p0 = prec[k, 0, d0]
-            p1 = prec[k, 0, d0 + 1]
-            p2 = prec[k, 0, d0 + 2]
-            p3 = prec[k, 0, d0 + 3]
-            n0 = mu[k2, d0]
-            n1 = mu[k2, d0 + 1]
-            n2 = mu[k2, d0 + 2]
-            n3 = mu[k2, d0 + 3]
-            o0 = prec[k2, 0, d0]
-            o1 = prec[k2, 0, d0 + 1]
-            o2 = prec[k2, 0, d0 + 2]
-            o3 = prec[k2, 0, d0 + 3]
-            for b in range(nb):
-                x0 = xt[d0, b]
-                x1 = xt[d0 + 1, b]
-                x2 = xt[d0 + 2, b]
-                x3 = xt[d0 + 3, b]
-                t0 = (x0 - m0) * p0
-                t1 = (x1 - m1) * p1
-                t2 = (x2 - m2) * p2
-                t3 = (x3 - m3) * p3
-                u0 = (x0 - n0) * o0
-                u1 = (x1 - n1) * o1
-                u2 = (x2 - n2) * o2
-                u3 = (x3 - n3) * o3
-                q[b] += t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3
-                q2[b] += u0 * u0 + u1 * u1 + u2 * u2 + u3 * u3
-        c = const[k]
-        c2 = const[k2]
-        for b in range(nb):
-            logp[k, b] = c - 0.5 * q[b]
-            logp[k2, b] = c2 - 0.5 * q2[b]
+    K, Dp = mu.shape
+    for k in range(K):
+        for d in range(Dp):
+            diff[k, d] = -(mu[k, d] * prec[k, 0, d])
+    _diag_rows(xt, nb, prec, diff, const, logp)
 
 
 #: the log-densities compiled once per dtype and called by address (``_shared``): a
 #: kernel does not inline, type and optimize them again
-full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
-diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
+full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 A2 A1 F2"))
+diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A2 A1 F2"))
 #: :func:`load_block` for the pass kernel, once per dtype, called by address (a linked
 #: copy was optimized again inside the kernel: 0.1 s of its compile)
 shared_load = Shared(load_block, dtype_signatures("R2 I8 I8 A2"), ordered=True)

@@ -27,6 +27,9 @@ rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 * full/tied log-density: ``y = U^T (x - mu)`` for 16 rows x 8 columns of the
   upper-triangular ``U`` at a time, the sums in registers (LLVM vector IR,
   ``_density._tri_rows``), the squares summed into ``q``;
+* diagonal/spherical log-density: ``sum_d (x_d p_kd - mu_kd p_kd)^2`` for 16
+  rows (float32: 32) x 8 components at a time, the sums in registers over all
+  features (``_density._diag_rows``);
 * normalization: max, one pass of a vectorizable ``exp`` (``exp_rows``),
   ``resp = w * e / s`` and a vectorizable ``log`` (``log_into``) for
   log-sum-exp: Numba's ``np.exp`` is a scalar libm call without SVML;
@@ -231,13 +234,12 @@ def pass_chunk(
     Bp = B + PAD
     # buffers in X's dtype (like X) or float64 (like mu64), from ``_bits.zeros`` /
     # ``_bits.empty``: no np.zeros / np.empty overload to compile, for either dtype;
-    # the full family's x - mu (``diff``) and the statistics' buffers (``diff64``, ``rd``:
-    # ``_statistics.full_buffers``) are empty for the diagonal one
-    Df = Dp if full else 0
+    # ``diff``: the full family's x - mu, the diagonal one's -mu p; the full statistics'
+    # buffers (``diff64``, ``rd``: ``_statistics.full_buffers``) are empty for the diagonal
+    d1, d2 = (Dp, Bp) if full else (K, Dp)
     xt = zeros(Dp, Bp, X)
     x64 = zeros(Dp, Bp, mu64)
-    diff = zeros(Df, Bp, X)
-    y = empty(1, Bp, X)  # the diagonal log-density's second row
+    diff = zeros(d1, d2, X)
     q = empty(1, B, X)[0]
     logp, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
     n1, m1, n2, m2 = full_buffers(Dp, Bp) if full else (0, Bp, 0, Bp)
@@ -246,7 +248,7 @@ def pass_chunk(
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         _load(fns[4], X, start, nb, xt)
-        _logprob(fns[3], xt, nb, mu, prec, const, diff, y, q, logp)
+        _logprob(fns[3], xt, nb, mu, prec, const, diff, q, logp)
         if rows:
             _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue

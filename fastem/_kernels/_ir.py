@@ -66,6 +66,10 @@ class Vectors:
         u = b.insert_element(ir.Constant(self.type, ir.Undefined), b.load(ptr), ir.Constant(I32, 0))
         return b.shuffle_vector(u, ir.Constant(self.type, ir.Undefined), self._mask)
 
+    def constant(self, value):
+        """``value`` in every lane."""
+        return ir.Constant(self.type, [value] * self.lanes)
+
     def sums(self, n):
         """``n`` zeroed vector slots (allocas that LLVM keeps in registers)."""
         return [cgutils.alloca_once_value(self.builder, self.zero) for _ in range(n)]
