@@ -94,6 +94,7 @@ WORKLOADS = [
     W("full_200kx64_K32_f32", "fit", "full", 200_000, 64, 32, "float32"),
     W("predict_proba_200kx128_K256_diag", "predict_proba", "diag", 200_000, 128, 256),
     W("score_samples_200kx64_K32", "score_samples", "full", 200_000, 64, 32),
+    W("score_samples_200kx128_K256_diag", "score_samples", "diag", 200_000, 128, 256),
 ]
 BY_NAME = {w.name: w for w in WORKLOADS}
 
