@@ -356,6 +356,8 @@ def _wide_and_narrow():
     wide = [
         (_statistics.accumulate_diag, _statistics.diag_stats.signatures[0]),
         (_density.logprob_diag, _density.diag_logprob.signatures[0]),
+        # float32 too: its register tile (``_diag_rows``) is two 16-lane vectors of rows
+        (_density.logprob_diag, _density.diag_logprob.signatures[1]),
         # float64: its register tile (``_tri_rows``) holds 16 sums in zmm
         (_density.logprob_full, _density.full_logprob.signatures[0]),
     ]

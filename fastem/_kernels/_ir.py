@@ -1,12 +1,12 @@
-"""LLVM vector IR for the float64 register tiles of the full family.
+"""LLVM vector IR for the register tiles of the log-densities and the full statistics.
 
-The full log-density (``_density._tri_rows``) and the full statistics
-(``_statistics._outer_tile``) are GEMM's micro-kernel: two vectors x a few broadcast
-scalars, their sums held in registers over a whole contraction. LLVM's vectorizers keep
-sums in registers only along the loop's own index, so these tiles are written as vector
-IR inside Numba intrinsics (``bench/NOTES.md`` sections 26 and 27). This module holds
-what both write: the vector type (float64, or float32 for the float32 log-density), loads, stores,
-broadcasts, multiply-adds and masked adds.
+The full log-density (``_density._tri_rows``), the diagonal one (``_density._diag_rows``)
+and the full statistics (``_statistics._outer_tile``) are GEMM's micro-kernel: two vectors x
+a few broadcast scalars, their sums held in registers over a whole contraction. LLVM's
+vectorizers keep sums in registers only along the loop's own index, so these tiles are
+written as vector IR inside Numba intrinsics (``bench/NOTES.md`` sections 26-28). This
+module holds what they write: the vector type (float64, or float32 for the float32
+log-densities), loads, stores, broadcasts, constants, multiply-adds and masked adds.
 """
 
 from llvmlite import ir
