@@ -252,6 +252,33 @@ def test_load_block_transposes_in_both_orders(dtype):
     assert orders == {True, False}  # both orders were exercised
 
 
+@pytest.mark.parametrize("lanes, dtype", [(8, np.float64), (4, np.float64), (8, np.float32)])
+def test_the_block_loads_transposed_tiles_in_every_shape(lanes, dtype, monkeypatch):
+    """The block load's register tiles (``_density._transpose_tile``: L rows x L features
+    transposed by shuffles) in each shape, whichever this machine compiles (float64 8 x 8
+    on AVX-512, 4 x 4 on AVX2; float32 8 x 8): every block row and feature copied exactly,
+    the rows and features past whole tiles included, nothing else written."""
+    from numba import njit
+
+    from fastem._kernels import _config, _density
+
+    monkeypatch.setattr(_density, "LOAD_LANES" if dtype == np.float64 else "LOAD_LANES32", lanes)
+    load = njit(**_config._NO_CACHE)(_density.load_block)
+    rng = np.random.default_rng(lanes)
+    for D in (1, 3, 4, 7, 8, 9, 13, 16, 32, 70):
+        X = rng.normal(size=(200, D)).astype(dtype)
+        X.flags.writeable = False  # as the passes hand it over
+        Dp = D + (-D) % 4
+        for start, nb in [(0, 150), (3, 8), (5, 17), (31, 1), (9, 0), (1, 64)]:
+            xt = np.full((Dp, 150 + 16), 7.0, dtype=dtype)
+            xt[D:] = 0
+            load(X, start, nb, xt)
+            expect = np.full_like(xt, 7.0)
+            expect[D:] = 0
+            expect[:D, :nb] = X[start : start + nb].T
+            np.testing.assert_array_equal(xt, expect, err_msg=f"D={D} start={start} nb={nb}")
+
+
 def test_idle_threads_sleep_between_calls():
     """The pass's threads block on a queue between calls: no CPU spent while idle."""
     import threading

@@ -58,6 +58,39 @@ LOAD_L1_BYTES = 24 << 10
 LOAD_WIDE = 64
 
 
+#: The block load's transposed tiles (:func:`_transpose_tile`): ``LOAD_LANES`` float64 rows
+#: x as many features (8 in zmm, 4 in ymm), float32 8 x 8 (ymm). Read when a caller is
+#: compiled (tests set them).
+LOAD_LANES = 8 if vector_registers() == 32 else 4
+LOAD_LANES32 = 8
+
+
+@intrinsic
+def _transpose_tile(typingctx, X, r, d0, xt, b0):
+    """xt[d0:d0 + L, b0:b0 + L] = X[r:r + L, d0:d0 + L].T, L = ``LOAD_LANES`` (float32:
+    ``LOAD_LANES32``): L vector loads from X's rows, log2(L) rounds of shuffles in
+    registers and L vector stores into xt's rows (LLVM vector IR, ``_ir``)."""
+    sig = types.void(X, r, d0, xt, b0)
+
+    def codegen(context, builder, signature, args):
+        single = signature.args[0].dtype == types.float32
+        lanes = LOAD_LANES32 if single else LOAD_LANES
+        vec = _ir.Vectors(builder, lanes, _ir.F32 if single else _ir.F64)
+        size = 4 if single else 8
+        a_x, a_t = (_ir.data(context, builder, signature, args, i) for i in (0, 3))
+        rv, d0v, b0v = args[1], args[2], args[4]
+        s_x = _ir.stride(builder, a_x, 0, size)
+        s_t = _ir.stride(builder, a_t, 0, size)
+        src = vec.at(a_x.data, builder.add(builder.mul(rv, s_x), d0v))
+        rows = [vec.load(vec.at(src, builder.mul(_ir.const(i), s_x))) for i in range(lanes)]
+        dst = vec.at(a_t.data, builder.add(builder.mul(d0v, s_t), b0v))
+        for j, column in enumerate(vec.transpose(rows)):
+            vec.store(column, vec.at(dst, builder.mul(_ir.const(j), s_t)))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def load_block(X, start, nb, xt):
     """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero).
 
@@ -72,6 +105,20 @@ def load_block(X, start, nb, xt):
       ``bench/NOTES.md`` section 20).
     """
     D = X.shape[1]
+    L = LOAD_LANES32 if X.itemsize == 4 else LOAD_LANES
+    if D >= L:
+        Dl = D - D % L
+        nl = nb - nb % L
+        for b0 in range(0, nl, L):
+            for d0 in range(0, Dl, L):
+                _transpose_tile(X, start + b0, d0, xt, b0)
+        for b in range(nl, nb):
+            for d in range(Dl):
+                xt[d, b] = X[start + b, d]
+        for d in range(Dl, D):
+            for b in range(nb):
+                xt[d, b] = X[start + b, d]
+        return
     if D < LOAD_WIDE and D * xt.shape[1] * X.itemsize > LOAD_L1_BYTES:
         d = 0
         while d + 4 <= D:

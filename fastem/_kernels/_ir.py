@@ -70,6 +70,26 @@ class Vectors:
         """``value`` in every lane."""
         return ir.Constant(self.type, [value] * self.lanes)
 
+    def shuffle(self, a, b, indices):
+        """The lanes ``indices`` of ``a`` followed by ``b`` (LLVM's ``shufflevector``)."""
+        mask = ir.Constant(ir.VectorType(I32, len(indices)), list(indices))
+        return self.builder.shuffle_vector(a, b, mask)
+
+    def transpose(self, rows):
+        """The columns of the square of ``rows`` (``lanes`` vectors of ``lanes`` lanes, a
+        power of two): log2(lanes) rounds of pairwise shuffles, ``lanes`` per round."""
+        n, h = self.lanes, 1
+        rows = list(rows)
+        while h < n:
+            lo = [p if not p & h else n + p - h for p in range(n)]
+            hi = [p + h if not p & h else n + p for p in range(n)]
+            for i in range(n):
+                if not i & h:
+                    a, b = rows[i], rows[i + h]
+                    rows[i], rows[i + h] = self.shuffle(a, b, lo), self.shuffle(a, b, hi)
+            h *= 2
+        return rows
+
     def sums(self, n):
         """``n`` zeroed vector slots (allocas that LLVM keeps in registers)."""
         return [cgutils.alloca_once_value(self.builder, self.zero) for _ in range(n)]
