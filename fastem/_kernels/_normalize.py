@@ -26,6 +26,10 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 0.693145751953125
 _LN2_LO = 1.4286068203094173e-06
 _EXP_LO = -708.0
+# 1.5 * 2^52: y + _ROUND is rounded to an integer n, held in the mantissa's low bits (for
+# |n| < 2^51); (bits + 1023) << 52 is then 2^n's bits, with no float-to-int conversion
+# (AVX2 has no vector one: LLVM made four scalar ones per vector of four)
+_ROUND = 6755399441055744.0
 
 
 @jit_ordered
@@ -39,7 +43,8 @@ def exp_rows(a, k0, k1, nb, m, s):
         for b in range(nb):
             x = a[k, b] - m[b]
             xc = max(x, _EXP_LO)
-            n = np.floor(xc * _LOG2E + 0.5)
+            t = xc * _LOG2E + _ROUND
+            n = t - _ROUND
             r = (xc - n * _LN2_HI) - n * _LN2_LO
             p = 1.0 / 479001600.0
             p = p * r + 1.0 / 39916800.0
@@ -54,7 +59,7 @@ def exp_rows(a, k0, k1, nb, m, s):
             p = p * r + 0.5
             p = p * r + 1.0
             p = p * r + 1.0
-            e = (p if x >= _EXP_LO else 0.0) * float_of_bits((np.int64(n) + 1023) << 52)
+            e = (p if x >= _EXP_LO else 0.0) * float_of_bits((bits_of_float(t) + 1023) << 52)
             a[k, b] = e
             s[b] += e
 
@@ -63,6 +68,10 @@ _LN2 = 0.6931471805599453
 _SQRT2 = 1.4142135623730951
 _MANT = (1 << 52) - 1
 _ONE_BITS = 1023 << 52
+# the exponent field e as a float with no int-to-float conversion (AVX2 has no vector one):
+# the bits of 2^52 or'ed with e are the float 2^52 + e (0 <= e < 2^52)
+_TWO52_BITS = 0x4330000000000000
+_TWO52_1023 = 4503599627371519.0  # 2^52 + 1023
 
 
 @jit_ordered
@@ -76,7 +85,7 @@ def log_into(s, nb, out):
     for b in range(nb):
         x = s[b]
         ib = bits_of_float(x)
-        e = np.float64((ib >> 52) - 1023)
+        e = float_of_bits((ib >> 52) | _TWO52_BITS) - _TWO52_1023
         f = float_of_bits((ib & _MANT) | _ONE_BITS)
         big = f > _SQRT2
         f = f * 0.5 if big else f
