@@ -215,13 +215,13 @@ def test_sum_rows_is_a_fixed_order_sum():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_load_block_transposes_in_both_orders(dtype):
-    """The block load copies X[start:start + nb].T into xt in either order it
-    chooses from the shape (rows per pass, features per pass): exactly, leaving
-    the padding rows and the columns past nb untouched."""
+def test_load_block_transposes_in_every_order(dtype):
+    """The block load copies X[start:start + nb].T into xt in each order it
+    chooses from the shape (transposed tiles, rows per pass, features per pass): exactly,
+    leaving the padding rows and the columns past nb untouched."""
     from numba import njit
 
-    from fastem._kernels._density import LOAD_L1_BYTES, LOAD_WIDE, shared_load
+    from fastem._kernels._density import LOAD_L1_BYTES, LOAD_LANES, LOAD_LANES32, shared_load
 
     load = shared_load.call  # the copy the pass kernel calls, by address
 
@@ -237,8 +237,10 @@ def test_load_block_transposes_in_both_orders(dtype):
                  (32, 128), (64, 256), (70, 64)]:  # fmt: skip
         X = rng.normal(size=(B + 40, D)).astype(dtype)
         Dp = D + (-D) % 4
-        by_features = D < LOAD_WIDE and D * (B + 16) * X.itemsize > LOAD_L1_BYTES
-        orders.add(by_features)
+        lanes = LOAD_LANES if dtype == np.float64 else LOAD_LANES32
+        # below whole tiles of features: by features or by rows
+        order = "tiles" if D >= lanes else D * (B + 16) * X.itemsize > LOAD_L1_BYTES
+        orders.add(order)
         for start, nb in [(0, B), (5, B - 3), (31, 1), (9, 0)]:
             xt = np.full((Dp, B + 16), 7.0, dtype=dtype)
             xt[D:] = 0
@@ -249,7 +251,7 @@ def test_load_block_transposes_in_both_orders(dtype):
             expect[D:] = 0
             expect[:D, :nb] = X[start : start + nb].T
             np.testing.assert_array_equal(xt, expect, err_msg=f"D={D} B={B} nb={nb}")
-    assert orders == {True, False}  # both orders were exercised
+    assert orders == {True, False, "tiles"}  # every order was exercised
 
 
 @pytest.mark.parametrize("lanes, dtype", [(8, np.float64), (4, np.float64), (8, np.float32)])

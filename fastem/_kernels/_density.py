@@ -53,9 +53,6 @@ def block_rows(n_features_padded, n_components, full, budget):
 
 # A transposed block larger than this (bytes) no longer sits in L1 beside its rows of X.
 LOAD_L1_BYTES = 24 << 10
-# From this many features on, one row of X spans 8+ cache lines (float64) and
-# four rows per pass over the features is the faster load at every block size.
-LOAD_WIDE = 64
 
 
 #: The block load's transposed tiles (:func:`_transpose_tile`): ``LOAD_LANES`` float64 rows
@@ -73,10 +70,8 @@ def _transpose_tile(typingctx, X, r, d0, xt, b0):
     sig = types.void(X, r, d0, xt, b0)
 
     def codegen(context, builder, signature, args):
-        single = signature.args[0].dtype == types.float32
-        lanes = LOAD_LANES32 if single else LOAD_LANES
-        vec = _ir.Vectors(builder, lanes, _ir.F32 if single else _ir.F64)
-        size = 4 if single else 8
+        vec = _ir.vectors_of(builder, signature.args[0].dtype, LOAD_LANES, LOAD_LANES32)
+        lanes, size = vec.lanes, vec.itemsize
         a_x, a_t = (_ir.data(context, builder, signature, args, i) for i in (0, 3))
         rv, d0v, b0v = args[1], args[2], args[4]
         s_x = _ir.stride(builder, a_x, 0, size)
@@ -96,13 +91,15 @@ def load_block(X, start, nb, xt):
 
     The order of the copy is chosen from the shape (the result is the same):
 
-    * a block whose buffer fits in L1, or wide rows (``D >= LOAD_WIDE``): four
-      rows per pass over the features, four stores into each row of ``xt``
-      per pass instead of one;
-    * otherwise four features per pass over the rows: four store streams that
-      stay in L1 (with four rows per pass, the ``D`` streams of a long block,
-      e.g. 8 features x 1024 rows, evicted one another: 1.5x slower,
-      ``bench/NOTES.md`` section 20).
+    * from L = ``LOAD_LANES`` features on (float32: ``LOAD_LANES32``), L x L tiles
+      transposed in registers (:func:`_transpose_tile`), then the rows and features
+      past whole tiles one at a time (``bench/NOTES.md`` section 28: a D = 32 load
+      2.2x faster than the orders below);
+    * fewer features, a block whose buffer fits in L1: four rows per pass over the
+      features, four stores into each row of ``xt`` per pass instead of one;
+    * fewer features, a longer block: four features per pass over the rows: four store
+      streams that stay in L1 (with four rows per pass, the ``D`` streams of a long
+      block evicted one another: 1.5x slower, ``bench/NOTES.md`` section 20).
     """
     D = X.shape[1]
     L = LOAD_LANES32 if X.itemsize == 4 else LOAD_LANES
@@ -119,7 +116,7 @@ def load_block(X, start, nb, xt):
             for b in range(nb):
                 xt[d, b] = X[start + b, d]
         return
-    if D < LOAD_WIDE and D * xt.shape[1] * X.itemsize > LOAD_L1_BYTES:
+    if D * xt.shape[1] * X.itemsize > LOAD_L1_BYTES:
         d = 0
         while d + 4 <= D:
             for b in range(nb):
@@ -187,10 +184,8 @@ def _tri_rows(typingctx, diff, up, k, b0, q):
 
     def codegen(context, builder, signature, args):
         # (the constants read here, when the caller is compiled, not when it is typed)
-        single = signature.args[0].dtype == types.float32
-        lanes = TRI_LANES32 if single else TRI_LANES
-        vec = _ir.Vectors(builder, lanes, _ir.F32 if single else _ir.F64)
-        size = 4 if single else 8
+        vec = _ir.vectors_of(builder, signature.args[0].dtype, TRI_LANES, TRI_LANES32)
+        lanes, size = vec.lanes, vec.itemsize
         a_d, a_u, a_q = (_ir.data(context, builder, signature, args, i) for i in (0, 1, 4))
         kv, b0v = args[2], args[3]
         dp = builder.extract_value(a_d.shape, 0)
@@ -262,11 +257,9 @@ def _diag_rows(typingctx, xt, nb, prec, npm, const, logp):
     sig = types.void(xt, nb, prec, npm, const, logp)
 
     def codegen(context, builder, signature, args):
-        single = signature.args[0].dtype == types.float32
-        lanes = DIAG_LANES32 if single else DIAG_LANES
-        vec = _ir.Vectors(builder, lanes, _ir.F32 if single else _ir.F64)
+        vec = _ir.vectors_of(builder, signature.args[0].dtype, DIAG_LANES, DIAG_LANES32)
+        lanes, size = vec.lanes, vec.itemsize
         out = _ir.Vectors(builder, lanes)
-        size = 4 if single else 8
         a_x, a_p, a_n, a_c, a_l = (
             _ir.data(context, builder, signature, args, i) for i in (0, 2, 3, 4, 5)
         )
@@ -304,7 +297,7 @@ def _diag_rows(typingctx, xt, nb, prec, npm, const, logp):
                 lrow = out.at(a_l.data, builder.add(builder.mul(ks[c], s_l), b0))
                 for v in range(2):
                     q = builder.load(sums[2 * c + v])
-                    if single:
+                    if size == 4:  # float32 sums, widened
                         q = builder.fpext(q, out.type)
                     out.store(out.fma(q, half, cv), out.at(lrow, v * lanes))
 

@@ -10,6 +10,7 @@ log-densities), loads, stores, broadcasts, constants, multiply-adds and masked a
 """
 
 from llvmlite import ir
+from numba import types
 from numba.core import cgutils
 
 F64, F32, I64, I32 = ir.DoubleType(), ir.FloatType(), ir.IntType(64), ir.IntType(32)
@@ -36,7 +37,8 @@ class Vectors:
         self.lanes = lanes
         self.type = ir.VectorType(element, lanes)
         self._suffix = f"v{lanes}{'f32' if element == F32 else 'f64'}"
-        self._align = 4 if element == F32 else 8
+        self.itemsize = 4 if element == F32 else 8
+        self._align = self.itemsize
         self.zero = ir.Constant(self.type, [0.0] * lanes)
         self._mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
         self._fmuladd = cgutils.get_or_insert_function(
@@ -126,6 +128,14 @@ class Vectors:
     def add_product(self, slot, a, b):
         """``slot += a * b``."""
         self.builder.store(self.fma(a, b, self.builder.load(slot)), slot)
+
+
+def vectors_of(builder, dtype, lanes, lanes32):
+    """:class:`Vectors` for an array of Numba dtype ``dtype``: float64 in vectors of
+    ``lanes``, float32 in vectors of ``lanes32``."""
+    if dtype == types.float32:
+        return Vectors(builder, lanes32, F32)
+    return Vectors(builder, lanes)
 
 
 def data(context, builder, signature, args, i):
