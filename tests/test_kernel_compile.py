@@ -348,8 +348,8 @@ def _compiled_alone(fn, signature, what):
 
 def _wide_and_narrow():
     """The block functions compiled for 512-bit vectors on AVX-512, those that are not, and
-    those that are not but whose register tiles are written as 512-bit IR vectors, with a
-    float64 signature each."""
+    those that are not but whose register tiles are written as 512-bit IR vectors, each
+    with one signature (float64 unless it says float32)."""
     from fastem._kernels import _density, _normalize, _statistics
     from fastem._kernels._shared import F1, F2, I8
 

@@ -221,6 +221,7 @@ def test_load_block_transposes_in_every_order(dtype):
     leaving the padding rows and the columns past nb untouched."""
     from numba import njit
 
+    from fastem._kernels._config import PAD
     from fastem._kernels._density import LOAD_L1_BYTES, LOAD_LANES, LOAD_LANES32, shared_load
 
     load = shared_load.call  # the copy the pass kernel calls, by address
@@ -239,10 +240,10 @@ def test_load_block_transposes_in_every_order(dtype):
         Dp = D + (-D) % 4
         lanes = LOAD_LANES if dtype == np.float64 else LOAD_LANES32
         # below whole tiles of features: by features or by rows
-        order = "tiles" if D >= lanes else D * (B + 16) * X.itemsize > LOAD_L1_BYTES
+        order = "tiles" if D >= lanes else D * (B + PAD) * X.itemsize > LOAD_L1_BYTES
         orders.add(order)
         for start, nb in [(0, B), (5, B - 3), (31, 1), (9, 0)]:
-            xt = np.full((Dp, B + 16), 7.0, dtype=dtype)
+            xt = np.full((Dp, B + PAD), 7.0, dtype=dtype)
             xt[D:] = 0
             X.flags.writeable = False  # as the passes hand it over
             call(address, X, start, nb, xt)
@@ -549,7 +550,8 @@ def test_both_diagonal_log_density_tiles_match_the_reference(
     then one of each narrower width), rows past a whole vector computed in the spare
     columns, which must hold: nothing is written past the buffer's last row, and a row's
     spare lanes never reach the next component's row (its width is the rows rounded up
-    to whole tiles, as small as the kernel's ``PAD`` allows)."""
+    to whole tiles). On data offset by 1e4 the error stays within the bound of
+    ``x p - mu p`` (half an ulp of ``mu p`` per feature: first order in the offset)."""
     from numba import njit
 
     from fastem._kernels import _config, _density
@@ -560,7 +562,6 @@ def test_both_diagonal_log_density_tiles_match_the_reference(
     else:
         monkeypatch.setattr(_density, "DIAG_LANES32", lanes)
     rows = 2 * lanes
-    assert rows <= _config.PAD
     tile = _density._diag_rows
 
     @njit(**_config._NO_CACHE)
@@ -570,25 +571,51 @@ def test_both_diagonal_log_density_tiles_match_the_reference(
     rng = np.random.default_rng(K * D + nb)
     Dp = (D + 3) // 4 * 4
     width = -(-nb // rows) * rows
-    x = (rng.normal(size=(nb, D)) * 3).astype(dtype).astype(np.float64)
-    xt = np.full((Dp, width + 5), 1e3, dtype)  # spare rows: not used
-    xt[:, :nb] = 0.0
-    xt[:D, :nb] = x.T
-    mu = np.zeros((K, Dp), dtype)
-    prec = np.zeros((K, 1, Dp), dtype)
-    mu[:, :D] = rng.normal(size=(K, D))
-    prec[:, 0, :D] = rng.uniform(0.3, 3.0, size=(K, D))
-    npm = -(mu * prec[:, 0])
-    const = rng.normal(size=K)
-    after = np.full(K * width + 64, -7.0)
-    logp = after[: K * width].reshape(K, width)
-    logdens(xt, nb, prec, npm, const, logp)
-    p64, m64 = prec[:, 0, :D].astype(np.float64), mu[:, :D].astype(np.float64)
-    q = (((x[None] - m64[:, None]) * p64[:, None]) ** 2).sum(axis=2)
-    tol = 1e-14 if dtype == np.float64 else 3e-6  # of the terms' size
-    err = np.abs(logp[:, :nb] - (const[:, None] - 0.5 * q))
-    assert (err <= tol * (np.abs(const)[:, None] + q)).all(), err.max()
-    assert (after[K * width :] == -7.0).all()
+    unit = np.finfo(dtype).eps / 2
+    for offset in (0.0, 1e4):
+        x = (rng.normal(size=(nb, D)) * 3 + offset).astype(dtype).astype(np.float64)
+        xt = np.full((Dp, width + 5), 1e3, dtype)  # spare rows: not used
+        xt[:, :nb] = 0.0
+        xt[:D, :nb] = x.T
+        mu = np.zeros((K, Dp), dtype)
+        prec = np.zeros((K, 1, Dp), dtype)
+        mu[:, :D] = rng.normal(size=(K, D)) + offset
+        prec[:, 0, :D] = rng.uniform(0.3, 3.0, size=(K, D))
+        npm = -(mu * prec[:, 0])
+        const = rng.normal(size=K)
+        after = np.full(K * width + 64, -7.0)
+        logp = after[: K * width].reshape(K, width)
+        logdens(xt, nb, prec, npm, const, logp)
+        p64, m64 = prec[:, 0, :D].astype(np.float64), mu[:, :D].astype(np.float64)
+        t = (x[None] - m64[:, None]) * p64[:, None]  # (K, nb, D), exact enough in float64
+        q = (t**2).sum(axis=2)
+        tol = 1e-14 if dtype == np.float64 else 3e-6  # of the terms' size
+        mp = unit * np.abs(m64 * p64)[:, None]  # half an ulp of mu p
+        bound = tol * (np.abs(const)[:, None] + q) + (1.1 * np.abs(t) * mp + mp**2).sum(axis=2)
+        err = np.abs(logp[:, :nb] - (const[:, None] - 0.5 * q))
+        assert (err <= bound).all(), (offset, (err / bound).max())
+        assert (after[K * width :] == -7.0).all()
+
+
+def test_blocks_hold_whole_register_tiles_of_rows():
+    """Blocks are a power of two of 64 rows or more (``_density.block_rows``), so the
+    register tiles' vectors of rows (up to 32: the float32 diagonal log-density's) never
+    run past a block's buffers, whatever the shape."""
+    from numba import njit
+
+    from fastem._kernels._config import full_block_bytes
+    from fastem._kernels._density import block_rows as _block_rows
+
+    @njit
+    def block_rows(*args):  # the callee has no Python wrapper: call it from compiled code
+        return _block_rows(*args)
+
+    for full in (True, False):
+        for Dp in (4, 8, 64, 256, 1024, 4096):
+            for K in (1, 16, 512, 4096):
+                for budget in (full_block_bytes(), 1 << 14, 1 << 22):
+                    B = block_rows(Dp, K, full, budget)
+                    assert B >= 64 and B & (B - 1) == 0, (full, Dp, K, budget, B)
 
 
 def test_the_full_statistics_run_in_register_tiles_from_16_padded_features():

@@ -36,10 +36,10 @@ BLOCK_DIAG_MIN = 256
 
 # Extra columns in every (rows, block) buffer: a row stride of exactly
 # 2^k bytes maps the rows of a transposed block onto two or three L1 cache
-# sets, and the transposing load then evicts its own lines. The register tiles'
-# last vectors of rows also run in them (at most 32: the float32 diagonal
-# log-density's, ``_density._diag_rows``).
-PAD = 32
+# sets, and the transposing load then evicts its own lines. (The register tiles'
+# vectors of rows, at most 32, never reach them: blocks are 64 rows or more, a
+# power of two, ``_density.block_rows``.)
+PAD = 16
 
 # Common keyword arguments of every kernel. The disk cache is invalidated as
 # one unit whenever any kernel module changes (see ``_cache``).

@@ -165,8 +165,8 @@ def _centre(xt, mu, k, nb, diff):
 #: registers over the whole contraction: 16 of the 32 AVX-512 registers, 8 of AVX2's 16.
 TRI_LANES, TRI_COLS = _ir.register_tile(vector_registers())
 TRI_ROWS = 2 * TRI_LANES
-#: float32: two vectors of 8 rows (ymm) on either instruction set, so the 16 rows per call
-#: stay within the buffers' ``PAD`` spare columns as float64's do.
+#: float32: two vectors of 8 rows (ymm) on either instruction set, 16 rows per call as
+#: float64's on AVX-512.
 TRI_LANES32 = 8
 TRI_ROWS32 = 2 * TRI_LANES32
 
@@ -245,15 +245,22 @@ DIAG_LANES32 = 2 * DIAG_LANES
 @intrinsic
 def _diag_rows(typingctx, xt, nb, prec, npm, const, logp):
     """logp[k, b] = const_k - sum_d (x_db p_kd + npm_kd)^2 / 2 for every component k and
-    the block's rows b (``npm`` = -mu p), in whole vectors of rows (the last ones run in the
-    buffers' ``PAD`` spare columns: those rows are computed and ignored).
+    the block's rows b (``npm`` = -mu p), in whole vectors of rows: at most 32 rows, so
+    the last ones stay inside a block's buffers (blocks are a power of two of 64 rows or
+    more, :func:`block_rows`); rows past ``nb`` are computed and ignored.
 
-    Components ``DIAG_COLS`` at a time (then 4, 2, 1 for the rest), for each two vectors of
-    rows: the ``2 x DIAG_COLS`` sums of squares held in registers over all features, each
-    feature's row of x loaded once for the tile and each ``p``, ``npm`` broadcast once for
-    its two vectors: GEMM's micro-kernel (two multiply-adds per row, component and feature),
-    LLVM vector IR (``_ir``). The sums (float32 for float32 blocks) are widened and
-    written as float64."""
+    Components ``DIAG_COLS`` at a time (then one tile of each halved width for the rest),
+    for each two vectors of rows: the ``2 x DIAG_COLS`` sums of squares held in registers
+    over all features, each feature's row of x loaded once for the tile and each ``p``,
+    ``npm`` broadcast once for its two vectors: GEMM's micro-kernel (two multiply-adds per
+    row, component and feature), LLVM vector IR (``_ir``). The sums (float32 for float32
+    blocks) are widened and written as float64.
+
+    Precision: ``x p - mu p`` (as LLVM compiled the earlier ``(x - mu) p`` too) is off by
+    up to half an ulp of ``mu p``: the result for a mean moved by an ulp, the precision
+    ``mu`` is held in. First order in the data's offset, never second order as raw
+    moments are (``tests/test_kernels.py`` checks the bound on offset data).
+    """
     sig = types.void(xt, nb, prec, npm, const, logp)
 
     def codegen(context, builder, signature, args):
@@ -352,9 +359,9 @@ def logprob_full(xt, nb, mu, up, const, diff, q, logp):
 
     ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros. The rows of
     ``diff = x - mu_k`` sixteen at a time (float64 on AVX2: eight) against eight columns of
-    U (AVX2: four), the sums in registers (:func:`_tri_rows`). The block's buffers have
-    ``PAD`` spare columns, so its last rows' vectors stay in them (rows past ``nb`` are
-    computed and ignored).
+    U (AVX2: four), the sums in registers (:func:`_tri_rows`). Blocks are a power of two of
+    64 rows or more (:func:`block_rows`), so the last rows' vectors stay inside the
+    buffers (rows past ``nb`` are computed and ignored).
     """
     K = mu.shape[0]
     for k in range(K):

@@ -224,8 +224,9 @@ def pass_chunk(
     One kernel for every covariance family: the family is ``prec``'s shape ((K, Dp, Dp)
     full and tied, (K, 1, Dp) diagonal and spherical) and the functions whose addresses
     ``fns`` holds (its log-density and statistics, :func:`chunk_kernel`). The two
-    families' block functions take the same arguments (the diagonal ones ignore
-    ``diff`` and ``rd``), so a second family compiles its own block functions only.
+    families' block functions take the same arguments (``diff`` is x - mu for the full
+    log-density, -mu p for the diagonal one; the diagonal statistics ignore ``diff64``
+    and ``rd``), so a second family compiles its own block functions only.
     """
     K, Dp = mu.shape
     full = prec.shape[1] > 1
