@@ -92,63 +92,60 @@ def load_block(X, start, nb, xt):
     The order of the copy is chosen from the shape (the result is the same):
 
     * from L = ``LOAD_LANES`` features on (float32: ``LOAD_LANES32``), L x L tiles
-      transposed in registers (:func:`_transpose_tile`), then the rows and features
-      past whole tiles one at a time (``bench/NOTES.md`` section 28: a D = 32 load
-      2.2x faster than the orders below);
+      transposed in registers (:func:`_transpose_tile`; ``bench/NOTES.md`` section 28: a
+      D = 32 load 2.2x faster than element by element), then the features past whole
+      tiles as below;
     * fewer features, a block whose buffer fits in L1: four rows per pass over the
       features, four stores into each row of ``xt`` per pass instead of one;
     * fewer features, a longer block: four features per pass over the rows: four store
       streams that stay in L1 (with four rows per pass, the ``D`` streams of a long
-      block evicted one another: 1.5x slower, ``bench/NOTES.md`` section 20).
+      block evicted one another: 1.5x slower, section 20).
+
+    The rows past whole tiles (or past whole fours of rows) are copied one at a time.
     """
     D = X.shape[1]
     L = LOAD_LANES32 if X.itemsize == 4 else LOAD_LANES
-    if D >= L:
-        Dl = D - D % L
-        nl = nb - nb % L
-        for b0 in range(0, nl, L):
-            for d0 in range(0, Dl, L):
-                _transpose_tile(X, start + b0, d0, xt, b0)
-        for b in range(nl, nb):
-            for d in range(Dl):
-                xt[d, b] = X[start + b, d]
-        for d in range(Dl, D):
-            for b in range(nb):
-                xt[d, b] = X[start + b, d]
-        return
-    if D * xt.shape[1] * X.itemsize > LOAD_L1_BYTES:
-        d = 0
-        while d + 4 <= D:
-            for b in range(nb):
-                r = start + b
+    if D < L and D * xt.shape[1] * X.itemsize <= LOAD_L1_BYTES:
+        b0 = 0
+        while b0 + 4 <= nb:
+            r = start + b0
+            for d in range(D):
                 a0 = X[r, d]
-                a1 = X[r, d + 1]
-                a2 = X[r, d + 2]
-                a3 = X[r, d + 3]
-                xt[d, b] = a0
-                xt[d + 1, b] = a1
-                xt[d + 2, b] = a2
-                xt[d + 3, b] = a3
-            d += 4
-        for dd in range(d, D):
-            for b in range(nb):
-                xt[dd, b] = X[start + b, dd]
+                a1 = X[r + 1, d]
+                a2 = X[r + 2, d]
+                a3 = X[r + 3, d]
+                xt[d, b0] = a0
+                xt[d, b0 + 1] = a1
+                xt[d, b0 + 2] = a2
+                xt[d, b0 + 3] = a3
+            b0 += 4
+        for b in range(b0, nb):
+            for d in range(D):
+                xt[d, b] = X[start + b, d]
         return
-    b0 = 0
-    while b0 + 4 <= nb:
-        r = start + b0
-        for d in range(D):
-            a0 = X[r, d]
-            a1 = X[r + 1, d]
-            a2 = X[r + 2, d]
-            a3 = X[r + 3, d]
-            xt[d, b0] = a0
-            xt[d, b0 + 1] = a1
-            xt[d, b0 + 2] = a2
-            xt[d, b0 + 3] = a3
-        b0 += 4
-    for b in range(b0, nb):
-        for d in range(D):
+    Dl = D - D % L
+    nl = nb - nb % L
+    for b0 in range(0, nl, L):
+        for d0 in range(0, Dl, L):
+            _transpose_tile(X, start + b0, d0, xt, b0)
+    for b in range(nl, nb):
+        for d in range(Dl):
+            xt[d, b] = X[start + b, d]
+    d0 = Dl
+    while d0 + 4 <= D:
+        for b in range(nb):
+            r = start + b
+            a0 = X[r, d0]
+            a1 = X[r, d0 + 1]
+            a2 = X[r, d0 + 2]
+            a3 = X[r, d0 + 3]
+            xt[d0, b] = a0
+            xt[d0 + 1, b] = a1
+            xt[d0 + 2, b] = a2
+            xt[d0 + 3, b] = a3
+        d0 += 4
+    for d in range(d0, D):
+        for b in range(nb):
             xt[d, b] = X[start + b, d]
 
 
