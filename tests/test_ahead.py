@@ -51,7 +51,7 @@ if mode == "predict":  # a model fitted in NumPy (compiles nothing): its first p
     gm = fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)
     fastem._small.SMALL_WORK = 0
     result = repr(gm.predict_proba(X).tolist())
-    functions = _em.rowwise_functions(np.float64)
+    functions = _em.rowwise_functions(np.float64, 3)
 else:
     gm = fastem.GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(X)
     result = repr((gm.means_.tolist(), gm.covariances_.tolist(), gm.score_samples(X).tolist()))

@@ -148,6 +148,7 @@ def test_shared_callees_are_compiled_once_for_every_kernel():
         "full log-density": _density.full_logprob,  # one per dtype
         "diag log-density": _density.diag_logprob,
         "block load": _density.shared_load,
+        "tiled block load": _density.tiled_load,
     }
     for name in ("normalize", "rowwise"):
         assert "reassoc" not in shared[name].dispatcher.targetoptions["fastmath"], name
@@ -314,7 +315,15 @@ def test_a_float32_first_use_compiles_only_float32_code(tmp_path):
     # no copy of them (an inlined copy would be optimized again in every kernel)
     assert calls == 5, calls
     for name in defined:
-        for block in ("accumulate_", "logprob_", "normalizeB", "_rowwise_outputs", "load_block"):
+        blocks = (
+            "accumulate_",
+            "logprob_",
+            "normalizeB",
+            "_rowwise_outputs",
+            "load_block",
+            "load_tiled",
+        )
+        for block in blocks:
             assert block not in name, name
     names = {name for name, _ in first}
     assert {"pass_chunk", "logprob_full", "accumulate_full", "normalize", "lloyd"} <= names

@@ -214,23 +214,37 @@ def test_sum_rows_is_a_fixed_order_sum():
     assert call(np.array([1.0, -np.inf, 2.0]), 3) == -np.inf
 
 
+@pytest.mark.parametrize("tiled", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_load_block_transposes_in_every_order(dtype):
-    """The block load copies X[start:start + nb].T into xt in each order it
-    chooses from the shape (transposed tiles, rows per pass, features per pass): exactly,
+def test_both_block_loads_transpose_in_every_order(dtype, tiled):
+    """Both block loads, the narrow one and the tiled one (``_density.load_block``,
+    ``load_tiled``: a pass compiles the one its features need, ``load_tiles``), copy
+    X[start:start + nb].T into xt exactly, in each order they choose from the shape
+    (transposed tiles; rows per pass or features per pass), for any number of features,
     leaving the padding rows and the columns past nb untouched."""
     from numba import njit
 
     from fastem._kernels._config import PAD
-    from fastem._kernels._density import LOAD_L1_BYTES, LOAD_LANES, LOAD_LANES32, shared_load
+    from fastem._kernels._density import (
+        LOAD_L1_BYTES,
+        LOAD_LANES,
+        LOAD_LANES32,
+        load_tiles,
+        shared_load,
+        tiled_load,
+    )
 
-    load = shared_load.call  # the copy the pass kernel calls, by address
+    shared = tiled_load if tiled else shared_load
+    load = shared.call  # the copy the pass kernel calls, by address
 
     @njit
     def call(address, X, start, nb, xt):
         load(address, X, start, nb, xt)
 
-    address = shared_load.address(0 if dtype == np.float64 else 1)
+    address = shared.address(0 if dtype == np.float64 else 1)
+    lanes = LOAD_LANES if dtype == np.float64 else LOAD_LANES32
+    for D in range(1, 40):  # the rule: tiles from a whole tile of features on
+        assert load_tiles(D, dtype) == (D >= lanes), D
 
     rng = np.random.default_rng(5)
     orders = set()
@@ -238,10 +252,10 @@ def test_load_block_transposes_in_every_order(dtype):
                  (32, 128), (64, 256), (70, 64)]:  # fmt: skip
         X = rng.normal(size=(B + 40, D)).astype(dtype)
         Dp = D + (-D) % 4
-        lanes = LOAD_LANES if dtype == np.float64 else LOAD_LANES32
-        # below whole tiles of features: by features or by rows
-        order = "tiles" if D >= lanes else D * (B + PAD) * X.itemsize > LOAD_L1_BYTES
-        orders.add(order)
+        if tiled:
+            orders.add("tiles" if D >= lanes else "features")
+        else:  # by features or by rows
+            orders.add(D * (B + PAD) * X.itemsize > LOAD_L1_BYTES)
         for start, nb in [(0, B), (5, B - 3), (31, 1), (9, 0)]:
             xt = np.full((Dp, B + PAD), 7.0, dtype=dtype)
             xt[D:] = 0
@@ -252,7 +266,8 @@ def test_load_block_transposes_in_every_order(dtype):
             expect[D:] = 0
             expect[:D, :nb] = X[start : start + nb].T
             np.testing.assert_array_equal(xt, expect, err_msg=f"D={D} B={B} nb={nb}")
-    assert orders == {True, False, "tiles"}  # every order was exercised
+    # every order was exercised
+    assert orders == ({"tiles", "features"} if tiled else {True, False})
 
 
 @pytest.mark.parametrize("lanes, dtype", [(8, np.float64), (4, np.float64), (8, np.float32)])
@@ -266,7 +281,7 @@ def test_the_block_loads_transposed_tiles_in_every_shape(lanes, dtype, monkeypat
     from fastem._kernels import _config, _density
 
     monkeypatch.setattr(_density, "LOAD_LANES" if dtype == np.float64 else "LOAD_LANES32", lanes)
-    load = njit(**_config._NO_CACHE)(_density.load_block)
+    load = njit(**_config._NO_CACHE)(_density.load_tiled)
     rng = np.random.default_rng(lanes)
     for D in (1, 3, 4, 7, 8, 9, 13, 16, 32, 70):
         X = rng.normal(size=(200, D)).astype(dtype)

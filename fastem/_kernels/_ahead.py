@@ -83,7 +83,7 @@ def start(full, dtype, n_features, rows=False):
     from ._em import rowwise_functions, statistics_functions
 
     if rows:
-        functions = rowwise_functions(dtype)
+        functions = rowwise_functions(dtype, n_features)
     else:
         functions = statistics_functions(full, dtype, n_features)
     # each probed once (compiled here: a dict lookup; else the cache's index), and the CPU

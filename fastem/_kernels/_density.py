@@ -9,6 +9,7 @@ dtype, by register micro-kernels in LLVM vector IR: for the upper-triangular ``U
 :func:`_diag_rows`, ``(x - mu) p`` as one multiply-add), float64 and float32.
 """
 
+import numpy as np
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
@@ -21,6 +22,7 @@ from ._config import (
     BLOCK_DIAG_BYTES,
     BLOCK_DIAG_MIN,
     BLOCK_MIN,
+    jit,
     jit_ordered,
     vector_registers,
     wide_vectors,
@@ -87,23 +89,20 @@ def _transpose_tile(typingctx, X, r, d0, xt, b0):
 
 
 def load_block(X, start, nb, xt):
-    """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero).
+    """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero): the load of a
+    block of fewer than L features (:func:`load_tiles`; any D is copied right).
 
     The order of the copy is chosen from the shape (the result is the same):
 
-    * from L = ``LOAD_LANES`` features on (float32: ``LOAD_LANES32``), L x L tiles
-      transposed in registers (:func:`_transpose_tile`; ``bench/NOTES.md`` section 28: a
-      D = 32 load 2.2x faster than element by element), then the features past whole
-      tiles as below;
-    * fewer features, a block whose buffer fits in L1: four rows per pass over the
-      features, four stores into each row of ``xt`` per pass instead of one;
-    * fewer features, a longer block: four features per pass over the rows: four store
-      streams that stay in L1 (with four rows per pass, the ``D`` streams of a long
-      block evicted one another: 1.5x slower, section 20).
-
-    The rows past whole tiles (or past whole fours of rows) are copied one at a time.
+    * a block whose buffer fits in L1: four rows per pass over the features, four stores
+      into each row of ``xt`` per pass instead of one;
+    * a longer block: four features per pass over the rows: four store streams that stay
+      in L1 (with four rows per pass, the ``D`` streams of a long block evicted one
+      another: 1.5x slower, ``bench/NOTES.md`` section 20).
     """
     D = X.shape[1]
+    # (``D < L``, true wherever this load is chosen, lets LLVM keep the short loop over the
+    # features scalar: a D = 2 load 1.6x faster than without it)
     L = LOAD_LANES32 if X.itemsize == 4 else LOAD_LANES
     if D < L and D * xt.shape[1] * X.itemsize <= LOAD_L1_BYTES:
         b0 = 0
@@ -123,6 +122,19 @@ def load_block(X, start, nb, xt):
             for d in range(D):
                 xt[d, b] = X[start + b, d]
         return
+    _features_from(X, start, nb, xt, 0)
+
+
+def load_tiled(X, start, nb, xt):
+    """xt[:D, :nb] = X[start:start + nb].T (rows D..Dp of xt stay zero): the load of a
+    block of L features or more (:func:`load_tiles`; any D is copied right).
+
+    L x L tiles transposed in registers (:func:`_transpose_tile`; ``bench/NOTES.md``
+    section 28: a D = 32 load 2.2x faster than element by element), the rows past whole
+    tiles one at a time, the features past whole tiles four per pass over the rows.
+    """
+    D = X.shape[1]
+    L = LOAD_LANES32 if X.itemsize == 4 else LOAD_LANES
     Dl = D - D % L
     nl = nb - nb % L
     for b0 in range(0, nl, L):
@@ -131,7 +143,13 @@ def load_block(X, start, nb, xt):
     for b in range(nl, nb):
         for d in range(Dl):
             xt[d, b] = X[start + b, d]
-    d0 = Dl
+    _features_from(X, start, nb, xt, Dl)
+
+
+@jit
+def _features_from(X, start, nb, xt, d0):
+    """xt[d0:D, :nb] = X[start:start + nb, d0:].T, four features per pass over the rows."""
+    D = X.shape[1]
     while d0 + 4 <= D:
         for b in range(nb):
             r = start + b
@@ -147,6 +165,13 @@ def load_block(X, start, nb, xt):
     for d in range(d0, D):
         for b in range(nb):
             xt[d, b] = X[start + b, d]
+
+
+def load_tiles(n_features, dtype):
+    """Whether a block of ``n_features`` features in ``dtype`` is loaded in transposed
+    tiles (:func:`load_tiled`, from ``LOAD_LANES`` features on; float32
+    ``LOAD_LANES32``) or not (:func:`load_block`). A pass compiles only the one it runs."""
+    return n_features >= (LOAD_LANES32 if dtype == np.float32 else LOAD_LANES)
 
 
 @jit_ordered
@@ -389,6 +414,8 @@ def logprob_diag(xt, nb, mu, prec, const, diff, q, logp):
 #: kernel does not inline, type and optimize them again
 full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 A2 A1 F2"))
 diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A2 A1 F2"))
-#: :func:`load_block` for the pass kernel, once per dtype, called by address (a linked
-#: copy was optimized again inside the kernel: 0.1 s of its compile)
+#: :func:`load_block` and :func:`load_tiled` for the pass kernel, once per dtype, called by
+#: address (a linked copy was optimized again inside the kernel: 0.1 s of its compile); a
+#: pass compiles the one its features need (:func:`load_tiles`)
 shared_load = Shared(load_block, dtype_signatures("R2 I8 I8 A2"), ordered=True)
+tiled_load = Shared(load_tiled, dtype_signatures("R2 I8 I8 A2"), ordered=True)

@@ -95,7 +95,7 @@ import numpy as np
 from . import _ahead
 from ._bits import empty, zeros
 from ._config import PAD, full_block_bytes, kernel
-from ._density import block_rows, diag_logprob, full_logprob, shared_load
+from ._density import block_rows, diag_logprob, full_logprob, load_tiles, shared_load, tiled_load
 from ._normalize import log_into, normalize_buffers, shared_normalize, softmax
 from ._shared import F1, F2, I1, I8, Shared
 from ._statistics import (
@@ -151,7 +151,7 @@ _normalize = shared_normalize.call
 _rowwise = rowwise_outputs.call
 _stats = full_stats.call  # either family's: the same signature
 _logprob = full_logprob.call  # either family's, in X's dtype
-_load = shared_load.call
+_load = shared_load.call  # either load's: the same signatures
 
 
 def chunk_kernel(full, dtype, n_features, rows=False, args=None):
@@ -185,7 +185,7 @@ def chunk_kernel(full, dtype, n_features, rows=False, args=None):
             pass_chunk.compile(sig)
     if rows:
         norm, stats = 0, 0
-        rowwise, load = (fn.address(j) for fn, j in rowwise_functions(dtype))
+        rowwise, load = (fn.address(j) for fn, j in rowwise_functions(dtype, n_features))
     else:
         rowwise = 0
         functions = statistics_functions(full, dtype, n_features)
@@ -193,23 +193,31 @@ def chunk_kernel(full, dtype, n_features, rows=False, args=None):
     return pass_chunk, (norm, rowwise, stats, logprob, load, full_block_bytes())
 
 
-def rowwise_functions(dtype):
-    """The ``(Shared function, signature index)`` pairs of a row-wise pass that
-    :func:`chunk_kernel` compiles after the log-density (a helper's share, ``_ahead``)."""
-    return [(rowwise_outputs, 0), (shared_load, 0 if dtype == np.float64 else 1)]
+def rowwise_functions(dtype, n_features):
+    """The ``(Shared function, signature index)`` pairs of a row-wise pass of
+    ``n_features`` features that :func:`chunk_kernel` compiles after the log-density (a
+    helper's share, ``_ahead``)."""
+    return [(rowwise_outputs, 0), _load_function(dtype, n_features)]
 
 
 def statistics_functions(full, dtype, n_features):
     """The ``(Shared function, signature index)`` pairs of a statistics pass that
     :func:`chunk_kernel` compiles after the log-density (a helper's share, ``_ahead``).
     The full family's statistics of ``n_features`` features: register tiles or not
-    (``_statistics.register_tiles``, the rule the kernel's buffers follow too)."""
-    i = 0 if dtype == np.float64 else 1
+    (``_statistics.register_tiles``, the rule the kernel's buffers follow too), and the
+    block load for them (:func:`_load_function`)."""
     if not full:
         stats = diag_stats
     else:
         stats = tiled_stats if register_tiles(n_features) else full_stats
-    return [(shared_normalize, 0), (stats, 0), (shared_load, i)]
+    return [(shared_normalize, 0), (stats, 0), _load_function(dtype, n_features)]
+
+
+def _load_function(dtype, n_features):
+    """The block load a pass of ``n_features`` features in ``dtype`` runs (and compiles):
+    transposed tiles or not (``_density.load_tiles``), with its signature index."""
+    load = tiled_load if load_tiles(n_features, dtype) else shared_load
+    return load, 0 if dtype == np.float64 else 1
 
 
 @kernel
