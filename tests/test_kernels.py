@@ -612,6 +612,20 @@ def test_both_diagonal_log_density_tiles_match_the_reference(
         assert (after[K * width :] == -7.0).all()
 
 
+def test_a_pass_compiles_the_block_load_its_features_need():
+    """Transposed tiles from a whole tile of features on, the narrow load below, for a
+    statistics pass and a row-wise pass alike (``_density.load_tiles``)."""
+    from fastem._kernels import _density, _em
+
+    for dtype, lanes in ((np.float64, _density.LOAD_LANES), (np.float32, _density.LOAD_LANES32)):
+        i = 0 if dtype == np.float64 else 1
+        for D in (1, lanes - 1, lanes, lanes + 3, 64):
+            want = _density.tiled_load if D >= lanes else _density.shared_load
+            for full in (True, False):
+                assert _em.statistics_functions(full, dtype, D)[2] == (want, i), (dtype, D)
+            assert _em.rowwise_functions(dtype, D)[1] == (want, i), (dtype, D)
+
+
 def test_blocks_hold_whole_register_tiles_of_rows():
     """Blocks are a power of two of 64 rows or more (``_density.block_rows``), so the
     register tiles' vectors of rows (up to 32: the float32 diagonal log-density's) never
