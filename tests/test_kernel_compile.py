@@ -367,13 +367,14 @@ def _wide_and_narrow():
         (_density.logprob_diag, _density.diag_logprob.signatures[0]),
         # float32 too: its register tile (``_diag_rows``) is two 16-lane vectors of rows
         (_density.logprob_diag, _density.diag_logprob.signatures[1]),
-        # float64: its register tile (``_tri_rows``) holds 16 sums in zmm
+        # its register tile (``_tri_rows``) holds 16 sums in zmm; float32 too, in two
+        # 16-lane vectors of rows
         (_density.logprob_full, _density.full_logprob.signatures[0]),
+        (_density.logprob_full, _density.full_logprob.signatures[1]),
     ]
     narrow = [
         (_normalize.exp_rows.py_func, (F2, I8, I8, I8, F1, F1)),
         (_statistics.accumulate_full, _statistics.full_stats.signatures[0]),
-        (_density.logprob_full, _density.full_logprob.signatures[1]),  # float32: 256-bit IR tiles
     ]
     # its register tiles (``_outer_tile``) are IR vectors of 8 lanes, which LLVM's
     # preference does not split
@@ -383,10 +384,10 @@ def _wide_and_narrow():
 
 @pytest.mark.parametrize("registers", [16, 32])
 def test_diagonal_blocks_ask_for_512_bit_vectors_only_on_avx512(registers, monkeypatch):
-    """The diagonal log-density and statistics and the float64 full log-density carry
+    """The diagonal log-density and statistics and the full log-density (both dtypes) carry
     LLVM's ``prefer-vector-width=512`` where the kernels are compiled for AVX-512 (32
-    registers), and nothing else does: the full statistics (both kinds), the float32 full
-    log-density and ``exp`` stay 256-bit, and on AVX2 nothing changes. Checked
+    registers), and nothing else does: the full statistics (both kinds) and ``exp`` stay
+    256-bit, and on AVX2 nothing changes. Checked
     in the IR, so on any host."""
     from fastem._kernels import _config
 
@@ -405,7 +406,7 @@ def test_diagonal_blocks_ask_for_512_bit_vectors_only_on_avx512(registers, monke
 
 def test_avx512_hosts_run_the_diagonal_blocks_in_zmm_registers():
     """On an AVX-512 host the attribute takes effect: the diagonal block functions' and the
-    float64 full log-density's machine code uses 512-bit (zmm) registers, the others' does
+    full log-density's machine code uses 512-bit (zmm) registers, the others' does
     not, except the full statistics' register tiles, 512-bit IR vectors without it."""
     from fastem._kernels._config import vector_registers
 

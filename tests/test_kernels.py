@@ -507,7 +507,7 @@ def test_both_full_statistics_register_tiles_match_the_reference(lanes, cols, mo
 
 @pytest.mark.parametrize(
     "lanes, cols, dtype",
-    [(8, 8, np.float64), (4, 4, np.float64), (8, 8, np.float32), (8, 4, np.float32)],
+    [(8, 8, np.float64), (4, 4, np.float64), (16, 8, np.float32), (8, 4, np.float32)],
 )
 @pytest.mark.parametrize("D", [3, 8, 10, 20, 33])
 @pytest.mark.parametrize("nb", [1, 17, 150])
@@ -515,39 +515,106 @@ def test_both_full_log_density_tiles_match_the_reference(lanes, cols, dtype, D, 
     """The full log-density's register tile (``_density._tri_rows``) in every shape,
     whichever this machine compiles: float64 on AVX-512, two vectors of 8 rows x 8 columns
     of U (then one of 4 columns where Dp is not a multiple of 8), on AVX2 two of 4 rows x 4
-    columns; float32, two vectors of 8 rows x 8 or 4 columns. Each gives |U^T (x - mu)|^2 of
-    a NumPy reference for every row of a block, rows past a whole tile included (the
-    buffers' PAD columns hold the vectors' spare rows)."""
+    columns; float32 two vectors of 16 rows x 8 columns, or of 8 x 4. Each gives
+    |U^T x + npm|^2 of a NumPy reference for every row of a block, rows past a whole tile
+    included (the buffers' spare columns hold the vectors' spare rows)."""
     from numba import njit
 
     from fastem._kernels import _config, _density
 
-    if dtype == np.float64:
-        monkeypatch.setattr(_density, "TRI_LANES", lanes)
-    assert dtype == np.float64 or _density.TRI_LANES32 == lanes
     monkeypatch.setattr(_density, "TRI_COLS", cols)
+    monkeypatch.setattr(_density, "TRI_LANES32" if dtype == np.float32 else "TRI_LANES", lanes)
     rows = 2 * lanes
     tri = _density._tri_rows
 
     @njit(**_config._NO_CACHE)
-    def squares(diff, up, k, nb, q):
+    def squares(xt, up, npm, k, nb, q):
         for b0 in range(0, nb, rows):
-            tri(diff, up, k, b0, q)
+            tri(xt, up, npm, k, b0, q)
 
     rng = np.random.default_rng(D * nb)
     K, Dp = 2, (D + 3) // 4 * 4
-    d = rng.normal(size=(nb, D)).astype(dtype)
-    diff = (rng.normal(size=(Dp, nb + 16)) * 1e3).astype(dtype)  # spare rows: not used
-    diff[:, :nb] = 0.0
-    diff[:D, :nb] = d.T
+    width = -(-nb // rows) * rows
+    x = rng.normal(size=(nb, D)).astype(dtype)
+    xt = (rng.normal(size=(Dp, width + 3)) * 1e3).astype(dtype)  # spare rows: not used
+    xt[:, :nb] = 0.0
+    xt[:D, :nb] = x.T
     up = np.zeros((K, Dp, Dp), dtype)
+    npm = np.zeros((K, Dp), dtype)
     for k in range(K):
         up[k, :D, :D] = np.triu(rng.normal(size=(D, D)))
-    q = np.zeros(-(-nb // rows) * rows, dtype)
+        npm[k, :D] = rng.normal(size=D)
+    after = np.full(width + 32, -7.0, dtype)
+    q = after[:width]
     for k in range(K):
-        squares(diff, up, k, nb, q)
-        want = ((d.astype(np.float64) @ up[k, :D, :D].astype(np.float64)) ** 2).sum(axis=1)
+        squares(xt, up, npm, k, nb, q)
+        y = x.astype(np.float64) @ up[k, :D, :D].astype(np.float64) + npm[k, :D]
+        want = (y**2).sum(axis=1)
         np.testing.assert_allclose(q[:nb], want, rtol=1e-13 if dtype == np.float64 else 2e-5)
+        assert (after[width:] == -7.0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("D", [5, 16, 33])
+@pytest.mark.parametrize("place", ["offset", "spread", "narrow"])
+def test_full_log_density_does_not_cancel_on_offset_data(dtype, D, place):
+    """``_density.logprob_full`` against a float64 reference of the same (rounded) data,
+    within the rounding bound of the way each dtype sums ``y = U^T (x - mu)``: float64
+    shifts the block by ``c``, the mean of the means, and sums ``U^T (x - c) - U^T (mu - c)``;
+    float32 centres the block on each component. Data offset by 1e6, means spread over
+    1e4, a nearly singular component (U of 1e3) ten from the others. Without the shift
+    (``U^T x - U^T mu``, as scikit-learn sums it) the offset float64 data fail; float32
+    summed as float64 is (shifted) fails the spread and the narrow data."""
+    from numba import njit
+
+    from fastem._kernels import _density
+
+    call = _density.full_logprob.call
+    address = _density.full_logprob.address(0 if dtype == np.float64 else 1)
+
+    @njit
+    def logprob(xt, nb, mu, up, const, xs, npm, q, logp):
+        call(address, xt, nb, mu, up, const, xs, npm, q, logp)
+
+    rng = np.random.default_rng(D)
+    K, nb, Dp = 4, 200, (D + 3) // 4 * 4
+    centre = {"offset": 1e6, "spread": 0.0, "narrow": 3.0}[place]
+    mu = rng.normal(size=(K, D)) + centre
+    if place == "spread":
+        mu += np.array([1e4, -1e4, 5e3, 0.0])[:, None]
+    A = rng.normal(size=(K, D, D))
+    cov = A @ A.transpose(0, 2, 1) / D + np.eye(D)
+    if place == "narrow":
+        cov[0] = np.eye(D) * 1e-6
+        mu[1:] -= 10.0
+    U = np.linalg.inv(np.linalg.cholesky(cov)).transpose(0, 2, 1)
+    pick = np.arange(nb) % K
+    scale = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))[pick]
+    x = mu[pick] + rng.normal(size=(nb, D)) * scale
+    x, mu, U = (a.astype(dtype).astype(np.float64) for a in (x, mu, U))
+    xt = np.zeros((Dp, 256 + 16), dtype)
+    xt[:D, :nb] = x.T
+    mup = np.zeros((K, Dp), dtype)
+    mup[:, :D] = mu
+    up = np.zeros((K, Dp, Dp), dtype)
+    up[:, :D, :D] = U
+    const = rng.normal(size=K)
+    logp = np.zeros((K, 256 + 16))
+    xs, npm, q = np.zeros_like(xt), np.zeros((K + 1, Dp), dtype), np.zeros(256, dtype)
+    logprob(xt, nb, mup, up, const, xs, npm, q, logp)
+    y = np.stack([(x - mu[k]) @ U[k] for k in range(K)])  # (K, nb, D)
+    want = const[:, None] - 0.5 * (y**2).sum(axis=2)
+    # each y_j is a sum of D + 1 terms: off by at most (D + 2) u times their magnitudes
+    u = np.finfo(dtype).eps / 2
+    c = mu.mean(axis=0) if dtype == np.float64 else mu  # the reference each dtype sums from
+    c = np.broadcast_to(c, mu.shape)
+    terms = np.stack(
+        [np.abs(x - c[k]) @ np.abs(U[k]) + np.abs((mu[k] - c[k]) @ U[k]) for k in range(K)]
+    )
+    dy = (D + 2) * u * terms
+    bound = (np.abs(y) * dy + dy**2).sum(axis=2) + (D + 2) * u * (y**2).sum(axis=2)
+    err = np.abs(logp[:, :nb] - want)
+    assert (err <= 2 * bound + 2 * u * np.abs(const)[:, None]).all(), (err / bound).max()
 
 
 @pytest.mark.parametrize(
@@ -596,7 +663,8 @@ def test_both_diagonal_log_density_tiles_match_the_reference(
         prec = np.zeros((K, 1, Dp), dtype)
         mu[:, :D] = rng.normal(size=(K, D)) + offset
         prec[:, 0, :D] = rng.uniform(0.3, 3.0, size=(K, D))
-        npm = -(mu * prec[:, 0])
+        npm = np.full((K + 1, Dp), 1e3, dtype)  # as the kernel's: a spare row past K
+        npm[:K] = -(mu * prec[:, 0])
         const = rng.normal(size=K)
         after = np.full(K * width + 64, -7.0)
         logp = after[: K * width].reshape(K, width)

@@ -12,11 +12,10 @@ dtype, by register micro-kernels in LLVM vector IR: for the upper-triangular ``U
 import numpy as np
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic
 
 from . import _ir
 from ._config import (
-    _NO_CACHE,
     BLOCK,
     BLOCK_DIAG,
     BLOCK_DIAG_BYTES,
@@ -174,46 +173,39 @@ def load_tiles(n_features, dtype):
     return n_features >= (LOAD_LANES32 if dtype == np.float32 else LOAD_LANES)
 
 
-@jit_ordered
-def _centre(xt, mu, k, nb, diff):
-    for d in range(mu.shape[1]):
-        m = mu[k, d]
-        for b in range(nb):
-            diff[d, b] = xt[d, b] - m
-
-
 #: The float64 full log-density's register tile (:func:`_tri_rows`): a block's rows in two
 #: vectors (16 rows in zmm, 8 in ymm) x ``TRI_COLS`` columns of U, their sums held in
 #: registers over the whole contraction: 16 of the 32 AVX-512 registers, 8 of AVX2's 16.
 TRI_LANES, TRI_COLS = _ir.register_tile(vector_registers())
 TRI_ROWS = 2 * TRI_LANES
-#: float32: two vectors of 8 rows (ymm) on either instruction set, 16 rows per call as
-#: float64's on AVX-512.
-TRI_LANES32 = 8
+#: float32: two vectors of twice as many rows (32 rows in zmm, 16 in ymm), as many columns.
+TRI_LANES32 = 2 * TRI_LANES
 TRI_ROWS32 = 2 * TRI_LANES32
 
 
 @intrinsic
-def _tri_rows(typingctx, diff, up, k, b0, q):
-    """q[b0:b0 + TRI_ROWS] = |U_k^T diff[:, b]|^2 for those rows (float64; float32:
-    ``TRI_ROWS32`` rows, in vectors of ``TRI_LANES32``).
+def _tri_rows(typingctx, xt, up, npm, k, b0, q):
+    """q[b0:b0 + TRI_ROWS] = |U_k^T x_b + npm_k|^2 for those rows of ``xt`` (float64;
+    float32: ``TRI_ROWS32`` rows, in vectors of ``TRI_LANES32``); ``npm_k``: the shift of
+    the means :func:`logprob_full` computes (-U_k^T (mu_k - c)), or zero.
 
-    For each ``TRI_COLS`` (then 4) columns j of U, y_j = sum_{i <= j} diff_i U_ij with the
-    rows in vectors and U's entries broadcast, the sums held in registers for the whole
-    contraction, then added squared. GEMM's micro-kernel written as LLVM vector IR
+    For each ``TRI_COLS`` (then 4) columns j of U, y_j = npm_kj + sum_{i <= j} x_i U_ij
+    with the rows in vectors and U's entries broadcast, the sums held in registers for the
+    whole contraction, then added squared. GEMM's micro-kernel written as LLVM vector IR
     (``_ir``)."""
-    sig = types.void(diff, up, k, b0, q)
+    sig = types.void(xt, up, npm, k, b0, q)
 
     def codegen(context, builder, signature, args):
         # (the constants read here, when the caller is compiled, not when it is typed)
         vec = _ir.vectors_of(builder, signature.args[0].dtype, TRI_LANES, TRI_LANES32)
         lanes, size = vec.lanes, vec.itemsize
-        a_d, a_u, a_q = (_ir.data(context, builder, signature, args, i) for i in (0, 1, 4))
-        kv, b0v = args[2], args[3]
+        a_d, a_u, a_n, a_q = (_ir.data(context, builder, signature, args, i) for i in (0, 1, 2, 5))
+        kv, b0v = args[3], args[4]
         dp = builder.extract_value(a_d.shape, 0)
         s_d = _ir.stride(builder, a_d, 0, size)
         s_u1 = _ir.stride(builder, a_u, 1, size)
         ubase = vec.at(a_u.data, builder.mul(kv, _ir.stride(builder, a_u, 0, size)))
+        nbase = vec.at(a_n.data, builder.mul(kv, _ir.stride(builder, a_n, 0, size)))
         qacc = vec.sums(2)
         sums = vec.sums(2 * TRI_COLS)
 
@@ -230,8 +222,10 @@ def _tri_rows(typingctx, diff, up, k, b0, q):
         def tile(j0, width):
             """Columns j0 .. j0 + width of U: rows i < j0 whole, then the tile's own upper
             triangle (U is zero below its diagonal) unrolled."""
-            for acc in sums[: 2 * width]:
-                builder.store(vec.zero, acc)
+            for jj in range(width):
+                n = vec.splat(vec.at(nbase, builder.add(j0, _ir.const(jj))))
+                for v in range(2):
+                    builder.store(n, sums[2 * jj + v])
             with cgutils.for_range(builder, j0) as loop:
                 step(loop.index, j0, range(width))
             for ii in range(width):
@@ -294,7 +288,7 @@ def _diag_rows(typingctx, xt, nb, prec, npm, const, logp):
         )
         nbv = args[1]
         dp = builder.extract_value(a_x.shape, 0)
-        kk = builder.extract_value(a_n.shape, 0)
+        kk = builder.extract_value(a_p.shape, 0)  # (npm may hold more rows)
         s_x = _ir.stride(builder, a_x, 0, size)
         s_p = _ir.stride(builder, a_p, 0, size)
         s_n = _ir.stride(builder, a_n, 0, size)
@@ -354,66 +348,81 @@ def _diag_rows(typingctx, xt, nb, prec, npm, const, logp):
     return sig, codegen
 
 
-def _full_rows(diff, nb, up, k, q):
-    """q[:nb] = |U_k^T diff|^2 for the block's rows (compiled: :func:`_full_rows_impl`)."""
-
-
-@overload(_full_rows, inline="always", jit_options=dict(_NO_CACHE))
-def _full_rows_impl(diff, nb, up, k, q):
-    if diff.dtype == types.float64:
-
-        def rows64(diff, nb, up, k, q):
-            wide_vectors()
-            for b0 in range(0, nb, TRI_ROWS):
-                _tri_rows(diff, up, k, b0, q)
-
-        return rows64
-
-    def rows32(diff, nb, up, k, q):  # 256-bit vectors: the rest of the function too
-        for b0 in range(0, nb, TRI_ROWS32):
-            _tri_rows(diff, up, k, b0, q)
-
-    return rows32
-
-
-def logprob_full(xt, nb, mu, up, const, diff, q, logp):
+def logprob_full(xt, nb, mu, up, const, xs, npm, q, logp):
     """logp[k, :nb] = const_k - |U_k^T (x - mu_k)|^2 / 2 for all k.
 
-    ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros. The rows of
-    ``diff = x - mu_k`` sixteen at a time (float64 on AVX2: eight) against eight columns of
-    U (AVX2: four), the sums in registers (:func:`_tri_rows`). Blocks are a power of two of
-    64 rows or more (:func:`block_rows`), so the last rows' vectors stay inside the
-    buffers (rows past ``nb`` are computed and ignored).
+    ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros. The rows of the
+    block sixteen at a time (float32 32; on AVX2 eight and 16) against eight columns of U
+    (AVX2: four), the sums in registers (:func:`_tri_rows`), from ``xs``, a (Dp, rows)
+    buffer:
+
+    * float64: ``U^T (x - c) - U^T (mu - c)``, one shifted copy of the block for all
+      components instead of a centred one per component. ``c``, the mean of the
+      components' means, takes the data's offset out before the products are summed,
+      and ``npm_k = -U_k^T (mu_k - c)`` is computed in float64 (rows :K of ``npm``, a
+      (K + 1, Dp) buffer; ``c`` in its last row). What cancels is of the size of a mean's
+      distance from ``c``, times U: float64's 1e-16 leaves it far below the data's own
+      rounding (``tests/test_kernels.py``: the bound on offset data);
+    * float32: ``U^T (x - mu_k)``, the block centred on each component (``npm`` zero).
+      float32's 6e-8 would not: a nearly singular component (``reg_covar``'s 1e-6, U of
+      1e3) ten from ``c`` would lose 1e-2 of its log-density.
+
+    Blocks are a power of two of 64 rows or more (:func:`block_rows`), so the last rows'
+    vectors stay inside the buffers (rows past ``nb`` are computed and ignored).
     """
-    K = mu.shape[0]
+    wide_vectors()
+    K, Dp = mu.shape
+    rows = TRI_ROWS32 if xt.itemsize == 4 else TRI_ROWS
+    if xt.itemsize == 8:
+        for d in range(Dp):
+            acc = 0.0
+            for k in range(K):
+                acc += mu[k, d]
+            npm[K, d] = acc / K
+        for d in range(Dp):
+            c = npm[K, d]
+            for b in range(nb):
+                xs[d, b] = xt[d, b] - c
+        for k in range(K):
+            for j in range(Dp):
+                acc = 0.0
+                for i in range(j + 1):
+                    acc += (mu[k, i] - npm[K, i]) * up[k, i, j]
+                npm[k, j] = -acc
     for k in range(K):
-        _centre(xt, mu, k, nb, diff)
-        _full_rows(diff, nb, up, k, q)
+        if xt.itemsize == 4:
+            for d in range(Dp):
+                m = mu[k, d]
+                npm[k, d] = 0.0
+                for b in range(nb):
+                    xs[d, b] = xt[d, b] - m
+        for b0 in range(0, nb, rows):
+            _tri_rows(xs, up, npm, k, b0, q)
         c = const[k]
         for b in range(nb):
             logp[k, b] = c - 0.5 * q[b]
 
 
-def logprob_diag(xt, nb, mu, prec, const, diff, q, logp):
+def logprob_diag(xt, nb, mu, prec, const, xs, npm, q, logp):
     """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k.
 
     Each ``(x_d - mu_kd) p_kd`` is one multiply-add, ``x_d p_kd - mu_kd p_kd``, with
-    ``-mu p`` computed once per block into ``diff`` (a (K, Dp) buffer for this family),
-    then the sums of squares in register tiles (:func:`_diag_rows`). The arguments of
-    :func:`logprob_full` (one kernel calls either): ``q`` unused.
+    ``npm = -mu p`` computed once per block (rows :K of ``npm``), then the sums of squares
+    in register tiles (:func:`_diag_rows`). The arguments of :func:`logprob_full` (one
+    kernel calls either): ``xs`` and ``q`` unused.
     """
     wide_vectors()
     K, Dp = mu.shape
     for k in range(K):
         for d in range(Dp):
-            diff[k, d] = -(mu[k, d] * prec[k, 0, d])
-    _diag_rows(xt, nb, prec, diff, const, logp)
+            npm[k, d] = -(mu[k, d] * prec[k, 0, d])
+    _diag_rows(xt, nb, prec, npm, const, logp)
 
 
 #: the log-densities compiled once per dtype and called by address (``_shared``): a
 #: kernel does not inline, type and optimize them again
-full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 A2 A1 F2"))
-diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A2 A1 F2"))
+full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
+diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
 #: :func:`load_block` and :func:`load_tiled` for the pass kernel, once per dtype, called by
 #: address (a linked copy was optimized again inside the kernel: 0.1 s of its compile); a
 #: pass compiles the one its features need (:func:`load_tiles`)

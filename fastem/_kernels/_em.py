@@ -24,9 +24,10 @@ diagonal and spherical; a function of the shape and the L2 cache's size) the
 rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 ``TILE`` with zero padding, so every inner loop runs over rows and vectorizes:
 
-* full/tied log-density: ``y = U^T (x - mu)`` for 16 rows x 8 columns of the
-  upper-triangular ``U`` at a time, the sums in registers (LLVM vector IR,
-  ``_density._tri_rows``), the squares summed into ``q``;
+* full/tied log-density: ``y = U^T (x - c) - U^T (mu - c)`` (``c`` the mean of the
+  means, taken out of the block once) for 16 rows x 8 columns of the upper-triangular
+  ``U`` at a time, the sums in registers (LLVM vector IR, ``_density._tri_rows``), the
+  squares summed into ``q``;
 * diagonal/spherical log-density: ``sum_d (x_d p_kd - mu_kd p_kd)^2`` for 16
   rows (float32: 32) x 8 components at a time, the sums in registers over all
   features (``_density._diag_rows``);
@@ -232,9 +233,10 @@ def pass_chunk(
     One kernel for every covariance family: the family is ``prec``'s shape ((K, Dp, Dp)
     full and tied, (K, 1, Dp) diagonal and spherical) and the functions whose addresses
     ``fns`` holds (its log-density and statistics, :func:`chunk_kernel`). The two
-    families' block functions take the same arguments (``diff`` is x - mu for the full
-    log-density, -mu p for the diagonal one; the diagonal statistics ignore ``diff64``
-    and ``rd``), so a second family compiles its own block functions only.
+    families' block functions take the same arguments (``npm`` is -U^T (mu - c) for the
+    full log-density, with ``xs`` its block shifted by ``c``, and -mu p for the diagonal
+    one, which ignores ``xs`` and ``q``; the diagonal statistics ignore ``diff64`` and
+    ``rd``), so a second family compiles its own block functions only.
     """
     K, Dp = mu.shape
     full = prec.shape[1] > 1
@@ -243,13 +245,13 @@ def pass_chunk(
     Bp = B + PAD
     # buffers in X's dtype (like X) or float64 (like mu64), from ``_bits.zeros`` /
     # ``_bits.empty``: no np.zeros / np.empty overload to compile, for either dtype;
-    # ``diff``: the full family's x - mu, the diagonal one's -mu p; the full statistics'
-    # buffers (``diff64``, ``rd``: ``_statistics.full_buffers``) are empty for the diagonal
-    d1, d2 = (Dp, Bp) if full else (K, Dp)
+    # the full family's ``xs`` and ``q`` and its statistics' buffers (``diff64``, ``rd``:
+    # ``_statistics.full_buffers``) are empty for the diagonal
     xt = zeros(Dp, Bp, X)
     x64 = zeros(Dp, Bp, mu64)
-    diff = zeros(d1, d2, X)
-    q = empty(1, B, X)[0]
+    xs = zeros(Dp if full else 0, Bp, X)
+    npm = zeros(K + 1, Dp, X)
+    q = empty(1, B if full else 0, X)[0]
     logp, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
     n1, m1, n2, m2 = full_buffers(Dp, Bp) if full else (0, Bp, 0, Bp)
     diff64 = zeros(n1, m1, mu64)
@@ -257,7 +259,7 @@ def pass_chunk(
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         _load(fns[4], X, start, nb, xt)
-        _logprob(fns[3], xt, nb, mu, prec, const, diff, q, logp)
+        _logprob(fns[3], xt, nb, mu, prec, const, xs, npm, q, logp)
         if rows:
             _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
