@@ -574,7 +574,7 @@ def test_full_log_density_does_not_cancel_on_offset_data(dtype, D, place):
 
     @njit
     def logprob(xt, nb, mu, up, const, xs, npm, q, logp):
-        call(address, xt, nb, mu, up, const, xs, npm, q, logp)
+        call(address, xt, nb, mu, up, const, 1, xs, npm, q, logp)
 
     rng = np.random.default_rng(D)
     K, nb, Dp = 4, 200, (D + 3) // 4 * 4

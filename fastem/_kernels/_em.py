@@ -259,7 +259,7 @@ def pass_chunk(
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         _load(fns[4], X, start, nb, xt)
-        _logprob(fns[3], xt, nb, mu, prec, const, xs, npm, q, logp)
+        _logprob(fns[3], xt, nb, mu, prec, const, 1 if start == r0 else 0, xs, npm, q, logp)
         if rows:
             _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
