@@ -173,7 +173,7 @@ def load_tiles(n_features, dtype):
     return n_features >= (LOAD_LANES32 if dtype == np.float32 else LOAD_LANES)
 
 
-#: The float64 full log-density's register tile (:func:`_tri_rows`): a block's rows in two
+#: The full log-density's register tile (:func:`_tri_rows`): a block's rows in two float64
 #: vectors (16 rows in zmm, 8 in ymm) x ``TRI_COLS`` columns of U, their sums held in
 #: registers over the whole contraction: 16 of the 32 AVX-512 registers, 8 of AVX2's 16.
 TRI_LANES, TRI_COLS = _ir.register_tile(vector_registers())

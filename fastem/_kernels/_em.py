@@ -25,9 +25,9 @@ rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 ``TILE`` with zero padding, so every inner loop runs over rows and vectorizes:
 
 * full/tied log-density: ``y = U^T (x - c) - U^T (mu - c)`` (``c`` the mean of the
-  means, taken out of the block once) for 16 rows x 8 columns of the upper-triangular
-  ``U`` at a time, the sums in registers (LLVM vector IR, ``_density._tri_rows``), the
-  squares summed into ``q``;
+  means, taken out of the block once; float32: ``U^T (x - mu)``) for 16 rows (float32:
+  32) x 8 columns of the upper-triangular ``U`` at a time, the sums in registers (LLVM
+  vector IR, ``_density._tri_rows``), the squares summed into ``q``;
 * diagonal/spherical log-density: ``sum_d (x_d p_kd - mu_kd p_kd)^2`` for 16
   rows (float32: 32) x 8 components at a time, the sums in registers over all
   features (``_density._diag_rows``);
