@@ -573,8 +573,8 @@ def test_full_log_density_does_not_cancel_on_offset_data(dtype, D, place):
     address = _density.full_logprob.address(0 if dtype == np.float64 else 1)
 
     @njit
-    def logprob(xt, nb, mu, up, const, xs, npm, q, logp):
-        call(address, xt, nb, mu, up, const, 1, xs, npm, q, logp)
+    def logprob(xt, nb, mu, up, const, fresh, xs, npm, q, logp):
+        call(address, xt, nb, mu, up, const, fresh, xs, npm, q, logp)
 
     rng = np.random.default_rng(D)
     K, nb, Dp = 4, 200, (D + 3) // 4 * 4
@@ -592,16 +592,24 @@ def test_full_log_density_does_not_cancel_on_offset_data(dtype, D, place):
     scale = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))[pick]
     x = mu[pick] + rng.normal(size=(nb, D)) * scale
     x, mu, U = (a.astype(dtype).astype(np.float64) for a in (x, mu, U))
-    xt = np.zeros((Dp, 256 + 16), dtype)
-    xt[:D, :nb] = x.T
     mup = np.zeros((K, Dp), dtype)
     mup[:, :D] = mu
     up = np.zeros((K, Dp, Dp), dtype)
     up[:, :D, :D] = U
     const = rng.normal(size=K)
-    logp = np.zeros((K, 256 + 16))
-    xs, npm, q = np.zeros_like(xt), np.zeros((K + 1, Dp), dtype), np.zeros(256, dtype)
-    logprob(xt, nb, mup, up, const, xs, npm, q, logp)
+    # two blocks, as a chunk's: the first computes the means' shift (``fresh``) over
+    # whatever ``npm`` held, the second reuses it
+    xs, npm, q = np.zeros((Dp, 128 + 16), dtype), np.full((K + 1, Dp), 1e3, dtype), np.zeros(128)
+    q = q.astype(dtype)
+    logp = np.zeros((K, nb))
+    for fresh, r0 in ((1, 0), (0, 128)):
+        xt = np.full((Dp, 128 + 16), 7.0, dtype)
+        rows = x[r0 : r0 + 128]
+        xt[:, : len(rows)] = 0.0
+        xt[:D, : len(rows)] = rows.T
+        out = np.zeros((K, 128 + 16))
+        logprob(xt, len(rows), mup, up, const, fresh, xs, npm, q, out)
+        logp[:, r0 : r0 + len(rows)] = out[:, : len(rows)]
     y = np.stack([(x - mu[k]) @ U[k] for k in range(K)])  # (K, nb, D)
     want = const[:, None] - 0.5 * (y**2).sum(axis=2)
     # each y_j is a sum of D + 1 terms: off by at most (D + 2) u times their magnitudes
@@ -609,11 +617,11 @@ def test_full_log_density_does_not_cancel_on_offset_data(dtype, D, place):
     c = mu.mean(axis=0) if dtype == np.float64 else mu  # the reference each dtype sums from
     c = np.broadcast_to(c, mu.shape)
     terms = np.stack(
-        [np.abs(x - c[k]) @ np.abs(U[k]) + np.abs((mu[k] - c[k]) @ U[k]) for k in range(K)]
+        [np.abs(x - c[k]) @ np.abs(U[k]) + np.abs(mu[k] - c[k]) @ np.abs(U[k]) for k in range(K)]
     )
     dy = (D + 2) * u * terms
     bound = (np.abs(y) * dy + dy**2).sum(axis=2) + (D + 2) * u * (y**2).sum(axis=2)
-    err = np.abs(logp[:, :nb] - want)
+    err = np.abs(logp - want)
     assert (err <= 2 * bound + 2 * u * np.abs(const)[:, None]).all(), (err / bound).max()
 
 

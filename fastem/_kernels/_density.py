@@ -210,7 +210,8 @@ def _tri_rows(typingctx, xt, up, npm, k, b0, q):
         sums = vec.sums(2 * TRI_COLS)
 
         def step(i, j0, columns):
-            """The products of row i of U (its ``columns`` of the tile at j0) and diff's row i."""
+            """The products of row i of U (its ``columns`` of the tile at j0) and the block's
+            row i (feature i of its rows)."""
             row = vec.at(a_d.data, builder.add(builder.mul(i, s_d), b0v))
             xs = [vec.load(vec.at(row, v * lanes)) for v in range(2)]
             urow = vec.at(ubase, builder.add(builder.mul(i, s_u1), j0))
@@ -361,8 +362,9 @@ def logprob_full(xt, nb, mu, up, const, fresh, xs, npm, q, logp):
       components' means, takes the data's offset out before the products are summed,
       and ``npm_k = -U_k^T (mu_k - c)`` is computed in float64 (rows :K of ``npm``, a
       (K + 1, Dp) buffer; ``c`` in its last row). What cancels is of the size of a mean's
-      distance from ``c``, times U: float64's 1e-16 leaves it far below the data's own
-      rounding (``tests/test_kernels.py``: the bound on offset data);
+      distance from ``c`` (and of the rows' own), times U: each term off by float64's
+      1e-16 of that, the rounding of data the size of the means' spread, whatever their
+      offset (``tests/test_kernels.py``: the bound on offset and spread data);
     * float32: ``U^T (x - mu_k)``, the block centred on each component (``npm`` zero).
       float32's 6e-8 would not: a nearly singular component (``reg_covar``'s 1e-6, U of
       1e3) ten from ``c`` would lose 1e-2 of its log-density.

@@ -234,7 +234,8 @@ def pass_chunk(
     full and tied, (K, 1, Dp) diagonal and spherical) and the functions whose addresses
     ``fns`` holds (its log-density and statistics, :func:`chunk_kernel`). The two
     families' block functions take the same arguments (``npm`` is -U^T (mu - c) for the
-    full log-density, with ``xs`` its block shifted by ``c``, and -mu p for the diagonal
+    float64 full log-density, with ``xs`` its block shifted by ``c``, zero for the float32
+    one, with ``xs`` the block centred on each mean in turn, and -mu p for the diagonal
     one, which ignores ``xs`` and ``q``; the diagonal statistics ignore ``diff64`` and
     ``rd``), so a second family compiles its own block functions only.
     """
