@@ -1,7 +1,8 @@
 """What the kernels compile: one specialization per dtype for every covariance type and
 input kind, nothing more for predictions, each shared block function compiled once and
 called by address, a float32 first use that compiles float32 code only, and a disk cache
-that any kernel module's edit invalidates. (Their answers: ``test_kernels.py``.)"""
+that any kernel module's edit invalidates. (Their answers: ``test_kernels.py`` and
+``test_kernel_tiles.py``.)"""
 
 import numpy as np
 import pytest

@@ -276,7 +276,7 @@ def _diag_rows(typingctx, xt, nb, prec, npm, const, logp):
     Precision: ``x p - mu p`` (as LLVM compiled the earlier ``(x - mu) p`` too) is off by
     up to half an ulp of ``mu p``: the result for a mean moved by an ulp, the precision
     ``mu`` is held in. First order in the data's offset, never second order as raw
-    moments are (``tests/test_kernels.py`` checks the bound on offset data).
+    moments are (``tests/test_kernel_tiles.py`` checks the bound on offset data).
     """
     sig = types.void(xt, nb, prec, npm, const, logp)
 
@@ -364,7 +364,7 @@ def logprob_full(xt, nb, mu, up, const, fresh, xs, npm, q, logp):
       (K + 1, Dp) buffer; ``c`` in its last row). What cancels is of the size of a mean's
       distance from ``c`` (and of the rows' own), times U: each term off by float64's
       1e-16 of that, the rounding of data the size of the means' spread, whatever their
-      offset (``tests/test_kernels.py``: the bound on offset and spread data);
+      offset (``tests/test_kernel_tiles.py``: the bound on offset and spread data);
     * float32: ``U^T (x - mu_k)``, the block centred on each component (``npm`` zero).
       float32's 6e-8 would not: a nearly singular component (``reg_covar``'s 1e-6, U of
       1e3) ten from ``c`` would lose 1e-2 of its log-density.
