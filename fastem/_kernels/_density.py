@@ -392,15 +392,11 @@ def logprob_full(xt, nb, mu, up, const, fresh, xs, npm, q, logp):
                     m = mu[k, i] - npm[K, i]
                     for j in range(i, Dp):
                         npm[k, j] -= m * up[k, i, j]
-    if xt.itemsize == 8:
-        for d in range(Dp):
-            c = npm[K, d]
-            for b in range(nb):
-                xs[d, b] = xt[d, b] - c
     for k in range(K):
-        if xt.itemsize == 4:
+        if k == 0 or xt.itemsize == 4:  # the block minus c once (float64), or minus each mean
+            centre = npm[K] if xt.itemsize == 8 else mu[k]
             for d in range(Dp):
-                m = mu[k, d]
+                m = centre[d]
                 for b in range(nb):
                     xs[d, b] = xt[d, b] - m
         for b0 in range(0, nb, rows):
