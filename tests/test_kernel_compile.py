@@ -360,7 +360,7 @@ def _wide_and_narrow():
     """The block functions compiled for 512-bit vectors on AVX-512, those that are not, and
     those that are not but whose register tiles are written as 512-bit IR vectors, each
     with one signature (float64 unless it says float32)."""
-    from fastem._kernels import _density, _normalize, _statistics
+    from fastem._kernels import _density, _em, _normalize, _statistics
     from fastem._kernels._shared import F1, F2, I8
 
     wide = [
@@ -372,11 +372,15 @@ def _wide_and_narrow():
         # 16-lane vectors of rows
         (_density.logprob_full, _density.full_logprob.signatures[0]),
         (_density.logprob_full, _density.full_logprob.signatures[1]),
-    ]
-    narrow = [
+        # the normalization and the row-wise outputs, each compiled on its own: exp, log,
+        # the maxima and the scaling (bench/NOTES.md section 30)
         (_normalize.exp_rows.py_func, (F2, I8, I8, I8, F1, F1)),
-        (_statistics.accumulate_full, _statistics.full_stats.signatures[0]),
+        (_normalize.log_into.py_func, (F1, I8, F1)),
+        (_normalize.softmax.py_func, (F2, I8, F1, F1)),
+        (_normalize.normalize.py_func, _normalize.shared_normalize.signatures[0]),
+        (_em._rowwise_outputs, _em.rowwise_outputs.signatures[0]),
     ]
+    narrow = [(_statistics.accumulate_full, _statistics.full_stats.signatures[0])]
     # its register tiles (``_outer_tile``) are IR vectors of 8 lanes, which LLVM's
     # preference does not split
     tiles = [(_statistics.accumulate_tiled, _statistics.tiled_stats.signatures[0])]
@@ -385,11 +389,11 @@ def _wide_and_narrow():
 
 @pytest.mark.parametrize("registers", [16, 32])
 def test_diagonal_blocks_ask_for_512_bit_vectors_only_on_avx512(registers, monkeypatch):
-    """The diagonal log-density and statistics and the full log-density (both dtypes) carry
-    LLVM's ``prefer-vector-width=512`` where the kernels are compiled for AVX-512 (32
-    registers), and nothing else does: the full statistics (both kinds) and ``exp`` stay
-    256-bit, and on AVX2 nothing changes. Checked
-    in the IR, so on any host."""
+    """The diagonal log-density and statistics, the full log-density (both dtypes), the
+    normalization and the row-wise outputs carry LLVM's ``prefer-vector-width=512`` where
+    the kernels are compiled for AVX-512 (32 registers), and nothing else does: the full
+    statistics (both kinds) stay 256-bit, and on AVX2 nothing changes. Checked in the IR,
+    so on any host."""
     from fastem._kernels import _config
 
     # imported first: the modules' tile shapes are read from the registers at import
@@ -399,7 +403,12 @@ def test_diagonal_blocks_ask_for_512_bit_vectors_only_on_avx512(registers, monke
         ir = _compiled_alone(fn, signature, "llvm").splitlines()
         # the function's definition names its attribute group: "define ... #3 {"
         groups = {line.split()[1]: line for line in ir if line.startswith("attributes #")}
-        defines = [line for line in ir if line.startswith("define") and fn.__name__ in line]
+        # its own definition, by its mangled name ("9normalizeB..."): the module's name
+        # ("10_normalize") is in its callees' too, which may have been compiled before
+        # (as AVX-512 code, in a suite) and linked in
+        own = f"{len(fn.__name__)}{fn.__name__}B"
+        defines = [line for line in ir if line.startswith("define") and own in line]
+        assert defines, fn.__name__
         marked = [d for d in defines if _config.PREFER_512 in groups.get(d.split()[-2], "")]
         expected = registers == 32 and (fn, signature) in wide
         assert bool(marked) == expected, (fn.__name__, registers)

@@ -132,9 +132,11 @@ def wide_vectors():
     instruction in zmm, but many Intel CPUs then lower the core's clock, for the code
     around it too. The diagonal log-density and statistics gain (bench/NOTES.md
     section 25: their block functions 1.1-1.2x per core; a 2-thread pass at K = 512
-    1.06-1.08x), and so does the full log-density's register tile (sections 26, 29);
-    ``exp`` in zmm made a full 1M x 8, K = 8 pass 5 % slower, so it and the rest keep
-    256-bit vectors (the full statistics' tiles are 512-bit IR vectors without it).
+    1.06-1.08x), and so does the full log-density's register tile (sections 26, 29).
+    ``exp`` in zmm once made a full 1M x 8, K = 8 pass 5 % slower (section 25); with the
+    block functions around it in zmm, the normalization and the row-wise outputs gain
+    too (section 30). The full statistics keep 256-bit vectors (their tiles are 512-bit
+    IR vectors without it).
     llvmlite's IR builder admits only the attribute names it knows, so the attribute goes
     into the function's set directly; were that set ever not a ``set``, the function is
     compiled as before (``tests/test_kernel_compile.py`` checks the zmm code on

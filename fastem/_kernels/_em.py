@@ -95,7 +95,7 @@ import numpy as np
 
 from . import _ahead
 from ._bits import empty, zeros
-from ._config import PAD, full_block_bytes, kernel
+from ._config import PAD, full_block_bytes, kernel, wide_vectors
 from ._density import block_rows, diag_logprob, full_logprob, load_tiles, shared_load, tiled_load
 from ._normalize import log_into, normalize_buffers, shared_normalize, softmax
 from ._shared import F1, F2, I1, I8, Shared
@@ -115,6 +115,7 @@ from ._statistics import (
 
 
 def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, out_lp, out_resp, out_lab):
+    wide_vectors()
     if out_lab.shape[0] > 0:
         # the first component of largest log-density; over rows, so that it vectorizes
         for b in range(nb):

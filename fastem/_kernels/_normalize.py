@@ -9,7 +9,7 @@ small D, so the kernels use their own vectorizable ``exp_rows`` and
 import numpy as np
 
 from ._bits import bits_of_float, empty, float_of_bits
-from ._config import jit_ordered
+from ._config import jit_ordered, wide_vectors
 from ._shared import F1, F2, I8, L, Shared, W
 
 # --------------------------------------------------------------------------
@@ -39,6 +39,7 @@ def exp_rows(a, k0, k1, nb, m, s):
     ``a`` float64. One pass over ``a``: the subtraction, the exp (its 2^n
     made by a bit cast in registers) and the sum.
     """
+    wide_vectors()
     for k in range(k0, k1):
         for b in range(nb):
             x = a[k, b] - m[b]
@@ -82,6 +83,7 @@ def log_into(s, nb, out):
     |u| < 0.172, by its series to u^19 (truncation < 1e-17 relative).
     Subnormal s is not handled (the kernels' s is a sum of exps >= 1).
     """
+    wide_vectors()
     for b in range(nb):
         x = s[b]
         ib = bits_of_float(x)
@@ -118,6 +120,7 @@ def softmax(logp, nb, m, s):
     ``lse = m + log(s)``; ``resp = logp / s``. A row with every logp = -inf
     gets m = 0, s = 0 (lse = -inf) and resp = 0 once divided safely.
     """
+    wide_vectors()
     K = logp.shape[0]
     for b in range(nb):
         m[b] = logp[0, b]
@@ -190,6 +193,7 @@ def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, scal):
     by address (:data:`shared_normalize`); the missing-value kernel links its own
     (``jit_ordered``), which gives the same bits.
     """
+    wide_vectors()
     K = logp.shape[0]
     has_w = w.shape[0] > 0
     has_lab = labels.shape[0] > 0
