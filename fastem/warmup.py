@@ -62,9 +62,9 @@ def _job(dtype, kind):
             gm.predict(X)
             gm.predict_proba(X)
             gm.score_samples(X)
-            if kind == "full" and dtype == "float64":  # the full statistics of 16 features
+            if kind == "full" and dtype == "float64":  # the full statistics of 29 features
                 # and more (register tiles; float64 whatever X's dtype: one job compiles them)
-                wide = np.repeat(X, 6, axis=1)[:, :16] + rng.normal(size=(len(X), 16))
+                wide = np.repeat(X, 11, axis=1)[:, :32] + rng.normal(size=(len(X), 32))
                 GaussianMixture(2, covariance_type=kind, **kw).fit(wide.astype(dtype))
 
 

@@ -43,13 +43,13 @@ hits = sum(sum(k.stats.cache_hits.values()) for k in kernels)
 print("misses", misses, "hits", hits)
 """
 
-# (16 features: the full statistics' register tiles)
+# (32 features: the full statistics' register tiles)
 JOBS = [
     ("float64", "full"),
     ("float32", "full"),
     ("float64", "diag"),
     ("float32", "diag"),
-    ("float64", "full", "16"),
+    ("float64", "full", "32"),
 ]
 
 

@@ -143,9 +143,9 @@ def _full_statistics(tiled):
 
 
 @pytest.mark.parametrize("narrow", [False, True])
-@pytest.mark.parametrize("D", [3, 5, 10])
+@pytest.mark.parametrize("D", [3, 5, 10, 23])
 def test_both_full_statistics_tiles_match_the_reference(narrow, D, monkeypatch):
-    """The full statistics of few features (``_accumulate_small``): off-diagonal tiles as
+    """The full statistics of few features (``accumulate_full``): off-diagonal tiles as
     4 x 4 (32 vector registers) and as two 4 x 2 halves (16, AVX2). Whichever this machine
     compiles, the other is compiled here too (a fresh dispatcher reads ``NARROW`` when it
     compiles), and both give the centred second moments of a NumPy reference."""
@@ -165,8 +165,8 @@ def test_both_full_statistics_register_tiles_match_the_reference(lanes, cols, mo
     """The full statistics' register tiles (``_statistics._outer_tile``) in both shapes,
     whichever this machine compiles: AVX-512's two vectors of 8 features x 8 broadcast
     features, AVX2's two of 4 x 4. One- and two-vector tiles, the triangle's diagonal, the
-    features past D in the last vector and tile (D = 45, 50, 70), blocks of 1, 17 and 150
-    rows: every case gives the NumPy reference, and writes nothing past s2's end (the
+    features past D in the last vector and tile (D = 33, 45, 50, 70), blocks of 1, 17 and
+    150 rows: every case gives the NumPy reference, and writes nothing past s2's end (the
     tiles' masked adds)."""
     from fastem._kernels import _statistics
 
@@ -174,7 +174,8 @@ def test_both_full_statistics_register_tiles_match_the_reference(lanes, cols, mo
     monkeypatch.setattr(_statistics, "OUTER_COLS", cols)
     monkeypatch.setattr(_statistics, "OUTER_WIDTH", 2 * lanes)
     run = _full_statistics(True)
-    for D in (16, 21, 24, 45, 50, 64, 70):
+    for D in (29, 32, 33, 40, 45, 50, 64, 70):
+        assert _statistics.register_tiles(D)  # else its buffers are not the tiles'
         for nb in (1, 17, 150):
             args, check = _full_statistics_case(D, nb)
             K = args[2].shape[0]
@@ -405,17 +406,17 @@ def test_blocks_hold_whole_register_tiles_of_rows():
                     assert B >= 64 and B & (B - 1) == 0, (full, Dp, K, budget, B)
 
 
-def test_the_full_statistics_run_in_register_tiles_from_16_padded_features():
-    """A pass compiles the full statistics it runs: register tiles from 16 padded features
-    (``_statistics.register_tiles``), the 4 x 4 tiles below (bench/NOTES.md section 27
-    measured both)."""
+def test_the_full_statistics_run_in_register_tiles_from_32_padded_features():
+    """A pass compiles the full statistics it runs: register tiles from 32 padded features
+    (``_statistics.register_tiles``), the 4 x 4 tiles below (bench/NOTES.md sections 27
+    and 30 measured both)."""
     from fastem._kernels import _em, _statistics
 
     def stats(D):
         return _em.statistics_functions(True, np.float64, D)[1][0]
 
-    for D in (13, 16, 17, 20, 21, 24, 28, 36, 45, 64, 256):
+    for D in (29, 32, 33, 36, 45, 64, 256):
         assert stats(D) is _statistics.tiled_stats, D
-    for D in (1, 4, 8, 9, 12):
+    for D in (1, 4, 8, 9, 12, 13, 16, 17, 20, 21, 24, 28):
         assert stats(D) is _statistics.full_stats, D
     assert _em.statistics_functions(False, np.float64, 64)[1][0] is _statistics.diag_stats

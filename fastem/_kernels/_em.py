@@ -34,11 +34,11 @@ rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 * normalization: max, one pass of a vectorizable ``exp`` (``exp_rows``),
   ``resp = w * e / s`` and a vectorizable ``log`` (``log_into``) for
   log-sum-exp: Numba's ``np.exp`` is a scalar libm call without SVML;
-* statistics: the upper triangle of ``(resp (x - mu))^T (x - mu)``, from 16
+* statistics: the upper triangle of ``(resp (x - mu))^T (x - mu)``, from 32
   padded features on in register tiles over a row-major copy of the block (two
   vectors of features x 8 broadcast ones, LLVM vector IR,
-  ``_statistics.accumulate_tiled``), below in 4 x 4 tiles of 16 sums over rows
-  (diagonal: 2 components x 2 features per pass).
+  ``_statistics.accumulate_tiled``), below in 4 x 4 tiles of 16 sums over rows that
+  make x - mu in registers (diagonal: 2 components x 2 features per pass).
 
 Precision. Log-densities are computed in X's dtype (as scikit-learn does).
 The statistics are always float64 and centred on the current means (never
@@ -237,7 +237,7 @@ def pass_chunk(
     families' block functions take the same arguments (``npm`` is -U^T (mu - c) for the
     float64 full log-density, with ``xs`` its block shifted by ``c``, zero for the float32
     one, with ``xs`` the block centred on each mean in turn, and -mu p for the diagonal
-    one, which ignores ``xs`` and ``q``; the diagonal statistics ignore ``diff64`` and
+    one, which ignores ``xs`` and ``q``; the diagonal statistics ignore ``xr`` and
     ``rd``), so a second family compiles its own block functions only.
     """
     K, Dp = mu.shape
@@ -247,16 +247,16 @@ def pass_chunk(
     Bp = B + PAD
     # buffers in X's dtype (like X) or float64 (like mu64), from ``_bits.zeros`` /
     # ``_bits.empty``: no np.zeros / np.empty overload to compile, for either dtype;
-    # the full family's ``xs`` and ``q`` and its statistics' buffers (``diff64``, ``rd``:
-    # ``_statistics.full_buffers``) are empty for the diagonal
+    # the full family's ``xs`` and ``q`` and its statistics' buffers (``xr``, ``rd``:
+    # ``_statistics.full_buffers``: those of its register tiles) are empty for the diagonal
     xt = zeros(Dp, Bp, X)
-    x64 = zeros(Dp, Bp, mu64)
+    x64 = zeros(Dp if X.itemsize == 4 else 0, Bp, mu64)  # float32's block widened
     xs = zeros(Dp if full else 0, Bp, X)
     npm = zeros(K + 1, Dp, X)
     q = empty(1, B if full else 0, X)[0]
     logp, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
     n1, m1, n2, m2 = full_buffers(Dp, Bp) if full else (0, Bp, 0, Bp)
-    diff64 = zeros(n1, m1, mu64)
+    xr = zeros(n1, m1, mu64)
     rd = zeros(n2, m2, mu64)
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
@@ -268,4 +268,4 @@ def pass_chunk(
         # logp becomes w * resp (in place)
         _normalize(fns[0], logp, nb, w, labels, w0 + start, m, s, poly, lab_lp, ev, scal)
         # float32: the block widened once, not once per component
-        _stats(fns[2], as_float64(xt, nb, x64), nb, mu64, logp, diff64, rd, nk, s1, s2)
+        _stats(fns[2], as_float64(xt, nb, x64), nb, mu64, logp, xr, rd, nk, s1, s2)

@@ -3,12 +3,13 @@
 Always float64 whatever X's dtype: a float32 block is widened once
 (``as_float64``), so how rows are split into blocks, chunks or Dask blocks changes
 the statistics only by float64 rounding. Full and tied: the upper triangle of
-``(resp (x - mu))^T (x - mu)``, from 13 features on (``register_tiles``) in GEMM's
+``(resp (x - mu))^T (x - mu)``, from 29 features on (``register_tiles``) in GEMM's
 register tiles written as LLVM vector IR (``accumulate_tiled``: two vectors of
 features x 8 broadcast ones, the sums in registers over the block's rows), below in
-4 x 4 tiles over rows (``accumulate_full``; as two 4 x 2 halves where the kernels are
-compiled for 16 vector registers: ``NARROW``); diagonal and spherical: two
-components x two features per pass.
+4 x 4 tiles over rows, x - mu and resp (x - mu) made in registers as each tile reads the
+block (``accumulate_full``; as two 4 x 2 halves where the kernels are compiled for 16
+vector registers: ``NARROW``); diagonal and spherical: two components x two features
+per pass.
 """
 
 from numba import types
@@ -20,43 +21,49 @@ from ._config import _NO_CACHE, TILE, jit, jit_ordered, vector_registers, wide_v
 from ._shared import F1, F2, I8, Shared
 
 
-def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
+def accumulate_full(xt, nb, mu, resp, xr, rd, nk, s1, s2):
     """Add the centred, weighted statistics of one block (resp = w * resp), all float64:
     a block of few features (:func:`register_tiles` false; the others:
     :func:`accumulate_tiled`).
 
-    diff = x - mu_k and rd = resp_k * diff, both ``(Dp, rows)``, then the upper triangle
-    of rd^T diff one TILE x TILE tile at a time (16 sums per pass, reassociated into
-    vectors over rows).
+    The upper triangle of (resp (x - mu))^T (x - mu) one TILE x TILE tile at a time, each
+    a pass over the block's rows with its sums in registers (reassociated into vectors
+    over rows): ``x - mu`` and ``resp (x - mu)`` are made in registers from the block as
+    each tile reads it, never stored (stored once per component and read back by each
+    tile, they took half the statistics' time at 8 features: bench/NOTES.md section 30).
+    The diagonal tiles add ``s1`` too. ``xr`` and ``rd``: the arguments of
+    :func:`accumulate_tiled` (one kernel calls either), unused (empty:
+    :func:`full_buffers`).
     """
+    wide_vectors()
     K, D = s1.shape
-    Dp = diff.shape[0]
+    Dp = xt.shape[0]
     for k in range(K):
         if _add_weight(resp, k, nb, nk) == 0:
             continue
-        for d in range(D):
-            m = mu[k, d]
-            acc = 0.0
-            for b in range(nb):
-                t = xt[d, b] - m
-                diff[d, b] = t
-                r = resp[k, b] * t
-                rd[d, b] = r
-                acc += r
-            s1[k, d] += acc
         for i0 in range(0, Dp, TILE):
-            # diagonal tile: its upper triangle only (10 sums)
+            m0 = mu[k, i0]
+            m1 = mu[k, i0 + 1]
+            m2 = mu[k, i0 + 2]
+            m3 = mu[k, i0 + 3]
+            # diagonal tile: its upper triangle (10 sums) and the first moments (4)
+            f0 = f1 = f2 = f3 = 0.0
             a00 = a01 = a02 = a03 = 0.0
             a11 = a12 = a13 = a22 = a23 = a33 = 0.0
             for b in range(nb):
-                r0 = rd[i0, b]
-                r1 = rd[i0 + 1, b]
-                r2 = rd[i0 + 2, b]
-                r3 = rd[i0 + 3, b]
-                e0 = diff[i0, b]
-                e1 = diff[i0 + 1, b]
-                e2 = diff[i0 + 2, b]
-                e3 = diff[i0 + 3, b]
+                r = resp[k, b]
+                e0 = xt[i0, b] - m0
+                e1 = xt[i0 + 1, b] - m1
+                e2 = xt[i0 + 2, b] - m2
+                e3 = xt[i0 + 3, b] - m3
+                r0 = r * e0
+                r1 = r * e1
+                r2 = r * e2
+                r3 = r * e3
+                f0 += r0
+                f1 += r1
+                f2 += r2
+                f3 += r3
                 a00 += r0 * e0
                 a01 += r0 * e1
                 a02 += r0 * e2
@@ -67,27 +74,33 @@ def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
                 a22 += r2 * e2
                 a23 += r2 * e3
                 a33 += r3 * e3
+            _tile_add(s1, k, D, 0, i0, f0, f1, f2, f3)  # s1[k, i0 + q] inside D
             _tile_add(s2, k, D, i0, i0, a00, a01, a02, a03)
             _tile_add(s2, k, D, i0 + 1, i0, 0.0, a11, a12, a13)
             _tile_add(s2, k, D, i0 + 2, i0, 0.0, 0.0, a22, a23)
             _tile_add(s2, k, D, i0 + 3, i0, 0.0, 0.0, 0.0, a33)
             for j0 in range(i0 + TILE, Dp, TILE):
                 if NARROW:
-                    _tile_pairs(rd, diff, nb, i0, j0, s2, k, D)
+                    _tile_pairs(xt, resp, mu, nb, i0, j0, s2, k, D)
                     continue
+                n0 = mu[k, j0]
+                n1 = mu[k, j0 + 1]
+                n2 = mu[k, j0 + 2]
+                n3 = mu[k, j0 + 3]
                 a00 = a01 = a02 = a03 = 0.0
                 a10 = a11 = a12 = a13 = 0.0
                 a20 = a21 = a22 = a23 = 0.0
                 a30 = a31 = a32 = a33 = 0.0
                 for b in range(nb):
-                    r0 = rd[i0, b]
-                    r1 = rd[i0 + 1, b]
-                    r2 = rd[i0 + 2, b]
-                    r3 = rd[i0 + 3, b]
-                    e0 = diff[j0, b]
-                    e1 = diff[j0 + 1, b]
-                    e2 = diff[j0 + 2, b]
-                    e3 = diff[j0 + 3, b]
+                    r = resp[k, b]
+                    r0 = r * (xt[i0, b] - m0)
+                    r1 = r * (xt[i0 + 1, b] - m1)
+                    r2 = r * (xt[i0 + 2, b] - m2)
+                    r3 = r * (xt[i0 + 3, b] - m3)
+                    e0 = xt[j0, b] - n0
+                    e1 = xt[j0 + 1, b] - n1
+                    e2 = xt[j0 + 2, b] - n2
+                    e3 = xt[j0 + 3, b] - n3
                     a00 += r0 * e0
                     a01 += r0 * e1
                     a02 += r0 * e2
@@ -117,9 +130,9 @@ def accumulate_full(xt, nb, mu, resp, diff, rd, nk, s1, s2):
 OUTER_LANES, OUTER_COLS = _ir.register_tile(vector_registers())
 OUTER_WIDTH = 2 * OUTER_LANES
 #: From this many (padded) features on, the full statistics run in register tiles. Below,
-#: the tiles' zero padding (8 x 8 where 4 x 4 is wanted) costs more than they gain
-#: (bench/NOTES.md section 27).
-OUTER_MIN = 16
+#: the 4 x 4 tiles that make x - mu in registers are faster (1.1-2.2x per block at 16-28
+#: features; bench/NOTES.md section 30; section 27 had set 16 against the stored x - mu).
+OUTER_MIN = 32
 
 
 @register_jitable
@@ -140,11 +153,11 @@ def full_buffers(n_features_padded, rows_padded):
     ``Dv`` = Dp rounded up to a vector (``OUTER_LANES``) plus a spare cache line where
     that makes a row a whole multiple of two lines (rows a power of two apart share L1
     sets); then ``OUTER_COLS`` rows of resp (x - mu).
-    Else: x - mu and resp (x - mu), ``(Dp, rows)`` each.
+    Else none: :func:`accumulate_full` keeps its operands in registers.
     """
     Dp = n_features_padded
     if not register_tiles(Dp):
-        return Dp, rows_padded, Dp, rows_padded
+        return 0, rows_padded, 0, rows_padded
     Dv = (Dp + OUTER_LANES - 1) // OUTER_LANES * OUTER_LANES
     if (Dv + 7) // 8 % 2 == 0:
         Dv += 8
@@ -267,18 +280,26 @@ NARROW = vector_registers() < 32
 
 
 @jit
-def _tile_pairs(rd, diff, nb, i0, j0, s2, k, D):
-    """The off-diagonal tile (rows i0.., columns j0..) of accumulate_full as two 4 x 2 halves
-    (inlined: its sums over rows are reassociated and vectorized like the 4 x 4 tile's)."""
+def _tile_pairs(xt, resp, mu, nb, i0, j0, s2, k, D):
+    """The off-diagonal tile (rows i0.., columns j0..) of accumulate_full as two 4 x 2 halves,
+    for 16 vector registers (inlined: its sums over rows are reassociated and vectorized
+    like the 4 x 4 tile's)."""
+    m0 = mu[k, i0]
+    m1 = mu[k, i0 + 1]
+    m2 = mu[k, i0 + 2]
+    m3 = mu[k, i0 + 3]
     for h in range(j0, j0 + TILE, 2):
+        n0 = mu[k, h]
+        n1 = mu[k, h + 1]
         a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = 0.0
         for b in range(nb):
-            r0 = rd[i0, b]
-            r1 = rd[i0 + 1, b]
-            r2 = rd[i0 + 2, b]
-            r3 = rd[i0 + 3, b]
-            e0 = diff[h, b]
-            e1 = diff[h + 1, b]
+            r = resp[k, b]
+            r0 = r * (xt[i0, b] - m0)
+            r1 = r * (xt[i0 + 1, b] - m1)
+            r2 = r * (xt[i0 + 2, b] - m2)
+            r3 = r * (xt[i0 + 3, b] - m3)
+            e0 = xt[h, b] - n0
+            e1 = xt[h + 1, b] - n1
             a00 += r0 * e0
             a01 += r0 * e1
             a10 += r1 * e0
@@ -314,13 +335,13 @@ def _tile_add(s2, k, D, i, j0, a0, a1, a2, a3):
         s2[k, base + j0 + 3] += a3
 
 
-def accumulate_diag(xt, nb, mu, resp, diff, rd, nk, s1, s2):
+def accumulate_diag(xt, nb, mu, resp, xr, rd, nk, s1, s2):
     """Diagonal statistics of one block (float64).
 
     Two components x two features per pass (8 sums): each load of x serves
     two components and each load of resp two features. An odd last
     component is paired with itself and added once. The arguments of
-    :func:`accumulate_full` (one kernel calls either): ``diff`` and ``rd`` unused.
+    :func:`accumulate_tiled` (one kernel calls either): ``xr`` and ``rd`` unused.
     """
     wide_vectors()
     K, D = s1.shape
