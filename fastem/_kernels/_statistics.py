@@ -317,7 +317,8 @@ def _tile_pairs(xt, resp, mu, nb, i0, j0, s2, k, D):
 
 @jit_ordered
 def _tile_add(s2, k, D, i, j0, a0, a1, a2, a3):
-    """s2[k, i, j] += a_q for j = j0 + q, upper triangle inside D.
+    """s2[k, i, j] += a_q for j = j0 + q, upper triangle inside D (with i = 0 and s1 for
+    s2: s1[k, j0 + q] += a_q inside D).
 
     Not inlined (each of its call sites would cost Numba an inlining pass); four
     plain additions, so every compiled copy gives the same bits.
