@@ -132,7 +132,8 @@ def test_thread_count_invariance(covariance_type, dtype):
     np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
 
 
-@pytest.mark.parametrize("D", [3, 20])  # 20: the full statistics in register tiles
+# 20: the full statistics' 4 x 4 tiles of few features; 33: their register tiles
+@pytest.mark.parametrize("D", [3, 20, 33])
 def test_one_and_two_threads_agree_bitwise(D):
     from fastem._passes import ArrayData, array_rowwise, array_stats
 

@@ -212,7 +212,7 @@ def test_a_shared_callee_called_by_address_computes_what_it_computes_alone():
 
     @njit
     def by_address(address, xt, nb, mu, resp, nk, s1, s2):
-        unused = np.zeros((0, 40))  # diff and rd: the full family's buffers
+        unused = np.zeros((0, 40))  # xr and rd: the full family's register tiles' buffers
         call(address, xt, nb, mu, resp, unused, unused, nk, s1, s2)
 
     rng = np.random.default_rng(0)
@@ -359,8 +359,9 @@ def _compiled_alone(fn, signature, what):
 def _wide_and_tiles():
     """The block functions compiled for 512-bit vectors on AVX-512, and those that are not
     but whose register tiles are written as 512-bit IR vectors, each with one signature
-    (float64 unless it says float32). No block function is left out of both (each was
-    measured: bench/NOTES.md sections 25-30)."""
+    (float64 unless it says float32). No statistics, log-density, normalization or
+    row-wise function is left out of both (each was measured: bench/NOTES.md sections
+    25-30); the block loads are 512-bit IR vectors of their own."""
     from fastem._kernels import _density, _em, _normalize, _statistics
     from fastem._kernels._shared import F1, F2, I8
 

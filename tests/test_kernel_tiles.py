@@ -97,17 +97,18 @@ def test_the_block_loads_transposed_tiles_in_every_shape(lanes, dtype, monkeypat
 def _full_statistics_case(D, nb, K=3):
     """A block of ``nb`` rows of ``D`` features, transposed and padded as the kernels hold it,
     means, responsibilities, and a function giving the NumPy reference's nk, s1 and the
-    upper triangle of s2 for each component."""
+    upper triangle of s2 for each component. The padding is NaN (the kernels hold zeros
+    there): a sum that reads it, or adds a feature past D, turns NaN."""
     rng = np.random.default_rng(D * nb)
     Dp = (D + 3) // 4 * 4
     x = rng.normal(size=(nb, D)) + 5.0
     mu = rng.normal(size=(K, D)) + 5.0
     resp = rng.dirichlet(np.ones(K), size=nb).T.copy()
-    xt = np.zeros((Dp, nb + 16))
+    xt = np.full((Dp, nb + 16), np.nan)
     xt[:D, :nb] = x.T
-    mup = np.zeros((K, Dp))
+    mup = np.full((K, Dp), np.nan)
     mup[:, :D] = mu
-    respp = np.zeros((K, nb + 16))
+    respp = np.full((K, nb + 16), np.nan)
     respp[:, :nb] = resp
 
     def check(nk, s1, s2):
@@ -152,12 +153,20 @@ def test_both_full_statistics_tiles_match_the_reference(narrow, D, monkeypatch):
     from fastem._kernels import _statistics
 
     monkeypatch.setattr(_statistics, "NARROW", narrow)
-    args, check = _full_statistics_case(D, 150)
-    K = args[2].shape[0]
-    nk, s1, s2 = np.zeros(K), np.zeros((K, D)), np.zeros((K, D * D))
     assert not _statistics.register_tiles(D)
-    _full_statistics(False)(*args, nk, s1, s2)
-    check(nk, s1, s2)
+    run = _full_statistics(False)
+    for nb in (1, 17, 150):
+        args, check = _full_statistics_case(D, nb)
+        K = args[2].shape[0]
+        # s1 and s2 followed by -0.0: a write past their ends (+0.0 added) flips its sign
+        after1, after2 = np.full(K * D + 8, -0.0), np.full(K * D * D + 64, -0.0)
+        s1, s2 = after1[: K * D].reshape(K, D), after2[: K * D * D].reshape(K, D * D)
+        s1[:] = 0.0
+        s2[:] = 0.0
+        nk = np.zeros(K)
+        run(*args, nk, s1, s2)
+        check(nk, s1, s2)
+        assert np.signbit(after1[K * D :]).all() and np.signbit(after2[K * D * D :]).all()
 
 
 @pytest.mark.parametrize("lanes, cols", [(8, 8), (4, 4)])

@@ -68,7 +68,8 @@ def _tol(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cov", LAYOUTS)
-@pytest.mark.parametrize("D", [1, 3, 8, 13])
+# 13: the full statistics' 4 x 4 tiles with padding; 33: their register tiles, padded
+@pytest.mark.parametrize("D", [1, 3, 8, 13, 33])
 def test_stats_pass_matches_reference(cov, D, dtype):
     n, K = 1500, 5
     X, p = _problem(cov, n, D, K, dtype, seed=D)

@@ -108,8 +108,9 @@ def _numba_features():
 @functools.cache
 def full_block_bytes(l2=None):
     """The budget of a full or tied block, in the units of ``_density.block_rows``
-    (``3 * 8 * Dp * rows`` bytes): three eighths of the L2 cache, so that the four
-    ``(Dp, rows)`` buffers a float64 block touches take about half of it, within
+    (``3 * 8 * Dp * rows`` bytes, the rule's nominal working set): three eighths of the L2
+    cache, so that the (Dp, rows)-sized buffers a float64 block touches take about half of
+    it, within
     ``[BLOCK_BYTES, BLOCK_BYTES_MAX]``; ``BLOCK_BYTES`` (a 512 KB L2) where the L2 is
     unknown. A function of the machine, never of the thread count or the chunking
     (``bench/NOTES.md`` section 24: 50k x 128, K = 16 1.2-1.4x faster on a 2 MB L2).
@@ -135,8 +136,9 @@ def wide_vectors():
     1.06-1.08x), and so does the full log-density's register tile (sections 26, 29).
     ``exp`` in zmm once made a full 1M x 8, K = 8 pass 5 % slower (section 25); with the
     block functions around it in zmm, the normalization and the row-wise outputs gain
-    too (section 30). The full statistics keep 256-bit vectors (their tiles are 512-bit
-    IR vectors without it).
+    too (section 30), and so do the full statistics' 4 x 4 tiles of few features. The full
+    statistics' register tiles (``accumulate_tiled``) are not marked: their IR vectors are
+    512-bit without it.
     llvmlite's IR builder admits only the attribute names it knows, so the attribute goes
     into the function's set directly; were that set ever not a ``set``, the function is
     compiled as before (``tests/test_kernel_compile.py`` checks the zmm code on

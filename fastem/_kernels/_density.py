@@ -34,8 +34,10 @@ def block_rows(n_features_padded, n_components, full, budget):
     """Rows per block: a function of the problem's shape and of ``budget`` (bytes,
     ``_config.full_block_bytes``: the machine's L2 cache), never of threads.
 
-    Full and tied: ``BLOCK`` rows, halved while the float64 working set
-    (x, x - mu, resp (x - mu)) exceeds ``budget``. Diagonal and
+    Full and tied: ``BLOCK`` rows, halved while the rule's nominal float64 working set
+    (x and two more (Dp, rows) buffers: the register tiles' row-major copy and
+    resp (x - mu); the 4 x 4 tiles of few features store neither) exceeds ``budget``.
+    Diagonal and
     spherical keep only x and the responsibilities per block, so their blocks
     grow up to ``BLOCK_DIAG`` rows within ``BLOCK_DIAG_BYTES``: longer
     reductions over rows per (component, feature); never below

@@ -415,6 +415,8 @@ def as_float64(xt, nb, x64):
 def _as_float64(xt, nb, x64):
     if xt.dtype == types.float64:
         return lambda xt, nb, x64: xt
+    if xt.dtype != types.float32:  # the kernel sizes x64 for float32 only (``pass_chunk``)
+        return None
 
     def widen(xt, nb, x64):
         for d in range(xt.shape[0]):
