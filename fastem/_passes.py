@@ -30,8 +30,31 @@ _NO_STATS = (_EMPTY_F, _EMPTY_2D, _EMPTY_2D, _EMPTY_F)
 _NO_ROWS = (_EMPTY_F, _EMPTY_2D, _EMPTY_I)
 
 
+def log_density_start(mu, prec):
+    """``npm``, where the kernels' log-densities start each component's sums, from ``mu`` and
+    ``prec`` in the kernels' layout (``(..., K, Dp)`` and ``(..., K, Dp or 1, Dp)``): a
+    ``(..., K + 1, Dp)`` array in their dtype, computed once per pass.
+
+    * diagonal and spherical: ``-mu p`` (the sums are ``x p - mu p``);
+    * full and tied, float64: ``c``, the mean of the means, in row K, and
+      ``-U_k^T (mu_k - c)`` in row k, in float64 (the sums are ``U^T (x - c) - U^T (mu - c)``:
+      ``_density.logprob_full``);
+    * full and tied, float32: zero (the block is centred on each mean).
+    """
+    K, Dp = mu.shape[-2:]
+    npm = np.zeros((*mu.shape[:-2], K + 1, Dp), dtype=mu.dtype)
+    if prec.shape[-2] == 1:
+        npm[..., :K, :] = -(mu * prec[..., 0, :])
+    elif mu.dtype == np.float64:
+        c = mu.mean(axis=-2)
+        npm[..., K, :] = c
+        npm[..., :K, :] = -np.einsum("...ki,...kij->...kj", mu - c[..., None, :], prec)
+    return npm
+
+
 def kernel_args(params):
-    """``mu, prec, mu64, const`` as the kernels take them.
+    """``mu, prec, mu64, const, npm`` as the kernels take them (``npm``:
+    :func:`log_density_start`).
 
     Zero-padded to a multiple of ``TILE`` features, and always fresh,
     writeable, C-contiguous arrays: Numba compiles a separate specialization
@@ -47,7 +70,8 @@ def kernel_args(params):
     rows = params.prec.shape[1]
     prec = np.zeros((K, 1 if rows == 1 else Dp, Dp), dtype=params.prec.dtype)
     prec[:, :rows, :D] = params.prec
-    return mu, prec, mu.astype(np.float64), np.array(params.const, dtype=np.float64)
+    const = np.array(params.const, dtype=np.float64)
+    return mu, prec, mu.astype(np.float64), const, log_density_start(mu, prec)
 
 
 def stats_chunk_rows(n, params):

@@ -46,6 +46,7 @@ from ._passes import (
     _kernel,
     _rowwise_outputs,
     _wanted,
+    log_density_start,
     stats_chunk_rows,
 )
 from ._stats import KernelParams, SuffStats, fill_lower
@@ -115,6 +116,7 @@ class Factors:
         else:
             self.prec = np.zeros((P, K, 1, Dp), dtype=dt)
             self.prec[:, :, 0, :D] = np.where(obs[:, None, :], 1.0 / sd, 0)
+        self.npm = log_density_start(self.mu, self.prec)
         self.covariance_type = params.covariance_type
 
     def _factor(self, Sigma, batch, regression):
@@ -154,8 +156,8 @@ class Factors:
         )
 
     def kernel_args(self, p):
-        """``mu, prec, mu64, const`` of pattern ``p``, as ``fastem._passes.kernel_args``."""
-        return self.mu[p], self.prec[p], self.mu64[p], self.const[p]
+        """``mu, prec, mu64, const, npm`` of pattern ``p``, as ``fastem._passes.kernel_args``."""
+        return self.mu[p], self.prec[p], self.mu64[p], self.const[p], self.npm[p]
 
     def to_data_coordinates(self, nk, s1, s2):
         """Statistics of the filled rows, summed over patterns (data coordinates).

@@ -260,13 +260,14 @@ def test_full_log_density_does_not_cancel_on_offset_data(dtype, D, place):
     from numba import njit
 
     from fastem._kernels import _density
+    from fastem._passes import log_density_start
 
     call = _density.full_logprob.call
     address = _density.full_logprob.address(0 if dtype == np.float64 else 1)
 
     @njit
-    def logprob(xt, nb, mu, up, const, fresh, xs, npm, q, logp):
-        call(address, xt, nb, mu, up, const, fresh, xs, npm, q, logp)
+    def logprob(xt, nb, mu, up, const, xs, npm, q, logp):
+        call(address, xt, nb, mu, up, const, xs, npm, q, logp)
 
     rng = np.random.default_rng(D)
     K, nb, Dp = 4, 200, (D + 3) // 4 * 4
@@ -289,18 +290,18 @@ def test_full_log_density_does_not_cancel_on_offset_data(dtype, D, place):
     up = np.zeros((K, Dp, Dp), dtype)
     up[:, :D, :D] = U
     const = rng.normal(size=K)
-    # two blocks, as a chunk's: the first computes the means' shift (``fresh``) over
-    # whatever ``npm`` held, the second reuses it
-    xs, npm, q = np.zeros((Dp, 128 + 16), dtype), np.full((K + 1, Dp), 1e3, dtype), np.zeros(128)
-    q = q.astype(dtype)
+    # the means' shift, once per pass with the parameters (as ``_passes.kernel_args``), then
+    # two blocks, as a chunk's, over the same ``xs``
+    npm = log_density_start(mup, up)
+    xs, q = np.zeros((Dp, 128 + 16), dtype), np.zeros(128, dtype)
     logp = np.zeros((K, nb))
-    for fresh, r0 in ((1, 0), (0, 128)):
+    for r0 in (0, 128):
         xt = np.full((Dp, 128 + 16), 7.0, dtype)
         rows = x[r0 : r0 + 128]
         xt[:, : len(rows)] = 0.0
         xt[:D, : len(rows)] = rows.T
         out = np.zeros((K, 128 + 16))
-        logprob(xt, len(rows), mup, up, const, fresh, xs, npm, q, out)
+        logprob(xt, len(rows), mup, up, const, xs, npm, q, out)
         logp[:, r0 : r0 + len(rows)] = out[:, : len(rows)]
     y = np.stack([(x - mu[k]) @ U[k] for k in range(K)])  # (K, nb, D)
     want = const[:, None] - 0.5 * (y**2).sum(axis=2)

@@ -351,7 +351,7 @@ def _diag_rows(typingctx, xt, nb, prec, npm, const, logp):
     return sig, codegen
 
 
-def logprob_full(xt, nb, mu, up, const, fresh, xs, npm, q, logp):
+def logprob_full(xt, nb, mu, up, const, xs, npm, q, logp):
     """logp[k, :nb] = const_k - |U_k^T (x - mu_k)|^2 / 2 for all k.
 
     ``up`` is the upper-triangular U padded to (K, Dp, Dp) with zeros. The rows of the
@@ -362,8 +362,9 @@ def logprob_full(xt, nb, mu, up, const, fresh, xs, npm, q, logp):
     * float64: ``U^T (x - c) - U^T (mu - c)``, one shifted copy of the block for all
       components instead of a centred one per component. ``c``, the mean of the
       components' means, takes the data's offset out before the products are summed,
-      and ``npm_k = -U_k^T (mu_k - c)`` is computed in float64 (rows :K of ``npm``, a
-      (K + 1, Dp) buffer; ``c`` in its last row). What cancels is of the size of a mean's
+      and ``npm_k = -U_k^T (mu_k - c)`` is computed in float64 with the parameters, once
+      per pass (rows :K of ``npm``, (K + 1, Dp); ``c`` in its last row:
+      ``fastem._passes.log_density_start``). What cancels is of the size of a mean's
       distance from ``c`` (and of the rows' own), times U: each term off by float64's
       1e-16 of that, the rounding of data the size of the means' spread, whatever their
       offset (``tests/test_kernel_tiles.py``: the bound on offset and spread data);
@@ -371,29 +372,12 @@ def logprob_full(xt, nb, mu, up, const, fresh, xs, npm, q, logp):
       float32's 6e-8 would not: a nearly singular component (``reg_covar``'s 1e-6, U of
       1e3) ten from ``c`` would lose 1e-2 of its log-density.
 
-    ``npm`` and ``c`` are computed where ``fresh`` is true (a chunk's first block: K Dp^2 / 2
-    multiply-adds, 18 % of the log-density at D = 256 if done per block), then reused.
     Blocks are a power of two of 64 rows or more (:func:`block_rows`), so the last rows'
     vectors stay inside the buffers (rows past ``nb`` are computed and ignored).
     """
     wide_vectors()
     K, Dp = mu.shape
     rows = TRI_ROWS32 if xt.itemsize == 4 else TRI_ROWS
-    if fresh:  # float64: c into npm[K], -U_k^T (mu_k - c) into npm[k]; float32: zero
-        for k in range(K + 1):
-            for j in range(Dp):
-                npm[k, j] = 0.0
-        if xt.itemsize == 8:
-            for d in range(Dp):
-                acc = 0.0
-                for k in range(K):
-                    acc += mu[k, d]
-                npm[K, d] = acc / K
-            for k in range(K):  # row by row of U: along its rows, no dependent sums
-                for i in range(Dp):
-                    m = mu[k, i] - npm[K, i]
-                    for j in range(i, Dp):
-                        npm[k, j] -= m * up[k, i, j]
     for k in range(K):
         if k == 0 or xt.itemsize == 4:  # the block minus c once (float64), or minus each mean
             centre = npm[K] if xt.itemsize == 8 else mu[k]
@@ -408,27 +392,23 @@ def logprob_full(xt, nb, mu, up, const, fresh, xs, npm, q, logp):
             logp[k, b] = c - 0.5 * q[b]
 
 
-def logprob_diag(xt, nb, mu, prec, const, fresh, xs, npm, q, logp):
+def logprob_diag(xt, nb, mu, prec, const, xs, npm, q, logp):
     """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k.
 
     Each ``(x_d - mu_kd) p_kd`` is one multiply-add, ``x_d p_kd - mu_kd p_kd``, with
-    ``npm = -mu p`` computed where ``fresh`` is true (a chunk's first block; rows :K of
-    ``npm``), then the sums of squares in register tiles (:func:`_diag_rows`). The
-    arguments of :func:`logprob_full` (one kernel calls either): ``xs`` and ``q`` unused.
+    ``npm = -mu p`` made with the parameters (rows :K of ``npm``:
+    ``fastem._passes.log_density_start``), then the sums of squares in register tiles
+    (:func:`_diag_rows`). The arguments of :func:`logprob_full` (one kernel calls either):
+    ``mu``, ``xs`` and ``q`` unused.
     """
     wide_vectors()
-    K, Dp = mu.shape
-    if fresh:
-        for k in range(K):
-            for d in range(Dp):
-                npm[k, d] = -(mu[k, d] * prec[k, 0, d])
     _diag_rows(xt, nb, prec, npm, const, logp)
 
 
 #: the log-densities compiled once per dtype and called by address (``_shared``): a
 #: kernel does not inline, type and optimize them again
-full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 I8 A2 A2 A1 F2"))
-diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 I8 A2 A2 A1 F2"))
+full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
+diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
 #: :func:`load_block` and :func:`load_tiled` for the pass kernel, once per dtype, called by
 #: address (a linked copy was optimized again inside the kernel: 0.1 s of its compile); a
 #: pass compiles the one its features need (:func:`load_tiles`)

@@ -224,7 +224,7 @@ def _load_function(dtype, n_features):
 
 @kernel
 def pass_chunk(
-    X, w, labels, r0, r1, w0, mu, prec, mu64, const, nk, s1, s2, scal,
+    X, w, labels, r0, r1, w0, mu, prec, mu64, const, npm, nk, s1, s2, scal,
     out_lp, out_resp, out_lab, fns,
 ):  # fmt: skip
     """One chunk of a pass: its statistics, or, when any ``out_*`` is non-empty, its
@@ -234,11 +234,12 @@ def pass_chunk(
     One kernel for every covariance family: the family is ``prec``'s shape ((K, Dp, Dp)
     full and tied, (K, 1, Dp) diagonal and spherical) and the functions whose addresses
     ``fns`` holds (its log-density and statistics, :func:`chunk_kernel`). The two
-    families' block functions take the same arguments (``npm`` is -U^T (mu - c) for the
-    float64 full log-density, with ``xs`` its block shifted by ``c``, zero for the float32
-    one, with ``xs`` the block centred on each mean in turn, and -mu p for the diagonal
-    one, which ignores ``xs`` and ``q``; the diagonal statistics ignore ``xr`` and
-    ``rd``), so a second family compiles its own block functions only.
+    families' block functions take the same arguments (``npm``, made once per pass with
+    the parameters, ``fastem._passes.log_density_start``, is -U^T (mu - c) for the float64
+    full log-density, with ``xs`` its block shifted by ``c``, zero for the float32 one,
+    with ``xs`` the block centred on each mean in turn, and -mu p for the diagonal one,
+    which ignores ``xs`` and ``q``; the diagonal statistics ignore ``xr`` and ``rd``), so
+    a second family compiles its own block functions only.
     """
     K, Dp = mu.shape
     full = prec.shape[1] > 1
@@ -252,7 +253,6 @@ def pass_chunk(
     xt = zeros(Dp, Bp, X)
     x64 = zeros(Dp if X.itemsize == 4 else 0, Bp, mu64)  # float32's block widened
     xs = zeros(Dp if full else 0, Bp, X)
-    npm = zeros(K + 1, Dp, X)
     q = empty(1, B if full else 0, X)[0]
     logp, m, s, poly, bits, lab_lp, ev = normalize_buffers(K, Bp, B, mu64, labels)
     n1, m1, n2, m2 = full_buffers(Dp, Bp) if full else (0, Bp, 0, Bp)
@@ -261,7 +261,7 @@ def pass_chunk(
     for start in range(r0, r1, B):
         nb = min(B, r1 - start)
         _load(fns[4], X, start, nb, xt)
-        _logprob(fns[3], xt, nb, mu, prec, const, 1 if start == r0 else 0, xs, npm, q, logp)
+        _logprob(fns[3], xt, nb, mu, prec, const, xs, npm, q, logp)
         if rows:
             _rowwise(fns[1], logp, nb, K, w0 + start, m, s, poly, bits, out_lp, out_resp, out_lab)
             continue
