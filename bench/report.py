@@ -5,6 +5,13 @@
     PYTHONPATH=. python bench/report.py --quick         # 1/10 of the rows
     PYTHONPATH=. python bench/report.py --coldstart     # and the cold-start table
     PYTHONPATH=. python bench/report.py --suite b08f1b3 # and the test suite's time
+    PYTHONPATH=. python bench/report.py --as-avx2       # as an AVX2 machine's code
+
+``--as-avx2`` runs the same report in a child process whose code is what an AVX2 machine
+gets: Numba compiles for Haswell with the host's features but AVX-512, AVX10 and AMX off
+(16 ymm registers, no zmm: ``_kernels._config.vector_registers``), and NumPy's OpenBLAS runs
+its Haswell (AVX2) kernels, so the dgemm the shares are taken of is an AVX2 dgemm too. It
+emulates the instruction set, not another CPU's cores, caches or clocks.
 
 Both libraries run in this process, interleaved, from identical initial
 parameters with ``tol=0``. Time per iteration is ``(t(fit, 1 + N) - t(fit, 1)) / N``
@@ -157,6 +164,44 @@ def table(rows, dgemm, per_core=False):
     return "\n".join(lines)
 
 
+#: set in the child process ``--as-avx2`` starts
+AS_AVX2 = "FASTEM_BENCH_AS_AVX2"
+
+
+def avx2_environment():
+    """The environment of ``--as-avx2``'s child: Numba's target and OpenBLAS's kernels for
+    AVX2, on this CPU. Exits with a message where the CPU has no AVX2 and FMA."""
+    import llvmlite.binding as ll
+    import numba  # noqa: F401  (initializes LLVM's targets)
+
+    features = ll.get_host_cpu_features()
+    if not (features.get("avx2") and features.get("fma")):
+        sys.exit("--as-avx2: this CPU has no AVX2 and FMA; run the report without it.")
+    off = ("avx512", "avx10", "amx", "evex512")
+    flags = ",".join(
+        ("+" if on and not name.startswith(off) else "-") + name
+        for name, on in sorted(features.items())
+    )
+    env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES=flags)
+    env.update(OPENBLAS_CORETYPE="Haswell", **{AS_AVX2: "1"})
+    return env
+
+
+def check_avx2():
+    """In ``--as-avx2``'s child: refuse to report unless both libraries run AVX2 code."""
+    from threadpoolctl import threadpool_info
+
+    from fastem._kernels._config import vector_registers
+
+    blas = {i.get("architecture") for i in threadpool_info() if i.get("user_api") == "blas"}
+    if vector_registers() != 16 or blas != {"Haswell"}:
+        sys.exit(
+            f"--as-avx2: Numba compiles for {vector_registers()} vector registers (16 wanted) "
+            f"and OpenBLAS runs {sorted(map(str, blas))} kernels (Haswell wanted); a NumPy "
+            "without OpenBLAS's DYNAMIC_ARCH cannot run this report."
+        )
+
+
 def machine():
     import numba
 
@@ -169,8 +214,9 @@ def machine():
                     break
     except OSError:
         pass
+    code = " as AVX2 code (Numba and OpenBLAS)" if os.environ.get(AS_AVX2) else ""
     return (
-        f"{cpu}, {os.cpu_count()} cores, Numba {numba.__version__} "
+        f"{cpu}{code}, {os.cpu_count()} cores, Numba {numba.__version__} "
         f"({numba.config.NUMBA_NUM_THREADS} threads), NumPy {np.__version__}"
     )
 
@@ -201,7 +247,22 @@ def main(argv=None):
         help="also time the test suite on an empty cache, beside the same tests at the commit "
         "BASE (bench/suite_time.py; minutes)",
     )
+    ap.add_argument(
+        "--as-avx2",
+        action="store_true",
+        help="run the report as an AVX2 machine's code: Numba without AVX-512, OpenBLAS's "
+        "Haswell kernels (a child process; this CPU's cores and clocks)",
+    )
     args = ap.parse_args(argv)
+    if args.as_avx2 and not os.environ.get(AS_AVX2):
+        import subprocess
+
+        argv = sys.argv[1:] if argv is None else list(argv)
+        argv = [a for a in argv if a != "--as-avx2"]
+        child = [sys.executable, os.path.abspath(__file__), *argv]
+        sys.exit(subprocess.run(child, env=avx2_environment()).returncode)
+    if os.environ.get(AS_AVX2):
+        check_avx2()
     ws = [BY_NAME[n] for n in args.names] if args.names else WORKLOADS
     if args.quick:
         ws = [w.scaled(w.n // 10) for w in ws]

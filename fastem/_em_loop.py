@@ -389,8 +389,10 @@ class _EMLoop:
                     params, lower_bound, kw = self._initial_parameters(data, rng, init), -np.inf, {}
                 else:
                     params, lower_bound, kw = continued, self.lower_bound_, {}
-                if self.max_iter == 0:
-                    run = (params, lower_bound, 0, [], False)
+                if self.max_iter == 0:  # no iteration, so no bound (a warm start too), as
+                    # in scikit-learn, which still announces each initialization
+                    self._print_init_begin(init)
+                    run = (params, -np.inf, 0, [], False)
                 else:
                     run = self._em(data, params, lower_bound, init, on_pass=on_pass, **kw)
                 # max_iter=0 keeps the last initialization, as scikit-learn does

@@ -192,6 +192,26 @@ def test_random_inits_match_sklearn():
         np.testing.assert_allclose(fe.covariances_, sk.covariances_, rtol=1e-6, atol=1e-20)
 
 
+@pytest.mark.parametrize("init", ["random_from_data", "k-means++"])
+def test_tied_start_from_seed_rows_is_their_scatter_not_scikit_learns(init):
+    """A deliberate difference (docs/robustness.md): a 'tied' start from seed rows is the
+    seeds' own scatter (none) plus reg_covar, as for 'full'. scikit-learn's tied formula
+    assumes every row's responsibilities sum to one; for these one-hot starts it gives
+    (X^T X - sum_k mu_k mu_k^T) / K over all rows: a covariance that grows with n / K and with
+    the data's distance from the origin. Ours does neither; the means are scikit-learn's."""
+    X = blobs(300, 3, 3, seed=10)
+    kw = dict(covariance_type="tied", init_params=init, max_iter=0, random_state=3)
+    fe = GaussianMixture(3, **kw).fit(X)
+    sk = SkGaussianMixture(3, **kw).fit(X)
+    assert rel_err(fe.means_, sk.means_) < 1e-10
+    np.testing.assert_array_equal(fe.covariances_, 1e-6 * np.eye(3))
+    for shift, rows in ((1e3, X), (0.0, np.repeat(X, 4, axis=0))):  # the origin, n / K
+        moved = GaussianMixture(3, **kw).fit(rows + shift)
+        np.testing.assert_array_equal(moved.covariances_, fe.covariances_)
+    scale = np.trace(sk.covariances_) / np.trace(np.cov(X.T))
+    assert scale > 10  # ~ n / K times the data's second moment: what ours does not copy
+
+
 def test_kmeans_init_finds_the_clusters():
     X = blobs(3000, 2, 5, seed=11)
     fe = GaussianMixture(5, max_iter=0, random_state=0).fit(X)

@@ -97,6 +97,24 @@ def test_max_iter_0_with_several_inits_keeps_the_last_like_scikit_learn(ours, th
     assert a.n_iter_ == b.n_iter_ == 0
 
 
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+def test_max_iter_0_announces_each_init_and_has_no_bound_like_scikit_learn(ours, theirs, capsys):
+    """max_iter=0 runs no iteration. scikit-learn still prints each initialization (verbose)
+    and leaves no lower bound, -inf, also when it continues a fit (warm_start); fastem printed
+    nothing and a warm start kept the previous fit's bound."""
+    printed, bounds = [], []
+    for cls in (ours, theirs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cls(n_components=2, n_init=2, max_iter=0, verbose=1, random_state=0).fit(X)
+            printed.append(capsys.readouterr().out)
+            warm = cls(n_components=2, warm_start=True, random_state=0).fit(X)
+            assert np.isfinite(warm.lower_bound_)
+            bounds.append(warm.set_params(max_iter=0).fit(X).lower_bound_)
+    assert printed[0] == printed[1] == "Initialization 0\nInitialization 1\n"
+    assert bounds[0] == bounds[1] == -np.inf
+
+
 def test_warm_start_on_float32_keeps_the_float64_parameters_like_scikit_learn():
     """Continuing float64 parameters on float32 data gives float64 parameters in scikit-learn
     (its responsibilities are float64); fastem cast them to float32. As for float64 initial
