@@ -101,16 +101,25 @@ class SuffStats:
         return self.loglik / self.wsum
 
 
+def nk_floor(stats):
+    """What ``nk`` gets so that empty components stay finite: scikit-learn's ``10 * eps``
+    for rows of unit weight, in the statistics' own unit of weight (their mean weight per
+    row), because only the weights' ratios matter: a fixed ``10 * eps`` swamped the counts
+    of small weights (every weight 1e-20 collapsed the covariances to ``reg_covar``)."""
+    unit = stats.wsum / stats.n_rows if stats.n_rows > 0 and stats.wsum > 0 else 1.0
+    return 10 * np.finfo(np.float64).eps * unit
+
+
 def m_step(stats, covariance_type, reg_covar, previous=None, prior=None):
     """Weights, means and covariances from the statistics of one pass.
 
     Mirrors scikit-learn's ``_estimate_gaussian_parameters`` (``nk`` gets
-    ``10 * eps`` so empty components stay finite) but from centred moments.
+    ``10 * eps`` so empty components stay finite: :func:`nk_floor`) but from centred moments.
     mclust's models go to ``fastem._models`` with the scatter matrices;
     ``previous`` (the current covariances) warm-starts their iterative M-steps.
     ``prior`` (a resolved ``fastem._prior.Prior``): the MAP M-step instead.
     """
-    nk = stats.nk + 10 * np.finfo(np.float64).eps
+    nk = stats.nk + nk_floor(stats)
     delta = stats.s1 / nk[:, None]  # new mean - shift
     means = stats.shift + delta
     if prior is not None:

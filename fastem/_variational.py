@@ -28,7 +28,6 @@ from ._stats import KernelParams, SuffStats
 
 PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
 _LOG_2PI = math.log(2 * math.pi)
-_EPS10 = 10 * np.finfo(np.float64).eps
 
 
 @dataclasses.dataclass
@@ -78,7 +77,7 @@ def _weight_concentration(nk, prior, prior_type):
 def gaussian_moments(stats, covariance_type, reg_covar):
     """``nk, xk, sk`` as scikit-learn's ``_estimate_gaussian_parameters`` (from ``stats``)."""
     _, xk, sk = _stats.m_step(stats, covariance_type, reg_covar)
-    return stats.nk + _EPS10, xk, sk
+    return stats.nk + _stats.nk_floor(stats), xk, sk
 
 
 def m_step(stats, covariance_type, reg_covar, priors, prior_type):

@@ -228,6 +228,14 @@ def test_invalid_weights_and_features():
         GaussianMixture(2).fit(dX, sample_weight=nan_w)
     with pytest.raises(ValueError, match="sums to zero"):
         GaussianMixture(2).fit(dX, sample_weight=da.zeros(dX.shape[0], chunks=500))
+    # the weights' range, as in memory (one huge weight gave an unrelated message about a
+    # feature's variance; uniform 1e120 or 1e-300 were accepted)
+    one_huge = np.ones(dX.shape[0])
+    one_huge[7] = 1e300
+    for w in (one_huge, np.full(dX.shape[0], 1e120), np.full(dX.shape[0], 1e-300)):
+        for given in (w, da.from_array(w, chunks=500)):
+            with pytest.raises(ValueError, match="Only the ratios of the weights matter"):
+                GaussianMixture(2).fit(dX, sample_weight=given)
     gm = GaussianMixture(2, random_state=0).fit(dX)
     assert gm.n_features_in_ == 3
     with pytest.raises(ValueError, match="expecting 3 features"):

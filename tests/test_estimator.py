@@ -168,6 +168,26 @@ def test_integer_weights_equal_repeated_rows(covariance_type):
     assert a.score(X, sample_weight=w) == pytest.approx(b.score(np.repeat(X, w, 0)), rel=1e-10)
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_only_the_ratios_of_the_weights_matter(covariance_type):
+    """Equal weights anywhere in the accepted range give the unweighted fit, and scaled
+    weights the fit of the weights. The M-step's guard against empty components was an
+    absolute 10 eps added to each component's weight, which swamped the sums of weights from
+    1e-16 down: every weight 1e-20 collapsed the covariances to reg_covar."""
+    X = blobs(400, 2, 2, seed=9)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    kw = dict(covariance_type=covariance_type, random_state=0, tol=0, max_iter=10)
+    plain = GaussianMixture(2, **kw).fit(X)
+    weighted = GaussianMixture(2, **kw).fit(X, sample_weight=w)
+    for scale in (1e-90, 1e-20, 1e20, 1e90):
+        same = GaussianMixture(2, **kw).fit(X, sample_weight=np.full(len(X), scale))
+        scaled = GaussianMixture(2, **kw).fit(X, sample_weight=w * scale)
+        for name in PARAMS:
+            assert rel_err(getattr(same, name), getattr(plain, name)) < 1e-10, (scale, name)
+            assert rel_err(getattr(scaled, name), getattr(weighted, name)) < 1e-10, (scale, name)
+        assert same.lower_bound_ == pytest.approx(plain.lower_bound_, rel=1e-12)
+
+
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
 def test_old_faithful_mclust_loglik(init_params):
     X = load_old_faithful()
