@@ -60,7 +60,11 @@ class Selection(NamedTuple):
 
 
 def _in_memory(X):
-    """(validated array, None) for array-likes, (None, X) for sources and Dask arrays."""
+    """(validated array, None) for array-likes, (None, source) for what is read chunk by
+    chunk (a path becomes the :class:`~fastem.Source` ``fit`` opens, so the row count of
+    BIC and AIC is that of the rows read), (None, X) for Dask arrays."""
+    from . import _stream
+
     module = type(X).__module__ or ""
     if isinstance(X, (np.ndarray, list, tuple)) or (
         hasattr(X, "__array__") and not module.startswith("dask")
@@ -72,7 +76,7 @@ def _in_memory(X):
         arr = np.ascontiguousarray(arr)
         _validation.check_all_finite(arr)  # the row and column of a NaN, inf or huge value
         return arr, None
-    return None, X
+    return None, (_stream.source(X) if _stream.is_streamed(X) else X)
 
 
 def _held_rows(source):
@@ -113,11 +117,8 @@ def _init_rows(X, source, rng, held=None):
 
 
 def _n_rows(data):
-    for name in ("n_samples", "shape"):
-        value = getattr(data, name, None)
-        if value is not None:
-            return int(value if name == "n_samples" else value[0])
-    return len(data)
+    """Rows of an array, a Dask array or a source (counted if not known yet)."""
+    return int(data.shape[0])
 
 
 def _labelling_stats(X, w, labels, centers):
@@ -126,10 +127,12 @@ def _labelling_stats(X, w, labels, centers):
 
 
 def _n_features(data):
+    """Columns of an array or a Dask array, features of a source (no pass over its rows)."""
+    n_features = getattr(data, "n_features", None)
+    if n_features is not None:
+        return int(n_features)
     shape = getattr(data, "shape", None)
-    if shape is not None and len(shape) == 2:
-        return int(shape[1])
-    return getattr(data, "n_features", None)
+    return int(shape[1]) if shape is not None and len(shape) == 2 else None
 
 
 def _hc_labelling(hc, K):

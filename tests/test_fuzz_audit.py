@@ -279,6 +279,25 @@ def test_select_in_memory_data_gets_the_estimators_messages(data, message):
     assert str(exc.value) == str(fit_exc.value)
 
 
+def test_select_on_a_path_counts_the_rows_read(tmp_path):
+    """A bare path was counted as len(path) rows in BIC and AIC (a wrong table, often the wrong
+    model chosen), a pathlib.Path failed with "object of type 'PosixPath' has no len()"."""
+    data = np.vstack([X + shift for shift in (0.0, 0.25, 0.5, 0.75, 1.0)])  # 400 rows
+    path = tmp_path / "X.npy"
+    np.save(path, data)
+    assert len(str(path)) != len(data)
+    kw = dict(n_components=[1, 2, 3], covariance_types=["full", "diag"], random_state=0)
+    ref_best, ref = fastem.select_components(data, **kw)
+    for given in (str(path), path, fastem.source(path)):
+        best, table = fastem.select_components(given, **kw)
+        for column in ("bic", "aic", "icl"):
+            np.testing.assert_allclose(table[column], ref[column], rtol=1e-9, err_msg=column)
+        assert (best.n_components, best.covariance_type) == (
+            ref_best.n_components,
+            ref_best.covariance_type,
+        )
+
+
 # ------------------------------------------------------------ degenerate and weighted data
 
 
@@ -383,6 +402,56 @@ def test_source_options_of_the_wrong_kind(tmp_path):
         GM(2).fit(fastem.source(path, columns="ab"))
     one = GM(1, random_state=0).fit(fastem.source(path, columns=0))
     np.testing.assert_allclose(one.means_, X[:, :1].mean(axis=0, keepdims=True), rtol=1e-12)
+
+
+def test_a_callables_1d_chunks_are_refused_not_read_as_one_column():
+    """A callable yielding rows of shape (2,) (a database cursor, say) was read as one feature:
+    80 rows x 2 features became 160 x 1 and a one-feature model was fitted. A callable's chunks
+    must be 2-D (docs/streaming.md); a 1-D .npy file or array source stays one column."""
+    message = r"row offset 0: chunk of shape \(2,\) is 1-D; a callable must yield 2-D chunks"
+    with pytest.raises(fastem.SourceError, match=message):
+        fastem.source(lambda: iter(X))
+    with pytest.raises(ValueError, match=r"chunk.reshape\(-1, 1\) for a chunk of one feature"):
+        GM(2).fit(lambda: iter(X))
+    later = r"row offset 40: chunk of shape \(40,\) is 1-D; a callable must yield 2-D chunks"
+    with pytest.raises(ValueError, match=later):
+        GM(2).fit(lambda: iter([X[:40, :1], X[40:, 0]]))
+    assert fastem.source(X[:, 0]).shape == (len(X), 1)  # documented: one column
+
+
+def test_a_callable_that_returns_the_same_iterator_is_told_to_return_a_fresh_one():
+    """The same (exhausted) generator on every call failed with "n_components = 2,
+    n_samples = 0; pass more rows or lower n_components", which does not say what is wrong."""
+    gen = (X[i : i + 20] for i in range(0, len(X), 20))
+    message = (
+        r"row offset 0: pass ended after 0 rows, expected at least 20; the callable must "
+        r"return a fresh iterator over all the rows on each call"
+    )
+    with pytest.raises(fastem.SourceError, match=message):
+        GM(2).fit(lambda: gen)
+    it = iter([X[:40], X[40:]])  # not a generator: the first pass reads what is left
+    with pytest.raises(ValueError, match="the callable must return a fresh iterator"):
+        GM(2).fit(lambda: it)
+
+
+def test_a_weight_column_listed_among_the_features_is_refused(tmp_path):
+    """columns=[0, 1, 2] with weight_column=2 used column 2 both as a feature and as the sample
+    weights; docs/streaming.md: "A weight column is never a feature"."""
+    path = str(tmp_path / "Xw.csv")
+    np.savetxt(path, np.column_stack([X, np.ones(len(X))]), delimiter=",", header="a,b,w",
+               comments="", fmt="%.17g")  # fmt: skip
+    for columns, weight, named in [
+        ([0, 1, 2], 2, "2"),
+        (["a", "b", "w"], "w", "'w'"),
+        (["a", "w"], -1, "-1"),  # the same column by name and by index
+    ]:
+        message = rf"Xw\.csv': column {named} is listed in both columns= and weight_column=; a "
+        with pytest.raises(ValueError, match=message + "weight column is never a feature"):
+            fastem.source(path, columns=columns, weight_column=weight)
+    with pytest.raises(ValueError, match="column 'w' is listed in both columns="):
+        GM(2).fit(fastem.source(path, columns=["a", "w"]), sample_weight="w")
+    src = fastem.source(path, columns=["a", "b"], weight_column="w")
+    assert src.n_features == 2  # the weight column apart is still fine
 
 
 # ------------------------------------------------------------ set_params after fit

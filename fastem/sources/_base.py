@@ -110,6 +110,11 @@ class Source:
 
     kind = "source"
     _short_pass_hint = ""  # what to add when a pass ends early (see CallableSource)
+    #: Rows every pass has at least, known before the row count (a callable's first chunk).
+    _min_rows = 0
+    #: What to yield instead of a 1-D chunk (a callable's), or None: a one-column reader's
+    #: 1-D chunk is that column (a 1-D ``.npy`` file or array source, docs/robustness.md).
+    _one_dim_refused = None
     #: The file read, for the sources that read one (its changes are noticed).
     path = None
     _ident = None
@@ -250,6 +255,11 @@ class Source:
             feat = [i for i in range(n_columns) if i != w]
         else:
             feat = [index(c) for c in self.columns]
+            if w is not None and w in feat:  # a weight column is never a feature
+                raise ValueError(
+                    f"{self.name}: column {self.weight_column!r} is listed in both columns= and "
+                    "weight_column=; a weight column is never a feature: remove it from columns="
+                )
         if not feat:
             raise ValueError(f"{self.name}: no feature columns selected")
         self._w_idx = w
@@ -268,6 +278,10 @@ class Source:
                 raw = np.asarray(raw)
             except (TypeError, ValueError) as e:
                 raise _err(self.name, offset, f"chunk is not an array of numbers ({e})") from None
+        if raw.ndim == 1 and self._one_dim_refused is not None:
+            raise _err(
+                self.name, offset, f"chunk of shape {raw.shape} is 1-D; {self._one_dim_refused}"
+            )
         if raw.ndim == 1 and self._raw_width == 1:
             raw = raw[:, None]
         if raw.ndim != 2:
@@ -334,6 +348,13 @@ class Source:
             if close is not None:
                 close()
         self._check_unchanged()
+        if self.n_rows is None and offset < self._min_rows:
+            raise _err(
+                self.name,
+                offset,
+                f"pass ended after {offset} rows, expected at least {self._min_rows}"
+                f"{self._short_pass_hint}",
+            )
         if self.n_rows is None:
             self.n_rows = offset
         elif offset != self.n_rows:

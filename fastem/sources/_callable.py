@@ -15,6 +15,11 @@ class CallableSource(Source):
         "; the callable must return a fresh iterator over all the rows on each call "
         "(EM reads them once per iteration)"
     )
+    _one_dim_refused = (
+        "a callable must yield 2-D chunks (rows x features): yield chunk.reshape(-1, 1) for "
+        "a chunk of one feature, row.reshape(1, -1) for a single row (or np.vstack a batch "
+        "of rows)"
+    )
 
     def __init__(self, func, chunk_rows, columns, weight_column):
         name = getattr(func, "__qualname__", None) or type(func).__name__
@@ -32,11 +37,14 @@ class CallableSource(Source):
         except Exception as e:
             raise _err(self.name, 0, f"could not read ({type(e).__name__}: {e})") from e
         first = np.asarray(first)
-        if first.ndim == 1:
-            first = first[:, None]
+        if first.ndim == 1:  # one row of features, or one feature's rows: no way to tell
+            raise _err(
+                self.name, 0, f"chunk of shape {first.shape} is 1-D; {self._one_dim_refused}"
+            )
         if first.ndim != 2:
             raise _err(self.name, 0, f"chunk has {first.ndim} dimensions, expected 2")
         self._resolve_columns(None, first.shape[1])
+        self._min_rows = first.shape[0]  # a pass with fewer rows is not a fresh iterator
         self.dtype = _target_dtype([first.dtype]) if _is_numeric_dtype(first.dtype) else self.dtype
 
     def _raw_chunks(self, n_buffers, ring=None):
