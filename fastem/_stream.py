@@ -159,6 +159,8 @@ class StreamData:
         self.dtype = src.dtype
         self.sample_weight = None  # weights live in the stream, never in memory
         self._sample = None
+        # True once a fit's pass found an observed value in every column (missing="marginalize")
+        self._columns_observed = missing != "marginalize"
         self.min_rows = min_rows
         # the reader's buffers, kept from pass to pass: passes of one StreamData
         # never overlap (each joins its reader thread before returning)
@@ -229,13 +231,31 @@ class StreamData:
         if layout is not None:
             return self._checked(_direct.stats(self, params, n_threads, *layout))
         total = None
+        unseen = None if self._columns_observed else np.arange(self.n_features)
         with closing(self.chunks("EM pass", check_finite=not defer)) as chunks:
             for offset, X, w, labels in chunks:
-                s = self._wrap(X, w, labels, fitting=True).stats(params, n_threads)
+                s = self._wrap(X, w, labels, rows=offset).stats(params, n_threads)
                 if defer and not np.isfinite(s.loglik):
                     check_values(X, self.source.name, offset)
+                if unseen is not None:
+                    unseen = _unobserved(X, unseen)
                 total = s if total is None else total + s
+        if unseen is not None and total is not None:
+            self._check_observed(unseen)
         return self._checked(total)
+
+    def _check_observed(self, unseen):
+        """Refuse a column without any observed value in a whole pass (``unseen``: their indices).
+
+        As in memory (``MissingData(fitting=True)``), but over every chunk: a
+        column may be missing from some chunks and observed in others.
+        """
+        if unseen.size:
+            raise SourceError(
+                f"{self.source.name}: Column {unseen[0]} of X has no observed value in any row "
+                "of the source; drop it before fitting."
+            )
+        self._columns_observed = True
 
     def _checked(self, total):
         if total is None:
@@ -257,7 +277,7 @@ class StreamData:
             return
         with closing(self.chunks("predict")) as chunks:
             for offset, X, _, _ in chunks:
-                yield offset, self._wrap(X).rowwise(params, n_threads, **what)
+                yield offset, self._wrap(X, rows=offset).rowwise(params, n_threads, **what)
 
     def rowwise(self, params, n_threads, **what):
         parts = [r for _, r in self.iter_rowwise(params, n_threads, **what)]
@@ -267,10 +287,18 @@ class StreamData:
             None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(3)
         )
 
-    def _wrap(self, X, w=None, labels=None, fitting=False):
-        """The in-memory data object of one chunk (NaN handled when marginalizing)."""
+    def _wrap(self, X, w=None, labels=None, rows=0):
+        """The in-memory data object of some rows (NaN handled when marginalizing).
+
+        ``rows``: the source's row of the first row of ``X`` (a chunk), or of
+        each row (the initialization sample), for the errors. A column without
+        any observed value is not refused here (it may be observed in other
+        chunks) but after a whole pass (:meth:`_check_observed`).
+        """
         if self.missing == "marginalize" and _missing.has_nan(X):
-            return _missing.wrap_data(X, w, labels, missing="marginalize", fitting=False)
+            return _missing.wrap_data(
+                X, w, labels, missing="marginalize", source=self.source.name, rows=rows
+            )
         return ArrayData(X, w, labels)
 
     def initial_stats(self, est, rng, method, covariance_type):
@@ -301,17 +329,22 @@ class StreamData:
         m = int(max_rows)
         res_X = None
         res_w = res_l = None
+        res_r = np.empty(m, dtype=np.int64)  # the source's row in each slot (for errors)
         filled = seen = 0
+        unseen = None if self._columns_observed else np.arange(D)
         with closing(self.chunks("init sample")) as chunks:
-            for _, X, w, lab in chunks:
+            for offset, X, w, lab in chunks:
                 if res_X is None:
                     res_X = np.empty((m, D), dtype=X.dtype)
                     res_w = None if w is None else np.empty(m)
                     res_l = None if lab is None else np.empty(m, dtype=np.int64)
+                if unseen is not None:
+                    unseen = _unobserved(X, unseen)
                 n = X.shape[0]
                 take = min(m - filled, n)
                 if take:
                     res_X[filled : filled + take] = X[:take]
+                    res_r[filled : filled + take] = np.arange(offset, offset + take)
                     if res_w is not None:
                         res_w[filled : filled + take] = w[:take]
                     if res_l is not None:
@@ -326,6 +359,7 @@ class StreamData:
                     uniq, first_rev = np.unique(slots[::-1], return_index=True)
                     rows = hit[len(slots) - 1 - first_rev] + take
                     res_X[uniq] = X[rows]
+                    res_r[uniq] = offset + rows
                     if res_w is not None:
                         res_w[uniq] = w[rows]
                     if res_l is not None:
@@ -336,6 +370,8 @@ class StreamData:
                 f"Expected n_samples >= n_components but got n_components = {self.min_rows}, "
                 f"n_samples = {seen}; pass more rows or lower n_components."
             )
+        if unseen is not None:
+            self._check_observed(unseen)
         X = np.ascontiguousarray(res_X[:filled])
         w = None if res_w is None else np.ascontiguousarray(res_w[:filled])
         if w is not None and not w.sum() > 0:
@@ -344,8 +380,24 @@ class StreamData:
             raise ValueError(weight_scale_message(w.max()))
         labels = None if res_l is None else np.ascontiguousarray(res_l[:filled])
         # NaN (missing="marginalize"): the sample's column means fill them, as in memory
-        self._sample = self._wrap(X, w, labels, fitting=True).sample_for_init(None, None)
+        self._sample = self._wrap(X, w, labels, rows=res_r[:filled]).sample_for_init(None, None)
         return self._sample
+
+
+def _unobserved(X, unseen):
+    """The columns of ``unseen`` (indices) that have no observed value in the chunk ``X`` either.
+
+    A pass looks at a chunk's columns only while some have not yet shown an
+    observed value, and at the first rows of the chunk first: usually the first
+    rows of its first chunk show every column, and the rest of the pass costs nothing.
+    """
+    for rows in (X[:_FIRST_ROWS], X):
+        if unseen.size:
+            unseen = unseen[np.isnan(rows[:, unseen]).all(axis=0)]
+    return unseen
+
+
+_FIRST_ROWS = 1024  # rows of a chunk looked at first by _unobserved
 
 
 # ----------------------------------------------------------------------------
@@ -471,8 +523,10 @@ def _logprob_and_weights(data, params, n_threads, resp=False):
         finish()
         return
     with closing(data.chunks("score")) as chunks:
-        for _, X, w, _ in chunks:
-            lp, r, _ = data._wrap(X).rowwise(params, n_threads, logprob=True, resp=resp)
+        for offset, X, w, _ in chunks:
+            lp, r, _ = data._wrap(X, rows=offset).rowwise(
+                params, n_threads, logprob=True, resp=resp
+            )
             yield lp, w, r
 
 

@@ -295,6 +295,9 @@ class Source:
                 self.name, offset, "complex values; pass the real part, or the real and "
                 "imaginary parts as separate columns"
             )  # fmt: skip
+        if raw.dtype == np.bool_ and getattr(self, "role", None) == "label":
+            # as labels in memory: True/False are not component indices (cast, 0 and 1 would be)
+            raise _err(self.name, offset, f"labels of dtype {raw.dtype}; they must be integers")
         if not _is_numeric_dtype(raw.dtype):
             try:
                 raw = raw.astype(np.float64)

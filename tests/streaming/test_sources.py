@@ -467,6 +467,22 @@ def test_partial_labels_with_a_source_equal_in_memory(X, w, tmp_path, covariance
         GaussianMixture(**kw).fit(src, labels=np.zeros(N + 3, dtype=int))
 
 
+def test_bool_labels_from_a_source_are_refused(X, tmp_path):
+    """A bool labels file (a mask, say) was read as labels 0 and 1: every False row became a
+    known row of component 0. As in memory, and as a labels vector, bool labels are refused."""
+    known = np.zeros(N, dtype=bool)
+    known[:30] = True
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "mask.npy", known)
+    src = source(tmp_path / "X.npy", chunk_rows=CHUNK)
+    msg = r"mask\.npy'?, row offset 0: labels of dtype bool; they must be integers"
+    for lab in (tmp_path / "mask.npy", source(tmp_path / "mask.npy", chunk_rows=61)):
+        with pytest.raises(SourceError, match=msg):
+            GaussianMixture(K, random_state=0).fit(src, labels=lab)
+    with pytest.raises(ValueError, match="labels of dtype bool; they must be integers"):
+        GaussianMixture(K, random_state=0).fit(src, labels=known)
+
+
 def test_missing_values_in_a_source_equal_in_memory(X, tmp_path):
     rng = np.random.default_rng(6)
     Xm = X.copy()
