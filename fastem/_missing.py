@@ -285,15 +285,31 @@ class MissingData:
                     out[rows] = g
         return tuple(outs)
 
-    def sample_for_init(self, max_rows, random_state):
-        """The rows with NaN replaced by the column means (initialization only)."""
+    def sample_for_init(self, max_rows, random_state, fill=None):
+        """The rows with NaN replaced by the column means (initialization only); ``fill``:
+        the means of the columns with no observed value in these rows (a source's
+        initialization sample: those of the whole source), NaN elsewhere."""
         X = self.X.copy()
-        means = np.nanmean(self.X, axis=0)
+        if fill is None:
+            means = np.nanmean(self.X, axis=0)
+        else:
+            given = ~np.isnan(fill)
+            means = fill.copy()
+            means[~given] = np.nanmean(self.X[:, ~given], axis=0)
         rows, cols = np.nonzero(np.isnan(X))
         X[rows, cols] = means[cols]
         sample = ArrayData(X, self.sample_weight, self.labels)
         sample.raw_X = self.X  # with its NaN: prior="default" takes the complete rows
         return sample
+
+
+class EmptyRowError(ValueError):
+    """Row ``row`` of an in-memory ``X`` has every value missing (a ``ValueError``): a
+    caller that knows where the rows came from names the row there (``fit_online``)."""
+
+    def __init__(self, message, row):
+        super().__init__(message)
+        self.row = row
 
 
 def _empty_row_error(row, source=None, rows=0):
@@ -311,9 +327,10 @@ def _empty_row_error(row, source=None, rows=0):
     'data.npy, row offset 75: every value of the row is missing; such'
     """
     if source is None:
-        return ValueError(
+        return EmptyRowError(
             f"Row {row} of X has every value missing; such a row carries no information: drop "
-            "the rows where np.isnan(X).all(axis=1) before fitting or scoring."
+            "the rows where np.isnan(X).all(axis=1) before fitting or scoring.",
+            row,
         )
     at = rows + row if np.ndim(rows) == 0 else int(rows[row])
     return _err(

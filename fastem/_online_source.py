@@ -156,7 +156,10 @@ def fit_online(
             if max_rows is not None and rows + Xb.shape[0] > max_rows:
                 Xb = Xb[: max_rows - rows]
                 wb = None if wb is None else wb[: max_rows - rows]
-            _update(est, Xb, wb)
+            try:
+                _update(est, Xb, wb)
+            except _missing.EmptyRowError as e:  # its row in the batch: say where in the source
+                raise _missing._empty_row_error(e.row, data.source.name, rows) from None
             rows += Xb.shape[0]
             n_batches += 1
             now = time.perf_counter()

@@ -379,9 +379,31 @@ class StreamData:
         if w is not None and not WEIGHT_RANGE[0] <= w.max() <= WEIGHT_RANGE[1]:
             raise ValueError(weight_scale_message(w.max()))
         labels = None if res_l is None else np.ascontiguousarray(res_l[:filled])
-        # NaN (missing="marginalize"): the sample's column means fill them, as in memory
-        self._sample = self._wrap(X, w, labels, rows=res_r[:filled]).sample_for_init(None, None)
+        # NaN (missing="marginalize"): the sample's column means fill them, as in memory; a
+        # column observed in the source but in none of the sample's rows, the mean of its
+        # observed values in the source (one more pass, for those columns only)
+        sample = self._wrap(X, w, labels, rows=res_r[:filled])
+        if isinstance(sample, _missing.MissingData):
+            gaps = np.flatnonzero(np.isnan(X).all(axis=0))
+            fill = self._observed_means(gaps) if gaps.size else None
+            self._sample = sample.sample_for_init(None, None, fill=fill)
+        else:
+            self._sample = sample.sample_for_init(None, None)
         return self._sample
+
+    def _observed_means(self, cols):
+        """The mean of the observed values of each column of ``cols`` over the source (NaN
+        in the other columns): where the initialization sample saw none of them."""
+        total, count = np.zeros(cols.size), np.zeros(cols.size)
+        with closing(self.chunks("column means")) as chunks:
+            for _, X, _, _ in chunks:
+                values = X[:, cols].astype(np.float64)
+                seen = ~np.isnan(values)
+                total += np.where(seen, values, 0.0).sum(axis=0)
+                count += seen.sum(axis=0)
+        fill = np.full(self.n_features, np.nan)
+        fill[cols] = total / count  # every column is observed somewhere (_check_observed)
+        return fill
 
 
 def _unobserved(X, unseen):

@@ -477,6 +477,54 @@ def test_row_all_nan_in_a_source_is_named_at_its_row(tmp_path, monkeypatch):
     assert int(str(info.value).split("row offset ")[1].split(":")[0]) in empty
 
 
+def test_row_all_nan_in_a_source_is_named_at_its_row_by_fit_online(tmp_path):
+    """fit_online's batches are in-memory updates: a row with every value missing was named at
+    its row in the batch ("Row 50 of X" for row 250 of the source); it is named at its row in
+    the source, with the source, in the first batch (which initializes) and in a later one."""
+    X = _gappy(1000)
+    kw = dict(n_components=2, missing="marginalize", random_state=0)
+    for row in (50, 250):
+        Y = X.copy()
+        Y[row] = np.nan
+        np.save(tmp_path / "row.npy", Y)
+        msg = rf"row\.npy'?, row offset {row}: every value of the row is missing"
+        with pytest.raises(fastem.SourceError, match=msg):
+            GaussianMixture(**kw).fit_online(fastem.source(tmp_path / "row.npy"), batch_rows=100)
+    with pytest.raises(ValueError, match="^Row 50 of X has every value missing"):
+        GaussianMixture(**kw).partial_fit(Y[200:300])  # in memory: its row in X, as before
+
+
+def test_a_column_the_initialization_sample_never_observes_is_filled_from_the_source(
+    tmp_path, monkeypatch
+):
+    """A column observed in the source but in none of the initialization sample's rows (more
+    rows than the sample, lowered to 1000) is filled with its observed mean over the source
+    (one more pass, for that column), as in memory the sample's mean fills it: the fit failed
+    with an error about ill-defined covariances. From that start the fit finds the in-memory
+    fit's components."""
+    from fastem import _stream
+
+    monkeypatch.setattr(_stream, "INIT_SAMPLE_ROWS", 1000)
+    X = _gappy(5000)
+    X[:, 2] = np.nan
+    X[-3:, 2] = [1.0, 2.0, 3.0]  # observed in three rows, past the sample's first 1000
+    X[np.isnan(X).all(axis=1), 0] = 0.0
+    np.save(tmp_path / "rare.npy", X)
+    kw = dict(n_components=2, missing="marginalize", random_state=0, max_iter=30)
+    ref = GaussianMixture(**kw).fit(X)
+    for chunk_rows in (100, None):
+        src = fastem.source(tmp_path / "rare.npy", chunk_rows=chunk_rows)
+        sample = _stream.StreamData(src, missing="marginalize").sample_for_init(
+            None, np.random.RandomState(0)
+        )
+        assert np.isnan(sample.raw_X[:, 2]).all()  # the sample saw none of column 2
+        np.testing.assert_array_equal(sample.X[:, 2], 2.0)
+        got = GaussianMixture(**kw).fit(src)
+        order = np.argsort(got.means_[:, 0]), np.argsort(ref.means_[:, 0])  # (another start)
+        np.testing.assert_allclose(got.means_[order[0]], ref.means_[order[1]], atol=1e-3)
+        assert np.isfinite(got.covariances_).all()
+
+
 @pytest.mark.parametrize("value", [np.inf, -np.inf])
 def test_inf_with_nan_is_named(value):
     X, _ = _bad_case()
