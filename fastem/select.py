@@ -76,7 +76,13 @@ def _in_memory(X):
         arr = np.ascontiguousarray(arr)
         _validation.check_all_finite(arr)  # the row and column of a NaN, inf or huge value
         return arr, None
-    return None, (_stream.source(X) if _stream.is_streamed(X) else X)
+    if _stream.is_streamed(X):
+        return None, _stream.source(X)
+    if module.startswith("dask"):  # unknown chunk sizes: fit's message, not int(nan)'s
+        from .dask import _as_row_chunked
+
+        _as_row_chunked(X, "X")
+    return None, X
 
 
 def _held_rows(source):

@@ -279,6 +279,16 @@ def test_select_in_memory_data_gets_the_estimators_messages(data, message):
     assert str(exc.value) == str(fit_exc.value)
 
 
+def test_select_on_a_dask_array_of_unknown_chunk_sizes_says_what_to_do():
+    """select_components counted a Dask array's rows before any fit: unknown chunk sizes
+    failed with "cannot convert float NaN to integer"; now fit's message."""
+    da = pytest.importorskip("dask.array")
+    dX = da.from_array(X, chunks=50)
+    unknown = dX[dX[:, 0] > -np.inf]  # boolean indexing: row chunks of unknown size
+    with pytest.raises(ValueError, match=r"unknown chunk sizes; call X\.compute_chunk_sizes"):
+        fastem.select_components(unknown, n_components=[1, 2])
+
+
 def test_select_on_a_path_counts_the_rows_read(tmp_path):
     """A bare path was counted as len(path) rows in BIC and AIC (a wrong table, often the wrong
     model chosen), a pathlib.Path failed with "object of type 'PosixPath' has no len()"."""
