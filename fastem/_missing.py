@@ -39,7 +39,6 @@ import numpy as np
 
 from ._passes import ArrayData
 from ._stats import SuffStats
-from .sources._base import _err
 
 MISSING_OPTIONS = ("error", "marginalize")
 _LOG_2PI = np.log(2 * np.pi)
@@ -169,13 +168,6 @@ class MissingData:
     labels : ndarray of shape (n_samples,) of int64 or None
     fitting : bool, default=False
         Training data: also reject a column without any observed value.
-    source : str or None, default=None
-        The name of the chunked source ``X`` was read from. A row with every
-        value missing is then reported as the source's error
-        (:class:`~fastem.sources.SourceError`), at its row in the source.
-    rows : int or ndarray of shape (n_samples,), default=0
-        With ``source``: the source's row of the first row of ``X`` (a chunk),
-        or of each row of ``X`` (a sample of the source's rows).
 
     Examples
     --------
@@ -191,7 +183,7 @@ class MissingData:
     #: (``_kernels._ahead``); with many patterns of few rows its functions may go unused
     kernels_here = True
 
-    def __init__(self, X, sample_weight=None, labels=None, *, fitting=False, source=None, rows=0):
+    def __init__(self, X, sample_weight=None, labels=None, *, fitting=False):
         self.X = X
         self.sample_weight = sample_weight
         self.labels = labels
@@ -210,13 +202,10 @@ class MissingData:
             col_seen |= ~m.all(axis=0)
             empty = np.flatnonzero(m.all(axis=1))
             if empty.size:
-                raise _empty_row_error(r0 + int(empty[0]), source, rows)
+                raise EmptyRowError(r0 + int(empty[0]))
             packed.append(np.packbits(m[any_m], axis=1))
         if fitting and not col_seen.all():
-            raise ValueError(
-                f"Column {np.flatnonzero(~col_seen)[0]} of X has no observed value; drop it "
-                "before fitting."
-            )
+            raise EmptyColumnError(int(np.flatnonzero(~col_seen)[0]))
         complete = np.flatnonzero(~row_missing)
         self.complete_rows = complete
         self.n_complete = complete.size
@@ -303,42 +292,31 @@ class MissingData:
         return sample
 
 
+class EmptyColumnError(ValueError):
+    """Column ``column`` of training ``X`` has no observed value (a ``ValueError``): a caller
+    that fits from part of the data says which part (``fit_online``'s first batch)."""
+
+    def __init__(self, column):
+        super().__init__(f"Column {column} of X has no observed value; drop it before fitting.")
+        self.column = column
+
+
 class EmptyRowError(ValueError):
-    """Row ``row`` of an in-memory ``X`` has every value missing (a ``ValueError``): a
-    caller that knows where the rows came from names the row there (``fit_online``)."""
-
-    def __init__(self, message, row):
-        super().__init__(message)
-        self.row = row
-
-
-def _empty_row_error(row, source=None, rows=0):
-    """The error for row ``row`` of an array with every value missing.
-
-    In memory (``source`` None) it names the row of ``X``; for rows read from
-    a source, the source and the row's place in it (``rows``: that of the
-    array's first row, or of each of its rows).
+    """Row ``row`` of ``X`` has every value missing (a ``ValueError``, in-memory wording): a
+    caller that read the rows from a source names the row there (``_stream.row_in_source``).
 
     Examples
     --------
-    >>> str(_empty_row_error(3))[:37]
+    >>> str(EmptyRowError(3))[:37]
     'Row 3 of X has every value missing; s'
-    >>> str(_empty_row_error(1, "data.npy", np.array([40, 75, 90])))[:64]
-    'data.npy, row offset 75: every value of the row is missing; such'
     """
-    if source is None:
-        return EmptyRowError(
+
+    def __init__(self, row):
+        super().__init__(
             f"Row {row} of X has every value missing; such a row carries no information: drop "
-            "the rows where np.isnan(X).all(axis=1) before fitting or scoring.",
-            row,
+            "the rows where np.isnan(X).all(axis=1) before fitting or scoring."
         )
-    at = rows + row if np.ndim(rows) == 0 else int(rows[row])
-    return _err(
-        source,
-        at,
-        "every value of the row is missing; such a row carries no information: drop the rows "
-        "without any observed value before fitting or scoring.",
-    )
+        self.row = row
 
 
 # --------------------------------------------------------------------------
@@ -351,9 +329,7 @@ def has_nan(X):
     return not np.isfinite(X.sum(dtype=np.float64)) and bool(np.isnan(X).any())
 
 
-def wrap_data(
-    X, sample_weight=None, labels=None, *, missing="error", fitting=False, source=None, rows=0
-):
+def wrap_data(X, sample_weight=None, labels=None, *, missing="error", fitting=False):
     """The data object for in-memory rows: the whole input, or one chunk of a chunked source.
 
     A chunked source maps each chunk to ``wrap_data(...).stats(params,
@@ -372,11 +348,6 @@ def wrap_data(
     missing : {'error', 'marginalize'}
     fitting : bool, default=False
         Training data: also reject a column without any observed value.
-    source : str or None, default=None
-        The name of the source ``X`` was read from; errors then name it.
-    rows : int or ndarray of shape (n_rows,), default=0
-        The source's row of the first row of ``X``, or of each row (see
-        :class:`MissingData`).
 
     Returns
     -------
@@ -395,7 +366,7 @@ def wrap_data(
     if has_nan(X):
         if missing == "error":
             raise nan_error()
-        return MissingData(X, sample_weight, labels, fitting=fitting, source=source, rows=rows)
+        return MissingData(X, sample_weight, labels, fitting=fitting)
     return ArrayData(X, sample_weight, labels)
 
 

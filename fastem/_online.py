@@ -237,7 +237,9 @@ def _step(est, X, w, state):
     to initialize from this batch. Nothing of ``est`` is assigned but the
     ``_map_prior`` an initialization resets.
     """
-    data = est._wrap(X, w, fitting=state is None)
+    # the first batch initializes from its rows, unless every initial parameter is given:
+    # then a column it does not observe is marginalized like any missing value
+    data = est._wrap(X, w, fitting=state is None and _needs_rows(est))
     if state is None:
         # the first batch: on an empty cache a helper compiles the pass's block functions
         # while this process initializes, as for fit (the batch weighed as below)

@@ -159,7 +159,15 @@ def fit_online(
             try:
                 _update(est, Xb, wb)
             except _missing.EmptyRowError as e:  # its row in the batch: say where in the source
-                raise _missing._empty_row_error(e.row, data.source.name, rows) from None
+                raise _stream.row_in_source(e, data.source.name, rows) from None
+            except _missing.EmptyColumnError as e:  # the first batch, which initializes
+                raise _err(
+                    data.source.name,
+                    rows,
+                    f"column {e.column} has no observed value in the first batch "
+                    f"({Xb.shape[0]} rows), which initializes the model: raise batch_rows, or "
+                    "give weights_init, means_init and precisions_init",
+                ) from None
             rows += Xb.shape[0]
             n_batches += 1
             now = time.perf_counter()

@@ -100,14 +100,19 @@ class SuffStats:
     def mean_loglik(self):
         return self.loglik / self.wsum
 
+    @property
+    def unit_weight(self):
+        """What one row weighs in these sums: their mean weight per row (1 for unit weights;
+        1 where there are no rows or no weight)."""
+        return self.wsum / self.n_rows if self.n_rows > 0 and self.wsum > 0 else 1.0
+
 
 def nk_floor(stats):
     """What ``nk`` gets so that empty components stay finite: scikit-learn's ``10 * eps``
     for rows of unit weight, in the statistics' own unit of weight (their mean weight per
     row), because only the weights' ratios matter: a fixed ``10 * eps`` swamped the counts
     of small weights (every weight 1e-20 collapsed the covariances to ``reg_covar``)."""
-    unit = stats.wsum / stats.n_rows if stats.n_rows > 0 and stats.wsum > 0 else 1.0
-    return 10 * np.finfo(np.float64).eps * unit
+    return 10 * np.finfo(np.float64).eps * stats.unit_weight
 
 
 def m_step(stats, covariance_type, reg_covar, previous=None, prior=None):

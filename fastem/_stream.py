@@ -264,9 +264,9 @@ class StreamData:
             raise ValueError(
                 "sample_weight sums to zero; at least one row needs a positive weight."
             )
-        mean = total.wsum / max(total.n_rows, 1)
+        mean = total.unit_weight
         if not (np.isfinite(total.wsum) and WEIGHT_RANGE[0] <= mean <= WEIGHT_RANGE[1]):
-            raise ValueError(weight_scale_message(mean))
+            raise ValueError(weight_scale_message(mean, "mean"))
         return total
 
     def iter_rowwise(self, params, n_threads, **what):
@@ -296,9 +296,10 @@ class StreamData:
         chunks) but after a whole pass (:meth:`_check_observed`).
         """
         if self.missing == "marginalize" and _missing.has_nan(X):
-            return _missing.wrap_data(
-                X, w, labels, missing="marginalize", source=self.source.name, rows=rows
-            )
+            try:
+                return _missing.wrap_data(X, w, labels, missing="marginalize")
+            except _missing.EmptyRowError as e:
+                raise row_in_source(e, self.source.name, rows) from None
         return ArrayData(X, w, labels)
 
     def initial_stats(self, est, rng, method, covariance_type):
@@ -404,6 +405,25 @@ class StreamData:
         fill = np.full(self.n_features, np.nan)
         fill[cols] = total / count  # every column is observed somewhere (_check_observed)
         return fill
+
+
+def row_in_source(error, name, rows):
+    """``error`` (``_missing.EmptyRowError``: a row of an array with every value missing) as
+    the error of the source ``name``, at the row's place in it: ``rows`` is the source's row
+    of the array's first row, or of each of its rows.
+
+    Examples
+    --------
+    >>> str(row_in_source(_missing.EmptyRowError(1), "data.npy", np.array([40, 75, 90])))[:54]
+    'data.npy, row offset 75: every value of the row is mis'
+    """
+    at = rows + error.row if np.ndim(rows) == 0 else int(rows[error.row])
+    return _err(
+        name,
+        at,
+        "every value of the row is missing; such a row carries no information: drop the rows "
+        "without any observed value before fitting or scoring.",
+    )
 
 
 def _unobserved(X, unseen):
@@ -577,7 +597,7 @@ def score(est, data, entropy=False):
     if not wsum > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
     if not (np.isfinite(wsum) and WEIGHT_RANGE[0] <= wsum / rows <= WEIGHT_RANGE[1]):
-        raise ValueError(weight_scale_message(wsum / rows))
+        raise ValueError(weight_scale_message(wsum / rows, "mean"))
     return (total / wsum, penalty) if entropy else total / wsum
 
 

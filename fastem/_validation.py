@@ -228,9 +228,10 @@ def too_large_message(value, dtype):
     )
 
 
-def weight_scale_message(largest):
+def weight_scale_message(value, which="largest"):
+    """Weights out of ``WEIGHT_RANGE``: their ``which`` ("largest" or "mean") ``value``."""
     return (
-        f"sample_weight has largest value {largest:.3g}; weights beyond [{WEIGHT_RANGE[0]:.0e}, "
+        f"sample_weight has {which} value {value:.3g}; weights beyond [{WEIGHT_RANGE[0]:.0e}, "
         f"{WEIGHT_RANGE[1]:.0e}] overflow or underflow in the weighted sums. Only the ratios of "
         "the weights matter: divide them by their maximum (sample_weight / sample_weight.max())."
     )

@@ -417,31 +417,46 @@ def test_source_options_of_the_wrong_kind(tmp_path):
 def test_a_callables_1d_chunks_are_refused_not_read_as_one_column():
     """A callable yielding rows of shape (2,) (a database cursor, say) was read as one feature:
     80 rows x 2 features became 160 x 1 and a one-feature model was fitted. A callable's chunks
-    must be 2-D (docs/streaming.md); a 1-D .npy file or array source stays one column."""
-    message = r"row offset 0: chunk of shape \(2,\) is 1-D; a callable must yield 2-D chunks"
+    of rows must be 2-D (docs/streaming.md), refused when a pass reads them; a 1-D .npy file or
+    array source stays one column, and so do a callable's 1-D chunks of weights or labels."""
+    message = r"row offset 0: chunk of shape \(2,\) is 1-D; a callable of rows must yield 2-D"
     with pytest.raises(fastem.SourceError, match=message):
-        fastem.source(lambda: iter(X))
+        fastem.source(lambda: iter(X)).shape  # noqa: B018 (a pass counts the rows)
     with pytest.raises(ValueError, match=r"chunk.reshape\(-1, 1\) for a chunk of one feature"):
         GM(2).fit(lambda: iter(X))
-    later = r"row offset 40: chunk of shape \(40,\) is 1-D; a callable must yield 2-D chunks"
+    later = r"row offset 40: chunk of shape \(40,\) is 1-D; a callable of rows must yield 2-D"
     with pytest.raises(ValueError, match=later):
         GM(2).fit(lambda: iter([X[:40, :1], X[40:, 0]]))
     assert fastem.source(X[:, 0]).shape == (len(X), 1)  # documented: one column
+    w = np.linspace(0.5, 2.0, len(X))
+    ref = GM(2, random_state=0).fit(X, sample_weight=w)
+    for weights in (lambda: iter([w[:30], w[30:]]), fastem.source(lambda: iter([w[:30], w[30:]]))):
+        got = GM(2, random_state=0).fit(fastem.source(X, chunk_rows=25), sample_weight=weights)
+        np.testing.assert_allclose(got.means_, ref.means_, rtol=1e-10)
+    labels = np.full(len(X), -1)
+    labels[:3] = 1
+    ref = GM(2, random_state=0).fit(X, labels=labels)
+    unknown = fastem.source(lambda: iter([labels[:30], labels[30:]]))
+    got = GM(2, random_state=0).fit(fastem.source(X, chunk_rows=25), labels=unknown)
+    np.testing.assert_allclose(got.means_, ref.means_, rtol=1e-10)
 
 
 def test_a_callable_that_returns_the_same_iterator_is_told_to_return_a_fresh_one():
     """The same (exhausted) generator on every call failed with "n_components = 2,
-    n_samples = 0; pass more rows or lower n_components", which does not say what is wrong."""
-    gen = (X[i : i + 20] for i in range(0, len(X), 20))
+    n_samples = 0; pass more rows or lower n_components", which does not say what is wrong;
+    the same list iterator gave the rows after the first chunk to a single pass (predict
+    returned 60 labels for 80 rows). The callable's earlier iterator is refused by identity."""
     message = (
-        r"row offset 0: pass ended after 0 rows, expected at least 20; the callable must "
+        r"row offset 0: the callable returned its earlier iterator; the callable must "
         r"return a fresh iterator over all the rows on each call"
     )
+    gen = (X[i : i + 20] for i in range(0, len(X), 20))
     with pytest.raises(fastem.SourceError, match=message):
         GM(2).fit(lambda: gen)
-    it = iter([X[:40], X[40:]])  # not a generator: the first pass reads what is left
-    with pytest.raises(ValueError, match="the callable must return a fresh iterator"):
-        GM(2).fit(lambda: it)
+    fitted = GM(2, random_state=0).fit(X)
+    it = iter([X[:20], X[20:50], X[50:]])  # not a generator: a pass would read what is left
+    with pytest.raises(fastem.SourceError, match=message):
+        fitted.predict(fastem.source(lambda: it))
 
 
 def test_a_weight_column_listed_among_the_features_is_refused(tmp_path):

@@ -474,3 +474,14 @@ def test_streamed_weights_out_of_range_are_blamed_on_the_weights(tmp_path, scale
         GM(2, random_state=0).fit(src)
     with pytest.raises(ValueError, match="ratios of the weights"):
         GM(2, random_state=0).fit(str(tmp_path / "Xw.npy"), sample_weight=np.full(300, scale))
+
+
+def test_streamed_weights_of_too_small_a_mean_say_it_is_the_mean(tmp_path):
+    """Every chunk's largest weight in range, their mean per row not: the message gave the
+    mean as the "largest value"."""
+    w = np.zeros(300)
+    w[::100] = 2e-100
+    np.save(tmp_path / "Xw.npy", np.column_stack([X, w]))
+    src = fastem.source(str(tmp_path / "Xw.npy"), weight_column=-1, chunk_rows=100)
+    with pytest.raises(ValueError, match=r"sample_weight has mean value 2e-102; weights beyond"):
+        GM(2, random_state=0).fit(src)

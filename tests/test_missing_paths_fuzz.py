@@ -494,6 +494,30 @@ def test_row_all_nan_in_a_source_is_named_at_its_row_by_fit_online(tmp_path):
         GaussianMixture(**kw).partial_fit(Y[200:300])  # in memory: its row in X, as before
 
 
+def test_fit_online_names_a_column_its_first_batch_does_not_observe(tmp_path):
+    """fit_online initializes from its first batch: a column missing from that batch only was
+    refused with the in-memory message ("Column 2 of X has no observed value"), naming
+    neither the source nor the batch. It is named with both and what to do; with every
+    initial parameter given the first batch initializes nothing and the column is
+    marginalized there, as in later batches."""
+    X = _gappy(1000)
+    X[:100, 2] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.0
+    np.save(tmp_path / "gap.npy", X)
+    kw = dict(n_components=2, missing="marginalize", random_state=0)
+    msg = (
+        r"gap\.npy'?, row offset 0: column 2 has no observed value in the first batch \(100 rows\)"
+    )
+    with pytest.raises(fastem.SourceError, match=msg):
+        GaussianMixture(**kw).fit_online(fastem.source(tmp_path / "gap.npy"), batch_rows=100)
+    ref = GaussianMixture(**kw).fit(X)
+    init = dict(weights_init=ref.weights_, means_init=ref.means_, precisions_init=ref.precisions_)
+    got = GaussianMixture(**kw, **init).fit_online(
+        fastem.source(tmp_path / "gap.npy"), batch_rows=100
+    )
+    assert np.isfinite(got.means_).all() and got.n_rows_seen_ == 1000
+
+
 def test_a_column_the_initialization_sample_never_observes_is_filled_from_the_source(
     tmp_path, monkeypatch
 ):

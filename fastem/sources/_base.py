@@ -112,8 +112,9 @@ class Source:
     _short_pass_hint = ""  # what to add when a pass ends early (see CallableSource)
     #: Rows every pass has at least, known before the row count (a callable's first chunk).
     _min_rows = 0
-    #: What to yield instead of a 1-D chunk (a callable's), or None: a one-column reader's
-    #: 1-D chunk is that column (a 1-D ``.npy`` file or array source, docs/robustness.md).
+    #: What to yield instead of a 1-D chunk of rows (a callable's), or None: a one-column
+    #: reader's 1-D chunk is that column (a 1-D ``.npy`` file or array source, a weight or
+    #: label source: docs/robustness.md).
     _one_dim_refused = None
     #: The file read, for the sources that read one (its changes are noticed).
     path = None
@@ -278,7 +279,8 @@ class Source:
                 raw = np.asarray(raw)
             except (TypeError, ValueError) as e:
                 raise _err(self.name, offset, f"chunk is not an array of numbers ({e})") from None
-        if raw.ndim == 1 and self._one_dim_refused is not None:
+        if raw.ndim == 1 and self._one_dim_refused is not None and not hasattr(self, "role"):
+            # (rows of features; a weight or label source, which has a role, is one column)
             raise _err(
                 self.name, offset, f"chunk of shape {raw.shape} is 1-D; {self._one_dim_refused}"
             )

@@ -16,9 +16,9 @@ class CallableSource(Source):
         "(EM reads them once per iteration)"
     )
     _one_dim_refused = (
-        "a callable must yield 2-D chunks (rows x features): yield chunk.reshape(-1, 1) for "
-        "a chunk of one feature, row.reshape(1, -1) for a single row (or np.vstack a batch "
-        "of rows)"
+        "a callable of rows must yield 2-D chunks (rows x features): yield "
+        "chunk.reshape(-1, 1) for a chunk of one feature, row.reshape(1, -1) for a single row "
+        "(or np.vstack a batch of rows); 1-D chunks of weights or labels are fine"
     )
 
     def __init__(self, func, chunk_rows, columns, weight_column):
@@ -36,16 +36,22 @@ class CallableSource(Source):
             raise _err(self.name, 0, "the iterator yielded no chunk") from None
         except Exception as e:
             raise _err(self.name, 0, f"could not read ({type(e).__name__}: {e})") from e
+        # kept (a closed generator, or the iterator the callable holds anyway): a callable
+        # that returns it again is not returning a fresh iterator (:meth:`_raw_chunks`)
+        self._first = it
         first = np.asarray(first)
-        if first.ndim == 1:  # one row of features, or one feature's rows: no way to tell
-            raise _err(
-                self.name, 0, f"chunk of shape {first.shape} is 1-D; {self._one_dim_refused}"
-            )
-        if first.ndim != 2:
+        # 1-D: one column where the source holds weights or labels; as rows of features,
+        # refused when a pass reads it (``Source._finish``: the role is set after this)
+        if first.ndim not in (1, 2):
             raise _err(self.name, 0, f"chunk has {first.ndim} dimensions, expected 2")
-        self._resolve_columns(None, first.shape[1])
+        self._resolve_columns(None, 1 if first.ndim == 1 else first.shape[1])
         self._min_rows = first.shape[0]  # a pass with fewer rows is not a fresh iterator
         self.dtype = _target_dtype([first.dtype]) if _is_numeric_dtype(first.dtype) else self.dtype
 
     def _raw_chunks(self, n_buffers, ring=None):
-        yield from self._func()
+        it = iter(self._func())
+        if it is self._first:
+            raise _err(
+                self.name, 0, f"the callable returned its earlier iterator{self._short_pass_hint}"
+            )
+        yield from it
