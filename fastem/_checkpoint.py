@@ -45,6 +45,10 @@ def _normalized(value):
         except (TypeError, ValueError):
             return repr(value)
         return f"array{arr.shape}:{hashlib.sha256(arr.tobytes()).hexdigest()}"
+    if isinstance(value, dict):  # a prior: every value to the last bit (its repr rounds them),
+        # numbers as arrays ("dof": 35 and 35.0 are one prior)
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        return {str(k): _normalized(v if isinstance(v, str) else [v]) for k, v in items}
     return value
 
 

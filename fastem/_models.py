@@ -145,7 +145,17 @@ class _Inner:
         self.best, self.best_f, self.prev = None, np.inf, np.inf
 
     def done(self, covs):
-        f = _objective(self.nk, self.W, covs, self.family)
+        try:
+            f = _objective(self.nk, self.W, covs, self.family)
+        except np.linalg.LinAlgError:
+            f = np.nan
+        if not np.isfinite(f):  # a singular scatter (reg_covar=0): no covariance to find
+            raise ValueError(
+                f"the {self.name} M-step needs every component's scatter matrix to be "
+                "positive-definite; some components have ill-defined empirical covariance "
+                "(singleton or collapsed samples, a constant feature). Increase reg_covar, "
+                "decrease the number of components, or scale the input data."
+            )
         if f < self.best_f:
             self.best, self.best_f = covs, f
         stop = abs(self.prev - f) <= INNER_TOL * max(1.0, abs(f))

@@ -156,6 +156,9 @@ def fit_online(
             if max_rows is not None and rows + Xb.shape[0] > max_rows:
                 Xb = Xb[: max_rows - rows]
                 wb = None if wb is None else wb[: max_rows - rows]
+            if wb is not None and not wb.max() > 0:  # rows of weight zero are not data:
+                rows += Xb.shape[0]  # a batch of them updates nothing (it was an error)
+                continue
             try:
                 _update(est, Xb, wb)
             except _missing.EmptyRowError as e:  # its row in the batch: say where in the source
@@ -185,6 +188,10 @@ def fit_online(
                     break
                 _check_params(est)  # the callback may have changed them (set_params(...))
         if n_batches == 0 and not hasattr(est, "precisions_cholesky_"):
+            if rows > skip:  # every batch weighed nothing
+                raise ValueError(
+                    "sample_weight sums to zero; at least one row needs a positive weight."
+                )
             raise _err(data.source.name, skip, "no rows to fit")
     except BaseException:
         if n_batches == 0:  # no update: the model as it was before the call

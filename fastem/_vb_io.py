@@ -224,4 +224,9 @@ def check_metadata(meta, path):
         ),
     )
     _check(meta["covariance_type"] in io._COVARIANCE_TYPES, path, "unknown covariance_type.")
+    _check(
+        meta["params"].get("covariance_type") == meta["covariance_type"],
+        path,
+        "covariance_type in the hyper-parameters does not match the metadata.",
+    )
     _check(meta["n_components_kept"] >= 1 and meta["n_features"] >= 1, path, "empty model.")

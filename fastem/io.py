@@ -461,7 +461,19 @@ def build(arrays, meta, path):
     fitted = meta["fitted"]
     dtype = np.dtype(fitted.get("dtype", "float64"))  # files before it was stored: float64
     for name in _FITTED:
-        setattr(model, name, arrays[name].astype(dtype, copy=False))
+        with np.errstate(over="ignore", under="ignore"):
+            value = arrays[name].astype(dtype, copy=False)
+        if dtype != np.float64:  # the checks above ran in float64: the values must fit too
+            big = np.abs(arrays[name])
+            tiny = big[big > 0]
+            _check(
+                bool(np.all(np.isfinite(value)))
+                and (tiny.size == 0 or tiny.min() >= np.finfo(dtype).tiny),
+                path,
+                f"{name} does not fit {dtype} (values {big.max():.3g} to "
+                f"{tiny.min() if tiny.size else 0.0:.3g}); the file was altered.",
+            )
+        setattr(model, name, value)
     model.converged_ = fitted["converged_"]
     model.n_iter_ = fitted["n_iter_"]
     model.lower_bound_ = float(fitted["lower_bound_"])

@@ -8,6 +8,7 @@ says how to install it if it is missing.
 from __future__ import annotations
 
 import copy
+import numbers
 import warnings
 
 import numpy as np
@@ -94,12 +95,36 @@ def _check_dims(dims, n_features):
 
     dims = tuple(dims)
     ok = len(dims) == 2 and all(_is_int(d) and -n_features <= d < n_features for d in dims)
+    if ok and dims[0] % n_features == dims[1] % n_features:
+        raise ValueError(f"dims must be two different features, got {dims!r}.")
     if not ok:
         raise ValueError(
-            f"dims must be two feature indices in [0, {n_features}), got {dims!r}"
+            f"dims must be two feature indices in [-{n_features}, {n_features}), got {dims!r}"
             + ("; an ellipse needs two features, and the model has one." if n_features < 2 else ".")
         )
     return dims
+
+
+def _check_ellipse_args(n_std, feature_names):
+    """``n_std`` as a tuple of positive finite radii (a number is one radius), and
+    ``feature_names`` as two labels, or ValueErrors that say what is wrong."""
+    if isinstance(n_std, numbers.Real):
+        radii = (n_std,)
+    else:
+        try:
+            radii = () if isinstance(n_std, str) else tuple(n_std)
+        except TypeError:
+            radii = ()
+    number = lambda r: isinstance(r, numbers.Real) and not isinstance(r, (bool, np.bool_))  # noqa: E731
+    radii = tuple(float(r) for r in radii) if all(map(number, radii)) else ()
+    if not radii or not all(np.isfinite(r) and r > 0 for r in radii):
+        raise ValueError(
+            f"n_std must be a positive number or a sequence of them (radii in standard "
+            f"deviations), got {n_std!r}."
+        )
+    if feature_names is not None and (isinstance(feature_names, str) or len(feature_names) != 2):
+        raise ValueError(f"feature_names must be the two axis labels, got {feature_names!r}.")
+    return radii
 
 
 def _ellipse_patches(mean, cov, n_std, color, alpha):
@@ -152,11 +177,11 @@ def plot_ellipses(
         Where to draw; a new figure by default.
     dims : tuple of two int, default=(0, 1)
         The two features to show.
-    n_std : sequence of float, default=(1.0, 2.0)
-        Radii of the ellipses in standard deviations.
+    n_std : float or sequence of float, default=(1.0, 2.0)
+        Radii of the ellipses in standard deviations (positive).
     alpha : float, default=0.2
         Opacity of the ellipses.
-    feature_names : sequence of str, default=None
+    feature_names : sequence of two str, default=None
         Axis labels.
     title : str, default=None
         Axes title; a description of the model by default.
@@ -181,6 +206,7 @@ def plot_ellipses(
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.5))
     covs = component_covariances(model, dims)  # checks the model and dims first
+    n_std = _check_ellipse_args(n_std, feature_names)
     dims = tuple(dims)
     if X is not None:
         X = np.asarray(X)

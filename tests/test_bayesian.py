@@ -8,6 +8,7 @@ makes every pass run in the compiled kernels.
 """
 
 import copy
+import json
 import warnings
 
 import numpy as np
@@ -395,6 +396,13 @@ def test_altered_model_files_are_refused(tmp_path):
     np.savez(tmp_path / "extra.npz", **arrays, payload=np.zeros(3))
     with pytest.raises(ValueError, match="unexpected entries"):
         fastem.load(tmp_path / "extra.npz")
+    # a hyper-parameter covariance_type other than the metadata's (the arrays' shapes): it
+    # loaded, and predict blamed a set_params the user never called
+    meta = json.loads(str(arrays["__metadata__"]))
+    meta["params"]["covariance_type"] = "spherical"
+    np.savez(tmp_path / "type.npz", **{**arrays, "__metadata__": np.array(json.dumps(meta))})
+    with pytest.raises(ValueError, match="covariance_type in the hyper-parameters does not match"):
+        fastem.load(tmp_path / "type.npz")
 
 
 def test_one_feature_and_verbose_output(capsys):

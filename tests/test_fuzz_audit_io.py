@@ -140,8 +140,8 @@ def test_plot_ellipses_of_a_pruned_model_draws_the_kept_components():
     "call, error, message",
     [
         ("one_feature", ValueError, r"an ellipse needs two features, and the model has one\.$"),
-        ("dims_out_of_range", ValueError, r"^dims must be two feature indices in \[0, 2\)"),
-        ("dims_float", ValueError, r"^dims must be two feature indices in \[0, 2\)"),
+        ("dims_out_of_range", ValueError, r"^dims must be two feature indices in \[-2, 2\)"),
+        ("dims_float", ValueError, r"^dims must be two feature indices in \[-2, 2\)"),
         ("unfitted", NotFittedError, "is not fitted yet"),
         ("criterion_unknown", ValueError, r"^criterion must be 'bic', 'aic', 'icl'"),
         ("criterion_table", ValueError, r"^table has no column 'n_components'"),

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pickle
+import warnings
 import zipfile
 
 import numpy as np
@@ -197,3 +198,30 @@ def test_unknown_hyperparameter_refused(tmp_path):
     _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", change)
     with pytest.raises(ValueError, match="unknown hyper-parameters"):
         fastem.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("name, factor", [("covariances", 1e-80), ("means", 1e300)])
+def test_a_float32_model_whose_values_leave_float32_is_refused(tmp_path, name, factor):
+    """The load checks ran on the file's float64 arrays, then cast them to the model's float32:
+    covariances scaled consistently by 1e-80 loaded as zeros (precisions infinite, every score
+    NaN), means of 1e300 as infinities."""
+    gm = fastem.GaussianMixture(2, random_state=0).fit(X.astype(np.float32))
+    fastem.save(gm, tmp_path / "m.npz")
+
+    def change(arrays):
+        if name == "means":
+            arrays["means_"] = arrays["means_"] * factor
+            return
+        from fastem import _stats
+
+        arrays["covariances_"] = arrays["covariances_"] * factor  # consistently, in float64
+        arrays["precisions_cholesky_"] = _stats.precision_cholesky(arrays["covariances_"], "full")
+        arrays["precisions_"] = _stats.precisions_from_cholesky(
+            arrays["precisions_cholesky_"], "full"
+        )
+
+    _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", change)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (NumPy's cast warning is not the message)
+        with pytest.raises(ValueError, match=rf"{name}_ does not fit float32.*file was altered"):
+            fastem.load(tmp_path / "bad.npz")

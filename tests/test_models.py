@@ -1,6 +1,7 @@
 """mclust's 14 covariance models: each M-step against a generic optimizer, monotone EM,
 the published figures of mclust's vignette, parameter counts and bad input."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -408,3 +409,19 @@ def test_hc_start_and_prior_on_dask_and_streams_equal_in_memory(tmp_path):
         c = _fit("VEV", da.from_array(X, chunks=(250, 3)), **kw)
     for other in (b, c):
         np.testing.assert_allclose(other.covariances_, a.covariances_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["VEI", "VEE", "VEV", "EVE", "VVE"])
+def test_iterative_m_steps_name_a_singular_scatter(name):
+    """reg_covar=0 with a constant feature: the iterative M-steps' objective is not finite, and
+    they failed with TypeError, AttributeError or LinAlgError (select_components, which records
+    a model's ValueError as a failed row, aborted). They now raise the named ValueError."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    X[:, 2] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=rf"the {name} M-step needs every component's"):
+            GaussianMixture(3, covariance_type=name, random_state=0, reg_covar=0).fit(X)
+        _, table = fastem.select_components(X, [2], [name, "EII"], reg_covar=0, random_state=0)
+    assert "ill-defined empirical covariance" in table["error"][0] and table["error"][1] == ""

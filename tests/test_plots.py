@@ -66,3 +66,24 @@ def test_import_without_matplotlib():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert "'plot' extra" in out and "pip install" in out
+
+
+def test_plot_ellipses_arguments_get_clear_errors():
+    """n_std=2 failed with "'int' object is not iterable", n_std='a' with a str product,
+    negative or NaN radii drew nothing silently, one feature name raised IndexError, and
+    dims=(0, 0) drew a degenerate ellipse."""
+    X = fastem.load_old_faithful()
+    gm = fastem.GaussianMixture(2, random_state=0).fit(X)
+    assert len(plots.plot_ellipses(gm, n_std=2).patches) == 2  # a number is one radius
+    assert len(plots.plot_ellipses(gm, n_std=[1, 2.5, 3]).patches) == 6
+    for bad in ("a", (-1.0,), (float("nan"),), (), True, (1, "2")):
+        with pytest.raises(ValueError, match="n_std must be a positive number"):
+            plots.plot_ellipses(gm, n_std=bad)
+    for names in (["only one"], "ab", ["a", "b", "c"]):
+        with pytest.raises(ValueError, match="feature_names must be the two axis labels"):
+            plots.plot_ellipses(gm, feature_names=names)
+    for dims in ((0, 0), (-1, 1)):
+        with pytest.raises(ValueError, match="dims must be two different features"):
+            plots.plot_ellipses(gm, dims=dims)
+    plt = pytest.importorskip("matplotlib.pyplot")
+    plt.close("all")

@@ -197,3 +197,22 @@ def test_resume_of_an_iterative_mclust_model(tmp_path, monkeypatch, kw):
     assert passes.n == KW["max_iter"] - 5
     monkeypatch.undo()
     same_fit(resumed, GaussianMixture(3, **KW, **kw).fit(X))
+
+
+def test_a_prior_is_fingerprinted_to_the_last_bit(tmp_path):
+    """A dict prior was hashed by its repr, which rounds to 8 digits and elides arrays of more
+    than 1000 values: a checkpoint written with one prior resumed a fit with another and
+    returned the first prior's result."""
+    X = blobs(300, 33, 2, seed=4)
+    kw = dict(n_components=2, random_state=0, max_iter=3)
+    path = tmp_path / "c.npz"
+    scale = np.eye(33)
+    first = GaussianMixture(prior={"scale": scale, "dof": 35.0}, **kw).fit(X, checkpoint=path)
+    other = scale.copy()
+    other[16, 16] = 50.0  # inside the repr's "..."
+    close = {"shrinkage": 1.0, "mean": X.mean(axis=0) * (1 + 1e-9)}
+    for prior in ({"scale": other, "dof": 35.0}, close):
+        with pytest.raises(ValueError, match="other hyper-parameters or data"):
+            GaussianMixture(prior=prior, **kw).fit(X, checkpoint=path)
+    same = GaussianMixture(prior={"scale": scale.copy(), "dof": 35}, **kw).fit(X, checkpoint=path)
+    np.testing.assert_array_equal(same.means_, first.means_)  # the same prior (35 an int) resumes

@@ -53,10 +53,22 @@ def test_a_model_with_feature_names_still_warns_on_every_batch(X):
     assert len(names) == 5  # as five partial_fit calls on arrays without names warn
 
 
-@pytest.mark.parametrize(
-    "scale, match", [(0.0, "sums to zero"), (1e-120, "sample_weight has largest value 1e-120")]
-)
-def test_a_later_batch_of_zero_or_underflowing_weights(X, scale, match):
+def test_a_batch_that_weighs_nothing_is_skipped(X):
+    """Rows of weight zero are not part of the data (docs/robustness.md): a batch of them
+    updates nothing, and the pass goes on (it stopped with "sample_weight sums to zero" after
+    two batches, though the weights as a whole do not). As partial_fit on the other batches."""
+    w = np.ones(len(X))
+    w[1000:2000] = 0.0
+    gm = GaussianMixture(3, random_state=0).fit_online(X, sample_weight=w, batch_rows=1000)
+    ref = _manual(np.r_[X[:1000], X[2000:]], 1000, np.r_[w[:1000], w[2000:]])
+    np.testing.assert_array_equal(gm.means_, ref.means_)
+    assert gm.n_rows_seen_ == len(X) and gm.n_iter_ == 4
+    with pytest.raises(ValueError, match="sample_weight sums to zero"):
+        GaussianMixture(3).fit_online(X, sample_weight=np.zeros(len(X)), batch_rows=1000)
+
+
+@pytest.mark.parametrize("scale, match", [(1e-120, "sample_weight has largest value 1e-120")])
+def test_a_later_batch_of_underflowing_weights(X, scale, match):
     w = np.ones(len(X))
     w[1000:2000] = scale
     gm = GaussianMixture(3, random_state=0)
