@@ -31,7 +31,7 @@ from sklearn.utils import check_random_state
 
 from . import _missing, _small, _stats
 from ._stats import SuffStats
-from ._validation import _is_real, check_all_finite, check_sample_weight
+from ._validation import ZERO_WEIGHTS, _is_real, check_all_finite, check_sample_weight
 
 #: A batch runs in NumPy (``fastem._small``, no compiler) only when this many times its
 #: rows would: the compile is paid once for a stream of batches, and at 10,000 rows of 8
@@ -264,7 +264,7 @@ def _step(est, X, w, state):
             "is -inf); the data may hold extreme values. Scale the data or increase reg_covar."
         )
     if not batch.wsum > 0:
-        raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
+        raise ValueError(ZERO_WEIGHTS)
     t = state.n_steps + 1
     stats = blend(state.stats, batch, step(est, t))
     # mclust's iterative M-steps start from the current covariances

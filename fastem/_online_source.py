@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _missing, _online, _stream
 from ._paths import check_path
-from ._validation import WEIGHT_RANGE, check_hyperparameters, check_sample_weight
+from ._validation import WEIGHT_RANGE, ZERO_WEIGHTS, check_hyperparameters, check_sample_weight
 from .sources._base import _err
 
 #: Rows per partial_fit update by default.
@@ -189,9 +189,7 @@ def fit_online(
                 _check_params(est)  # the callback may have changed them (set_params(...))
         if n_batches == 0 and not hasattr(est, "precisions_cholesky_"):
             if rows > skip:  # every batch weighed nothing
-                raise ValueError(
-                    "sample_weight sums to zero; at least one row needs a positive weight."
-                )
+                raise ValueError(ZERO_WEIGHTS)
             raise _err(data.source.name, skip, "no rows to fit")
     except BaseException:
         if n_batches == 0:  # no update: the model as it was before the call

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _direct, _missing
 from ._passes import ArrayData
-from ._validation import WEIGHT_RANGE, check_sample_weight, weight_scale_message
+from ._validation import WEIGHT_RANGE, ZERO_WEIGHTS, check_sample_weight, weight_scale_message
 from .sources import Source, SourceError, prefetch, source
 from .sources._base import _check_weights, _err, check_values
 from .sources._factory import is_source_like
@@ -261,9 +261,7 @@ class StreamData:
         if total is None:
             raise _err(self.source.name, 0, "the source holds no rows")
         if not total.wsum > 0:
-            raise ValueError(
-                "sample_weight sums to zero; at least one row needs a positive weight."
-            )
+            raise ValueError(ZERO_WEIGHTS)
         mean = total.unit_weight
         if not (np.isfinite(total.wsum) and WEIGHT_RANGE[0] <= mean <= WEIGHT_RANGE[1]):
             raise ValueError(weight_scale_message(mean, "mean"))
@@ -595,7 +593,7 @@ def score(est, data, entropy=False):
     if not rows:
         raise _err(data.source.name, 0, "the source holds no rows; there is nothing to score")
     if not wsum > 0:
-        raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
+        raise ValueError(ZERO_WEIGHTS)
     if not (np.isfinite(wsum) and WEIGHT_RANGE[0] <= wsum / rows <= WEIGHT_RANGE[1]):
         raise ValueError(weight_scale_message(wsum / rows, "mean"))
     return (total / wsum, penalty) if entropy else total / wsum

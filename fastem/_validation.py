@@ -154,11 +154,14 @@ def check_sample_weight(sample_weight, n_samples):
         raise ValueError("sample_weight contains negative values; weights must be >= 0.")
     largest = w.max() if w.size else 0.0
     if not largest > 0:
-        raise ValueError("sample_weight sums to zero; at least one row needs a positive weight.")
+        raise ValueError(ZERO_WEIGHTS)
     if not WEIGHT_RANGE[0] <= largest <= WEIGHT_RANGE[1]:
         raise ValueError(weight_scale_message(largest))
     return np.ascontiguousarray(w)
 
+
+#: The error for weights that are all zero (every path that takes weights raises it)
+ZERO_WEIGHTS = "sample_weight sums to zero; at least one row needs a positive weight."
 
 #: Positive weights must have their largest value in this range: beyond it the weighted sums
 #: overflow (or underflow to subnormal numbers). Only the ratios of the weights matter.

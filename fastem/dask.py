@@ -59,7 +59,13 @@ import numpy as np
 from ._digest import BLOCK as _DIGEST_BYTES  # bytes of rows per hashed block
 from ._digest import buffer_digest
 from ._passes import ArrayData, array_rowwise, array_stats
-from ._validation import WEIGHT_RANGE, first_bad_value, too_large_message, weight_scale_message
+from ._validation import (
+    WEIGHT_RANGE,
+    ZERO_WEIGHTS,
+    first_bad_value,
+    too_large_message,
+    weight_scale_message,
+)
 
 __all__ = ["DaskData", "is_dask_array", "INIT_SAMPLE_ROWS", "SCATTER_BYTES", "SPLIT_EVERY"]
 
@@ -301,9 +307,7 @@ class DaskData:
                 X, w = dask.persist(X, w)
                 largest = float(w.max().compute())
                 if not largest > 0:
-                    raise ValueError(
-                        "sample_weight sums to zero; at least one row needs a positive weight."
-                    )
+                    raise ValueError(ZERO_WEIGHTS)
                 if not WEIGHT_RANGE[0] <= largest <= WEIGHT_RANGE[1]:  # as in memory
                     raise ValueError(weight_scale_message(largest))
             else:
