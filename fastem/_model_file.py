@@ -34,6 +34,33 @@ def check(cond, path, msg):
         raise ValueError(f"{path}: {msg}")
 
 
+#: The most iterations a model file may record (its ``lower_bounds_`` entry is sized by it).
+MAX_N_ITER = 10**8
+
+
+def check_n_iter(meta, path):
+    """``fitted["n_iter_"]`` is an integer in [0, MAX_N_ITER), checked before the entries'
+    limits are sized from it."""
+    n_iter = meta["fitted"].get("n_iter_")
+    check(
+        isinstance(n_iter, int) and not isinstance(n_iter, bool) and 0 <= n_iter < MAX_N_ITER,
+        path,
+        f"fitted attribute 'n_iter_' must be an integer in [0, {MAX_N_ITER}), got {n_iter!r}; "
+        "the file was altered.",
+    )
+
+
+def check_hyperparameters(model, path, checks):
+    """Run the estimator's own hyper-parameter checks (``checks``: functions of the model)
+    on a model built from a file, so that an altered value is refused at load, naming the
+    file, not at the first ``predict`` or ``fit``."""
+    try:
+        for check_one in checks:
+            check_one(model)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: invalid hyper-parameter: {e} The file was altered.") from None
+
+
 def json_scalar(value, name):
     """A JSON-safe copy of a scalar hyper-parameter."""
     if value is None or isinstance(value, (bool, str)):

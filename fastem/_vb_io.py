@@ -91,8 +91,7 @@ def contents(model):
 def entry_limits(meta):
     """The most bytes each entry may hold, from the model the metadata declares."""
     K, D = meta["n_components_kept"], meta["n_features"]
-    n_iter = meta["fitted"].get("n_iter_")
-    n_iter = n_iter if isinstance(n_iter, int) and 0 <= n_iter < 10**8 else 0
+    n_iter = meta["fitted"]["n_iter_"]  # checked by check_metadata
     limits = dict.fromkeys(_ALLOWED, 8 * (K * D * D + K + D * D + 16 + n_iter))
     limits["feature_names_in_"] = 4096 * D
     return limits
@@ -100,7 +99,9 @@ def entry_limits(meta):
 
 def build(arrays, meta, path):
     """The BayesianGaussianMixture of a model file's arrays and metadata, every array checked."""
+    from ._validation import check_hyperparameters
     from ._variational import Priors
+    from ._vb_validation import check_vb_options
     from .bayesian import BayesianGaussianMixture
 
     K, D, ct = meta["n_components_kept"], meta["n_features"], meta["covariance_type"]
@@ -113,6 +114,7 @@ def build(arrays, meta, path):
         model = BayesianGaussianMixture(**params)
     except TypeError as e:
         raise ValueError(f"{path}: invalid hyper-parameters ({e}).") from None
+    _model_file.check_hyperparameters(model, path, (check_hyperparameters, check_vb_options))
     prior_type = model.weight_concentration_prior_type
     cov_shape = io._cov_shape(ct, K, D)
     shapes = {
@@ -230,3 +232,4 @@ def check_metadata(meta, path):
         "covariance_type in the hyper-parameters does not match the metadata.",
     )
     _check(meta["n_components_kept"] >= 1 and meta["n_features"] >= 1, path, "empty model.")
+    _model_file.check_n_iter(meta, path)

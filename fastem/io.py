@@ -173,8 +173,7 @@ def entry_limits(meta):
     """The most bytes each entry may hold, from the model the metadata declares."""
     K, D, ct = meta["n_components"], meta["n_features"], meta["covariance_type"]
     cov = 8 * int(np.prod(_cov_shape(ct, K, D), dtype=object))
-    n_iter = meta["fitted"].get("n_iter_")
-    n_iter = n_iter if isinstance(n_iter, int) and 0 <= n_iter < 10**8 else 0
+    n_iter = meta["fitted"]["n_iter_"]  # checked by check_metadata
     limits = dict.fromkeys(_FITTED, cov)
     limits.update(
         {
@@ -239,6 +238,7 @@ def check_metadata(meta, path):
         path,
         "n_components and n_features must be >= 1.",
     )
+    _model_file.check_n_iter(meta, path)
 
 
 def _checked_arrays(arrays, meta, path):
@@ -442,6 +442,8 @@ def _load(path):
 
 def build(arrays, meta, path):
     """The GaussianMixture of a model file's arrays and metadata, everything checked first."""
+    from ._missing import check_missing_option
+    from ._validation import check_hyperparameters
     from .mixture import GaussianMixture
 
     _check_params(meta, path)
@@ -458,6 +460,15 @@ def build(arrays, meta, path):
         model = GaussianMixture(**params)
     except TypeError as e:
         raise ValueError(f"{path}: invalid hyper-parameters ({e}).") from None
+    _model_file.check_hyperparameters(
+        model,
+        path,
+        (
+            check_hyperparameters,
+            lambda m: check_missing_option(m.missing),
+            _online.check_step_params,
+        ),
+    )
     fitted = meta["fitted"]
     dtype = np.dtype(fitted.get("dtype", "float64"))  # files before it was stored: float64
     for name in _FITTED:

@@ -225,3 +225,53 @@ def test_a_float32_model_whose_values_leave_float32_is_refused(tmp_path, name, f
         warnings.simplefilter("error")  # (NumPy's cast warning is not the message)
         with pytest.raises(ValueError, match=rf"{name}_ does not fit float32.*file was altered"):
             fastem.load(tmp_path / "bad.npz")
+
+
+def _bayesian():
+    return fastem.BayesianGaussianMixture(n_components=2, random_state=0).fit(X)
+
+
+@pytest.mark.parametrize("model", [_fit, _bayesian], ids=["gm", "bgm"])
+@pytest.mark.parametrize("bad", [-1, 10**9, 2.5, True, None])
+def test_a_bad_n_iter_is_named(tmp_path, model, bad):
+    """n_iter_ sizes the lower_bounds_ entry's limit; an altered one was reported as
+    "entry 'lower_bounds_' declares shape (6,), more than it can hold"."""
+    fastem.save(model(), tmp_path / "m.npz")
+
+    def change(a):
+        meta = _meta(a)
+        meta["fitted"]["n_iter_"] = bad
+        _set_meta(a, meta)
+
+    _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match=r"fitted attribute 'n_iter_' must be an integer in \["):
+        fastem.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize(
+    "model, name, value, message",
+    [
+        (_fit, "tol", -1, "tol must be a finite number >= 0.0, got -1"),
+        (_fit, "reg_covar", "x", "reg_covar must be a finite number"),
+        (_fit, "max_iter", -5, "max_iter must be an integer >= 0"),
+        (_fit, "n_threads", 0, "n_threads must be None"),
+        (_fit, "missing", "banana", "missing must be one of"),
+        (_fit, "step_decay", 2.0, "step_decay"),
+        (_bayesian, "tol", -1, "tol must be a finite number >= 0.0, got -1"),
+        (_bayesian, "weight_concentration_prior_type", "x", "weight_concentration_prior_type"),
+        (_bayesian, "mean_precision_prior", -1.0, "mean_precision_prior must be None or"),
+    ],
+)
+def test_an_altered_hyperparameter_is_refused_at_load(tmp_path, model, name, value, message):
+    """A hyper-parameter out of range loaded (and predicted) silently: it failed only at a
+    later fit, or (missing) at predict, with no word of the file."""
+    fastem.save(model(), tmp_path / "m.npz")
+
+    def change(a):
+        meta = _meta(a)
+        meta["params"][name] = value
+        _set_meta(a, meta)
+
+    _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match=rf"bad\.npz: invalid hyper-parameter: {message}.*altered"):
+        fastem.load(tmp_path / "bad.npz")
