@@ -162,6 +162,11 @@ MORE_ERRORS = [
         1,
         "no column 'height'",
     ),
+    (
+        ("fit", "faithful.csv", "-k", "2", "--columns", "waiting", "1", "-o", "m.npz"),
+        1,
+        "columns= lists column 1 twice ('waiting' and '1'); list each feature once",
+    ),
     (("fit", "faithful.txt", "-k", "2", "-o", "m.npz"), 1, "unsupported format '.txt'"),
     (("info", "faithful.csv"), 1, "not a fastem model file"),
     (("predict", "missing.npz", "faithful.csv", "-o", "p.npy"), 1, "no such model file"),

@@ -479,6 +479,21 @@ def test_a_weight_column_listed_among_the_features_is_refused(tmp_path):
     assert src.n_features == 2  # the weight column apart is still fine
 
 
+def test_a_column_listed_twice_is_refused(tmp_path):
+    """columns=[0, 0] (or a name and its index) fitted the same data as two features: a
+    singular covariance (reg_covar hid it) and, for diag, the feature counted twice."""
+    path = str(tmp_path / "X.csv")
+    np.savetxt(path, X, delimiter=",", header="a,b", comments="", fmt="%.17g")
+    for columns, message in [
+        ([0, 0], r"lists column 0 twice \(0 and 0\)"),
+        (["a", 1, -1], r"lists column 1 twice \(1 and -1\)"),
+        (["b", "a", 0], r"lists column 0 twice \('a' and 0\)"),
+    ]:
+        with pytest.raises(ValueError, match=rf"X\.csv': columns= {message}; list each feature"):
+            fastem.source(path, columns=columns)
+    assert fastem.source(path, columns=["b", "a"]).n_features == 2
+
+
 # ------------------------------------------------------------ set_params after fit
 
 

@@ -261,6 +261,14 @@ class Source:
                     f"{self.name}: column {self.weight_column!r} is listed in both columns= and "
                     "weight_column=; a weight column is never a feature: remove it from columns="
                 )
+            seen = {}
+            for c, i in zip(self.columns, feat):  # the same data twice: a singular covariance
+                if i in seen:
+                    raise ValueError(
+                        f"{self.name}: columns= lists column {i} twice ({seen[i]!r} and {c!r}); "
+                        "list each feature once"
+                    )
+                seen[i] = c
         if not feat:
             raise ValueError(f"{self.name}: no feature columns selected")
         self._w_idx = w
