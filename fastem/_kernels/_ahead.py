@@ -11,8 +11,13 @@ log-density) to one helper process (``python -c``, importing the kernels only),
 which compiles them into the disk cache while this process compiles and runs
 k-means and compiles the log-density and the pass kernel. When the pass asks for
 one of them (:meth:`~._shared.Shared.address`), this process waits for the
-helper (:func:`wait`) and loads it from the cache. The helper's output is
-discarded: a helper that fails costs only time.
+helper (:func:`wait`) and loads it from the cache. The helper reports each function as
+it is saved (a line on its standard output), so a pass waits for its own functions
+only. A fit's helper then compiles, at the lowest CPU priority, the row-wise outputs
+that a ``predict`` after the fit runs (0.4-0.8 s of compiling that a first ``predict``
+otherwise waited for; bench/NOTES.md section 32): on two cores it takes the time the
+fit leaves idle, and a ``predict`` that comes first waits for it as a pass does. A
+helper that fails costs only time.
 
 It changes no result: a :class:`~._shared.Shared` function runs the same code
 whether compiled here or loaded from the cache (``tests/test_cache.py``), and one
@@ -72,7 +77,7 @@ def runs_code():
 
 def pending():
     """Whether a helper's functions are still awaited."""
-    return bool(_PENDING)
+    return any(not done.is_set() for _, done in _PENDING.values())
 
 
 def start(full, dtype, n_features, rows=False):
@@ -83,52 +88,69 @@ def start(full, dtype, n_features, rows=False):
     from ._em import rowwise_functions, statistics_functions
 
     if rows:
-        functions = rowwise_functions(dtype, n_features)
-    else:
-        functions = statistics_functions(full, dtype, n_features)
+        functions, after = rowwise_functions(dtype, n_features), []
+    else:  # and then the row-wise outputs of a predict after the fit
+        functions, after = (
+            statistics_functions(full, dtype, n_features),
+            rowwise_functions(dtype, n_features),
+        )
     # each probed once (compiled here: a dict lookup; else the cache's index), and the CPU
     # budget read only when there is something to compile
     missing = [(fn.key, i) for fn, i in functions if fn.ready(i) is False]
     if len(missing) < MIN_FUNCTIONS or not enabled():
         return None
+    later = [(fn.key, i) for fn, i in after if (fn.key, i) not in missing and fn.ready(i) is False]
     with _LOCK:
         todo = [item for item in missing if item not in _PENDING]
         if len(todo) < MIN_FUNCTIONS:
             return None
+        later = [item for item in later if item not in _PENDING]
         try:
             proc = subprocess.Popen(
-                _command(todo),
+                _command(todo, later),
                 env=_environment(),
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
         except OSError:  # no process to be had: this process compiles them
             return None
         # reaped as soon as it ends, even if no pass asks for its functions (a failed fit);
-        # ``ended`` wakes the waiting pass at once (Popen.wait with a timeout polls)
-        ended = threading.Event()
-        threading.Thread(target=_reap, args=(proc, ended), daemon=True).start()
-        for item in todo:
-            _PENDING[item] = (proc, ended)
+        # each function's event wakes the pass waiting for it as soon as it is saved
+        # (Popen.wait with a timeout polls)
+        items = todo + later
+        done = [threading.Event() for _ in items]
+        threading.Thread(target=_reap, args=(proc, done), daemon=True).start()
+        for item, event in zip(items, done):
+            _PENDING[item] = (proc, event)
     return proc
 
 
-def _reap(proc, ended):
+def _reap(proc, done):
+    """Set ``done[n]`` when the helper reports its n-th function saved, and every one when
+    it ends (a function it did not report is compiled by the process that needs it)."""
     try:
-        proc.wait()
+        for line in proc.stdout:
+            try:
+                done[int(line)].set()
+            except (ValueError, IndexError):
+                pass
     finally:
-        ended.set()
+        proc.stdout.close()
+        proc.wait()
+        for event in done:
+            event.set()
 
 
-def _command(items):
-    """The helper's command line, compiling ``items`` (``(key, i)`` pairs) of the copy of
-    fastem this process runs: the helper imports with this process's ``sys.path`` (not
-    its own, which starts with its working folder)."""
+def _command(items, later=()):
+    """The helper's command line, compiling ``items``, then ``later`` at the lowest
+    priority (``(key, i)`` pairs), of the copy of fastem this process runs: the helper
+    imports with this process's ``sys.path`` (not its own, which starts with its
+    working folder)."""
     path = [entry for entry in sys.path if isinstance(entry, str)]
     code = (
         f"import sys; sys.path[:] = {path!r}\n"
-        f"from fastem._kernels._ahead import _helper; _helper({items!r})"
+        f"from fastem._kernels._ahead import _helper; _helper({items!r}, {later!r})"
     )
     return [sys.executable, "-c", code]
 
@@ -153,19 +175,27 @@ def wait(key, i):
     helper = _PENDING.get((key, i))
     if helper is None:
         return
-    proc, ended = helper
-    if not ended.wait(WAIT):
+    proc, done = helper
+    if not done.wait(WAIT):
         proc.kill()
-        ended.wait(WAIT)
+        done.wait(WAIT)
     with _LOCK:
         _PENDING.pop((key, i), None)
 
 
-def _helper(items):
-    """In the helper: compile ``items`` (``(key, i)`` pairs) into the disk cache."""
+def _helper(items, later=()):
+    """In the helper: compile ``items``, then ``later`` at the lowest CPU priority
+    (``(key, i)`` pairs) into the disk cache, writing the index of each one saved."""
     from . import _em  # noqa: F401  (defines every Shared function)
     from ._shared import SHARED
 
-    for key, i in items:
+    for n, (key, i) in enumerate((*items, *later)):
+        if n == len(items) and hasattr(os, "nice"):
+            try:  # what the fit does not wait for takes only the time it leaves idle
+                os.nice(19)
+            except OSError:
+                pass
         SHARED[key].address(i)
+        sys.stdout.write(f"{n}\n")
+        sys.stdout.flush()
     os._exit(0)  # saved to the cache: skip the interpreter's teardown (40 ms or more)

@@ -17,7 +17,8 @@ full and tied, diagonal and spherical), called by address (below), so a call
 compiles only the tiles it runs: a diagonal fit never compiles the
 full-covariance tiles. The kernel itself, the loop over blocks, is one per
 dtype for every family. The statistics and the row-wise outputs share it, so a
-``predict`` after a fit compiles nothing. There are no ``prange`` drivers.
+``predict`` after a fit compiles only the row-wise outputs' block function (which a fit's
+helper process compiles ahead, ``_ahead``). There are no ``prange`` drivers.
 
 Inside a block (``block_rows``: 64-256 rows for full and tied, 256-1024 for
 diagonal and spherical; a function of the shape and the L2 cache's size) the
@@ -229,7 +230,7 @@ def pass_chunk(
 ):  # fmt: skip
     """One chunk of a pass: its statistics, or, when any ``out_*`` is non-empty, its
     row-wise outputs instead (one compiled kernel for both: a ``predict`` after a fit
-    compiles nothing more).
+    compiles no second kernel).
 
     One kernel for every covariance family: the family is ``prec``'s shape ((K, Dp, Dp)
     full and tied, (K, 1, Dp) diagonal and spherical) and the functions whose addresses
