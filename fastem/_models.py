@@ -137,6 +137,16 @@ def _objective(nk, W, covs, family):
     return float(np.sum(nk * logdet) + np.sum(tr))
 
 
+def _singular_scatter(name):
+    """The error of an iterative M-step whose scatter matrices are not all positive-definite."""
+    return ValueError(
+        f"the {name} M-step needs every component's scatter matrix to be "
+        "positive-definite; some components have ill-defined empirical covariance "
+        "(singleton or collapsed samples, a constant feature). Increase reg_covar, "
+        "decrease the number of components, or scale the input data."
+    )
+
+
 class _Inner:
     """Bookkeeping of an inner iteration: convergence, the best iterate, the warning."""
 
@@ -150,12 +160,7 @@ class _Inner:
         except np.linalg.LinAlgError:
             f = np.nan
         if not np.isfinite(f):  # a singular scatter (reg_covar=0): no covariance to find
-            raise ValueError(
-                f"the {self.name} M-step needs every component's scatter matrix to be "
-                "positive-definite; some components have ill-defined empirical covariance "
-                "(singleton or collapsed samples, a constant feature). Increase reg_covar, "
-                "decrease the number of components, or scale the input data."
-            )
+            raise _singular_scatter(self.name)
         if f < self.best_f:
             self.best, self.best_f = covs, f
         stop = abs(self.prev - f) <= INNER_TOL * max(1.0, abs(f))
@@ -248,8 +253,8 @@ def _rotation_sweep(D, W, B):
     return D
 
 
-def _full_m_step(name, nk, W, previous):
-    """Full-covariance models: ``W`` is (K, D, D)."""
+def _full_m_step(name, nk, W, previous, live=None):
+    """Full-covariance models: ``W`` is (K, D, D); ``live``: see :func:`m_step_covariances`."""
     K, d = W.shape[:2]
     n = nk.sum()
     if name == "EEE":
@@ -303,10 +308,21 @@ def _full_m_step(name, nk, W, previous):
             if inner.done(covs):
                 return covs
         return inner.give_up()
-    # EVE and VVE: a common orientation D, alternating with the closed-form rest
+    # EVE and VVE: a common orientation D, alternating with the closed-form rest. The W_k of
+    # every live component must be positive-definite: a null direction (reg_covar=0, a
+    # constant feature) makes the likelihood unbounded (a shape of 0 along it); floored at
+    # 1e-300, it gave a "fit" with a singular covariance (EVE) or precisions that overflow
+    # float32 (VVE). A component that lost its weight keeps the floor: EM re-seeds it.
+    live = np.ones(K, dtype=bool) if live is None else np.asarray(live, dtype=bool)
+    try:
+        np.linalg.cholesky(W[live])
+    except np.linalg.LinAlgError:
+        raise _singular_scatter(name) from None
     D = _orientation_start(previous, W).copy()
     for _ in range(INNER_MAX_ITER):
         M = np.einsum("ji,kjl,li->ki", D, W, D)  # diag(D^T W_k D)
+        if not np.all(M[live] > 0):  # a positive-definite W_k rounded to 0 along an axis
+            raise _singular_scatter(name)
         M = np.maximum(M, 1e-300)
         if name == "EVE":
             g = _geomean(M)
@@ -323,7 +339,7 @@ def _full_m_step(name, nk, W, previous):
     return inner.give_up()
 
 
-def m_step_covariances(name, nk, W, reg_covar, previous=None):
+def m_step_covariances(name, nk, W, reg_covar, previous=None, live=None):
     """Covariances of model ``name`` that maximize the expected complete-data log-likelihood.
 
     Parameters
@@ -339,18 +355,25 @@ def m_step_covariances(name, nk, W, reg_covar, previous=None):
     previous : ndarray, optional
         The covariances of the previous EM iteration: the warm start of the
         iterative M-steps.
+    live : ndarray of bool of shape (n_components,), optional
+        The components that kept their weight (default: all). EVE and VVE refuse a
+        singular scatter matrix of a live component; the others are re-seeded by EM.
 
     Returns
     -------
     covariances : ndarray of the shape of ``W``
     """
     family = MODELS[name].family
-    if family == "diag":
-        W = W + reg_covar * nk[:, None]
-        return _diag_m_step(name, nk, W, previous)
-    d = W.shape[1]
-    W = W + reg_covar * nk[:, None, None] * np.eye(d)
-    return _full_m_step(name, nk, W, previous)
+    # a singular scatter (reg_covar=0) divides by 0 on its way to the named error (the
+    # iterative steps' objective, EVV's determinants) or to the non-finite covariances
+    # that ``_stats.precision_cholesky`` refuses: no RuntimeWarning before the error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if family == "diag":
+            W = W + reg_covar * nk[:, None]
+            return _diag_m_step(name, nk, W, previous)
+        d = W.shape[1]
+        W = W + reg_covar * nk[:, None, None] * np.eye(d)
+        return _full_m_step(name, nk, W, previous, live)
 
 
 def decompose(covariances, covariance_type):

@@ -130,8 +130,9 @@ def m_step(stats, covariance_type, reg_covar, previous=None, prior=None):
     if prior is not None:
         return _map_step(stats, nk, delta, covariance_type, reg_covar, previous, prior)
     if covariance_type in _models.MODELS:
+        live = stats.nk >= 1e-3 * stats.unit_weight  # the others are re-seeded (_em_loop)
         cov = _models.m_step_covariances(
-            covariance_type, nk, _scatter(stats, nk, delta), reg_covar, previous
+            covariance_type, nk, _scatter(stats, nk, delta), reg_covar, previous, live
         )
         return nk / nk.sum(), means, cov
     if covariance_type in ("full", "tied"):

@@ -425,3 +425,47 @@ def test_iterative_m_steps_name_a_singular_scatter(name):
             GaussianMixture(3, covariance_type=name, random_state=0, reg_covar=0).fit(X)
         _, table = fastem.select_components(X, [2], [name, "EII"], reg_covar=0, random_state=0)
     assert "ill-defined empirical covariance" in table["error"][0] and table["error"][1] == ""
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["EVE", "VVE"])
+def test_common_orientation_models_refuse_a_singular_scatter(name, dtype):
+    """EVE and VVE floored ``diag(D^T W_k D)`` at 1e-300: with reg_covar=0 and a constant
+    feature, EVE "fitted" (converged, lower bound 343, a covariance with eigenvalues 0 and
+    -5e-17) and float32 gave a -inf log-likelihood from precisions that overflow float32;
+    on collapsed rows VVE ran 100 iterations of re-seeding. They now raise the named error,
+    with no RuntimeWarning (the other iterative M-steps leaked several before theirs)."""
+    from tests.conftest import blobs
+
+    X = blobs(600, 3, 3, seed=2)
+    X[:, 1] = 3.0
+    rng = np.random.default_rng(0)
+    dup = (rng.normal(size=(5, 3)) * 3)[rng.integers(0, 5, 600)]
+    for data in (X, dup):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match=rf"^the {name} M-step needs every component's"):
+                GaussianMixture(3, covariance_type=name, random_state=0, reg_covar=0).fit(
+                    data.astype(dtype)
+                )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for other in ("VEI", "VEE", "VEV", "EVI", "EEV"):
+            with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+                GaussianMixture(3, covariance_type=other, random_state=0, reg_covar=0).fit(X)
+
+
+@pytest.mark.parametrize("name", ["EVE", "VVE"])
+def test_common_orientation_models_still_reseed_an_empty_component(name):
+    """The check of a singular scatter spares a component that lost its weight (its scatter
+    is 0 in every direction): EM re-seeds it, as before, with reg_covar=0 too."""
+    from tests.conftest import blobs
+
+    X = blobs(600, 3, 3, seed=2)
+    means = np.array([X[0], X[1], X.mean(0) + 1e4])  # the third mean sees no data
+    for reg_covar in (1e-6, 0.0):
+        gm = GaussianMixture(3, covariance_type=name, means_init=means, reg_covar=reg_covar,
+                             random_state=0)  # fmt: skip
+        with pytest.warns(fastem.DegenerateComponentWarning):
+            gm.fit(X)
+        assert np.all(np.isfinite(gm.covariances_)) and np.all(gm.weights_ > 0.01)
