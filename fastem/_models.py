@@ -152,6 +152,7 @@ class _Inner:
 
     def __init__(self, name, nk, W, family):
         self.name, self.nk, self.W, self.family = name, nk, W, family
+        self.scale = float(np.sum(nk))  # f is homogeneous of degree 1 in (nk, W)
         self.best, self.best_f, self.prev = None, np.inf, np.inf
 
     def done(self, covs):
@@ -163,7 +164,10 @@ class _Inner:
             raise _singular_scatter(self.name)
         if f < self.best_f:
             self.best, self.best_f = covs, f
-        stop = abs(self.prev - f) <= INNER_TOL * max(1.0, abs(f))
+        # relative to f, floored at the total weight (f is near 0 when det(Sigma_k) ~ e^-d);
+        # a floor of 1.0 stopped the steps early for weights below 1 (e.g. summing to 1):
+        # the fit changed with their scale, of which only the ratios matter
+        stop = abs(self.prev - f) <= INNER_TOL * max(self.scale, abs(f))
         self.prev = f
         return stop
 

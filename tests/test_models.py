@@ -469,3 +469,27 @@ def test_common_orientation_models_still_reseed_an_empty_component(name):
         with pytest.warns(fastem.DegenerateComponentWarning):
             gm.fit(X)
         assert np.all(np.isfinite(gm.covariances_)) and np.all(gm.weights_ > 0.01)
+
+
+@pytest.mark.parametrize("name", ["VEI", "VEE", "VEV", "EVE", "VVE"])
+def test_iterative_m_steps_depend_only_on_the_ratios_of_the_weights(name):
+    """The inner iterations stopped at ``|change| <= 1e-10 * max(1.0, |f|)``; their objective
+    ``f`` is proportional to the weights, so weights below 1 (summing to 1, or 1e-8 each)
+    stopped them after a step or two: VEV's covariances moved by 5e-7 relative and EM took
+    other numbers of iterations. The floor is now the total weight."""
+    from tests.conftest import blobs
+
+    rng = np.random.default_rng(11)
+    X = blobs(300, 3, 3, seed=11)
+    w = rng.integers(1, 4, 300).astype(float)
+
+    def fit(weights):
+        gm = GaussianMixture(3, covariance_type=name, random_state=0, tol=1e-10, max_iter=200)
+        return gm.fit(X, sample_weight=weights)
+
+    ref = fit(w)
+    for scaled in (w / w.sum(), w * 1e-8):
+        gm = fit(scaled)
+        assert gm.n_iter_ == ref.n_iter_
+        np.testing.assert_allclose(gm.covariances_, ref.covariances_, rtol=1e-12)
+        np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12, atol=1e-12)
