@@ -265,6 +265,12 @@ class _EMLoop:
         sample = data.sample_for_init(None, None)
         live_w = np.where(dead, 0.0, weights)
         live_w = live_w / live_w.sum()
+        # the dead components' covariances replaced first: with reg_covar=0 theirs are 0,
+        # whose Cholesky factor failed ("ill-defined empirical covariance") instead of the
+        # re-seed; they weigh nothing in the mixture that ranks the rows
+        if self.covariance_type != "tied":
+            covariances = covariances.copy()
+            covariances[dead] = np.average(covariances[~dead], axis=0, weights=weights[~dead])
         prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
         kp = self._kernel_params(live_w, means, prec_chol, sample)
         log_prob = sample.rowwise(kp, self.n_threads, logprob=True)[0]
@@ -274,9 +280,6 @@ class _EMLoop:
         worst = np.argsort(log_prob, kind="stable")[: int(dead.sum())]
         means = means.copy()
         means[dead] = sample.X[worst]
-        if self.covariance_type != "tied":
-            covariances = covariances.copy()
-            covariances[dead] = np.average(covariances[~dead], axis=0, weights=weights[~dead])
         weights = weights.copy()
         weights[dead] = 1.0 / max(stats.n_rows, 1)
         weights /= weights.sum()

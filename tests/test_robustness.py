@@ -270,6 +270,26 @@ def test_empty_component_is_reseeded_as_documented():
     assert np.all(np.abs(gm.means_) < 1e3)
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "VVV", "VVI", "EVI"])
+def test_empty_component_is_reseeded_with_reg_covar_zero(covariance_type):
+    """With reg_covar=0 an empty component's covariance is 0; the re-seed factored every
+    covariance, that one too, before replacing it, and the fit failed with "ill-defined
+    empirical covariance" (the data are not degenerate). Replaced first, it is re-seeded
+    as with reg_covar > 0 (the same rows rank the same: it weighs nothing there)."""
+    X = blobs(600, 2, 3, seed=1)
+    means = np.array([X[0], X[1], X.mean(0) + 1e4])  # the third mean sees no data
+    fits = []
+    for reg_covar in (0.0, 1e-6):
+        with pytest.warns(DegenerateComponentWarning, match="1 component.*re-seeded"):
+            fits.append(
+                GaussianMixture(3, covariance_type=covariance_type, means_init=means,
+                                reg_covar=reg_covar, max_iter=1, random_state=0).fit(X)
+            )  # fmt: skip
+    zero, reg = fits
+    np.testing.assert_array_equal(zero.means_[2], reg.means_[2])  # the same worst row
+    assert np.all(np.isfinite(zero.precisions_cholesky_)) and zero.weights_[2] > 0
+
+
 # ---------------------------------------------------------------- concurrency
 
 
