@@ -11,6 +11,8 @@ from scipy import linalg, optimize
 import fastem
 from fastem import GaussianMixture, _models, load_old_faithful
 
+from .conftest import blobs
+
 MODELS = [m for m in _models.MCLUST_NAMES if m not in ("E", "V")]
 DIABETES = Path(__file__).parent / "data" / "diabetes.csv"
 
@@ -435,7 +437,6 @@ def test_common_orientation_models_refuse_a_singular_scatter(name, dtype):
     -5e-17) and float32 gave a -inf log-likelihood from precisions that overflow float32;
     on collapsed rows VVE ran 100 iterations of re-seeding. They now raise the named error,
     with no RuntimeWarning (the other iterative M-steps leaked several before theirs)."""
-    from tests.conftest import blobs
 
     X = blobs(600, 3, 3, seed=2)
     X[:, 1] = 3.0
@@ -459,7 +460,6 @@ def test_common_orientation_models_refuse_a_singular_scatter(name, dtype):
 def test_common_orientation_models_still_reseed_an_empty_component(name):
     """The check of a singular scatter spares a component that lost its weight (its scatter
     is 0 in every direction): EM re-seeds it, as before, with reg_covar=0 too."""
-    from tests.conftest import blobs
 
     X = blobs(600, 3, 3, seed=2)
     means = np.array([X[0], X[1], X.mean(0) + 1e4])  # the third mean sees no data
@@ -477,7 +477,6 @@ def test_iterative_m_steps_depend_only_on_the_ratios_of_the_weights(name):
     ``f`` is proportional to the weights, so weights below 1 (summing to 1, or 1e-8 each)
     stopped them after a step or two: VEV's covariances moved by 5e-7 relative and EM took
     other numbers of iterations. The floor is now the total weight."""
-    from tests.conftest import blobs
 
     rng = np.random.default_rng(11)
     X = blobs(300, 3, 3, seed=11)
