@@ -173,8 +173,13 @@ def _check_shapes(state, est, n_features):
                 raise ValueError(f"{name} has shape {value.shape}, expected {shapes[name]}")
 
 
-def _read(path, limits):
-    """The arrays and the JSON header of a checkpoint, with bounded memory (``fastem._npz``)."""
+def _read(path, limits, fingerprint=None):
+    """The arrays and the JSON header of a checkpoint, with bounded memory (``fastem._npz``).
+
+    The arrays are read only for a checkpoint of this format and version and, given
+    ``fingerprint``, of that call: the sizes ``limits`` allows are those of the call's model,
+    so a checkpoint of another call (another ``n_components``) is named as such, not as damaged.
+    """
     zf, entries = open_archive(path, limits.__contains__, required="header", what="checkpoint")
     with zf:
         raw = read_entry(path, zf, entries["header"], "header", limits["header"])
@@ -187,7 +192,8 @@ def _read(path, limits):
         if not isinstance(header, dict):
             raise ValueError(f"{path}: the checkpoint header is not a JSON object.")
         arrays = {}
-        if header.get("format") == FORMAT and header.get("version") == VERSION:
+        ours = header.get("format") == FORMAT and header.get("version") == VERSION
+        if ours and fingerprint in (None, header.get("fingerprint")):
             for name, info in entries.items():
                 if name != "header":
                     arrays[name] = read_entry(path, zf, info, name, limits[name])
@@ -209,7 +215,7 @@ def load(path, expected_fingerprint, est=None, n_features=None):
         if limits is None:
             limits = {"header": _MAX_HEADER_BYTES, "rng_key": 4 * 624}
             limits.update({p + k: 1 << 30 for p in ("cur_", "best_") for k in _PARAMS})
-        header, arrays = _read(path, limits)
+        header, arrays = _read(path, limits, expected_fingerprint)
     except ValueError as exc:
         raise ValueError(
             f"checkpoint {os.fspath(path)!r} cannot be read ({exc}); delete it to start the fit "

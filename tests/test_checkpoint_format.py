@@ -143,3 +143,39 @@ def test_files_that_are_not_our_checkpoint_are_refused(tmp_path):
         ValueError, match="pass a new checkpoint path, or delete the file to start afresh.$"
     ):
         _checkpoint.load(ckpt, "another call")
+
+
+#: One other value for every hyper-parameter that can change what ``fit`` returns.
+_OTHER_VALUES = {
+    "covariance_type": "diag",
+    "init_params": "random",
+    "max_iter": KW["max_iter"] - 1,
+    "means_init": [[0.0, 0.0], [5.0, 5.0], [-5.0, 5.0]],
+    "missing": "marginalize",
+    "n_components": 2,
+    "n_init": 2,
+    "precisions_init": np.stack([np.eye(2)] * 3),
+    "prior": "default",
+    "random_state": 1,
+    "reg_covar": 1e-4,
+    "step_decay": 0.7,
+    "step_offset": 3.0,
+    "step_size": 0.5,
+    "tol": 1e-4,
+    "warm_start": True,
+    "weights_init": [0.2, 0.3, 0.5],
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OTHER_VALUES))
+def test_every_hyper_parameter_that_can_change_the_fit_is_fingerprinted(tmp_path, name):
+    """A checkpoint resumes only the call that wrote it (docs/robustness.md): a finished
+    checkpoint of one call must not hand its result to a call with another ``reg_covar``,
+    ``tol``, ... (it returned the first call's parameters when one was left out)."""
+    left_out = {"verbose", "verbose_interval", "n_threads"}  # may change between runs
+    assert set(GaussianMixture().get_params()) == set(_OTHER_VALUES) | left_out
+    ckpt = tmp_path / "c.npz"
+    GaussianMixture(3, **KW).fit(X, checkpoint=ckpt)
+    other = GaussianMixture(3, **KW).set_params(**{name: _OTHER_VALUES[name]})
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        other.fit(X, checkpoint=ckpt)
