@@ -65,6 +65,35 @@ def test_checkpoint_refuses_npy_file_changed_in_one_value(tmp_path):
         GM(2, random_state=0, max_iter=3).fit(str(path), checkpoint=ckpt)
 
 
+@pytest.mark.parametrize("form", ["memory", "npy"])
+def test_checkpoint_refuses_data_changed_past_the_first_hashed_block(tmp_path, monkeypatch, form):
+    """Buffers and files are hashed in blocks of ``_digest.BLOCK`` bytes (8 MB): a change in
+    the last row, many blocks after the first, is another call's data too."""
+    monkeypatch.setattr("fastem._digest.BLOCK", 512)  # X's 4,800 bytes are ten blocks
+    path, ckpt = tmp_path / "X.npy", tmp_path / "c.npz"
+    np.save(path, X)
+    GM(2, random_state=0, max_iter=3).fit(X if form == "memory" else str(path), checkpoint=ckpt)
+    Y = X.copy()
+    Y[-1, 1] += 1e-9
+    np.save(path, Y)
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        GM(2, random_state=0, max_iter=3).fit(Y if form == "memory" else str(path), checkpoint=ckpt)
+
+
+@pytest.mark.parametrize("what", ["sample_weight", "labels"])
+def test_checkpoint_refuses_in_memory_weights_or_labels_changed_in_one_row(tmp_path, what):
+    """The fingerprint covers the weights and labels of in-memory data, not only ``X``: a
+    checkpoint of a fit with other weights (labels) returned that fit's parameters."""
+    ckpt = tmp_path / "c.npz"
+    value = np.ones(len(X)) if what == "sample_weight" else np.full(len(X), -1)
+    value[:2] = [0, 1] if what == "labels" else [1, 1]
+    GM(2, random_state=0, max_iter=3).fit(X, checkpoint=ckpt, **{what: value})
+    other = value.copy()
+    other[-1] = 2 if what == "sample_weight" else 1
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        GM(2, random_state=0, max_iter=3).fit(X, checkpoint=ckpt, **{what: other})
+
+
 def test_checkpoint_accepts_numpy_scalars_for_python_numbers(tmp_path):
     ckpt = tmp_path / "c.npz"
     a = GM(2, random_state=0, tol=1e-6, max_iter=4).fit(X, checkpoint=ckpt)
