@@ -80,18 +80,21 @@ def test_checkpoint_refuses_data_changed_past_the_first_hashed_block(tmp_path, m
         GM(2, random_state=0, max_iter=3).fit(Y if form == "memory" else str(path), checkpoint=ckpt)
 
 
+@pytest.mark.parametrize("form", ["memory", "source"])
 @pytest.mark.parametrize("what", ["sample_weight", "labels"])
-def test_checkpoint_refuses_in_memory_weights_or_labels_changed_in_one_row(tmp_path, what):
-    """The fingerprint covers the weights and labels of in-memory data, not only ``X``: a
-    checkpoint of a fit with other weights (labels) returned that fit's parameters."""
+def test_checkpoint_refuses_weights_or_labels_vector_changed_in_one_row(tmp_path, what, form):
+    """The fingerprint covers the weights and labels vectors of in-memory data and of a source,
+    not only the rows: a checkpoint of a fit with other weights (labels) returned that fit's
+    parameters."""
     ckpt = tmp_path / "c.npz"
+    data = X if form == "memory" else fastem.source(X, chunk_rows=128)
     value = np.ones(len(X)) if what == "sample_weight" else np.full(len(X), -1)
     value[:2] = [0, 1] if what == "labels" else [1, 1]
-    GM(2, random_state=0, max_iter=3).fit(X, checkpoint=ckpt, **{what: value})
+    GM(2, random_state=0, max_iter=3).fit(data, checkpoint=ckpt, **{what: value})
     other = value.copy()
     other[-1] = 2 if what == "sample_weight" else 1
     with pytest.raises(ValueError, match="other hyper-parameters or data"):
-        GM(2, random_state=0, max_iter=3).fit(X, checkpoint=ckpt, **{what: other})
+        GM(2, random_state=0, max_iter=3).fit(data, checkpoint=ckpt, **{what: other})
 
 
 def test_checkpoint_accepts_numpy_scalars_for_python_numbers(tmp_path):
