@@ -175,6 +175,43 @@ def test_file_rewritten_during_a_fit_is_refused(tmp_path):
         Rewriting(2, random_state=0, max_iter=10, tol=0).fit(str(path))
 
 
+def _rewrite_one_part_of_its_identity(path, part):
+    """Rewrite ``path`` (``X`` as .npy) so that one of the size, ``mtime_ns``, inode and header
+    a source compares changes, and none of the others."""
+    st = os.stat(path)
+    if part == "mtime":  # in place, other values of the same shape
+        np.save(path, X + 1)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    elif part == "inode":  # another file renamed over it, with the old modification time
+        new = path.with_name("new.npy")
+        np.save(new, X + 1)
+        os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(new, path)
+    else:  # in place, the header of float32 rows of the same byte count, the old time
+        np.save(path, np.concatenate([X, X]).astype(np.float32))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    now = os.stat(path)
+    assert now.st_size == st.st_size
+    assert (now.st_mtime_ns != st.st_mtime_ns) == (part == "mtime")
+    assert (now.st_ino != st.st_ino) == (part == "inode")
+
+
+@pytest.mark.parametrize("part", ["mtime", "inode", "header"])
+def test_file_rewritten_to_the_same_size_during_a_fit_is_refused(tmp_path, part):
+    """robustness.md: the file's size, ``mtime_ns``, inode and header are each compared; a
+    rewrite that keeps the size (the same shape, new values) mixed old and new rows."""
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+
+    class Rewriting(GM):
+        def _print_iter_end(self, n_iter, change):
+            if n_iter == 2:
+                _rewrite_one_part_of_its_identity(path, part)
+
+    with pytest.raises(ValueError, match="changed while it was being read"):
+        Rewriting(2, random_state=0, max_iter=10, tol=0).fit(str(path))
+
+
 def test_csv_rewritten_during_a_pass_is_refused(tmp_path):
     path = tmp_path / "d.csv"
     np.savetxt(path, X, delimiter=",", header="a,b", comments="")
