@@ -261,6 +261,30 @@ def test_decaying_step_keeps_the_documented_share(decay, offset):
     np.testing.assert_allclose(means, [3.0 * share, 10.0 + 3.0 * share], atol=0.03)
 
 
+@pytest.mark.parametrize(
+    ("kw", "steps"),
+    [
+        ({}, [(t + 2.0) ** -0.6 for t in (1, 2, 3)]),  # the default
+        ({"step_decay": 1.0, "step_offset": 0.0}, [1.0, 1 / 2, 1 / 3]),
+        ({"step_decay": 0.8, "step_offset": 10.0}, [(t + 10.0) ** -0.8 for t in (1, 2, 3)]),
+        ({"step_size": 0.25}, [0.25, 0.25, 0.25]),
+    ],
+)
+def test_each_update_takes_the_documented_step(kw, steps):
+    """online.md's table: the t-th update blends the batch in with g_t = (t + step_offset) **
+    -step_decay, or the constant step_size. One component in 1-D shows g_t exactly: its new
+    mean is (1 - g_t) * old mean + g_t * the batch's mean."""
+    rng = np.random.default_rng(11)
+    gm = GaussianMixture(1, weights_init=[1.0], means_init=[[0.0]], precisions_init=[[[1.0]]], **kw)
+    mean = 0.0
+    for want in steps:
+        X = rng.normal(5.0, 1.0, (50, 1))
+        gm.partial_fit(X)
+        g = (gm.means_[0, 0] - mean) / (X.mean() - mean)
+        assert g == pytest.approx(want, rel=1e-12)
+        mean = gm.means_[0, 0]
+
+
 def test_float32_batches():
     rng = np.random.default_rng(8)
     a, b = _gm("diag"), _gm("diag")
