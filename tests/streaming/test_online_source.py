@@ -75,8 +75,14 @@ def test_checkpoint_resumes_after_the_rows_used(X, tmp_path):
         callback=lambda m, rows: rows >= 2000,
     )  # fmt: skip
     assert fastem.load(ck).n_iter_ == 5
-    again = GaussianMixture(3, random_state=0)
-    again.fit_online(tmp_path / "x.npy", batch_rows=400, checkpoint=ck)
+    again, seen = GaussianMixture(3, random_state=0), []
+    again.fit_online(
+        tmp_path / "x.npy", batch_rows=400, checkpoint=ck,
+        callback=lambda m, rows: seen.append(rows),
+    )  # fmt: skip
+    # online EM is deterministic too, so a run that ignored the checkpoint and started afresh
+    # would end the same: the resumed run updates only on the rows after the 2,000 used
+    assert seen[0] == 2400 and again.n_iter_ == whole.n_iter_
     np.testing.assert_allclose(again.means_, whole.means_, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(again.covariances_, whole.covariances_, rtol=1e-12)
     assert again.n_rows_seen_ == len(X)
