@@ -206,6 +206,18 @@ def test_float32_input_close_to_float64():
         assert getattr(f32, name).dtype == np.float64  # as scikit-learn's BayesianGaussianMixture
 
 
+def test_prune_threshold_keeps_exactly_the_components_at_or_above_it():
+    """bayesian.md: the components whose expected weight ends *below* the threshold are
+    removed: a threshold equal to a component's weight keeps it, one just above removes it."""
+    X = blobs(600, 2, 3, seed=8)
+    kw = dict(n_components=6, weight_concentration_prior=1e-3, random_state=0, max_iter=200)
+    weights = BGM(**kw).fit(X).weights_
+    levels = np.unique(weights)
+    for threshold in [*levels, *np.nextafter(levels[:-1], 1.0)]:  # at least one kept
+        pruned = BGM(prune_threshold=threshold, **kw).fit(X)
+        np.testing.assert_array_equal(pruned.kept_components_, np.flatnonzero(weights >= threshold))
+
+
 def test_pruning_keeps_the_components_in_use():
     """10 components on 3 clusters: the Dirichlet process leaves most near zero weight."""
     X = blobs(1500, 2, 3, seed=8)
