@@ -358,7 +358,8 @@ def check_densities(log_prob, offset=0):
 
     ``log_prob`` is the per-row log-likelihood; ``-inf`` means every component's
     log-density overflowed or underflowed, so the posterior is 0/0. A lazy
-    (Dask) array is not checked.
+    (Dask) array is not checked here: each block's task checks its rows
+    (``fastem.dask._block_rowwise``).
     """
     if not isinstance(log_prob, np.ndarray) or not log_prob.size:
         return

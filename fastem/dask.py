@@ -62,6 +62,7 @@ from ._passes import ArrayData, array_rowwise, array_stats
 from ._validation import (
     WEIGHT_RANGE,
     ZERO_WEIGHTS,
+    check_densities,
     first_bad_value,
     too_large_message,
     weight_scale_message,
@@ -162,7 +163,10 @@ def _add_stats(*parts):
 def _block_rowwise(X, params, what, dtype, nan_hint="", block_info=None):
     """One of the row-wise outputs (``what``) of one block of ``X``."""
     X = _check_block(X, dtype, block_info, nan_hint)
-    lp, resp, lab = array_rowwise(X, params, 1, **{what: True})
+    lp, resp, lab = array_rowwise(X, params, 1, **dict({what: True}, logprob=True))
+    if what != "logprob":  # labels and probabilities are undefined where every density
+        # underflows: refused as in memory, naming the row of the array
+        check_densities(lp, block_info[0]["array-location"][0][0])
     return {"logprob": lp, "resp": resp, "labels": lab}[what]
 
 

@@ -180,3 +180,22 @@ def test_dask_statistics_and_parameters_shipped_per_block(covariance_type, kb):
     assert len(pickle.dumps(stats)) / 1000 == pytest.approx(kb, rel=0.08)
     assert fdask._nbytes(params) / 1000 == pytest.approx(kb, rel=0.03)
     assert fdask._nbytes(params) < fdask.SCATTER_BYTES
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_dask_row_beyond_every_component_is_not_silently_labelled(method):
+    """robustness.md: rows whose density underflows under every component (their component
+    is 0/0) are refused by predict and predict_proba, as in memory. On Dask they got label 0
+    and a row of zero probabilities; the error names the row of the array, not of the block."""
+    X = blobs(300, 2, 2, seed=3) * 1e-100  # tiny variances
+    far = GaussianMixture(2, random_state=0, reg_covar=0).fit(X)
+    Y = np.concatenate([X[:3], [[1e140, 0.0]]])
+    with pytest.raises(ValueError, match="underflows to zero under all"):
+        getattr(far, method)(Y)  # in memory
+    with dask.config.set(scheduler="sync"):
+        lazy = getattr(far, method)(da.from_array(Y, chunks=(2, 2)))
+        with pytest.raises(ValueError, match="^row 3 .*underflows to zero under all"):
+            lazy.compute()
+        # score_samples returns the limit of the log-density there, as in memory
+        scores = far.score_samples(da.from_array(Y, chunks=(2, 2))).compute()
+    assert scores[3] == -np.inf and np.all(np.isfinite(scores[:3]))
