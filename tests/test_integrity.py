@@ -271,6 +271,32 @@ def test_api_refuses_out_or_checkpoint_that_is_the_data(files, gm):
     assert same()
 
 
+@pytest.mark.parametrize("what", ["sample_weight", "labels"])
+def test_api_refuses_a_checkpoint_that_is_a_weights_or_labels_file(files, what):
+    """robustness.md: every path a call writes is checked against every file it reads, "the
+    data, weight and label files" included."""
+    np.save(files / "v.npy", np.ones(len(X)) if what == "sample_weight" else np.full(len(X), -1))
+    same = _unchanged(files / "v.npy")
+    with pytest.raises(ValueError, match="is the input file"):
+        GM(2, random_state=0).fit(
+            str(files / "X.npy"), checkpoint=str(files / "v.npy"), **{what: str(files / "v.npy")}
+        )
+    assert same()
+
+
+def test_cli_refuses_two_outputs_that_are_one_file(files, capsys, monkeypatch):
+    """robustness.md and cli.md: two outputs that are one file (here spelled two ways, neither
+    existing yet) are refused before the fit."""
+    monkeypatch.chdir(files)
+    calls = []
+    monkeypatch.setattr(GM, "fit", lambda *a, **k: calls.append(1))
+    argv = ["fit", "X.npy", "-k", "2", "-o", "new.npz", "--checkpoint", "sub/../new.npz"]
+    (files / "sub").mkdir()
+    assert main(argv) == 1
+    assert "is also the" in capsys.readouterr().err
+    assert not calls and not (files / "new.npz").exists()
+
+
 def test_save_refuses_to_replace_a_file_that_is_not_a_model(files, gm):
     same = _unchanged(files / "X.npy")
     with pytest.raises(ValueError, match="not a fastem model file"):
