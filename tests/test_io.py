@@ -145,6 +145,8 @@ def _version(v):
         (lambda a: a.__setitem__("means_", a["means_"].astype(np.float32)), "dtype float32"),
         (lambda a: a["means_"].__setitem__((0, 0), np.nan), "NaN or infinity"),
         (lambda a: a.__setitem__("weights_", a["weights_"] * 2), "sum to 1"),
+        # summing to 1, one negative: NaN scores for every row
+        (lambda a: a.__setitem__("weights_", np.array([1.25, -0.25])), "must be non-negative"),
         (
             lambda a: a.__setitem__("precisions_cholesky_", a["precisions_cholesky_"] * 1.01),
             "precisions_cholesky_ does not match",
