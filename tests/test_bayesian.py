@@ -400,6 +400,9 @@ def test_altered_model_files_are_refused(tmp_path):
         ("precisions_", lambda a: a * 1.01, "precisions_ does not match"),
         ("mean_precision_", lambda a: -a, "mean_precision_ must be positive"),
         ("means_", lambda a: a[:1], r"means_ must be finite float64 of shape \(3, 2\)"),
+        # positive but at most D - 1 (= 1): the Wishart is improper, E[log det] is NaN
+        ("degrees_of_freedom_", lambda a: np.full_like(a, 0.5), "degrees_of_freedom_ <= D-1"),
+        ("log_weights", lambda a: a + 2.0, "log_weights must be <= 0"),  # weights above 1
     ]:
         bad = {**arrays, name: change(arrays[name])}
         np.savez(tmp_path / "bad.npz", **bad)
