@@ -290,6 +290,33 @@ def test_empty_component_is_reseeded_with_reg_covar_zero(covariance_type):
     assert np.all(np.isfinite(zero.precisions_cholesky_)) and zero.weights_[2] > 0
 
 
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+@pytest.mark.parametrize(("share", "reseeded"), [(0.7e-3, True), (1.4e-3, False)])
+def test_a_component_is_empty_below_a_thousandth_of_an_average_rows_weight(scale, share, reseeded):
+    """robustness.md: "A component counts as empty when its total responsibility falls below a
+    thousandth of an average row's weight" - either side of it, whatever the weights' unit."""
+    from scipy.optimize import brentq
+    from scipy.special import logsumexp
+
+    x = np.random.default_rng(3).normal(0.0, 1.0, 200)
+
+    def responsibility(w2):  # the second component's total responsibility, weights of 1
+        logp = np.stack([np.log1p(-w2) - 0.5 * x**2, np.log(w2) - 0.5 * (x - 6.0) ** 2])
+        return np.exp(logp[1] - logsumexp(logp, axis=0)).sum()
+
+    w2 = brentq(lambda v: np.log(responsibility(v) / share), 1e-300, 0.5, xtol=1e-300)
+    assert responsibility(w2) == pytest.approx(share, rel=1e-6)
+    gm = GaussianMixture(
+        2, weights_init=[1 - w2, w2], means_init=[[0.0], [6.0]],
+        precisions_init=[[[1.0]], [[1.0]]], max_iter=1, tol=0,
+    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gm.fit(x[:, None], sample_weight=np.full(len(x), scale))
+    got = any(issubclass(w.category, DegenerateComponentWarning) for w in caught)
+    assert got == reseeded
+
+
 # ---------------------------------------------------------------- concurrency
 
 
