@@ -89,6 +89,9 @@ def test_labels_with_sample_weight_equal_repeated_rows():
     "labels, match",
     [
         (np.array([0.0, 1.0, -1.0, 0.0]), "integer array"),
+        # streaming.md: "a bool file is refused, as bool labels are in memory" (True is not a
+        # component index: it would be read as 1 and False as component 0, never as unknown)
+        (np.array([True, False, True, False]), "integer array, got dtype bool"),
         (np.array([0, 1, -1]), r"shape \(4,\)"),
         (np.array([0, 2, -1, 0]), r"\[-1, 2\)"),
         (np.array([0, -2, -1, 0]), "min -2"),
