@@ -302,6 +302,11 @@ def test_save_refuses_to_replace_a_file_that_is_not_a_model(files, gm):
     with pytest.raises(ValueError, match="not a fastem model file"):
         fastem.save(gm, files / "X.npy")
     assert same()
+    np.savez(files / "data.npz", X=X)  # data in a .npz archive: a zip file, not a model
+    same = _unchanged(files / "data.npz")
+    with pytest.raises(ValueError, match="not a fastem model file"):
+        fastem.save(gm, files / "data.npz")
+    assert same()
     fastem.save(gm, files / "m.npz")  # replacing a model file is fine
 
 
