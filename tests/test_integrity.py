@@ -399,6 +399,29 @@ def test_header_declaring_huge_array_is_refused_before_allocating(files):
         fastem.load(files / "bad.npz")
 
 
+def test_compressed_entry_that_expands_over_100_times_is_refused(files):
+    """robustness.md: "a compressed entry may expand at most 100 times" - also an entry whose
+    size is within its limit (the metadata, padded with 200,000 spaces: 800 kB of text that
+    deflates to about 1 kB). Stored uncompressed, the same entry loads: only the ratio counts."""
+    import io as _io
+
+    with np.load(files / "m.npz", allow_pickle=False) as f:
+        meta = str(f["__metadata__"])
+    buf = _io.BytesIO()
+    np.save(buf, np.array(meta + " " * 200_000))
+    padded = buf.getvalue()
+    _zip_with(files / "ok.npz", files / "m.npz", replace={"__metadata__.npy": padded})
+    fastem.load(files / "ok.npz")
+    with zipfile.ZipFile(files / "m.npz") as zin, zipfile.ZipFile(files / "bad.npz", "w") as z:
+        for info in zin.infolist():
+            if info.filename == "__metadata__.npy":
+                z.writestr(info.filename, padded, compress_type=zipfile.ZIP_DEFLATED)
+            else:
+                z.writestr(info.filename, zin.read(info))
+    with pytest.raises(ValueError, match=r"__metadata__.* expands \d+ times"):
+        fastem.load(files / "bad.npz")
+
+
 def test_extra_entry_is_refused_before_decompressing(files, monkeypatch):
     zeros = b"\0" * (50 << 20)
     _zip_with(files / "bad.npz", files / "m.npz", extra={"big.npy": (zeros, zipfile.ZIP_DEFLATED)})
