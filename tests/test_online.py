@@ -352,6 +352,21 @@ def test_bad_input_leaves_the_model_as_it_was(kw, X, match):
     _same(_state(gm), before)
 
 
+def test_batch_with_a_row_beyond_every_component_leaves_the_model_as_it_was():
+    """A row whose density underflows under every component has no responsibilities: the batch
+    is refused (as by fit and predict) and the model keeps its parameters and running state,
+    instead of an update that silently leaves the row out (and a lower_bound_ of -inf)."""
+    rng = np.random.default_rng(12)
+    gm = GaussianMixture(K, reg_covar=0, random_state=0).partial_fit(batch(rng, 300) * 1e-100)
+    gm.partial_fit(batch(rng, 300) * 1e-100)  # tiny variances
+    before = _state(gm)
+    bad = batch(rng, 300) * 1e-100
+    bad[7] = [1e140, 0.0]
+    with pytest.raises(ValueError, match="zero density under every component"):
+        gm.partial_fit(bad)
+    _same(_state(gm), before)
+
+
 def test_first_batch_too_small_leaves_the_model_unfitted():
     gm = GaussianMixture(5, random_state=0)
     with pytest.raises(ValueError, match="fewer than n_components = 5.*means_init"):
