@@ -461,6 +461,25 @@ def test_out_of_a_fitting_dtype_is_filled(gm):
     np.testing.assert_array_equal(out, gm.predict(X))
 
 
+def test_out_of_an_integer_dtype_too_small_for_the_labels_is_refused():
+    """An integer ``out`` must hold every label, 0 .. n_components - 1: 300 components do not
+    fit in uint8 (labels 256 and above would wrap around to other components silently)."""
+    Y = np.random.default_rng(0).normal(size=(600, 2))
+    many = GM(300, random_state=0, max_iter=1).fit(Y)
+    with pytest.raises(ValueError, match="integer dtype that holds 299"):
+        many.predict(Y, out=np.empty(600, dtype=np.uint8))
+    out = np.empty(600, dtype=np.uint16)
+    many.predict(Y, out=out)
+    np.testing.assert_array_equal(out, many.predict(Y))
+
+
+def test_out_that_is_read_only_is_refused(gm):
+    out = np.empty(300, dtype=np.int64)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out is a read-only array; pass a writable one"):
+        gm.predict(X, out=out)
+
+
 # ------------------------------------------------ 6. overflow and underflow
 
 
