@@ -377,6 +377,25 @@ def test_checkpoint_resume_on_dask(tmp_path):
         _gm("diag", n_init=2).fit(dX + 1, checkpoint=ckpt)
 
 
+@pytest.mark.parametrize("change", ["last row", "one weight"])
+def test_dask_checkpoint_refuses_a_change_in_any_row_or_weight(tmp_path, monkeypatch, change):
+    """robustness.md: the fingerprint covers "every row of a Dask array", with the weights -
+    also a row past the first hashed block (8 MB of rows; 1 kB here) and one weight."""
+    monkeypatch.setattr("fastem.dask._DIGEST_BYTES", 1024)  # 1,800 rows: 43 hashed blocks
+    X = _data()
+    w = np.ones(len(X))
+    ckpt = tmp_path / "c.npz"
+    kw = dict(max_iter=3)
+    _gm("diag", **kw).fit(da.from_array(X, chunks=(500, 3)), sample_weight=w, checkpoint=ckpt)
+    Y, v = X.copy(), w.copy()
+    if change == "last row":
+        Y[-1, 2] += 1e-9
+    else:
+        v[-1] = 2.0
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        _gm("diag", **kw).fit(da.from_array(Y, chunks=(500, 3)), sample_weight=v, checkpoint=ckpt)
+
+
 def test_empty_blocks_fit_and_predict_like_in_memory():
     """A Dask array may hold blocks of zero rows (boolean indexing, then
     compute_chunk_sizes): they add nothing, and the fit, the predictions and
