@@ -52,12 +52,32 @@ def _normalized(value):
     return value
 
 
-def fingerprint(est, data):
+def _start_digest(start):
+    """Digest of the parameters a ``warm_start`` fit continues from (nested tuples of arrays)."""
+    h = hashlib.sha256(b"warm-start;")
+
+    def add(value):
+        if isinstance(value, (tuple, list)):
+            h.update(b"(")
+            for v in value:
+                add(v)
+            h.update(b")")
+        else:
+            a = np.ascontiguousarray(value, dtype=np.float64)
+            h.update(f"{a.shape};".encode() + a.tobytes())
+
+    add(start)
+    return h.hexdigest()
+
+
+def fingerprint(est, data, start=None):
     """A digest of the hyper-parameters and of every byte of the data a checkpoint belongs to.
 
     Numeric hyper-parameters are normalized first (``tol=1e-6`` and
     ``tol=np.float64(1e-6)`` are the same call); the data digest is
     :func:`fastem._digest.data_digest` (all rows, weights and labels).
+    ``start``: the fitted parameters a ``warm_start`` fit continues from, which are
+    part of the call too (to the last bit).
     """
     params = {
         k: v
@@ -68,6 +88,8 @@ def fingerprint(est, data):
     for key in sorted(params):
         h.update(f"{key}={_normalized(params[key])!r};".encode())
     h.update(data_digest(data).encode())
+    if start is not None:
+        h.update(_start_digest(start).encode())
     return h.hexdigest()
 
 

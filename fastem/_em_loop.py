@@ -344,7 +344,7 @@ class _EMLoop:
         if checkpoint is not None:
             check_path(checkpoint, "checkpoint")
             check_outputs([("checkpoint", checkpoint)], [data])  # never the data file
-            key = _checkpoint.fingerprint(self, data)
+            key = _checkpoint.fingerprint(self, data, start=continued)
             names = tuple(_checkpoint._shapes(self, data.n_features))
             state = _checkpoint.load(checkpoint, key, self, data.n_features)
             if state is not None:

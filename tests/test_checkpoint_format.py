@@ -2,6 +2,7 @@
 generator's state, durability, and refusing files it must not resume. Written for the mutants
 that survived the first mutation run (docs/robustness.md, "Mutation testing")."""
 
+import copy
 import io
 import json
 import os
@@ -177,5 +178,25 @@ def test_every_hyper_parameter_that_can_change_the_fit_is_fingerprinted(tmp_path
     ckpt = tmp_path / "c.npz"
     GaussianMixture(3, **KW).fit(X, checkpoint=ckpt)
     other = GaussianMixture(3, **KW).set_params(**{name: _OTHER_VALUES[name]})
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        other.fit(X, checkpoint=ckpt)
+
+
+def test_a_warm_start_checkpoint_belongs_to_the_parameters_it_started_from(tmp_path):
+    """A warm_start fit continues the fitted parameters, so they are part of the call: a
+    checkpoint written while continuing one model must not hand its result to a warm start
+    from another model, nor to the next warm start of the same estimator (both got the first
+    call's parameters back instead of continuing). The same start resumes."""
+    ckpt = tmp_path / "c.npz"
+    kw = dict(tol=0, max_iter=2, random_state=0, warm_start=True)
+    gm = GaussianMixture(3, **kw).fit(X)
+    start = copy.deepcopy(gm)
+    gm.fit(X, checkpoint=ckpt)  # continues from ``start``; the checkpoint is done
+    again = copy.deepcopy(start).fit(X, checkpoint=ckpt)  # the same call: its result
+    np.testing.assert_array_equal(again.means_, gm.means_)
+    with pytest.raises(ValueError, match="other hyper-parameters or data"):
+        gm.fit(X, checkpoint=ckpt)  # continues from where the first call ended
+    other = GaussianMixture(3, **dict(kw, init_params="random")).fit(X)
+    other.set_params(init_params="kmeans")  # the same hyper-parameters, another start
     with pytest.raises(ValueError, match="other hyper-parameters or data"):
         other.fit(X, checkpoint=ckpt)
