@@ -91,6 +91,30 @@ def test_checkpoint_resumes_after_the_rows_used(X, tmp_path):
         other.fit_online(tmp_path / "x.npy", batch_rows=400, checkpoint=ck)
 
 
+def test_checkpoint_every_n_batches_and_at_the_end(X, tmp_path):
+    """online.md: the checkpoint is saved "every checkpoint_every batches (...) and at the end":
+    a pass killed after 5 batches leaves the state after batch 4 (every 2), and a pass that
+    ends writes its final state whatever checkpoint_every is."""
+    np.save(tmp_path / "x.npy", X)
+    ck = tmp_path / "online.npz"
+
+    def kill(model, rows):
+        if rows >= 2000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        GaussianMixture(3, random_state=0).fit_online(
+            tmp_path / "x.npy", batch_rows=400, checkpoint=ck, checkpoint_every=2, callback=kill
+        )
+    assert fastem.load(ck).n_iter_ == 4
+    whole = GaussianMixture(3, random_state=0).fit_online(
+        tmp_path / "x.npy", batch_rows=400, checkpoint=tmp_path / "end.npz"
+    )  # fewer batches than the default checkpoint_every = 100
+    end = fastem.load(tmp_path / "end.npz")
+    assert end.n_iter_ == whole.n_iter_ == -(-len(X) // 400)
+    np.testing.assert_array_equal(end.means_, whole.means_)
+
+
 def test_checkpoint_with_warm_start_is_refused_and_changes_nothing(X, tmp_path):
     """docs/online.md: a checkpoint resumes from the start of the source, so not with
     warm_start=True: refused before any row is read, the fitted model kept, no file written."""
