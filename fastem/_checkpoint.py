@@ -52,7 +52,7 @@ def _normalized(value):
     return value
 
 
-def _start_digest(start):
+def start_digest(start):
     """Digest of the parameters a ``warm_start`` fit continues from (nested tuples of arrays)."""
     h = hashlib.sha256(b"warm-start;")
 
@@ -76,8 +76,8 @@ def fingerprint(est, data, start=None):
     Numeric hyper-parameters are normalized first (``tol=1e-6`` and
     ``tol=np.float64(1e-6)`` are the same call); the data digest is
     :func:`fastem._digest.data_digest` (all rows, weights and labels).
-    ``start``: the fitted parameters a ``warm_start`` fit continues from, which are
-    part of the call too (to the last bit).
+    ``start``: the :func:`start_digest` of the fitted parameters a ``warm_start`` fit
+    continues from, which are part of the call too (to the last bit).
     """
     params = {
         k: v
@@ -89,7 +89,7 @@ def fingerprint(est, data, start=None):
         h.update(f"{key}={_normalized(params[key])!r};".encode())
     h.update(data_digest(data).encode())
     if start is not None:
-        h.update(_start_digest(start).encode())
+        h.update(f"warm-start={start};".encode())
     return h.hexdigest()
 
 

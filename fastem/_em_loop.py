@@ -37,9 +37,10 @@ class RegularizationWarning(UserWarning):
 class _Interrupted(Exception):
     """Carries the best result so far out of an interrupted fit."""
 
-    def __init__(self, best):
+    def __init__(self, best, start=None):
         super().__init__("interrupted")
         self.best = best
+        self.start = start  # a warm start's start_digest, when it wrote a checkpoint
 
 
 class _EMLoop:
@@ -131,6 +132,13 @@ class _EMLoop:
             result = run()
         except _Interrupted as stop:
             apply(stop.best)
+            if stop.start is not None:  # the call the estimator's new parameters came from:
+                # running it again (a warm start from them) resumes its checkpoint
+                try:
+                    now = _checkpoint.start_digest(self._continued_parameters())
+                    self._interrupted_start = (now, stop.start)
+                except ValueError:  # a pruned variational fit cannot be continued
+                    pass
             warn(
                 f"fit interrupted after {stop.best[2]} iteration(s); the estimator holds the "
                 "best parameters reached so far.",
@@ -344,7 +352,11 @@ class _EMLoop:
         if checkpoint is not None:
             check_path(checkpoint, "checkpoint")
             check_outputs([("checkpoint", checkpoint)], [data])  # never the data file
-            key = _checkpoint.fingerprint(self, data, start=continued)
+            start = None if continued is None else _checkpoint.start_digest(continued)
+            interrupted = self.__dict__.pop("_interrupted_start", None)
+            if interrupted is not None and start == interrupted[0]:
+                start = interrupted[1]  # continuing what Ctrl-C left: that warm start's call
+            key = _checkpoint.fingerprint(self, data, start=start)
             names = tuple(_checkpoint._shapes(self, data.n_features))
             state = _checkpoint.load(checkpoint, key, self, data.n_features)
             if state is not None:
@@ -420,7 +432,8 @@ class _EMLoop:
             candidates = [r for r in (best, current) if r is not None]
             if not candidates:
                 raise
-            raise _Interrupted(max(candidates, key=lambda r: r[1])) from None
+            warm = None if checkpoint is None or continued is None else start
+            raise _Interrupted(max(candidates, key=lambda r: r[1]), warm) from None
         return best
 
     def _print_init_begin(self, init):

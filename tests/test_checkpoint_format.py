@@ -200,3 +200,24 @@ def test_a_warm_start_checkpoint_belongs_to_the_parameters_it_started_from(tmp_p
     other.set_params(init_params="kmeans")  # the same hyper-parameters, another start
     with pytest.raises(ValueError, match="other hyper-parameters or data"):
         other.fit(X, checkpoint=ckpt)
+
+
+def test_a_warm_start_interrupted_by_ctrl_c_resumes_when_run_again(tmp_path, monkeypatch):
+    """robustness.md: Ctrl-C leaves the estimator with the best parameters reached so far, and
+    running the same call again resumes from the checkpoint. For a warm start the estimator's
+    parameters changed on the way, yet the call is the one that was interrupted: it resumes
+    (only the missing passes) and ends as the uninterrupted warm start does."""
+    ckpt = tmp_path / "c.npz"
+    kw = dict(tol=0, max_iter=8, random_state=0, warm_start=True)
+    start = GaussianMixture(3, **dict(kw, max_iter=2)).fit(X).set_params(max_iter=8)
+    whole = copy.deepcopy(start).fit(X)
+    gm = copy.deepcopy(start)
+    Passes(monkeypatch, interrupt_at=4)
+    with pytest.warns(RuntimeWarning, match="interrupted"), pytest.raises(KeyboardInterrupt):
+        gm.fit(X, checkpoint=ckpt)
+    monkeypatch.undo()
+    passes = Passes(monkeypatch)
+    gm.fit(X, checkpoint=ckpt)
+    assert passes.n == kw["max_iter"] - 3
+    monkeypatch.undo()
+    same_fit(gm, whole)
