@@ -331,6 +331,19 @@ def test_cli_output_format_follows_the_suffix(files, gm, suffix, load, monkeypat
     np.testing.assert_array_equal(got, gm.predict(X))
 
 
+@pytest.mark.parametrize("suffix, delimiter", [(".csv", ","), (".txt", " ")])
+def test_cli_text_output_of_several_columns_uses_the_suffixs_delimiter(
+    files, gm, suffix, delimiter, monkeypatch
+):
+    """cli.md: .csv is comma-separated, .txt space-separated - seen only with more than one
+    column (the probabilities of --proba), each line read back with exactly that delimiter."""
+    monkeypatch.chdir(files)
+    assert main(["predict", "m.npz", "X.npy", "--proba", "-o", "p" + suffix, "-q"]) == 0
+    lines = (files / ("p" + suffix)).read_text().splitlines()
+    got = np.array([[float(v) for v in line.split(delimiter)] for line in lines])
+    np.testing.assert_array_equal(got, gm.predict_proba(X))
+
+
 def test_cli_refuses_unknown_output_suffix(files, capsys, monkeypatch):
     monkeypatch.chdir(files)
     assert main(["predict", "m.npz", "X.npy", "-o", "lab.dat"]) == 2
