@@ -502,8 +502,27 @@ def _weights(src, sample_weight):
     return src, check_sample_weight(sample_weight, n)
 
 
+def check_feature_names(est, X, *, reset):
+    """scikit-learn's feature names for ``X`` read chunk by chunk (a source, a Dask array).
+
+    What scikit-learn reads as an array (it has ``__array__``: a ``pyarrow.Table``, whose
+    column names it keeps, an h5py or zarr array, a Dask array) gets its rules, from
+    ``validate_data`` itself: ``fit`` sets ``feature_names_in_`` (or drops a previous fit's);
+    the other methods warn where names are present on one side only and refuse other or
+    reordered names. A path, a fastem source or a callable carries no names: a fit on one
+    drops those of a previous fit (scikit-learn's reset), the other methods check nothing.
+    """
+    if not isinstance(X, Source) and hasattr(X, "__array__"):
+        from sklearn.utils.validation import validate_data
+
+        validate_data(est, X, skip_check_array=True, ensure_2d=False, reset=reset)
+    elif reset and hasattr(est, "feature_names_in_"):
+        del est.feature_names_in_
+
+
 def fit_data(est, X, sample_weight, labels=None):
-    """The data object for ``fit`` on a source; sets ``n_features_in_`` like validate_data."""
+    """The data object for ``fit`` on a source; sets ``n_features_in_`` like validate_data
+    (``feature_names_in_``: :func:`check_feature_names`, called by the estimator's ``fit``)."""
     src, weights = _weights(_as_source(X), sample_weight)
     if labels is not None and not (isinstance(labels, Source) or is_source_like(labels)):
         labels = np.asarray(labels)
@@ -543,6 +562,7 @@ def fit_data(est, X, sample_weight, labels=None):
 
 def predict_data(est, X, sample_weight=None):
     """The data object for the row-wise methods and ``score`` on a source."""
+    check_feature_names(est, X, reset=False)
     src, weights = _weights(_as_source(X), sample_weight)
     if src.n_features != est.n_features_in_:
         raise ValueError(

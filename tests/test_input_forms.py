@@ -1,0 +1,86 @@
+"""Input forms that scikit-learn reads as arrays and fastem as sources (the input-forms audit).
+
+scikit-learn's ``validate_data`` takes a ``pyarrow.Table`` as a table: it keeps its column
+names as ``feature_names_in_``, warns when names are present on one side only, refuses other
+or reordered names, and reads it as float64. fastem reads such objects chunk by chunk, as a
+source; these tests pin that they get scikit-learn's answers (the reference is scikit-learn
+itself, from the same arguments).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from ._audit_ref import ESTIMATORS, X
+
+pa = pytest.importorskip("pyarrow")
+
+
+def _table(columns, dtype=np.float64):
+    return pa.table({name: X[:, i].astype(dtype) for i, name in enumerate(columns)})
+
+
+def _record(fn, *args):
+    """``(fn(*args) or the exception's type and message, the warnings' messages)``"""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fn(*args)
+        except ValueError as e:
+            result = (type(e).__name__, str(e))
+    return result, [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+def test_a_pyarrow_table_has_feature_names_as_in_scikit_learn(ours, theirs):
+    """fit(table) kept no feature_names_in_, so a predict on the table's columns in another
+    order answered for the wrong features, silently (scikit-learn refuses), and no warning
+    said that names were present on one side only."""
+    table, reordered = _table(["a", "b"]), _table(["b", "a"])
+    for est in (ours, theirs):
+        gm = est(n_components=2, random_state=0, max_iter=5).fit(table)
+        np.testing.assert_array_equal(gm.feature_names_in_, ["a", "b"])
+        assert gm.feature_names_in_.dtype == object
+    for call in (
+        lambda m: m.fit(table).predict(reordered),
+        lambda m: m.fit(table).score_samples(reordered),
+        lambda m: m.fit(table).score(reordered),
+        lambda m: m.fit(table).predict(X),  # names at fit only: a warning
+        lambda m: m.fit(X).predict_proba(table),  # names at predict only: a warning
+        lambda m: m.fit(table).fit(X).predict(table),  # a refit without names drops them
+    ):
+        expected = _record(call, theirs(n_components=2, random_state=0, max_iter=5))
+        got = _record(call, ours(n_components=2, random_state=0, max_iter=5))
+        assert got[1] == [m.replace(theirs.__name__, ours.__name__) for m in expected[1]]
+        if isinstance(expected[0], tuple):  # the same error
+            assert got[0] == expected[0]
+        else:
+            assert not isinstance(got[0], tuple), got[0]
+
+
+def test_a_fit_on_a_path_drops_the_feature_names_of_a_previous_fit(tmp_path):
+    """scikit-learn's refit resets feature_names_in_; a fit on a file kept those of an earlier
+    DataFrame fit, so the new model refused a DataFrame in the old column order's place."""
+    pd = pytest.importorskip("pandas")
+    from fastem import GaussianMixture
+
+    np.save(tmp_path / "X.npy", X)
+    gm = GaussianMixture(2, random_state=0, max_iter=5).fit(pd.DataFrame(X, columns=["a", "b"]))
+    gm.fit(tmp_path / "X.npy")
+    assert not hasattr(gm, "feature_names_in_")
+
+
+def test_a_dask_array_gets_scikit_learns_feature_name_rules():
+    """A Dask array has no names (scikit-learn reads it as an array): a fit on one drops those
+    of an earlier DataFrame fit, and a model fitted with names warns when it predicts one."""
+    pd = pytest.importorskip("pandas")
+    da = pytest.importorskip("dask.array")
+    from fastem import GaussianMixture
+
+    df = pd.DataFrame(X, columns=["a", "b"])
+    gm = GaussianMixture(2, random_state=0, max_iter=5).fit(df)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        gm.predict(da.from_array(X, chunks=40))
+    gm.fit(da.from_array(X, chunks=40))
+    assert not hasattr(gm, "feature_names_in_")
