@@ -452,6 +452,16 @@ def _as_source(X):
     return src
 
 
+def _fitted_as_scikit_learn(X, src):
+    """``src`` reading ``X`` for ``fit`` in the dtype scikit-learn fits it in: a
+    ``pyarrow.Table`` has no ``dtype``, so ``fit``'s ``validate_data(dtype=[float64,
+    float32])`` makes float64 of any table (the other methods, with ``dtype="numeric"``,
+    read float32 columns as float32, as a source does; so does ``fastem.source(table)``)."""
+    if not isinstance(X, Source) and type(X).__module__.startswith("pyarrow"):
+        src.dtype = np.dtype(np.float64)
+    return src
+
+
 def _is_weight_file(src, name):
     """Is the string ``sample_weight`` (or ``labels``) a file rather than a column of ``src``?"""
     columns = getattr(src, "feature_names", None) or []
@@ -524,6 +534,7 @@ def fit_data(est, X, sample_weight, labels=None):
     """The data object for ``fit`` on a source; sets ``n_features_in_`` like validate_data
     (``feature_names_in_``: :func:`check_feature_names`, called by the estimator's ``fit``)."""
     src, weights = _weights(_as_source(X), sample_weight)
+    src = _fitted_as_scikit_learn(X, src)
     if labels is not None and not (isinstance(labels, Source) or is_source_like(labels)):
         labels = np.asarray(labels)
         if labels.ndim != 1 or (src.n_rows is not None and labels.shape[0] != src.n_rows):

@@ -84,3 +84,23 @@ def test_a_dask_array_gets_scikit_learns_feature_name_rules():
         gm.predict(da.from_array(X, chunks=40))
     gm.fit(da.from_array(X, chunks=40))
     assert not hasattr(gm, "feature_names_in_")
+
+
+@pytest.mark.filterwarnings("ignore:X has feature names")
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+def test_a_float32_pyarrow_table_gives_scikit_learns_dtypes(ours, theirs):
+    """scikit-learn's fit reads a pyarrow.Table (which has no dtype) as float64; fastem read
+    one of float32 columns as float32 and returned float32 parameters and predictions. (Its
+    other methods read float32 columns as float32: a float32 model answers in float32.)"""
+    table = _table(["a", "b"], np.float32)
+    results = []
+    for est in (ours, theirs):
+        gm = est(n_components=2, random_state=0, max_iter=5).fit(table)
+        f32 = est(n_components=2, random_state=0, max_iter=5).fit(X.astype(np.float32))
+        results.append(
+            [getattr(gm, name).dtype for name in ("weights_", "means_", "covariances_")]
+            + [gm.predict_proba(table).dtype, gm.score_samples(table).dtype]
+            + [f32.predict_proba(table).dtype, f32.score_samples(table).dtype]
+        )
+    assert results[0] == results[1]
+    assert results[0][1] == np.float64
