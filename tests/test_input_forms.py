@@ -104,3 +104,23 @@ def test_a_float32_pyarrow_table_gives_scikit_learns_dtypes(ours, theirs):
         )
     assert results[0] == results[1]
     assert results[0][1] == np.float64
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize("dtype", [*"int8 int64 uint8 bool float16 >f8 longdouble".split()])
+def test_other_dtypes_are_read_as_the_float64_rows_they_stand_for(ours, theirs, dtype):
+    """A deliberate difference (docs/robustness.md): integer, boolean and float16 rows are
+    scored as the float64 rows they stand for (scikit-learn computes part of its answer in
+    the array's dtype), and predict_proba of a longdouble array is float64 (scikit-learn's
+    is longdouble). The fit is scikit-learn's (it converts all of them to float64)."""
+    Xd = (X > 1) if dtype == "bool" else (np.round(X) + 20).astype(dtype)
+    X64 = Xd.astype(np.float64)
+    kw = dict(n_components=2, random_state=0, max_iter=5)
+    gm, ref, sk = ours(**kw).fit(Xd), ours(**kw).fit(X64), theirs(**kw).fit(Xd)
+    np.testing.assert_allclose(gm.means_, sk.means_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(gm.means_, ref.means_)
+    for method in ("predict", "predict_proba", "score_samples"):
+        got, expected = getattr(gm, method)(Xd), getattr(ref, method)(X64)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    assert gm.score(Xd) == ref.score(X64)
