@@ -69,7 +69,7 @@ class _MixtureAPI:
             return fit_data(self, X, sample_weight)
         if _stream.is_streamed(X):  # a path, a chunked source: read chunk by chunk
             _stream.check_feature_names(self, X, reset=True)
-            return _stream.fit_data(self, X, sample_weight, labels)
+            return _stream.fit_data(self, X, sample_weight, labels, as_scikit_learn=True)
         X = self._validate_X(X, reset=True)
         if X.shape[0] < self.n_components:
             raise ValueError(

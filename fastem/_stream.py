@@ -530,11 +530,14 @@ def check_feature_names(est, X, *, reset):
         del est.feature_names_in_
 
 
-def fit_data(est, X, sample_weight, labels=None):
+def fit_data(est, X, sample_weight, labels=None, *, as_scikit_learn=False):
     """The data object for ``fit`` on a source; sets ``n_features_in_`` like validate_data
-    (``feature_names_in_``: :func:`check_feature_names`, called by the estimator's ``fit``)."""
+    (``feature_names_in_``: :func:`check_feature_names`, called by the estimator's ``fit``).
+    ``as_scikit_learn`` (``fit``, not ``fit_online``): in the dtype scikit-learn's ``fit``
+    reads ``X`` in (:func:`_fitted_as_scikit_learn`)."""
     src, weights = _weights(_as_source(X), sample_weight)
-    src = _fitted_as_scikit_learn(X, src)
+    if as_scikit_learn:
+        src = _fitted_as_scikit_learn(X, src)
     if labels is not None and not (isinstance(labels, Source) or is_source_like(labels)):
         labels = np.asarray(labels)
         if labels.ndim != 1 or (src.n_rows is not None and labels.shape[0] != src.n_rows):
