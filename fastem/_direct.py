@@ -37,11 +37,14 @@ def layout(data, params):
     ``data`` is a :class:`fastem._stream.StreamData`. Its source must be a
     ``.npy`` file, or a contiguous HDF5 dataset, that holds exactly the rows
     the estimator sees, NaN must be an error (NaN marginalization has its
-    own kernels), and the pass must run in the kernels (a small input runs in
-    NumPy, ``fastem._small``, through the reader thread).
+    own kernels), the pass must run in the kernels (a small input runs in
+    NumPy, ``fastem._small``, through the reader thread), in the file's dtype (not
+    widened: ``StreamData.widen``).
     """
     direct_layout = getattr(data.source, "direct_layout", None)
     if not DIRECT_READS or direct_layout is None or data.missing == "marginalize" or params.small:
+        return None
+    if getattr(data, "widen", False):  # float32 rows read as float64: the reader widens them
         return None
     return direct_layout()
 

@@ -99,7 +99,26 @@ class _MixtureAPI:
             # promoted with the model's dtype, as scikit-learn's arithmetic does: float32
             # results from a float32 model, float64 from a float64 one
             X = X.astype(np.result_type(X.dtype, self.means_.dtype))
-        return self._wrap(self._validate_X(X, reset=False))
+        X = self._validate_X(X, reset=False)
+        if self._scoring_dtype(X.dtype) != X.dtype:
+            X = X.astype(np.float64)
+        return self._wrap(X)
+
+    def _scoring_dtype(self, dtype):
+        """The dtype rows of ``dtype`` are scored in (their log-densities computed in).
+
+        Float32 rows on a model fitted on float64 rows are widened to float64: scikit-learn's
+        arithmetic promotes them to the model's dtype, and the fit compiled only the float64
+        kernels (in float32 they lost digits, and compiled the float32 kernels: a second on
+        an empty cache). Otherwise the rows' own dtype: a model fitted on float32 rows ran
+        the float32 kernels, which serve its predictions too, even where its parameters are
+        float64 (``BayesianGaussianMixture``, float64 initial parameters). A loaded model
+        (``fastem.load``) was fitted on rows of its parameters' dtype, as far as it says.
+        """
+        fitted_on = getattr(self, "_fit_dtype", self.means_.dtype)
+        if dtype == np.float32 and fitted_on == np.float64:
+            return np.dtype(np.float64)
+        return np.dtype(dtype)
 
     def _rowwise(self, data, out=None, **what):
         params = self._fitted_kernel_params(data)

@@ -277,6 +277,7 @@ def _apply(est, stats, t, n_rows, new, new_prec_chol, data):
     """Assign the result of :func:`_step` (the estimator's new fitted attributes)."""
     est._online = OnlineState(stats, t, n_rows)
     est._set_online_result(new, new_prec_chol, stats.loglik, t, est._result_dtype(data))
+    est._fit_dtype = np.dtype(data.dtype)  # the kernels' (_MixtureAPI._scoring_dtype)
     est._online_means, est._online_covariances = est.means_, est.covariances_
 
 

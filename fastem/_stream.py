@@ -157,6 +157,8 @@ class StreamData:
         self.progress = progress
         self.n_features = src.n_features
         self.dtype = src.dtype
+        #: chunks widened to float64 (float32 rows on a float64 model: :func:`predict_data`)
+        self.widen = False
         self.sample_weight = None  # weights live in the stream, never in memory
         self._sample = None
         # True once a fit's pass found an observed value in every column (missing="marginalize")
@@ -293,6 +295,8 @@ class StreamData:
         any observed value is not refused here (it may be observed in other
         chunks) but after a whole pass (:meth:`_check_observed`).
         """
+        if self.widen:
+            X = X.astype(np.float64)
         if self.missing == "marginalize" and _missing.has_nan(X):
             try:
                 return _missing.wrap_data(X, w, labels, missing="marginalize")
@@ -583,7 +587,12 @@ def predict_data(est, X, sample_weight=None):
             f"X has {src.n_features} features, but {type(est).__name__} is expecting "
             f"{est.n_features_in_} features as input."
         )
-    return StreamData(src, weights, progress=est.verbose > 0, missing=est.missing)
+    data = StreamData(src, weights, progress=est.verbose > 0, missing=est.missing)
+    if est._scoring_dtype(data.dtype) != data.dtype:
+        # float32 rows on a model fitted on float64 rows are scored in float64, as in memory
+        # (_MixtureAPI._scoring_dtype); the kernels never read the file's float32 rows
+        data.dtype, data.widen = np.dtype(np.float64), True
+    return data
 
 
 def _logprob_and_weights(data, params, n_threads, resp=False):

@@ -234,7 +234,10 @@ default='dirichlet_process'
         if resp_init is not None and init_from is not None:
             raise ValueError("pass resp_init or init_from, not both.")
 
+        data = None
+
         def run():
+            nonlocal data
             data = self._fit_data(X, sample_weight)
             if resp_init is not None:
                 resp = check_resp_init(resp_init, data, self.n_components)
@@ -249,6 +252,7 @@ default='dirichlet_process'
 
         def apply(result):
             self._set_result(*result)
+            self._fit_dtype = np.dtype(data.dtype)  # the kernels' (_scoring_dtype)
 
         try:
             return self._guarded_fit(run, apply)

@@ -273,6 +273,7 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
 
         def apply(result):
             self._set_result(*result, dtype=self._result_dtype(data, continued))
+            self._fit_dtype = np.dtype(data.dtype)  # the kernels' (_scoring_dtype)
 
         return self._guarded_fit(run, apply)
 

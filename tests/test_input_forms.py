@@ -12,6 +12,8 @@ import warnings
 import numpy as np
 import pytest
 
+from fastem import BayesianGaussianMixture, GaussianMixture
+
 from ._audit_ref import ESTIMATORS, X
 
 pa = pytest.importorskip("pyarrow")
@@ -63,8 +65,6 @@ def test_a_fit_on_a_path_drops_the_feature_names_of_a_previous_fit(tmp_path):
     """scikit-learn's refit resets feature_names_in_; a fit on a file kept those of an earlier
     DataFrame fit, so the new model refused a DataFrame in the old column order's place."""
     pd = pytest.importorskip("pandas")
-    from fastem import GaussianMixture
-
     np.save(tmp_path / "X.npy", X)
     gm = GaussianMixture(2, random_state=0, max_iter=5).fit(pd.DataFrame(X, columns=["a", "b"]))
     gm.fit(tmp_path / "X.npy")
@@ -76,8 +76,6 @@ def test_a_dask_array_gets_scikit_learns_feature_name_rules():
     of an earlier DataFrame fit, and a model fitted with names warns when it predicts one."""
     pd = pytest.importorskip("pandas")
     da = pytest.importorskip("dask.array")
-    from fastem import GaussianMixture
-
     df = pd.DataFrame(X, columns=["a", "b"])
     gm = GaussianMixture(2, random_state=0, max_iter=5).fit(df)
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
@@ -124,3 +122,59 @@ def test_other_dtypes_are_read_as_the_float64_rows_they_stand_for(ours, theirs, 
         assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
     assert gm.score(Xd) == ref.score(X64)
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+def test_float32_rows_on_a_float64_model_are_scored_in_float64(ours, theirs, tmp_path):
+    """scikit-learn's arithmetic promotes float32 rows to the float64 model's dtype; fastem
+    computed their log-densities in float32 (on an empty cache, after compiling the float32
+    kernels: 1 s) and widened them, 20 times further from scikit-learn's answer than the
+    same rows given as float64. A float32 .npy source is scored as those rows in memory."""
+    from fastem import source
+
+    X32 = (X + 1000.0).astype(np.float32)  # far from 0: float32 arithmetic shows
+    X64 = X32.astype(np.float64)
+    np.save(tmp_path / "X32.npy", X32)
+    kw = dict(n_components=2, random_state=0, max_iter=5)
+    gm, sk = ours(**kw).fit(X64), theirs(**kw).fit(X64)
+    for rows in (X32, source(tmp_path / "X32.npy", chunk_rows=30)):
+        for method in ("predict", "predict_proba", "score_samples"):
+            got = getattr(gm, method)(rows)
+            assert got.dtype == getattr(sk, method)(X32).dtype
+            np.testing.assert_array_equal(got, getattr(gm, method)(X64))
+        assert gm.score(rows) == gm.score(X64)
+
+
+@pytest.mark.parametrize(
+    "make, fit",
+    [
+        (lambda: BayesianGaussianMixture(n_components=2, random_state=0), "fit"),
+        (lambda: GaussianMixture(2, means_init=[[0.0, 0.0], [6.0, 6.0]]), "fit"),
+        (lambda: GaussianMixture(2, means_init=[[0.0, 0.0], [6.0, 6.0]]), "partial_fit"),
+        (lambda: GaussianMixture(2, random_state=0).fit(X), "fit_online"),
+    ],
+    ids=["BGM", "GM float64 means_init", "partial_fit", "fit_online after a float64 fit"],
+)
+def test_a_model_fitted_on_float32_rows_scores_them_in_float32(make, fit, monkeypatch, tmp_path):
+    """Its parameters are float64 (as scikit-learn's), but its fit ran the float32 kernels:
+    its predictions run them too (widened to float64 they compiled the float64 kernels, a
+    second more on an empty cache), in memory and from a source; float64 rows stay float64."""
+    from fastem import _mixture_api, source
+
+    X32 = X.astype(np.float32)
+    np.save(tmp_path / "X32.npy", X32)
+    gm = make()
+    getattr(gm, fit)(X32)
+    if fit != "fit_online":  # (which keeps the dtype of its float32 batches)
+        assert gm.means_.dtype == np.float64
+    seen = []
+    rowwise = _mixture_api._MixtureAPI._rowwise
+
+    def spy(self, data, *args, **kwargs):
+        seen.append(np.dtype(data.dtype))
+        return rowwise(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(_mixture_api._MixtureAPI, "_rowwise", spy)
+    for rows in (X32, source(tmp_path / "X32.npy", chunk_rows=30), X):
+        gm.predict(rows)
+    assert seen == [np.float32, np.float32, np.float64]
