@@ -74,6 +74,29 @@ def json_scalar(value, name):
     raise ValueError(f"cannot store hyper-parameter {name}={value!r} in a model file.")
 
 
+def add_fit_dtype(model, fitted):
+    """Record in ``fitted`` the dtype of the rows ``model`` was fitted on, by name, where it is
+    known (``_MixtureAPI._scoring_dtype``; a model loaded from a file that predates it has
+    none, and is saved again as it was)."""
+    if hasattr(model, "_fit_dtype"):
+        fitted["fit_dtype"] = np.dtype(model._fit_dtype).name
+
+
+def check_fit_dtype(fitted, path):
+    """A file's ``fit_dtype`` (optional: files before it was stored have none) is a float."""
+    check(
+        fitted.get("fit_dtype", "float64") in ("float32", "float64"),
+        path,
+        "the dtype the model was fitted on is neither float32 nor float64.",
+    )
+
+
+def restore_fit_dtype(model, fitted):
+    """So that the loaded ``model`` scores float32 rows in the kernels the original used."""
+    if "fit_dtype" in fitted:
+        model._fit_dtype = np.dtype(fitted["fit_dtype"])
+
+
 def feature_names(model, arrays):
     """Add the model's ``feature_names_in_`` (if any) to ``arrays`` as a string array."""
     names = getattr(model, "feature_names_in_", None)

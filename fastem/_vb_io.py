@@ -80,6 +80,7 @@ def contents(model):
     for name in _SCALARS:
         value = getattr(model, name)
         fitted[name] = None if value is None else _model_file.json_scalar(value, name)
+    _model_file.add_fit_dtype(model, fitted)  # (the kernels that score float32 rows)
     fields = {
         "n_components_kept": int(arrays["means_"].shape[0]),
         "params": meta_params,
@@ -166,6 +167,7 @@ def build(arrays, meta, path):
         _check(name in fitted, path, f"fitted attribute {name!r} is missing.")
     _check(fitted["n_components_effective_"] == K, path, "n_components_effective_ mismatch.")
     _check(fitted["n_features_in_"] == D, path, "n_features_in_ does not match the arrays.")
+    _model_file.check_fit_dtype(fitted, path)
     # build the estimator
     for name in _FITTED:
         if name not in ("log_weights", "kept_components_", "lower_bounds_"):
@@ -183,6 +185,7 @@ def build(arrays, meta, path):
     model.lower_bounds_ = arrays["lower_bounds_"].tolist()
     for name in _SCALARS:
         setattr(model, name, fitted[name])
+    _model_file.restore_fit_dtype(model, fitted)
     model._log_weights = arrays["log_weights"]
     state = (
         wc,

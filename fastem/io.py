@@ -133,6 +133,7 @@ def contents(model):
             "dtype": np.dtype(model.means_.dtype).name,
         },
     }
+    _model_file.add_fit_dtype(model, fields["fitted"])  # (the kernels that score float32 rows)
     if online_meta is not None:
         fields["online"] = online_meta
     return arrays, fields
@@ -388,6 +389,7 @@ def _check_params(meta, path):
         path,
         "the fitted dtype is neither float32 nor float64.",
     )
+    _model_file.check_fit_dtype(fitted, path)
 
 
 def load(path):
@@ -490,6 +492,7 @@ def build(arrays, meta, path):
     model.lower_bound_ = float(fitted["lower_bound_"])
     model.lower_bounds_ = arrays["lower_bounds_"].tolist()
     model.n_features_in_ = fitted["n_features_in_"]
+    _model_file.restore_fit_dtype(model, fitted)
     if "feature_names_in_" in arrays:
         model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
     if "online" in meta:

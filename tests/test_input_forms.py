@@ -178,3 +178,39 @@ def test_a_model_fitted_on_float32_rows_scores_them_in_float32(make, fit, monkey
     for rows in (X32, source(tmp_path / "X32.npy", chunk_rows=30), X):
         gm.predict(rows)
     assert seen == [np.float32, np.float32, np.float64]
+
+
+@pytest.mark.parametrize("fit_rows", ["float32", "float64"])
+@pytest.mark.parametrize("est", [BayesianGaussianMixture, GaussianMixture])
+def test_a_loaded_model_scores_float32_rows_as_the_original(est, fit_rows, tmp_path):
+    """docs/quickstart.md: the loaded model is bit-identical. The file records the dtype of
+    the rows the model was fitted on, so a loaded model scores float32 rows in the kernels
+    the original used (a BayesianGaussianMixture fitted on float32 rows has float64
+    parameters: from those alone, its copy would score them in float64)."""
+    import fastem
+
+    X32 = (X + 100.0).astype(np.float32)
+    gm = est(n_components=2, random_state=0, max_iter=5).fit(X32.astype(fit_rows))
+    fastem.save(gm, tmp_path / "m.npz")
+    back = fastem.load(tmp_path / "m.npz")
+    for method in ("predict_proba", "score_samples"):
+        np.testing.assert_array_equal(getattr(back, method)(X32), getattr(gm, method)(X32))
+
+
+@pytest.mark.parametrize("est", [BayesianGaussianMixture, GaussianMixture])
+def test_a_model_file_whose_fit_dtype_is_not_a_float_is_refused(est, tmp_path):
+    import json
+
+    import fastem
+
+    fastem.save(est(n_components=2, random_state=0, max_iter=5).fit(X), tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["__metadata__"]))
+    assert meta["fitted"]["fit_dtype"] == "float64"
+    meta["fitted"]["fit_dtype"] = "int8"
+    arrays["__metadata__"] = np.array(json.dumps(meta))
+    with open(tmp_path / "bad.npz", "wb") as out:
+        np.savez(out, **arrays)
+    with pytest.raises(ValueError, match="fitted on is neither float32 nor float64"):
+        fastem.load(tmp_path / "bad.npz")
