@@ -572,6 +572,8 @@ def predict_data(estimator, X):
 
     check_feature_names(estimator, X, reset=False)  # warns after a fit with names
     data = DaskData(X, persist=False, nan_hint=_nan_hint(estimator))
+    # float32 rows on a model fitted on float64 rows: each block read as float64, as in memory
+    data.dtype = estimator._scoring_dtype(data.dtype)
     if data.n_features != estimator.n_features_in_:
         raise ValueError(
             f"X has {data.n_features} features, but {type(estimator).__name__} is expecting "

@@ -129,7 +129,8 @@ def test_float32_rows_on_a_float64_model_are_scored_in_float64(ours, theirs, tmp
     """scikit-learn's arithmetic promotes float32 rows to the float64 model's dtype; fastem
     computed their log-densities in float32 (on an empty cache, after compiling the float32
     kernels: 1 s) and widened them, 20 times further from scikit-learn's answer than the
-    same rows given as float64. A float32 .npy source is scored as those rows in memory."""
+    same rows given as float64. A float32 .npy source or Dask array is scored as those rows
+    in memory."""
     from fastem import source
 
     X32 = (X + 1000.0).astype(np.float32)  # far from 0: float32 arithmetic shows
@@ -137,12 +138,13 @@ def test_float32_rows_on_a_float64_model_are_scored_in_float64(ours, theirs, tmp
     np.save(tmp_path / "X32.npy", X32)
     kw = dict(n_components=2, random_state=0, max_iter=5)
     gm, sk = ours(**kw).fit(X64), theirs(**kw).fit(X64)
-    for rows in (X32, source(tmp_path / "X32.npy", chunk_rows=30)):
+    da = pytest.importorskip("dask.array")
+    for rows in (X32, source(tmp_path / "X32.npy", chunk_rows=30), da.from_array(X32, chunks=30)):
         for method in ("predict", "predict_proba", "score_samples"):
-            got = getattr(gm, method)(rows)
+            got = np.asarray(getattr(gm, method)(rows))
             assert got.dtype == getattr(sk, method)(X32).dtype
             np.testing.assert_array_equal(got, getattr(gm, method)(X64))
-        assert gm.score(rows) == gm.score(X64)
+        assert float(gm.score(rows)) == gm.score(X64)
 
 
 @pytest.mark.parametrize(
