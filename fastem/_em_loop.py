@@ -267,7 +267,7 @@ class _EMLoop:
         log-likelihood under the current mixture), given the average covariance
         of the live components and the weight of one row, with a warning.
         """
-        dead = stats.nk < 1e-3 * stats.unit_weight
+        dead = _stats.empty_components(stats)
         if not dead.any() or dead.all():
             return weights, means, covariances
         sample = data.sample_for_init(None, None)

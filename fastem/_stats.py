@@ -115,6 +115,13 @@ def nk_floor(stats):
     return 10 * np.finfo(np.float64).eps * stats.unit_weight
 
 
+def empty_components(stats):
+    """The components that lost (almost) all their weight: a total responsibility below a
+    thousandth of an average row's weight. EM re-seeds them (``_em_loop``); the M-steps
+    that refuse a singular scatter exempt them."""
+    return stats.nk < 1e-3 * stats.unit_weight
+
+
 def m_step(stats, covariance_type, reg_covar, previous=None, prior=None):
     """Weights, means and covariances from the statistics of one pass.
 
@@ -130,7 +137,7 @@ def m_step(stats, covariance_type, reg_covar, previous=None, prior=None):
     if prior is not None:
         return _map_step(stats, nk, delta, covariance_type, reg_covar, previous, prior)
     if covariance_type in _models.MODELS:
-        live = stats.nk >= 1e-3 * stats.unit_weight  # the others are re-seeded (_em_loop)
+        live = ~empty_components(stats)  # the others are re-seeded (_em_loop)
         cov = _models.m_step_covariances(
             covariance_type, nk, _scatter(stats, nk, delta), reg_covar, previous, live
         )
