@@ -33,6 +33,14 @@ BLOCK_DIAG_BYTES = 512 << 10
 # reduction, which at 64 rows cost more than the L2 misses of longer blocks
 # (bench/NOTES.md section 22: 100k x 128, K = 1024, 2 threads 937 -> 733 ms).
 BLOCK_DIAG_MIN = 256
+# Few features and components (BLOCK_DIAG_MIN rows of x and of the responsibilities within
+# BLOCK_DIAG_SMALL_LIMIT bytes): blocks no larger than BLOCK_DIAG_L1_BYTES, so that the
+# block's passes (log-density, maxima, exp, scaling, statistics) read x and the
+# responsibilities from L1; 1024-row blocks of D = 8, K = 8 (128 KiB) ran them from L2
+# (bench/NOTES.md section 32: 1M x 8, K = 8 per core 10-20 % faster, D = 16, K = 16 16 %;
+# D = 2, K = 2 keeps 1024 rows, 48 KiB, where shorter blocks were 8 % slower).
+BLOCK_DIAG_SMALL_LIMIT = 64 << 10
+BLOCK_DIAG_L1_BYTES = 48 << 10
 
 # Extra columns in every (rows, block) buffer: a row stride of exactly
 # 2^k bytes maps the rows of a transposed block onto two or three L1 cache

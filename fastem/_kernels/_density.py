@@ -19,7 +19,9 @@ from ._config import (
     BLOCK,
     BLOCK_DIAG,
     BLOCK_DIAG_BYTES,
+    BLOCK_DIAG_L1_BYTES,
     BLOCK_DIAG_MIN,
+    BLOCK_DIAG_SMALL_LIMIT,
     BLOCK_MIN,
     jit,
     jit_ordered,
@@ -40,16 +42,21 @@ def block_rows(n_features_padded, n_components, full, budget):
     Diagonal and
     spherical keep only x and the responsibilities per block, so their blocks
     grow up to ``BLOCK_DIAG`` rows within ``BLOCK_DIAG_BYTES``: longer
-    reductions over rows per (component, feature); never below
-    ``BLOCK_DIAG_MIN`` rows (large K).
+    reductions over rows per (component, feature); within ``BLOCK_DIAG_L1_BYTES``
+    where few features and components allow it (``BLOCK_DIAG_SMALL_LIMIT``); never
+    below ``BLOCK_DIAG_MIN`` rows (large K).
     """
     if full:
         b = BLOCK
         while b > BLOCK_MIN and 3 * 8 * n_features_padded * b > budget:
             b //= 2
         return b
+    row_bytes = 8 * (n_features_padded + n_components)
+    limit = BLOCK_DIAG_BYTES
+    if row_bytes * BLOCK_DIAG_MIN <= BLOCK_DIAG_SMALL_LIMIT:
+        limit = BLOCK_DIAG_L1_BYTES  # few features and components: in L1
     b = BLOCK_DIAG
-    while b > BLOCK_DIAG_MIN and 8 * (n_features_padded + n_components) * b > BLOCK_DIAG_BYTES:
+    while b > BLOCK_DIAG_MIN and row_bytes * b > limit:
         b //= 2
     return b
 
