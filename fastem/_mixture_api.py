@@ -100,9 +100,12 @@ class _MixtureAPI:
             # results from a float32 model, float64 from a float64 one
             X = X.astype(np.result_type(X.dtype, self.means_.dtype))
         X = self._validate_X(X, reset=False)
-        if self._scoring_dtype(X.dtype) != X.dtype:
-            X = X.astype(np.float64)
-        return self._wrap(X)
+        if self._scoring_dtype(X.dtype) == X.dtype:
+            return self._wrap(X)
+        if self.missing == "marginalize" and _missing.has_nan(X):
+            return self._wrap(X.astype(np.float64))  # (its compact copies are made anyway)
+        # float32 rows scored in float64: each chunk widened on its own, no float64 copy of X
+        return ArrayData(X, widen=True)
 
     def _scoring_dtype(self, dtype):
         """The dtype rows of ``dtype`` are scored in (their log-densities computed in).

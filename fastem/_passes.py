@@ -277,10 +277,16 @@ def file_rowwise(
     return _wanted(outs, logprob, resp, labels), None
 
 
-def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=False):
-    """Row-wise outputs of ``X`` under ``params``; returns (logprob, resp, labels)."""
+def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=False, widen=False):
+    """Row-wise outputs of ``X`` under ``params``; returns (logprob, resp, labels).
+
+    ``widen``: ``X`` is float32 and ``params`` float64 (float32 rows on a model fitted on
+    float64 rows, ``_MixtureAPI._scoring_dtype``): each chunk is widened to float64 on its
+    own, so memory holds one chunk's copy per thread, not a float64 copy of ``X``.
+    """
     _check_width(X.shape[1], params)
     if params.small:
+        X = X.astype(np.float64) if widen else X  # (small)
         return _small.rowwise(X, params, logprob=logprob, resp=resp, labels=labels)
     n = X.shape[0]
     chunk_rows = chunk_rows_for(n, 0)
@@ -289,6 +295,9 @@ def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=Fal
     X = readonly(X)
 
     def call(r0, r1):  # the kernel's arguments but ``fns``
+        if widen:  # rows r0:r1 as a float64 chunk of their own, writing outputs r0:r1
+            chunk = readonly(X[r0:r1].astype(np.float64))
+            return (chunk, *_NO_WEIGHTS, 0, r1 - r0, r0, *args, *_NO_STATS, *outs)
         return (X, *_NO_WEIGHTS, r0, r1, 0, *args, *_NO_STATS, *outs)
 
     kernel, fns = _kernel(params, outs, args=call(0, 0))  # (``args=``: an early compile)
@@ -307,18 +316,21 @@ class ArrayData:
     #: its passes run the complete-data pass kernel in this process (``_kernels._ahead``)
     kernels_here = True
 
-    def __init__(self, X, sample_weight=None, labels=None):
+    def __init__(self, X, sample_weight=None, labels=None, *, widen=False):
         self.X = X
         self.sample_weight = sample_weight
         self.labels = labels
         self.n_samples, self.n_features = X.shape
-        self.dtype = X.dtype
+        #: float32 rows scored in float64, each chunk widened on its own (row-wise passes only)
+        self.widen = widen
+        self.dtype = np.dtype(np.float64) if widen else X.dtype
 
     def stats(self, params, n_threads):
-        return array_stats(self.X, self.sample_weight, self.labels, params, n_threads)
+        X = self.X.astype(np.float64) if self.widen else self.X  # (no pass asks: row-wise only)
+        return array_stats(X, self.sample_weight, self.labels, params, n_threads)
 
     def rowwise(self, params, n_threads, **what):
-        return array_rowwise(self.X, params, n_threads, **what)
+        return array_rowwise(self.X, params, n_threads, widen=self.widen, **what)
 
     def sample_for_init(self, max_rows, random_state):
         """The data itself: in memory, initialization sees every row."""
