@@ -346,6 +346,9 @@ def saved_state(est):
     s = state.stats
     arrays = dict(zip(STATE_ENTRIES, (s.nk, s.s1, s.s2, s.shift), strict=True))
     meta = {"n_steps": int(state.n_steps), "n_rows": int(state.n_rows), "loglik": s.loglik}
+    batch_rows = getattr(est, "_checkpoint_batch_rows", None)  # a fit_online checkpoint's
+    if batch_rows is not None:
+        meta["batch_rows"] = int(batch_rows)
     return {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}, meta
 
 
@@ -368,7 +371,11 @@ def restore_state(model, arrays, meta, check):
     check(
         isinstance(meta, dict)
         and all(isinstance(meta.get(k), int) and meta[k] >= 0 for k in ("n_steps", "n_rows"))
-        and isinstance(meta.get("loglik"), (int, float)),
+        and isinstance(meta.get("loglik"), (int, float))
+        and (
+            "batch_rows" not in meta
+            or (isinstance(meta["batch_rows"], int) and meta["batch_rows"] >= 1)
+        ),
         "the online state's metadata is malformed.",
     )
     check(bool(np.all(arrays["online__nk"] >= 0)), "online__nk must be non-negative.")

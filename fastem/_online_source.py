@@ -71,7 +71,7 @@ def _joined(xs, ws):
     return np.ascontiguousarray(X), w
 
 
-def _resume(est, checkpoint):
+def _resume(est, checkpoint, batch_rows):
     """Rows already used by a checkpointed run of the same call, or 0 (a fresh start)."""
     from .io import _load
 
@@ -88,6 +88,14 @@ def _resume(est, checkpoint):
         raise ValueError(
             f"the checkpoint {checkpoint} was not written by fit_online with these "
             "hyper-parameters; delete it to start afresh, or pass another path."
+        )
+    written = online.get("batch_rows")  # (checkpoints before it was stored have none)
+    if written is not None and written != batch_rows:
+        raise ValueError(
+            f"the checkpoint {checkpoint} was written by fit_online with batch_rows={written}; "
+            f"resume with batch_rows={written} (with batch_rows={batch_rows} the batches after "
+            "the rows already used would differ from the interrupted run's), or delete it to "
+            "start afresh."
         )
     est.__dict__.update(
         {k: v for k, v in vars(model).items() if k.endswith("_") or k.startswith("_online")}
@@ -130,7 +138,7 @@ def fit_online(
         if previous_features is not None:
             est.n_features_in_ = previous_features
     before = dict(vars(est))  # restored if the pass fails before its first update
-    skip = _resume(est, checkpoint)
+    skip = _resume(est, checkpoint, batch_rows)
     fresh = not skip and not (est.warm_start and hasattr(est, "precisions_cholesky_"))
     if fresh and batch_rows < est.n_components and _online._needs_rows(est):
         raise ValueError(  # before anything of the previous model is dropped
@@ -182,7 +190,7 @@ def fit_online(
                 )
                 last = now
             if checkpoint is not None and n_batches % checkpoint_every == 0:
-                _save_checkpoint(est, checkpoint, rows)
+                _save_checkpoint(est, checkpoint, rows, batch_rows)
             if callback is not None:
                 if callback(est, rows):
                     break
@@ -199,7 +207,7 @@ def fit_online(
             est.n_rows_seen_ = rows
         raise
     if checkpoint is not None and n_batches:
-        _save_checkpoint(est, checkpoint, rows)
+        _save_checkpoint(est, checkpoint, rows, batch_rows)
     if est.verbose >= 1:
         print(f"Online pass done: {rows} rows in {time.perf_counter() - t0:.3f}s.")
     est.n_rows_seen_ = rows
@@ -233,8 +241,12 @@ def _update(est, X, w):
     _online.update(est, X, w)
 
 
-def _save_checkpoint(est, checkpoint, rows):
+def _save_checkpoint(est, checkpoint, rows, batch_rows):
     from .io import save
 
     est.n_rows_seen_ = rows
-    save(est, checkpoint)
+    est._checkpoint_batch_rows = batch_rows  # recorded in the file: a resume must match it
+    try:
+        save(est, checkpoint)
+    finally:
+        del est._checkpoint_batch_rows

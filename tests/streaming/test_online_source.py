@@ -91,6 +91,37 @@ def test_checkpoint_resumes_after_the_rows_used(X, tmp_path):
         other.fit_online(tmp_path / "x.npy", batch_rows=400, checkpoint=ck)
 
 
+def test_a_checkpoint_resumes_only_with_its_batch_rows(X, tmp_path):
+    """The batches after the rows already used depend on batch_rows: a resume with another
+    one ended where neither uninterrupted pass ends, silently. The checkpoint records it; a
+    checkpoint written before it was recorded (no batch_rows) still resumes."""
+    import json
+
+    np.save(tmp_path / "x.npy", X)
+    ck = tmp_path / "online.npz"
+    stop = lambda m, rows: rows >= 2000  # noqa: E731
+    GaussianMixture(3, random_state=0).fit_online(
+        tmp_path / "x.npy", batch_rows=400, checkpoint=ck, checkpoint_every=1, callback=stop
+    )
+    with pytest.raises(ValueError, match=r"written by fit_online with batch_rows=400; resume wi"):
+        GaussianMixture(3, random_state=0).fit_online(
+            tmp_path / "x.npy", batch_rows=500, checkpoint=ck
+        )
+    assert fastem.load(ck).n_iter_ == 5  # refused before anything was written
+    with np.load(ck) as f:  # as written before batch_rows was recorded
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["__metadata__"]))
+    del meta["online"]["batch_rows"]
+    arrays["__metadata__"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "old.npz", **arrays)
+    seen = []
+    GaussianMixture(3, random_state=0).fit_online(
+        tmp_path / "x.npy", batch_rows=500, checkpoint=tmp_path / "old.npz",
+        callback=lambda m, rows: seen.append(rows),
+    )  # fmt: skip
+    assert seen[0] == 2500
+
+
 def test_checkpoint_every_n_batches_and_at_the_end(X, tmp_path):
     """online.md: the checkpoint is saved "every checkpoint_every batches (...) and at the end":
     a pass killed after 5 batches leaves the state after batch 4 (every 2), and a pass that
