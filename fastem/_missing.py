@@ -39,6 +39,7 @@ import numpy as np
 
 from ._passes import ArrayData
 from ._stats import SuffStats
+from ._validation import InvalidParameterError
 
 MISSING_OPTIONS = ("error", "marginalize")
 _LOG_2PI = np.log(2 * np.pi)
@@ -60,7 +61,7 @@ COMPACT_ROWS = 1000
 
 def check_missing_option(missing):
     if missing not in MISSING_OPTIONS:
-        raise ValueError(
+        raise InvalidParameterError(
             f"missing must be one of {MISSING_OPTIONS}, got {missing!r}: 'error' rejects NaN, "
             "'marginalize' treats NaN as a value that was not observed."
         )

@@ -31,7 +31,13 @@ from sklearn.utils import check_random_state
 
 from . import _missing, _small, _stats
 from ._stats import SuffStats
-from ._validation import ZERO_WEIGHTS, _is_real, check_all_finite, check_sample_weight
+from ._validation import (
+    ZERO_WEIGHTS,
+    InvalidParameterError,
+    _is_real,
+    check_all_finite,
+    check_sample_weight,
+)
 
 #: A batch runs in NumPy (``fastem._small``, no compiler) only when this many times its
 #: rows would: the compile is paid once for a stream of batches, and at 10,000 rows of 8
@@ -68,19 +74,19 @@ def check_step_params(est):
     step_size = est.step_size
     if step_size is not None:
         if not _is_real(step_size) or not 0 < step_size <= 1:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"step_size must be None (a decaying step) or a number in (0, 1], got "
                 f"{step_size!r}; a constant step g keeps the last ~1/g batches in view."
             )
     decay, offset = est.step_decay, est.step_offset
     if not _is_real(decay) or not 0.5 < decay <= 1:
-        raise ValueError(
+        raise InvalidParameterError(
             f"step_decay must lie in (0.5, 1], got {decay!r}: stepwise EM converges only when "
             "the steps (t + step_offset) ** -step_decay sum to infinity while their squares "
             "do not. Use the default 0.6, or step_size= for a constant step."
         )
     if not _is_real(offset) or not np.isfinite(offset) or offset < 0:
-        raise ValueError(
+        raise InvalidParameterError(
             f"step_offset must be a finite number >= 0, got {offset!r}; the first update's "
             "step is (1 + step_offset) ** -step_decay, at most 1."
         )

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _models
+from ._validation import InvalidParameterError
 
 SUPPORTED = ("E", "V", "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "EEV", "VEV", "VVV")
 _KEYS = ("shrinkage", "mean", "dof", "scale")
@@ -63,21 +64,21 @@ def check_prior(prior, covariance_type):
     if isinstance(prior, str) and prior == "default":
         prior = {}
     if not isinstance(prior, dict):
-        raise ValueError(
+        raise InvalidParameterError(
             f"prior must be None, 'default' or a dict with keys among {_KEYS}, got {prior!r}."
         )
     bad = sorted(set(prior) - set(_KEYS))
     if bad:
-        raise ValueError(f"prior has unknown keys {bad}; the keys are {_KEYS}.")
+        raise InvalidParameterError(f"prior has unknown keys {bad}; the keys are {_KEYS}.")
     name = model_name(covariance_type)
     if name not in SUPPORTED:
-        raise ValueError(
+        raise InvalidParameterError(
             f"prior is not available for covariance_type={covariance_type!r} (mclust defines "
             f"its conjugate prior for {SUPPORTED} only); choose one of those or prior=None."
         )
     s = prior.get("shrinkage", 0.01)
     if not isinstance(s, numbers.Real) or not np.isfinite(s) or s < 0:
-        raise ValueError(f"prior['shrinkage'] must be a finite number >= 0, got {s!r}.")
+        raise InvalidParameterError(f"prior['shrinkage'] must be a finite number >= 0, got {s!r}.")
 
 
 def population_moments(prior, data, rows, n_threads):

@@ -9,6 +9,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+try:  # scikit-learn's own: a ValueError and a TypeError, so code that catches it catches ours
+    from sklearn.utils._param_validation import InvalidParameterError
+except ImportError:  # pragma: no cover  (a scikit-learn that moved it)
+
+    class InvalidParameterError(ValueError, TypeError):
+        """An invalid constructor argument (scikit-learn's exception of that name)."""
+
+
 from ._init import INIT_METHODS
 from ._stats import ALL_COVARIANCE_TYPES, layout
 
@@ -24,12 +32,12 @@ def _is_real(x):
 def check_hyperparameters(est):
     """Raise ValueError/TypeError for an invalid constructor argument."""
     if not _is_int(est.n_components) or est.n_components < 1:
-        raise ValueError(
+        raise InvalidParameterError(
             f"n_components must be an integer >= 1, got {est.n_components!r}; "
             "pass the number of mixture components, e.g. n_components=3."
         )
     if not isinstance(est.covariance_type, str) or est.covariance_type not in ALL_COVARIANCE_TYPES:
-        raise ValueError(
+        raise InvalidParameterError(
             f"covariance_type must be one of {ALL_COVARIANCE_TYPES} (scikit-learn's four names "
             f"and mclust's models), got {est.covariance_type!r}."
         )
@@ -37,26 +45,32 @@ def check_hyperparameters(est):
 
     check_prior(getattr(est, "prior", None), est.covariance_type)
     if est.init_params not in INIT_METHODS:
-        raise ValueError(f"init_params must be one of {INIT_METHODS}, got {est.init_params!r}.")
+        raise InvalidParameterError(
+            f"init_params must be one of {INIT_METHODS}, got {est.init_params!r}."
+        )
     for name, low in (("tol", 0.0), ("reg_covar", 0.0)):
         value = getattr(est, name)
         if not _is_real(value) or not np.isfinite(value) or value < low:
-            raise ValueError(f"{name} must be a finite number >= {low}, got {value!r}.")
+            raise InvalidParameterError(f"{name} must be a finite number >= {low}, got {value!r}.")
     if not _is_int(est.max_iter) or est.max_iter < 0:
-        raise ValueError(f"max_iter must be an integer >= 0, got {est.max_iter!r}.")
+        raise InvalidParameterError(f"max_iter must be an integer >= 0, got {est.max_iter!r}.")
     if not _is_int(est.n_init) or est.n_init < 1:
-        raise ValueError(f"n_init must be an integer >= 1, got {est.n_init!r}.")
+        raise InvalidParameterError(f"n_init must be an integer >= 1, got {est.n_init!r}.")
     if not _is_int(est.verbose_interval) or est.verbose_interval < 1:
-        raise ValueError(f"verbose_interval must be an integer >= 1, got {est.verbose_interval!r}.")
+        raise InvalidParameterError(
+            f"verbose_interval must be an integer >= 1, got {est.verbose_interval!r}."
+        )
     if est.n_threads is not None and (not _is_int(est.n_threads) or est.n_threads < 1):
-        raise ValueError(
+        raise InvalidParameterError(
             f"n_threads must be None (all cores) or an integer >= 1, got {est.n_threads!r}."
         )
     verbose = est.verbose
     if not isinstance(verbose, (bool, np.bool_)) and (not _is_int(verbose) or verbose < 0):
-        raise ValueError(f"verbose must be an integer >= 0 (or a bool), got {verbose!r}.")
+        raise InvalidParameterError(
+            f"verbose must be an integer >= 0 (or a bool), got {verbose!r}."
+        )
     if not isinstance(est.warm_start, (bool, np.bool_)):
-        raise ValueError(f"warm_start must be True or False, got {est.warm_start!r}.")
+        raise InvalidParameterError(f"warm_start must be True or False, got {est.warm_start!r}.")
     check_random_state_param(est.random_state)
 
 
@@ -78,7 +92,7 @@ def check_random_state_param(random_state):
         if isinstance(random_state, np.random.Generator)
         else ""
     )
-    raise ValueError(
+    raise InvalidParameterError(
         "random_state must be None, an integer in [0, 2**32 - 1] or a numpy.random.RandomState "
         f"instance, got {random_state!r}{hint}."
     )

@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from ._validation import InvalidParameterError
 from ._variational import PRIOR_TYPES, Priors
 
 
@@ -29,31 +30,31 @@ def check_vb_options(est):
     # GaussianMixture also takes mclust's models and the "hc" start; the variational
     # M-step (scikit-learn's) exists for these four covariance types and starts only
     if est.covariance_type not in _VB_COVARIANCE_TYPES:
-        raise ValueError(
+        raise InvalidParameterError(
             f"covariance_type must be one of {_VB_COVARIANCE_TYPES} for "
             f"BayesianGaussianMixture, got {est.covariance_type!r}; mclust's models (EII ... "
             "VVV) are fitted by fastem.GaussianMixture."
         )
     if est.init_params not in _VB_INIT_METHODS:
-        raise ValueError(
+        raise InvalidParameterError(
             f"init_params must be one of {_VB_INIT_METHODS} for BayesianGaussianMixture, got "
             f"{est.init_params!r}."
         )
     if est.weight_concentration_prior_type not in PRIOR_TYPES:
-        raise ValueError(
+        raise InvalidParameterError(
             f"weight_concentration_prior_type must be one of {PRIOR_TYPES}, got "
             f"{est.weight_concentration_prior_type!r}."
         )
     for name in ("weight_concentration_prior", "mean_precision_prior"):
         value = getattr(est, name)
         if value is not None and not _positive_real(value):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"{name} must be None or a finite number > 0, got {value!r}; it is a scalar "
                 "concentration (or precision) of the prior."
             )
     dof = est.degrees_of_freedom_prior
     if dof is not None and not _positive_real(dof):
-        raise ValueError(
+        raise InvalidParameterError(
             f"degrees_of_freedom_prior must be None or a finite number > n_features - 1, "
             f"got {dof!r}."
         )
@@ -61,7 +62,7 @@ def check_vb_options(est):
     if t is not None and not (
         isinstance(t, numbers.Real) and not isinstance(t, bool) and 0 <= t < 1
     ):
-        raise ValueError(
+        raise InvalidParameterError(
             f"prune_threshold must be None or a number in [0, 1), got {t!r}; it is the "
             "expected weight below which a component is removed."
         )

@@ -239,3 +239,33 @@ def test_float32_rows_on_a_float64_model_are_widened_chunk_by_chunk():
     assert peak < X64.nbytes / 2, peak  # the labels 3.2 MB, a chunk per thread (7 MB)
     for method in ("predict_proba", "score_samples"):
         np.testing.assert_array_equal(getattr(gm, method)(X32), getattr(gm, method)(X64))
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_components": 0},
+        {"tol": -1.0},
+        {"reg_covar": -1.0},
+        {"max_iter": -1},
+        {"n_init": 0},
+        {"covariance_type": "banana"},
+        {"init_params": "banana"},
+        {"random_state": -1},
+        {"verbose": "a"},
+        {"verbose_interval": 0},
+        {"warm_start": "yes"},
+    ],
+    ids=lambda p: next(iter(p)),
+)
+def test_a_bad_hyper_parameter_raises_scikit_learns_exception(ours, theirs, params):
+    """scikit-learn raises InvalidParameterError (a ValueError and a TypeError) for each;
+    fastem raised a plain ValueError, which code catching TypeError (or the scikit-learn
+    exception) missed."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError):
+        theirs(**params).fit(X)
+    with pytest.raises(InvalidParameterError):
+        ours(**params).fit(X)
