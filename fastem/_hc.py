@@ -6,13 +6,14 @@ gives at K groups (Fraley 1998; Scrucca et al. 2016). This module does the same:
 1. **Transform** the rows as mclust's default ``hcUse="SVD"`` does: centre and
    scale every feature, rotate onto the principal axes and divide each axis by
    the square root of its singular value (``Z = X_s V diag(s^-1/2)``).
-2. **Merge** greedily, starting from singletons, the pair of groups whose union
-   raises the unconstrained (``VVV``) classification criterion
-   ``sum_k n_k log det((W_k + alpha I) / n_k)`` the least. ``W_k`` is the
-   scatter matrix of group k, and ``alpha`` (the mean variance of ``Z``) keeps
-   the criterion finite while groups have fewer rows than features, as in
-   mclust's ``hcVVV`` (whose Fortran criterion differs in its regularization,
-   so the trees agree in spirit, not bit for bit).
+2. **Merge** greedily, starting from the groups of identical rows (mclust's
+   ``dupPartition``), the pair of groups whose union raises mclust's ``hcVVV``
+   criterion ``sum_k n_k log(det(W_k / n_k) + (tr(W_k) + alpha) / n_k)`` the
+   least, the determinant left out while a group has at most d rows. ``W_k`` is
+   the scatter matrix of group k and ``alpha`` the trace of the scatter of ``Z``
+   over ``n d`` (mclust's ``alpha = traceW(Z / sqrt(n d))``, ``beta = 1``). On
+   mclust's diabetes data the tree is mclust's at every level from 2 to 9
+   (``tests/test_hc.py``); exact ties (rounded data) may be broken otherwise.
 3. **Bound the memory**: above ``HC_MAX_ROWS`` rows the tree is built on a
    seeded uniform sample (mclust's ``subset`` option does the same, with the same
    2,000 rows); the merge matrix is ``HC_MAX_ROWS ** 2`` float64 at most (32 MB).
@@ -49,18 +50,29 @@ def svd_transform(X, w=None):
     return Xs @ Vt[keep].T / np.sqrt(s[keep])
 
 
-def _cost(n, W, alpha):
-    """``n log det((W + alpha I) / n)`` for stacked groups."""
-    d = W.shape[-1]
-    _, logdet = np.linalg.slogdet(W + alpha * np.eye(d))
-    return n * (logdet - d * np.log(n))
+def _term(n, logdet, trace, alpha, d):
+    """mclust's hcVVV criterion of groups of ``n`` rows (weight) with scatter ``W``:
+    ``n log(det(W / n) + (tr(W) + alpha) / n)``, the determinant left out while
+    ``n <= d`` (``logdet`` is ``log det W``, ``-inf`` where ``W`` is singular)."""
+    n = np.asarray(n, dtype=np.float64)
+    base = np.log((trace + alpha) / n)
+    with np.errstate(invalid="ignore"):
+        det = np.where(n > d, logdet - d * np.log(n), -np.inf)
+    return n * np.logaddexp(det, base)
+
+
+def _logdet(W):
+    sign, logdet = np.linalg.slogdet(W)
+    return np.where(sign > 0, logdet, -np.inf)
 
 
 def agglomerate(Z, w, n_clusters):
     """Labels (0..n_clusters-1, by first row) of the ``n_clusters``-group level of the tree.
 
     ``n_clusters`` may be a list: then a dict of labels for each of its levels
-    (one tree, cut at every level, as mclust does for a range of K).
+    (one tree, cut at every level, as mclust does for a range of K). Identical rows
+    start as one group (mclust's ``dupPartition``); levels above the number of
+    distinct rows split such groups row by row.
     """
     levels = sorted({int(k) for k in np.atleast_1d(n_clusters)})
     n, d = Z.shape
@@ -68,41 +80,52 @@ def agglomerate(Z, w, n_clusters):
     w = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
     alpha = max(float(np.average(((Z - np.average(Z, axis=0, weights=w)) ** 2).sum(axis=1),
                                  weights=w)) / d, 1e-300)  # fmt: skip
-    nk = w.copy()
+    # identical rows are one group from the start: their merges all cost the same, so
+    # which pair went first was decided by rounding errors (and the tree with it)
+    _, first, same = np.unique(Z, axis=0, return_index=True, return_inverse=True)
+    same = first[same.ravel()]  # each row's first identical row
+    nk = np.bincount(same, weights=w, minlength=n)
+    size = np.bincount(same, minlength=n)  # rows in each group
+    active = size > 0
+    parent = same.copy()
     mean = Z.copy()
     W = np.zeros((n, d, d))
-    single = _cost(nk, W, alpha)
-    # merge costs of singleton pairs, in closed form: W_ij = w_i w_j / (w_i + w_j) dd^T,
-    # a block of rows at a time (the (n, n) matrix is the only large array)
-    delta = np.empty((n, n))
+    trace = np.zeros(n)
+    cost = np.where(active, _term(np.where(active, nk, 1.0), -np.inf, 0.0, alpha, d), 0.0)
+    # merge costs of pairs of groups without scatter (single or identical rows), in closed
+    # form: W_ij = c dd^T, c = n_i n_j / (n_i + n_j), of rank one (a determinant only for
+    # d = 1), a block of rows at a time (the (n, n) matrix is the only large array)
+    delta = np.full((n, n), np.inf)
     norms = (Z * Z).sum(axis=1)
     for r0 in range(0, n, 256):
         r1 = min(n, r0 + 256)
         sq = np.maximum(norms[r0:r1, None] + norms[None, :] - 2 * Z[r0:r1] @ Z.T, 0.0)
         nij = nk[r0:r1, None] + nk[None, :]
-        c = nk[r0:r1, None] * nk[None, :] / nij
-        merged = nij * ((d - 1) * np.log(alpha) + np.log(alpha + c * sq) - d * np.log(nij))
-        delta[r0:r1] = merged - single[r0:r1, None] - single[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):  # rows merged into others
+            tr = nk[r0:r1, None] * nk[None, :] / nij * sq
+            ld = np.log(tr) if d == 1 else -np.inf
+            delta[r0:r1] = _term(nij, ld, tr, alpha, d) - cost[r0:r1, None] - cost[None, :]
+    delta[~active, :] = np.inf
+    delta[:, ~active] = np.inf
     np.fill_diagonal(delta, np.inf)
-    active = np.ones(n, dtype=bool)
-    size = np.ones(n, dtype=np.int64)  # rows in each group
-    cost = single
-    parent = np.arange(n)
     row_arg = np.argmin(delta, axis=1)
     row_min = delta[np.arange(n), row_arg]
-    if n in levels:
-        cuts[n] = np.arange(n)
-    for step in range(n - levels[0]):
+    groups = int(active.sum())
+    for k in levels:
+        if k >= groups:
+            cuts[k] = _split_identical(parent, size, k - groups)
+    while groups > levels[0]:
         i = int(np.argmin(row_min))
         j = int(row_arg[i])
         i, j = min(i, j), max(i, j)
         dm = mean[j] - mean[i]
         ntot = nk[i] + nk[j]
         W[i] = W[i] + W[j] + (nk[i] * nk[j] / ntot) * np.outer(dm, dm)
+        trace[i] = np.trace(W[i])
         mean[i] = (nk[i] * mean[i] + nk[j] * mean[j]) / ntot
         nk[i] = ntot
         size[i] += size[j]
-        cost[i] = _cost(nk[i], W[i], alpha)
+        cost[i] = _term(nk[i], _logdet(W[i]) if nk[i] > d else -np.inf, trace[i], alpha, d)
         parent[parent == j] = i
         active[j] = False
         delta[j, :] = delta[:, j] = np.inf
@@ -114,19 +137,30 @@ def agglomerate(Z, w, n_clusters):
             no = nk[others]
             tot = no + nk[i]
             cw = no * nk[i] / tot
-            logdet = np.empty(others.size)
-            # a singleton adds a rank-one term: det(A + c dd^T) = det(A) (1 + c d^T A^-1 d)
-            one = size[others] == 1
-            A = W[i] + alpha * np.eye(d)
-            chol = np.linalg.cholesky(A)
-            y = np.linalg.solve(chol, dmo[one].T)
-            logdet[one] = 2 * np.log(np.diag(chol)).sum() + np.log1p(cw[one] * (y * y).sum(0))
-            many = others[~one]
-            if many.size:
-                dm2 = dmo[~one]
-                Wm = W[many] + W[i] + cw[~one, None, None] * (dm2[:, :, None] * dm2[:, None, :])
-                logdet[~one] = np.linalg.slogdet(Wm + alpha * np.eye(d))[1]
-            new = tot * (logdet - d * np.log(tot)) - cost[others] - cost[i]
+            tr = trace[others] + trace[i] + cw * (dmo * dmo).sum(axis=1)
+            logdet = np.full(others.size, -np.inf)
+            need = tot > d  # the determinant counts from d + 1 rows on
+            # a group without scatter adds a rank-one term: det(A + c dd^T) = det(A) (1 +
+            # c d^T A^-1 d), where A = W_i is positive-definite
+            one = need & (trace[others] == 0)
+            chol = None
+            if one.any():
+                try:
+                    chol = np.linalg.cholesky(W[i])
+                except np.linalg.LinAlgError:
+                    chol = None
+            if chol is not None and np.all(np.diag(chol) > 0):
+                y = np.linalg.solve(chol, dmo[one].T)
+                logdet[one] = 2 * np.log(np.diag(chol)).sum() + np.log1p(cw[one] * (y * y).sum(0))
+                many = need & ~one
+            else:
+                many = need
+            if many.any():
+                dm2 = dmo[many]
+                outer = dm2[:, :, None] * dm2[:, None, :]
+                Wm = W[others[many]] + W[i] + cw[many, None, None] * outer
+                logdet[many] = _logdet(Wm)
+            new = _term(tot, logdet, tr, alpha, d) - cost[others] - cost[i]
             delta[i, others] = delta[others, i] = new
         row_arg[i] = np.argmin(delta[i])
         row_min[i] = delta[i, row_arg[i]]
@@ -141,10 +175,26 @@ def agglomerate(Z, w, n_clusters):
         for r in np.flatnonzero(stale & ~better):
             row_arg[r] = np.argmin(delta[r])
             row_min[r] = delta[r, row_arg[r]]
-        if n - step - 1 in levels:
+        groups -= 1
+        if groups in levels:
             roots = np.unique(parent)  # sorted: the group of the first row is 0
-            cuts[n - step - 1] = np.searchsorted(roots, parent)
+            cuts[groups] = np.searchsorted(roots, parent)
     return cuts if np.ndim(n_clusters) else cuts[int(n_clusters)]
+
+
+def _split_identical(parent, size, extra):
+    """Labels of the groups of identical rows, ``extra`` more groups split off them (one
+    row each, from the largest group first): levels above the number of distinct rows."""
+    parent = parent.copy()
+    for _ in range(extra):
+        g = int(np.argmax(size))
+        rows = np.flatnonzero(parent == g)
+        parent[rows[-1]] = rows[-1]
+        size = size.copy()
+        size[g] -= 1
+        size[rows[-1]] = 1
+    roots = np.unique(parent)
+    return np.searchsorted(roots, parent)
 
 
 def hc_labels(X, w, n_clusters, rng):

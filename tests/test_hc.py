@@ -35,16 +35,21 @@ def test_weighted_svd_transform_is_that_of_repeated_rows():
 
 
 def _brute_force(Z, k):
-    """Merge, at every step, the pair whose union raises sum_g n_g log det((W_g + a I)/n_g)
-    the least, recomputing every candidate from the rows themselves."""
+    """Merge, at every step, the pair whose union raises mclust's hcVVV criterion
+    sum_g n_g log(det(W_g / n_g) + (tr W_g + a) / n_g) the least (the determinant left out
+    while n_g <= d; a = tr of the scatter of Z / (n d): mclust's ``alpha``), recomputing
+    every candidate from the rows themselves; identical rows start as one group."""
     n, d = Z.shape
     a = ((Z - Z.mean(0)) ** 2).sum() / n / d
-    groups = [[i] for i in range(n)]
+    _, first = np.unique(Z, axis=0, return_index=True)
+    groups = [list(np.flatnonzero((Z == Z[i]).all(axis=1))) for i in sorted(first)]
 
     def cost(rows):
+        m = len(rows)
         Y = Z[rows]
         W = (Y - Y.mean(0)).T @ (Y - Y.mean(0))
-        return len(rows) * np.linalg.slogdet((W + a * np.eye(d)) / len(rows))[1]
+        det = np.linalg.det(W / m) if m > d else 0.0
+        return m * np.log(max(det, 0.0) + (np.trace(W) + a) / m)
 
     while len(groups) > k:
         best = None
@@ -134,3 +139,69 @@ def test_svd_transform_standardizes_for_any_total_weight():
     Xs = (X - X.mean(axis=0)) / X.std(axis=0, ddof=1)
     _, s, Vt = np.linalg.svd(Xs, full_matrices=False)
     np.testing.assert_array_equal(svd_transform(X), Xs @ Vt.T / np.sqrt(s))
+
+
+def test_agglomeration_with_identical_rows_matches_the_brute_force_reference():
+    """Identical rows start as one group (mclust's dupPartition), in 3-D where groups reach
+    more rows than features (the determinant's branch of the criterion)."""
+    rng = np.random.default_rng(5)
+    Z = np.vstack([rng.normal(c, s, (9, 3)) for c, s in ((0, 1), (5, 0.5))])
+    Z = np.vstack([Z, Z[[0, 0, 3, 12]]])  # a row three times, two rows twice
+    cuts = _hc.agglomerate(Z, None, [2, 3, 5])
+    for k in (2, 3, 5):
+        np.testing.assert_array_equal(cuts[k], _brute_force(Z, k))
+
+
+def test_tree_is_mclusts_on_the_diabetes_data():
+    """The groups at K = 2..9 are those of mclust 6.0.0's hc(..., "VVV", use = "SVD") (its
+    labels written down in tests/data/diabetes_mclust_hclass.csv). The earlier criterion,
+    n log det((W + a I) / n), gave other trees, with single rows left as groups from K = 7
+    on, so VII, VVI, VVV and the other variable models failed there where mclust fits them."""
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "data"
+    X = np.loadtxt(folder / "diabetes.csv", delimiter=",", skiprows=1)
+    mclust = np.loadtxt(folder / "diabetes_mclust_hclass.csv", delimiter=",", skiprows=3, dtype=int)
+    _, cuts = _hc.hc_labels(X, None, list(range(2, 10)), np.random.RandomState(0))
+    for k in range(2, 10):
+        ours, theirs = cuts[k], mclust[:, k - 2]
+        # the same partition: labels map one to one
+        pairs = set(zip(ours.tolist(), theirs.tolist()))
+        assert len(pairs) == k == len(set(theirs.tolist())), k
+
+
+def test_tree_does_not_depend_on_the_last_bits_of_the_data():
+    """Old Faithful has 16 repeated rows, whose merges all cost the same: which pair went
+    first was decided by rounding errors, so the data scaled by 1 + 1e-12, or given as
+    float32, gave another tree (and select_components another best model: VVE,2 instead of
+    the vignette's EEE,3). Identical rows are now one group from the start."""
+    from fastem import load_old_faithful
+
+    X = load_old_faithful()
+    ks = [2, 3, 4, 5, 6]
+    rng = np.random.RandomState(0)
+    ref = _hc.hc_labels(X, None, ks, rng)[1]
+    for Y in (X * (1 + 1e-12), X.astype(np.float32).astype(np.float64)):
+        cuts = _hc.hc_labels(Y, None, ks, rng)[1]
+        for k in ks:
+            np.testing.assert_array_equal(cuts[k], ref[k])
+
+
+def test_more_groups_than_distinct_rows_split_identical_rows():
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 2.0], [3.0, 1.0]]), 4, axis=0)
+    cuts = _hc.agglomerate(_hc.svd_transform(X), None, [2, 3, 5])
+    assert [len(np.unique(cuts[k])) for k in (2, 3, 5)] == [2, 3, 5]
+    # at 3 groups, the distinct rows; at 5, two of them lose one row each
+    assert len(set(zip(cuts[3].tolist(), X[:, 0].tolist()))) == 3
+    gm = GaussianMixture(5, init_params="hc", random_state=0).fit(X)
+    assert np.isfinite(gm.lower_bound_)
+
+
+def test_identical_rows_start_as_one_group():
+    """mclust's hc starts from dupPartition(data): at the level of the distinct rows, the
+    groups are the distinct rows. Merged as singletons instead, the pair at the origin takes
+    its neighbour (row 4) before the pair at (5, 5) has formed."""
+    X = np.array([[0, 0], [0, 0], [5, 5], [5, 5], [0.3, 0.1], [5.2, 4.6], [9, 0]], dtype=float)
+    cuts = _hc.agglomerate(_hc.svd_transform(X), None, [4, 5])
+    np.testing.assert_array_equal(cuts[5], [0, 0, 1, 1, 2, 3, 4])
+    np.testing.assert_array_equal(cuts[4], [0, 0, 1, 1, 0, 2, 3])
