@@ -348,17 +348,25 @@ def select_components(
     held = _held_rows(source) if arr is None else None
     if init_params == "hc":
         init = _init_rows(arr, source, rng, held)
-        if init is not None and init[0].shape[0] >= max(ks):
-            hc = (init, *hc_labels(init[0], init[1], ks, rng))
+        # the levels there are rows for: a K beyond them fails on its own (its row of the
+        # table), and must not send the others to k-means starts
+        levels = []
+        if init is not None:  # rows with weight: those the tree is built on
+            w0 = init[1]
+            rows_in = len(init[0]) if w0 is None else int(np.count_nonzero(np.asarray(w0) > 0))
+            levels = [k for k in ks if k <= rows_in]
+        if levels:
+            hc = (init, *hc_labels(init[0], init[1], levels, rng))
     for K in ks:
         best_per_type = {ct: None for ct in cts}
         errors = {ct: "" for ct in cts}
         t_type = {ct: 0.0 for ct in cts}
         for restart in range(n_init):
             t0 = time.perf_counter()
-            init = None if hc is not None and restart == 0 else _init_rows(arr, source, rng, held)
+            tree = hc is not None and restart == 0 and K in hc[2]
+            init = None if tree else _init_rows(arr, source, rng, held)
             labelling = None
-            if hc is not None and restart == 0:
+            if tree:
                 labelling = _hc_labelling(hc, K)
             elif init is not None and init[0].shape[0] >= K:
                 Xi, wi = init

@@ -159,3 +159,15 @@ def test_diabetes_large_K_fits_where_mclust_does():
         i = int(np.flatnonzero((table["covariance_type"] == ct) & (table["n_components"] == k))[0])
         # the same tree; fastem's EM runs further than mclust's (tol 1e-6 per row)
         assert -table["bic"][i] >= bic - 0.05, (ct, k)
+
+
+def test_a_K_beyond_the_rows_leaves_the_others_on_the_tree():
+    """A grid with one K above the number of rows built no tree at all, so every other K
+    started from k-means, silently, though init_params='hc' was asked for."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (10, 2)), rng.normal(5, 1, (10, 2))])
+    kw = dict(covariance_types=["VVV"], init_params="hc", max_iter=0, random_state=0)
+    _, alone = select_components(X, [2, 3], **kw)
+    _, table = select_components(X, [2, 3, 25], **kw)
+    np.testing.assert_array_equal(table["log_likelihood"][:2], alone["log_likelihood"])
+    assert "n_samples = 20" in table["error"][2]
