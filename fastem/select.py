@@ -85,6 +85,12 @@ def _in_memory(X):
     return None, X
 
 
+def _is_streamed(source):
+    from . import _stream
+
+    return _stream.is_streamed(source)
+
+
 def _held_rows(source):
     """Every row of a chunked source small enough for k-means to hold (as in memory), or None.
 
@@ -261,7 +267,8 @@ def select_components(
         sign (lower is better): ``bic = -2 logL + p log n``. mclust reports
         ``2 logL - p log n`` (higher is better), the negative, and the same
         for ICL (BIC plus twice the entropy of the hard classification:
-        ``icl = bic - 2 sum_i log max_k resp_ik``).
+        ``icl = bic - 2 sum_i log max_k resp_ik``). ``'icl'`` is refused for a
+        Dask array, whose ICL is not computed.
     n_init : int, default=1
         Restarts per number of components; the best by log-likelihood is kept
         for every cell of the grid.
@@ -325,6 +332,12 @@ def select_components(
     arr, source = _in_memory(X)
     data = arr if arr is not None else source
     ks, cts = _check_grid(n_components, covariance_types, criterion, _n_features(data))
+    if criterion == "icl" and arr is None and not _is_streamed(source):
+        raise ValueError(
+            "criterion='icl' needs every row's responsibilities, which select_components "
+            "does not compute for a Dask array (its icl column is NaN); choose by "
+            "criterion='bic' or 'aic', or pass the rows in memory (X.compute()) or as a file."
+        )
     if init_params not in ("kmeans", "hc"):
         raise ValueError(f"init_params must be 'kmeans' or 'hc', got {init_params!r}.")
     if callback is not None and not callable(callback):

@@ -171,3 +171,14 @@ def test_a_K_beyond_the_rows_leaves_the_others_on_the_tree():
     _, table = select_components(X, [2, 3, 25], **kw)
     np.testing.assert_array_equal(table["log_likelihood"][:2], alone["log_likelihood"])
     assert "n_samples = 20" in table["error"][2]
+
+
+def test_icl_of_a_dask_array_is_refused_up_front():
+    """ICL is not computed for a Dask array (its column is NaN): choosing by it ended with
+    "every fit failed; the first error was: " and no error after the colon."""
+    da = pytest.importorskip("dask.array")
+    X = da.from_array(fastem.load_old_faithful(), chunks=100)
+    with pytest.raises(ValueError, match="criterion='icl' needs every row's.*Dask array"):
+        select_components(X, [2], ["EEE"], criterion="icl")
+    best, table = select_components(X, [2], ["EEE"], criterion="bic", random_state=0)
+    assert np.isnan(table["icl"]).all() and np.isfinite(table["bic"]).all()
