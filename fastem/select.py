@@ -479,8 +479,9 @@ def format_table(table, criterion="bic"):
     ----------
     table : dict of str to ndarray
         The ``table`` of a :class:`Selection`.
-    criterion : {'bic', 'aic'}, default='bic'
-        The column that decides the best row.
+    criterion : {'bic', 'aic', 'icl'}, default='bic'
+        The column that decides the best row (with ``'icl'``, an ICL column is
+        printed too).
 
     Returns
     -------
@@ -499,14 +500,20 @@ def format_table(table, criterion="bic"):
     *  2  full             5.000       4.000     -0.5000     7
     """
     best = int(np.nanargmin(table[criterion])) if not np.all(np.isnan(table[criterion])) else -1
-    lines = [f"  {'K':>2}  {'covariance':<10}  {'BIC':>10}  {'AIC':>10}  {'loglik/row':>10}  iter"]
+    icl = criterion == "icl"  # the column that chose the star is shown
+    lines = [
+        f"  {'K':>2}  {'covariance':<10}  {'BIC':>10}  {'AIC':>10}  "
+        + (f"{'ICL':>10}  " if icl else "")
+        + f"{'loglik/row':>10}  iter"
+    ]
     for i in range(len(table["bic"])):
         mark = "*" if i == best else " "
         it = f"{int(table['n_iter'][i]):>4}" + ("" if table["converged"][i] else " (not converged)")
         lines.append(
             f"{mark} {int(table['n_components'][i]):>2}  {str(table['covariance_type'][i]):<10}  "
             f"{table['bic'][i]:>10.3f}  {table['aic'][i]:>10.3f}  "
-            f"{table['log_likelihood'][i]:>10.4f}  {it}"
+            + (f"{table['icl'][i]:>10.3f}  " if icl else "")
+            + f"{table['log_likelihood'][i]:>10.4f}  {it}"
         )
     return "\n".join(lines)
 
@@ -552,6 +559,10 @@ def format_mclust(table: dict, criterion: str = "bic", top: int = 3) -> str:
     lines = [f"{name} (mclust's sign: 2 logL - p log n, higher is better)"]
     if criterion == "aic":
         lines[0] = "AIC (negated: 2 logL - 2 p, higher is better)"
+    elif criterion == "icl":
+        lines[0] = (
+            "ICL (mclust's sign: 2 logL - p log n + 2 sum_i log z_i,map(i), higher is better)"
+        )
     lines.append(f"  {'K':>2}" + "".join(f"  {m:>10}" for m in models))
     for K in sorted(set(ks.tolist())):
         cells = []

@@ -182,3 +182,20 @@ def test_icl_of_a_dask_array_is_refused_up_front():
         select_components(X, [2], ["EEE"], criterion="icl")
     best, table = select_components(X, [2], ["EEE"], criterion="bic", random_state=0)
     assert np.isnan(table["icl"]).all() and np.isfinite(table["bic"]).all()
+
+
+def test_tables_chosen_by_icl_show_icl():
+    """With criterion='icl' the text table starred the best ICL but printed only BIC and
+    AIC, and mclust's view titled ICL with BIC's formula."""
+    from fastem.select import format_table
+
+    table = {"n_components": np.array([1, 2]), "covariance_type": np.array(["EEE", "EEE"]),
+             "bic": np.array([10.0, 5.0]), "aic": np.array([9.0, 4.0]),
+             "icl": np.array([10.5, 12.0]), "log_likelihood": np.array([-1.0, -0.5]),
+             "converged": np.array([True, True]), "n_iter": np.array([2, 7])}  # fmt: skip
+    text = format_table(table, "icl").splitlines()
+    assert text[0].split()[:5] == ["K", "covariance", "BIC", "AIC", "ICL"]
+    assert text[1].startswith("*") and "10.500" in text[1] and "12.000" in text[2]
+    assert "ICL" not in format_table(table, "bic")
+    head = format_mclust(table, "icl").splitlines()[0]
+    assert head.startswith("ICL (mclust's sign: 2 logL - p log n + 2 sum_i log z_i,map(i)")
