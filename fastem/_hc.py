@@ -18,7 +18,8 @@ gives at K groups (Fraley 1998; Scrucca et al. 2016). This module does the same:
    seeded uniform sample (mclust's ``subset`` option does the same, with the same
    2,000 rows); the merge matrix is ``HC_MAX_ROWS ** 2`` float64 at most (32 MB).
 
-Rows with zero weight take no part; positive weights count as row weights.
+Rows with zero weight take no part; positive weights count as row weights, relative to
+the smallest (weights that differ by a common factor give the same tree).
 """
 
 import numpy as np
@@ -217,6 +218,14 @@ def hc_labels(X, w, n_clusters, rng):
             f"init_params='hc' needs at least n_components={np.max(n_clusters)} rows with "
             f"positive weight, got {Xs.shape[0]}."
         )
+    if ws is not None:
+        # weights count relative to the smallest: weights that differ by a common factor
+        # give the same tree (the criterion counts rows: 0.5 for every row was another
+        # tree), and integer weights whose smallest is 1 count as the rows repeated
+        ws = np.asarray(ws, dtype=np.float64)
+        ws = ws / ws.min()
+        if np.all(ws == 1.0):
+            ws = None  # the unweighted tree, to the last bit
     Z = svd_transform(Xs, ws)
     if Z.shape[1] == 0:  # the rows are all one point: no axis to spread along, and every
         Z = np.zeros((Z.shape[0], 1))  # grouping is as good (a zero column keeps it finite)

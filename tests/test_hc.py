@@ -205,3 +205,17 @@ def test_identical_rows_start_as_one_group():
     cuts = _hc.agglomerate(_hc.svd_transform(X), None, [4, 5])
     np.testing.assert_array_equal(cuts[5], [0, 0, 1, 1, 2, 3, 4])
     np.testing.assert_array_equal(cuts[4], [0, 0, 1, 1, 0, 2, 3])
+
+
+@pytest.mark.parametrize("c", [0.5, 1 / 272, 3.0])
+def test_weights_that_differ_by_a_common_factor_give_the_same_tree(c):
+    """mclust's criterion counts rows, so equal weights of 0.5 (or normalized to sum 1)
+    built another tree than no weights (Old Faithful, K = 3: start means 1.3 to 32 apart);
+    as for EM itself, only the weights' ratios matter now."""
+    from fastem import load_old_faithful
+
+    X = load_old_faithful()
+    kw = dict(covariance_type="VVV", init_params="hc", max_iter=0)
+    ref = GaussianMixture(3, **kw).fit(X)
+    gm = GaussianMixture(3, **kw).fit(X, sample_weight=np.full(len(X), c))
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12)
