@@ -126,7 +126,8 @@ def rowwise_to(data, params, n_threads, out, float_dtype=np.float64, **what):
         elif type(data) is ArrayData:  # complete in-memory rows: in pieces
             X = data.X
             for r0 in range(0, X.shape[0], _OUT_CHUNK):
-                yield r0, array_rowwise(X[r0 : r0 + _OUT_CHUNK], params, n_threads, **want)
+                piece = X[r0 : r0 + _OUT_CHUNK]  # float32 rows of a float64 model: widened
+                yield r0, array_rowwise(piece, params, n_threads, widen=data.widen, **want)
         else:
             yield 0, data.rowwise(params, n_threads, **want)
 

@@ -269,3 +269,19 @@ def test_a_bad_hyper_parameter_raises_scikit_learns_exception(ours, theirs, para
         theirs(**params).fit(X)
     with pytest.raises(InvalidParameterError):
         ours(**params).fit(X)
+
+
+@pytest.mark.parametrize("ours", [GaussianMixture, BayesianGaussianMixture], ids=["GM", "BGM"])
+def test_float32_rows_on_a_float64_model_with_out_equal_the_results_without(ours, tmp_path):
+    """``out=`` (an array or a .npy path) of float32 rows on a float64 model: the rows were
+    handed to the kernels unwidened, float32 rows with float64 parameters, and Numba failed
+    to type the call (a ``TypingError``); they are widened chunk by chunk, as without ``out=``."""
+    X32 = (X + 1000.0).astype(np.float32)
+    gm = ours(n_components=2, random_state=0, max_iter=5).fit(X32.astype(np.float64))
+    for method in ("predict", "predict_proba", "score_samples"):
+        expected = getattr(gm, method)(X32)
+        into = np.empty_like(expected)
+        assert getattr(gm, method)(X32, out=into) is into
+        np.testing.assert_array_equal(into, expected)
+        path = tmp_path / f"{method}.npy"
+        np.testing.assert_array_equal(getattr(gm, method)(X32, out=path), expected)
