@@ -34,6 +34,7 @@ Two kinds of incompleteness are handled:
 """
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -244,7 +245,10 @@ class MissingData:
             from ._patterns import CompactRows
 
             make = CompactRows if compact else PatternKernels
-            self._incomplete[compact] = make(self, _FACTOR_BUDGET)
+            # the handler is cached here and holds this object by a weak reference: a strong
+            # one made a cycle that kept both (copies of X's rows, O(n_samples x n_features))
+            # after the call, until Python's cyclic collector happened to run
+            self._incomplete[compact] = make(weakref.proxy(self), _FACTOR_BUDGET)
         return self._incomplete[compact]
 
     def stats(self, params, n_threads):
