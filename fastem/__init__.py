@@ -11,6 +11,7 @@ place. Kernels compile on first use and are cached on disk.
 import importlib
 from typing import TYPE_CHECKING
 
+from ._interrupt import deferred
 from .warmup import warmup
 
 __version__ = "0.1.0"
@@ -60,11 +61,15 @@ if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
 
 
 def __getattr__(name):
+    # (the first use imports scikit-learn and pandas: with Ctrl-C held off, as one stopped
+    # half-way leaves them half-initialized for the rest of the process; ``_interrupt``)
     if name in _PUBLIC:
-        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        with deferred():
+            value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
     elif not name.startswith("__"):  # a submodule, as ``fastem.mixture`` was before
         try:
-            value = importlib.import_module(f".{name}", __name__)
+            with deferred():
+                value = importlib.import_module(f".{name}", __name__)
         except ModuleNotFoundError as exc:
             if exc.name != f"{__name__}.{name}":
                 raise

@@ -6,6 +6,9 @@ casts); an LLVM ``bitcast`` of one value compiles in no time and vectorizes
 the same way.
 """
 
+from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
+
+# isort: split
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils

@@ -4,6 +4,9 @@ Nothing here compiles anything: kernels are compiled lazily on first call and
 cached on disk (``cache=True``), so ``import fastem`` stays cheap.
 """
 
+from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
+
+# isort: split
 import functools
 import pathlib
 

@@ -9,6 +9,9 @@ dtype, by register micro-kernels in LLVM vector IR: for the upper-triangular ``U
 :func:`_diag_rows`, ``(x - mu) p`` as one multiply-add), float64 and float32.
 """
 
+from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
+
+# isort: split
 import numpy as np
 from numba import types
 from numba.core import cgutils

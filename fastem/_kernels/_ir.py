@@ -9,6 +9,9 @@ module holds what they write: the vector type (float64, or float32 for the float
 log-densities), loads, stores, broadcasts, constants, multiply-adds and masked adds.
 """
 
+from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
+
+# isort: split
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils

@@ -24,6 +24,9 @@ A kernel that passes other argument types than a signature's fails to compile (a
 ``TypingError`` naming both); it never calls code compiled for other types.
 """
 
+from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
+
+# isort: split
 import threading
 
 from numba import njit, types

@@ -12,6 +12,9 @@ vector registers: ``NARROW``); diagonal and spherical: two components x two feat
 per pass.
 """
 
+from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
+
+# isort: split
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
