@@ -280,9 +280,32 @@ class StreamData:
                 yield offset, self._wrap(X, rows=offset).rowwise(params, n_threads, **what)
 
     def rowwise(self, params, n_threads, **what):
-        parts = [r for _, r in self.iter_rowwise(params, n_threads, **what)]
-        if not parts:
+        """``(logprob, resp, labels)`` of every row, each chunk's written into arrays of the
+        source's length as it comes (the chunks' results kept in a list and then concatenated
+        were held twice: two ``(n_samples, n_components)`` arrays for ``predict_proba``).
+        Where the length is not known when the first chunk comes (a CSV file's first pass),
+        or the chunks do not fill it, they are concatenated."""
+        outs, parts, filled = None, [], 0
+        for offset, res in self.iter_rowwise(params, n_threads, **what):
+            rows = next(r.shape[0] for r in res if r is not None)
+            n = self.source.n_rows  # (read after the pass opened the source: its length now)
+            if outs is None and not parts and n is not None:
+                outs = [None if r is None else np.empty((n, *r.shape[1:]), r.dtype) for r in res]
+            fits = outs is not None and offset == filled and filled + rows <= n
+            if fits and all(r is None or np.can_cast(r.dtype, o.dtype) for o, r in zip(outs, res)):
+                for o, r in zip(outs, res):
+                    if o is not None:
+                        o[filled : filled + rows] = r
+            else:  # in pieces from here on
+                if outs is not None:
+                    parts.append(tuple(None if o is None else o[:filled] for o in outs))
+                    outs = None
+                parts.append(res)
+            filled += rows
+        if filled == 0:
             raise _err(self.source.name, 0, "the source holds no rows")
+        if outs is not None:
+            return tuple(None if o is None else o[:filled] for o in outs)
         return tuple(
             None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(3)
         )

@@ -57,3 +57,37 @@ def test_failed_write_to_out_keeps_the_file_that_was_there(X, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npy", "lab.npy"]
     np.testing.assert_array_equal(gm.predict(X, out=out), gm.predict(X))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npy", "lab.npy"]
+
+
+def test_streamed_results_in_memory_are_held_once(tmp_path):
+    """``predict_proba`` (and ``predict``, ``score_samples``) of a source without ``out=``
+    kept each chunk's results in a list and concatenated them: two ``(n_samples,
+    n_components)`` arrays at the peak (256 MB for 2M rows of 8 components). They are
+    written into the result as the chunks come; a source whose length is known only after
+    its first pass (CSV) is still concatenated, to the same values."""
+    import tracemalloc
+
+    from fastem import GaussianMixture
+
+    rng = np.random.default_rng(3)
+    n, d, k = 200_000, 4, 8
+    X = rng.normal(size=(n, d)) + rng.integers(0, 4, size=(n, 1)) * 3.0
+    np.save(tmp_path / "X.npy", X)
+    gm = GaussianMixture(k, covariance_type="diag", random_state=0, max_iter=2).fit(X)
+    src = source(tmp_path / "X.npy", chunk_rows=20_000)
+    for method, out_bytes in (("predict_proba", n * k * 8), ("predict", n * 8)):
+        expected = getattr(gm, method)(X)
+        getattr(gm, method)(src)  # (compiled)
+        tracemalloc.start()
+        try:
+            got = getattr(gm, method)(src)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        np.testing.assert_array_equal(got, expected)
+        # the result, the log-likelihoods (checked for underflow) and a few chunks' worth
+        assert peak < out_bytes + n * 8 + 0.25 * n * k * 8, (method, peak)
+    np.savetxt(tmp_path / "X.csv", X[:5000], delimiter=",")
+    np.testing.assert_array_equal(
+        gm.predict_proba(source(tmp_path / "X.csv", chunk_rows=700)), gm.predict_proba(X[:5000])
+    )
