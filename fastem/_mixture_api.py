@@ -130,6 +130,14 @@ class _MixtureAPI:
         dtype = np.result_type(data.dtype, self.means_.dtype)
         if out is not None:  # written chunk by chunk (fastem._stream)
             return _writers.rowwise_to(data, params, self.n_threads, out, dtype, **what)
+        if dtype == np.float32 and not what.get("labels"):
+            # float32 results: each piece's float64 values narrowed into the result as they
+            # come (the whole float64 result narrowed at the end was an (n_samples,
+            # n_components) float64 temporary: twice the result predict_proba returns)
+            shape = (data.n_samples, params.mu.shape[0]) if what.get("resp") else (data.n_samples,)
+            if None not in shape:
+                out = np.empty(shape, np.float32)
+                return _writers.rowwise_to(data, params, self.n_threads, out, dtype, **what)
         if what.get("logprob"):
             log_prob, resp, labels = data.rowwise(params, self.n_threads, **what)
         else:

@@ -136,6 +136,7 @@ def rowwise_to(data, params, n_threads, out, float_dtype=np.float64, **what):
             if key != "logprob":
                 check_densities(res[0], offset)
             writer.write(offset, res[index])
+            res = None  # (not held while the next piece is computed)
         writer.finish()
 
     if isinstance(out, (str, os.PathLike)):

@@ -272,6 +272,28 @@ def test_fit_allocates_no_per_row_temporaries():
         assert peak < 0.5 * n * k * 8 + sample, peak
 
 
+def test_float32_results_are_narrowed_piece_by_piece():
+    """A float32 model's ``predict_proba`` of float32 rows is float32 (as in scikit-learn):
+    it was computed whole in float64 and narrowed at the end, an (n_samples, n_components)
+    float64 temporary twice the size of the result (peak 3x the result). Each piece is
+    narrowed into the result as it comes: the same values."""
+    n, d, k = 400_000, 8, 8
+    X = blobs(n, d, k, seed=14, dtype=np.float32)
+    gm = GaussianMixture(k, covariance_type="diag", tol=0, max_iter=2, random_state=0).fit(X)
+    for method in ("predict_proba", "score_samples"):
+        expected = getattr(gm, method)(X[:1000])
+        tracemalloc.start()
+        try:
+            got = getattr(gm, method)(X)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got[:1000], expected)
+        if method == "predict_proba":  # the result, and a piece of 65,536 rows in float64
+            assert peak < 1.6 * got.nbytes, peak
+
+
 def test_float32_is_not_upcast():
     X = blobs(1000, 3, 3, seed=13, dtype=np.float32)
     gm = GaussianMixture(3, random_state=0)
