@@ -285,16 +285,35 @@ class MissingData:
         initialization sample: those of the whole source), NaN elsewhere."""
         X = self.X.copy()
         if fill is None:
-            means = np.nanmean(self.X, axis=0)
+            means = column_nanmeans(self.X)
         else:
             given = ~np.isnan(fill)
             means = fill.copy()
-            means[~given] = np.nanmean(self.X[:, ~given], axis=0)
-        rows, cols = np.nonzero(np.isnan(X))
-        X[rows, cols] = means[cols]
+            means[~given] = column_nanmeans(self.X)[~given]
+        for r0 in range(0, X.shape[0], _CHUNK):  # (no (n_samples, n_features) mask)
+            block = X[r0 : r0 + _CHUNK]
+            rows, cols = np.nonzero(np.isnan(block))
+            block[rows, cols] = means[cols]
         sample = ArrayData(X, self.sample_weight, self.labels)
         sample.raw_X = self.X  # with its NaN: prior="default" takes the complete rows
         return sample
+
+
+def column_nanmeans(X):
+    """``np.nanmean(X, axis=0)`` to the last bit, in chunks of rows: NumPy's made a copy of
+    ``X`` with its NaN zeroed and a mask of its NaN, ``(n_samples, n_features)`` each. The
+    sums run row after row in ``X``'s dtype, as NumPy's reduction over the first axis does."""
+    total = np.zeros((1, X.shape[1]), dtype=X.dtype)
+    count = np.zeros(X.shape[1], dtype=np.intp)
+    for r0 in range(0, X.shape[0], _CHUNK):
+        block = X[r0 : r0 + _CHUNK]
+        nan = np.isnan(block)
+        total = np.add.reduce(np.concatenate([total, np.where(nan, 0, block)]), 0, keepdims=True)
+        count += (~nan).sum(axis=0)
+    means = total[0]
+    with np.errstate(invalid="ignore"):  # (a column without a value: NaN, as NumPy's)
+        np.true_divide(means, count, out=means, casting="unsafe")
+    return means
 
 
 class EmptyColumnError(ValueError):
