@@ -130,7 +130,8 @@ class _MixtureAPI:
         dtype = np.result_type(data.dtype, self.means_.dtype)
         if out is not None:  # written chunk by chunk (fastem._stream)
             return _writers.rowwise_to(data, params, self.n_threads, out, dtype, **what)
-        if dtype == np.float32 and not what.get("labels"):
+        lazy = _is_dask_array(getattr(data, "X", None))  # (Dask: lazy arrays, narrowed lazily)
+        if dtype == np.float32 and not what.get("labels") and not lazy:
             # float32 results: each piece's float64 values narrowed into the result as they
             # come (the whole float64 result narrowed at the end was an (n_samples,
             # n_components) float64 temporary: twice the result predict_proba returns)

@@ -292,6 +292,11 @@ def test_float32_results_are_narrowed_piece_by_piece():
         np.testing.assert_array_equal(got[:1000], expected)
         if method == "predict_proba":  # the result, and a piece of 65,536 rows in float64
             assert peak < 1.6 * got.nbytes, peak
+    da = pytest.importorskip("dask.array")
+    for method in ("predict_proba", "score_samples"):  # from Dask: still lazy, still float32
+        got = getattr(gm, method)(da.from_array(X[:5000], chunks=1000))
+        assert isinstance(got, da.Array) and got.dtype == np.float32
+        np.testing.assert_array_equal(got.compute()[:1000], getattr(gm, method)(X[:1000]))
 
 
 def test_float32_is_not_upcast():
