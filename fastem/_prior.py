@@ -108,18 +108,7 @@ def resolve(prior, covariance_type, X, w, n_components, moments=None):
     """
     spec = {} if isinstance(prior, str) else dict(prior)
     if moments is None:
-        X = np.asarray(X, dtype=np.float64)
-        wts = None if w is None or len(w) == 0 else np.asarray(w, dtype=np.float64)
-        complete = np.all(np.isfinite(X), axis=1)  # missing values: the complete rows
-        if not complete.all():
-            X = X[complete]
-            wts = None if wts is None else wts[complete]
-        if X.shape[0] < 2:
-            raise ValueError("the default prior needs at least 2 rows without missing values.")
-        data_mean = np.average(X, axis=0, weights=wts)
-        dev = X - data_mean
-        wsum = X.shape[0] if wts is None else wts.sum()
-        cov = (dev.T * (1.0 if wts is None else wts)) @ dev / max(wsum - 1, 1e-300)
+        data_mean, cov = _moments(X, None if w is None or len(w) == 0 else w)
     else:
         data_mean, cov = moments
     D = data_mean.shape[0]
@@ -159,6 +148,42 @@ def resolve(prior, covariance_type, X, w, n_components, moments=None):
             )
     shrinkage = float(spec.get("shrinkage", 0.01))
     return Prior(shrinkage, mean, float(dof), scale)
+
+
+_CHUNK = 65536  # rows at a time in :func:`_moments`
+
+
+def _moments(X, w):
+    """Weighted mean and covariance (ddof 1) of the rows of ``X`` without NaN (the complete
+    rows), in float64, ``_CHUNK`` rows at a time: two passes, the scatter centred on the
+    mean. Made whole, ``X - mean`` (and a float64 copy of float32 rows, the weighted
+    deviations, the mask of NaN) were ``(n_samples, n_features)`` temporaries: a fit with
+    ``prior="default"`` traced twice the size of X."""
+    n, D = X.shape
+
+    def chunks():
+        for r0 in range(0, n, _CHUNK):
+            Xc = np.asarray(X[r0 : r0 + _CHUNK], dtype=np.float64)
+            wc = None if w is None else np.asarray(w[r0 : r0 + _CHUNK], dtype=np.float64)
+            complete = np.all(np.isfinite(Xc), axis=1)  # missing values: the complete rows
+            if not complete.all():
+                Xc = Xc[complete]
+                wc = None if wc is None else wc[complete]
+            yield Xc, wc
+
+    total, wsum, rows = np.zeros(D), 0.0, 0
+    for Xc, wc in chunks():
+        total += Xc.sum(axis=0) if wc is None else wc @ Xc
+        wsum += Xc.shape[0] if wc is None else wc.sum()
+        rows += Xc.shape[0]
+    if rows < 2:
+        raise ValueError("the default prior needs at least 2 rows without missing values.")
+    mean = total / wsum
+    scatter = np.zeros((D, D))
+    for Xc, wc in chunks():
+        dev = Xc - mean
+        scatter += (dev.T if wc is None else dev.T * wc) @ dev
+    return mean, scatter / max(wsum - 1, 1e-300)
 
 
 def _floats(value):

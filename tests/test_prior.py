@@ -205,3 +205,39 @@ def test_prior_avoids_the_collapse_on_rounded_old_faithful():
     assert ml.covariances_.min() <= 1e-5 and ml.score(X) > 0
     gm = GaussianMixture(5, prior="default", **kw).fit(X)
     assert gm.covariances_.min() > 0.1 and gm.score(X) < 0
+
+
+def test_the_default_prior_reads_the_data_a_chunk_at_a_time():
+    """mclust's default prior takes the mean and covariance of X: computed whole, ``X -
+    mean`` (with the weighted deviations, a float64 copy of float32 rows and the mask of
+    NaN) made (n_samples, n_features) temporaries, and a fit traced twice the size of X.
+    A chunk at a time: the same moments (to rounding), whatever the weights, NaN rows and
+    dtype."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    n, d = 300_000, 8
+    X = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + 50.0
+    gm = GaussianMixture(4, prior="default", random_state=0, max_iter=2)
+    gm.fit(X)  # (compiled)
+    tracemalloc.start()
+    try:
+        gm.fit(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.6 * X.nbytes, peak / X.nbytes  # (0.2x; 2.0x whole)
+    w = rng.uniform(0.5, 2.0, size=n)
+    Xn = X.copy()
+    Xn[::7, 3] = np.nan
+    for rows, weights in ((X, None), (X, w), (Xn, w), (X.astype(np.float32), None)):
+        keep = ~np.isnan(rows).any(axis=1)
+        x64 = rows[keep].astype(np.float64)
+        mean, cov = _prior._moments(rows, weights)
+        wk = None if weights is None else weights[keep]
+        np.testing.assert_allclose(mean, np.average(x64, axis=0, weights=wk), rtol=1e-13)
+        expected = np.cov(x64.T, aweights=wk) if wk is None else None
+        if wk is not None:  # the weighted covariance with ddof 1 on the total weight
+            dev = x64 - np.average(x64, axis=0, weights=wk)
+            expected = (dev.T * wk) @ dev / (wk.sum() - 1)
+        np.testing.assert_allclose(cov, expected, rtol=1e-12)
