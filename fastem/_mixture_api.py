@@ -258,18 +258,21 @@ class _MixtureAPI:
             covs = self.covariances_
             if kind == "tied":
                 covs = [covs] * self.n_components
-            X = np.vstack(
-                [
-                    rng.multivariate_normal(m, c, int(s))
-                    for m, c, s in zip(self.means_, covs, counts)
-                ]
+            draws = (
+                rng.multivariate_normal(m, c, int(s)) for m, c, s in zip(self.means_, covs, counts)
             )
         else:
-            X = np.vstack(
-                [
-                    m + rng.standard_normal(size=(s, n_features)) * np.sqrt(c)
-                    for m, c, s in zip(self.means_, self.covariances_, counts)
-                ]
+            draws = (
+                m + rng.standard_normal(size=(s, n_features)) * np.sqrt(c)
+                for m, c, s in zip(self.means_, self.covariances_, counts)
             )
-        y = np.concatenate([np.full(s, j, dtype=int) for j, s in enumerate(counts)])
+        # each component's rows copied into the result as they are drawn (the same draws
+        # as scikit-learn's); stacked at the end, all of them were held twice
+        X, at = None, 0
+        for rows in draws:
+            if X is None:
+                X = np.empty((n_samples, n_features), dtype=rows.dtype)
+            X[at : at + rows.shape[0]] = rows
+            at += rows.shape[0]
+        y = np.repeat(np.arange(self.n_components, dtype=int), counts)
         return X, y
