@@ -44,6 +44,18 @@ def sklearn_start(X, k, covariance_type, seed=0):
     return dict(weights_init=sk.weights_, means_init=sk.means_, precisions_init=sk.precisions_)
 
 
+def traced_peak(call):
+    """``(call(), the peak of the bytes tracemalloc traced during it)``."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def rel_err(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))

@@ -12,7 +12,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from fastem import GaussianMixture, load_old_faithful
 from fastem._init import KMEANS_MAX_ROWS
 
-from .conftest import COVARIANCE_TYPES, blobs, rel_err, sklearn_start
+from .conftest import COVARIANCE_TYPES, blobs, rel_err, sklearn_start, traced_peak
 
 PARAMS = ["weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"]
 
@@ -282,12 +282,7 @@ def test_float32_results_are_narrowed_piece_by_piece():
     gm = GaussianMixture(k, covariance_type="diag", tol=0, max_iter=2, random_state=0).fit(X)
     for method in ("predict_proba", "score_samples"):
         expected = getattr(gm, method)(X[:1000])
-        tracemalloc.start()
-        try:
-            got = getattr(gm, method)(X)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        got, peak = traced_peak(lambda: getattr(gm, method)(X))  # noqa: B023
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got[:1000], expected)
         if method == "predict_proba":  # the result, and a piece of 65,536 rows in float64

@@ -15,6 +15,7 @@ import pytest
 from fastem import BayesianGaussianMixture, GaussianMixture
 
 from ._audit_ref import ESTIMATORS, X
+from .conftest import traced_peak
 
 pa = pytest.importorskip("pyarrow")
 
@@ -222,19 +223,13 @@ def test_float32_rows_on_a_float64_model_are_widened_chunk_by_chunk():
     """In memory, float32 rows on a float64 model are widened one kernel chunk at a time: the
     same bits as the rows given as float64, without a float64 copy of X (it was made whole:
     25.6 MB here, twice the float32 input)."""
-    import tracemalloc
 
     rng = np.random.default_rng(0)
     X32 = (rng.normal(size=(400_000, 8)) + 100.0).astype(np.float32)
     X64 = X32.astype(np.float64)
     gm = GaussianMixture(4, covariance_type="diag", random_state=0, max_iter=2).fit(X64)
     gm.predict(X32)  # (compiled)
-    tracemalloc.start()
-    try:
-        labels = gm.predict(X32)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    labels, peak = traced_peak(lambda: gm.predict(X32))
     np.testing.assert_array_equal(labels, gm.predict(X64))
     assert peak < X64.nbytes / 2, peak  # the labels 3.2 MB, a chunk per thread (7 MB)
     for method in ("predict_proba", "score_samples"):

@@ -8,6 +8,7 @@ import pytest
 from fastem import GaussianMixture, _missing
 
 from ._incomplete_ref import COV_TYPES, blobs, fit_fixed, initial
+from .conftest import traced_peak
 
 # --------------------------------------------------------------------------
 # rows with NaN as complete rows in compact coordinates (fastem._patterns)
@@ -214,7 +215,6 @@ def test_a_missing_values_fit_makes_no_extra_copies_of_x():
     and the NaN filled a chunk at a time. What stays is by design: the copies of the rows
     (complete ones, and those with NaN in compact coordinates: 1.0x X) and the start's
     filled copy (1.0x X)."""
-    import tracemalloc
 
     rng = np.random.default_rng(0)
     n, d = 300_000, 8
@@ -224,12 +224,7 @@ def test_a_missing_values_fit_makes_no_extra_copies_of_x():
         8, missing="marginalize", covariance_type="diag", random_state=0, max_iter=2
     )
     gm.fit(X)  # (compiled)
-    tracemalloc.start()
-    try:
-        gm.fit(X)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    _, peak = traced_peak(lambda: gm.fit(X))
     assert peak < 2.7 * X.nbytes, peak / X.nbytes  # (2.4x; 3.1x before)
     for dtype in (np.float64, np.float32):
         Xt = X.astype(dtype)

@@ -11,6 +11,7 @@ import fastem
 from fastem import GaussianMixture, _models, _prior
 from fastem._stats import SuffStats, m_step
 
+from .conftest import traced_peak
 from .test_models import _builder
 
 MULTIVARIATE = [m for m in _prior.SUPPORTED if m not in ("E", "V")]
@@ -213,19 +214,13 @@ def test_the_default_prior_reads_the_data_a_chunk_at_a_time():
     NaN) made (n_samples, n_features) temporaries, and a fit traced twice the size of X.
     A chunk at a time: the same moments (to rounding), whatever the weights, NaN rows and
     dtype."""
-    import tracemalloc
 
     rng = np.random.default_rng(5)
     n, d = 300_000, 8
     X = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + 50.0
     gm = GaussianMixture(4, prior="default", random_state=0, max_iter=2)
     gm.fit(X)  # (compiled)
-    tracemalloc.start()
-    try:
-        gm.fit(X)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    _, peak = traced_peak(lambda: gm.fit(X))
     assert peak < 0.6 * X.nbytes, peak / X.nbytes  # (0.2x; 2.0x whole)
     w = rng.uniform(0.5, 2.0, size=n)
     Xn = X.copy()

@@ -5,6 +5,7 @@ import pytest
 
 from fastem import source
 
+from ..conftest import traced_peak
 from .helpers import (
     CHUNK,
     K,
@@ -65,7 +66,6 @@ def test_streamed_results_in_memory_are_held_once(tmp_path):
     n_components)`` arrays at the peak (256 MB for 2M rows of 8 components). They are
     written into the result as the chunks come; a source whose length is known only after
     its first pass (CSV) is still concatenated, to the same values."""
-    import tracemalloc
 
     from fastem import GaussianMixture
 
@@ -78,12 +78,7 @@ def test_streamed_results_in_memory_are_held_once(tmp_path):
     for method, out_bytes in (("predict_proba", n * k * 8), ("predict", n * 8)):
         expected = getattr(gm, method)(X)
         getattr(gm, method)(src)  # (compiled)
-        tracemalloc.start()
-        try:
-            got = getattr(gm, method)(src)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        got, peak = traced_peak(lambda: getattr(gm, method)(src))  # noqa: B023
         np.testing.assert_array_equal(got, expected)
         # the result, the log-likelihoods (checked for underflow) and a few chunks' worth
         assert peak < out_bytes + n * 8 + 0.25 * n * k * 8, (method, peak)
