@@ -274,5 +274,5 @@ class _MixtureAPI:
                 X = np.empty((n_samples, n_features), dtype=rows.dtype)
             X[at : at + rows.shape[0]] = rows
             at += rows.shape[0]
-        y = np.repeat(np.arange(self.n_components, dtype=int), counts)
+        y = np.repeat(np.arange(len(counts), dtype=int), counts)  # (a pruned model: its kept)
         return X, y

@@ -429,3 +429,17 @@ def test_one_feature_and_verbose_output(capsys):
     fe = BGM(n_components=2, random_state=0, init_params="random_from_data").fit(X)
     assert m.means_.shape == (2, 1)
     assert rel_err(fe.means_, sk.means_) < 1e-7
+
+
+def test_sample_of_a_pruned_model_labels_its_kept_components():
+    """sample() of a model whose pruning kept fewer components than n_components failed
+    ("operands could not be broadcast") once its labels were built from n_components."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(m, 0.3, (200, 2)) for m in (0.0, 5.0)])
+    bgm = BGM(n_components=6, prune_threshold=0.05, random_state=0, max_iter=200).fit(X)
+    kept = len(bgm.weights_)
+    assert kept < 6
+    Xs, y = bgm.sample(300)
+    assert Xs.shape == (300, 2) and y.shape == (300,)
+    assert set(np.unique(y)) <= set(range(kept))
+    np.testing.assert_array_equal(np.bincount(y, minlength=kept).sum(), 300)

@@ -220,6 +220,9 @@ def test_a_prior_is_fingerprinted_to_the_last_bit(tmp_path):
 
 _INTERRUPTED_IMPORT = """
 import signal, sys
+# a process started by one that ignores SIGINT (a pytest-xdist worker) inherits SIG_IGN and
+# Python then installs no KeyboardInterrupt handler: give it the handler a terminal's has
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np
 import fastem
 
