@@ -54,7 +54,8 @@ def open_archive(path, allowed, *, required=None, what="model file"):
     """
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as e:
+        # (RuntimeError: zipfile's NotImplementedError for a corrupt version or compression)
         msg = f"{path} cannot be read as a .npz archive; it is truncated or corrupt ({e})."
         raise ArchiveError(msg) from None
     infos = zf.infolist()

@@ -277,3 +277,16 @@ def test_an_altered_hyperparameter_is_refused_at_load(tmp_path, model, name, val
     _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", change)
     with pytest.raises(ValueError, match=rf"bad\.npz: invalid hyper-parameter: {message}.*altered"):
         fastem.load(tmp_path / "bad.npz")
+
+
+def test_a_zip_entry_of_an_unknown_version_is_refused_clearly(tmp_path):
+    """A flipped bit in the central directory's "version needed to extract" made zipfile raise
+    NotImplementedError ('zip file version 10.9') out of fastem.load (found by the corruption
+    property test): it is a corrupt file like any other."""
+    fastem.save(_fit(), tmp_path / "m.npz")
+    raw = bytearray((tmp_path / "m.npz").read_bytes())
+    at = raw.index(b"PK\x01\x02")  # the first central directory entry
+    raw[at + 6 : at + 8] = (109).to_bytes(2, "little")  # version needed to extract: 10.9
+    (tmp_path / "bad.npz").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"bad\.npz cannot be read .*zip file version 10\.9"):
+        fastem.load(tmp_path / "bad.npz")
