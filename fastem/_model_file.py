@@ -82,17 +82,14 @@ def add_fit_dtype(model, fitted):
         fitted["fit_dtype"] = np.dtype(model._fit_dtype).name
 
 
-def check_fit_dtype(fitted, path):
-    """A file's ``fit_dtype`` (optional: files before it was stored have none) is a float."""
+def restore_fit_dtype(model, fitted, path):
+    """So that the loaded ``model`` scores float32 rows in the kernels the original used; a
+    file's ``fit_dtype`` (optional: files before it was stored have none) must be a float."""
     check(
         fitted.get("fit_dtype", "float64") in ("float32", "float64"),
         path,
         "the dtype the model was fitted on is neither float32 nor float64.",
     )
-
-
-def restore_fit_dtype(model, fitted):
-    """So that the loaded ``model`` scores float32 rows in the kernels the original used."""
     if "fit_dtype" in fitted:
         model._fit_dtype = np.dtype(fitted["fit_dtype"])
 

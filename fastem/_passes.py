@@ -321,13 +321,13 @@ class ArrayData:
         self.sample_weight = sample_weight
         self.labels = labels
         self.n_samples, self.n_features = X.shape
-        #: float32 rows scored in float64, each chunk widened on its own (row-wise passes only)
+        #: float32 rows scored in float64, each chunk widened on its own (``predict`` data:
+        #: row-wise passes only; a fit never widens)
         self.widen = widen
         self.dtype = np.dtype(np.float64) if widen else X.dtype
 
     def stats(self, params, n_threads):
-        X = self.X.astype(np.float64) if self.widen else self.X  # (no pass asks: row-wise only)
-        return array_stats(X, self.sample_weight, self.labels, params, n_threads)
+        return array_stats(self.X, self.sample_weight, self.labels, params, n_threads)
 
     def rowwise(self, params, n_threads, **what):
         return array_rowwise(self.X, params, n_threads, widen=self.widen, **what)

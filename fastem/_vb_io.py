@@ -167,7 +167,6 @@ def build(arrays, meta, path):
         _check(name in fitted, path, f"fitted attribute {name!r} is missing.")
     _check(fitted["n_components_effective_"] == K, path, "n_components_effective_ mismatch.")
     _check(fitted["n_features_in_"] == D, path, "n_features_in_ does not match the arrays.")
-    _model_file.check_fit_dtype(fitted, path)
     # build the estimator
     for name in _FITTED:
         if name not in ("log_weights", "kept_components_", "lower_bounds_"):
@@ -185,7 +184,7 @@ def build(arrays, meta, path):
     model.lower_bounds_ = arrays["lower_bounds_"].tolist()
     for name in _SCALARS:
         setattr(model, name, fitted[name])
-    _model_file.restore_fit_dtype(model, fitted)
+    _model_file.restore_fit_dtype(model, fitted, path)
     model._log_weights = arrays["log_weights"]
     state = (
         wc,

@@ -389,7 +389,6 @@ def _check_params(meta, path):
         path,
         "the fitted dtype is neither float32 nor float64.",
     )
-    _model_file.check_fit_dtype(fitted, path)
 
 
 def load(path):
@@ -492,7 +491,7 @@ def build(arrays, meta, path):
     model.lower_bound_ = float(fitted["lower_bound_"])
     model.lower_bounds_ = arrays["lower_bounds_"].tolist()
     model.n_features_in_ = fitted["n_features_in_"]
-    _model_file.restore_fit_dtype(model, fitted)
+    _model_file.restore_fit_dtype(model, fitted, path)
     if "feature_names_in_" in arrays:
         model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
     if "online" in meta:

@@ -16,6 +16,7 @@ from sklearn.utils import check_array, check_random_state
 from . import _models, _stats, _validation
 from ._hc import hc_labels
 from ._init import _labels_stats, group_stats, kmeans_plusplus, lloyd
+from ._mixture_api import _is_dask_array
 from ._validation import check_sample_weight
 from .mixture import GaussianMixture
 
@@ -83,12 +84,6 @@ def _in_memory(X):
 
         _as_row_chunked(X, "X")
     return None, X
-
-
-def _is_streamed(source):
-    from . import _stream
-
-    return _stream.is_streamed(source)
 
 
 def _held_rows(source):
@@ -332,7 +327,7 @@ def select_components(
     arr, source = _in_memory(X)
     data = arr if arr is not None else source
     ks, cts = _check_grid(n_components, covariance_types, criterion, _n_features(data))
-    if criterion == "icl" and arr is None and not _is_streamed(source):
+    if criterion == "icl" and _is_dask_array(X):
         raise ValueError(
             "criterion='icl' needs every row's responsibilities, which select_components "
             "does not compute for a Dask array (its icl column is NaN); choose by "
