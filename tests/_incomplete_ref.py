@@ -82,6 +82,43 @@ def _full_cov(prec, covariance_type, K, D):
 # --------------------------------------------------------------------------
 
 
+def reference_e_step(X, weights, means, Sigma, sw, labels=None):
+    """One E-step for values missing at random, row by row: ``(nk, sx, sxx, loglik)`` with
+    ``sx = sum r x_hat`` and ``sxx = sum r (x_hat x_hat^T + Cov[x_M | x_O])`` (not centred),
+    ``r`` the weighted responsibilities (one-hot for a known label) and ``x_hat`` the row with
+    its missing values replaced by their conditional means; ``Sigma`` (K, D, D)."""
+    n, D = X.shape
+    K = means.shape[0]
+    nk, sx, sxx, loglik = np.zeros(K), np.zeros((K, D)), np.zeros((K, D, D)), 0.0
+    for i in range(n):
+        o = ~np.isnan(X[i])
+        m = ~o
+        lp = np.empty(K)
+        xhat = np.empty((K, D))
+        ccov = np.zeros((K, D, D))
+        for k in range(K):
+            S_oo = Sigma[k][np.ix_(o, o)]
+            d = X[i, o] - means[k, o]
+            sol = np.linalg.solve(S_oo, d)
+            _, logdet = np.linalg.slogdet(S_oo)
+            lp[k] = np.log(weights[k]) - 0.5 * (o.sum() * np.log(2 * np.pi) + logdet + d @ sol)
+            xhat[k] = X[i]
+            xhat[k, m] = means[k, m] + Sigma[k][np.ix_(m, o)] @ sol
+            reg = Sigma[k][np.ix_(m, o)] @ np.linalg.solve(S_oo, Sigma[k][np.ix_(o, m)])
+            ccov[k][np.ix_(m, m)] = Sigma[k][np.ix_(m, m)] - reg
+        lse = logsumexp(lp)
+        r = np.exp(lp - lse)
+        if labels is not None and labels[i] >= 0:
+            r = np.eye(K)[labels[i]]
+            lse = lp[labels[i]]
+        loglik += sw[i] * lse
+        r = r * sw[i]
+        nk += r
+        sx += r[:, None] * xhat
+        sxx += r[:, None, None] * (xhat[:, :, None] * xhat[:, None, :] + ccov)
+    return nk, sx, sxx, loglik
+
+
 def reference_em(
     X, w0, means0, prec0, covariance_type, n_iter, reg_covar=1e-6, sw=None, labels=None
 ):
@@ -92,44 +129,10 @@ def reference_em(
     weights, means = w0.copy(), means0.copy()
     Sigma = _full_cov(prec0, covariance_type, K, D)
     for _ in range(n_iter):
-        nk = np.zeros(K)
-        sx = np.zeros((K, D))
-        rows = []
-        loglik = 0.0
-        for i in range(n):
-            o = ~np.isnan(X[i])
-            m = ~o
-            lp = np.empty(K)
-            xhat = np.empty((K, D))
-            ccov = np.zeros((K, D, D))
-            for k in range(K):
-                S_oo = Sigma[k][np.ix_(o, o)]
-                d = X[i, o] - means[k, o]
-                sol = np.linalg.solve(S_oo, d)
-                _, logdet = np.linalg.slogdet(S_oo)
-                lp[k] = np.log(weights[k]) - 0.5 * (o.sum() * np.log(2 * np.pi) + logdet + d @ sol)
-                xhat[k] = X[i]
-                xhat[k, m] = means[k, m] + Sigma[k][np.ix_(m, o)] @ sol
-                reg = Sigma[k][np.ix_(m, o)] @ np.linalg.solve(S_oo, Sigma[k][np.ix_(o, m)])
-                ccov[k][np.ix_(m, m)] = Sigma[k][np.ix_(m, m)] - reg
-            lse = logsumexp(lp)
-            r = np.exp(lp - lse)
-            if labels is not None and labels[i] >= 0:
-                r = np.eye(K)[labels[i]]
-                lse = lp[labels[i]]
-            loglik += sw[i] * lse
-            r = r * sw[i]
-            nk += r
-            sx += r[:, None] * xhat
-            rows.append((r, xhat, ccov))
+        nk, sx, sxx, loglik = reference_e_step(X, weights, means, Sigma, sw, labels)
         nk = nk + 10 * np.finfo(float).eps
         new_means = sx / nk[:, None]
-        cov = np.zeros((K, D, D))
-        for r, xhat, ccov in rows:
-            for k in range(K):
-                d = xhat[k] - new_means[k]
-                cov[k] += r[k] * (np.outer(d, d) + ccov[k])
-        cov /= nk[:, None, None]
+        cov = sxx / nk[:, None, None] - new_means[:, :, None] * new_means[:, None, :]
         if covariance_type == "tied":
             cov = np.repeat(((cov * nk[:, None, None]).sum(0) / nk.sum())[None], K, axis=0)
         cov += reg_covar * np.eye(D)

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 
 from fastem import GaussianMixture
@@ -58,6 +59,67 @@ def test_all_rows_labelled_is_supervised_mle():
         cov = np.cov(X[z == k].T, bias=True) + 1e-6 * np.eye(3)
         np.testing.assert_allclose(gm.covariances_[k], cov, rtol=1e-8)
         np.testing.assert_allclose(gm.weights_[k], (z == k).mean(), rtol=1e-10)
+
+
+def _supervised(X, z, w, K, covariance_type, reg_covar=1e-6):
+    """Weighted class proportions, means and covariances (+ reg_covar), as full matrices."""
+    D = X.shape[1]
+    nk = np.array([w[z == k].sum() for k in range(K)])
+    means = np.array([np.average(X[z == k], axis=0, weights=w[z == k]) for k in range(K)])
+    C = np.array([np.cov(X[z == k].T, aweights=w[z == k], bias=True) for k in range(K)])
+    if covariance_type == "tied":
+        C = np.repeat(((C * nk[:, None, None]).sum(0) / nk.sum())[None], K, axis=0)
+    elif covariance_type == "diag":
+        C = np.stack([np.diag(np.diag(c)) for c in C])
+    elif covariance_type == "spherical":
+        C = np.stack([np.eye(D) * np.diag(c).mean() for c in C])
+    return nk / nk.sum(), means, C + reg_covar * np.eye(D)
+
+
+def _labelled_loglik(X, z, w, weights, means, covs):
+    """Mean of w * (log weight_z + log N(x_O | z)) over the rows (observed coordinates O)."""
+    total = 0.0
+    for x, k, wi in zip(X, z, w, strict=True):
+        o = ~np.isnan(x)
+        mvn = stats.multivariate_normal(means[k, o], covs[k][np.ix_(o, o)])
+        total += wi * (np.log(weights[k]) + mvn.logpdf(x[o]))
+    return total / w.sum()
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("init_params", ["kmeans", "random", "hc"])
+def test_every_row_labelled_starts_at_the_supervised_fit(covariance_type, weighted, init_params):
+    """docs/incomplete.md: "initialization starts component j from the rows labelled j". With
+    every row labelled the start is the supervised fit (weighted class proportions, means and
+    covariances), whatever init_params: the first lower bound, the log-likelihood under the
+    start, is the supervised log-likelihood, and one step changes nothing. With NaN the start
+    is the supervised fit of X filled with its column means; the bound is then the marginal
+    log-likelihood of the observed values (SciPy)."""
+    X, Xm, z = blobs(400, 3, 3, seed=31, missing_rate=0.1)
+    rng = np.random.default_rng(2)
+    w = rng.random(400) + 0.5 if weighted else np.ones(400)
+    sw = w if weighted else None
+    for data in (X, Xm):
+        gm = GaussianMixture(3, covariance_type=covariance_type, init_params=init_params,
+                             missing="marginalize", max_iter=1, random_state=0)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm.fit(data, sample_weight=sw, labels=z)
+        filled = np.where(np.isnan(data), np.nanmean(data, axis=0), data)
+        start = _supervised(filled, z, w, 3, covariance_type)
+        assert np.isclose(gm.lower_bound_, _labelled_loglik(data, z, w, *start), rtol=1e-9)
+        if data is X:  # complete data: the step from the supervised fit stays there
+            np.testing.assert_allclose(gm.weights_, start[0], rtol=1e-9)
+            np.testing.assert_allclose(gm.means_, start[1], rtol=1e-9)
+            full = gm.covariances_
+            if covariance_type == "tied":
+                full = np.repeat(full[None], 3, axis=0)
+            elif covariance_type == "diag":
+                full = np.stack([np.diag(c) for c in full])
+            elif covariance_type == "spherical":
+                full = np.stack([np.eye(3) * c for c in full])
+            np.testing.assert_allclose(full, start[2], rtol=1e-8, atol=1e-14)
 
 
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
