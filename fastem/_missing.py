@@ -102,7 +102,7 @@ def check_labels(labels, n_samples, n_components):
     if labels is None:
         return None
     arr = np.asarray(labels)
-    if arr.dtype == object and arr.size and all(isinstance(v, numbers.Integral) for v in arr.flat):
+    if arr.dtype == object and arr.size and all(_is_int(v) for v in arr.flat):
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu" or arr.dtype == np.bool_:
         hint = " (not NaN)" if arr.dtype.kind == "f" else ""
@@ -124,6 +124,11 @@ def check_labels(labels, n_samples, n_components):
             "n_components - 1 (or raise n_components)."
         )
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _is_int(value):
+    """An integer that is not a bool (True is no component index: a bool array is refused)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 # --------------------------------------------------------------------------

@@ -154,6 +154,8 @@ def test_labels_with_sample_weight_equal_repeated_rows():
         # streaming.md: "a bool file is refused, as bool labels are in memory" (True is not a
         # component index: it would be read as 1 and False as component 0, never as unknown)
         (np.array([True, False, True, False]), "integer array, got dtype bool"),
+        # and in an object array (a pandas object column): False read as component 0
+        (np.array([True, False, True, False], dtype=object), "integer array, got dtype object"),
         (np.array([0, 1, -1]), r"shape \(4,\)"),
         (np.array([0, 2, -1, 0]), r"\[-1, 2\)"),
         (np.array([0, -2, -1, 0]), "min -2"),
@@ -163,6 +165,15 @@ def test_labels_validation(labels, match):
     X = np.arange(8.0).reshape(4, 2)
     with pytest.raises(ValueError, match=match):
         GaussianMixture(2).fit(X, labels=labels)
+
+
+def test_labels_as_python_objects_are_integers():
+    """An object array of Python or NumPy integers (a pandas object column) is labels."""
+    X = np.concatenate([np.zeros((10, 2)), np.ones((10, 2))]) + np.arange(20)[:, None] * 0.01
+    labels = np.array([0, -1] * 5 + [np.int64(1), -1] * 5, dtype=object)
+    a = GaussianMixture(2, random_state=0).fit(X, labels=labels)
+    b = GaussianMixture(2, random_state=0).fit(X, labels=labels.astype(np.int64))
+    np.testing.assert_array_equal(a.means_, b.means_)
 
 
 def test_labels_none_or_all_unknown_is_unsupervised():
