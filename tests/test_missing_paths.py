@@ -179,6 +179,36 @@ def test_default_choice_of_path():
     assert isinstance(data._rows_with_nan(kp), CompactRows)
 
 
+def test_choice_of_path_at_its_thresholds():
+    """docs/incomplete.md: compact coordinates when the per-pattern work (patterns x K x D^2)
+    is *at most* 2^19, or with 1,000 rows with NaN per pattern *or more* on average."""
+    from fastem import _stats
+    from fastem._pattern_kernels import PatternKernels
+    from fastem._patterns import CompactRows
+
+    def handler(X, K):
+        D = X.shape[1]
+        kp = _stats.kernel_params(np.full(K, 1 / K), np.zeros((K, D)),
+                                  np.eye(D)[None].repeat(K, 0), "full", np.float64)  # fmt: skip
+        return type(_missing.MissingData(X)._rows_with_nan(kp))
+
+    # one row per pattern: P patterns of 16 features (the bits of 1 .. P in columns 0 .. 10)
+    def patterns(P):
+        X = np.ones((P, 16))
+        X[:, :11][(np.arange(1, P + 1)[:, None] >> np.arange(11)) & 1 == 1] = np.nan
+        return X
+
+    assert 1024 * 2 * 16 * 16 == _missing.COMPACT_WORK == 2**19
+    assert handler(patterns(1024), 2) is CompactRows
+    assert handler(patterns(1025), 2) is PatternKernels
+    # two patterns of 64 features, K = 65 (work 2 x 65 x 64^2 > 2^19): 1,000 rows a pattern
+    X = np.ones((2000, 64))
+    X[:1000, 0] = X[1000:, 1] = np.nan
+    assert _missing.COMPACT_ROWS == 1000
+    assert handler(X, 65) is CompactRows
+    assert handler(X[1:], 65) is PatternKernels
+
+
 def test_rows_with_nan_are_freed_when_the_call_returns(missing_path):
     """The handler of the rows with NaN (cached on the data object) held the data object,
     which held it: a reference cycle that kept the copies of X's rows (the complete rows and
