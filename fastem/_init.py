@@ -325,8 +325,8 @@ def labelled_parameters(X, w, labels, weights, means, covariances, covariance_ty
     """Initial parameters in which component j is label j.
 
     Components with labelled rows start from those rows: their mean, and their
-    covariance when there are more labelled rows than features (otherwise the
-    covariance of the unsupervised component they replace). The other
+    covariance when there are more labelled rows of positive weight than features
+    (otherwise the covariance of the unsupervised component they replace). The other
     components are the unsupervised ones (``weights``, ``means``,
     ``covariances``) left over after matching each labelled component to its
     nearest unsupervised component (optimal assignment on the means). When
@@ -345,7 +345,7 @@ def labelled_parameters(X, w, labels, weights, means, covariances, covariance_ty
     wl = None if w is None else np.ascontiguousarray(w[known])
     wts = np.ones(ll.size) if wl is None else wl
     counts = np.bincount(ll, weights=wts, minlength=K)
-    n_rows = np.bincount(ll, minlength=K)
+    n_rows = np.bincount(ll[wts > 0], minlength=K)  # a row of zero weight is no row
     have = counts > 0
     centers = np.zeros((K, D))
     for d in range(D):

@@ -147,6 +147,25 @@ def test_labels_with_sample_weight_equal_repeated_rows():
     np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-6)
 
 
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_labelled_rows_of_zero_weight_are_no_rows(covariance_type):
+    """A labelled row of zero weight counts for nothing, as if it were absent: it used to
+    count towards the labelled rows that give a component its starting covariance, which then
+    came from the one weighted row (reg_covar alone) and the fit collapsed onto it."""
+    _, X, z = blobs(600, 2, 2, seed=23, missing_rate=0)
+    labels = np.full(600, -1)
+    first = [np.flatnonzero(z == k)[:5] for k in range(2)]
+    labels[first[0]], labels[first[1][0]] = 0, 1
+    sw = np.ones(600)
+    sw[first[0][1:]] = 0.0  # four of the five rows labelled 0
+    keep = sw > 0
+    kw = dict(covariance_type=covariance_type, random_state=0)
+    a = GaussianMixture(2, **kw).fit(X, sample_weight=sw, labels=labels)
+    b = GaussianMixture(2, **kw).fit(X[keep], labels=labels[keep])
+    for attr in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(a, attr), getattr(b, attr), rtol=1e-10)
+
+
 @pytest.mark.parametrize(
     "labels, match",
     [
