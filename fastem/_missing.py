@@ -285,16 +285,17 @@ class MissingData:
         return tuple(outs)
 
     def sample_for_init(self, max_rows, random_state, fill=None):
-        """The rows with NaN replaced by the column means (initialization only); ``fill``:
-        the means of the columns with no observed value in these rows (a source's
-        initialization sample: those of the whole source), NaN elsewhere."""
+        """The rows with NaN replaced by the column means, weighted by the sample weights
+        (initialization only); ``fill``: the means of the columns with no observed value in
+        these rows (a source's initialization sample: those of the whole source), NaN
+        elsewhere."""
         X = self.X.copy()
         if fill is None:
-            means = column_nanmeans(self.X)
+            means = column_nanmeans(self.X, self.sample_weight)
         else:
             given = ~np.isnan(fill)
             means = fill.copy()
-            means[~given] = column_nanmeans(self.X)[~given]
+            means[~given] = column_nanmeans(self.X, self.sample_weight)[~given]
         for r0 in range(0, X.shape[0], _CHUNK):  # (no (n_samples, n_features) mask)
             block = X[r0 : r0 + _CHUNK]
             rows, cols = np.nonzero(np.isnan(block))
@@ -304,10 +305,26 @@ class MissingData:
         return sample
 
 
-def column_nanmeans(X):
+def column_nanmeans(X, w=None):
     """``np.nanmean(X, axis=0)`` to the last bit, in chunks of rows: NumPy's made a copy of
     ``X`` with its NaN zeroed and a mask of its NaN, ``(n_samples, n_features)`` each. The
-    sums run row after row in ``X``'s dtype, as NumPy's reduction over the first axis does."""
+    sums run row after row in ``X``'s dtype, as NumPy's reduction over the first axis does.
+
+    ``w`` (sample weights): the weighted means in float64, so that a row of weight zero
+    counts as no row and a row of weight 2 as two; a column whose observed values all weigh
+    zero gets its unweighted mean."""
+    if w is not None:
+        total, wsum = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+        for r0 in range(0, X.shape[0], _CHUNK):
+            block, wc = X[r0 : r0 + _CHUNK], w[r0 : r0 + _CHUNK]
+            seen = ~np.isnan(block)
+            total += wc @ np.where(seen, block, 0.0)
+            wsum += wc @ seen
+        weighed = wsum > 0
+        means = total / np.where(weighed, wsum, 1.0)
+        if not weighed.all():
+            means[~weighed] = column_nanmeans(X)[~weighed]
+        return means
     total = np.zeros((1, X.shape[1]), dtype=X.dtype)
     count = np.zeros(X.shape[1], dtype=np.intp)
     for r0 in range(0, X.shape[0], _CHUNK):

@@ -94,8 +94,8 @@ def test_every_row_labelled_starts_at_the_supervised_fit(covariance_type, weight
     every row labelled the start is the supervised fit (weighted class proportions, means and
     covariances), whatever init_params: the first lower bound, the log-likelihood under the
     start, is the supervised log-likelihood, and one step changes nothing. With NaN the start
-    is the supervised fit of X filled with its column means; the bound is then the marginal
-    log-likelihood of the observed values (SciPy)."""
+    is the supervised fit of X filled with its (weighted) column means; the bound is then the
+    marginal log-likelihood of the observed values (SciPy)."""
     X, Xm, z = blobs(400, 3, 3, seed=31, missing_rate=0.1)
     rng = np.random.default_rng(2)
     w = rng.random(400) + 0.5 if weighted else np.ones(400)
@@ -106,7 +106,9 @@ def test_every_row_labelled_starts_at_the_supervised_fit(covariance_type, weight
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             gm.fit(data, sample_weight=sw, labels=z)
-        filled = np.where(np.isnan(data), np.nanmean(data, axis=0), data)
+        seen = ~np.isnan(data)
+        col_means = [np.average(data[seen[:, j], j], weights=w[seen[:, j]]) for j in range(3)]
+        filled = np.where(seen, data, col_means)
         start = _supervised(filled, z, w, 3, covariance_type)
         assert np.isclose(gm.lower_bound_, _labelled_loglik(data, z, w, *start), rtol=1e-9)
         if data is X:  # complete data: the step from the supervised fit stays there
