@@ -289,7 +289,7 @@ def _checked_arrays(arrays, meta, path):
         path,
         "weights_ must be non-negative and sum to 1.",
     )
-    _check_precisions(arrays, ct, path)
+    _check_precisions(arrays, ct, path, _rounding(meta))
     init_shapes = {
         "weights_init": (K,),
         "means_init": (K, D),
@@ -306,38 +306,53 @@ def _checked_arrays(arrays, meta, path):
         )
 
 
-def _close(a, b):
+def _rounding(meta):
+    """The relative rounding of the stored fitted arrays: the machine epsilon of the dtype
+    they were fitted in (stored as float64, rounded to it), 0 for float64 (not rounded)."""
+    dtype = np.dtype(meta["fitted"].get("dtype", "float64"))
+    return 0.0 if dtype == np.float64 else float(np.finfo(dtype).eps)
+
+
+def _close(a, b, rtol=1e-6, atol=1e-9):
     scale = max(float(np.max(np.abs(b), initial=0.0)), 1e-300)
-    return bool(np.allclose(a, b, rtol=1e-6, atol=1e-9 * scale))
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol * scale))
 
 
-def _check_precisions(arrays, ct, path):
+def _check_precisions(arrays, ct, path, rounding=0.0):
+    """The stored covariances are positive-definite, and the precisions and their Cholesky
+    factors are theirs. ``rounding``: the relative rounding of each stored array (float32
+    fits; 0: none), which moves a Cholesky factor recomputed from the rounded covariances
+    by up to about ``rounding`` times their condition number, relative to its largest entry."""
     from . import _stats
 
     cov = arrays["covariances_"]
     chol = arrays["precisions_cholesky_"]
     prec = arrays["precisions_"]
     ct = _models.layout(ct)
+    cond = 1.0
     if ct in ("diag", "spherical"):
         _check(bool(np.all(cov > 0)), path, "covariances_ must be positive.")
     else:
         for m in cov if ct == "full" else cov[None]:
+            vals = np.linalg.eigvalsh(m)
             _check(
-                np.allclose(m, m.T) and bool(np.all(np.linalg.eigvalsh(m) > 0)),
+                np.allclose(m, m.T) and bool(np.all(vals > 0)),
                 path,
                 "covariances_ must be symmetric positive-definite.",
             )
+            cond = max(cond, vals[-1] / vals[0])
     try:
         expected_chol = _stats.precision_cholesky(cov, ct)
     except ValueError:
         raise ValueError(f"{path}: covariances_ are not valid covariance matrices.") from None
+    d = cov.shape[-1] if ct != "spherical" else 1
     _check(
-        _close(chol, expected_chol),
+        _close(chol, expected_chol, atol=1e-9 + d * rounding * cond),
         path,
         "precisions_cholesky_ does not match covariances_; the file was altered.",
     )
     _check(
-        _close(prec, _stats.precisions_from_cholesky(chol, ct)),
+        _close(prec, _stats.precisions_from_cholesky(chol, ct), atol=1e-9 + d * rounding),
         path,
         "precisions_ does not match precisions_cholesky_; the file was altered.",
     )

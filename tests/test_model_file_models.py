@@ -1,0 +1,92 @@
+"""Model files of every covariance model: a fitted file loads (float32 and float64, well and
+ill conditioned), and a file whose covariances break its model's constraint is refused.
+
+The refusals are predicted from mclust's naming alone (Celeux & Govaert 1995): an alteration
+that changes one component's volume, shape or orientation breaks exactly the models whose
+corresponding letter is ``E`` (equal across components)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem import GaussianMixture
+from fastem._models import MCLUST_NAMES
+
+SKLEARN = ("full", "tied", "diag", "spherical")
+MULTI = tuple(m for m in MCLUST_NAMES if m not in ("E", "V"))
+
+
+def _data(n_features, spread, seed=0, n=200):
+    """Three clusters, each elongated along its own random axes: the covariances' condition
+    numbers are about ``spread ** -2``."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k in range(3):
+        axes = np.linalg.qr(rng.normal(size=(n_features, n_features)))[0]
+        scale = axes * np.geomspace(1.0, spread, n_features)
+        centre = 6 * k * rng.normal(size=n_features)
+        parts.append(rng.normal(size=(n, n_features)) @ scale.T + centre)
+    return np.vstack(parts)
+
+
+def _fit(ct, X, **kw):
+    kw = {"random_state": 0, "max_iter": 30, **kw}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence, inner iterations
+        return GaussianMixture(3, covariance_type=ct, **kw).fit(X)
+
+
+def _rewrite(src, dst, change):
+    with np.load(src, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    change(arrays)
+    with open(dst, "wb") as out:
+        np.savez(out, **arrays)
+
+
+def _round_trip(gm, path):
+    fastem.save(gm, path)
+    again = fastem.load(path)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert getattr(again, name).tobytes() == getattr(gm, name).tobytes(), name
+    return again
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ct", [*MULTI, *SKLEARN])
+@pytest.mark.parametrize(
+    "n_features, spread", [(5, 0.3), (5, 1e-3), (8, 1e-6)], ids=["round", "long", "longer"]
+)
+def test_every_fitted_model_file_loads(tmp_path, ct, dtype, n_features, spread):
+    """float32 fits of elongated clusters (condition numbers near 1e6) were refused at load:
+    'precisions_cholesky_ does not match covariances_', since the factor recomputed from the
+    float32-rounded covariances differs from the rounded factor by about eps * condition
+    (and 'precisions_ does not match precisions_cholesky_' by eps, relative to the largest)."""
+    X = _data(n_features, spread).astype(dtype)
+    gm = _fit(ct, X)
+    again = _round_trip(gm, tmp_path / "m.npz")
+    np.testing.assert_array_equal(again.predict(X), gm.predict(X))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ct", ["E", "V"])
+def test_univariate_model_files_load(tmp_path, ct, dtype):
+    X = _data(1, 1.0).astype(dtype)
+    _round_trip(_fit(ct, X), tmp_path / "m.npz")
+
+
+def test_a_float32_model_file_with_an_altered_factor_is_still_refused(tmp_path):
+    """The rounding tolerance of float32 files (eps times the condition number) still finds
+    a factor changed by 1% where the covariances are well conditioned."""
+    X = fastem.load_old_faithful().astype(np.float32)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    fastem.save(gm, tmp_path / "m.npz")
+    _rewrite(
+        tmp_path / "m.npz",
+        tmp_path / "bad.npz",
+        lambda a: a.__setitem__("precisions_cholesky_", a["precisions_cholesky_"] * 1.01),
+    )
+    with pytest.raises(ValueError, match="precisions_cholesky_ does not match"):
+        fastem.load(tmp_path / "bad.npz")
