@@ -265,7 +265,8 @@ class _EMLoop:
         A component whose total responsibility falls below a thousandth of an
         average row's weight is moved to the worst-explained row (lowest
         log-likelihood under the current mixture), given the average covariance
-        of the live components and the weight of one row, with a warning.
+        of the live components (for an mclust model, the heaviest one's, which keeps
+        its constraints) and the weight of one row, with a warning.
         """
         dead = _stats.empty_components(stats)
         if not dead.any() or dead.all():
@@ -276,7 +277,12 @@ class _EMLoop:
         # the dead components' covariances replaced first: with reg_covar=0 theirs are 0,
         # whose Cholesky factor failed ("ill-defined empirical covariance") instead of the
         # re-seed; they weigh nothing in the mixture that ranks the rows
-        if self.covariance_type != "tied":
+        # (an mclust model's: the heaviest live component's, since an average breaks equal
+        # volumes or shapes: a fit that ended on the re-seed was not of its declared model)
+        if self.covariance_type in _models.MODELS:
+            covariances = covariances.copy()
+            covariances[dead] = covariances[np.argmax(np.where(dead, -1.0, weights))]
+        elif self.covariance_type != "tied":
             covariances = covariances.copy()
             covariances[dead] = np.average(covariances[~dead], axis=0, weights=weights[~dead])
         prec_chol = _stats.precision_cholesky(covariances, self.covariance_type)
