@@ -380,6 +380,61 @@ def m_step_covariances(name, nk, W, reg_covar, previous=None, live=None):
         return _full_m_step(name, nk, W, previous, live)
 
 
+def constraint_violation(name, covariances, eps):
+    """What of model ``name``'s constraint ``covariances`` break, or None (a model file's check).
+
+    ``covariances`` in the model's layout, (K, D) or (K, D, D), positive-definite;
+    ``eps``: the machine epsilon of the dtype they were fitted in, for a tolerance
+    that rounding meets (the M-steps satisfy the constraints by construction). Every
+    measure is relative: volumes by their ratio, diagonal shapes entry by entry,
+    full matrices against their own diagonals or largest eigenvalue, orientations by
+    commuting (symmetric matrices share their axes exactly when they commute).
+    """
+    model = MODELS[name]
+    cov = np.asarray(covariances, dtype=np.float64)
+    K, d = cov.shape[:2]
+    tol = 1e-6 + 16 * d * eps
+    if model.family == "diag":
+        vol = _geomean(cov)
+        shape = cov / vol[:, None]
+        if model.volume == "E" and np.ptp(np.log(vol)) > tol:
+            return "the components' volumes differ"
+        if model.shape == "I" and np.max(np.abs(np.log(shape))) > tol:
+            return "a component's variances differ across features (it is not spherical)"
+        if model.shape == "E" and np.max(np.ptp(np.log(shape), axis=0)) > tol:
+            return "the components' shapes differ"
+        return None
+    vals = np.linalg.eigvalsh(cov)  # increasing
+    if model.volume == "E":
+        # rounding moves each eigenvalue by about eps * the largest: relatively more the
+        # smaller it is, so the volume (their geometric mean) by up to eps * condition
+        cond = vals[:, -1] / vals[:, 0]
+        if np.ptp(np.mean(np.log(vals), axis=1)) > tol + 16 * d * eps * cond.max():
+            return "the components' volumes differ"
+    if model.shape == "E" and model.orientation == "E":  # one matrix, scaled (by 1: EEE)
+        scale = np.einsum("kij,ij->k", cov, cov[0]) / np.sum(cov[0] ** 2)
+        if model.volume == "E":
+            scale = np.ones(K)
+        diag = np.sqrt(np.einsum("kii->ki", cov))
+        gap = np.abs(cov - scale[:, None, None] * cov[0]) / (diag[:, :, None] * diag[:, None, :])
+        if gap.max() > tol:
+            return "the components' covariances are not " + (
+                "equal" if model.volume == "E" else "proportional"
+            )
+    elif model.shape == "E":  # EEV, VEV: the same eigenvalues (up to the volume)
+        # over the largest (VEV) or the largest of all (EEV): rounding moves each by ~eps
+        shape = vals / (vals.max() if model.volume == "E" else vals[:, -1:])
+        if np.max(np.ptp(shape, axis=0)) > tol:
+            return "the components' shapes differ"
+    elif model.orientation == "E":  # EVE, VVE: one set of axes: the matrices commute
+        norm = np.linalg.norm(cov, axis=(1, 2))
+        comm = np.einsum("jab,kbc->jkac", cov, cov)
+        comm = np.linalg.norm(comm - comm.transpose(1, 0, 2, 3), axis=(2, 3))
+        if np.max(comm / np.outer(norm, norm)) > tol:
+            return "the components' orientations differ"
+    return None
+
+
 def decompose(covariances, covariance_type):
     """Volume, shape and orientation of every component's covariance.
 

@@ -11,8 +11,9 @@ the file, the hyper-parameters and the scalar fitted attributes.
 file can never run code, and checks everything before it builds an estimator:
 the format version, the set of entries, dtypes and shapes against the
 metadata, finite values, weights that sum to one, and that the stored
-precisions and their Cholesky factors agree with the covariances. Whatever is
-wrong is reported as a :class:`ValueError` that says what.
+precisions and their Cholesky factors agree with the covariances, and that an
+mclust model's covariances satisfy its constraint. Whatever is wrong is
+reported as a :class:`ValueError` that says what.
 """
 
 from __future__ import annotations
@@ -358,6 +359,22 @@ def _check_precisions(arrays, ct, path, rounding=0.0):
     )
 
 
+def _check_model_constraint(covariances, covariance_type, dtype, path):
+    """An mclust model's covariances satisfy its constraint (equal volumes, shapes,
+    orientations ...), within the rounding of the dtype it was fitted in: otherwise the
+    file's predictions would come from another model than the one it declares."""
+    if covariance_type not in _models.MODELS:
+        return
+    problem = _models.constraint_violation(covariance_type, covariances, np.finfo(dtype).eps)
+    model = _models.MODELS[covariance_type]
+    _check(
+        problem is None,
+        path,
+        f"covariances_ do not satisfy {covariance_type!r} ({model.description}): {problem}; "
+        "the file was altered.",
+    )
+
+
 def _check_params(meta, path):
     from .mixture import GaussianMixture
 
@@ -487,6 +504,7 @@ def build(arrays, meta, path):
     )
     fitted = meta["fitted"]
     dtype = np.dtype(fitted.get("dtype", "float64"))  # files before it was stored: float64
+    _check_model_constraint(arrays["covariances_"], meta["covariance_type"], dtype, path)
     for name in _FITTED:
         with np.errstate(over="ignore", under="ignore"):
             value = arrays[name].astype(dtype, copy=False)

@@ -12,7 +12,7 @@ import pytest
 
 import fastem
 from fastem import GaussianMixture
-from fastem._models import MCLUST_NAMES
+from fastem._models import MCLUST_NAMES, MODELS
 
 SKLEARN = ("full", "tied", "diag", "spherical")
 MULTI = tuple(m for m in MCLUST_NAMES if m not in ("E", "V"))
@@ -89,6 +89,67 @@ def test_a_fit_that_ends_on_a_reseed_keeps_its_model_and_loads(tmp_path, ct):
     heaviest = int(np.argmax(gm.weights_[:2]))
     np.testing.assert_array_equal(gm.covariances_[2], gm.covariances_[heaviest])
     _round_trip(gm, tmp_path / "m.npz")
+
+
+def _consistent(covariances):
+    """The entries of a model file whose covariances are ``covariances``: the precisions and
+    their Cholesky factors computed here (NumPy), so only the model's constraint is wrong."""
+    if covariances.ndim == 2:  # diagonal layout
+        return {"precisions_": 1 / covariances, "precisions_cholesky_": 1 / np.sqrt(covariances)}
+    prec = np.linalg.inv(covariances)
+    chol = np.linalg.cholesky(prec[:, ::-1, ::-1])[:, ::-1, ::-1]  # upper: prec = U U^T
+    return {"precisions_": prec, "precisions_cholesky_": chol}
+
+
+def _altered(cov, how):
+    """``cov`` with component 0's volume, shape or orientation changed (nothing else)."""
+    cov = cov.copy()
+    if cov.ndim == 2:  # diagonal: the axes are the features (no orientation to change)
+        change = {"volume": [2.0, 2.0], "shape": [2.0, 0.5]}[how]
+        cov[0] *= change
+        return cov
+    vals, vecs = np.linalg.eigh(cov[0])
+    if how == "volume":
+        cov[0] *= 2.0
+    elif how == "shape":
+        cov[0] = vecs @ np.diag(vals * [2.0, 0.5]) @ vecs.T
+    else:
+        t = 0.6
+        rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+        cov[0] = rot @ cov[0] @ rot.T
+    return cov
+
+
+@pytest.mark.parametrize(
+    "ct, how",
+    [
+        (ct, how)
+        for ct in MULTI
+        for how in ("volume", "shape", "orientation")
+        if MODELS[ct].family == "full" or how != "orientation"  # diagonal: no axes to turn
+    ],
+)
+def test_covariances_that_break_the_model_are_refused(tmp_path, ct, how):
+    model = MODELS[ct]
+    X = _data(2, 0.3)
+    gm = _fit(ct, X)
+    fastem.save(gm, tmp_path / "m.npz")
+    cov = _altered(gm.covariances_.astype(np.float64), how)
+
+    def change(arrays):
+        arrays["covariances_"] = cov
+        arrays.update(_consistent(cov))
+
+    _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", change)
+    letter = {"volume": model.volume, "shape": model.shape, "orientation": model.orientation}[how]
+    # 'I' (spherical, or the features' axes): a changed shape is no longer the identity
+    breaks = letter == "E" or (letter == "I" and how == "shape")
+    if not breaks:
+        again = fastem.load(tmp_path / "bad.npz")  # a model that allows it
+        np.testing.assert_array_equal(again.covariances_, cov)
+        return
+    with pytest.raises(ValueError, match=rf"bad\.npz: covariances_ do not satisfy {ct!r}"):
+        fastem.load(tmp_path / "bad.npz")
 
 
 def test_a_float32_model_file_with_an_altered_factor_is_still_refused(tmp_path):
