@@ -355,6 +355,8 @@ def saved_state(est):
     batch_rows = getattr(est, "_checkpoint_batch_rows", None)  # a fit_online checkpoint's
     if batch_rows is not None:
         meta["batch_rows"] = int(batch_rows)
+    if hasattr(est, "n_rows_seen_"):  # fit_online's rows read, batches of weight 0 included
+        meta["n_rows_seen"] = int(est.n_rows_seen_)
     return {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}, meta
 
 
@@ -381,6 +383,10 @@ def restore_state(model, arrays, meta, check):
         and (
             "batch_rows" not in meta
             or (isinstance(meta["batch_rows"], int) and meta["batch_rows"] >= 1)
+        )
+        and (
+            "n_rows_seen" not in meta
+            or (isinstance(meta["n_rows_seen"], int) and meta["n_rows_seen"] >= 0)
         ),
         "the online state's metadata is malformed.",
     )
@@ -395,4 +401,6 @@ def restore_state(model, arrays, meta, check):
         arrays["online__shift"],
     )
     model._online = OnlineState(stats, meta["n_steps"], meta["n_rows"])
+    if "n_rows_seen" in meta:
+        model.n_rows_seen_ = meta["n_rows_seen"]
     model._online_means, model._online_covariances = model.means_, model.covariances_

@@ -100,7 +100,10 @@ def _resume(est, checkpoint, batch_rows):
     est.__dict__.update(
         {k: v for k, v in vars(model).items() if k.endswith("_") or k.startswith("_online")}
     )
-    return int(online["n_rows"])  # a fresh run: every row its running statistics saw
+    # the rows read, batches of weight 0 included (their running statistics skip those: a
+    # resume after the first n_rows rows applied the batches after a skipped one twice);
+    # checkpoints written before n_rows_seen was recorded have only n_rows
+    return int(online.get("n_rows_seen", online["n_rows"]))
 
 
 _UNCHECKED = ("verbose", "verbose_interval", "n_threads", "random_state")

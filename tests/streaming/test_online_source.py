@@ -122,6 +122,57 @@ def test_a_checkpoint_resumes_only_with_its_batch_rows(X, tmp_path):
     assert seen[0] == 2500
 
 
+def test_a_resume_after_a_batch_of_weight_zero_ends_as_the_uninterrupted_pass(X, tmp_path):
+    """A batch whose rows all weigh 0 updates nothing, so the running statistics do not count
+    its rows: a resume that skipped only the rows they counted (n_rows) applied the batch
+    after it twice, and ended elsewhere than the uninterrupted pass, silently."""
+    w = np.ones(len(X))
+    w[400:800] = 0.0  # the second batch of 400 weighs nothing
+    ck = tmp_path / "online.npz"
+    whole = GaussianMixture(3, random_state=0).fit_online(X, w, batch_rows=400)
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(model, rows):
+        if rows >= 2000:
+            raise Stop
+
+    with pytest.raises(Stop):
+        GaussianMixture(3, random_state=0).fit_online(
+            X, w, batch_rows=400, checkpoint=ck, checkpoint_every=1, callback=interrupt
+        )
+    seen = []
+    again = GaussianMixture(3, random_state=0).fit_online(
+        X, w, batch_rows=400, checkpoint=ck, callback=lambda m, rows: seen.append(rows)
+    )
+    assert seen[0] == 2400 and again.n_iter_ == whole.n_iter_ == 12
+    np.testing.assert_allclose(again.means_, whole.means_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(again.covariances_, whole.covariances_, rtol=1e-12)
+    assert again.n_rows_seen_ == whole.n_rows_seen_ == len(X)
+
+
+def _public(model):
+    return {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+
+
+def test_a_loaded_checkpoint_or_model_has_the_attributes_of_the_run(X, tmp_path):
+    """fastem.load of a fit_online checkpoint, or of a model saved after fit_online, lacked
+    n_rows_seen_: a loaded model must expose what the one saved did."""
+    ck = tmp_path / "online.npz"
+    gm = GaussianMixture(3, random_state=0)
+    gm.fit_online(X, batch_rows=400, checkpoint=ck, checkpoint_every=2,
+                  callback=lambda m, rows: rows >= 2000)  # fmt: skip
+    loaded = fastem.load(ck)
+    assert _public(loaded) == _public(gm) and loaded.n_rows_seen_ == gm.n_rows_seen_ == 2000
+    fastem.save(gm, tmp_path / "m.npz")
+    assert fastem.load(tmp_path / "m.npz").n_rows_seen_ == 2000
+    # partial_fit alone sets no n_rows_seen_, and its file adds none
+    part = GaussianMixture(3, random_state=0).partial_fit(X[:500])
+    fastem.save(part, tmp_path / "p.npz")
+    assert _public(fastem.load(tmp_path / "p.npz")) == _public(part)
+
+
 def test_checkpoint_every_n_batches_and_at_the_end(X, tmp_path):
     """online.md: the checkpoint is saved "every checkpoint_every batches (...) and at the end":
     a pass killed after 5 batches leaves the state after batch 4 (every 2), and a pass that
