@@ -4,7 +4,8 @@ The same container as ``fastem.io``: an ``.npz`` of float64 arrays plus one JSON
 entry, opened with ``allow_pickle=False`` and with bounded memory, and every
 array checked before an estimator is built: the entries, shapes, finite
 values, positive concentrations, precisions and degrees of freedom, weights
-that sum to one, and precisions that agree with the covariances.
+that sum to one, log-weights that are those of the concentrations, and
+precisions that agree with the covariances.
 """
 
 import numpy as np
@@ -159,6 +160,7 @@ def build(arrays, meta, path):
         path,
         "kept_components_ must be increasing component indices.",
     )
+    _check_log_weights(arrays, prior_type, kept.astype(np.int64), n_comp, path)
     w = arrays["weights_"]
     _check(bool(np.all(w >= 0)) and abs(w.sum() - 1.0) < 1e-6, path, "weights_ must sum to 1.")
     io._check_precisions(arrays, ct, path)
@@ -205,6 +207,51 @@ def build(arrays, meta, path):
     if "feature_names_in_" in arrays:
         model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
     return model
+
+
+def _check_log_weights(arrays, prior_type, kept, n_components, path):
+    """``log_weights`` (what ``predict`` and ``score_samples`` use) are ``E[log pi_k]`` of the
+    stored weight concentrations, ``fastem._variational.expected_log_weights``.
+
+    Without pruning they are recomputed. Pruned components' concentrations are not stored,
+    so then what they add is checked: for a Dirichlet distribution one constant
+    ``-digamma(total)``, at most that of the kept ones and the prior of the others; for a
+    Dirichlet process, the stick-breaking terms of the pruned components before each kept
+    one, each negative, so a sum that is 0 before the first pruned one and only falls.
+    """
+    from scipy.special import digamma
+
+    from ._variational import expected_log_weights
+
+    lw = arrays["log_weights"]
+    K = lw.shape[0]
+    tol = 1e-9 * max(1.0, float(np.max(np.abs(lw))))
+    if prior_type == "dirichlet_process":
+        a, b = arrays["weight_concentration_a_"], arrays["weight_concentration_b_"]
+        step = digamma(b) - digamma(a + b)
+        # the kept components' own terms; the pruned ones' are the rest
+        rest = lw - (digamma(a) - digamma(a + b) + np.concatenate(([0.0], np.cumsum(step)[:-1])))
+        gaps = np.diff(np.concatenate(([-1], kept))) > 1  # pruned components before each
+        ok = (
+            np.all(rest <= tol)
+            and np.all(np.diff(rest) <= tol)
+            and np.all(np.abs(np.diff(rest)[~gaps[1:]]) <= tol)
+            and (gaps[0] or abs(rest[0]) <= tol)
+        )
+    else:
+        wc = arrays["weight_concentration_"]
+        rest = lw - digamma(wc)  # -digamma(the total concentration), pruned ones included
+        if K == n_components:
+            rest = lw - expected_log_weights(wc, prior_type)
+            ok = np.all(np.abs(rest) <= tol)
+        else:
+            ok = np.ptp(rest) <= tol and rest.max() <= -digamma(wc.sum()) + tol
+    _check(
+        bool(ok),
+        path,
+        "log_weights are not the expected log-weights of the weight concentrations; the file "
+        "was altered.",
+    )
 
 
 def check_metadata(meta, path):

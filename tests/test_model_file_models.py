@@ -165,3 +165,58 @@ def test_a_float32_model_file_with_an_altered_factor_is_still_refused(tmp_path):
     )
     with pytest.raises(ValueError, match="precisions_cholesky_ does not match"):
         fastem.load(tmp_path / "bad.npz")
+
+
+def _bayesian(prior_type, prune):
+    X = _data(2, 0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fastem.BayesianGaussianMixture(
+            n_components=6,
+            weight_concentration_prior_type=prior_type,
+            weight_concentration_prior=1e-3,
+            prune_threshold=0.01 if prune else None,
+            random_state=0,
+            max_iter=200,
+        ).fit(X)
+
+
+def _shift_log_weights(shift):
+    def change(arrays):
+        arrays["log_weights"] = arrays["log_weights"] + shift(arrays["log_weights"])
+
+    return change
+
+
+@pytest.mark.parametrize("prune", [False, True], ids=["all", "pruned"])
+@pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
+def test_altered_bayesian_log_weights_are_refused(tmp_path, prior_type, prune):
+    """predict and score_samples use the stored log_weights, E[log pi_k] of the weight
+    concentrations; only 'log_weights <= 0' was checked, so a file whose log-weights were
+    shifted (still <= 0) loaded and predicted other labels than its concentrations give."""
+    from scipy.special import digamma
+
+    bgm = _bayesian(prior_type, prune)
+    assert (bgm.n_components_effective_ < 6) == prune
+    path = tmp_path / "b.npz"
+    again = fastem.load(fastem.save(bgm, path))
+    np.testing.assert_array_equal(again._log_weights, bgm._log_weights)
+    # the reference, from the concentrations of all components (SciPy's digamma)
+    if not prune:
+        wc = bgm.weight_concentration_
+        if prior_type == "dirichlet_process":
+            a, b = wc
+            step = digamma(b) - digamma(a + b)
+            ref = digamma(a) - digamma(a + b) + np.concatenate(([0.0], np.cumsum(step)[:-1]))
+        else:
+            ref = digamma(wc) - digamma(wc.sum())
+        np.testing.assert_allclose(bgm._log_weights, ref, rtol=1e-12)
+    one = lambda lw: np.eye(lw.size)[np.argmax(lw)] * -3.0  # noqa: E731 (the heaviest one)
+    for shift in (one, lambda lw: -np.abs(lw) * 0.5 * (np.arange(lw.size) % 2)):
+        _rewrite(path, tmp_path / "bad.npz", _shift_log_weights(shift))
+        with pytest.raises(ValueError, match=r"bad\.npz: log_weights are not the expected"):
+            fastem.load(tmp_path / "bad.npz")
+    if not prune:  # a shift of all of them (score_samples moves; pruned: undetectable)
+        _rewrite(path, tmp_path / "bad.npz", _shift_log_weights(lambda lw: -1.0))
+        with pytest.raises(ValueError, match="log_weights are not the expected"):
+            fastem.load(tmp_path / "bad.npz")
