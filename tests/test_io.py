@@ -290,3 +290,79 @@ def test_a_zip_entry_of_an_unknown_version_is_refused_clearly(tmp_path):
     (tmp_path / "bad.npz").write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"bad\.npz cannot be read .*zip file version 10\.9"):
         fastem.load(tmp_path / "bad.npz")
+
+
+def _dying_savez(monkeypatch, exc, on_call=1):
+    """``np.savez`` of model files that writes half of its archive, then raises ``exc`` (a
+    full disk, Ctrl-C) on call ``on_call``."""
+    from fastem import _model_file
+
+    real, calls = np.savez, {"n": 0}
+
+    def savez(f, **arrays):
+        calls["n"] += 1
+        real(f, **arrays)
+        if calls["n"] == on_call:
+            f.truncate(f.tell() // 2)
+            raise exc
+
+    monkeypatch.setattr(_model_file.np, "savez", savez)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "exc", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=["full", "ctrl-c"]
+)
+def test_a_save_that_fails_half_way_keeps_the_previous_model_file(tmp_path, monkeypatch, exc):
+    """save()'s promise: nothing a user saved is lost when a write fails."""
+    path = tmp_path / "m.npz"
+    fastem.save(_fit("diag"), path)
+    before = path.read_bytes()
+    _dying_savez(monkeypatch, exc)
+    with pytest.raises(type(exc)):
+        fastem.save(_fit("full"), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
+    assert fastem.load(path).covariance_type == "diag"
+
+
+def test_a_fit_online_checkpoint_write_interrupted_keeps_the_previous_one(tmp_path, monkeypatch):
+    """Ctrl-C while fit_online writes its third checkpoint: the second stays whole, and
+    running the call again resumes from it to the uninterrupted pass's parameters."""
+    ck = tmp_path / "online.npz"
+    calls = _dying_savez(monkeypatch, KeyboardInterrupt(), on_call=3)
+    with pytest.raises(KeyboardInterrupt):
+        fastem.GaussianMixture(2, random_state=0).fit_online(
+            X, batch_rows=50, checkpoint=ck, checkpoint_every=1
+        )
+    monkeypatch.undo()
+    assert calls["n"] == 3 and os.listdir(tmp_path) == ["online.npz"]
+    assert fastem.load(ck).n_rows_seen_ == 100
+    whole = fastem.GaussianMixture(2, random_state=0).fit_online(X, batch_rows=50)
+    again = fastem.GaussianMixture(2, random_state=0).fit_online(X, batch_rows=50, checkpoint=ck)
+    assert again.n_iter_ == whole.n_iter_
+    np.testing.assert_allclose(again.means_, whole.means_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["gm", "bgm"])
+def test_a_model_file_cut_at_any_byte_is_refused_naming_it(tmp_path, model):
+    """docs/robustness.md: a truncated model file is refused with a ValueError that names it,
+    wherever it was cut (the online state of a partial_fit included)."""
+    if model == "gm":
+        m = _fit("full").partial_fit(X[:50])
+    else:
+        m = fastem.BayesianGaussianMixture(n_components=2, random_state=0).fit(X)
+    fastem.save(m, tmp_path / "m.npz")
+    data = (tmp_path / "m.npz").read_bytes()
+    cut_path = tmp_path / "cut.npz"
+    wrong = []
+    for cut in range(len(data)):  # (pytest.raises in the loop: 10 times slower)
+        cut_path.write_bytes(data[:cut])
+        try:
+            fastem.load(cut_path)
+            wrong.append((cut, "loaded"))
+        except ValueError as e:
+            if "cut.npz" not in str(e):
+                wrong.append((cut, str(e)))
+    assert not wrong
+
