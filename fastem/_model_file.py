@@ -50,6 +50,27 @@ def check_n_iter(meta, path):
     )
 
 
+def check_version(meta, path, version_read):
+    """The file's ``format_version`` is ``version_read``; a newer one says to upgrade."""
+    version = meta.get("format_version")
+    check(
+        isinstance(version, int) and not isinstance(version, bool),
+        path,
+        f"format_version is {version!r}, expected an integer.",
+    )
+    if version > version_read:
+        raise ValueError(
+            f"{path}: model format version {version} was written by fastem "
+            f"{meta.get('fastem_version', '?')}, newer than this fastem reads "
+            f"(version {version_read}); upgrade fastem."
+        )
+    check(
+        version == version_read,
+        path,
+        f"unsupported model format version {version} (this fastem reads {version_read}).",
+    )
+
+
 def check_hyperparameters(model, path, checks):
     """Run the estimator's own hyper-parameter checks (``checks``: functions of the model)
     on a model built from a file, so that an altered value is refused at load, naming the

@@ -256,12 +256,7 @@ def _check_log_weights(arrays, prior_type, kept, n_components, path):
 
 def check_metadata(meta, path):
     """The fields of a BayesianGaussianMixture file's parsed metadata (``fastem._model_file``)."""
-    version = meta.get("format_version")
-    _check(
-        version == FORMAT_VERSION,
-        path,
-        f"unsupported model format version {version!r} (this fastem reads {FORMAT_VERSION}).",
-    )
+    _model_file.check_version(meta, path, FORMAT_VERSION)
     _model_file.check_fields(
         meta,
         path,

@@ -200,23 +200,7 @@ def check_metadata(meta, path):
         path,
         f"format is {meta.get('format')!r}, expected {FORMAT_NAME!r}.",
     )
-    version = meta.get("format_version")
-    _check(
-        isinstance(version, int) and not isinstance(version, bool),
-        path,
-        f"format_version is {version!r}, expected an integer.",
-    )
-    if version > FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: model format version {version} was written by fastem "
-            f"{meta.get('fastem_version', '?')}, newer than this fastem reads "
-            f"(version {FORMAT_VERSION}); upgrade fastem."
-        )
-    _check(
-        version == FORMAT_VERSION,
-        path,
-        f"unsupported model format version {version} (this fastem reads {FORMAT_VERSION}).",
-    )
+    _model_file.check_version(meta, path, FORMAT_VERSION)
     _model_file.check_fields(
         meta,
         path,

@@ -366,3 +366,17 @@ def test_a_model_file_cut_at_any_byte_is_refused_naming_it(tmp_path, model):
                 wrong.append((cut, str(e)))
     assert not wrong
 
+
+@pytest.mark.parametrize("model", [_fit, _bayesian], ids=["gm", "bgm"])
+def test_a_file_of_a_newer_format_says_to_upgrade(tmp_path, model):
+    """A Bayesian model file from a newer fastem said only 'unsupported model format version
+    2 (this fastem reads 1)'; as a GaussianMixture file it now names the fastem that wrote it
+    and says to upgrade."""
+    fastem.save(model(), tmp_path / "m.npz")
+    _rewrite(tmp_path / "m.npz", tmp_path / "new.npz", _version(FORMAT_VERSION + 1))
+    newer = r"new\.npz: model format version 2 was written by fastem .*, newer than this "
+    with pytest.raises(ValueError, match=newer + r"fastem reads \(version 1\); upgrade fastem"):
+        fastem.load(tmp_path / "new.npz")
+    _rewrite(tmp_path / "m.npz", tmp_path / "old.npz", _version(True))
+    with pytest.raises(ValueError, match="format_version is True, expected an integer"):
+        fastem.load(tmp_path / "old.npz")
