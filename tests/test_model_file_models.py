@@ -220,3 +220,19 @@ def test_altered_bayesian_log_weights_are_refused(tmp_path, prior_type, prune):
         _rewrite(path, tmp_path / "bad.npz", _shift_log_weights(lambda lw: -1.0))
         with pytest.raises(ValueError, match="log_weights are not the expected"):
             fastem.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("entry", ["precisions_cholesky_", "precisions_"])
+@pytest.mark.parametrize("ct", [*SKLEARN, "VII", "EEE"])
+def test_precisions_that_disagree_with_the_covariances_are_refused_in_every_layout(
+    tmp_path, ct, entry
+):
+    """Only 'full' files were tested: a mutant that skipped the check for the diagonal
+    layouts ('diag', 'spherical', and the six diagonal mclust models) survived."""
+    gm = _fit(ct, _data(2, 0.3))
+    fastem.save(gm, tmp_path / "m.npz")
+    _rewrite(
+        tmp_path / "m.npz", tmp_path / "bad.npz", lambda a: a.__setitem__(entry, a[entry] * 1.01)
+    )
+    with pytest.raises(ValueError, match=rf"bad\.npz: {entry} does not match"):
+        fastem.load(tmp_path / "bad.npz")
