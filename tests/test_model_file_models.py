@@ -101,20 +101,21 @@ def _consistent(covariances):
     return {"precisions_": prec, "precisions_cholesky_": chol}
 
 
-def _altered(cov, how):
-    """``cov`` with component 0's volume, shape or orientation changed (nothing else)."""
+def _altered(cov, how, size):
+    """``cov`` with component 0's volume, shape or orientation changed (nothing else), by a
+    relative ``size``."""
     cov = cov.copy()
+    grow = 1.0 + size
     if cov.ndim == 2:  # diagonal: the axes are the features (no orientation to change)
-        change = {"volume": [2.0, 2.0], "shape": [2.0, 0.5]}[how]
-        cov[0] *= change
+        cov[0] *= {"volume": [grow, grow], "shape": [grow, 1 / grow]}[how]
         return cov
     vals, vecs = np.linalg.eigh(cov[0])
     if how == "volume":
-        cov[0] *= 2.0
+        cov[0] *= grow
     elif how == "shape":
-        cov[0] = vecs @ np.diag(vals * [2.0, 0.5]) @ vecs.T
+        cov[0] = vecs @ np.diag(vals * [grow, 1 / grow]) @ vecs.T
     else:
-        t = 0.6
+        t = 0.6 * size
         rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
         cov[0] = rot @ cov[0] @ rot.T
     return cov
@@ -129,12 +130,16 @@ def _altered(cov, how):
         if MODELS[ct].family == "full" or how != "orientation"  # diagonal: no axes to turn
     ],
 )
-def test_covariances_that_break_the_model_are_refused(tmp_path, ct, how):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1.0, 1e-4])
+def test_covariances_that_break_the_model_are_refused(tmp_path, ct, how, size, dtype):
+    """Also by a relative 1e-4, far above the rounding of either dtype (which the
+    tolerance follows), but a tolerance of 1e-2 passed it."""
     model = MODELS[ct]
-    X = _data(2, 0.3)
+    X = _data(2, 0.3).astype(dtype)
     gm = _fit(ct, X)
     fastem.save(gm, tmp_path / "m.npz")
-    cov = _altered(gm.covariances_.astype(np.float64), how)
+    cov = _altered(gm.covariances_.astype(np.float64), how, size)
 
     def change(arrays):
         arrays["covariances_"] = cov
@@ -146,7 +151,7 @@ def test_covariances_that_break_the_model_are_refused(tmp_path, ct, how):
     breaks = letter == "E" or (letter == "I" and how == "shape")
     if not breaks:
         again = fastem.load(tmp_path / "bad.npz")  # a model that allows it
-        np.testing.assert_array_equal(again.covariances_, cov)
+        np.testing.assert_array_equal(again.covariances_, cov.astype(dtype))
         return
     with pytest.raises(ValueError, match=rf"bad\.npz: covariances_ do not satisfy {ct!r}"):
         fastem.load(tmp_path / "bad.npz")
