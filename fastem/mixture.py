@@ -274,6 +274,7 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         def apply(result):
             self._set_result(*result, dtype=self._result_dtype(data, continued))
             self._fit_dtype = np.dtype(data.dtype)  # the kernels' (_scoring_dtype)
+            self.__dict__.pop("n_rows_seen_", None)  # a previous fit_online's, not this fit's
 
         return self._guarded_fit(run, apply)
 

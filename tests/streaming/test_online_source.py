@@ -173,6 +173,17 @@ def test_a_loaded_checkpoint_or_model_has_the_attributes_of_the_run(X, tmp_path)
     assert _public(fastem.load(tmp_path / "p.npz")) == _public(part)
 
 
+def test_fit_after_fit_online_has_the_attributes_of_a_fit(X, tmp_path):
+    """fit() after fit_online kept the online pass's n_rows_seen_, an attribute no fit sets
+    (and its model file dropped it, so the saved and loaded models differed)."""
+    gm = GaussianMixture(3, random_state=0).fit_online(X, batch_rows=1000)
+    gm.fit(X)
+    fresh = GaussianMixture(3, random_state=0).fit(X)
+    assert _public(gm) == _public(fresh)
+    fastem.save(gm, tmp_path / "m.npz")
+    assert _public(fastem.load(tmp_path / "m.npz")) == _public(gm)
+
+
 def test_checkpoint_every_n_batches_and_at_the_end(X, tmp_path):
     """online.md: the checkpoint is saved "every checkpoint_every batches (...) and at the end":
     a pass killed after 5 batches leaves the state after batch 4 (every 2), and a pass that
