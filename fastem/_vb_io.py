@@ -4,7 +4,7 @@ The same container as ``fastem.io``: an ``.npz`` of float64 arrays plus one JSON
 entry, opened with ``allow_pickle=False`` and with bounded memory, and every
 array checked before an estimator is built: the entries, shapes, finite
 values, positive concentrations, precisions and degrees of freedom, weights
-that sum to one, log-weights that are those of the concentrations, and
+that sum to one, weights and log-weights that are those of the concentrations, and
 precisions that agree with the covariances.
 """
 
@@ -160,9 +160,9 @@ def build(arrays, meta, path):
         path,
         "kept_components_ must be increasing component indices.",
     )
-    _check_log_weights(arrays, prior_type, kept.astype(np.int64), n_comp, path)
     w = arrays["weights_"]
     _check(bool(np.all(w >= 0)) and abs(w.sum() - 1.0) < 1e-6, path, "weights_ must sum to 1.")
+    _check_weights(arrays, prior_type, kept.astype(np.int64), n_comp, path)
     io._check_precisions(arrays, ct, path)
     fitted = meta["fitted"]
     for name in _SCALARS:
@@ -209,49 +209,72 @@ def build(arrays, meta, path):
     return model
 
 
-def _check_log_weights(arrays, prior_type, kept, n_components, path):
-    """``log_weights`` (what ``predict`` and ``score_samples`` use) are ``E[log pi_k]`` of the
-    stored weight concentrations, ``fastem._variational.expected_log_weights``.
+def _stick_terms(arrays, prior_type, fn):
+    """Each kept component's own part of ``E[log pi_k]`` (``fn=digamma``) or of ``log E[pi_k]``
+    (``fn=np.log``): for a Dirichlet process its stick-breaking terms and those of the kept
+    components before it."""
+    if prior_type != "dirichlet_process":
+        return fn(arrays["weight_concentration_"])
+    a, b = arrays["weight_concentration_a_"], arrays["weight_concentration_b_"]
+    step = fn(b) - fn(a + b)
+    return fn(a) - fn(a + b) + np.concatenate(([0.0], np.cumsum(step)[:-1]))
 
-    Without pruning they are recomputed. Pruned components' concentrations are not stored,
-    so then what they add is checked: for a Dirichlet distribution one constant
-    ``-digamma(total)``, at most that of the kept ones and the prior of the others; for a
-    Dirichlet process, the stick-breaking terms of the pruned components before each kept
-    one, each negative, so a sum that is 0 before the first pruned one and only falls.
+
+def _check_weights(arrays, prior_type, kept, n_components, path):
+    """``log_weights`` (what ``predict`` and ``score_samples`` use) and ``weights_`` (what
+    ``sample`` draws with) are ``E[log pi_k]`` and the normalized ``E[pi_k]`` of the stored
+    weight concentrations (``fastem._variational``).
+
+    What each holds beyond the kept components' own terms (``_stick_terms``) comes from the
+    components not stored (pruned) and, for ``weights_``, the normalization: one constant
+    for a Dirichlet distribution; for a Dirichlet process the terms of the pruned components
+    before each kept one, each negative, so a sum that changes only where components were
+    pruned, and only falls. Without pruning ``log_weights`` are recomputed exactly; for a
+    Dirichlet process they get 0 before the first pruned component, for a distribution at
+    most ``-digamma(the kept concentrations' total)``.
     """
     from scipy.special import digamma
 
     from ._variational import expected_log_weights
 
-    lw = arrays["log_weights"]
-    K = lw.shape[0]
-    tol = 1e-9 * max(1.0, float(np.max(np.abs(lw))))
-    if prior_type == "dirichlet_process":
-        a, b = arrays["weight_concentration_a_"], arrays["weight_concentration_b_"]
-        step = digamma(b) - digamma(a + b)
-        # the kept components' own terms; the pruned ones' are the rest
-        rest = lw - (digamma(a) - digamma(a + b) + np.concatenate(([0.0], np.cumsum(step)[:-1])))
-        gaps = np.diff(np.concatenate(([-1], kept))) > 1  # pruned components before each
-        ok = (
-            np.all(rest <= tol)
-            and np.all(np.diff(rest) <= tol)
-            and np.all(np.abs(np.diff(rest)[~gaps[1:]]) <= tol)
-            and (gaps[0] or abs(rest[0]) <= tol)
-        )
-    else:
-        wc = arrays["weight_concentration_"]
-        rest = lw - digamma(wc)  # -digamma(the total concentration), pruned ones included
-        if K == n_components:
-            rest = lw - expected_log_weights(wc, prior_type)
-            ok = np.all(np.abs(rest) <= tol)
+    for name, fn in (("log_weights", digamma), ("weights_", np.log)):
+        values = arrays[name]
+        # a weight that underflowed (far down a Dirichlet process's stick: 0, or subnormal
+        # with few bits left) is not compared
+        tiny = np.finfo(np.float64).tiny
+        idx = np.flatnonzero(values >= tiny) if name == "weights_" else np.arange(values.size)
+        with np.errstate(divide="ignore"):
+            rest = (np.log(values) if name == "weights_" else values) - _stick_terms(
+                arrays, prior_type, fn
+            )
+        rest = rest[idx]
+        tol = 1e-9 * max(1.0, float(np.max(np.abs(rest), initial=0.0)))
+        change = np.diff(rest)
+        pruned = np.diff(kept[idx]) > np.diff(idx)  # components pruned between them
+        if prior_type == "dirichlet_process":
+            ok = np.all(change <= tol) and np.all(np.abs(change[~pruned]) <= tol)
         else:
-            ok = np.ptp(rest) <= tol and rest.max() <= -digamma(wc.sum()) + tol
-    _check(
-        bool(ok),
-        path,
-        "log_weights are not the expected log-weights of the weight concentrations; the file "
-        "was altered.",
-    )
+            ok = np.all(np.abs(change) <= tol)
+        if name == "log_weights":
+            if kept.size == n_components:
+                full = expected_log_weights(
+                    arrays["weight_concentration_"]
+                    if prior_type != "dirichlet_process"
+                    else (arrays["weight_concentration_a_"], arrays["weight_concentration_b_"]),
+                    prior_type,
+                )
+                ok = ok and np.all(np.abs(values - full) <= tol)
+            elif prior_type == "dirichlet_process":
+                ok = ok and np.all(rest <= tol) and (kept[0] > 0 or abs(rest[0]) <= tol)
+            else:
+                wc = arrays["weight_concentration_"]
+                ok = ok and rest.max() <= -digamma(wc.sum()) + tol
+        _check(
+            bool(ok),
+            path,
+            f"{name} are not the expected {'log-' if name == 'log_weights' else ''}weights of "
+            "the weight concentrations; the file was altered.",
+        )
 
 
 def check_metadata(meta, path):

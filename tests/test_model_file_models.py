@@ -241,3 +241,44 @@ def test_precisions_that_disagree_with_the_covariances_are_refused_in_every_layo
     )
     with pytest.raises(ValueError, match=rf"bad\.npz: {entry} does not match"):
         fastem.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("prune", [False, True], ids=["all", "pruned"])
+@pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
+def test_altered_bayesian_weights_are_refused(tmp_path, prior_type, prune):
+    """sample() draws with weights_, E[pi_k] of the weight concentrations normalized over the
+    kept components; only 'non-negative, summing to 1' was checked, so weights_ moved from
+    one component to another loaded and sampled another mixture."""
+    bgm = _bayesian(prior_type, prune)
+    path = tmp_path / "b.npz"
+    fastem.save(bgm, path)
+    w = bgm.weights_
+    i, j = np.argmax(w), np.argmin(w)
+
+    def move(arrays):
+        arrays["weights_"] = arrays["weights_"].copy()
+        arrays["weights_"][[i, j]] += [-0.5 * w[i], 0.5 * w[i]]
+
+    _rewrite(path, tmp_path / "bad.npz", move)
+    with pytest.raises(ValueError, match=r"bad\.npz: weights_ are not the expected weights"):
+        fastem.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
+def test_a_bayesian_file_whose_weights_underflow_loads(tmp_path, prior_type):
+    """Far down a Dirichlet process's stick the expected weights underflow to 0 (or to a
+    subnormal with few bits): such a fitted file still loads."""
+    X = np.random.default_rng(0).normal(size=(400, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bgm = fastem.BayesianGaussianMixture(
+            n_components=150,
+            weight_concentration_prior=1e-4,
+            weight_concentration_prior_type=prior_type,
+            random_state=0,
+            max_iter=30,
+        ).fit(X)
+    if prior_type == "dirichlet_process":
+        assert np.any(bgm.weights_ == 0)
+    again = fastem.load(fastem.save(bgm, tmp_path / "b.npz"))
+    np.testing.assert_array_equal(again.predict(X), bgm.predict(X))
