@@ -428,10 +428,10 @@ def constraint_violation(name, covariances, eps):
             return "the components' shapes differ"
     elif model.orientation == "E":  # EVE, VVE: one set of axes: the matrices commute
         norm = np.linalg.norm(cov, axis=(1, 2))
-        comm = np.einsum("jab,kbc->jkac", cov, cov)
-        comm = np.linalg.norm(comm - comm.transpose(1, 0, 2, 3), axis=(2, 3))
-        if np.max(comm / np.outer(norm, norm)) > tol:
-            return "the components' orientations differ"
+        for j in range(K - 1):  # a pair at a time: memory K d^2, not K^2 d^2
+            comm = np.linalg.norm(cov[j] @ cov[j + 1 :] - cov[j + 1 :] @ cov[j], axis=(1, 2))
+            if np.max(comm / (norm[j] * norm[j + 1 :])) > tol:
+                return "the components' orientations differ"
     return None
 
 
