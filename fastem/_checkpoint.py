@@ -147,17 +147,8 @@ def save(
     arrays.update(_params_arrays("cur_", params, names))
     if best is not None:
         arrays.update(_params_arrays("best_", best[0], names))
-    folder = os.path.dirname(os.path.abspath(path))
     with replacing(path, suffix=".ckpt.npz", durable=True) as f:
         np.savez(f, **arrays)
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # some file systems cannot fsync a folder
-        pass
 
 
 #: Largest JSON header of a checkpoint read (it grows by ~25 bytes per EM iteration).

@@ -34,7 +34,8 @@ def replacing(path, suffix=".tmp", durable=False):
 
     The file is a temporary one in ``path``'s folder (so the final rename is
     atomic on POSIX and Windows). ``durable``: flush it to disk before the
-    rename (checkpoints). Nothing a user saved is lost when a run fails. The
+    rename, and the folder after it (checkpoints: a power loss then leaves the old file
+    or the new one, whole). Nothing a user saved is lost when a run fails. The
     written file gets the mode of the file it replaces, or for a new file
     ``0o666`` less the umask (as ``open`` would give it; the temporary file
     alone is private). An ``OSError`` names ``path``, never the temporary file.
@@ -53,6 +54,8 @@ def replacing(path, suffix=".tmp", durable=False):
                 os.fsync(f.fileno())
         os.chmod(tmp, _final_mode(path))
         os.replace(tmp, path)
+        if durable:
+            _sync_folder(folder)
     except OSError as e:
         _remove(tmp)
         named = [os.fspath(n) for n in (e.filename, e.filename2) if n is not None]
@@ -62,6 +65,18 @@ def replacing(path, suffix=".tmp", durable=False):
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _sync_folder(folder):
+    """Flush ``folder``'s entries (a rename) to disk, where the file system can."""
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # some file systems (and Windows) cannot fsync a folder
+        pass
 
 
 def _remove(tmp):

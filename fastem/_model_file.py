@@ -125,8 +125,9 @@ def feature_names(model, arrays):
 # --------------------------------------------------------------------------- writing
 
 
-def write(fmt, model, path):
-    """Write the fitted ``model`` in the format ``fmt`` at ``path`` (atomically); the path."""
+def write(fmt, model, path, durable=False):
+    """Write the fitted ``model`` in the format ``fmt`` at ``path`` (atomically); the path.
+    ``durable``: flushed to disk before it replaces ``path`` (``_files.replacing``)."""
     from . import __version__
 
     if not hasattr(model, "precisions_cholesky_"):
@@ -150,7 +151,7 @@ def write(fmt, model, path):
     arrays[META] = np.array(json.dumps(meta, allow_nan=True, sort_keys=True))
     path = os.fspath(path)
     check_replaceable(path)
-    with replacing(path, suffix=".npz.tmp") as f:
+    with replacing(path, suffix=".npz.tmp", durable=durable) as f:
         np.savez(f, **arrays)
     return path
 

@@ -245,11 +245,11 @@ def _update(est, X, w):
 
 
 def _save_checkpoint(est, checkpoint, rows, batch_rows):
-    from .io import save
+    from .io import _write
 
     est.n_rows_seen_ = rows
     est._checkpoint_batch_rows = batch_rows  # recorded in the file: a resume must match it
     try:
-        save(est, checkpoint)
+        _write(est, checkpoint, durable=True)  # on disk before it replaces the last one
     finally:
         del est._checkpoint_batch_rows

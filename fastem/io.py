@@ -87,18 +87,24 @@ def save(model, path):
     >>> bool(np.array_equal(again.predict(X), gm.predict(X)))
     True
     """
+    return _write(model, path)
+
+
+def _write(model, path, durable=False):
+    """:func:`save`; ``durable``: the file flushed to disk before it replaces ``path``, as a
+    checkpoint is (``fit_online``'s)."""
     from . import _vb_io
     from .bayesian import BayesianGaussianMixture
     from .mixture import GaussianMixture
 
     if isinstance(model, BayesianGaussianMixture):
-        return _model_file.write(_vb_io, model, path)
+        return _model_file.write(_vb_io, model, path, durable)
     if not isinstance(model, GaussianMixture):
         raise TypeError(
             "save() expects a fastem.GaussianMixture or BayesianGaussianMixture, got "
             f"{type(model).__name__}."
         )
-    return _model_file.write(sys.modules[__name__], model, path)
+    return _model_file.write(sys.modules[__name__], model, path, durable)
 
 
 def contents(model):

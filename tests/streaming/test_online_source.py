@@ -91,6 +91,23 @@ def test_checkpoint_resumes_after_the_rows_used(X, tmp_path):
         other.fit_online(tmp_path / "x.npy", batch_rows=400, checkpoint=ck)
 
 
+def test_checkpoints_are_on_disk_before_they_replace_the_last(X, tmp_path, monkeypatch):
+    """fit_online's checkpoints are as durable as fit's: each is flushed to disk before it
+    replaces the last one, and the folder after (a power loss leaves one of them whole)."""
+    import os
+
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append("replace") or real_replace(a, b))
+    ck = tmp_path / "online.npz"
+    GaussianMixture(3, random_state=0).fit_online(
+        X, batch_rows=400, checkpoint=ck, checkpoint_every=2, max_rows=2000
+    )
+    writes = events.count("replace")
+    assert writes >= 2 and events == ["fsync", "replace", "fsync"] * writes, events
+    assert fastem.load(ck).n_iter_ == 5
+
+
 def test_a_checkpoint_resumes_only_with_its_batch_rows(X, tmp_path):
     """The batches after the rows already used depend on batch_rows: a resume with another
     one ended where neither uninterrupted pass ends, silently. The checkpoint records it; a
