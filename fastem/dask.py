@@ -129,18 +129,37 @@ def _check_finite(block, name, block_info, magnitude=False, nan_hint=""):
     )
 
 
+def _check_shape(block, name, block_info):
+    """Raise ValueError if a block's shape is not the one its array's chunks declare (a shape
+    given to ``da.from_delayed``, a ``map_blocks`` that drops rows): its rows would be lost,
+    or other rows' weights and labels shifted onto them."""
+    if block_info is None:  # Dask's inference of the output's type: no block yet
+        return
+    declared = tuple(hi - lo for lo, hi in block_info[0]["array-location"])
+    if block.shape != declared:
+        raise ValueError(
+            f"{_block_name(block_info)} of {name} has shape {block.shape}, but the Dask array's "
+            f"chunks declare {declared} for it; give the array its true chunks (for rows, "
+            f"{name}.compute_chunk_sizes() reads them from the blocks)."
+        )
+
+
 def _check_block(block, dtype, block_info=None, nan_hint=""):
-    """Validate one block of ``X``: 2-D, float, finite; return it C-contiguous in ``dtype``."""
+    """Validate one block of ``X``: 2-D, of its declared shape, float, finite; return it
+    C-contiguous in ``dtype``."""
     block = np.ascontiguousarray(block, dtype=dtype)
     if block.ndim != 2:
         raise ValueError(f"{_block_name(block_info)} of X is not 2-D (shape {block.shape}).")
+    _check_shape(block, "X", block_info)
     _check_finite(block, "X", block_info, magnitude=True, nan_hint=nan_hint)
     return block
 
 
 def _check_weight_block(block, block_info=None):
-    """Validate one block of the sample weights: finite and non-negative, float64."""
+    """Validate one block of the sample weights: of its declared length, finite and
+    non-negative, float64."""
     block = np.ascontiguousarray(block, dtype=np.float64)
+    _check_shape(block, "sample_weight", block_info)
     _check_finite(block, "sample_weight", block_info)
     if (block < 0).any():
         raise ValueError(

@@ -1,6 +1,7 @@
 """Exact distributed EM on Dask arrays: threaded scheduler and a LocalCluster of processes."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -411,3 +412,55 @@ def test_empty_blocks_fit_and_predict_like_in_memory():
         gm = GaussianMixture(**kw).fit(dX, sample_weight=dw)
         np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12)
         np.testing.assert_array_equal(np.asarray(gm.predict(dX)), ref.predict(X))
+
+
+def _lying_block(rows, declared):
+    """X's first 120 rows as a block computed by a task (``da.from_delayed``) whose declared
+    shape is ``declared``, followed by the other rows."""
+    X = _data()
+    first = da.from_delayed(dask.delayed(lambda: rows(X[:120]))(), shape=declared, dtype=X.dtype)
+    return X, da.concatenate([first, da.from_array(X[120:], chunks=(450, 3))])
+
+
+@pytest.mark.parametrize(
+    "rows, declared",
+    [
+        (lambda b: b[:100], (120, 3)),  # fewer rows than declared
+        (lambda b: b, (100, 3)),  # more
+        (lambda b: b[:, :2], (120, 3)),  # fewer columns
+    ],
+    ids=["fewer rows", "more rows", "fewer columns"],
+)
+def test_a_block_of_another_shape_than_its_chunks_is_refused(rows, declared):
+    """A block whose true shape is not the one the array's chunks declare (a wrong shape given
+    to da.from_delayed) was fitted silently, on rows the array does not say it has (and
+    predict returned 181 labels for an array of 1,800 - declared rows); with weights it
+    failed in NumPy's matmul. Now every task that reads the block names it."""
+    X, dX = _lying_block(rows, declared)
+    got = rows(X[:120]).shape
+    msg = re.escape(f"block 0 (rows 0:{declared[0]}) of X has shape {got}, but the Dask array's")
+    gm = _gm("full").fit(X)
+    with dask.config.set(scheduler="sync"):
+        with pytest.raises(ValueError, match=msg):
+            _gm("full").fit(dX)
+        with pytest.raises(ValueError, match=msg):
+            _gm("full").fit(dX, sample_weight=np.ones(dX.shape[0]))
+        for method in ("predict", "predict_proba", "score_samples"):
+            with pytest.raises(ValueError, match=msg):
+                getattr(gm, method)(dX).compute()
+        if got[1] == 3:  # the advice given: the true row chunks, then the in-memory answer
+            dX.compute_chunk_sizes()
+            kept = np.concatenate([rows(X[:120]), X[120:]])
+            _assert_same_fit(
+                _gm("full", **_init("full")).fit(kept), _gm("full", **_init("full")).fit(dX)
+            )
+
+
+def test_a_weight_block_of_another_length_than_its_chunks_is_refused():
+    X = _data()
+    w = np.ones(X.shape[0])
+    lying = da.from_delayed(dask.delayed(lambda: w[:100])(), shape=(120,), dtype=w.dtype)
+    dw = da.concatenate([lying, da.from_array(w[120:], chunks=450)])
+    msg = r"block 0 \(rows 0:120\) of sample_weight has shape \(100,\), but the Dask array's"
+    with dask.config.set(scheduler="sync"), pytest.raises(ValueError, match=msg):
+        _gm("full").fit(da.from_array(X, chunks=(120, 3)), sample_weight=dw)
