@@ -13,6 +13,8 @@ da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+
 import fastem.dask as fdask  # noqa: E402
 from fastem import DegenerateComponentWarning, GaussianMixture  # noqa: E402
 
@@ -284,6 +286,29 @@ def test_cluster_workers_run_serial_kernels_only(on_cluster, monkeypatch):
     # one core per task, no oversubscription
     states = on_cluster.run(_worker_state)
     assert set(states.values()) == {(None, "1", "1")}
+
+
+def test_cluster_large_parameters_are_broadcast_to_every_worker(on_cluster, monkeypatch):
+    """dask.md: "parameters over fastem.dask.SCATTER_BYTES (1 MiB) are instead scattered with
+    broadcast=True, and the block tasks get a future"; smaller ones are not scattered."""
+    scattered = []
+    scatter = on_cluster.scatter
+
+    def spy(data, **kwargs):
+        future = scatter(data, **kwargs)
+        scattered.append(len(on_cluster.who_has([future])[future.key]))
+        return future
+
+    monkeypatch.setattr(on_cluster, "scatter", spy)
+    dX = da.from_array(_data(), chunks=(450, 3))
+    kw = dict(tol=0.0, max_iter=3, **_init("full"))
+    with pytest.warns(ConvergenceWarning):
+        _gm("full", **kw).fit(dX)
+    assert scattered == []  # 3 x 3 parameters: one key of the graph
+    monkeypatch.setattr(fdask, "SCATTER_BYTES", 0)
+    with pytest.warns(ConvergenceWarning):
+        gm = _gm("full", **kw).fit(dX)
+    assert scattered == [2] * gm.n_iter_  # every pass (one per iteration), to both workers
 
 
 @pytest.mark.parametrize("cov_type", COV_TYPES)

@@ -199,3 +199,60 @@ def test_dask_row_beyond_every_component_is_not_silently_labelled(method):
         # score_samples returns the limit of the log-density there, as in memory
         scores = far.score_samples(da.from_array(Y, chunks=(2, 2))).compute()
     assert scores[3] == -np.inf and np.all(np.isfinite(scores[:3]))
+
+
+def test_dask_rowwise_methods_read_no_block_until_computed():
+    """dask.md: the row-wise methods "return lazy Dask arrays (...) They are not persisted:
+    one pass, with each block validated inside its task" - calling them reads no block, and
+    computing one reads each block once."""
+    X = blobs(1200, 2, 3, seed=7)
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    reads = []
+
+    def source(block):
+        if block.shape[0]:  # not Dask's inference of the output type
+            reads.append(block.shape[0])
+        return block
+
+    dX = da.from_array(X, chunks=(300, 2)).map_blocks(source, dtype=X.dtype)
+    with dask.config.set(scheduler="sync"):
+        lazy = [getattr(gm, m)(dX) for m in ("predict", "predict_proba", "score_samples")]
+        assert reads == []
+        for got, method in zip(lazy, ("predict", "predict_proba", "score_samples")):
+            reads.clear()
+            np.testing.assert_allclose(got.compute(), getattr(gm, method)(X), rtol=1e-12)
+            assert reads == [300] * 4, method
+
+
+@pytest.mark.parametrize("weight", [0.0, -1.0, 1e120, np.nan])
+def test_dask_scalar_weight_is_refused_as_in_memory(weight):
+    """dask.md: "sample_weight can be a Dask array (...), a NumPy array or a scalar", checked
+    the same way: a scalar weight that memory refuses is refused."""
+    X = blobs(600, 2, 2, seed=8)
+    with pytest.raises(ValueError) as mem:
+        GaussianMixture(2, random_state=0).fit(X, sample_weight=weight)
+    key = {0.0: "sums to zero", -1.0: "contains negative", 1e120: "ratios", np.nan: "NaN"}[weight]
+    assert key in str(mem.value)
+    with dask.config.set(scheduler="sync"), pytest.raises(ValueError, match=key):
+        GaussianMixture(2, random_state=0).fit(
+            da.from_array(X, chunks=(150, 2)), sample_weight=weight
+        )
+
+
+def test_dask_scalar_weight_counts_as_in_memory():
+    """A scalar weight is every row's weight: it changes a variational fit (the data against
+    the priors), and the Dask fit is the in-memory fit with the same scalar."""
+    from fastem import BayesianGaussianMixture
+
+    X = blobs(600, 2, 3, seed=9)
+    dX = da.from_array(X, chunks=(150, 2))
+    kw = dict(n_components=3, random_state=0, max_iter=50, tol=1e-8)
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.simplefilter("ignore")
+        one = BayesianGaussianMixture(**kw).fit(X)
+        mem = BayesianGaussianMixture(**kw).fit(X, sample_weight=0.05)
+        got = BayesianGaussianMixture(**kw).fit(dX, sample_weight=0.05)
+    assert not np.allclose(mem.covariances_, one.covariances_, rtol=1e-3)  # the scalar counts
+    np.testing.assert_allclose(got.covariances_, mem.covariances_, rtol=1e-10)
+    np.testing.assert_allclose(got.weight_concentration_, mem.weight_concentration_, rtol=1e-10)
+    assert got.lower_bound_ == pytest.approx(mem.lower_bound_, rel=1e-10)
