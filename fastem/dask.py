@@ -575,7 +575,12 @@ def fit_data(estimator, X, sample_weight):
 
     check_feature_names(estimator, X, reset=True)  # none: drops a previous fit's
     data = DaskData(X, sample_weight, persist=True, nan_hint=_nan_hint(estimator))
-    if data.n_samples < max(2, estimator.n_components):
+    if data.n_samples < 2:  # scikit-learn's check of an in-memory X (with one component too)
+        raise ValueError(
+            f"Found array with {data.n_samples} sample(s) (shape={X.shape}) while a minimum "
+            f"of 2 is required by {type(estimator).__name__}."
+        )
+    if data.n_samples < estimator.n_components:
         raise ValueError(
             f"Expected n_samples >= n_components but got n_components = "
             f"{estimator.n_components}, n_samples = {data.n_samples}; pass more rows or "

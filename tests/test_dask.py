@@ -16,7 +16,11 @@ distributed = pytest.importorskip("distributed")
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import fastem.dask as fdask  # noqa: E402
-from fastem import DegenerateComponentWarning, GaussianMixture  # noqa: E402
+from fastem import (  # noqa: E402
+    BayesianGaussianMixture,
+    DegenerateComponentWarning,
+    GaussianMixture,
+)
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 ROOT = str(Path(__file__).resolve().parents[1])
@@ -211,12 +215,24 @@ def test_nan_block_is_named():
         (lambda: da.ones(10, chunks=5), "2-D"),
         (lambda: da.ones((10, 2), chunks=5, dtype=complex), "real numbers"),
         (lambda: da.ones((10, 2), chunks=5)[da.arange(10, chunks=5) > 3], "unknown chunk"),
-        (lambda: da.ones((1, 2), chunks=5), "n_samples >= n_components"),
+        (lambda: da.ones((1, 2), chunks=5), "minimum of 2 is required"),
     ],
 )
 def test_invalid_input(make, match):
     with pytest.raises(ValueError, match=match):
         GaussianMixture(2).fit(make())
+
+
+def test_one_row_is_refused_as_in_memory():
+    """One row and one component: the in-memory refusal. The Dask fit said "Expected
+    n_samples >= n_components but got n_components = 1, n_samples = 1", which holds."""
+    for est in (GaussianMixture(1), BayesianGaussianMixture(n_components=1)):
+        with pytest.raises(ValueError) as mem:
+            est.fit(np.ones((1, 2)))
+        with pytest.raises(ValueError, match=re.escape(str(mem.value))):
+            est.fit(da.ones((1, 2), chunks=1))
+    with pytest.raises(ValueError, match="n_components = 3, n_samples = 2"):
+        GaussianMixture(3).fit(da.ones((2, 2), chunks=1))
 
 
 def test_invalid_weights_and_features():
