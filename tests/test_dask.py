@@ -216,6 +216,7 @@ def test_nan_block_is_named():
         (lambda: da.ones((10, 2), chunks=5, dtype=complex), "real numbers"),
         (lambda: da.ones((10, 2), chunks=5)[da.arange(10, chunks=5) > 3], "unknown chunk"),
         (lambda: da.ones((1, 2), chunks=5), "minimum of 2 is required"),
+        (lambda: da.ones((10, 0), chunks=5), "at least one row and one column"),
     ],
 )
 def test_invalid_input(make, match):
@@ -233,6 +234,15 @@ def test_one_row_is_refused_as_in_memory():
             est.fit(da.ones((1, 2), chunks=1))
     with pytest.raises(ValueError, match="n_components = 3, n_samples = 2"):
         GaussianMixture(3).fit(da.ones((2, 2), chunks=1))
+
+
+def test_no_rows_to_predict_is_refused_as_in_memory():
+    gm = GaussianMixture(2, random_state=0).fit(_data())
+    for method in ("predict", "predict_proba", "score_samples", "score"):
+        with pytest.raises(ValueError, match="0 sample"):
+            getattr(gm, method)(np.ones((0, 3)))
+        with pytest.raises(ValueError, match="at least one row"):
+            getattr(gm, method)(da.ones((0, 3), chunks=5))
 
 
 def test_invalid_weights_and_features():
