@@ -42,6 +42,28 @@ def test_dask_rowwise_dtypes_are_the_in_memory_ones(dtype):
             assert lazy.dtype == lazy.compute().dtype == want == np.float64, method
 
 
+@pytest.mark.parametrize("model_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [np.float16, np.int32, np.uint8])
+def test_dask_rows_of_other_dtypes_score_as_in_memory(model_dtype, rows):
+    """The same rule for the other dtypes of rows. float16 rows are promoted with the model's
+    dtype, as in memory and in scikit-learn: on a float32 model they gave float64 results on
+    Dask (float32 in memory)."""
+    from fastem import BayesianGaussianMixture
+
+    X = blobs(1200, 2, 3, seed=4, dtype=np.float64)
+    Y = (X * 3).astype(rows)
+    dY = da.from_array(Y, chunks=(300, 2))
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.simplefilter("ignore")
+        for est in (GaussianMixture(3), BayesianGaussianMixture(n_components=3)):
+            est.set_params(random_state=0).fit(X.astype(model_dtype))
+            for method in ("predict", "predict_proba", "score_samples"):
+                want = getattr(est, method)(Y)
+                lazy = getattr(est, method)(dY)
+                assert lazy.dtype == lazy.compute().dtype == want.dtype, (type(est), method)
+                np.testing.assert_allclose(lazy.compute(), want, rtol=1e-6, atol=1e-7)
+
+
 def test_dask_n_threads_does_not_change_the_passes():
     """dask.md: "The estimator's n_threads does not affect the Dask passes" - bit for bit."""
     X = blobs(3000, 3, 3, seed=5)
