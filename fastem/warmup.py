@@ -62,8 +62,9 @@ def _job(dtype, kind):
             gm.predict(X)
             gm.predict_proba(X)
             gm.score_samples(X)
-            if kind == "full" and dtype == "float64":  # the full statistics of 29 features
-                # and more (register tiles; float64 whatever X's dtype: one job compiles them)
+            if kind == "full":  # the full statistics of 29 features and more (register
+                # tiles, float64 whatever X's dtype) and each dtype's load of rows in transposed
+                # tiles (``_density.load_tiles``: 8 features and more in float32, any family)
                 wide = np.repeat(X, 11, axis=1)[:, :32] + rng.normal(size=(len(X), 32))
                 GaussianMixture(2, covariance_type=kind, **kw).fit(wide.astype(dtype))
 
