@@ -152,8 +152,15 @@ class CsvSource(Source):
 
     def _parse(self, lines):
         try:
+            # comments=None: a '#' is no comment here, as for the row count (``_data_lines``),
+            # so a line of one is an error naming it, not a row missing from one pass
             arr = np.loadtxt(
-                lines, delimiter=self.delimiter, dtype=np.float64, ndmin=2, quotechar='"'
+                lines,
+                delimiter=self.delimiter,
+                dtype=np.float64,
+                ndmin=2,
+                quotechar='"',
+                comments=None,
             )
             if arr.shape[1] == self._raw_width:
                 return arr
@@ -163,7 +170,11 @@ class CsvSource(Source):
         for i, line in enumerate(lines):
             fields = line.rstrip("\r\n").split(self.delimiter)
             if len(fields) != self._raw_width:
-                return _BadChunk(i, f"row has {len(fields)} columns, expected {self._raw_width}")
+                return _BadChunk(
+                    i,
+                    f"row has {len(fields)} columns, expected {self._raw_width}, in line "
+                    f"{line.strip()!r}",
+                )
             try:
                 [float(v.strip().strip('"')) for v in fields]
             except ValueError:
