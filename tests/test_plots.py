@@ -87,3 +87,54 @@ def test_plot_ellipses_arguments_get_clear_errors():
             plots.plot_ellipses(gm, dims=dims)
     plt = pytest.importorskip("matplotlib.pyplot")
     plt.close("all")
+
+
+def _reference_covariance(model, k):
+    """Component k's full D x D covariance, expanded from ``covariances_`` by hand."""
+    cov = np.asarray(model.covariances_, dtype=np.float64)
+    kind = fastem._models.layout(model.covariance_type)
+    D = model.means_.shape[1]
+    return {
+        "full": lambda: cov[k],
+        "tied": lambda: cov,
+        "diag": lambda: np.diag(cov[k]),
+        "spherical": lambda: cov[k] * np.eye(D),
+    }[kind]()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        *(lambda ct=ct: fastem.GaussianMixture(2, covariance_type=ct, random_state=0) for ct in
+          ("full", "tied", "diag", "spherical", "VEV", "EEI")),
+        lambda: fastem.BayesianGaussianMixture(n_components=3, random_state=0),
+        lambda: fastem.BayesianGaussianMixture(
+            n_components=3, covariance_type="diag", random_state=0),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("dims", [(0, 1), (2, 0)])
+def test_ellipses_are_the_components_contours(make, dims):
+    """Every point of a drawn ellipse lies at exactly n_std Mahalanobis radii from its mean
+    under the component's covariance on those two features (the marginal of the model's
+    covariance, expanded here from ``covariances_``): the ellipses were checked only for
+    their number, so swapped axes or a wrong angle drew unnoticed."""
+    rng = np.random.default_rng(3)
+    a = rng.multivariate_normal([0, 0, 0], [[2, 1.2, 0.3], [1.2, 2, 0.2], [0.3, 0.2, 1]], 150)
+    b = rng.multivariate_normal([6, 5, 2], [[1, -0.5, 0], [-0.5, 3, 0.4], [0, 0.4, 2]], 150)
+    X3 = np.concatenate([a, b])
+    for dtype in (np.float64, np.float32):
+        gm = make().fit(X3.astype(dtype))
+        ax = plots.plot_ellipses(gm, X3.astype(dtype), dims=dims, n_std=(1.0, 2.5))
+        K = gm.means_.shape[0]
+        assert len(ax.patches) == 2 * K
+        t = np.linspace(0, 2 * np.pi, 17)
+        unit = np.c_[np.cos(t), np.sin(t)]
+        for i, patch in enumerate(ax.patches):
+            k, radius = i // 2, (1.0, 2.5)[i % 2]
+            idx = np.asarray(dims)
+            cov = _reference_covariance(gm, k)[idx[:, None], idx[None, :]]
+            mean = np.asarray(gm.means_, dtype=np.float64)[k, idx]
+            d = patch.get_patch_transform().transform(unit) - mean
+            dist = np.sqrt(np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d))
+            np.testing.assert_allclose(dist, radius, rtol=1e-6 if dtype == np.float64 else 1e-5)
+        matplotlib.pyplot.close("all")
