@@ -138,3 +138,26 @@ def test_ellipses_are_the_components_contours(make, dims):
             dist = np.sqrt(np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d))
             np.testing.assert_allclose(dist, radius, rtol=1e-6 if dtype == np.float64 else 1e-5)
         matplotlib.pyplot.close("all")
+
+
+@pytest.mark.parametrize("mclust_sign", [False, True])
+def test_criterion_curves_hold_the_table_and_circle_its_best(mclust_sign):
+    """Each curve is the table's column for one covariance type (negated in mclust's sign),
+    and each criterion's circle is the row select_components would choose (its minimum)."""
+    result = fastem.select_components(X, [1, 2, 3], ("full", "diag", "EEE"), random_state=0)
+    table = result.table
+    sign = -1.0 if mclust_sign else 1.0
+    ax = plots.plot_criterion(result, criterion=("bic", "aic"), mclust_sign=mclust_sign)
+    curves = [ln for ln in ax.get_lines() if ln.get_markersize() == 4]
+    circles = [ln for ln in ax.get_lines() if ln.get_markersize() == 14]
+    assert len(curves) == 6 and len(circles) == 2
+    for c, circle in zip(("bic", "aic"), circles):
+        best = int(np.argmin(table[c]))
+        assert circle.get_xdata()[0] == table["n_components"][best]
+        assert circle.get_ydata()[0] == sign * table[c][best]
+        for ct in ("full", "diag", "EEE"):
+            (curve,) = [ln for ln in curves if ln.get_label() == f"{c.upper()} {ct}"]
+            sel = table["covariance_type"] == ct
+            np.testing.assert_array_equal(curve.get_xdata(), table["n_components"][sel])
+            np.testing.assert_array_equal(curve.get_ydata(), sign * table[c][sel])
+    matplotlib.pyplot.close("all")
