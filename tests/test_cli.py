@@ -343,3 +343,37 @@ def test_a_comment_in_a_csv_file_is_refused_naming_its_line(
     assert not Path("f.npz").exists()
     with pytest.raises(SourceError, match="row offset 10: .*" + repr(note)):
         fastem.source("noted.csv").read()
+
+
+def test_a_run_that_fails_after_its_work_leaves_the_model_file_as_it_was(
+    work, tmp_path, monkeypatch, capsys
+):
+    """cli.md: "a failed run leaves what was there". select saved the best model before it
+    drew the --plot, so a plot that failed (a .pgf without LaTeX: 'xelatex not found')
+    ended the run with an error and the user's model file replaced; fit replaced its model
+    file before its scoring pass over the data, which a Ctrl-C could end."""
+    from matplotlib.figure import Figure
+
+    from fastem.cli import _commands, main
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(work / "faithful.csv", "faithful.csv")
+    fastem.save(fastem.GaussianMixture(3, random_state=1).fit(fastem.load_old_faithful()), "m.npz")
+    saved = Path("m.npz").read_bytes()
+
+    def no_latex(self, *args, **kwargs):
+        raise RuntimeError("'xelatex' not found")
+
+    with monkeypatch.context() as m:
+        m.setattr(Figure, "savefig", no_latex)
+        code = main(["select", "faithful.csv", "--k-range", "2", "-o", "m.npz", "--plot", "c.pgf"])
+    out, err = capsys.readouterr()
+    _check_one_line(code, out, err, 1, "xelatex")
+    assert Path("m.npz").read_bytes() == saved and not Path("c.pgf").exists()
+
+    def interrupted(model, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_commands, "_scores", interrupted)
+    assert main(["fit", "faithful.csv", "-k", "2", "-o", "m.npz"]) == 130
+    assert Path("m.npz").read_bytes() == saved

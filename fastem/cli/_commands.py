@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 
@@ -69,8 +70,8 @@ def _cmd_fit(args, progress):
         progress.close()
     seconds = time.perf_counter() - t0
     gm = _plain(gm)
+    scores = _scores(gm, data)  # a pass over the data: before the model file is replaced
     save(gm, args.output)
-    scores = _scores(gm, data)
     summary = {
         "command": "fit",
         "model": args.output,
@@ -249,9 +250,8 @@ def _cmd_select(args, progress):
         )
     finally:
         progress.close()
-    if args.output:
-        save(best, args.output)
-    if args.plot:
+    if args.plot:  # drawn before any file is written: a plot that fails (a .pgf without
+        # LaTeX) leaves the -o model file as it was
         import matplotlib  # importable: --plot was checked when the command line was parsed
 
         matplotlib.use("Agg")  # a file, never a window
@@ -260,11 +260,16 @@ def _cmd_select(args, progress):
         mclust = _has_mclust_models(table)
         crit = ("bic",) if mclust else ("bic", "aic")
         fig = plot_criterion(table, criterion=crit, mclust_sign=mclust).figure
+        fmt = os.path.splitext(args.plot)[1].lstrip(".").lower()
+        image = io.BytesIO()
+        fig.savefig(image, format=fmt)
+    if args.output:
+        save(best, args.output)
+    if args.plot:
         from .._files import replacing
 
-        fmt = os.path.splitext(args.plot)[1].lstrip(".").lower()
         with replacing(args.plot, suffix="." + fmt) as f:  # a failed write leaves what was there
-            fig.savefig(f, format=fmt)
+            f.write(image.getvalue())
     summary = {
         "command": "select",
         "criterion": args.criterion,
