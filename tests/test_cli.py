@@ -377,3 +377,31 @@ def test_a_run_that_fails_after_its_work_leaves_the_model_file_as_it_was(
     monkeypatch.setattr(_commands, "_scores", interrupted)
     assert main(["fit", "faithful.csv", "-k", "2", "-o", "m.npz"]) == 130
     assert Path("m.npz").read_bytes() == saved
+
+
+def test_a_model_of_named_features_refuses_a_header_that_orders_them_otherwise(
+    work, tmp_path, monkeypatch, capsys
+):
+    """A model fitted on a pandas frame keeps its feature names in the model file. predict
+    and score read a CSV header's columns as they come: the same two features in the other
+    order were scored silently for the wrong features (scikit-learn refuses reordered
+    names). Now the header must name the model's features in order, or --columns picks them."""
+    pd = pytest.importorskip("pandas")
+    from fastem.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(work / "faithful.csv", "faithful.csv")  # eruptions,waiting
+    frame = pd.read_csv("faithful.csv")[["waiting", "eruptions"]]
+    gm = fastem.GaussianMixture(2, covariance_type="diag", random_state=0).fit(frame)
+    fastem.save(gm, "named.npz")
+    for args in (["score", "named.npz", "faithful.csv"], ["predict", "named.npz", "faithful.csv"]):
+        args = args + (["-o", "labels.npy"] if args[0] == "predict" else [])
+        code = main(args)
+        out, err = capsys.readouterr()
+        _check_one_line(code, out, err, 1, "--columns waiting eruptions")
+        assert main([*args, "--columns", "waiting", "eruptions", "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+    assert report["shape"] == [272]
+    np.testing.assert_array_equal(np.load("labels.npy"), gm.predict(frame))
+    with pytest.raises(ValueError, match="feature names should match"):  # scikit-learn's rule
+        gm.predict(frame[["eruptions", "waiting"]])
