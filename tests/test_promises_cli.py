@@ -171,3 +171,65 @@ def test_dataset_of_a_zarr_group(work, capsys):
     )
     ref = fastem.GaussianMixture(2, random_state=0).fit(X)
     np.testing.assert_allclose(fastem.load(work / "z.npz").means_, ref.means_, rtol=1e-10)
+
+
+_FIT_OPTIONS = [
+    (["--reg-covar", "0.05", "--tol", "1e-6"], dict(reg_covar=0.05, tol=1e-6)),
+    (["--prior", "--covariance-type", "VEV"], dict(prior="default", covariance_type="VEV")),
+    (["--init-params", "hc", "--max-iter", "7"], dict(init_params="hc", max_iter=7)),
+    (["--n-init", "3", "--covariance-type", "diag"], dict(n_init=3, covariance_type="diag")),
+]
+
+
+@pytest.mark.parametrize("options, params", _FIT_OPTIONS)
+def test_fit_options_are_the_estimators(work, capsys, options, params):
+    """cli.md: "The options are the estimator's": the model file of `fastem fit` with each
+    option is the fit of GaussianMixture with that parameter, bit for bit (--reg-covar was
+    dropped unnoticed by every test)."""
+    X = fastem.load_old_faithful()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["fit", "faithful.csv", "-k", "3", "--seed", "2", "-o", "m.npz", *options]) == 0
+        gm = fastem.GaussianMixture(3, random_state=2, **params).fit(X)
+    capsys.readouterr()
+    cli = fastem.load("m.npz")
+    assert cli.get_params() == gm.get_params()
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(cli, name), getattr(gm, name), err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "options, params",
+    [
+        (["--criterion", "aic"], dict(criterion="aic")),
+        (["--criterion", "icl", "--reg-covar", "0.01"], dict(criterion="icl", reg_covar=0.01)),
+        (["--prior", "--covariance-types", "VEV,EII"], dict(prior="default")),
+    ],
+)
+def test_select_options_are_select_components(work, capsys, options, params):
+    """`fastem select` is fastem.select_components with the same options: the same table
+    (--json), the same best model (-o); --criterion and --prior were ignored unnoticed."""
+    import json
+
+    X = fastem.load_old_faithful()
+    types = ["VEV", "EII"] if "--covariance-types" in options else ["full", "diag"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        args = ["select", "faithful.csv", "--k-range", "1:3", "--seed", "0", "-o", "b.npz"]
+        if "--covariance-types" not in options:
+            args += ["--covariance-types", "full,diag"]
+        assert main([*args, *options, "--json"]) == 0
+        best, table = fastem.select_components(X, [1, 2, 3], types, random_state=0, **params)
+    report = json.loads(capsys.readouterr().out)
+    criterion = params.get("criterion", "bic")
+    assert report["criterion"] == criterion
+    for c in ("bic", "aic", "icl", "log_likelihood"):
+        np.testing.assert_array_equal([row[c] for row in report["table"]], table[c], err_msg=c)
+    chosen = fastem.load("b.npz")
+    assert chosen.get_params() == best.get_params()
+    np.testing.assert_array_equal(chosen.means_, best.means_)
+    i = int(np.argmin(table[criterion]))
+    assert (chosen.n_components, chosen.covariance_type) == (
+        table["n_components"][i],
+        table["covariance_type"][i],
+    )
