@@ -21,11 +21,26 @@ import numpy as np
 
 from ._stats import SuffStats
 
+
+def _small_work(text):
+    """``FASTEM_SMALL_WORK``'s value; unset or empty: 2**20."""
+    if text is None or not text.strip():
+        return 1 << 20
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(
+            f"the environment variable FASTEM_SMALL_WORK={text!r} is not an integer; set it to "
+            "the largest n_rows * n_components * n_features to run in NumPy (0: always the "
+            "compiled kernels), or unset it."
+        ) from None
+
+
 #: Largest ``n_rows * n_components * n_features`` run in NumPy. Old Faithful
 #: with 5 components is 2,720; 10,000 rows of 8 features with 8 components is
 #: 640,000. Above it, the compiled kernels run. The environment variable
 #: ``FASTEM_SMALL_WORK`` sets it (0: always the kernels, as the tests do).
-SMALL_WORK = int(os.environ.get("FASTEM_SMALL_WORK", 1 << 20))
+SMALL_WORK = _small_work(os.environ.get("FASTEM_SMALL_WORK"))
 
 
 def is_small(n_rows, n_components, n_features):

@@ -405,3 +405,13 @@ def test_a_model_of_named_features_refuses_a_header_that_orders_them_otherwise(
     np.testing.assert_array_equal(np.load("labels.npy"), gm.predict(frame))
     with pytest.raises(ValueError, match="feature names should match"):  # scikit-learn's rule
         gm.predict(frame[["eruptions", "waiting"]])
+
+
+@pytest.mark.parametrize("value", ["1e6", "many"])
+def test_a_bad_small_work_variable_is_named(work, value, monkeypatch):
+    """cold_start.md: FASTEM_SMALL_WORK moves the NumPy threshold. A value that is not an
+    integer failed with "invalid literal for int() with base 10: '1e6'", naming no variable."""
+    monkeypatch.setenv("FASTEM_SMALL_WORK", value)
+    result = run("fit", "faithful.csv", "-k", "2", "-o", "small.npz", cwd=work)
+    _check_one_line(result.returncode, result.stdout, result.stderr, 1, "FASTEM_SMALL_WORK")
+    assert repr(value) in result.stderr and "or unset it" in result.stderr
