@@ -233,3 +233,40 @@ def test_select_options_are_select_components(work, capsys, options, params):
         table["n_components"][i],
         table["covariance_type"][i],
     )
+
+
+@pytest.mark.parametrize(
+    "types, mclust", [("EEE,VVV", True), ("full,diag", False)], ids=["mclust", "sklearn"]
+)
+def test_select_plot_draws_the_table_in_the_promised_sign(work, capsys, monkeypatch, types, mclust):
+    """cli.md: with mclust's models in the grid "the plot shows BIC against K in mclust's
+    sign" (2 logL - p log n, higher is better); otherwise BIC and AIC as scikit-learn's.
+    Drawing mclust's grid in scikit-learn's sign passed every test."""
+    import json
+
+    matplotlib = pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    drawn = []
+    savefig = Figure.savefig
+
+    def spy(self, *args, **kwargs):
+        drawn.append(self)
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    args = ["select", "faithful.csv", "--k-range", "1:3", "--covariance-types", types]
+    assert main([*args, "--seed", "0", "--plot", "c.png", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)["table"]
+    (fig,) = drawn
+    (ax,) = fig.axes
+    curves = {ln.get_label(): ln.get_ydata() for ln in ax.get_lines() if ln.get_markersize() == 4}
+    sign = -1.0 if mclust else 1.0
+    criteria = ["bic"] if mclust else ["bic", "aic"]
+    assert sorted(curves) == sorted(f"{c.upper()} {t}" for c in criteria for t in types.split(","))
+    for c in criteria:
+        for t in types.split(","):
+            expected = [sign * row[c] for row in table if row["covariance_type"] == t]
+            np.testing.assert_array_equal(curves[f"{c.upper()} {t}"], expected)
+    assert ("mclust's sign" in ax.get_ylabel()) == mclust
+    matplotlib.pyplot.close("all")
