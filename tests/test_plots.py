@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -161,3 +162,42 @@ def test_criterion_curves_hold_the_table_and_circle_its_best(mclust_sign):
             np.testing.assert_array_equal(curve.get_xdata(), table["n_components"][sel])
             np.testing.assert_array_equal(curve.get_ydata(), sign * table[c][sel])
     matplotlib.pyplot.close("all")
+
+
+@pytest.mark.parametrize("ct", ["full", "tied", "diag", "spherical"])
+def test_em_frames_are_scikit_learns_em_from_the_documented_start(ct):
+    """old_faithful.md: EM starts "from a deliberately naive guess (means at two random
+    eruptions, each covariance equal to that of the whole data set)", and each frame is one
+    more iteration: frame i is scikit-learn's fit of max_iter=i from that start. The frames
+    were checked only for a rising likelihood."""
+    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+    frames = plots.em_frames(X, covariance_type=ct, random_state=3, max_frames=5)
+    first = frames[0]
+    assert all(any(np.array_equal(m, x) for x in X) for m in first.means_)  # two eruptions
+    np.testing.assert_array_equal(first.weights_, [0.5, 0.5])
+    cov = np.cov(X, rowvar=False)  # that of the whole data set, in each covariance type
+    expected = {
+        "full": np.stack([cov, cov]),
+        "tied": cov,
+        "diag": np.stack([np.diag(cov)] * 2),
+        "spherical": np.full(2, np.diag(cov).mean()),
+    }[ct]
+    np.testing.assert_allclose(first.covariances_, expected, rtol=1e-12)
+    precisions = np.linalg.inv(expected) if ct in ("full", "tied") else 1 / expected
+    for i in (1, 2, 5):
+        sk = SkGaussianMixture(
+            2,
+            covariance_type=ct,
+            max_iter=i,
+            tol=0,
+            weights_init=[0.5, 0.5],
+            means_init=first.means_,
+            precisions_init=precisions,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sk.fit(X)
+        np.testing.assert_allclose(frames[i].means_, sk.means_, rtol=1e-10)
+        np.testing.assert_allclose(frames[i].covariances_, sk.covariances_, rtol=1e-9)
+        assert frames[i].n_iter_ == i
