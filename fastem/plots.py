@@ -430,10 +430,11 @@ def animate_em(
 ):
     """Animate EM iteration by iteration and optionally save it as a GIF.
 
-    Every frame shows the data coloured by the responsibilities (a point's
-    colour mixes the colours of the components in proportion to how much it
-    belongs to each) and the components as 1- and 2-standard-deviation
-    ellipses, with the iteration number and the mean log-likelihood.
+    Every frame shows the first two features of the data coloured by the
+    responsibilities (a point's colour mixes the colours of the components in
+    proportion to how much it belongs to each) and the components as 1- and
+    2-standard-deviation ellipses, with the iteration number and the mean
+    log-likelihood.
 
     Parameters
     ----------
@@ -480,6 +481,11 @@ def animate_em(
 
         X = load_old_faithful()
     X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 2 and X.shape[1] < 2:  # (em_frames says what else is wrong with X)
+        raise ValueError(
+            f"animate_em draws the first two features, and X has {X.shape[1]}; pass at least "
+            "two features."
+        )
     frames = em_frames(
         X,
         n_components,

@@ -201,3 +201,12 @@ def test_em_frames_are_scikit_learns_em_from_the_documented_start(ct):
         np.testing.assert_allclose(frames[i].means_, sk.means_, rtol=1e-10)
         np.testing.assert_allclose(frames[i].covariances_, sk.covariances_, rtol=1e-9)
         assert frames[i].n_iter_ == i
+
+
+def test_animate_em_of_one_feature_is_refused_clearly(tmp_path):
+    """animate_em draws the first two features: X of one feature failed inside matplotlib's
+    writer with "IndexError: list index out of range", after fitting every frame."""
+    with pytest.raises(ValueError, match="draws the first two features, and X has 1"):
+        plots.animate_em(X[:, :1], path=str(tmp_path / "em.gif"), max_frames=2)
+    assert not (tmp_path / "em.gif").exists()
+    matplotlib.pyplot.close("all")
