@@ -209,8 +209,8 @@ def plot_ellipses(
     n_std = _check_ellipse_args(n_std, feature_names)
     dims = tuple(dims)
     if X is not None:
+        labels = model.predict(X)  # (a frame keeps its names for the model's check)
         X = np.asarray(X)
-        labels = model.predict(X)
         colors = [_color(k) for k in labels]
         ax.scatter(X[:, dims[0]], X[:, dims[1]], c=colors, s=10, alpha=0.7, linewidths=0)
     means = np.asarray(model.means_)[:, dims]

@@ -210,3 +210,19 @@ def test_animate_em_of_one_feature_is_refused_clearly(tmp_path):
         plots.animate_em(X[:, :1], path=str(tmp_path / "em.gif"), max_frames=2)
     assert not (tmp_path / "em.gif").exists()
     matplotlib.pyplot.close("all")
+
+
+def test_plot_ellipses_of_the_frame_a_model_was_fitted_on():
+    """plot_ellipses(model, frame) made an array of the frame before predicting its labels,
+    so a model fitted on that pandas frame warned "X does not have valid feature names";
+    the frame's columns in another order are refused (scikit-learn's rule), not drawn."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=["eruptions", "waiting"])
+    gm = fastem.GaussianMixture(2, random_state=0).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = plots.plot_ellipses(gm, frame)
+    assert len(ax.patches) == 4
+    with pytest.raises(ValueError, match="feature names"):
+        plots.plot_ellipses(gm, frame[["waiting", "eruptions"]])
+    matplotlib.pyplot.close("all")
