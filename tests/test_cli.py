@@ -415,3 +415,25 @@ def test_a_bad_small_work_variable_is_named(work, value, monkeypatch):
     result = run("fit", "faithful.csv", "-k", "2", "-o", "small.npz", cwd=work)
     _check_one_line(result.returncode, result.stdout, result.stderr, 1, "FASTEM_SMALL_WORK")
     assert repr(value) in result.stderr and "or unset it" in result.stderr
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(work):
+    """`fastem info m.npz | head -1`: the output's pipe closed before the command wrote,
+    which printed "fastem: error: [Errno 32] Broken pipe" and exited 1; it now stops
+    silently with 141, as a Unix tool killed by SIGPIPE (cli.md)."""
+    fastem.save(fastem.GaussianMixture(2, random_state=0).fit(fastem.load_old_faithful()),
+                work / "piped.npz")  # fmt: skip
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.Popen(
+        [*_command(), "info", "piped.npz"],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # before the command can import fastem and write
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 141, err
+    assert err == ""

@@ -32,7 +32,8 @@ def main(argv=None):
     -------
     status : int
         0 on success, 1 for a failed command, 2 for a bad command line, 130 after
-        Ctrl-C (a checkpointed fit then resumes when the command is run again).
+        Ctrl-C (a checkpointed fit then resumes when the command is run again), 141 when
+        the reader of its output went away (``| head``).
     """
     progress = Progress(False)
 
@@ -57,6 +58,14 @@ def main(argv=None):
         progress.close()
         sys.stderr.write(f"{PROG}: {e.args[0] if e.args else 'interrupted'}\n")
         return 130
+    except BrokenPipeError:
+        # the reader of the output went away (``fastem info m.npz | head -1``): stop quietly,
+        # as a Unix tool killed by SIGPIPE; stdout to /dev/null keeps the last flush silent
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
     except ImportError as e:
         sys.stderr.write(f"{PROG}: error: {_one_line(e)}\n")
         return 1
