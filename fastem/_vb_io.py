@@ -4,8 +4,8 @@ The same container as ``fastem.io``: an ``.npz`` of float64 arrays plus one JSON
 entry, opened with ``allow_pickle=False`` and with bounded memory, and every
 array checked before an estimator is built: the entries, shapes, finite
 values, positive concentrations, precisions and degrees of freedom, weights
-that sum to one, weights and log-weights that are those of the concentrations, and
-precisions that agree with the covariances.
+that sum to one, precisions that agree with the covariances, and variational
+parameters that agree with one another (``_check_posterior``).
 """
 
 import numpy as np
@@ -169,6 +169,8 @@ def build(arrays, meta, path):
         _check(name in fitted, path, f"fitted attribute {name!r} is missing.")
     _check(fitted["n_components_effective_"] == K, path, "n_components_effective_ mismatch.")
     _check(fitted["n_features_in_"] == D, path, "n_features_in_ does not match the arrays.")
+    _check_fitted_scalars(fitted, arrays, D, path)
+    _check_posterior(arrays, fitted, model, path)
     # build the estimator
     for name in _FITTED:
         if name not in ("log_weights", "kept_components_", "lower_bounds_"):
@@ -275,6 +277,120 @@ def _check_weights(arrays, prior_type, kept, n_components, path):
             f"{name} are not the expected {'log-' if name == 'log_weights' else ''}weights of "
             "the weight concentrations; the file was altered.",
         )
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _check_fitted_scalars(fitted, arrays, D, path):
+    """The fitted scalars' types, and ``lower_bounds_`` (one bound per iteration)."""
+    for name, ok in (
+        ("converged_", isinstance(fitted["converged_"], bool)),
+        ("n_features_in_", isinstance(fitted["n_features_in_"], int)),
+        ("lower_bound_", isinstance(fitted["lower_bound_"], (int, float))),
+        ("elbo_", fitted["elbo_"] is None or _is_number(fitted["elbo_"])),
+        ("weight_concentration_prior_", _is_number(fitted["weight_concentration_prior_"])),
+        ("mean_precision_prior_", _is_number(fitted["mean_precision_prior_"])),
+        ("degrees_of_freedom_prior_", _is_number(fitted["degrees_of_freedom_prior_"])),
+    ):
+        _check(ok, path, f"fitted attribute {name!r} has the wrong type or value.")
+    _check(
+        fitted["weight_concentration_prior_"] > 0
+        and fitted["mean_precision_prior_"] > 0
+        and fitted["degrees_of_freedom_prior_"] > D - 1,
+        path,
+        "the priors must be positive (degrees_of_freedom_prior_ > n_features - 1).",
+    )
+    lb = arrays["lower_bounds_"]
+    _check(
+        lb.dtype == np.float64 and lb.shape == (fitted["n_iter_"],),
+        path,
+        "lower_bounds_ must hold one float64 bound per iteration (n_iter_).",
+    )
+    if "feature_names_in_" in arrays:
+        names = arrays["feature_names_in_"]
+        _check(
+            names.dtype.kind == "U" and names.shape == (D,), path, "feature_names_in_ is malformed."
+        )
+
+
+def _check_posterior(arrays, fitted, model, path):
+    """The variational parameters agree with one another, as the fit leaves them.
+
+    ``weights_`` and the expected log weights are functions of the weight
+    concentrations; and every variational M-step (so every model fitted for at
+    least one iteration) sets ``mean_precision_ = beta_0 + N_k``,
+    ``degrees_of_freedom_ = nu_0 + N_k`` (tied: the mean ``N_k``), and the
+    concentrations from the same ``N_k``. A pruned model holds its kept
+    components only, so what depends on the removed ones is checked as far as
+    the kept ones determine it.
+    """
+    from scipy.special import digamma
+
+    from ._variational import expected_log_weights, expected_weights
+
+    def agree(a, b, what):
+        _check(io._close(a, b), path, f"{what}; the file was altered.")
+
+    n_components, ct = model.n_components, model.covariance_type
+    prior_type = model.weight_concentration_prior_type
+    dp = prior_type == "dirichlet_process"
+    _check(
+        arrays["means_"].shape[0] == n_components or model.prune_threshold is not None,
+        path,
+        "the model holds fewer components than n_components but was not pruned.",
+    )
+    if dp:
+        wc = a, b = arrays["weight_concentration_a_"], arrays["weight_concentration_b_"]
+    else:
+        wc = arrays["weight_concentration_"]
+    lw, K = arrays["log_weights"], arrays["means_"].shape[0]
+    bad_weights = "weights_ do not match weight_concentration_"
+    bad_log_weights = "the log weights do not match weight_concentration_"
+    if K == n_components:
+        agree(arrays["weights_"], expected_weights(wc, prior_type), bad_weights)
+        agree(lw, expected_log_weights(wc, prior_type), bad_log_weights)
+    elif not dp:  # E[log pi_k] = digamma(wc_k) - digamma(S), S the sum of all wc
+        agree(arrays["weights_"], wc / wc.sum(), bad_weights)
+        shift = lw - digamma(wc)
+        agree(shift, np.full(K, shift.mean()), bad_log_weights)
+        # each removed wc_j is at least the prior (after an M-step) and below threshold * S
+        dropped, t = n_components - K, model.prune_threshold
+        s_lo = wc.sum() + (
+            dropped * fitted["weight_concentration_prior_"] if fitted["n_iter_"] else 0
+        )
+        s_hi = wc.sum() / (1 - dropped * t) if dropped * t < 1 else np.inf
+        tol = 1e-9 * max(1.0, abs(shift[0]))
+        _check(
+            -digamma(s_hi) - tol <= shift[0] <= -digamma(s_lo) + tol,
+            path,
+            f"{bad_log_weights}; the file was altered.",
+        )
+    else:  # E[log v_k] + sum_{j<k} E[log(1 - v_j)]: the sum is <= 0, and 0 for the first
+        left = lw - (digamma(a) - digamma(a + b))
+        _check(
+            bool(np.all(left <= 1e-9))
+            and (arrays["kept_components_"][0] > 0 or abs(left[0]) < 1e-9),
+            path,
+            f"{bad_log_weights}; the file was altered.",
+        )
+    if fitted["n_iter_"] == 0:  # max_iter=0: the start's parameters, which may be anyone's
+        return
+    nk = arrays["mean_precision_"] - fitted["mean_precision_prior_"]
+    dof = arrays["degrees_of_freedom_"] - fitted["degrees_of_freedom_prior_"]
+    if ct != "tied":
+        agree(dof, nk, "degrees_of_freedom_ and mean_precision_ disagree")
+    elif K == n_components:
+        agree(dof, nk.mean(), "degrees_of_freedom_ and mean_precision_ disagree")
+    alpha0 = fitted["weight_concentration_prior_"]
+    if dp:
+        agree(a - 1.0, nk, "weight_concentration_ and mean_precision_ disagree")
+        if K == n_components:
+            rest = np.concatenate((np.cumsum(nk[::-1])[-2::-1], [0.0]))
+            agree(b - alpha0, rest, "weight_concentration_ and mean_precision_ disagree")
+    else:
+        agree(wc - alpha0, nk, "weight_concentration_ and mean_precision_ disagree")
 
 
 def check_metadata(meta, path):

@@ -420,6 +420,54 @@ def test_altered_model_files_are_refused(tmp_path):
         fastem.load(tmp_path / "type.npz")
 
 
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_model_files_with_inconsistent_variational_parameters_are_refused(
+    tmp_path, prior_type, covariance_type
+):
+    """Each change below loaded, and the model then scored (or reported weights) silently
+    differently from the one saved: the expected log weights and weights_ are functions of
+    the concentrations, and every variational M-step ties mean_precision_,
+    degrees_of_freedom_ and the concentrations to the same N_k."""
+    X = blobs(600, 2, 3, seed=12)
+    kw = dict(
+        n_components=6,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=prior_type,
+        weight_concentration_prior=1e-3,
+        random_state=0,
+        max_iter=300,
+    )
+    a_name = "weight_concentration_a_" if prior_type == "dirichlet_process" else None
+    a_name = a_name or "weight_concentration_"
+    changes = [
+        ("log_weights", lambda a: a - 0.5),  # every score shifted by 0.5
+        ("weights_", lambda a: (a + np.arange(a.size)) / (a + np.arange(a.size)).sum()),
+        ("degrees_of_freedom_", lambda a: a * 1.5),
+        ("mean_precision_", lambda a: a * 3),
+        (a_name, lambda a: a * 2),
+        ("lower_bounds_", lambda a: a[:, None]),
+    ]
+    for extra in ({}, {"prune_threshold": 0.01}):
+        model = BGM(**kw, **extra).fit(X)
+        path = fastem.save(model, tmp_path / "vb.npz")
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = dict(archive)
+        for name, change in changes:
+            if extra and covariance_type == "tied" and name == "degrees_of_freedom_":
+                continue  # tied: the mean N_k of all components, the removed ones too
+            if extra and prior_type == "dirichlet_process" and name == "weights_":
+                continue  # the removed sticks are part of each kept weight
+            np.savez(tmp_path / "bad.npz", **{**arrays, name: change(arrays[name])})
+            with pytest.raises(ValueError, match="altered|lower_bounds_ must hold"):
+                fastem.load(tmp_path / "bad.npz")
+    # a start's parameters kept by max_iter=0 need not satisfy the M-step's relations
+    start = BGM(**{**kw, "max_iter": 2, "mean_precision_prior": 5.0}).fit(X)
+    kept = BGM(**{**kw, "max_iter": 0}).fit(X, init_from=start)
+    back = fastem.load(fastem.save(kept, tmp_path / "start.npz"))
+    np.testing.assert_array_equal(back.score_samples(X), kept.score_samples(X))
+
+
 def test_one_feature_and_verbose_output(capsys):
     X = blobs(300, 1, 2, seed=13)
     m = BGM(n_components=2, verbose=2, verbose_interval=1, random_state=0).fit(X)
