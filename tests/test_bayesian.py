@@ -418,6 +418,19 @@ def test_altered_model_files_are_refused(tmp_path):
     np.savez(tmp_path / "type.npz", **{**arrays, "__metadata__": np.array(json.dumps(meta))})
     with pytest.raises(ValueError, match="covariance_type in the hyper-parameters does not match"):
         fastem.load(tmp_path / "type.npz")
+    # fitted scalars of the wrong type, and feature names of the wrong shape, as fastem.io
+    for name, value in [("converged_", "yes"), ("mean_precision_prior_", -1.0)]:
+        meta = json.loads(str(arrays["__metadata__"]))
+        meta["fitted"][name] = value
+        np.savez(tmp_path / "s.npz", **{**arrays, "__metadata__": np.array(json.dumps(meta))})
+        with pytest.raises(ValueError, match=f"{name}' has the wrong type|must be positive"):
+            fastem.load(tmp_path / "s.npz")
+    meta = json.loads(str(arrays["__metadata__"]))
+    meta["entries"] = [*meta["entries"], "feature_names_in_"]
+    named = {**arrays, "__metadata__": np.array(json.dumps(meta))}
+    np.savez(tmp_path / "n.npz", **named, feature_names_in_=np.array(["a", "b", "c"]))
+    with pytest.raises(ValueError, match="feature_names_in_ is malformed"):
+        fastem.load(tmp_path / "n.npz")
 
 
 @pytest.mark.parametrize("prior_type", PRIOR_TYPES)
