@@ -82,7 +82,8 @@ default='dirichlet_process'
         cores). The result does not depend on it.
     prune_threshold : float, default=None
         If given, components whose expected weight (``weights_``) ends below it
-        are removed from the fitted model, so that ``predict``,
+        are removed from the fitted model (if every one does, the heaviest is
+        kept), so that ``predict``,
         ``predict_proba`` and ``n_components_effective_`` reflect only the
         components in use (``kept_components_`` maps them to the original
         indices). None keeps every component, as scikit-learn does.

@@ -158,6 +158,21 @@ def test_sample_weight_equals_repeated_rows():
     assert weighted.lower_bound_ == pytest.approx(repeated.lower_bound_, rel=1e-10)
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_sample_weight_with_resp_init_equals_repeated_rows(covariance_type):
+    """The first variational M-step on given responsibilities weighs each row by its
+    sample weight, as repeating the row (and its responsibilities) would."""
+    X = blobs(300, 2, 3, seed=4)
+    w = np.random.default_rng(1).integers(0, 4, 300)
+    resp = _resp(300, 4, seed=2)
+    kw = dict(n_components=4, covariance_type=covariance_type, tol=0, max_iter=5)
+    weighted = BGM(**kw).fit(X, sample_weight=w, resp_init=resp)
+    repeated = BGM(**kw).fit(np.repeat(X, w, axis=0), resp_init=np.repeat(resp, w, axis=0))
+    for name in STATE:
+        assert rel_err(getattr(weighted, name), getattr(repeated, name)) < 1e-10, name
+    assert weighted.lower_bound_ == pytest.approx(repeated.lower_bound_, rel=1e-10)
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "spherical"])
 def test_streamed_and_dask_fits_equal_the_in_memory_fit(tmp_path, covariance_type):
     da = pytest.importorskip("dask.array")
@@ -218,6 +233,17 @@ def test_prune_threshold_keeps_exactly_the_components_at_or_above_it():
         np.testing.assert_array_equal(pruned.kept_components_, np.flatnonzero(weights >= threshold))
 
 
+def test_a_threshold_above_every_weight_keeps_the_heaviest_component():
+    X = blobs(600, 2, 3, seed=8)
+    kw = dict(n_components=4, random_state=0, max_iter=200)
+    weights = BGM(**kw).fit(X).weights_
+    pruned = BGM(prune_threshold=0.99, **kw).fit(X)
+    assert weights.max() < 0.99
+    np.testing.assert_array_equal(pruned.kept_components_, [np.argmax(weights)])
+    np.testing.assert_array_equal(pruned.weights_, [1.0])
+    np.testing.assert_array_equal(pruned.predict(X), np.zeros(len(X)))
+
+
 def test_pruning_keeps_the_components_in_use():
     """10 components on 3 clusters: the Dirichlet process leaves most near zero weight."""
     X = blobs(1500, 2, 3, seed=8)
@@ -268,6 +294,7 @@ BAD = [
     (dict(weight_concentration_prior=-1.0), "weight_concentration_prior must be None or a"),
     (dict(mean_precision_prior=0.0), "mean_precision_prior must be None or a finite number > 0"),
     (dict(degrees_of_freedom_prior=1.5), "'degrees_of_freedom_prior' should be greater than 2"),
+    (dict(degrees_of_freedom_prior=np.inf), "degrees_of_freedom_prior must be None or a finite"),
     (dict(weight_concentration_prior_type="beta"), "weight_concentration_prior_type must be"),
     (dict(prune_threshold=1.5), "prune_threshold must be None or a number in \\[0, 1\\)"),
     (dict(n_components=0), "n_components must be an integer >= 1"),
