@@ -88,6 +88,31 @@ def test_same_answers_as_sklearn_from_responsibilities(prior_type, covariance_ty
 
 @pytest.mark.parametrize("prior_type", PRIOR_TYPES)
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_same_answers_as_sklearn_with_every_prior_given(prior_type, covariance_type):
+    """The tests above resolve the priors from the data; here each is given explicitly."""
+    X = blobs(600, 3, 3, seed=1)
+    resp = _resp(600, 5)
+    full = np.array([[2.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 0.5]])  # no zero: rel_err
+    covariance_prior = {"full": full, "tied": full, "diag": np.diag(full), "spherical": 1.7}
+    kw = dict(
+        n_components=5,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=prior_type,
+        weight_concentration_prior=0.05,
+        mean_precision_prior=0.3,
+        mean_prior=np.array([1.0, -1.0, 0.5]),
+        degrees_of_freedom_prior=4.5,
+        covariance_prior=covariance_prior[covariance_type],
+        max_iter=30,
+        tol=0,
+    )
+    sk = _sk_from_resp(resp, X, **kw)
+    fe = BGM(**kw).fit(X, resp_init=resp)
+    assert_same(fe, sk, X)
+
+
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_same_answers_as_sklearn_from_its_fitted_state(prior_type, covariance_type):
     """init_from= a scikit-learn model; scikit-learn continues the same model (warm_start)."""
     X = blobs(900, 2, 3, seed=2)
