@@ -235,6 +235,22 @@ def test_thread_count_does_not_change_the_result():
         np.testing.assert_array_equal(getattr(fits[0], name), getattr(fits[1], name))
 
 
+def test_the_iterations_form_no_per_row_array():
+    """bayesian.md: the lower bound's sum r log r comes from the pass's statistics, and "no
+    (n_samples, n_components) array is ever formed". Traced after a first fit compiled the
+    kernels; the priors' pass takes a fixed-size sample (at most 65,536 rows) for its shift."""
+    from .conftest import traced_peak
+
+    n, d, k = 200_000, 8, 8
+    X = blobs(n, d, k, seed=12)
+    for covariance_type in ("full", "diag"):
+        kw = dict(n_components=k, covariance_type=covariance_type, tol=0)
+        start = BGM(**kw, max_iter=1, random_state=0).fit(X[:20_000])
+        BGM(**kw, max_iter=1).fit(X, init_from=start)
+        _, peak = traced_peak(lambda: BGM(**kw, max_iter=3).fit(X, init_from=start))  # noqa: B023
+        assert peak < 0.1 * n * k * 8, peak
+
+
 def test_float32_input_close_to_float64():
     X = blobs(3000, 3, 3, seed=7)
     kw = dict(n_components=4, tol=0, max_iter=20, random_state=0)
@@ -277,6 +293,8 @@ def test_pruning_keeps_the_components_in_use():
     pruned = BGM(prune_threshold=0.01, **kw).fit(X)
     keep = np.flatnonzero(full.weights_ >= 0.01)
     assert full.n_components_effective_ == 10
+    # pruning happens at the end: the iterations and bounds are the unpruned fit's
+    assert (pruned.n_iter_, pruned.lower_bounds_) == (full.n_iter_, full.lower_bounds_)
     assert pruned.n_components_effective_ == keep.size == 3
     np.testing.assert_array_equal(pruned.kept_components_, keep)
     np.testing.assert_allclose(pruned.weights_, full.weights_[keep] / full.weights_[keep].sum())
