@@ -150,9 +150,12 @@ def test_warm_start_continues_like_sklearns_warm_start(covariance_type):
 
 
 @pytest.mark.parametrize("init_params", ["random", "random_from_data"])
-@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_default_fit_equals_sklearn_for_the_same_random_draws(init_params, covariance_type):
-    """The whole fit path (priors from the data, initialization, n_init) from one seed."""
+    """The whole fit path (priors from the data, initialization, n_init) from one seed;
+    scikit-learn's 'tied' start from random_from_data differs on purpose (robustness.md)."""
+    if (init_params, covariance_type) == ("random_from_data", "tied"):
+        pytest.skip("scikit-learn's tied covariance of a one-hot start: a documented difference")
     X = blobs(600, 3, 3, seed=3)
     kw = dict(
         n_components=4,
