@@ -37,6 +37,7 @@ import numpy as np
 
 from . import _models
 from ._validation import InvalidParameterError
+from ._variational import UNDEFINED_COVARIANCE, ddof1_covariance
 
 SUPPORTED = ("E", "V", "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "EEV", "VEV", "VVV")
 _KEYS = ("shrinkage", "mean", "dof", "scale")
@@ -138,6 +139,11 @@ def resolve(prior, covariance_type, X, w, n_components, moments=None):
                 f"positive-definite ({D}, {D}) matrix, got {spec['scale']!r}."
             )
     else:
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(
+                f"the default prior scale takes {UNDEFINED_COVARIANCE}; scale the weights up "
+                "or pass prior={'scale': ...}."
+            )
         scale = cov / n_components ** (2.0 / D)
         if _models.layout(name) != "full":  # spherical and diagonal: the mean variance
             scale = np.trace(scale) / D * np.eye(D)
@@ -183,7 +189,7 @@ def _moments(X, w):
     for Xc, wc in chunks():
         dev = Xc - mean
         scatter += (dev.T if wc is None else dev.T * wc) @ dev
-    return mean, scatter / max(wsum - 1, 1e-300)
+    return mean, ddof1_covariance(scatter, wsum)
 
 
 def _floats(value):

@@ -352,13 +352,28 @@ def data_moments(data, covariance_type, n_threads):
     nk = stats.nk[0]
     delta = stats.s1[0] / nk
     mean = stats.shift[0] + delta
-    # ddof 1 on the total weight, floored as mclust's prior in memory (``_prior.resolve``)
-    ddof1 = max(nk - 1.0, 1e-300)
     if full:
-        cov = (stats.s2[0] - nk * np.outer(delta, delta)) / ddof1
+        scatter = stats.s2[0] - nk * np.outer(delta, delta)
     else:
-        cov = (stats.s2[0] - nk * delta**2) / ddof1
-    return mean, cov
+        scatter = stats.s2[0] - nk * delta**2
+    return mean, ddof1_covariance(scatter, nk)
+
+
+def ddof1_covariance(scatter, total_weight):
+    """``scatter / (total_weight - 1)``: the covariance with ddof 1 of rows whose weights sum
+    to ``total_weight`` (an integer weight counts as repeating the row, as ``np.cov``'s
+    ``fweights``). NaN where ``total_weight <= 1`` (less than two rows' worth), where it is
+    undefined; the priors that take it from the data refuse it there."""
+    if not total_weight > 1.0:
+        return np.full_like(scatter, np.nan)
+    return scatter / (total_weight - 1.0)
+
+
+#: what a prior taken from the data says when its covariance is undefined (``ddof1_covariance``)
+UNDEFINED_COVARIANCE = (
+    "the covariance of X (ddof 1, an integer sample_weight counting as a repeated row), which "
+    "needs a total sample_weight above 1"
+)
 
 
 def stats_from_resp(X, w, resp, covariance_type):

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from ._validation import InvalidParameterError
-from ._variational import PRIOR_TYPES, Priors
+from ._variational import PRIOR_TYPES, UNDEFINED_COVARIANCE, Priors
 
 
 def _positive_real(value):
@@ -104,6 +104,11 @@ def check_priors(est, n_features, data_mean, data_cov):
     cov = est.covariance_prior
     if cov is None:
         cov = data_cov
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(
+                f"covariance_prior=None takes {UNDEFINED_COVARIANCE}; scale the weights up or "
+                "pass covariance_prior."
+            )
     elif ct in ("full", "tied"):
         cov = _array(cov, "covariance_prior", (D, D), f"a {ct} covariance matrix")
         if not np.allclose(cov, cov.T) or np.any(np.linalg.eigvalsh(cov) <= 0):

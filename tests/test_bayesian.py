@@ -201,6 +201,32 @@ def test_sample_weight_with_resp_init_equals_repeated_rows(covariance_type):
     assert weighted.lower_bound_ == pytest.approx(repeated.lower_bound_, rel=1e-10)
 
 
+def test_the_data_covariance_prior_needs_a_total_weight_above_one(tmp_path):
+    """covariance_prior=None is the data's covariance with ddof 1 on the total weight (an
+    integer weight counting as repeated rows): defined for a total weight above 1. Below, the
+    divisor was floored at 1e-300 and the prior came out near 1e300 times the scatter, a fit
+    that ran and answered nonsense."""
+    X = blobs(3000, 3, 3, seed=3)
+    w = np.full(len(X), 1e-3)  # total 3: the frequency-weighted covariance, divisor 2
+    dev = X - np.average(X, axis=0, weights=w)
+    expected = (dev.T * w) @ dev / (w.sum() - 1)
+    got = BGM(n_components=3, random_state=0, max_iter=2).fit(X, sample_weight=w)
+    np.testing.assert_allclose(got.covariance_prior_, expected, rtol=1e-9)
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "w.npy", w / 10)  # total 0.3: less than two rows' worth
+    for data, weights in (
+        (X, w / 10),
+        (fastem.source(tmp_path / "x.npy"), fastem.source(tmp_path / "w.npy")),
+    ):
+        for covariance_type in ("full", "spherical"):
+            est = BGM(n_components=3, covariance_type=covariance_type, max_iter=2)
+            with pytest.raises(ValueError, match="total sample_weight above 1"):
+                est.fit(data, sample_weight=weights)
+    # given, the covariance prior does not need the data's
+    prior = BGM(n_components=3, covariance_prior=np.eye(3), max_iter=2, random_state=0)
+    assert np.all(np.isfinite(prior.fit(X, sample_weight=w / 10).covariances_))
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "spherical"])
 def test_streamed_and_dask_fits_equal_the_in_memory_fit(tmp_path, covariance_type):
     da = pytest.importorskip("dask.array")

@@ -154,6 +154,23 @@ def test_bad_hyperparameters_are_clear_errors(prior, name, match):
         GaussianMixture(2, covariance_type=name, prior=prior).fit(fastem.load_old_faithful())
 
 
+def test_the_default_scale_needs_a_total_weight_above_one(tmp_path):
+    """The default scale is var(X) with ddof 1 on the total weight; weights summing to 0.3
+    floored the divisor at 1e-300 and fitted covariances near 1e300 without a word."""
+    X = fastem.load_old_faithful()
+    w = np.full(len(X), 0.3 / len(X))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "w.npy", w)
+    for data, weights in (
+        (X, w),
+        (fastem.source(tmp_path / "X.npy", chunk_rows=50), fastem.source(tmp_path / "w.npy")),
+    ):
+        with pytest.raises(ValueError, match="total sample_weight above 1"):
+            GaussianMixture(2, prior="default", random_state=0).fit(data, sample_weight=weights)
+    given = GaussianMixture(2, prior={"scale": 1.0}, random_state=0).fit(X, sample_weight=w)
+    assert np.all(np.abs(given.covariances_) < 1e4)
+
+
 def test_prior_in_model_files_checkpoints_and_streams(tmp_path):
     X = fastem.load_old_faithful()
     prior = {"shrinkage": 0.05, "dof": 5.0}
