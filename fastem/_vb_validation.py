@@ -223,5 +223,12 @@ def check_init_from(model, est, n_features):
         )
     cov_shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}[ct]
     cov = _array(model.covariances_, "init_from.covariances_", cov_shape, "an array")
-    prec_chol = _stats.precision_cholesky(cov, ct)
+    try:
+        prec_chol = _stats.precision_cholesky(cov, ct)
+    except ValueError:
+        raise ValueError(
+            f"init_from.covariances_ must be positive-definite ({ct!r} covariances: "
+            f"{'positive variances' if ct in ('diag', 'spherical') else 'symmetric matrices'} "
+            "with a Cholesky factor); pass a fitted model's."
+        ) from None
     return wc, beta, means, float(dof) if ct == "tied" else dof, cov, prec_chol

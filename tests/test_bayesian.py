@@ -396,6 +396,13 @@ def test_bad_starting_points_are_refused():
     other = BGM(n_components=2, covariance_type="diag", max_iter=2).fit(X)
     with pytest.raises(ValueError, match="init_from has covariance_type='diag'"):
         BGM(n_components=2).fit(X, init_from=other)
+    # covariances that are not covariances: the error blamed the data ("ill-defined empirical
+    # covariance ... singleton or collapsed samples")
+    for covariance_type in COVARIANCE_TYPES:
+        start = BGM(n_components=2, covariance_type=covariance_type, max_iter=2).fit(X)
+        start.covariances_ = -start.covariances_
+        with pytest.raises(ValueError, match="init_from.covariances_ must be positive-definite"):
+            BGM(n_components=2, covariance_type=covariance_type).fit(X, init_from=start)
 
 
 def test_concurrent_fits_and_predictions_equal_sequential_ones():
