@@ -367,11 +367,14 @@ def _check_posterior(arrays, fitted, model, path):
             path,
             f"{bad_log_weights}; the file was altered.",
         )
-    else:  # E[log v_k] + sum_{j<k} E[log(1 - v_j)]: the sum is <= 0, and 0 for the first
+    else:  # E[log v_k] + sum_{j<k} E[log(1 - v_j)]: the sum is <= 0 (0 for the first), and
+        # from one kept stick to the next it falls by at least the first one's E[log(1 - v)]
         left = lw - (digamma(a) - digamma(a + b))
+        e_log_1v = digamma(b) - digamma(a + b)
         _check(
             bool(np.all(left <= 1e-9))
-            and (arrays["kept_components_"][0] > 0 or abs(left[0]) < 1e-9),
+            and (arrays["kept_components_"][0] > 0 or abs(left[0]) < 1e-9)
+            and bool(np.all(np.diff(left) <= e_log_1v[:-1] + 1e-9 * (1 + np.abs(left[1:])))),
             path,
             f"{bad_log_weights}; the file was altered.",
         )
@@ -386,9 +389,17 @@ def _check_posterior(arrays, fitted, model, path):
     alpha0 = fitted["weight_concentration_prior_"]
     if dp:
         agree(a - 1.0, nk, "weight_concentration_ and mean_precision_ disagree")
+        rest = np.concatenate((np.cumsum(nk[::-1])[-2::-1], [0.0]))  # N_j of the kept j > k
         if K == n_components:
-            rest = np.concatenate((np.cumsum(nk[::-1])[-2::-1], [0.0]))
             agree(b - alpha0, rest, "weight_concentration_ and mean_precision_ disagree")
+        else:  # b_k - alpha0 - rest: the N_j of the removed j > k, >= 0 and non-increasing
+            removed = b - alpha0 - rest
+            tol = 1e-9 * max(1.0, float(np.max(np.abs(b))))
+            _check(
+                bool(np.all(removed >= -tol) and np.all(np.diff(removed) <= tol)),
+                path,
+                "weight_concentration_ and mean_precision_ disagree; the file was altered.",
+            )
     else:
         agree(wc - alpha0, nk, "weight_concentration_ and mean_precision_ disagree")
 
