@@ -391,6 +391,8 @@ def test_bad_starting_points_are_refused():
         BGM(n_components=2).fit(X, resp_init=np.full((60, 3), 1 / 3))
     with pytest.raises(ValueError, match="each row of resp_init must sum to 1"):
         BGM(n_components=2).fit(X, resp_init=np.full((60, 2), 0.6))
+    with pytest.raises(ValueError, match="resp_init must hold finite, non-negative"):
+        BGM(n_components=2).fit(X, resp_init=np.tile([1.5, -0.5], (60, 1)))  # rows sum to 1
     with pytest.raises(ValueError, match="init_from must be a fitted BayesianGaussianMixture"):
         BGM(n_components=2).fit(X, init_from=fastem.GaussianMixture(2).fit(X))
     other = BGM(n_components=2, covariance_type="diag", max_iter=2).fit(X)
@@ -486,6 +488,8 @@ def test_model_files_round_trip_without_pickle(tmp_path, prior_type, covariance_
         assert type(back) is BGM and back.get_params() == model.get_params()
         for name in (*STATE, "lower_bound_", "lower_bounds_", "elbo_", "kept_components_"):
             np.testing.assert_array_equal(getattr(back, name), getattr(model, name), name)
+            is_array = [isinstance(getattr(m, name), np.ndarray) for m in (back, model)]
+            assert is_array[0] == is_array[1], name  # a float stays a float, not a 0-d array
         np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
         np.testing.assert_array_equal(back.score_samples(X), model.score_samples(X))
     # continuing a loaded model is continuing the original
@@ -509,6 +513,7 @@ def test_altered_model_files_are_refused(tmp_path):
         # positive but at most D - 1 (= 1): the Wishart is improper, E[log det] is NaN
         ("degrees_of_freedom_", lambda a: np.full_like(a, 0.5), "degrees_of_freedom_ <= D-1"),
         ("log_weights", lambda a: a + 2.0, "log_weights must be <= 0"),  # weights above 1
+        ("kept_components_", lambda a: a[::-1].copy(), "kept_components_ must be increasing"),
     ]:
         bad = {**arrays, name: change(arrays[name])}
         np.savez(tmp_path / "bad.npz", **bad)
@@ -524,12 +529,22 @@ def test_altered_model_files_are_refused(tmp_path):
     np.savez(tmp_path / "type.npz", **{**arrays, "__metadata__": np.array(json.dumps(meta))})
     with pytest.raises(ValueError, match="covariance_type in the hyper-parameters does not match"):
         fastem.load(tmp_path / "type.npz")
-    # fitted scalars of the wrong type, and feature names of the wrong shape, as fastem.io
-    for name, value in [("converged_", "yes"), ("mean_precision_prior_", -1.0)]:
+    meta = json.loads(str(arrays["__metadata__"]))
+    meta["entries"].remove("means_")
+    np.savez(tmp_path / "e.npz", **{**arrays, "__metadata__": np.array(json.dumps(meta))})
+    with pytest.raises(ValueError, match="the entries were altered"):
+        fastem.load(tmp_path / "e.npz")
+    # fitted scalars of the wrong type or value, and feature names of the wrong shape
+    for name, value in [
+        ("converged_", "yes"),
+        ("mean_precision_prior_", -1.0),
+        ("n_components_effective_", 4),
+    ]:
         meta = json.loads(str(arrays["__metadata__"]))
         meta["fitted"][name] = value
         np.savez(tmp_path / "s.npz", **{**arrays, "__metadata__": np.array(json.dumps(meta))})
-        with pytest.raises(ValueError, match=f"{name}' has the wrong type|must be positive"):
+        match = f"{name}' has the wrong type|must be positive|n_components_effective_ mismatch"
+        with pytest.raises(ValueError, match=match):
             fastem.load(tmp_path / "s.npz")
     meta = json.loads(str(arrays["__metadata__"]))
     meta["entries"] = [*meta["entries"], "feature_names_in_"]
