@@ -371,6 +371,17 @@ def _check_posterior(arrays, fitted, model, path):
         # from one kept stick to the next it falls by at least the first one's E[log(1 - v)]
         left = lw - (digamma(a) - digamma(a + b))
         e_log_1v = digamma(b) - digamma(a + b)
+        # weights likewise: w_k+1 / w_k = E[v_k+1] E[1 - v_k] / E[v_k] times the removed
+        # sticks' E[1 - v_j] between them (at most 1; exactly 1 where none was removed)
+        w, ev, e1v = arrays["weights_"], a / (a + b), b / (a + b)
+        ratio, bound = w[1:] * ev[:-1], w[:-1] * ev[1:] * e1v[:-1]
+        next_kept = np.diff(arrays["kept_components_"]) == 1
+        _check(
+            bool(np.all(ratio <= bound * (1 + 1e-9)))
+            and io._close(ratio[next_kept], bound[next_kept]),
+            path,
+            f"{bad_weights}; the file was altered.",
+        )
         _check(
             bool(np.all(left <= 1e-9))
             and (arrays["kept_components_"][0] > 0 or abs(left[0]) < 1e-9)
