@@ -391,28 +391,37 @@ def _check_posterior(arrays, fitted, model, path):
         )
     if fitted["n_iter_"] == 0:  # max_iter=0: the start's parameters, which may be anyone's
         return
-    nk = arrays["mean_precision_"] - fitted["mean_precision_prior_"]
-    dof = arrays["degrees_of_freedom_"] - fitted["degrees_of_freedom_prior_"]
+
+    def same(x, y, scale, what):  # x = y up to the rounding of sums of terms of size scale
+        _check(bool(np.all(np.abs(x - y) <= 1e-9 * scale)), path, f"{what}; the file was altered.")
+
+    disagree = "weight_concentration_ and mean_precision_ disagree"
+    beta, beta0 = arrays["mean_precision_"], fitted["mean_precision_prior_"]
+    nk, nk_scale = beta - beta0, beta + beta0  # (a prior far above N_k rounds N_k off)
+    dof, nu0 = arrays["degrees_of_freedom_"], fitted["degrees_of_freedom_prior_"]
+    what = "degrees_of_freedom_ and mean_precision_ disagree"
     if ct != "tied":
-        agree(dof, nk, "degrees_of_freedom_ and mean_precision_ disagree")
+        same(dof - nu0, nk, nk_scale + dof + nu0, what)
     elif K == n_components:
-        agree(dof, nk.mean(), "degrees_of_freedom_ and mean_precision_ disagree")
+        same(dof - nu0, nk.mean(), nk_scale.max() + dof + nu0, what)
     alpha0 = fitted["weight_concentration_prior_"]
-    if dp:
-        agree(a - 1.0, nk, "weight_concentration_ and mean_precision_ disagree")
-        rest = np.concatenate((np.cumsum(nk[::-1])[-2::-1], [0.0]))  # N_j of the kept j > k
-        if K == n_components:
-            agree(b - alpha0, rest, "weight_concentration_ and mean_precision_ disagree")
-        else:  # b_k - alpha0 - rest: the N_j of the removed j > k, >= 0 and non-increasing
-            removed = b - alpha0 - rest
-            tol = 1e-9 * max(1.0, float(np.max(np.abs(b))))
-            _check(
-                bool(np.all(removed >= -tol) and np.all(np.diff(removed) <= tol)),
-                path,
-                "weight_concentration_ and mean_precision_ disagree; the file was altered.",
-            )
-    else:
-        agree(wc - alpha0, nk, "weight_concentration_ and mean_precision_ disagree")
+    if not dp:
+        same(wc - alpha0, nk, nk_scale + wc + alpha0, disagree)
+        return
+    same(a - 1.0, nk, nk_scale + a + 1.0, disagree)
+    rest, rest_scale = (  # the N_j of the kept j > k
+        np.concatenate((np.cumsum(v[::-1])[-2::-1], [0.0])) for v in (nk, nk_scale)
+    )
+    scale = rest_scale + b + alpha0
+    if K == n_components:
+        same(b - alpha0, rest, scale, disagree)
+    else:  # b_k - alpha0 - rest: the N_j of the removed j > k, >= 0 and non-increasing
+        removed, tol = b - alpha0 - rest, 1e-9 * scale
+        _check(
+            bool(np.all(removed >= -tol) and np.all(np.diff(removed) <= tol[:-1] + tol[1:])),
+            path,
+            f"{disagree}; the file was altered.",
+        )
 
 
 def check_metadata(meta, path):

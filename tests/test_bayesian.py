@@ -605,6 +605,27 @@ def test_model_files_with_inconsistent_variational_parameters_are_refused(
     np.testing.assert_array_equal(back.score_samples(X), kept.score_samples(X))
 
 
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_model_files_with_priors_far_above_the_counts_load(tmp_path, prior_type, covariance_type):
+    """A prior of 1e20 rounds N_k off in beta_0 + N_k: the file of such a fit (scikit-learn
+    fits it too) must still load, its M-step relations checked to that rounding only."""
+    X = blobs(300, 2, 3, seed=12)
+    for prior in ("mean_precision_prior", "weight_concentration_prior", "degrees_of_freedom_prior"):
+        for extra in ({}, {"prune_threshold": 0.1}):
+            model = BGM(
+                n_components=4,
+                covariance_type=covariance_type,
+                weight_concentration_prior_type=prior_type,
+                random_state=0,
+                max_iter=20,
+                **{prior: 1e20},
+                **extra,
+            ).fit(X)
+            back = fastem.load(fastem.save(model, tmp_path / "big.npz"))
+            np.testing.assert_array_equal(back.score_samples(X), model.score_samples(X))
+
+
 def test_one_feature_and_verbose_output(capsys):
     X = blobs(300, 1, 2, seed=13)
     m = BGM(n_components=2, verbose=2, verbose_interval=1, random_state=0).fit(X)
