@@ -598,6 +598,12 @@ def test_model_files_with_inconsistent_variational_parameters_are_refused(
             np.savez(tmp_path / "bad.npz", **{**arrays, name: change(arrays[name])})
             with pytest.raises(ValueError, match="altered|lower_bounds_ must hold"):
                 fastem.load(tmp_path / "bad.npz")
+        if model.n_components_effective_ < 6:  # a pruned file that says it was not pruned
+            meta = json.loads(str(arrays["__metadata__"]))
+            meta["params"]["prune_threshold"] = None
+            np.savez(tmp_path / "p.npz", **{**arrays, "__metadata__": np.array(json.dumps(meta))})
+            with pytest.raises(ValueError, match="fewer components than n_components but was not"):
+                fastem.load(tmp_path / "p.npz")
     # a start's parameters kept by max_iter=0 need not satisfy the M-step's relations
     start = BGM(**{**kw, "max_iter": 2, "mean_precision_prior": 5.0}).fit(X)
     kept = BGM(**{**kw, "max_iter": 0}).fit(X, init_from=start)
