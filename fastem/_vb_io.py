@@ -162,7 +162,6 @@ def build(arrays, meta, path):
     )
     w = arrays["weights_"]
     _check(bool(np.all(w >= 0)) and abs(w.sum() - 1.0) < 1e-6, path, "weights_ must sum to 1.")
-    _check_weights(arrays, prior_type, kept.astype(np.int64), n_comp, path)
     io._check_precisions(arrays, ct, path)
     fitted = meta["fitted"]
     for name in _SCALARS:
@@ -209,74 +208,6 @@ def build(arrays, meta, path):
     if "feature_names_in_" in arrays:
         model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
     return model
-
-
-def _stick_terms(arrays, prior_type, fn):
-    """Each kept component's own part of ``E[log pi_k]`` (``fn=digamma``) or of ``log E[pi_k]``
-    (``fn=np.log``): for a Dirichlet process its stick-breaking terms and those of the kept
-    components before it."""
-    if prior_type != "dirichlet_process":
-        return fn(arrays["weight_concentration_"])
-    a, b = arrays["weight_concentration_a_"], arrays["weight_concentration_b_"]
-    step = fn(b) - fn(a + b)
-    return fn(a) - fn(a + b) + np.concatenate(([0.0], np.cumsum(step)[:-1]))
-
-
-def _check_weights(arrays, prior_type, kept, n_components, path):
-    """``log_weights`` (what ``predict`` and ``score_samples`` use) and ``weights_`` (what
-    ``sample`` draws with) are ``E[log pi_k]`` and the normalized ``E[pi_k]`` of the stored
-    weight concentrations (``fastem._variational``).
-
-    What each holds beyond the kept components' own terms (``_stick_terms``) comes from the
-    components not stored (pruned) and, for ``weights_``, the normalization: one constant
-    for a Dirichlet distribution; for a Dirichlet process the terms of the pruned components
-    before each kept one, each negative, so a sum that changes only where components were
-    pruned, and only falls. Without pruning ``log_weights`` are recomputed exactly; for a
-    Dirichlet process they get 0 before the first pruned component, for a distribution at
-    most ``-digamma(the kept concentrations' total)``.
-    """
-    from scipy.special import digamma
-
-    from ._variational import expected_log_weights
-
-    for name, fn in (("log_weights", digamma), ("weights_", np.log)):
-        values = arrays[name]
-        # a weight that underflowed (far down a Dirichlet process's stick: 0, or subnormal
-        # with few bits left) is not compared
-        tiny = np.finfo(np.float64).tiny
-        idx = np.flatnonzero(values >= tiny) if name == "weights_" else np.arange(values.size)
-        with np.errstate(divide="ignore"):
-            rest = (np.log(values) if name == "weights_" else values) - _stick_terms(
-                arrays, prior_type, fn
-            )
-        rest = rest[idx]
-        tol = 1e-9 * max(1.0, float(np.max(np.abs(rest), initial=0.0)))
-        change = np.diff(rest)
-        pruned = np.diff(kept[idx]) > np.diff(idx)  # components pruned between them
-        if prior_type == "dirichlet_process":
-            ok = np.all(change <= tol) and np.all(np.abs(change[~pruned]) <= tol)
-        else:
-            ok = np.all(np.abs(change) <= tol)
-        if name == "log_weights":
-            if kept.size == n_components:
-                full = expected_log_weights(
-                    arrays["weight_concentration_"]
-                    if prior_type != "dirichlet_process"
-                    else (arrays["weight_concentration_a_"], arrays["weight_concentration_b_"]),
-                    prior_type,
-                )
-                ok = ok and np.all(np.abs(values - full) <= tol)
-            elif prior_type == "dirichlet_process":
-                ok = ok and np.all(rest <= tol) and (kept[0] > 0 or abs(rest[0]) <= tol)
-            else:
-                wc = arrays["weight_concentration_"]
-                ok = ok and rest.max() <= -digamma(wc.sum()) + tol
-        _check(
-            bool(ok),
-            path,
-            f"{name} are not the expected {'log-' if name == 'log_weights' else ''}weights of "
-            "the weight concentrations; the file was altered.",
-        )
 
 
 def _is_number(value):
