@@ -546,8 +546,9 @@ def check_feature_names(est, X, *, reset):
     column names it keeps, an h5py or zarr array, a Dask array) gets its rules, from
     ``validate_data`` itself: ``fit`` sets ``feature_names_in_`` (or drops a previous fit's);
     the other methods warn where names are present on one side only and refuse other or
-    reordered names. A path, a fastem source or a callable carries no names: a fit on one
-    drops those of a previous fit (scikit-learn's reset), the other methods check nothing.
+    reordered names. A fit on a path, a fastem source or a callable sets no names and drops
+    those of a previous fit (scikit-learn's reset); the other methods check a named source's
+    columns against a model's names (:func:`check_header_names`, in :func:`predict_data`).
     """
     if not isinstance(X, Source) and hasattr(X, "__array__"):
         from sklearn.utils.validation import validate_data
@@ -555,6 +556,32 @@ def check_feature_names(est, X, *, reset):
         validate_data(est, X, skip_check_array=True, ensure_2d=False, reset=reset)
     elif reset and hasattr(est, "feature_names_in_"):
         del est.feature_names_in_
+
+
+def check_header_names(est, src, name, cli=False):
+    """A source whose columns are named (a CSV header, a Parquet schema) and a model fitted on
+    named features (a pandas frame): as scikit-learn does for frames, other or reordered
+    names are refused, never scored as they come. ``name``: the data, for the message;
+    ``cli``: the fix named as the command line's option, not ``fastem.source``'s."""
+    fitted = getattr(est, "feature_names_in_", None)
+    header = getattr(src, "feature_names", None) if getattr(src, "has_header", True) else None
+    if fitted is None or header is None:
+        return
+    fitted = [str(n) for n in fitted]
+    if list(header) != fitted:
+        how = (
+            (
+                f"pick them in that order with --columns {' '.join(fitted)}"
+                if cli
+                else f"pick them in that order with fastem.source(..., columns={fitted!r})"
+            )
+            if set(fitted) <= set(header)
+            else "rename the columns to the model's"
+        )
+        raise ValueError(
+            f"{name}'s columns are {', '.join(header)}, but the model was fitted on "
+            f"{', '.join(fitted)}; {how}."
+        )
 
 
 def fit_data(est, X, sample_weight, labels=None, *, as_scikit_learn=False):
@@ -610,6 +637,7 @@ def predict_data(est, X, sample_weight=None):
             f"X has {src.n_features} features, but {type(est).__name__} is expecting "
             f"{est.n_features_in_} features as input."
         )
+    check_header_names(est, src, src.name)
     data = StreamData(src, weights, progress=est.verbose > 0, missing=est.missing)
     if est._scoring_dtype(data.dtype) != data.dtype:
         # float32 rows on a model fitted on float64 rows are scored in float64, as in memory

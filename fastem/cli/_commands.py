@@ -117,22 +117,10 @@ def _check_features(model, data, path):
             f"{path} has {d} columns but the model was fitted on {model.n_features_in_}; "
             "pick the same columns with --columns."
         )
-    # a model fitted on named features (a pandas frame) and a file whose header names its
-    # columns: as scikit-learn, other or reordered names are refused, never scored as they come
-    fitted = getattr(model, "feature_names_in_", None)
-    header = getattr(data, "feature_names", None) if getattr(data, "has_header", True) else None
-    if fitted is not None and header is not None:
-        fitted = [str(n) for n in fitted]
-        if list(header) != fitted:
-            how = (
-                f"pick them in that order with --columns {' '.join(fitted)}"
-                if set(fitted) <= set(header)
-                else "rename the header's columns to the model's"
-            )
-            raise ValueError(
-                f"{path}'s columns are {', '.join(header)}, but the model was fitted on "
-                f"{', '.join(fitted)}; {how}."
-            )
+    # a model fitted on named features (a pandas frame): the header must name them in order
+    from .._stream import check_header_names
+
+    check_header_names(model, data, path, cli=True)
 
 
 def _model_and_data(args):

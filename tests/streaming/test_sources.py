@@ -529,3 +529,33 @@ def test_dataset_where_there_is_nothing_to_choose_is_refused(tmp_path):
         with pytest.raises(ValueError, match=r"dataset='x' applies to HDF5 files and zarr groups"):
             source(obj, dataset="x")
         assert source(obj).shape[1] == 2  # without it, the same input reads
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_named_columns_in_another_order_are_refused_by_a_model_of_named_features(
+    kind, tmp_path
+):
+    """A model fitted on a pandas frame, then given a file whose columns are named (a CSV
+    header, a Parquet schema) in another order: the rows were scored as they came, for the
+    wrong features, silently. scikit-learn refuses a frame with reordered names; so does a
+    named source now, and ``columns=`` picks the model's order."""
+    pd = pytest.importorskip("pandas")
+    if kind == "parquet":
+        pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal((4, 0), 1, (300, 2))]),
+        columns=["a", "b"],
+    )
+    gm = GaussianMixture(2, random_state=0).fit(frame)
+    path = tmp_path / f"x.{kind}"
+    swapped = frame[["b", "a"]]
+    swapped.to_csv(path, index=False) if kind == "csv" else swapped.to_parquet(path)
+    for method in ("predict", "predict_proba", "score_samples", "score"):
+        with pytest.raises(ValueError, match=r"columns are b, a, but the model was fitted on a, b"):
+            getattr(gm, method)(path)
+    src = source(path, columns=["a", "b"])
+    np.testing.assert_array_equal(gm.predict(src), gm.predict(frame))
+    np.testing.assert_allclose(gm.score_samples(src), gm.score_samples(frame), rtol=1e-12)
+    frame.to_csv(tmp_path / "same.csv", index=False)  # the model's order: read as it comes
+    np.testing.assert_array_equal(gm.predict(tmp_path / "same.csv"), gm.predict(frame))
