@@ -154,6 +154,8 @@ def check_sample_weight(sample_weight, n_samples):
     """Validated float64 sample weights, or None for unit weights."""
     if sample_weight is None:
         return None
+    if np.iscomplexobj(sample_weight):  # (NumPy's cast would drop the imaginary part)
+        raise ValueError("Complex data not supported: sample_weight must be real numbers.")
     if isinstance(sample_weight, numbers.Number):
         sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
     try:

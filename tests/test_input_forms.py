@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
+import fastem
 from fastem import BayesianGaussianMixture, GaussianMixture
 
 from ._audit_ref import ESTIMATORS, X
@@ -280,3 +281,20 @@ def test_float32_rows_on_a_float64_model_with_out_equal_the_results_without(ours
         np.testing.assert_array_equal(into, expected)
         path = tmp_path / f"{method}.npy"
         np.testing.assert_array_equal(getattr(gm, method)(X32, out=path), expected)
+
+
+@pytest.mark.parametrize(
+    "weights", [[1 + 1j] * 60, np.ones(60, dtype=complex), np.ones(60) * (1 + 0j), 1 + 0j]
+)
+def test_complex_sample_weight_is_refused(weights):
+    """scikit-learn refuses complex sample weights ('Complex data not supported'); NumPy's cast
+    to float64 dropped their imaginary part with only a ComplexWarning, and the fit went on.
+    In memory, from a source and on Dask (the same check)."""
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning either
+        with pytest.raises(ValueError, match="Complex data not supported"):
+            GaussianMixture(2, random_state=0).fit(X, sample_weight=weights)
+        # (a complex constant, from a source: 'must be a 1-D array of numbers, a source...')
+        with pytest.raises(ValueError, match="Complex data not supported|1-D array of numbers"):
+            GaussianMixture(2, random_state=0).fit(fastem.source(X), sample_weight=weights)
