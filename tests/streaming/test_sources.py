@@ -532,9 +532,7 @@ def test_dataset_where_there_is_nothing_to_choose_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
-def test_named_columns_in_another_order_are_refused_by_a_model_of_named_features(
-    kind, tmp_path
-):
+def test_named_columns_in_another_order_are_refused_by_a_model_of_named_features(kind, tmp_path):
     """A model fitted on a pandas frame, then given a file whose columns are named (a CSV
     header, a Parquet schema) in another order: the rows were scored as they came, for the
     wrong features, silently. scikit-learn refuses a frame with reordered names; so does a
