@@ -467,11 +467,9 @@ def test_interrupted_fit_resumes_from_its_checkpoint_exactly(tmp_path, monkeypat
         BGM(**{**kw, "mean_precision_prior": 2.0}).fit(X, checkpoint=tmp_path / "fit.npz")
 
 
-@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_model_files_round_trip_without_pickle(tmp_path, prior_type, covariance_type):
-    X = blobs(900, 3, 3, seed=11)
-    kw = dict(
+def _sparse_six(prior_type, covariance_type):
+    """The model-file tests' estimator: six components, a sparse weight prior (some prune)."""
+    return dict(
         n_components=6,
         covariance_type=covariance_type,
         weight_concentration_prior_type=prior_type,
@@ -479,6 +477,13 @@ def test_model_files_round_trip_without_pickle(tmp_path, prior_type, covariance_
         random_state=0,
         max_iter=300,
     )
+
+
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_model_files_round_trip_without_pickle(tmp_path, prior_type, covariance_type):
+    X = blobs(900, 3, 3, seed=11)
+    kw = _sparse_six(prior_type, covariance_type)
     for extra in ({}, {"prune_threshold": 0.01}):
         model = BGM(**kw, **extra).fit(X)
         path = fastem.save(model, tmp_path / "vb.npz")
@@ -564,14 +569,7 @@ def test_model_files_with_inconsistent_variational_parameters_are_refused(
     the concentrations, and every variational M-step ties mean_precision_,
     degrees_of_freedom_ and the concentrations to the same N_k."""
     X = blobs(600, 2, 3, seed=12)
-    kw = dict(
-        n_components=6,
-        covariance_type=covariance_type,
-        weight_concentration_prior_type=prior_type,
-        weight_concentration_prior=1e-3,
-        random_state=0,
-        max_iter=300,
-    )
+    kw = _sparse_six(prior_type, covariance_type)
     a_name = "weight_concentration_a_" if prior_type == "dirichlet_process" else None
     a_name = a_name or "weight_concentration_"
     changes = [

@@ -14,6 +14,8 @@ import fastem
 from fastem import GaussianMixture
 from fastem._models import MCLUST_NAMES, MODELS
 
+from .test_io import _rewrite
+
 SKLEARN = ("full", "tied", "diag", "spherical")
 MULTI = tuple(m for m in MCLUST_NAMES if m not in ("E", "V"))
 
@@ -36,14 +38,6 @@ def _fit(ct, X, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence, inner iterations
         return GaussianMixture(3, covariance_type=ct, **kw).fit(X)
-
-
-def _rewrite(src, dst, change):
-    with np.load(src, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    change(arrays)
-    with open(dst, "wb") as out:
-        np.savez(out, **arrays)
 
 
 def _round_trip(gm, path):
