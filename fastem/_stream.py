@@ -147,8 +147,11 @@ class StreamData:
         labels=None,
         missing="error",
         n_components=None,
+        fitted_by=None,
     ):
         self.source = src
+        #: the estimator's class name in ``fit`` (at least 2 rows), else None
+        self.fitted_by = fitted_by
         self.weights = weights
         self.label_values = labels  # parallel labels: an array or a one-column source
         self.missing = missing
@@ -259,9 +262,16 @@ class StreamData:
             )
         self._columns_observed = True
 
+    def _check_rows(self, n):
+        """Refuse a fit on ``n`` rows, as in memory: fewer than 2 (``fit``), or than
+        ``min_rows``."""
+        check_rows(n, self.n_features, self.min_rows, self.fitted_by)
+
     def _checked(self, total):
         if total is None:
             raise _err(self.source.name, 0, "the source holds no rows")
+        if self.source.n_rows is not None:  # (a callable's, known once a pass has read it)
+            self._check_rows(self.source.n_rows)
         if not total.wsum > 0:
             raise ValueError(ZERO_WEIGHTS)
         mean = total.unit_weight
@@ -391,11 +401,7 @@ class StreamData:
                     if res_l is not None:
                         res_l[uniq] = lab[rows]
                 seen += n
-        if seen < self.min_rows:
-            raise ValueError(
-                f"Expected n_samples >= n_components but got n_components = {self.min_rows}, "
-                f"n_samples = {seen}; pass more rows or lower n_components."
-            )
+        self._check_rows(seen)
         if unseen is not None:
             self._check_observed(unseen)
         X = np.ascontiguousarray(res_X[:filled])
@@ -611,11 +617,10 @@ def fit_data(est, X, sample_weight, labels=None, *, as_scikit_learn=False):
             raise ValueError(f"the labels source {labels.name} must have one column.")
         labels.role = "label"  # NaN is an unknown label (_LabelCutter), infinity an error
         labels.allow_nan = True
-    if src.n_rows is not None and src.n_rows < est.n_components:
-        raise ValueError(
-            f"Expected n_samples >= n_components but got n_components = {est.n_components}, "
-            f"n_samples = {src.n_rows}; pass more rows or lower n_components."
-        )
+    # (``fit_online`` has its own rules: a first batch with initial parameters may be one row)
+    fitted_by = type(est).__name__ if as_scikit_learn else None
+    if src.n_rows is not None:
+        check_rows(src.n_rows, src.n_features, est.n_components, fitted_by)
     est.n_features_in_ = src.n_features
     return StreamData(
         src,
@@ -625,7 +630,24 @@ def fit_data(est, X, sample_weight, labels=None, *, as_scikit_learn=False):
         labels=labels,
         missing=est.missing,
         n_components=est.n_components,
+        fitted_by=fitted_by,
     )
+
+
+def check_rows(n, n_features, n_components, who):
+    """Refuse to fit ``n`` rows as the in-memory fit does: fewer than 2 (scikit-learn's
+    ``ensure_min_samples=2``, its words) where ``who`` (the estimator's class name) is
+    given, and fewer than ``n_components``."""
+    if n < 2 and who is not None:
+        raise ValueError(
+            f"Found array with {n} sample(s) (shape=({n}, {n_features})) while a minimum of 2 "
+            f"is required by {who}."
+        )
+    if n < n_components:
+        raise ValueError(
+            f"Expected n_samples >= n_components but got n_components = {n_components}, "
+            f"n_samples = {n}; pass more rows or lower n_components."
+        )
 
 
 def predict_data(est, X, sample_weight=None):

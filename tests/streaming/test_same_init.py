@@ -6,6 +6,7 @@ initial parameters for every ``init_params``; the k-means sample size is lowered
 the sampled path (more rows than k-means runs on) is exercised on small data.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -209,3 +210,36 @@ def test_issue_case_at_full_size(tmp_path, estimator):
     np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-10)
     np.testing.assert_allclose(b.weights_, a.weights_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("estimator", [GaussianMixture, BayesianGaussianMixture])
+def test_one_row_is_refused_as_in_memory(estimator, tmp_path):
+    """scikit-learn's ``ensure_min_samples=2``: one row and one component is refused in
+    memory, in its words; a source (a file, a callable) fitted it."""
+    row = np.array([[0.0, 1.0]])
+    np.save(tmp_path / "x.npy", row)
+    est = estimator(n_components=1)
+    with pytest.raises(ValueError) as mem:
+        est.fit(row)
+    for src in (str(tmp_path / "x.npy"), fastem.source(lambda: iter([row]))):
+        with pytest.raises(ValueError, match=re.escape(str(mem.value))):
+            est.fit(src)
+        assert not hasattr(est, "means_")
+
+
+def test_a_callable_with_fewer_rows_than_components_and_every_init_is_refused():
+    """With all three initial parameters there is no initialization pass to count a
+    callable's rows: 2 rows and 3 components fitted. Refused once the first EM pass has
+    counted them, as in memory."""
+    two = np.array([[0.0, 1.0], [2.0, 3.0]])
+    est = GaussianMixture(
+        3,
+        weights_init=[0.3, 0.3, 0.4],
+        means_init=np.zeros((3, 2)),
+        precisions_init=np.stack([np.eye(2)] * 3),
+    )
+    with pytest.raises(ValueError) as mem:
+        est.fit(two)
+    with pytest.raises(ValueError, match=re.escape(str(mem.value))):
+        est.fit(fastem.source(lambda: iter([two])))
+    assert not hasattr(est, "means_")
