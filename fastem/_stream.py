@@ -160,7 +160,8 @@ class StreamData:
         self.progress = progress
         self.n_features = src.n_features
         self.dtype = src.dtype
-        #: chunks widened to float64 (float32 rows on a float64 model: :func:`predict_data`)
+        #: chunks cast to ``dtype``: float32 rows on a float64 model widened to float64, or
+        #: a float16 file's rows (read as float64) scored in float32 (:func:`predict_data`)
         self.widen = False
         self.sample_weight = None  # weights live in the stream, never in memory
         self._sample = None
@@ -329,7 +330,7 @@ class StreamData:
         chunks) but after a whole pass (:meth:`_check_observed`).
         """
         if self.widen:
-            X = X.astype(np.float64)
+            X = X.astype(self.dtype)
         if self.missing == "marginalize" and _missing.has_nan(X):
             try:
                 return _missing.wrap_data(X, w, labels, missing="marginalize")
@@ -661,10 +662,14 @@ def predict_data(est, X, sample_weight=None):
         )
     check_header_names(est, src, src.name)
     data = StreamData(src, weights, progress=est.verbose > 0, missing=est.missing)
-    if est._scoring_dtype(data.dtype) != data.dtype:
-        # float32 rows on a model fitted on float64 rows are scored in float64, as in memory
-        # (_MixtureAPI._scoring_dtype); the kernels never read the file's float32 rows
-        data.dtype, data.widen = np.dtype(np.float64), True
+    dtype = data.dtype
+    if src.float16:  # promoted with the model's dtype, as in memory (float32 from a float32
+        dtype = np.result_type(np.float16, est.means_.dtype)  # model: exact, float16 in float32)
+    # float32 rows on a model fitted on float64 rows are scored in float64, as in memory
+    # (_MixtureAPI._scoring_dtype); the kernels never read the file's float32 rows
+    dtype = est._scoring_dtype(dtype)
+    if dtype != data.dtype:
+        data.dtype, data.widen = dtype, True
     return data
 
 

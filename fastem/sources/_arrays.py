@@ -14,7 +14,6 @@ from ._base import (
     _err,
     _is_numeric_dtype,
     _optional,
-    _target_dtype,
     advise,
     read_rows,
 )
@@ -60,7 +59,7 @@ class NpySource(Source):
             )
         self._resolve_columns(None, n_cols)
         self.n_rows = n_rows
-        self.dtype = _target_dtype([dtype])
+        self._set_dtype([dtype])
         if self.chunk_rows is None:
             self.chunk_rows = _default_chunk_rows(n_cols, max(dtype.itemsize, 8))
         self._ident = self._identity()
@@ -138,7 +137,7 @@ class SliceSource(Source):
         n_cols = shape[1] if len(shape) == 2 else 1
         self._resolve_columns(None, n_cols)
         self.n_rows = int(shape[0])
-        self.dtype = _target_dtype([dtype])
+        self._set_dtype([dtype])
         if self.chunk_rows is None:
             self.chunk_rows = _default_chunk_rows(n_cols, 8, multiple)
 

@@ -118,6 +118,9 @@ class Source:
     _one_dim_refused = None
     #: The file read, for the sources that read one (its changes are noticed).
     path = None
+    #: Every feature column is stored as float16 (read as float64 for a fit, as in memory;
+    #: scored in the model's dtype: ``fastem._stream.predict_data``).
+    float16 = False
     _ident = None
 
     def __init__(self, name, chunk_rows, columns, weight_column):
@@ -149,6 +152,12 @@ class Source:
         pass to the next (the caller's passes must not overlap).
         """
         raise NotImplementedError
+
+    def _set_dtype(self, dtypes):
+        """Set :attr:`dtype` (and :attr:`float16`) from the feature columns' stored dtypes."""
+        dtypes = [np.dtype(d) for d in dtypes]
+        self.dtype = _target_dtype(dtypes)
+        self.float16 = bool(dtypes) and all(d == np.float16 for d in dtypes)
 
     def _header_key(self):
         """What the header of the file says now (re-read for every pass), or None."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Source, _err, _is_numeric_dtype, _target_dtype
+from ._base import Source, _err, _is_numeric_dtype
 
 
 class CallableSource(Source):
@@ -46,7 +46,8 @@ class CallableSource(Source):
             raise _err(self.name, 0, f"chunk has {first.ndim} dimensions, expected 2")
         self._resolve_columns(None, 1 if first.ndim == 1 else first.shape[1])
         self._min_rows = first.shape[0]  # a pass with fewer rows is not a fresh iterator
-        self.dtype = _target_dtype([first.dtype]) if _is_numeric_dtype(first.dtype) else self.dtype
+        if _is_numeric_dtype(first.dtype):
+            self._set_dtype([first.dtype])
 
     def _raw_chunks(self, n_buffers, ring=None):
         it = iter(self._func())

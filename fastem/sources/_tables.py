@@ -7,7 +7,7 @@ from itertools import islice
 
 import numpy as np
 
-from ._base import Source, _default_chunk_rows, _err, _optional, _target_dtype
+from ._base import Source, _default_chunk_rows, _err, _optional
 
 
 class ArrowSource(Source):
@@ -49,7 +49,7 @@ class ArrowSource(Source):
         self._raw_width = len(wanted)
         self._feat_idx = None if self._w_idx is None else list(range(n_feat))
         self._w_idx = None if self._w_idx is None else n_feat
-        self.dtype = _target_dtype(
+        self._set_dtype(
             schema.field(names.index(c)).type.to_pandas_dtype() for c in self._names[:n_feat]
         )
         self.feature_names = self._names[:n_feat]

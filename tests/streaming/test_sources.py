@@ -62,6 +62,31 @@ def test_covariance_types_and_float32(covariance_type, dtype, X, tmp_path):
     _assert_same(ref, got, rtol=1e-10 if dtype == np.float64 else 1e-5)
 
 
+@pytest.mark.parametrize("fit_dtype", [np.float32, np.float64])
+def test_float16_rows_are_scored_in_the_models_dtype_as_in_memory(fit_dtype, X, tmp_path):
+    """In memory (and in scikit-learn) float16 rows are promoted with the model's dtype:
+    float32 results from a model fitted on float32 rows. A float16 source (a ``.npy`` file,
+    a callable, an Arrow table) was read as float64 and scored in float64. A fit reads
+    float16 as float64, as in memory."""
+    import pyarrow as pa
+
+    X16 = X.astype(np.float16)
+    gm = _fit(X.astype(fit_dtype))
+    np.save(tmp_path / "X.npy", X16)
+    table = pa.table({f"c{i}": X16[:, i] for i in range(D)})
+    srcs = [tmp_path / "X.npy", lambda: iter([X16[:CHUNK], X16[CHUNK:]]), table]
+    for obj in srcs:
+        src = source(obj, chunk_rows=None if callable(obj) else CHUNK)
+        assert src.float16
+        for method in ("predict_proba", "score_samples", "predict"):
+            ref = getattr(gm, method)(X16)
+            for got in (getattr(gm, method)(src), getattr(gm, method)(src, out=tmp_path / "o.npy")):
+                assert got.dtype == ref.dtype, (obj, method)
+                np.testing.assert_array_equal(got, ref)
+        np.testing.assert_allclose(gm.score(src), gm.score(X16), rtol=1e-6)
+    _assert_same(_fit(X16), _fit(source(tmp_path / "X.npy", chunk_rows=CHUNK)))
+
+
 def test_default_init_from_reservoir_equals_in_memory_when_sample_holds_all(X, tmp_path):
     """At most INIT_SAMPLE_ROWS rows: the sample is the data, in order, rng untouched."""
     path = tmp_path / "X.npy"
