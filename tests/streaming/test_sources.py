@@ -87,6 +87,24 @@ def test_float16_rows_are_scored_in_the_models_dtype_as_in_memory(fit_dtype, X, 
     _assert_same(_fit(X16), _fit(source(tmp_path / "X.npy", chunk_rows=CHUNK)))
 
 
+def test_a_callable_chunk_float32_cannot_hold_is_refused_not_rounded(X):
+    """A callable's dtype is its first chunk's: float32 first, then float64 chunks (or a
+    list of Python floats) were rounded to float32, silently, where the in-memory fit of the
+    same rows (concatenated: float64) keeps every digit. Refused at the chunk's row; chunks
+    float32 holds exactly (float16, int16) are read, and float64 first reads all as float64."""
+    X32 = X[:CHUNK].astype(np.float32)
+    for later in (X[CHUNK:], X[CHUNK:].tolist(), X[CHUNK:].astype(np.int32)):
+        src = source(lambda later=later: iter([X32, later]))
+        with pytest.raises(SourceError, match=f"row offset {CHUNK}: chunk of dtype .* float32"):
+            _fit(src)
+    for later in (X[CHUNK:].astype(np.float16), (10 * X[CHUNK:]).astype(np.int16)):
+        got = source(lambda later=later: iter([X32, later])).read()
+        np.testing.assert_array_equal(got, np.concatenate([X32, later]).astype(np.float32))
+    got = source(lambda: iter([X[:CHUNK], X32])).read()
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, np.concatenate([X[:CHUNK], X32]))
+
+
 def test_default_init_from_reservoir_equals_in_memory_when_sample_holds_all(X, tmp_path):
     """At most INIT_SAMPLE_ROWS rows: the sample is the data, in order, rng untouched."""
     path = tmp_path / "X.npy"
