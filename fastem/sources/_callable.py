@@ -50,21 +50,22 @@ class CallableSource(Source):
             self._set_dtype([first.dtype])
 
     def _finish(self, offset, raw, check_finite=True):
-        # the dtype is the first chunk's: a later chunk float32 cannot hold is refused, not
-        # narrowed (in memory the concatenated rows are float64, every digit kept)
+        # the dtype is the first chunk's: a later chunk float32 (or float16) cannot hold is
+        # refused, not narrowed (in memory the concatenated rows are float64, every digit kept)
         try:
             raw = np.asarray(raw)  # (a list of Python floats is float64)
         except (TypeError, ValueError):
             pass  # refused by Source._finish
         dtype = getattr(raw, "dtype", None)
         numeric = dtype is not None and _is_numeric_dtype(dtype)  # (else: Source._finish)
-        if self.dtype == np.float32 and numeric and not np.can_cast(dtype, self.dtype):
+        first = np.float16 if self.float16 else self.dtype  # (float16: scored in float32)
+        if first != np.float64 and numeric and not np.can_cast(dtype, first):
             raise _err(
                 self.name,
                 offset,
-                f"chunk of dtype {dtype} after float32 chunks: the source is read as float32 (its "
-                "first chunk's dtype), which would round these values; yield every chunk in one "
-                "dtype (float64 to fit in float64)",
+                f"chunk of dtype {dtype} after {np.dtype(first)} chunks: the source is read as "
+                "its first chunk's dtype, which would round these values; yield every chunk in "
+                "one dtype (float64 to fit in float64)",
             )
         return super()._finish(offset, raw, check_finite)
 

@@ -100,6 +100,11 @@ def test_a_callable_chunk_float32_cannot_hold_is_refused_not_rounded(X):
     for later in (X[CHUNK:].astype(np.float16), (10 * X[CHUNK:]).astype(np.int16)):
         got = source(lambda later=later: iter([X32, later])).read()
         np.testing.assert_array_equal(got, np.concatenate([X32, later]).astype(np.float32))
+    # float16 rows are scored in float32 by a float32 model: a float64 chunk after them too
+    gm = _fit(X.astype(np.float32))
+    src = source(lambda: iter([X[:CHUNK].astype(np.float16), X[CHUNK:]]))
+    with pytest.raises(SourceError, match=f"row offset {CHUNK}: chunk of dtype float64 after"):
+        gm.predict_proba(src)
     got = source(lambda: iter([X[:CHUNK], X32])).read()
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, np.concatenate([X[:CHUNK], X32]))
