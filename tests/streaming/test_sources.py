@@ -605,3 +605,40 @@ def test_named_columns_in_another_order_are_refused_by_a_model_of_named_features
     np.testing.assert_allclose(gm.score_samples(src), gm.score_samples(frame), rtol=1e-12)
     frame.to_csv(tmp_path / "same.csv", index=False)  # the model's order: read as it comes
     np.testing.assert_array_equal(gm.predict(tmp_path / "same.csv"), gm.predict(frame))
+
+
+def test_big_endian_files_equal_in_memory(X, tmp_path):
+    """A big-endian ``.npy`` file or HDF5 dataset is not read in the kernel (which reads
+    native bytes): its fit and row-wise results are the in-memory ones of the same rows."""
+    import h5py
+
+    big = X.astype(">f8")
+    np.save(tmp_path / "X.npy", big)
+    with h5py.File(tmp_path / "X.h5", "w") as f:
+        f["x"] = big
+    init = _init(X)
+    ref = _fit(X, **init)
+    for src in (source(tmp_path / "X.npy", chunk_rows=CHUNK), source(tmp_path / "X.h5")):
+        _assert_same(ref, _fit(src, **init))
+        np.testing.assert_allclose(ref.score_samples(src), ref.score_samples(X), rtol=1e-12)
+
+
+def test_pass_and_weight_errors_name_the_row(X, tmp_path):
+    """A negative weight in a weight column; a callable whose later pass holds more rows than
+    its first; an ``out=`` array longer than a callable's rows: each refused, not fitted or
+    left half written."""
+    Xw = np.column_stack([X, np.ones(N)])
+    Xw[150, -1] = -1.0
+    with pytest.raises(SourceError, match="row offset 150: negative sample weight"):
+        _fit(source(Xw, chunk_rows=CHUNK, weight_column=-1))
+    calls = []
+
+    def growing():
+        calls.append(1)
+        return iter([X] if len(calls) < 3 else [X, X[:5]])
+
+    with pytest.raises(SourceError, match=f"pass ended after {N + 5} rows, expected {N}"):
+        _fit(source(growing), max_iter=5)
+    gm = _fit(X)
+    with pytest.raises(ValueError, match=f"out has {N + 1} rows, but the data has {N}"):
+        gm.predict(source(lambda: iter([X])), out=np.empty(N + 1, dtype=np.int64))
