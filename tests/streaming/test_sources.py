@@ -642,3 +642,14 @@ def test_pass_and_weight_errors_name_the_row(X, tmp_path):
     gm = _fit(X)
     with pytest.raises(ValueError, match=f"out has {N + 1} rows, but the data has {N}"):
         gm.predict(source(lambda: iter([X])), out=np.empty(N + 1, dtype=np.int64))
+
+
+def test_a_callable_that_continues_its_first_iterator_is_refused(X):
+    """A callable whose iterators share one underlying iterator: opening the source read the
+    first chunk, so the first pass reads only the rest. That is fewer rows than the first
+    chunk: refused, where ``predict`` gave results for the rest alone."""
+    shared = iter([X[:500], X[500:]])
+    src = source(lambda: (c for c in shared))
+    gm = _fit(X)
+    with pytest.raises(SourceError, match="pass ended after 101 rows, expected at least 500"):
+        gm.predict(src)
