@@ -144,9 +144,15 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
                 return ArrowSource(repr(path), ds.dataset(path, format="parquet"), *cw, "dataset")
             return ArrowSource(repr(path), path, *cw, "parquet")
         ext = os.path.splitext(low)[1] or "(none)"
+        folder = (  # (a folder of parquet files is read by its name)
+            "; a folder is read as a parquet dataset when its name ends with .parquet, or pass "
+            "pyarrow.dataset.dataset(path)"
+            if os.path.isdir(path)
+            else ""
+        )
         raise ValueError(
             f"{path!r}: unsupported format {ext!r}; fastem reads .npy, .csv, .h5/.hdf5, .zarr "
-            "and .parquet files"
+            f"and .parquet files{folder}"
         )
     mod = _module_of(obj)
     tname = type(obj).__name__

@@ -653,3 +653,19 @@ def test_a_callable_that_continues_its_first_iterator_is_refused(X):
     gm = _fit(X)
     with pytest.raises(SourceError, match="pass ended after 101 rows, expected at least 500"):
         gm.predict(src)
+
+
+def test_a_folder_of_parquet_files_not_named_parquet_is_told_how_to_read_it(X, tmp_path):
+    """The error said only "unsupported format '(none)'"; it now says how a folder is read,
+    and the way it says works (the same rows as in memory)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    (tmp_path / "parts").mkdir()
+    pq.write_table(pa.table({f"c{i}": X[:, i] for i in range(D)}), tmp_path / "parts" / "a.pq")
+    with pytest.raises(ValueError, match=r"ends with \.parquet, or pass pyarrow\.dataset"):
+        source(tmp_path / "parts")
+    np.testing.assert_array_equal(source(ds.dataset(tmp_path / "parts")).read(), X)
+    (tmp_path / "parts").rename(tmp_path / "parts.parquet")
+    np.testing.assert_array_equal(source(tmp_path / "parts.parquet").read(), X)
