@@ -337,6 +337,11 @@ def bad_value_message(bad, dtype, *, allow_nan=False, name=None, what="value"):
     """
     if name is None and bad.kind == "large":
         return "value " + too_large_message(bad.value, dtype)
+    if name is None and allow_nan and what == "value" and bad.kind != "nan":  # (NaN: missing)
+        return (
+            f"infinite {what}; infinity is not a measurement: drop or clip those rows (NaN "
+            "marks a missing value)"
+        )
     if name is None:
         hint = (
             ' (for NaN as not observed, fit with GaussianMixture(missing="marginalize"))'

@@ -669,3 +669,19 @@ def test_a_folder_of_parquet_files_not_named_parquet_is_told_how_to_read_it(X, t
     np.testing.assert_array_equal(source(ds.dataset(tmp_path / "parts")).read(), X)
     (tmp_path / "parts").rename(tmp_path / "parts.parquet")
     np.testing.assert_array_equal(source(tmp_path / "parts.parquet").read(), X)
+
+
+def test_infinity_with_nan_marginalized_is_named_as_infinity(X):
+    """With missing="marginalize" a NaN is allowed: an infinite value was reported as "NaN or
+    infinite value; fastem needs finite input", as if the NaN were the fault. It is named as
+    infinity, as in memory, at its row."""
+    Xi = X.copy()
+    Xi[3, 0] = np.nan
+    Xi[150, 1] = np.inf
+    gm = GaussianMixture(K, missing="marginalize")
+    with pytest.raises(ValueError, match="infinity") as mem:
+        gm.fit(Xi)
+    assert "NaN marks a missing value" in str(mem.value)
+    for obj in (Xi, lambda: iter([Xi[:CHUNK], Xi[CHUNK:]])):
+        with pytest.raises(SourceError, match="row offset 150: infinite value; infinity is not"):
+            gm.fit(source(obj, chunk_rows=None if callable(obj) else CHUNK))
