@@ -243,9 +243,12 @@ class _MixtureAPI:
             The component each sample was drawn from.
         """
         self._check_fitted()
+        if isinstance(n_samples, np.ndarray) and n_samples.ndim == 0:
+            n_samples = n_samples.item()  # np.array(3), as scikit-learn accepts it
         if isinstance(n_samples, (float, np.floating)) and float(n_samples).is_integer():
             n_samples = int(n_samples)  # 2.0, as scikit-learn accepts it
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        is_bool = isinstance(n_samples, (bool, np.bool_))  # refused, as for hyper-parameters
+        if is_bool or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
                 "least one sample (a whole number >= 1)."

@@ -197,6 +197,23 @@ def test_sample_takes_a_whole_float_like_scikit_learn(ours, theirs):
             a.sample(bad)
 
 
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+def test_sample_takes_a_zero_d_array_like_scikit_learn_and_names_a_bool(ours, theirs):
+    """``sample(np.array(3))`` drew scikit-learn's 3 samples there and was refused here;
+    ``sample(True)`` failed with NumPy's "an integer is required" (booleans are refused as
+    numbers, as for the hyper-parameters)."""
+    a = ours(n_components=2, random_state=0).fit(X)
+    b = theirs(n_components=2, random_state=0).fit(X)
+    for n in (np.array(3), np.array(3.0), np.int64(3)):
+        Xa, ya = a.sample(n)
+        Xb, yb = b.sample(n)
+        assert Xa.shape == Xb.shape == (3, 2) and ya.dtype == yb.dtype
+        np.testing.assert_array_equal(Xa, a.sample(3)[0])  # the same draws as the integer
+    for bad in (True, np.bool_(True), np.array(True), np.array([3])):
+        with pytest.raises(ValueError, match=r"sampling requires at least one sample \(a whole"):
+            a.sample(bad)
+
+
 # ------------------------------------------------------------ select_components
 
 
