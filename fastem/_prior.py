@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _models
-from ._validation import InvalidParameterError
+from ._validation import InvalidParameterError, refuse_complex
 from ._variational import UNDEFINED_COVARIANCE, ddof1_covariance
 
 SUPPORTED = ("E", "V", "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "EEV", "VEV", "VVV")
@@ -114,12 +114,12 @@ def resolve(prior, covariance_type, X, w, n_components, moments=None):
         data_mean, cov = moments
     D = data_mean.shape[0]
     if "mean" in spec:
-        mean = _floats(spec["mean"]).reshape(-1)
+        mean = _floats(spec["mean"], "mean").reshape(-1)
         if mean.shape != (D,) or not np.all(np.isfinite(mean)):
             raise ValueError(f"prior['mean'] must be {D} finite numbers, got {spec['mean']!r}.")
     else:
         mean = data_mean
-    dof = _floats(spec.get("dof", D + 2))
+    dof = _floats(spec.get("dof", D + 2), "dof")
     if dof.shape != () or not np.isfinite(dof) or dof <= D - 1:
         raise ValueError(
             f"prior['dof'] must be greater than n_features - 1 = {D - 1} (mclust's default is "
@@ -127,7 +127,7 @@ def resolve(prior, covariance_type, X, w, n_components, moments=None):
         )
     name = model_name(covariance_type)
     if "scale" in spec:
-        scale = _floats(spec["scale"])
+        scale = _floats(spec["scale"], "scale")
         if scale.ndim == 0:
             scale = scale * np.eye(D)
         elif scale.shape == (D,):
@@ -192,9 +192,11 @@ def _moments(X, w):
     return mean, ddof1_covariance(scatter, wsum)
 
 
-def _floats(value):
+def _floats(value, key):
     """``value`` as a float64 array; NaN where it is not numbers (then refused as not finite:
-    the message names the prior's key, not "could not convert string to float")."""
+    the message names the prior's key, not "could not convert string to float"). Complex
+    numbers are refused (the cast would drop their imaginary part)."""
+    refuse_complex(value, f"prior[{key!r}]")
     try:
         return np.array(value, dtype=np.float64)
     except (TypeError, ValueError):

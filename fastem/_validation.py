@@ -98,7 +98,22 @@ def check_random_state_param(random_state):
     )
 
 
+def refuse_complex(value, name):
+    """Refuse complex numbers in ``value`` in scikit-learn's words (NumPy's cast to float drops
+    their imaginary part, with only a ``ComplexWarning``); anything else is left to the
+    caller's conversion, which names what is not an array of numbers."""
+    try:
+        is_complex = np.iscomplexobj(value)
+    except (TypeError, ValueError):  # a ragged sequence: not numbers, said by the caller
+        return
+    if is_complex:
+        raise ValueError(
+            f"Complex data not supported: {name} holds complex numbers; pass real numbers."
+        )
+
+
 def _as_float_array(value, name, shape):
+    refuse_complex(value, name)
     try:
         arr = np.array(value, dtype=np.float64)
     except (TypeError, ValueError):

@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import InvalidParameterError
+from ._validation import InvalidParameterError, refuse_complex
 from ._variational import PRIOR_TYPES, UNDEFINED_COVARIANCE, Priors
 
 
@@ -69,6 +69,7 @@ def check_vb_options(est):
 
 
 def _array(value, name, shape, what):
+    refuse_complex(value, name)
     try:
         arr = np.array(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -144,6 +145,7 @@ def check_resp_init(resp, data, n_components):
             "from a fitted model with init_from=."
         )
     shape = (data.n_samples, n_components)
+    refuse_complex(resp, "resp_init")
     try:
         r = np.array(resp, dtype=np.float64)
     except (TypeError, ValueError):

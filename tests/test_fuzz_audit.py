@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.mixture import BayesianGaussianMixture as SkBGM
 from sklearn.mixture import GaussianMixture as SkGM
 
 import fastem
@@ -66,6 +67,45 @@ def test_verbose_and_warm_start_of_the_wrong_kind(ours, theirs, name, value, mes
     with pytest.raises(ValueError) as exc:
         ours(n_components=2, **{name: value}).fit(X)
     assert str(exc.value) == message
+
+
+_EYE2 = np.eye(2)
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, kw",
+    [
+        (GM, SkGM, {"weights_init": np.array([0.5, 0.5]) + 0j}),
+        (GM, SkGM, {"means_init": np.array([[0.0, 0.0], [6.0, 6.0]]) + 1j}),
+        (GM, SkGM, {"precisions_init": np.array([_EYE2, _EYE2]) + 0.1j}),
+        (GM, SkGM, {"precisions_init": np.ones(2) + 0.1j, "covariance_type": "spherical"}),
+        (BGM, SkBGM, {"mean_prior": np.zeros(2) + 1j}),
+        (BGM, SkBGM, {"covariance_prior": _EYE2 + 0.1j}),
+        (BGM, SkBGM, {"covariance_prior": np.ones(2) + 1j, "covariance_type": "diag"}),
+    ],
+    ids=["weights_init", "means_init", "precisions_init", "spherical", "mean_prior", "cov", "diag"],
+)
+def test_complex_initial_parameters_and_priors_are_refused_like_scikit_learn(ours, theirs, kw):
+    """NumPy's cast to float dropped their imaginary part, with a ComplexWarning, and the fit
+    went on from other parameters than the ones given; scikit-learn refuses them."""
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        theirs(n_components=2, random_state=0, **kw).fit(X)
+    name = next(k for k in kw if k != "covariance_type")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no ComplexWarning on the way)
+        with pytest.raises(ValueError, match=f"^Complex data not supported: {name} holds"):
+            ours(n_components=2, random_state=0, **kw).fit(X)
+
+
+@pytest.mark.parametrize("key", ["mean", "scale"])
+def test_complex_prior_values_and_resp_init_are_refused(key):
+    """The same for fastem's own arrays: a MAP prior's mean or scale, and resp_init."""
+    value = {"mean": np.zeros(2) + 1j, "scale": _EYE2 + 0.1j}[key]
+    with pytest.raises(ValueError, match=rf"^Complex data not supported: prior\['{key}'\]"):
+        GM(2, prior={key: value}, random_state=0).fit(X)
+    resp = np.full((X.shape[0], 2), 0.5) + 1j
+    with pytest.raises(ValueError, match="^Complex data not supported: resp_init holds"):
+        BGM(n_components=2).fit(X, resp_init=resp)
 
 
 def test_checkpoint_that_is_not_a_path_names_the_argument():

@@ -57,6 +57,7 @@ CASES = {
     "all-zero sample_weight": lambda: GM(2).fit(X, sample_weight=np.zeros(60)),
     "weights_init not summing to 1": lambda: GM(2, weights_init=[0.2, 0.2]).fit(X),
     "means_init of wrong shape": lambda: GM(2, means_init=np.zeros((3, 2))).fit(X),
+    "complex means_init": lambda: GM(2, means_init=np.zeros((2, 2)) + 1j).fit(X),
     "precisions_init not positive-definite": lambda: GM(
         2, covariance_type="full", precisions_init=-np.ones((2, 2, 2))
     ).fit(X),
