@@ -62,7 +62,8 @@ def contents(model):
     """``(arrays, metadata fields)`` of a fitted BayesianGaussianMixture (see ``_model_file``)."""
     arrays, meta_params = {}, {}
     for name, value in model.get_params(deep=False).items():
-        if name in _ARRAY_PARAMS and value is not None and np.ndim(value) > 0:
+        array = np.ndim(value) > 0 or isinstance(value, np.ndarray)  # (0-d: spherical's prior)
+        if name in _ARRAY_PARAMS and value is not None and array:
             arrays["param__" + name] = np.asarray(value, dtype=np.float64)
         else:
             meta_params[name] = _model_file.json_scalar(value, name)

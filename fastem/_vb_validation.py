@@ -124,10 +124,15 @@ def check_priors(est, n_features, data_mean, data_cov):
                 "covariance_prior must be positive for covariance_type='diag'; pass one "
                 "variance > 0 per feature."
             )
-    elif not _positive_real(cov):
-        raise ValueError(
-            f"covariance_prior must be a number > 0 for covariance_type='spherical', got {cov!r}."
-        )
+    else:  # spherical: a number, or one in a 0-d or one-element array (scikit-learn's too)
+        given = cov
+        if isinstance(cov, (np.ndarray, list, tuple)) and np.ndim(cov) <= 1 and np.size(cov) == 1:
+            cov = np.ravel(cov)[0]
+        if not _positive_real(cov):  # (scikit-learn's parameter check refuses it)
+            raise InvalidParameterError(
+                "covariance_prior must be a number > 0 for covariance_type='spherical', got "
+                f"{given!r}."
+            )
     return Priors(
         weight_concentration=1.0 / est.n_components if wcp is None else wcp,
         mean_precision=1.0 if mpp is None else mpp,

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.mixture import BayesianGaussianMixture as SkBGM
+from sklearn.utils._param_validation import InvalidParameterError
 
 import fastem
 from fastem import BayesianGaussianMixture as BGM
@@ -374,6 +375,31 @@ BAD = [
     (dict(covariance_type="EVE"), "covariance_type must be one of .* for BayesianGaussian"),
     (dict(init_params="hc"), "init_params must be one of .* for BayesianGaussianMixture"),
 ]
+
+
+@pytest.mark.parametrize("prior", [np.array(2.0), [2.0], np.array([2.0])], ids=repr)
+def test_spherical_covariance_prior_in_a_one_number_array_is_that_number(prior, tmp_path):
+    """scikit-learn takes a 0-d or one-element array as the spherical prior (its parameter
+    check takes any array-like); fastem refused it, and its model file could not store a 0-d
+    one. The fit is scikit-learn's, and the fit with the number; saved and loaded, it scores
+    the same; a number <= 0 is refused with scikit-learn's exception."""
+    X = blobs(200, 2, 2, seed=3)
+    kw = dict(n_components=2, covariance_type="spherical", random_state=0)
+    ours = BGM(covariance_prior=prior, **kw).fit(X)
+    theirs = SkBGM(covariance_prior=prior, **kw).fit(X)
+    number = BGM(covariance_prior=2.0, **kw).fit(X)
+    assert ours.lower_bound_ == number.lower_bound_
+    np.testing.assert_array_equal(ours.means_, number.means_)
+    assert rel_err(ours.means_, theirs.means_) < 1e-6
+    assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, rel=1e-8)
+    fastem.save(ours, tmp_path / "m.npz")
+    loaded = fastem.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.predict_proba(X), ours.predict_proba(X))
+    for bad in (0.0, -1.0, np.inf):
+        with pytest.raises(InvalidParameterError):
+            SkBGM(covariance_prior=bad, **kw).fit(X)
+        with pytest.raises(InvalidParameterError, match="covariance_prior must be a number > 0"):
+            BGM(covariance_prior=bad, **kw).fit(X)
 
 
 @pytest.mark.parametrize("params, message", BAD)
