@@ -260,7 +260,7 @@ class _MixtureAPI:
         if kind in ("full", "tied"):
             covs = self.covariances_
             if kind == "tied":
-                covs = [covs] * self.n_components
+                covs = [covs] * len(self.means_)  # (not n_components, which set_params changes)
             draws = (
                 rng.multivariate_normal(m, c, int(s)) for m, c, s in zip(self.means_, covs, counts)
             )

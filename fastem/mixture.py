@@ -315,7 +315,7 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         if kind == "spherical":  # one variance per component: shape 1 along every feature
             cov, kind = np.repeat(cov[:, None], self.means_.shape[1], axis=1), "diag"
         vol, shape, orient = _models.decompose(cov, kind)
-        K = self.n_components
+        K = self.means_.shape[0]  # fitted (n_components may have changed since)
         if vol.shape[0] != K:  # tied: one matrix for all components
             vol, shape, orient = (np.repeat(a, K, axis=0) for a in (vol, shape, orient))
         return vol, shape, orient

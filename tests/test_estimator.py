@@ -374,6 +374,29 @@ def test_fit_predict_and_sample():
         np.testing.assert_array_equal(ys, yk)
 
 
+@pytest.mark.parametrize("n_components", [1, 4])
+def test_tied_sample_and_shapes_after_set_params_n_components(n_components):
+    """A fitted 'tied' model drew from ``n_components`` copies of its covariance: after
+    ``set_params(n_components=1)`` the other components' rows of ``sample`` were left
+    uninitialized (``np.empty``), silently, and ``volumes_`` had one row per new component.
+    scikit-learn's draws, from the same parameters, and the model's own before the change."""
+    X = blobs(300, 2, 3, seed=16)
+    gm = GaussianMixture(3, covariance_type="tied", random_state=0).fit(X)
+    sk = SkGaussianMixture(3, covariance_type="tied", random_state=0).fit(X)
+    for name in ("weights_", "means_", "covariances_"):
+        setattr(sk, name, getattr(gm, name))
+    before, volumes = gm.sample(200), gm.volumes_
+    gm.set_params(n_components=n_components)
+    sk.set_params(n_components=n_components)
+    Xs, ys = gm.sample(200)
+    Xk, yk = sk.sample(200)
+    np.testing.assert_array_equal(Xs, Xk)
+    np.testing.assert_array_equal(ys, yk)
+    np.testing.assert_array_equal(Xs, before[0])
+    np.testing.assert_array_equal(gm.volumes_, volumes)
+    assert gm.shapes_.shape == (3, 2) and gm.orientations_.shape == (3, 2, 2)
+
+
 def test_sample_holds_the_draws_once():
     """``sample`` stacked the components' draws (and their labels) at the end, holding
     them twice: 1.6x the result traced. Each component's rows are copied into the result as
