@@ -125,9 +125,10 @@ class _EMLoop:
         fitted attributes. A fit that did not converge warns (as scikit-learn).
         Ctrl-C keeps the best parameters reached so far (``apply(best)``, a
         RuntimeWarning, then KeyboardInterrupt); any other error leaves
-        ``n_features_in_`` as it was before the call.
+        ``n_features_in_`` and ``feature_names_in_`` as they were before the call.
         """
-        previous_n_features = getattr(self, "n_features_in_", None)
+        described = ("n_features_in_", "feature_names_in_")  # (validating X resets them)
+        previous = {name: self.__dict__[name] for name in described if name in self.__dict__}
         try:
             result = run()
         except _Interrupted as stop:
@@ -146,10 +147,9 @@ class _EMLoop:
             )
             raise KeyboardInterrupt from None
         except BaseException:
-            if previous_n_features is None:
-                self.__dict__.pop("n_features_in_", None)
-            else:
-                self.n_features_in_ = previous_n_features
+            for name in described:
+                self.__dict__.pop(name, None)
+            self.__dict__.update(previous)
             raise
         apply(result)
         if not result[4] and self.max_iter > 0:

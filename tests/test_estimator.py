@@ -496,6 +496,31 @@ def test_failed_fit_keeps_previous_state():
 
 
 @pytest.mark.parametrize("cls", ["GaussianMixture", "BayesianGaussianMixture"])
+@pytest.mark.parametrize("named_first", [False, True], ids=["array-then-frame", "frame-then-array"])
+def test_failed_refit_keeps_the_feature_names(cls, named_first):
+    """A refit that failed (3 rows, 5 components) kept ``n_features_in_`` but took the failed
+    data's ``feature_names_in_`` (or dropped the fitted ones): a model fitted on an array then
+    warned that it was fitted with names, and refused every frame (three names for two
+    features); one fitted on a frame lost its names. It now answers as before the call."""
+    import fastem
+
+    pd = pytest.importorskip("pandas")
+    X = blobs(60, 2, 3)
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    bad = pd.DataFrame(np.ones((3, 3)), columns=["x", "y", "z"])
+    first, bad = (frame, bad.to_numpy()) if named_first else (X, bad)
+    est = getattr(fastem, cls)(n_components=5, random_state=0).fit(first)
+    before = est.predict_proba(first)
+    names = getattr(est, "feature_names_in_", None)
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        est.fit(bad)
+    np.testing.assert_array_equal(getattr(est, "feature_names_in_", None), names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no warning about feature names)
+        np.testing.assert_array_equal(est.predict_proba(first), before)
+
+
+@pytest.mark.parametrize("cls", ["GaussianMixture", "BayesianGaussianMixture"])
 def test_warnings_point_at_the_callers_line(cls):
     """The ConvergenceWarning names the user's line, as scikit-learn's does (a warning
     located inside fastem is filtered and shown wrongly)."""
