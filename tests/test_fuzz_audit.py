@@ -138,6 +138,26 @@ def test_max_iter_0_with_several_inits_keeps_the_last_like_scikit_learn(ours, th
 
 
 @pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+def test_n_init_keeps_the_first_of_equal_lower_bounds_like_scikit_learn(ours, theirs, monkeypatch):
+    """Of several initializations with the same final lower bound, scikit-learn keeps the
+    first (``lower_bound > max_lower_bound``). Every bound is made -1 in both libraries: each
+    start converges at its second iteration, and the kept parameters are the first start's."""
+    flat = ours._m_step_and_bound
+
+    def constant_bound(self, *args):
+        return flat(self, *args)[0], -1.0
+
+    monkeypatch.setattr(ours, "_m_step_and_bound", constant_bound)
+    monkeypatch.setattr(theirs, "_compute_lower_bound", lambda self, *a, **k: -1.0)
+    kw = dict(n_components=3, init_params="random_from_data", n_init=3, random_state=0)
+    a, b = _quiet(lambda: ours(**kw).fit(X)), _quiet(lambda: theirs(**kw).fit(X))
+    first = _quiet(lambda: ours(**{**kw, "n_init": 1}).fit(X))
+    assert a.n_iter_ == b.n_iter_ == 2 and a.lower_bound_ == b.lower_bound_ == -1.0
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-9)
+    np.testing.assert_array_equal(a.means_, first.means_)
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
 def test_max_iter_0_announces_each_init_and_has_no_bound_like_scikit_learn(ours, theirs, capsys):
     """max_iter=0 runs no iteration. scikit-learn still prints each initialization (verbose)
     and leaves no lower bound, -inf, also when it continues a fit (warm_start); fastem printed
