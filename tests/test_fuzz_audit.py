@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SkBGM
 from sklearn.mixture import GaussianMixture as SkGM
 
@@ -155,6 +156,28 @@ def test_n_init_keeps_the_first_of_equal_lower_bounds_like_scikit_learn(ours, th
     assert a.n_iter_ == b.n_iter_ == 2 and a.lower_bound_ == b.lower_bound_ == -1.0
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-9)
     np.testing.assert_array_equal(a.means_, first.means_)
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+@pytest.mark.parametrize("max_iter, warm_start", [(0, False), (0, True), (1, False), (1, True)])
+def test_convergence_warnings_are_scikit_learns(ours, theirs, max_iter, warm_start):
+    """The same ConvergenceWarnings, word for word, as scikit-learn for the same calls: none
+    with max_iter=0 (an initialization only), one for a fit that stops at max_iter, also
+    when a warm start continues (n_init=2 is then one run, without a warning of its own)."""
+
+    def warnings_of(cls):
+        est = cls(n_components=3, max_iter=max_iter, n_init=2, random_state=0)
+        est.set_params(warm_start=warm_start)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est.fit(X)
+            if warm_start:
+                est.fit(X)
+        return [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+    expected = warnings_of(theirs)
+    assert len(expected) == (0 if max_iter == 0 else 2 if warm_start else 1)
+    assert warnings_of(ours) == expected
 
 
 @pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
