@@ -109,6 +109,24 @@ def test_complex_prior_values_and_resp_init_are_refused(key):
         BGM(n_components=2).fit(X, resp_init=resp)
 
 
+@pytest.mark.parametrize("excess", [-1e-3, 1e-5, 0.0], ids=repr)
+def test_weights_init_must_sum_to_one_like_scikit_learn(excess):
+    """weights_init off 1 by 1e-5 or more is refused by both libraries; float32 weights
+    normalized in float32 (a sum that is 1 to float32's rounding) are taken by both."""
+    w = np.array([0.2, 0.3, 0.5 + excess])
+    tried = [w, w.astype(np.float32), np.full(3, 1 / 3, dtype=np.float32)]
+    for weights in tried if excess == 0 else tried[:2]:
+        kw = dict(n_components=3, weights_init=weights, max_iter=2, random_state=0)
+        if excess == 0:
+            _quiet(lambda kw=kw: SkGM(**kw).fit(X))
+            _quiet(lambda kw=kw: GM(**kw).fit(X))
+            continue
+        with pytest.raises(ValueError, match="should be normalized"):
+            SkGM(**kw).fit(X)
+        with pytest.raises(ValueError, match="^weights_init must sum to 1, but sums to"):
+            GM(**kw).fit(X)
+
+
 def test_checkpoint_that_is_not_a_path_names_the_argument():
     """Was "expected str, bytes or os.PathLike object, not int" from deep in posixpath."""
     message = r"^checkpoint must be a file path \(str or os.PathLike\), got 123\.$"
