@@ -169,15 +169,13 @@ def check_sample_weight(sample_weight, n_samples):
     """Validated float64 sample weights, or None for unit weights."""
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, numbers.Number) and not isinstance(sample_weight, complex):
+    refuse_complex(sample_weight, "sample_weight")
+    if isinstance(sample_weight, numbers.Number):
         sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
     try:
-        raw = np.asarray(sample_weight)  # (NumPy's cast of complex drops the imaginary part)
-        w = None if raw.dtype.kind == "c" else np.asarray(raw, dtype=np.float64)
+        w = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError("sample_weight must be an array of numbers.") from None
-    if w is None:
-        raise ValueError("Complex data not supported: sample_weight must be real numbers.")
     if w.ndim != 1 or w.shape[0] != n_samples:
         raise ValueError(f"sample_weight must have shape ({n_samples},) to match X, got {w.shape}.")
     if not np.all(np.isfinite(w)):
