@@ -95,6 +95,8 @@ class _MixtureAPI:
             return predict_data(self, X)
         if _stream.is_streamed(X):
             return _stream.predict_data(self, X)
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f" and not X.dtype.isnative:
+            X = X.astype(X.dtype.newbyteorder("="))  # big-endian float32 rows stay float32
         if isinstance(X, np.ndarray) and X.dtype == np.float16:
             # promoted with the model's dtype, as scikit-learn's arithmetic does: float32
             # results from a float32 model, float64 from a float64 one

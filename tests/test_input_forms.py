@@ -298,3 +298,18 @@ def test_complex_sample_weight_is_refused(weights):
         # (a complex constant, from a source: 'must be a 1-D array of numbers, a source...')
         with pytest.raises(ValueError, match="Complex data not supported|1-D array of numbers"):
             GaussianMixture(2, random_state=0).fit(fastem.source(X), sample_weight=weights)
+
+
+@pytest.mark.parametrize("ours, theirs", ESTIMATORS, ids=["GM", "BGM"])
+def test_big_endian_float32_rows_on_a_float32_model_are_scored_in_float32(ours, theirs):
+    """scikit-learn scores big-endian float32 rows with a float32-fitted model in float32; they
+    were widened to float64 (results float64, and the float64 kernels compiled) as other
+    non-native arrays are. They are now the native float32 rows they hold."""
+    X32 = X.astype(np.float32)
+    kw = dict(n_components=2, random_state=0, max_iter=5)
+    gm, sk = ours(**kw).fit(X32), theirs(**kw).fit(X32)
+    Xbe = X32.astype(">f4")
+    for method in ("predict", "predict_proba", "score_samples"):
+        got = getattr(gm, method)(Xbe)
+        assert got.dtype == getattr(sk, method)(Xbe).dtype, method
+        np.testing.assert_array_equal(got, getattr(gm, method)(X32))
