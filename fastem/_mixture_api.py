@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _missing, _stats, _stream, _validation, _writers
+from . import _missing, _stats, _stream, _stream_api, _validation, _writers
 from ._passes import ArrayData
 from ._validation import check_all_finite, check_sample_weight, precheck_array
 
@@ -68,8 +68,8 @@ class _MixtureAPI:
                 )
             return fit_data(self, X, sample_weight)
         if _stream.is_streamed(X):  # a path, a chunked source: read chunk by chunk
-            _stream.check_feature_names(self, X, reset=True)
-            return _stream.fit_data(self, X, sample_weight, labels, as_scikit_learn=True)
+            _stream_api.check_feature_names(self, X, reset=True)
+            return _stream_api.fit_data(self, X, sample_weight, labels, as_scikit_learn=True)
         X = self._validate_X(X, reset=True)
         if X.shape[0] < self.n_components:
             raise ValueError(
@@ -94,7 +94,7 @@ class _MixtureAPI:
 
             return predict_data(self, X)
         if _stream.is_streamed(X):
-            return _stream.predict_data(self, X)
+            return _stream_api.predict_data(self, X)
         if isinstance(X, np.ndarray) and X.dtype.kind == "f" and not X.dtype.isnative:
             X = X.astype(X.dtype.newbyteorder("="))  # big-endian float32 rows stay float32
         if isinstance(X, np.ndarray) and X.dtype == np.float16:
@@ -226,7 +226,7 @@ class _MixtureAPI:
         """
         if _stream.is_streamed(X):  # one pass; sample_weight may be a column or a source
             self._check_fitted()
-            return _stream.score(self, _stream.predict_data(self, X, sample_weight))
+            return _stream_api.score(self, _stream_api.predict_data(self, X, sample_weight))
         log_prob = self.score_samples(X)
         w = check_sample_weight(sample_weight, log_prob.shape[0])
         return float(np.average(log_prob, weights=w))

@@ -17,7 +17,7 @@ from contextlib import closing
 
 import numpy as np
 
-from . import _missing, _online, _stream
+from . import _missing, _online, _stream, _stream_api
 from ._paths import check_path
 from ._validation import WEIGHT_RANGE, ZERO_WEIGHTS, check_hyperparameters, check_sample_weight
 from .sources._base import _err
@@ -135,7 +135,7 @@ def fit_online(
         )
     previous_features = est.__dict__.get("n_features_in_")
     try:
-        data = _stream.fit_data(est, X, sample_weight)  # opens and checks the source first
+        data = _stream_api.fit_data(est, X, sample_weight)  # opens and checks the source first
     finally:  # fit_data sets n_features_in_; the first partial_fit does that here
         est.__dict__.pop("n_features_in_", None)
         if previous_features is not None:

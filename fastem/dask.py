@@ -571,7 +571,7 @@ def _nan_hint(estimator):
 
 def fit_data(estimator, X, sample_weight):
     """Wrap a Dask array for ``fit`` (sets ``n_features_in_``), as ``_fit_data`` does."""
-    from ._stream import check_feature_names
+    from ._stream_api import check_feature_names
 
     check_feature_names(estimator, X, reset=True)  # none: drops a previous fit's
     data = DaskData(X, sample_weight, persist=True, nan_hint=_nan_hint(estimator))
@@ -592,7 +592,7 @@ def fit_data(estimator, X, sample_weight):
 
 def predict_data(estimator, X):
     """Wrap a Dask array for the row-wise methods (checks the number of features)."""
-    from ._stream import check_feature_names
+    from ._stream_api import check_feature_names
 
     check_feature_names(estimator, X, reset=False)  # warns after a fit with names
     data = DaskData(X, persist=False, nan_hint=_nan_hint(estimator))

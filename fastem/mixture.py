@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from . import _models, _small, _stats, _stream
+from . import _models, _small, _stats, _stream, _stream_api
 from ._em_loop import _EMLoop
 from ._mixture_api import _MixtureAPI, _output
 from ._online_api import _OnlineMixin
@@ -388,8 +388,8 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         """``(score(X), n_samples)``, for in-memory data and sources alike (one pass)."""
         if _stream.is_streamed(X):
             self._check_fitted()
-            data = _stream.predict_data(self, X)
-            return _stream.score(self, data), data.n_samples
+            data = _stream_api.predict_data(self, X)
+            return _stream_api.score(self, data), data.n_samples
         return self.score(X), np.shape(X)[0]
 
     def _n_parameters(self):  # of the fitted model (n_components may have changed since)

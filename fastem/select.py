@@ -65,6 +65,7 @@ def _in_memory(X):
     chunk (a path becomes the :class:`~fastem.Source` ``fit`` opens, so the row count of
     BIC and AIC is that of the rows read), (None, X) for Dask arrays."""
     from . import _stream
+    from .sources import source
 
     module = type(X).__module__ or ""
     if isinstance(X, (np.ndarray, list, tuple)) or (
@@ -78,7 +79,7 @@ def _in_memory(X):
         _validation.check_all_finite(arr)  # the row and column of a NaN, inf or huge value
         return arr, None
     if _stream.is_streamed(X):
-        return None, _stream.source(X)
+        return None, source(X)
     if module.startswith("dask"):  # unknown chunk sizes: fit's message, not int(nan)'s
         from .dask import _as_row_chunked
 
@@ -154,7 +155,7 @@ def _hc_labelling(hc, K):
 def _score_and_entropy(gm, X, source):
     """``(score, -2 sum_i log max_k resp_ik)``: the mean log-likelihood and ICL's penalty,
     from one pass (NaN penalty for a Dask array)."""
-    from . import _stream
+    from . import _stream, _stream_api
 
     if X is not None:
         log_prob, resp, _ = gm._rowwise(gm._predict_data(X), logprob=True, resp=True)
@@ -163,7 +164,7 @@ def _score_and_entropy(gm, X, source):
         with np.errstate(divide="ignore"):
             return score, float(-2 * np.log(resp.max(axis=1)).sum())
     if _stream.is_streamed(source):
-        return _stream.score(gm, gm._predict_data(source), entropy=True)
+        return _stream_api.score(gm, gm._predict_data(source), entropy=True)
     return gm.score(source), np.nan
 
 

@@ -118,7 +118,7 @@ def _check_features(model, data, path):
             "pick the same columns with --columns."
         )
     # a model fitted on named features (a pandas frame): the header must name them in order
-    from .._stream import check_header_names
+    from .._stream_api import check_header_names
 
     check_header_names(model, data, path, cli=True)
 

@@ -119,7 +119,7 @@ class Source:
     #: The file read, for the sources that read one (its changes are noticed).
     path = None
     #: Every feature column is stored as float16 (read as float64 for a fit, as in memory;
-    #: scored in the model's dtype: ``fastem._stream.predict_data``).
+    #: scored in the model's dtype: ``fastem._stream_api.predict_data``).
     float16 = False
     _ident = None
 
