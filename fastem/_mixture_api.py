@@ -98,9 +98,7 @@ class _MixtureAPI:
         if isinstance(X, np.ndarray) and X.dtype.kind == "f" and not X.dtype.isnative:
             X = X.astype(X.dtype.newbyteorder("="))  # big-endian float32 rows stay float32
         if isinstance(X, np.ndarray) and X.dtype == np.float16:
-            # promoted with the model's dtype, as scikit-learn's arithmetic does: float32
-            # results from a float32 model, float64 from a float64 one
-            X = X.astype(np.result_type(X.dtype, self.means_.dtype))
+            X = X.astype(self._scoring_dtype(X.dtype))
         X = self._validate_X(X, reset=False)
         if self._scoring_dtype(X.dtype) == X.dtype:
             return self._wrap(X)
@@ -119,7 +117,12 @@ class _MixtureAPI:
         the float32 kernels, which serve its predictions too, even where its parameters are
         float64 (``BayesianGaussianMixture``, float64 initial parameters). A loaded model
         (``fastem.load``) was fitted on rows of its parameters' dtype, as far as it says.
+        Float16 rows (in memory, a source's stored columns, a Dask array's) are promoted with
+        the model's dtype, as scikit-learn's arithmetic does: float32 from a float32 model
+        (exactly: float32 holds every float16), float64 from a float64 one.
         """
+        if dtype == np.float16:
+            dtype = np.result_type(dtype, self.means_.dtype)
         fitted_on = getattr(self, "_fit_dtype", self.means_.dtype)
         if dtype == np.float32 and fitted_on == np.float64:
             return np.dtype(np.float64)

@@ -190,12 +190,10 @@ def predict_data(est, X, sample_weight=None):
         )
     check_header_names(est, src, src.name)
     data = StreamData(src, weights, progress=est.verbose > 0, missing=est.missing)
-    dtype = data.dtype
-    if src.float16:  # promoted with the model's dtype, as in memory (float32 from a float32
-        dtype = np.result_type(np.float16, est.means_.dtype)  # model: exact, float16 in float32)
-    # float32 rows on a model fitted on float64 rows are scored in float64, as in memory
-    # (_MixtureAPI._scoring_dtype); the kernels never read the file's float32 rows
-    dtype = est._scoring_dtype(dtype)
+    # float16 columns (read as float64) promoted with the model's dtype, float32 rows on a
+    # model fitted on float64 rows scored in float64, as in memory (_MixtureAPI._scoring_dtype);
+    # the kernels never read the file's rows in another dtype
+    dtype = est._scoring_dtype(np.float16 if src.float16 else data.dtype)
     if dtype != data.dtype:
         data.dtype, data.widen = dtype, True
     return data

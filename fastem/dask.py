@@ -596,10 +596,9 @@ def predict_data(estimator, X):
 
     check_feature_names(estimator, X, reset=False)  # warns after a fit with names
     data = DaskData(X, persist=False, nan_hint=_nan_hint(estimator))
-    if X.dtype == np.float16:  # promoted with the model's dtype, as in memory (float32 results
-        data.dtype = np.result_type(X.dtype, estimator.means_.dtype)  # from a float32 model)
-    # float32 rows on a model fitted on float64 rows: each block read as float64, as in memory
-    data.dtype = estimator._scoring_dtype(data.dtype)
+    # float16 rows promoted with the model's dtype, float32 rows on a model fitted on float64
+    # rows read as float64: each block read in the dtype the rows are scored in, as in memory
+    data.dtype = estimator._scoring_dtype(X.dtype if X.dtype == np.float16 else data.dtype)
     if data.n_features != estimator.n_features_in_:
         raise ValueError(
             f"X has {data.n_features} features, but {type(estimator).__name__} is expecting "
