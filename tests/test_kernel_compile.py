@@ -363,7 +363,7 @@ def _wide_and_tiles():
     row-wise function is left out of both (each was measured: bench/NOTES.md sections
     25-30); the block loads are 512-bit IR vectors of their own."""
     from fastem._kernels import _density, _em, _normalize, _statistics
-    from fastem._kernels._shared import F1, F2, I8
+    from fastem._kernels._shared import F1, I8
 
     wide = [
         (_statistics.accumulate_diag, _statistics.diag_stats.signatures[0]),
@@ -376,9 +376,7 @@ def _wide_and_tiles():
         (_density.logprob_full, _density.full_logprob.signatures[1]),
         # the normalization and the row-wise outputs, each compiled on its own: exp, log,
         # the maxima and the scaling (bench/NOTES.md section 30)
-        (_normalize.exp_rows.py_func, (F2, I8, I8, I8, F1, F1)),
         (_normalize.log_into.py_func, (F1, I8, F1)),
-        (_normalize.softmax.py_func, (F2, I8, F1, F1)),
         (_normalize.normalize.py_func, _normalize.shared_normalize.signatures[0]),
         (_em._rowwise_outputs, _em.rowwise_outputs.signatures[0]),
         # the full statistics of few features: 4 x 4 tiles over rows

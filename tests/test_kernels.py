@@ -124,26 +124,58 @@ def test_rowwise_matches_reference(cov, dtype):
         assert (lab == logp.argmax(1)).mean() > 0.99
 
 
-def test_exp_accuracy_and_edges():
-    """The kernels' exp: close to np.exp, exact 0 below -708 and for -inf."""
+def _softmax_call():
     from numba import njit
 
-    from fastem._kernels._normalize import exp_rows as _exp_rows
+    from fastem._kernels._normalize import softmax
 
     @njit
-    def exp_rows(*args):  # the callee has no Python wrapper: call it from compiled code
-        _exp_rows(*args)
+    def call(logp, nb, m, s, scale):  # the intrinsic runs inside compiled code only
+        softmax(logp, nb, m, s, scale)
 
-    x = np.concatenate(
-        [np.linspace(-745, 0, 20001), [-np.inf, -708.5, -700.0, -1e-300, 0.0, 1.0, 5.0]]
-    )
-    a = x[None, :].copy()
-    zero, s = np.zeros(x.size), np.zeros(x.size)
-    exp_rows(a, 0, 1, x.size, zero, s)
+    return call
+
+
+def test_exp_accuracy_and_edges():
+    """The kernels' exp (inside the softmax: a row's exps of logp - max): close to np.exp,
+    exact 0 below -708 and for -inf; the sum of a row's exps rides along, in order."""
+    x = np.concatenate([np.linspace(-745, 0, 20001), [-np.inf, -708.5, -700.0, -1e-300, 0.0]])
+    a = np.stack([np.zeros(x.size), x])  # component 0 at 0: the maximum
+    m, s = np.full(x.size, 7.0), np.zeros(x.size)
+    _softmax_call()(a, x.size, m, s, s[:0])
     ok = x >= -708
-    np.testing.assert_allclose(a[0, ok], np.exp(x[ok]), rtol=4e-16, atol=0)
-    assert np.all(a[0, ~ok] == 0.0)
-    np.testing.assert_array_equal(s, a[0])  # the running sum rides along
+    np.testing.assert_allclose(a[1, ok], np.exp(x[ok]), rtol=4e-16, atol=0)
+    assert np.all(a[1, ~ok] == 0.0) and np.all(a[0] == 1.0) and np.all(m == 0.0)
+    np.testing.assert_array_equal(s, 1.0 + a[1])
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.parametrize("K", [1, 3, 8, 17])
+def test_softmax_against_numpy_and_no_row_past_nb(K, scaled):
+    """Every row count (whole strips of rows and a masked last one): maxima (0 for a row
+    of -inf), exps, their sums and the scaled responsibilities as NumPy computes them;
+    nothing read or written at rows nb and beyond (they hold a sentinel, and NaN where
+    they would be read)."""
+    rng = np.random.default_rng(K)
+    call = _softmax_call()
+    for nb in range(1, 41):
+        n = nb + 24
+        logp = rng.normal(-20, 10, (K, n))
+        logp[:, 0] = -np.inf  # a row of zero density
+        logp[:, nb:] = np.nan
+        w = np.where(np.arange(n) < nb, rng.random(n) * 3, np.nan)
+        m, s = np.full(n, 7.0), np.full(n, 7.0)
+        a = logp.copy()
+        call(a, nb, m, s, w if scaled else w[:0])
+        mx = logp[:, :nb].max(axis=0)
+        mx[0] = 0.0
+        e = np.exp(logp[:, :nb] - mx)
+        np.testing.assert_array_equal(m[:nb], mx)
+        np.testing.assert_allclose(s[:nb], e.sum(axis=0), rtol=1e-15)
+        want = e * np.where(e.sum(0) > 0, w[:nb] / np.where(e.sum(0) > 0, e.sum(0), 1), 0)
+        np.testing.assert_allclose(a[:, :nb], want if scaled else e, rtol=1e-15, atol=0)
+        assert np.all(m[nb:] == 7.0) and np.all(s[nb:] == 7.0)
+        np.testing.assert_array_equal(a[:, nb:], logp[:, nb:])  # NaN: untouched
 
 
 def test_zero_weight_component_and_far_rows():

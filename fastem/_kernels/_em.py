@@ -32,9 +32,10 @@ rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 * diagonal/spherical log-density: ``sum_d (x_d p_kd - mu_kd p_kd)^2`` for 16
   rows (float32: 32) x 8 components at a time, the sums in registers over all
   features (``_density._diag_rows``);
-* normalization: max, one pass of a vectorizable ``exp`` (``exp_rows``),
-  ``resp = w * e / s`` and a vectorizable ``log`` (``log_into``) for
-  log-sum-exp: Numba's ``np.exp`` is a scalar libm call without SVML;
+* normalization: strips of 16 rows (AVX2: 8) whose maxima, ``exp`` (in registers:
+  Numba's ``np.exp`` is a scalar libm call without SVML), sums and ``resp = w * e / s``
+  never leave registers but for the strip's logp, in L1 (LLVM vector IR,
+  ``_normalize.softmax``), and a vectorizable ``log`` (``log_into``) for log-sum-exp;
 * statistics: the upper triangle of ``(resp (x - mu))^T (x - mu)``, from 32
   padded features on in register tiles over a row-major copy of the block (two
   vectors of features x 8 broadcast ones, LLVM vector IR,
@@ -132,7 +133,7 @@ def _rowwise_outputs(logp, nb, K, o, m, s, poly, bits, out_lp, out_resp, out_lab
     want_lp = out_lp.shape[0] > 0
     want_resp = out_resp.shape[0] > 0
     if want_lp or want_resp:
-        softmax(logp, nb, m, s)
+        softmax(logp, nb, m, s, s[:0])
         if want_lp:
             log_into(s, nb, poly)
             for b in range(nb):

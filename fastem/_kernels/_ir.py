@@ -111,19 +111,34 @@ class Vectors:
         x = b.insert_element(ir.Constant(it, ir.Undefined), x, ir.Constant(I32, 0))
         return b.shuffle_vector(x, ir.Constant(it, ir.Undefined), self._mask)
 
+    def _masked(self, what, mask):
+        """LLVM's ``llvm.masked.load`` or ``llvm.masked.store`` for these vectors and
+        ``mask``'s type."""
+        mt, pt = mask.type, self.type.as_pointer()
+        if what == "load":
+            fnty = ir.FunctionType(self.type, [pt, I32, mt, self.type])
+        else:
+            fnty = ir.FunctionType(ir.VoidType(), [self.type, pt, I32, mt])
+        name = f"llvm.masked.{what}.{self._suffix}.p0"
+        return cgutils.get_or_insert_function(self.builder.module, fnty, name)
+
+    def load_masked(self, ptr, mask):
+        """The vector at ``ptr`` in the lanes where ``mask`` (an i1 vector), zero in the
+        others, whose addresses are not read."""
+        b, align = self.builder, ir.Constant(I32, self._align)
+        ptr = b.bitcast(ptr, self.type.as_pointer())
+        return b.call(self._masked("load", mask), [ptr, align, mask, self.zero])
+
+    def store_masked(self, value, ptr, mask):
+        """``ptr[l] = value[l]`` where ``mask[l]``; the other lanes are not written."""
+        b, align = self.builder, ir.Constant(I32, self._align)
+        ptr = b.bitcast(ptr, self.type.as_pointer())
+        b.call(self._masked("store", mask), [value, ptr, align, mask])
+
     def add_masked(self, value, ptr, mask):
         """``ptr[l] += value[l]`` where ``mask[l]`` (an i1 vector); the other lanes are not
         read or written, wherever ``ptr + l`` points."""
-        b = self.builder
-        mt, pt, align = mask.type, self.type.as_pointer(), ir.Constant(I32, self._align)
-        name = f"llvm.masked.%s.{self._suffix}.p0"
-        load_type = ir.FunctionType(self.type, [pt, I32, mt, self.type])
-        store_type = ir.FunctionType(ir.VoidType(), [self.type, pt, I32, mt])
-        load = cgutils.get_or_insert_function(b.module, load_type, name % "load")
-        store = cgutils.get_or_insert_function(b.module, store_type, name % "store")
-        ptr = b.bitcast(ptr, pt)
-        old = b.call(load, [ptr, align, mask, self.zero])
-        b.call(store, [b.fadd(old, value), ptr, align, mask])
+        self.store_masked(self.builder.fadd(self.load_masked(ptr, mask), value), ptr, mask)
 
     def fma(self, a, b, c):
         return self.builder.call(self._fmuladd, [a, b, c])

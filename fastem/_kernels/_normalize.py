@@ -2,14 +2,23 @@
 
 Numba's ``np.exp`` and ``np.log`` are scalar libm calls unless llvmlite was
 built with Intel SVML (pip wheels are not), and exp is the dominant cost at
-small D, so the kernels use their own vectorizable ``exp_rows`` and
-``log_into``. Arrays are ``(K, rows)`` blocks of float64 log-densities.
+small D, so the kernels use their own: ``exp`` inside the register strips of
+:func:`softmax` (LLVM vector IR) and a vectorizable ``log_into``. Arrays are
+``(K, rows)`` blocks of float64 log-densities.
 """
 
-import numpy as np
+from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
 
+# isort: split
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from . import _ir
 from ._bits import bits_of_float, empty, float_of_bits
-from ._config import jit_ordered, wide_vectors
+from ._config import jit_ordered, vector_registers, wide_vectors
 from ._shared import F1, F2, I8, L, Shared, W
 
 # --------------------------------------------------------------------------
@@ -17,10 +26,9 @@ from ._shared import F1, F2, I8, L, Shared, W
 # --------------------------------------------------------------------------
 # Numba's np.exp is a scalar libm call unless llvmlite was built with Intel
 # SVML (pip wheels are not). exp is the dominant cost at small D, so the
-# kernels use this one: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a
-# degree-12 Taylor polynomial (truncation < 2e-16 relative) and 2^n built in
-# the exponent bits. Plain arithmetic on arrays: LLVM vectorizes the loop.
-# Arguments below -708 (including -inf) give exactly 0 (no subnormals).
+# kernels use their own (:func:`_exp`, in registers), written as LLVM vector IR in
+# :func:`softmax`, the one place it runs (bench/NOTES.md section 34: the same bits as
+# the loop LLVM vectorized before, 10-20 % faster a normalization).
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.693145751953125
@@ -32,37 +40,132 @@ _EXP_LO = -708.0
 _ROUND = 6755399441055744.0
 
 
-@jit_ordered
-def exp_rows(a, k0, k1, nb, m, s):
-    """a[k, :nb] = exp(a[k, :nb] - m[:nb]) and s[:nb] += a[k, :nb], k0 <= k < k1.
+#: A strip of :func:`softmax`: 16 rows, ``STRIP_VECTORS`` vectors of ``STRIP_LANES``
+#: float64 (zmm: 2 x 8, ymm: 4 x 4; per element, 8 rows in zmm were as fast, 8 in ymm
+#: 1.1-1.2x slower: bench/NOTES.md section 34).
+STRIP_LANES = _ir.register_tile(vector_registers())[0]
+STRIP_VECTORS = 16 // STRIP_LANES
+_HORNER = [1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0]
+_HORNER += [1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0]
+_HORNER += [0.5, 1.0, 1.0]
 
-    ``a`` float64. One pass over ``a``: the subtraction, the exp (its 2^n
-    made by a bit cast in registers) and the sum.
+
+def _exp(vec, x):
+    """exp(x) of the float64 vector ``x``: Cody-Waite reduction x = n ln2 + r,
+    |r| <= ln2/2, a degree-12 Taylor polynomial (truncation < 2e-16 relative) and 2^n
+    built in the exponent bits, all in registers. Arguments below -708 (including -inf)
+    give exactly 0 (no subnormals); NaN gives 0."""
+    b = vec.builder
+    low = vec.constant(_EXP_LO)
+    xc = b.select(b.fcmp_ordered("<", x, low), low, x)
+    t = vec.fma(xc, vec.constant(_LOG2E), vec.constant(_ROUND))
+    n = b.fsub(t, vec.constant(_ROUND))
+    minus_n = b.fneg(n)
+    r = vec.fma(minus_n, vec.constant(_LN2_HI), xc)
+    r = vec.fma(minus_n, vec.constant(_LN2_LO), r)
+    p = vec.constant(_HORNER[0])
+    for c in _HORNER[1:]:
+        p = vec.fma(p, r, vec.constant(c))
+    p = b.select(b.fcmp_ordered(">=", x, low), p, vec.zero)
+    ints = ir.VectorType(_ir.I64, vec.lanes)
+    bits = b.add(b.bitcast(t, ints), ir.Constant(ints, [1023] * vec.lanes))
+    two_n = b.bitcast(b.shl(bits, ir.Constant(ints, [52] * vec.lanes)), vec.type)
+    return b.fmul(p, two_n)
+
+
+@intrinsic
+def softmax(typingctx, logp, nb, m, s, scale):
+    """Per row b < nb: m[b] = max_k logp[k, b] (0 for a row of -inf), logp[k, b] <-
+    exp(logp[k, b] - m[b]), s[b] = their sum over k in order; and where ``scale`` is
+    non-empty, logp[k, b] <- logp[k, b] * (scale[b] / s[b]) (0 where s[b] = 0).
+
+    Strips of 16 rows (``STRIP_VECTORS`` vectors), each component's vectors loaded once per
+    step: the strip's maxima, sums and scale stay in registers over the components
+    (LLVM vector IR, ``_ir``), the strip's logp in L1 between its three loops. The last
+    strip's loads and stores are masked to the rows below ``nb``: no buffer is read or
+    written past it.
     """
-    wide_vectors()
-    for k in range(k0, k1):
-        for b in range(nb):
-            x = a[k, b] - m[b]
-            xc = max(x, _EXP_LO)
-            t = xc * _LOG2E + _ROUND
-            n = t - _ROUND
-            r = (xc - n * _LN2_HI) - n * _LN2_LO
-            p = 1.0 / 479001600.0
-            p = p * r + 1.0 / 39916800.0
-            p = p * r + 1.0 / 3628800.0
-            p = p * r + 1.0 / 362880.0
-            p = p * r + 1.0 / 40320.0
-            p = p * r + 1.0 / 5040.0
-            p = p * r + 1.0 / 720.0
-            p = p * r + 1.0 / 120.0
-            p = p * r + 1.0 / 24.0
-            p = p * r + 1.0 / 6.0
-            p = p * r + 0.5
-            p = p * r + 1.0
-            p = p * r + 1.0
-            e = (p if x >= _EXP_LO else 0.0) * float_of_bits((bits_of_float(t) + 1023) << 52)
-            a[k, b] = e
-            s[b] += e
+    sig = types.void(logp, nb, m, s, scale)
+
+    def codegen(context, builder, signature, args):
+        vec = _ir.Vectors(builder, STRIP_LANES)
+        lanes = vec.lanes
+        a_l, a_m, a_s, a_w = (_ir.data(context, builder, signature, args, i) for i in (0, 2, 3, 4))
+        nbv = args[1]
+        kk = builder.extract_value(a_l.shape, 0)
+        scaled = builder.icmp_signed(">", builder.extract_value(a_w.shape, 0), _ir.const(0))
+        s_l = _ir.stride(builder, a_l, 0)
+        nvec = STRIP_VECTORS
+        step = _ir.const(nvec * lanes)
+        maxima, sums = vec.sums(nvec), vec.sums(nvec)
+        minus_inf = vec.constant(-np.inf)
+
+        def where_above(a, b, yes, no):
+            """``yes`` in the lanes where a > b, ``no`` in the others (NaN: ``no``)."""
+            return builder.select(builder.fcmp_ordered(">", a, b), yes, no)
+
+        def strip(b0, masks):
+            def load(ptr, v):
+                at = vec.at(ptr, v * lanes)
+                return vec.load(at) if masks is None else vec.load_masked(at, masks[v])
+
+            def store(value, ptr, v):
+                at = vec.at(ptr, v * lanes)
+                if masks is None:
+                    vec.store(value, at)
+                else:
+                    vec.store_masked(value, at, masks[v])
+
+            def row(k):
+                return vec.at(a_l.data, builder.add(builder.mul(k, s_l), b0))
+
+            first = row(_ir.const(0))
+            for v in range(nvec):
+                builder.store(load(first, v), maxima[v])
+                builder.store(vec.zero, sums[v])
+            with cgutils.for_range(builder, builder.sub(kk, _ir.const(1))) as loop:
+                ptr = row(builder.add(loop.index, _ir.const(1)))
+                for v in range(nvec):
+                    x, mx = load(ptr, v), builder.load(maxima[v])
+                    builder.store(where_above(x, mx, x, mx), maxima[v])
+            mxs = []
+            for v in range(nvec):
+                mx = builder.load(maxima[v])
+                mxs.append(where_above(mx, minus_inf, mx, vec.zero))
+            with cgutils.for_range(builder, kk) as loop:
+                ptr = row(loop.index)
+                for v in range(nvec):
+                    e = _exp(vec, builder.fsub(load(ptr, v), mxs[v]))
+                    store(e, ptr, v)
+                    builder.store(builder.fadd(builder.load(sums[v]), e), sums[v])
+            sv = [builder.load(sums[v]) for v in range(nvec)]
+            for v in range(nvec):
+                store(mxs[v], vec.at(a_m.data, b0), v)
+                store(sv[v], vec.at(a_s.data, b0), v)
+            with builder.if_then(scaled):
+                scales = []
+                for v in range(nvec):
+                    q = builder.fdiv(load(vec.at(a_w.data, b0), v), sv[v])
+                    scales.append(where_above(sv[v], vec.zero, q, vec.zero))
+                with cgutils.for_range(builder, kk) as loop:
+                    ptr = row(loop.index)
+                    for v in range(nvec):
+                        store(builder.fmul(load(ptr, v), scales[v]), ptr, v)
+
+        nfull = builder.sdiv(nbv, step)
+        with cgutils.for_range(builder, nfull) as loop:
+            strip(builder.mul(loop.index, step), None)
+        b0 = builder.mul(nfull, step)
+        with builder.if_then(builder.icmp_signed("<", b0, nbv)):
+            limit = vec.splat_int(nbv)
+            masks = []
+            for v in range(nvec):
+                at = vec.lanes_from(builder.add(b0, _ir.const(v * lanes)))
+                masks.append(builder.icmp_signed("<", at, limit))
+            strip(b0, masks)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 _LN2 = 0.6931471805599453
@@ -106,32 +209,6 @@ def log_into(s, nb, out):
         p = p * u2 + 1.0
         v = e * _LN2 + 2.0 * u * p
         out[b] = v if (x > 0.0 and x < np.inf) else (-np.inf if x == 0.0 else x)
-
-
-# --------------------------------------------------------------------------
-# softmax over components
-# --------------------------------------------------------------------------
-
-
-@jit_ordered
-def softmax(logp, nb, m, s):
-    """logp[:, :nb] <- exp(logp - max); m <- max; s <- sum of the exps.
-
-    ``lse = m + log(s)``; ``resp = logp / s``. A row with every logp = -inf
-    gets m = 0, s = 0 (lse = -inf) and resp = 0 once divided safely.
-    """
-    wide_vectors()
-    K = logp.shape[0]
-    for b in range(nb):
-        m[b] = logp[0, b]
-    for k in range(1, K):
-        for b in range(nb):
-            v = logp[k, b]
-            m[b] = v if v > m[b] else m[b]
-    for b in range(nb):
-        m[b] = m[b] if m[b] > -np.inf else 0.0
-        s[b] = 0.0
-    exp_rows(logp, 0, K, nb, m, s)
 
 
 @jit_ordered
@@ -202,23 +279,20 @@ def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, scal):
         for b in range(nb):
             lab = labels[start + b]
             lab_lp[b] = logp[lab, b] if lab >= 0 else 0.0
-    softmax(logp, nb, m, s)
+    for b in range(nb):
+        ev[b] = w[start + b] if has_w else 1.0
+    # logp <- ev * exp(logp - m) / s, m the maxima, s the sums of the exps
+    softmax(logp, nb, m, s, ev)
     log_into(s, nb, poly)
     for b in range(nb):
         lse = m[b] + poly[b]
-        wb = w[start + b] if has_w else 1.0
         if has_lab and labels[start + b] >= 0:
             lse = lab_lp[b]
-        poly[b] = wb * lse
-        ev[b] = wb
-        # -inf: the row has zero density everywhere; its resp becomes 0 and
-        # the log-likelihood is -inf.
-        m[b] = wb / s[b] if s[b] > 0.0 else 0.0
+        # -inf: the row has zero density everywhere; its resp is 0 and the
+        # log-likelihood -inf.
+        poly[b] = ev[b] * lse
     scal[0] += sum_rows(poly, nb)
     scal[1] += sum_rows(ev, nb) if has_w else float(nb)
-    for k in range(K):
-        for b in range(nb):
-            logp[k, b] *= m[b]
     if has_lab:
         for b in range(nb):
             lab = labels[start + b]
