@@ -266,6 +266,13 @@ def build_parser():
     _reg_covar_option(p)
     _prior_option(p)
     p.add_argument(
+        "--missing",
+        choices=("error", "marginalize"),
+        default="error",
+        help="NaN in DATA: refused (error, the default) or not observed (marginalize; the "
+        "model file keeps it, so predict and score marginalize too)",
+    )
+    p.add_argument(
         "--checkpoint",
         metavar="FILE",
         help="save the EM state here after every pass; rerun the same command to resume",

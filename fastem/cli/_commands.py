@@ -50,6 +50,7 @@ def _cmd_fit(args, progress):
         reg_covar=args.reg_covar,
         init_params=args.init_params,
         prior=args.prior,
+        missing=args.missing,
         random_state=args.seed,
         n_threads=args.threads,
     )

@@ -9,6 +9,10 @@ import warnings
 from ._args import PROG, UsageError, _split_columns, build_parser
 from ._output import Progress
 
+#: the fix a NaN error names in Python, and the same fix on the command line
+_API_MISSING = 'GaussianMixture(missing="marginalize")'
+_CLI_MISSING = "'fastem fit --missing marginalize'"
+
 
 def _one_line(e):
     if isinstance(e, OSError) and e.strerror and e.filename:
@@ -17,7 +21,7 @@ def _one_line(e):
         msg = str(e) or type(e).__name__
         if isinstance(e, KeyError):
             msg = f"missing key {msg}"
-    return " ".join(msg.split())
+    return " ".join(msg.replace(_API_MISSING, _CLI_MISSING).split())
 
 
 def main(argv=None):
