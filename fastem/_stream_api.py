@@ -18,6 +18,7 @@ import numpy as np
 from . import _direct
 from ._stream import StreamData, check_rows
 from ._validation import WEIGHT_RANGE, ZERO_WEIGHTS, check_sample_weight, weight_scale_message
+from ._warn import warn
 from .sources import Source, source
 from .sources._base import _err
 from .sources._factory import is_source_like
@@ -101,7 +102,7 @@ def check_feature_names(est, X, *, reset):
     those of a previous fit (scikit-learn's reset); the other methods check a named source's
     columns against a model's names (:func:`check_header_names`, in :func:`predict_data`).
     """
-    if not isinstance(X, Source) and hasattr(X, "__array__"):
+    if _array_like(X):
         from sklearn.utils.validation import validate_data
 
         validate_data(est, X, skip_check_array=True, ensure_2d=False, reset=reset)
@@ -109,13 +110,27 @@ def check_feature_names(est, X, *, reset):
         del est.feature_names_in_
 
 
-def check_header_names(est, src, name, cli=False):
+def _array_like(X):
+    """What scikit-learn reads as an array (``__array__``), a fastem source aside."""
+    return not isinstance(X, Source) and hasattr(X, "__array__")
+
+
+def check_header_names(est, src, name, cli=False, warn_unnamed=False):
     """A source whose columns are named (a CSV header, a Parquet schema) and a model fitted on
     named features (a pandas frame): as scikit-learn does for frames, other or reordered
     names are refused, never scored as they come. ``name``: the data, for the message;
-    ``cli``: the fix named as the command line's option, not ``fastem.source``'s."""
+    ``cli``: the fix named as the command line's option, not ``fastem.source``'s.
+    ``warn_unnamed``: a source without names (a ``.npy`` file, a CSV file without a header)
+    gets scikit-learn's warning for an array on a model fitted with feature names (where
+    ``X`` was array-like, its own ``validate_data`` warned already)."""
     fitted = getattr(est, "feature_names_in_", None)
     header = getattr(src, "feature_names", None) if getattr(src, "has_header", True) else None
+    if fitted is not None and header is None and warn_unnamed:
+        warn(
+            f"X does not have valid feature names, but {type(est).__name__} was fitted with "
+            "feature names",
+            UserWarning,
+        )
     if fitted is None or header is None:
         return
     fitted = [str(n) for n in fitted]
@@ -188,7 +203,7 @@ def predict_data(est, X, sample_weight=None):
             f"X has {src.n_features} features, but {type(est).__name__} is expecting "
             f"{est.n_features_in_} features as input."
         )
-    check_header_names(est, src, src.name)
+    check_header_names(est, src, src.name, warn_unnamed=not _array_like(X))
     data = StreamData(src, weights, progress=est.verbose > 0, missing=est.missing)
     # float16 columns (read as float64) promoted with the model's dtype, float32 rows on a
     # model fitted on float64 rows scored in float64, as in memory (_MixtureAPI._scoring_dtype);

@@ -470,3 +470,39 @@ def test_missing_values_are_marginalized_on_request_and_refused_naming_the_optio
     capsys.readouterr()
     assert main(["score", "m.npz", "gaps.npy", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["log_likelihood"] == gm.score(X)
+
+
+def test_a_model_of_named_features_warns_for_data_without_names(tmp_path, monkeypatch, capsys):
+    """scikit-learn warns when a model fitted with feature names scores an array; a source
+    without names (a .npy file, a CSV file without a header) is that array read in chunks,
+    and warns the same, once, from the API and the command line; a header naming the
+    model's features does not warn."""
+    import warnings
+
+    pd = pytest.importorskip("pandas")
+    from fastem.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    frame = pd.DataFrame(fastem.load_old_faithful(), columns=["eruptions", "waiting"])
+    gm = fastem.GaussianMixture(2, random_state=0).fit(frame)
+    fastem.save(gm, "named.npz")
+    np.save("rows.npy", np.ascontiguousarray(frame.to_numpy()))
+    np.savetxt("rows.csv", frame.to_numpy(), delimiter=",")
+    frame.to_csv("named.csv", index=False)
+    msg = "X does not have valid feature names, but GaussianMixture was fitted with feature"
+    with pytest.warns(UserWarning, match=msg) as caught:
+        gm.predict(frame.to_numpy())  # scikit-learn's rule for an array
+    assert len(caught) == 1
+    for path in ("rows.npy", "rows.csv"):
+        for data in (path, fastem.source(path)):
+            with pytest.warns(UserWarning, match=msg) as caught:
+                labels = gm.predict(data)
+            assert len(caught) == 1 and caught[0].filename == __file__
+            np.testing.assert_array_equal(labels, gm.predict(frame))
+        assert main(["score", "named.npz", path]) == 0
+        assert msg in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(gm.predict("named.csv"), gm.predict(frame))
+        assert main(["score", "named.npz", "named.csv"]) == 0
+    assert "warning" not in capsys.readouterr().err
