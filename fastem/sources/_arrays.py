@@ -39,10 +39,9 @@ class NpySource(Source):
             raise _err(self.name, 0, f"not a valid .npy file ({e})") from e
         if len(shape) not in (1, 2):
             raise _err(self.name, 0, f"array has shape {shape}; a 2-D array is expected")
-        if fortran and len(shape) == 2 and shape[1] > 1:
-            raise _err(
-                self.name, 0, "array is Fortran-ordered; save it C-ordered to read it row by row"
-            )
+        # Fortran order (``np.save(path, frame.to_numpy())``): each column is contiguous,
+        # so a chunk of rows is read as one range per column (:meth:`_raw_chunks`)
+        self._fortran = bool(fortran) and len(shape) == 2 and shape[1] > 1
         if not _is_numeric_dtype(dtype):
             raise _err(self.name, 0, f"non-numeric dtype {dtype}")
         n_rows = int(shape[0])
@@ -82,6 +81,7 @@ class NpySource(Source):
             and dt == self.dtype
             and dt.isnative
             and self._raw_width == self.n_features
+            and not self._fortran
         ):
             return self.path, self._data_offset
         return None
@@ -103,8 +103,21 @@ class NpySource(Source):
                     buf = ring[i % n_buffers][:m]
                 else:
                     buf = np.empty((m, width), dtype=self._file_dtype)
-                read_rows(f, self.name, self._data_offset, self._row_bytes, r0, buf)
+                if self._fortran:
+                    self._read_columns(f, r0, buf)
+                else:
+                    read_rows(f, self.name, self._data_offset, self._row_bytes, r0, buf)
                 yield buf
+
+    def _read_columns(self, f, r0, buf):
+        """Rows ``r0 : r0 + len(buf)`` of a Fortran-ordered file: column j's values are
+        ``n_rows`` contiguous items from the data offset plus j columns."""
+        size = self._file_dtype.itemsize
+        column = np.empty((len(buf), 1), dtype=self._file_dtype)
+        for j in range(buf.shape[1]):
+            offset = self._data_offset + j * self.n_rows * size
+            read_rows(f, self.name, offset, size, r0, column)
+            buf[:, j] = column[:, 0]
 
 
 def _npy_header(path):

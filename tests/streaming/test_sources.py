@@ -685,3 +685,35 @@ def test_infinity_with_nan_marginalized_is_named_as_infinity(X):
     for obj in (Xi, lambda: iter([Xi[:CHUNK], Xi[CHUNK:]])):
         with pytest.raises(SourceError, match="row offset 150: infinite value; infinity is not"):
             gm.fit(source(obj, chunk_rows=None if callable(obj) else CHUNK))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32])
+def test_a_fortran_ordered_npy_file_reads_as_its_c_ordered_copy(X, w, tmp_path, dtype):
+    """``np.save(path, frame.to_numpy())`` writes a Fortran-ordered file (a pandas frame's
+    array is its columns'). It was refused ("save it C-ordered"); each chunk is now read
+    one column range at a time: the same chunks as the C-ordered file for any chunk size,
+    with columns picked and a weight column, and the same fit bit for bit."""
+    A = np.column_stack([X * 100, w]).astype(dtype)
+    np.save(tmp_path / "c.npy", np.ascontiguousarray(A))
+    np.save(tmp_path / "f.npy", np.asfortranarray(A))
+    assert np.load(tmp_path / "f.npy").flags.f_contiguous
+    for chunk_rows in (1, 7, 103, None):
+        for kw in ({}, {"columns": [2, 0]}, {"weight_column": -1}):
+            got = list(source(tmp_path / "f.npy", chunk_rows=chunk_rows, **kw))
+            want = list(source(tmp_path / "c.npy", chunk_rows=chunk_rows, **kw))
+            assert len(got) == len(want)
+            for a, b in zip(got, want, strict=True):
+                assert a.dtype == b.dtype
+                np.testing.assert_array_equal(a, b)
+    init = _init(A[:, :-1].astype(np.float64))
+    np.save(tmp_path / "xc.npy", np.ascontiguousarray(A[:, :-1]))  # float64: read directly
+    np.save(tmp_path / "xf.npy", np.asfortranarray(A[:, :-1]))
+    for c, f, kw in (("c.npy", "f.npy", {"weight_column": -1}), ("xc.npy", "xf.npy", {})):
+        fits = [_fit(source(tmp_path / name, chunk_rows=CHUNK, **kw), **init) for name in (c, f)]
+        for name in ("weights_", "means_", "covariances_"):
+            np.testing.assert_array_equal(getattr(fits[1], name), getattr(fits[0], name))
+    # a truncated Fortran-ordered file is refused when opened, as a C-ordered one
+    data = (tmp_path / "f.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[:-8])
+    with pytest.raises(SourceError, match="file is truncated"):
+        source(tmp_path / "cut.npy")
