@@ -32,7 +32,7 @@ rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 * diagonal/spherical log-density: ``sum_d (x_d p_kd - mu_kd p_kd)^2`` for 16
   rows (float32: 32) x 8 components at a time, the sums in registers over all
   features (``_density._diag_rows``);
-* normalization: strips of 16 rows (AVX2: 8) whose maxima, ``exp`` (in registers:
+* normalization: strips of 16 rows whose maxima, ``exp`` (in registers:
   Numba's ``np.exp`` is a scalar libm call without SVML), sums and ``resp = w * e / s``
   never leave registers but for the strip's logp, in L1 (LLVM vector IR,
   ``_normalize.softmax``), and a vectorizable ``log`` (``log_into``) for log-sum-exp;

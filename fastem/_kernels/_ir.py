@@ -4,9 +4,11 @@ The full log-density (``_density._tri_rows``), the diagonal one (``_density._dia
 and the full statistics (``_statistics._outer_tile``) are GEMM's micro-kernel: two vectors x
 a few broadcast scalars, their sums held in registers over a whole contraction. LLVM's
 vectorizers keep sums in registers only along the loop's own index, so these tiles are
-written as vector IR inside Numba intrinsics (``bench/NOTES.md`` sections 26-28). This
-module holds what they write: the vector type (float64, or float32 for the float32
-log-densities), loads, stores, broadcasts, constants, multiply-adds and masked adds.
+written as vector IR inside Numba intrinsics (``bench/NOTES.md`` sections 26-28). So is
+the normalization's strip (``_normalize.softmax``: a strip's maxima, sums and scale held in
+registers across the components, section 34). This module holds what they write: the
+vector type (float64, or float32 for the float32 log-densities), loads, stores (masked or
+not), broadcasts, constants, multiply-adds and masked adds.
 """
 
 from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
