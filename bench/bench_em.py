@@ -136,3 +136,80 @@ def test_report_never_prints_a_zero_time_for_an_unmeasurable_difference(monkeypa
             assert "| n/a |" in report.table([out], 100.0)
         else:
             assert out["fastem"]["ms"] == pytest.approx(want_ms)
+
+
+def _counted():
+    """docs/benchmarks.md's "What is counted": ``{(kind, covariance): formula}`` and the
+    worked example's (n, D, K, per row and component, GFLOP)."""
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+    text = page.read_text().split("## What is counted")[1].split("Time per iteration")[0]
+    which = {
+        "full and tied, one EM iteration": [("fit", "full"), ("fit", "tied")],
+        "diag and spherical": [("fit", "diag"), ("fit", "spherical")],
+        "`predict_proba` / `score_samples` (full)": [
+            ("predict_proba", "full"),
+            ("score_samples", "full"),
+        ],
+        "`predict_proba` / `score_samples` (diag and spherical)": [
+            (k, c) for k in ("predict_proba", "score_samples") for c in ("diag", "spherical")
+        ],
+        "`predict` (full)": [("predict", "full")],
+    }
+    formulas = {}
+    for head, formula in re.findall(r"^- (.*?): `([^`]*)`", text, re.M):
+        for key in which[head]:
+            formulas[key] = re.sub(r"(?<=[0-9)D])(?=[D(])", "*", formula.replace(" ", ""))
+    assert len(formulas) == 11, formulas
+    D, K, n, per, gflop = re.search(
+        r"1M x (\d+) with K = (\d+): (1e6) x \d+ x (\d+) = ([0-9.]+) GFLOP", text
+    ).groups()
+    return formulas, (int(float(n)), int(D), int(K), int(per), float(gflop))
+
+
+def test_the_counted_arithmetic_is_the_pages():
+    """docs/benchmarks.md's operation counts per row and component, and its worked example
+    (1e6 x 8 x 199 = 1.59 GFLOP), are what ``Workload.flops`` counts (the GFLOP/s and the
+    share of dgemm of the table and the README are taken of it)."""
+    from workloads import Workload
+
+    formulas, (n, D, K, per, gflop) = _counted()
+    for (kind, cov), formula in formulas.items():
+        for d in (1, 2, 3, 8, 32, 128):
+            w = Workload("x", kind, cov, 1000, d, 7)
+            want = eval(formula, {}, {"D": d})  # noqa: S307 - the page's own arithmetic
+            assert w.flops_per_row() == 7 * want, (kind, cov, d)
+            assert w.flops() == 1000 * 7 * want
+    w = BY_NAME["full_1Mx8_K8"]
+    assert (w.n, w.D, w.K) == (n, D, K)
+    assert w.flops() == n * K * per and round(w.flops() / 1e9, 2) == gflop
+
+
+def test_the_table_takes_rates_and_shares_as_the_page_says(monkeypatch):
+    """docs/benchmarks.md / bench/report.py: GFLOP/s is the counted arithmetic over fastem's
+    time per iteration, "of dgemm" is that rate over NumPy's dgemm rate ``2 n^3 / t`` timed in
+    the run, the speed-up scikit-learn's time over fastem's; ``--per-core`` takes all of them
+    from CPU time."""
+    import numpy as np
+    import report
+
+    w = BY_NAME["full_1Mx8_K8"]  # 1.592 GFLOP per iteration
+    row = dict(
+        workload=w,
+        input_mb=64.0,
+        fastem=dict(ms=200.0, cpu_ms=800.0, rss_mb=1.0, traced_mb=2.0),
+        sklearn=dict(ms=3000.0, cpu_ms=4000.0, rss_mb=5.0, traced_mb=6.0),
+    )
+    for per_core, ms, sk_ms in [(False, 200.0, 3000.0), (True, 800.0, 4000.0)]:
+        cells = [c.strip() for c in report.table([row], 40.0, per_core).splitlines()[-1].split("|")]
+        rate = w.flops() / (ms / 1e3) / 1e9
+        assert cells[3] == f"{sk_ms:.0f}"
+        assert cells[4] == f"{sk_ms / ms:.1f}x"
+        assert cells[5] == f"{rate:.1f}"
+        assert cells[6] == f"{rate / 40.0:.0%}"
+    # the dgemm rate: 2 n^3 over the median time of one n x n product
+    ticks = iter(np.arange(0.0, 100.0, 0.25))
+    monkeypatch.setattr(report.time, "perf_counter", lambda: next(ticks))
+    assert report.dgemm_gflops(n=100, repeat=3) == pytest.approx(2 * 100**3 / 0.25 / 1e9)
