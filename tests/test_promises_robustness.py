@@ -48,3 +48,39 @@ def test_weights_outside_the_documented_range_are_refused_and_those_within_fit()
         else:
             gm.fit(X, sample_weight=w * scale)
             np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("depth", [16, 17])
+def test_model_metadata_may_nest_16_levels(tmp_path, depth):
+    """docs/robustness.md: "JSON metadata may nest at most 16 levels" (the other test nested
+    100,000 levels): a file whose metadata nests 17 levels is refused for its nesting, one of 16
+    is not (it is refused for its unknown entry, as an altered file, or loads)."""
+    import io
+    import json
+    import zipfile
+
+    import fastem
+
+    gm = GaussianMixture(2, random_state=0).fit(blobs(100, 2, 2, seed=1))
+    fastem.save(gm, tmp_path / "m.npz")
+    with zipfile.ZipFile(tmp_path / "m.npz") as z:
+        entries = {i.filename: z.read(i) for i in z.infolist()}
+    meta = json.loads(str(np.load(io.BytesIO(entries["__metadata__.npy"]))))
+    nested = 0
+    for _ in range(depth - 1):  # the object itself is the first level
+        nested = [nested]
+    meta["x"] = nested
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.array(json.dumps(meta)))
+    entries["__metadata__.npy"] = buf.getvalue()
+    with zipfile.ZipFile(tmp_path / "bad.npz", "w") as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    if depth > 16:
+        with pytest.raises(ValueError, match="nested deeper than 16 levels"):
+            fastem.load(tmp_path / "bad.npz")
+    else:
+        try:
+            fastem.load(tmp_path / "bad.npz")
+        except ValueError as e:
+            assert "nested deeper" not in str(e)
