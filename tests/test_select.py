@@ -29,7 +29,10 @@ def test_grid_table_and_best():
     assert best.bic(X) == pytest.approx(table["bic"][i], rel=1e-12)
     assert best.aic(X) == pytest.approx(table["aic"][i], rel=1e-12)
     assert calls[-1] == (9, 9)
-    assert best.means_init is None and best.random_state == 0
+    # docs (select_components' Notes): the shared start's weights_init, means_init and
+    # precisions_init are reset to None, and random_state is the one given
+    assert best.weights_init is None and best.means_init is None
+    assert best.precisions_init is None and best.random_state == 0
 
 
 def test_aic_criterion_and_scalars():
@@ -82,3 +85,31 @@ def test_failed_fits_are_recorded():
 def test_bad_grid(kw, message):
     with pytest.raises(ValueError, match=message):
         fastem.select_components(X, **kw)
+
+
+def test_n_init_keeps_the_restart_with_the_highest_likelihood_in_every_cell(monkeypatch):
+    """select_components' n_init: "the best by log-likelihood is kept for every cell of the
+    grid". Every fit is recorded; each cell's row is that of its restart of highest
+    ``lower_bound_`` (keeping the lowest passed the suite)."""
+    fits = []
+
+    class Recording(fastem.GaussianMixture):
+        def fit(self, X, *args, **kwargs):
+            fits.append(self)
+            return super().fit(X, *args, **kwargs)
+
+    monkeypatch.setattr(select_mod, "GaussianMixture", Recording)
+    cts = ("full", "spherical")
+    best, table = fastem.select_components(X, [4, 5, 6], cts, n_init=4, random_state=0)
+    assert len(fits) == 3 * len(cts) * 4
+    spread = 0.0
+    for i, (K, ct) in enumerate(zip(table["n_components"], table["covariance_type"])):
+        cell = [gm for gm in fits if gm.n_components == K and gm.covariance_type == ct]
+        assert len(cell) == 4
+        kept = max(cell, key=lambda gm: gm.lower_bound_)
+        assert table["log_likelihood"][i] == pytest.approx(kept.score(X), rel=1e-12)
+        spread = max(spread, np.ptp([gm.score(X) for gm in cell]))
+    assert spread > 1e-3  # the restarts differ: keeping another one would show
+    assert best.score(X) == pytest.approx(
+        table["log_likelihood"][int(np.argmin(table["bic"]))], rel=1e-12
+    )
