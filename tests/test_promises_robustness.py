@@ -4,9 +4,11 @@ value is outside [1e-100, 1e100], and accepts what lies inside (the other tests 
 far beyond, 1e200 or 1e308, so a limit moved by a factor of 100 went unnoticed)."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from fastem import GaussianMixture
 
@@ -84,3 +86,25 @@ def test_model_metadata_may_nest_16_levels(tmp_path, depth):
             fastem.load(tmp_path / "bad.npz")
         except ValueError as e:
             assert "nested deeper" not in str(e)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_lower_bounds_are_python_floats(tmp_path, dtype, covariance_type):
+    """docs/robustness.md, the deliberate differences: "lower_bound_ and the entries of
+    lower_bounds_ are Python floats (scikit-learn's are NumPy scalars: float32 on float32
+    data, and one-element arrays for a 'tied' BayesianGaussianMixture)", also from a model
+    file."""
+    import fastem
+
+    X = blobs(200, 2, 2, seed=4).astype(dtype)
+    for cls in (fastem.GaussianMixture, fastem.BayesianGaussianMixture):
+        gm = cls(n_components=2, covariance_type=covariance_type, max_iter=5, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm.fit(X)
+        fastem.save(gm, tmp_path / "m.npz")
+        for model in (gm, fastem.load(tmp_path / "m.npz")):
+            assert type(model.lower_bound_) is float, (cls, type(model.lower_bound_))
+            assert model.lower_bounds_, cls
+            assert {type(b) for b in model.lower_bounds_} == {float}, cls
