@@ -234,3 +234,26 @@ def test_report_time_per_iteration_divides_by_the_extra_iterations(monkeypatch):
     assert out["fastem"]["ms"] == pytest.approx(1000.0)
     assert out["fastem"]["cpu_ms"] == pytest.approx(2000.0)
     assert out["sklearn"]["ms"] == pytest.approx(2000.0)
+
+
+def test_smoke_sizes_and_answer_tolerances_are_the_pages():
+    """docs/benchmarks.md: the CI pass runs "2,000 rows per workload, at least 16 per
+    component", and checks fastem against scikit-learn from the same start "float64 to 1e-7
+    relative, float32 to 1e-4": an answer off by twice that fails, one off by half passes."""
+    import copy
+
+    for w in WORKLOADS:
+        assert smoke(w).n == max(2000, 16 * w.K) and smoke(w).D == w.D and smoke(w).K == w.K
+    for name, tol in [("full_1Mx2_K2", 1e-7), ("full_1Mx2_K2_f32", 1e-4)]:
+        w = BY_NAME[name].scaled(SMOKE_ROWS)
+        X, init = make_data(w)
+        ref = run("sklearn", w, X, init, None, N_ITER)
+        for factor, ok in [(0.5, True), (2.0, False)]:
+            for attr in ("weights_", "means_", "covariances_"):
+                off = copy.deepcopy(ref)
+                setattr(off, attr, getattr(ref, attr) * (1 + factor * tol))
+                if ok:
+                    check_answer(w, X, init, off)
+                else:
+                    with pytest.raises(AssertionError):
+                        check_answer(w, X, init, off)
