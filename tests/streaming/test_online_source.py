@@ -37,6 +37,16 @@ def test_one_pass_equals_partial_fit_on_the_same_batches(X, tmp_path, covariance
     assert gm.n_rows_seen_ == len(X) and gm.n_iter_ == ref.n_iter_ == 8
 
 
+def test_default_batches_are_10000_rows(X):
+    """README and docs/online.md: fit_online cuts the source "into batches of batch_rows rows
+    (10,000 by default)" (every other test passed batch_rows, so a default of 5,000 passed)."""
+    Y = np.concatenate([X] * 5)  # 25,000 rows: batches of 10,000, 10,000 and 5,000
+    gm = GaussianMixture(3, random_state=0).fit_online(Y)
+    ref = _manual(Y, 10_000)
+    assert gm.n_iter_ == ref.n_iter_ == 3 and gm.n_rows_seen_ == len(Y)
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12, atol=1e-15)
+
+
 def test_endless_callable_with_stopping_rules(X):
     def forever():
         while True:
