@@ -173,6 +173,30 @@ def test_reservoir_sample_seeded_uniform_and_chunk_independent(X):
     assert abs(counts[:500].mean() - counts[500:].mean()) < 2.5  # expected 20 each
 
 
+@pytest.mark.parametrize(
+    "n_rows, n_features, want",
+    [
+        (150_000, 2, 100_000),  # at most INIT_SAMPLE_ROWS = 100,000 rows
+        (2_100, 4096, 2048),  # and about 64 MB: 64 MiB / (8 x 4096) rows
+        (1_100, 16384, 1000),  # but at least 1,000 rows
+    ],
+)
+def test_reservoir_holds_at_most_100000_rows_and_about_64_mb(n_rows, n_features, want):
+    """docs/streaming.md: the reservoir sample holds "at most fastem._stream.INIT_SAMPLE_ROWS
+    = 100,000 rows and about 64 MB" (the other tests set the size or used fewer rows)."""
+    base = np.arange(n_rows, dtype=np.float64)
+
+    def chunks():  # a callable: its rows are not known ahead, so the reservoir runs
+        for r0 in range(0, n_rows, 300):
+            block = np.empty((min(300, n_rows - r0), n_features))
+            block[:] = base[r0 : r0 + 300, None]
+            yield block
+
+    sample = StreamData(source(chunks)).sample_for_init(None, np.random.RandomState(0)).X
+    assert sample.shape == (want, n_features)
+    assert len(np.unique(sample[:, 0])) == want  # distinct rows of the source
+
+
 def test_reservoir_fit_reproducible(X, tmp_path):
     path = tmp_path / "X.npy"
     np.save(path, X)
