@@ -108,3 +108,29 @@ def test_lower_bounds_are_python_floats(tmp_path, dtype, covariance_type):
             assert type(model.lower_bound_) is float, (cls, type(model.lower_bound_))
             assert model.lower_bounds_, cls
             assert {type(b) for b in model.lower_bounds_} == {float}, cls
+
+
+@pytest.mark.parametrize("share, warns", [(0.15, True), (0.07, False)])
+def test_reg_covar_warns_from_a_tenth_of_a_features_variance(share, warns):
+    """docs/robustness.md, degenerate data: "a RegularizationWarning: reg_covar is at least a
+    tenth of a feature's variance", naming the feature and advising a reg_covar below a
+    hundredth of it; below a tenth, no warning (the tests used data scaled by 1e-8, far past
+    the threshold either way, so warning from a hundredth, or from the whole variance, passed
+    the suite)."""
+    import fastem
+
+    X = blobs(300, 3, 2, seed=2) * [3.0, 0.5, 2.0]  # feature 1 has the smallest variance
+    var = X.var(axis=0)
+    assert np.argmin(var) == 1
+    gm = GaussianMixture(2, reg_covar=share * var[1], random_state=0)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        gm.fit(X)
+    found = [w for w in seen if issubclass(w.category, fastem.RegularizationWarning)]
+    if warns:
+        assert len(found) == 1
+        text = str(found[0].message)
+        assert "at least a tenth of the variance of feature 1" in text
+        assert f"set reg_covar below {0.01 * var[1]:.3g}" in text
+    else:
+        assert not found
