@@ -257,3 +257,40 @@ def test_smoke_sizes_and_answer_tolerances_are_the_pages():
                 else:
                     with pytest.raises(AssertionError):
                         check_answer(w, X, init, off)
+
+
+def test_as_avx2_turns_off_wide_vectors_and_refuses_other_code(monkeypatch):
+    """docs/benchmarks.md, ``--as-avx2``: Numba compiles for Haswell "with the host's features
+    but AVX-512, AVX10 and AMX", ``OPENBLAS_CORETYPE=Haswell``, and "the child refuses to
+    report unless both hold"; a CPU without AVX2 and FMA is told so."""
+    import llvmlite.binding as ll
+    import report
+    import threadpoolctl
+
+    from fastem._kernels import _config
+
+    host = {"avx2": True, "fma": True, "sse4.2": True, "aes": False, "avx512f": True,
+            "avx512vl": True, "avx10.1-512": True, "amx-tile": True, "evex512": True}  # fmt: skip
+    monkeypatch.setattr(ll, "get_host_cpu_features", lambda: host)
+    env = report.avx2_environment()
+    assert env["NUMBA_CPU_NAME"] == "haswell" and env["OPENBLAS_CORETYPE"] == "Haswell"
+    assert env[report.AS_AVX2] == "1"
+    flags = set(env["NUMBA_CPU_FEATURES"].split(","))
+    assert flags == {"+avx2", "+fma", "+sse4.2", "-aes", "-avx512f", "-avx512vl",
+                     "-avx10.1-512", "-amx-tile", "-evex512"}  # fmt: skip
+    monkeypatch.setattr(ll, "get_host_cpu_features", lambda: {**host, "fma": False})
+    with pytest.raises(SystemExit, match="no AVX2 and FMA"):
+        report.avx2_environment()
+
+    def blas(arch):
+        return lambda: [{"user_api": "blas", "architecture": arch}]
+
+    for registers, arch, refused in [(16, "Haswell", False), (32, "Haswell", True),
+                                     (16, "SkylakeX", True)]:  # fmt: skip
+        monkeypatch.setattr(_config, "vector_registers", lambda r=registers: r)
+        monkeypatch.setattr(threadpoolctl, "threadpool_info", blas(arch))
+        if refused:
+            with pytest.raises(SystemExit, match="--as-avx2: Numba compiles for"):
+                report.check_avx2()
+        else:
+            report.check_avx2()
