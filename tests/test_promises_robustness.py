@@ -134,3 +134,31 @@ def test_reg_covar_warns_from_a_tenth_of_a_features_variance(share, warns):
         assert f"set reg_covar below {0.01 * var[1]:.3g}" in text
     else:
         assert not found
+
+
+GM_NUMBERS = ["tol", "reg_covar", "max_iter", "n_components", "n_init", "verbose_interval",
+              "n_threads"]  # fmt: skip
+ONLINE_NUMBERS = ["step_size", "step_decay", "step_offset"]
+BGM_NUMBERS = ["weight_concentration_prior", "mean_precision_prior", "degrees_of_freedom_prior",
+               "covariance_prior", "prune_threshold"]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", [True, False, np.True_], ids=["True", "False", "np.True_"])
+@pytest.mark.parametrize("name", GM_NUMBERS + ONLINE_NUMBERS + BGM_NUMBERS)
+def test_a_boolean_is_no_number_for_any_hyper_parameter(name, value):
+    """docs/robustness.md, the deliberate differences: "fastem refuses tol=True, max_iter=True
+    and a boolean for every other number among the hyper-parameters (n_components,
+    reg_covar, n_init, verbose_interval, the Bayesian priors; scikit-learn takes them as 1)"
+    (a real-valued one accepting True, as 1.0, passed the suite), naming the parameter."""
+    import fastem
+
+    X = blobs(100, 2, 2, seed=1)
+    with pytest.raises(ValueError, match=f"^{name} must "), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name in BGM_NUMBERS:
+            kw = dict(n_components=2, covariance_type="spherical", **{name: value})
+            fastem.BayesianGaussianMixture(**kw).fit(X)
+        elif name in ONLINE_NUMBERS:
+            GaussianMixture(2, **{name: value}).partial_fit(X)
+        else:
+            GaussianMixture(**{"n_components": 2, name: value}).fit(X)
