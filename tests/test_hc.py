@@ -87,8 +87,8 @@ def test_integer_weights_count_like_repeated_rows():
     np.testing.assert_array_equal(a, b[1:])
 
 
-def test_large_inputs_build_the_tree_on_a_sample(monkeypatch):
-    monkeypatch.setattr(_hc, "HC_MAX_ROWS", 300)
+def _tree_sizes(monkeypatch):
+    """The row counts every hierarchical tree of the test is built on."""
     seen = []
     original = _hc.agglomerate
 
@@ -97,6 +97,24 @@ def test_large_inputs_build_the_tree_on_a_sample(monkeypatch):
         return original(Z, w, k)
 
     monkeypatch.setattr(_hc, "agglomerate", spy)
+    return seen
+
+
+def test_the_tree_is_built_on_2000_rows_above_2000(monkeypatch):
+    """docs/models.md: "Above 2,000 rows the tree is built on a seeded uniform sample (as
+    mclust's subset option does)"; at 2,000 it is built on every row (the test below sets
+    the limit to 300 first, so the documented number was not checked)."""
+    seen = _tree_sizes(monkeypatch)
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (1001, 2)), rng.normal(6, 1, (1000, 2))])
+    for n in (2000, 2001):
+        GaussianMixture(2, init_params="hc", max_iter=1, random_state=0).fit(X[:n])
+    assert seen == [2000, 2000]
+
+
+def test_large_inputs_build_the_tree_on_a_sample(monkeypatch):
+    monkeypatch.setattr(_hc, "HC_MAX_ROWS", 300)
+    seen = _tree_sizes(monkeypatch)
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 1, (2000, 2)), rng.normal(6, 1, (2000, 2))])
     gm = GaussianMixture(2, init_params="hc", random_state=0).fit(X)

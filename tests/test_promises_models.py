@@ -92,27 +92,6 @@ def test_the_prior_is_offered_for_the_listed_models_and_refused_for_the_other_fo
                 gm.fit(data)
 
 
-def test_the_tree_is_built_on_2000_rows_above_2000(monkeypatch):
-    """docs/models.md: "Above 2,000 rows the tree is built on a seeded uniform sample (as
-    mclust's subset option does)"; at 2,000 it is built on every row (the other test sets the
-    limit to 300 first, so the documented number was not checked)."""
-    from fastem import _hc
-
-    seen = []
-    original = _hc.agglomerate
-
-    def spy(Z, w, k):
-        seen.append(Z.shape[0])
-        return original(Z, w, k)
-
-    monkeypatch.setattr(_hc, "agglomerate", spy)
-    rng = np.random.default_rng(0)
-    X = np.vstack([rng.normal(0, 1, (1001, 2)), rng.normal(6, 1, (1000, 2))])
-    for n in (2000, 2001):
-        GaussianMixture(2, init_params="hc", max_iter=1, random_state=0).fit(X[:n])
-    assert seen == [2000, 2000]
-
-
 @pytest.mark.parametrize("name", ["VEI", "VEE", "EVE", "VVE", "VEV"])
 def test_iterative_m_steps_reach_their_documented_tolerance(name, monkeypatch):
     """docs/models.md: the iterative M-steps "run to a relative tolerance of 1e-10 (floored at
