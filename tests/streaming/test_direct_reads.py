@@ -207,6 +207,39 @@ def test_file_stats_reports_a_short_read(X, tmp_path):
             file_stats(f.fileno(), offset, N, bufs[:, :-1], None, None, params, None)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_file_stats_weights_and_labels_follow_their_rows_in_every_kernel_chunk(
+    tmp_path, dtype, covariance_type
+):
+    """A file pass of several kernel chunks (chunk ``c`` reads its rows into a buffer of
+    its own, their weights and labels at rows ``r0`` on of the pass) gives the in-memory
+    pass's statistics bit for bit, with weights and partial labels, for any thread count:
+    each chunk's weights and labels are its own rows', not the first chunk's."""
+    from fastem._passes import ArrayData, array_stats, file_stats, stats_chunk_rows
+
+    rng = np.random.default_rng(3)
+    n = 2 * 1024 + 301  # three kernel chunks, the last one short
+    Xn = (rng.normal(size=(n, D)) + 4 * rng.integers(0, K, size=(n, 1))).astype(dtype)
+    w = rng.uniform(0.1, 3.0, size=n)
+    labels = np.where(rng.random(n) < 0.3, rng.integers(0, K, size=n), -1)
+    path = tmp_path / "X.npy"
+    np.save(path, Xn)
+    gm = _fit(Xn, max_iter=1, covariance_type=covariance_type)
+    params = gm._fitted_kernel_params(ArrayData(Xn))
+    rows = stats_chunk_rows(n, params)
+    assert n // rows == 2  # (the premise: several chunks)
+    offset = os.path.getsize(path) - Xn.nbytes
+    for threads in (1, 3):
+        ref = array_stats(Xn, w, labels, params, threads)
+        bufs = np.empty((threads, rows, D), dtype=dtype)
+        with open(path, "rb") as f:
+            s, failed = file_stats(f.fileno(), offset, n, bufs, w, labels, params, threads)
+        assert failed is None
+        for name in ("nk", "s1", "s2", "loglik", "wsum"):
+            np.testing.assert_array_equal(getattr(s, name), getattr(ref, name), err_msg=name)
+
+
 def test_file_truncated_during_a_fit_names_the_row(X, tmp_path, monkeypatch):
     """A file cut short after the source was opened: the error names the file and row."""
     from fastem import _direct, _passes
