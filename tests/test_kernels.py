@@ -5,6 +5,8 @@ vectorizable ``exp``; these tests pin them to a reference written the obvious
 way so that optimizations cannot silently change the answers.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.special import logsumexp
@@ -186,6 +188,46 @@ def test_zero_weight_component_and_far_rows():
     assert np.isfinite(st.loglik) and st.nk[1] == 0.0
     lp, r, _ = array_rowwise(X, p, 2, logprob=True, resp=True)
     assert np.all(r[:, 1] == 0) and np.all(np.isfinite(lp))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cov", LAYOUTS)
+def test_rows_of_zero_density_everywhere_get_resp_zero(cov, dtype):
+    """Rows so far from every component that all their log-densities are -inf: log p(x)
+    is -inf and their responsibilities 0 (not NaN: 0 / 0) in the row-wise pass and in the
+    statistics, and the other rows' results are those of the pass without them."""
+    X, p = _problem(cov, 700, 5, 4, dtype, seed=11)
+    far = X.copy()
+    rows = [0, 1, 333, 699]
+    far[rows] = 1e200 if dtype == np.float64 else 1e30  # squares overflow X's dtype
+    lp, r, _ = array_rowwise(far, p, 2, logprob=True, resp=True)
+    assert np.all(lp[rows] == -np.inf) and np.all(r[rows] == 0.0)
+    keep = np.setdiff1d(np.arange(len(X)), rows)
+    ref = array_rowwise(X, p, 2, logprob=True, resp=True)
+    np.testing.assert_array_equal(lp[keep], ref[0][keep])
+    np.testing.assert_array_equal(r[keep], ref[1][keep])
+    st = array_stats(far, None, None, p, 2)
+    assert st.loglik == -np.inf
+    for name in ("nk", "s1", "s2"):
+        assert np.all(np.isfinite(getattr(st, name))), name
+    np.testing.assert_allclose(st.nk, array_stats(X[keep], None, None, p, 2).nk, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cov", LAYOUTS)
+def test_labels_of_tied_components_are_the_first(cov, dtype):
+    """Two identical components (equal log-densities, bit for bit): every row labelled
+    with the second is labelled with the first, as NumPy's argmax and scikit-learn do."""
+    X, p = _problem(cov, 900, 4, 4, dtype, seed=12)
+    twin = {name: getattr(p, name).copy() for name in ("mu", "prec", "const")}
+    for a in twin.values():  # (tied: prec holds the shared factor K times, equal already)
+        a[2] = a[1]
+    q = dataclasses.replace(p, **twin, shift=twin["mu"].astype(np.float64))
+    logp, *_ = _reference(X, q)
+    lab = array_rowwise(X, q, 2, labels=True)[2]
+    assert np.any(lab == 1) and not np.any(lab == 2)
+    if dtype == np.float64:
+        np.testing.assert_array_equal(lab, logp.argmax(1))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
