@@ -6,6 +6,8 @@ way so that optimizations cannot silently change the answers.
 """
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from scipy.special import logsumexp
 from fastem import GaussianMixture
 from fastem._passes import array_rowwise, array_stats
 from fastem._stats import kernel_params
+
+from .conftest import checkout_env
 
 LAYOUTS = ["full", "tied", "diag", "spherical"]
 
@@ -178,6 +182,60 @@ def test_softmax_against_numpy_and_no_row_past_nb(K, scaled):
         np.testing.assert_allclose(a[:, :nb], want if scaled else e, rtol=1e-15, atol=0)
         assert np.all(m[nb:] == 7.0) and np.all(s[nb:] == 7.0)
         np.testing.assert_array_equal(a[:, nb:], logp[:, nb:])  # NaN: untouched
+
+
+_GUARDED_SOFTMAX = """
+import ctypes, mmap, sys
+import numpy as np
+from numba import njit
+from fastem._kernels._normalize import softmax
+
+@njit
+def call(logp, nb, m, s, scale):
+    softmax(logp, nb, m, s, scale)
+
+keep = []
+
+def guarded(*shape):
+    # a float64 array whose last element ends where an unreadable page begins
+    page, size = mmap.PAGESIZE, 8 * int(np.prod(shape))
+    pages = -(-size // page) + 1
+    buf = mmap.mmap(-1, pages * page)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    libc = ctypes.CDLL(None)
+    libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    assert libc.mprotect(base + (pages - 1) * page, page, 0) == 0
+    keep.append(buf)
+    at = (pages - 1) * page - size
+    return np.frombuffer(buf, np.float64, int(np.prod(shape)), at).reshape(shape)
+
+rng = np.random.default_rng(0)
+for K in (1, 3):
+    for nb in range(1, 41):
+        for scaled in (False, True):
+            logp, m, s, w = guarded(K, nb), guarded(nb), guarded(nb), guarded(nb)
+            logp[:] = rng.normal(-20, 10, (K, nb))
+            w[:] = rng.random(nb)
+            ref = np.exp(logp - logp.max(0))
+            if scaled:
+                ref = ref * (w / ref.sum(0))
+            call(logp, nb, m, s, w if scaled else w[:0])
+            np.testing.assert_allclose(logp, ref, rtol=1e-15, atol=0)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="mprotect through ctypes: Linux")
+def test_softmax_reads_nothing_past_the_last_row(tmp_path):
+    """The last strip's loads are masked to the rows below nb: the softmax of a block whose
+    arrays end where an unreadable page begins (so a read one row past nb is a
+    segmentation fault), for every row count and a tail of every width. In a child
+    process, so that such a read fails this test only."""
+    env = checkout_env(tmp_path / "cache")
+    run = subprocess.run(
+        [sys.executable, "-c", _GUARDED_SOFTMAX], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "ok", (run.returncode, run.stderr[-2000:])
 
 
 def test_zero_weight_component_and_far_rows():
