@@ -87,6 +87,41 @@ def test_the_path_of_rows_with_nan_follows_the_data(missing_path):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6 * np.abs(y).max())
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_rows_with_nan_of_zero_density_and_tied_components(covariance_type, missing_path):
+    """Every path of the rows with NaN, as the complete rows' pass: a row whose observed
+    values are far from every component gets log p(x) = -inf and responsibilities 0 (not
+    NaN), and of two identical components (equal marginal densities) the first is the
+    label, never the copy, as NumPy's argmax and scikit-learn give."""
+    from fastem import _stats
+
+    rng = np.random.default_rng(8)
+    n, D = 400, 4
+    X = rng.normal(size=(n, D)) + 4 * rng.integers(0, 2, size=(n, 1))
+    X[rng.random((n, D)) < 0.3] = np.nan
+    X[:, 0] = np.where(np.isnan(X).all(axis=1), 1.0, X[:, 0])  # no row all NaN
+    far = [3, 150, 399]
+    X[far] = [1e200, np.nan, 1.0, np.nan]  # observed values far: every density underflows
+    means = np.array([[0.0] * D, [4.0] * D, [4.0] * D])  # component 2 is component 1
+    if covariance_type == "full":
+        A = rng.normal(size=(D, D)) * 0.3
+        cov = np.stack([np.eye(D), A @ A.T + np.eye(D), A @ A.T + np.eye(D)])
+    else:
+        cov = np.stack([np.ones(D), np.full(D, 1.5), np.full(D, 1.5)])
+    pc = _stats.precision_cholesky(cov, covariance_type)
+    small = missing_path == "numpy"
+    params = _stats.kernel_params(np.array([0.4, 0.3, 0.3]), means, pc, covariance_type,
+                                  np.float64, small=small)  # fmt: skip
+    md = _missing.MissingData(X)
+    assert md.rows.size > 100 and set(far) <= set(md.rows.tolist())
+    lp, resp, lab = md.rowwise(params, None, logprob=True, resp=True, labels=True)
+    assert np.all(lp[far] == -np.inf) and np.all(resp[far] == 0.0)
+    ok = np.setdiff1d(np.arange(n), far)
+    assert np.all(np.isfinite(lp[ok])) and np.all(np.isfinite(resp[ok]))
+    np.testing.assert_allclose(resp[ok].sum(axis=1), 1.0, rtol=1e-12)
+    assert np.any(lab[md.rows] == 1) and not np.any(lab == 2)
+
+
 def test_a_pattern_over_several_kernel_calls():
     """One pattern of 3,000 rows: several kernel calls, added in order. Both paths, one
     thread and all threads, statistics and row-wise outputs agree."""
