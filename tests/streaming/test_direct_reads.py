@@ -240,6 +240,32 @@ def test_file_stats_weights_and_labels_follow_their_rows_in_every_kernel_chunk(
             np.testing.assert_array_equal(getattr(s, name), getattr(ref, name), err_msg=name)
 
 
+def test_read_buffers_hold_the_kernel_chunks_of_a_short_last_chunk(tmp_path, monkeypatch):
+    """Rows per kernel chunk are not monotone in a source chunk's rows (1,025 rows: two
+    kernel chunks of 768; 1,024 rows: one of 1,024), so the read buffers are sized for the
+    last, shorter source chunk too: an EM pass and a row-wise pass over 2,049 rows in source
+    chunks of 1,025 read in the kernel and give what the reader-thread passes give."""
+    from fastem import _direct
+    from fastem._parallel import chunk_rows_for
+
+    n, step = 2049, 1025
+    assert chunk_rows_for(n - step, 0) > chunk_rows_for(step, 0)  # (the premise)
+    rng = np.random.default_rng(4)
+    Xn = rng.normal(size=(n, D)) + 4 * rng.integers(0, K, size=(n, 1))
+    path = tmp_path / "X.npy"
+    np.save(path, Xn)
+    calls = _count_direct_passes(monkeypatch)
+    kw = dict(max_iter=3, **_init(Xn))
+    direct = _fit(source(path, chunk_rows=step), **kw)
+    proba = direct.predict_proba(source(path, chunk_rows=step))
+    assert calls[:2] == [step, n - step]
+    monkeypatch.setattr(_direct, "DIRECT_READS", False)
+    _assert_same(direct, _fit(source(path, chunk_rows=step), **kw), rtol=1e-12)
+    np.testing.assert_allclose(
+        proba, direct.predict_proba(source(path, chunk_rows=step)), rtol=1e-12, atol=1e-300
+    )
+
+
 def test_file_truncated_during_a_fit_names_the_row(X, tmp_path, monkeypatch):
     """A file cut short after the source was opened: the error names the file and row."""
     from fastem import _direct, _passes
