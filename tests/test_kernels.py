@@ -91,6 +91,36 @@ def test_stats_pass_matches_reference(cov, D, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cov", ["full", "diag"])
+def test_every_row_counted_once_at_block_and_chunk_boundaries(cov, dtype):
+    """Row counts on each side of a block's and a chunk's end (one row, fewer rows than a
+    block, a last block or chunk of one row): the statistics and every row's log p(x)
+    equal the reference, and the weight summed is the row count."""
+    from numba import njit
+
+    from fastem._kernels._config import full_block_bytes
+    from fastem._kernels._density import block_rows
+    from fastem._passes import stats_chunk_rows
+
+    D, K = 5, 4
+    B = njit(lambda full, budget: block_rows(8, K, full, budget))(cov == "full", full_block_bytes())
+    counts = {1, 2, 17, B - 1, B + 1, 2 * B + 1, 1025, 3 * 1024 + 1}
+    X0, p = _problem(cov, max(counts), D, K, dtype, seed=21)
+    assert stats_chunk_rows(3 * 1024 + 1, p) == 1024  # (the last chunk: one row)
+    tol = _tol(dtype)
+    for n in sorted(counts):
+        X = X0[:n]
+        _, lse, _, nk, s1, s2 = _reference(X, p)
+        st = array_stats(X, None, None, p, 2)
+        assert st.wsum == n and st.n_rows == n, n
+        np.testing.assert_allclose(st.nk, nk, **tol, err_msg=str(n))
+        np.testing.assert_allclose(st.s1, s1, rtol=tol["rtol"], atol=tol["atol"] * n)
+        np.testing.assert_allclose(st.s2, s2, rtol=tol["rtol"], atol=tol["atol"] * n)
+        np.testing.assert_allclose(st.loglik, lse.sum(), rtol=tol["rtol"], err_msg=str(n))
+        np.testing.assert_allclose(array_rowwise(X, p, 2, logprob=True)[0], lse, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cov", ["full", "diag"])
 def test_stats_weights_and_labels(cov, dtype):
     n, D, K = 1000, 5, 4
     X, p = _problem(cov, n, D, K, dtype)
