@@ -340,13 +340,20 @@ def first_bad_value(X, *, allow_nan=False, magnitude=True, chunk=65536):
     return None if big is None else BadValue(*big, "large")
 
 
-def bad_value_message(bad, dtype, *, allow_nan=False, name=None, what="value"):
+#: the call a NaN error names for treating NaN as not observed
+MISSING_FIX = 'GaussianMixture(missing="marginalize")'
+
+
+def bad_value_message(
+    bad, dtype, *, allow_nan=False, name=None, what="value", missing_fix=MISSING_FIX
+):
     """What is wrong with ``bad`` (a :class:`BadValue`) and what to do about it.
 
     With ``name`` (an in-memory argument, ``"X"``) the whole message, which
     names the row and column; without, the message for a source's chunk, to
     follow the source's name and the row's offset (``fastem.sources``), where
     ``what`` says what the column holds (``"value"``, ``"sample weight"``).
+    ``missing_fix``: the call that treats NaN as not observed, named for a NaN.
     """
     if name is None and bad.kind == "large":
         return "value " + too_large_message(bad.value, dtype)
@@ -357,7 +364,7 @@ def bad_value_message(bad, dtype, *, allow_nan=False, name=None, what="value"):
         )
     if name is None:
         hint = (
-            ' (for NaN as not observed, fit with GaussianMixture(missing="marginalize"))'
+            f" (for NaN as not observed, fit with {missing_fix})"
             if what == "value" and not allow_nan
             else ""
         )
@@ -370,7 +377,7 @@ def bad_value_message(bad, dtype, *, allow_nan=False, name=None, what="value"):
     if bad.kind == "nan":
         return (
             where.format("NaN") + " Remove or impute the missing values, or fit with "
-            'GaussianMixture(missing="marginalize") to treat NaN as not observed.'
+            f"{missing_fix} to treat NaN as not observed."
         )
     return (
         where.format("infinity") + " Infinity is not a measurement: drop or clip those "
@@ -378,14 +385,17 @@ def bad_value_message(bad, dtype, *, allow_nan=False, name=None, what="value"):
     )
 
 
-def check_all_finite(X, name="X", chunk=65536, *, allow_nan=False):
+def check_all_finite(X, name="X", chunk=65536, *, allow_nan=False, missing_fix=MISSING_FIX):
     """Raise ValueError naming the first NaN/inf (only inf with ``allow_nan``) or too-large value.
 
     See :func:`first_bad_value` for the rule and :func:`bad_value_message` for the message.
     """
     bad = first_bad_value(X, allow_nan=allow_nan, chunk=chunk)
     if bad is not None:
-        raise ValueError(bad_value_message(bad, X.dtype, allow_nan=allow_nan, name=name))
+        message = bad_value_message(
+            bad, X.dtype, allow_nan=allow_nan, name=name, missing_fix=missing_fix
+        )
+        raise ValueError(message)
 
 
 def check_densities(log_prob, offset=0):

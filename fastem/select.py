@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 
-from . import _models, _stats, _validation
+from . import _missing, _models, _stats, _validation
 from ._hc import hc_labels
 from ._init import _labels_stats, group_stats, kmeans_plusplus, lloyd
 from ._mixture_api import _is_dask_array
@@ -60,10 +60,15 @@ class Selection(NamedTuple):
     table: dict
 
 
-def _in_memory(X):
+#: the call a NaN error of select_components names for treating NaN as not observed
+MISSING_FIX = 'select_components(..., missing="marginalize")'
+
+
+def _in_memory(X, missing="error"):
     """(validated array, None) for array-likes, (None, source) for what is read chunk by
     chunk (a path becomes the :class:`~fastem.Source` ``fit`` opens, so the row count of
-    BIC and AIC is that of the rows read), (None, X) for Dask arrays."""
+    BIC and AIC is that of the rows read), (None, X) for Dask arrays. NaN in an array:
+    refused, naming ``missing=``, unless ``missing="marginalize"``."""
     from . import _stream
     from .sources import source
 
@@ -76,7 +81,12 @@ def _in_memory(X):
             X, dtype=[np.float64, np.float32], ensure_min_samples=2, ensure_all_finite=False
         )
         arr = np.ascontiguousarray(arr)
-        _validation.check_all_finite(arr)  # the row and column of a NaN, inf or huge value
+        # the row and column of a NaN, inf or huge value
+        _validation.check_all_finite(
+            arr,
+            allow_nan=missing == "marginalize",
+            missing_fix=MISSING_FIX,
+        )
         return arr, None
     if _stream.is_streamed(X):
         return None, source(X)
@@ -231,6 +241,7 @@ def select_components(
     callback=None,
     init_params="kmeans",
     prior=None,
+    missing="error",
 ):
     """Fit a grid of Gaussian mixtures and keep the best by BIC or AIC.
 
@@ -291,6 +302,12 @@ def select_components(
         ``prior``); as in mclust's ``mclustBIC(prior=priorControl())``, the
         models without one (VEE, EVE, VVE, EVV) get NaN scores and the
         reason in ``error``.
+    missing : {'error', 'marginalize'}, default='error'
+        NaN in ``X``: refused, or not observed (:class:`GaussianMixture`'s
+        ``missing``): every fit and every score then marginalizes them. With NaN
+        present the initialization is not shared: each fit makes its own from
+        its ``init_params`` (k-means or the tree, on the rows filled as the
+        estimator fills them).
 
     Returns
     -------
@@ -325,8 +342,11 @@ def select_components(
     >>> len(table["bic"]), bool(np.min(table["bic"]) == best.bic(X))
     (6, True)
     """
-    arr, source = _in_memory(X)
+    _missing.check_missing_option(missing)
+    arr, source = _in_memory(X, missing)
     data = arr if arr is not None else source
+    # NaN (or a source that may hold them): each fit starts itself, from rows it fills
+    shared = missing != "marginalize" or (arr is not None and not _missing.has_nan(arr))
     ks, cts = _check_grid(n_components, covariance_types, criterion, _n_features(data))
     if criterion == "icl" and _is_dask_array(X):
         raise ValueError(
@@ -343,7 +363,7 @@ def select_components(
     _validation.check_hyperparameters(
         GaussianMixture(
             ks[0], max_iter=max_iter, tol=tol, reg_covar=reg_covar, n_init=n_init,
-            random_state=random_state, n_threads=n_threads, prior=prior,
+            random_state=random_state, n_threads=n_threads, prior=prior, missing=missing,
         )
     )  # fmt: skip
     n = _n_rows(data)
@@ -354,8 +374,8 @@ def select_components(
     total = len(ks) * len(cts)
     done = 0
     hc = None
-    held = _held_rows(source) if arr is None else None
-    if init_params == "hc":
+    held = _held_rows(source) if arr is None and shared else None
+    if init_params == "hc" and shared:
         init = _init_rows(arr, source, rng, held)
         # the levels there are rows for: a K beyond them fails on its own (its row of the
         # table), and must not send the others to k-means starts
@@ -373,7 +393,7 @@ def select_components(
         for restart in range(n_init):
             t0 = time.perf_counter()
             tree = hc is not None and restart == 0 and K in hc[2]
-            init = None if tree else _init_rows(arr, source, rng, held)
+            init = None if tree or not shared else _init_rows(arr, source, rng, held)
             labelling = None
             if tree:
                 labelling = _hc_labelling(hc, K)
@@ -396,6 +416,7 @@ def select_components(
                     init_params=init_params if restart == 0 else "kmeans",
                     prior=prior,
                     n_threads=n_threads,
+                    missing=missing,
                 )
                 try:
                     if labelling is not None:

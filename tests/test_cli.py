@@ -456,7 +456,7 @@ def test_missing_values_are_marginalized_on_request_and_refused_naming_the_optio
     args = ["fit", "gaps.npy", "-k", "2", "--seed", "0", "-o", "m.npz", "--json"]
     code = main(args[:-1])
     out, err = capsys.readouterr()
-    _check_one_line(code, out, err, 1, "'fastem fit --missing marginalize'")
+    _check_one_line(code, out, err, 1, "fit with --missing marginalize")
     assert "GaussianMixture(" not in err and not os.path.exists("m.npz")
     assert main([*args, "--missing", "marginalize"]) == 0
     capsys.readouterr()
@@ -470,6 +470,16 @@ def test_missing_values_are_marginalized_on_request_and_refused_naming_the_optio
     capsys.readouterr()
     assert main(["score", "m.npz", "gaps.npy", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["log_likelihood"] == gm.score(X)
+    # select: the same option, the same fix named
+    grid = ["select", "gaps.npy", "--k-range", "1:2", "--covariance-types", "full,diag"]
+    code = main([*grid, "-q"])
+    out, err = capsys.readouterr()
+    _check_one_line(code, out, err, 1, "fit with --missing marginalize")
+    assert main([*grid, "--seed", "0", "--missing", "marginalize", "-o", "b.npz", "-q"]) == 0
+    best = fastem.select_components(
+        X, [1, 2], ["full", "diag"], missing="marginalize", random_state=0
+    ).best_model
+    np.testing.assert_array_equal(fastem.load("b.npz").means_, best.means_)
 
 
 def test_a_model_of_named_features_warns_for_data_without_names(tmp_path, monkeypatch, capsys):

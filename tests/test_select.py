@@ -1,7 +1,10 @@
 """select_components: the grid, the table, the reuse of k-means, errors."""
 
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import fastem
 from fastem import select as select_mod
@@ -113,3 +116,45 @@ def test_n_init_keeps_the_restart_with_the_highest_likelihood_in_every_cell(monk
     assert best.score(X) == pytest.approx(
         table["log_likelihood"][int(np.argmin(table["bic"]))], rel=1e-12
     )
+
+
+def test_missing_values_marginalized_in_every_fit_and_score():
+    """``missing="marginalize"``: NaN are not observed in every fit and score. With NaN the
+    initialization is not shared, so each cell is the estimator's own fit with
+    ``missing="marginalize"`` from the seed the grid hands it: log-likelihood bit for bit,
+    BIC from it. Without NaN the option changes nothing (the shared start, the same table);
+    with the default, NaN are refused naming the option."""
+    X = fastem.load_old_faithful()
+    gaps = X.copy()
+    gaps[::9, 1] = np.nan
+    gaps[4::9, 0] = np.nan
+    with pytest.raises(ValueError, match=r'select_components\(\.\.\., missing="marginalize"\)'):
+        fastem.select_components(gaps, range(1, 3))
+    ks, cts = [1, 2, 3], ["full", "diag", "VVI"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        best, table = fastem.select_components(
+            gaps, ks, cts, missing="marginalize", random_state=0, n_init=2
+        )
+        assert best.missing == "marginalize"
+        rng = np.random.RandomState(0)
+        for i, K in enumerate(ks):
+            fits = {ct: [] for ct in cts}
+            for _ in range(2):
+                seed = int(rng.randint(np.iinfo(np.int32).max))
+                for ct in cts:
+                    gm = fastem.GaussianMixture(
+                        K, covariance_type=ct, random_state=seed, missing="marginalize"
+                    )
+                    fits[ct].append(gm.fit(gaps))
+            for j, ct in enumerate(cts):
+                gm = max(fits[ct], key=lambda g: g.lower_bound_)
+                row = i * len(cts) + j
+                assert table["log_likelihood"][row] == gm.score(gaps), (K, ct)
+                np.testing.assert_allclose(table["bic"][row], gm.bic(gaps), rtol=1e-13)
+        same = [
+            fastem.select_components(X, ks, cts, missing=m, random_state=0)
+            for m in ("error", "marginalize")
+        ]
+    for name in ("bic", "log_likelihood", "n_iter"):
+        np.testing.assert_array_equal(same[0].table[name], same[1].table[name])

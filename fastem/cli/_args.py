@@ -168,6 +168,16 @@ def _prior_option(p):
     )
 
 
+def _missing_option(p):
+    p.add_argument(
+        "--missing",
+        choices=("error", "marginalize"),
+        default="error",
+        help="NaN in DATA: refused (error, the default) or not observed (marginalize; the "
+        "model file keeps it, so predict and score marginalize too)",
+    )
+
+
 def _reg_covar_option(p):
     p.add_argument(
         "--reg-covar",
@@ -265,13 +275,7 @@ def build_parser():
     )
     _reg_covar_option(p)
     _prior_option(p)
-    p.add_argument(
-        "--missing",
-        choices=("error", "marginalize"),
-        default="error",
-        help="NaN in DATA: refused (error, the default) or not observed (marginalize; the "
-        "model file keeps it, so predict and score marginalize too)",
-    )
+    _missing_option(p)
     p.add_argument(
         "--checkpoint",
         metavar="FILE",
@@ -348,6 +352,7 @@ def build_parser():
     )
     p.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic")
     _prior_option(p)
+    _missing_option(p)
     p.add_argument(
         "--init-params",
         choices=("kmeans", "hc"),

@@ -252,6 +252,7 @@ def _cmd_select(args, progress):
             callback=callback,
             init_params=args.init_params,
             prior=args.prior,
+            missing=args.missing,
         )
     finally:
         progress.close()

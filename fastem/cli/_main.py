@@ -9,9 +9,8 @@ import warnings
 from ._args import PROG, UsageError, _split_columns, build_parser
 from ._output import Progress
 
-#: the fix a NaN error names in Python, and the same fix on the command line
-_API_MISSING = 'GaussianMixture(missing="marginalize")'
-_CLI_MISSING = "'fastem fit --missing marginalize'"
+#: the fix a NaN error names on the command line (for the Python calls it names)
+_CLI_MISSING = "--missing marginalize"
 
 
 def _one_line(e):
@@ -21,7 +20,13 @@ def _one_line(e):
         msg = str(e) or type(e).__name__
         if isinstance(e, KeyError):
             msg = f"missing key {msg}"
-    return " ".join(msg.replace(_API_MISSING, _CLI_MISSING).split())
+    if "NaN" in msg:  # (imported here: the package reads its settings when imported)
+        from .._validation import MISSING_FIX
+        from ..select import MISSING_FIX as SELECT_FIX
+
+        for fix in (MISSING_FIX, SELECT_FIX):
+            msg = msg.replace(fix, _CLI_MISSING)
+    return " ".join(msg.split())
 
 
 def main(argv=None):
