@@ -1,0 +1,305 @@
+"""Sources' errors: each names the source, the row and what to do; a failed fit keeps the
+model as it was."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from fastem import GaussianMixture, SourceError, source
+
+from .helpers import (
+    CHUNK,
+    D,
+    K,
+    N,
+    _fit,
+)
+
+
+def test_a_callable_chunk_float32_cannot_hold_is_refused_not_rounded(X):
+    """A callable's dtype is its first chunk's: float32 first, then float64 chunks (or a
+    list of Python floats) were rounded to float32, silently, where the in-memory fit of the
+    same rows (concatenated: float64) keeps every digit. Refused at the chunk's row; chunks
+    float32 holds exactly (float16, int16) are read, and float64 first reads all as float64."""
+    X32 = X[:CHUNK].astype(np.float32)
+    for later in (X[CHUNK:], X[CHUNK:].tolist(), X[CHUNK:].astype(np.int32)):
+        src = source(lambda later=later: iter([X32, later]))
+        with pytest.raises(SourceError, match=f"row offset {CHUNK}: chunk of dtype .* float32"):
+            _fit(src)
+    for later in (X[CHUNK:].astype(np.float16), (10 * X[CHUNK:]).astype(np.int16)):
+        got = source(lambda later=later: iter([X32, later])).read()
+        np.testing.assert_array_equal(got, np.concatenate([X32, later]).astype(np.float32))
+    # float16 rows are scored in float32 by a float32 model: a float64 chunk after them too
+    gm = _fit(X.astype(np.float32))
+    src = source(lambda: iter([X[:CHUNK].astype(np.float16), X[CHUNK:]]))
+    with pytest.raises(SourceError, match=f"row offset {CHUNK}: chunk of dtype float64 after"):
+        gm.predict_proba(src)
+    got = source(lambda: iter([X[:CHUNK], X32])).read()
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, np.concatenate([X[:CHUNK], X32]))
+
+
+def test_weight_errors(X, w, tmp_path):
+    src = source(X, chunk_rows=CHUNK)
+    with pytest.raises(ValueError, match="shape"):
+        _fit(src, sample_weight=w[:-1])
+    bad = w.copy()
+    bad[300] = -1
+    np.save(tmp_path / "w.npy", bad)
+    with pytest.raises(ValueError, match="row offset 300"):
+        _fit(src, sample_weight=tmp_path / "w.npy")
+    with pytest.raises(ValueError, match="more weights"):
+        _fit(source(X[:-5], chunk_rows=CHUNK), sample_weight=lambda: iter([w[:, None]]))
+
+
+def test_errors_name_source_and_row(X, tmp_path):
+    bad = X.copy()
+    bad[345, 1] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(ValueError, match=r"nan\.npy.*row offset 345.*NaN"):
+        _fit(source(tmp_path / "nan.npy", chunk_rows=CHUNK))
+    bad[345, 1] = np.inf
+    with pytest.raises(ValueError, match="row offset 345"):
+        _fit(lambda: iter([bad[:300], bad[300:]]))
+
+    def ragged():
+        yield X[:200]
+        yield X[200:400, :2]
+
+    with pytest.raises(
+        ValueError, match=r"callable.*ragged.*row offset 200.*2 columns, expected 3"
+    ):
+        _fit(ragged)
+
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,x\n5,6\n")
+    with pytest.raises(ValueError, match=r"bad\.csv.*row offset 1.*non-numeric"):
+        _fit(tmp_path / "bad.csv")
+    (tmp_path / "short.csv").write_text("a,b\n1,2\n3,4\n5\n")
+    with pytest.raises(ValueError, match=r"row offset 2.*1 columns, expected 2"):
+        _fit(tmp_path / "short.csv")
+
+    np.save(tmp_path / "t.npy", X)
+    size = os.path.getsize(tmp_path / "t.npy")
+    with open(tmp_path / "t.npy", "r+b") as f:
+        f.truncate(size - 10 * 3 * 8 - 4)
+    with pytest.raises(ValueError, match=r"t\.npy.*row offset 590.*truncated"):
+        source(tmp_path / "t.npy")
+    (tmp_path / "garbage.npy").write_bytes(b"not a numpy file")
+    with pytest.raises(ValueError, match=r"garbage\.npy.*row offset 0"):
+        source(tmp_path / "garbage.npy")
+    with pytest.raises(FileNotFoundError, match=r"no such file.*missing\.npy.*check the path"):
+        _fit(tmp_path / "missing.npy")
+    np.save(tmp_path / "s.npy", np.array([["a", "b"]]))
+    with pytest.raises(ValueError, match="non-numeric"):
+        source(tmp_path / "s.npy")
+    with pytest.raises(ValueError, match="unsupported format '.txt'"):
+        source(tmp_path / "X.txt")
+    with pytest.raises(TypeError):
+        source(object())
+
+
+def test_failed_fit_keeps_previous_state(X, tmp_path):
+    gm = _fit(X)
+    before = {k: np.copy(v) for k, v in vars(gm).items() if k.endswith("_")}
+    bad = X.copy()
+    bad[500] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(ValueError, match="row offset 500"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm.fit(source(tmp_path / "nan.npy", chunk_rows=CHUNK))
+    with pytest.raises(ValueError, match="columns"):  # 2 features, then 3: fails mid-pass
+        gm.fit(lambda: iter([X[:300, :2], X[300:]]))
+    after = {k: v for k, v in vars(gm).items() if k.endswith("_")}
+    assert before.keys() == after.keys()
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k], err_msg=k)
+    with pytest.raises(ValueError, match="expecting 3 features"):
+        gm.predict(lambda: iter([X[:, :2]]))
+
+
+def test_missing_extra_names_it(monkeypatch, tmp_path):
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name.split(".")[0] in ("h5py", "zarr", "pyarrow"):
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    for ext, extra in ((".h5", "hdf5"), (".zarr", "zarr"), (".parquet", "parquet")):
+        with pytest.raises(ImportError, match=rf"fastem\[{extra}\]"):
+            source(tmp_path / f"X{ext}")
+
+
+def test_columns_and_format_errors(X, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    h5py = pytest.importorskip("h5py")
+    table = pa.table({"a": X[:, 0], "name": ["x"] * N, "b": X[:, 1].astype(np.float32)})
+    pq.write_table(table, tmp_path / "t.parquet")
+    src = source(tmp_path / "t.parquet", columns=["b", "a"], chunk_rows=CHUNK)
+    expect = np.column_stack([X[:, 1].astype(np.float32), X[:, 0]])
+    np.testing.assert_array_equal(src.read(), expect)
+    assert src.feature_names == ["b", "a"] and src.dtype == np.float64
+    with pytest.raises(ValueError, match=r"t\.parquet.*column 'name' has non-numeric type"):
+        source(tmp_path / "t.parquet")
+    with pytest.raises(ValueError, match="no column 'zz'"):
+        source(tmp_path / "t.parquet", columns=["zz"])
+    nulls = pa.table({"a": pa.array([1.0, 2.0, None, 4.0]), "b": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match="row offset 2.*NaN"):
+        source(nulls, chunk_rows=2).read()
+    with h5py.File(tmp_path / "two.h5", "w") as f:
+        f["x"] = X
+        f["y"] = X
+    with pytest.raises(ValueError, match="dataset="):
+        source(tmp_path / "two.h5")
+    with pytest.raises(ValueError, match="no dataset 'z'"):
+        source(tmp_path / "two.h5", dataset="z")
+    (tmp_path / "junk.h5").write_bytes(b"junk" * 100)
+    with pytest.raises(ValueError, match=r"junk\.h5.*row offset 0"):
+        source(tmp_path / "junk.h5")
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        _fit(lambda: iter([X[:2]]))
+
+
+def test_bool_labels_from_a_source_are_refused(X, tmp_path):
+    """A bool labels file (a mask, say) was read as labels 0 and 1: every False row became a
+    known row of component 0. As in memory, and as a labels vector, bool labels are refused."""
+    known = np.zeros(N, dtype=bool)
+    known[:30] = True
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "mask.npy", known)
+    src = source(tmp_path / "X.npy", chunk_rows=CHUNK)
+    msg = r"mask\.npy'?, row offset 0: labels of dtype bool; they must be integers"
+    for lab in (tmp_path / "mask.npy", source(tmp_path / "mask.npy", chunk_rows=61)):
+        with pytest.raises(SourceError, match=msg):
+            GaussianMixture(K, random_state=0).fit(src, labels=lab)
+    with pytest.raises(ValueError, match="labels of dtype bool; they must be integers"):
+        GaussianMixture(K, random_state=0).fit(src, labels=known)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_bad_value_found_by_the_em_pass(X, tmp_path, value):
+    """With every initial parameter given, the first read of the data is an EM
+    pass, whose chunks are scanned for NaN/inf only when their log-likelihood
+    is not finite: the error still names the file and the row."""
+    ref = _fit(X)
+    init = dict(weights_init=ref.weights_, means_init=ref.means_, precisions_init=ref.precisions_)
+    bad = X.copy()
+    bad[345, 1] = value
+    np.save(tmp_path / "bad.npy", bad)
+    w = np.ones(len(X))
+    w[345] = 0.0  # a zero weight does not hide the bad value
+    for sw in (None, w):
+        with pytest.raises(ValueError, match=r"bad\.npy.*row offset 345.*NaN or infinite"):
+            _fit(source(tmp_path / "bad.npy", chunk_rows=CHUNK), sample_weight=sw, **init)
+
+
+def test_dataset_where_there_is_nothing_to_choose_is_refused(tmp_path):
+    """dataset= names an array inside an HDF5 file or a zarr group; given with anything else
+    (a .npy, .csv or parquet file, an array, a callable) it was silently ignored."""
+    X = np.arange(12.0).reshape(6, 2)
+    np.save(tmp_path / "X.npy", X)
+    np.savetxt(tmp_path / "X.csv", X, delimiter=",", header="a,b", comments="")
+    for obj in (tmp_path / "X.npy", tmp_path / "X.csv", X, lambda: iter([X])):
+        with pytest.raises(ValueError, match=r"dataset='x' applies to HDF5 files and zarr groups"):
+            source(obj, dataset="x")
+        assert source(obj).shape[1] == 2  # without it, the same input reads
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_named_columns_in_another_order_are_refused_by_a_model_of_named_features(kind, tmp_path):
+    """A model fitted on a pandas frame, then given a file whose columns are named (a CSV
+    header, a Parquet schema) in another order: the rows were scored as they came, for the
+    wrong features, silently. scikit-learn refuses a frame with reordered names; so does a
+    named source now, and ``columns=`` picks the model's order."""
+    pd = pytest.importorskip("pandas")
+    if kind == "parquet":
+        pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal((4, 0), 1, (300, 2))]),
+        columns=["a", "b"],
+    )
+    gm = GaussianMixture(2, random_state=0).fit(frame)
+    path = tmp_path / f"x.{kind}"
+    swapped = frame[["b", "a"]]
+    swapped.to_csv(path, index=False) if kind == "csv" else swapped.to_parquet(path)
+    for method in ("predict", "predict_proba", "score_samples", "score"):
+        with pytest.raises(ValueError, match=r"columns are b, a, but the model was fitted on a, b"):
+            getattr(gm, method)(path)
+    src = source(path, columns=["a", "b"])
+    np.testing.assert_array_equal(gm.predict(src), gm.predict(frame))
+    np.testing.assert_allclose(gm.score_samples(src), gm.score_samples(frame), rtol=1e-12)
+    frame.to_csv(tmp_path / "same.csv", index=False)  # the model's order: read as it comes
+    np.testing.assert_array_equal(gm.predict(tmp_path / "same.csv"), gm.predict(frame))
+
+
+def test_pass_and_weight_errors_name_the_row(X, tmp_path):
+    """A negative weight in a weight column; a callable whose later pass holds more rows than
+    its first; an ``out=`` array longer than a callable's rows: each refused, not fitted or
+    left half written."""
+    Xw = np.column_stack([X, np.ones(N)])
+    Xw[150, -1] = -1.0
+    with pytest.raises(SourceError, match="row offset 150: negative sample weight"):
+        _fit(source(Xw, chunk_rows=CHUNK, weight_column=-1))
+    calls = []
+
+    def growing():
+        calls.append(1)
+        return iter([X] if len(calls) < 3 else [X, X[:5]])
+
+    with pytest.raises(SourceError, match=f"pass ended after {N + 5} rows, expected {N}"):
+        _fit(source(growing), max_iter=5)
+    gm = _fit(X)
+    with pytest.raises(ValueError, match=f"out has {N + 1} rows, but the data has {N}"):
+        gm.predict(source(lambda: iter([X])), out=np.empty(N + 1, dtype=np.int64))
+
+
+def test_a_callable_that_continues_its_first_iterator_is_refused(X):
+    """A callable whose iterators share one underlying iterator: opening the source read the
+    first chunk, so the first pass reads only the rest. That is fewer rows than the first
+    chunk: refused, where ``predict`` gave results for the rest alone."""
+    shared = iter([X[:500], X[500:]])
+    src = source(lambda: (c for c in shared))
+    gm = _fit(X)
+    with pytest.raises(SourceError, match="pass ended after 101 rows, expected at least 500"):
+        gm.predict(src)
+
+
+def test_a_folder_of_parquet_files_not_named_parquet_is_told_how_to_read_it(X, tmp_path):
+    """The error said only "unsupported format '(none)'"; it now says how a folder is read,
+    and the way it says works (the same rows as in memory)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    (tmp_path / "parts").mkdir()
+    pq.write_table(pa.table({f"c{i}": X[:, i] for i in range(D)}), tmp_path / "parts" / "a.pq")
+    with pytest.raises(ValueError, match=r"ends with \.parquet, or pass pyarrow\.dataset"):
+        source(tmp_path / "parts")
+    np.testing.assert_array_equal(source(ds.dataset(tmp_path / "parts")).read(), X)
+    (tmp_path / "parts").rename(tmp_path / "parts.parquet")
+    np.testing.assert_array_equal(source(tmp_path / "parts.parquet").read(), X)
+
+
+def test_infinity_with_nan_marginalized_is_named_as_infinity(X):
+    """With missing="marginalize" a NaN is allowed: an infinite value was reported as "NaN or
+    infinite value; fastem needs finite input", as if the NaN were the fault. It is named as
+    infinity, as in memory, at its row."""
+    Xi = X.copy()
+    Xi[3, 0] = np.nan
+    Xi[150, 1] = np.inf
+    gm = GaussianMixture(K, missing="marginalize")
+    with pytest.raises(ValueError, match="infinity") as mem:
+        gm.fit(Xi)
+    assert "NaN marks a missing value" in str(mem.value)
+    for obj in (Xi, lambda: iter([Xi[:CHUNK], Xi[CHUNK:]])):
+        with pytest.raises(SourceError, match="row offset 150: infinite value; infinity is not"):
+            gm.fit(source(obj, chunk_rows=None if callable(obj) else CHUNK))
