@@ -1,4 +1,10 @@
-"""Model selection: fit a grid of mixtures and keep the best by BIC or AIC."""
+"""Model selection: fit a grid of mixtures and keep the best by BIC or AIC.
+
+:func:`select_components` validates the grid, fits every cell of it and builds the table of
+scores; the initialization it shares across the grid is in ``fastem._select_init``, and
+the table's text forms (:func:`format_table`, :func:`format_mclust`, re-exported here) in
+``fastem._select_format``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,6 @@ import numbers
 import time
 import warnings
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -15,10 +20,31 @@ from sklearn.utils import check_array, check_random_state
 
 from . import _missing, _models, _stats, _validation
 from ._hc import hc_labels
-from ._init import _labels_stats, group_stats, kmeans_plusplus, lloyd
+from ._init import kmeans_plusplus, lloyd
 from ._mixture_api import _is_dask_array
+from ._select_format import format_mclust, format_table
+from ._select_init import (
+    _hc_labelling,
+    _held_rows,
+    _init_rows,
+    _initial_parameters,
+    _labelling_stats,
+    _n_features,
+    _n_rows,
+)
 from ._validation import check_sample_weight
 from .mixture import GaussianMixture
+
+__all__ = [
+    "COLUMNS",
+    "CRITERIA",
+    "MCLUST_MODELS",
+    "MISSING_FIX",
+    "Selection",
+    "format_mclust",
+    "format_table",
+    "select_components",
+]
 
 CRITERIA = ("bic", "aic", "icl")
 #: ``covariance_types="mclust"``: mclust's 14 models (its ``mclustBIC`` default)
@@ -97,71 +123,6 @@ def _in_memory(X, missing="error"):
     return None, X
 
 
-def _held_rows(source):
-    """Every row of a chunked source small enough for k-means to hold (as in memory), or None.
-
-    With them, the shared k-means initialization of a source sees the same rows,
-    and so gives the same models, as the in-memory selection of the same data
-    (``fastem._stream_init`` does the same for ``fit``). Larger sources, and sources
-    of unknown length, sample their rows.
-    """
-    from . import _stream
-    from ._init import KMEANS_MAX_ROWS
-    from ._stream_init import applies, rows_at
-
-    if not _stream.is_streamed(source):
-        return None
-    data = GaussianMixture(1)._fit_data(source, None)
-    if not applies(data) or data.n_samples > KMEANS_MAX_ROWS:
-        return None
-    rows = rows_at(data, np.arange(data.n_samples))
-    return rows.X, rows.sample_weight
-
-
-def _init_rows(X, source, rng, held=None):
-    """Rows k-means initialization sees, or None where it cannot be shared."""
-    if X is not None:
-        return X, None
-    if held is not None:
-        return held
-    sampler = getattr(source, "sample_for_init", None)
-    if sampler is None:
-        return None
-    try:
-        init = sampler(None, rng)
-        return np.ascontiguousarray(init.X), getattr(init, "sample_weight", None)
-    except Exception:  # a source without in-memory sampling: each fit initializes itself
-        return None
-
-
-def _n_rows(data):
-    """Rows of an array, a Dask array or a source (counted if not known yet)."""
-    return int(data.shape[0])
-
-
-def _labelling_stats(X, w, labels, centers):
-    """Full-covariance statistics of one k-means labelling (the estimator's own init pass)."""
-    return _labels_stats(X, None if w is None or len(w) == 0 else w, labels, centers, "full")
-
-
-def _n_features(data):
-    """Columns of an array or a Dask array, features of a source (no pass over its rows)."""
-    n_features = getattr(data, "n_features", None)
-    if n_features is not None:
-        return int(n_features)
-    shape = getattr(data, "shape", None)
-    return int(shape[1]) if shape is not None and len(shape) == 2 else None
-
-
-def _hc_labelling(hc, K):
-    """Full-covariance statistics of the K-group level of the hierarchical clustering."""
-    (Xi, wi), rows, cuts = hc
-    wi = None if wi is None or len(wi) == 0 else wi
-    Xs = Xi if rows is None else np.ascontiguousarray(Xi[rows])
-    ws = wi if rows is None or wi is None else np.ascontiguousarray(wi[rows])
-    return group_stats(Xs, ws, cuts[K].astype(np.int64), K, "full")
-
-
 def _score_and_entropy(gm, X, source):
     """``(score, -2 sum_i log max_k resp_ik)``: the mean log-likelihood and ICL's penalty,
     from one pass (NaN penalty for a Dask array)."""
@@ -176,20 +137,6 @@ def _score_and_entropy(gm, X, source):
     if _stream.is_streamed(source):
         return _stream_api.score(gm, gm._predict_data(source), entropy=True)
     return gm.score(source), np.nan
-
-
-def _initial_parameters(stats, covariance_type, reg_covar):
-    """weights_init, means_init, precisions_init for one covariance type.
-
-    The M-step of the one-hot responsibilities, exactly as the estimator's
-    k-means initialization computes it; diag and spherical use the diagonal
-    of the full second moments.
-    """
-    if _stats.layout(covariance_type) in ("diag", "spherical"):
-        stats = replace(stats, s2=np.diagonal(stats.s2, axis1=1, axis2=2).copy())
-    weights, means, cov = _stats.m_step(stats, covariance_type, reg_covar)
-    prec_chol = _stats.precision_cholesky(cov, covariance_type)
-    return weights, means, _stats.precisions_from_cholesky(prec_chol, covariance_type)
 
 
 def _grid_list(values, name, expected):
@@ -487,109 +434,3 @@ def select_components(
         raise ValueError(f"every fit failed; the first error was: {rows['error'][0]}")
     best = int(np.nanargmin(scores))
     return Selection(models[best], table)
-
-
-def format_table(table, criterion="bic"):
-    """The score table as aligned text, the best row marked with ``*``.
-
-    Parameters
-    ----------
-    table : dict of str to ndarray
-        The ``table`` of a :class:`Selection`.
-    criterion : {'bic', 'aic', 'icl'}, default='bic'
-        The column that decides the best row (with ``'icl'``, an ICL column is
-        printed too).
-
-    Returns
-    -------
-    text : str
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> table = {"n_components": np.array([1, 2]), "covariance_type": np.array(["full", "full"]),
-    ...          "bic": np.array([10.0, 5.0]), "aic": np.array([9.0, 4.0]),
-    ...          "log_likelihood": np.array([-1.0, -0.5]), "converged": np.array([True, True]),
-    ...          "n_iter": np.array([2, 7])}
-    >>> print(format_table(table))
-       K  covariance         BIC         AIC  loglik/row  iter
-       1  full            10.000       9.000     -1.0000     2
-    *  2  full             5.000       4.000     -0.5000     7
-    """
-    best = int(np.nanargmin(table[criterion])) if not np.all(np.isnan(table[criterion])) else -1
-    icl = criterion == "icl"  # the column that chose the star is shown
-    lines = [
-        f"  {'K':>2}  {'covariance':<10}  {'BIC':>10}  {'AIC':>10}  "
-        + (f"{'ICL':>10}  " if icl else "")
-        + f"{'loglik/row':>10}  iter"
-    ]
-    for i in range(len(table["bic"])):
-        mark = "*" if i == best else " "
-        it = f"{int(table['n_iter'][i]):>4}" + ("" if table["converged"][i] else " (not converged)")
-        lines.append(
-            f"{mark} {int(table['n_components'][i]):>2}  {str(table['covariance_type'][i]):<10}  "
-            f"{table['bic'][i]:>10.3f}  {table['aic'][i]:>10.3f}  "
-            + (f"{table['icl'][i]:>10.3f}  " if icl else "")
-            + f"{table['log_likelihood'][i]:>10.4f}  {it}"
-        )
-    return "\n".join(lines)
-
-
-def format_mclust(table: dict, criterion: str = "bic", top: int = 3) -> str:
-    """The criterion as mclust prints it: K by model, mclust's sign, and the top models.
-
-    mclust's BIC (and ICL) is ``2 logL - p log n``, higher is better: the
-    negative of the table's column.
-
-    Parameters
-    ----------
-    table : dict of str to ndarray
-        The ``table`` of a :class:`Selection`.
-    criterion : {'bic', 'aic', 'icl'}, default='bic'
-    top : int, default=3
-        How many of the best models to list under the matrix.
-
-    Returns
-    -------
-    text : str
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> table = {"n_components": np.array([1, 1, 2, 2]),
-    ...          "covariance_type": np.array(["EII", "VVV", "EII", "VVV"]),
-    ...          "bic": np.array([10.0, 8.0, 9.0, np.nan])}
-    >>> print(format_mclust(table, top=2))
-    BIC (mclust's sign: 2 logL - p log n, higher is better)
-       K         EII         VVV
-       1     -10.000      -8.000
-       2      -9.000          NA
-    Top 2 models by BIC:
-      VVV,1  -8.000
-      EII,2  -9.000
-    """
-    values = -np.asarray(table[criterion], dtype=float)
-    ks = np.asarray(table["n_components"])
-    cts = np.asarray(table["covariance_type"]).astype(str)
-    models = list(dict.fromkeys(cts.tolist()))
-    name = criterion.upper()
-    lines = [f"{name} (mclust's sign: 2 logL - p log n, higher is better)"]
-    if criterion == "aic":
-        lines[0] = "AIC (negated: 2 logL - 2 p, higher is better)"
-    elif criterion == "icl":
-        lines[0] = (
-            "ICL (mclust's sign: 2 logL - p log n + 2 sum_i log z_i,map(i), higher is better)"
-        )
-    lines.append(f"  {'K':>2}" + "".join(f"  {m:>10}" for m in models))
-    for K in sorted(set(ks.tolist())):
-        cells = []
-        for m in models:
-            sel = (ks == K) & (cts == m)
-            v = values[sel][0] if sel.any() else np.nan
-            cells.append(f"  {'NA':>10}" if np.isnan(v) else f"  {v:>10.3f}")
-        lines.append(f"  {K:>2}" + "".join(cells))
-    order = [i for i in np.argsort(-np.where(np.isnan(values), -np.inf, values), kind="stable")]
-    order = [i for i in order if not np.isnan(values[i])][:top]
-    lines.append(f"Top {len(order)} models by {name}:")
-    lines.extend(f"  {cts[i]},{int(ks[i])}  {values[i]:.3f}" for i in order)
-    return "\n".join(lines)
