@@ -1,13 +1,13 @@
 """The initialization :func:`~fastem.select.select_components` shares across its grid.
 
-For every number of components ``K`` and restart, k-means (or the K-group level of one
-hierarchical clustering, ``init_params='hc'``) runs once on the rows initialization sees
-(:func:`_init_rows`: the array itself, every row of a small chunked source, or a source's
-sample); its labelling becomes the full-covariance statistics (:func:`_labelling_stats`,
-:func:`_hc_labelling`) from which :func:`_initial_parameters` makes the starting weights,
-means and precisions of every covariance type, as the estimator's own initialization would.
-Also here: the rows and features of the data (:func:`_n_rows`, :func:`_n_features`) without
-a pass over a source's rows where they are known.
+For every number of components ``K`` and restart, :meth:`SharedStarts.labelling` runs
+k-means once (or cuts the one hierarchical clustering, ``init_params='hc'``, at ``K``) on
+the rows initialization sees (:func:`_init_rows`: the array itself, every row of a small
+chunked source, or a source's sample). Its labelling becomes the full-covariance
+statistics (:func:`_labelling_stats`, :func:`_hc_labelling`) from which
+:func:`_initial_parameters` makes the starting weights, means and precisions of every
+covariance type, as the estimator's own initialization would. Also here: the rows and
+features of the data (:func:`_n_rows`, :func:`_n_features`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dataclasses import replace
 import numpy as np
 
 from . import _stats
-from ._init import _labels_stats, group_stats
+from ._hc import hc_labels
+from ._init import _labels_stats, group_stats, kmeans_plusplus, lloyd
 from .mixture import GaussianMixture
 
 
@@ -98,3 +99,60 @@ def _initial_parameters(stats, covariance_type, reg_covar):
     weights, means, cov = _stats.m_step(stats, covariance_type, reg_covar)
     prec_chol = _stats.precision_cholesky(cov, covariance_type)
     return weights, means, _stats.precisions_from_cholesky(prec_chol, covariance_type)
+
+
+class SharedStarts:
+    """The labellings that start every covariance type of one ``K`` and restart.
+
+    Parameters
+    ----------
+    X : ndarray or None
+        The validated rows in memory, or None for data read chunk by chunk.
+    source : Source, Dask array or None
+        The data when ``X`` is None.
+    rng : numpy.random.RandomState
+        The grid's random state: k-means seeding, a source's sample of rows and the
+        tree draw from it, in the order the grid is fitted.
+    ks : list of int
+        The numbers of components of the grid (the levels of the tree).
+    init_params : {'kmeans', 'hc'}
+        With ``'hc'``, the first restart of every ``K`` the tree has a level for starts
+        from that level; every other start is k-means.
+    n_threads : int or None
+        Threads of k-means.
+    """
+
+    def __init__(self, X, source, rng, ks, init_params, n_threads):
+        self.X, self.source, self.rng, self.n_threads = X, source, rng, n_threads
+        self.held = _held_rows(source) if X is None else None
+        self.hc = None
+        if init_params == "hc":
+            init = _init_rows(X, source, rng, self.held)
+            # the levels there are rows for: a K beyond them fails on its own (its row of the
+            # table), and must not send the others to k-means starts
+            levels = []
+            if init is not None:  # rows with weight: those the tree is built on
+                w0 = init[1]
+                rows_in = len(init[0]) if w0 is None else int(np.count_nonzero(np.asarray(w0) > 0))
+                levels = [k for k in ks if k <= rows_in]
+            if levels:
+                self.hc = (init, *hc_labels(init[0], init[1], levels, self.rng))
+
+    def labelling(self, K, restart):
+        """Full-covariance statistics of the start of ``K`` components in this restart.
+
+        Returns
+        -------
+        stats : SuffStats or None
+            None where the rows cannot be shared (each fit then initializes itself) or
+            are fewer than ``K``.
+        """
+        if self.hc is not None and restart == 0 and K in self.hc[2]:
+            return _hc_labelling(self.hc, K)
+        init = _init_rows(self.X, self.source, self.rng, self.held)
+        if init is None or init[0].shape[0] < K:
+            return None
+        Xi, wi = init
+        seeds = kmeans_plusplus(Xi, wi, K, self.rng, self.n_threads)
+        centers, labels = lloyd(Xi, wi, Xi[seeds], self.n_threads)
+        return _labelling_stats(Xi, wi, labels, centers)

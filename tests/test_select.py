@@ -7,6 +7,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import fastem
+from fastem import _select_init
 from fastem import select as select_mod
 
 X = fastem.load_old_faithful()
@@ -45,13 +46,13 @@ def test_aic_criterion_and_scalars():
 
 def test_kmeans_runs_once_per_k_and_init(monkeypatch):
     calls = []
-    real = select_mod.lloyd
+    real = _select_init.lloyd
 
     def counting(*args, **kw):
         calls.append(1)
         return real(*args, **kw)
 
-    monkeypatch.setattr(select_mod, "lloyd", counting)
+    monkeypatch.setattr(_select_init, "lloyd", counting)
     fastem.select_components(
         X, [2, 3], ("full", "tied", "diag", "spherical"), n_init=2, random_state=0
     )
