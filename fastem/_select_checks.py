@@ -36,28 +36,24 @@ def _in_memory(X, missing="error"):
     from .sources import source
 
     module = type(X).__module__ or ""
-    if isinstance(X, (np.ndarray, list, tuple)) or (
-        hasattr(X, "__array__") and not module.startswith("dask")
-    ):
-        _validation.precheck_array(X)  # 1-D, 3-D, complex: messages that say what to do
-        arr = check_array(
-            X, dtype=[np.float64, np.float32], ensure_min_samples=2, ensure_all_finite=False
-        )
-        arr = np.ascontiguousarray(arr)
-        # the row and column of a NaN, inf or huge value
-        _validation.check_all_finite(
-            arr,
-            allow_nan=missing == "marginalize",
-            missing_fix=MISSING_FIX,
-        )
-        return arr, None
-    if _stream.is_streamed(X):
-        return None, source(X)
-    if module.startswith("dask"):  # unknown chunk sizes: fit's message, not int(nan)'s
-        from .dask import _as_row_chunked
+    dask = module.startswith("dask")
+    if not (isinstance(X, (np.ndarray, list, tuple)) or (hasattr(X, "__array__") and not dask)):
+        if _stream.is_streamed(X):
+            return None, source(X)
+        if dask:  # unknown chunk sizes: fit's message, not int(nan)'s
+            from .dask import _as_row_chunked
 
-        _as_row_chunked(X, "X")
-    return None, X
+            _as_row_chunked(X, "X")
+            return None, X
+    # an array-like, or anything else (None, a number): refused as fit refuses it
+    _validation.precheck_array(X)  # 1-D, 3-D, complex: messages that say what to do
+    arr = check_array(
+        X, dtype=[np.float64, np.float32], ensure_min_samples=2, ensure_all_finite=False
+    )
+    arr = np.ascontiguousarray(arr)
+    # the row and column of a NaN, inf or huge value
+    _validation.check_all_finite(arr, allow_nan=missing == "marginalize", missing_fix=MISSING_FIX)
+    return arr, None
 
 
 def _grid_list(values, name, expected):

@@ -91,6 +91,18 @@ def test_bad_grid(kw, message):
         fastem.select_components(X, **kw)
 
 
+@pytest.mark.parametrize("bad", [None, 3, 2.5])
+def test_data_that_is_not_an_array_is_refused_as_fit_refuses_it(bad):
+    """What is neither an array-like, a source nor a Dask array (None, a number) gets the
+    estimator's own error for it (it reached ``.shape``: an AttributeError)."""
+    with pytest.raises(ValueError) as expected:
+        fastem.GaussianMixture(2).fit(bad)
+    with pytest.raises(ValueError) as got:
+        fastem.select_components(bad, [1, 2])
+    assert str(got.value) == str(expected.value)
+    assert "Expected 2D array" in str(got.value)
+
+
 def test_n_init_keeps_the_restart_with_the_highest_likelihood_in_every_cell(monkeypatch):
     """select_components' n_init: "the best by log-likelihood is kept for every cell of the
     grid". Every fit is recorded; each cell's row is that of its restart of highest
