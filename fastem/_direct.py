@@ -128,7 +128,7 @@ def stats(data, params, n_threads, path, offset):
         w, labels = take(r0, m)
         at = offset + r0 * row_bytes
         s, failed = file_stats(f.fileno(), at, m, bufs, w, labels, params, n_threads)
-        if failed is not None or not np.isfinite(s.loglik):
+        if failed is not None or not s.finite():
             X = _reread(src, f, offset, r0, m)
             if failed is not None:
                 s = ArrayData(X, w, labels).stats(params, n_threads)

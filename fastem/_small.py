@@ -96,7 +96,8 @@ def stats(X, w, labels, params):
         s1[k] = rd.sum(axis=0)
         s2[k] = rd.T @ diff if full else (rd * diff).sum(axis=0)
     s2 = s2.reshape(params.stats_shape)  # one feature: (K, 1) is (K, 1, 1)
-    return SuffStats(resp.sum(axis=0), s1, s2, float(wv @ lse), float(wv.sum()), n, params.shift)
+    ll = float(wv @ np.where(wv != 0.0, lse, 0.0))  # a row of weight 0 adds 0, -inf or not
+    return SuffStats(resp.sum(axis=0), s1, s2, ll, float(wv.sum()), n, params.shift)
 
 
 def rowwise(X, params, *, logprob=False, resp=False, labels=False):

@@ -67,6 +67,12 @@ class SuffStats:
     n_rows: int
     shift: np.ndarray
 
+    def finite(self):
+        """Whether the log-likelihood and the first moments are finite. A NaN or infinite
+        value in a row makes one of them NaN or -inf: the log-likelihood, or (a row of
+        weight 0, which adds 0 to it) the first moments, ``0 * (x - shift)``."""
+        return bool(np.isfinite(self.loglik) and np.isfinite(self.s1).all())
+
     def __add__(self, other):
         if not np.array_equal(self.shift, other.shift):
             raise ValueError("cannot add statistics centred on different means")

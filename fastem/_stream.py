@@ -225,8 +225,8 @@ class StreamData:
 
     def stats(self, params, n_threads):
         # Without NaN marginalization the NaN/inf scan of each chunk is left to
-        # this thread, and done only for a chunk whose log-likelihood is not
-        # finite: any NaN or inf value makes it NaN or -inf. This keeps one
+        # this thread, and done only for a chunk whose statistics are not finite
+        # (``SuffStats.finite``): any NaN or inf value makes them NaN or -inf. This keeps one
         # full read of every chunk off the reader thread, which competes with
         # the kernel's threads for the cores.
         defer = self.missing != "marginalize"
@@ -238,7 +238,7 @@ class StreamData:
         with closing(self.chunks("EM pass", check_finite=not defer)) as chunks:
             for offset, X, w, labels in chunks:
                 s = self._wrap(X, w, labels, rows=offset).stats(params, n_threads)
-                if defer and not np.isfinite(s.loglik):
+                if defer and not s.finite():
                     check_values(X, self.source.name, offset)
                 if unseen is not None:
                     unseen = _unobserved(X, unseen)

@@ -216,7 +216,8 @@ def test_a_callable_is_read_once_per_pass_plus_the_start_sample():
 @pytest.mark.parametrize("kind", ["reader thread", "csv", "callable"])
 def test_bad_value_found_by_the_em_pass_of_a_read_source_names_the_row(tmp_path, kind):
     """streaming.md: "In an EM pass, the scan for NaN and infinite values runs only for a chunk
-    whose log-likelihood is not finite (...) (whatever the row's weight); the error is the
+    whose log-likelihood or first moments are not finite (...) (a row of weight zero adds
+    (...) a NaN to the moments); the error is the
     same" - for the sources read in Python (tests/streaming covers the kernel's .npy reads)."""
     import fastem._direct
 

@@ -289,8 +289,9 @@ def normalize(logp, nb, w, labels, start, m, s, poly, lab_lp, ev, scal):
         if has_lab and labels[start + b] >= 0:
             lse = lab_lp[b]
         # -inf: the row has zero density everywhere; its resp is 0 and the
-        # log-likelihood -inf.
-        poly[b] = ev[b] * lse
+        # log-likelihood -inf, unless its weight is 0 (not part of the data: it adds 0,
+        # not 0 * -inf)
+        poly[b] = ev[b] * lse if ev[b] != 0.0 else 0.0
     scal[0] += sum_rows(poly, nb)
     scal[1] += sum_rows(ev, nb) if has_w else float(nb)
     if has_lab:

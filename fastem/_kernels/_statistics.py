@@ -41,9 +41,12 @@ def accumulate_full(xt, nb, mu, resp, xr, rd, nk, s1, s2):
     wide_vectors()
     K, D = s1.shape
     Dp = xt.shape[0]
+    finite = -1  # whether the block's values are finite: found at the first skip
     for k in range(K):
         if _add_weight(resp, k, nb, nk) == 0:
-            continue
+            finite = _skips(xt, nb, finite)
+            if finite:
+                continue
         for i0 in range(0, Dp, TILE):
             m0 = mu[k, i0]
             m1 = mu[k, i0 + 1]
@@ -238,9 +241,12 @@ def accumulate_tiled(xt, nb, mu, resp, xr, rd, nk, s1, s2):
         for b in range(nb):
             xr[b, d] = xt[d, b]
     last = xr.shape[0] - 1
+    finite = -1
     for k in range(K):
         if _add_weight(resp, k, nb, nk) == 0:
-            continue
+            finite = _skips(xt, nb, finite)
+            if finite:
+                continue
         for d in range(D):
             xr[last, d] = mu[k, d]
         for j0 in range(0, Dv, OUTER_COLS):
@@ -273,6 +279,22 @@ def _add_weight(resp, k, nb, nk):
         tot += resp[k, b]
     nk[k] += tot
     return tot
+
+
+@jit
+def _skips(xt, nb, finite):
+    """Whether a component of weight 0 in the block may skip its statistics (1) or not (0):
+    where every value of the block is finite, they add exactly 0; a NaN or infinite value
+    (in a row of weight 0 of a source, whose values are checked only when a pass's
+    statistics are not finite: ``SuffStats.finite``) makes them NaN, and skipping would hide
+    it. ``finite``: the answer found at an earlier skip in the block, or -1."""
+    if finite >= 0:
+        return finite
+    acc = 0.0
+    for d in range(xt.shape[0]):
+        for b in range(nb):
+            acc += xt[d, b] * 0.0  # 0 for a finite value, NaN for NaN or inf
+    return 1 if acc == 0.0 else 0
 
 
 #: 16 vector registers (AVX2): a 4 x 4 tile's 16 sums and their 8 operands do not fit, and
