@@ -7,9 +7,9 @@ the statistics only by float64 rounding. Full and tied: the upper triangle of
 register tiles written as LLVM vector IR (``accumulate_tiled``: two vectors of
 features x 8 broadcast ones, the sums in registers over the block's rows), below in
 4 x 4 tiles over rows, x - mu and resp (x - mu) made in registers as each tile reads the
-block (``accumulate_full``; as two 4 x 2 halves where the kernels are compiled for 16
-vector registers: ``NARROW``); diagonal and spherical: two components x two features
-per pass.
+block (``accumulate_full``, its tiles in vector IR: ``_small_tiles``; as two 4 x 2 halves
+where the kernels are compiled for 16 vector registers: ``NARROW``); diagonal and
+spherical: two components x two features per pass.
 """
 
 from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
@@ -20,6 +20,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
 from . import _ir
+from . import _small_tiles as _tiles
 from ._config import _NO_CACHE, TILE, jit, jit_ordered, vector_registers, wide_vectors
 from ._shared import F1, F2, I8, Shared
 
@@ -29,14 +30,14 @@ def accumulate_full(xt, nb, mu, resp, xr, rd, nk, s1, s2):
     a block of few features (:func:`register_tiles` false; the others:
     :func:`accumulate_tiled`).
 
-    The upper triangle of (resp (x - mu))^T (x - mu) one TILE x TILE tile at a time, each
-    a pass over the block's rows with its sums in registers (reassociated into vectors
-    over rows): ``x - mu`` and ``resp (x - mu)`` are made in registers from the block as
+    The upper triangle of (resp (x - mu))^T (x - mu) one TILE x TILE tile at a time
+    (``_small_tiles``: LLVM vector IR), each a pass over the block's rows with its sums in
+    registers: ``x - mu`` and ``resp (x - mu)`` are made in registers from the block as
     each tile reads it, never stored (stored once per component and read back by each
     tile, they took half the statistics' time at 8 features: bench/NOTES.md section 30).
-    The diagonal tiles add ``s1`` too. ``xr`` and ``rd``: the arguments of
-    :func:`accumulate_tiled` (one kernel calls either), unused (empty:
-    :func:`full_buffers`).
+    The diagonal tiles add ``s1`` too; off the diagonal, two 4 x 2 halves where the kernels
+    are compiled for 16 vector registers (``NARROW``). ``xr`` and ``rd``: the arguments of
+    :func:`accumulate_tiled` (one kernel calls either), unused (empty: :func:`full_buffers`).
     """
     wide_vectors()
     K, D = s1.shape
@@ -48,85 +49,12 @@ def accumulate_full(xt, nb, mu, resp, xr, rd, nk, s1, s2):
             if finite:
                 continue
         for i0 in range(0, Dp, TILE):
-            m0 = mu[k, i0]
-            m1 = mu[k, i0 + 1]
-            m2 = mu[k, i0 + 2]
-            m3 = mu[k, i0 + 3]
-            # diagonal tile: its upper triangle (10 sums) and the first moments (4)
-            f0 = f1 = f2 = f3 = 0.0
-            a00 = a01 = a02 = a03 = 0.0
-            a11 = a12 = a13 = a22 = a23 = a33 = 0.0
-            for b in range(nb):
-                r = resp[k, b]
-                e0 = xt[i0, b] - m0
-                e1 = xt[i0 + 1, b] - m1
-                e2 = xt[i0 + 2, b] - m2
-                e3 = xt[i0 + 3, b] - m3
-                r0 = r * e0
-                r1 = r * e1
-                r2 = r * e2
-                r3 = r * e3
-                f0 += r0
-                f1 += r1
-                f2 += r2
-                f3 += r3
-                a00 += r0 * e0
-                a01 += r0 * e1
-                a02 += r0 * e2
-                a03 += r0 * e3
-                a11 += r1 * e1
-                a12 += r1 * e2
-                a13 += r1 * e3
-                a22 += r2 * e2
-                a23 += r2 * e3
-                a33 += r3 * e3
-            _tile_add(s1, k, D, 0, i0, f0, f1, f2, f3)  # s1[k, i0 + q] inside D
-            _tile_add(s2, k, D, i0, i0, a00, a01, a02, a03)
-            _tile_add(s2, k, D, i0 + 1, i0, 0.0, a11, a12, a13)
-            _tile_add(s2, k, D, i0 + 2, i0, 0.0, 0.0, a22, a23)
-            _tile_add(s2, k, D, i0 + 3, i0, 0.0, 0.0, 0.0, a33)
+            if NARROW:
+                _narrow_tiles(xt, resp, mu, nb, k, i0, s1, s2)
+                continue
+            _tiles.diagonal_tile(xt, resp, mu, nb, k, i0, i0, s1, s2, D)
             for j0 in range(i0 + TILE, Dp, TILE):
-                if NARROW:
-                    _tile_pairs(xt, resp, mu, nb, i0, j0, s2, k, D)
-                    continue
-                n0 = mu[k, j0]
-                n1 = mu[k, j0 + 1]
-                n2 = mu[k, j0 + 2]
-                n3 = mu[k, j0 + 3]
-                a00 = a01 = a02 = a03 = 0.0
-                a10 = a11 = a12 = a13 = 0.0
-                a20 = a21 = a22 = a23 = 0.0
-                a30 = a31 = a32 = a33 = 0.0
-                for b in range(nb):
-                    r = resp[k, b]
-                    r0 = r * (xt[i0, b] - m0)
-                    r1 = r * (xt[i0 + 1, b] - m1)
-                    r2 = r * (xt[i0 + 2, b] - m2)
-                    r3 = r * (xt[i0 + 3, b] - m3)
-                    e0 = xt[j0, b] - n0
-                    e1 = xt[j0 + 1, b] - n1
-                    e2 = xt[j0 + 2, b] - n2
-                    e3 = xt[j0 + 3, b] - n3
-                    a00 += r0 * e0
-                    a01 += r0 * e1
-                    a02 += r0 * e2
-                    a03 += r0 * e3
-                    a10 += r1 * e0
-                    a11 += r1 * e1
-                    a12 += r1 * e2
-                    a13 += r1 * e3
-                    a20 += r2 * e0
-                    a21 += r2 * e1
-                    a22 += r2 * e2
-                    a23 += r2 * e3
-                    a30 += r3 * e0
-                    a31 += r3 * e1
-                    a32 += r3 * e2
-                    a33 += r3 * e3
-                _tile_add(s2, k, D, i0, j0, a00, a01, a02, a03)
-                _tile_add(s2, k, D, i0 + 1, j0, a10, a11, a12, a13)
-                _tile_add(s2, k, D, i0 + 2, j0, a20, a21, a22, a23)
-                _tile_add(s2, k, D, i0 + 3, j0, a30, a31, a32, a33)
+                _tiles.off_tile(xt, resp, mu, nb, k, i0, j0, s1, s2, D)
 
 
 #: The register tile of :func:`_outer_tile`: two vectors of x - mu's features (16 in zmm, 8
@@ -302,6 +230,56 @@ def _skips(xt, nb, finite):
 #: summed as two 4 x 2 halves (8 sums, 6 operands). Fixed when the module is imported, from
 #: the features Numba compiles for (``_config.vector_registers``); bench/NOTES.md section 24.
 NARROW = vector_registers() < 32
+
+
+@jit
+def _narrow_tiles(xt, resp, mu, nb, k, i0, s1, s2):
+    """Row ``i0``'s tiles of component ``k`` (the diagonal one, then two 4 x 2 halves of each
+    off-diagonal one) as loops LLVM vectorizes itself, for 16 vector registers (``NARROW``):
+    there the vector IR tiles of ``_small_tiles`` were 3-8 % slower at 12-16 features, LLVM's
+    register allocator rotating the means through registers (bench/NOTES.md section 35).
+    The same bits as the IR tiles."""
+    K, D = s1.shape
+    Dp = xt.shape[0]
+    m0 = mu[k, i0]
+    m1 = mu[k, i0 + 1]
+    m2 = mu[k, i0 + 2]
+    m3 = mu[k, i0 + 3]
+    # diagonal tile: its upper triangle (10 sums) and the first moments (4)
+    f0 = f1 = f2 = f3 = 0.0
+    a00 = a01 = a02 = a03 = 0.0
+    a11 = a12 = a13 = a22 = a23 = a33 = 0.0
+    for b in range(nb):
+        r = resp[k, b]
+        e0 = xt[i0, b] - m0
+        e1 = xt[i0 + 1, b] - m1
+        e2 = xt[i0 + 2, b] - m2
+        e3 = xt[i0 + 3, b] - m3
+        r0 = r * e0
+        r1 = r * e1
+        r2 = r * e2
+        r3 = r * e3
+        f0 += r0
+        f1 += r1
+        f2 += r2
+        f3 += r3
+        a00 += r0 * e0
+        a01 += r0 * e1
+        a02 += r0 * e2
+        a03 += r0 * e3
+        a11 += r1 * e1
+        a12 += r1 * e2
+        a13 += r1 * e3
+        a22 += r2 * e2
+        a23 += r2 * e3
+        a33 += r3 * e3
+    _tile_add(s1, k, D, 0, i0, f0, f1, f2, f3)  # s1[k, i0 + q] inside D
+    _tile_add(s2, k, D, i0, i0, a00, a01, a02, a03)
+    _tile_add(s2, k, D, i0 + 1, i0, 0.0, a11, a12, a13)
+    _tile_add(s2, k, D, i0 + 2, i0, 0.0, 0.0, a22, a23)
+    _tile_add(s2, k, D, i0 + 3, i0, 0.0, 0.0, 0.0, a33)
+    for j0 in range(i0 + TILE, Dp, TILE):
+        _tile_pairs(xt, resp, mu, nb, i0, j0, s2, k, D)
 
 
 @jit
