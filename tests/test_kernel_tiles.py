@@ -169,6 +169,91 @@ def test_both_full_statistics_tiles_match_the_reference(narrow, D, monkeypatch):
         assert np.signbit(after1[K * D :]).all() and np.signbit(after2[K * D * D :]).all()
 
 
+def _diagonal_statistics():
+    from numba import njit
+
+    from fastem._kernels import _config, _statistics
+
+    acc = njit(**_config._NO_CACHE)(_statistics.accumulate_diag)
+    empty = np.zeros((0, 1))
+    return lambda xt, nb, mu, resp, nk, s1, s2: acc(xt, nb, mu, resp, empty, empty, nk, s1, s2)
+
+
+def _diagonal_reference(x, mu, resp):
+    """nk, s1 and s2 of the diagonal statistics about each mean, in NumPy."""
+    d = x[None, :, :] - mu[:, None, :]  # (K, n, D)
+    return (
+        resp.sum(axis=1),
+        (resp[:, :, None] * d).sum(axis=1),
+        (resp[:, :, None] * d * d).sum(axis=1),
+    )
+
+
+@pytest.mark.parametrize("narrow", [False, True])
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 5, 8])
+@pytest.mark.parametrize("D", [1, 2, 5])
+def test_diagonal_statistics_match_the_reference(K, D, narrow, monkeypatch):
+    """``accumulate_diag``: four components x two features per pass (one with 16 vector
+    registers: ``NARROW``, compiled here whichever this machine compiles) about a centre the
+    four share, moved to each mean after the pass. Groups of fewer than four (K = 1, 2, 3, 5),
+    an odd feature, blocks of 1, 17 and 150 rows, features past D NaN (a sum that reads them
+    turns NaN): every case gives the sums about each mean of a NumPy reference."""
+    from fastem._kernels import _statistics
+
+    monkeypatch.setattr(_statistics, "NARROW", narrow)
+    run = _diagonal_statistics()
+    rng = np.random.default_rng(K * 10 + D)
+    Dp = (D + 3) // 4 * 4
+    for nb in (1, 17, 150):
+        x = rng.normal(size=(nb, D)) + 5.0
+        mu = rng.normal(size=(K, D)) + 5.0
+        resp = rng.dirichlet(np.ones(K), size=nb).T.copy()
+        xt = np.full((Dp, nb + 16), np.nan)
+        xt[:D, :nb] = x.T
+        mup = np.full((K, Dp), np.nan)
+        mup[:, :D] = mu
+        respp = np.full((K, nb + 16), np.nan)
+        respp[:, :nb] = resp
+        nk, s1, s2 = np.zeros(K), np.zeros((K, D)), np.zeros((K, D))
+        run(xt, nb, mup, respp, nk, s1, s2)
+        for got, want in zip((nk, s1, s2), _diagonal_reference(x, mu, resp), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("narrow", [False, True])
+def test_diagonal_statistics_of_a_tight_component_far_from_the_others_stay_exact(
+    narrow, monkeypatch
+):
+    """A component of spread 1e-3 a million away from three near 0: about their shared
+    centre (5e5) its second moment would lose every digit (the shift term 2.5e11 t against
+    1e-6 t; rounding 2.5e11 x 2e-16 = 5e-5 t); past ``SHARED_LIMIT`` its sums, and the
+    others', are made about their own means, as exact as the reference."""
+    from fastem._kernels import _statistics
+
+    monkeypatch.setattr(_statistics, "NARROW", narrow)
+    run = _diagonal_statistics()
+    rng = np.random.default_rng(7)
+    nb, K, D = 256, 4, 2
+    centres = np.array([[0.0, 0.0], [1.0, -1.0], [-1.0, 1.0], [1e6, -1e6]])
+    label = rng.integers(0, K, nb)
+    spread = np.where(label == 3, 1e-3, 1.0)[:, None]
+    x = centres[label] + spread * rng.normal(size=(nb, D))
+    mu = centres + rng.normal(size=(K, D)) * np.array([[0.1], [0.1], [0.1], [1e-4]])
+    resp = np.zeros((K, nb))
+    resp[label, np.arange(nb)] = 1.0
+    xt = np.zeros((4, nb + 16))
+    xt[:D, :nb] = x.T
+    mup = np.zeros((K, 4))
+    mup[:, :D] = mu
+    respp = np.zeros((K, nb + 16))
+    respp[:, :nb] = resp
+    nk, s1, s2 = np.zeros(K), np.zeros((K, D)), np.zeros((K, D))
+    run(xt, nb, mup, respp, nk, s1, s2)
+    want = _diagonal_reference(x, mu, resp)
+    np.testing.assert_allclose(s2[3], want[2][3], rtol=1e-9)
+    np.testing.assert_allclose(s1, want[1], rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("lanes, cols", [(8, 8), (4, 4)])
 def test_both_full_statistics_register_tiles_match_the_reference(lanes, cols, monkeypatch):
     """The full statistics' register tiles (``_statistics._outer_tile``) in both shapes,
