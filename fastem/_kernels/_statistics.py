@@ -9,8 +9,7 @@ features x 8 broadcast ones, the sums in registers over the block's rows), below
 4 x 4 tiles over rows, x - mu and resp (x - mu) made in registers as each tile reads the
 block (``accumulate_full``, its tiles in vector IR: ``_small_tiles``; as two 4 x 2 halves
 where the kernels are compiled for 16 vector registers: ``NARROW``); diagonal and
-spherical: four components x two features per pass about a centre they share, moved to
-each mean (``accumulate_diag``; two components about their means with 16 registers).
+spherical: two components x two features per pass.
 """
 
 from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
@@ -340,86 +339,15 @@ def _tile_add(s2, k, D, i, j0, a0, a1, a2, a3):
         s2[k, base + j0 + 3] += a3
 
 
-#: A group's shared centre c serves component k's sums over a block where the shift term of
-#: the conversion, ``t (mu_k - c)^2``, is at most SHARED_LIMIT times the centred second moment
-#: it leaves (:func:`_add_centred`): its rounding is then below ~4 eps SHARED_LIMIT of the
-#: result (1e-12 relative). Elsewhere (a tight component far from the others) the sums are made
-#: again about mu_k.
-SHARED_LIMIT = 1e4
-
-
 def accumulate_diag(xt, nb, mu, resp, xr, rd, nk, s1, s2):
-    """Diagonal statistics of one block (float64), centred on the means.
+    """Diagonal statistics of one block (float64).
 
-    Four components x two features per pass (16 sums), about a centre shared by the four
-    (per feature, the midrange of their means): ``x - c`` and its square are made once for
-    the four, and each component adds ``r (x - c)`` and ``r (x - c)^2`` (two multiply-adds,
-    where centring on each mean took four operations). :func:`_finish` moves the sums to
-    each component's mean, exactly where that would lose digits. The last
-    group of fewer than four repeats its last component, added once. With 16 vector
-    registers (``NARROW``) :func:`_diag_pairs` instead: there the shared centre's passes (one
-    feature, 8 sums) were 9 % slower at 8 features, 5-10 % faster at 32 (bench/NOTES.md
-    section 35). The arguments of :func:`accumulate_tiled` (one kernel calls either): ``xr``
-    and ``rd`` unused.
+    Two components x two features per pass (8 sums): each load of x serves
+    two components and each load of resp two features. An odd last
+    component is paired with itself and added once. The arguments of
+    :func:`accumulate_tiled` (one kernel calls either): ``xr`` and ``rd`` unused.
     """
     wide_vectors()
-    if NARROW:
-        _diag_pairs(xt, nb, mu, resp, nk, s1, s2)
-        return
-    K, D = s1.shape
-    Dp = xt.shape[0]
-    for k0 in range(0, K, 4):
-        ks = (k0, min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1))
-        t0 = t1 = t2 = t3 = 0.0
-        for b in range(nb):
-            t0 += resp[ks[0], b]
-            t1 += resp[ks[1], b]
-            t2 += resp[ks[2], b]
-            t3 += resp[ks[3], b]
-        ts = (t0, t1, t2, t3)
-        n = min(4, K - k0)
-        for i in range(n):
-            nk[ks[i]] += ts[i]
-        for d in range(0, Dp, 2):
-            c0 = _midrange(mu, ks, d)
-            c1 = _midrange(mu, ks, d + 1)
-            a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = 0.0
-            q00 = q01 = q10 = q11 = q20 = q21 = q30 = q31 = 0.0
-            for b in range(nb):
-                y0 = xt[d, b] - c0
-                y1 = xt[d + 1, b] - c1
-                z0 = y0 * y0
-                z1 = y1 * y1
-                r0 = resp[ks[0], b]
-                r1 = resp[ks[1], b]
-                r2 = resp[ks[2], b]
-                r3 = resp[ks[3], b]
-                a00 += r0 * y0
-                a01 += r0 * y1
-                a10 += r1 * y0
-                a11 += r1 * y1
-                a20 += r2 * y0
-                a21 += r2 * y1
-                a30 += r3 * y0
-                a31 += r3 * y1
-                q00 += r0 * z0
-                q01 += r0 * z1
-                q10 += r1 * z0
-                q11 += r1 * z1
-                q20 += r2 * z0
-                q21 += r2 * z1
-                q30 += r3 * z0
-                q31 += r3 * z1
-            sa = (a00, a01, a10, a11, a20, a21, a30, a31)
-            sq = (q00, q01, q10, q11, q20, q21, q30, q31)
-            _finish(xt, nb, mu, resp, ks, n, d, (c0, c1), ts, sa, sq, D, s1, s2)
-
-
-@jit
-def _diag_pairs(xt, nb, mu, resp, nk, s1, s2):
-    """Diagonal statistics about each mean, two components x two features per pass (8 sums):
-    each load of x serves two components and each load of resp two features. An odd last
-    component is paired with itself and added once."""
     K, D = s1.shape
     Dp = xt.shape[0]
     for k in range(K):
@@ -469,75 +397,6 @@ def _diag_pairs(xt, nb, mu, resp, nk, s1, s2):
                 if k2 != k:
                     s1[k2, d + 1] += a11
                     s2[k2, d + 1] += c11
-
-
-@jit
-def _finish(xt, nb, mu, resp, ks, n, d, cs, ts, sa, sq, D, s1, s2):
-    """Add a pass's sums (component ``ks[i]``, feature ``d + j`` at ``sa[2 i + j]``,
-    ``sq[...]``, about the centres ``cs[j]``) about each mean (:func:`_add_centred`); those
-    it refuses made again about the mean (:func:`_add_about_mean`)."""
-    exact = 0  # bit h: sum h made again about its mean
-    for i in range(n):
-        for j in range(2):
-            h = 2 * i + j
-            if not _add_centred(mu, ks[i], d + j, D, ts[i], cs[j], sa[h], sq[h], s1, s2):
-                exact |= 1 << h
-    while exact:  # (rare: one branch per pass where it is not)
-        h = _lowest_bit(exact)
-        exact &= exact - 1
-        _add_about_mean(xt, nb, mu, resp, ks[h // 2], d + h % 2, s1, s2)
-
-
-@jit
-def _midrange(mu, ks, d):
-    """(min + max) / 2 of the means ``mu[ks, d]``: the centre closest to the farthest."""
-    lo = min(min(mu[ks[0], d], mu[ks[1], d]), min(mu[ks[2], d], mu[ks[3], d]))
-    hi = max(max(mu[ks[0], d], mu[ks[1], d]), max(mu[ks[2], d], mu[ks[3], d]))
-    return 0.5 * (lo + hi)
-
-
-@jit
-def _add_centred(mu, k, d, D, t, c, a, q, s1, s2):
-    """Add the block's sums of component ``k``, feature ``d`` about its mean from
-    ``a = sum r (x - c)``, ``q = sum r (x - c)^2`` and ``t = sum r``: with ``delta = mu - c``,
-    ``sum r (x - mu) = a - t delta`` and ``sum r (x - mu)^2 = q - delta (a + (a - t delta))``.
-    False, adding nothing, where the shift term ``t delta^2`` exceeds ``SHARED_LIMIT`` times
-    that second moment or is not finite (a NaN or infinite value): the caller then makes
-    them about the mean (:func:`_add_about_mean`). True past ``D`` (nothing to add). The
-    adds are selects, not branches: with a branch per sum the pass ran 1.4x slower."""
-    if d >= D:
-        return True
-    delta = mu[k, d] - c
-    m1 = a - t * delta
-    m2 = q - delta * (a + m1)
-    ok = t * delta * delta <= SHARED_LIMIT * m2
-    s1[k, d] += m1 if ok else 0.0
-    s2[k, d] += m2 if ok else 0.0
-    return ok
-
-
-@jit
-def _lowest_bit(x):
-    """The index of ``x``'s lowest set bit (x > 0)."""
-    h = 0
-    while not (x >> h) & 1:
-        h += 1
-    return h
-
-
-@jit
-def _add_about_mean(xt, nb, mu, resp, k, d, s1, s2):
-    """Add the block's sums of component ``k``, feature ``d`` about its mean, directly."""
-    m = mu[k, d]
-    f = 0.0
-    g = 0.0
-    for b in range(nb):
-        e = xt[d, b] - m
-        u = resp[k, b] * e
-        f += u
-        g += u * e
-    s1[k, d] += f
-    s2[k, d] += g
 
 
 # compiled once per process, called by address from both dtypes' kernels (``_shared``);
