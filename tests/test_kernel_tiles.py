@@ -94,12 +94,11 @@ def test_the_block_loads_transposed_tiles_in_every_shape(lanes, dtype, monkeypat
             np.testing.assert_array_equal(xt, expect, err_msg=f"D={D} start={start} nb={nb}")
 
 
-def _full_statistics_case(D, nb, K=3):
-    """A block of ``nb`` rows of ``D`` features, transposed and padded as the kernels hold it,
-    means, responsibilities, and a function giving the NumPy reference's nk, s1 and the
-    upper triangle of s2 for each component. The padding is NaN (the kernels hold zeros
-    there): a sum that reads it, or adds a feature past D, turns NaN."""
-    rng = np.random.default_rng(D * nb)
+def _random_block(rng, D, nb, K):
+    """``(x, mu, resp)`` of ``nb`` rows of ``D`` features and ``K`` components, and the same
+    transposed and padded as the kernels hold them, ``(xt, mu, resp)``, with NaN in the
+    padding (the kernels hold zeros there): a sum that reads it, or adds a feature past D,
+    turns NaN."""
     Dp = (D + 3) // 4 * 4
     x = rng.normal(size=(nb, D)) + 5.0
     mu = rng.normal(size=(K, D)) + 5.0
@@ -110,6 +109,14 @@ def _full_statistics_case(D, nb, K=3):
     mup[:, :D] = mu
     respp = np.full((K, nb + 16), np.nan)
     respp[:, :nb] = resp
+    return (x, mu, resp), (xt, mup, respp)
+
+
+def _full_statistics_case(D, nb, K=3):
+    """A block of ``nb`` rows of ``D`` features, transposed and padded as the kernels hold it,
+    means, responsibilities, and a function giving the NumPy reference's nk, s1 and the
+    upper triangle of s2 for each component (padding NaN: :func:`_random_block`)."""
+    (x, mu, resp), padded = _random_block(np.random.default_rng(D * nb), D, nb, K)
 
     def check(nk, s1, s2):
         iu = np.triu_indices(D)
@@ -121,7 +128,7 @@ def _full_statistics_case(D, nb, K=3):
             np.testing.assert_allclose(s1[k], resp[k] @ d, rtol=1e-12, atol=1e-10)
         np.testing.assert_allclose(nk, resp.sum(axis=1), rtol=1e-12)
 
-    return (xt, nb, mup, respp), check
+    return (padded[0], nb, *padded[1:]), check
 
 
 def _full_statistics(tiled):
@@ -197,17 +204,8 @@ def test_diagonal_statistics_match_the_reference(K, D):
     turns NaN): every case gives the sums about each mean of a NumPy reference."""
     run = _diagonal_statistics()
     rng = np.random.default_rng(K * 10 + D)
-    Dp = (D + 3) // 4 * 4
     for nb in (1, 17, 150):
-        x = rng.normal(size=(nb, D)) + 5.0
-        mu = rng.normal(size=(K, D)) + 5.0
-        resp = rng.dirichlet(np.ones(K), size=nb).T.copy()
-        xt = np.full((Dp, nb + 16), np.nan)
-        xt[:D, :nb] = x.T
-        mup = np.full((K, Dp), np.nan)
-        mup[:, :D] = mu
-        respp = np.full((K, nb + 16), np.nan)
-        respp[:, :nb] = resp
+        (x, mu, resp), (xt, mup, respp) = _random_block(rng, D, nb, K)
         nk, s1, s2 = np.zeros(K), np.zeros((K, D)), np.zeros((K, D))
         run(xt, nb, mup, respp, nk, s1, s2)
         for got, want in zip((nk, s1, s2), _diagonal_reference(x, mu, resp), strict=True):
