@@ -32,22 +32,19 @@ from ._config import TILE, vector_registers
 #: float64 lanes of a tile's vectors: 8 (zmm) where the kernels have 32 vector registers,
 #: else 4 (ymm). Read when a kernel is compiled.
 LANES = _ir.register_tile(vector_registers())[0]
+#: A tile's four rows, and its four columns.
+ALL = tuple(range(TILE))
 
 
-def _slots(diagonal, rows, cols):
+def _slots(diagonal):
     """A tile's sums in the order of its reduced vectors, four lanes per row of ``s2`` they
     are added to: ``("a", i, j)`` the sum of ``r_i e_j`` (tile row ``i``, column ``j``; on a
     diagonal tile only ``j >= i``), None a lane no sum is in; then, on a diagonal tile, the
     rows' first moments ``("f", i)`` (four lanes of ``s1``). So each row's sums are one run of
-    lanes of the reduced vectors (half a zmm, or a whole ymm), added with no shuffle."""
-    slots = []
-    for i in rows:
-        slots += [
-            ("a", i, j) if j in cols and (j >= i or not diagonal) else None for j in range(TILE)
-        ]
-    if diagonal:
-        slots += [("f", i) if i in rows else None for i in range(TILE)]
-    return slots
+    lanes of a reduced vector (half a zmm, or a whole ymm), added with no shuffle across
+    vectors."""
+    slots = [("a", i, j) if j >= i or not diagonal else None for i in ALL for j in ALL]
+    return slots + ([("f", i) for i in ALL] if diagonal else [])
 
 
 def _reduce(vec, sums):
@@ -68,15 +65,14 @@ def _reduce(vec, sums):
     return sums[0]
 
 
-def _tile_factory(diagonal, rows, cols):
-    slots = _slots(diagonal, rows, cols)
+def _tile_factory(diagonal):
+    slots = _slots(diagonal)
 
     @intrinsic
     def tile(typingctx, xt, resp, mu, nb, k, i0, j0, s1, s2, D):
         """Add component ``k``'s sums over the block's ``nb`` rows for the features
-        ``i0 + i`` (``i`` in ``rows``) x ``j0 + j`` (``j`` in ``cols``) to ``s2``, inside
-        ``D`` (``diagonal``: ``j0 = i0``, the upper triangle, and the first moments to
-        ``s1``)."""
+        ``i0..i0+3`` x ``j0..j0+3`` to ``s2``, inside ``D`` (``diagonal``: ``j0 = i0``, the
+        upper triangle, and the first moments to ``s1``)."""
         sig = types.void(xt, resp, mu, nb, k, i0, j0, s1, s2, D)
 
         def codegen(context, builder, signature, args):
@@ -91,29 +87,28 @@ def _tile_factory(diagonal, rows, cols):
             def row(a, index):
                 return vec.at(a.data, b_.mul(index, _ir.stride(b_, a, 0)))
 
-            def operands(first, offsets):
-                """(row of xt, element of mu) of the features ``first + offsets``."""
+            def operands(first):
+                """(row of xt, element of mu) of the four features from ``first``."""
                 mrow = row(a_m, kv)
-                at = [b_.add(first, _ir.const(q)) for q in offsets]
-                return {q: (row(a_x, f), vec.at(mrow, f)) for q, f in zip(offsets, at)}
+                at = [b_.add(first, _ir.const(q)) for q in ALL]
+                return [(row(a_x, f), vec.at(mrow, f)) for f in at]
 
             rrow = row(a_r, kv)
-            # diagonal: x - mu of rows and columns from i0; else rows from i0, columns from j0
-            rx = operands(i0v, sorted(set(rows) | set(cols)) if diagonal else rows)
-            cx = rx if diagonal else operands(j0v, cols)
-            splat = {id(m): vec.splat(m) for _, m in [*rx.values(), *cx.values()]}
+            # the tile's rows from i0, its columns from j0 (the same features on the diagonal)
+            rx = operands(i0v)
+            cx = rx if diagonal else operands(j0v)
+            splat = {id(m): vec.splat(m) for _, m in rx + cx}
 
             def terms(load, mean):
                 """``(r_i, e_j)`` of one vector of rows (or of one row) from the loaders."""
                 r = load(rrow)
-                e = {q: b_.fsub(load(x), mean(m)) for q, (x, m) in rx.items()}
-                ri = {i: b_.fmul(r, e[i]) for i in rows}
+                e = [b_.fsub(load(x), mean(m)) for x, m in rx]
+                ri = [b_.fmul(r, x) for x in e]
                 if diagonal:
                     return ri, e
-                return ri, {j: b_.fsub(load(x), mean(m)) for j, (x, m) in cx.items()}
+                return ri, [b_.fsub(load(x), mean(m)) for x, m in cx]
 
-            vectors = 1 << (-(-len(slots) // n) - 1).bit_length()  # a power of two
-            slot_list = slots + [None] * (vectors * n - len(slots))
+            slot_list = slots + [None] * (-len(slots) % n)
             acc = vec.sums(len(slot_list))
             nv = b_.sdiv(nbv, _ir.const(n))
             with cgutils.for_range(b_, nv) as loop:
@@ -146,31 +141,27 @@ def _tile_factory(diagonal, rows, cols):
                         rv = b_.insert_element(rv, r, ir.Constant(_ir.I32, q))
                         ev = b_.insert_element(ev, x, ir.Constant(_ir.I32, q))
                     vec.add_product(total, rv, ev)
-            # one vector of every total; each tile row's sums added to its row of s2, masked
-            # to the tile's columns (and the upper triangle) inside D
-            whole = [b_.load(t) for t in totals]
-            while len(whole) > 1:
-                m = whole[0].type.count
-                pairs = zip(whole[0::2], whole[1::2], strict=True)
-                whole = [vec.shuffle(a, c, range(2 * m)) for a, c in pairs]
-            (whole,) = whole
+            # each tile row's sums added to its row of s2, masked to the upper triangle (on
+            # the diagonal) inside D
+            totals = [b_.load(t) for t in totals]
             out = _ir.Vectors(b_, TILE)
             cols_v = out.lanes_from(j0v)
             inside = b_.icmp_signed("<", cols_v, out.splat_int(dv))
 
             def add(ptr, start):
-                """Lanes ``start..start+3`` (one row's sums) added at ``ptr``, masked to
-                the lanes with a sum and inside D."""
-                have = [slot_list[start + q] is not None for q in range(TILE)]
+                """Slots ``start..start+3`` (one row's sums, in one reduced vector) added at
+                ``ptr``, masked to the lanes with a sum and inside D."""
+                have = [slot_list[start + q] is not None for q in ALL]
                 mask = b_.and_(inside, ir.Constant(ir.VectorType(ir.IntType(1), TILE), have))
-                out.add_masked(out.shuffle(whole, whole, range(start, start + TILE)), ptr, mask)
+                total, lane = totals[start // n], start % n
+                out.add_masked(out.shuffle(total, total, range(lane, lane + TILE)), ptr, mask)
 
             s2row = row(a_s2, kv)
-            for q, i in enumerate(rows):
+            for i in ALL:
                 r = b_.add(i0v, _ir.const(i))
-                add(vec.at(s2row, b_.add(b_.mul(r, dv), j0v)), TILE * q)
+                add(vec.at(s2row, b_.add(b_.mul(r, dv), j0v)), TILE * i)
             if diagonal:
-                add(vec.at(row(a_s1, kv), i0v), TILE * len(rows))
+                add(vec.at(row(a_s1, kv), i0v), TILE * TILE)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -180,6 +171,5 @@ def _tile_factory(diagonal, rows, cols):
 
 #: The tiles of ``accumulate_full`` where the kernels have 32 vector registers: the diagonal
 #: one (its upper triangle and the first moments) and the off-diagonal 4 x 4.
-ALL = tuple(range(TILE))
-diagonal_tile = _tile_factory(True, ALL, ALL)
-off_tile = _tile_factory(False, ALL, ALL)
+diagonal_tile = _tile_factory(True)
+off_tile = _tile_factory(False)
