@@ -176,11 +176,17 @@ def test_both_full_statistics_tiles_match_the_reference(narrow, D, monkeypatch):
         assert np.signbit(after1[K * D :]).all() and np.signbit(after2[K * D * D :]).all()
 
 
-def _diagonal_statistics():
+def _diagonal_statistics(pair, monkeypatch):
+    """``run(xt, nb, mu, resp, nk, s1, s2)``: ``accumulate_diag`` compiled here with passes of
+    four components x ``pair`` features (``_diag_tiles``: 2 where the kernels have 32 vector
+    registers, 1 with 16; a fresh compile reads the constants as they are now)."""
     from numba import njit
 
-    from fastem._kernels import _config, _statistics
+    from fastem._kernels import _config, _diag_tiles, _statistics
 
+    monkeypatch.setattr(_diag_tiles, "PAIR", pair)
+    monkeypatch.setattr(_diag_tiles, "LANES", _diag_tiles.GROUP * pair)
+    monkeypatch.setattr(_diag_tiles, "ALL", (1 << _diag_tiles.GROUP * pair) - 1)
     acc = njit(**_config._NO_CACHE)(_statistics.accumulate_diag)
     empty = np.zeros((0, 1))
     return lambda xt, nb, mu, resp, nk, s1, s2: acc(xt, nb, mu, resp, empty, empty, nk, s1, s2)
@@ -196,13 +202,16 @@ def _diagonal_reference(x, mu, resp):
     )
 
 
+@pytest.mark.parametrize("pair", [1, 2])
 @pytest.mark.parametrize("K", [1, 2, 3, 4, 5, 8])
 @pytest.mark.parametrize("D", [1, 2, 5])
-def test_diagonal_statistics_match_the_reference(K, D):
-    """``accumulate_diag`` (two components x two features per pass): an odd last component,
-    an odd feature, blocks of 1, 17 and 150 rows, features past D NaN (a sum that reads them
-    turns NaN): every case gives the sums about each mean of a NumPy reference."""
-    run = _diagonal_statistics()
+def test_diagonal_statistics_match_the_reference(K, D, pair, monkeypatch):
+    """``accumulate_diag`` (four components x one or two features per pass, about a centre
+    they share): a last group of fewer than four components, an odd feature, blocks of 1, 17
+    and 150 rows (a last vector of fewer rows), features and rows past the block NaN (a sum
+    that reads them turns NaN): every case gives the sums about each mean of a NumPy
+    reference."""
+    run = _diagonal_statistics(pair, monkeypatch)
     rng = np.random.default_rng(K * 10 + D)
     for nb in (1, 17, 150):
         (x, mu, resp), (xt, mup, respp) = _random_block(rng, D, nb, K)
@@ -212,19 +221,29 @@ def test_diagonal_statistics_match_the_reference(K, D):
             np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
 
 
-def test_diagonal_statistics_of_a_tight_component_far_from_the_others_stay_exact():
-    """A component of spread 1e-3 a million away from three near 0: its second moment stays
-    exact (sums about a centre other than its own mean, 5e5 away, would round by
-    2.5e11 x 2e-16 = 5e-5 t against its 1e-6 t: bench/NOTES.md section 35 tried such a
-    centre, guarded)."""
-    run = _diagonal_statistics()
+@pytest.mark.parametrize("pair", [1, 2])
+@pytest.mark.parametrize(
+    "far, spread",
+    [
+        (1e6, 1e-3),  # every component far from the centre of the four
+        (10.0, 1e-4),  # three near the centre, one tight component off it
+    ],
+)
+def test_diagonal_statistics_of_a_tight_component_far_from_the_others_stay_exact(
+    far, spread, pair, monkeypatch
+):
+    """Components near 0 and a tight one at ``far`` (``spread``): every component's sums stay
+    exact. About a centre the four share (``_diag_tiles``: their midrange, ``far / 2``), the
+    far one's second moment would round by ``(far / 2)^2 eps`` against its ``spread^2``:
+    such sums are made again about their means (at 1e6 every component's is; at 10 only the
+    tight one's, the others moved from the centre)."""
+    run = _diagonal_statistics(pair, monkeypatch)
     rng = np.random.default_rng(7)
     nb, K, D = 256, 4, 2
-    centres = np.array([[0.0, 0.0], [1.0, -1.0], [-1.0, 1.0], [1e6, -1e6]])
+    centres = np.array([[0.0, 0.0], [1.0, -1.0], [-1.0, 1.0], [far, -far]])
     label = rng.integers(0, K, nb)
-    spread = np.where(label == 3, 1e-3, 1.0)[:, None]
-    x = centres[label] + spread * rng.normal(size=(nb, D))
-    mu = centres + rng.normal(size=(K, D)) * np.array([[0.1], [0.1], [0.1], [1e-4]])
+    x = centres[label] + np.where(label == 3, spread, 1.0)[:, None] * rng.normal(size=(nb, D))
+    mu = centres + rng.normal(size=(K, D)) * np.array([[0.1], [0.1], [0.1], [spread / 10]])
     resp = np.zeros((K, nb))
     resp[label, np.arange(nb)] = 1.0
     xt = np.zeros((4, nb + 16))
@@ -236,7 +255,7 @@ def test_diagonal_statistics_of_a_tight_component_far_from_the_others_stay_exact
     nk, s1, s2 = np.zeros(K), np.zeros((K, D)), np.zeros((K, D))
     run(xt, nb, mup, respp, nk, s1, s2)
     want = _diagonal_reference(x, mu, resp)
-    np.testing.assert_allclose(s2[3], want[2][3], rtol=1e-9)
+    np.testing.assert_allclose(s2, want[2], rtol=1e-9)
     np.testing.assert_allclose(s1, want[1], rtol=1e-9, atol=1e-9)
 
 

@@ -9,7 +9,8 @@ features x 8 broadcast ones, the sums in registers over the block's rows), below
 4 x 4 tiles over rows, x - mu and resp (x - mu) made in registers as each tile reads the
 block (``accumulate_full``, its tiles in vector IR: ``_small_tiles``; as two 4 x 2 halves
 where the kernels are compiled for 16 vector registers: ``NARROW``); diagonal and
-spherical: two components x two features per pass.
+spherical: four components x two features per pass (x one with 16 registers) about a centre
+they share, moved to each mean (``_diag_tiles``).
 """
 
 from . import _numba  # noqa: F401  (first: Numba imported with Ctrl-C held off)
@@ -19,6 +20,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
+from . import _diag_tiles as _diag
 from . import _ir
 from . import _small_tiles as _tiles
 from ._config import _NO_CACHE, TILE, jit, jit_ordered, vector_registers, wide_vectors
@@ -340,63 +342,43 @@ def _tile_add(s2, k, D, i, j0, a0, a1, a2, a3):
 
 
 def accumulate_diag(xt, nb, mu, resp, xr, rd, nk, s1, s2):
-    """Diagonal statistics of one block (float64).
+    """Diagonal statistics of one block (float64), centred on the means.
 
-    Two components x two features per pass (8 sums): each load of x serves
-    two components and each load of resp two features. An odd last
-    component is paired with itself and added once. The arguments of
+    Four components x ``_diag_tiles.PAIR`` features per pass, about a centre the four share,
+    moved to each mean (``_diag_tiles.shared_pass``: LLVM vector IR; 20-28 % faster per core
+    than centring on each mean at 32 to 64 features, bench/NOTES.md section 36); a sum that
+    move would round (a tight component far from the others) or that is not finite is made
+    again about its mean, one component's at a time (``_diag_tiles.mean_pass``). The last
+    group of fewer than four repeats its last component, added once. The arguments of
     :func:`accumulate_tiled` (one kernel calls either): ``xr`` and ``rd`` unused.
     """
     wide_vectors()
     K, D = s1.shape
     Dp = xt.shape[0]
-    for k in range(K):
-        tot = 0.0
+    for k0 in range(0, K, _diag.GROUP):
+        ks = (k0, min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1))
+        t0 = t1 = t2 = t3 = 0.0
         for b in range(nb):
-            tot += resp[k, b]
-        nk[k] += tot
-    for k in range(0, K, 2):
-        k2 = k + 1 if k + 1 < K else k
-        for d in range(0, Dp, 2):
-            m00 = mu[k, d]
-            m01 = mu[k, d + 1]
-            m10 = mu[k2, d]
-            m11 = mu[k2, d + 1]
-            a00 = a01 = a10 = a11 = 0.0
-            c00 = c01 = c10 = c11 = 0.0
-            for b in range(nb):
-                r0 = resp[k, b]
-                r1 = resp[k2, b]
-                x0 = xt[d, b]
-                x1 = xt[d + 1, b]
-                t00 = x0 - m00
-                t01 = x1 - m01
-                t10 = x0 - m10
-                t11 = x1 - m11
-                u00 = r0 * t00
-                u01 = r0 * t01
-                u10 = r1 * t10
-                u11 = r1 * t11
-                a00 += u00
-                a01 += u01
-                a10 += u10
-                a11 += u11
-                c00 += u00 * t00
-                c01 += u01 * t01
-                c10 += u10 * t10
-                c11 += u11 * t11
-            if d < D:
-                s1[k, d] += a00
-                s2[k, d] += c00
-                if k2 != k:
-                    s1[k2, d] += a10
-                    s2[k2, d] += c10
-            if d + 1 < D:
-                s1[k, d + 1] += a01
-                s2[k, d + 1] += c01
-                if k2 != k:
-                    s1[k2, d + 1] += a11
-                    s2[k2, d + 1] += c11
+            t0 += resp[ks[0], b]
+            t1 += resp[ks[1], b]
+            t2 += resp[ks[2], b]
+            t3 += resp[ks[3], b]
+        n = min(_diag.GROUP, K - k0)
+        nk[k0] += t0
+        if n > 1:
+            nk[k0 + 1] += t1
+        if n > 2:
+            nk[k0 + 2] += t2
+        if n > 3:
+            nk[k0 + 3] += t3
+        ts = (t0, t1, t2, t3)
+        for d in range(0, Dp, _diag.PAIR):
+            refused = _diag.shared_pass(xt, resp, mu, nb, ks, n, d, ts, s1, s2, D, _diag.ALL)
+            for i in range(n if refused else 0):
+                lanes = (refused >> (_diag.PAIR * i)) & ((1 << _diag.PAIR) - 1)
+                if lanes:
+                    one = (k0 + i, k0 + i, k0 + i, k0 + i)
+                    _diag.mean_pass(xt, resp, mu, nb, one, 1, d, ts, s1, s2, D, lanes)
 
 
 # compiled once per process, called by address from both dtypes' kernels (``_shared``);
