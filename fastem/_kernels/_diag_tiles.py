@@ -59,13 +59,13 @@ def _pass_factory(shared, group):
     @intrinsic
     def diag_pass(typingctx, xt, resp, mu, nb, ks, n, d, ts, s1, s2, D, lanes):
         """Add the block's diagonal statistics of the components ``ks[:n]`` (``ks``: four, the
-        last repeated past ``n``; the first ``group`` read) and the features ``d, d + 1`` (those
-        inside ``D``) to ``s1`` and ``s2``, for the (component ``i``, feature ``j``) sums whose
-        bit ``2 i + j`` is set in ``lanes``. ``shared``: about the midrange of their means,
-        moved to each mean (``ts``: the components' weights in the block, ``sum r``); returns
-        the bit mask of the sums not added (their move would round, or they are not finite).
-        Else about each mean (4 operations per element): the sums the shared pass refused;
-        returns 0."""
+        last repeated past ``n``; the first ``group`` read) and the ``PAIR`` features from ``d``
+        (those inside ``D``) to ``s1`` and ``s2``, for the (component ``i``, feature ``d + j``)
+        sums whose bit ``PAIR i + j`` is set in ``lanes``. ``shared``: about the midrange of
+        their means, moved to each mean (``ts``: the components' weights in the block,
+        ``sum r``); returns the bit mask of the sums not added (their move would round, or they
+        are not finite). Else about each mean (4 operations per element): the sums the shared
+        pass refused; returns 0."""
         sig = types.int64(xt, resp, mu, nb, ks, n, d, ts, s1, s2, D, lanes)
 
         def codegen(context, builder, signature, args):
@@ -92,7 +92,7 @@ def _codegen(context, builder, signature, args, shared, group):
 
     xrows = [row(a_x, b_.add(dv, _ir.const(j))) for j in range(PAIR)]
     rrows = [row(a_r, k) for k in kv]
-    # the means, lane 2 i + j: component i, feature d + j
+    # the means, lane PAIR i + j: component i, feature d + j
     means = vec.zero
     for i, k in enumerate(kv):
         m = vec.at(row(a_m, k), dv)
@@ -112,7 +112,7 @@ def _codegen(context, builder, signature, args, shared, group):
         cs = [vec.shuffle(centre, centre, [j] * LANES) for j in range(PAIR)]
     else:
         cs = [vec.shuffle(means, means, [q] * LANES) for q in range(slots)]
-    a = vec.sums(slots)  # sum r y (y = x - centre), slot 2 i + j
+    a = vec.sums(slots)  # sum r y (y = x - centre), slot PAIR i + j
     q = vec.sums(slots)  # sum r y^2
 
     def add_rows(load):
@@ -147,7 +147,7 @@ def _codegen(context, builder, signature, args, shared, group):
     spare = [vec.zero] * (LANES - slots)
     m1 = _reduce(vec, [b_.load(s) for s in a] + spare)
     m2 = _reduce(vec, [b_.load(s) for s in q] + spare)
-    # lanes with a sum to add: bit 2 i + j of ``lanes``, component i < n, feature d + j < D
+    # lanes with a sum to add: bit PAIR i + j of ``lanes``, component i < n, feature d + j < D
     mask = ir.IntType(LANES)
     comps = ir.Constant(ir.VectorType(_ir.I64, LANES), [q // PAIR for q in range(LANES)])
     feats = ir.Constant(ir.VectorType(_ir.I64, LANES), [q % PAIR for q in range(LANES)])
