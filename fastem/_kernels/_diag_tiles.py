@@ -24,7 +24,7 @@ Numba inlining it doubled the statistics' cold compile (0.51 -> 1.0 s). Here the
 loop of vectors whose sums end in LLVM's reduction tree (``_small_tiles._reduce``), the move
 to each mean is done on one vector of the (component, feature) sums, and each component's
 sums are added to ``s1`` and ``s2`` by one masked add: it compiles in 0.54 s, and per core
-an EM iteration of diag 1M x 32, K = 16 is 20-28 % faster, 1M x 64, K = 64 23 %.
+an EM iteration of diag 1M x 32, K = 16 is 15-25 % faster, 1M x 64, K = 64 23 %.
 A refused sum costs a pass about its component's mean (no more per sum than centring every
 component on its own mean); where every sum is refused the statistics take ~1.5x as long as
 before (bench/NOTES.md section 36 measures how often that happens).

@@ -345,8 +345,8 @@ def accumulate_diag(xt, nb, mu, resp, xr, rd, nk, s1, s2):
     """Diagonal statistics of one block (float64), centred on the means.
 
     Four components x ``_diag_tiles.PAIR`` features per pass, about a centre the four share,
-    moved to each mean (``_diag_tiles.shared_pass``: LLVM vector IR; 20-28 % faster per core
-    than centring on each mean at 32 to 64 features, bench/NOTES.md section 36); a sum that
+    moved to each mean (``_diag_tiles.shared_pass``: LLVM vector IR; an EM iteration 15-25 %
+    faster per core than centring on each mean at 32 to 64 features, NOTES section 36); a sum that
     move would round (a tight component far from the others) or that is not finite is made
     again about its mean, one component's at a time (``_diag_tiles.mean_pass``). The last
     group of fewer than four repeats its last component, added once. The arguments of
