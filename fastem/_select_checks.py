@@ -56,6 +56,27 @@ def _in_memory(X, missing="error"):
     return arr, None
 
 
+def _check_weights(sample_weight, arr, source):
+    """``sample_weight`` validated for the rows ``arr`` in memory (float64, None for unit
+    weights), a Dask array for a Dask ``source`` (a NumPy one chunked as its rows; ``fit``
+    checks it), refused for a source read chunk by chunk, whose weights are its own."""
+    if sample_weight is None:
+        return None
+    if arr is not None:
+        return _validation.check_sample_weight(sample_weight, arr.shape[0])
+    if not _is_dask_array(source):
+        raise ValueError(
+            "sample_weight= weights rows in memory or a Dask array; a source carries its "
+            "weights as one of its columns: fastem.source(path, weight_column=...)."
+        )
+    if _is_dask_array(sample_weight):
+        return sample_weight
+    import dask.array as da
+
+    w = _validation.check_sample_weight(sample_weight, int(source.shape[0]))
+    return da.from_array(w, chunks=(source.chunks[0],))
+
+
 def _grid_list(values, name, expected):
     """``values`` as a list, refusing a string of digits or a scalar that is not an iterable."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):

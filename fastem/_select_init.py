@@ -43,10 +43,11 @@ def _held_rows(source):
     return rows.X, rows.sample_weight
 
 
-def _init_rows(X, source, rng, held=None):
-    """Rows k-means initialization sees, or None where it cannot be shared."""
+def _init_rows(X, source, rng, held=None, weights=None):
+    """Rows k-means initialization sees (and their ``weights``), or None where it cannot be
+    shared."""
     if X is not None:
-        return X, None
+        return X, weights
     if held is not None:
         return held
     sampler = getattr(source, "sample_for_init", None)
@@ -120,14 +121,17 @@ class SharedStarts:
         from that level; every other start is k-means.
     n_threads : int or None
         Threads of k-means.
+    weights : ndarray or None
+        The sample weights of the rows of ``X``.
     """
 
-    def __init__(self, X, source, rng, ks, init_params, n_threads):
+    def __init__(self, X, source, rng, ks, init_params, n_threads, weights=None):
         self.X, self.source, self.rng, self.n_threads = X, source, rng, n_threads
+        self.weights = weights
         self.held = _held_rows(source) if X is None else None
         self.hc = None
         if init_params == "hc":
-            init = _init_rows(X, source, rng, self.held)
+            init = _init_rows(X, source, rng, self.held, weights)
             # the levels there are rows for: a K beyond them fails on its own (its row of the
             # table), and must not send the others to k-means starts
             levels = []
@@ -149,7 +153,7 @@ class SharedStarts:
         """
         if self.hc is not None and restart == 0 and K in self.hc[2]:
             return _hc_labelling(self.hc, K)
-        init = _init_rows(self.X, self.source, self.rng, self.held)
+        init = _init_rows(self.X, self.source, self.rng, self.held, self.weights)
         if init is None or init[0].shape[0] < K:
             return None
         Xi, wi = init

@@ -235,27 +235,35 @@ def _logprob_and_weights(data, params, n_threads, resp=False):
 def score(est, data, entropy=False):
     """Weighted mean log-likelihood of a streamed ``data``, in one pass.
 
-    ``entropy``: also ``-2 sum_i log max_k resp_ik`` (ICL's penalty) from the same
-    pass, returned as a second value.
+    ``entropy``: also ``-2 sum_i w_i log max_k resp_ik`` (ICL's penalty; ``w_i`` 1 without
+    weights) from the same pass, and the weights' ``(sum w, sum w^2)`` (None without
+    weights), returned as a second and third value.
     """
     params = est._fitted_kernel_params(data)
-    total = wsum = penalty = 0.0
+    total = wsum = w2sum = penalty = 0.0
     rows = 0
+    weighted = False
     for lp, w, r in _logprob_and_weights(data, params, est.n_threads, resp=entropy):
         rows += lp.shape[0]
         if w is None:
             total += float(lp.sum())
             wsum += lp.shape[0]
+            w2sum += lp.shape[0]
         else:
+            weighted = True
             total += float(w @ lp)
             wsum += float(w.sum())
+            w2sum += float(w @ w)
         if entropy:
             with np.errstate(divide="ignore"):
-                penalty -= 2 * float(np.log(r.max(axis=1)).sum())
+                log_max = np.log(r.max(axis=1))
+            penalty -= 2 * float(log_max.sum() if w is None else w @ log_max)
     if not rows:
         raise _err(data.source.name, 0, "the source holds no rows; there is nothing to score")
     if not wsum > 0:
         raise ValueError(ZERO_WEIGHTS)
     if not (np.isfinite(wsum) and WEIGHT_RANGE[0] <= wsum / rows <= WEIGHT_RANGE[1]):
         raise ValueError(weight_scale_message(wsum / rows, "mean"))
-    return (total / wsum, penalty) if entropy else total / wsum
+    if entropy:
+        return total / wsum, penalty, (wsum, w2sum) if weighted else None
+    return total / wsum

@@ -26,11 +26,11 @@ from ._select_checks import (
     MISSING_FIX,
     _check_grid,
     _check_settings,
+    _check_weights,
     _in_memory,
 )
 from ._select_format import format_mclust, format_table
 from ._select_init import SharedStarts, _initial_parameters, _n_features, _n_rows
-from ._validation import check_sample_weight
 from .mixture import GaussianMixture
 
 __all__ = [
@@ -99,6 +99,7 @@ def select_components(
     init_params="kmeans",
     prior=None,
     missing="error",
+    sample_weight=None,
 ):
     """Fit a grid of Gaussian mixtures and keep the best by BIC or AIC.
 
@@ -165,6 +166,15 @@ def select_components(
         present the initialization is not shared: each fit makes its own from
         its ``init_params`` (k-means or the tree, on the rows filled as the
         estimator fills them).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the rows of an in-memory ``X`` or of a Dask array (a Dask array
+        of weights, chunked as its rows), as in :meth:`GaussianMixture.fit`: every fit,
+        its shared start and every score are weighted. A source carries its weights
+        itself (``fastem.source(..., weight_column=...)``). Only the ratios of the
+        weights matter, so the ``n`` of BIC and AIC (and the scale of ICL's
+        entropy) is the weights' effective number of rows,
+        ``(sum w)^2 / sum w^2``: the number of rows for equal weights, the rows of
+        positive weight for weights of 0 and 1 (a row of weight 0 is not there).
 
     Returns
     -------
@@ -202,6 +212,7 @@ def select_components(
     _missing.check_missing_option(missing)
     arr, source = _in_memory(X, missing)
     data = arr if arr is not None else source
+    weights = _check_weights(sample_weight, arr, source)
     # NaN (or a source that may hold them): each fit starts itself, from rows it fills
     shared = missing != "marginalize" or (arr is not None and not _missing.has_nan(arr))
     ks, cts = _check_grid(n_components, covariance_types, criterion, _n_features(data))
@@ -213,18 +224,18 @@ def select_components(
     n = _n_rows(data)
     rng = check_random_state(random_state)
     seed = random_state if isinstance(random_state, numbers.Integral) else None
-    starts = SharedStarts(arr, source, rng, ks, init_params, n_threads) if shared else None
+    starts = SharedStarts(arr, source, rng, ks, init_params, n_threads, weights) if shared else None
     rows = []
     models = []
     for K in ks:
-        cells = _fit_restarts(data, K, cts, n_init, starts, rng, init_params, params)
+        cells = _fit_restarts(data, weights, K, cts, n_init, starts, rng, init_params, params)
         for ct in cts:
             gm, error, seconds = cells[ct]
             if gm is not None:
                 gm.set_params(
                     weights_init=None, means_init=None, precisions_init=None, random_state=seed
                 )
-            rows.append(_table_row(K, ct, gm, error, seconds, arr, source, n))
+            rows.append(_table_row(K, ct, gm, error, seconds, arr, source, weights, n))
             models.append(gm)
             if callback is not None:
                 callback(len(rows), len(ks) * len(cts), dict(rows[-1]))
@@ -236,8 +247,9 @@ def select_components(
     return Selection(models[best], table)
 
 
-def _fit_restarts(data, K, cts, n_init, starts, rng, init_params, params):
-    """Each covariance type's best fit of ``K`` components over ``n_init`` restarts.
+def _fit_restarts(data, weights, K, cts, n_init, starts, rng, init_params, params):
+    """Each covariance type's best fit of ``K`` components over ``n_init`` restarts
+    (``weights``: the rows' sample weights, or None).
 
     Every restart draws one start from ``starts`` (None: each fit initializes itself) and
     one seed from ``rng`` for all the types; the fit of highest ``lower_bound_`` is kept.
@@ -271,7 +283,7 @@ def _fit_restarts(data, K, cts, n_init, starts, rng, init_params, params):
                     gm.set_params(weights_init=w0, means_init=m0, precisions_init=p0)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
-                    gm.fit(data)
+                    gm.fit(data, sample_weight=weights)
             except ValueError as e:
                 errors[ct] = str(e)
                 gm = None
@@ -282,9 +294,10 @@ def _fit_restarts(data, K, cts, n_init, starts, rng, init_params, params):
     return {ct: (best[ct], errors[ct], seconds[ct]) for ct in cts}
 
 
-def _table_row(K, ct, gm, error, seconds, X, source, n):
-    """The table's row of one cell: the scores of its fit ``gm`` on the ``n`` rows, or NaN
-    scores and the ``error`` of a cell whose every restart failed (``gm`` None)."""
+def _table_row(K, ct, gm, error, seconds, X, source, weights, n):
+    """The table's row of one cell: the scores of its fit ``gm`` on the ``n`` rows (with
+    ``weights``, their effective number), or NaN scores and the ``error`` of a cell whose
+    every restart failed (``gm`` None)."""
     row = {c: None for c in COLUMNS}
     row.update(n_components=K, covariance_type=ct, seconds=seconds, error="")
     if gm is None:
@@ -299,7 +312,7 @@ def _table_row(K, ct, gm, error, seconds, X, source, n):
             error=error,
         )
         return row
-    ll, penalty = _score_and_entropy(gm, X, source)
+    ll, penalty, n = _score_and_entropy(gm, X, source, weights, n)
     p = _stats.n_parameters(ct, K, gm.means_.shape[1])
     bic = -2 * ll * n + p * np.log(n)
     row.update(
@@ -314,17 +327,49 @@ def _table_row(K, ct, gm, error, seconds, X, source, n):
     return row
 
 
-def _score_and_entropy(gm, X, source):
-    """``(score, -2 sum_i log max_k resp_ik)``: the mean log-likelihood and ICL's penalty,
-    from one pass (NaN penalty for a Dask array)."""
+def _score_and_entropy(gm, X, source, weights, n):
+    """``(score, -2 sum_i log max_k resp_ik, n)``: the (weighted) mean log-likelihood, ICL's
+    penalty and BIC's number of rows, from one pass (NaN penalty for a Dask array). With
+    weights, ``n`` is their effective number of rows (:func:`effective_rows`) and each row's
+    entropy counts by its weight, scaled to that ``n``."""
     from . import _stream, _stream_api
 
     if X is not None:
         log_prob, resp, _ = gm._rowwise(gm._predict_data(X), logprob=True, resp=True)
         _validation.check_densities(log_prob)  # as predict_proba
-        score = float(np.average(log_prob, weights=check_sample_weight(None, X.shape[0])))
+        w = weights
+        score = float(np.average(log_prob, weights=w))
         with np.errstate(divide="ignore"):
-            return score, float(-2 * np.log(resp.max(axis=1)).sum())
+            entropy = np.log(resp.max(axis=1))
+        if w is None:
+            return score, float(-2 * entropy.sum()), n
+        n_eff, scale = effective_rows(float(w.sum()), float(w @ w))
+        return score, float(-2 * scale * (w @ entropy)), n_eff
     if _stream.is_streamed(source):
-        return _stream_api.score(gm, gm._predict_data(source), entropy=True)
-    return gm.score(source), np.nan
+        score, penalty, sums = _stream_api.score(gm, gm._predict_data(source), entropy=True)
+        if sums is None:  # no weights
+            return score, penalty, n
+        n_eff, scale = effective_rows(*sums)
+        return score, scale * penalty, n_eff
+    if weights is None:
+        return gm.score(source), np.nan, n
+    import dask
+
+    w_sum, w2_sum = dask.compute(weights.sum(), (weights * weights).sum())
+    return gm.score(source, sample_weight=weights), np.nan, effective_rows(w_sum, w2_sum)[0]
+
+
+def effective_rows(w_sum, w2_sum):
+    """``(n_eff, n_eff / sum w)``: the weights' effective number of rows
+    ``(sum w)^2 / sum w^2`` (Kish's), and the factor that turns a weighted sum over the
+    rows into one over that many rows.
+
+    Examples
+    --------
+    >>> effective_rows(6.0, 12.0)  # three rows of weight 2
+    (3.0, 0.5)
+    >>> effective_rows(2.0, 2.0)  # weights 1, 1, 0
+    (2.0, 1.0)
+    """
+    n_eff = w_sum * (w_sum / w2_sum)
+    return n_eff, n_eff / w_sum

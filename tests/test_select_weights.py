@@ -1,0 +1,75 @@
+"""``select_components(sample_weight=...)``: weights whose ratios alone matter, so equal
+weights give the unweighted table and weights of 0 and 1 the table of the rows of weight 1
+(in memory, from a source's weight column, and on Dask), through the fits, their shared
+starts, the scores and BIC's effective number of rows."""
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem.select import effective_rows
+
+COLUMNS = ("bic", "aic", "icl", "log_likelihood")
+X = fastem.load_old_faithful()
+KEEP = np.random.default_rng(0).random(len(X)) < 0.7
+
+
+def _grid(data, **kw):
+    kw = dict(n_components=range(1, 4), covariance_types=("full", "diag"), random_state=0, **kw)
+    return fastem.select_components(data, **kw)
+
+
+def _same_tables(a, b, columns=COLUMNS):
+    for column in columns:
+        np.testing.assert_allclose(a.table[column], b.table[column], rtol=1e-12, err_msg=column)
+    assert a.best_model.n_components == b.best_model.n_components
+    assert a.best_model.covariance_type == b.best_model.covariance_type
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "hc"])
+def test_equal_weights_give_the_unweighted_table(init_params):
+    _same_tables(
+        _grid(X, init_params=init_params),
+        _grid(X, init_params=init_params, sample_weight=np.full(len(X), 3.0)),
+    )
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "hc"])
+def test_weights_of_zero_and_one_give_the_table_of_the_kept_rows(init_params):
+    """BIC's n is the effective number of rows: a row of weight 0 is not there (counting
+    every row, n = 272 against 190 kept, moves BIC by p log(272 / 190) and the rows' term)."""
+    kept = _grid(X[KEEP], init_params=init_params)
+    weighted = _grid(X, init_params=init_params, sample_weight=KEEP.astype(float))
+    _same_tables(kept, weighted)
+
+
+def test_a_sources_weight_column_of_zeros_and_ones_gives_the_table_of_the_kept_rows(tmp_path):
+    np.save(tmp_path / "xw.npy", np.column_stack([X, KEEP.astype(float)]))
+    src = fastem.source(tmp_path / "xw.npy", weight_column=2)
+    _same_tables(_grid(X[KEEP]), _grid(src))
+
+
+def test_dask_weights_of_zeros_and_ones_give_the_table_of_the_kept_rows():
+    da = pytest.importorskip("dask.array")
+    kept = _grid(da.from_array(X[KEEP], chunks=70))
+    for w in (KEEP.astype(float), da.from_array(KEEP.astype(float), chunks=100)):
+        weighted = _grid(da.from_array(X, chunks=100), sample_weight=w)
+        _same_tables(kept, weighted, ("bic", "aic", "log_likelihood"))
+
+
+def test_weights_are_refused_where_they_cannot_apply(tmp_path):
+    np.save(tmp_path / "x.npy", X)
+    with pytest.raises(ValueError, match="weight_column="):
+        _grid(fastem.source(tmp_path / "x.npy"), sample_weight=np.ones(len(X)))
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(272,\)"):
+        _grid(X, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="negative"):
+        _grid(X, sample_weight=-np.ones(len(X)))
+
+
+def test_effective_rows_counts_equal_weights_as_rows_and_zero_weights_as_none():
+    w = np.array([2.0, 2.0, 2.0, 0.0])
+    n_eff, scale = effective_rows(w.sum(), w @ w)
+    assert (n_eff, scale) == (3.0, 0.5)
+    w = np.array([1.0, 3.0])  # unequal weights: fewer effective rows than rows
+    assert effective_rows(w.sum(), w @ w)[0] == pytest.approx(1.6)
