@@ -232,12 +232,12 @@ def _logprob_and_weights(data, params, n_threads, resp=False):
             yield lp, w, r
 
 
-def score(est, data, entropy=False):
+def score(est, data, entropy=False, weight_sums=False):
     """Weighted mean log-likelihood of a streamed ``data``, in one pass.
 
     ``entropy``: also ``-2 sum_i w_i log max_k resp_ik`` (ICL's penalty; ``w_i`` 1 without
-    weights) from the same pass, and the weights' ``(sum w, sum w^2)`` (None without
-    weights), returned as a second and third value.
+    weights) from the same pass, returned next; ``weight_sums``: also the weights'
+    ``(sum w, sum w^2)`` (None without weights), returned last.
     """
     params = est._fitted_kernel_params(data)
     total = wsum = w2sum = penalty = 0.0
@@ -264,6 +264,7 @@ def score(est, data, entropy=False):
         raise ValueError(ZERO_WEIGHTS)
     if not (np.isfinite(wsum) and WEIGHT_RANGE[0] <= wsum / rows <= WEIGHT_RANGE[1]):
         raise ValueError(weight_scale_message(wsum / rows, "mean"))
-    if entropy:
-        return total / wsum, penalty, (wsum, w2sum) if weighted else None
-    return total / wsum
+    out = (total / wsum,) + ((penalty,) if entropy else ())
+    if weight_sums:
+        out += ((wsum, w2sum) if weighted else None,)
+    return out if len(out) > 1 else out[0]

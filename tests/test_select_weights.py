@@ -73,3 +73,36 @@ def test_effective_rows_counts_equal_weights_as_rows_and_zero_weights_as_none():
     assert (n_eff, scale) == (3.0, 0.5)
     w = np.array([1.0, 3.0])  # unequal weights: fewer effective rows than rows
     assert effective_rows(w.sum(), w @ w)[0] == pytest.approx(1.6)
+
+
+@pytest.mark.parametrize("column", ["w", "2"])
+def test_the_command_line_weight_column_fits_selects_and_scores_as_the_api(
+    column, tmp_path, monkeypatch, capsys
+):
+    """``--weight-column`` (a header name or an index) is never a feature: ``fit`` equals the
+    weighted fit, ``select`` the weighted table, and the BIC of ``fit`` and ``score`` with
+    weights of 0 and 1 is the kept rows' (the effective number of rows)."""
+    import json
+
+    from fastem.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    header = "eruptions,waiting,w"
+    np.savetxt("d.csv", np.column_stack([X, KEEP]), delimiter=",", header=header, comments="")
+    weights = ["--weight-column", column]
+    assert main(["fit", "d.csv", "-k", "2", "--seed", "0", *weights, "-o", "m.npz", "--json"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    ref = fastem.GaussianMixture(2, random_state=0).fit(X, sample_weight=KEEP.astype(float))
+    kept = fastem.GaussianMixture(2, random_state=0).fit(X[KEEP])
+    np.testing.assert_array_equal(fastem.load("m.npz").means_, ref.means_)
+    assert main(["score", "m.npz", "d.csv", *weights, "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    for out in (fitted, scored):
+        assert out["effective_rows"] == pytest.approx(KEEP.sum(), rel=1e-12)
+        assert out["bic"] == pytest.approx(kept.bic(X[KEEP]), rel=1e-12)
+        assert out["aic"] == pytest.approx(kept.aic(X[KEEP]), rel=1e-12)
+    args = ["select", "d.csv", "--k-range", "1:3", "--covariance-types", "full,diag"]
+    assert main([*args, "--seed", "0", *weights, "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)["table"]
+    want = _grid(X[KEEP])
+    np.testing.assert_allclose([row["bic"] for row in table], want.table["bic"], rtol=1e-12)

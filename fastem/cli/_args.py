@@ -135,6 +135,11 @@ def _data_options(p):
     )
     p.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 or Zarr file")
     p.add_argument(
+        "--weight-column",
+        metavar="COL",
+        help="column (header name or integer index) of each row's sample weight; never a feature",
+    )
+    p.add_argument(
         "--chunk-rows",
         type=_positive_int,
         metavar="R",

@@ -40,7 +40,7 @@ def _cmd_fit(args, progress):
     _outputs_first(
         [("-o", args.output), ("--checkpoint", args.checkpoint)], [args.data], args.output
     )
-    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
+    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows, args.weight_column)
     params = dict(
         n_components=args.k,
         covariance_type=args.covariance_type,
@@ -127,7 +127,7 @@ def _check_features(model, data, path):
 def _model_and_data(args):
     """The saved model and the data it is applied to, with matching widths."""
     model, _ = _load_model(args.model)
-    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
+    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows, args.weight_column)
     _check_features(model, data, args.data)
     return model, data
 
@@ -159,9 +159,12 @@ def _cmd_score(args, progress):
     model, data = _model_and_data(args)
     scores = _scores(model, data)
     summary = {"command": "score", "model": args.model, "data": args.data, **scores}
+    rows = f"{scores['n_samples']} rows"
+    if scores["effective_rows"] != scores["n_samples"]:  # weighted: BIC's n
+        rows = f"{scores['effective_rows']:.1f} effective rows of {rows}"
     text = (
         f"log-likelihood {scores['log_likelihood']:.6f} per row "
-        f"({scores['total_log_likelihood']:.4f} over {scores['n_samples']} rows)\n"
+        f"({scores['total_log_likelihood']:.4f} over {rows})\n"
         f"BIC {scores['bic']:.3f}  AIC {scores['aic']:.3f}"
     )
     _emit(args, summary, text)
@@ -227,7 +230,7 @@ def _cmd_select(args, progress):
     from ..select import format_mclust, format_table, select_components
 
     _outputs_first([("-o", args.output), ("--plot", args.plot)], [args.data], args.output)
-    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows)
+    data = _read_data(args.data, args.columns, args.dataset, args.chunk_rows, args.weight_column)
 
     def callback(done, total, row):
         progress.update(

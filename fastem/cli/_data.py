@@ -39,7 +39,7 @@ def _csv_columns(path, columns):
     return names, idx, skip
 
 
-def _read_data(path, columns=None, dataset=None, chunk_rows=None):
+def _read_data(path, columns=None, dataset=None, chunk_rows=None, weight_column=None):
     """The data at ``path``: a :func:`fastem.source` where fastem has one, else an array.
 
     Without ``fastem.source``, ``.csv`` (with or without a header row) and
@@ -55,6 +55,8 @@ def _read_data(path, columns=None, dataset=None, chunk_rows=None):
         The dataset inside an HDF5 or Zarr file.
     chunk_rows : int, default=None
         Rows per chunk when streaming.
+    weight_column : str, default=None
+        The column (name or integer index) of the rows' sample weights, never a feature.
 
     Returns
     -------
@@ -68,10 +70,13 @@ def _read_data(path, columns=None, dataset=None, chunk_rows=None):
     source = getattr(fastem, "source", None)
     if source is not None:
         kwargs = {"chunk_rows": chunk_rows, "columns": columns, "dataset": dataset}
+        kwargs["weight_column"] = weight_column  # a name, or an index as a string of digits
         return source(path, **{k: v for k, v in kwargs.items() if v is not None})
     ext = os.path.splitext(path)[1].lower()
     if dataset is not None:
         raise ValueError(f"--dataset applies to HDF5 and Zarr files, not to {ext or path!r} files.")
+    if weight_column is not None:
+        raise ValueError("--weight-column needs fastem.source, which this fastem lacks.")
     if os.path.isdir(path):
         raise ValueError(f"{path} is a directory; expected a .csv or .npy file.")
     if ext == ".csv":

@@ -141,13 +141,23 @@ def _components_text(model):
 
 
 def _scores(model, data):
-    from .. import _stats
+    """The mean log-likelihood of ``data`` (weighted by its weight column) and BIC and AIC
+    over its rows, or over its weights' effective number of rows (``select_components``'
+    rule: only the weights' ratios matter)."""
+    from .. import _stats, _stream, _stream_api
+    from ..select import effective_rows
 
-    n = _n_rows(data)
-    ll = float(model.score(data))
+    n = rows = _n_rows(data)
+    if _stream.is_streamed(data):
+        ll, sums = _stream_api.score(model, model._predict_data(data), weight_sums=True)
+        if sums is not None:
+            n = effective_rows(*sums)[0]
+    else:
+        ll = float(model.score(data))
     p = _stats.n_parameters(model.covariance_type, _n_fitted(model), model.means_.shape[1])
     return {
-        "n_samples": n,
+        "n_samples": rows,
+        "effective_rows": n,
         "log_likelihood": ll,
         "total_log_likelihood": ll * n,
         "bic": -2 * ll * n + p * np.log(n),
