@@ -190,6 +190,22 @@ def check_sample_weight(sample_weight, n_samples):
     return np.ascontiguousarray(w)
 
 
+def effective_rows(w_sum, w2_sum):
+    """``(n_eff, n_eff / sum w)``: the weights' effective number of rows
+    ``(sum w)^2 / sum w^2`` (Kish's), and the factor that turns a weighted sum over the
+    rows into one over that many rows.
+
+    Examples
+    --------
+    >>> effective_rows(6.0, 12.0)  # three rows of weight 2
+    (3.0, 0.5)
+    >>> effective_rows(2.0, 2.0)  # weights 1, 1, 0
+    (2.0, 1.0)
+    """
+    n_eff = w_sum * (w_sum / w2_sum)
+    return n_eff, n_eff / w_sum
+
+
 #: The error for weights that are all zero (every path that takes weights raises it)
 ZERO_WEIGHTS = "sample_weight sums to zero; at least one row needs a positive weight."
 

@@ -9,10 +9,12 @@ from threadpoolctl import threadpool_limits
 
 from . import _models, _small, _stats, _stream, _stream_api
 from ._em_loop import _EMLoop
-from ._mixture_api import _MixtureAPI, _output
+from ._mixture_api import _is_dask_array, _MixtureAPI, _output
 from ._online_api import _OnlineMixin
 from ._validation import (
     check_hyperparameters,
+    check_sample_weight,
+    effective_rows,
 )
 
 
@@ -354,43 +356,61 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         """
         return self.fit(X, sample_weight=sample_weight, labels=labels).predict(X)
 
-    def bic(self, X):
+    def bic(self, X, sample_weight=None):
         """Bayesian information criterion for ``X`` (lower is better).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or source
             In-memory data, or a chunked source (scored in one pass).
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`score` (a source's weight column weights it too). Only the
+            weights' ratios matter, so ``n`` is their effective number of rows,
+            ``(sum w)^2 / sum w^2`` (as in :func:`~fastem.select_components`).
 
         Returns
         -------
         bic : float
         """
-        score, n = self._score_and_rows(X)
+        score, n = self._score_and_rows(X, sample_weight)
         return float(-2 * score * n + self._n_parameters() * np.log(n))
 
-    def aic(self, X):
+    def aic(self, X, sample_weight=None):
         """Akaike information criterion for ``X`` (lower is better).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or source
             In-memory data, or a chunked source (scored in one pass).
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`bic`.
 
         Returns
         -------
         aic : float
         """
-        score, n = self._score_and_rows(X)
+        score, n = self._score_and_rows(X, sample_weight)
         return -2 * score * n + 2 * self._n_parameters()
 
-    def _score_and_rows(self, X):
-        """``(score(X), n_samples)``, for in-memory data and sources alike (one pass)."""
+    def _score_and_rows(self, X, sample_weight=None):
+        """``(score(X), n)``, for in-memory data, Dask arrays and sources alike (one pass):
+        ``n`` the rows, or with weights their effective number (:func:`effective_rows`)."""
         if _stream.is_streamed(X):
             self._check_fitted()
-            data = _stream_api.predict_data(self, X)
-            return _stream_api.score(self, data), data.n_samples
-        return self.score(X), np.shape(X)[0]
+            data = _stream_api.predict_data(self, X, sample_weight)
+            score, sums = _stream_api.score(self, data, weight_sums=True)
+            return score, data.n_samples if sums is None else effective_rows(*sums)[0]
+        score = self.score(X, sample_weight=sample_weight)
+        if sample_weight is None:
+            return score, np.shape(X)[0]
+        if _is_dask_array(X):
+            import dask
+            import dask.array as da
+
+            w = da.asarray(sample_weight)
+            return score, effective_rows(*dask.compute(w.sum(), (w * w).sum()))[0]
+        w = check_sample_weight(sample_weight, np.shape(X)[0])
+        return score, effective_rows(float(w.sum()), float(w @ w))[0]
 
     def _n_parameters(self):  # of the fitted model (n_components may have changed since)
         return _stats.n_parameters(self.covariance_type, *self.means_.shape)

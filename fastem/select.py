@@ -31,6 +31,7 @@ from ._select_checks import (
 )
 from ._select_format import format_mclust, format_table
 from ._select_init import SharedStarts, _initial_parameters, _n_features, _n_rows
+from ._validation import effective_rows
 from .mixture import GaussianMixture
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Selection",
     "format_mclust",
     "format_table",
+    "effective_rows",
     "select_components",
 ]
 
@@ -359,19 +361,3 @@ def _score_and_entropy(gm, X, source, weights, n):
 
     w_sum, w2_sum = dask.compute(weights.sum(), (weights * weights).sum())
     return gm.score(source, sample_weight=weights), np.nan, effective_rows(w_sum, w2_sum)[0]
-
-
-def effective_rows(w_sum, w2_sum):
-    """``(n_eff, n_eff / sum w)``: the weights' effective number of rows
-    ``(sum w)^2 / sum w^2`` (Kish's), and the factor that turns a weighted sum over the
-    rows into one over that many rows.
-
-    Examples
-    --------
-    >>> effective_rows(6.0, 12.0)  # three rows of weight 2
-    (3.0, 0.5)
-    >>> effective_rows(2.0, 2.0)  # weights 1, 1, 0
-    (2.0, 1.0)
-    """
-    n_eff = w_sum * (w_sum / w2_sum)
-    return n_eff, n_eff / w_sum

@@ -106,3 +106,19 @@ def test_the_command_line_weight_column_fits_selects_and_scores_as_the_api(
     table = json.loads(capsys.readouterr().out)["table"]
     want = _grid(X[KEEP])
     np.testing.assert_allclose([row["bic"] for row in table], want.table["bic"], rtol=1e-12)
+
+
+def test_bic_and_aic_with_weights_count_the_effective_rows(tmp_path):
+    """``GaussianMixture.bic``/``aic`` with ``sample_weight`` (in memory, Dask) or a source's
+    weight column: weights of 0 and 1 score as the kept rows, equal weights as no weights."""
+    gm = fastem.GaussianMixture(2, random_state=0).fit(X)
+    w = KEEP.astype(float)
+    np.save(tmp_path / "xw.npy", np.column_stack([X, w]))
+    inputs = [(X, w), (fastem.source(tmp_path / "xw.npy", weight_column=2), None)]
+    da = pytest.importorskip("dask.array")
+    inputs.append((da.from_array(X, chunks=100), da.from_array(w, chunks=100)))
+    for data, weights in inputs:
+        for method in ("bic", "aic"):
+            got = getattr(gm, method)(data, sample_weight=weights)
+            assert got == pytest.approx(getattr(gm, method)(X[KEEP]), rel=1e-12), method
+    assert gm.bic(X, sample_weight=np.full(len(X), 2.0)) == pytest.approx(gm.bic(X), rel=1e-13)

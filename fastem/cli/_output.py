@@ -145,7 +145,7 @@ def _scores(model, data):
     over its rows, or over its weights' effective number of rows (``select_components``'
     rule: only the weights' ratios matter)."""
     from .. import _stats, _stream, _stream_api
-    from ..select import effective_rows
+    from .._validation import effective_rows
 
     n = rows = _n_rows(data)
     if _stream.is_streamed(data):
