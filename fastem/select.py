@@ -355,9 +355,5 @@ def _score_and_entropy(gm, X, source, weights, n):
             return score, penalty, n
         n_eff, scale = effective_rows(*sums)
         return score, scale * penalty, n_eff
-    if weights is None:
-        return gm.score(source), np.nan, n
-    import dask
-
-    w_sum, w2_sum = dask.compute(weights.sum(), (weights * weights).sum())
-    return gm.score(source, sample_weight=weights), np.nan, effective_rows(w_sum, w2_sum)[0]
+    score, n = gm._score_and_rows(source, weights)  # a Dask array
+    return score, np.nan, n
