@@ -423,16 +423,26 @@ class StreamData:
 
     def _observed_means(self, cols):
         """The mean of the observed values of each column of ``cols`` over the source (NaN
-        in the other columns): where the initialization sample saw none of them."""
+        in the other columns): where the initialization sample saw none of them. Weighted by
+        the sample weights as the sample's own means are (``_missing.column_nanmeans``: a
+        row of weight 0 counts as no row), unweighted where a column's observed values all
+        weigh 0."""
         total, count = np.zeros(cols.size), np.zeros(cols.size)
+        w_total, w_sum = np.zeros(cols.size), np.zeros(cols.size)
         with closing(self.chunks("column means")) as chunks:
-            for _, X, _, _ in chunks:
+            for _, X, w, _ in chunks:
                 values = X[:, cols].astype(np.float64)
                 seen = ~np.isnan(values)
-                total += np.where(seen, values, 0.0).sum(axis=0)
+                values = np.where(seen, values, 0.0)
+                total += values.sum(axis=0)
                 count += seen.sum(axis=0)
+                if w is not None:
+                    w_total += w @ values
+                    w_sum += w @ seen
         fill = np.full(self.n_features, np.nan)
-        fill[cols] = total / count  # every column is observed somewhere (_check_observed)
+        # every column is observed somewhere (_check_observed)
+        weighed = w_sum > 0
+        fill[cols] = np.where(weighed, w_total / np.where(weighed, w_sum, 1.0), total / count)
         return fill
 
 

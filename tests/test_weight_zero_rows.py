@@ -84,3 +84,26 @@ def test_a_bad_value_in_a_block_of_rows_all_of_weight_zero_is_still_found(
     src = fastem.source(tmp_path / "bad.npy", chunk_rows=2048)
     with pytest.raises(fastem.SourceError, match=r"bad\.npy.*row offset 2000.*NaN or infinite"):
         _fits(src, w, ct, start)
+
+
+def test_a_column_the_initialization_sample_never_saw_is_filled_with_its_weighted_mean(
+    tmp_path,
+):
+    """A source larger than the initialization sample whose column 1 is observed in three
+    rows only, none of them sampled: the sample's NaN in it are filled with the mean of
+    those values over the whole source, weighted as the sample's own means are (a row of
+    weight 0 counts as no row: 25, not the unweighted 20), and unweighted without weights."""
+    n = 600_000  # six times the sample (fastem._stream.INIT_SAMPLE_ROWS)
+    X = np.random.default_rng(0).normal(size=(n, 3))
+    X[:, 1] = np.nan
+    rows = [200_000, 300_000, 400_000]
+    X[rows, 1] = [10.0, 20.0, 30.0]
+    X[:, 2] = 1.0
+    X[rows[0], 2] = 0.0
+    np.save(tmp_path / "x.npy", X)
+    for kw, fill in ((dict(weight_column=2), 25.0), (dict(columns=[0, 1]), 20.0)):
+        src = fastem.source(tmp_path / "x.npy", **kw)
+        data = fastem.GaussianMixture(2, missing="marginalize")._fit_data(src, None)
+        sample = data.sample_for_init(None, np.random.RandomState(0))  # samples none of rows
+        assert np.isnan(sample.raw_X[:, 1]).all()
+        np.testing.assert_array_equal(np.unique(sample.X[:, 1]), [fill])
