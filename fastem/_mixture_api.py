@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _missing, _stats, _stream, _stream_api, _validation, _writers
 from ._passes import ArrayData
-from ._validation import check_all_finite, check_sample_weight, precheck_array
+from ._validation import check_all_finite, check_sample_weight, effective_rows, precheck_array
 
 
 def _output(values, dtype):
@@ -233,6 +233,27 @@ class _MixtureAPI:
         log_prob = self.score_samples(X)
         w = check_sample_weight(sample_weight, log_prob.shape[0])
         return float(np.average(log_prob, weights=w))
+
+    def _score_and_rows(self, X, sample_weight=None):
+        """``(score(X), n)``, for in-memory data, Dask arrays and sources alike (one pass):
+        ``n`` the rows, or with weights their effective number (:func:`effective_rows`):
+        the ``n`` of BIC and AIC (``GaussianMixture.bic``, the command line's scores)."""
+        if _stream.is_streamed(X):
+            self._check_fitted()
+            data = _stream_api.predict_data(self, X, sample_weight)
+            score, _, sums = _stream_api.score_sums(self, data)
+            return score, data.n_samples if sums is None else effective_rows(*sums)[0]
+        score = self.score(X, sample_weight=sample_weight)
+        if sample_weight is None:
+            return score, np.shape(X)[0]
+        if _is_dask_array(X):
+            import dask
+            import dask.array as da
+
+            w = da.asarray(sample_weight)
+            return score, effective_rows(*dask.compute(w.sum(), (w * w).sum()))[0]
+        w = check_sample_weight(sample_weight, np.shape(X)[0])
+        return score, effective_rows(float(w.sum()), float(w @ w))[0]
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.

@@ -232,13 +232,16 @@ def _logprob_and_weights(data, params, n_threads, resp=False):
             yield lp, w, r
 
 
-def score(est, data, entropy=False, weight_sums=False):
-    """Weighted mean log-likelihood of a streamed ``data``, in one pass.
+def score(est, data):
+    """Weighted mean log-likelihood of a streamed ``data``, in one pass."""
+    return score_sums(est, data)[0]
 
-    ``entropy``: also ``-2 sum_i w_i log max_k resp_ik`` (ICL's penalty; ``w_i`` 1 without
-    weights) from the same pass, returned next; ``weight_sums``: also the weights'
-    ``(sum w, sum w^2)`` (None without weights), returned last.
-    """
+
+def score_sums(est, data, entropy=False):
+    """``(mean, penalty, sums)`` of a streamed ``data``, in one pass: the weighted mean
+    log-likelihood; with ``entropy``, ``-2 sum_i w_i log max_k resp_ik`` (ICL's penalty;
+    ``w_i`` 1 without weights), else None; the weights' ``(sum w, sum w^2)``, or None
+    without weights."""
     params = est._fitted_kernel_params(data)
     total = wsum = w2sum = penalty = 0.0
     rows = 0
@@ -248,7 +251,6 @@ def score(est, data, entropy=False, weight_sums=False):
         if w is None:
             total += float(lp.sum())
             wsum += lp.shape[0]
-            w2sum += lp.shape[0]
         else:
             weighted = True
             total += float(w @ lp)
@@ -264,7 +266,4 @@ def score(est, data, entropy=False, weight_sums=False):
         raise ValueError(ZERO_WEIGHTS)
     if not (np.isfinite(wsum) and WEIGHT_RANGE[0] <= wsum / rows <= WEIGHT_RANGE[1]):
         raise ValueError(weight_scale_message(wsum / rows, "mean"))
-    out = (total / wsum,) + ((penalty,) if entropy else ())
-    if weight_sums:
-        out += ((wsum, w2sum) if weighted else None,)
-    return out if len(out) > 1 else out[0]
+    return total / wsum, penalty if entropy else None, (wsum, w2sum) if weighted else None

@@ -7,14 +7,12 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from . import _models, _small, _stats, _stream, _stream_api
+from . import _models, _small, _stats
 from ._em_loop import _EMLoop
-from ._mixture_api import _is_dask_array, _MixtureAPI, _output
+from ._mixture_api import _MixtureAPI, _output
 from ._online_api import _OnlineMixin
 from ._validation import (
     check_hyperparameters,
-    check_sample_weight,
-    effective_rows,
 )
 
 
@@ -391,26 +389,6 @@ class GaussianMixture(_EMLoop, _OnlineMixin, _MixtureAPI, DensityMixin, BaseEsti
         """
         score, n = self._score_and_rows(X, sample_weight)
         return -2 * score * n + 2 * self._n_parameters()
-
-    def _score_and_rows(self, X, sample_weight=None):
-        """``(score(X), n)``, for in-memory data, Dask arrays and sources alike (one pass):
-        ``n`` the rows, or with weights their effective number (:func:`effective_rows`)."""
-        if _stream.is_streamed(X):
-            self._check_fitted()
-            data = _stream_api.predict_data(self, X, sample_weight)
-            score, sums = _stream_api.score(self, data, weight_sums=True)
-            return score, data.n_samples if sums is None else effective_rows(*sums)[0]
-        score = self.score(X, sample_weight=sample_weight)
-        if sample_weight is None:
-            return score, np.shape(X)[0]
-        if _is_dask_array(X):
-            import dask
-            import dask.array as da
-
-            w = da.asarray(sample_weight)
-            return score, effective_rows(*dask.compute(w.sum(), (w * w).sum()))[0]
-        w = check_sample_weight(sample_weight, np.shape(X)[0])
-        return score, effective_rows(float(w.sum()), float(w @ w))[0]
 
     def _n_parameters(self):  # of the fitted model (n_components may have changed since)
         return _stats.n_parameters(self.covariance_type, *self.means_.shape)

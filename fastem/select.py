@@ -348,9 +348,7 @@ def _score_and_entropy(gm, X, source, weights, n):
         n_eff, scale = effective_rows(float(w.sum()), float(w @ w))
         return score, float(-2 * scale * (w @ entropy)), n_eff
     if _stream.is_streamed(source):
-        score, penalty, sums = _stream_api.score(
-            gm, gm._predict_data(source), entropy=True, weight_sums=True
-        )
+        score, penalty, sums = _stream_api.score_sums(gm, gm._predict_data(source), True)
         if sums is None:  # no weights
             return score, penalty, n
         n_eff, scale = effective_rows(*sums)

@@ -186,7 +186,6 @@ def _diagonal_statistics(pair, monkeypatch):
 
     monkeypatch.setattr(_diag_tiles, "PAIR", pair)
     monkeypatch.setattr(_diag_tiles, "LANES", _diag_tiles.GROUP * pair)
-    monkeypatch.setattr(_diag_tiles, "ALL", (1 << _diag_tiles.GROUP * pair) - 1)
     acc = njit(**_config._NO_CACHE)(_statistics.accumulate_diag)
     empty = np.zeros((0, 1))
     return lambda xt, nb, mu, resp, nk, s1, s2: acc(xt, nb, mu, resp, empty, empty, nk, s1, s2)

@@ -48,8 +48,6 @@ from ._small_tiles import _reduce
 GROUP, PAIR = (4, 2) if vector_registers() == 32 else (4, 1)
 #: The lanes of a pass's vectors.
 LANES = GROUP * PAIR
-#: Every sum of a pass (its bit mask).
-ALL = (1 << LANES) - 1
 #: A sum about the shared centre is moved to its mean where the shift term ``t delta^2`` is at
 #: most this many times the result (see the module's docstring); else it is made again.
 SHARED_LIMIT = 1e4
@@ -57,16 +55,16 @@ SHARED_LIMIT = 1e4
 
 def _pass_factory(shared, group):
     @intrinsic
-    def diag_pass(typingctx, xt, resp, mu, nb, ks, n, d, ts, s1, s2, D, lanes):
-        """Add the block's diagonal statistics of the components ``ks[:n]`` (``ks``: four, the
-        last repeated past ``n``; the first ``group`` read) and the ``PAIR`` features from ``d``
-        (those inside ``D``) to ``s1`` and ``s2``, for the (component ``i``, feature ``d + j``)
-        sums whose bit ``PAIR i + j`` is set in ``lanes``. ``shared``: about the midrange of
-        their means, moved to each mean (``ts``: the components' weights in the block,
-        ``sum r``); returns the bit mask of the sums not added (their move would round, or they
-        are not finite). Else about each mean (4 operations per element): the sums the shared
-        pass refused; returns 0."""
-        sig = types.int64(xt, resp, mu, nb, ks, n, d, ts, s1, s2, D, lanes)
+    def diag_pass(typingctx, xt, resp, mu, nb, ks, d, ts, s1, s2, D, lanes):
+        """Add the block's diagonal statistics of the components ``ks`` (four, the first
+        ``group`` read) and the ``PAIR`` features from ``d`` (those inside ``D``) to ``s1`` and
+        ``s2``, for the (component ``i``, feature ``d + j``) sums whose bit ``PAIR i + j`` is
+        set in ``lanes`` (a component repeated to fill a group has none set). ``shared``:
+        about the midrange of their means, moved to each mean (``ts``: the components' weights
+        in the block, ``sum r``); returns the bit mask of the sums not added (their move would
+        round, or they are not finite). Else about each mean (4 operations per element): the
+        sums the shared pass refused; returns 0."""
+        sig = types.int64(xt, resp, mu, nb, ks, d, ts, s1, s2, D, lanes)
 
         def codegen(context, builder, signature, args):
             return _codegen(context, builder, signature, args, shared, group)
@@ -79,8 +77,8 @@ def _pass_factory(shared, group):
 def _codegen(context, builder, signature, args, shared, group):
     b_ = builder
     vec = _ir.Vectors(b_, LANES)
-    a_x, a_r, a_m, a_s1, a_s2 = (_ir.data(context, b_, signature, args, i) for i in (0, 1, 2, 8, 9))
-    nbv, ksv, nv, dv, tsv, Dv, lanesv = (args[i] for i in (3, 4, 5, 6, 7, 10, 11))
+    a_x, a_r, a_m, a_s1, a_s2 = (_ir.data(context, b_, signature, args, i) for i in (0, 1, 2, 7, 8))
+    nbv, ksv, dv, tsv, Dv, lanesv = (args[i] for i in (3, 4, 5, 6, 9, 10))
     kv = [b_.extract_value(ksv, i) for i in range(group)]
     slots = group * PAIR
 
@@ -147,16 +145,12 @@ def _codegen(context, builder, signature, args, shared, group):
     spare = [vec.zero] * (LANES - slots)
     m1 = _reduce(vec, [b_.load(s) for s in a] + spare)
     m2 = _reduce(vec, [b_.load(s) for s in q] + spare)
-    # lanes with a sum to add: bit PAIR i + j of ``lanes``, component i < n, feature d + j < D
+    # lanes with a sum to add: bit PAIR i + j of ``lanes``, feature d + j < D
     mask = ir.IntType(LANES)
-    comps = ir.Constant(ir.VectorType(_ir.I64, LANES), [q // PAIR for q in range(LANES)])
     feats = ir.Constant(ir.VectorType(_ir.I64, LANES), [q % PAIR for q in range(LANES)])
     inside = b_.and_(
         b_.bitcast(b_.trunc(lanesv, mask), ir.VectorType(ir.IntType(1), LANES)),
-        b_.and_(
-            b_.icmp_signed("<", comps, vec.splat_int(nv)),
-            b_.icmp_signed("<", feats, vec.splat_int(b_.sub(Dv, dv))),
-        ),
+        b_.icmp_signed("<", feats, vec.splat_int(b_.sub(Dv, dv))),
     )
     add = inside
     if shared:

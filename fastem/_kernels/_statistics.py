@@ -372,13 +372,14 @@ def accumulate_diag(xt, nb, mu, resp, xr, rd, nk, s1, s2):
         if n > 3:
             nk[k0 + 3] += t3
         ts = (t0, t1, t2, t3)
+        live = (1 << (_diag.PAIR * n)) - 1  # the sums of the group's n components
         for d in range(0, Dp, _diag.PAIR):
-            refused = _diag.shared_pass(xt, resp, mu, nb, ks, n, d, ts, s1, s2, D, _diag.ALL)
+            refused = _diag.shared_pass(xt, resp, mu, nb, ks, d, ts, s1, s2, D, live)
             for i in range(n if refused else 0):
                 lanes = (refused >> (_diag.PAIR * i)) & ((1 << _diag.PAIR) - 1)
                 if lanes:
                     one = (k0 + i, k0 + i, k0 + i, k0 + i)
-                    _diag.mean_pass(xt, resp, mu, nb, one, 1, d, ts, s1, s2, D, lanes)
+                    _diag.mean_pass(xt, resp, mu, nb, one, d, ts, s1, s2, D, lanes)
 
 
 # compiled once per process, called by address from both dtypes' kernels (``_shared``);

@@ -144,16 +144,10 @@ def _scores(model, data):
     """The mean log-likelihood of ``data`` (weighted by its weight column) and BIC and AIC
     over its rows, or over its weights' effective number of rows (``select_components``'
     rule: only the weights' ratios matter)."""
-    from .. import _stats, _stream, _stream_api
-    from .._validation import effective_rows
+    from .. import _stats
 
-    n = rows = _n_rows(data)
-    if _stream.is_streamed(data):
-        ll, sums = _stream_api.score(model, model._predict_data(data), weight_sums=True)
-        if sums is not None:
-            n = effective_rows(*sums)[0]
-    else:
-        ll = float(model.score(data))
+    ll, n = model._score_and_rows(data)
+    rows = _n_rows(data)
     p = _stats.n_parameters(model.covariance_type, _n_fitted(model), model.means_.shape[1])
     return {
         "n_samples": rows,
