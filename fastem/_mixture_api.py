@@ -78,7 +78,10 @@ class _MixtureAPI:
                 "lower n_components."
             )
         labels = _missing.check_labels(labels, X.shape[0], self.n_components)
-        return self._wrap(X, check_sample_weight(sample_weight, X.shape[0]), labels, fitting=True)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        if w is not None:
+            _validation.check_positive_rows(np.count_nonzero(w > 0), self.n_components)
+        return self._wrap(X, w, labels, fitting=True)
 
     def _check_fitted(self):
         check_is_fitted(self)

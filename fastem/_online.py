@@ -36,6 +36,7 @@ from ._validation import (
     InvalidParameterError,
     _is_real,
     check_all_finite,
+    check_positive_rows,
     check_sample_weight,
 )
 
@@ -245,7 +246,10 @@ def _step(est, X, w, state):
     """
     # the first batch initializes from its rows, unless every initial parameter is given:
     # then a column it does not observe is marginalized like any missing value
-    data = est._wrap(X, w, fitting=state is None and _needs_rows(est))
+    fitting = state is None and _needs_rows(est)
+    if fitting and w is not None:  # the first batch initializes from its rows of positive weight
+        check_positive_rows(np.count_nonzero(w > 0), est.n_components)
+    data = est._wrap(X, w, fitting=fitting)
     if state is None:
         # the first batch: on an empty cache a helper compiles the pass's block functions
         # while this process initializes, as for fit (the batch weighed as below)

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _direct, _missing
 from ._passes import ArrayData
-from ._validation import WEIGHT_RANGE, ZERO_WEIGHTS, weight_scale_message
+from ._validation import WEIGHT_RANGE, ZERO_WEIGHTS, check_positive_rows, weight_scale_message
 from .sources import Source, SourceError, prefetch
 from .sources._base import _check_weights, _err, check_values
 from .sources._factory import is_source_like
@@ -165,6 +165,9 @@ class StreamData:
         # True once a fit's pass found an observed value in every column (missing="marginalize")
         self._columns_observed = missing != "marginalize"
         self.min_rows = min_rows
+        #: the rows of positive weight in the last whole pass; None: no weights, or no
+        #: whole pass yet (a fit refuses too few of them, :meth:`_checked`)
+        self.positive_rows = None
         # the reader's buffers, kept from pass to pass: passes of one StreamData
         # never overlap (each joins its reader thread before returning)
         self._ring = []
@@ -181,8 +184,10 @@ class StreamData:
 
         They cut the parallel weights and labels (in memory or one-column
         sources) to each chunk; ``w`` is the chunk's weight column, if any.
+        ``finish`` sets :attr:`positive_rows` from the pass's weights.
         """
         weights = self.weights
+        positive = [0, False]  # rows of positive weight, whether any chunk had weights
         cutter = None
         if isinstance(weights, (Source, np.ndarray)):
             cutter = _WeightCutter(weights)
@@ -195,9 +200,15 @@ class StreamData:
                 w = cutter.take(offset, rows)
             elif isinstance(weights, float):
                 w = np.full(rows, weights)
+            if w is None:
+                positive[0] += rows
+            else:
+                positive[0] += int(np.count_nonzero(np.asarray(w) > 0))
+                positive[1] = True
             return w, None if lab_cutter is None else lab_cutter.take(offset, rows)
 
         def finish():
+            self.positive_rows = positive[0] if positive[1] else None
             for c in (cutter, lab_cutter):
                 if c is not None:
                     c.finish(self.source.n_rows)
@@ -272,6 +283,8 @@ class StreamData:
             self._check_rows(self.source.n_rows)
         if not total.wsum > 0:
             raise ValueError(ZERO_WEIGHTS)
+        if self.fitted_by is not None and self.positive_rows is not None:
+            check_positive_rows(self.positive_rows, self.min_rows)
         mean = total.unit_weight
         if not (np.isfinite(total.wsum) and WEIGHT_RANGE[0] <= mean <= WEIGHT_RANGE[1]):
             raise ValueError(weight_scale_message(mean, "mean"))

@@ -190,6 +190,29 @@ def check_sample_weight(sample_weight, n_samples):
     return np.ascontiguousarray(w)
 
 
+def check_positive_rows(count, n_components):
+    """Refuse weights that give fewer than ``n_components`` rows, or fewer than 2, a positive
+    weight (``count`` of them): a row of weight 0 takes no part in a fit, so these are the
+    rows the fit has, and a fit (a first online batch without initial parameters too) needs
+    as many rows as components, and at least 2 (scikit-learn's ``ensure_min_samples=2``).
+
+    Examples
+    --------
+    >>> check_positive_rows(3, 3)
+    >>> check_positive_rows(2, 3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: sample_weight gives 2 row(s) a positive weight; a fit of n_components = 3 ...
+    """
+    need = max(n_components, 2)
+    if count < need:
+        raise ValueError(
+            f"sample_weight gives {count} row(s) a positive weight; a fit of n_components = "
+            f"{n_components} needs at least {need}, and a row of weight 0 takes no part in it. "
+            "Give more rows a positive weight, or lower n_components."
+        )
+
+
 def effective_rows(w_sum, w2_sum):
     """``(n_eff, n_eff / sum w)``: the weights' effective number of rows
     ``(sum w)^2 / sum w^2`` (Kish's), and the factor that turns a weighted sum over the

@@ -63,6 +63,7 @@ from ._validation import (
     WEIGHT_RANGE,
     ZERO_WEIGHTS,
     check_densities,
+    check_positive_rows,
     first_bad_value,
     too_large_message,
     weight_scale_message,
@@ -328,7 +329,8 @@ class DaskData:
             if w is not None:
                 w = w.map_blocks(_check_weight_block, dtype=np.float64)
                 X, w = dask.persist(X, w)
-                largest = float(w.max().compute())
+                largest, positive = dask.compute(w.max(), (w > 0).sum())
+                largest, self.positive_rows = float(largest), int(positive)
                 if not largest > 0:
                     raise ValueError(ZERO_WEIGHTS)
                 if not WEIGHT_RANGE[0] <= largest <= WEIGHT_RANGE[1]:  # as in memory
@@ -586,6 +588,8 @@ def fit_data(estimator, X, sample_weight):
             f"{estimator.n_components}, n_samples = {data.n_samples}; pass more rows or "
             "lower n_components."
         )
+    if data.sample_weight is not None:
+        check_positive_rows(data.positive_rows, estimator.n_components)
     estimator.n_features_in_ = data.n_features
     return data
 

@@ -451,14 +451,17 @@ def test_hc_start_on_identical_rows_fits_as_documented(point, n_components):
 
 
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data", "hc"])
-def test_all_the_weight_on_one_row_fits_like_that_row_alone(init_params):
+def test_all_the_weight_on_one_value_fits_like_that_value_alone(init_params):
     """Was refused with "Feature 0 spreads over only 9.75, so its variance underflows" (and a
-    remedy to rescale): the weighted variance is exactly 0, as for identical rows."""
+    remedy to rescale): the weighted variance is exactly 0, as for identical rows. (All the
+    weight on one row is refused as one row is: tests/test_weight_zero_rows.py.)"""
+    Y = X.copy()
+    Y[30] = X[7]
     w = np.zeros(len(X))
-    w[7] = 3.0
+    w[[7, 30]] = [3.0, 1.0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        gm = GM(1, init_params=init_params, random_state=0).fit(X, sample_weight=w)
+        gm = GM(1, init_params=init_params, random_state=0).fit(Y, sample_weight=w)
         ref = GM(1, random_state=0).fit(np.repeat(X[[7]], 2, axis=0))  # identical rows
     np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12)
     np.testing.assert_allclose(gm.covariances_, ref.covariances_, rtol=1e-9)

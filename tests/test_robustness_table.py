@@ -55,6 +55,9 @@ CASES = {
     "non-finite sample_weight": lambda: GM(2).fit(X, sample_weight=np.r_[np.nan, np.ones(59)]),
     "sample_weight of wrong length": lambda: GM(2).fit(X, sample_weight=np.ones(3)),
     "all-zero sample_weight": lambda: GM(2).fit(X, sample_weight=np.zeros(60)),
+    "fewer positive weights than n_components": lambda: GM(2).fit(
+        X, sample_weight=np.r_[1.0, np.zeros(59)]
+    ),
     "weights_init not summing to 1": lambda: GM(2, weights_init=[0.2, 0.2]).fit(X),
     "means_init of wrong shape": lambda: GM(2, means_init=np.zeros((3, 2))).fit(X),
     "complex means_init": lambda: GM(2, means_init=np.zeros((2, 2)) + 1j).fit(X),

@@ -107,3 +107,68 @@ def test_a_column_the_initialization_sample_never_saw_is_filled_with_its_weighte
         sample = data.sample_for_init(None, np.random.RandomState(0))  # samples none of rows
         assert np.isnan(sample.raw_X[:, 1]).all()
         np.testing.assert_array_equal(np.unique(sample.X[:, 1]), [fill])
+
+
+def _positive_only_in(rows, n=600, seed=1):
+    X = np.random.default_rng(seed).normal(size=(n, 2))
+    w = np.zeros(n)
+    w[list(rows)] = 1.0
+    return X, w
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["in memory", "bayesian", "partial_fit", "dask", "npy file", "npy file, Python reads",
+     "weight column", "fit_online"],
+)  # fmt: skip
+def test_too_few_rows_of_positive_weight_are_refused_as_too_few_rows(tmp_path, monkeypatch, path):
+    """Two rows of positive weight, in different chunks, are two rows: a fit of three
+    components is refused as a fit on two rows is (it warned and returned a third component
+    of weight 0.02, or 7e-17 online), and a fit of two goes on (the count adds every chunk's)."""
+    X, w = _positive_only_in([50, 350])
+    monkeypatch.setattr(_direct, "DIRECT_READS", path != "npy file, Python reads")
+    if path == "dask":
+        import dask.array as da
+
+        data, w = da.from_array(X, chunks=100), da.from_array(w, chunks=100)
+    elif path.startswith("npy"):
+        np.save(tmp_path / "X.npy", X)
+        data = fastem.source(tmp_path / "X.npy", chunk_rows=100)
+    elif path in ("weight column", "fit_online"):
+        np.save(tmp_path / "Xw.npy", np.column_stack([X, w]))
+        data, w = fastem.source(tmp_path / "Xw.npy", chunk_rows=100, weight_column=2), None
+    else:
+        data = X
+    cls = fastem.BayesianGaussianMixture if path == "bayesian" else GaussianMixture
+
+    def fit(k):
+        gm = cls(n_components=k, random_state=0, max_iter=3)
+        if path == "partial_fit":
+            return gm.partial_fit(data, sample_weight=w)
+        if path == "fit_online":
+            return gm.fit_online(data)
+        return gm.fit(data, sample_weight=w)
+
+    two = r"sample_weight gives 2 row\(s\) a positive weight; a fit of n_components = 3 needs"
+    with pytest.raises(ValueError, match=two + " at least 3"):
+        fit(3)
+    with pytest.raises(ValueError, match="minimum of 2|n_samples >= n_components"):
+        GaussianMixture(3).fit(X[[50, 350]])  # the same two rows alone
+    assert np.all(fit(2).weights_ > 0.1)
+
+
+def test_one_row_of_positive_weight_is_refused_as_one_row_is():
+    """scikit-learn's fit needs two rows, whatever n_components, and so does a first online
+    batch; with all three initial parameters, that batch may be one row, or one row of
+    positive weight."""
+    X, w = _positive_only_in([7], n=40)
+    one = "gives 1 row\\(s\\) a positive weight; a fit of n_components = 1 needs at least 2"
+    for fit in (GaussianMixture(1).fit, GaussianMixture(1).partial_fit):
+        with pytest.raises(ValueError, match=one):
+            fit(X, sample_weight=w)
+        with pytest.raises(ValueError, match="minimum of 2"):
+            fit(X[7:8])
+    start = dict(weights_init=[1.0], means_init=X[7:8], precisions_init=np.eye(2)[None])
+    GaussianMixture(1, **start).partial_fit(X[7:8])
+    gm = GaussianMixture(1, **start).partial_fit(X, sample_weight=w)
+    np.testing.assert_array_equal(gm.means_, X[7:8])
