@@ -20,7 +20,8 @@ def _one_line(e):
         msg = str(e) or type(e).__name__
         if isinstance(e, KeyError):
             msg = f"missing key {msg}"
-    if "NaN" in msg:  # (imported here: the package reads its settings when imported)
+    if "NaN" in msg or "missing value" in msg:
+        # (imported here: the package reads its settings when imported)
         from .._validation import MISSING_FIX
         from ..select import MISSING_FIX as SELECT_FIX
 

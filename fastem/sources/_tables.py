@@ -7,6 +7,7 @@ from itertools import islice
 
 import numpy as np
 
+from .._validation import MISSING_FIX
 from ._base import Source, _default_chunk_rows, _err, _optional
 
 
@@ -76,6 +77,21 @@ class ArrowSource(Source):
             for j in range(self._raw_width):
                 out[:, j] = batch.column(j).to_numpy(zero_copy_only=False)
             yield out
+
+
+#: The fields pandas' ``read_csv`` reads as missing by default (its ``na_values``), white
+#: space around them ignored: with ``missing="marginalize"`` they are NaN, as there; otherwise
+#: the error that names the line says how to treat them.
+NA_FIELDS = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+)  # fmt: skip
+
+
+def _na_or_float(field):
+    """A CSV field as a float, NaN for a missing-value field (:data:`NA_FIELDS`)."""
+    text = field.strip()
+    return np.nan if text in NA_FIELDS else float(text)
 
 
 def _is_number(field):
@@ -151,21 +167,23 @@ class CsvSource(Source):
                 yield self._parse(chunk)
 
     def _parse(self, lines):
-        try:
-            # comments=None: a '#' is no comment here, as for the row count (``_data_lines``),
-            # so a line of one is an error naming it, not a row missing from one pass
-            arr = np.loadtxt(
-                lines,
-                delimiter=self.delimiter,
-                dtype=np.float64,
-                ndmin=2,
-                quotechar='"',
-                comments=None,
-            )
-            if arr.shape[1] == self._raw_width:
-                return arr
-        except ValueError:
-            pass
+        # comments=None: a '#' is no comment here, as for the row count (``_data_lines``),
+        # so a line of one is an error naming it, not a row missing from one pass
+        how = dict(
+            delimiter=self.delimiter, dtype=np.float64, ndmin=2, quotechar='"', comments=None
+        )
+        tries = [{}]
+        if getattr(
+            self, "allow_nan", False
+        ):  # then with missing-value fields (NA_FIELDS) read as NaN
+            tries.append(dict(converters=_na_or_float))
+        for extra in tries:
+            try:
+                arr = np.loadtxt(lines, **how, **extra)
+                if arr.shape[1] == self._raw_width:
+                    return arr
+            except ValueError:
+                pass
         # find the offending line, so that the error names its row
         for i, line in enumerate(lines):
             fields = line.rstrip("\r\n").split(self.delimiter)
@@ -175,10 +193,19 @@ class CsvSource(Source):
                     f"row has {len(fields)} columns, expected {self._raw_width}, in line "
                     f"{line.strip()!r}",
                 )
-            try:
-                [float(v.strip().strip('"')) for v in fields]
-            except ValueError:
-                return _BadChunk(i, f"non-numeric value in line {line.strip()!r}")
+            for v in fields:
+                try:
+                    float(v.strip().strip('"'))
+                except ValueError:
+                    if v.strip().strip('"').strip() in NA_FIELDS and not getattr(
+                        self, "allow_nan", False
+                    ):
+                        return _BadChunk(
+                            i,
+                            f"missing value {v.strip()!r} in line {line.strip()!r}; fit with "
+                            f"{MISSING_FIX} to treat it as not observed, or fill or drop it",
+                        )
+                    return _BadChunk(i, f"non-numeric value in line {line.strip()!r}")
         return _BadChunk(0, "could not parse the chunk")
 
     def _finish(self, offset, raw, check_finite=True):
