@@ -57,24 +57,25 @@ def _in_memory(X, missing="error"):
 
 
 def _check_weights(sample_weight, arr, source):
-    """``sample_weight`` validated for the rows ``arr`` in memory (float64, None for unit
-    weights), a Dask array for a Dask ``source`` (a NumPy one chunked as its rows; ``fit``
-    checks it), refused for a source read chunk by chunk, whose weights are its own."""
+    """``(source, weights)``: ``sample_weight`` validated for the rows ``arr`` in memory
+    (float64, None for unit weights); for a source read chunk by chunk, what ``fit`` takes
+    with it (a parallel vector or one-column source, a constant, or a column name, which
+    reopens the source with that weight column); a Dask array for a Dask ``source`` (a
+    NumPy one chunked as its rows; ``fit`` checks it)."""
+    from . import _stream, _stream_api
+
     if sample_weight is None:
-        return None
+        return source, None
     if arr is not None:
-        return _validation.check_sample_weight(sample_weight, arr.shape[0])
-    if not _is_dask_array(source):
-        raise ValueError(
-            "sample_weight= weights rows in memory or a Dask array; a source carries its "
-            "weights as one of its columns: fastem.source(path, weight_column=...)."
-        )
+        return source, _validation.check_sample_weight(sample_weight, arr.shape[0])
+    if _stream.is_streamed(source):
+        return _stream_api._weights(source, sample_weight)
     if _is_dask_array(sample_weight):
-        return sample_weight
+        return source, sample_weight
     import dask.array as da
 
     w = _validation.check_sample_weight(sample_weight, int(source.shape[0]))
-    return da.from_array(w, chunks=(source.chunks[0],))
+    return source, da.from_array(w, chunks=(source.chunks[0],))
 
 
 def _grid_list(values, name, expected):

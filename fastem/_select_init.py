@@ -22,7 +22,7 @@ from ._init import _labels_stats, group_stats, kmeans_plusplus, lloyd
 from .mixture import GaussianMixture
 
 
-def _held_rows(source):
+def _held_rows(source, weights=None):
     """Every row of a chunked source small enough for k-means to hold (as in memory), or None.
 
     With them, the shared k-means initialization of a source sees the same rows,
@@ -36,7 +36,7 @@ def _held_rows(source):
 
     if not _stream.is_streamed(source):
         return None
-    data = GaussianMixture(1)._fit_data(source, None)
+    data = GaussianMixture(1)._fit_data(source, weights)
     if not applies(data) or data.n_samples > KMEANS_MAX_ROWS:
         return None
     rows = rows_at(data, np.arange(data.n_samples))
@@ -121,14 +121,14 @@ class SharedStarts:
         from that level; every other start is k-means.
     n_threads : int or None
         Threads of k-means.
-    weights : ndarray or None
-        The sample weights of the rows of ``X``.
+    weights : ndarray, source, float or None
+        The sample weights of the rows of ``X``, or those ``fit`` takes with ``source``.
     """
 
     def __init__(self, X, source, rng, ks, init_params, n_threads, weights=None):
         self.X, self.source, self.rng, self.n_threads = X, source, rng, n_threads
         self.weights = weights
-        self.held = _held_rows(source) if X is None else None
+        self.held = _held_rows(source, weights) if X is None else None
         self.hc = None
         if init_params == "hc":
             init = _init_rows(X, source, rng, self.held, weights)

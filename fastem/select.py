@@ -168,11 +168,12 @@ def select_components(
         present the initialization is not shared: each fit makes its own from
         its ``init_params`` (k-means or the tree, on the rows filled as the
         estimator fills them).
-    sample_weight : array-like of shape (n_samples,), default=None
-        Weights of the rows of an in-memory ``X`` or of a Dask array (a Dask array
-        of weights, chunked as its rows), as in :meth:`GaussianMixture.fit`: every fit,
-        its shared start and every score are weighted. A source carries its weights
-        itself (``fastem.source(..., weight_column=...)``). Only the ratios of the
+    sample_weight : array-like of shape (n_samples,), source or str, default=None
+        Weights of the rows, as :meth:`GaussianMixture.fit` takes them with ``X``: an
+        array for rows in memory; for a Dask array, a Dask array of weights chunked as
+        its rows (or an array); for a source, an array, a one-column source or the name
+        of its weight column (as ``fastem.source(..., weight_column=...)``). Every
+        fit, its shared start and every score are weighted. Only the ratios of the
         weights matter, so the ``n`` of BIC and AIC (and the scale of ICL's
         entropy) is the weights' effective number of rows,
         ``(sum w)^2 / sum w^2``: the number of rows for equal weights, the rows of
@@ -213,8 +214,8 @@ def select_components(
     """
     _missing.check_missing_option(missing)
     arr, source = _in_memory(X, missing)
+    source, weights = _check_weights(sample_weight, arr, source)
     data = arr if arr is not None else source
-    weights = _check_weights(sample_weight, arr, source)
     # NaN (or a source that may hold them): each fit starts itself, from rows it fills
     shared = missing != "marginalize" or (arr is not None and not _missing.has_nan(arr))
     ks, cts = _check_grid(n_components, covariance_types, criterion, _n_features(data))
@@ -348,7 +349,8 @@ def _score_and_entropy(gm, X, source, weights, n):
         n_eff, scale = effective_rows(float(w.sum()), float(w @ w))
         return score, float(-2 * scale * (w @ entropy)), n_eff
     if _stream.is_streamed(source):
-        score, penalty, sums = _stream_api.score_sums(gm, gm._predict_data(source), True)
+        data = _stream_api.predict_data(gm, source, weights)
+        score, penalty, sums = _stream_api.score_sums(gm, data, True)
         if sums is None:  # no weights
             return score, penalty, n
         n_eff, scale = effective_rows(*sums)

@@ -57,10 +57,25 @@ def test_dask_weights_of_zeros_and_ones_give_the_table_of_the_kept_rows():
         _same_tables(kept, weighted, ("bic", "aic", "log_likelihood"))
 
 
-def test_weights_are_refused_where_they_cannot_apply(tmp_path):
+def test_a_sources_parallel_weights_give_the_table_of_the_kept_rows(tmp_path):
+    """As ``fit`` takes them with a source: an array, a one-column source, a column name (they
+    were refused, naming weight_column=)."""
     np.save(tmp_path / "x.npy", X)
-    with pytest.raises(ValueError, match="weight_column="):
-        _grid(fastem.source(tmp_path / "x.npy"), sample_weight=np.ones(len(X)))
+    np.save(tmp_path / "w.npy", KEEP.astype(float))
+    np.save(tmp_path / "xw.npy", np.column_stack([X, KEEP.astype(float)]))
+    kept = _grid(X[KEEP])
+    for weights in (KEEP.astype(float), fastem.source(tmp_path / "w.npy")):
+        _same_tables(kept, _grid(fastem.source(tmp_path / "x.npy"), sample_weight=weights))
+    header = "eruptions,waiting,w"
+    xw = np.column_stack([X, KEEP])
+    np.savetxt(tmp_path / "d.csv", xw, delimiter=",", header=header, comments="")
+    src = fastem.source(tmp_path / "d.csv", columns=["eruptions", "waiting"])
+    _same_tables(kept, _grid(src, sample_weight="w"))
+    with pytest.raises(ValueError, match="do not also pass sample_weight"):
+        _grid(fastem.source(tmp_path / "xw.npy", weight_column=2), sample_weight=KEEP * 1.0)
+
+
+def test_weights_are_refused_where_they_cannot_apply(tmp_path):
     with pytest.raises(ValueError, match=r"sample_weight must have shape \(272,\)"):
         _grid(X, sample_weight=np.ones(5))
     with pytest.raises(ValueError, match="negative"):
@@ -114,7 +129,9 @@ def test_bic_and_aic_with_weights_count_the_effective_rows(tmp_path):
     gm = fastem.GaussianMixture(2, random_state=0).fit(X)
     w = KEEP.astype(float)
     np.save(tmp_path / "xw.npy", np.column_stack([X, w]))
+    np.save(tmp_path / "x.npy", X)
     inputs = [(X, w), (fastem.source(tmp_path / "xw.npy", weight_column=2), None)]
+    inputs.append((fastem.source(tmp_path / "x.npy"), w))
     da = pytest.importorskip("dask.array")
     inputs.append((da.from_array(X, chunks=100), da.from_array(w, chunks=100)))
     for data, weights in inputs:
