@@ -112,18 +112,12 @@ def _check_grid(n_components, covariance_types, criterion, n_features=None):
     return ks, cts
 
 
-def _check_settings(X, criterion, init_params, callback, k, n_init, random_state, params):
+def _check_settings(init_params, callback, k, n_init, random_state, params):
     """Refuse, before any fit, the settings every fit of the grid shares.
 
     With the estimator's messages for its hyperparameters (not reported as "every fit
     failed"); the prior's model-by-model availability stays per fit.
     """
-    if criterion == "icl" and _is_dask_array(X):
-        raise ValueError(
-            "criterion='icl' needs every row's responsibilities, which select_components "
-            "does not compute for a Dask array (its icl column is NaN); choose by "
-            "criterion='bic' or 'aic', or pass the rows in memory (X.compute()) or as a file."
-        )
     if init_params not in ("kmeans", "hc"):
         raise ValueError(f"init_params must be 'kmeans' or 'hc', got {init_params!r}.")
     if callback is not None and not callable(callback):

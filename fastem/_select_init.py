@@ -23,17 +23,28 @@ from .mixture import GaussianMixture
 
 
 def _held_rows(source, weights=None):
-    """Every row of a chunked source small enough for k-means to hold (as in memory), or None.
+    """Every row of a chunked source or a Dask array small enough for k-means to hold (as in
+    memory), with their weights, or None.
 
     With them, the shared k-means initialization of a source sees the same rows,
     and so gives the same models, as the in-memory selection of the same data
-    (``fastem._stream_init`` does the same for ``fit``). Larger sources, and sources
-    of unknown length, sample their rows.
+    (``fastem._stream_init`` and ``fastem._dask_init`` do the same for ``fit``). Larger
+    sources, and sources of unknown length, sample their rows; larger Dask arrays let each
+    fit start itself.
     """
     from . import _stream
     from ._init import KMEANS_MAX_ROWS
+    from ._mixture_api import _is_dask_array
     from ._stream_init import applies, rows_at
 
+    if _is_dask_array(source):
+        from .dask import fit_data
+
+        data = fit_data(GaussianMixture(1), source, weights)
+        if data.n_samples > KMEANS_MAX_ROWS:
+            return None
+        rows = data.sample_for_init(data.n_samples, None)  # every row, in order
+        return rows.X, rows.sample_weight
     if not _stream.is_streamed(source):
         return None
     data = GaussianMixture(1)._fit_data(source, weights)

@@ -74,7 +74,7 @@ class Selection(NamedTuple):
         One entry per column, one row per fitted model, in the order fitted:
         ``n_components``, ``covariance_type``, ``bic``, ``aic``, ``icl``
         (all three lower is better: scikit-learn's sign; mclust's BIC and ICL
-        are their negatives; ``icl`` is NaN for a Dask array),
+        are their negatives),
         ``log_likelihood`` (mean per row), ``n_parameters``, ``converged``,
         ``n_iter``, ``seconds`` and ``error`` (empty unless the fit failed, in
         which case the scores are NaN). ``pandas.DataFrame(table)`` makes a
@@ -134,8 +134,7 @@ def select_components(
         sign (lower is better): ``bic = -2 logL + p log n``. mclust reports
         ``2 logL - p log n`` (higher is better), the negative, and the same
         for ICL (BIC plus twice the entropy of the hard classification:
-        ``icl = bic - 2 sum_i log max_k resp_ik``). ``'icl'`` is refused for a
-        Dask array, whose ICL is not computed.
+        ``icl = bic - 2 sum_i log max_k resp_ik``).
     n_init : int, default=1
         Restarts per number of components; the best by log-likelihood is kept
         for every cell of the grid.
@@ -223,7 +222,7 @@ def select_components(
         max_iter=max_iter, tol=tol, reg_covar=reg_covar, prior=prior, n_threads=n_threads,
         missing=missing,
     )  # fmt: skip
-    _check_settings(X, criterion, init_params, callback, ks[0], n_init, random_state, params)
+    _check_settings(init_params, callback, ks[0], n_init, random_state, params)
     n = _n_rows(data)
     rng = check_random_state(random_state)
     seed = random_state if isinstance(random_state, numbers.Integral) else None
@@ -332,7 +331,7 @@ def _table_row(K, ct, gm, error, seconds, X, source, weights, n):
 
 def _score_and_entropy(gm, X, source, weights, n):
     """``(score, -2 sum_i log max_k resp_ik, n)``: the (weighted) mean log-likelihood, ICL's
-    penalty and BIC's number of rows, from one pass (NaN penalty for a Dask array). With
+    penalty and BIC's number of rows (one pass; two for a Dask array). With
     weights, ``n`` is their effective number of rows (:func:`effective_rows`) and each row's
     entropy counts by its weight, scaled to that ``n``."""
     from . import _stream, _stream_api
@@ -355,5 +354,15 @@ def _score_and_entropy(gm, X, source, weights, n):
             return score, penalty, n
         n_eff, scale = effective_rows(*sums)
         return score, scale * penalty, n_eff
-    score, n = gm._score_and_rows(source, weights)  # a Dask array
-    return score, np.nan, n
+    import dask
+    import dask.array as da
+
+    # a Dask array: its responsibilities block by block, in the same pass as the score
+    score = gm.score(source, sample_weight=weights)
+    log_max = da.log(gm.predict_proba(source).max(axis=1))
+    if weights is None:
+        return score, -2 * float(log_max.sum().compute()), n
+    w = da.asarray(weights)
+    entropy, w_sum, w2_sum = dask.compute((w * log_max).sum(), w.sum(), (w * w).sum())
+    n_eff, scale = effective_rows(float(w_sum), float(w2_sum))
+    return score, -2 * scale * float(entropy), n_eff

@@ -214,22 +214,6 @@ def test_more_errors_in_process(work, monkeypatch, capsys, args, status, message
     _check_one_line(code, out, err, status, message)
 
 
-def test_read_data_fallback(tmp_path, monkeypatch):
-    """Without fastem.source, CSV (header optional) and .npy are read with NumPy."""
-    from fastem.cli._data import _read_data
-
-    monkeypatch.setattr(fastem, "source", None)  # the fallback runs (it used to be skipped)
-    (tmp_path / "a.csv").write_text("x,y,z\n1,2,3\n4,5,6\n")
-    assert _read_data(tmp_path / "a.csv", columns=["z", "0"]).tolist() == [[3, 1], [6, 4]]
-    (tmp_path / "b.csv").write_text("1,2\n3,4\n")
-    assert _read_data(tmp_path / "b.csv").shape == (2, 2)
-    (tmp_path / "c.parquet").write_bytes(b"")
-    with pytest.raises(ValueError, match="unsupported format '.parquet'"):
-        _read_data(tmp_path / "c.parquet")
-    with pytest.raises(ValueError, match="--dataset"):
-        _read_data(tmp_path / "a.csv", dataset="x")
-
-
 def test_progress_bar_on_a_terminal():
     import io
 

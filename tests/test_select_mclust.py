@@ -173,15 +173,24 @@ def test_a_K_beyond_the_rows_leaves_the_others_on_the_tree():
     assert "n_samples = 20" in table["error"][2]
 
 
-def test_icl_of_a_dask_array_is_refused_up_front():
-    """ICL is not computed for a Dask array (its column is NaN): choosing by it ended with
-    "every fit failed; the first error was: " and no error after the colon."""
+@pytest.mark.parametrize("init_params", ["kmeans", "hc"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_dask_arrays_table_is_the_in_memory_table_icl_included(init_params, weighted):
+    """Each fit on a Dask array started itself, so its table differed from the in-memory one,
+    and its ICL column was NaN (criterion='icl' refused). The grid now holds the rows for its
+    shared starts, as for a file, and ICL's entropy is summed block by block."""
     da = pytest.importorskip("dask.array")
-    X = da.from_array(fastem.load_old_faithful(), chunks=100)
-    with pytest.raises(ValueError, match="criterion='icl' needs every row's.*Dask array"):
-        select_components(X, [2], ["EEE"], criterion="icl")
-    best, table = select_components(X, [2], ["EEE"], criterion="bic", random_state=0)
-    assert np.isnan(table["icl"]).all() and np.isfinite(table["bic"]).all()
+    X = fastem.load_old_faithful()
+    w = np.random.default_rng(0).random(len(X)) if weighted else None
+    dw = None if w is None else da.from_array(w, chunks=100)
+    kw = dict(n_components=[1, 2, 3], covariance_types=["VVV", "EII"], random_state=0)
+    kw.update(init_params=init_params, criterion="icl")
+    best, table = select_components(X, sample_weight=w, **kw)
+    best_d, table_d = select_components(da.from_array(X, chunks=100), sample_weight=dw, **kw)
+    for column in ("bic", "aic", "icl", "log_likelihood"):
+        np.testing.assert_allclose(table_d[column], table[column], rtol=1e-12, err_msg=column)
+    assert np.isfinite(table_d["icl"]).all()
+    np.testing.assert_allclose(best_d.means_, best.means_, rtol=1e-12)
 
 
 def test_tables_chosen_by_icl_show_icl():
