@@ -177,11 +177,15 @@ def test_file_rewritten_during_a_fit_is_refused(tmp_path):
 
 def _rewrite_one_part_of_its_identity(path, part):
     """Rewrite ``path`` (``X`` as .npy) so that one of the size, ``mtime_ns``, inode and header
-    a source compares changes, and none of the others."""
+    a source compares changes, and none of the others ("ctime": only the system's ``ctime``,
+    which no call sets back)."""
     st = os.stat(path)
     if part == "mtime":  # in place, other values of the same shape
         np.save(path, X + 1)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    elif part == "ctime":  # in place, other values of the same shape, the old time restored
+        np.save(path, X + 1)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     elif part == "inode":  # another file renamed over it, with the old modification time
         new = path.with_name("new.npy")
         np.save(new, X + 1)
@@ -196,10 +200,11 @@ def _rewrite_one_part_of_its_identity(path, part):
     assert (now.st_ino != st.st_ino) == (part == "inode")
 
 
-@pytest.mark.parametrize("part", ["mtime", "inode", "header"])
+@pytest.mark.parametrize("part", ["mtime", "ctime", "inode", "header"])
 def test_file_rewritten_to_the_same_size_during_a_fit_is_refused(tmp_path, part):
-    """robustness.md: the file's size, ``mtime_ns``, inode and header are each compared; a
-    rewrite that keeps the size (the same shape, new values) mixed old and new rows."""
+    """robustness.md: the file's size, ``mtime_ns``, ``ctime_ns``, inode and header are each
+    compared; a rewrite that keeps the size (the same shape, new values) mixed old and new
+    rows, also one that set the old modification time back."""
     path = tmp_path / "X.npy"
     np.save(path, X)
 

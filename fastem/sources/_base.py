@@ -166,7 +166,11 @@ class Source:
     # -- common machinery ----------------------------------------------------
 
     def _identity(self):
-        """``(size, mtime_ns, inode, device, header)`` of the file read, or None."""
+        """``(size, mtime_ns, ctime_ns, inode, device, header)`` of the file read, or None.
+
+        ``ctime_ns`` is set by the system on every write and cannot be set back: a rewrite in
+        place that restores the old ``mtime`` (``os.utime``, ``touch -r``) still changes it.
+        """
         if self.path is None:
             return None
         try:
@@ -174,7 +178,7 @@ class Source:
             header = self._header_key()
         except (OSError, ValueError, UnicodeDecodeError):
             return ("unreadable",)
-        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, header)
+        return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, header)
 
     def _changed(self):
         return self._ident is not None and self._identity() != self._ident
