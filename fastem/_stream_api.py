@@ -115,6 +115,11 @@ def _array_like(X):
     return not isinstance(X, Source) and hasattr(X, "__array__")
 
 
+def header_names(src):
+    """The names of a source's columns (a CSV header, a Parquet schema), or None."""
+    return getattr(src, "feature_names", None) if getattr(src, "has_header", True) else None
+
+
 def check_header_names(est, src, name, cli=False, warn_unnamed=False):
     """A source whose columns are named (a CSV header, a Parquet schema) and a model fitted on
     named features (a pandas frame): as scikit-learn does for frames, other or reordered
@@ -124,7 +129,7 @@ def check_header_names(est, src, name, cli=False, warn_unnamed=False):
     gets scikit-learn's warning for an array on a model fitted with feature names (where
     ``X`` was array-like, its own ``validate_data`` warned already)."""
     fitted = getattr(est, "feature_names_in_", None)
-    header = getattr(src, "feature_names", None) if getattr(src, "has_header", True) else None
+    header = header_names(src)
     if fitted is not None and header is None and warn_unnamed:
         warn(
             f"X does not have valid feature names, but {type(est).__name__} was fitted with "

@@ -391,6 +391,41 @@ def test_a_model_of_named_features_refuses_a_header_that_orders_them_otherwise(
         gm.predict(frame[["eruptions", "waiting"]])
 
 
+def test_a_model_fitted_on_a_header_refuses_a_file_that_orders_the_columns_otherwise(
+    work, tmp_path, monkeypatch, capsys
+):
+    """fit and select saved no names from the CSV header, so predict and score took the same
+    two columns in the other order silently (a mean log-likelihood of -16902.6 against -4.155,
+    every row in one component). The header's names are now the model's, as a frame's are."""
+    pd = pytest.importorskip("pandas")
+    from fastem.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(work / "faithful.csv", "faithful.csv")  # eruptions,waiting
+    pd.read_csv("faithful.csv")[["waiting", "eruptions"]].to_csv("swapped.csv", index=False)
+    np.save("faithful.npy", fastem.load_old_faithful())
+    fit = ["fit", "faithful.csv", "-k", "2", "--seed", "0", "-q"]
+    select = ["select", "faithful.csv", "--k-range", "2", "--seed", "0", "-q"]
+    assert main([*fit, "-o", "fit.npz"]) == 0 and main([*select, "-o", "select.npz"]) == 0
+    assert main(["fit", "faithful.npy", "-k", "2", "-q", "-o", "plain.npz"]) == 0
+    assert main([*fit, "--columns", "waiting", "-o", "one.npz"]) == 0
+    capsys.readouterr()
+    assert list(fastem.load("fit.npz").feature_names_in_) == ["eruptions", "waiting"]
+    assert list(fastem.load("one.npz").feature_names_in_) == ["waiting"]
+    assert not hasattr(fastem.load("plain.npz"), "feature_names_in_")  # no header, no names
+    for model in ("fit.npz", "select.npz"):
+        for args in (["score", model, "swapped.csv"], ["predict", model, "swapped.csv"]):
+            args = args + (["-o", "labels.npy"] if args[0] == "predict" else [])
+            code = main(args)
+            out, err = capsys.readouterr()
+            _check_one_line(code, out, err, 1, "--columns eruptions waiting")
+        assert main(["predict", model, "swapped.csv", "--columns", "eruptions", "waiting",
+                     "-o", "labels.npy", "-q"]) == 0  # fmt: skip
+        capsys.readouterr()
+        want = fastem.load(model).predict(pd.read_csv("faithful.csv"))
+        np.testing.assert_array_equal(np.load("labels.npy"), want)
+
+
 @pytest.mark.parametrize("value", ["1e6", "many"])
 def test_a_bad_small_work_variable_is_named(work, value, monkeypatch):
     """cold_start.md: FASTEM_SMALL_WORK moves the NumPy threshold. A value that is not an

@@ -70,7 +70,7 @@ def _cmd_fit(args, progress):
     finally:
         progress.close()
     seconds = time.perf_counter() - t0
-    gm = _plain(gm)
+    gm = _with_header_names(_plain(gm), data)
     scores = _scores(gm, data)  # a pass over the data: before the model file is replaced
     save(gm, args.output)
     summary = {
@@ -100,6 +100,19 @@ def _cmd_fit(args, progress):
     )
     _emit(args, summary, text)
     return 0
+
+
+def _with_header_names(gm, data):
+    """``gm`` with ``feature_names_in_`` from the header of the source it was fitted on (a CSV
+    header, a Parquet schema), as a fit on a pandas frame keeps its columns: ``predict`` and
+    ``score`` then refuse a file whose columns are other or in another order, as they refuse
+    it for such a model (without names they scored the columns as they came)."""
+    from .._stream_api import header_names
+
+    names = header_names(data)
+    if names is not None:
+        gm.feature_names_in_ = np.asarray(names, dtype=object)
+    return gm
 
 
 def _load_model(path):
@@ -273,7 +286,7 @@ def _cmd_select(args, progress):
         image = io.BytesIO()
         fig.savefig(image, format=fmt)
     if args.output:
-        save(best, args.output)
+        save(_with_header_names(best, data), args.output)
     if args.plot:
         from .._files import replacing
 
