@@ -177,7 +177,7 @@ def fit_data(est, X, sample_weight, labels=None, *, as_scikit_learn=False):
                 "supported: pass labels as an in-memory vector or a one-column source (its own "
                 "file), -1 or NaN where unknown."
             )
-        labels = source(labels)
+        labels = source(labels).refresh()  # a kept source of a rewritten file: re-opened
         if labels.n_features != 1:
             raise ValueError(f"the labels source {labels.name} must have one column.")
         labels.role = "label"  # NaN is an unknown label (_LabelCutter), infinity an error

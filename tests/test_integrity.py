@@ -645,3 +645,37 @@ def test_streamed_weights_of_too_small_a_mean_say_it_is_the_mean(tmp_path):
     src = fastem.source(str(tmp_path / "Xw.npy"), weight_column=-1, chunk_rows=100)
     with pytest.raises(ValueError, match=r"sample_weight has mean value 2e-102; weights beyond"):
         GM(2, random_state=0).fit(src)
+
+
+def test_a_kept_labels_source_reads_its_rewritten_file(tmp_path):
+    """Data and weight sources kept across a rewrite are re-opened at the next call; a labels
+    source was not, so every later fit failed with "changed while it was being read ... run
+    the call again", and running it again failed the same way."""
+    rng = np.random.default_rng(0)
+    Y = np.vstack([rng.normal(0, 1, (150, 2)), rng.normal(5, 1, (150, 2))])
+    lab = np.full(300, -1)
+    lab[:10], lab[150:160] = 0, 1
+    np.save(tmp_path / "X.npy", Y)
+    np.save(tmp_path / "lab.npy", lab)
+    labels = fastem.source(tmp_path / "lab.npy")
+    GM(2, random_state=0).fit(tmp_path / "X.npy", labels=labels)
+    lab[10:20] = 1  # new labels, the same size
+    _rewrite_npy(tmp_path / "lab.npy", lab)
+    got = GM(2, random_state=0).fit(tmp_path / "X.npy", labels=labels)
+    want = GM(2, random_state=0).fit(Y, labels=lab)
+    np.testing.assert_allclose(got.means_, want.means_, rtol=1e-12)
+
+
+def test_a_npy_file_of_format_version_3_is_read(tmp_path):
+    """np.load reads it; the source called a private numpy function that numpy 2 moved, and
+    every call failed with an AttributeError. An unknown version gets a clear error."""
+    from numpy.lib import format as npformat
+
+    with open(tmp_path / "v3.npy", "wb") as f:
+        npformat.write_array(f, X, version=(3, 0))
+    np.testing.assert_array_equal(np.vstack(list(fastem.source(tmp_path / "v3.npy"))), X)
+    raw = bytearray((tmp_path / "v3.npy").read_bytes())
+    raw[6] = 9  # the major version byte
+    (tmp_path / "v9.npy").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="not a valid .npy file.*version 9.0.*np.save"):
+        fastem.source(tmp_path / "v9.npy")

@@ -126,10 +126,15 @@ def _npy_header(path):
         version = npformat.read_magic(f)
         if version == (1, 0):
             shape, fortran, dtype = npformat.read_array_header_1_0(f)
-        elif version == (2, 0):
+        elif version in ((2, 0), (3, 0)):
+            # 3.0 is 2.0's layout with a UTF-8 header: the same bytes for the numeric dtypes
+            # read here (numpy's reader for it is private, and gone from numpy.lib.format)
             shape, fortran, dtype = npformat.read_array_header_2_0(f)
         else:
-            shape, fortran, dtype = npformat._read_array_header(f, version)
+            raise ValueError(
+                f".npy format version {version[0]}.{version[1]} is not one this numpy "
+                "knows; save the array again with np.save."
+            )
         return shape, fortran, dtype, f.tell(), os.fstat(f.fileno()).st_size
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from itertools import islice
 
 import numpy as np
 
 from .._validation import MISSING_FIX
+from .._warn import warn
 from ._base import Source, _default_chunk_rows, _err, _optional
 
 
@@ -102,13 +104,27 @@ def _is_number(field):
     return True
 
 
+def _fields(line, delimiter):
+    """The fields of one CSV line, quotes removed: a quoted field may hold the delimiter."""
+    return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, quotechar='"'), [""])
+
+
+def _is_data(fields):
+    """Whether a first line of these fields is a row of data, not a header: every field a
+    number or a missing value (:data:`NA_FIELDS`), and at least one a number."""
+    numbers = [_is_number(v) for v in fields]
+    return any(numbers) and all(n or v.strip() in NA_FIELDS for n, v in zip(numbers, fields))
+
+
 class CsvSource(Source):
     """A CSV file, with or without a header row, parsed ``chunk_rows`` lines at a time.
 
     Lines holding only white space are skipped wherever they are. The first
-    other line is the header, unless every field of it parses as a number:
-    then the file has no header and that line is the first row (columns are
-    then selected by index). A UTF-8 byte-order mark is dropped.
+    other line is the header, unless every field of it parses as a number or is a
+    missing value (:data:`NA_FIELDS`), at least one a number: then the file has no
+    header and that line is the first row (columns are then selected by index). A
+    UTF-8 byte-order mark is dropped. A first line ``0,1,...`` is a row, with a warning:
+    it is what pandas writes as the header of a frame without column names.
     """
 
     kind = "csv"
@@ -124,9 +140,18 @@ class CsvSource(Source):
             raise _err(self.name, 0, f"could not open ({e})") from e
         if not first.strip():
             raise _err(self.name, 0, "the file holds no rows (it is empty or blank)")
-        fields = first.rstrip("\r\n").split(delimiter)
-        self.has_header = not all(_is_number(v) for v in fields)
-        names = [c.strip().strip('"').strip("'") for c in fields] if self.has_header else None
+        fields = _fields(first, delimiter)
+        self.has_header = not _is_data(fields)
+        if not self.has_header and [v.strip() for v in fields] == [
+            str(i) for i in range(max(2, len(fields)))
+        ]:
+            warn(
+                f"{self.name}: its first line {first.strip()!r} is read as a row of data (a "
+                "first line of numbers is data); if it is the header pandas writes for a frame "
+                "without column names, drop it (DataFrame.to_csv(..., header=False)).",
+                UserWarning,
+            )
+        names = [c.strip().strip("'") for c in fields] if self.has_header else None
         self._resolve_columns(names, len(fields))
         if names is None:
             names = [str(i) for i in range(len(fields))]
@@ -186,7 +211,7 @@ class CsvSource(Source):
                 pass
         # find the offending line, so that the error names its row
         for i, line in enumerate(lines):
-            fields = line.rstrip("\r\n").split(self.delimiter)
+            fields = _fields(line, self.delimiter)
             if len(fields) != self._raw_width:
                 return _BadChunk(
                     i,
@@ -195,11 +220,9 @@ class CsvSource(Source):
                 )
             for v in fields:
                 try:
-                    float(v.strip().strip('"'))
+                    float(v)
                 except ValueError:
-                    if v.strip().strip('"').strip() in NA_FIELDS and not getattr(
-                        self, "allow_nan", False
-                    ):
+                    if v.strip() in NA_FIELDS and not getattr(self, "allow_nan", False):
                         return _BadChunk(
                             i,
                             f"missing value {v.strip()!r} in line {line.strip()!r}; fit with "
