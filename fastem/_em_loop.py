@@ -46,6 +46,10 @@ class _Interrupted(Exception):
 class _EMLoop:
     """Mixin with the fitting machinery; the estimator supplies the parameters."""
 
+    def _starting_bound(self):
+        """The bound an initialization's first iteration is compared with (-inf: none)."""
+        return -np.inf
+
     def _initial_parameters(self, data, rng, init_index=0):
         """(weights, means, precisions_cholesky, covariances) to start EM from.
 
@@ -407,7 +411,8 @@ class _EMLoop:
                     )
                     resume = None
                 elif do_init:
-                    params, lower_bound, kw = self._initial_parameters(data, rng, init), -np.inf, {}
+                    params = self._initial_parameters(data, rng, init)
+                    lower_bound, kw = self._starting_bound(), {}
                 else:
                     params, lower_bound, kw = continued, self.lower_bound_, {}
                 if self.max_iter == 0:  # no iteration, so no bound (a warm start too), as

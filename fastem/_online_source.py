@@ -149,6 +149,12 @@ def fit_online(
             "first batch initializes the model. Use batch_rows >= n_components (the default "
             f"is {BATCH_ROWS}), or give weights_init, means_init and precisions_init."
         )
+    if fresh and max_rows is not None and max_rows < est.n_components and _online._needs_rows(est):
+        raise ValueError(  # the first batch is cut to max_rows
+            f"max_rows={max_rows} is smaller than n_components={est.n_components}: the first "
+            "batch, at most max_rows rows, initializes the model. Use max_rows >= "
+            "n_components, or give weights_init, means_init and precisions_init."
+        )
     if fresh:
         for name in [k for k in vars(est) if k.endswith("_") or k.startswith("_online")]:
             delattr(est, name)  # a fresh start, as fit: the first batch initializes

@@ -12,7 +12,8 @@ import numpy as np
 
 
 def format_table(table, criterion="bic"):
-    """The score table as aligned text, the best row marked with ``*``.
+    """The score table as aligned text, the best row marked with ``*`` (a failed fit's row
+    with its ``error``).
 
     Parameters
     ----------
@@ -47,7 +48,10 @@ def format_table(table, criterion="bic"):
     ]
     for i in range(len(table["bic"])):
         mark = "*" if i == best else " "
+        error = str(table["error"][i]) if "error" in table else ""
         it = f"{int(table['n_iter'][i]):>4}" + ("" if table["converged"][i] else " (not converged)")
+        if error:  # a fit that failed: its scores are NaN, the reason is what to print
+            it = f"   - failed: {' '.join(error.split())}"
         lines.append(
             f"{mark} {int(table['n_components'][i]):>2}  {str(table['covariance_type'][i]):<10}  "
             f"{table['bic'][i]:>10.3f}  {table['aic'][i]:>10.3f}  "

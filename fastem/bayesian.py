@@ -245,6 +245,9 @@ default='dirichlet_process'
                 self._start = ("resp", resp)
             elif init_from is not None:
                 self._start = ("state", check_init_from(init_from, self, data.n_features))
+                # (scikit-learn's 'tied' lower_bound_ is an array of one value)
+                bound = np.ravel(getattr(init_from, "lower_bound_", -np.inf))
+                self._start_bound = float(bound[0]) if bound.size == 1 else -np.inf
             else:
                 self._start = None
             with threadpool_limits(limits=1, user_api="blas"):
@@ -287,6 +290,13 @@ default='dirichlet_process'
 
     # ------------------------------------------------------- the EM machinery
 
+    def _starting_bound(self):
+        # init_from: its bound, as a warm start of that model compares with its lower_bound_
+        # (scikit-learn's; a converged start stops after one iteration, not two)
+        if self._start is not None and self._start[0] == "state":
+            return self._start_bound
+        return -np.inf
+
     def _initial_parameters(self, data, rng, init_index=0):
         # init_index: which of the n_init starts (GaussianMixture's "hc" uses it; the
         # variational starts are scikit-learn's, the same for every start)
@@ -311,6 +321,16 @@ default='dirichlet_process'
         )
 
     def _current_parameters(self):
+        fitted = (
+            "dirichlet_process" if isinstance(self._state[0], tuple) else ("dirichlet_distribution")
+        )
+        if fitted != self.weight_concentration_prior_type:  # changed by set_params
+            raise ValueError(
+                f"warm_start=True cannot continue a fit made with weight_concentration_prior_type="
+                f"{fitted!r} under {self.weight_concentration_prior_type!r}: their weight "
+                f"concentrations differ in kind. Set it back to {fitted!r}, or fit with "
+                "warm_start=False."
+            )
         if self.n_components_effective_ != self._state[2].shape[0]:  # fewer kept than fitted
             raise ValueError(
                 "warm_start=True cannot continue a pruned fit (prune_threshold removed "

@@ -682,3 +682,38 @@ def test_sample_of_a_pruned_model_labels_its_kept_components():
     assert Xs.shape == (300, 2) and y.shape == (300,)
     assert set(np.unique(y)) <= set(range(kept))
     np.testing.assert_array_equal(np.bincount(y, minlength=kept).sum(), 300)
+
+
+@pytest.mark.parametrize(
+    "fitted, asked",
+    [("dirichlet_process", "dirichlet_distribution"),
+     ("dirichlet_distribution", "dirichlet_process")],
+)  # fmt: skip
+def test_warm_start_under_another_prior_type_is_refused_and_keeps_the_fit(fitted, asked):
+    """set_params(weight_concentration_prior_type=...) then a warm start failed deep in NumPy
+    ("input operand has more dimensions than allowed by the axis remapping", "too many values
+    to unpack"); scikit-learn fails as unclearly."""
+    X = blobs(300, 2, 3, seed=4)
+    gm = BGM(n_components=3, random_state=0, weight_concentration_prior_type=fitted).fit(X)
+    before = copy.deepcopy(gm.means_)
+    gm.set_params(warm_start=True, weight_concentration_prior_type=asked)
+    with pytest.raises(ValueError, match=f"made with weight_concentration_prior_type='{fitted}'"):
+        gm.fit(X)
+    np.testing.assert_array_equal(gm.means_, before)
+    gm.set_params(weight_concentration_prior_type=fitted).fit(X)  # the fix it names
+
+
+def test_init_from_a_converged_model_stops_where_sklearns_warm_start_stops():
+    """docs/bayesian.md: init_from=start is deepcopy(start).set_params(warm_start=True). Its
+    first iteration was compared with -inf, not start's lower_bound_, so a converged start
+    ran two iterations where scikit-learn's warm start runs one."""
+    X = blobs(600, 2, 3, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = SkBGM(n_components=3, random_state=0).fit(X)
+        sk = copy.deepcopy(start).set_params(warm_start=True, max_iter=50).fit(X)
+    fe = BGM(n_components=3, max_iter=50).fit(X, init_from=start)
+    assert start.converged_ and sk.n_iter_ == 1
+    assert fe.n_iter_ == sk.n_iter_ and fe.converged_
+    np.testing.assert_allclose(np.ravel(fe.lower_bounds_), np.ravel(sk.lower_bounds_), rtol=1e-9)
+    assert rel_err(fe.means_, sk.means_) < 1e-9

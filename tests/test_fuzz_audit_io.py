@@ -253,3 +253,14 @@ def test_fit_online_batch_rows_below_n_components_names_batch_rows():
         gm.fit_online(X, batch_rows=2)
     np.testing.assert_array_equal(gm.means_, means)
     assert GM(3, random_state=0).fit_online(X, batch_rows=3).means_.shape == (3, 2)
+
+
+def test_fit_online_max_rows_below_n_components_names_max_rows():
+    """The first batch is cut to max_rows: below n_components it got partial_fit's "the first
+    partial_fit batch has 2 rows ... pass a larger first batch"."""
+    gm = GM(3, random_state=0).fit(X)
+    means = gm.means_.copy()
+    with pytest.raises(ValueError, match=r"^max_rows=2 is smaller than n_components=3"):
+        gm.fit_online(X, batch_rows=500, max_rows=2)
+    np.testing.assert_array_equal(gm.means_, means)
+    assert GM(3, random_state=0).fit_online(X, max_rows=3).n_rows_seen_ == 3

@@ -555,3 +555,19 @@ def test_updates_do_not_depend_on_the_thread_count(covariance_type):
     for other in fits[1:]:
         for name in ("weights_", "means_", "covariances_", "lower_bound_"):
             np.testing.assert_array_equal(getattr(other, name), getattr(fits[0], name), name)
+
+
+def test_a_float32_batch_continues_a_model_of_float64_rows_in_float64():
+    """It rounded the model's parameters to float32 (the next batches started from them, 3e-9
+    off); predict widens such rows to the model's float64, and so does an update now: the
+    same values as float32 or float64 give the same model, bit for bit."""
+    rng = np.random.default_rng(21)
+    batches = [batch(rng, 400) for _ in range(4)]
+    a, b = _gm("full"), _gm("full")
+    for i, X in enumerate(batches):
+        rounded = X.astype(np.float32)
+        a.partial_fit(rounded.astype(np.float64) if i == 2 else X)
+        b.partial_fit(rounded if i == 2 else X)
+        assert b.means_.dtype == b.covariances_.dtype == np.float64
+        np.testing.assert_array_equal(b.means_, a.means_)
+        np.testing.assert_array_equal(b.covariances_, a.covariances_)

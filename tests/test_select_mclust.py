@@ -193,6 +193,18 @@ def test_a_dask_arrays_table_is_the_in_memory_table_icl_included(init_params, we
     np.testing.assert_allclose(best_d.means_, best.means_, rtol=1e-12)
 
 
+def test_a_failed_fit_s_row_says_why():
+    """It printed "nan nan nan 0 (not converged)": the reason was only in --json's error."""
+    from fastem.select import format_table
+
+    X = np.random.default_rng(0).normal(size=(4, 2))
+    _, table = select_components(X, [2, 5], ["full"], random_state=0)
+    text = format_table(table).splitlines()
+    assert "failed" not in text[1]
+    assert text[2].endswith("failed: Expected n_samples >= n_components but got n_components = "
+                            "5, n_samples = 4; pass more rows or lower n_components.")  # fmt: skip
+
+
 def test_tables_chosen_by_icl_show_icl():
     """With criterion='icl' the text table starred the best ICL but printed only BIC and
     AIC, and mclust's view titled ICL with BIC's formula."""
