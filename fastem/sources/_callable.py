@@ -50,6 +50,8 @@ class CallableSource(Source):
             self._set_dtype([first.dtype])
 
     def _finish(self, offset, raw, check_finite=True):
+        # np.asarray copies a Python sequence: its rows are already an array of their own
+        fresh = isinstance(raw, (list, tuple))
         # the dtype is the first chunk's: a later chunk float32 (or float16) cannot hold is
         # refused, not narrowed (in memory the concatenated rows are float64, every digit kept)
         try:
@@ -67,7 +69,17 @@ class CallableSource(Source):
                 "its first chunk's dtype, which would round these values; yield every chunk in "
                 "one dtype (float64 to fit in float64)",
             )
-        return super()._finish(offset, raw, check_finite)
+        X, w = super()._finish(offset, raw, check_finite)
+        if not fresh:
+            # the callable may refill the array it yielded (one buffer for every chunk, as a
+            # binary reader's readinto) while this chunk waits in the read-ahead queue, or
+            # while a weight chunk is glued to the next: a chunk still in the callable's
+            # memory is copied (never twice: validation's cast or column selection made one)
+            if np.may_share_memory(X, raw):
+                X = X.copy()
+            if w is not None and np.may_share_memory(w, raw):
+                w = w.copy()
+        return X, w
 
     def _raw_chunks(self, n_buffers, ring=None):
         it = iter(self._func())

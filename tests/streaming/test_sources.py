@@ -212,6 +212,41 @@ def test_sample_weight_kinds(X, w, tmp_path):
     np.testing.assert_allclose(got.score(wsrc), ref.score(X, sample_weight=w), rtol=1e-10)
 
 
+def _refilling(values, rows, order="C"):
+    """A callable that yields every chunk in one buffer it refills (a binary reader's
+    ``readinto``): a chunk holds its rows only until the next one is asked for."""
+
+    def chunks():
+        buf = np.empty((rows, *values.shape[1:]), order=order)
+        for r0 in range(0, len(values), rows):
+            part = values[r0 : r0 + rows]
+            buf[: len(part)] = part
+            yield buf[: len(part)]
+
+    return chunks
+
+
+def test_a_callable_refilling_one_buffer_equals_in_memory(X, w):
+    """The reader, one chunk ahead, refilled the callable's buffer while the chunk before was
+    still in use (a fit and predict on other rows), and a data chunk spanning weight chunks
+    took its first weights from the refilled buffer. A chunk is copied out of the callable's
+    memory: the in-memory fit, predict and score."""
+    init = _init(X)
+    ref = _fit(X, **init)
+    got = _fit(source(_refilling(X, CHUNK)), **init)
+    _assert_same(ref, got, rtol=1e-12)
+    np.testing.assert_array_equal(got.predict(_refilling(X, CHUNK)), ref.predict(X))
+    ref = _fit(X, sample_weight=w, **init)
+    src = source(X, chunk_rows=CHUNK)
+    got = _fit(src, sample_weight=source(_refilling(w, 5)), **init)
+    _assert_same(ref, got, rtol=1e-12)
+    score = got.score(src, sample_weight=_refilling(w, 5))
+    np.testing.assert_allclose(score, ref.score(X, sample_weight=w), rtol=1e-12)
+    # a weight column of a Fortran-ordered buffer: a view of it, where the features are a copy
+    Xw = _refilling(np.column_stack([X, w]), CHUNK, order="F")
+    _assert_same(ref, _fit(source(Xw, weight_column=-1), **init), rtol=1e-12)
+
+
 def test_checkpoint_and_reseed_with_a_source(X, tmp_path):
     from fastem import DegenerateComponentWarning
 
