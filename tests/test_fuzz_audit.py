@@ -570,7 +570,8 @@ def test_a_callable_that_returns_the_same_iterator_is_told_to_return_a_fresh_one
     """The same (exhausted) generator on every call failed with "n_components = 2,
     n_samples = 0; pass more rows or lower n_components", which does not say what is wrong;
     the same list iterator gave the rows after the first chunk to a single pass (predict
-    returned 60 labels for 80 rows). The callable's earlier iterator is refused by identity."""
+    returned 60 labels for 80 rows). The callable's earlier iterator is refused by identity
+    (the first pass reads every row: it continues the iterator the source opened)."""
     message = (
         r"row offset 0: the callable returned its earlier iterator; the callable must "
         r"return a fresh iterator over all the rows on each call"
@@ -580,8 +581,10 @@ def test_a_callable_that_returns_the_same_iterator_is_told_to_return_a_fresh_one
         GM(2).fit(lambda: gen)
     fitted = GM(2, random_state=0).fit(X)
     it = iter([X[:20], X[20:50], X[50:]])  # not a generator: a pass would read what is left
+    src = fastem.source(lambda: it)
+    np.testing.assert_array_equal(fitted.predict(src), fitted.predict(X))
     with pytest.raises(fastem.SourceError, match=message):
-        fitted.predict(fastem.source(lambda: it))
+        fitted.predict(src)
 
 
 def test_a_weight_column_listed_among_the_features_is_refused(tmp_path):

@@ -21,24 +21,38 @@ class CallableSource(Source):
         "(or np.vstack a batch of rows); 1-D chunks of weights or labels are fine"
     )
 
-    def __init__(self, func, chunk_rows, columns, weight_column):
+    def __init__(self, func, chunk_rows, columns, weight_column, opened=None):
         name = getattr(func, "__qualname__", None) or type(func).__name__
         super().__init__(f"callable {name}", None, columns, weight_column)
         self._func = func
-        try:
-            it = iter(func())
+        if opened is not None:  # (from :meth:`_reopen`, whose source keeps it if refused here)
+            self._learn(opened[0])
+        else:
+            it = None
             try:
-                first = next(it)
-            finally:
-                if hasattr(it, "close"):
-                    it.close()
-        except StopIteration:
-            raise _err(self.name, 0, "the iterator yielded no chunk") from None
-        except Exception as e:
-            raise _err(self.name, 0, f"could not read ({type(e).__name__}: {e})") from e
-        # kept (a closed generator, or the iterator the callable holds anyway): a callable
-        # that returns it again is not returning a fresh iterator (:meth:`_raw_chunks`)
-        self._first = it
+                it = iter(func())
+                opened = (next(it), it)
+            except StopIteration:
+                _close(it)
+                raise _err(self.name, 0, "the iterator yielded no chunk") from None
+            except Exception as e:
+                _close(it)
+                raise _err(self.name, 0, f"could not read ({type(e).__name__}: {e})") from e
+            try:
+                self._learn(opened[0])
+            except BaseException:
+                _close(it)
+                raise
+        # the first pass continues this iterator from the chunk read here: a callable over one
+        # shared cursor (each iterator reads on where the last stopped) has no other first
+        # chunk, and a second iterator would start at the next (:meth:`_raw_chunks`)
+        self._opened = opened
+        # kept after that pass: a callable that returns it again is not returning a fresh
+        # iterator
+        self._first = opened[1]
+
+    def _learn(self, first):
+        """Set the width, the dtype and the rows every pass has at least from the first chunk."""
         first = np.asarray(first)
         # 1-D: one column where the source holds weights or labels; as rows of features,
         # refused when a pass reads it (``Source._finish``: the role is set after this)
@@ -82,9 +96,40 @@ class CallableSource(Source):
         return X, w
 
     def _raw_chunks(self, n_buffers, ring=None):
-        it = iter(self._func())
-        if it is self._first:
-            raise _err(
-                self.name, 0, f"the callable returned its earlier iterator{self._short_pass_hint}"
-            )
+        opened, self._opened = self._opened, None
+        if opened is None:  # every pass after the first calls the callable again
+            it = iter(self._func())
+            if it is self._first:
+                raise _err(
+                    self.name,
+                    0,
+                    f"the callable returned its earlier iterator{self._short_pass_hint}",
+                )
+        else:
+            first, it = opened
+            try:
+                yield first
+            except GeneratorExit:  # the pass stopped at its first chunk (later: ``yield from``)
+                _close(it)
+                raise
         yield from it
+
+    def _reopen(self, **changes):
+        """The same callable with other arguments, as :meth:`Source._reopen`; it continues
+        the iterator opened by this source when no pass has read it (a shared cursor's first
+        chunk was read by this source: another iterator would start after it)."""
+        if self._opened is None or changes.get("dataset") is not None:
+            return super()._reopen(**changes)
+        args = {**self._args, **changes}
+        cw = (args.get("chunk_rows"), args.get("columns"), args.get("weight_column"))
+        src = CallableSource(self._func, *cw, opened=self._opened)
+        self._opened = None  # (kept where the new arguments were refused)
+        src._args = args
+        return src
+
+
+def _close(it):
+    """Close an iterator that has ``close`` (a generator: its ``finally`` clauses run)."""
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()

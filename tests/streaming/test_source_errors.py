@@ -262,15 +262,56 @@ def test_pass_and_weight_errors_name_the_row(X, tmp_path):
         gm.predict(source(lambda: iter([X])), out=np.empty(N + 1, dtype=np.int64))
 
 
-def test_a_callable_that_continues_its_first_iterator_is_refused(X):
+def test_a_callable_that_continues_its_first_iterator_loses_no_rows(X):
     """A callable whose iterators share one underlying iterator: opening the source read the
-    first chunk, so the first pass reads only the rest. That is fewer rows than the first
-    chunk: refused, where ``predict`` gave results for the rest alone."""
+    first chunk, so the first pass read only the rest (``predict`` gave results for the rest
+    alone). The first pass continues the iterator the source opened; the next, which has no
+    rows left, is refused."""
     shared = iter([X[:500], X[500:]])
     src = source(lambda: (c for c in shared))
     gm = _fit(X)
-    with pytest.raises(SourceError, match="pass ended after 101 rows, expected at least 500"):
+    np.testing.assert_array_equal(gm.predict(src), gm.predict(X))
+    with pytest.raises(SourceError, match=f"pass ended after 0 rows, expected {N}; the callable"):
         gm.predict(src)
+
+
+def test_a_callable_over_one_shared_cursor_loses_no_rows(X):
+    """docs/streaming.md's callable over a database cursor, each iterator reading on where the
+    last stopped: ``source()`` read the first chunk to learn the width, so a one-pass call
+    (predict, score, fit_online) read the rows after it only (900 of 1000, silently). It reads
+    every row; a fit, which reads them once per iteration, is refused at its second pass; a
+    source re-opened with a weight column continues the iterator the source opened."""
+    Xw = np.column_stack([X, np.linspace(0.5, 2.0, N)])
+
+    class Cursor:  # a DB-API cursor's fetchmany, over one result set
+        pos = 0
+
+        def fetchmany(self, k):
+            rows = Xw[self.pos : self.pos + k]
+            self.pos += len(rows)
+            return rows
+
+    def chunks():
+        while len(rows := cursor.fetchmany(CHUNK)):
+            yield rows[:, :D]
+
+    def weighted():
+        while len(rows := cursor.fetchmany(CHUNK)):
+            yield rows
+
+    gm = _fit(X)
+    cursor = Cursor()
+    np.testing.assert_array_equal(gm.predict(chunks), gm.predict(X))
+    cursor = Cursor()
+    np.testing.assert_allclose(gm.score(chunks), gm.score(X), rtol=1e-12)
+    cursor = Cursor()
+    assert GaussianMixture(K, random_state=0).fit_online(chunks).n_rows_seen_ == N
+    cursor = Cursor()
+    with pytest.raises(SourceError, match=f"pass ended after 0 rows, expected {N}; the callable"):
+        _fit(chunks)
+    cursor = Cursor()
+    got = gm.score(source(weighted), sample_weight=str(D))  # re-opened with weight_column=D
+    np.testing.assert_allclose(got, gm.score(X, sample_weight=Xw[:, D]), rtol=1e-12)
 
 
 def test_a_folder_of_parquet_files_not_named_parquet_is_told_how_to_read_it(X, tmp_path):
