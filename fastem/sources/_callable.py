@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Source, _err, _is_numeric_dtype
+from ._base import Source, SourceError, _err, _is_numeric_dtype
 
 
 class CallableSource(Source):
@@ -30,8 +30,10 @@ class CallableSource(Source):
         else:
             it = None
             try:
-                it = iter(func())
+                it = self._call()
                 opened = (next(it), it)
+            except SourceError:
+                raise
             except StopIteration:
                 _close(it)
                 raise _err(self.name, 0, "the iterator yielded no chunk") from None
@@ -51,13 +53,45 @@ class CallableSource(Source):
         # iterator
         self._first = opened[1]
 
+    def _call(self):
+        """``iter(func())``; refused where the callable returned an array, whose iterator
+        would give its rows as 1-D chunks (or a frame's column names)."""
+        got = self._func()
+        if hasattr(got, "__array__") and not hasattr(got, "__next__"):
+            shape = getattr(got, "shape", None)
+            of = "" if shape is None else f" of shape {tuple(shape)}"
+            raise _err(
+                self.name,
+                0,
+                f"the callable returned a {type(got).__name__}{of}, not an iterator of chunks: "
+                "return a fresh iterator of 2-D chunks on each call (lambda: iter([X]), or a "
+                "generator function), or pass the array itself instead of the callable",
+            )
+        return iter(got)
+
     def _learn(self, first):
         """Set the width, the dtype and the rows every pass has at least from the first chunk."""
-        first = np.asarray(first)
+        try:
+            first = np.asarray(first)
+        except (TypeError, ValueError) as e:
+            raise _err(
+                self.name,
+                0,
+                f"the first chunk is not an array of numbers ({e}); yield 2-D arrays (rows x "
+                "features) whose rows all hold the same number of values",
+            ) from None
         # 1-D: one column where the source holds weights or labels; as rows of features,
         # refused when a pass reads it (``Source._finish``: the role is set after this)
         if first.ndim not in (1, 2):
             raise _err(self.name, 0, f"chunk has {first.ndim} dimensions, expected 2")
+        if first.ndim == 2 and first.shape[1] == 0:
+            raise _err(
+                self.name,
+                0,
+                f"the first chunk has shape {first.shape}, no columns, and the number of "
+                "features is read from it; yield chunks of shape (rows, n_features) from the "
+                "first on: skip an empty chunk, or yield it as np.empty((0, n_features))",
+            )
         self._resolve_columns(None, 1 if first.ndim == 1 else first.shape[1])
         self._min_rows = first.shape[0]  # a pass with fewer rows is not a fresh iterator
         if _is_numeric_dtype(first.dtype):
@@ -72,6 +106,18 @@ class CallableSource(Source):
             raw = np.asarray(raw)  # (a list of Python floats is float64)
         except (TypeError, ValueError):
             pass  # refused by Source._finish
+        if getattr(raw, "ndim", 0) in (1, 2) and len(raw) == 0:  # (an empty page's chunk)
+            column = raw.ndim == 1 and hasattr(self, "role")  # (a weight or label source's)
+            if not column and (raw.ndim == 1 or raw.shape[1] != self._raw_width):
+                # (after a 1-D first chunk, also empty, the number of features is not known)
+                want = (0, self._raw_width) if raw.ndim == 2 else "(0, n_features)"
+                raise _err(
+                    self.name,
+                    offset,
+                    f"empty chunk of shape {raw.shape}; chunks of rows are 2-D, all with the first "
+                    "chunk's number of columns: skip an empty chunk, or yield it as "
+                    f"np.empty({want})",
+                )
         dtype = getattr(raw, "dtype", None)
         numeric = dtype is not None and _is_numeric_dtype(dtype)  # (else: Source._finish)
         first = np.float16 if self.float16 else self.dtype  # (float16: scored in float32)
@@ -98,7 +144,7 @@ class CallableSource(Source):
     def _raw_chunks(self, n_buffers, ring=None):
         opened, self._opened = self._opened, None
         if opened is None:  # every pass after the first calls the callable again
-            it = iter(self._func())
+            it = self._call()
             if it is self._first:
                 raise _err(
                     self.name,

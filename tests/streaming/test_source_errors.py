@@ -15,7 +15,9 @@ from .helpers import (
     D,
     K,
     N,
+    _assert_same,
     _fit,
+    _init,
 )
 
 
@@ -312,6 +314,52 @@ def test_a_callable_over_one_shared_cursor_loses_no_rows(X):
     cursor = Cursor()
     got = gm.score(source(weighted), sample_weight=str(D))  # re-opened with weight_column=D
     np.testing.assert_allclose(got, gm.score(X, sample_weight=Xw[:, D]), rtol=1e-12)
+
+
+def test_a_callables_odd_first_chunk_or_return_value_is_told_what_to_yield(X):
+    """A ragged first chunk got NumPy's message, naming no source; a first chunk of shape
+    (0, 0) "no feature columns selected"; a callable that returns the array itself, and an
+    empty 1-D chunk, were told to reshape rows; an empty chunk of another width, "0 columns,
+    expected 3". Each names the source and what to yield, and the advice fits."""
+    pd = pytest.importorskip("pandas")
+    cases = [
+        (
+            lambda: iter([[[1.0, 2.0], [3.0]]]),
+            r"row offset 0: the first chunk is not an array of numbers \(.*inhomogeneous.*\); "
+            r"yield 2-D arrays \(rows x features\) whose rows all hold the same number of values",
+        ),
+        (
+            lambda: X,
+            rf"row offset 0: the callable returned a ndarray of shape \({N}, {D}\), not an "
+            r"iterator of chunks: return a fresh iterator of 2-D chunks on each call \(lambda: "
+            r"iter\(\[X\]\), or a generator function\), or pass the array itself",
+        ),
+        (
+            lambda: pd.DataFrame(X),
+            rf"row offset 0: the callable returned a DataFrame of shape \({N}, {D}\), not an ",
+        ),
+        (
+            lambda: iter([np.empty((0, 0)), X]),
+            r"row offset 0: the first chunk has shape \(0, 0\), no columns, and the number of "
+            r"features is read from it; .* or yield it as np\.empty\(\(0, n_features\)\)",
+        ),
+        (
+            lambda: iter([np.array([]), X]),
+            r"row offset 0: empty chunk of shape \(0,\); chunks of rows are 2-D, all with the "
+            r"first chunk's number of columns: skip an empty chunk, or yield it as "
+            r"np\.empty\(\(0, n_features\)\)",
+        ),
+        (
+            lambda: iter([X[:50], np.empty((0, 0)), X[50:]]),
+            rf"row offset 50: empty chunk of shape \(0, 0\); .*np\.empty\(\(0, {D}\)\)",
+        ),
+    ]
+    for func, message in cases:
+        with pytest.raises(SourceError, match=r"^callable .*<lambda>, " + message):
+            _fit(func)
+    init = _init(X)
+    chunks = [np.empty((0, D)), X[:50], np.empty((0, D)), X[50:]]
+    _assert_same(_fit(X, **init), _fit(lambda: iter(chunks), **init), rtol=1e-12)
 
 
 def test_a_folder_of_parquet_files_not_named_parquet_is_told_how_to_read_it(X, tmp_path):
