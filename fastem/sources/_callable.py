@@ -71,6 +71,10 @@ class CallableSource(Source):
 
     def _learn(self, first):
         """Set the width, the dtype and the rows every pass has at least from the first chunk."""
+        # a pandas frame's names are the columns' (``columns=`` by name, a model's names
+        # checked); every later frame must hold them in that order (:meth:`_finish`)
+        names = _frame_columns(first)
+        self._names = names if names and all(isinstance(n, str) for n in names) else None
         try:
             first = np.asarray(first)
         except (TypeError, ValueError) as e:
@@ -92,12 +96,23 @@ class CallableSource(Source):
                 "features is read from it; yield chunks of shape (rows, n_features) from the "
                 "first on: skip an empty chunk, or yield it as np.empty((0, n_features))",
             )
-        self._resolve_columns(None, 1 if first.ndim == 1 else first.shape[1])
+        self._resolve_columns(self._names, 1 if first.ndim == 1 else first.shape[1])
+        if self._names is not None:
+            self.feature_names = [self._names[i] for i in (self._feat_idx or range(len(names)))]
         self._min_rows = first.shape[0]  # a pass with fewer rows is not a fresh iterator
         if _is_numeric_dtype(first.dtype):
             self._set_dtype([first.dtype])
 
     def _finish(self, offset, raw, check_finite=True):
+        columns = None if self._names is None else _frame_columns(raw)
+        if columns is not None and columns != self._names:  # (read by position: swapped)
+            raise _err(
+                self.name,
+                offset,
+                f"chunk's columns are {columns}, the first chunk's {self._names}: frames are "
+                "read by position; yield every frame with the first one's columns in its order "
+                f"(frame[{self._names!r}])",
+            )
         # np.asarray copies a Python sequence: its rows are already an array of their own
         fresh = isinstance(raw, (list, tuple))
         # the dtype is the first chunk's: a later chunk float32 (or float16) cannot hold is
@@ -172,6 +187,17 @@ class CallableSource(Source):
         self._opened = None  # (kept where the new arguments were refused)
         src._args = args
         return src
+
+
+def _frame_columns(chunk):
+    """The column names of a pandas (or other) frame, or None for an array."""
+    columns = getattr(chunk, "columns", None)
+    if columns is None or isinstance(chunk, np.ndarray):
+        return None
+    try:
+        return list(columns)
+    except TypeError:
+        return None
 
 
 def _close(it):

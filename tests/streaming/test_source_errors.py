@@ -362,6 +362,37 @@ def test_a_callables_odd_first_chunk_or_return_value_is_told_what_to_yield(X):
     _assert_same(_fit(X, **init), _fit(lambda: iter(chunks), **init), rtol=1e-12)
 
 
+def test_a_callables_frames_are_read_by_their_column_names(X):
+    """A callable yielding pandas frames: a later frame with its columns in another order was
+    read by position (its columns swapped silently), and a model fitted on a frame named a, b,
+    c predicted frames named c, b, a. The later frame is refused, naming both lists; the first
+    frame's names are the source's: checked against a model's, selected by ``columns=``."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+
+    def chunks():
+        yield df[:200]
+        yield df[200:400][["c", "b", "a"]]
+        yield df[400:]
+
+    message = (
+        r"row offset 200: chunk's columns are \['c', 'b', 'a'\], the first chunk's \['a', 'b', "
+        r"'c'\]: frames are read by position; yield every frame with the first one's columns in "
+        r"its order \(frame\[\['a', 'b', 'c'\]\]\)"
+    )
+    with pytest.raises(SourceError, match=message):
+        _fit(chunks)
+    gm = _fit(df)
+
+    def reordered():
+        return iter([df[["c", "b", "a"]]])
+
+    with pytest.raises(ValueError, match="columns are c, b, a, but the model was fitted on a, b"):
+        gm.predict(reordered)
+    got = gm.predict(source(reordered, columns=["a", "b", "c"]))
+    np.testing.assert_array_equal(got, gm.predict(df))
+
+
 def test_a_folder_of_parquet_files_not_named_parquet_is_told_how_to_read_it(X, tmp_path):
     """The error said only "unsupported format '(none)'"; it now says how a folder is read,
     and the way it says works (the same rows as in memory)."""
