@@ -9,7 +9,8 @@ every byte is hashed:
   buffers of ``X``, the weights and the labels, hashed in place (no copy);
 * a source read from a file (``.npy``, ``.csv``, HDF5, parquet, a zarr or
   parquet folder): the file's bytes, read in blocks (no parsing), plus the
-  columns selected;
+  columns selected and the weight column (in order, by name where the reader
+  has names: ``Source._selection``);
 * any other source (a callable, an in-memory array, an ``h5py.Dataset``, a
   pyarrow table): every validated chunk, in one pass;
 * a Dask array: every row, in blocks of fixed size (so the result does not
@@ -92,8 +93,9 @@ def file_digest(path):
 
 def source_digest(src):
     """Digest of the rows a source yields (its file's bytes when it reads a file)."""
+    features, weight = src._selection()  # by name where the reader renumbers (parquet)
     h = hashlib.sha256(
-        f"{src.kind}|{src.n_features}|{src.dtype}|{src._feat_idx}|{src._w_idx}|"
+        f"{src.kind}|{src.n_features}|{src.dtype}|{features!r}|{weight!r}|"
         f"{getattr(src, 'dataset', None)};".encode()
     )
     path = getattr(src, "path", None)

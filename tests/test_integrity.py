@@ -105,6 +105,49 @@ def test_checkpoint_accepts_numpy_scalars_for_python_numbers(tmp_path):
     np.testing.assert_array_equal(a.means_, b.means_)
 
 
+def _three_columns(tmp_path, kind):
+    """A file of columns a, b, c (``X``'s two and a third), and how a column is selected
+    in it (a name, or an index where there are no names)."""
+    pd = pytest.importorskip("pandas")
+    table = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": np.linspace(1, 2, len(X))})
+    if kind == "npy":
+        np.save(tmp_path / "d.npy", table.to_numpy())
+        return tmp_path / "d.npy", {"a": 0, "b": 1, "c": 2}.get
+    if kind == "csv":
+        table.to_csv(tmp_path / "d.csv", index=False)
+        return tmp_path / "d.csv", str
+    pytest.importorskip("pyarrow")
+    if kind == "parquet":
+        table.to_parquet(tmp_path / "d.parquet")
+        return tmp_path / "d.parquet", str
+    (tmp_path / "d.parquet").mkdir()  # a folder of two parts
+    table[:100].to_parquet(tmp_path / "d.parquet" / "p0.parquet")
+    table[100:].to_parquet(tmp_path / "d.parquet" / "p1.parquet")
+    return tmp_path / "d.parquet", str
+
+
+@pytest.mark.parametrize("kind", ["parquet", "parquet folder", "csv", "npy"])
+def test_checkpoint_refuses_other_columns_of_the_same_file(tmp_path, kind):
+    """The fingerprint covers the columns read (names and order) and the weight column, next
+    to the file's bytes: a parquet file's selection was renumbered from 0 by its reader, so
+    ``columns=["b", "a"]`` or ``["a", "c"]`` resumed the ``["a", "b"]`` checkpoint and
+    returned its means."""
+    path, col = _three_columns(tmp_path, kind)
+    ckpt = tmp_path / "c.npz"
+
+    def fit(columns, weight_column=None):
+        src = fastem.source(
+            path, columns=[col(c) for c in columns], weight_column=weight_column and col("c")
+        )
+        return GM(2, random_state=0, max_iter=3).fit(src, checkpoint=ckpt)
+
+    first = fit(["a", "b"])
+    for columns, weight in ((["b", "a"], None), (["a", "c"], None), (["a", "b"], "c")):
+        with pytest.raises(ValueError, match="other hyper-parameters or data"):
+            fit(columns, weight)
+    np.testing.assert_array_equal(fit(["a", "b"]).means_, first.means_)  # the same: resumed
+
+
 # ------------------------------------------------------------------- 2. CSV
 
 

@@ -163,6 +163,16 @@ class Source:
         """What the header of the file says now (re-read for every pass), or None."""
         return None
 
+    def _selection(self):
+        """``(feature columns, weight column)`` of the raw columns, in order (None: none).
+
+        A checkpoint's fingerprint covers it next to the file's bytes: two selections of one
+        file (other columns, the same in another order, another weight column) are two data
+        sets (``fastem._digest.source_digest``).
+        """
+        feat = range(self._raw_width or 0) if self._feat_idx is None else self._feat_idx
+        return [int(i) for i in feat], self._w_idx
+
     # -- common machinery ----------------------------------------------------
 
     def _identity(self):

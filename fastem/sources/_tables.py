@@ -62,6 +62,11 @@ class ArrowSource(Source):
             self.path = os.fspath(obj)
             self._ident = self._identity()
 
+    def _selection(self):
+        """The names of the columns read (``_raw_chunks`` renumbers them from 0)."""
+        n = self.n_features
+        return self._names[:n], (self._names[n] if len(self._names) > n else None)
+
     def _batches(self):
         if self.kind == "parquet":
             import pyarrow.parquet as pq
