@@ -253,3 +253,46 @@ class H5FileSource(SliceSource):
                 yield f[self.dataset]
 
         return opened()
+
+
+def zarr_array(z, name, dataset):
+    """``(array, dataset, name)``: ``dataset`` of the zarr group ``z``, or ``z`` if an array.
+
+    ``dataset`` may be a path to an array in a sub-group (``"sub/x"``, as for HDF5); it may
+    be left out when the group holds one array (at any depth).
+    """
+    zarr = _optional("zarr", "zarr")
+    if not isinstance(z, zarr.Group):
+        _no_dataset(dataset, f"{name}, a zarr array (not a group)")
+        return z, None, name
+    names = _zarr_arrays(z, zarr)
+    if dataset is None:
+        if len(names) != 1:
+            where = f"one of the arrays {names}" if names else "an array; it holds none"
+            raise ValueError(f"{name}: pass dataset= to choose {where}")
+        dataset = names[0]
+    dataset = str(dataset).strip("/")
+    if dataset not in names:
+        raise ValueError(f"{name}: no array {dataset!r}; arrays are {names}")
+    return z[dataset], dataset, f"{name}[{dataset!r}]"
+
+
+def _zarr_arrays(group, zarr):
+    """The paths of every array under ``group``, sub-groups included (``"sub/x"``), sorted."""
+    found = []
+    if hasattr(group, "members"):  # zarr 3
+        for path, member in group.members(max_depth=None):
+            if isinstance(member, zarr.Array):
+                found.append(path)
+    else:  # zarr 2
+        group.visititems(lambda path, v: found.append(path) if isinstance(v, zarr.Array) else None)
+    return sorted(found)
+
+
+def _no_dataset(dataset, what):
+    """Refuse ``dataset=`` where there is nothing to choose (it was silently ignored)."""
+    if dataset is not None:
+        raise ValueError(
+            f"dataset={dataset!r} applies to HDF5 files and zarr groups only, not to {what}; "
+            "leave it out."
+        )

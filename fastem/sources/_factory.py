@@ -7,7 +7,7 @@ import types
 
 import numpy as np
 
-from ._arrays import H5FileSource, NpySource, SliceSource
+from ._arrays import H5FileSource, NpySource, SliceSource, _no_dataset, zarr_array
 from ._base import _BLOCK, Source, _err, _optional
 from ._callable import CallableSource
 from ._tables import ArrowSource, CsvSource
@@ -46,8 +46,9 @@ def source(obj, *, chunk_rows=None, columns=None, dataset=None, weight_column=No
         The feature columns, by name (parquet, arrow, CSV) or index; by default
         all columns but the weight column.
     dataset : str, default=None
-        The dataset inside an HDF5 file or the array inside a zarr group
-        (optional when there is only one).
+        The dataset inside an HDF5 file or the array inside a zarr group, by
+        its path in a sub-group too (``"sub/x"``); optional when there is only
+        one.
     weight_column : str or int, default=None
         A column holding the sample weights (excluded from the features).
 
@@ -140,8 +141,20 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
         if low.endswith((".parquet", ".pq")):
             _no_dataset(dataset, "a parquet file")
             if os.path.isdir(path):
-                ds = _optional("pyarrow.dataset", "parquet")
-                return ArrowSource(repr(path), ds.dataset(path, format="parquet"), *cw, "dataset")
+                pa = _optional("pyarrow", "parquet")
+                try:
+                    ds = _optional("pyarrow.dataset", "parquet").dataset(path, format="parquet")
+                except (OSError, pa.ArrowException) as e:
+                    raise _err(repr(path), 0, f"could not open as a parquet dataset ({e})") from e
+                if not ds.files:  # (its schema has no columns: "no feature columns selected")
+                    raise _err(
+                        repr(path),
+                        0,
+                        "the folder holds no parquet files (a folder is read as the dataset of "
+                        "the parquet files under it, names starting with '.' or '_' skipped); "
+                        "check the path",
+                    )
+                return ArrowSource(repr(path), ds, *cw, "dataset")
             return ArrowSource(repr(path), path, *cw, "parquet")
         ext = os.path.splitext(low)[1] or "(none)"
         folder = (  # (a folder of parquet files is read by its name)
@@ -191,28 +204,7 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
     )
 
 
-def _no_dataset(dataset, what):
-    """Refuse ``dataset=`` where there is nothing to choose (it was silently ignored)."""
-    if dataset is not None:
-        raise ValueError(
-            f"dataset={dataset!r} applies to HDF5 files and zarr groups only, not to {what}; "
-            "leave it out."
-        )
-
-
 def _zarr_source(z, name, dataset, cw):
-    zarr = _optional("zarr", "zarr")
-    if isinstance(z, zarr.Group):
-        names = [k for k, _ in z.arrays()]
-        if dataset is None:
-            if len(names) != 1:
-                raise ValueError(f"{name}: pass dataset= to choose one of the arrays {names}")
-            dataset = names[0]
-        if dataset not in names:
-            raise ValueError(f"{name}: no array {dataset!r}; arrays are {names}")
-        z = z[dataset]
-        name = f"{name}[{dataset!r}]"
-    else:
-        _no_dataset(dataset, f"{name}, a zarr array (not a group)")
-    multiple = int(z.chunks[0]) if getattr(z, "chunks", None) else _BLOCK
-    return SliceSource(name, z, *cw, multiple=multiple)
+    arr, _, name = zarr_array(z, name, dataset)
+    multiple = int(arr.chunks[0]) if getattr(arr, "chunks", None) else _BLOCK
+    return SliceSource(name, arr, *cw, multiple=multiple)

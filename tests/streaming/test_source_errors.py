@@ -409,6 +409,40 @@ def test_a_folder_of_parquet_files_not_named_parquet_is_told_how_to_read_it(X, t
     np.testing.assert_array_equal(source(tmp_path / "parts.parquet").read(), X)
 
 
+def test_a_zarr_array_in_a_sub_group_is_read_as_in_hdf5(X, tmp_path):
+    """An array in a sub-group got "pass dataset= to choose one of the arrays []" and
+    ``dataset="sub/x"`` was refused; as for HDF5's "grp/x", the path reads it, and the
+    message lists every array of the store (sub-groups included)."""
+    zarr = pytest.importorskip("zarr")
+    group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    sub = group.create_group("sub")
+    sub.create_array("x", shape=X.shape, chunks=(50, D), dtype=X.dtype)[:] = X
+    np.testing.assert_array_equal(source(tmp_path / "g.zarr").read(), X)  # the only array
+    for dataset in ("sub/x", "/sub/x"):
+        np.testing.assert_array_equal(source(tmp_path / "g.zarr", dataset=dataset).read(), X)
+    np.testing.assert_array_equal(source(group, dataset="sub/x").read(), X)  # a zarr.Group
+    sub.create_group("deeper").create_array("y", shape=(3, 2), dtype="f8")
+    with pytest.raises(ValueError, match=r"choose one of the arrays \['sub/deeper/y', 'sub/x'\]"):
+        source(tmp_path / "g.zarr")
+    with pytest.raises(ValueError, match=r"no array 'x'; arrays are \['sub/deeper/y', 'sub/x'\]"):
+        source(tmp_path / "g.zarr", dataset="x")
+    zarr.open_group(str(tmp_path / "empty.zarr"), mode="w")
+    with pytest.raises(ValueError, match="choose an array; it holds none"):
+        source(tmp_path / "empty.zarr")
+
+
+def test_an_empty_parquet_folder_is_named_as_such(tmp_path):
+    """An empty folder (or one of files pyarrow.dataset skips) got "no feature columns
+    selected"; it is told that it holds no parquet files."""
+    pytest.importorskip("pyarrow")
+    (tmp_path / "e.parquet").mkdir()
+    with pytest.raises(SourceError, match=r"e\.parquet.*the folder holds no parquet files"):
+        _fit(tmp_path / "e.parquet")
+    (tmp_path / "e.parquet" / "_SUCCESS").write_text("")
+    with pytest.raises(SourceError, match="the folder holds no parquet files"):
+        source(tmp_path / "e.parquet")
+
+
 def test_infinity_with_nan_marginalized_is_named_as_infinity(X):
     """With missing="marginalize" a NaN is allowed: an infinite value was reported as "NaN or
     infinite value; fastem needs finite input", as if the NaN were the fault. It is named as
