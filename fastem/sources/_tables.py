@@ -36,7 +36,10 @@ class ArrowSource(Source):
             self.n_rows = obj.num_rows
         else:
             schema = obj.schema
-            self.n_rows = None
+            try:  # (a parquet dataset: from its footers, no rows read) the in-memory start
+                self.n_rows = int(obj.count_rows())
+            except (OSError, pa.ArrowException) as e:
+                raise _err(self.name, 0, f"could not count the rows ({e})") from e
         names = list(schema.names)
         self._resolve_columns(names, len(names))
         wanted = list(range(len(names))) if self._feat_idx is None else list(self._feat_idx)

@@ -106,6 +106,30 @@ def test_a_csv_file_starts_where_memory_starts(data, estimator, tmp_path, monkey
     np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-12)
 
 
+@pytest.mark.parametrize("init", INITS)
+def test_a_parquet_folder_starts_where_memory_starts(data, init, tmp_path, monkeypatch):
+    """A parquet folder (a dataset of several files) has its row count before the first pass,
+    from the files' footers (it had none: above the reservoir's size its fit started from the
+    reservoir sample, so it ended elsewhere than the in-memory fit and the one-file fit)."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    X, _, _ = data
+    _small_reservoir(monkeypatch)
+    monkeypatch.setattr(fastem._init, "KMEANS_MAX_ROWS", 500)
+    (tmp_path / "x.parquet").mkdir()
+    for i, r0 in enumerate(range(0, len(X), 1200)):  # three parts
+        part = X[r0 : r0 + 1200]
+        pq.write_table(pa.table({"a": part[:, 0], "b": part[:, 1]}), tmp_path / f"x.parquet/{i}.pq")
+    src = fastem.source(tmp_path / "x.parquet", chunk_rows=250)
+    assert src.n_rows == len(X)  # before any pass
+    kw = dict(n_components=3, random_state=7, init_params=init, max_iter=0)
+    a = GaussianMixture(**kw).fit(X)
+    b = GaussianMixture(**kw).fit(src)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-12)
+
+
 @pytest.mark.parametrize("init", ["kmeans", "k-means++", "random", "random_from_data"])
 def test_a_csv_file_with_fewer_rows_than_components_is_refused(init, tmp_path):
     """As in memory: scikit-learn's error, whichever start (the line count must not let the
