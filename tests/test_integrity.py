@@ -271,6 +271,146 @@ def test_csv_rewritten_during_a_pass_is_refused(tmp_path):
         list(chunks)
 
 
+def _write_folder(path, kind, A, part="p0"):
+    """``A`` as a zarr store (rewritten whole), or as the part file ``part`` of a parquet
+    folder (the other parts kept)."""
+    import shutil
+
+    if kind == "zarr":
+        zarr = pytest.importorskip("zarr")
+        shutil.rmtree(path, ignore_errors=True)
+        zarr.open_array(str(path), mode="w", shape=A.shape, chunks=(50, 2), dtype=A.dtype)[:] = A
+        return
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path.mkdir(exist_ok=True)
+    pq.write_table(pa.table({"a": A[:, 0], "b": A[:, 1]}), path / f"{part}.parquet")
+
+
+@pytest.mark.parametrize("kind", ["zarr", "parquet folder"])
+def test_reused_folder_source_reads_the_changed_folder(tmp_path, gm, kind):
+    """robustness.md: a folder's identity is that of every file under it. A zarr source kept
+    across a rewrite of its store read the new chunks with the old shape (1000 rows after a
+    rewrite to 1500, zeros invented after one to 500); a parquet folder ignored a part added
+    (rows lost) or failed on a part rewritten ("Page was smaller than expected")."""
+    path = tmp_path / ("d.zarr" if kind == "zarr" else "d.parquet")
+    _write_folder(path, kind, X)
+    src = fastem.source(str(path), chunk_rows=100)
+    assert gm.predict(src).shape == (300,)
+    if kind == "zarr":
+        changes = [np.concatenate([X, X[:150] + 1]), X[:100] + 2]  # the store rewritten
+    else:
+        changes = [("p1", X[:150] + 1), ("p0", np.concatenate([X, X]))]  # a part added, rewritten
+    now = X
+    for change in changes:
+        if kind == "zarr":
+            _write_folder(path, kind, change)
+            now = change
+        else:
+            _write_folder(path, kind, change[1], change[0])
+            now = np.concatenate([change[1], now[300:]] if change[0] == "p0" else [now, change[1]])
+        np.testing.assert_array_equal(gm.predict(src), gm.predict(now))
+        np.testing.assert_array_equal(fastem.source(src, chunk_rows=64).read(), now)
+        assert src.n_rows == len(now)
+
+
+class _ChangingAtPass2(GM):
+    """Calls ``change`` after the second EM pass (as another process writing then)."""
+
+    def __init__(self, change, **kw):
+        super().__init__(2, random_state=0, max_iter=10, tol=0, **kw)
+        self.change = change
+
+    def _print_iter_end(self, n_iter, change):
+        if n_iter == 2:
+            self.change()
+
+
+@pytest.mark.parametrize(
+    "kind, change",
+    [("zarr", "rewritten"), ("parquet folder", "rewritten"), ("parquet folder", "added")],
+)
+def test_folder_changed_during_a_fit_is_refused(tmp_path, kind, change):
+    """A zarr store or a parquet folder changed between EM passes of a fit (values rewritten in
+    place in the same shape, a part file added) was read on: the fit ended silently on a mix
+    of old and new rows."""
+    path = tmp_path / ("d.zarr" if kind == "zarr" else "d.parquet")
+    _write_folder(path, kind, X)
+
+    def rewrite():
+        if kind == "zarr":  # in place, the same shape and chunks
+            import zarr
+
+            zarr.open_array(str(path), mode="r+")[:] = X + 1
+        else:
+            _write_folder(path, kind, X[:100] + 1, "p0" if change == "rewritten" else "p1")
+
+    with pytest.raises(ValueError, match="changed while it was being read"):
+        _ChangingAtPass2(rewrite).fit(fastem.source(str(path), chunk_rows=100))
+
+
+def test_zarr_source_watches_its_own_array(tmp_path):
+    """A zarr source's identity is its array's folder: a write of another array of the same
+    store during a fit (results written next to the data) is no change; one of its own is."""
+    zarr = pytest.importorskip("zarr")
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    for name in ("x", "other"):
+        group.create_array(name, shape=X.shape, chunks=(50, 2), dtype=X.dtype)[:] = X
+    src = fastem.source(str(tmp_path / "d.zarr"), dataset="x", chunk_rows=100)
+
+    def write(name):
+        return lambda: group[name].__setitem__(slice(0, 10), X[:10] + 1)
+
+    ref = GM(2, random_state=0, max_iter=10, tol=0).fit(X)  # (sums chunk by chunk: ~1e-16)
+    np.testing.assert_allclose(_ChangingAtPass2(write("other")).fit(src).means_, ref.means_)
+    with pytest.raises(ValueError, match="changed while it was being read"):
+        _ChangingAtPass2(write("x")).fit(src)
+
+
+def test_parquet_part_rewritten_during_a_pass_is_refused(tmp_path):
+    """A part rewritten while a pass reads the folder: refused at the end of the pass."""
+    path = tmp_path / "d.parquet"
+    _write_folder(path, "parquet folder", X, "p0")
+    _write_folder(path, "parquet folder", X, "p1")
+    chunks = iter(fastem.source(str(path), chunk_rows=100))
+    next(chunks)
+    _write_folder(path, "parquet folder", np.concatenate([X, X])[:500], "p1")
+    with pytest.raises(ValueError, match="changed while it was being read"):
+        list(chunks)
+
+
+def test_a_read_error_after_the_folder_changed_names_the_change(tmp_path):
+    """Arrow reads a part rewritten under it with the sizes it had listed, and fails ("Page
+    was smaller than expected"): the error says that the folder changed, not Arrow's words
+    (the failure is made here, as it comes only when Arrow had not read ahead)."""
+    path = tmp_path / "d.parquet"
+    _write_folder(path, "parquet folder", X, "p0")
+    src = fastem.source(str(path), chunk_rows=100)
+    batches = src._batches
+
+    def failing():
+        it = batches()
+        yield next(it)
+        _write_folder(path, "parquet folder", X[:100] + 1, "p0")
+        raise OSError("Unexpected end of stream: Page was smaller (1265) than expected (1370)")
+
+    src._batches = failing
+    with pytest.raises(ValueError, match="changed while it was being read"):
+        src.read()
+
+
+def test_folder_identity_skips_what_the_reader_skips(tmp_path):
+    """A parquet folder's ``_SUCCESS`` or ``.crc`` files are not read (pyarrow.dataset skips
+    names starting with '_' or '.'): written during a call, they are no change."""
+    path = tmp_path / "d.parquet"
+    _write_folder(path, "parquet folder", X)
+    src = fastem.source(str(path), chunk_rows=100)
+    (path / "_SUCCESS").write_text("")
+    (path / ".p0.parquet.crc").write_text("")
+    np.testing.assert_array_equal(src.read(), X)
+
+
 # ------------------------------------------------------ 3. outputs never inputs
 
 

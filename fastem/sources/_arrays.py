@@ -255,6 +255,49 @@ class H5FileSource(SliceSource):
         return opened()
 
 
+class ZarrSource(SliceSource):
+    """An array of a zarr store given by its path: a folder of chunk files, watched.
+
+    The array is opened once, with its shape; the files of its folder (its metadata and
+    chunks) and its shape, dtype and chunking as zarr reads them now are its identity
+    (:meth:`Source._identity`), so a store rewritten under a kept source is re-opened at the
+    next call, and one rewritten during a call is refused: never new chunks read with the old
+    shape (rows invented as zeros, or rows lost).
+    """
+
+    kind = "zarr"
+
+    def __init__(self, path, dataset, chunk_rows, columns, weight_column):
+        zarr = _optional("zarr", "zarr")
+        self.path = os.fspath(path)
+        name = repr(self.path)
+        if not os.path.exists(self.path):
+            raise _err(name, 0, "could not open (no such file or directory)")
+        try:
+            z = zarr.open(self.path, mode="r")
+        except Exception as e:
+            raise _err(name, 0, f"could not open as zarr ({e})") from e
+        arr, self.dataset, name = zarr_array(z, name, dataset)
+        multiple = int(arr.chunks[0]) if getattr(arr, "chunks", None) else _BLOCK
+        super().__init__(name, arr, chunk_rows, columns, weight_column, multiple=multiple)
+        self._ident = self._identity()
+
+    def _watched(self):
+        """The array's own folder: a write to another array of the same store is no change."""
+        if self.dataset is None:
+            return self.path
+        return os.path.join(self.path, *self.dataset.split("/"))
+
+    def _header_key(self):
+        zarr = _optional("zarr", "zarr")
+        try:
+            z = zarr.open(self.path, mode="r")
+            arr = z if self.dataset is None else z[self.dataset]
+            return tuple(arr.shape), str(arr.dtype), tuple(arr.chunks)
+        except Exception:  # (zarr's errors are of many types) noticed as a change
+            return "unreadable"
+
+
 def zarr_array(z, name, dataset):
     """``(array, dataset, name)``: ``dataset`` of the zarr group ``z``, or ``z`` if an array.
 

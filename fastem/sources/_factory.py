@@ -7,7 +7,7 @@ import types
 
 import numpy as np
 
-from ._arrays import H5FileSource, NpySource, SliceSource, _no_dataset, zarr_array
+from ._arrays import H5FileSource, NpySource, SliceSource, ZarrSource, _no_dataset, zarr_array
 from ._base import _BLOCK, Source, _err, _optional
 from ._callable import CallableSource
 from ._tables import ArrowSource, CsvSource
@@ -130,14 +130,7 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
         if low.endswith((".h5", ".hdf5", ".he5")):
             return H5FileSource(path, dataset, *cw)
         if low.endswith(".zarr"):
-            zarr = _optional("zarr", "zarr")
-            if not os.path.exists(path):
-                raise _err(repr(path), 0, "could not open (no such file or directory)")
-            try:
-                z = zarr.open(path, mode="r")
-            except Exception as e:
-                raise _err(repr(path), 0, f"could not open as zarr ({e})") from e
-            return _zarr_source(z, repr(path), dataset, cw)
+            return ZarrSource(path, dataset, *cw)
         if low.endswith((".parquet", ".pq")):
             _no_dataset(dataset, "a parquet file")
             if os.path.isdir(path):
@@ -154,7 +147,7 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
                         "the parquet files under it, names starting with '.' or '_' skipped); "
                         "check the path",
                     )
-                return ArrowSource(repr(path), ds, *cw, "dataset")
+                return ArrowSource(repr(path), ds, *cw, "dataset", path=path)
             return ArrowSource(repr(path), path, *cw, "parquet")
         ext = os.path.splitext(low)[1] or "(none)"
         folder = (  # (a folder of parquet files is read by its name)

@@ -18,11 +18,15 @@ class ArrowSource(Source):
 
     kind = "arrow"
 
-    def __init__(self, name, obj, chunk_rows, columns, weight_column, kind):
+    def __init__(self, name, obj, chunk_rows, columns, weight_column, kind, path=None):
         super().__init__(name, chunk_rows, columns, weight_column)
         pa = _optional("pyarrow", "parquet")
         self.kind = kind
         self._obj = obj
+        if path is not None:  # a folder read as a dataset: its files are watched from now
+            self.path = os.fspath(path)
+            self._ignored_prefixes = (".", "_")  # the files pyarrow.dataset skips
+            self._ident = self._identity()
         if kind == "parquet":
             pq = _optional("pyarrow.parquet", "parquet")
             try:
