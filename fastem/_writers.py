@@ -16,6 +16,7 @@ from ._files import replacing
 from ._passes import ArrayData, array_rowwise
 from ._paths import check_outputs
 from ._validation import check_densities
+from .sources._base import _err
 
 #: Rows per piece when an in-memory array's row-wise results are written to ``out=``.
 _OUT_CHUNK = 65536
@@ -132,11 +133,15 @@ def rowwise_to(data, params, n_threads, out, float_dtype=np.float64, **what):
             yield 0, data.rowwise(params, n_threads, **want)
 
     def write_all(writer):
+        rows = 0
         for offset, res in pieces():
             if key != "logprob":
                 check_densities(res[0], offset)
             writer.write(offset, res[index])
+            rows += res[index].shape[0]
             res = None  # (not held while the next piece is computed)
+        if rows == 0 and hasattr(data, "source"):  # as without out= (an empty file written)
+            raise _err(data.source.name, 0, "the source holds no rows")
         writer.finish()
 
     if isinstance(out, (str, os.PathLike)):

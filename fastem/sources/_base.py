@@ -386,8 +386,15 @@ class Source:
                     raise
                 except Exception as e:  # an unreadable file, a failing callable
                     self._check_unchanged()  # (a file rewritten under the reader: say so)
+                    hint = ""
+                    if "thread" in str(e).lower():  # (sqlite3: "objects created in a thread")
+                        hint = (
+                            "; fastem reads a source in a background thread: an object tied to "
+                            "the thread that made it needs to allow others (sqlite3.connect(..., "
+                            "check_same_thread=False))"
+                        )
                     raise _err(
-                        self.name, offset, f"could not read ({type(e).__name__}: {e})"
+                        self.name, offset, f"could not read ({type(e).__name__}: {e}){hint}"
                     ) from e
                 X, w = self._finish(offset, raw, check_finite)
                 if X.shape[0] == 0:

@@ -457,3 +457,40 @@ def test_infinity_with_nan_marginalized_is_named_as_infinity(X):
     for obj in (Xi, lambda: iter([Xi[:CHUNK], Xi[CHUNK:]])):
         with pytest.raises(SourceError, match="row offset 150: infinite value; infinity is not"):
             gm.fit(source(obj, chunk_rows=None if callable(obj) else CHUNK))
+
+
+def test_an_empty_source_is_refused_with_and_without_out(X, tmp_path):
+    """predict(src) refused a source of no rows; predict(src, out=...) wrote an empty result."""
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    np.save(tmp_path / "empty.npy", np.empty((0, X.shape[1])))
+    np.save(tmp_path / "o.npy", np.arange(3))
+    before = (tmp_path / "o.npy").read_bytes()
+    for out in (None, tmp_path / "o.npy", np.empty(0, dtype=np.int64)):
+        with pytest.raises(SourceError, match="the source holds no rows"):
+            gm.predict(source(tmp_path / "empty.npy"), out=out)
+    assert (tmp_path / "o.npy").read_bytes() == before  # the old file is kept
+
+
+@pytest.mark.parametrize("any_thread", [False, True])
+def test_a_database_cursor_tied_to_its_thread_is_told_how_to_allow_the_reader(any_thread):
+    """A sqlite3 connection refuses the reader thread; the message said nothing of fastem's
+    thread. With check_same_thread=False (the fix it names) the fit is the in-memory one."""
+    import sqlite3
+
+    rng = np.random.default_rng(0)
+    Y = np.vstack([rng.normal(0, 1, (500, 2)), rng.normal(5, 1, (500, 2))])
+    con = sqlite3.connect(":memory:", check_same_thread=not any_thread)
+    con.execute("create table t (a real, b real)")
+    con.executemany("insert into t values (?, ?)", Y.tolist())
+
+    def chunks():
+        cur = con.execute("select a, b from t order by rowid")
+        while rows := cur.fetchmany(128):
+            yield np.array(rows)
+
+    gm = GaussianMixture(2, random_state=0)
+    if not any_thread:
+        with pytest.raises(SourceError, match=r"background thread.*check_same_thread=False"):
+            gm.fit(source(chunks))
+        return
+    np.testing.assert_allclose(gm.fit(source(chunks)).means_, gm.fit(Y).means_, rtol=1e-12)
