@@ -40,9 +40,9 @@ def _held_rows(source, weights=None):
     if _is_dask_array(source):
         from .dask import fit_data
 
-        data = fit_data(GaussianMixture(1), source, weights)
-        if data.n_samples > KMEANS_MAX_ROWS:
+        if int(source.shape[0]) > KMEANS_MAX_ROWS:  # (before fit_data persists every block)
             return None
+        data = fit_data(GaussianMixture(1), source, weights)
         rows = data.sample_for_init(data.n_samples, None)  # every row, in order
         return rows.X, rows.sample_weight
     if not _stream.is_streamed(source):
