@@ -190,10 +190,17 @@ def _make(obj, chunk_rows, columns, dataset, weight_column):
             "once per iteration. Pass a function that returns a fresh iterator of 2-D chunks "
             "on each call, e.g. lambda: make_chunks()."
         )
+    frame = hasattr(obj, "to_numpy") and hasattr(obj, "columns")  # (pandas, polars)
     raise TypeError(
         f"cannot read {tname} as a chunked source; pass a path, an h5py.Dataset, a zarr.Array, "
         "a pyarrow Table or dataset, a NumPy array, or a callable returning an iterator of "
-        "2-D arrays."
+        "2-D arrays"
+        + (
+            f"; a frame in memory as its rows, {tname}.to_numpy() (fit and partial_fit take "
+            "the frame itself)."
+            if frame
+            else "."
+        )
     )
 
 

@@ -494,3 +494,16 @@ def test_a_database_cursor_tied_to_its_thread_is_told_how_to_allow_the_reader(an
             gm.fit(source(chunks))
         return
     np.testing.assert_allclose(gm.fit(source(chunks)).means_, gm.fit(Y).means_, rtol=1e-12)
+
+
+def test_a_frame_given_as_a_source_is_told_to_pass_its_rows(X):
+    """fit and partial_fit take a pandas frame; fit_online (and fastem.source) got the list of
+    what a source may be, with no word of the frame at hand."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    with pytest.raises(TypeError, match=r"DataFrame.to_numpy\(\) \(fit and partial_fit take"):
+        GaussianMixture(2).fit_online(frame)
+    with pytest.raises(TypeError, match=r"a NumPy array, or a callable .* 2-D arrays\.$"):
+        source(object())
+    gm = GaussianMixture(2, random_state=0).fit_online(frame.to_numpy())  # the fix it names
+    assert gm.means_.shape == (2, X.shape[1])
