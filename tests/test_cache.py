@@ -210,3 +210,53 @@ def test_read_only_install_gets_a_cache_in_the_user_folder(tmp_path):
     finally:
         for path in [install, *install.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and mounts")
+def test_nowhere_writable_but_the_temporary_folder_gets_a_private_cache_there(tmp_path):
+    """A read-only install, home and no NUMBA_CACHE_DIR: Numba found no cache locator and
+    refused to compile the kernels at all ("cannot cache function 'logprob_full': no locator
+    available"), so a fit crashed at import. The cache now goes to this user's folder under
+    the temporary directory; one that another user could write is not used (a fit compiles,
+    writing nothing there)."""
+    install = tmp_path / "site"
+    shutil.copytree(
+        ROOT / "fastem", install / "fastem", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    env = checkout_env(None, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    env.update(PYTHONPATH=str(install), TMPDIR=str(tmp))
+    ro = [install, home]
+    if os.geteuid() == 0:  # root writes through permission bits: read-only mounts
+        if _read_only_runner(install) is None:
+            pytest.skip("no way to make a folder read-only for root here (unshare -m)")
+        mounts = " && ".join(f"mount --bind -o ro {p} {p}" for p in ro)
+        prefix = ["unshare", "-m", "sh", "-c", f'{mounts} && exec "$0" "$@"']
+    else:
+        prefix = []
+    paths = [p for root in ro for p in [root, *root.rglob("*")]]
+    for path in paths:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+    def run():
+        return _run(("float64", "full"), env, prefix, cwd=tmp_path)
+
+    try:
+        result, misses, _ = run()
+        assert misses > 0
+        assert not list(install.rglob("*.nbi")) and not list(home.rglob("*.nbi"))
+        assert list(tmp.glob("fastem-numba-cache-*/**/*.nbi"))
+        result2, misses, hits = run()
+        assert result2 == result and misses == 0 and hits > 0
+        shutil.rmtree(tmp)
+        tmp.mkdir()
+        (tmp / f"fastem-numba-cache-{os.getuid()}").mkdir(mode=0o777)
+        (tmp / f"fastem-numba-cache-{os.getuid()}").chmod(0o777)  # (umask)
+        result3, misses, hits = run()
+        assert result3 == result and misses > 0 and hits == 0
+        assert not list(tmp.rglob("*.nbi"))  # another user could have planted code there
+    finally:
+        for path in paths:
+            path.chmod(0o755 if path.is_dir() else 0o644)

@@ -37,6 +37,8 @@ import contextlib
 import functools
 import hashlib
 import os
+import stat
+import tempfile
 
 try:
     import fcntl
@@ -82,8 +84,53 @@ class _PackageStamp:
         return source_stamp()
 
 
+@functools.cache
+def _temp_cache_folder():
+    """This user's folder for the cache under the system's temporary directory, or None
+    where it cannot be made private (not a folder of this user's, or writable by others:
+    another user could plant code there)."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    who = "user" if uid is None else uid
+    base = os.path.join(tempfile.gettempdir(), f"fastem-numba-cache-{who}")
+    try:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        st = os.lstat(base)
+    except OSError:
+        return None
+    mine = uid is None or st.st_uid == uid
+    if not (stat.S_ISDIR(st.st_mode) and mine and not st.st_mode & 0o022):
+        return None
+    return base
+
+
+def _last_resort_locator():
+    """A Numba locator class for this package's files, used where none of Numba's own can
+    write (a read-only install, home and ``NUMBA_CACHE_DIR``): Numba refused to compile a
+    function with ``cache=True`` at all ("no locator available"), so a fit crashed at import.
+    It caches under :func:`_temp_cache_folder`; where even that is unusable its saves fail and
+    its loads miss (guarded: the kernels compile each time, the results the same)."""
+    from numba.core import caching
+
+    class LastResortLocator(_PackageStamp, caching.UserWideCacheLocator):
+        def __init__(self, py_func, py_file):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            # (made only here: nothing is written in the temporary folder unless needed)
+            folder = _temp_cache_folder() or os.path.join(os.devnull, "fastem-no-cache")
+            self._cache_path = os.path.join(folder, self.get_suitable_cache_subpath(py_file))
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if os.path.dirname(os.path.abspath(py_file)) != _DIR:
+                return None
+            return cls(py_func, py_file)
+
+    return LastResortLocator
+
+
 def install():
-    """Put package-stamped locators first in Numba's list; True if it could."""
+    """Put package-stamped locators first in Numba's list, and a last resort at its end;
+    True if it could."""
     try:
         from numba.core import caching
 
@@ -101,6 +148,8 @@ def install():
     if not wrapped:
         return False
     classes[:0] = wrapped
+    with contextlib.suppress(AttributeError, TypeError):  # (Numba internals: time only)
+        classes.append(_last_resort_locator())
     return True
 
 
