@@ -246,10 +246,10 @@ def _step(est, X, w, state):
     """
     # the first batch initializes from its rows, unless every initial parameter is given:
     # then a column it does not observe is marginalized like any missing value
-    if state is not None and est._scoring_dtype(X.dtype) != X.dtype:
+    if state is not None:
         # float32 rows on a model of float64 rows: widened, as predict scores them, so the
         # model stays float64 (its parameters were rounded to float32 by such a batch)
-        X = X.astype(est._scoring_dtype(X.dtype))
+        X = X.astype(est._scoring_dtype(X.dtype), copy=False)
     fitting = state is None and _needs_rows(est)
     if fitting and w is not None:  # the first batch initializes from its rows of positive weight
         check_positive_rows(np.count_nonzero(w > 0), est.n_components)

@@ -242,12 +242,12 @@ default='dirichlet_process'
             data = self._fit_data(X, sample_weight)
             if resp_init is not None:
                 resp = check_resp_init(resp_init, data, self.n_components)
-                self._start = ("resp", resp)
+                self._start = ("resp", resp, -np.inf)
             elif init_from is not None:
-                self._start = ("state", check_init_from(init_from, self, data.n_features))
+                state = check_init_from(init_from, self, data.n_features)
                 # (scikit-learn's 'tied' lower_bound_ is an array of one value)
                 bound = np.ravel(getattr(init_from, "lower_bound_", -np.inf))
-                self._start_bound = float(bound[0]) if bound.size == 1 else -np.inf
+                self._start = ("state", state, float(bound[0]) if bound.size == 1 else -np.inf)
             else:
                 self._start = None
             with threadpool_limits(limits=1, user_api="blas"):
@@ -293,14 +293,12 @@ default='dirichlet_process'
     def _starting_bound(self):
         # init_from: its bound, as a warm start of that model compares with its lower_bound_
         # (scikit-learn's; a converged start stops after one iteration, not two)
-        if self._start is not None and self._start[0] == "state":
-            return self._start_bound
-        return -np.inf
+        return -np.inf if self._start is None else self._start[2]
 
     def _initial_parameters(self, data, rng, init_index=0):
         # init_index: which of the n_init starts (GaussianMixture's "hc" uses it; the
         # variational starts are scikit-learn's, the same for every start)
-        kind, value = self._start if self._start is not None else (None, None)
+        kind, value, _ = self._start if self._start is not None else (None, None, None)
         if kind == "state":
             return value
         if kind == "resp":
@@ -321,9 +319,8 @@ default='dirichlet_process'
         )
 
     def _current_parameters(self):
-        fitted = (
-            "dirichlet_process" if isinstance(self._state[0], tuple) else ("dirichlet_distribution")
-        )
+        process = isinstance(self._state[0], tuple)  # (its Beta parameters: two per component)
+        fitted = "dirichlet_process" if process else "dirichlet_distribution"
         if fitted != self.weight_concentration_prior_type:  # changed by set_params
             raise ValueError(
                 f"warm_start=True cannot continue a fit made with weight_concentration_prior_type="

@@ -209,11 +209,9 @@ class CsvSource(Source):
         how = dict(
             delimiter=self.delimiter, dtype=np.float64, ndmin=2, quotechar='"', comments=None
         )
-        tries = [{}]
-        if getattr(
-            self, "allow_nan", False
-        ):  # then with missing-value fields (NA_FIELDS) read as NaN
-            tries.append(dict(converters=_na_or_float))
+        allow_nan = getattr(self, "allow_nan", False)
+        # a chunk that holds a missing-value field (NA_FIELDS) is parsed again, reading it as NaN
+        tries = [{}, dict(converters=_na_or_float)] if allow_nan else [{}]
         for extra in tries:
             try:
                 arr = np.loadtxt(lines, **how, **extra)
@@ -234,7 +232,7 @@ class CsvSource(Source):
                 try:
                     float(v)
                 except ValueError:
-                    if v.strip() in NA_FIELDS and not getattr(self, "allow_nan", False):
+                    if v.strip() in NA_FIELDS and not allow_nan:
                         return _BadChunk(
                             i,
                             f"missing value {v.strip()!r} in line {line.strip()!r}; fit with "
