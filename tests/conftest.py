@@ -7,6 +7,19 @@ import pytest
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+#: BayesianGaussianMixture's weight priors, and the fitted state compared between two fits
+PRIOR_TYPES = ["dirichlet_process", "dirichlet_distribution"]
+BGM_STATE = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_",
+    "precisions_cholesky_",
+    "mean_precision_",
+    "degrees_of_freedom_",
+    "mean_prior_",
+    "covariance_prior_",
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +35,12 @@ def checkout_env(cache=None, **extra):
     else:
         env["NUMBA_CACHE_DIR"] = str(cache)
     return env
+
+
+def two_blobs(n=300, seed=0):
+    """Two unit-variance blobs in two features, six apart (the integrity tests' data)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(0, 1, (n // 2, 2)), rng.normal(6, 1, (n - n // 2, 2))])
 
 
 def blobs(n=600, d=3, k=3, offset=0.0, seed=0, dtype=np.float64):

@@ -17,20 +17,8 @@ from sklearn.mixture import BayesianGaussianMixture as SkBGM
 import fastem
 from fastem import BayesianGaussianMixture as BGM
 
-from .conftest import COVARIANCE_TYPES, blobs, rel_err
-
-PRIOR_TYPES = ["dirichlet_process", "dirichlet_distribution"]
-STATE = (
-    "weights_",
-    "means_",
-    "covariances_",
-    "precisions_",
-    "precisions_cholesky_",
-    "mean_precision_",
-    "degrees_of_freedom_",
-    "mean_prior_",
-    "covariance_prior_",
-)
+from .conftest import BGM_STATE as STATE
+from .conftest import COVARIANCE_TYPES, PRIOR_TYPES, blobs, rel_err
 
 
 def _resp(n, k, seed=0):

@@ -14,20 +14,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 import fastem
 from fastem import BayesianGaussianMixture as BGM
 
-from .conftest import COVARIANCE_TYPES, blobs, rel_err
-
-PRIOR_TYPES = ["dirichlet_process", "dirichlet_distribution"]
-STATE = (
-    "weights_",
-    "means_",
-    "covariances_",
-    "precisions_",
-    "precisions_cholesky_",
-    "mean_precision_",
-    "degrees_of_freedom_",
-    "mean_prior_",
-    "covariance_prior_",
-)
+from .conftest import BGM_STATE as STATE
+from .conftest import COVARIANCE_TYPES, PRIOR_TYPES, blobs, rel_err
 
 
 def test_prune_threshold_keeps_exactly_the_components_at_or_above_it():

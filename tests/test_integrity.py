@@ -16,13 +16,9 @@ import fastem
 from fastem import GaussianMixture as GM
 from fastem.cli import main
 
+from .conftest import two_blobs
 
-def _two_blobs(n=300, seed=0):
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.normal(0, 1, (n // 2, 2)), rng.normal(6, 1, (n - n // 2, 2))])
-
-
-X = _two_blobs()
+X = two_blobs()
 
 
 @pytest.fixture(scope="module")
