@@ -51,13 +51,15 @@ class Workload:
     def flops_per_row(self):
         D, K = self.D, self.K
         full = self.cov in ("full", "tied")
-        logdens = (D * (D + 1) + 3 * D + 2) if full else (3 * D + 2)
+        # tied: U^T (x - c) once per row (as scikit-learn's X U), then 3 D + 2 per component
+        logdens = (D * (D + 1) + 3 * D + 2) if self.cov == "full" else (3 * D + 2)
+        row = D * (D + 1) if self.cov == "tied" else 0
         if self.kind == "fit":
             stats = (D * (D + 1) + 3 * D) if full else 5 * D
-            return K * (logdens + 5 + stats)
+            return K * (logdens + 5 + stats) + row
         if self.kind == "predict":
-            return K * (logdens + 1)
-        return K * (logdens + 5)
+            return K * (logdens + 1) + row
+        return K * (logdens + 5) + row
 
     def flops(self):
         """Arithmetic of one EM iteration (fit) or one call (row-wise)."""
@@ -87,6 +89,7 @@ WORKLOADS = [
     W("diag_200kx128_K256", "fit", "diag", 200_000, 128, 256),
     W("diag_1Mx64_K64", "fit", "diag", 1_000_000, 64, 64),
     W("full_200kx64_K32", "fit", "full", 200_000, 64, 32),
+    W("tied_200kx64_K32", "fit", "tied", 200_000, 64, 32),
     W("full_50kx128_K16", "fit", "full", 50_000, 128, 16),
     W("diag_100kx128_K1024", "fit", "diag", 100_000, 128, 1024),
     W("full_200kx256_K4", "fit", "full", 200_000, 256, 4),

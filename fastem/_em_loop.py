@@ -109,6 +109,8 @@ class _EMLoop:
         runs its own M-step on them.
         """
         layout = _stats.layout(self.covariance_type)
+        if self.covariance_type == "EEE":  # one covariance, statistics laid out as tied's:
+            layout = "tied"  # its start's pass takes the tied log-density, as its EM's do
         exact = getattr(data, "initial_stats", None)
         found = None if exact is None else exact(self, rng, method, layout)
         if found is not None:

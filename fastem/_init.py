@@ -196,7 +196,7 @@ def feature_variances(X, w):
 def _labels_stats(X, w, labels, centers, covariance_type, n_threads=None):
     """Statistics of one-hot responsibilities given by ``labels`` (every row labelled)."""
     K, D = centers.shape
-    covariance_type = layout(covariance_type)  # the kernels' family
+    name, covariance_type = covariance_type, layout(covariance_type)  # the kernels' family
     mu = np.ascontiguousarray(centers, dtype=X.dtype)
     if covariance_type in ("full", "tied"):
         prec = np.broadcast_to(np.eye(D, dtype=X.dtype), (K, D, D)).copy()
@@ -204,6 +204,8 @@ def _labels_stats(X, w, labels, centers, covariance_type, n_threads=None):
         prec = np.ones((K, 1, D), dtype=X.dtype)
     small = _small.is_small(X.shape[0], K, D)
     params = KernelParams(mu, prec, np.zeros(K), mu.astype(np.float64), covariance_type, small)
+    # (the identity for every component: a tied or EEE fit's pass compiles no other log-density)
+    params.shared = name in ("tied", "EEE")
     return array_stats(X, w, labels, params, n_threads)
 
 

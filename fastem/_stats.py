@@ -271,6 +271,9 @@ class KernelParams:
     covariance_type: str
     # the pass runs in NumPy (``fastem._small``), not in the compiled kernels
     small: bool = False
+    # one precision factor for every component (tied, mclust's EEE): the kernels' tied
+    # log-density transforms a block once (``_kernels._density.logprob_tied``)
+    shared: bool = False
 
     @property
     def stats_shape(self):
@@ -282,7 +285,7 @@ class KernelParams:
 
 def kernel_params(weights, means, prec_chol, covariance_type, dtype, small=False):
     """Lay out the fitted parameters for the kernels (``small``: for ``fastem._small``)."""
-    covariance_type = layout(covariance_type)
+    name, covariance_type = covariance_type, layout(covariance_type)
     K, D = means.shape
     with np.errstate(divide="ignore"):
         log_w = np.log(weights)
@@ -296,13 +299,15 @@ def kernel_params(weights, means, prec_chol, covariance_type, dtype, small=False
     else:
         prec = np.broadcast_to(prec_chol[:, None, None], (K, 1, D))
     mu = np.ascontiguousarray(means, dtype=dtype)
+    prec = np.ascontiguousarray(prec, dtype=dtype)
     return KernelParams(
         mu=mu,
-        prec=np.ascontiguousarray(prec, dtype=dtype),
+        prec=prec,
         const=np.ascontiguousarray(np.broadcast_to(const, (K,)), dtype=np.float64),
         shift=mu.astype(np.float64),
         covariance_type=covariance_type,
         small=small,
+        shared=covariance_type == "tied" or (name == "EEE" and (prec == prec[0]).all()),
     )
 
 

@@ -58,10 +58,12 @@ def _job(dtype, kind):
                 gm.predict_proba(X)
                 gm.score_samples(X)
         else:
-            gm = GaussianMixture(2, covariance_type=kind, **kw).fit(X)
-            gm.predict(X)
-            gm.predict_proba(X)
-            gm.score_samples(X)
+            for cov in (kind, "tied") if kind == "full" else (kind,):
+                # (tied: float64 blocks transformed once, ``_density.logprob_tied``)
+                gm = GaussianMixture(2, covariance_type=cov, **kw).fit(X)
+                gm.predict(X)
+                gm.predict_proba(X)
+                gm.score_samples(X)
             if kind == "full":  # the full statistics of 29 features and more (register
                 # tiles, float64 whatever X's dtype) and each dtype's load of rows in transposed
                 # tiles (``_density.load_tiles``: 8 features and more in float32, any family)

@@ -36,6 +36,7 @@ kernels = [_em.pass_chunk,
            _statistics.full_stats.dispatcher, _statistics.tiled_stats.dispatcher,
            _statistics.diag_stats.dispatcher,
            _density.full_logprob.dispatcher, _density.diag_logprob.dispatcher,
+           _density.tied_logprob.dispatcher,
            _density.shared_load.dispatcher, _density.tiled_load.dispatcher,
            _normalize.shared_normalize.dispatcher, _em.rowwise_outputs.dispatcher]
 misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
@@ -52,6 +53,7 @@ JOBS = [
     ("float32", "diag"),
     ("float64", "full", "32"),
     ("float32", "diag", "8"),
+    ("float64", "tied", "9"),
 ]
 
 

@@ -148,6 +148,7 @@ def test_shared_callees_are_compiled_once_for_every_kernel():
         "diag": _statistics.diag_stats,
         "full log-density": _density.full_logprob,  # one per dtype
         "diag log-density": _density.diag_logprob,
+        "tied log-density": _density.tied_logprob,  # float64 only
         "block load": _density.shared_load,
         "tiled block load": _density.tiled_load,
     }
@@ -162,7 +163,7 @@ def test_shared_callees_are_compiled_once_for_every_kernel():
     labels = np.full(len(X), -1)
     labels[:10] = 0
     for dtype in ("float64", "float32"):
-        for cov in ("full", "diag"):
+        for cov in ("full", "diag", "tied"):
             gm = GaussianMixture(2, covariance_type=cov, random_state=0, max_iter=2)
             gm.fit(X.astype(dtype), sample_weight=np.ones(len(X)), labels=labels)
             gm.predict_proba(X.astype(dtype))
@@ -377,6 +378,8 @@ def _wide_and_tiles():
         # 16-lane vectors of rows
         (_density.logprob_full, _density.full_logprob.signatures[0]),
         (_density.logprob_full, _density.full_logprob.signatures[1]),
+        # its register tiles: the full one's (``_tri_store``) and the diagonal one's
+        (_density.logprob_tied, _density.tied_logprob.signatures[0]),
         # the normalization and the row-wise outputs, each compiled on its own: exp, log,
         # the maxima and the scaling (bench/NOTES.md section 30)
         (_normalize.log_into.py_func, (F1, I8, F1)),

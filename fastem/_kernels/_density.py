@@ -195,72 +195,109 @@ TRI_LANES32 = 2 * TRI_LANES
 TRI_ROWS32 = 2 * TRI_LANES32
 
 
-@intrinsic
-def _tri_rows(typingctx, xt, up, npm, k, b0, q):
-    """q[b0:b0 + TRI_ROWS] = |U_k^T x_b + npm_k|^2 for those rows of ``xt`` (float64;
-    float32: ``TRI_ROWS32`` rows, in vectors of ``TRI_LANES32``); ``npm_k``: the shift of
-    the means :func:`logprob_full` computes (-U_k^T (mu_k - c)), or zero.
+def _tri_intrinsic(store):
+    """The full log-density's register tile (:func:`_tri_rows`), or with ``store`` the
+    shared transform of a block (:func:`_tri_store`): one generator, so both are GEMM's
+    same micro-kernel."""
 
-    For each ``TRI_COLS`` (then 4) columns j of U, y_j = npm_kj + sum_{i <= j} x_i U_ij
-    with the rows in vectors and U's entries broadcast, the sums held in registers for the
-    whole contraction, then added squared. GEMM's micro-kernel written as LLVM vector IR
-    (``_ir``)."""
-    sig = types.void(xt, up, npm, k, b0, q)
+    def tri(typingctx, xt, up, npm, k, b0, q):
+        sig = types.void(xt, up, npm, k, b0, q)
 
-    def codegen(context, builder, signature, args):
-        # (the constants read here, when the caller is compiled, not when it is typed)
-        vec = _ir.vectors_of(builder, signature.args[0].dtype, TRI_LANES, TRI_LANES32)
-        lanes, size = vec.lanes, vec.itemsize
-        a_d, a_u, a_n, a_q = (_ir.data(context, builder, signature, args, i) for i in (0, 1, 2, 5))
-        kv, b0v = args[3], args[4]
-        dp = builder.extract_value(a_d.shape, 0)
-        s_d = _ir.stride(builder, a_d, 0, size)
-        s_u1 = _ir.stride(builder, a_u, 1, size)
-        ubase = vec.at(a_u.data, builder.mul(kv, _ir.stride(builder, a_u, 0, size)))
-        nbase = vec.at(a_n.data, builder.mul(kv, _ir.stride(builder, a_n, 0, size)))
-        qacc = vec.sums(2)
-        sums = vec.sums(2 * TRI_COLS)
+        def codegen(context, builder, signature, args):
+            # (the constants read here, when the caller is compiled, not when it is typed)
+            vec = _ir.vectors_of(builder, signature.args[0].dtype, TRI_LANES, TRI_LANES32)
+            lanes, size = vec.lanes, vec.itemsize
+            a_d, a_u, a_n, a_q = (
+                _ir.data(context, builder, signature, args, i) for i in (0, 1, 2, 5)
+            )
+            kv, b0v = args[3], args[4]
+            dp = builder.extract_value(a_d.shape, 0)
+            s_d = _ir.stride(builder, a_d, 0, size)
+            s_u1 = _ir.stride(builder, a_u, 1, size)
+            ubase = vec.at(a_u.data, builder.mul(kv, _ir.stride(builder, a_u, 0, size)))
+            nbase = vec.at(a_n.data, builder.mul(kv, _ir.stride(builder, a_n, 0, size)))
+            qacc = vec.sums(2)
+            sums = vec.sums(2 * TRI_COLS)
 
-        def step(i, j0, columns):
-            """The products of row i of U (its ``columns`` of the tile at j0) and the block's
-            row i (feature i of its rows)."""
-            row = vec.at(a_d.data, builder.add(builder.mul(i, s_d), b0v))
-            xs = [vec.load(vec.at(row, v * lanes)) for v in range(2)]
-            urow = vec.at(ubase, builder.add(builder.mul(i, s_u1), j0))
-            for jj in columns:
-                u = vec.splat(vec.at(urow, jj))
+            def at_row(i):
+                return vec.at(a_d.data, builder.add(builder.mul(i, s_d), b0v))
+
+            def step(i, j0, columns):
+                """The products of row i of U (its ``columns`` of the tile at j0) and the
+                block's row i (feature i of its rows)."""
+                row = at_row(i)
+                xs = [vec.load(vec.at(row, v * lanes)) for v in range(2)]
+                urow = vec.at(ubase, builder.add(builder.mul(i, s_u1), j0))
+                for jj in columns:
+                    u = vec.splat(vec.at(urow, jj))
+                    for v in range(2):
+                        vec.add_product(sums[2 * jj + v], u, xs[v])
+
+            def tile(j0, width):
+                """Columns j0 .. j0 + width of U: rows i < j0 whole, then the tile's own
+                upper triangle (U is zero below its diagonal) unrolled."""
+                for jj in range(width):
+                    if store:
+                        n = vec.zero
+                    else:
+                        n = vec.splat(vec.at(nbase, builder.add(j0, _ir.const(jj))))
+                    for v in range(2):
+                        builder.store(n, sums[2 * jj + v])
+                with cgutils.for_range(builder, j0) as loop:
+                    step(loop.index, j0, range(width))
+                for ii in range(width):
+                    step(builder.add(j0, _ir.const(ii)), j0, range(ii, width))
+                for jj in range(width):
+                    row = at_row(builder.add(j0, _ir.const(jj)))
+                    for v in range(2):
+                        y = builder.load(sums[2 * jj + v])
+                        if store:  # every row it reads is read: y_j replaces row j
+                            vec.store(y, vec.at(row, v * lanes))
+                        else:
+                            vec.add_product(qacc[v], y, y)
+
+            def rest():
+                if TRI_COLS == 8:  # Dp is a multiple of TILE = 4: at most one 4-column tile
+                    left = builder.urem(dp, cols)
+                    with builder.if_then(builder.icmp_unsigned("!=", left, _ir.const(0))):
+                        tile(builder.sub(dp, _ir.const(4)), 4)
+
+            cols = _ir.const(TRI_COLS)
+            ntiles = builder.udiv(dp, cols)
+            if store:  # the last columns first: a tile writes rows no later tile reads
+                rest()
+            with cgutils.for_range(builder, ntiles) as loop:
+                t = loop.index
+                if store:
+                    t = builder.sub(builder.sub(ntiles, _ir.const(1)), t)
+                tile(builder.mul(t, cols), TRI_COLS)
+            if not store:
+                rest()
+            if not store:
                 for v in range(2):
-                    vec.add_product(sums[2 * jj + v], u, xs[v])
+                    at = vec.at(a_q.data, builder.add(b0v, _ir.const(v * lanes)))
+                    vec.store(builder.load(qacc[v]), at)
+            return context.get_dummy_value()
 
-        def tile(j0, width):
-            """Columns j0 .. j0 + width of U: rows i < j0 whole, then the tile's own upper
-            triangle (U is zero below its diagonal) unrolled."""
-            for jj in range(width):
-                n = vec.splat(vec.at(nbase, builder.add(j0, _ir.const(jj))))
-                for v in range(2):
-                    builder.store(n, sums[2 * jj + v])
-            with cgutils.for_range(builder, j0) as loop:
-                step(loop.index, j0, range(width))
-            for ii in range(width):
-                step(builder.add(j0, _ir.const(ii)), j0, range(ii, width))
-            for jj in range(width):
-                for v in range(2):
-                    y = builder.load(sums[2 * jj + v])
-                    vec.add_product(qacc[v], y, y)
+        return sig, codegen
 
-        cols = _ir.const(TRI_COLS)
-        with cgutils.for_range(builder, builder.udiv(dp, cols)) as loop:
-            tile(builder.mul(loop.index, cols), TRI_COLS)
-        if TRI_COLS == 8:  # Dp is a multiple of TILE = 4: at most one 4-column tile left
-            rest = builder.urem(dp, cols)
-            with builder.if_then(builder.icmp_unsigned("!=", rest, _ir.const(0))):
-                tile(builder.sub(dp, _ir.const(4)), 4)
-        for v in range(2):
-            at = vec.at(a_q.data, builder.add(b0v, _ir.const(v * lanes)))
-            vec.store(builder.load(qacc[v]), at)
-        return context.get_dummy_value()
+    tri.__name__ = tri.__qualname__ = "_tri_store" if store else "_tri_rows"
+    return intrinsic(tri)
 
-    return sig, codegen
+
+_tri_rows = _tri_intrinsic(False)
+_tri_rows.__doc__ = """q[b0:b0 + TRI_ROWS] = |U_k^T x_b + npm_k|^2 for those rows of ``xt``
+(float64; float32: ``TRI_ROWS32`` rows, in vectors of ``TRI_LANES32``); ``npm_k``: the shift of
+the means :func:`logprob_full` computes (-U_k^T (mu_k - c)), or zero.
+
+For each ``TRI_COLS`` (then 4) columns j of U, y_j = npm_kj + sum_{i <= j} x_i U_ij
+with the rows in vectors and U's entries broadcast, the sums held in registers for the
+whole contraction, then added squared. GEMM's micro-kernel written as LLVM vector IR
+(``_ir``)."""
+_tri_store = _tri_intrinsic(True)
+_tri_store.__doc__ = """xt[:, b0:b0 + TRI_ROWS] <- U_k^T xt[:, b0:b0 + TRI_ROWS], in place
+(:func:`_tri_rows`' tile, its sums stored instead of squared: the last columns' tile first,
+so no tile reads a row an earlier one wrote; ``npm`` and ``q`` unused)."""
 
 
 #: The diagonal log-density's register tile (:func:`_diag_rows`): two vectors of rows x
@@ -271,94 +308,109 @@ DIAG_LANES, DIAG_COLS = _ir.register_tile(vector_registers())
 DIAG_LANES32 = 2 * DIAG_LANES
 
 
-@intrinsic
-def _diag_rows(typingctx, xt, nb, prec, npm, const, logp):
-    """logp[k, b] = const_k - sum_d (x_db p_kd + npm_kd)^2 / 2 for every component k and
-    the block's rows b (``npm`` = -mu p), in whole vectors of rows: at most 32 rows, so
-    the last ones stay inside a block's buffers (blocks are a power of two of 64 rows or
-    more, :func:`block_rows`); rows past ``nb`` are computed and ignored.
+def _diag_intrinsic(unit):
+    """The diagonal log-density's register tile (:func:`_diag_rows`), or with ``unit`` the
+    same without precisions (:func:`_unit_rows`): one generator."""
 
-    Components ``DIAG_COLS`` at a time (then one tile of each halved width for the rest),
-    for each two vectors of rows: the ``2 x DIAG_COLS`` sums of squares held in registers
-    over all features, each feature's row of x loaded once for the tile and each ``p``,
-    ``npm`` broadcast once for its two vectors: GEMM's micro-kernel (two multiply-adds per
-    row, component and feature), LLVM vector IR (``_ir``). The sums (float32 for float32
-    blocks) are widened and written as float64.
+    def diag(typingctx, xt, nb, prec, npm, const, logp):
+        sig = types.void(xt, nb, prec, npm, const, logp)
 
-    Precision: ``x p - mu p`` (as LLVM compiled the earlier ``(x - mu) p`` too) is off by
-    up to half an ulp of ``mu p``: the result for a mean moved by an ulp, the precision
-    ``mu`` is held in. First order in the data's offset, never second order as raw
-    moments are (``tests/test_kernel_tiles.py`` checks the bound on offset data).
-    """
-    sig = types.void(xt, nb, prec, npm, const, logp)
+        def codegen(context, builder, signature, args):
+            vec = _ir.vectors_of(builder, signature.args[0].dtype, DIAG_LANES, DIAG_LANES32)
+            lanes, size = vec.lanes, vec.itemsize
+            out = _ir.Vectors(builder, lanes)
+            a_x, a_p, a_n, a_c, a_l = (
+                _ir.data(context, builder, signature, args, i) for i in (0, 2, 3, 4, 5)
+            )
+            nbv = args[1]
+            dp = builder.extract_value(a_x.shape, 0)
+            # (npm may hold more rows)
+            kk = builder.extract_value((a_c if unit else a_p).shape, 0)
+            s_x = _ir.stride(builder, a_x, 0, size)
+            s_p = _ir.stride(builder, a_p, 0, size)
+            s_n = _ir.stride(builder, a_n, 0, size)
+            s_l = _ir.stride(builder, a_l, 0)
+            rows = _ir.const(2 * lanes)
+            sums = vec.sums(2 * DIAG_COLS)
+            half = out.constant(-0.5)
 
-    def codegen(context, builder, signature, args):
-        vec = _ir.vectors_of(builder, signature.args[0].dtype, DIAG_LANES, DIAG_LANES32)
-        lanes, size = vec.lanes, vec.itemsize
-        out = _ir.Vectors(builder, lanes)
-        a_x, a_p, a_n, a_c, a_l = (
-            _ir.data(context, builder, signature, args, i) for i in (0, 2, 3, 4, 5)
-        )
-        nbv = args[1]
-        dp = builder.extract_value(a_x.shape, 0)
-        kk = builder.extract_value(a_p.shape, 0)  # (npm may hold more rows)
-        s_x = _ir.stride(builder, a_x, 0, size)
-        s_p = _ir.stride(builder, a_p, 0, size)
-        s_n = _ir.stride(builder, a_n, 0, size)
-        s_l = _ir.stride(builder, a_l, 0)
-        rows = _ir.const(2 * lanes)
-        sums = vec.sums(2 * DIAG_COLS)
-        half = out.constant(-0.5)
-
-        def tile(k0, b0, comps):
-            """Components k0 .. k0 + comps x rows b0 .. b0 + 2 lanes."""
-            for acc in sums[: 2 * comps]:
-                builder.store(vec.zero, acc)
-            ks = [builder.add(k0, _ir.const(c)) for c in range(comps)]
-            pbase = [vec.at(a_p.data, builder.mul(k, s_p)) for k in ks]
-            nbase = [vec.at(a_n.data, builder.mul(k, s_n)) for k in ks]
-            xbase = vec.at(a_x.data, b0)
-            with cgutils.for_range(builder, dp) as loop:
-                d = loop.index
-                row = vec.at(xbase, builder.mul(d, s_x))
-                xs = [vec.load(vec.at(row, v * lanes)) for v in range(2)]
+            def tile(k0, b0, comps):
+                """Components k0 .. k0 + comps x rows b0 .. b0 + 2 lanes."""
+                for acc in sums[: 2 * comps]:
+                    builder.store(vec.zero, acc)
+                ks = [builder.add(k0, _ir.const(c)) for c in range(comps)]
+                pbase = [vec.at(a_p.data, builder.mul(k, s_p)) for k in ks]
+                nbase = [vec.at(a_n.data, builder.mul(k, s_n)) for k in ks]
+                xbase = vec.at(a_x.data, b0)
+                with cgutils.for_range(builder, dp) as loop:
+                    d = loop.index
+                    row = vec.at(xbase, builder.mul(d, s_x))
+                    xs = [vec.load(vec.at(row, v * lanes)) for v in range(2)]
+                    for c in range(comps):
+                        p = None if unit else vec.splat(vec.at(pbase[c], d))
+                        n = vec.splat(vec.at(nbase[c], d))
+                        for v in range(2):
+                            t = builder.fadd(xs[v], n) if unit else vec.fma(xs[v], p, n)
+                            vec.add_product(sums[2 * c + v], t, t)
                 for c in range(comps):
-                    p = vec.splat(vec.at(pbase[c], d))
-                    n = vec.splat(vec.at(nbase[c], d))
+                    cv = out.splat(out.at(a_c.data, ks[c]))
+                    lrow = out.at(a_l.data, builder.add(builder.mul(ks[c], s_l), b0))
                     for v in range(2):
-                        t = vec.fma(xs[v], p, n)
-                        vec.add_product(sums[2 * c + v], t, t)
-            for c in range(comps):
-                cv = out.splat(out.at(a_c.data, ks[c]))
-                lrow = out.at(a_l.data, builder.add(builder.mul(ks[c], s_l), b0))
-                for v in range(2):
-                    q = builder.load(sums[2 * c + v])
-                    if size == 4:  # float32 sums, widened
-                        q = builder.fpext(q, out.type)
-                    out.store(out.fma(q, half, cv), out.at(lrow, v * lanes))
+                        q = builder.load(sums[2 * c + v])
+                        if size == 4:  # float32 sums, widened
+                            q = builder.fpext(q, out.type)
+                        out.store(out.fma(q, half, cv), out.at(lrow, v * lanes))
 
-        def tiles(k0, comps):
-            """Components k0 .. k0 + comps for every vector of rows."""
-            nvec = builder.udiv(builder.add(nbv, _ir.const(2 * lanes - 1)), rows)
-            with cgutils.for_range(builder, nvec) as loop:
-                tile(k0, builder.mul(loop.index, rows), comps)
+            def tiles(k0, comps):
+                """Components k0 .. k0 + comps for every vector of rows."""
+                nvec = builder.udiv(builder.add(nbv, _ir.const(2 * lanes - 1)), rows)
+                with cgutils.for_range(builder, nvec) as loop:
+                    tile(k0, builder.mul(loop.index, rows), comps)
 
-        cols = _ir.const(DIAG_COLS)
-        with cgutils.for_range(builder, builder.udiv(kk, cols)) as loop:
-            tiles(builder.mul(loop.index, cols), DIAG_COLS)
-        rest = builder.urem(kk, cols)
-        k0 = builder.sub(kk, rest)
-        width = DIAG_COLS // 2
-        while width:  # the rest: at most one tile of each narrower width
-            w = _ir.const(width)
-            has = builder.icmp_unsigned("!=", builder.and_(rest, w), _ir.const(0))
-            with builder.if_then(has):
-                tiles(k0, width)
-            k0 = builder.add(k0, builder.and_(rest, w))
-            width //= 2
-        return context.get_dummy_value()
+            cols = _ir.const(DIAG_COLS)
+            with cgutils.for_range(builder, builder.udiv(kk, cols)) as loop:
+                tiles(builder.mul(loop.index, cols), DIAG_COLS)
+            rest = builder.urem(kk, cols)
+            k0 = builder.sub(kk, rest)
+            width = DIAG_COLS // 2
+            while width:  # the rest: at most one tile of each narrower width
+                w = _ir.const(width)
+                has = builder.icmp_unsigned("!=", builder.and_(rest, w), _ir.const(0))
+                with builder.if_then(has):
+                    tiles(k0, width)
+                k0 = builder.add(k0, builder.and_(rest, w))
+                width //= 2
+            return context.get_dummy_value()
 
-    return sig, codegen
+        return sig, codegen
+
+    diag.__name__ = diag.__qualname__ = "_unit_rows" if unit else "_diag_rows"
+    return intrinsic(diag)
+
+
+_diag_rows = _diag_intrinsic(False)
+_diag_rows.__doc__ = """logp[k, b] = const_k - sum_d (x_db p_kd + npm_kd)^2 / 2 for every
+component k and the block's rows b (``npm`` = -mu p), in whole vectors of rows: at most 32 rows, so
+the last ones stay inside a block's buffers (blocks are a power of two of 64 rows or
+more, :func:`block_rows`); rows past ``nb`` are computed and ignored.
+
+Components ``DIAG_COLS`` at a time (then one tile of each halved width for the rest),
+for each two vectors of rows: the ``2 x DIAG_COLS`` sums of squares held in registers
+over all features, each feature's row of x loaded once for the tile and each ``p``,
+``npm`` broadcast once for its two vectors: GEMM's micro-kernel (two multiply-adds per
+row, component and feature), LLVM vector IR (``_ir``). The sums (float32 for float32
+blocks) are widened and written as float64.
+
+Precision: ``x p - mu p`` (as LLVM compiled the earlier ``(x - mu) p`` too) is off by
+up to half an ulp of ``mu p``: the result for a mean moved by an ulp, the precision
+``mu`` is held in. First order in the data's offset, never second order as raw
+moments are (``tests/test_kernel_tiles.py`` checks the bound on offset data).
+"""
+_unit_rows = _diag_intrinsic(True)
+_unit_rows.__doc__ = """logp[k, b] = const_k - sum_d (x_db + npm_kd)^2 / 2: :func:`_diag_rows`' tile
+with every precision 1 (``prec`` unused; K is ``const``'s length), one addition per row,
+component and feature where the diagonal one has a multiply-add: the tied log-density's
+second half (:func:`logprob_tied`)."""
 
 
 def logprob_full(xt, nb, mu, up, const, xs, npm, q, logp):
@@ -402,6 +454,28 @@ def logprob_full(xt, nb, mu, up, const, xs, npm, q, logp):
             logp[k, b] = c - 0.5 * q[b]
 
 
+def logprob_tied(xt, nb, mu, up, const, xs, npm, q, logp):
+    """logp[k, :nb] = const_k - |U^T (x - mu_k)|^2 / 2 for all k, one ``U`` for every
+    component (tied, and mclust's EEE; float64): the block is transformed once,
+    ``y = U^T (x - c)`` in place in ``xs`` (:func:`_tri_store`), then each component's
+    ``|y - U^T (mu_k - c)|^2`` is an addition and a multiply-add per feature
+    (:func:`_unit_rows`, with ``npm`` as :func:`logprob_full` has it). The same terms as
+    :func:`logprob_full`'s, summed in another order (as scikit-learn's tied log-density:
+    ``X U - mu U``, here about ``c``): ``D (D + 1) / 2`` multiply-adds per row and ``2 D``
+    per row and component, where the full one has ``D (D + 1) / 2 + 2 D`` per row and
+    component. ``q`` unused.
+    """
+    wide_vectors()
+    K, Dp = mu.shape
+    for d in range(Dp):
+        m = npm[K, d]
+        for b in range(nb):
+            xs[d, b] = xt[d, b] - m
+    for b0 in range(0, nb, TRI_ROWS):
+        _tri_store(xs, up, npm, 0, b0, q)
+    _unit_rows(xs, nb, up, npm, const, logp)
+
+
 def logprob_diag(xt, nb, mu, prec, const, xs, npm, q, logp):
     """logp[k, :nb] = const_k - sum_d ((x_d - mu_kd) p_kd)^2 / 2 for all k.
 
@@ -419,6 +493,10 @@ def logprob_diag(xt, nb, mu, prec, const, xs, npm, q, logp):
 #: kernel does not inline, type and optimize them again
 full_logprob = Shared(logprob_full, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
 diag_logprob = Shared(logprob_diag, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2"))
+#: float64 only: a float32 block transformed once would round ``U^T (x - c)`` to float32
+#: before the means' shift is taken off (:func:`logprob_full`'s reason to centre float32
+#: on each mean), so tied float32 blocks take the full log-density
+tied_logprob = Shared(logprob_tied, dtype_signatures("A2 I8 A2 A3 F1 A2 A2 A1 F2")[:1])
 #: :func:`load_block` and :func:`load_tiled` for the pass kernel, once per dtype, called by
 #: address (a linked copy was optimized again inside the kernel: 0.1 s of its compile); a
 #: pass compiles the one its features need (:func:`load_tiles`)

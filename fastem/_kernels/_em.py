@@ -28,7 +28,10 @@ rows are transposed into a ``(Dp, rows)`` buffer, ``Dp`` = ``D`` rounded up to
 * full/tied log-density: ``y = U^T (x - c) - U^T (mu - c)`` (``c`` the mean of the
   means, taken out of the block once; float32: ``U^T (x - mu)``) for 16 rows (float32:
   32) x 8 columns of the upper-triangular ``U`` at a time, the sums in registers (LLVM
-  vector IR, ``_density._tri_rows``), the squares summed into ``q``;
+  vector IR, ``_density._tri_rows``), the squares summed into ``q``; float64 with one ``U``
+  for every component (tied, EEE: ``chunk_kernel``'s ``tied``): ``U^T (x - c)`` once per
+  row, in place (``_density._tri_store``), then ``|y - U^T (mu - c)|^2`` per component as
+  the diagonal tiles sum theirs (``_density.logprob_tied``);
 * diagonal/spherical log-density: ``sum_d (x_d p_kd - mu_kd p_kd)^2`` for 16
   rows (float32: 32) x 8 components at a time, the sums in registers over all
   features (``_density._diag_rows``);
@@ -98,7 +101,15 @@ import numpy as np
 from . import _ahead
 from ._bits import empty, zeros
 from ._config import PAD, full_block_bytes, kernel, wide_vectors
-from ._density import block_rows, diag_logprob, full_logprob, load_tiles, shared_load, tiled_load
+from ._density import (
+    block_rows,
+    diag_logprob,
+    full_logprob,
+    load_tiles,
+    shared_load,
+    tied_logprob,
+    tiled_load,
+)
 from ._normalize import log_into, normalize_buffers, shared_normalize, softmax
 from ._shared import F1, F2, I1, I8, Shared
 from ._statistics import (
@@ -158,12 +169,13 @@ _logprob = full_logprob.call  # either family's, in X's dtype
 _load = shared_load.call  # either load's: the same signatures
 
 
-def chunk_kernel(full, dtype, n_features, rows=False, args=None):
+def chunk_kernel(full, dtype, n_features, rows=False, args=None, tied=False):
     """``(kernel, fns)``: the chunk kernel and its last argument, the addresses of the
     normalization, the row-wise outputs, the family's statistics (for ``n_features``:
-    :func:`statistics_functions`), its log-density in ``dtype`` (X's, float32 or float64)
-    and the block load in that dtype, then the block budget of the full family
-    (``_config.full_block_bytes``, from the L2 cache).
+    :func:`statistics_functions`), its log-density in ``dtype`` (X's, float32 or float64;
+    ``tied``, one precision factor for every component: float64 blocks transformed once,
+    ``_density.logprob_tied``) and the block load in that dtype, then the block budget of
+    the full family (``_config.full_block_bytes``, from the L2 cache).
 
     Each is compiled once per process (the first three for both dtypes), and the kernel
     calls them through these addresses (``_shared``): its own module holds none of them,
@@ -182,7 +194,10 @@ def chunk_kernel(full, dtype, n_features, rows=False, args=None):
     if rows:  # on an empty cache (a loaded model's first predict), a helper compiles the
         # row-wise outputs and the block load while this process compiles the rest
         _ahead.start(full, dtype, n_features, True)
-    logprob = (full_logprob if full else diag_logprob).address(i)
+    if tied and dtype == np.float64:
+        logprob = tied_logprob.address(0)
+    else:
+        logprob = (full_logprob if full else diag_logprob).address(i)
     if args is not None and _ahead.pending():
         sig = tuple(map(pass_chunk.typeof_pyval, (*args, (0,) * 6)))
         if sig not in pass_chunk.overloads:  # (compile takes Numba's lock, even if compiled)
