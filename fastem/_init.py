@@ -203,9 +203,12 @@ def _labels_stats(X, w, labels, centers, covariance_type, n_threads=None):
     else:
         prec = np.ones((K, 1, D), dtype=X.dtype)
     small = _small.is_small(X.shape[0], K, D)
-    params = KernelParams(mu, prec, np.zeros(K), mu.astype(np.float64), covariance_type, small)
-    # (the identity for every component: a tied or EEE fit's pass compiles no other log-density)
-    params.shared = name in ("tied", "EEE")
+    # (the identity for every component: a tied or EEE fit's start compiles the log-density
+    # its passes take, not another)
+    shared = name in ("tied", "EEE")
+    params = KernelParams(
+        mu, prec, np.zeros(K), mu.astype(np.float64), covariance_type, small, shared
+    )
     return array_stats(X, w, labels, params, n_threads)
 
 

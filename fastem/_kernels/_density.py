@@ -251,7 +251,7 @@ def _tri_intrinsic(store):
                     row = at_row(builder.add(j0, _ir.const(jj)))
                     for v in range(2):
                         y = builder.load(sums[2 * jj + v])
-                        if store:  # every row it reads is read: y_j replaces row j
+                        if store:  # (the tile's reads are done: y_j replaces row j)
                             vec.store(y, vec.at(row, v * lanes))
                         else:
                             vec.add_product(qacc[v], y, y)
@@ -273,7 +273,6 @@ def _tri_intrinsic(store):
                 tile(builder.mul(t, cols), TRI_COLS)
             if not store:
                 rest()
-            if not store:
                 for v in range(2):
                     at = vec.at(a_q.data, builder.add(b0v, _ir.const(v * lanes)))
                     vec.store(builder.load(qacc[v]), at)
@@ -324,7 +323,7 @@ def _diag_intrinsic(unit):
             )
             nbv = args[1]
             dp = builder.extract_value(a_x.shape, 0)
-            # (npm may hold more rows)
+            # K: prec's (npm may hold more rows), or const's (unit: prec is not read)
             kk = builder.extract_value((a_c if unit else a_p).shape, 0)
             s_x = _ir.stride(builder, a_x, 0, size)
             s_p = _ir.stride(builder, a_p, 0, size)
