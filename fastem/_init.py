@@ -203,8 +203,8 @@ def _labels_stats(X, w, labels, centers, covariance_type, n_threads=None):
     else:
         prec = np.ones((K, 1, D), dtype=X.dtype)
     small = _small.is_small(X.shape[0], K, D)
-    # (the identity for every component: a tied or EEE fit's start compiles the log-density
-    # its passes take, not another)
+    # (the identity for every component: a tied or EEE fit's start takes the log-density its
+    # passes take, so that it compiles no other)
     shared = name in ("tied", "EEE")
     params = KernelParams(
         mu, prec, np.zeros(K), mu.astype(np.float64), covariance_type, small, shared

@@ -117,9 +117,8 @@ def _kernel(params, outs=None, args=None):
 
     rows = outs is not None and sum(out.shape[0] for out in outs) > 0  # the kernel's test
     full = params.prec.shape[1] > 1
-    K, D = params.mu.shape
-    tied = full and params.shared and K > 1
-    return _em.chunk_kernel(full, params.mu.dtype, D, rows, args, tied=tied)
+    tied = full and params.shared  # (one component too: a tied fit compiles one log-density)
+    return _em.chunk_kernel(full, params.mu.dtype, params.mu.shape[1], rows, args, tied=tied)
 
 
 def array_stats(X, w, labels, params, n_threads):

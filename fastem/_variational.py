@@ -347,7 +347,9 @@ def data_moments(data, covariance_type, n_threads):
     full = covariance_type in ("full", "tied")
     prec = np.eye(D, dtype=data.dtype)[None] if full else np.ones((1, 1, D), dtype=data.dtype)
     small = is_small(data.n_samples, 1, D)
-    kp = KernelParams(mu, prec, np.zeros(1), mu.astype(np.float64), covariance_type, small)
+    # (tied: the log-density its fit's passes take, so a first fit compiles one)
+    shared = covariance_type == "tied"
+    kp = KernelParams(mu, prec, np.zeros(1), mu.astype(np.float64), covariance_type, small, shared)
     stats = data.stats(kp, n_threads)
     nk = stats.nk[0]
     delta = stats.s1[0] / nk

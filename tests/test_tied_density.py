@@ -174,7 +174,7 @@ def _spy_tied(monkeypatch, force=None):
 @pytest.mark.parametrize("cov", ["tied", "EEE"])
 def test_tied_fits_take_the_transform_once_and_agree_with_the_full_log_density(cov, monkeypatch):
     """A tied fit, and mclust's EEE (the full layout, one covariance), run the shared
-    transform (float64, two components or more) and end where the same fit through the
+    transform (float64) and end where the same fit through the
     full log-density ends: parameters to 1e-10, the same labels, log-likelihoods to
     1e-10. A full fit does not take it. The k-means start's pass (the identity for every
     component) takes the log-density its fit's passes take: a first fit compiles one."""
@@ -203,3 +203,17 @@ def test_tied_fits_take_the_transform_once_and_agree_with_the_full_log_density(c
     assert (fast.predict(X) == slow.predict(X)).all()
     np.testing.assert_allclose(fast.score_samples(X), slow.score_samples(X), rtol=1e-10)
     np.testing.assert_allclose(fast.lower_bounds_, slow.lower_bounds_, rtol=1e-12)
+
+
+def test_every_pass_of_a_tied_fit_takes_one_log_density(monkeypatch):
+    """A Bayesian tied fit (its data-moments pass has one component) and a one-component
+    tied fit ask for the tied log-density on every pass, so a first fit on an empty cache
+    compiles it and not the full one too."""
+    from fastem import BayesianGaussianMixture, GaussianMixture
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 5)) + rng.integers(0, 3, (3000, 1)) * 4.0
+    seen = _spy_tied(monkeypatch)
+    BayesianGaussianMixture(n_components=3, covariance_type="tied", max_iter=3).fit(X)
+    GaussianMixture(1, covariance_type="tied", max_iter=3).fit(X)
+    assert seen and all(seen), seen
