@@ -124,3 +124,63 @@ def missing_path(request, monkeypatch):
     """Each path of the rows with NaN, forced (``force_missing_path``)."""
     force_missing_path(monkeypatch, request.param)
     return request.param
+
+
+def diag_tile(monkeypatch, name, cols, lanes, dtype=np.float64):
+    """``(logdens, rows)``: ``_density.<name>`` (the diagonal log-density's tile, or its unit
+    variant) compiled for ``cols`` components x two vectors of ``lanes`` rows in ``dtype``
+    (whichever shape this machine would compile), and the rows a tile covers."""
+    from numba import njit
+
+    from fastem._kernels import _config, _density
+
+    monkeypatch.setattr(_density, "DIAG_COLS", cols)
+    monkeypatch.setattr(_density, "DIAG_LANES32" if dtype == np.float32 else "DIAG_LANES", lanes)
+    tile = getattr(_density, name)
+
+    @njit(**_config._NO_CACHE)
+    def logdens(xt, nb, prec, npm, const, logp):
+        tile(xt, nb, prec, npm, const, logp)
+
+    return logdens, 2 * lanes
+
+
+def log_density_in_blocks(shared, x, mup, up, const, dtype=np.float64):
+    """``logp`` (K, rows) of the rows ``x`` by the shared log-density ``shared``
+    (``_density.full_logprob`` or ``tied_logprob``) in ``dtype``, as a chunk's kernel calls it:
+    the means' shift made once with the parameters (``_passes.log_density_start``), then
+    blocks of 128 rows over one ``xs`` buffer, spare columns filled with 7."""
+    from numba import njit
+
+    from fastem._passes import log_density_start
+
+    call = shared.call
+    address = shared.address(0 if dtype == np.float64 else 1)
+
+    @njit
+    def logprob(xt, nb, mu, up, const, xs, npm, q, logp):
+        call(address, xt, nb, mu, up, const, xs, npm, q, logp)
+
+    (K, Dp), (nb, D) = mup.shape, x.shape
+    npm = log_density_start(mup, up)
+    xs, q = np.zeros((Dp, 128 + 16), dtype), np.zeros(128, dtype)
+    logp = np.zeros((K, nb))
+    for r0 in range(0, nb, 128):
+        xt = np.full((Dp, 128 + 16), 7.0, dtype)
+        rows = x[r0 : r0 + 128]
+        xt[:, : len(rows)] = 0.0
+        xt[:D, : len(rows)] = rows.T
+        out = np.zeros((K, 128 + 16))
+        logprob(xt, len(rows), mup, up, const, xs, npm, q, out)
+        logp[:, r0 : r0 + len(rows)] = out[:, : len(rows)]
+    return logp
+
+
+def placed_means(rng, K, D, place):
+    """Four components' means for the log-density precision tests: about 1e6 ("offset"),
+    spread over 1e4 ("spread"), or near 3 ("narrow")."""
+    centre = {"offset": 1e6, "spread": 0.0, "narrow": 3.0}[place]
+    mu = rng.normal(size=(K, D)) + centre
+    if place == "spread":
+        mu += np.array([1e4, -1e4, 5e3, 0.0])[:, None]
+    return mu

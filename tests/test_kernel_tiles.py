@@ -10,6 +10,8 @@ run on any host.
 import numpy as np
 import pytest
 
+from .conftest import diag_tile, log_density_in_blocks, placed_means
+
 
 @pytest.mark.parametrize("tiled", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -346,24 +348,11 @@ def test_full_log_density_does_not_cancel_on_offset_data(dtype, D, place):
     1e4, a nearly singular component (U of 1e3) ten from the others. Without the shift
     (``U^T x - U^T mu``, as scikit-learn sums it) the offset float64 data fail; float32
     summed as float64 is (shifted) fails the spread and the narrow data."""
-    from numba import njit
-
     from fastem._kernels import _density
-    from fastem._passes import log_density_start
-
-    call = _density.full_logprob.call
-    address = _density.full_logprob.address(0 if dtype == np.float64 else 1)
-
-    @njit
-    def logprob(xt, nb, mu, up, const, xs, npm, q, logp):
-        call(address, xt, nb, mu, up, const, xs, npm, q, logp)
 
     rng = np.random.default_rng(D)
     K, nb, Dp = 4, 200, (D + 3) // 4 * 4
-    centre = {"offset": 1e6, "spread": 0.0, "narrow": 3.0}[place]
-    mu = rng.normal(size=(K, D)) + centre
-    if place == "spread":
-        mu += np.array([1e4, -1e4, 5e3, 0.0])[:, None]
+    mu = placed_means(rng, K, D, place)
     A = rng.normal(size=(K, D, D))
     cov = A @ A.transpose(0, 2, 1) / D + np.eye(D)
     if place == "narrow":
@@ -381,17 +370,7 @@ def test_full_log_density_does_not_cancel_on_offset_data(dtype, D, place):
     const = rng.normal(size=K)
     # the means' shift, once per pass with the parameters (as ``_passes.kernel_args``), then
     # two blocks, as a chunk's, over the same ``xs``
-    npm = log_density_start(mup, up)
-    xs, q = np.zeros((Dp, 128 + 16), dtype), np.zeros(128, dtype)
-    logp = np.zeros((K, nb))
-    for r0 in (0, 128):
-        xt = np.full((Dp, 128 + 16), 7.0, dtype)
-        rows = x[r0 : r0 + 128]
-        xt[:, : len(rows)] = 0.0
-        xt[:D, : len(rows)] = rows.T
-        out = np.zeros((K, 128 + 16))
-        logprob(xt, len(rows), mup, up, const, xs, npm, q, out)
-        logp[:, r0 : r0 + len(rows)] = out[:, : len(rows)]
+    logp = log_density_in_blocks(_density.full_logprob, x, mup, up, const, dtype)
     y = np.stack([(x - mu[k]) @ U[k] for k in range(K)])  # (K, nb, D)
     want = const[:, None] - 0.5 * (y**2).sum(axis=2)
     # each y_j is a sum of D + 1 terms: off by at most (D + 2) u times their magnitudes
@@ -424,22 +403,7 @@ def test_both_diagonal_log_density_tiles_match_the_reference(
     spare lanes never reach the next component's row (its width is the rows rounded up
     to whole tiles). On data offset by 1e4 the error stays within the bound of
     ``x p - mu p`` (half an ulp of ``mu p`` per feature: first order in the offset)."""
-    from numba import njit
-
-    from fastem._kernels import _config, _density
-
-    monkeypatch.setattr(_density, "DIAG_COLS", cols)
-    if dtype == np.float64:
-        monkeypatch.setattr(_density, "DIAG_LANES", lanes)
-    else:
-        monkeypatch.setattr(_density, "DIAG_LANES32", lanes)
-    rows = 2 * lanes
-    tile = _density._diag_rows
-
-    @njit(**_config._NO_CACHE)
-    def logdens(xt, nb, prec, npm, const, logp):
-        tile(xt, nb, prec, npm, const, logp)
-
+    logdens, rows = diag_tile(monkeypatch, "_diag_rows", cols, lanes, dtype)
     rng = np.random.default_rng(K * D + nb)
     Dp = (D + 3) // 4 * 4
     width = -(-nb // rows) * rows

@@ -8,6 +8,8 @@ against the same fits through the full log-density."""
 import numpy as np
 import pytest
 
+from .conftest import diag_tile, log_density_in_blocks, placed_means
+
 
 @pytest.mark.parametrize("lanes, cols", [(8, 8), (4, 4)])
 @pytest.mark.parametrize("D", [3, 8, 10, 20, 33])
@@ -59,19 +61,7 @@ def test_the_unit_tile_sums_the_squares_without_precisions(lanes, cols, K, D, nb
     """``_unit_rows``: ``const_k - |y + npm_k|^2 / 2`` for every component count (whole
     tiles, then one of each narrower width), its K taken from ``const`` (``prec`` is not
     read: filled with garbage here); nothing written past the output's rows."""
-    from numba import njit
-
-    from fastem._kernels import _config, _density
-
-    monkeypatch.setattr(_density, "DIAG_COLS", cols)
-    monkeypatch.setattr(_density, "DIAG_LANES", lanes)
-    rows = 2 * lanes
-    tile = _density._unit_rows
-
-    @njit(**_config._NO_CACHE)
-    def logdens(y, nb, prec, npm, const, logp):
-        tile(y, nb, prec, npm, const, logp)
-
+    logdens, rows = diag_tile(monkeypatch, "_unit_rows", cols, lanes)
     rng = np.random.default_rng(K * D + nb)
     Dp = (D + 3) // 4 * 4
     width = -(-nb // rows) * rows
@@ -101,24 +91,11 @@ def test_the_tied_log_density_does_not_cancel_on_offset_data(D, place):
     a nearly singular shared covariance (U of 1e3 along one direction, in which the means
     lie ten apart). A mutant that leaves the block unshifted (``U^T x - U^T mu``, as
     scikit-learn sums it) fails the offset data."""
-    from numba import njit
-
     from fastem._kernels import _density
-    from fastem._passes import log_density_start
-
-    call = _density.tied_logprob.call
-    address = _density.tied_logprob.address(0)
-
-    @njit
-    def logprob(xt, nb, mu, up, const, xs, npm, q, logp):
-        call(address, xt, nb, mu, up, const, xs, npm, q, logp)
 
     rng = np.random.default_rng(D)
     K, nb, Dp = 4, 200, (D + 3) // 4 * 4
-    centre = {"offset": 1e6, "spread": 0.0, "narrow": 3.0}[place]
-    mu = rng.normal(size=(K, D)) + centre
-    if place == "spread":
-        mu += np.array([1e4, -1e4, 5e3, 0.0])[:, None]
+    mu = placed_means(rng, K, D, place)
     A = rng.normal(size=(D, D))
     cov = A @ A.T / D + np.eye(D)
     if place == "narrow":
@@ -133,17 +110,7 @@ def test_the_tied_log_density_does_not_cancel_on_offset_data(D, place):
     up = np.zeros((K, Dp, Dp))
     up[:, :D, :D] = U
     const = rng.normal(size=K)
-    npm = log_density_start(mup, up)
-    xs, q = np.zeros((Dp, 128 + 16)), np.zeros(128)
-    logp = np.zeros((K, nb))
-    for r0 in (0, 128):  # two blocks, as a chunk's, over the same ``xs``
-        xt = np.full((Dp, 128 + 16), 7.0)
-        rows = x[r0 : r0 + 128]
-        xt[:, : len(rows)] = 0.0
-        xt[:D, : len(rows)] = rows.T
-        out = np.zeros((K, 128 + 16))
-        logprob(xt, len(rows), mup, up, const, xs, npm, q, out)
-        logp[:, r0 : r0 + len(rows)] = out[:, : len(rows)]
+    logp = log_density_in_blocks(_density.tied_logprob, x, mup, up, const)
     y = np.stack([(x - mu[k]) @ U for k in range(K)])  # (K, nb, D)
     want = const[:, None] - 0.5 * (y**2).sum(axis=2)
     u = np.finfo(np.float64).eps / 2
