@@ -38,7 +38,7 @@ import weakref
 
 import numpy as np
 
-from ._passes import ArrayData
+from ._passes import ArrayData, piece_rows
 from ._stats import SuffStats
 from ._validation import InvalidParameterError
 
@@ -47,6 +47,11 @@ _LOG_2PI = np.log(2 * np.pi)
 # Bytes of per-pattern factors (Linv, A, Cc) held at once; patterns beyond are batched.
 _FACTOR_BUDGET = 64 << 20
 _CHUNK = 65536  # rows per chunk when scanning for NaN
+#: rows per piece of ``out=`` at least (:meth:`MissingData.iter_rowwise`): a pattern's factors,
+#: computed again in each piece, cost at most those of ``n_features`` of its rows per row
+#: (n_features^3 against n_features^2 per component), so a piece of 16,384 rows adds
+#: n_patterns x n_features / 16,384 of the pass at most
+MIN_PIECE_ROWS = 16384
 # Which path the rows with NaN take (``MissingData._rows_with_nan``; a function of the data
 # and the model's size alone). In compact coordinates through the complete-data kernels
 # (``fastem._patterns``), nothing of their own compiles and each row costs less, but each
@@ -283,6 +288,18 @@ class MissingData:
                 if out is not None:
                     out[rows] = g
         return tuple(outs)
+
+    def iter_rowwise(self, params, n_threads, **what):
+        """``(offset, (logprob, resp, labels))`` of pieces of rows in order, each piece a
+        :class:`MissingData` of its own (``out=`` and a model selection's scores hold one
+        piece's results). Each piece factors again the patterns its rows have, so a piece
+        holds at least :data:`MIN_PIECE_ROWS` rows."""
+        piece = max(MIN_PIECE_ROWS, piece_rows(params.shift.shape[0]))
+        if self.n_samples <= piece:
+            yield 0, self.rowwise(params, n_threads, **what)
+            return
+        for r0 in range(0, self.n_samples, piece):
+            yield r0, MissingData(self.X[r0 : r0 + piece]).rowwise(params, n_threads, **what)
 
     def sample_for_init(self, max_rows, random_state, fill=None):
         """The rows with NaN replaced by the column means, weighted by the sample weights

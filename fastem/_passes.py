@@ -311,6 +311,17 @@ def array_rowwise(X, params, n_threads, *, logprob=False, resp=False, labels=Fal
     return _wanted(outs, logprob, resp, labels)
 
 
+#: results per piece of a row-wise pass consumed piece by piece (:meth:`ArrayData.iter_rowwise`)
+#: at most: 32 MiB of float64 probabilities, whatever the number of components
+PIECE_VALUES = 1 << 22
+
+
+def piece_rows(n_components):
+    """Rows per piece of a row-wise pass consumed piece by piece: 65,536, fewer where their
+    probabilities would pass :data:`PIECE_VALUES` (64 components and more), 1,024 at least."""
+    return max(1024, min(65536, PIECE_VALUES // n_components))
+
+
 class ArrayData:
     """In-memory data: a validated C-contiguous float32/float64 array."""
 
@@ -332,6 +343,15 @@ class ArrayData:
 
     def rowwise(self, params, n_threads, **what):
         return array_rowwise(self.X, params, n_threads, widen=self.widen, **what)
+
+    def iter_rowwise(self, params, n_threads, **what):
+        """``(offset, (logprob, resp, labels))`` of pieces of :func:`piece_rows` rows, in
+        order: ``out=`` and the scores of a model selection hold one piece's results, never
+        an ``(n_samples, n_components)`` array (a row's results do not depend on its piece)."""
+        rows = piece_rows(params.mu.shape[0])
+        for r0 in range(0, self.n_samples, rows):
+            piece = self.X[r0 : r0 + rows]  # float32 rows of a float64 model: widened
+            yield r0, array_rowwise(piece, params, n_threads, widen=self.widen, **what)
 
     def sample_for_init(self, max_rows, random_state):
         """The data itself: in memory, initialization sees every row."""

@@ -13,13 +13,9 @@ import os
 import numpy as np
 
 from ._files import replacing
-from ._passes import ArrayData, array_rowwise
 from ._paths import check_outputs
 from ._validation import check_densities
 from .sources._base import _err
-
-#: Rows per piece when an in-memory array's row-wise results are written to ``out=``.
-_OUT_CHUNK = 65536
 
 
 class _NpyWriter:
@@ -121,20 +117,10 @@ def rowwise_to(data, params, n_threads, out, float_dtype=np.float64, **what):
     # labels and probabilities: the log-likelihood too, to refuse rows where it underflows
     want = dict(what, logprob=True)
 
-    def pieces():
-        if hasattr(data, "iter_rowwise"):
-            yield from data.iter_rowwise(params, n_threads, **want)
-        elif type(data) is ArrayData:  # complete in-memory rows: in pieces
-            X = data.X
-            for r0 in range(0, X.shape[0], _OUT_CHUNK):
-                piece = X[r0 : r0 + _OUT_CHUNK]  # float32 rows of a float64 model: widened
-                yield r0, array_rowwise(piece, params, n_threads, widen=data.widen, **want)
-        else:
-            yield 0, data.rowwise(params, n_threads, **want)
-
     def write_all(writer):
         rows = 0
-        for offset, res in pieces():
+        # piece by piece: a source's chunks, an array's rows, a Dask array's blocks
+        for offset, res in data.iter_rowwise(params, n_threads, **want):
             if key != "logprob":
                 check_densities(res[0], offset)
             writer.write(offset, res[index])

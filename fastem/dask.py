@@ -51,6 +51,7 @@ import functools
 import hashlib
 import numbers
 import operator
+import os
 
 import dask
 import dask.array as da
@@ -180,14 +181,29 @@ def _add_stats(*parts):
     return functools.reduce(operator.add, parts)
 
 
+def _block_outputs(X, params, what, dtype, nan_hint="", block_info=None):
+    """The row-wise outputs ``(logprob, resp, labels)`` of one block of ``X`` (``what``: the
+    keyword arguments of ``array_rowwise``; the log-likelihood always computed)."""
+    X = _check_block(X, dtype, block_info, nan_hint)
+    out = array_rowwise(X, params, 1, **dict(what, logprob=True))
+    if what.get("resp") or what.get("labels"):  # undefined where every density underflows:
+        # refused as in memory, naming the row of the array
+        check_densities(out[0], block_info[0]["array-location"][0][0])
+    return out
+
+
 def _block_rowwise(X, params, what, dtype, nan_hint="", block_info=None):
     """One of the row-wise outputs (``what``) of one block of ``X``."""
-    X = _check_block(X, dtype, block_info, nan_hint)
-    lp, resp, lab = array_rowwise(X, params, 1, **dict({what: True}, logprob=True))
-    if what != "logprob":  # labels and probabilities are undefined where every density
-        # underflows: refused as in memory, naming the row of the array
-        check_densities(lp, block_info[0]["array-location"][0][0])
-    return {"logprob": lp, "resp": resp, "labels": lab}[what]
+    out = _block_outputs(X, params, {what: True}, dtype, nan_hint, block_info)
+    return out[("logprob", "resp", "labels").index(what)]
+
+
+def _scheduler_threads():
+    """The threads the scheduler of ``dask.compute`` runs tasks on now."""
+    client = _distributed_client()
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    return max(1, dask.config.get("num_workers", None) or os.cpu_count() or 1)
 
 
 def _sorted_unique(a):
@@ -431,6 +447,28 @@ class DaskData:
                 )
             )
         return tuple(out)
+
+    def iter_rowwise(self, params, n_threads=None, **what):
+        """``(offset, (logprob, resp, labels))`` block by block in row order, computed as
+        many blocks at a time as the scheduler has threads: ``out=`` holds those blocks'
+        results, never an ``(n_samples, n_components)`` array (``rowwise``'s lazy arrays
+        stored into it were computed whole first). ``n_threads`` is ignored, as in
+        :meth:`rowwise`."""
+        shared = _share(params)
+        outputs = dask.delayed(_block_outputs, pure=True)
+        bounds = np.cumsum((0, *self.X.chunks[0])).tolist()
+        blocks = self.X.to_delayed().ravel()
+        batch = _scheduler_threads()
+        for b0 in range(0, len(blocks), batch):
+            got = dask.compute(*[
+                outputs(blocks[i], shared, what, self.dtype, self.nan_hint, [{
+                    "array-location": [(bounds[i], bounds[i + 1]), (0, self.n_features)],
+                    "chunk-location": (i, 0),
+                }])  # (the block_info map_blocks passes, for errors that name the rows)
+                for i in range(b0, min(len(blocks), b0 + batch))
+            ])  # fmt: skip
+            for i, res in enumerate(got, b0):
+                yield bounds[i], res
 
     def initial_stats(self, est, rng, method, covariance_type):
         """``(stats, sample)`` of the in-memory initialization of these rows, or None.

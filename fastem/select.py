@@ -337,12 +337,20 @@ def _score_and_entropy(gm, X, source, weights, n):
     from . import _stream, _stream_api
 
     if X is not None:
-        log_prob, resp, _ = gm._rowwise(gm._predict_data(X), logprob=True, resp=True)
+        # the probabilities piece by piece (an (n_samples, n_components) array per cell was
+        # the peak of a selection's memory), each row's log-likelihood and largest log
+        # probability kept: the sums are those of ``score`` and of the whole arrays
+        data = gm._predict_data(X)
+        params = gm._fitted_kernel_params(data)
+        log_prob, entropy = np.empty(X.shape[0]), np.empty(X.shape[0])
+        for r0, (lp, resp, _) in data.iter_rowwise(params, gm.n_threads, logprob=True, resp=True):
+            log_prob[r0 : r0 + lp.shape[0]] = lp
+            with np.errstate(divide="ignore"):
+                entropy[r0 : r0 + lp.shape[0]] = np.log(resp.max(axis=1))
+            lp = resp = None  # (not held while the next piece is computed)
         _validation.check_densities(log_prob)  # as predict_proba
         w = weights
         score = float(np.average(log_prob, weights=w))
-        with np.errstate(divide="ignore"):
-            entropy = np.log(resp.max(axis=1))
         if w is None:
             return score, float(-2 * entropy.sum()), n
         n_eff, scale = effective_rows(float(w.sum()), float(w @ w))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import tempfile
 import time
 
 import numpy as np
@@ -148,24 +150,48 @@ def _model_and_data(args):
 def _cmd_predict(args, progress):
     _outputs_first([("-o", args.output)], [args.model, args.data])
     model, data = _model_and_data(args)
-    out = model.predict_proba(data) if args.proba else model.predict(data)
-    out = np.asarray(out)
-    _save_table(args.output, out)
-    labels = out.argmax(axis=1) if args.proba else out
-    counts = np.bincount(labels.astype(np.int64), minlength=_n_fitted(model))
+    method = model.predict_proba if args.proba else model.predict
+    # written chunk by chunk (``out=``), never held whole: a .npy output directly (it replaces
+    # the file only when every row is written), a text one from a .npy file next to it
+    text_output = os.path.splitext(args.output)[1].lower() != ".npy"
+    with contextlib.ExitStack() as stack:
+        path = args.output
+        if text_output:
+            folder = os.path.dirname(os.path.abspath(args.output))
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=".fastem-", dir=folder))
+            path = os.path.join(tmp, "values.npy")
+        values = method(data, out=path)
+        if text_output:
+            _save_table(args.output, values)
+        shape, counts = values.shape, _counts(values, args.proba, _n_fitted(model))
+        del values  # (the memory map closed before its folder is removed)
     what = "probabilities" if args.proba else "labels"
     summary = {
         "command": "predict",
         "output": args.output,
         "kind": what,
-        "shape": list(out.shape),
+        "shape": list(shape),
         "counts": counts,
     }
-    text = f"wrote {what} of shape {tuple(out.shape)} to {args.output}\n" + "\n".join(
+    text = f"wrote {what} of shape {tuple(shape)} to {args.output}\n" + "\n".join(
         f"  component {k}: {c} rows" for k, c in enumerate(counts)
     )
     _emit(args, summary, text)
     return 0
+
+
+def _counts(values, proba, n_components):
+    """Rows per component of written labels or probabilities (``values``, memory-mapped),
+    read piece by piece."""
+    from .._passes import piece_rows
+
+    counts = np.zeros(n_components, np.int64)
+    rows = piece_rows(n_components)
+    for r0 in range(0, values.shape[0], rows):
+        piece = np.asarray(values[r0 : r0 + rows])
+        labels = piece.argmax(axis=1) if proba else piece
+        counts += np.bincount(labels.astype(np.int64), minlength=n_components)
+    return counts
 
 
 def _cmd_score(args, progress):
