@@ -52,8 +52,11 @@ _LOCK = threading.Lock()
 
 
 def _forget():
-    # a forked child has no reaper thread and the helper is not its child: never wait
+    # a forked child has no reaper thread and the helper is not its child: never wait; and
+    # the lock may have been held by a thread starting a helper, which the child has not
+    global _LOCK
     _PENDING.clear()
+    _LOCK = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

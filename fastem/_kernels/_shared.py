@@ -36,8 +36,13 @@ from numba.extending import intrinsic
 
 from . import _ahead, _cache
 from ._config import _CALLEE, JIT, JIT_ORDERED
+from ._numba import hold_at_fork
 
-_LOCK = threading.Lock()
+# held across a compile, which then takes Numba's compiler lock: a fork takes both, this one
+# first (registered after ``_numba``'s), and waits for the compile; reentrant, so a fork from
+# a thread that holds it does not wait for itself
+_LOCK = threading.RLock()
+hold_at_fork(_LOCK)
 
 #: every :class:`Shared` function, by :attr:`Shared.key` (the helper process of ``_ahead``
 #: finds them here)
