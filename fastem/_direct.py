@@ -22,7 +22,14 @@ import sys
 import numpy as np
 
 from ._parallel import chunk_rows_for, resolve_threads
-from ._passes import ArrayData, array_rowwise, file_rowwise, file_stats, stats_chunk_rows
+from ._passes import (
+    ArrayData,
+    array_rowwise,
+    file_rowwise,
+    file_stats,
+    piece_rows,
+    stats_chunk_rows,
+)
 from .sources._base import _err, advise, check_values, read_rows
 from .sources._prefetch import Progress
 
@@ -148,11 +155,17 @@ def iter_rowwise(data, params, n_threads, path, offset, **what):
     row_bytes = src.n_features * src.dtype.itemsize
     bufs = _buffers(data, n_threads, _rows_per_kernel_chunk(src, lambda m: chunk_rows_for(m, 0)))
     want = dict(what, logprob=True)
-    for f, r0, m in _pass(data, path, offset, "predict"):
-        at = offset + r0 * row_bytes
-        res, failed = file_rowwise(f.fileno(), at, m, bufs, params, n_threads, **want)
-        if failed is not None or not np.isfinite(res[0]).all():
-            X = _reread(src, f, offset, r0, m)
-            if failed is not None:
-                res = array_rowwise(X, params, n_threads, **want)
-        yield r0, (res[0] if what.get("logprob") else None, res[1], res[2])
+    piece = piece_rows(params.mu.shape[0])
+    for f, c0, cm in _pass(data, path, offset, "predict"):
+        # each chunk in pieces: a chunk is sized by its rows' bytes (32 MiB of a few columns
+        # is a million rows), its probabilities by the pieces (``piece_rows``)
+        for r0 in range(c0, c0 + cm, piece):
+            m = min(piece, c0 + cm - r0)
+            at = offset + r0 * row_bytes
+            res, failed = file_rowwise(f.fileno(), at, m, bufs, params, n_threads, **want)
+            if failed is not None or not np.isfinite(res[0]).all():
+                X = _reread(src, f, offset, r0, m)
+                if failed is not None:
+                    res = array_rowwise(X, params, n_threads, **want)
+            yield r0, (res[0] if what.get("logprob") else None, res[1], res[2])
+            res = None  # (not held while the next piece is computed)

@@ -297,8 +297,9 @@ class StreamData:
             yield from _direct.iter_rowwise(self, params, n_threads, *layout, **what)
             return
         with closing(self.chunks("predict")) as chunks:
-            for offset, X, _, _ in chunks:
-                yield offset, self._wrap(X, rows=offset).rowwise(params, n_threads, **what)
+            for offset, X, _, _ in chunks:  # in pieces (their probabilities bounded)
+                for r0, res in self._wrap(X, rows=offset).iter_rowwise(params, n_threads, **what):
+                    yield offset + r0, res
 
     def rowwise(self, params, n_threads, **what):
         """``(logprob, resp, labels)`` of every row, each chunk's written into arrays of the

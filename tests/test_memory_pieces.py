@@ -103,6 +103,25 @@ def test_float32_probabilities_with_nan_hold_one_float64_piece(small_pieces):
     np.testing.assert_array_equal(resp, expected)
 
 
+def test_streamed_csv_out_holds_one_piece(small_pieces, tmp_path):
+    """A source read in Python (CSV) in one chunk: its rows' probabilities in pieces too."""
+    n, K = 20_000, 64
+    X = _data(n, seed=9)
+    np.savetxt(tmp_path / "X.csv", X, delimiter=",")
+    gm = GaussianMixture(K, max_iter=1, random_state=0).fit(X[:4000])
+    src = fastem.source(tmp_path / "X.csv", chunk_rows=n)
+    out = np.empty((n, K))
+    gm.predict_proba(src, out=out)  # (compiled)
+    _, peak = traced_peak(lambda: gm.predict_proba(src, out=out))
+    np.testing.assert_allclose(
+        out,
+        gm.predict_proba(np.loadtxt(tmp_path / "X.csv", delimiter=",")),
+        rtol=1e-12,
+        atol=1e-300,
+    )
+    assert peak < X.nbytes * 3 + 0.25 * n * K * 8, peak / (n * K * 8)  # (the parsed chunk)
+
+
 def test_dask_out_holds_a_few_blocks(tmp_path):
     """predict_proba(dask_array, out=) computed the lazy result whole (dask computes a
     store's source before copying it) and then wrote it: n_samples x n_components at once.
@@ -141,7 +160,9 @@ def test_dask_out_holds_a_few_blocks(tmp_path):
 @pytest.mark.parametrize("suffix", [".npy", ".csv"])
 def test_cli_predict_writes_probabilities_piece_by_piece(small_pieces, tmp_path, suffix,
                                                          monkeypatch, capsys):  # fmt: skip
-    """``fastem predict --proba -o file`` computed the probabilities whole, then wrote them."""
+    """``fastem predict --proba -o file`` computed the probabilities whole, then wrote them;
+    and a source's row-wise pass held a chunk's probabilities, a chunk being sized by its
+    rows' bytes (32 MiB of 3 columns: 1.4 million rows)."""
     from fastem.cli import main
 
     n, K = 20_000, 64
@@ -150,7 +171,8 @@ def test_cli_predict_writes_probabilities_piece_by_piece(small_pieces, tmp_path,
     gm = GaussianMixture(K, max_iter=1, random_state=0).fit(X[:4000])
     fastem.save(gm, tmp_path / "m.npz")
     monkeypatch.chdir(tmp_path)
-    args = ["predict", "--json", "m.npz", "X.npy", "--proba", "--chunk-rows", "1000"]
+    # the source's default chunks (32 MiB of rows: one chunk here) are split into pieces
+    args = ["predict", "--json", "m.npz", "X.npy", "--proba"]
     assert main([*args, "-o", "warm" + suffix]) == 0  # (compiled)
     capsys.readouterr()
     code, peak = traced_peak(lambda: main([*args, "-o", "p" + suffix]))
