@@ -105,7 +105,7 @@ def test_float32_probabilities_with_nan_hold_one_float64_piece(small_pieces):
 
 def test_streamed_csv_out_holds_one_piece(small_pieces, tmp_path):
     """A source read in Python (CSV) in one chunk: its rows' probabilities in pieces too."""
-    n, K = 20_000, 64
+    n, K = 20_000, 256  # (the parsing's own memory varies: 4-5 MB here)
     X = _data(n, seed=9)
     np.savetxt(tmp_path / "X.csv", X, delimiter=",")
     gm = GaussianMixture(K, max_iter=1, random_state=0).fit(X[:4000])
@@ -119,7 +119,7 @@ def test_streamed_csv_out_holds_one_piece(small_pieces, tmp_path):
         rtol=1e-12,
         atol=1e-300,
     )
-    assert peak < X.nbytes * 3 + 0.25 * n * K * 8, peak / (n * K * 8)  # (the parsed chunk)
+    assert peak < 0.3 * n * K * 8, peak / (n * K * 8)
 
 
 def test_dask_out_holds_a_few_blocks(tmp_path):
