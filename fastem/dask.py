@@ -198,6 +198,48 @@ def _block_rowwise(X, params, what, dtype, nan_hint="", block_info=None):
     return out[("logprob", "resp", "labels").index(what)]
 
 
+def _block_sums(X, w, params, dtype, nan_hint, block_info, weight_info):
+    """``[sum w log p(x), sum w log max_k resp_k, sum w, sum w^2]`` of one block (without
+    weights, w = 1): a model selection's BIC and ICL terms, summed on the worker."""
+    lp, resp, _ = _block_outputs(X, params, {"resp": True}, dtype, nan_hint, block_info)
+    with np.errstate(divide="ignore"):
+        log_max = np.log(resp.max(axis=1))
+    if w is None:
+        return np.array([lp.sum(), log_max.sum(), lp.shape[0], lp.shape[0]], dtype=np.float64)
+    w = _check_weight_block(w, weight_info)
+    return np.array([w @ lp, w @ log_max, w.sum(), w @ w])
+
+
+def _location(bounds, i, n_features=None):
+    """The ``block_info`` ``map_blocks`` passes for block ``i`` of rows ``bounds[i]:bounds[i +
+    1]`` (of a 2-D array of ``n_features`` columns, or of a 1-D one), for the errors that
+    name rows."""
+    rows = (bounds[i], bounds[i + 1])
+    if n_features is None:
+        return [{"array-location": [rows], "chunk-location": (i,)}]
+    return [{"array-location": [rows, (0, n_features)], "chunk-location": (i, 0)}]
+
+
+def score_sums(estimator, X, sample_weight=None):
+    """``(score, sum_i w_i log max_k resp_ik, (sum w, sum w^2) or None)`` of a Dask array in
+    one pass: each block's sums made on its worker and added in a tree (a model selection's
+    ICL read the blocks twice, for ``score`` and for ``predict_proba``)."""
+    data = predict_data(estimator, X, sample_weight)
+    params = estimator._fitted_kernel_params(data)
+    shared = _share(params)
+    sums = dask.delayed(_block_sums, pure=True)
+    bounds = np.cumsum((0, *data.X.chunks[0])).tolist()
+    parts = [
+        sums(x, w, shared, data.dtype, data.nan_hint, _location(bounds, i, data.n_features),
+             _location(bounds, i))
+        for i, (x, w) in enumerate(data._blocks())
+    ]  # fmt: skip
+    ((lp, log_max, wsum, w2sum),) = dask.compute(_tree_sum(parts))
+    if not wsum > 0:
+        raise ValueError(ZERO_WEIGHTS)
+    return lp / wsum, log_max, None if sample_weight is None else (wsum, w2sum)
+
+
 def _scheduler_threads():
     """The threads the scheduler of ``dask.compute`` runs tasks on now."""
     client = _distributed_client()
@@ -461,10 +503,8 @@ class DaskData:
         batch = _scheduler_threads()
         for b0 in range(0, len(blocks), batch):
             got = dask.compute(*[
-                outputs(blocks[i], shared, what, self.dtype, self.nan_hint, [{
-                    "array-location": [(bounds[i], bounds[i + 1]), (0, self.n_features)],
-                    "chunk-location": (i, 0),
-                }])  # (the block_info map_blocks passes, for errors that name the rows)
+                outputs(blocks[i], shared, what, self.dtype, self.nan_hint,
+                        _location(bounds, i, self.n_features))
                 for i in range(b0, min(len(blocks), b0 + batch))
             ])  # fmt: skip
             for i, res in enumerate(got, b0):
@@ -632,12 +672,13 @@ def fit_data(estimator, X, sample_weight):
     return data
 
 
-def predict_data(estimator, X):
-    """Wrap a Dask array for the row-wise methods (checks the number of features)."""
+def predict_data(estimator, X, sample_weight=None):
+    """Wrap a Dask array (and its weights, for scores) for the row-wise methods (checks the
+    number of features)."""
     from ._stream_api import check_feature_names
 
     check_feature_names(estimator, X, reset=False)  # warns after a fit with names
-    data = DaskData(X, persist=False, nan_hint=_nan_hint(estimator))
+    data = DaskData(X, sample_weight, persist=False, nan_hint=_nan_hint(estimator))
     # float16 rows promoted with the model's dtype, float32 rows on a model fitted on float64
     # rows read as float64: each block read in the dtype the rows are scored in, as in memory
     data.dtype = estimator._scoring_dtype(X.dtype if X.dtype == np.float16 else data.dtype)

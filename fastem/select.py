@@ -331,7 +331,7 @@ def _table_row(K, ct, gm, error, seconds, X, source, weights, n):
 
 def _score_and_entropy(gm, X, source, weights, n):
     """``(score, -2 sum_i log max_k resp_ik, n)``: the (weighted) mean log-likelihood, ICL's
-    penalty and BIC's number of rows (one pass; two for a Dask array). With
+    penalty and BIC's number of rows (one pass). With
     weights, ``n`` is their effective number of rows (:func:`effective_rows`) and each row's
     entropy counts by its weight, scaled to that ``n``."""
     from . import _stream, _stream_api
@@ -362,15 +362,12 @@ def _score_and_entropy(gm, X, source, weights, n):
             return score, penalty, n
         n_eff, scale = effective_rows(*sums)
         return score, scale * penalty, n_eff
-    import dask
-    import dask.array as da
+    from .dask import score_sums
 
-    # a Dask array: its responsibilities block by block, in the same pass as the score
-    score = gm.score(source, sample_weight=weights)
-    log_max = da.log(gm.predict_proba(source).max(axis=1))
-    if weights is None:
-        return score, -2 * float(log_max.sum().compute()), n
-    w = da.asarray(weights)
-    entropy, w_sum, w2_sum = dask.compute((w * log_max).sum(), w.sum(), (w * w).sum())
-    n_eff, scale = effective_rows(float(w_sum), float(w2_sum))
-    return score, -2 * scale * float(entropy), n_eff
+    # a Dask array: each block's log-likelihoods and largest log probabilities summed on its
+    # worker, in one pass
+    score, entropy, sums = score_sums(gm, source, weights)
+    if sums is None:
+        return score, -2 * entropy, n
+    n_eff, scale = effective_rows(*sums)
+    return score, -2 * scale * entropy, n_eff

@@ -233,3 +233,42 @@ def test_vve_from_the_tree_climbs_above_mclusts():
         gm = fastem.GaussianMixture(3, **kw).fit(data)
         loglik = gm.score(data) * data.shape[0]
         assert loglik == pytest.approx(fastem_ll, abs=2e-3) and loglik > mclust_ll
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_dask_arrays_scores_read_each_block_once(weighted):
+    """A Dask array's BIC and ICL were two computes over its blocks (``score``, then
+    ``predict_proba``'s largest probability): a lazily read array was read twice per cell.
+    Now each block's sums are made in one pass, to the scores of the whole arrays."""
+    import threading
+
+    import dask
+
+    from fastem.select import _score_and_entropy
+
+    da = pytest.importorskip("dask.array")
+    X = fastem.load_old_faithful()
+    w = np.random.default_rng(1).random(len(X)) if weighted else None
+    gm = fastem.GaussianMixture(3, random_state=0).fit(X, sample_weight=w)
+    reads, lock = [], threading.Lock()
+
+    def read(block):
+        with lock:
+            reads.append(block.shape[0])
+        return block
+
+    lazy = da.from_array(X, chunks=(50, 2)).map_blocks(read, dtype=X.dtype)
+    reads.clear()  # (map_blocks calls it on an empty array to infer the output)
+    dw = None if w is None else da.from_array(w, chunks=50)
+    with dask.config.set(scheduler="threads"):
+        score, penalty, n = _score_and_entropy(gm, None, lazy, dw, len(X))
+    assert sorted(reads) == sorted([50] * 5 + [22])  # every block once
+    assert score == pytest.approx(gm.score(X, sample_weight=w), rel=1e-12)
+    log_max = np.log(gm.predict_proba(X).max(axis=1))
+    if w is None:
+        assert n == len(X)
+        assert penalty == pytest.approx(-2 * log_max.sum(), rel=1e-12)
+    else:
+        n_eff = w.sum() ** 2 / (w @ w)
+        assert n == pytest.approx(n_eff, rel=1e-12)
+        assert penalty == pytest.approx(-2 * (n_eff / w.sum()) * (w @ log_max), rel=1e-12)
